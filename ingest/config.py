@@ -1,0 +1,99 @@
+"""All configuration, from environment variables (prefix ``LEDGERFLOW_``), validated once.
+
+Every field's default is the documented default; README's configuration table mirrors this file.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEDGERFLOW_", extra="ignore")
+
+    # --- Cassandra ---------------------------------------------------------------------------
+    cassandra_hosts: str = Field(
+        "", description="Comma-separated contact points of an existing cluster. Empty: the local node "
+        "that `ledgerflow cassandra start` manages (127.0.0.1).")
+    cassandra_port: int = Field(9042, description="CQL native transport port.")
+    cassandra_username: str = Field("", description="Auth user for an existing cluster (empty: no auth).")
+    cassandra_password: str = Field("", description="Auth password for an existing cluster.")
+    keyspace: str = Field("ledgerflow", description="Keyspace holding all tables.")
+    replication: str = Field(
+        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+        description="Replication map used when the keyspace is created, e.g. "
+        "\"{'class': 'NetworkTopologyStrategy', 'dc1': 3}\" on a real cluster.")
+    consistency: str = Field("LOCAL_QUORUM", description="Consistency level of reads and writes.")
+    write_concurrency: int = Field(64, ge=1, description="In-flight write requests per process.")
+
+    # --- local node (development, tests, demo, benchmarks) ------------------------------------
+    cassandra_version: str = Field("5.0.8", description="org.apache.cassandra:cassandra-all version.")
+    cassandra_heap: str = Field("1G", description="Heap of the local node (-Xms/-Xmx).")
+    cache_dir: Path = Field(Path.home() / ".cache" / "ledgerflow",
+                            description="Where the Cassandra jars are cached (outside git).")
+    state_dir: Path = Field(PROJECT_ROOT / ".ledgerflow",
+                            description="Project-local folder: node data, logs, pids, uploads.")
+
+    # --- Ray -----------------------------------------------------------------------------------
+    ray_address: str = Field("", description="Ray cluster address ('auto' joins a running cluster; "
+                             "empty starts or joins a local one).")
+    parse_parallelism: int = Field(0, ge=0, description="Parse tasks in flight; 0 = the cluster's CPUs.")
+    chunk_bytes: int = Field(0, ge=0, description="Target bytes per parse chunk; 0 = adaptive "
+                             "(from the file's row width).")
+
+    # --- storage of uploaded files ---------------------------------------------------------------
+    storage_uri: str = Field("", description="Where uploads are stored: a folder or any pyarrow "
+                             "filesystem URI (s3://bucket/prefix). Empty: <state_dir>/uploads.")
+    max_upload_bytes: int = Field(2 * 1024**3, description="Upload size cap (413 past it).")
+
+    # --- prices ------------------------------------------------------------------------------------
+    price_provider: str = Field("coingecko", description="Provider order, comma-separated: "
+                                "coingecko, defillama (the first that answers wins).")
+    coingecko_url: str = Field("http://127.0.0.1:8765", description="CoinGecko API base URL; the "
+                               "default is the bundled simulator (`ledgerflow pricesim`).")
+    coingecko_api_key: str = Field("", description="CoinGecko key (sent as a header when set).")
+    coingecko_key_kind: str = Field("demo", description="'demo' (x-cg-demo-api-key) or 'pro'.")
+    defillama_url: str = Field("https://coins.llama.fi", description="DefiLlama coins API base URL.")
+    price_rate: float = Field(8.0, gt=0, description="Requests per second shared by the whole pool.")
+    price_burst: int = Field(8, ge=1, description="Token bucket burst of the shared limiter.")
+    price_pool_size: int = Field(2, ge=1, description="PriceFetcher actors.")
+    price_concurrency: int = Field(8, ge=1, description="Requests in flight per PriceFetcher actor.")
+    price_max_retries: int = Field(6, ge=0, description="Retries of one request on 429/5xx/network.")
+    price_retry_after_cap: float = Field(30.0, gt=0, description="Longest Retry-After honoured (s).")
+    price_timeout: float = Field(30.0, gt=0, description="Timeout of one price request (s).")
+    asset_ids_file: str = Field("", description="JSON {symbol: provider id} overriding the bundled map.")
+    fiat_currency: str = Field("USD", description="Currency of prices, values and reports.")
+
+    # --- tax -----------------------------------------------------------------------------------------
+    default_method: str = Field("fifo", description="fifo | lifo | hifo | acb | uk")
+    default_pooling: str = Field("per-wallet", description="per-wallet | universal")
+    transfer_window_hours: float = Field(24.0, gt=0, description="Deposit must follow its withdrawal "
+                                         "within this window to be matched as a transfer.")
+    transfer_max_fee_share: float = Field(0.05, ge=0, description="Largest share of a withdrawal "
+                                          "that may be lost as transfer fee.")
+
+    # --- serve ---------------------------------------------------------------------------------------
+    api_host: str = Field("127.0.0.1", description="Serve HTTP host.")
+    api_port: int = Field(8000, description="Serve HTTP port.")
+
+    @property
+    def contact_points(self) -> list[str]:
+        return [h.strip() for h in self.cassandra_hosts.split(",") if h.strip()] or ["127.0.0.1"]
+
+    @property
+    def uses_local_node(self) -> bool:
+        return not self.cassandra_hosts.strip()
+
+    @property
+    def uploads_uri(self) -> str:
+        return self.storage_uri or str(self.state_dir / "uploads")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,294 @@
+"""A real Apache Cassandra 5.0 node on loopback for development, tests, demo and benchmarks.
+
+The server comes from Maven Central (`org.apache.cassandra:cassandra-all` and its runtime
+dependencies) into a cache folder outside git; data, logs and the pid live under the project's
+state folder, so data survives stop/start. `start` reuses a node already answering CQL; `stop`
+ends only the process this module started (by its pid file).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.config import Settings, get_settings
+
+
+class NodeError(RuntimeError):
+    """A step of managing the local node failed; the message says which and what to do."""
+
+
+POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>ledgerflow</groupId><artifactId>cassandra-server</artifactId><version>1</version>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.cassandra</groupId><artifactId>cassandra-all</artifactId>
+      <version>{version}</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+# conf/jvm17-server.options of the Cassandra distribution, which the Maven artifact lacks.
+JVM17_FLAGS = [
+    "-Djdk.attach.allowAttachSelf=true",
+    *[f"--add-exports={m}=ALL-UNNAMED" for m in (
+        "java.base/jdk.internal.misc", "java.management.rmi/com.sun.jmx.remote.internal.rmi",
+        "java.rmi/sun.rmi.registry", "java.rmi/sun.rmi.server", "java.sql/java.sql",
+        "java.base/java.lang.ref", "jdk.unsupported/sun.misc",
+        "jdk.compiler/com.sun.tools.javac.file", "jdk.attach/sun.tools.attach")],
+    *[f"--add-opens={m}=ALL-UNNAMED" for m in (
+        "java.base/java.lang.module", "java.base/jdk.internal.loader", "java.base/jdk.internal.ref",
+        "java.base/jdk.internal.reflect", "java.base/jdk.internal.math",
+        "java.base/jdk.internal.module", "java.base/jdk.internal.util.jar",
+        "jdk.management/com.sun.management.internal", "java.base/sun.nio.ch", "java.base/java.io",
+        "java.base/java.lang.reflect", "jdk.compiler/com.sun.tools.javac", "java.base/java.lang",
+        "java.base/java.util")],
+    "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError", "-XX:+PerfDisableSharedMem", "-Dio.netty.tryReflectionSetAccessible=true",
+]
+
+YAML = """cluster_name: ledgerflow-local
+num_tokens: 16
+allocate_tokens_for_local_replication_factor: 1
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+endpoint_snitch: SimpleSnitch
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters:
+      - seeds: "127.0.0.1:{storage_port}"
+listen_address: 127.0.0.1
+rpc_address: 127.0.0.1
+native_transport_port: {cql_port}
+storage_port: {storage_port}
+data_file_directories:
+  - {data}/data
+commitlog_directory: {data}/commitlog
+hints_directory: {data}/hints
+saved_caches_directory: {data}/saved_caches
+cdc_raw_directory: {data}/cdc_raw
+commitlog_sync: periodic
+commitlog_sync_period: 10000ms
+commitlog_segment_size: 32MiB
+authenticator: AllowAllAuthenticator
+authorizer: AllowAllAuthorizer
+start_native_transport: true
+concurrent_reads: 16
+concurrent_writes: 32
+batch_size_warn_threshold: 16KiB
+batch_size_fail_threshold: 64KiB
+read_request_timeout: 10000ms
+write_request_timeout: 10000ms
+range_request_timeout: 20000ms
+request_timeout: 20000ms
+disk_access_mode: mmap_index_only
+"""
+
+
+@dataclass(frozen=True)
+class NodePaths:
+    root: Path
+
+    @property
+    def conf(self) -> Path: return self.root / "conf"
+    @property
+    def data(self) -> Path: return self.root / "data"
+    @property
+    def log(self) -> Path: return self.root / "cassandra.log"
+    @property
+    def pid(self) -> Path: return self.root / "cassandra.pid"
+    @property
+    def yaml(self) -> Path: return self.conf / "cassandra.yaml"
+
+
+def node_paths(settings: Settings) -> NodePaths:
+    return NodePaths(settings.state_dir / "cassandra")
+
+
+def lib_dir(settings: Settings) -> Path:
+    return settings.cache_dir / f"cassandra-{settings.cassandra_version}" / "lib"
+
+
+def fetch_server(settings: Settings) -> Path:
+    """Download cassandra-all and its runtime dependencies once; return the lib folder."""
+    lib = lib_dir(settings)
+    marker = lib / f"cassandra-all-{settings.cassandra_version}.jar"
+    if marker.exists():
+        return lib
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise NodeError("step 'fetch server': Maven (mvn) is not on PATH. Install Maven "
+                        "(apt-get install maven) or set LEDGERFLOW_CASSANDRA_HOSTS to use a cluster.")
+    work = lib.parent
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "pom.xml").write_text(POM.format(version=settings.cassandra_version))
+    tmp = work / "lib.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(f"fetching Cassandra {settings.cassandra_version} from Maven Central into {lib} ...",
+          file=sys.stderr)
+    proc = subprocess.run([mvn, "-q", "-B", "-f", str(work / "pom.xml"),
+                           "dependency:copy-dependencies", f"-DoutputDirectory={tmp}",
+                           "-DincludeScope=runtime"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise NodeError("step 'fetch server': mvn dependency:copy-dependencies failed:\n"
+                        f"{proc.stdout[-3000:]}{proc.stderr[-3000:]}\n"
+                        "Check that Maven Central is reachable (mvn -v; ~/.m2/settings.xml).")
+    shutil.rmtree(lib, ignore_errors=True)
+    tmp.rename(lib)
+    return lib
+
+
+def java_binary() -> str:
+    """JDK 17 (Cassandra 5.0 runs on 11 or 17 and refuses newer ones)."""
+    candidates = [os.environ.get("JAVA_HOME", ""), "/usr/lib/jvm/java-17-openjdk-amd64",
+                  "/usr/lib/jvm/java-17-openjdk-arm64", "/usr/lib/jvm/java-17-openjdk"]
+    for home in candidates:
+        if home and (Path(home) / "bin" / "java").exists():
+            java = str(Path(home) / "bin" / "java")
+            if _java_major(java) in (11, 17):
+                return java
+    java = shutil.which("java")
+    if java and _java_major(java) in (11, 17):
+        return java
+    raise NodeError("step 'find java': no JDK 11 or 17 found (Cassandra 5.0 needs one). Install "
+                    "openjdk-17-jdk-headless or set JAVA_HOME to a JDK 17.")
+
+
+def _java_major(java: str) -> int:
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    except OSError:
+        return 0
+    for token in out.split():
+        token = token.strip('"')
+        if token[:2].isdigit():
+            return int(token.split(".")[0])
+    return 0
+
+
+def cql_answers(host: str = "127.0.0.1", port: int = 9042, timeout: float = 1.0) -> bool:
+    """True when a CQL node answers `SELECT release_version FROM system.local`."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError:
+        return False
+    from cassandra.cluster import Cluster
+    cluster = Cluster([host], port=port, connect_timeout=timeout * 5, protocol_version=5)
+    try:
+        session = cluster.connect()
+        return session.execute("SELECT release_version FROM system.local").one() is not None
+    except Exception:
+        return False
+    finally:
+        cluster.shutdown()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a zombie is not alive
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return True
+
+
+def read_pid(paths: NodePaths) -> int | None:
+    try:
+        pid = int(paths.pid.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _pid_alive(pid) else None
+
+
+def write_config(settings: Settings, paths: NodePaths) -> None:
+    paths.conf.mkdir(parents=True, exist_ok=True)
+    for sub in ("data", "commitlog", "hints", "saved_caches", "cdc_raw"):
+        (paths.data / sub).mkdir(parents=True, exist_ok=True)
+    paths.yaml.write_text(YAML.format(data=paths.data, cql_port=settings.cassandra_port,
+                                      storage_port=7000))
+    # Cassandra's logback config ships only in the tarball; a small one keeps the log useful.
+    (paths.conf / "logback.xml").write_text(
+        '<configuration><appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">'
+        '<encoder><pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern></encoder>'
+        '</appender><root level="INFO"><appender-ref ref="STDOUT"/></root></configuration>\n')
+
+
+def start(settings: Settings | None = None, timeout: float = 240.0) -> str:
+    """Start (or reuse) the local node; return a one-line status. Raises NodeError on failure."""
+    settings = settings or get_settings()
+    if not settings.uses_local_node:
+        return f"using the configured cluster {settings.cassandra_hosts}; no local node started"
+    paths = node_paths(settings)
+    if cql_answers(port=settings.cassandra_port):
+        return f"Cassandra already up on 127.0.0.1:{settings.cassandra_port} (log: {paths.log})"
+    pid = read_pid(paths)
+    if pid is None:
+        lib = fetch_server(settings)
+        java = java_binary()
+        write_config(settings, paths)
+        jamm = sorted(lib.glob("jamm-*.jar"))
+        if not jamm:
+            raise NodeError(f"step 'start': no jamm jar in {lib}; delete that folder to refetch.")
+        cmd = [java, f"-Xms{settings.cassandra_heap}", f"-Xmx{settings.cassandra_heap}",
+               "-Xss256k", f"-javaagent:{jamm[0]}", *JVM17_FLAGS,
+               f"-Dcassandra.config=file://{paths.yaml}", "-Dcassandra-foreground=true",
+               f"-Dlogback.configurationFile=file://{paths.conf / 'logback.xml'}",
+               f"-Dcassandra.logdir={paths.root}", f"-Dcassandra.storagedir={paths.data}",
+               "-Dcassandra.skip_wait_for_gossip_to_settle=0", "-Dcassandra.load_ring_state=false",
+               "-Dcassandra.jmx.local.port=7199", "-Dcassandra.initial_token=",
+               "-cp", f"{paths.conf}:{lib}/*", "org.apache.cassandra.service.CassandraDaemon"]
+        log = open(paths.log, "ab")
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        paths.pid.write_text(str(proc.pid))
+        pid = proc.pid
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cql_answers(port=settings.cassandra_port):
+            return f"Cassandra up on 127.0.0.1:{settings.cassandra_port} (pid {pid}, log: {paths.log})"
+        if not _pid_alive(pid):
+            tail = paths.log.read_text(errors="replace")[-4000:] if paths.log.exists() else ""
+            paths.pid.unlink(missing_ok=True)
+            raise NodeError(f"step 'start': the Cassandra process exited before CQL answered. "
+                            f"Log {paths.log} ends with:\n{tail}")
+        time.sleep(1.0)
+    raise NodeError(f"step 'wait for CQL': no answer on port {settings.cassandra_port} after "
+                    f"{timeout:.0f}s; see {paths.log}")
+
+
+def stop(settings: Settings | None = None, timeout: float = 90.0) -> str:
+    settings = settings or get_settings()
+    paths = node_paths(settings)
+    pid = read_pid(paths)
+    if pid is None:
+        paths.pid.unlink(missing_ok=True)
+        return "no local Cassandra node started by ledgerflow is running"
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _pid_alive(pid):
+        time.sleep(0.5)
+    if _pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    paths.pid.unlink(missing_ok=True)
+    return f"stopped Cassandra (pid {pid})"
+
+
+def status(settings: Settings | None = None) -> str:
+    settings = settings or get_settings()
+    if not settings.uses_local_node:
+        up = cql_answers(settings.contact_points[0], settings.cassandra_port)
+        return f"configured cluster {settings.cassandra_hosts}: {'up' if up else 'not answering'}"
+    paths = node_paths(settings)
+    pid = read_pid(paths)
+    up = cql_answers(port=settings.cassandra_port)
+    return (f"local node: {'up' if up else 'down'}; pid {pid or '-'}; data {paths.data}; "
+            f"log {paths.log}")

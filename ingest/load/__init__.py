@@ -1,0 +1,1 @@
+"""Load: everything that talks to Cassandra. Thin: callers pass plain data or Arrow tables."""

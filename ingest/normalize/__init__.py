@@ -1,0 +1,1 @@
+"""Normalize: the canonical transaction schema every format maps to, asset symbols, identity."""
