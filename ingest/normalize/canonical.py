@@ -61,3 +61,31 @@ CANONICAL_COLUMNS = tuple(CANONICAL_SCHEMA.names)
 
 def empty_canonical_table() -> pa.Table:
     return CANONICAL_SCHEMA.empty_table()
+
+
+# --- Valued transactions ---------------------------------------------------------------------
+# The price stage (ingest.prices.valuation) appends these columns to canonical rows; the tax engine
+# (ingest.tax) reads canonical + valued columns. All money is in the reporting currency.
+class PriceSource(str, Enum):
+    FIAT = "fiat"      # one side of the transaction is the reporting currency itself
+    FILE = "file"      # the file states the value (e.g. Koinly's Net Worth): it wins over prices
+    HOUR = "hour"      # fetched hourly price at or before the timestamp
+    DAY = "day"        # only a daily price exists for that time
+    NONE = "none"      # no value could be had: see price_status
+
+
+class PriceStatus(str, Enum):
+    OK = "ok"
+    NO_PRICE = "no_price"        # the provider has no price there (not listed yet, unknown asset)
+    UNAVAILABLE = "unavailable"  # provider down / rate-limited: a later job retries
+
+
+VALUED_FIELDS = [
+    pa.field("value", AMOUNT),         # fiat value of the transaction (what was received/sent)
+    pa.field("fee_value", AMOUNT),     # fiat value of the fee (0 when no fee)
+    pa.field("price", AMOUNT),         # unit price of the asset that set `value`
+    pa.field("price_asset", pa.string()),
+    pa.field("price_source", pa.string()),   # a PriceSource value
+    pa.field("price_status", pa.string()),   # a PriceStatus value
+]
+VALUED_SCHEMA = pa.schema(list(CANONICAL_SCHEMA) + VALUED_FIELDS)

@@ -1,0 +1,1 @@
+"""A price service simulator speaking the CoinGecko protocol (`ledgerflow pricesim`)."""
