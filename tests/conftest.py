@@ -1,0 +1,6 @@
+"""Fixtures live in tests/plugins/, one module per real service the tests use."""
+pytest_plugins = [
+    "tests.plugins.cassandra",
+    "tests.plugins.ray_local",
+    "tests.plugins.pricesim",
+]

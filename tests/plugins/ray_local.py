@@ -1,0 +1,18 @@
+"""A local Ray instance sized to the machine, shared by the whole test session."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def ray_local(test_keyspace: str) -> Iterator[None]:
+    import ray
+
+    env = {k: v for k, v in os.environ.items() if k.startswith("LEDGERFLOW_")}
+    ray.init(num_cpus=os.cpu_count() or 2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": env}, namespace="ledgerflow-tests")
+    yield
+    ray.shutdown()
