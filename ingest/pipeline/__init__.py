@@ -1,0 +1,2 @@
+"""Pipeline: the Ray task graph of one job (parse -> store -> prices -> tax), its supervisor, and
+resumption of unfinished jobs."""
