@@ -1,0 +1,129 @@
+"""`ledgerflow stack up|down|status|demo`: the whole local stack on one machine.
+
+up     Cassandra node, schema, price simulator (127.0.0.1:8765), Ray head with dashboard
+       (127.0.0.1:8265), both Serve applications (127.0.0.1:8000)
+demo   up, then a generated 50k-row sample uploaded and watched to the end, the gains summary,
+       and the URLs to look at
+down   everything up started, in reverse order
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from ingest.config import get_settings
+from ingest.devstack import cassandra_node
+from ingest.devstack.processes import port_open, start_background, stop_background
+
+PRICESIM_PORT = 8765
+DASHBOARD_PORT = 8265
+RAY_PORT = 6379
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["up", "down", "status", "demo"])
+    parser.add_argument("--rows", type=int, default=50_000, help="demo sample size")
+    parser.add_argument("--price-rate", type=float, default=50.0,
+                        help="requests/s the price simulator allows")
+
+
+def _bin(name: str) -> str:
+    here = Path(sys.executable).parent / name
+    return str(here) if here.exists() else (shutil.which(name) or name)
+
+
+def up(price_rate: float) -> None:
+    settings = get_settings()
+    print(cassandra_node.start())
+    from ingest.load.migrations import apply_migrations
+    print(f"schema: applied {apply_migrations() or 'nothing new'} in keyspace {settings.keyspace}")
+    print(start_background("pricesim", [_bin("ledgerflow"), "pricesim", "--port", str(PRICESIM_PORT),
+                                        "--rate", str(price_rate), "--burst", str(int(price_rate))],
+                           PRICESIM_PORT))
+    if not port_open(RAY_PORT):
+        subprocess.run([_bin("ray"), "start", "--head", f"--port={RAY_PORT}",
+                        "--dashboard-host=127.0.0.1", f"--dashboard-port={DASHBOARD_PORT}",
+                        "--disable-usage-stats"], check=True, stdout=subprocess.DEVNULL)
+    print(f"Ray head up (dashboard http://127.0.0.1:{DASHBOARD_PORT})")
+    os.environ["LEDGERFLOW_RAY_ADDRESS"] = os.environ.get("LEDGERFLOW_RAY_ADDRESS") or "auto"
+    get_settings.cache_clear()
+    from serve.app import run_local
+    run_local(settings.api_host, settings.api_port, blocking=False)
+    print(f"API up: http://{settings.api_host}:{settings.api_port}/docs")
+
+
+def down() -> None:
+    if port_open(RAY_PORT):
+        try:
+            import ray
+            from ray import serve
+            ray.init(address="auto", namespace="ledgerflow", log_to_driver=False)
+            serve.shutdown()
+            ray.shutdown()
+        except Exception as exc:  # Serve may not be running
+            print(f"serve shutdown: {exc}")
+        subprocess.run([_bin("ray"), "stop", "--force"], stdout=subprocess.DEVNULL)
+        print("Ray stopped")
+    print(stop_background("pricesim"))
+    print(cassandra_node.stop())
+
+
+def status() -> None:
+    settings = get_settings()
+    print(cassandra_node.status())
+    print(f"price simulator: {'up' if port_open(PRICESIM_PORT) else 'down'} (127.0.0.1:{PRICESIM_PORT})")
+    print(f"Ray: {'up' if port_open(RAY_PORT) else 'down'} (dashboard 127.0.0.1:{DASHBOARD_PORT})")
+    print(f"API: {'up' if port_open(settings.api_port) else 'down'} "
+          f"(http://{settings.api_host}:{settings.api_port}/docs)")
+
+
+def demo(rows: int, price_rate: float) -> int:
+    settings = get_settings()
+    up(price_rate)
+    from ingest.cli import main as cli
+    from ingest.generate import generate
+    from ingest.load.cassandra import get_session
+    from ingest.load.users import create_token
+
+    sample_dir = settings.state_dir / "demo"
+    sample_dir.mkdir(parents=True, exist_ok=True)
+    sample = sample_dir / f"sample-{rows}.csv"
+    peer = sample_dir / f"sample-{rows}-peer.csv"
+    if not sample.exists():
+        stats = generate(rows, "binance", seed=7, out=sample, peer_out=peer)
+        print(f"generated {sample} ({rows} rows; {stats})")
+    token = create_token(get_session(), "demo")
+    api = f"http://{settings.api_host}:{settings.api_port}"
+    for path, fmt in ((sample, "binance"), (peer, "koinly")):
+        if path.exists():
+            code = cli(["upload", str(path), "--format", fmt, "--watch", "--api", api,
+                        "--token", token])
+            if code:
+                return code
+    request = urllib.request.Request(f"{api}/v1/gains", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        gains = json.load(resp)
+    print("\nGains summary (user 'demo'):")
+    print(json.dumps(gains, indent=2))
+    print(f"\nLook at:\n  API docs       {api}/docs\n  Ray dashboard  http://127.0.0.1:{DASHBOARD_PORT}"
+          f"\n  transactions   curl -H 'Authorization: Bearer {token}' {api}/v1/transactions?limit=5"
+          f"\n  stop all       make down")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "up":
+        up(args.price_rate)
+    elif args.action == "down":
+        down()
+    elif args.action == "status":
+        status()
+    else:
+        return demo(args.rows, args.price_rate)
+    return 0
