@@ -63,9 +63,13 @@ class Settings(BaseSettings):
     price_burst: int = Field(8, ge=1, description="Token bucket burst of the shared limiter.")
     price_pool_size: int = Field(2, ge=1, description="PriceFetcher actors.")
     price_concurrency: int = Field(8, ge=1, description="Requests in flight per PriceFetcher actor.")
-    price_max_retries: int = Field(6, ge=0, description="Retries of one request on 429/5xx/network.")
+    price_max_retries: int = Field(6, ge=0, description="Retries of one request on 5xx/network "
+                                   "(429s are bounded by price_retry_budget instead).")
     price_retry_after_cap: float = Field(30.0, gt=0, description="Longest Retry-After honoured (s).")
     price_timeout: float = Field(30.0, gt=0, description="Timeout of one price request (s).")
+    price_retry_budget: float = Field(120.0, gt=0, description="A provider failing (5xx, network, "
+                                      "429) for longer than this (s) is given up for the job: "
+                                      "its windows come back unavailable, for a later job.")
     asset_ids_file: str = Field("", description="JSON {symbol: provider id} overriding the bundled map.")
     fiat_currency: str = Field("USD", description="Currency of prices, values and reports.")
 

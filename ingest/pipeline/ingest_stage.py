@@ -81,7 +81,7 @@ def _asset_ranges(table: pa.Table) -> dict[str, tuple[float, float]]:
 
 
 def _price_days(table: pa.Table) -> dict[str, set[int]]:
-    needs = price_needs(table)
+    needs = price_needs(table, currency=get_settings().fiat_currency)
     if needs.num_rows == 0:
         return {}
     days = pc.divide(needs.column("ts").cast(pa.int64()), 86_400_000_000)

@@ -33,5 +33,5 @@ def run_prices(job: jobs.JobRecord) -> None:
     total = report.windows_needed
     jobs.set_progress(session, job.job_id, "prices", 0, total - len(report.windows_unavailable), total)
     summary = dict(job.summary)
-    summary["prices"] = report.model_dump(mode="json") if hasattr(report, "model_dump") else vars(report)
+    summary["prices"] = report.model_dump(mode="json", exclude={"fetched_windows"})
     jobs.save_summary(session, job.job_id, summary)

@@ -17,7 +17,7 @@ import uuid
 
 import ray
 
-from ingest.extract.chunking import FormatError
+from ingest.extract.formats.base import FormatError
 from ingest.load import jobs
 from ingest.load.cassandra import get_session
 from ingest.pipeline.ray_runtime import NAMESPACE, cluster_cpus, ensure_ray

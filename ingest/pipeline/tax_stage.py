@@ -119,7 +119,7 @@ def run_tax(job: jobs.JobRecord) -> None:
     t0 = time.monotonic()
     history = pa.concat_tables(ray.get([read_history_task.remote(job.user_id, group)
                                         for group in _split_evenly(months, cpus * 2)]))
-    needs = price_needs(history)
+    needs = price_needs(history, currency=user.currency)
     report = fetch_prices(needs)
     prices = None
     if needs.num_rows:
@@ -127,7 +127,7 @@ def run_tax(job: jobs.JobRecord) -> None:
         prices = load_prices(session, sorted(set(needs.column("asset").to_pylist())),
                              pc.min(ts).as_py() - timedelta(days=2), pc.max(ts).as_py())
     valued = value_transactions(history, prices, currency=user.currency,
-                                unavailable_assets=set(_unavailable_assets(report)))
+                                unavailable_assets=report.unavailable_assets)
     prepared = prepare(valued, pooling=user.pooling, transfer_window_hours=cfg.transfer_window_hours,
                        transfer_max_fee_share=cfg.transfer_max_fee_share)
     assets = sorted(prepared.assets)
@@ -137,7 +137,7 @@ def run_tax(job: jobs.JobRecord) -> None:
     jobs.set_progress(session, job.job_id, "tax", 0, len(assets), len(assets))
     result = merge(prepared, results, method=user.method, currency=user.currency)
 
-    mask = rewrite_mask(valued, _cutoffs(job, user.method, getattr(report, "fetched_windows", [])))
+    mask = rewrite_mask(valued, _cutoffs(job, user.method, report.fetched_windows))
     indices = np.flatnonzero(mask)
     to_write = valued.take(pa.array(indices))
     tx_ids = to_write.column("tx_id").to_pylist()
@@ -155,13 +155,6 @@ def run_tax(job: jobs.JobRecord) -> None:
     summary["tax"] = {"assets": len(assets), "view_rows_written": len(tx_ids),
                       "history_rows": history.num_rows, "seconds": round(time.monotonic() - t0, 3)}
     jobs.save_summary(session, job.job_id, summary)
-
-
-def _unavailable_assets(report) -> list[str]:
-    out = []
-    for w in getattr(report, "windows_unavailable", []) or []:
-        out.append(w[0] if isinstance(w, (tuple, list)) else getattr(w, "asset", w))
-    return out
 
 
 def write_user_tables(session, user_id: str, result) -> None:

@@ -126,7 +126,8 @@ class ProviderGate:
         return next_try - max(self.failing_since, since) > self.config.budget
 
     def try_acquire(self, now: float, since: float) -> Decision:
-        """One request may go now, or wait, or the provider is down (for a job started at `since`)."""
+        """One request may go now, or wait, or the provider is down (for a job started at
+        `since`)."""
         if now < self.paused_until:
             if self._is_down(now, since, self.paused_until):
                 return DOWN
