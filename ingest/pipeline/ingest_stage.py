@@ -21,6 +21,7 @@ from ingest.config import get_settings
 from ingest.extract import storage
 from ingest.extract.chunking import (ByteRange, FileLayout, adaptive_chunk_bytes, inspect_file,
                                      plan_chunks, read_range)
+from ingest.extract.formats.base import check_timezone
 from ingest.extract.parse import ParseContext, RejectedRow, finalize_partition, parse_chunk, partition_legs
 from ingest.load import jobs
 from ingest.load.cassandra import get_session
@@ -34,21 +35,27 @@ STORE_SLICE_ROWS = 5000   # progress is reported after each slice
 class ChunkStats:
     rows: int
     rejected: int
+    skipped: int
 
 
 @dataclass
 class PartitionStats:
     accepted: int
     rejected: int
+    skipped: int
     # asset -> (earliest, latest) timestamp (epoch seconds) among this partition's rows
     asset_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     # asset -> distinct days (epoch day numbers) with rows needing a fetched price
     price_days: dict[str, set[int]] = field(default_factory=dict)
 
 
-def _store_rejected(session, job_id: uuid.UUID, rejected: list[RejectedRow]) -> None:
+def _store_rejected(session, job_id: uuid.UUID, rejected: list[RejectedRow]) -> int:
+    """Store rejected rows and deliberately skipped ones (fiat-only rows, internal transfers...:
+    reason prefixed 'skipped: ', so nothing leaves silently). Returns the count of real errors."""
     if rejected:
-        jobs.write_rejected(session, job_id, [(r.line, r.reason, r.raw) for r in rejected])
+        jobs.write_rejected(session, job_id, [
+            (r.line, f"skipped: {r.reason}" if r.skipped else r.reason, r.raw) for r in rejected])
+    return sum(1 for r in rejected if not r.skipped)
 
 
 @ray.remote(num_cpus=1, max_retries=4, retry_exceptions=True)
@@ -58,11 +65,11 @@ def parse_chunk_task(job_id: uuid.UUID, file_uri: str, layout: FileLayout, byte_
         data = read_range(f, byte_range)
     result = parse_chunk(data, layout, byte_range.first_line, ctx)
     session = get_session()
-    _store_rejected(session, job_id, result.rejected)
+    errors = _store_rejected(session, job_id, result.rejected)
     jobs.set_progress(session, job_id, "parse", byte_range.index, byte_range.end - byte_range.start,
                       byte_range.end - byte_range.start)
     parts = partition_legs(result.legs, n_parts)
-    return (ChunkStats(result.rows, len(result.rejected)), *parts)
+    return (ChunkStats(result.rows, errors, len(result.rejected) - errors), *parts)
 
 
 def _asset_ranges(table: pa.Table) -> dict[str, tuple[float, float]]:
@@ -97,13 +104,14 @@ def store_partition_task(job_id: uuid.UUID, part: int, layout: FileLayout, ctx: 
                          *legs: pa.Table) -> PartitionStats:
     table, rejected = finalize_partition(pa.concat_tables(legs), layout, ctx)
     session = get_session()
-    _store_rejected(session, job_id, rejected)
+    errors = _store_rejected(session, job_id, rejected)
     total = table.num_rows
     jobs.set_progress(session, job_id, "store", part, 0, total)
     for start in range(0, total, STORE_SLICE_ROWS):
         store_transactions(session, table.slice(start, STORE_SLICE_ROWS), job_id)
         jobs.set_progress(session, job_id, "store", part, min(total, start + STORE_SLICE_ROWS), total)
-    return PartitionStats(accepted=total, rejected=len(rejected), asset_ranges=_asset_ranges(table),
+    return PartitionStats(accepted=total, rejected=errors, skipped=len(rejected) - errors,
+                          asset_ranges=_asset_ranges(table),
                           price_days=_price_days(table))
 
 
@@ -113,6 +121,7 @@ class IngestSummary:
     rows: int
     accepted: int
     rejected: int
+    skipped: int
     asset_ranges: dict[str, tuple[float, float]]
     price_days: dict[str, list[int]]
 
@@ -121,6 +130,8 @@ def run_ingest(job: jobs.JobRecord, parallelism: int) -> IngestSummary:
     """Parse and store one uploaded file. Raises FormatError for a file that is not a known CSV."""
     settings = get_settings()
     session = get_session()
+    if job.tz:
+        check_timezone(job.tz)  # one clear error instead of one per chunk
     size = storage.size_of(job.file_uri)
     with storage.open_input(job.file_uri) as f:
         layout = inspect_file(f, size, job.format)
@@ -134,7 +145,7 @@ def run_ingest(job: jobs.JobRecord, parallelism: int) -> IngestSummary:
                        wallet=job.wallet, tz=job.tz)
     if not ranges:  # a header and nothing else: a valid, empty upload
         jobs.mark_stage_done(session, job.job_id, "parse", 0.0)
-        return IngestSummary(layout.format, 0, 0, 0, {}, {})
+        return IngestSummary(layout.format, 0, 0, 0, 0, {}, {})
     n_parts = len(ranges)
     for stage in ("parse", "store"):
         jobs.clear_progress(session, job.job_id, stage)
@@ -163,6 +174,7 @@ def run_ingest(job: jobs.JobRecord, parallelism: int) -> IngestSummary:
             price_days.setdefault(a, set()).update(days)
     accepted = sum(p.accepted for p in part_stats)
     rejected = sum(c.rejected for c in chunk_stats) + sum(p.rejected for p in part_stats)
+    skipped = sum(c.skipped for c in chunk_stats) + sum(p.skipped for p in part_stats)
     return IngestSummary(format=layout.format, rows=sum(c.rows for c in chunk_stats),
-                         accepted=accepted, rejected=rejected, asset_ranges=asset_ranges,
+                         accepted=accepted, rejected=rejected, skipped=skipped, asset_ranges=asset_ranges,
                          price_days={a: sorted(d) for a, d in price_days.items()})

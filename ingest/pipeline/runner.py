@@ -48,6 +48,7 @@ def run_job(job_id: uuid.UUID) -> str:
             summary = run_ingest(job, parallelism)
             jobs.set_counts(session, job_id, summary.accepted, summary.rejected)
             jobs.save_summary(session, job_id, {"format": summary.format, "rows": summary.rows,
+                                                "skipped": summary.skipped,
                                                 "asset_ranges": summary.asset_ranges,
                                                 "price_days": summary.price_days})
             jobs.mark_stage_done(session, job_id, "store", time.monotonic() - started)
@@ -61,7 +62,7 @@ def run_job(job_id: uuid.UUID) -> str:
             started = time.monotonic()
             run_tax(job)
             jobs.mark_stage_done(session, job_id, "tax", time.monotonic() - started)
-    except FormatError as exc:
+    except (FormatError, ValueError) as exc:  # the file or its options are wrong: no retry helps
         jobs.finish(session, job, jobs.JobStatus.FAILED, str(exc))
         return jobs.JobStatus.FAILED
     jobs.finish(session, job, jobs.JobStatus.SUCCEEDED)

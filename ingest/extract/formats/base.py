@@ -1,0 +1,404 @@
+"""What every format module shares: the contract (`FormatSpec`), the intermediate `legs` table,
+row checks that turn bad rows into `RejectedRow`s, and vectorized column parsers (amounts,
+timestamps, assets) so a format maps a chunk of string columns to legs without per-row Python.
+
+A format's `to_legs(table, ctx)` receives one chunk as a table of *string* columns named after
+its header (optional columns only when the file has them) and returns a draft (`DRAFT_SCHEMA`, one
+row per input row) plus its `RowChecks`; the caller drops rejected and skipped rows.
+
+Conventions shared by all formats (the tax engine relies on them):
+- amounts are positive exact decimals; `sent_amount`/`received_amount` exclude fees, the fee is
+  charged on top in `fee_asset`: wallet change = -sent, +received, -fee. A fee in the sent asset
+  stays in the fee columns, never netted into the amounts.
+- a standalone fee (`fee`) or spend (`spend`) carries what leaves the wallet in `sent_*`.
+- rows moving only fiat in or out (bank deposits/withdrawals, fiat income) are skipped, reported
+  as `RejectedRow(skipped=True)`: they move no crypto and have no tax effect here.
+- one-row transactions set `type`; rows of a multi-row transaction share a `group` key and leave
+  `type` null: the type comes from the combined sides (see `classify_sides`).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ingest.normalize.assets import SYMBOL_PATTERN, is_fiat, normalize_assets
+from ingest.normalize.canonical import AMOUNT, TIMESTAMP, TxType
+
+
+class FormatError(ValueError):
+    """File-level failure: not a CSV text file, empty, or no known header."""
+
+
+@dataclass
+class ParseContext:
+    user_id: str
+    source_file: str
+    wallet: str | None = None   # overrides the format name as wallet (Koinly's Wallet column wins)
+    tz: str | None = None       # IANA zone of timestamps that carry no zone; None: the format's
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    line: int          # 1-based physical line where the row starts
+    reason: str
+    raw: str           # the row's text as in the file
+    skipped: bool = False   # deliberately ignored (internal transfer, fiat move...), not an error
+
+
+# One draft row per input row; the caller adds partition_key, grouped, line and raw (LEGS_SCHEMA).
+DRAFT_SCHEMA = pa.schema([
+    pa.field("timestamp", TIMESTAMP),
+    pa.field("wallet", pa.string()),
+    pa.field("type", pa.string()),           # null: decided from the sides of the group
+    pa.field("label", pa.string()),
+    pa.field("sent_asset", pa.string()),
+    pa.field("sent_amount", AMOUNT),
+    pa.field("received_asset", pa.string()),
+    pa.field("received_amount", AMOUNT),
+    pa.field("fee_asset", pa.string()),
+    pa.field("fee_amount", AMOUNT),
+    pa.field("fiat_value", AMOUNT),
+    pa.field("fiat_currency", pa.string()),
+    pa.field("tx_hash", pa.string()),
+    pa.field("external_id", pa.string()),
+    pa.field("description", pa.string()),
+    pa.field("group", pa.string()),          # rows sharing it form one transaction
+])
+
+# The intermediate table between parse_chunk and finalize_partition.
+LEGS_SCHEMA = pa.schema([
+    pa.field("partition_key", pa.string(), nullable=False),  # also the identity key
+    pa.field("grouped", pa.bool_(), nullable=False),
+    pa.field("line", pa.int64(), nullable=False),
+    pa.field("raw", pa.string()),            # kept for grouped rows only (finalize may reject them)
+] + [f for f in DRAFT_SCHEMA if f.name != "group"])
+
+ZERO = pa.scalar(0, AMOUNT)
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    name: str
+    columns: tuple[str, ...]                 # required header, in the export's order
+    to_legs: Callable[[pa.Table, ParseContext], tuple[pa.Table, RowChecks]]
+    optional_columns: tuple[str, ...] = ()
+
+    def column_for(self, header_field: str) -> str | None:
+        """The format's own name of a header field (case and surrounding blanks ignored)."""
+        return _lookup_names(self.columns + self.optional_columns).get(header_field.strip().lower())
+
+    def missing(self, header: Sequence[str]) -> list[str]:
+        present = {self.column_for(h) for h in header}
+        return [c for c in self.columns if c not in present]
+
+    def matches(self, header: Sequence[str]) -> bool:
+        return not self.missing(header)
+
+
+@lru_cache(maxsize=64)
+def _lookup_names(names: tuple[str, ...]) -> dict[str, str]:
+    return {n.lower(): n for n in names}
+
+
+# --- row checks ------------------------------------------------------------------------------
+@dataclass
+class RowChecks:
+    """Collects per-row problems as boolean masks; reasons are formatted only for flagged rows.
+    Several problems of one row are joined with '; ' so the user fixes them in one go."""
+    n: int
+    _rejects: list[tuple[np.ndarray, str, pa.Array | None]] = field(default_factory=list)
+    _skips: list[tuple[np.ndarray, str, pa.Array | None]] = field(default_factory=list)
+
+    def reject(self, mask: pa.Array | np.ndarray, reason: str, values: pa.Array | None = None) -> None:
+        """Reject rows where mask; `reason` may hold one '{}' filled with the row's value."""
+        m = as_mask(mask)
+        if m.any():
+            self._rejects.append((m, reason, values))
+
+    def skip(self, mask: pa.Array | np.ndarray, reason: str, values: pa.Array | None = None) -> None:
+        """Deliberately ignore rows where mask (reported with skipped=True)."""
+        m = as_mask(mask) & ~self.rejected_mask()
+        if m.any():
+            self._skips.append((m, reason, values))
+
+    def rejected_mask(self) -> np.ndarray:
+        out = np.zeros(self.n, dtype=bool)
+        for m, _, _ in self._rejects:
+            out |= m
+        return out
+
+    def dropped_mask(self) -> np.ndarray:
+        out = self.rejected_mask()
+        for m, _, _ in self._skips:
+            out |= m
+        return out
+
+    def reasons(self) -> list[tuple[int, str, bool]]:
+        """(row index, reason, skipped) per dropped row, by index."""
+        rejected = self._collect(self._rejects)
+        skipped = {i: r for i, r in self._collect(self._skips).items() if i not in rejected}
+        out = [(i, r, False) for i, r in rejected.items()] + [(i, r, True) for i, r in skipped.items()]
+        return sorted(out)
+
+    @staticmethod
+    def _collect(entries: list[tuple[np.ndarray, str, pa.Array | None]]) -> dict[int, str]:
+        out: dict[int, list[str]] = {}
+        for m, reason, values in entries:
+            idx = np.flatnonzero(m)
+            shown = values.take(pa.array(idx)).to_pylist() if values is not None else [None] * len(idx)
+            for i, v in zip(idx.tolist(), shown):
+                out.setdefault(i, []).append(reason.format(_shorten(v)) if "{}" in reason else reason)
+        return {i: "; ".join(dict.fromkeys(rs)) for i, rs in out.items()}
+
+
+def _shorten(value: object, limit: int = 100) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def as_mask(mask: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarray:
+    if isinstance(mask, np.ndarray):
+        return mask.astype(bool, copy=False)
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+# --- vectorized column parsers -----------------------------------------------------------------
+def text(table: pa.Table, column: str) -> pa.Array:
+    """A string column trimmed, '' -> null; an absent (optional) column is all null."""
+    if column not in table.column_names:
+        return pa.nulls(table.num_rows, pa.string())
+    col = pc.utf8_trim_whitespace(table.column(column).combine_chunks())
+    return pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
+
+
+_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_PLAIN_IN_RANGE = r"^[+-]?\d{1,20}(\.\d{1,18})?$"
+
+
+def parse_amount(values: pa.Array, column: str, checks: RowChecks, *,
+                 money: bool = False) -> pa.Array:
+    """Exact decimal128(38,18) of a text column (null where empty). Never goes through float.
+    `money` also accepts currency signs and thousands separators ("-$1,234.50")."""
+    s = values
+    if money:
+        s = pc.replace_substring_regex(s, r"[$€£¥\s,]", "")
+        s = pc.if_else(pc.equal(s, ""), pa.scalar(None, pa.string()), s)
+    try:   # the usual case, one C pass: Arrow's exact decimal parse accepts every valid cell
+        return pc.cast(s, AMOUNT)
+    except pa.ArrowException:
+        pass   # some cell is bad or out of range: find which, below
+    numeric = pc.match_substring_regex(s, _NUMBER)
+    checks.reject(pc.invert(numeric), f"non-numeric amount '{{}}' in column {column}", values)
+    # Canonical text: leading zero, no trailing fractional zeros (so 1.50000... fits 18 digits).
+    s = pc.replace_substring_regex(s, r"^([+-]?)\.", r"\10.")
+    has_exp = pc.match_substring(s, "e", ignore_case=True)
+    plain = pc.replace_substring_regex(s, r"(\.\d*?)0+$", r"\1")
+    plain = pc.replace_substring_regex(plain, r"\.$", "")
+    is_plain = pc.and_(numeric, pc.invert(has_exp))
+    in_range = pc.match_substring_regex(plain, _PLAIN_IN_RANGE)
+    checks.reject(pc.and_(is_plain, pc.invert(in_range)), f"amount '{{}}' in column {column} is out "
+                  "of range (at most 20 integer and 18 decimal digits)", values)
+    out = pc.cast(pc.if_else(pc.and_(is_plain, in_range), plain, pa.scalar(None, pa.string())), AMOUNT)
+    exp_mask = as_mask(pc.and_(numeric, has_exp))
+    if exp_mask.any():   # rare ("1E-8" from spreadsheets): exact per-value path
+        fixed = [_exp_to_decimal_text(v) for v in s.filter(pa.array(exp_mask)).to_pylist()]
+        out = pc.replace_with_mask(out, pa.array(exp_mask), pc.cast(pa.array(fixed, pa.string()), AMOUNT))
+        bad = exp_mask.copy()
+        bad[np.flatnonzero(exp_mask)[[f is not None for f in fixed]]] = False
+        checks.reject(bad, f"amount '{{}}' in column {column} is out of range", values)
+    return out
+
+
+def _exp_to_decimal_text(text_value: str) -> str | None:
+    from decimal import Decimal, InvalidOperation
+    try:
+        d = Decimal(text_value)
+        q = d.quantize(Decimal(1).scaleb(-18))
+    except (InvalidOperation, ValueError):
+        return None
+    return str(q) if q == d and abs(q) < Decimal(10) ** 20 else None
+
+
+def negative(amounts: pa.Array) -> pa.Array:
+    return pc.less(amounts, ZERO)
+
+
+def positive(amounts: pa.Array) -> pa.Array:
+    return pc.greater(amounts, ZERO)
+
+
+def abs_amount(amounts: pa.Array) -> pa.Array:
+    return pc.abs(amounts)
+
+
+_WIDE = pa.decimal256(40, AMOUNT.scale)
+_LIMIT = pa.scalar(10**20, pa.decimal256(41, AMOUNT.scale))
+
+
+def add_amounts(a: pa.Array, b: pa.Array, *, subtract: bool = False) -> pa.Array:
+    """a + b (or a - b) as AMOUNT; null where the result leaves AMOUNT's 20 integer digits.
+    (decimal128(38,18) + decimal128(38,18) needs precision 39, so compute in decimal256.)"""
+    wide = (pc.subtract if subtract else pc.add)(pc.cast(a, _WIDE), pc.cast(b, _WIDE))
+    fits = pc.less(pc.abs(wide), _LIMIT)
+    return pc.cast(pc.if_else(fits, wide, pa.scalar(None, wide.type)), AMOUNT)
+
+
+def when(mask: pa.Array, values: pa.Array | pa.Scalar | str | None, typ: pa.DataType = pa.string()
+         ) -> pa.Array:
+    """values where mask, else null (mask nulls count as false)."""
+    mask = pc.fill_null(mask, False)
+    if not isinstance(values, (pa.Array, pa.ChunkedArray, pa.Scalar)):
+        values = pa.scalar(values, typ)
+    return pc.if_else(mask, values, pa.scalar(None, values.type))
+
+
+_TIMESTAMP = (r"^(?P<date>\d{4}-\d{2}-\d{2}|\d{2}-\d{2}-\d{2})"
+              r"(?:[T ](?P<time>\d{1,2}:\d{2}(?::\d{2})?)(?P<frac>\.\d{1,9})?)?"
+              r"\s*(?P<zone>Z|UTC|GMT|[+-]\d{2}:?\d{2})?$")
+
+
+@lru_cache(maxsize=32)
+def check_timezone(tz: str) -> str:
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise ValueError(f"unknown time zone {tz!r} (expected an IANA name like 'Europe/Berlin')") from e
+    return tz
+
+
+# What every exchange here writes: one regex and two slices instead of the general parse.
+_PLAIN_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?: UTC|Z)?$"
+
+
+def parse_timestamp(values: pa.Array, column: str, checks: RowChecks, tz: str | None) -> pa.Array:
+    """UTC timestamps from text like '2024-01-05 14:03:00 UTC', '2024-01-05T14:03:00.123+02:00',
+    '24-01-05 14:03:00' (Binance's two-digit year) or a bare date. Text without a zone is local
+    time in `tz` (None: UTC). Validates the calendar: 2024-02-30 is rejected, not rolled over."""
+    checks.reject(values.is_null(), f"missing date in column {column}")
+    if pc.all(pc.match_substring_regex(values, _PLAIN_TIMESTAMP)).as_py() is not False:
+        iso = pc.binary_join_element_wise(pc.utf8_slice_codeunits(values, 0, 10),
+                                          pc.utf8_slice_codeunits(values, 11, 19), "T")
+        micros = pa.nulls(len(values), pa.int64())
+        offset_minutes = pa.nulls(len(values), pa.int64())
+        zoned = pc.greater(pc.utf8_length(values), 19)   # ' UTC' or 'Z'
+    else:
+        iso, micros, offset_minutes, zoned = _timestamp_parts(values)
+    naive = pc.strptime(iso, format="%Y-%m-%dT%H:%M:%S", unit="us", error_is_null=True)
+    # strptime rolls 02-30 over into March and 60 s into the next minute: compare the fields
+    # that can roll (cheaper than formatting back).
+    same = pc.and_(pc.and_(pc.equal(pc.day(naive), _int(pc.utf8_slice_codeunits(iso, 8, 10))),
+                           pc.equal(pc.minute(naive), _int(pc.utf8_slice_codeunits(iso, 14, 16)))),
+                   pc.equal(pc.second(naive), _int(pc.utf8_slice_codeunits(iso, 17, 19))))
+    ok = pc.fill_null(same, False)
+    checks.reject(pc.and_(values.is_valid(), pc.invert(ok)), f"bad date '{{}}' in column {column}", values)
+    naive = pc.if_else(ok, naive, pa.scalar(None, naive.type))
+    naive = pc.add(naive, pc.cast(pc.fill_null(micros, 0), pa.duration("us")))
+    offset = pc.cast(pc.multiply(pc.fill_null(offset_minutes, 0), 60_000_000), pa.duration("us"))
+    explicit = pc.cast(pc.subtract(naive, offset), TIMESTAMP)
+    if tz is None or tz == "UTC":
+        return explicit   # no zone means UTC: offset is 0 there
+    local = pc.cast(pc.assume_timezone(naive, timezone=check_timezone(tz), ambiguous="earliest",
+                                       nonexistent="latest"), TIMESTAMP)
+    return pc.if_else(pc.fill_null(zoned, False), explicit, local)
+
+
+def _timestamp_parts(values: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
+    """(iso 'YYYY-MM-DDTHH:MM:SS', microseconds, zone offset in minutes, has a zone) of any
+    accepted form; iso is null where the text is no timestamp."""
+    parts = pc.extract_regex(values, _TIMESTAMP)
+    date = pc.struct_field(parts, "date")
+    date = pc.if_else(pc.equal(pc.utf8_length(date), 8), pc.binary_join_element_wise("20", date, ""),
+                      date)
+    clock = pc.struct_field(parts, "time")
+    clock = pc.if_else(pc.equal(clock, ""), "00:00:00", clock)
+    clock = pc.if_else(pc.equal(pc.utf8_length(clock), 4), pc.binary_join_element_wise("0", clock, ""),
+                       clock)   # 9:05 -> 09:05
+    clock = pc.if_else(pc.equal(pc.utf8_length(clock), 5), pc.binary_join_element_wise(clock, ":00", ""),
+                       clock)
+    iso = pc.if_else(parts.is_valid(), pc.binary_join_element_wise(date, clock, "T"),
+                     pa.scalar(None, pa.string()))
+    frac = pc.utf8_slice_codeunits(pc.struct_field(parts, "frac"), 1, 7)
+    micros = _int(pc.utf8_slice_codeunits(pc.utf8_rpad(frac, width=6, padding="0"), 0, 6))
+    zone = pc.struct_field(parts, "zone")
+    sign = pc.if_else(pc.starts_with(zone, "-"), -1, 1)
+    digits = pc.replace_substring(zone, ":", "")
+    minutes = pc.if_else(pc.match_substring_regex(digits, r"^[+-]\d{4}$"),
+                         pc.add(pc.multiply(_int(pc.utf8_slice_codeunits(digits, 1, 3)), 60),
+                                _int(pc.utf8_slice_codeunits(digits, 3, 5))), 0)
+    return iso, micros, pc.multiply(sign, minutes), pc.not_equal(zone, "")
+
+
+def _int(digits: pa.Array) -> pa.Array:
+    """int64 of digit strings, null elsewhere (a plain cast fails the whole array on one '')."""
+    ok = pc.match_substring_regex(digits, r"^\d{1,18}$")
+    return pc.cast(pc.if_else(ok, digits, pa.scalar(None, pa.string())), pa.int64())
+
+
+def parse_asset(values: pa.Array, column: str, checks: RowChecks, source: str) -> pa.Array:
+    """Normalized symbols (see ingest.normalize.assets); text that is no symbol is rejected."""
+    out = normalize_assets(values, source)
+    bad = pc.and_(values.is_valid(), pc.invert(pc.fill_null(pc.match_substring_regex(out, SYMBOL_PATTERN), False)))
+    checks.reject(bad, f"bad asset '{{}}' in column {column}", values)
+    return pc.if_else(bad, pa.scalar(None, pa.string()), out)
+
+
+def require_pair(amount: pa.Array, asset: pa.Array, checks: RowChecks, amount_column: str,
+                 asset_column: str) -> None:
+    """An amount needs its asset and an asset its amount (pass the text columns, so a bad value
+    is reported as bad, not also as missing)."""
+    checks.reject(pc.and_(amount.is_valid(), asset.is_null()), f"missing asset in column {asset_column}")
+    checks.reject(pc.and_(asset.is_valid(), amount.is_null()), f"missing amount in column {amount_column}")
+
+
+def lookup(keys: pa.Array, table: dict[str, tuple[str | None, ...]], width: int) -> list[pa.Array]:
+    """Vectorized dict lookup (case-insensitive keys): one array per tuple position, null for
+    unknown keys. Used for operation/type names -> (kind, label, ...)."""
+    names = sorted(table)
+    idx = pc.index_in(pc.utf8_lower(keys), value_set=pa.array(names, pa.string()))
+    return [pa.array([table[n][i] for n in names], pa.string()).take(idx) for i in range(width)]
+
+
+def classify_sides(sent_asset: pa.Array, received_asset: pa.Array) -> pa.Array:
+    """Type from which sides a transaction has: fiat -> crypto = buy, crypto -> fiat = sell, any
+    other exchange = trade, only received = deposit, only sent = withdrawal, none = null."""
+    has_s, has_r = sent_asset.is_valid(), received_asset.is_valid()
+    s_fiat, r_fiat = pc.fill_null(is_fiat(sent_asset), False), pc.fill_null(is_fiat(received_asset), False)
+    both = pc.and_(has_s, has_r)
+    conds = pa.StructArray.from_arrays(
+        [pc.and_(both, pc.and_(s_fiat, pc.invert(r_fiat))),
+         pc.and_(both, pc.and_(r_fiat, pc.invert(s_fiat))),
+         both, has_r, has_s],
+        names=["buy", "sell", "trade", "deposit", "withdrawal"])
+    return pc.case_when(conds, TxType.BUY.value, TxType.SELL.value, TxType.TRADE.value,
+                        TxType.DEPOSIT.value, TxType.WITHDRAWAL.value)
+
+
+def skip_fiat_only(checks: RowChecks, type_: pa.Array, sent_asset: pa.Array,
+                   received_asset: pa.Array) -> None:
+    """One-sided rows in fiat (bank deposit/withdrawal, fiat income) carry no crypto: skipped."""
+    one_sided = pc.xor(sent_asset.is_valid(), received_asset.is_valid())
+    asset = pc.coalesce(sent_asset, received_asset)
+    fiat_only = pc.and_(pc.and_(one_sided, pc.fill_null(is_fiat(asset), False)), type_.is_valid())
+    checks.skip(fiat_only, "skipped: fiat {} is not a crypto movement (no tax effect)", type_)
+
+
+def draft_table(n: int, **columns: pa.Array | None) -> pa.Table:
+    """A DRAFT_SCHEMA table of n rows; absent columns are null."""
+    unknown = set(columns) - set(DRAFT_SCHEMA.names)
+    if unknown:
+        raise TypeError(f"not draft columns: {sorted(unknown)}")
+    arrays = []
+    for f in DRAFT_SCHEMA:
+        col = columns.get(f.name)
+        arrays.append(pa.nulls(n, f.type) if col is None else pc.cast(col, f.type))
+    return pa.Table.from_arrays(arrays, schema=DRAFT_SCHEMA)
+
+
+def constant(n: int, value: str | None) -> pa.Array:
+    return pa.array([value] * n, pa.string()) if value is not None else pa.nulls(n, pa.string())

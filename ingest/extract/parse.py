@@ -1,0 +1,520 @@
+"""Chunked, parallel-ready parsing: bytes of one chunk -> legs; legs of one partition ->
+canonical transactions. Pure functions; the caller decides where they run (Ray tasks, or
+sequentially in `parse_local_file`).
+
+    inspect_file -> plan_chunks -> parse_chunk (per chunk) -> partition_legs (per chunk)
+      -> finalize_partition (per partition: rows of one partition key meet there) -> canonical
+
+Reading a chunk: pyarrow.csv with every column as string, after a vectorized record split
+(numpy over the newline, quote and comma positions) that gives each row's physical line, its
+raw text and its column count, quoted newlines included. A chunk whose quoting is irregular
+(a quote in the middle of an unquoted field, a bare CR, invalid UTF-8), or where pyarrow
+disagrees with the split, is read by the exact path instead: Python's csv module, line by line,
+for that chunk only. Bad rows become RejectedRows with line, reason and raw text; the good rows
+of the chunk go on.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import zlib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
+from typing import BinaryIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+
+from ingest.extract.chunking import (
+    ByteRange, FileLayout, adaptive_chunk_bytes, header_fields, inspect_file, plan_chunks,
+    read_range, read_sample,
+)
+from ingest.extract.formats import get_format
+from ingest.extract.formats.base import (
+    LEGS_SCHEMA, FormatError, ParseContext, RejectedRow, check_timezone, classify_sides,
+)
+from ingest.normalize.canonical import AMOUNT, CANONICAL_SCHEMA, TxType
+from ingest.normalize.identity import content_key, occurrence_index, tx_ids
+
+__all__ = ["ByteRange", "ChunkResult", "FileLayout", "FormatError", "ParseContext", "ParseResult",
+           "RejectedRow", "finalize_partition", "parse_bytes", "parse_chunk", "parse_local_file",
+           "parse_stream", "partition_legs"]
+
+
+@dataclass
+class ChunkResult:
+    legs: pa.Table               # LEGS_SCHEMA
+    rejected: list[RejectedRow]  # by line; skipped=True ones are deliberate, not errors
+    rows: int                    # data rows seen in the chunk (blank lines not counted)
+
+
+@dataclass
+class ParseResult:
+    table: pa.Table              # CANONICAL_SCHEMA, by source_line
+    rejected: list[RejectedRow]  # by line
+    format: str
+    rows: int
+
+    @property
+    def errors(self) -> list[RejectedRow]:
+        return [r for r in self.rejected if not r.skipped]
+
+    @property
+    def skipped(self) -> list[RejectedRow]:
+        return [r for r in self.rejected if r.skipped]
+
+
+def empty_legs() -> pa.Table:
+    return LEGS_SCHEMA.empty_table()
+
+
+# --- reading the rows of a chunk -----------------------------------------------------------------
+@dataclass(frozen=True)
+class ChunkRows:
+    table: pa.Table          # string columns named as the format names them
+    lines: np.ndarray        # int64: physical line of each row
+    raw: pa.Array            # (large) string: each row's text without its line end
+    rejected: list[RejectedRow] = field(default_factory=list)   # structural problems
+    rows: int = 0
+
+
+@lru_cache(maxsize=64)
+def _columns(layout_format: str, header: bytes) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(a name for every header column, the ones the format reads). Unknown and repeated
+    columns get placeholder names and are not read."""
+    spec = get_format(layout_format)
+    names: list[str] = []
+    for i, h in enumerate(header_fields(header)):
+        own = spec.column_for(h)
+        names.append(own if own and own not in names else f"_column{i + 1}")
+    return tuple(names), tuple(n for n in names if not n.startswith("_column"))
+
+
+def _skip_invalid(_row: object) -> str:
+    return "skip"   # counted and reported from our own record split
+
+
+_DELIM_BEFORE = np.zeros(256, dtype=bool)
+_DELIM_BEFORE[[ord(","), ord("\n")]] = True
+_DELIM_AFTER = np.zeros(256, dtype=bool)
+_DELIM_AFTER[[ord(","), ord("\r"), ord("\n")]] = True
+
+
+def _regular_quotes(buf: np.ndarray, q: np.ndarray) -> bool:
+    """Every quote opens a field, closes one, or is half of an escaped "" pair: then quote
+    parity is exactly CSV's quoting, and pyarrow and our split agree."""
+    if q.size % 2:
+        return False
+    even = (np.arange(q.size) & 1) == 0
+    adjacent_prev = np.zeros(q.size, dtype=bool)
+    adjacent_prev[1:] = q[1:] == q[:-1] + 1
+    adjacent_next = np.zeros(q.size, dtype=bool)
+    adjacent_next[:-1] = adjacent_prev[1:]
+    n = buf.size
+    before_ok = (q == 0) | _DELIM_BEFORE[buf[np.maximum(q - 1, 0)]]
+    after_ok = (q == n - 1) | _DELIM_AFTER[buf[np.minimum(q + 1, n - 1)]]
+    bad_open = even & ~adjacent_prev & ~before_ok
+    bad_close = ~even & ~adjacent_next & ~after_ok
+    return not (bad_open.any() or bad_close.any())
+
+
+def _record_text(raw: pa.Array, i: int) -> str:
+    value = raw[i].as_py()
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    return value.rstrip("\r\n")
+
+
+def _read_fast(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows | None:
+    """The vectorized path; None when the chunk needs the exact path."""
+    names, included = _columns(layout.format, layout.header)
+    ncols = len(names)
+    if not data:
+        return ChunkRows(table=pa.table({n: pa.array([], pa.string()) for n in included}),
+                         lines=np.zeros(0, dtype=np.int64), raw=pa.array([], pa.large_string()))
+    if data.count(b"\r") != data.count(b"\r\n"):
+        return None   # a bare CR is a row end for pyarrow, not for our split
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    buf = np.frombuffer(data, dtype=np.uint8)
+    nl = np.flatnonzero(buf == 10)
+    q = np.flatnonzero(buf == 34)
+    commas = np.flatnonzero(buf == 44)
+    if q.size:
+        if not _regular_quotes(buf, q):
+            return None
+        term = nl[(np.searchsorted(q, nl) & 1) == 0]
+        commas = commas[(np.searchsorted(q, commas) & 1) == 0]
+    else:
+        term = nl
+    ends = term + 1
+    if ends.size == 0 or ends[-1] != len(data):
+        ends = np.append(ends, len(data))
+    starts = np.concatenate(([0], ends[:-1])).astype(np.int64)
+    content_end = ends - (buf[ends - 1] == 10)
+    content_end = content_end - ((content_end > starts) & (buf[np.maximum(content_end - 1, 0)] == 13))
+    blank = content_end == starts
+    fields = np.searchsorted(commas, content_end) - np.searchsorted(commas, starts) + 1
+    good = ~blank & (fields == ncols)
+    wrong = ~blank & (fields != ncols)
+    record_lines = first_line + np.searchsorted(nl, starts)
+
+    try:
+        table = pcsv.read_csv(
+            pa.BufferReader(data),
+            read_options=pcsv.ReadOptions(column_names=list(names)),
+            parse_options=pcsv.ParseOptions(newlines_in_values=term.size != nl.size,
+                                            invalid_row_handler=_skip_invalid),
+            convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in included},
+                                                include_columns=list(included)))
+    except pa.ArrowException:
+        return None
+    if table.num_rows != int(good.sum()):
+        return None
+    offsets = np.append(starts, ends[-1]).astype(np.int64)
+    raw_all = pa.Array.from_buffers(pa.large_string(), len(starts),
+                                    [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    good_idx = np.flatnonzero(good)
+    raw = raw_all if good_idx.size == len(starts) else raw_all.take(pa.array(good_idx))
+    rejected = [RejectedRow(int(record_lines[i]),
+                            f"wrong number of columns: expected {ncols}, got {int(fields[i])}",
+                            _record_text(raw_all, int(i))) for i in np.flatnonzero(wrong)]
+    return ChunkRows(table=table, lines=record_lines[good].astype(np.int64), raw=raw,
+                     rejected=rejected, rows=int(good.sum() + wrong.sum()))
+
+
+def _read_exact(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows:
+    """Python's csv module line by line: exact lines and reasons for any input."""
+    names, included = _columns(layout.format, layout.header)
+    ncols = len(names)
+    wanted = [names.index(n) for n in included]
+    parts = data.split(b"\n")
+    texts = [p.decode("utf-8", errors="surrogateescape") + "\n" for p in parts[:-1]]
+    if parts[-1]:
+        texts.append(parts[-1].decode("utf-8", errors="surrogateescape"))
+    reader = csv.reader(iter(texts))
+    columns: list[list[str]] = [[] for _ in included]
+    lines: list[int] = []
+    raws: list[str] = []
+    rejected: list[RejectedRow] = []
+    rows = 0
+    while True:
+        before = reader.line_num
+        try:
+            row = next(reader)
+            problem = None
+        except StopIteration:
+            break
+        except csv.Error as e:
+            row, problem = None, f"malformed CSV: {e}"
+        after = max(reader.line_num, before + 1)
+        if row == []:
+            continue   # blank line
+        rows += 1
+        text = "".join(texts[before:after]).rstrip("\r\n")
+        line = first_line + before
+        if problem is None and len(row) != ncols:
+            problem = f"wrong number of columns: expected {ncols}, got {len(row)}"
+        if problem is None:
+            try:
+                "".join(row).encode("utf-8")
+            except UnicodeEncodeError:
+                problem = "invalid UTF-8 text"
+        if problem is not None:
+            rejected.append(RejectedRow(line, problem, _printable(text)))
+            continue
+        for out, i in zip(columns, wanted):
+            out.append(row[i])
+        lines.append(line)
+        raws.append(text)
+    table = pa.table({n: pa.array(c, pa.string()) for n, c in zip(included, columns)}) if included \
+        else pa.table({})
+    return ChunkRows(table=table, lines=np.array(lines, dtype=np.int64),
+                     raw=pa.array(raws, pa.large_string()), rejected=rejected, rows=rows)
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+
+
+def read_rows(data: bytes, layout: FileLayout, first_line: int, *, exact: bool = False) -> ChunkRows:
+    """The rows of one chunk (fast path unless the chunk needs, or `exact` asks for, the exact one)."""
+    rows = None if exact else _read_fast(data, layout, first_line)
+    return rows if rows is not None else _read_exact(data, layout, first_line)
+
+
+# --- chunk -> legs -------------------------------------------------------------------------------
+CONTENT_COLUMNS = ("timestamp", "wallet", "type", "label", "sent_asset", "sent_amount",
+                   "received_asset", "received_amount", "fee_asset", "fee_amount", "fiat_value",
+                   "fiat_currency", "tx_hash", "description")
+
+
+def parse_chunk(data: bytes, layout: FileLayout, first_line: int, ctx: ParseContext) -> ChunkResult:
+    """Bytes of one chunk (from plan_chunks; `first_line` = its ByteRange.first_line) -> legs."""
+    return legs_of_rows(read_rows(data, layout, first_line), layout, ctx)
+
+
+def legs_of_rows(rows: ChunkRows, layout: FileLayout, ctx: ParseContext) -> ChunkResult:
+    """The format's mapping plus what every format shares: drop rejected and skipped rows,
+    give each leg its partition (= identity) key, keep raw text where finalize may reject."""
+    if ctx.tz:
+        check_timezone(ctx.tz)
+    draft, checks = get_format(layout.format).to_legs(rows.table, ctx)
+    rejected = list(rows.rejected) + [
+        RejectedRow(int(rows.lines[i]), reason, _printable(_record_text(rows.raw, i)), skipped)
+        for i, reason, skipped in checks.reasons()]
+    keep = ~checks.dropped_mask()
+    if not keep.all():
+        mask = pa.array(keep)
+        draft, raw, lines = draft.filter(mask), rows.raw.filter(mask), rows.lines[keep]
+    else:
+        raw, lines = rows.raw, rows.lines
+    group = draft.column("group").combine_chunks()
+    external = draft.column("external_id").combine_chunks()
+    grouped = group.is_valid()
+    # identity key: the group, else the exchange's id, else the row content
+    key = pc.if_else(external.is_valid(), pc.binary_join_element_wise("x:", external, ""),
+                     pa.scalar(None, pa.string()))
+    if pc.any(pc.and_(pc.invert(grouped), key.is_null())).as_py():   # (skip the work otherwise)
+        content = content_key([draft.column(c).combine_chunks() for c in CONTENT_COLUMNS])
+        key = pc.coalesce(key, content)
+    key = pc.if_else(grouped, pc.binary_join_element_wise("g:", group, ""), key)
+    if pc.any(grouped).as_py():
+        raw_text = pc.if_else(grouped, pc.utf8_rtrim(raw, characters="\r\n").cast(pa.string()),
+                              pa.scalar(None, pa.string()))
+    else:
+        raw_text = pa.nulls(len(grouped), pa.string())
+    legs = pa.Table.from_arrays(
+        [key, grouped, pa.array(lines, pa.int64()), raw_text]
+        + [draft.column(f.name) for f in LEGS_SCHEMA if f.name in draft.column_names],
+        schema=LEGS_SCHEMA)
+    return ChunkResult(legs=legs, rejected=sorted(rejected, key=lambda r: r.line), rows=rows.rows)
+
+
+def partition_legs(legs: pa.Table, n: int) -> list[pa.Table]:
+    """n tables by a stable hash (crc32) of partition_key: rows that combine into one transaction
+    or must be told apart by occurrence meet in one partition, whichever chunk they came from."""
+    if n <= 1:
+        return [legs]
+    keys = legs.column("partition_key").to_pylist()
+    part = np.fromiter((zlib.crc32(k.encode("utf-8", "surrogatepass")) for k in keys),
+                       dtype=np.uint32, count=len(keys)) % n
+    order = np.argsort(part, kind="stable")
+    bounds = np.searchsorted(part[order], np.arange(n + 1))
+    ordered = legs.take(pa.array(order))
+    return [ordered.slice(int(bounds[i]), int(bounds[i + 1] - bounds[i])) for i in range(n)]
+
+
+# --- partition -> canonical ---------------------------------------------------------------------
+# one transaction before identity: the canonical columns a leg carries, plus its key and line
+TX_COLUMNS = ("partition_key", "line", "timestamp", "wallet", "type", "label", "sent_asset",
+              "sent_amount", "received_asset", "received_amount", "fee_asset", "fee_amount",
+              "fiat_value", "fiat_currency", "tx_hash", "external_id", "description")
+
+
+def finalize_partition(legs: pa.Table, layout: FileLayout, ctx: ParseContext
+                       ) -> tuple[pa.Table, list[RejectedRow]]:
+    """Combine the groups of one partition into transactions, assign tx_ids, return the canonical
+    table (by source_line) and the rows rejected here (e.g. a trade missing a side)."""
+    grouped = legs.column("grouped").combine_chunks()
+    if grouped.true_count:
+        singles = legs.filter(pc.invert(grouped)).select(list(TX_COLUMNS))
+        combined, rejected = combine_groups(legs.filter(grouped))
+        txs = pa.concat_tables([singles, combined.cast(singles.schema)])
+    else:   # one-row formats: no copy
+        txs, rejected = legs.select(list(TX_COLUMNS)), []
+    keys = txs.column("partition_key").combine_chunks()
+    lines = txs.column("line").combine_chunks()
+    ids = _tx_ids(ctx.user_id, layout.format, keys, occurrence_index(keys, lines))
+    n = txs.num_rows
+    types = pc.coalesce(txs.column("type"), classify_sides(txs.column("sent_asset").combine_chunks(),
+                                                           txs.column("received_asset").combine_chunks()))
+    columns = {
+        "tx_id": ids, "user_id": pa.array([ctx.user_id] * n, pa.string()),
+        "type": types, "source": pa.array([layout.format] * n, pa.string()),
+        "source_file": pa.array([ctx.source_file] * n, pa.string()), "source_line": lines,
+    }
+    table = pa.Table.from_arrays(
+        [columns[f.name] if f.name in columns else txs.column(f.name) for f in CANONICAL_SCHEMA],
+        schema=CANONICAL_SCHEMA)
+    return sort_by_line(table), rejected
+
+
+def sort_by_line(table: pa.Table) -> pa.Table:
+    """By source_line (then tx_id, for rows one group split into); a no-op when already sorted."""
+    lines = table.column("source_line").combine_chunks()
+    if table.num_rows < 2 or pc.all(pc.less(lines[:-1], lines[1:])).as_py():
+        return table   # strictly increasing: sorted, and no ties to break
+    return table.sort_by([("source_line", "ascending"), ("tx_id", "ascending")])
+
+
+def _tx_ids(user_id: str, source: str, keys: pa.Array, occurrences: np.ndarray,
+            batch: int = 65_536) -> pa.Array:
+    """tx_ids in batches: bounded Python memory for big partitions."""
+    parts = [pa.array(tx_ids(user_id, source, keys.slice(i, batch).to_pylist(),
+                             occurrences[i:i + batch].tolist()), pa.string())
+             for i in range(0, len(keys), batch)]
+    return pa.concat_arrays(parts) if parts else pa.array([], pa.string())
+
+
+def combine_groups(groups: pa.Table) -> tuple[pa.Table, list[RejectedRow]]:
+    """Legs sharing a partition_key -> one transaction per group (TX_COLUMNS), vectorized for the
+    usual group (at most one asset per side); the rest (fills of several pairs in one second,
+    dust conversions of several coins, fees in two assets) go through `_combine_mixed`."""
+    if groups.num_rows == 0:
+        return _tx_table([]), []
+    agg = groups.group_by("partition_key", use_threads=False).aggregate(
+        [(c, "count_distinct") for c in ("sent_asset", "received_asset", "fee_asset")]
+        + [(c, "min") for c in ("sent_asset", "received_asset", "fee_asset", "line", "timestamp",
+                                "wallet", "type", "label", "fiat_currency", "tx_hash",
+                                "external_id", "description")]
+        + [(c, "sum") for c in ("sent_amount", "received_amount", "fee_amount", "fiat_value")])
+    n_sent, n_received, n_fee = (agg.column(f"{c}_count_distinct").to_numpy()
+                                 for c in ("sent_asset", "received_asset", "fee_asset"))
+    simple = (n_sent <= 1) & (n_received <= 1) & (n_fee <= 1)
+    typed = agg.column("type_min").is_valid().to_numpy(zero_copy_only=False)
+    complete = simple & (typed | ((n_sent == 1) & (n_received == 1)))
+    tx = pa.table({c: agg.column(c if c == "partition_key" else f"{c}_{_AGG[c]}")
+                   for c in TX_COLUMNS}).filter(pa.array(complete))
+    problems: dict[str, str] = {}
+    for key, s, r in zip(agg.column("partition_key").filter(pa.array(simple & ~complete)).to_pylist(),
+                         n_sent[simple & ~complete], n_received[simple & ~complete]):
+        missing = "sent and received sides" if not s and not r else \
+            "received side" if not r else "sent side"
+        problems[key] = f"incomplete trade: no {missing} among the rows of this transaction"
+    mixed_keys = agg.column("partition_key").filter(pa.array(~simple))
+    mixed_rows: list[dict] = []
+    if len(mixed_keys):
+        legs = groups.filter(pc.is_in(groups.column("partition_key"), value_set=mixed_keys))
+        by_key: dict[str, list[dict]] = {}
+        for leg in legs.sort_by("line").to_pylist():
+            by_key.setdefault(leg["partition_key"], []).append(leg)
+        for key, key_legs in by_key.items():
+            made, problem = _combine_mixed(key, key_legs)
+            mixed_rows += made
+            if problem:
+                problems[key] = problem
+    rejected: list[RejectedRow] = []
+    if problems:
+        bad = groups.filter(pc.is_in(groups.column("partition_key"), value_set=pa.array(list(problems))))
+        rejected = [RejectedRow(leg["line"], problems[leg["partition_key"]], leg["raw"] or "")
+                    for leg in bad.select(["partition_key", "line", "raw"]).to_pylist()]
+    out = pa.concat_tables([tx.cast(_TX_SCHEMA), _tx_table(mixed_rows)]) if mixed_rows else tx.cast(_TX_SCHEMA)
+    return out, sorted(rejected, key=lambda r: r.line)
+
+
+_AGG = {c: "min" for c in TX_COLUMNS} | {c: "sum" for c in ("sent_amount", "received_amount",
+                                                          "fee_amount", "fiat_value")}
+_TX_SCHEMA = pa.schema([LEGS_SCHEMA.field(c) for c in TX_COLUMNS])
+
+
+def _tx_table(rows: list[dict]) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=_TX_SCHEMA) if rows else _TX_SCHEMA.empty_table()
+
+
+def _combine_mixed(key: str, legs: list[dict]) -> tuple[list[dict], str | None]:
+    """Groups with several assets on a side. Fees are summed per asset; the first fee asset
+    stays on the (first) trade when there is one trade, any other becomes its own fee
+    transaction. Sides: one asset each -> one trade; as many sent as received rows -> paired in
+    line order; one asset on one side -> that side split evenly over the other side's rows (the
+    last takes the rounding rest, BittyTax's rule for Binance dust); else rejected."""
+    sent = [leg for leg in legs if leg["sent_asset"]]
+    received = [leg for leg in legs if leg["received_asset"]]
+    fees: dict[str, Decimal] = {}
+    for leg in legs:
+        if leg["fee_asset"]:
+            fees[leg["fee_asset"]] = fees.get(leg["fee_asset"], Decimal(0)) + leg["fee_amount"]
+    first = legs[0]
+    base = {c: first[c] for c in TX_COLUMNS if c not in ("partition_key", "line")}
+    base |= {c: None for c in ("sent_asset", "sent_amount", "received_asset", "received_amount",
+                               "fee_asset", "fee_amount")}
+
+    def one(suffix: str, line: int, **sides: object) -> dict:
+        return base | {"partition_key": key + suffix, "line": line} | sides
+
+    sent_assets = {leg["sent_asset"] for leg in sent}
+    received_assets = {leg["received_asset"] for leg in received}
+    pairs: list[tuple[str, Decimal, str, Decimal, int]] = []
+    if len(sent_assets) <= 1 and len(received_assets) <= 1:
+        if not sent or not received:
+            missing = "received side" if sent else "sent side" if received else "sent and received sides"
+            return [], f"incomplete trade: no {missing} among the rows of this transaction"
+        pairs = [(sent[0]["sent_asset"], sum((leg["sent_amount"] for leg in sent), Decimal(0)),
+                  received[0]["received_asset"],
+                  sum((leg["received_amount"] for leg in received), Decimal(0)), first["line"])]
+    elif len(sent) == len(received):
+        pairs = [(s["sent_asset"], s["sent_amount"], r["received_asset"], r["received_amount"],
+                  min(s["line"], r["line"])) for s, r in zip(sent, received)]
+    elif len(received_assets) == 1 and sent:
+        shares = _split(sum((leg["received_amount"] for leg in received), Decimal(0)), len(sent))
+        asset = received[0]["received_asset"]
+        pairs = [(s["sent_asset"], s["sent_amount"], asset, share, s["line"])
+                 for s, share in zip(sent, shares)]
+    elif len(sent_assets) == 1 and received:
+        shares = _split(sum((leg["sent_amount"] for leg in sent), Decimal(0)), len(received))
+        asset = sent[0]["sent_asset"]
+        pairs = [(asset, share, r["received_asset"], r["received_amount"], r["line"])
+                 for r, share in zip(received, shares)]
+    else:
+        return [], (f"ambiguous trade: {len(sent)} sent and {len(received)} received rows in "
+                    f"different assets cannot be paired")
+    out = [one("" if len(pairs) == 1 else f"|{i}", line, sent_asset=sa, sent_amount=sq,
+               received_asset=ra, received_amount=rq)
+           for i, (sa, sq, ra, rq, line) in enumerate(pairs)]
+    fee_items = list(fees.items())
+    if len(out) == 1 and fee_items:
+        out[0] |= {"fee_asset": fee_items[0][0], "fee_amount": fee_items[0][1]}
+        fee_items = fee_items[1:]
+    out += [one(f"|fee|{asset}", first["line"], type=TxType.FEE.value, sent_asset=asset,
+                sent_amount=amount) for asset, amount in fee_items]
+    return out, None
+
+
+def _split(total: Decimal, parts: int) -> list[Decimal]:
+    step = Decimal(1).scaleb(-AMOUNT.scale)
+    share = (total / parts).quantize(step, rounding="ROUND_DOWN")
+    return [share] * (parts - 1) + [total - share * (parts - 1)]
+
+
+# --- sequential convenience ------------------------------------------------------------------
+def parse_local_file(path: str | os.PathLike[str], *, user_id: str, fmt: str | None = None,
+                     wallet: str | None = None, tz: str | None = None,
+                     chunk_bytes: int | None = None) -> ParseResult:
+    """Parse a local file with the very functions the distributed job uses, one after another."""
+    ctx = ParseContext(user_id=user_id, source_file=str(path), wallet=wallet, tz=tz)
+    with open(path, "rb") as f:
+        return parse_stream(f, os.path.getsize(path), ctx, fmt=fmt, chunk_bytes=chunk_bytes)
+
+
+def parse_bytes(data: bytes, *, user_id: str, source_file: str = "<bytes>", fmt: str | None = None,
+                wallet: str | None = None, tz: str | None = None,
+                chunk_bytes: int | None = None) -> ParseResult:
+    """`parse_local_file` for content already in memory."""
+    ctx = ParseContext(user_id=user_id, source_file=source_file, wallet=wallet, tz=tz)
+    return parse_stream(io.BytesIO(data), len(data), ctx, fmt=fmt, chunk_bytes=chunk_bytes)
+
+
+def parse_stream(f: BinaryIO, size: int, ctx: ParseContext, *, fmt: str | None = None,
+                 chunk_bytes: int | None = None) -> ParseResult:
+    if ctx.tz:
+        check_timezone(ctx.tz)
+    layout = inspect_file(f, size, fmt)
+    target = chunk_bytes or adaptive_chunk_bytes(layout, read_sample(f, layout), parallelism=1)
+    chunks = [parse_chunk(read_range(f, r), layout, r.first_line, ctx)
+              for r in plan_chunks(f, layout, target)]
+    legs = pa.concat_tables([c.legs for c in chunks]) if chunks else empty_legs()
+    rejected = [r for c in chunks for r in c.rejected]
+    tables = []
+    for part in partition_legs(legs, 1):
+        table, late = finalize_partition(part, layout, ctx)
+        tables.append(table)
+        rejected += late
+    table = sort_by_line(pa.concat_tables(tables))
+    return ParseResult(table=table, rejected=sorted(rejected, key=lambda r: r.line),
+                       format=layout.format, rows=sum(c.rows for c in chunks))
