@@ -45,11 +45,12 @@ def replace_balances(session: Session, user_id: str,
 
 
 def replace_yearly_summary(session: Session, user_id: str,
-                           rows: Iterable[tuple[str, str, Decimal, Decimal, Decimal, Decimal, Decimal]]) -> None:
-    """(year, asset, proceeds, cost_basis, short_term_gain, long_term_gain, income); asset '*' = totals."""
+                           rows: Iterable[tuple]) -> None:
+    """(year, asset, proceeds, cost_basis, short_term_gain, long_term_gain, gain, income) rows;
+    asset '*' holds the year's totals."""
     execute(session, "DELETE FROM yearly_summary WHERE user_id = ?", (user_id,))
     execute_many(session, "INSERT INTO yearly_summary (user_id, year, asset, proceeds, cost_basis, "
-                 "short_term_gain, long_term_gain, income) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 "short_term_gain, long_term_gain, gain, income) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                  [(user_id, *r) for r in rows])
 
 

@@ -10,7 +10,7 @@ price window fetched now for the first time; a recompute job (settings changed) 
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +27,7 @@ from ingest.pipeline.ray_runtime import cluster_cpus
 from ingest.prices.fetcher import fetch_prices
 from ingest.prices.valuation import price_needs, value_transactions
 from ingest.tax.engine import compute_asset, merge, prepare
+from ingest.tax.records import TaxResult
 
 UK_LOOKAHEAD = timedelta(days=30)
 VIEW_SLICE_ROWS = 20_000
@@ -157,21 +158,21 @@ def run_tax(job: jobs.JobRecord) -> None:
     jobs.save_summary(session, job.job_id, summary)
 
 
-def write_user_tables(session, user_id: str, result) -> None:
+def _midnight(d: date | None) -> datetime | None:
+    return None if d is None else datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+
+
+def write_user_tables(session, user_id: str, result: TaxResult) -> None:
     views.replace_balances(session, user_id, [(b.wallet, b.asset, b.quantity, b.cost_basis)
                                               for b in result.balances])
-    rows = []
-    for year, s in result.years.items():
-        rows.append((year, "*", s.proceeds, s.cost_basis, s.short_term_gain, s.long_term_gain,
-                     s.income))
-    for (year, asset), s in getattr(result, "years_by_asset", {}).items():
-        rows.append((year, asset, s.proceeds, s.cost_basis, s.short_term_gain, s.long_term_gain,
-                     s.income))
+    rows = [(year, "*", s.proceeds, s.cost_basis, s.short_term_gain, s.long_term_gain, s.gain,
+             s.income) for year, s in result.years.items()]
+    rows += [(year, asset, s.proceeds, s.cost_basis, s.short_term_gain, s.long_term_gain, s.gain,
+              s.income) for (year, asset), s in result.years_by_asset.items()]
     views.replace_yearly_summary(session, user_id, rows)
-    lines = [(d.year, d.date_sold, d.line_id, d.asset, d.wallet, d.quantity, d.date_acquired,
-              d.proceeds, d.cost_basis, d.gain, d.term, d.tx_id) for d in result.disposals]
+    lines = [(d.tax_year, d.sold_at, d.line_id, d.asset, d.wallet, d.quantity,
+              _midnight(d.date_acquired), d.proceeds, d.cost_basis, d.gain, d.term, d.tx_id)
+             for d in result.disposals]
     views.replace_disposals(session, user_id, {line[0] for line in lines} | set(result.years), lines)
     views.replace_reconciliation(session, user_id, [(f.kind, f.asset, f.timestamp, f.tx_id, f.detail)
                                                     for f in result.findings])
-
-

@@ -115,3 +115,20 @@ def pricesim(pricesim_factory: Callable[..., PriceSim]) -> PriceSim:
 def pricesim_url(pricesim: PriceSim) -> str:
     """Base URL of a healthy simulator (what LEDGERFLOW_COINGECKO_URL should be)."""
     return pricesim.url
+
+
+@pytest.fixture(scope="session")
+def pipeline_pricesim() -> Iterator[PriceSim]:
+    """One simulator for the whole session that the pipeline's Ray workers talk to: its URL is put
+    in LEDGERFLOW_COINGECKO_URL before Ray starts, so every worker's settings point at it."""
+    import os
+
+    from ingest.config import get_settings
+
+    sim = start_pricesim(rate=200, burst=50, latency_ms=5)
+    os.environ["LEDGERFLOW_COINGECKO_URL"] = sim.url
+    os.environ["LEDGERFLOW_PRICE_RATE"] = "100"
+    os.environ["LEDGERFLOW_PRICE_BURST"] = "20"
+    get_settings.cache_clear()
+    yield sim
+    sim.stop()

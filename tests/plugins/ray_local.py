@@ -8,7 +8,7 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def ray_local(test_keyspace: str) -> Iterator[None]:
+def ray_local(test_keyspace: str, pipeline_pricesim) -> Iterator[None]:
     import ray
 
     env = {k: v for k, v in os.environ.items() if k.startswith("LEDGERFLOW_")}

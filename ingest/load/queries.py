@@ -1,0 +1,199 @@
+"""The read side: paged reads of the tables the pipeline precomputes.
+
+Every function reads one user's partition(s) by key, one page at a time, with the driver's paging
+state as the cursor; nothing here computes over raw transactions. Filters that are not part of a
+table's key (transactions: asset, wallet, type) are applied to the rows as they are paged, which
+costs reading the rows that do not match: see `transactions_page`.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from cassandra.cluster import Session
+
+from ingest.load.cassandra import execute
+from ingest.load.transactions import user_months
+from ingest.load.views import VIEW_COLUMNS
+
+Row = dict[str, Any]
+
+SELECT_VIEW = (f"SELECT {', '.join(VIEW_COLUMNS)} FROM transactions_view WHERE user_id = ? "
+               "AND month = ? AND timestamp >= ? AND timestamp <= ?")
+SELECT_BALANCES = ("SELECT wallet, asset, quantity, cost_basis, updated_at FROM balances "
+                   "WHERE user_id = ?")
+SELECT_BALANCES_OF_WALLET = SELECT_BALANCES + " AND wallet = ?"
+SUMMARY_COLUMNS = ("year, asset, proceeds, cost_basis, short_term_gain, long_term_gain, gain, "
+                   "income")
+SELECT_SUMMARY = f"SELECT {SUMMARY_COLUMNS} FROM yearly_summary WHERE user_id = ?"
+SELECT_YEAR_TOTALS = (f"SELECT {SUMMARY_COLUMNS} FROM yearly_summary WHERE user_id = ? "
+                      "AND year = ? AND asset = ?")
+SELECT_YEAR_ASSETS = (f"SELECT {SUMMARY_COLUMNS} FROM yearly_summary WHERE user_id = ? "
+                      "AND year = ? AND asset > ?")
+SELECT_DISPOSALS = ("SELECT date_sold, line_id, asset, wallet, quantity, date_acquired, proceeds, "
+                    "cost_basis, gain, term, tx_id FROM disposals WHERE user_id = ? AND year = ?")
+SELECT_FINDINGS = ("SELECT kind, asset, timestamp, tx_id, detail FROM reconciliation "
+                   "WHERE user_id = ?")
+SELECT_FINDINGS_OF_KIND = SELECT_FINDINGS + " AND kind = ?"
+SELECT_USER_JOBS = "SELECT job_id, status FROM jobs_by_user WHERE user_id = ?"
+
+TOTALS_ASSET = "*"  # yearly_summary's row holding a year's totals
+# Rows one transactions request reads at most when filters drop rows (bounds its latency); the
+# page then ends early with a token to continue from.
+TX_SCAN_BUDGET = 5000
+# Driver page size while filtering: matches are sparse, so read in larger pages.
+TX_FILTER_FETCH = 500
+EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Row]
+    paging_state: bytes | None  # None: this was the last page
+
+
+def read_page(session: Session, cql: str, params: tuple[Any, ...], limit: int,
+              paging_state: bytes | None) -> Page:
+    result = execute(session, cql, params, paging_state=paging_state, fetch_size=limit)
+    return Page(list(result.current_rows), result.paging_state)
+
+
+def utc(ts: datetime | None) -> datetime | None:
+    """The driver returns naive UTC datetimes."""
+    return ts.replace(tzinfo=timezone.utc) if ts is not None and ts.tzinfo is None else ts
+
+
+# --- jobs, balances, gains, disposals, reconciliation --------------------------------------
+def user_jobs_page(session: Session, user_id: str, limit: int, paging_state: bytes | None) -> Page:
+    """A user's jobs, newest first."""
+    return read_page(session, SELECT_USER_JOBS, (user_id,), limit, paging_state)
+
+
+def balances_page(session: Session, user_id: str, limit: int, paging_state: bytes | None,
+                  wallet: str | None = None) -> Page:
+    if wallet is None:
+        return read_page(session, SELECT_BALANCES, (user_id,), limit, paging_state)
+    return read_page(session, SELECT_BALANCES_OF_WALLET, (user_id, wallet), limit, paging_state)
+
+
+def year_totals(session: Session, user_id: str, year: str) -> Row | None:
+    return execute(session, SELECT_YEAR_TOTALS, (user_id, year, TOTALS_ASSET)).one()
+
+
+def totals_by_year(session: Session, user_id: str) -> list[Row]:
+    """The totals row of every year, oldest first. Reads the user's whole summary partition
+    (years x assets rows: thousands at most) since the totals are not a key prefix."""
+    return [row for row in execute(session, SELECT_SUMMARY, (user_id,), fetch_size=1000)
+            if row["asset"] == TOTALS_ASSET]
+
+
+def year_assets_page(session: Session, user_id: str, year: str, limit: int,
+                     paging_state: bytes | None) -> Page:
+    """Per-asset rows of one year; the totals row ('*' sorts first) is excluded by the range."""
+    return read_page(session, SELECT_YEAR_ASSETS, (user_id, year, TOTALS_ASSET), limit,
+                     paging_state)
+
+
+def iter_disposals(session: Session, user_id: str, year: str, fetch_size: int = 1000
+                   ) -> Iterator[Row]:
+    """Every Form 8949 line of a year by sale date; the driver fetches page after page."""
+    yield from execute(session, SELECT_DISPOSALS, (user_id, year), fetch_size=fetch_size)
+
+
+def findings_page(session: Session, user_id: str, limit: int, paging_state: bytes | None,
+                  kind: str | None = None) -> Page:
+    if kind is None:
+        return read_page(session, SELECT_FINDINGS, (user_id,), limit, paging_state)
+    return read_page(session, SELECT_FINDINGS_OF_KIND, (user_id, kind), limit, paging_state)
+
+
+# --- transactions --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TxFilter:
+    start: datetime = EARLIEST   # inclusive, UTC
+    end: datetime = LATEST       # inclusive, UTC
+    asset: str | None = None     # sent, received or fee asset
+    wallet: str | None = None
+    type: str | None = None
+
+    @property
+    def drops_rows(self) -> bool:
+        """True when rows of the visited range may not match (filters outside the key)."""
+        return bool(self.asset or self.wallet or self.type)
+
+    def matches(self, row: Row) -> bool:
+        if self.wallet is not None and row["wallet"] != self.wallet:
+            return False
+        if self.type is not None and row["type"] != self.type:
+            return False
+        return self.asset is None or self.asset in (row["sent_asset"], row["received_asset"],
+                                                    row["fee_asset"])
+
+
+@dataclass(frozen=True)
+class TxCursor:
+    """Where the next page starts: in partition `month`, `skip` rows past the driver page that
+    `paging_state` resumes (None: the month's first row)."""
+    month: int
+    paging_state: bytes | None = None
+    skip: int = 0
+
+
+def month_key(ts: datetime) -> int:
+    return ts.year * 100 + ts.month
+
+
+def months_to_visit(session: Session, user_id: str, flt: TxFilter,
+                    cursor: TxCursor | None) -> list[int]:
+    """The user's month partitions in the filter's range, newest first; with an asset filter only
+    the months `user_months` lists for that asset."""
+    first, last = month_key(flt.start), month_key(flt.end)
+    if cursor is not None:
+        last = min(last, cursor.month)
+    return [month for month, assets in sorted(user_months(session, user_id).items(), reverse=True)
+            if first <= month <= last and (flt.asset is None or flt.asset in assets)]
+
+
+def transactions_page(session: Session, user_id: str, flt: TxFilter, limit: int,
+                      cursor: TxCursor | None = None, *, scan_budget: int = TX_SCAN_BUDGET
+                      ) -> tuple[list[Row], TxCursor | None]:
+    """Up to `limit` view rows matching `flt`, newest first, and the cursor of the next page
+    (None: no more rows).
+
+    Month partitions are walked newest first; `from`/`to` are clustering bounds (no wasted reads).
+    Asset/wallet/type filters are applied to the rows as they are read: a selective filter reads
+    every row of the range to find its matches, at most `scan_budget` rows per call, after which
+    the page ends early (possibly empty) with a cursor to continue from.
+    """
+    months = months_to_visit(session, user_id, flt, cursor)
+    items: list[Row] = []
+    scanned = 0
+    for index, month in enumerate(months):
+        resume_here = cursor is not None and month == cursor.month
+        state = cursor.paging_state if resume_here else None
+        skip = cursor.skip if resume_here else 0
+        following = TxCursor(months[index + 1]) if index + 1 < len(months) else None
+        while True:
+            wanted = limit - len(items)
+            fetch = skip + (max(wanted, TX_FILTER_FETCH) if flt.drops_rows else wanted)
+            result = execute(session, SELECT_VIEW, (user_id, month, flt.start, flt.end),
+                             paging_state=state, fetch_size=fetch)
+            rows = result.current_rows
+            page_end = TxCursor(month, result.paging_state) if result.paging_state else following
+            for position in range(skip, len(rows)):
+                scanned += 1
+                if flt.matches(rows[position]):
+                    items.append(rows[position])
+                    if len(items) == limit:
+                        after = position + 1
+                        return items, (TxCursor(month, state, after) if after < len(rows)
+                                       else page_end)
+            if scanned >= scan_budget:
+                return items, page_end
+            if result.paging_state is None:
+                break
+            state, skip = result.paging_state, 0
+    return items, None

@@ -1,0 +1,126 @@
+"""`ledgerflow tax INPUT.csv [INPUT2.csv ...]`: an offline tax report, no services needed.
+
+Files are parsed (``ingest.extract.parse.parse_local_file``), valued from their own fiat sides and
+stated values only (``ingest.prices.valuation.value_transactions(tx, None)``), reconciled as one
+history and computed. A row whose value the tax needs but cannot be determined from the files is
+an error naming it (file:line): exit code 2 and nothing is written. Output in --out:
+disposals.csv, income.csv, balances.csv, issues.csv, summary.json.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+
+from ingest.tax.methods import METHODS
+from ingest.tax.records import Flag
+
+LOCAL_USER = "local"
+SHOWN_ERRORS = 20
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from ingest.config import get_settings
+
+    settings = get_settings()
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT.csv",
+                        help="universal-format (Koinly) exports; all files form one history")
+    parser.add_argument("--method", choices=sorted(METHODS), default=settings.default_method,
+                        help="cost basis method (default: %(default)s)")
+    parser.add_argument("--pooling", choices=["per-wallet", "universal"], default=None,
+                        help=f"lot pooling (default: {settings.default_pooling}; "
+                        "universal for uk, whose pools are per person)")
+    parser.add_argument("--currency", default=settings.fiat_currency,
+                        help="reporting currency the files' values are in (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("tax-report"),
+                        help="output folder (default: %(default)s)")
+    parser.add_argument("--window-hours", type=float, default=settings.transfer_window_hours,
+                        help="a deposit must follow its withdrawal within this (default: "
+                        "%(default)s)")
+    parser.add_argument("--max-fee-share", type=float, default=settings.transfer_max_fee_share,
+                        help="largest share of a withdrawal lost as transfer fee (default: "
+                        "%(default)s)")
+    parser.add_argument("--format", dest="fmt", default=None,
+                        help="force the input format (default: detected from the header)")
+    parser.add_argument("--wallet", default=None, help="wallet name for files without one")
+    parser.add_argument("--tz", default=None, help="IANA zone of timestamps without a zone")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ingest.config import get_settings
+    from ingest.tax.engine import check_options, compute_asset, merge, prepare
+    from ingest.tax.report import write_report
+
+    pooling = args.pooling or ("universal" if args.method == "uk"
+                               else get_settings().default_pooling)
+    try:
+        check_options(args.method, pooling)
+    except ValueError as exc:
+        print(f"ledgerflow tax: {exc}", file=sys.stderr)
+        return 2
+    missing = [str(path) for path in args.inputs if not path.is_file()]
+    if missing:
+        print(f"ledgerflow tax: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+
+    try:
+        table = load_valued(args.inputs, currency=args.currency, fmt=args.fmt,
+                            wallet=args.wallet, tz=args.tz)
+    except ValueError as exc:   # the parser's FormatError is a ValueError
+        print(f"ledgerflow tax: {exc}", file=sys.stderr)
+        return 2
+    sources = source_locations(table)
+
+    prepared = prepare(table, pooling=pooling, transfer_window_hours=args.window_hours,
+                       transfer_max_fee_share=args.max_fee_share)
+    unvalued = [f for f in prepared.findings if f.kind == Flag.MISSING_PRICE]
+    if unvalued:
+        print(f"ledgerflow tax: {len(unvalued)} row(s) have no value in {args.currency} "
+              "(no Net Worth and no fiat side); add it to the file:", file=sys.stderr)
+        for finding in unvalued[:SHOWN_ERRORS]:
+            print(f"  {sources.get(finding.tx_id or '', '?')}: {finding.detail}", file=sys.stderr)
+        if len(unvalued) > SHOWN_ERRORS:
+            print(f"  ... and {len(unvalued) - SHOWN_ERRORS} more", file=sys.stderr)
+        return 2
+
+    results = [compute_asset(asset, events, method=args.method, pooling=pooling,
+                             currency=args.currency)
+               for asset, events in prepared.assets.items()]
+    result = merge(prepared, results, method=args.method, currency=args.currency)
+    written = write_report(result, args.out, sources=sources)
+    print(f"{prepared.transaction_count} transactions, {len(result.disposals)} disposal lines, "
+          f"{len(result.income)} income records, {len(result.findings)} issues "
+          f"({args.method}, {pooling}, {args.currency}) -> {args.out}")
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
+def load_valued(paths: list[Path], *, currency: str, fmt: str | None = None,
+                wallet: str | None = None, tz: str | None = None) -> pa.Table:
+    """Parse every file and value the rows from the files alone. Rejected rows are reported on
+    stderr (they never reach the tax) and do not stop the report."""
+    from ingest.extract.parse import parse_local_file
+    from ingest.prices.valuation import value_transactions
+
+    tables = []
+    for path in paths:
+        parsed = parse_local_file(path, user_id=LOCAL_USER, fmt=fmt, wallet=wallet, tz=tz)
+        rejected = [r for r in parsed.rejected if not getattr(r, "skipped", False)]
+        for row in rejected[:SHOWN_ERRORS]:
+            print(f"ledgerflow tax: {path}:{row.line}: rejected: {row.reason}", file=sys.stderr)
+        if len(rejected) > SHOWN_ERRORS:
+            print(f"ledgerflow tax: {path}: ... and {len(rejected) - SHOWN_ERRORS} more rejected",
+                  file=sys.stderr)
+        tables.append(parsed.table)
+    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    return value_transactions(table, None, currency=currency)
+
+
+def source_locations(table: pa.Table) -> dict[str, str]:
+    """tx_id -> "file:line" of the row it came from."""
+    return {tx_id: f"{file}:{line}" for tx_id, file, line in zip(
+        table.column("tx_id").to_pylist(), table.column("source_file").to_pylist(),
+        table.column("source_line").to_pylist())}

@@ -1,0 +1,147 @@
+"""The one interface every accounting method implements, and the two pool shapes they use.
+
+A method decides (1) how the units a disposal takes are identified: lots in some order
+(FIFO/LIFO/HIFO) or one average (ACB, the UK's Section 104 pool), optionally after rules that
+match disposals with specific acquisitions first (the UK same-day and 30-day rules, ``pre_match``),
+(2) whether gains split into short and long term, and (3) its tax calendar. Everything else
+(ledgers, transfers, lines, findings) is the engine's, identical for every method.
+"""
+from __future__ import annotations
+
+import heapq
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, ClassVar
+
+from ingest.tax.numbers import ZERO, share
+from ingest.tax.records import Rule
+from ingest.tax.years import calendar_year, utc_date
+
+if TYPE_CHECKING:
+    from ingest.tax.events import Event
+
+
+@dataclass(slots=True)
+class Lot:
+    """Units acquired together (or a share of a pool): quantity and their total cost basis."""
+    quantity: Decimal
+    cost: Decimal
+    acquired_us: int | None     # None: a share of an average-cost pool, no single date
+    basis_known: bool           # False: units of unknown basis (unmatched deposit, missing price)
+    seq: int                    # acquisition order: the final tie-breaker
+    origin_tx_id: str
+
+
+class LotPool(ABC):
+    """The holdings of one asset in one pool (a wallet, or all wallets)."""
+    quantity: Decimal
+    cost: Decimal
+
+    @abstractmethod
+    def add(self, lot: Lot) -> None: ...
+
+    @abstractmethod
+    def take(self, quantity: Decimal) -> tuple[list[Lot], Decimal]:
+        """Remove up to ``quantity``: the portions taken, in the method's order, and the
+        shortfall (what the pool could not supply)."""
+
+
+class HeapLotPool(LotPool):
+    """Lots taken smallest ``order_key`` first; a partly taken lot keeps its place."""
+
+    def __init__(self, order_key: Callable[[Lot], tuple]) -> None:
+        self._order_key = order_key
+        self._heap: list[tuple[tuple, int, Lot]] = []
+        self._added = 0   # insertion counter: breaks ties (parts of one lot share its seq)
+        self.quantity = ZERO
+        self.cost = ZERO
+
+    def add(self, lot: Lot) -> None:
+        heapq.heappush(self._heap, (self._order_key(lot), self._added, lot))
+        self._added += 1
+        self.quantity += lot.quantity
+        self.cost += lot.cost
+
+    def take(self, quantity: Decimal) -> tuple[list[Lot], Decimal]:
+        portions: list[Lot] = []
+        remaining = quantity
+        heap = self._heap
+        while remaining > 0 and heap:
+            lot = heap[0][2]
+            if lot.quantity <= remaining:
+                heapq.heappop(heap)
+                portions.append(lot)
+                remaining -= lot.quantity
+            else:
+                part_cost = share(lot.cost, remaining, lot.quantity)
+                portions.append(Lot(remaining, part_cost, lot.acquired_us, lot.basis_known,
+                                    lot.seq, lot.origin_tx_id))
+                lot.quantity -= remaining
+                lot.cost -= part_cost
+                remaining = ZERO
+        for portion in portions:
+            self.quantity -= portion.quantity
+            self.cost -= portion.cost
+        return portions, remaining
+
+    def lots(self) -> list[Lot]:
+        return [lot for _, _, lot in sorted(self._heap, key=lambda entry: entry[:2])]
+
+
+class AverageCostPool(LotPool):
+    """One pool at average cost (Canada's ACB, the UK's Section 104 holding)."""
+
+    def __init__(self) -> None:
+        self.quantity = ZERO
+        self.cost = ZERO
+        self.unknown_quantity = ZERO   # units of unknown basis inside the average
+
+    def add(self, lot: Lot) -> None:
+        self.quantity += lot.quantity
+        self.cost += lot.cost
+        if not lot.basis_known:
+            self.unknown_quantity += lot.quantity
+
+    def take(self, quantity: Decimal) -> tuple[list[Lot], Decimal]:
+        available = min(quantity, self.quantity) if self.quantity > 0 else ZERO
+        if available <= 0:
+            return [], quantity
+        part_cost = share(self.cost, available, self.quantity)
+        part_unknown = share(self.unknown_quantity, available, self.quantity)
+        self.quantity -= available
+        self.cost -= part_cost
+        self.unknown_quantity -= part_unknown
+        return [Lot(available, part_cost, None, part_unknown == 0, 0, "")], quantity - available
+
+
+@dataclass(slots=True)
+class PreMatch:
+    """Identification done before the pool is consulted (UK same-day and 30-day rules).
+
+    ``disposals``: event index -> (portion, rule) matched to specific acquisitions; the rest of
+    the disposal comes from the pool. ``into_pool``: acquisition event index -> (quantity, cost)
+    that enters the pool (what the rules did not match); acquisitions absent here enter whole."""
+    disposals: dict[int, list[tuple[Lot, str]]] = field(default_factory=dict)
+    into_pool: dict[int, tuple[Decimal, Decimal, bool]] = field(default_factory=dict)
+
+
+class CostBasisMethod(ABC):
+    name: ClassVar[str]
+    holding_term: ClassVar[bool] = True     # US-style short / long split
+    per_wallet_allowed: ClassVar[bool] = True
+    pool_rule: ClassVar[str] = Rule.LOT      # rule of lines the pool supplies
+
+    @abstractmethod
+    def new_pool(self) -> LotPool: ...
+
+    def pre_match(self, events: Sequence[Event]) -> PreMatch | None:
+        return None
+
+    def tax_date(self, time_us: int) -> date:
+        return utc_date(time_us)
+
+    def tax_year(self, day: date) -> str:
+        return calendar_year(day)

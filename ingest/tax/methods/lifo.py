@@ -1,0 +1,15 @@
+"""LIFO: the newest lot goes first (US specific identification, where records allow)."""
+from __future__ import annotations
+
+from ingest.tax.methods.base import CostBasisMethod, HeapLotPool, Lot, LotPool
+
+
+def newest_first(lot: Lot) -> tuple:
+    return (-lot.acquired_us, -lot.seq)
+
+
+class LifoMethod(CostBasisMethod):
+    name = "lifo"
+
+    def new_pool(self) -> LotPool:
+        return HeapLotPool(newest_first)

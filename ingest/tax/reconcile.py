@@ -1,0 +1,162 @@
+"""Transfer reconciliation: which withdrawals and deposits are one transfer between own wallets.
+
+Runs on the user's whole history (all uploads) before any tax. A withdrawal W and a deposit D are
+one transfer when:
+
+- same asset, different wallets;
+- D happens at or after W and at most ``window_hours`` later;
+- D's amount <= W's amount and >= W's amount x (1 - max_fee_share): the difference is the
+  transfer fee (the events stage turns it into a disposal, as Koinly does by default);
+- if both carry a transaction hash the hashes must be equal (compared case-insensitively,
+  without a ``0x`` prefix).
+
+Matching is greedy and deterministic: withdrawals in (time, tx_id) order each take the best
+still-free deposit; a deposit with an equal hash beats any other, otherwise the earliest deposit
+(then smallest tx_id) wins. What is left is reported, never guessed: unmatched withdrawals and
+unmatched deposits become findings (the events stage decides what they mean for the books).
+"""
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ingest.tax.records import Finding, Flag, plain_decimal
+from ingest.tax.years import MICROS_PER_HOUR, datetime_from_micros
+
+WITHDRAWAL = "withdrawal"
+DEPOSIT = "deposit"
+
+
+@dataclass(slots=True, frozen=True)
+class TransferLeg:
+    tx_id: str
+    direction: str          # WITHDRAWAL | DEPOSIT
+    wallet: str
+    asset: str
+    time_us: int
+    quantity: Decimal
+    tx_hash: str | None
+
+
+@dataclass(slots=True, frozen=True)
+class TransferMatch:
+    withdrawal_tx_id: str
+    deposit_tx_id: str
+    asset: str
+    from_wallet: str
+    to_wallet: str
+    withdrawn_us: int
+    deposited_us: int
+    sent_quantity: Decimal
+    received_quantity: Decimal
+    hash_matched: bool
+
+    @property
+    def fee_quantity(self) -> Decimal:
+        return self.sent_quantity - self.received_quantity
+
+
+@dataclass(slots=True)
+class ReconcileResult:
+    matches: list[TransferMatch]
+    findings: list[Finding]      # unmatched_withdrawal / unmatched_deposit, in time order
+
+
+def normalize_hash(tx_hash: str | None) -> str | None:
+    if tx_hash is None:
+        return None
+    cleaned = tx_hash.strip().lower()
+    if cleaned.startswith("0x"):
+        cleaned = cleaned[2:]
+    return cleaned or None
+
+
+def reconcile(legs: list[TransferLeg], *, window_hours: float = 24.0,
+              max_fee_share: float = 0.05) -> ReconcileResult:
+    window_us = round(window_hours * MICROS_PER_HOUR)
+    keep_share = Decimal(1) - Decimal(str(max_fee_share))  # str(): the setting's decimal, not binary
+
+    withdrawals = sorted((leg for leg in legs if leg.direction == WITHDRAWAL),
+                         key=lambda leg: (leg.time_us, leg.tx_id))
+    deposits_by_asset: dict[str, list[TransferLeg]] = defaultdict(list)
+    for leg in legs:
+        if leg.direction == DEPOSIT:
+            deposits_by_asset[leg.asset].append(leg)
+    deposit_times: dict[str, list[int]] = {}
+    deposit_hashes: dict[str, list[str | None]] = {}
+    by_hash: dict[tuple[str, str], list[int]] = defaultdict(list)  # (asset, hash) -> indices
+    for asset, deposits in deposits_by_asset.items():
+        deposits.sort(key=lambda leg: (leg.time_us, leg.tx_id))
+        deposit_times[asset] = [leg.time_us for leg in deposits]
+        deposit_hashes[asset] = hashes = [normalize_hash(leg.tx_hash) for leg in deposits]
+        for index, hashed in enumerate(hashes):
+            if hashed is not None:
+                by_hash[(asset, hashed)].append(index)
+
+    taken: set[tuple[str, int]] = set()
+    matches: list[TransferMatch] = []
+    matched_withdrawals: set[str] = set()
+
+    def fits(withdrawal: TransferLeg, deposit: TransferLeg) -> bool:
+        return (deposit.wallet != withdrawal.wallet
+                and withdrawal.time_us <= deposit.time_us <= withdrawal.time_us + window_us
+                and withdrawal.quantity * keep_share <= deposit.quantity <= withdrawal.quantity)
+
+    for withdrawal in withdrawals:
+        deposits = deposits_by_asset.get(withdrawal.asset)
+        if not deposits:
+            continue
+        chosen: int | None = None
+        w_hash = normalize_hash(withdrawal.tx_hash)
+        if w_hash is not None:   # an equal hash wins over closeness
+            for index in by_hash.get((withdrawal.asset, w_hash), ()):
+                if (withdrawal.asset, index) not in taken and fits(withdrawal, deposits[index]):
+                    chosen = index
+                    break
+        if chosen is None:
+            times = deposit_times[withdrawal.asset]
+            hashes = deposit_hashes[withdrawal.asset]
+            index = bisect_left(times, withdrawal.time_us)
+            end_us = withdrawal.time_us + window_us
+            while index < len(deposits) and times[index] <= end_us:
+                deposit = deposits[index]
+                d_hash = hashes[index]
+                if ((withdrawal.asset, index) not in taken
+                        and (w_hash is None or d_hash is None or d_hash == w_hash)
+                        and fits(withdrawal, deposit)):
+                    chosen = index
+                    break
+                index += 1
+        if chosen is None:
+            continue
+        deposit = deposits[chosen]
+        taken.add((withdrawal.asset, chosen))
+        matched_withdrawals.add(withdrawal.tx_id)
+        matches.append(TransferMatch(
+            withdrawal_tx_id=withdrawal.tx_id, deposit_tx_id=deposit.tx_id, asset=withdrawal.asset,
+            from_wallet=withdrawal.wallet, to_wallet=deposit.wallet,
+            withdrawn_us=withdrawal.time_us, deposited_us=deposit.time_us,
+            sent_quantity=withdrawal.quantity, received_quantity=deposit.quantity,
+            hash_matched=w_hash is not None and w_hash == deposit_hashes[withdrawal.asset][chosen]))
+
+    findings: list[Finding] = []
+    for withdrawal in withdrawals:
+        if withdrawal.tx_id not in matched_withdrawals:
+            findings.append(Finding(
+                Flag.UNMATCHED_WITHDRAWAL, withdrawal.asset, withdrawal.wallet,
+                datetime_from_micros(withdrawal.time_us), withdrawal.tx_id,
+                f"withdrawal of {plain_decimal(withdrawal.quantity)} {withdrawal.asset} matches no deposit: "
+                "treated as a non-taxable transfer out of the books"))
+    for asset, deposits in deposits_by_asset.items():
+        for index, deposit in enumerate(deposits):
+            if (asset, index) not in taken:
+                findings.append(Finding(
+                    Flag.UNMATCHED_DEPOSIT, asset, deposit.wallet,
+                    datetime_from_micros(deposit.time_us), deposit.tx_id,
+                    f"deposit of {plain_decimal(deposit.quantity)} {asset} matches no withdrawal: "
+                    "acquired at zero (unknown) cost basis"))
+    findings.sort(key=lambda f: (f.timestamp, f.tx_id, f.kind))
+    matches.sort(key=lambda m: (m.withdrawn_us, m.withdrawal_tx_id))
+    return ReconcileResult(matches=matches, findings=findings)

@@ -1,0 +1,101 @@
+"""Transfer reconciliation: the matching rules, determinism, and what is reported."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from ingest.tax.engine import compute, prepare
+from ingest.tax.reconcile import DEPOSIT, WITHDRAWAL, TransferLeg, reconcile
+from ingest.tax.records import Flag
+from ingest.tax.years import MICROS_PER_HOUR
+from tests.fixtures.tax.builders import buy, deposit, valued_table, withdrawal
+
+D = Decimal
+H = MICROS_PER_HOUR
+
+
+def out(tx_id, hours, qty, wallet="a", asset="BTC", tx_hash=None):
+    return TransferLeg(tx_id, WITHDRAWAL, wallet, asset, round(hours * H), D(qty), tx_hash)
+
+
+def into(tx_id, hours, qty, wallet="b", asset="BTC", tx_hash=None):
+    return TransferLeg(tx_id, DEPOSIT, wallet, asset, round(hours * H), D(qty), tx_hash)
+
+
+def pairs(legs, **options):
+    return [(m.withdrawal_tx_id, m.deposit_tx_id) for m in reconcile(legs, **options).matches]
+
+
+def test_matches_within_window_and_fee_share():
+    assert pairs([out("w", 0, 1), into("d", 23.9, "0.96")]) == [("w", "d")]
+    assert pairs([out("w", 0, 1), into("d", 24.1, 1)]) == []              # too late
+    assert pairs([out("w", 0, 1), into("d", -0.1, 1)]) == []              # before the withdrawal
+    assert pairs([out("w", 0, 1), into("d", 1, "0.94")]) == []            # lost more than 5 %
+    assert pairs([out("w", 0, 1), into("d", 1, "1.01")]) == []            # more than was sent
+    assert pairs([out("w", 0, 1), into("d", 1, 1, wallet="a")]) == []     # same wallet
+    assert pairs([out("w", 0, 1), into("d", 1, 1, asset="ETH")]) == []    # other asset
+
+
+def test_window_and_fee_share_are_configurable():
+    legs = [out("w", 0, 1), into("d", 30, "0.9")]
+    assert pairs(legs) == []
+    assert pairs(legs, window_hours=36, max_fee_share=0.1) == [("w", "d")]
+
+
+def test_hashes_must_agree_when_both_exist_and_an_equal_hash_wins():
+    assert pairs([out("w", 0, 1, tx_hash="0xAA"), into("d", 1, 1, tx_hash="bb")]) == []
+    assert pairs([out("w", 0, 1, tx_hash="0xAA"), into("d", 1, 1)]) == [("w", "d")]
+    # the closer deposit has no hash, the later one has the withdrawal's: the hash wins
+    legs = [out("w", 0, 1, tx_hash="0xAA"), into("near", 1, 1), into("far", 20, 1, tx_hash="aa")]
+    result = reconcile(legs)
+    assert [(m.deposit_tx_id, m.hash_matched) for m in result.matches] == [("far", True)]
+    assert [(f.kind, f.tx_id) for f in result.findings] == [(Flag.UNMATCHED_DEPOSIT, "near")]
+
+
+def test_greedy_by_time_then_id_is_deterministic():
+    legs = [out("w2", 0, 1), out("w1", 0, 1), out("w3", 2, 1),
+            into("d2", 3, 1), into("d1", 3, 1), into("d3", 1, 1)]
+    expected = [("w1", "d3"), ("w2", "d1"), ("w3", "d2")]
+    assert pairs(legs) == expected
+    assert pairs(list(reversed(legs))) == expected
+
+
+def test_unmatched_legs_are_findings_in_time_order():
+    result = reconcile([into("d", 5, 1), out("w", 1, 1, asset="ETH"), out("w0", 0, 2)])
+    assert [(f.kind, f.tx_id, f.asset, f.wallet) for f in result.findings] == [
+        (Flag.UNMATCHED_WITHDRAWAL, "w0", "BTC", "a"),
+        (Flag.UNMATCHED_WITHDRAWAL, "w", "ETH", "a"),
+        (Flag.UNMATCHED_DEPOSIT, "d", "BTC", "b")]
+
+
+def test_prepare_reconciles_across_uploads_and_values_the_transfer_fee():
+    # the two legs come from two different files (uploads): one history
+    table = valued_table([
+        buy("2024-01-01", "ETH", 2, 4000, wallet="kraken", source_file="kraken.csv"),
+        withdrawal("2024-02-01T10:00", "ETH", "1.0", wallet="kraken", value=2500,
+                   price=2500, price_asset="ETH", fee_asset="ETH", fee_amount="0.002",
+                   fee_value=5, source_file="kraken.csv"),
+        deposit("2024-02-01T11:00", "ETH", "0.99", wallet="metamask", source_file="wallet.csv"),
+    ])
+    prepared = prepare(table, pooling="per-wallet")
+    [match] = prepared.transfers
+    assert (match.from_wallet, match.to_wallet, match.fee_quantity) == (
+        "kraken", "metamask", D("0.01"))
+    result = compute(table, method="fifo", pooling="per-wallet")
+    lost = [(d.purpose, d.quantity, d.proceeds, d.cost_basis) for d in result.disposals]
+    # 0.01 lost on the way, at 2,500: a transfer fee disposal; the explicit 0.002 fee too
+    assert lost == [("transfer_fee", D("0.01"), D(25), D(20)), ("fee", D("0.002"), D(5), D(4))]
+    balances = {b.wallet: (b.quantity, b.cost_basis) for b in result.balances}
+    assert balances == {"kraken": (D("0.998"), D(1996)), "metamask": (D("0.99"), D(1980))}
+    assert result.findings == []
+
+
+def test_transfer_at_the_same_instant_still_carries_its_lots():
+    table = valued_table([
+        buy("2024-01-01", "ETH", 1, 2000, wallet="a"),
+        withdrawal("2024-02-01T10:00", "ETH", 1, wallet="a", tx_id="z-out"),
+        deposit("2024-02-01T10:00", "ETH", 1, wallet="b", tx_id="a-in"),
+    ])
+    result = compute(table, method="fifo", pooling="per-wallet")
+    assert [(b.wallet, b.quantity, b.cost_basis) for b in result.balances] == [
+        ("b", D(1), D(2000))]
+    assert result.findings == []
