@@ -49,7 +49,9 @@ class Settings(BaseSettings):
     # --- storage of uploaded files ---------------------------------------------------------------
     storage_uri: str = Field("", description="Where uploads are stored: a folder or any pyarrow "
                              "filesystem URI (s3://bucket/prefix). Empty: <state_dir>/uploads.")
-    max_upload_bytes: int = Field(2 * 1024**3, description="Upload size cap (413 past it).")
+    max_upload_bytes: int = Field(
+        512 * 1024**2, description="Upload size cap (413 past it). Ray Serve 2.60 buffers request "
+        "bodies without backpressure (proxy and replica), so the cap bounds their memory too.")
 
     # --- prices ------------------------------------------------------------------------------------
     price_provider: str = Field("coingecko", description="Provider order, comma-separated: "

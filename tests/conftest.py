@@ -3,4 +3,5 @@ pytest_plugins = [
     "tests.plugins.cassandra",
     "tests.plugins.ray_local",
     "tests.plugins.pricesim",
+    "tests.plugins.serve_app",
 ]

@@ -54,7 +54,7 @@ def wanted_windows(needs: pa.Table) -> set[tuple[str, int]]:
     return {(a, w) for a, ws in distinct_windows(needs, now=int(time.time())).items() for w in ws}
 
 
-def test_pool_never_exceeds_the_shared_rate(ray_local, settings, session, pricesim):
+def test_pool_never_exceeds_the_shared_rate(ray_local, cold_price_cache, settings, session, pricesim):
     rate, burst = 10.0, 2
     cfg = sim_settings(settings, pricesim, price_rate=rate, price_burst=burst, price_pool_size=2)
     needs = needs_table(["BTC", "ETH", "LTC", "XRP", "DOGE", "XLM", "ADA", "TRX", "BNB", "ETC"],
@@ -77,7 +77,7 @@ def test_pool_never_exceeds_the_shared_rate(ray_local, settings, session, prices
     assert covered_windows(session, needs) == windows
 
 
-def test_cached_windows_are_not_fetched_again(ray_local, settings, session, pricesim):
+def test_cached_windows_are_not_fetched_again(ray_local, cold_price_cache, settings, session, pricesim):
     cfg = sim_settings(settings, pricesim, price_rate=50.0, price_burst=10)
     needs = needs_table(["SOL", "AVAX"], utc(2021, 3, 1), utc(2021, 8, 1))
     first = fetch_prices(needs, settings=cfg)
@@ -90,7 +90,7 @@ def test_cached_windows_are_not_fetched_again(ray_local, settings, session, pric
     assert second.fetched_windows == []
 
 
-def test_window_holding_now_is_covered_only_until_fetch_time(ray_local, settings, session,
+def test_window_holding_now_is_covered_only_until_fetch_time(ray_local, cold_price_cache, settings, session,
                                                              pricesim):
     cfg = sim_settings(settings, pricesim, price_rate=50.0, price_burst=10)
     now = datetime.now(timezone.utc)
@@ -102,7 +102,7 @@ def test_window_holding_now_is_covered_only_until_fetch_time(ray_local, settings
     assert fetch_prices(later, settings=cfg).requests_sent == 1   # after it: fetched again
 
 
-def test_burst_of_429s_slows_but_loses_nothing(ray_local, settings, session, pricesim):
+def test_burst_of_429s_slows_but_loses_nothing(ray_local, cold_price_cache, settings, session, pricesim):
     cfg = sim_settings(settings, pricesim, price_rate=20.0, price_burst=4)
     needs = needs_table(["BTC", "LTC", "XRP", "DOGE", "XLM", "USDT"], utc(2015, 2, 1),
                         utc(2015, 12, 1))
@@ -122,7 +122,7 @@ def test_burst_of_429s_slows_but_loses_nothing(ray_local, settings, session, pri
     assert covered_windows(session, needs) == wanted_windows(needs)
 
 
-def test_outage_of_30s_inside_the_budget_loses_nothing(ray_local, settings, session,
+def test_outage_of_30s_inside_the_budget_loses_nothing(ray_local, cold_price_cache, settings, session,
                                                        pricesim):
     cfg = sim_settings(settings, pricesim, price_rate=20.0, price_burst=4,
                        price_retry_budget=90.0)
@@ -145,7 +145,7 @@ def test_outage_of_30s_inside_the_budget_loses_nothing(ray_local, settings, sess
 
 
 def test_outage_past_the_budget_reports_unavailable_and_records_nothing(
-        ray_local, settings, session, pricesim_factory):
+        ray_local, cold_price_cache, settings, session, pricesim_factory):
     down = pricesim_factory(outage=["0:600"])
     cfg = sim_settings(settings, down, price_rate=20.0, price_burst=4, price_retry_budget=3.0)
     needs = needs_table(["DOT", "UNI"], utc(2022, 2, 1), utc(2022, 6, 1))
@@ -158,7 +158,7 @@ def test_outage_past_the_budget_reports_unavailable_and_records_nothing(
     assert covered_windows(session, needs) == set()   # a later job retries them
 
 
-def test_killed_fetcher_is_replaced_and_its_windows_retried(ray_local, settings, session,
+def test_killed_fetcher_is_replaced_and_its_windows_retried(ray_local, cold_price_cache, settings, session,
                                                             pricesim_factory):
     import ray
 

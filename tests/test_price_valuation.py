@@ -211,7 +211,7 @@ def sim_settings(settings, sim, **overrides):
 @pytest.mark.cassandra
 @pytest.mark.ray
 @pytest.mark.pricesim
-def test_joined_prices_equal_the_simulator_series_exactly(ray_local, settings, session,
+def test_joined_prices_equal_the_simulator_series_exactly(ray_local, cold_price_cache, settings, session,
                                                           pricesim):
     from ingest.prices.fetcher import fetch_prices
 
@@ -253,7 +253,7 @@ def bogus_coin_id(tmp_path, monkeypatch):
 @pytest.mark.cassandra
 @pytest.mark.ray
 @pytest.mark.pricesim
-def test_no_price_and_unavailable_are_told_apart_end_to_end(ray_local, settings, session,
+def test_no_price_and_unavailable_are_told_apart_end_to_end(ray_local, cold_price_cache, settings, session,
                                                             pricesim, pricesim_factory,
                                                             bogus_coin_id):
     from ingest.prices.fetcher import fetch_prices

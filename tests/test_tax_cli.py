@@ -85,7 +85,8 @@ def check_koinly_report(out: Path) -> None:
     income = read_csv(out / "income.csv")
     assert [(i["asset"], i["quantity"], i["date"], i["value"], i["label"]) for i in income] == [
         ("SOL", "50", "2023-06-01", "1000.00", "staking")]
-    balances = {b["asset"]: (b["quantity"], b["cost_basis"]) for b in read_csv(out / "balances.csv")}
+    balances = {b["asset"]: (b["quantity"], b["cost_basis"])
+                for b in read_csv(out / "balances.csv")}
     assert balances == {"BTC": ("0.2", "2002.00"), "ETH": ("2", "6000.00"),
                         "SOL": ("50", "1000.00")}
     issues = read_csv(out / "issues.csv")

@@ -257,7 +257,8 @@ def test_missing_price_is_processed_at_zero_and_reported():
     ])
     result = compute(table, method="fifo", pooling="per-wallet")
     [line] = result.disposals
-    assert (line.quantity, line.proceeds, line.cost_basis, line.gain) == (D(40), D(0), D(20), D(-20))
+    assert (line.quantity, line.proceeds, line.cost_basis, line.gain) == (
+        D(40), D(0), D(20), D(-20))
     assert Flag.MISSING_PRICE in line.flags
     [finding] = [f for f in result.findings if f.kind == Flag.MISSING_PRICE]
     assert finding.tx_id == "t0002" and "unavailable" in finding.detail

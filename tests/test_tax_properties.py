@@ -104,7 +104,7 @@ def histories(draw, sell_everything: bool = False):
     return rows, dict(disposed), dict(net)
 
 
-COMMON = dict(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+COMMON = dict(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 METHODS = (("fifo", "per-wallet"), ("lifo", "per-wallet"), ("hifo", "per-wallet"),
            ("acb", "per-wallet"), ("fifo", "universal"), ("hifo", "universal"),
            ("acb", "universal"), ("uk", "universal"))

@@ -177,7 +177,8 @@ def test_crypto22257_crypto_to_crypto_exchange():
     disposal of one token for the value of what is received and an acquisition of the other at
     the value of what is given, so the example has two values per exchange: the events are
     built directly (the valued table carries one value per row).
-    Manual's results: token H: 31 Aug gain £267 (exact £266.67: 5,000 of the day's 15,000
+    Results (the manual's rounded figures as transcribed elsewhere: only the first part of the
+    page was readable here; the exact figures are this test's arithmetic and agree): token H: 31 Aug gain £267 (exact £266.67: 5,000 of the day's 15,000
     acquired for £4,960), 4 Sep gain £18 (30-day: 2,000 of 16 Sep for £540), 27 Oct loss £1,417
     (exact £1,416.67: the whole pool, 12,000 / £3,846.67). Token G: 31 Aug gain £280 (1,550 for
     £4,850 against 600 same day £1,700 + 180 of 4 Sep £560 + 770 from the pool £2,310),
@@ -236,7 +237,8 @@ def test_crypto22280_fee_paid_in_tokens():
 def test_uk_days_are_london_days():
     # 23:30 UTC on 30 June is 00:30 on 1 July in London (BST): same day as the 1 July sale
     result = uk([buy("2023-01-15", "TOK", 1000, 1000),
-                 buy("2024-06-30T23:30", "TOK", 100, 500), sell("2024-07-01T10:00", "TOK", 100, 600)])
+                 buy("2024-06-30T23:30", "TOK", 100, 500),
+                 sell("2024-07-01T10:00", "TOK", 100, 600)])
     [line] = result.disposals
     assert (line.rule, line.cost_basis, line.date_acquired.isoformat()) == (
         Rule.SAME_DAY, D(500), "2024-07-01")

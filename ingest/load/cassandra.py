@@ -17,7 +17,8 @@ from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.concurrent import execute_concurrent_with_args
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.policies import (DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy,
+                                TokenAwarePolicy)
 from cassandra.query import BatchStatement, BatchType, PreparedStatement, dict_factory
 
 from ingest.config import Settings, get_settings
@@ -49,7 +50,9 @@ def make_cluster(settings: Settings) -> Cluster:
             if settings.cassandra_username else None)
     return Cluster(contact_points=settings.contact_points, port=settings.cassandra_port,
                    execution_profiles={EXEC_PROFILE_DEFAULT: profile}, auth_provider=auth,
-                   protocol_version=5, connect_timeout=10, idle_heartbeat_interval=10)
+                   protocol_version=5, connect_timeout=10, idle_heartbeat_interval=10,
+                   # Reconnect within seconds after a node restart (the default backs off to 10 min).
+                   reconnection_policy=ExponentialReconnectionPolicy(0.5, 4.0))
 
 
 def get_session(keyspace: str | None = None, settings: Settings | None = None) -> Session:
@@ -91,59 +94,74 @@ def prepared(session: Session, cql: str) -> PreparedStatement:
     return stmt
 
 
-def execute(session: Session, cql: str, params: Sequence[Any] = (), *, retries: int = 6,
-            paging_state: bytes | None = None, fetch_size: int | None = None):
-    """Execute a prepared statement, retrying transient failures with jittered backoff."""
+# How long transient failures are retried: long enough for a node restart (~30 s here).
+RETRY_BUDGET_S = 180.0
+
+
+def execute(session: Session, cql: str, params: Sequence[Any] = (), *,
+            paging_state: bytes | None = None, fetch_size: int | None = None,
+            budget_s: float = RETRY_BUDGET_S):
+    """Execute a prepared statement, retrying transient failures with jittered backoff for up to
+    `budget_s` seconds (0: fail fast, e.g. for a health check)."""
     stmt = prepared(session, cql)
     bound = stmt.bind(params)
     if fetch_size:
         bound.fetch_size = fetch_size
-    return with_retry(lambda: session.execute(bound, paging_state=paging_state), retries=retries)
+    return with_retry(lambda: session.execute(bound, paging_state=paging_state), budget_s=budget_s)
 
 
-def with_retry(fn, *, retries: int = 6, base: float = 0.2, cap: float = 8.0):
-    for attempt in range(retries + 1):
+def backoff(attempt: int, base: float = 0.2, cap: float = 5.0) -> float:
+    return min(cap, base * 2 ** attempt) * (0.5 + random.random())
+
+
+def with_retry(fn, *, budget_s: float = RETRY_BUDGET_S):
+    """Call fn until it succeeds, retrying retryable errors until `budget_s` has passed."""
+    deadline = time.monotonic() + budget_s
+    attempt = 0
+    while True:
         try:
             return fn()
         except Exception as exc:
-            if attempt == retries or not is_retryable(exc):
+            if not is_retryable(exc) or time.monotonic() > deadline:
                 raise
-            sleep = min(cap, base * 2 ** attempt) * (0.5 + random.random())
+            sleep = backoff(attempt)
             log.warning("retryable Cassandra error %r; retry %d in %.1fs", exc, attempt + 1, sleep)
             time.sleep(sleep)
-    raise AssertionError("unreachable")
+            attempt += 1
 
 
 def execute_many(session: Session, cql: str, rows: Iterable[Sequence[Any]], *,
-                 concurrency: int | None = None, retries: int = 6) -> int:
+                 concurrency: int | None = None, budget_s: float = RETRY_BUDGET_S) -> int:
     """Run one prepared statement over many parameter rows, `concurrency` in flight; rows that fail
     transiently are retried (writes here are idempotent upserts). Returns rows written."""
     stmt = prepared(session, cql)
     concurrency = concurrency or get_settings().write_concurrency
     pending = list(rows)
     total = len(pending)
-    for attempt in range(retries + 1):
-        if not pending:
-            break
+    deadline = time.monotonic() + budget_s
+    attempt = 0
+    while pending:
         results = execute_concurrent_with_args(session, stmt, pending, concurrency=concurrency,
                                                raise_on_first_error=False)
         failed = []
         for params, (ok, result) in zip(pending, results):
             if not ok:
-                if attempt == retries or not is_retryable(result):
+                if not is_retryable(result) or time.monotonic() > deadline:
                     raise result
                 failed.append(params)
         if failed:
-            sleep = min(8.0, 0.2 * 2 ** attempt) * (0.5 + random.random())
+            sleep = backoff(attempt)
             log.warning("%d writes failed transiently; retry %d in %.1fs", len(failed), attempt + 1,
                         sleep)
             time.sleep(sleep)
+            attempt += 1
         pending = failed
     return total
 
 
 def execute_batches(session: Session, cql: str, rows_by_partition: dict[Any, list[Sequence[Any]]],
-                    *, max_rows: int = 20, concurrency: int | None = None, retries: int = 6) -> int:
+                    *, max_rows: int = 20, concurrency: int | None = None,
+                    budget_s: float = RETRY_BUDGET_S) -> int:
     """Write rows as UNLOGGED batches whose rows share one partition (the only efficient kind),
     at most `max_rows` per batch to stay under the server's batch size warning."""
     stmt = prepared(session, cql)
@@ -158,10 +176,9 @@ def execute_batches(session: Session, cql: str, rows_by_partition: dict[Any, lis
             total += len(part_rows[i:i + max_rows])
     pending = batches
     concurrency = concurrency or get_settings().write_concurrency
-    for attempt in range(retries + 1):
-        if not pending:
-            break
-        futures = []
+    deadline = time.monotonic() + budget_s
+    attempt = 0
+    while pending:
         failed = []
         # Bounded in-flight: submit in windows of `concurrency`.
         for i in range(0, len(pending), concurrency):
@@ -170,15 +187,15 @@ def execute_batches(session: Session, cql: str, rows_by_partition: dict[Any, lis
                 try:
                     fut.result()
                 except Exception as exc:
-                    if attempt == retries or not is_retryable(exc):
+                    if not is_retryable(exc) or time.monotonic() > deadline:
                         raise
                     failed.append(batch)
-        del futures
         if failed:
-            sleep = min(8.0, 0.2 * 2 ** attempt) * (0.5 + random.random())
+            sleep = backoff(attempt)
             log.warning("%d batches failed transiently; retry %d in %.1fs", len(failed),
                         attempt + 1, sleep)
             time.sleep(sleep)
+            attempt += 1
         pending = failed
     return total
 

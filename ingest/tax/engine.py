@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import gc
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -158,7 +157,8 @@ def compute(tx: pa.Table, *, method: str, pooling: str, currency: str = "USD",
 
 
 def summarize(disposals: Iterable[DisposalLine], income: Iterable[IncomeRecord], *,
-              holding_term: bool) -> tuple[dict[str, YearSummary], dict[tuple[str, str], YearSummary]]:
+              holding_term: bool
+              ) -> tuple[dict[str, YearSummary], dict[tuple[str, str], YearSummary]]:
     """Totals per tax year and per (tax year, asset)."""
     def blank() -> YearSummary:
         return YearSummary() if holding_term else YearSummary(short_term_gain=None,

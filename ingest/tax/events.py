@@ -68,8 +68,8 @@ class Event:
     leg: int                   # position within the transaction (stable line ids)
     wallet: str
     quantity: Decimal          # > 0
-    amount: Decimal | None     # ACQUIRE/INCOME: cost (= income value); DISPOSE: proceeds; None: unknown
-    purpose: str               # buy, trade, sell, spend, fee, transfer_fee, income, deposit, withdrawal
+    amount: Decimal | None     # ACQUIRE/INCOME: cost (= income); DISPOSE: proceeds; None: unknown
+    purpose: str               # buy trade sell spend fee transfer_fee income deposit withdrawal
     label: str | None = None   # income kind
     transfer_id: str | None = None     # SEND/RECEIVE: the withdrawal's tx_id
     counter_wallet: str | None = None  # SEND: destination, RECEIVE: origin
@@ -121,7 +121,7 @@ class TxColumns:
     def __len__(self) -> int:
         return len(self.tx_id)
 
-    def cell(self, name: str, row: int):
+    def cell(self, name: str, row: int) -> object:
         return self.table.column(name)[row].as_py()
 
 
@@ -220,7 +220,8 @@ class _EventBuilder:
 
     def row(self, i: int) -> None:
         cols = self.cols
-        tx_id, wallet, time_us, tx_type = cols.tx_id[i], cols.wallet[i], cols.time_us[i], cols.type[i]
+        tx_id, wallet, time_us = cols.tx_id[i], cols.wallet[i], cols.time_us[i]
+        tx_type = cols.type[i]
         s_asset, s_amount = cols.sent_asset[i], cols.sent_amount[i]
         r_asset, r_amount = cols.received_asset[i], cols.received_amount[i]
         f_asset, f_amount = cols.fee_asset[i], cols.fee_amount[i]

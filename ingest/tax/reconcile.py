@@ -76,7 +76,7 @@ def normalize_hash(tx_hash: str | None) -> str | None:
 def reconcile(legs: list[TransferLeg], *, window_hours: float = 24.0,
               max_fee_share: float = 0.05) -> ReconcileResult:
     window_us = round(window_hours * MICROS_PER_HOUR)
-    keep_share = Decimal(1) - Decimal(str(max_fee_share))  # str(): the setting's decimal, not binary
+    keep_share = Decimal(1) - Decimal(str(max_fee_share))  # str(): the decimal the user wrote
 
     withdrawals = sorted((leg for leg in legs if leg.direction == WITHDRAWAL),
                          key=lambda leg: (leg.time_us, leg.tx_id))
@@ -147,8 +147,8 @@ def reconcile(legs: list[TransferLeg], *, window_hours: float = 24.0,
             findings.append(Finding(
                 Flag.UNMATCHED_WITHDRAWAL, withdrawal.asset, withdrawal.wallet,
                 datetime_from_micros(withdrawal.time_us), withdrawal.tx_id,
-                f"withdrawal of {plain_decimal(withdrawal.quantity)} {withdrawal.asset} matches no deposit: "
-                "treated as a non-taxable transfer out of the books"))
+                f"withdrawal of {plain_decimal(withdrawal.quantity)} {withdrawal.asset} matches "
+                "no deposit: treated as a non-taxable transfer out of the books"))
     for asset, deposits in deposits_by_asset.items():
         for index, deposit in enumerate(deposits):
             if (asset, index) not in taken:

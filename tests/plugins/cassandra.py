@@ -46,3 +46,12 @@ def settings(test_keyspace: str) -> Settings:
 def session(test_keyspace: str):
     from ingest.load.cassandra import get_session
     return get_session(test_keyspace)
+
+
+@pytest.fixture()
+def cold_price_cache(session) -> None:
+    """Empty the shared price cache: for tests that count requests from a cold start (other
+    tests, e.g. the pipeline's, warm the same keyspace's cache)."""
+    from ingest.load.cassandra import with_retry
+    for table in ("prices", "price_coverage"):
+        with_retry(lambda: session.execute(f"TRUNCATE {table}", timeout=120))

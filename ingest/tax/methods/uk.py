@@ -126,6 +126,7 @@ class UkPoolingMethod(CostBasisMethod):
                 continue                                # untouched: each enters whole
             left_cost = acquired_cost[day] - cost_used[day]
             quantities = [events[i].quantity for i in indices]
-            for index, qty, cst in zip(indices, split(left, quantities), split(left_cost, quantities)):
+            for index, qty, cst in zip(indices, split(left, quantities),
+                                       split(left_cost, quantities)):
                 result.into_pool[index] = (qty, cst, basis_known[day])
         return result

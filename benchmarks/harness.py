@@ -1,0 +1,490 @@
+"""One benchmark run, step by step. Each step records what it measured in `results`; a step that
+cannot run (a colleague's module missing, a service failing) is recorded under `failures` with its
+reason, the steps that depend on it are skipped, and nothing is filled in for them."""
+from __future__ import annotations
+
+import http.client
+import os
+import platform
+import statistics
+import subprocess
+import time
+import traceback
+from bisect import bisect_right
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import quote
+
+from benchmarks import copy_from, report, targets
+from benchmarks.baseline import PriceClient
+from benchmarks.facts import FileFacts, file_facts
+from benchmarks.http_client import (api_latency, get_json, post_json, threaded_latency,
+                                    timed_upload)
+from benchmarks.sampling import Sampler, ray_worker_rss
+from benchmarks.stack import HOST, SIM_LATENCY_MS, BenchError, Knobs, Stack, require
+
+KEYSPACE = "lf_bench"
+STAGES = ("parse", "store", "prices", "tax")
+SEED = 20240601
+WARMUP_ROWS = 200
+MAX_FAILED_POLLS = 30
+FAILED = object()   # what `Harness.step` returns for a step that failed
+
+
+@dataclass
+class BenchConfig:
+    sizes: list[int]
+    baseline_size: int
+    knobs: Knobs
+    out_dir: Path
+    results_md: Path
+    command: str
+    quick: bool = False
+    bare_repeats: int = 3
+    read_requests: int = 400
+    read_concurrency: int = 16
+    read_warmup: int = 32
+    naive_cap: int = 2000
+    poll_interval_s: float = 0.2
+    job_timeout_s: float = 4 * 3600
+    baseline_timeout_s: float = 4 * 3600
+
+
+@dataclass
+class Harness:
+    config: BenchConfig
+    results: dict[str, Any] = field(default_factory=dict)
+    sampler: Sampler = field(default_factory=Sampler)
+    files: dict[int, Path] = field(default_factory=dict)
+    facts: dict[int, FileFacts] = field(default_factory=dict)
+    stack: Stack | None = None
+
+    def log(self, message: str) -> None:
+        print(f"[bench {datetime.now():%H:%M:%S}] {message}", flush=True)
+
+    def step(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run one step; on failure record it (with the reason) and return FAILED."""
+        self.log(f"{name} ...")
+        started = time.perf_counter()
+        try:
+            value = fn(*args)
+        except Exception as exc:
+            message = str(exc) if isinstance(exc, BenchError) else f"{type(exc).__name__}: {exc}"
+            self.results["failures"].append({"step": name, "error": message,
+                                             "trace": traceback.format_exc()[-3000:]})
+            self.log(f"{name} FAILED: {message}")
+            return FAILED
+        self.log(f"{name} done in {time.perf_counter() - started:.1f}s")
+        return value
+
+    def skipped(self, name: str, because: str) -> None:
+        self.results["skipped"].append({"step": name, "because": because})
+        self.log(f"{name} skipped: {because}")
+
+    # --- the run -------------------------------------------------------------------------------
+    def run(self) -> int:
+        cfg = self.config
+        cfg.out_dir.mkdir(parents=True, exist_ok=True)
+        self.results.update({
+            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": cfg.command, "machine": machine_description(),
+            "config": {"sizes": cfg.sizes, "baseline_size": cfg.baseline_size, "quick": cfg.quick,
+                       "price_rate": cfg.knobs.price_rate, "simulator_latency_ms": SIM_LATENCY_MS,
+                       "bare_repeats": cfg.bare_repeats, "read_requests": cfg.read_requests,
+                       "read_concurrency": cfg.read_concurrency, "naive_cap": cfg.naive_cap,
+                       "poll_interval_s": cfg.poll_interval_s, "seed": SEED},
+            "runs": [], "failures": [], "skipped": []})
+        self.stack = Stack(KEYSPACE, cfg.out_dir, cfg.knobs, log=self.log)
+        self.sampler.start()
+        try:
+            self.run_steps()
+        finally:
+            self.sampler.stop()
+            self.step("stop what the benchmark started", self.stack.stop)
+            self.results["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            self.results["targets"] = targets.evaluate(self.results)
+            paths = report.write_all(self.results, cfg.out_dir, cfg.results_md)
+            self.log("wrote " + ", ".join(str(p) for p in paths))
+        return 1 if self.results["failures"] else 0
+
+    def run_steps(self) -> None:
+        cfg, stack = self.config, self.stack
+        for name, fn in (("start Cassandra and a fresh lf_bench keyspace", stack.start_storage),
+                         ("start the price simulator", stack.start_price_simulator),
+                         ("generate the files", self.generate_files)):
+            if self.step(name, fn) is FAILED:
+                return   # everything below needs these
+            self.results["settings"] = effective_settings()
+        baseline_ok = self.step("start the baseline server", stack.start_baseline_server) \
+            is not FAILED
+        serve_ok = self.step("start Ray and the Serve apps", stack.start_ray_and_serve) \
+            is not FAILED
+
+        runs_by_size: dict[int, dict] = {}
+        if not serve_ok:
+            self.skipped("ledgerflow runs", "Ray/Serve did not start")
+        elif self.step("warm-up upload (not measured)", self.warm_up) is FAILED:
+            self.skipped("ledgerflow runs", "the warm-up upload did not succeed (see failures)")
+        else:
+            for size in cfg.sizes:
+                run = self.step(f"ledgerflow end to end, {size} rows", self.run_ledgerflow, size)
+                if run is not FAILED:
+                    self.results["runs"].append(run)
+                    runs_by_size[size] = run
+        largest = max(cfg.sizes)
+
+        copy = self.step(f"cqlsh COPY FROM, {largest} rows", self.run_copy_from, largest)
+        if copy is not FAILED:
+            self.results["copy_from"] = copy
+
+        if largest in runs_by_size:
+            latency = self.step("read API latency", self.run_read_latency, runs_by_size[largest])
+            if latency is not FAILED:
+                self.results["read_latency"] = latency
+        else:
+            self.skipped("read API latency", f"no successful ledgerflow run of {largest} rows")
+
+        naive = self.step(f"naive price fetcher, {largest}-row file", self.run_naive_fetcher, largest)
+        if naive is not FAILED:
+            self.results["naive_fetcher"] = naive
+
+        if baseline_ok:
+            base = self.step(f"baseline, {cfg.baseline_size} rows", self.run_baseline,
+                             cfg.baseline_size)
+            if base is not FAILED:
+                self.results["baseline"] = base
+        else:
+            self.skipped("baseline", "the baseline server did not start")
+
+    # --- steps -----------------------------------------------------------------------------------
+    def generate_files(self) -> dict:
+        generate = require("ingest.generate", "generate", step="generate the files")
+        window_seconds = require("ingest.prices.planner", "WINDOW_SECONDS", step="generate the files")
+        data_dir = self.config.out_dir / "data"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        out = {}
+        for size in sorted(set(self.config.sizes) | {self.config.baseline_size}):
+            path = data_dir / f"koinly-{size}.csv"
+            started = time.perf_counter()
+            self.sampler.set_tag(f"generate:{size}")
+            stats = generate(size, "koinly", SEED + size, path)
+            self.sampler.set_tag("idle")
+            self.files[size] = path
+            self.facts[size] = file_facts(path, int(window_seconds), self.config.naive_cap)
+            out[size] = {**self.facts[size].summary(), "generate_s": time.perf_counter() - started,
+                         "generator_stats": _jsonable(stats)}
+            self.log(f"  {path.name}: {self.facts[size].rows} rows, "
+                     f"{self.facts[size].bytes / 1e6:.1f} MB")
+        self.results["files"] = out
+        return out
+
+    def warm_up(self) -> dict:
+        """One small upload through the whole pipeline before anything is measured, so the job
+        supervisor actor, worker processes and prepared statements exist (a first upload pays for
+        them once; a running service has them)."""
+        from ingest.load.cassandra import get_session
+        from ingest.load.users import create_token
+
+        source = self.files[min(self.files)]
+        path = self.config.out_dir / "data" / f"warmup-{WARMUP_ROWS}.csv"
+        with open(source) as f, open(path, "w") as out:
+            for i, line in enumerate(f):
+                if i > WARMUP_ROWS:
+                    break
+                out.write(line)
+        auth = {"Authorization": f"Bearer {create_token(get_session(), 'bench-warmup')}"}
+        self.sampler.set_tag("warmup")
+        upload = timed_upload(f"{self.stack.api_url}/v1/uploads?format=koinly&name={path.name}",
+                              path, auth)
+        if upload.status != 202:
+            raise BenchError(f"POST /v1/uploads answered {upload.status}: {upload.body}")
+        job = self.wait_for_job(upload.body["job_id"], auth, "warmup", [])
+        self.sampler.set_tag("idle")
+        if job.get("status") != "succeeded":
+            raise BenchError(f"warm-up job ended {job.get('status')}: {job.get('error')}")
+        return {"rows": WARMUP_ROWS, "status": job.get("status")}
+
+    def truncate_price_cache(self) -> None:
+        from ingest.load.cassandra import get_session
+        session = get_session()
+        for table in ("prices", "price_coverage"):
+            session.execute(f"TRUNCATE {table}", timeout=120)
+
+    def run_ledgerflow(self, size: int) -> dict:
+        from ingest.load.cassandra import get_session
+        from ingest.load.users import create_token
+
+        from benchmarks.bare_endpoint import ROUTE_PREFIX
+
+        cfg, stack, path = self.config, self.stack, self.files[size]
+        self.truncate_price_cache()                       # cold price cache for every size
+        user = f"bench-{size}"
+        token = create_token(get_session(), user)
+        auth = {"Authorization": f"Bearer {token}"}
+
+        self.sampler.set_tag(f"bare:{size}")
+        bare = [timed_upload(f"{stack.api_url}{ROUTE_PREFIX}", path, {}) for _ in
+                range(cfg.bare_repeats)]
+        if any(b.status != 202 for b in bare):
+            raise BenchError(f"bare endpoint answered {[b.status for b in bare]}: {bare[0].body}")
+
+        post_json(f"{stack.sim_url}/stats/reset", {})
+        loadavg_before = os.getloadavg()
+        self.sampler.reset_memory_peak()
+        idle_rss = ray_worker_rss()
+        self.sampler.set_tag(f"lf:{size}:upload")
+        t_start = time.perf_counter()
+        upload = timed_upload(f"{stack.api_url}/v1/uploads?format=koinly&name={quote(path.name)}",
+                              path, auth)
+        if upload.status != 202:
+            raise BenchError(f"POST /v1/uploads answered {upload.status}: {upload.body}")
+        job_id = upload.body["job_id"]
+        transitions: list[tuple[float, str]] = [(upload.started_wall, "upload")]
+        job = self.wait_for_job(job_id, auth, size, transitions)
+        t_end, end_wall = time.perf_counter(), time.time()
+        self.sampler.set_tag("idle")
+        memory = self.sampler.memory_peak()
+        if job.get("status") != "succeeded":
+            raise BenchError(f"job {job_id} ended {job.get('status')}: {job.get('error')}")
+        _, sim = get_json(f"{stack.sim_url}/stats")
+
+        timings = {k: float(v) for k, v in (job.get("stage_timings") or {}).items()}
+        stages = stage_figures(timings, job.get("accepted") or 0)
+        for stage, figures in stages.items():
+            figures["cpu"] = self.sampler.cpu_over(f"lf:{size}:{stage}")
+        requests_by_stage = attribute_requests(sim.get("request_log", []), transitions, end_wall)
+        finished_at = job.get("finished_at")
+        e2e_record = (datetime.fromisoformat(finished_at).timestamp() - upload.started_wall
+                      if finished_at else None)
+        return {
+            "size": size, "user": user, "job_id": job_id, "file_bytes": path.stat().st_size,
+            "accepted": job.get("accepted"), "rejected": job.get("rejected"),
+            "upload": {"answer_s": upload.answer_s, "send_s": upload.send_s,
+                       "status": upload.status},
+            "bare_upload": {"answer_s": [b.answer_s for b in bare],
+                            "answer_s_median": statistics.median(b.answer_s for b in bare),
+                            "send_s": [b.send_s for b in bare]},
+            "e2e_s": t_end - t_start, "e2e_record_s": e2e_record,
+            "stage_timings_recorded": timings, "stages": stages,
+            "transitions_observed": [(round(t - upload.started_wall, 3), s) for t, s in transitions],
+            "price_requests": {"total": sim.get("requests"), "ok": sim.get("ok"),
+                               "throttled_429": sim.get("throttled_429"),
+                               "errors_5xx": sim.get("errors_5xx"),
+                               "max_rate_1s": sim.get("max_rate_1s"),
+                               "by_stage_observed": requests_by_stage,
+                               "price_stage": price_stage_requests(requests_by_stage),
+                               "request_log_complete": len(sim.get("request_log", [])) ==
+                               sim.get("requests")},
+            "price_window_pairs_in_file": self.facts[size].window_pairs,
+            "cpu_whole_run": self.sampler.cpu_over(f"lf:{size}:"),
+            "memory": {**memory, "ray_workers_sum_before_upload_bytes": idle_rss[0]},
+            "price_cache": "cold (prices and price_coverage truncated before the upload)",
+            "loadavg_before": loadavg_before,
+        }
+
+    def wait_for_job(self, job_id: str, auth: dict, size: int | str,
+                     transitions: list[tuple[float, str]]) -> dict:
+        url = f"{self.stack.api_url}/v1/jobs/{job_id}"
+        deadline = time.monotonic() + self.config.job_timeout_s
+        stage = "upload"
+        failed_polls = 0
+        while time.monotonic() < deadline:
+            try:
+                status, job = get_json(url, auth)
+            except (OSError, http.client.HTTPException) as exc:   # a busy API: poll again
+                failed_polls += 1
+                if failed_polls > MAX_FAILED_POLLS:
+                    raise BenchError(f"GET /v1/jobs/{job_id} failed {failed_polls} times in a "
+                                     f"row; last: {exc!r}") from exc
+                time.sleep(1.0)
+                continue
+            failed_polls = 0
+            if status != 200:
+                raise BenchError(f"GET /v1/jobs/{job_id} answered {status}: {job}")
+            if job.get("status") in ("succeeded", "failed"):
+                return job
+            now_stage = current_stage(job)
+            if now_stage != stage:
+                stage = now_stage
+                transitions.append((time.time(), stage))
+                self.sampler.set_tag(f"lf:{size}:{stage}")
+            time.sleep(self.config.poll_interval_s)
+        raise BenchError(f"job {job_id} not finished after {self.config.job_timeout_s:.0f}s")
+
+    def run_copy_from(self, size: int) -> dict:
+        from ingest.load.cassandra import get_session
+        from ingest.config import get_settings
+
+        if size not in self.files:
+            raise BenchError(f"no generated {size}-row file")
+        csv_path = self.config.out_dir / "data" / f"copy-{size}.csv"
+        exported = copy_from.export_canonical_csv(self.files[size], csv_path, f"copy-{size}")
+        self.sampler.set_tag(f"copy:{size}")
+        result = copy_from.run_copy_from(get_session(), KEYSPACE, csv_path, HOST,
+                                         get_settings().cassandra_port)
+        self.sampler.set_tag("idle")
+        return {"size": size, "exported_rows": exported, **copy_from.as_dict(result),
+                "cpu": self.sampler.cpu_over(f"copy:{size}")}
+
+    def run_read_latency(self, run: dict) -> dict:
+        from ingest.load.cassandra import get_session
+        from ingest.load.users import create_token
+        queries = require("ingest.load.queries", step="read API latency")
+
+        cfg, user = self.config, run["user"]
+        session = get_session()
+        token = create_token(session, user)
+        auth = {"Authorization": f"Bearer {token}"}
+        url = f"{self.stack.api_url}/v1/transactions?limit=100"
+
+        def full_page(status: int, body: Any) -> bool:
+            return status == 200 and isinstance(body, dict) and len(body.get("items", [])) > 0
+
+        def driver_page() -> None:
+            rows, _ = queries.transactions_page(session, user, queries.TxFilter(), 100)
+            if not rows:
+                raise RuntimeError("empty page")
+
+        status, first = get_json(url, auth)
+        if not full_page(status, first):
+            raise BenchError(f"GET /v1/transactions answered {status}: {str(first)[:300]}")
+        self.sampler.set_tag("read:warmup")
+        api_latency(url, auth, cfg.read_warmup, cfg.read_concurrency, full_page)
+        threaded_latency(driver_page, cfg.read_warmup, cfg.read_concurrency)
+        self.sampler.set_tag("read:api")
+        api = api_latency(url, auth, cfg.read_requests, cfg.read_concurrency, full_page)
+        self.sampler.set_tag("read:driver")
+        driver = threaded_latency(driver_page, cfg.read_requests, cfg.read_concurrency)
+        self.sampler.set_tag("idle")
+        return {"user": user, "history_rows": run.get("accepted"),
+                "page_rows": len(first.get("items", [])), "api": asdict(api),
+                "driver": asdict(driver), "warmup_requests_each": cfg.read_warmup,
+                "driver_call": "ingest.load.queries.transactions_page(session, user, TxFilter(), "
+                               "100) on one Session shared by the client threads"}
+
+    def run_naive_fetcher(self, size: int) -> dict:
+        facts = self.facts.get(size)
+        if facts is None:
+            raise BenchError(f"no facts for the {size}-row file")
+        sample = facts.naive_sample
+        post_json(f"{self.stack.sim_url}/stats/reset", {})
+        client = PriceClient(self.stack.sim_url)
+        self.sampler.set_tag("naive")
+        started = time.perf_counter()
+        try:
+            for asset, ts in sample:
+                client.price_at(asset, ts)
+        finally:
+            client.close()
+        seconds = time.perf_counter() - started
+        self.sampler.set_tag("idle")
+        per_tx = seconds / len(sample) if sample else 0.0
+        return {"file_rows": facts.rows, "priceable_transactions": facts.priceable_transactions,
+                "transactions_fetched": len(sample), "requests": client.requests,
+                "throttled_429": client.rate_limited, "seconds": seconds,
+                "seconds_per_transaction": per_tx,
+                "extrapolated_seconds_all_transactions": per_tx * facts.priceable_transactions,
+                "extrapolation": f"measured on the first {len(sample)} priceable transactions, "
+                                 f"scaled linearly to all {facts.priceable_transactions}"}
+
+    def run_baseline(self, size: int) -> dict:
+        path = self.files[size]
+        post_json(f"{self.stack.sim_url}/stats/reset", {})
+        self.sampler.set_tag("baseline")
+        answer = timed_upload(f"{self.stack.baseline_url}/upload?user=baseline-{size}", path, {},
+                              timeout=self.config.baseline_timeout_s)
+        self.sampler.set_tag("idle")
+        if answer.status != 200:
+            raise BenchError(f"baseline answered {answer.status}: {str(answer.body)[:500]}")
+        _, sim = get_json(f"{self.stack.sim_url}/stats")
+        return {"size": size, "e2e_s": answer.total_s, "answer": answer.body,
+                "simulator": {k: sim.get(k) for k in ("requests", "ok", "throttled_429")},
+                "cpu": self.sampler.cpu_over("baseline")}
+
+
+# --- helpers -----------------------------------------------------------------------------------
+def current_stage(job: dict) -> str:
+    """The stage a running job is in: the first not yet completed ('queued' before it starts)."""
+    if job.get("status") == "queued":
+        return "queued"
+    done = set(job.get("completed_stages") or ())
+    return next((s for s in STAGES if s not in done), "finishing")
+
+
+def stage_figures(timings: dict[str, float], rows: int) -> dict[str, dict]:
+    """Per stage: seconds as the job recorded them and exclusive seconds. The runner times `store`
+    over the whole parse+store map/reduce (store tasks need every chunk's output), so store's
+    exclusive time is store - parse."""
+    out: dict[str, dict] = {}
+    for stage in STAGES:
+        if stage not in timings:
+            continue
+        seconds = timings[stage]
+        if stage == "store" and "parse" in timings:
+            seconds = max(0.0, seconds - timings["parse"])
+        out[stage] = {"recorded_s": timings[stage], "seconds": seconds,
+                      "rows_per_s": rows / seconds if seconds > 0 else None}
+    return out
+
+
+def attribute_requests(request_log: list[float], transitions: list[tuple[float, str]],
+                       end_wall: float) -> dict[str, int]:
+    """Simulator chart requests per observed stage (by arrival time vs polled transitions)."""
+    times = [t for t, _ in transitions]
+    counts: Counter[str] = Counter()
+    for ts in request_log:
+        if ts < times[0] or ts > end_wall:
+            counts["outside_job"] += 1
+            continue
+        counts[transitions[bisect_right(times, ts) - 1][1]] += 1
+    return dict(counts)
+
+
+def price_stage_requests(by_stage: dict[str, int]) -> int:
+    """Requests of the prices stage: every chart request of the job except those seen while tax
+    ran (parse and store fetch no prices, so early arrivals that polling attributed to them, up to
+    one poll interval, are the prices stage's)."""
+    return sum(n for stage, n in by_stage.items() if stage not in ("tax", "finishing", "outside_job"))
+
+
+def effective_settings() -> dict:
+    from ingest.config import get_settings
+    s = get_settings()
+    names = ("keyspace", "write_concurrency", "parse_parallelism", "chunk_bytes", "price_rate",
+             "price_burst", "price_pool_size", "price_concurrency", "coingecko_url",
+             "price_provider", "consistency", "storage_uri")
+    return {n: getattr(s, n) for n in names}
+
+
+def machine_description() -> dict:
+    model, cores = "unknown", 0
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model == "unknown":
+                model = line.split(":", 1)[1].strip()
+            if line.startswith("processor"):
+                cores += 1
+    except OSError:
+        pass
+    try:
+        free = subprocess.run(["free", "-m"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        free = ""
+    return {"cpu_model": model, "logical_cpus": cores or os.cpu_count(), "free_m": free.strip("\n"),
+            "loadavg_at_start": os.getloadavg(), "platform": platform.platform(),
+            "python": platform.python_version()}
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return _jsonable(asdict(value))
+    return str(value)

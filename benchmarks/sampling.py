@@ -1,0 +1,115 @@
+"""Resource sampling across a benchmark run, every 0.5 s in a background thread.
+
+- CPU utilization: share of all cores busy (psutil.cpu_times deltas, idle and iowait count as not
+  busy), machine-wide, so other load on the machine is included; each sample is tagged with the
+  stage the harness says is running.
+- Peak RSS of Ray worker processes: processes descended from this one (our Ray instance only, not a
+  colleague's) whose command line contains `ray::` or `default_worker.py`; the peak of their sum and
+  of the largest single one, reset per measured run.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+
+import psutil
+
+INTERVAL_S = 0.5
+RAY_WORKER_MARKERS = ("ray::", "default_worker.py")
+
+
+@dataclass
+class CpuSample:
+    tag: str
+    busy_share: float   # 0..1 of all cores
+
+
+def busy_share(before, after) -> float:
+    total = sum(after) - sum(before)
+    idle = (after.idle - before.idle) + (getattr(after, "iowait", 0) - getattr(before, "iowait", 0))
+    return 0.0 if total <= 0 else max(0.0, min(1.0, 1.0 - idle / total))
+
+
+def ray_worker_rss() -> tuple[int, int]:
+    """(sum, largest) RSS in bytes of this process's descendant Ray worker processes."""
+    total = largest = 0
+    try:
+        children = psutil.Process(os.getpid()).children(recursive=True)
+    except psutil.Error:
+        return 0, 0
+    for proc in children:
+        try:
+            cmdline = " ".join(proc.cmdline())
+            if not any(m in cmdline for m in RAY_WORKER_MARKERS):
+                continue
+            rss = proc.memory_info().rss
+        except psutil.Error:
+            continue
+        total += rss
+        largest = max(largest, rss)
+    return total, largest
+
+
+class Sampler:
+    """Start once; set `tag` as stages change; read figures with `cpu_by_tag()` / `memory_peak()`."""
+
+    def __init__(self, interval: float = INTERVAL_S) -> None:
+        self.interval = interval
+        self.tag = "idle"
+        self.samples: list[CpuSample] = []
+        self._peak_sum = 0
+        self._peak_single = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-sampler", daemon=True)
+
+    def start(self) -> "Sampler":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def set_tag(self, tag: str) -> None:
+        self.tag = tag
+
+    def reset_memory_peak(self) -> None:
+        with self._lock:
+            self._peak_sum = self._peak_single = 0
+
+    def memory_peak(self) -> dict[str, int]:
+        with self._lock:
+            return {"ray_workers_sum_bytes": self._peak_sum,
+                    "ray_worker_largest_bytes": self._peak_single}
+
+    def _run(self) -> None:
+        before = psutil.cpu_times()
+        while not self._stop.wait(self.interval):
+            after = psutil.cpu_times()
+            total, largest = ray_worker_rss()
+            with self._lock:
+                self.samples.append(CpuSample(self.tag, busy_share(before, after)))
+                self._peak_sum = max(self._peak_sum, total)
+                self._peak_single = max(self._peak_single, largest)
+            before = after
+
+    def cpu_by_tag(self, prefix: str = "") -> dict[str, dict[str, float]]:
+        """Mean and max busy share and sample count per tag (tags starting with `prefix`)."""
+        groups: dict[str, list[float]] = defaultdict(list)
+        with self._lock:
+            for s in self.samples:
+                if s.tag.startswith(prefix):
+                    groups[s.tag].append(s.busy_share)
+        return {tag: {"mean": sum(v) / len(v), "max": max(v), "samples": len(v)}
+                for tag, v in groups.items()}
+
+    def cpu_over(self, prefix: str) -> dict[str, float] | None:
+        """Mean and max busy share over every sample whose tag starts with `prefix`."""
+        with self._lock:
+            values = [s.busy_share for s in self.samples if s.tag.startswith(prefix)]
+        if not values:
+            return None
+        return {"mean": sum(values) / len(values), "max": max(values), "samples": len(values)}

@@ -1,0 +1,147 @@
+"""The issue's targets, evaluated from what the run measured (a target whose inputs were not
+measured is reported as NOT MEASURED, never guessed). Size-dependent targets are evaluated on the
+largest size of the run (600k in the full benchmark)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+UPLOAD_MARGIN_S = 0.050
+STORE_VS_COPY = 1.5
+PARSE_VS_STORE = 10.0
+API_VS_DRIVER_P99 = 3.0
+BASELINE_SPEEDUP = 50.0
+PRICE_TIME_FACTOR = 1.2
+
+
+@dataclass
+class Target:
+    name: str
+    requirement: str
+    achieved: str = ""
+    verdict: str = "NOT MEASURED"     # MET | MISSED | NOT MEASURED
+    by_how_much: str = ""
+    evaluated_on: str = ""
+
+
+def at_least(t: Target, value: float, required: float, unit: str = "x") -> Target:
+    t.achieved = f"{value:.2f}{unit}"
+    share = value / required
+    t.verdict = "MET" if value >= required else "MISSED"
+    t.by_how_much = (f"{share:.2f}x the required {required:g}{unit}" if t.verdict == "MET" else
+                     f"short: {share:.0%} of the required {required:g}{unit}")
+    return t
+
+
+def at_most(t: Target, value: float, limit: float, unit: str = "x") -> Target:
+    """`unit` "x": a ratio (margin told as a share of the limit); else an amount ("ms", "s")."""
+    t.achieved = f"{value:.2f}{unit}"
+    t.verdict = "MET" if value <= limit else "MISSED"
+    if unit == "x":
+        t.by_how_much = (f"{value / limit:.0%} of the limit {limit:g}x" if t.verdict == "MET" else
+                         f"over: {value / limit:.2f}x the limit {limit:g}x")
+    elif t.verdict == "MET":
+        t.by_how_much = f"{limit - value:.3g}{unit} under the limit {limit:.3g}{unit}"
+    else:
+        t.by_how_much = (f"{value - limit:.3g}{unit} over the limit {limit:.3g}{unit} "
+                         f"({value / limit:.2f}x)")
+    return t
+
+
+def _largest_run(results: dict) -> dict | None:
+    runs = results.get("runs") or []
+    return max(runs, key=lambda r: r["size"]) if runs else None
+
+
+def _run_of(results: dict, size: int) -> dict | None:
+    return next((r for r in results.get("runs") or [] if r["size"] == size), None)
+
+
+def _stage(run: dict | None, stage: str, key: str) -> float | None:
+    if run is None:
+        return None
+    return (run.get("stages", {}).get(stage) or {}).get(key)
+
+
+def evaluate(results: dict[str, Any]) -> list[dict]:
+    run = _largest_run(results)
+    where = f"{run['size']} rows" if run else ""
+    out: list[Target] = []
+
+    t = Target("upload answer vs bare Serve endpoint",
+               f"ledgerflow's 202 within {UPLOAD_MARGIN_S * 1000:.0f} ms of the bare endpoint's",
+               evaluated_on=where)
+    if run:
+        diff = run["upload"]["answer_s"] - run["bare_upload"]["answer_s_median"]
+        at_most(t, diff * 1000, UPLOAD_MARGIN_S * 1000, " ms")
+        t.achieved = (f"{run['upload']['answer_s'] * 1000:.1f} ms vs bare "
+                      f"{run['bare_upload']['answer_s_median'] * 1000:.1f} ms (median): "
+                      f"{diff * 1000:+.1f} ms")
+    out.append(t)
+
+    t = Target("store stage vs cqlsh COPY FROM", f"store rows/s >= {STORE_VS_COPY:g}x COPY's",
+               evaluated_on=where)
+    store = _stage(run, "store", "rows_per_s")
+    copy = results.get("copy_from")
+    if store and copy and copy.get("rows_per_s"):
+        at_least(t, store / copy["rows_per_s"], STORE_VS_COPY)
+        t.achieved = (f"{store:,.0f} vs {copy['rows_per_s']:,.0f} rows/s = "
+                      f"{store / copy['rows_per_s']:.2f}x")
+    out.append(t)
+
+    t = Target("parse vs store", f"parse rows/s >= {PARSE_VS_STORE:g}x store rows/s",
+               evaluated_on=where)
+    parse = _stage(run, "parse", "rows_per_s")
+    if parse and store:
+        at_least(t, parse / store, PARSE_VS_STORE)
+        t.achieved = f"{parse:,.0f} vs {store:,.0f} rows/s = {parse / store:.2f}x"
+    out.append(t)
+
+    t = Target("read API p99 vs driver p99",
+               f"GET /v1/transactions?limit=100 p99 <= {API_VS_DRIVER_P99:g}x the driver's p99 "
+               "(16 concurrent clients)")
+    lat = results.get("read_latency")
+    if lat:
+        t.evaluated_on = f"user {lat['user']} ({lat.get('history_rows')} rows)"
+        ratio = lat["api"]["p99_ms"] / lat["driver"]["p99_ms"]
+        at_most(t, ratio, API_VS_DRIVER_P99)
+        t.achieved = (f"{lat['api']['p99_ms']:.1f} ms vs {lat['driver']['p99_ms']:.1f} ms = "
+                      f"{ratio:.2f}x")
+    out.append(t)
+
+    t = Target("end to end vs the synchronous baseline",
+               f"ledgerflow >= {BASELINE_SPEEDUP:g}x faster on the same file")
+    base = results.get("baseline")
+    same = _run_of(results, base["size"]) if base else None
+    if base and same:
+        t.evaluated_on = f"{base['size']} rows"
+        ratio = base["e2e_s"] / same["e2e_s"]
+        at_least(t, ratio, BASELINE_SPEEDUP)
+        t.achieved = f"{base['e2e_s']:.1f} s vs {same['e2e_s']:.2f} s = {ratio:.1f}x"
+    out.append(t)
+
+    t = Target("price requests vs (asset, window) pairs",
+               "at most one successful request per distinct (asset, price window) pair of the "
+               "file (cold cache)", evaluated_on=where)
+    if run and run["price_requests"].get("ok") is not None:
+        ok, pairs = run["price_requests"]["ok"], run["price_window_pairs_in_file"]
+        t.achieved = (f"{ok} successful requests ({run['price_requests']['throttled_429']} more "
+                      f"answered 429) for {pairs} pairs")
+        t.verdict = "MET" if ok <= pairs else "MISSED"
+        t.by_how_much = (f"{ok / pairs:.2f} requests per pair" if pairs else "no pairs")
+    out.append(t)
+
+    t = Target("price stage time vs requests/rate",
+               f"prices stage <= {PRICE_TIME_FACTOR:g} x requests/rate + simulator latency",
+               evaluated_on=where)
+    prices_s = _stage(run, "prices", "seconds")
+    if run and prices_s is not None:
+        rate = results["config"]["price_rate"]
+        latency = results["config"]["simulator_latency_ms"] / 1000
+        requests = run["price_requests"]["price_stage"]
+        limit = PRICE_TIME_FACTOR * requests / rate + latency
+        at_most(t, prices_s, limit, " s")
+        t.achieved = (f"{prices_s:.3f} s for {requests} requests at {rate:g} req/s "
+                      f"(limit {limit:.3f} s)")
+    out.append(t)
+    return [asdict(x) for x in out]

@@ -1,0 +1,183 @@
+"""The API's response and request bodies. Decimals are JSON strings (exact, plain notation);
+timestamps are ISO 8601 UTC."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Annotated, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, Field, PlainSerializer
+
+from ingest.load.users import METHODS, POOLINGS
+
+
+def plain_decimal(value: Decimal) -> str:
+    """Exact fixed-point text without trailing zeros: 0E-18 -> "0", 1.50 -> "1.5"."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def as_utc(value: datetime) -> datetime:
+    """The driver returns naive UTC datetimes; answer them as UTC."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(
+        timezone.utc)
+
+
+Amount = Annotated[Decimal, PlainSerializer(plain_decimal, return_type=str, when_used="json")]
+UtcTime = Annotated[datetime, AfterValidator(as_utc)]
+ItemT = TypeVar("ItemT")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict] = {
+    status: {"model": ErrorBody, "description": text} for status, text in (
+        (400, "Bad request"), (401, "Missing or invalid bearer token"), (404, "Not found"),
+        (422, "Invalid parameters"))}
+
+
+class Page(BaseModel, Generic[ItemT]):
+    items: list[ItemT]
+    next_page_token: str | None = Field(
+        None, description="Pass as page_token for the next page; null when there is none. A page "
+        "may hold fewer items than the limit (even none) and still have a next page.")
+
+
+# --- jobs --------------------------------------------------------------------------------------
+class JobAccepted(BaseModel):
+    job_id: uuid.UUID
+    status: str
+
+
+class UploadAccepted(JobAccepted):
+    file_name: str
+    size_bytes: int
+    sha256: str
+
+
+class StageProgress(BaseModel):
+    done: int
+    total: int
+
+
+class JobView(BaseModel):
+    job_id: uuid.UUID
+    kind: str
+    status: str
+    stages: dict[str, StageProgress]
+    completed_stages: list[str]
+    accepted: int
+    rejected: int
+    created_at: UtcTime | None
+    updated_at: UtcTime | None
+    started_at: UtcTime | None
+    finished_at: UtcTime | None
+    error: str | None
+    file_name: str | None
+    size_bytes: int | None
+    file_sha256: str | None
+    format: str | None
+    detected_format: str | None
+    wallet: str | None
+    tz: str | None
+    stage_timings: dict[str, float]
+    errors_url: str
+
+
+class JobSummary(BaseModel):
+    job_id: uuid.UUID
+    status: str
+
+
+class RejectedRow(BaseModel):
+    line: int
+    reason: str
+    raw: str
+
+
+# --- read side -----------------------------------------------------------------------------------
+class Transaction(BaseModel):
+    tx_id: str
+    timestamp: UtcTime
+    wallet: str | None
+    type: str | None
+    label: str | None
+    sent_asset: str | None
+    sent_amount: Amount | None
+    received_asset: str | None
+    received_amount: Amount | None
+    fee_asset: str | None
+    fee_amount: Amount | None
+    price: Amount | None
+    price_source: str | None
+    value: Amount | None
+    cost_basis: Amount | None
+    gain: Amount | None
+    term: str | None
+    balance_after: dict[str, Amount]
+    flags: list[str]
+    tx_hash: str | None
+
+
+class Balance(BaseModel):
+    wallet: str
+    asset: str
+    quantity: Amount | None
+    cost_basis: Amount | None
+    updated_at: UtcTime | None
+
+
+class GainsRow(BaseModel):
+    year: str
+    asset: str = Field(description="'*' for a year's totals over all assets")
+    proceeds: Amount | None
+    cost_basis: Amount | None
+    short_term_gain: Amount | None = Field(description="null: the method has no holding-period "
+                                           "split (uk, acb)")
+    long_term_gain: Amount | None
+    gain: Amount | None = Field(description="proceeds - cost_basis")
+    income: Amount | None
+
+
+class GainsPage(Page[GainsRow]):
+    year: str | None = Field(description="The year asked for; null: items are every year's totals")
+    totals: GainsRow | None = Field(description="The year's totals over all assets (null: no "
+                                    "summary for that year, or no year asked for)")
+
+
+class Finding(BaseModel):
+    kind: str
+    asset: str | None
+    timestamp: UtcTime | None
+    tx_id: str | None
+    detail: str | None
+
+
+# --- settings and health -------------------------------------------------------------------------
+class SettingsUpdate(BaseModel):
+    # Literal over the repository's tuples: one list of valid values.
+    method: Literal[METHODS] = Field(  # type: ignore[valid-type]
+        description="Cost-basis method")
+    pooling: Literal[POOLINGS] = Field(  # type: ignore[valid-type]
+        description="Lots per wallet or one universal pool")
+
+
+class SettingsView(BaseModel):
+    method: str
+    pooling: str
+    currency: str
+
+
+class Health(BaseModel):
+    status: str
+    cassandra: str

@@ -1,0 +1,158 @@
+"""Faults during a job: a worker killed, Cassandra restarting, Ray stopped and started again.
+Each time the job completes with exactly the rows of the file: nothing lost, nothing doubled."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+
+import psutil
+import pytest
+
+from ingest.config import get_settings
+from ingest.extract.parse import parse_local_file
+from ingest.generate import generate
+from ingest.load import jobs
+from ingest.load.transactions import count_transactions
+from tests.test_pipeline import upload, view_count, wait
+
+pytestmark = [pytest.mark.cassandra, pytest.mark.ray, pytest.mark.pricesim]
+
+
+def kill_task_worker(task_name: str, timeout: float = 120.0) -> int | None:
+    """SIGKILL the first Ray worker process running a task whose name starts with `task_name`
+    (Ray titles the process ray::<task name>; the pipeline names tasks stage:job:part)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            cmd = " ".join(proc.info["cmdline"] or [])
+            if cmd.startswith(f"ray::{task_name}"):
+                os.kill(proc.info["pid"], signal.SIGKILL)
+                return proc.info["pid"]
+        time.sleep(0.05)
+    return None
+
+
+def wait_for(predicate, timeout: float = 120.0, step: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False
+
+
+@pytest.fixture()
+def big_file(tmp_path):
+    path = tmp_path / "big.csv"
+    generate(40_000, "koinly", seed=21, out=path, years=2.0, user_values="some")
+    return path
+
+
+def assert_exactly_landed(session, user, path, job):
+    expected = parse_local_file(path, user_id=user).table.num_rows
+    assert job.status == "succeeded", job.error
+    assert job.accepted == expected
+    assert count_transactions(session, user) == expected
+    assert view_count(session, user) == expected
+
+
+def test_killed_store_worker_and_orchestrator_lose_nothing(ray_local, session, big_file):
+    user = f"kill-{uuid.uuid4().hex[:8]}"
+    job_id = upload(session, user, big_file)
+    assert kill_task_worker(f"store:{job_id}"), "no store task was seen running"
+    assert wait_for(lambda: jobs.progress(session, job_id)["store"]["done"] > 0)
+    assert kill_task_worker(f"job:{job_id}"), "the job's orchestrator was not seen running"
+    job = wait(session, job_id, timeout=400)
+    assert_exactly_landed(session, user, big_file, job)
+
+
+@pytest.mark.skipif(bool(os.environ.get("LEDGERFLOW_CASSANDRA_HOSTS")),
+                    reason="restarts the project's local node only")
+def test_cassandra_restart_mid_job_loses_nothing(ray_local, session, big_file):
+    from ingest.devstack import cassandra_node
+
+    user = f"restart-{uuid.uuid4().hex[:8]}"
+    job_id = upload(session, user, big_file)
+    assert wait_for(lambda: jobs.progress(session, job_id)["store"]["done"] > 0)
+    cassandra_node.stop()
+    cassandra_node.start()
+    job = wait(session, job_id, timeout=400)
+    assert_exactly_landed(session, user, big_file, job)
+
+
+def run_driver(code: str, timeout: float = 300.0) -> dict:
+    """Run `code` in a fresh Python process with its own local Ray; returns its last JSON line."""
+    env = dict(os.environ)
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+START_RAY = """
+    import json, os, time, uuid, ray
+    from ingest.load import jobs
+    from ingest.load.cassandra import get_session
+    env = {k: v for k, v in os.environ.items() if k.startswith("LEDGERFLOW_")}
+    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="ledgerflow",
+             runtime_env={"env_vars": env}, log_to_driver=False)
+    session = get_session()
+    job_id = uuid.UUID(os.environ["JOB_ID"])
+"""
+
+
+def test_job_interrupted_by_stopping_ray_resumes_after_restart(session, big_file, ray_local):
+    user = f"resume-{uuid.uuid4().hex[:8]}"
+    # The job is recorded as the upload deployment would, but run by separate Ray clusters.
+    import shutil
+    from ingest.extract import storage
+    job_id = uuid.uuid1()
+    uri = storage.upload_uri(user, str(job_id), big_file.name)
+    with open(big_file, "rb") as src, storage.open_output(uri) as dst:
+        shutil.copyfileobj(src, dst)
+    jobs.create_job(session, user_id=user, file_uri=uri, file_name=big_file.name, job_id=job_id)
+    os.environ["JOB_ID"] = str(job_id)
+    try:
+        first = run_driver(START_RAY + """
+    from ingest.pipeline.runner import submit_job
+    submit_job(job_id)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        job = jobs.get_job(session, job_id)
+        if "store" in job.completed_stages or job.status in ("succeeded", "failed"):
+            break
+        time.sleep(0.1)
+    ray.shutdown()   # Ray stops while the job runs its later stages
+    job = jobs.get_job(session, job_id)
+    print(json.dumps({"status": job.status, "stages": sorted(job.completed_stages),
+                      "timings": job.stage_timings}))
+""")
+        assert first["status"] == "running", first
+        assert "store" in first["stages"] and "tax" not in first["stages"]
+
+        second = run_driver(START_RAY + """
+    from ingest.pipeline.runner import resume_active_jobs
+    resumed = resume_active_jobs()
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        job = jobs.get_job(session, job_id)
+        if job.status in ("succeeded", "failed"):
+            break
+        time.sleep(0.3)
+    print(json.dumps({"resumed": [str(j) for j in resumed], "status": job.status,
+                      "timings": job.stage_timings}))
+    ray.shutdown()
+""")
+    finally:
+        os.environ.pop("JOB_ID", None)
+    assert str(job_id) in second["resumed"]
+    assert second["status"] == "succeeded"
+    # Resumed from the last completed stage: parse and store did not run again.
+    assert second["timings"]["store"] == first["timings"]["store"]
+    assert_exactly_landed(session, user, big_file, jobs.get_job(session, job_id))

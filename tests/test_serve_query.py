@@ -1,0 +1,340 @@
+"""The query application over real HTTP through Serve, on rows written straight into the
+precomputed tables for two users: what each sees, filters, pagination, isolation, shapes."""
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from ingest.load import jobs, queries
+from ingest.load.cassandra import execute_many, get_session
+from ingest.load.views import write_transactions_view
+from ingest.tax.report import FORM_8949_COLUMNS
+
+pytestmark = [pytest.mark.cassandra, pytest.mark.ray]
+
+D = Decimal
+UTC = timezone.utc
+
+
+def ts(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Tx:
+    tx_id: str
+    at: str
+    wallet: str
+    type: str
+    sent: tuple[str, str] | None = None
+    received: tuple[str, str] | None = None
+    fee: tuple[str, str] | None = None
+
+
+# Alice: 3 months, a timestamp tie (a3/a4), a fee-only asset (BNB in a5). Bob: 2 rows.
+ALICE_TXS = (
+    Tx("a1", "2023-12-30T09:00:00", "binance", "buy", ("USD", "1000"),
+       ("BTC", "0.025000000000000001"), ("USD", "1.5")),
+    Tx("a2", "2023-12-31T10:00:00", "binance", "deposit", received=("ETH", "2")),
+    Tx("a3", "2024-01-05T08:00:00", "kraken", "buy", ("USD", "2300.10"), ("ETH", "1")),
+    Tx("a4", "2024-01-05T08:00:00", "kraken", "withdrawal", sent=("BTC", "0.01")),
+    Tx("a5", "2024-01-20T12:30:00", "binance", "trade", ("BTC", "0.005"), ("ETH", "0.1"),
+       ("BNB", "0.0001")),
+    Tx("a6", "2024-03-01T00:00:00", "kraken", "sell", ("ETH", "0.5"), ("USD", "1700")),
+    Tx("a7", "2024-03-15T18:45:00", "binance", "income", received=("ETH", "0.001")),
+)
+ALICE_ORDER = ["a7", "a6", "a5", "a3", "a4", "a2", "a1"]  # newest first; ties by tx_id
+BOB_TXS = (
+    Tx("b1", "2024-01-10T10:00:00", "kraken", "buy", ("USD", "500"), ("BTC", "0.01")),
+    Tx("b2", "2024-03-02T11:00:00", "binance", "sell", ("BTC", "0.01"), ("USD", "650")),
+)
+
+
+def view_row(user: str, tx: Tx) -> tuple:
+    at = ts(tx.at)
+    none = (None, None)
+    sent, received, fee = tx.sent or none, tx.received or none, tx.fee or none
+    asset = received[0] or sent[0]
+    return (user, at.year * 100 + at.month, at, tx.tx_id, tx.wallet, tx.type, None,
+            sent[0], D(sent[1]) if sent[1] else None, received[0],
+            D(received[1]) if received[1] else None, fee[0], D(fee[1]) if fee[1] else None,
+            D("40000.123456789"), "hour", D("1000.00"), D("990.5"), D("9.5"), "short",
+            {asset: D("1.000000000000000001")}, {"transfer"} if tx.type == "withdrawal" else set(),
+            f"0x{tx.tx_id}")
+
+
+def write_user(session, user: str, txs: tuple[Tx, ...]) -> None:
+    write_transactions_view(session, [view_row(user, tx) for tx in txs])
+    months = {(user, ts(tx.at).year * 100 + ts(tx.at).month, side[0]) for tx in txs
+              for side in (tx.sent, tx.received, tx.fee) if side}
+    execute_many(session, "INSERT INTO user_months (user_id, month, asset) VALUES (?, ?, ?)",
+                 sorted(months))
+
+
+@dataclass(frozen=True)
+class World:
+    alice: str
+    bob: str
+    alice_job: uuid.UUID
+    bob_job: uuid.UUID
+
+
+@pytest.fixture(scope="module")
+def world(test_keyspace: str) -> World:
+    session = get_session(test_keyspace)
+    tag = uuid.uuid4().hex[:8]
+    alice, bob = f"alice-{tag}", f"bob-{tag}"
+    write_user(session, alice, ALICE_TXS)
+    write_user(session, bob, BOB_TXS)
+    balances = "INSERT INTO balances (user_id, wallet, asset, quantity, cost_basis, updated_at) " \
+               "VALUES (?, ?, ?, ?, ?, ?)"
+    at = ts("2024-03-16T00:00:00")
+    execute_many(session, balances, [
+        (alice, "binance", "BTC", D("0.020000000000000001"), D("800.10"), at),
+        (alice, "binance", "ETH", D("2.101"), D("0E-18"), at),
+        (alice, "kraken", "ETH", D("0.5"), D("1150.05"), at),
+        (bob, "kraken", "BTC", D("7"), D("1"), at)])
+    summary = ("INSERT INTO yearly_summary (user_id, year, asset, proceeds, cost_basis, "
+               "short_term_gain, long_term_gain, gain, income) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    execute_many(session, summary, [
+        (alice, "2023", "*", D("0"), D("0"), D("0"), D("0"), D("0"), D("0")),
+        (alice, "2024", "*", D("1900"), D("1350.05"), D("549.95"), D("0"), D("549.95"), D("3.21")),
+        (alice, "2024", "BTC", D("200"), D("200.00"), D("0"), D("0"), D("0"), D("0")),
+        (alice, "2024", "ETH", D("1700"), D("1150.05"), D("549.95"), D("0"), D("549.95"),
+         D("3.21")),
+        (bob, "2024", "*", D("650"), D("500"), D("150"), D("0"), D("150"), D("0"))])
+    disposals = ("INSERT INTO disposals (user_id, year, date_sold, line_id, asset, wallet, "
+                 "quantity, date_acquired, proceeds, cost_basis, gain, term, tx_id) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    execute_many(session, disposals, [
+        (alice, "2024", ts("2024-03-01T00:00:00"), "a6:ETH:0:0", "ETH", "kraken", D("0.5"),
+         ts("2024-01-05T00:00:00"), D("1700"), D("1150.05"), D("549.95"), "short", "a6"),
+        (alice, "2024", ts("2024-01-20T12:30:00"), "a5:BTC:0:0", "BTC", "binance", D("0.005"),
+         None, D("200"), D("200.005"), D("-0.005"), "short", "a5"),
+        (bob, "2024", ts("2024-03-02T11:00:00"), "b2:BTC:0:0", "BTC", "binance", D("0.01"),
+         ts("2024-01-10T00:00:00"), D("650"), D("500"), D("150"), "short", "b2")])
+    findings = ("INSERT INTO reconciliation (user_id, kind, asset, timestamp, tx_id, detail) "
+                "VALUES (?, ?, ?, ?, ?, ?)")
+    execute_many(session, findings, [
+        (alice, "unmatched_withdrawal", "BTC", ts("2024-01-05T08:00:00"), "a4",
+         "no deposit within 24h"),
+        (alice, "negative_balance", "", datetime(1970, 1, 1, tzinfo=UTC), "", "summary"),
+        (bob, "unmatched_deposit", "BTC", ts("2024-01-10T10:00:00"), "b1", "bob's")])
+    alice_job = jobs.create_job(session, user_id=alice, file_name="a.csv")
+    bob_job = jobs.create_job(session, user_id=bob, file_name="b.csv")
+    jobs.write_rejected(session, alice_job, [(line, "bad date", f"row {line}")
+                                             for line in (2, 5, 9, 12, 40)])
+    jobs.set_progress(session, alice_job, "parse", 0, 100, 400)
+    # Off the active list: the supervisor must not try to run these made-up jobs.
+    for job_id in (alice_job, bob_job):
+        jobs.finish(session, jobs.get_job(session, job_id), jobs.JobStatus.FAILED, "test data")
+    return World(alice, bob, alice_job, bob_job)
+
+
+@pytest.fixture()
+def alice(world: World, api_client_for: Callable[[str], httpx.Client]) -> httpx.Client:
+    return api_client_for(world.alice)
+
+
+@pytest.fixture()
+def bob(world: World, api_client_for: Callable[[str], httpx.Client]) -> httpx.Client:
+    return api_client_for(world.bob)
+
+
+def ok(resp: httpx.Response) -> dict:
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def walk(client: httpx.Client, path: str, params: dict, key: str = "tx_id") -> list:
+    """Follow next_page_token to the end (bounded); returns the items' `key`s in order."""
+    seen, token = [], None
+    for _ in range(100):
+        page = ok(client.get(path, params={**params, **({"page_token": token} if token else {})}))
+        assert set(page) >= {"items", "next_page_token"}
+        seen.extend(item[key] for item in page["items"])
+        token = page["next_page_token"]
+        if token is None:
+            return seen
+    raise AssertionError("pagination did not end")
+
+
+# --- transactions -----------------------------------------------------------------------------
+def test_limit_2_walks_every_row_once_newest_first_across_months(alice):
+    assert walk(alice, "/v1/transactions", {"limit": 2}) == ALICE_ORDER
+    assert [t["tx_id"] for t in ok(alice.get("/v1/transactions"))["items"]] == ALICE_ORDER
+
+
+def test_transaction_shape_is_exact(alice):
+    first = ok(alice.get("/v1/transactions", params={"limit": 7}))["items"][-1]
+    assert first["tx_id"] == "a1" and first["timestamp"] == "2023-12-30T09:00:00Z"
+    assert first["received_amount"] == "0.025000000000000001" and first["sent_amount"] == "1000"
+    assert first["price"] == "40000.123456789" and first["cost_basis"] == "990.5"
+    assert first["balance_after"] == {"BTC": "1.000000000000000001"} and first["flags"] == []
+    assert first["wallet"] == "binance" and first["type"] == "buy" and first["tx_hash"] == "0xa1"
+
+
+@pytest.mark.parametrize("params,expected", [
+    ({"asset": "ETH"}, ["a7", "a6", "a5", "a3", "a2"]),
+    ({"asset": "eth"}, ["a7", "a6", "a5", "a3", "a2"]),   # normalized like the files' symbols
+    ({"asset": "BNB"}, ["a5"]),                           # a fee asset counts
+    ({"wallet": "kraken"}, ["a6", "a3", "a4"]),
+    ({"type": "buy"}, ["a3", "a1"]),
+    ({"from": "2024-01-01", "to": "2024-01-31"}, ["a5", "a3", "a4"]),
+    ({"from": "2024-01-05T08:00:00Z", "to": "2024-03-01T00:00:00Z"}, ["a6", "a5", "a3", "a4"]),
+    ({"from": "2024-01-05T09:00:00+01:00", "to": "2024-01-05T08:00:00"}, ["a3", "a4"]),
+    ({"to": "2023-12-31"}, ["a2", "a1"]),
+    ({"asset": "ETH", "wallet": "binance", "from": "2023-12-31"}, ["a7", "a5", "a2"]),
+    ({"asset": "DOGE"}, []),
+])
+def test_filters_paged_and_unpaged(alice, params, expected):
+    unpaged = ok(alice.get("/v1/transactions", params=params))["items"]
+    assert [t["tx_id"] for t in unpaged] == expected
+    assert walk(alice, "/v1/transactions", {**params, "limit": 1}) == expected
+    assert walk(alice, "/v1/transactions", {**params, "limit": 2}) == expected
+
+
+@pytest.mark.parametrize("params,status", [({"type": "swap"}, 400), ({"from": "yesterday"}, 400),
+                                           ({"from": "2024-02-01", "to": "2024-01-01"}, 400),
+                                           ({"limit": 0}, 422), ({"limit": 1001}, 422),
+                                           ({"page_token": "garbage!"}, 400)])
+def test_bad_transaction_parameters(alice, params, status):
+    resp = alice.get("/v1/transactions", params=params)
+    assert resp.status_code == status and set(resp.json()["error"]) == {"code", "message"}
+
+
+def test_a_forged_paging_state_is_400_not_500(alice):
+    from serve.page_tokens import encode_tx_cursor
+    forged = encode_tx_cursor(queries.TxCursor(202403, b"\x00\x01garbage-state", 0))
+    resp = alice.get("/v1/transactions", params={"page_token": forged})
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]["code"] == "invalid_page_token"
+
+
+def test_filtered_walk_with_a_tiny_scan_budget_still_sees_each_match_once(world, session):
+    flt = queries.TxFilter(asset="ETH")
+    seen, cursor, calls = [], None, 0
+    while True:
+        rows, cursor = queries.transactions_page(session, world.alice, flt, 2, cursor,
+                                                 scan_budget=1)
+        seen.extend(r["tx_id"] for r in rows)
+        calls += 1
+        assert calls < 50
+        if cursor is None:
+            break
+    assert seen == ["a7", "a6", "a5", "a3", "a2"]
+
+
+# --- isolation ----------------------------------------------------------------------------------
+def test_users_see_only_their_own_data(world, alice, bob):
+    assert walk(bob, "/v1/transactions", {"limit": 1}) == ["b2", "b1"]
+    assert not set(walk(alice, "/v1/transactions", {})) & {"b1", "b2"}
+    assert [b["quantity"] for b in ok(bob.get("/v1/balances"))["items"]] == ["7"]
+    assert ok(bob.get("/v1/gains", params={"year": "2024"}))["items"] == []
+    assert ok(bob.get("/v1/gains", params={"year": "2024"}))["totals"]["proceeds"] == "650"
+    bob_csv = bob.get("/v1/reports/form8949.csv", params={"year": "2024"}).text
+    assert [line.split(",")[1] for line in bob_csv.splitlines()[1:]] == ["0.01 BTC"]
+    assert [f["tx_id"] for f in ok(bob.get("/v1/reconciliation"))["items"]] == ["b1"]
+
+
+def test_another_users_job_is_404(world, alice, bob):
+    for path in (f"/v1/jobs/{world.alice_job}", f"/v1/jobs/{world.alice_job}/errors"):
+        resp = bob.get(path)
+        assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_found"
+    assert alice.get(f"/v1/jobs/{world.bob_job}").status_code == 404
+    assert alice.get("/v1/jobs/not-a-uuid").status_code == 404
+    assert alice.get(f"/v1/jobs/{uuid.uuid1()}").status_code == 404
+    assert [j["job_id"] for j in ok(bob.get("/v1/jobs"))["items"]] == [str(world.bob_job)]
+
+
+# --- jobs ---------------------------------------------------------------------------------------
+def test_job_view_and_its_rejected_rows(world, alice):
+    job = ok(alice.get(f"/v1/jobs/{world.alice_job}"))
+    assert job["job_id"] == str(world.alice_job) and job["status"] == "failed"
+    assert job["stages"] == {"parse": {"done": 100, "total": 400}, "store": {"done": 0, "total": 0},
+                             "prices": {"done": 0, "total": 0}, "tax": {"done": 0, "total": 0}}
+    assert {"accepted", "rejected", "created_at", "updated_at", "error"} <= set(job)
+    assert job["created_at"].endswith("Z") and job["error"] == "test data"
+    assert job["errors_url"] == f"/v1/jobs/{world.alice_job}/errors"
+    assert walk(alice, job["errors_url"], {"limit": 2}, key="line") == [2, 5, 9, 12, 40]
+    first = ok(alice.get(job["errors_url"], params={"limit": 1}))["items"][0]
+    assert first == {"line": 2, "reason": "bad date", "raw": "row 2"}
+
+
+# --- balances, gains, reports, reconciliation -------------------------------------------------
+def test_balances(alice):
+    items = ok(alice.get("/v1/balances"))["items"]
+    assert [(b["wallet"], b["asset"], b["quantity"], b["cost_basis"]) for b in items] == [
+        ("binance", "BTC", "0.020000000000000001", "800.1"), ("binance", "ETH", "2.101", "0"),
+        ("kraken", "ETH", "0.5", "1150.05")]
+    assert items[0]["updated_at"] == "2024-03-16T00:00:00Z"
+    assert walk(alice, "/v1/balances", {"limit": 1}, key="asset") == ["BTC", "ETH", "ETH"]
+    assert walk(alice, "/v1/balances", {"wallet": "kraken"}, key="asset") == ["ETH"]
+
+
+def test_gains(alice):
+    year = ok(alice.get("/v1/gains", params={"year": "2024"}))
+    assert year["year"] == "2024" and year["totals"] == {
+        "year": "2024", "asset": "*", "proceeds": "1900", "cost_basis": "1350.05",
+        "short_term_gain": "549.95", "long_term_gain": "0", "gain": "549.95", "income": "3.21"}
+    assert [(g["asset"], g["proceeds"]) for g in year["items"]] == [("BTC", "200"), ("ETH", "1700")]
+    assert walk(alice, "/v1/gains", {"year": "2024", "limit": 1}, key="asset") == ["BTC", "ETH"]
+    overview = ok(alice.get("/v1/gains"))
+    assert overview["year"] is None and overview["next_page_token"] is None
+    assert [(g["year"], g["asset"]) for g in overview["items"]] == [("2023", "*"), ("2024", "*")]
+    empty = ok(alice.get("/v1/gains", params={"year": "2019"}))
+    assert empty["totals"] is None and empty["items"] == []
+    assert alice.get("/v1/gains", params={"year": "20x4"}).status_code == 400
+
+
+def test_form8949_csv(alice):
+    resp = alice.get("/v1/reports/form8949.csv", params={"year": "2024"})
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
+    assert 'filename="form8949-2024.csv"' in resp.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(resp.text)))
+    assert rows == [FORM_8949_COLUMNS,
+                    ["I", "0.005 BTC", "VARIOUS", "01/20/2024", "200.00", "200.01", "", "",
+                     "-0.01"],
+                    ["I", "0.5 ETH", "01/05/2024", "03/01/2024", "1700.00", "1150.05", "", "",
+                     "549.95"]]
+    assert alice.get("/v1/reports/form8949.csv").status_code == 422
+
+
+def test_reconciliation(alice):
+    items = ok(alice.get("/v1/reconciliation"))["items"]
+    assert items == [
+        {"kind": "negative_balance", "asset": None, "timestamp": None, "tx_id": None,
+         "detail": "summary"},
+        {"kind": "unmatched_withdrawal", "asset": "BTC", "timestamp": "2024-01-05T08:00:00Z",
+         "tx_id": "a4", "detail": "no deposit within 24h"}]
+    assert walk(alice, "/v1/reconciliation", {"kind": "unmatched_withdrawal"}) == ["a4"]
+    assert walk(alice, "/v1/reconciliation", {"limit": 1}, key="kind") == [
+        "negative_balance", "unmatched_withdrawal"]
+
+
+# --- settings -----------------------------------------------------------------------------------
+def test_settings_put_validates_and_starts_a_recompute(api_client_for, fresh_user, session):
+    user = fresh_user("settings")
+    client = api_client_for(user)
+    assert ok(client.get("/v1/settings")) == {"method": "fifo", "pooling": "per-wallet",
+                                              "currency": "USD"}
+    for bad in ({"method": "average", "pooling": "universal"}, {"method": "hifo"},
+                {"method": "lifo", "pooling": "global"}):
+        resp = client.put("/v1/settings", json=bad)
+        assert resp.status_code == 422 and resp.json()["error"]["code"] == "invalid_request"
+    resp = client.put("/v1/settings", json={"method": "hifo", "pooling": "universal"})
+    assert resp.status_code == 202, resp.text
+    job_id = uuid.UUID(resp.json()["job_id"])
+    assert resp.json()["status"] == "queued"
+    job = jobs.get_job(session, job_id)
+    assert job.user_id == user and job.kind == "recompute"
+    assert ok(client.get("/v1/settings"))["method"] == "hifo"
+    assert ok(client.get(f"/v1/jobs/{job_id}"))["kind"] == "recompute"

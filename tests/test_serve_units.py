@@ -1,0 +1,215 @@
+"""The API's pure parts: upload stream checks, multipart streaming, page tokens, decimal output,
+token cache, Form 8949 lines, the client's progress bars. No services needed."""
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ingest.load.queries import TxCursor
+from serve.auth import TokenCache
+from serve.client import format_progress, format_result, human_count, progress_bar
+from serve.errors import ApiError
+from ingest.tax.report import FORM_8949_COLUMNS
+from serve.form8949 import form8949_csv
+from serve.models import plain_decimal
+from serve.page_tokens import (decode_paging_state, decode_tx_cursor, encode_paging_state,
+                               encode_tx_cursor)
+from serve.upload_stream import (SNIFF_BYTES, CsvSink, MultipartFileReader, UploadRejected,
+                                 multipart_boundary)
+
+CSV = b"Date,Sent Amount,Sent Currency\n2024-01-02 10:00:00,1.5,BTC\n"
+
+
+def multipart_body(boundary: str, file_bytes: bytes, file_name: str = "export.csv",
+                   extra_fields: dict[str, str] | None = None) -> bytes:
+    parts = []
+    for name, value in (extra_fields or {}).items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                     f"{value}\r\n".encode())
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                 f'filename="{file_name}"\r\nContent-Type: text/csv\r\n\r\n'.encode()
+                 + file_bytes + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts)
+
+
+# --- content types ------------------------------------------------------------------------------
+@pytest.mark.parametrize("header", ["text/csv", "text/csv; charset=utf-8", "application/csv",
+                                    "text/plain", "application/octet-stream", "TEXT/CSV",
+                                    "application/vnd.ms-excel"])
+def test_raw_csv_content_types_are_accepted(header):
+    assert multipart_boundary(header) is None
+
+
+def test_multipart_gives_its_boundary():
+    assert multipart_boundary("multipart/form-data; boundary=abc123") == b"abc123"
+
+
+@pytest.mark.parametrize("header", [None, "", "application/json", "image/png",
+                                    "application/x-www-form-urlencoded"])
+def test_other_content_types_are_415(header):
+    with pytest.raises(UploadRejected) as info:
+        multipart_boundary(header)
+    assert info.value.status == 415
+
+
+# --- the sink -----------------------------------------------------------------------------------
+def test_sink_writes_hashes_and_counts():
+    import hashlib
+    out = io.BytesIO()
+    sink = CsvSink(out, max_bytes=1000)
+    for piece in (CSV[:7], CSV[7:20], CSV[20:]):
+        sink.write(piece)
+    sink.finish()
+    assert out.getvalue() == CSV and sink.size == len(CSV)
+    assert sink.sha256 == hashlib.sha256(CSV).hexdigest()
+
+
+def test_sink_enforces_the_cap_while_streaming():
+    sink = CsvSink(io.BytesIO(), max_bytes=10)
+    sink.write(b"a,b\n12345")
+    with pytest.raises(UploadRejected) as info:
+        sink.write(b"67")
+    assert info.value.status == 413
+
+
+@pytest.mark.parametrize("body,code", [(b"", "empty_file"), (b"a,b\n1,\x002\n", "not_csv"),
+                                       (b"just one line without delimiters\n", "not_csv")])
+def test_sink_rejects_what_is_not_csv(body, code):
+    sink = CsvSink(io.BytesIO(), max_bytes=1000)
+    with pytest.raises(UploadRejected) as info:
+        sink.write(body)
+        sink.finish()
+    assert (info.value.status, info.value.code) == (400, code)
+
+
+def test_sink_accepts_a_preamble_line_without_delimiter():
+    # Coinbase reports open with a title line; the header follows.
+    sink = CsvSink(io.BytesIO(), max_bytes=1000)
+    sink.write(b"Transactions\nTimestamp,Type,Asset\n")
+    sink.finish()
+
+
+def test_sink_rejects_nul_late_in_the_file_and_judges_the_head_early():
+    sink = CsvSink(io.BytesIO(), max_bytes=10 * SNIFF_BYTES)
+    sink.write(b"a,b\n" + b"x" * SNIFF_BYTES)
+    with pytest.raises(UploadRejected):
+        sink.write(b"\x00")
+    no_delimiter = CsvSink(io.BytesIO(), max_bytes=10 * SNIFF_BYTES)
+    with pytest.raises(UploadRejected):  # judged once 64 KiB arrived, not at the end
+        no_delimiter.write(b"x" * SNIFF_BYTES)
+
+
+# --- multipart streaming ------------------------------------------------------------------------
+@settings(max_examples=60, deadline=None)
+@given(file_bytes=st.binary(min_size=0, max_size=3000).map(lambda b: b.replace(b"\x00", b"")),
+       cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=12))
+def test_multipart_reader_extracts_the_file_across_any_chunking(file_bytes, cuts):
+    body = multipart_body("XyZb0und", file_bytes, extra_fields={"note": "hi"})
+    points = sorted({c for c in cuts if c < len(body)} | {0, len(body)})
+    reader = MultipartFileReader(b"XyZb0und")
+    got = b"".join(b"".join(reader.feed(body[a:b])) for a, b in zip(points, points[1:]))
+    reader.finish()
+    assert got == file_bytes and reader.file_name == "export.csv"
+
+
+def test_multipart_without_a_file_field_or_truncated_is_400():
+    reader = MultipartFileReader(b"b")
+    reader.feed(b'--b\r\nContent-Disposition: form-data; name="other"\r\n\r\nx\r\n--b--\r\n')
+    with pytest.raises(UploadRejected):
+        reader.finish()
+    body = multipart_body("b", CSV)
+    truncated = MultipartFileReader(b"b")
+    truncated.feed(body[:-10])
+    with pytest.raises(UploadRejected):
+        truncated.finish()
+
+
+# --- page tokens --------------------------------------------------------------------------------
+def test_page_tokens_round_trip():
+    assert decode_paging_state(encode_paging_state(b"\x00\xffstate")) == b"\x00\xffstate"
+    assert encode_paging_state(None) is None and decode_paging_state(None) is None
+    for cursor in (TxCursor(202403), TxCursor(202312, b"\x01\x02", 7)):
+        token = encode_tx_cursor(cursor)
+        assert token.replace("-", "").replace("_", "").isalnum()  # url-safe, unpadded
+        assert decode_tx_cursor(token) == cursor
+
+
+@pytest.mark.parametrize("token", ["???", "bm90IGpzb24", encode_paging_state(b"x")[:-3] + "!!",
+                                   encode_tx_cursor(TxCursor(202413))])
+def test_bad_page_tokens_are_400(token):
+    with pytest.raises(ApiError) as info:
+        decode_tx_cursor(token)
+    assert info.value.status == 400
+
+
+def test_a_plain_token_is_not_a_transactions_token():
+    with pytest.raises(ApiError):
+        decode_tx_cursor(encode_paging_state(b"state"))
+
+
+# --- output formats -----------------------------------------------------------------------------
+BIG = "12345678901234567890.123456789012345678"  # 38 digits: beyond a default Decimal context
+
+
+@pytest.mark.parametrize("value,text", [("0E-18", "0"), ("1.500000000000000000", "1.5"),
+                                        ("-0.000000000000000001", "-0.000000000000000001"),
+                                        ("1E+3", "1000"), (BIG, BIG), ("-0.0", "0")])
+def test_decimals_are_exact_plain_strings(value, text):
+    assert plain_decimal(Decimal(value)) == text
+
+
+def test_token_cache_expires():
+    cache = TokenCache(ttl_s=60)
+    cache.put("h", "alice", now=100.0)
+    assert cache.get("h", now=159.0) == "alice"
+    assert cache.get("h", now=160.0) is None and cache.get("other", now=100.0) is None
+
+
+def test_form8949_csv_from_table_rows_uses_the_report_lines():
+    row = {"line_id": "t1:BTC:0:0", "asset": "BTC", "quantity": Decimal("0.250000000000000000"),
+           "date_acquired": datetime(2023, 1, 5), "date_sold": datetime(2024, 2, 1, 15, 30),
+           "proceeds": Decimal("10000.005"), "cost_basis": Decimal("4000.004"),
+           "gain": Decimal("6000.001"), "term": "long", "wallet": "kraken", "tx_id": "t1"}
+    short = {**row, "line_id": "t2:BTC:0:0", "tx_id": "t2", "date_acquired": None,
+             "date_sold": datetime(2024, 3, 1), "term": "short"}
+    pooled_uk = {**row, "line_id": "t3:BTC:0:0", "tx_id": "t3", "term": "n/a"}
+    lines = list(csv.reader(io.StringIO("".join(form8949_csv([row, short, pooled_uk], "2024")))))
+    assert lines == [FORM_8949_COLUMNS,
+                     ["I", "0.25 BTC", "VARIOUS", "03/01/2024", "10000.01", "4000.00", "", "",
+                      "6000.00"],
+                     ["II", "0.25 BTC", "01/05/2023", "02/01/2024", "10000.01", "4000.00", "", "",
+                      "6000.00"]]
+
+
+# --- client progress ----------------------------------------------------------------------------
+def test_progress_bar():
+    assert progress_bar(0, 0, width=10) == "[----------]   0%"
+    assert progress_bar(5, 10, width=10) == "[#####-----]  50%"
+    assert progress_bar(12, 10, width=10) == "[##########] 100%"
+    assert progress_bar(0, 0, width=10, complete=True) == "[##########] 100%"
+    assert human_count(999) == "999" and human_count(1500) == "1.5k"
+    assert human_count(2_600_000) == "2.6M"
+
+
+def test_format_progress_and_result():
+    job = {"job_id": str(uuid.UUID(int=1)), "status": "running", "completed_stages": ["store"],
+           "stages": {"parse": {"done": 50, "total": 100}, "store": {"done": 0, "total": 0},
+                      "prices": {"done": 3, "total": 4}, "tax": {"done": 0, "total": 0}},
+           "accepted": 10, "rejected": 2, "errors_url": "/v1/jobs/x/errors", "error": None}
+    lines = format_progress(job, width=4).splitlines()
+    assert lines == [f"job {job['job_id']}  running",
+                     "  parse  [##--]  50%  50/100",
+                     "  store  [####] 100%  0/0",
+                     "  prices [###-]  75%  3/4",
+                     "  tax    [----]   0%  0/0"]
+    result = format_result({**job, "status": "succeeded"}, "http://h:1/")
+    assert result.splitlines() == ["succeeded: 10 rows accepted, 2 rejected",
+                                   "rejected rows: http://h:1/v1/jobs/x/errors"]
