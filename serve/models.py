@@ -10,14 +10,7 @@ from typing import Annotated, Generic, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, Field, PlainSerializer
 
 from ingest.load.users import METHODS, POOLINGS
-
-
-def plain_decimal(value: Decimal) -> str:
-    """Exact fixed-point text without trailing zeros: 0E-18 -> "0", 1.50 -> "1.5"."""
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+from ingest.normalize.canonical import plain_decimal
 
 
 def as_utc(value: datetime) -> datetime:

@@ -18,7 +18,7 @@ from serve.client import format_progress, format_result, human_count, progress_b
 from serve.errors import ApiError
 from ingest.tax.report import FORM_8949_COLUMNS
 from serve.form8949 import form8949_csv
-from serve.models import plain_decimal
+from ingest.normalize.canonical import plain_decimal
 from serve.page_tokens import (decode_paging_state, decode_tx_cursor, encode_paging_state,
                                encode_tx_cursor)
 from serve.upload_stream import (SNIFF_BYTES, CsvSink, MultipartFileReader, UploadRejected,

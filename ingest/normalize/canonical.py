@@ -5,6 +5,7 @@ never floats. Timestamps are UTC microseconds.
 """
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import Enum
 
 import pyarrow as pa
@@ -61,6 +62,15 @@ CANONICAL_COLUMNS = tuple(CANONICAL_SCHEMA.names)
 
 def empty_canonical_table() -> pa.Table:
     return CANONICAL_SCHEMA.empty_table()
+
+
+def plain_decimal(value: Decimal) -> str:
+    """Exact fixed-point text without trailing zeros: 0E-18 -> "0", 1.50 -> "1.5". (No
+    normalize(): it rounds to the context's 28 digits, and 38-digit amounts exist.)"""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
 # --- Valued transactions ---------------------------------------------------------------------

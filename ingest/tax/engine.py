@@ -33,9 +33,10 @@ from ingest.tax.methods import get_method
 from ingest.tax.methods.base import CostBasisMethod, Lot, LotPool
 from ingest.tax.numbers import ZERO, split, tax_context
 from ingest.tax.reconcile import TransferMatch, reconcile
+from ingest.normalize.canonical import plain_decimal
 from ingest.tax.records import (
     AssetResult, BalanceRecord, DisposalLine, Finding, Flag, IncomeRecord, Rule, TaxResult, Term,
-    TxMetrics, YearSummary, plain_decimal,
+    TxMetrics, YearSummary,
 )
 from ingest.tax.years import datetime_from_micros, one_year_after
 

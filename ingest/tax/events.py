@@ -42,7 +42,8 @@ import pyarrow.compute as pc
 from ingest.normalize.canonical import FIAT, INCOME_LABELS, TX_TYPES, TxType
 from ingest.tax.reconcile import DEPOSIT, WITHDRAWAL, TransferLeg, TransferMatch
 from ingest.tax.numbers import QUANTUM, ZERO, tax_context
-from ingest.tax.records import Finding, Flag, plain_decimal
+from ingest.normalize.canonical import plain_decimal
+from ingest.tax.records import Finding, Flag
 from ingest.tax.years import datetime_from_micros
 
 

@@ -22,7 +22,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ingest.tax.records import Finding, Flag, plain_decimal
+from ingest.normalize.canonical import plain_decimal
+from ingest.tax.records import Finding, Flag
 from ingest.tax.years import MICROS_PER_HOUR, datetime_from_micros
 
 WITHDRAWAL = "withdrawal"

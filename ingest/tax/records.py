@@ -143,9 +143,3 @@ class TaxResult:
     per_tx: dict[str, TxMetrics]
     years: dict[str, YearSummary]
     years_by_asset: dict[tuple[str, str], YearSummary]   # (tax_year, asset) -> totals
-
-
-def plain_decimal(value: Decimal) -> str:
-    """A Decimal without exponent or trailing zeros: 1.500000000000000000 -> '1.5'."""
-    text = format(value.normalize(), "f") if value else "0"
-    return text

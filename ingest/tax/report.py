@@ -17,9 +17,9 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+from ingest.normalize.canonical import plain_decimal
 from ingest.tax.records import (
     BalanceRecord, DisposalLine, Finding, IncomeRecord, TaxResult, Term, YearSummary,
-    plain_decimal,
 )
 
 CENT = Decimal("0.01")
@@ -35,7 +35,8 @@ FORM_8949_COLUMNS = ["part", "description", "date_acquired", "date_sold", "proce
 def money(amount: Decimal | None) -> str:
     if amount is None:
         return ""
-    return str(amount.quantize(CENT, rounding=ROUND_HALF_UP))
+    cents = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    return str(cents.copy_abs() if cents.is_zero() else cents)  # never "-0.00"
 
 
 def quantity(amount: Decimal) -> str:

@@ -12,7 +12,9 @@ def ray_local(test_keyspace: str, pipeline_pricesim) -> Iterator[None]:
     import ray
 
     env = {k: v for k, v in os.environ.items() if k.startswith("LEDGERFLOW_")}
-    ray.init(num_cpus=os.cpu_count() or 2, include_dashboard=False, log_to_driver=False,
+    # address="local": a fresh instance even when `make demo` left a cluster running.
+    ray.init(address="local", num_cpus=os.cpu_count() or 2, include_dashboard=False,
+             log_to_driver=False,
              runtime_env={"env_vars": env}, namespace="ledgerflow-tests")
     yield
     ray.shutdown()
