@@ -134,6 +134,13 @@ class Harness:
                 if run is not FAILED:
                     self.results["runs"].append(run)
                     runs_by_size[size] = run
+            # The price cache is shared by every user and job, so a production upload usually
+            # finds most windows cached: the baseline-sized file once more, warm, as a second figure.
+            if cfg.baseline_size in runs_by_size:
+                warm = self.step(f"ledgerflow end to end, {cfg.baseline_size} rows, warm price cache",
+                                 self.run_ledgerflow, cfg.baseline_size, False)
+                if warm is not FAILED:
+                    self.results["warm_runs"] = [warm]
         largest = max(cfg.sizes)
 
         copy = self.step(f"cqlsh COPY FROM, {largest} rows", self.run_copy_from, largest)
@@ -213,15 +220,16 @@ class Harness:
         for table in ("prices", "price_coverage"):
             session.execute(f"TRUNCATE {table}", timeout=120)
 
-    def run_ledgerflow(self, size: int) -> dict:
+    def run_ledgerflow(self, size: int, cold: bool = True) -> dict:
         from ingest.load.cassandra import get_session
         from ingest.load.users import create_token
 
         from benchmarks.bare_endpoint import ROUTE_PREFIX
 
         cfg, stack, path = self.config, self.stack, self.files[size]
-        self.truncate_price_cache()                       # cold price cache for every size
-        user = f"bench-{size}"
+        if cold:
+            self.truncate_price_cache()                   # cold price cache for every size
+        user = f"bench-{size}" if cold else f"bench-{size}-warm"
         token = create_token(get_session(), user)
         auth = {"Authorization": f"Bearer {token}"}
 
@@ -281,7 +289,8 @@ class Harness:
             "price_window_pairs_in_file": self.facts[size].window_pairs,
             "cpu_whole_run": self.sampler.cpu_over(f"lf:{size}:"),
             "memory": {**memory, "ray_workers_sum_before_upload_bytes": idle_rss[0]},
-            "price_cache": "cold (prices and price_coverage truncated before the upload)",
+            "price_cache": ("cold (prices and price_coverage truncated before the upload)" if cold
+                            else "warm (windows cached by the earlier run of the same rows)"),
             "loadavg_before": loadavg_before,
         }
 

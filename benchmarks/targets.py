@@ -117,8 +117,19 @@ def evaluate(results: dict[str, Any]) -> list[dict]:
         t.evaluated_on = f"{base['size']} rows"
         ratio = base["e2e_s"] / same["e2e_s"]
         at_least(t, ratio, BASELINE_SPEEDUP)
-        t.achieved = f"{base['e2e_s']:.1f} s vs {same['e2e_s']:.2f} s = {ratio:.1f}x"
+        t.achieved = f"{base['e2e_s']:.1f} s vs {same['e2e_s']:.2f} s = {ratio:.1f}x (cold price cache)"
     out.append(t)
+
+    warm = next((r for r in results.get("warm_runs", []) if base and r["size"] == base["size"]),
+                None)
+    if base and warm:
+        t = Target("end to end vs the synchronous baseline, warm price cache",
+                   f"ledgerflow >= {BASELINE_SPEEDUP:g}x faster on the same file",
+                   evaluated_on=f"{base['size']} rows")
+        ratio = base["e2e_s"] / warm["e2e_s"]
+        at_least(t, ratio, BASELINE_SPEEDUP)
+        t.achieved = f"{base['e2e_s']:.1f} s vs {warm['e2e_s']:.2f} s = {ratio:.1f}x (warm price cache)"
+        out.append(t)
 
     t = Target("price requests vs (asset, window) pairs",
                "at most one successful request per distinct (asset, price window) pair of the "
