@@ -109,12 +109,25 @@ def demo(rows: int, price_rate: float) -> int:
     request = urllib.request.Request(f"{api}/v1/gains", headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(request, timeout=30) as resp:
         gains = json.load(resp)
-    print("\nGains summary (user 'demo'):")
-    print(json.dumps(gains, indent=2))
+    print("\nGains summary (user 'demo', " + get_settings().fiat_currency + "):")
+    print(gains_table(gains["items"]))
     print(f"\nLook at:\n  API docs       {api}/docs\n  Ray dashboard  http://127.0.0.1:{DASHBOARD_PORT}"
           f"\n  transactions   curl -H 'Authorization: Bearer {token}' {api}/v1/transactions?limit=5"
           f"\n  stop all       make down")
     return 0
+
+
+def gains_table(items: list[dict]) -> str:
+    """GET /v1/gains items as an aligned text table, money in whole units."""
+    cols = ("year", "proceeds", "cost_basis", "short_term_gain", "long_term_gain", "gain", "income")
+
+    def cell(item: dict, col: str) -> str:
+        value = item.get(col)
+        return "-" if value is None else value if col == "year" else f"{float(value):,.0f}"
+
+    rows = [list(cols)] + [[cell(i, c) for c in cols] for i in items if i.get("asset") == "*"]
+    widths = [max(len(r[k]) for r in rows) for k in range(len(cols))]
+    return "\n".join("  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows)
 
 
 def run(args: argparse.Namespace) -> int:

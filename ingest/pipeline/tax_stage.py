@@ -132,10 +132,11 @@ def run_tax(job: jobs.JobRecord) -> None:
     prepared = prepare(valued, pooling=user.pooling, transfer_window_hours=cfg.transfer_window_hours,
                        transfer_max_fee_share=cfg.transfer_max_fee_share)
     assets = sorted(prepared.assets)
-    jobs.set_progress(session, job.job_id, "tax", 0, 0, len(assets))
+    # Progress is in transactions: rows to write, known once the engine has run; until then the
+    # history stands in as the total.
+    jobs.set_progress(session, job.job_id, "tax", 0, 0, history.num_rows)
     results = ray.get([compute_asset_task.options(name=f"tax:{job.job_id}:{a}").remote(
         a, ray.put(prepared.assets[a]), user.method, user.pooling, user.currency) for a in assets])
-    jobs.set_progress(session, job.job_id, "tax", 0, len(assets), len(assets))
     result = merge(prepared, results, method=user.method, currency=user.currency)
 
     mask = rewrite_mask(valued, _cutoffs(job, user.method, report.fetched_windows))
@@ -150,6 +151,7 @@ def run_tax(job: jobs.JobRecord) -> None:
             metrics[start:start + VIEW_SLICE_ROWS]))
         jobs.set_progress(session, job.job_id, "tax", 1000 + part, 0,
                           min(VIEW_SLICE_ROWS, len(tx_ids) - start))
+    jobs.set_progress(session, job.job_id, "tax", 0, 0, 0)
     ray.get(refs)
     write_user_tables(session, job.user_id, result)
     summary = dict(job.summary)
