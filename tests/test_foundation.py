@@ -26,3 +26,12 @@ def test_row_round_trip_through_storage_layer(session):
     assert [(r["asset"], r["quantity"], r["cost_basis"]) for r in rows] == [
         ("BTC", Decimal("1.000000000000000001"), Decimal("42.5")),
         ("ETH", Decimal("1.000000000000000001"), Decimal("42.5"))]
+
+
+def test_start_reuses_the_running_node(cassandra_node):
+    from ingest.config import get_settings
+    from ingest.devstack import cassandra_node as node
+    if not get_settings().uses_local_node:
+        return  # an existing cluster: nothing is started, nothing to reuse
+    assert "already up" in node.start()
+    assert "local node: up" in node.status()

@@ -54,18 +54,22 @@ def replace_yearly_summary(session: Session, user_id: str,
                  [(user_id, *r) for r in rows])
 
 
-def replace_disposals(session: Session, user_id: str, years: Iterable[str],
-                      lines: Iterable[tuple]) -> None:
-    """Replace the Form 8949 lines of `years`. lines: (year, date_sold, line_id, asset, wallet,
-    quantity, date_acquired, proceeds, cost_basis, gain, term, tx_id)."""
+def delete_disposal_years(session: Session, user_id: str, years: Iterable[str]) -> None:
+    """Drop the Form 8949 partitions of `years` before their lines are written again."""
     for year in sorted(set(years)):
         execute(session, "DELETE FROM disposals WHERE user_id = ? AND year = ?", (user_id, year))
+
+
+def write_disposals(session: Session, user_id: str, lines: Iterable[tuple]) -> int:
+    """lines: (year, date_sold, line_id, asset, wallet, quantity, date_acquired, proceeds,
+    cost_basis, gain, term, tx_id), batched per (user, year) partition."""
     by_partition: dict[tuple[str, str], list[tuple]] = defaultdict(list)
     for line in lines:
         by_partition[(user_id, line[0])].append((user_id, *line))
-    execute_batches(session, "INSERT INTO disposals (user_id, year, date_sold, line_id, asset, "
-                    "wallet, quantity, date_acquired, proceeds, cost_basis, gain, term, tx_id) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", by_partition, max_rows=20)
+    return execute_batches(session, "INSERT INTO disposals (user_id, year, date_sold, line_id, "
+                           "asset, wallet, quantity, date_acquired, proceeds, cost_basis, gain, "
+                           "term, tx_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           by_partition, max_rows=20)
 
 
 def replace_reconciliation(session: Session, user_id: str,
