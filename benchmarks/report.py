@@ -25,14 +25,22 @@ def write_all(results: dict[str, Any], out_dir: Path, results_md: Path,
         json_path = out_dir / f"results-{datetime.now():%Y%m%d-%H%M%S}.json"
         json_path.write_text(json.dumps(results, indent=2, default=str))
         written.append(json_path)
-    chart = out_dir / CHART_NAME
+    # The chart, the figures and RESULTS.md are committed together (out/ is not).
+    committed_json = results_md.parent / "results.json"
+    committed_json.write_text(json.dumps(results, indent=2, default=str))
+    written.append(committed_json)
+    json_path = committed_json
+    chart = results_md.parent / CHART_NAME
     try:
         if write_chart(results, chart):
             written.append(chart)
     except Exception as exc:  # a chart problem must not lose the figures
         results.setdefault("failures", []).append({"step": "chart", "error": repr(exc)})
-    results_md.write_text(markdown(results, json_path, chart if chart in written else None,
-                                   results_md.parent))
+    text = markdown(results, json_path, chart if chart in written else None, results_md.parent)
+    analysis = results_md.parent / "analysis.md"   # hand-written reading of the figures
+    if analysis.exists():
+        text = text.rstrip("\n") + "\n\n" + analysis.read_text()
+    results_md.write_text(text)
     written.append(results_md)
     return written
 

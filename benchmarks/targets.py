@@ -155,4 +155,43 @@ def evaluate(results: dict[str, Any]) -> list[dict]:
         t.achieved = (f"{prices_s:.3f} s for {requests} requests at {rate:g} req/s "
                       f"(limit {limit:.3f} s)")
     out.append(t)
+    out.extend(_issue7_targets(results))
     return [asdict(x) for x in out]
+
+
+E2E_VS_COPY = 2.0          # 600k end to end under 2x the time COPY FROM needs to load the rows
+CPU_BUSY = 0.85            # share of all cores busy during parse and tax
+MEMORY_GROWTH = 1.5        # peak worker memory, largest file vs 50k
+
+
+def _issue7_targets(results: dict[str, Any]) -> list[Target]:
+    out: list[Target] = []
+    run, copy = _largest_run(results), results.get("copy_from")
+    t = Target("largest file end to end vs cqlsh COPY FROM",
+               f"end to end < {E2E_VS_COPY:g}x the seconds COPY FROM needs to load the same rows")
+    if run and copy and copy.get("seconds"):
+        t.evaluated_on = f"{run['size']} rows (cold price cache)"
+        ratio = run["e2e_s"] / copy["seconds"]
+        at_most(t, ratio, E2E_VS_COPY)
+        t.achieved = f"{run['e2e_s']:.1f} s vs {copy['seconds']:.1f} s = {ratio:.2f}x"
+    out.append(t)
+    for stage in ("parse", "tax"):
+        t = Target(f"CPU busy during {stage}", f">= {CPU_BUSY:.0%} of all cores")
+        cpu = (run or {}).get("stages", {}).get(stage, {}).get("cpu") or {}
+        if cpu.get("samples"):
+            t.evaluated_on = f"{run['size']} rows ({cpu['samples']} samples of 0.5 s)"
+            at_least(t, cpu["mean"] * 100, CPU_BUSY * 100, " %")
+            t.achieved = f"{cpu['mean']:.0%} mean (machine-wide)"
+        out.append(t)
+    small = _run_of(results, 50_000)
+    t = Target("peak worker memory, largest file vs 50k",
+               f"largest Ray worker at most {MEMORY_GROWTH:g}x the 50k run's")
+    if run and small and run is not small:
+        big_b = run["memory"]["ray_worker_largest_bytes"]
+        small_b = small["memory"]["ray_worker_largest_bytes"]
+        t.evaluated_on = f"{run['size']} vs 50000 rows"
+        at_most(t, big_b / small_b, MEMORY_GROWTH)
+        t.achieved = (f"{big_b / 2**20:,.0f} MiB vs {small_b / 2**20:,.0f} MiB = "
+                      f"{big_b / small_b:.2f}x")
+    out.append(t)
+    return out

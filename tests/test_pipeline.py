@@ -54,7 +54,7 @@ def test_upload_lands_exactly_once_and_reupload_adds_nothing(ray_local, session,
     user = f"pipe-{uuid.uuid4().hex[:8]}"
     path = tmp_path / "binance.csv"
     peer = tmp_path / "peer.csv"
-    stats = generate(3000, "binance", seed=11, out=path, peer_out=peer, years=1.0)
+    stats = generate(50_000, "binance", seed=11, out=path, peer_out=peer, years=3.0)
     expected = parse_local_file(path, user_id=user)
     job = wait(session, upload(session, user, path))
     assert job.status == "succeeded", job.error

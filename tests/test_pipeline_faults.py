@@ -62,9 +62,16 @@ def assert_exactly_landed(session, user, path, job):
     assert view_count(session, user) == expected
 
 
-def test_killed_store_worker_and_orchestrator_lose_nothing(ray_local, session, big_file):
+def test_killed_store_worker_and_orchestrator_lose_nothing(serve_app, api_client_for, session,
+                                                           big_file):
+    """Uploaded over real HTTP to the running Serve app, then workers are killed under it."""
     user = f"kill-{uuid.uuid4().hex[:8]}"
-    job_id = upload(session, user, big_file)
+    client = api_client_for(user)
+    with open(big_file, "rb") as body:
+        resp = client.post("/v1/uploads?format=koinly&name=big.csv", content=body,
+                           headers={"Content-Type": "text/csv"})
+    assert resp.status_code == 202, resp.text
+    job_id = uuid.UUID(resp.json()["job_id"])
     assert kill_task_worker(f"store:{job_id}"), "no store task was seen running"
     assert wait_for(lambda: jobs.progress(session, job_id)["store"]["done"] > 0)
     assert kill_task_worker(f"job:{job_id}"), "the job's orchestrator was not seen running"
