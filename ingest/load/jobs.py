@@ -150,11 +150,6 @@ def active_job_ids(session: Session) -> list[uuid.UUID]:
     return sorted(ids, key=lambda j: j.time if j.version == 1 else 0)
 
 
-def list_user_jobs(session: Session, user_id: str, limit: int = 50) -> list[dict[str, Any]]:
-    return list(execute(session, "SELECT job_id, status FROM jobs_by_user WHERE user_id = ? "
-                        "LIMIT ?", (user_id, limit)))
-
-
 # --- progress ------------------------------------------------------------------------------------
 def set_progress(session: Session, job_id: uuid.UUID, stage: str, part: int, done: int,
                  total: int) -> None:

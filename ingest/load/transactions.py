@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import Any
 
 import numpy as np
@@ -32,10 +32,6 @@ def month_keys(timestamps: pa.ChunkedArray | pa.Array) -> np.ndarray:
     year = pc.year(timestamps).to_numpy(zero_copy_only=False)
     month = pc.month(timestamps).to_numpy(zero_copy_only=False)
     return (year * 100 + month).astype(np.int64)
-
-
-def months_of(ts: datetime) -> int:
-    return ts.year * 100 + ts.month
 
 
 def _columns_as_python(table: pa.Table, names: Iterable[str]) -> list[list[Any]]:

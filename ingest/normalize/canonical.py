@@ -60,10 +60,6 @@ CANONICAL_SCHEMA = pa.schema([
 CANONICAL_COLUMNS = tuple(CANONICAL_SCHEMA.names)
 
 
-def empty_canonical_table() -> pa.Table:
-    return CANONICAL_SCHEMA.empty_table()
-
-
 def plain_decimal(value: Decimal) -> str:
     """Exact fixed-point text without trailing zeros: 0E-18 -> "0", 1.50 -> "1.5". (No
     normalize(): it rounds to the context's 28 digits, and 38-digit amounts exist.)"""

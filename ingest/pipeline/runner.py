@@ -17,7 +17,6 @@ import uuid
 
 import ray
 
-from ingest.extract.formats.base import FormatError
 from ingest.load import jobs
 from ingest.load.cassandra import get_session
 from ingest.pipeline.ray_runtime import NAMESPACE, cluster_cpus, ensure_ray
@@ -62,7 +61,7 @@ def run_job(job_id: uuid.UUID) -> str:
             started = time.monotonic()
             run_tax(job)
             jobs.mark_stage_done(session, job_id, "tax", time.monotonic() - started)
-    except (FormatError, ValueError) as exc:  # the file or its options are wrong: no retry helps
+    except ValueError as exc:  # FormatError, a bad tz...: the file or its options are wrong, no retry helps
         jobs.finish(session, job, jobs.JobStatus.FAILED, str(exc))
         return jobs.JobStatus.FAILED
     jobs.finish(session, job, jobs.JobStatus.SUCCEEDED)

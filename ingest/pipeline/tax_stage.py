@@ -102,8 +102,7 @@ def rewrite_mask(valued: pa.Table, cutoffs: dict[str, datetime] | None) -> np.nd
         assets = valued.column(col)
         for asset, cutoff in cutoffs.items():
             hit = pc.and_(pc.equal(assets, asset), pc.greater_equal(ts, pa.scalar(cutoff, ts.type)))
-            mask |= hit.to_numpy(zero_copy_only=False).astype(bool) & ~np.asarray(
-                pc.is_null(hit).to_numpy(zero_copy_only=False), dtype=bool)
+            mask |= pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
     return mask
 
 

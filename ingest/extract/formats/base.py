@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingest.normalize.assets import SYMBOL_PATTERN, is_fiat, normalize_assets
-from ingest.normalize.canonical import AMOUNT, TIMESTAMP, TxType
+from ingest.normalize.canonical import AMOUNT, CANONICAL_SCHEMA, TIMESTAMP, TxType
 
 
 class FormatError(ValueError):
@@ -52,24 +52,14 @@ class RejectedRow:
 
 
 # One draft row per input row; the caller adds partition_key, grouped, line and raw (LEGS_SCHEMA).
-DRAFT_SCHEMA = pa.schema([
-    pa.field("timestamp", TIMESTAMP),
-    pa.field("wallet", pa.string()),
-    pa.field("type", pa.string()),           # null: decided from the sides of the group
-    pa.field("label", pa.string()),
-    pa.field("sent_asset", pa.string()),
-    pa.field("sent_amount", AMOUNT),
-    pa.field("received_asset", pa.string()),
-    pa.field("received_amount", AMOUNT),
-    pa.field("fee_asset", pa.string()),
-    pa.field("fee_amount", AMOUNT),
-    pa.field("fiat_value", AMOUNT),
-    pa.field("fiat_currency", pa.string()),
-    pa.field("tx_hash", pa.string()),
-    pa.field("external_id", pa.string()),
-    pa.field("description", pa.string()),
-    pa.field("group", pa.string()),          # rows sharing it form one transaction
-])
+_DRAFT_CANONICAL = ("timestamp", "wallet", "type", "label", "sent_asset", "sent_amount",
+                    "received_asset", "received_amount", "fee_asset", "fee_amount", "fiat_value",
+                    "fiat_currency", "tx_hash", "external_id", "description")
+# Types come from the canonical schema; every draft column may be null (`type` is decided later
+# from the sides of the group).
+DRAFT_SCHEMA = pa.schema(
+    [pa.field(name, CANONICAL_SCHEMA.field(name).type) for name in _DRAFT_CANONICAL]
+    + [pa.field("group", pa.string())])      # rows sharing it form one transaction
 
 # The intermediate table between parse_chunk and finalize_partition.
 LEGS_SCHEMA = pa.schema([
