@@ -26,7 +26,7 @@ from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode, urlsplit
 
 from ingest.normalize.canonical import FIAT
-from ingest.prices.asset_ids import coin_id
+from ingest.normalize.assets import PROVIDER_IDS
 
 KOINLY_COLUMNS = ("Date", "Sent Amount", "Sent Currency", "Received Amount", "Received Currency",
                   "Fee Amount", "Fee Currency", "Net Worth Amount", "Net Worth Currency", "Label",
@@ -71,7 +71,7 @@ class KoinlyRow:
         """The crypto asset whose price values this transaction: what was received, else what was
         sent, else the fee asset; None when no side is a crypto asset with a known coin id."""
         for asset in (self.received_currency, self.sent_currency, self.fee_currency):
-            if asset and asset not in FIAT and coin_id(asset):
+            if asset and asset not in FIAT and PROVIDER_IDS.get(asset):
                 return asset
         return None
 
@@ -180,7 +180,7 @@ class PriceClient:
 
     def price_at(self, asset: str, ts: datetime) -> Decimal | None:
         """Price of `asset` in the hour starting at `ts` (first point of [ts, ts+3600]), or None."""
-        coin = coin_id(asset)
+        coin = PROVIDER_IDS.get(asset)
         if coin is None:
             return None
         start = int(ts.timestamp())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from benchmarks.baseline import read_koinly_file
 from ingest.normalize.canonical import FIAT
-from ingest.prices.asset_ids import coin_id
+from ingest.normalize.assets import PROVIDER_IDS
 
 
 @dataclass
@@ -35,7 +35,7 @@ def file_facts(path: Path, window_seconds: int, sample_size: int) -> FileFacts:
         facts.rows += 1
         second = int(row.timestamp.timestamp())
         for asset in (row.sent_currency, row.received_currency, row.fee_currency):
-            if asset and asset not in FIAT and coin_id(asset):
+            if asset and asset not in FIAT and PROVIDER_IDS.get(asset):
                 pairs.add((asset, second // window_seconds))
         asset = row.priced_asset
         if asset:

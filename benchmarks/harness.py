@@ -168,7 +168,7 @@ class Harness:
 
     # --- steps -----------------------------------------------------------------------------------
     def generate_files(self) -> dict:
-        generate = require("ingest.generate", "generate", step="generate the files")
+        generate = require("devtools.generate", "generate", step="generate the files")
         window_seconds = require("ingest.prices.planner", "WINDOW_SECONDS", step="generate the files")
         data_dir = self.config.out_dir / "data"
         data_dir.mkdir(parents=True, exist_ok=True)

@@ -115,7 +115,7 @@ class Stack:
         """Cassandra node and a freshly created benchmark keyspace with all migrations."""
         os.environ.update(self.env())
         get_settings.cache_clear()
-        from ingest.devstack import cassandra_node
+        from devtools.devstack import cassandra_node
         from ingest.load.cassandra import close_all, connect_with_retry
         from ingest.load.migrations import apply_migrations
 
@@ -134,7 +134,7 @@ class Stack:
         self.log(f"keyspace {self.keyspace} recreated, migrations {applied}")
 
     def start_price_simulator(self) -> None:
-        from ingest.devstack.processes import start_background, stop_background
+        from devtools.devstack.processes import start_background, stop_background
         rate = self.knobs.price_rate
         self.log(start_background("bench-pricesim", [
             venv_bin("ledgerflow"), "pricesim", "--port", str(self.sim_port), "--rate", str(rate),
@@ -142,7 +142,7 @@ class Stack:
         self._on_stop("price simulator", lambda: stop_background("bench-pricesim"))
 
     def start_baseline_server(self) -> None:
-        from ingest.devstack.processes import start_background, stop_background
+        from devtools.devstack.processes import start_background, stop_background
         self.log(start_background("bench-baseline", [
             sys.executable, "-m", "benchmarks.baseline", "--port", str(self.baseline_port)],
             self.baseline_port))

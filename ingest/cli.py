@@ -8,14 +8,14 @@ import importlib
 import sys
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "cassandra": ("ingest.devstack.cli_cassandra", "start|stop|status the local Cassandra node"),
-    "migrate": ("ingest.devstack.cli_migrate", "apply schema migrations to the keyspace"),
-    "pricesim": ("ingest.prices.simulator.cli", "run the price service simulator"),
-    "generate": ("ingest.generate", "generate a realistic transaction export"),
+    "cassandra": ("devtools.devstack.cli_cassandra", "start|stop|status the local Cassandra node"),
+    "migrate": ("ingest.load.cli_migrate", "apply schema migrations to the keyspace"),
+    "pricesim": ("devtools.pricesim.cli", "run the price service simulator"),
+    "generate": ("devtools.generate", "generate a realistic transaction export"),
     "tax": ("ingest.tax.cli", "offline tax report from universal-format CSV files"),
     "token": ("serve.cli_token", "create API tokens"),
     "upload": ("serve.client", "upload a file to the API and watch its job"),
-    "stack": ("ingest.devstack.cli_stack", "bring the local stack up or down (used by make demo)"),
+    "stack": ("devtools.devstack.cli_stack", "bring the local stack up or down (used by make demo)"),
 }
 
 

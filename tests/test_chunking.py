@@ -14,7 +14,7 @@ from ingest.extract.chunking import (
 from ingest.extract.parse import (
     ParseContext, finalize_partition, parse_bytes, parse_chunk, partition_legs, read_rows,
 )
-from ingest.generate import generate
+from devtools.generate import generate
 
 KOINLY_HEADER = (b"Date,Sent Amount,Sent Currency,Received Amount,Received Currency,Fee Amount,"
                  b"Fee Currency,Net Worth Amount,Net Worth Currency,Label,Description,TxHash")

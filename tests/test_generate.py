@@ -11,9 +11,9 @@ import pytest
 
 from ingest.cli import main
 from ingest.extract.parse import parse_local_file
-from ingest.generate import GenerateStats, generate
+from devtools.generate import GenerateStats, generate
 from ingest.normalize.canonical import FIAT
-from ingest.prices.simulator.paths import MODELS, price_at
+from devtools.pricesim.paths import MODELS, price_at
 
 FORMATS = ["koinly", "coinbase", "binance", "kraken"]
 

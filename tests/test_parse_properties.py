@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from ingest.extract.formats import FORMATS
 from ingest.extract.parse import FormatError, parse_bytes
-from ingest.generate import generate
+from devtools.generate import generate
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 HEADERS = [",".join(f.columns).encode() for f in FORMATS.values()]

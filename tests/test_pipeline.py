@@ -11,7 +11,7 @@ import pytest
 
 from ingest.extract import storage
 from ingest.extract.parse import parse_local_file
-from ingest.generate import generate
+from devtools.generate import generate
 from ingest.load import jobs
 from ingest.load.cassandra import execute
 from ingest.load.transactions import count_transactions

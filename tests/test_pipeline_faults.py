@@ -16,7 +16,7 @@ import pytest
 
 from ingest.config import get_settings
 from ingest.extract.parse import parse_local_file
-from ingest.generate import generate
+from devtools.generate import generate
 from ingest.load import jobs
 from ingest.load.transactions import count_transactions
 from tests.test_pipeline import upload, view_count, wait
@@ -82,7 +82,7 @@ def test_killed_store_worker_and_orchestrator_lose_nothing(serve_app, api_client
 @pytest.mark.skipif(bool(os.environ.get("LEDGERFLOW_CASSANDRA_HOSTS")),
                     reason="restarts the project's local node only")
 def test_cassandra_restart_mid_job_loses_nothing(ray_local, session, big_file):
-    from ingest.devstack import cassandra_node
+    from devtools.devstack import cassandra_node
 
     user = f"restart-{uuid.uuid4().hex[:8]}"
     job_id = upload(session, user, big_file)

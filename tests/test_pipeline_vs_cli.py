@@ -10,7 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 
 from ingest.cli import main as cli
-from ingest.generate import generate
+from devtools.generate import generate
 from ingest.load.cassandra import execute
 from ingest.normalize.canonical import FIAT
 from tests.test_pipeline import upload, wait

@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ingest.prices.simulator import paths
-from ingest.prices.simulator.server import (SlidingCounter, chart_body, outage_remaining,
+from devtools.pricesim import paths
+from devtools.pricesim.server import (SlidingCounter, chart_body, outage_remaining,
                                             parse_outage, step_for_range)
 
 T0 = int(datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp())

@@ -15,8 +15,8 @@ import pytest
 from ingest.config import get_settings
 from ingest.load.price_cache import PRICES_SCHEMA, load_prices, read_coverage
 from ingest.normalize.canonical import AMOUNT, CANONICAL_SCHEMA, TIMESTAMP, VALUED_SCHEMA
-from ingest.prices import asset_ids
-from ingest.prices.simulator import paths
+from ingest.normalize import assets as asset_registry
+from devtools.pricesim import paths
 from ingest.prices.valuation import needs_range, price_needs, value_transactions
 
 Q = Decimal("1e-18")
@@ -243,11 +243,11 @@ def bogus_coin_id(tmp_path, monkeypatch):
     path.write_text(json.dumps({"BOGUS": "bogus-coin"}))
     monkeypatch.setenv("LEDGERFLOW_ASSET_IDS_FILE", str(path))
     get_settings.cache_clear()
-    asset_ids.coin_ids.cache_clear()
+    asset_registry.provider_ids.cache_clear()
     yield
     monkeypatch.delenv("LEDGERFLOW_ASSET_IDS_FILE")
     get_settings.cache_clear()
-    asset_ids.coin_ids.cache_clear()
+    asset_registry.provider_ids.cache_clear()
 
 
 @pytest.mark.cassandra

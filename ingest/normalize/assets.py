@@ -16,6 +16,7 @@ the same asset for cost basis, so a Kraken spot<->staking move is no disposal.
 """
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
 
@@ -23,7 +24,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingest.normalize.canonical import FIAT
-from ingest.prices.simulator.paths import MODELS
+
+# The asset registry: every symbol ledgerflow knows by its price-provider id (CoinGecko ids;
+# DefiLlama uses `coingecko:<id>`). Extended per deployment with LEDGERFLOW_ASSET_IDS_FILE.
+PROVIDER_IDS: dict[str, str] = {
+    "BTC": "bitcoin", "ETH": "ethereum", "SOL": "solana", "ADA": "cardano", "DOT": "polkadot",
+    "XRP": "ripple", "DOGE": "dogecoin", "LTC": "litecoin", "LINK": "chainlink",
+    "MATIC": "matic-network", "AVAX": "avalanche-2", "ATOM": "cosmos", "UNI": "uniswap",
+    "XLM": "stellar", "ALGO": "algorand", "TRX": "tron", "BNB": "binancecoin", "USDT": "tether",
+    "USDC": "usd-coin", "NEAR": "near", "FIL": "filecoin", "AAVE": "aave", "XTZ": "tezos",
+    "ETC": "ethereum-classic", "BCH": "bitcoin-cash", "SHIB": "shiba-inu", "DAI": "dai",
+}
 
 # Kraken's legacy four-letter codes (X = crypto, Z = fiat), as listed by Kraken's asset API.
 KRAKEN_LEGACY: dict[str, str] = {
@@ -46,7 +57,7 @@ BINANCE_ALIASES: dict[str, str] = {"BCC": "BCH", "BCHABC": "BCH", "BCHSV": "BSV"
 KRAKEN_SUFFIX = re.compile(r"^(?P<base>[A-Z0-9]+?)(?P<lock>\d{2})?\.(?:S|M|F|B|P|HOLD)$")
 
 # Symbols known well enough to undo a prefix like Binance's LD (LDBTC) without guessing.
-KNOWN_SYMBOLS = frozenset(MODELS) | FIAT | frozenset(ALIASES.values())
+KNOWN_SYMBOLS = frozenset(PROVIDER_IDS) | FIAT | frozenset(ALIASES.values())
 
 # What a symbol may look like after normalization (anything else is rejected by the parsers).
 SYMBOL_PATTERN = r"^[A-Z0-9][A-Z0-9._\-]{0,31}$"
@@ -84,3 +95,13 @@ def normalize_assets(values: pa.Array, source: str = "") -> pa.Array:
 def is_fiat(values: pa.Array) -> pa.Array:
     """True where the (normalized) symbol is fiat money; null where the value is null."""
     return pc.if_else(values.is_valid(), pc.is_in(values, value_set=pa.array(sorted(FIAT))), None)
+
+
+@lru_cache(maxsize=4)
+def provider_ids(overrides_file: str = "") -> dict[str, str]:
+    """Symbol -> provider id: the bundled registry, updated from a JSON {symbol: id} file."""
+    ids = dict(PROVIDER_IDS)
+    if overrides_file:
+        with open(overrides_file) as f:
+            ids.update({k.upper(): v for k, v in json.load(f).items()})
+    return ids

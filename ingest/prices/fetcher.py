@@ -35,7 +35,7 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
 from ingest.config import Settings, get_settings
 from ingest.load import price_cache
 from ingest.load.cassandra import get_session
-from ingest.prices.asset_ids import coin_ids
+from ingest.normalize.assets import provider_ids
 from ingest.prices.planner import CoverageRecord, WindowRequest, plan_fetches
 from ingest.prices.providers import provider_chain, provider_names
 from ingest.prices.providers.base import (FINAL_KINDS, THROTTLED_KINDS, Outcome, OutcomeKind,
@@ -394,7 +394,7 @@ def fetch_prices(needs: pa.Table, *, settings: Settings | None = None) -> PriceF
     session = get_session(settings.keyspace, settings)
     assets = pc.unique(needs.column("asset")).drop_null().to_pylist() if needs.num_rows else []
     coverage = price_cache.read_coverage(session, assets, currency=currency)
-    plan = plan_fetches(needs, coverage, coin_ids(), now=int(started))
+    plan = plan_fetches(needs, coverage, provider_ids(settings.asset_ids_file), now=int(started))
     results: list[WindowResult] = []
     resubmitted = 0
     if plan.requests:

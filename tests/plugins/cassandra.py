@@ -13,7 +13,7 @@ from ingest.config import Settings, get_settings
 @pytest.fixture(scope="session")
 def cassandra_node() -> str:
     """Ensure a node answers CQL: the configured cluster, or the project's local node."""
-    from ingest.devstack import cassandra_node as node
+    from devtools.devstack import cassandra_node as node
     return node.start()
 
 

@@ -1,5 +1,5 @@
 """The price simulator as a separate process (owned by the prices work; see
-ingest/prices/simulator).
+devtools/pricesim).
 
 `pricesim_factory(**options)` starts `ledgerflow pricesim` on a free port with CLI options
 (`rate=5, outage=["0:600"]` -> `--rate 5 --outage 0:600`), waits until it answers and returns a

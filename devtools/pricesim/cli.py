@@ -1,9 +1,9 @@
-"""`ledgerflow pricesim`: run the price service simulator (see ingest.prices.simulator.server)."""
+"""`ledgerflow pricesim`: run the price service simulator (see devtools.pricesim.server)."""
 from __future__ import annotations
 
 import argparse
 
-from ingest.prices.simulator.server import SimConfig, make_app, parse_outage
+from devtools.pricesim.server import SimConfig, make_app, parse_outage
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

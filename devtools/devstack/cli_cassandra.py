@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ingest.devstack import cassandra_node
+from devtools.devstack import cassandra_node
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 from aiohttp import web
 
 from ingest.prices.ratelimit import TokenBucket
-from ingest.prices.simulator import paths
+from devtools.pricesim import paths
 
 DAY = 86400
 FIVE_MINUTES = 300

@@ -6,7 +6,7 @@ A seeded simulation walks through time holding balances per wallet and asset (in
 trades with fees, staking and other income, external deposits/withdrawals, spends and transfers
 between two own wallets: the withdrawal in one file, the deposit (same amount, same tx hash where
 the format has one, minutes later) in the other. Balances never go negative, assets appear only
-after their listing date, and prices follow `ingest.prices.simulator.paths` with a little noise.
+after their listing date, and prices follow `devtools.pricesim.paths` with a little noise.
 The transfer counterpart lives in a Koinly-format file with a Wallet column (`peer_out`), or, for
 Koinly without `peer_out`, in the same file under a second wallet.
 
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ingest.normalize.canonical import TxType
-from ingest.prices.simulator.paths import HOUR, MODELS, hourly_series
+from devtools.pricesim.paths import HOUR, MODELS, hourly_series
 
 BUY, SELL, TRADE = TxType.BUY.value, TxType.SELL.value, TxType.TRADE.value
 DEPOSIT, WITHDRAWAL, INCOME = TxType.DEPOSIT.value, TxType.WITHDRAWAL.value, TxType.INCOME.value

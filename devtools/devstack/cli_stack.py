@@ -18,8 +18,8 @@ import urllib.request
 from pathlib import Path
 
 from ingest.config import get_settings
-from ingest.devstack import cassandra_node
-from ingest.devstack.processes import port_open, start_background, stop_background
+from devtools.devstack import cassandra_node
+from devtools.devstack.processes import port_open, start_background, stop_background
 
 PRICESIM_PORT = 8765
 DASHBOARD_PORT = 8265
@@ -87,7 +87,7 @@ def demo(rows: int, price_rate: float) -> int:
     settings = get_settings()
     up(price_rate)
     from ingest.cli import main as cli
-    from ingest.generate import generate
+    from devtools.generate import generate
     from ingest.load.cassandra import get_session
     from ingest.load.users import create_token
 
