@@ -25,8 +25,9 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode, urlsplit
 
-from ingest.normalize.canonical import FIAT
+from ingest.config import get_settings
 from ingest.normalize.assets import PROVIDER_IDS
+from ingest.normalize.canonical import FIAT
 
 KOINLY_COLUMNS = ("Date", "Sent Amount", "Sent Currency", "Received Amount", "Received Currency",
                   "Fee Amount", "Fee Currency", "Net Worth Amount", "Net Worth Currency", "Label",
@@ -364,7 +365,7 @@ def make_app():
         prices = PriceClient(settings.coingecko_url, settings.fiat_currency)
         try:
             # Deliberately blocking: the synchronous design holds the request until all is done.
-            answer = process_upload(text, user_id, get_session(), prices)
+            answer = process_upload(text, user_id, get_session(get_settings()), prices)
         finally:
             prices.close()
         return web.json_response(answer)
@@ -391,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
-    create_table(get_session())
+    create_table(get_session(get_settings()))
     web.run_app(make_app(), host=args.host, port=args.port, print=None)
     return 0
 

@@ -8,8 +8,8 @@ from datetime import datetime
 from pathlib import Path
 
 from benchmarks.baseline import read_koinly_file
-from ingest.normalize.canonical import FIAT
 from ingest.normalize.assets import PROVIDER_IDS
+from ingest.normalize.canonical import FIAT
 
 
 @dataclass

@@ -12,19 +12,26 @@ import time
 import traceback
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote
 
 from benchmarks import copy_from, report, targets
 from benchmarks.baseline import PriceClient
 from benchmarks.facts import FileFacts, file_facts
-from benchmarks.http_client import (api_latency, get_json, post_json, threaded_latency,
-                                    timed_upload)
+from benchmarks.http_client import (
+    api_latency,
+    get_json,
+    post_json,
+    threaded_latency,
+    timed_upload,
+)
 from benchmarks.sampling import Sampler, ray_worker_rss
 from benchmarks.stack import HOST, SIM_LATENCY_MS, BenchError, Knobs, Stack, require
+from ingest.config import get_settings
 
 KEYSPACE = "lf_bench"
 STAGES = ("parse", "store", "prices", "tax")
@@ -202,7 +209,7 @@ class Harness:
                 if i > WARMUP_ROWS:
                     break
                 out.write(line)
-        auth = {"Authorization": f"Bearer {create_token(get_session(), 'bench-warmup')}"}
+        auth = {"Authorization": f"Bearer {create_token(get_session(get_settings()), 'bench-warmup')}"}
         self.sampler.set_tag("warmup")
         upload = timed_upload(f"{self.stack.api_url}/v1/uploads?format=koinly&name={path.name}",
                               path, auth)
@@ -216,21 +223,20 @@ class Harness:
 
     def truncate_price_cache(self) -> None:
         from ingest.load.cassandra import get_session
-        session = get_session()
+        session = get_session(get_settings())
         for table in ("prices", "price_coverage"):
             session.execute(f"TRUNCATE {table}", timeout=120)
 
     def run_ledgerflow(self, size: int, cold: bool = True) -> dict:
+        from benchmarks.bare_endpoint import ROUTE_PREFIX
         from ingest.load.cassandra import get_session
         from ingest.load.users import create_token
-
-        from benchmarks.bare_endpoint import ROUTE_PREFIX
 
         cfg, stack, path = self.config, self.stack, self.files[size]
         if cold:
             self.truncate_price_cache()                   # cold price cache for every size
         user = f"bench-{size}" if cold else f"bench-{size}-warm"
-        token = create_token(get_session(), user)
+        token = create_token(get_session(get_settings()), user)
         auth = {"Authorization": f"Bearer {token}"}
 
         self.sampler.set_tag(f"bare:{size}")
@@ -324,15 +330,15 @@ class Harness:
         raise BenchError(f"job {job_id} not finished after {self.config.job_timeout_s:.0f}s")
 
     def run_copy_from(self, size: int) -> dict:
-        from ingest.load.cassandra import get_session
         from ingest.config import get_settings
+        from ingest.load.cassandra import get_session
 
         if size not in self.files:
             raise BenchError(f"no generated {size}-row file")
         csv_path = self.config.out_dir / "data" / f"copy-{size}.csv"
         exported = copy_from.export_canonical_csv(self.files[size], csv_path, f"copy-{size}")
         self.sampler.set_tag(f"copy:{size}")
-        result = copy_from.run_copy_from(get_session(), KEYSPACE, csv_path, HOST,
+        result = copy_from.run_copy_from(get_session(get_settings()), KEYSPACE, csv_path, HOST,
                                          get_settings().cassandra_port)
         self.sampler.set_tag("idle")
         return {"size": size, "exported_rows": exported, **copy_from.as_dict(result),
@@ -344,7 +350,7 @@ class Harness:
         queries = require("ingest.load.queries", step="read API latency")
 
         cfg, user = self.config, run["user"]
-        session = get_session()
+        session = get_session(get_settings())
         token = create_token(session, user)
         auth = {"Authorization": f"Bearer {token}"}
         url = f"{self.stack.api_url}/v1/transactions?limit=100"

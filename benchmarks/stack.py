@@ -130,7 +130,7 @@ class Stack:
             session.execute(f"DROP KEYSPACE IF EXISTS {self.keyspace}", timeout=180)
         finally:
             session.cluster.shutdown()
-        applied = apply_migrations(self.keyspace)
+        applied = apply_migrations(get_settings(), self.keyspace)
         self.log(f"keyspace {self.keyspace} recreated, migrations {applied}")
 
     def start_price_simulator(self) -> None:

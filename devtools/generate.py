@@ -30,8 +30,8 @@ from itertools import accumulate
 from pathlib import Path
 from typing import TextIO
 
-from ingest.normalize.canonical import TxType
 from devtools.pricesim.paths import HOUR, MODELS, hourly_series
+from ingest.normalize.canonical import TxType
 
 BUY, SELL, TRADE = TxType.BUY.value, TxType.SELL.value, TxType.TRADE.value
 DEPOSIT, WITHDRAWAL, INCOME = TxType.DEPOSIT.value, TxType.WITHDRAWAL.value, TxType.INCOME.value

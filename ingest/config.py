@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ingest.vocabulary import Currency, Method, Pooling
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -73,11 +75,14 @@ class Settings(BaseSettings):
                                       "429) for longer than this (s) is given up for the job: "
                                       "its windows come back unavailable, for a later job.")
     asset_ids_file: str = Field("", description="JSON {symbol: provider id} overriding the bundled map.")
-    fiat_currency: str = Field("USD", description="Currency of prices, values and reports.")
+    fiat_currency: Currency = Field("USD", description="Reporting currency (ISO 4217) of users "
+                                    "who did not choose one: prices are fetched, cached and "
+                                    "valued in it.")
 
     # --- tax -----------------------------------------------------------------------------------------
-    default_method: str = Field("fifo", description="fifo | lifo | hifo | acb | uk")
-    default_pooling: str = Field("per-wallet", description="per-wallet | universal")
+    default_method: Method = Field(Method.FIFO, description="fifo | lifo | hifo | acb | uk")
+    default_pooling: Pooling = Field(Pooling.PER_WALLET, description="per-wallet | universal "
+                                     "(uk always pools universally)")
     transfer_window_hours: float = Field(24.0, gt=0, description="Deposit must follow its withdrawal "
                                          "within this window to be matched as a transfer.")
     transfer_max_fee_share: float = Field(0.05, ge=0, description="Largest share of a withdrawal "

@@ -19,6 +19,7 @@ from ray import serve as ray_serve
 from ray.serve import Application
 from ray.serve.deployment import Deployment
 
+from ingest.config import get_settings
 from serve import query_api, upload_api
 from serve.pipeline_link import resume_unfinished_jobs
 
@@ -93,7 +94,7 @@ def run_local(host: str, port: int, blocking: bool = False,
     blocking=True, serve until interrupted, then shut Serve down."""
     from ingest.pipeline.ray_runtime import ensure_ray
 
-    ensure_ray()
+    ensure_ray(get_settings().ray_address)
     settings_env = {k: v for k, v in os.environ.items() if k.startswith("LEDGERFLOW_")}
     replica_env = {**settings_env, **(env_vars or {})}
     ray_serve.start(http_options={"host": host, "port": port},

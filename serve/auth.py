@@ -11,8 +11,8 @@ import time
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ingest.load.cassandra import get_session
 from ingest.load.users import hash_token, user_for_token
+from serve.deps import db
 from serve.errors import ApiError
 
 TOKEN_CACHE_TTL_S = 60.0
@@ -62,7 +62,7 @@ def current_user(credentials: HTTPAuthorizationCredentials | None = Depends(bear
     key = hash_token(credentials.credentials)
     user_id = token_cache.get(key)
     if user_id is None:
-        user_id = user_for_token(get_session(), credentials.credentials)
+        user_id = user_for_token(db(), credentials.credentials)
         if user_id is None:
             raise unauthorized("invalid token")
         token_cache.put(key, user_id)

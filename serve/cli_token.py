@@ -14,6 +14,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ingest.config import get_settings
     from ingest.load.cassandra import get_session
     from ingest.load.migrations import apply_migrations
     from ingest.load.users import create_token
@@ -22,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     if not user or len(user) > USER_ID_MAX:
         print(f"user id must be 1..{USER_ID_MAX} characters")
         return 2
-    apply_migrations()
-    token = create_token(get_session(), user)
+    apply_migrations(get_settings())
+    token = create_token(get_session(get_settings()), user)
     print(f"API token for {user} (send as 'Authorization: Bearer <token>'): {token}")
     return 0

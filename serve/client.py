@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 import httpx
 
-from ingest.load.jobs import STAGES, JobStatus
+from ingest.vocabulary import FINISHED, STAGES, JobStatus
 
 DEFAULT_API = "http://127.0.0.1:8000"
 TOKEN_ENV = "LEDGERFLOW_API_TOKEN"
@@ -113,7 +113,7 @@ def watch(client: httpx.Client, job_id: str, out: TextIO) -> dict[str, Any]:
             out.write(text + "\n")
             out.flush()
             shown, lines_shown = text, text.count("\n") + 1
-        if job["status"] in JobStatus.FINISHED:
+        if job["status"] in FINISHED:
             return job
         time.sleep(POLL_SECONDS)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, Field, PlainSerializer, model_validator
 
-from ingest.load.users import METHODS, POOLINGS
 from ingest.normalize.canonical import plain_decimal
+from ingest.tax.engine import check_options
+from ingest.vocabulary import Method, Pooling
 
 
 def as_utc(value: datetime) -> datetime:
@@ -158,16 +159,18 @@ class Finding(BaseModel):
 
 # --- settings and health -------------------------------------------------------------------------
 class SettingsUpdate(BaseModel):
-    # Literal over the repository's tuples: one list of valid values.
-    method: Literal[METHODS] = Field(  # type: ignore[valid-type]
-        description="Cost-basis method")
-    pooling: Literal[POOLINGS] = Field(  # type: ignore[valid-type]
-        description="Lots per wallet or one universal pool")
+    method: Method = Field(description="Cost-basis method")
+    pooling: Pooling = Field(description="Lots per wallet or one universal pool (uk: universal)")
+
+    @model_validator(mode="after")
+    def valid_pair(self) -> SettingsUpdate:
+        check_options(self.method, self.pooling)   # the engine's rule: 422 with its message
+        return self
 
 
 class SettingsView(BaseModel):
-    method: str
-    pooling: str
+    method: Method
+    pooling: Pooling
     currency: str
 
 

@@ -20,18 +20,45 @@ from fastapi import Body, Depends, FastAPI, Path, Query
 from fastapi.responses import StreamingResponse
 
 from ingest.load import jobs, queries
-from ingest.load.cassandra import execute, get_session
-from ingest.load.users import UserSettings, get_user_settings, put_user_settings
+from ingest.load.cassandra import execute
+from ingest.load.users import (
+    UserSettings,
+    deployment_defaults,
+    get_user_settings,
+    put_user_settings,
+)
 from ingest.normalize.assets import normalize_symbol
 from ingest.normalize.canonical import TX_TYPES
+from ingest.vocabulary import STAGES, JobKind, JobStatus
 from serve.auth import current_user
+from serve.deps import db, settings
 from serve.errors import ApiError, install_error_handlers
 from serve.form8949 import form8949_csv
-from serve.models import (ERROR_RESPONSES, Balance, ErrorBody, Finding, GainsPage, GainsRow,
-                          Health, JobAccepted, JobSummary, JobView, Page, RejectedRow,
-                          SettingsUpdate, SettingsView, StageProgress, Transaction)
-from serve.page_tokens import (decode_paging_state, decode_tx_cursor, encode_paging_state,
-                               encode_tx_cursor, invalid_token)
+from serve.models import (
+    ERROR_RESPONSES,
+    Balance,
+    ErrorBody,
+    Finding,
+    GainsPage,
+    GainsRow,
+    Health,
+    JobAccepted,
+    JobSummary,
+    JobView,
+    Page,
+    RejectedRow,
+    SettingsUpdate,
+    SettingsView,
+    StageProgress,
+    Transaction,
+)
+from serve.page_tokens import (
+    decode_paging_state,
+    decode_tx_cursor,
+    encode_paging_state,
+    encode_tx_cursor,
+    invalid_token,
+)
 from serve.pipeline_link import hand_to_pipeline
 
 ResultT = TypeVar("ResultT")
@@ -82,7 +109,7 @@ def owned_job(session: Session, user_id: str, job_id: str) -> jobs.JobRecord:
          summary="Liveness: Cassandra answers (no auth)")
 def healthz() -> Health:
     try:
-        row = execute(get_session(), "SELECT release_version FROM system.local",
+        row = execute(db(), "SELECT release_version FROM system.local",
                       budget_s=0).one()
     except Exception as exc:
         raise ApiError(503, "unavailable", f"Cassandra does not answer: {type(exc).__name__}") \
@@ -95,7 +122,7 @@ def healthz() -> Health:
 def list_jobs(user_id: str = Depends(current_user), limit: int = Limit,
               page_token: str | None = PageToken) -> Page[JobSummary]:
     state = decode_paging_state(page_token)
-    page = paged(lambda: queries.user_jobs_page(get_session(), user_id, limit, state), page_token)
+    page = paged(lambda: queries.user_jobs_page(db(), user_id, limit, state), page_token)
     return Page[JobSummary](items=[JobSummary(**r) for r in page.rows],
                             next_page_token=encode_paging_state(page.paging_state))
 
@@ -103,12 +130,12 @@ def list_jobs(user_id: str = Depends(current_user), limit: int = Limit,
 @app.get("/v1/jobs/{job_id}", response_model=JobView, summary="A job's status and progress")
 def get_job(job_id: str = Path(description="The id POST /v1/uploads answered"),
             user_id: str = Depends(current_user)) -> JobView:
-    session = get_session()
+    session = db()
     job = owned_job(session, user_id, job_id)
     stages = {name: StageProgress(**p) for name, p in jobs.progress(session, job.job_id).items()}
     return JobView(
         job_id=job.job_id, kind=job.kind, status=job.status, stages=stages,
-        completed_stages=[s for s in jobs.STAGES if s in job.completed_stages],
+        completed_stages=[s for s in STAGES if s in job.completed_stages],
         accepted=job.accepted, rejected=job.rejected, created_at=job.created_at,
         updated_at=job.updated_at, started_at=job.started_at, finished_at=job.finished_at,
         error=job.error, file_name=job.file_name, size_bytes=job.size_bytes,
@@ -121,7 +148,7 @@ def get_job(job_id: str = Path(description="The id POST /v1/uploads answered"),
          summary="A job's rejected rows by line")
 def job_errors(job_id: str, user_id: str = Depends(current_user), limit: int = Limit,
                page_token: str | None = PageToken) -> Page[RejectedRow]:
-    session = get_session()
+    session = db()
     job = owned_job(session, user_id, job_id)
     state = decode_paging_state(page_token)
     rows, next_state = paged(lambda: jobs.list_rejected(session, job.job_id, limit, state),
@@ -180,7 +207,7 @@ def list_transactions(
     if flt.start > flt.end:
         raise ApiError(400, "bad_request", "from is after to")
     cursor = decode_tx_cursor(page_token)
-    rows, following = paged(lambda: queries.transactions_page(get_session(), user_id, flt, limit,
+    rows, following = paged(lambda: queries.transactions_page(db(), user_id, flt, limit,
                                                               cursor), page_token)
     return Page[Transaction](items=[transaction_item(r) for r in rows],
                              next_page_token=encode_tx_cursor(following))
@@ -192,7 +219,7 @@ def list_balances(user_id: str = Depends(current_user),
                   wallet: str | None = Query(None, max_length=200), limit: int = Limit,
                   page_token: str | None = PageToken) -> Page[Balance]:
     state = decode_paging_state(page_token)
-    page = paged(lambda: queries.balances_page(get_session(), user_id, limit, state,
+    page = paged(lambda: queries.balances_page(db(), user_id, limit, state,
                                                wallet or None), page_token)
     return Page[Balance](items=[Balance(**r) for r in page.rows],
                          next_page_token=encode_paging_state(page.paging_state))
@@ -212,7 +239,7 @@ def year_gains(year: str | None = Query(None, description="Tax year: 2024, or 20
                                         "UK method"),
                user_id: str = Depends(current_user), limit: int = Limit,
                page_token: str | None = PageToken) -> GainsPage:
-    session = get_session()
+    session = db()
     if year is None:
         return GainsPage(year=None, totals=None, next_page_token=None,
                          items=[GainsRow(**r) for r in queries.totals_by_year(session, user_id)])
@@ -234,7 +261,7 @@ def year_gains(year: str | None = Query(None, description="Tax year: 2024, or 20
 def form8949(year: str = Query(description="Tax year, e.g. 2024"),
              user_id: str = Depends(current_user)) -> StreamingResponse:
     year = checked_year(year)
-    rows = queries.iter_disposals(get_session(), user_id, year)
+    rows = queries.iter_disposals(db(), user_id, year)
     file_name = f"form8949-{year.replace('/', '-')}.csv"
     return StreamingResponse(form8949_csv(rows, year), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="{file_name}"'})
@@ -247,7 +274,7 @@ def list_findings(user_id: str = Depends(current_user),
                                            description="e.g. unmatched_withdrawal"),
                   limit: int = Limit, page_token: str | None = PageToken) -> Page[Finding]:
     state = decode_paging_state(page_token)
-    page = paged(lambda: queries.findings_page(get_session(), user_id, limit, state, kind or None),
+    page = paged(lambda: queries.findings_page(db(), user_id, limit, state, kind or None),
                  page_token)
     return Page[Finding](items=[finding_item(r) for r in page.rows],
                          next_page_token=encode_paging_state(page.paging_state))
@@ -267,7 +294,7 @@ def finding_item(row: dict) -> Finding:
 # --- settings -------------------------------------------------------------------------------------
 @app.get("/v1/settings", response_model=SettingsView, summary="Your tax settings")
 def read_settings(user_id: str = Depends(current_user)) -> SettingsView:
-    value = get_user_settings(get_session(), user_id)
+    value = get_user_settings(db(), user_id, deployment_defaults(settings()))
     return SettingsView(method=value.method, pooling=value.pooling, currency=value.currency)
 
 
@@ -275,10 +302,10 @@ def read_settings(user_id: str = Depends(current_user)) -> SettingsView:
          summary="Change the cost-basis method or pooling; recomputes your data in a job")
 def write_settings(update: SettingsUpdate = Body(), user_id: str = Depends(current_user)
                    ) -> JobAccepted:
-    session = get_session()
-    current = get_user_settings(session, user_id)
+    session = db()
+    current = get_user_settings(session, user_id, deployment_defaults(settings()))
     put_user_settings(session, user_id, UserSettings(update.method, update.pooling,
                                                      current.currency))
-    job_id = jobs.create_job(session, user_id=user_id, kind="recompute")
+    job_id = jobs.create_job(session, user_id=user_id, kind=JobKind.RECOMPUTE)
     hand_to_pipeline(job_id)
-    return JobAccepted(job_id=job_id, status=jobs.JobStatus.QUEUED)
+    return JobAccepted(job_id=job_id, status=JobStatus.QUEUED)

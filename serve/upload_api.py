@@ -14,17 +14,23 @@ from fastapi import Depends, FastAPI, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from ingest.config import get_settings
 from ingest.extract import storage
 from ingest.extract.formats import FORMATS
 from ingest.load import jobs
-from ingest.load.cassandra import get_session
+from ingest.vocabulary import JobKind, JobStatus
 from serve.auth import current_user
+from serve.deps import db, settings
 from serve.errors import ApiError, install_error_handlers
 from serve.models import ERROR_RESPONSES, ErrorBody, UploadAccepted
 from serve.pipeline_link import hand_to_pipeline
-from serve.upload_stream import (CsvSink, MultipartFileReader, UploadRejected, body_limit,
-                                 multipart_boundary, too_large)
+from serve.upload_stream import (
+    CsvSink,
+    MultipartFileReader,
+    UploadRejected,
+    body_limit,
+    multipart_boundary,
+    too_large,
+)
 
 log = logging.getLogger("ray.serve")  # lands in the replica's log file
 
@@ -100,7 +106,7 @@ class StoredUpload:
 
     async def open(self, file_name: str | None) -> None:
         self.file_name = file_name or DEFAULT_FILE_NAME
-        self.uri = storage.upload_uri(self.user_id, str(self.job_id), self.file_name)
+        self.uri = storage.upload_uri(settings().uploads_uri, self.user_id, str(self.job_id), self.file_name)
         out = await run_in_threadpool(storage.open_output, self.uri)
         self.sink = CsvSink(out, self.max_bytes)
 
@@ -184,7 +190,7 @@ async def create_upload(
                                  "(multipart bodies carry their own)"),
 ) -> UploadAccepted:
     fmt, zone = checked_format(format), checked_tz(tz)
-    max_bytes = get_settings().max_upload_bytes
+    max_bytes = settings().max_upload_bytes
     try:
         boundary = multipart_boundary(request.headers.get("content-type"))
         length = declared_length(request)
@@ -198,7 +204,7 @@ async def create_upload(
     try:
         sink = await receive_file(request, upload, boundary, name)
         await run_in_threadpool(
-            jobs.create_job, get_session(), job_id=job_id, user_id=user_id, kind="upload",
+            jobs.create_job, db(), job_id=job_id, user_id=user_id, kind=JobKind.UPLOAD,
             file_uri=upload.uri, file_name=upload.file_name, file_sha256=sink.sha256,
             size_bytes=sink.size, format=fmt, wallet=wallet or None, tz=zone)
     except UploadRejected as exc:
@@ -212,5 +218,5 @@ async def create_upload(
         await upload.discard()
         raise
     await run_in_threadpool(hand_to_pipeline, job_id)
-    return UploadAccepted(job_id=job_id, status=jobs.JobStatus.QUEUED, file_name=upload.file_name,
+    return UploadAccepted(job_id=job_id, status=JobStatus.QUEUED, file_name=upload.file_name,
                           size_bytes=sink.size, sha256=sink.sha256)

@@ -7,14 +7,24 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from devtools.generate import generate
 from ingest.extract import chunking
 from ingest.extract.chunking import (
-    ByteRange, FileLayout, adaptive_chunk_bytes, inspect_file, plan_chunks, read_range,
+    ByteRange,
+    FileLayout,
+    adaptive_chunk_bytes,
+    inspect_file,
+    plan_chunks,
+    read_range,
 )
 from ingest.extract.parse import (
-    ParseContext, finalize_partition, parse_bytes, parse_chunk, partition_legs, read_rows,
+    ParseContext,
+    finalize_partition,
+    parse_bytes,
+    parse_chunk,
+    partition_legs,
+    read_rows,
 )
-from devtools.generate import generate
 
 KOINLY_HEADER = (b"Date,Sent Amount,Sent Currency,Received Amount,Received Currency,Fee Amount,"
                  b"Fee Currency,Net Worth Amount,Net Worth Currency,Label,Description,TxHash")

@@ -29,8 +29,8 @@ def test_row_round_trip_through_storage_layer(session):
 
 
 def test_start_reuses_the_running_node(cassandra_node):
-    from ingest.config import get_settings
     from devtools.devstack import cassandra_node as node
+    from ingest.config import get_settings
     if not get_settings().uses_local_node:
         return  # an existing cluster: nothing is started, nothing to reuse
     assert "already up" in node.start()

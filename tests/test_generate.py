@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from devtools.generate import GenerateStats, generate
+from devtools.pricesim.paths import MODELS, price_at
 from ingest.cli import main
 from ingest.extract.parse import parse_local_file
-from devtools.generate import GenerateStats, generate
 from ingest.normalize.canonical import FIAT
-from devtools.pricesim.paths import MODELS, price_at
 
 FORMATS = ["koinly", "coinbase", "binance", "kraken"]
 

@@ -1,4 +1,6 @@
 from ingest.load import jobs
+
+
 def test_job_lifecycle(session):
     jid = jobs.create_job(session, user_id="u1", file_name="a.csv")
     j = jobs.get_job(session, jid)

@@ -7,9 +7,9 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devtools.generate import generate
 from ingest.extract.formats import FORMATS
 from ingest.extract.parse import FormatError, parse_bytes
-from devtools.generate import generate
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 HEADERS = [",".join(f.columns).encode() for f in FORMATS.values()]

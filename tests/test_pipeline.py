@@ -9,20 +9,22 @@ from pathlib import Path
 
 import pytest
 
+from devtools.generate import generate
+from ingest.config import get_settings
 from ingest.extract import storage
 from ingest.extract.parse import parse_local_file
-from devtools.generate import generate
 from ingest.load import jobs
 from ingest.load.cassandra import execute
 from ingest.load.transactions import count_transactions
 from ingest.pipeline.runner import submit_job
+from ingest.vocabulary import FINISHED
 
 pytestmark = [pytest.mark.cassandra, pytest.mark.ray, pytest.mark.pricesim]
 
 
 def upload(session, user: str, path: Path, fmt: str | None = None, wallet: str | None = None):
     job_id = uuid.uuid1()
-    uri = storage.upload_uri(user, str(job_id), path.name)
+    uri = storage.upload_uri(get_settings().uploads_uri, user, str(job_id), path.name)
     with open(path, "rb") as src, storage.open_output(uri) as dst:
         shutil.copyfileobj(src, dst)
     jobs.create_job(session, user_id=user, file_uri=uri, file_name=path.name, format=fmt,
@@ -35,7 +37,7 @@ def wait(session, job_id, timeout: float = 300.0) -> jobs.JobRecord:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = jobs.get_job(session, job_id)
-        if job.status in jobs.JobStatus.FINISHED:
+        if job.status in FINISHED:
             return job
         time.sleep(0.5)
     raise AssertionError(f"job {job_id} did not finish: {jobs.get_job(session, job_id)}")

@@ -14,9 +14,9 @@ import uuid
 import psutil
 import pytest
 
+from devtools.generate import generate
 from ingest.config import get_settings
 from ingest.extract.parse import parse_local_file
-from devtools.generate import generate
 from ingest.load import jobs
 from ingest.load.transactions import count_transactions
 from tests.test_pipeline import upload, view_count, wait
@@ -105,11 +105,12 @@ def run_driver(code: str, timeout: float = 300.0) -> dict:
 START_RAY = """
     import json, os, time, uuid, ray
     from ingest.load import jobs
+    from ingest.config import get_settings
     from ingest.load.cassandra import get_session
     env = {k: v for k, v in os.environ.items() if k.startswith("LEDGERFLOW_")}
     ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="ledgerflow",
              runtime_env={"env_vars": env}, log_to_driver=False)
-    session = get_session()
+    session = get_session(get_settings())
     job_id = uuid.UUID(os.environ["JOB_ID"])
 """
 
@@ -118,9 +119,10 @@ def test_job_interrupted_by_stopping_ray_resumes_after_restart(session, big_file
     user = f"resume-{uuid.uuid4().hex[:8]}"
     # The job is recorded as the upload deployment would, but run by separate Ray clusters.
     import shutil
+
     from ingest.extract import storage
     job_id = uuid.uuid1()
-    uri = storage.upload_uri(user, str(job_id), big_file.name)
+    uri = storage.upload_uri(get_settings().uploads_uri, user, str(job_id), big_file.name)
     with open(big_file, "rb") as src, storage.open_output(uri) as dst:
         shutil.copyfileobj(src, dst)
     jobs.create_job(session, user_id=user, file_uri=uri, file_name=big_file.name, job_id=job_id)

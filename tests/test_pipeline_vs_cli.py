@@ -9,8 +9,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
-from ingest.cli import main as cli
 from devtools.generate import generate
+from ingest.cli import main as cli
 from ingest.load.cassandra import execute
 from ingest.normalize.canonical import FIAT
 from tests.test_pipeline import upload, wait

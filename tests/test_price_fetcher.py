@@ -11,7 +11,7 @@ import pytest
 
 from ingest.load.price_cache import read_coverage
 from ingest.normalize.canonical import TIMESTAMP
-from ingest.prices.fetcher import fetch_prices, get_pool
+from ingest.prices.pool import fetch_prices, get_pool
 from ingest.prices.planner import distinct_windows
 
 pytestmark = [pytest.mark.cassandra, pytest.mark.ray, pytest.mark.pricesim]
@@ -61,7 +61,7 @@ def test_pool_never_exceeds_the_shared_rate(ray_local, cold_price_cache, setting
                         utc(2018, 1, 1), utc(2018, 12, 1))
     assert len(get_pool(cfg).fetchers) >= 2
     started = time.monotonic()
-    report = fetch_prices(needs, settings=cfg)
+    report = fetch_prices(needs, settings=cfg, currency="USD")
     elapsed = time.monotonic() - started
     stats = pricesim.stats()
     windows = wanted_windows(needs)
@@ -80,11 +80,11 @@ def test_pool_never_exceeds_the_shared_rate(ray_local, cold_price_cache, setting
 def test_cached_windows_are_not_fetched_again(ray_local, cold_price_cache, settings, session, pricesim):
     cfg = sim_settings(settings, pricesim, price_rate=50.0, price_burst=10)
     needs = needs_table(["SOL", "AVAX"], utc(2021, 3, 1), utc(2021, 8, 1))
-    first = fetch_prices(needs, settings=cfg)
+    first = fetch_prices(needs, settings=cfg, currency="USD")
     assert first.windows_fetched == first.windows_needed > 0 and first.windows_cached == 0
     assert len(first.fetched_windows) == first.windows_fetched
     before = pricesim.stats()["requests"]
-    second = fetch_prices(needs, settings=cfg)
+    second = fetch_prices(needs, settings=cfg, currency="USD")
     assert pricesim.stats()["requests"] == before
     assert second.requests_sent == 0 and second.windows_cached == first.windows_needed
     assert second.fetched_windows == []
@@ -95,11 +95,11 @@ def test_window_holding_now_is_covered_only_until_fetch_time(ray_local, cold_pri
     cfg = sim_settings(settings, pricesim, price_rate=50.0, price_burst=10)
     now = datetime.now(timezone.utc)
     needs = pa.table({"asset": ["LINK"], "ts": pa.array([now - timedelta(hours=3)], TIMESTAMP)})
-    assert fetch_prices(needs, settings=cfg).windows_fetched == 1
-    assert fetch_prices(needs, settings=cfg).requests_sent == 0   # before the fetch: covered
+    assert fetch_prices(needs, settings=cfg, currency="USD").windows_fetched == 1
+    assert fetch_prices(needs, settings=cfg, currency="USD").requests_sent == 0   # before the fetch: covered
     time.sleep(1.1)
     later = pa.table({"asset": ["LINK"], "ts": pa.array([datetime.now(timezone.utc)], TIMESTAMP)})
-    assert fetch_prices(later, settings=cfg).requests_sent == 1   # after it: fetched again
+    assert fetch_prices(later, settings=cfg, currency="USD").requests_sent == 1   # after it: fetched again
 
 
 def test_burst_of_429s_slows_but_loses_nothing(ray_local, cold_price_cache, settings, session, pricesim):
@@ -112,7 +112,7 @@ def test_burst_of_429s_slows_but_loses_nothing(ray_local, cold_price_cache, sett
     for t in timers:
         t.start()
     try:
-        report = fetch_prices(needs, settings=cfg)
+        report = fetch_prices(needs, settings=cfg, currency="USD")
     finally:
         for t in timers:
             t.join()
@@ -131,7 +131,7 @@ def test_outage_of_30s_inside_the_budget_loses_nothing(ray_local, cold_price_cac
     timer.start()
     started = time.monotonic()
     try:
-        report = fetch_prices(needs, settings=cfg)
+        report = fetch_prices(needs, settings=cfg, currency="USD")
     finally:
         timer.join()
     elapsed = time.monotonic() - started
@@ -150,7 +150,7 @@ def test_outage_past_the_budget_reports_unavailable_and_records_nothing(
     cfg = sim_settings(settings, down, price_rate=20.0, price_burst=4, price_retry_budget=3.0)
     needs = needs_table(["DOT", "UNI"], utc(2022, 2, 1), utc(2022, 6, 1))
     started = time.monotonic()
-    report = fetch_prices(needs, settings=cfg)
+    report = fetch_prices(needs, settings=cfg, currency="USD")
     assert time.monotonic() - started < 30
     assert {(w.asset, int(w.start.timestamp())) for w in report.windows_unavailable} == \
         wanted_windows(needs)
@@ -169,7 +169,7 @@ def test_killed_fetcher_is_replaced_and_its_windows_retried(ray_local, cold_pric
     timer = threading.Timer(0.6, lambda: ray.kill(victim, no_restart=False))
     timer.start()
     try:
-        report = fetch_prices(needs, settings=cfg)
+        report = fetch_prices(needs, settings=cfg, currency="USD")
     finally:
         timer.join()
     assert report.windows_resubmitted > 0   # the kill landed while windows were in flight

@@ -4,11 +4,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pyarrow as pa
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from ingest.normalize.canonical import TIMESTAMP
-from ingest.prices.planner import (WINDOW_SECONDS, CoverageRecord, distinct_windows,
-                                   plan_fetches, window_of)
+from ingest.prices.planner import (
+    WINDOW_SECONDS,
+    CoverageRecord,
+    distinct_windows,
+    plan_fetches,
+    window_of,
+)
 
 IDS = {"BTC": "bitcoin", "ETH": "ethereum", "SOL": "solana"}
 NOW = int(datetime(2026, 6, 1, tzinfo=timezone.utc).timestamp())

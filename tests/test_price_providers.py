@@ -9,10 +9,20 @@ import pytest
 
 from ingest.config import Settings
 from ingest.prices.providers import provider_chain
-from ingest.prices.providers.base import OutcomeKind, ProviderConfig, Window, parse_retry_after
+from ingest.prices.providers.base import (
+    OutcomeKind,
+    ProviderConfig,
+    Window,
+    parse_retry_after,
+)
 from ingest.prices.providers.coingecko import CoinGecko
-from ingest.prices.providers.defillama import (DefiLlama, build_batch_requests, parse_batch,
-                                               request_url_length, window_days)
+from ingest.prices.providers.defillama import (
+    DefiLlama,
+    build_batch_requests,
+    parse_batch,
+    request_url_length,
+    window_days,
+)
 
 W = Window(1_704_067_200, 1_704_067_200 + 88 * 86400)
 CG = CoinGecko(ProviderConfig("http://sim:8765/", api_key="k", key_kind="demo"))
@@ -156,8 +166,8 @@ def test_defillama_outcomes():
 
 
 def test_provider_chain_follows_the_configured_order():
-    chain = provider_chain(Settings(price_provider="defillama, coingecko"))
+    chain = provider_chain(Settings(price_provider="defillama, coingecko"), "usd")
     assert [p.name for p in chain] == ["defillama", "coingecko"]
     assert chain[1].config.base_url == Settings().coingecko_url
     with pytest.raises(ValueError):
-        provider_chain(Settings(price_provider="coingecko,nope"))
+        provider_chain(Settings(price_provider="coingecko,nope"), "usd")

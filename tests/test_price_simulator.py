@@ -10,8 +10,13 @@ from datetime import datetime, timezone
 import pytest
 
 from devtools.pricesim import paths
-from devtools.pricesim.server import (SlidingCounter, chart_body, outage_remaining,
-                                            parse_outage, step_for_range)
+from devtools.pricesim.server import (
+    SlidingCounter,
+    chart_body,
+    outage_remaining,
+    parse_outage,
+    step_for_range,
+)
 
 T0 = int(datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp())
 DAY = 86400

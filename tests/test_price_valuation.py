@@ -12,11 +12,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from ingest.config import get_settings
-from ingest.load.price_cache import PRICES_SCHEMA, load_prices, read_coverage
-from ingest.normalize.canonical import AMOUNT, CANONICAL_SCHEMA, TIMESTAMP, VALUED_SCHEMA
-from ingest.normalize import assets as asset_registry
 from devtools.pricesim import paths
+from ingest.load.price_cache import PRICES_SCHEMA, load_prices, read_coverage
+from ingest.normalize.canonical import (
+    AMOUNT,
+    CANONICAL_SCHEMA,
+    TIMESTAMP,
+    VALUED_SCHEMA,
+)
 from ingest.prices.valuation import needs_range, price_needs, value_transactions
 
 Q = Decimal("1e-18")
@@ -213,7 +216,7 @@ def sim_settings(settings, sim, **overrides):
 @pytest.mark.pricesim
 def test_joined_prices_equal_the_simulator_series_exactly(ray_local, cold_price_cache, settings, session,
                                                           pricesim):
-    from ingest.prices.fetcher import fetch_prices
+    from ingest.prices.pool import fetch_prices
 
     rng = np.random.default_rng(11)
     start = int(datetime(2023, 2, 1, tzinfo=timezone.utc).timestamp())
@@ -224,7 +227,7 @@ def test_joined_prices_equal_the_simulator_series_exactly(ray_local, cold_price_
             for s in symbols for _ in range(40)]
     tx = tx_table(rows)
     needs = price_needs(tx)
-    report = fetch_prices(needs, settings=sim_settings(settings, pricesim))
+    report = fetch_prices(needs, settings=sim_settings(settings, pricesim), currency="USD")
     assert report.windows_unavailable == [] and report.windows_fetched == report.windows_needed
     assets, lo, hi = needs_range(needs)
     out = value_transactions(tx, load_prices(session, assets, lo, hi),
@@ -237,17 +240,12 @@ def test_joined_prices_equal_the_simulator_series_exactly(ray_local, cold_price_
 
 
 @pytest.fixture()
-def bogus_coin_id(tmp_path, monkeypatch):
-    """BOGUS maps to an id the provider does not know (the 404 "coin not found" path)."""
+def bogus_coin_id(tmp_path) -> str:
+    """An asset-ids file mapping BOGUS to an id the provider does not know (the 404 "coin not
+    found" path); pass it as Settings.asset_ids_file."""
     path = tmp_path / "ids.json"
     path.write_text(json.dumps({"BOGUS": "bogus-coin"}))
-    monkeypatch.setenv("LEDGERFLOW_ASSET_IDS_FILE", str(path))
-    get_settings.cache_clear()
-    asset_registry.provider_ids.cache_clear()
-    yield
-    monkeypatch.delenv("LEDGERFLOW_ASSET_IDS_FILE")
-    get_settings.cache_clear()
-    asset_registry.provider_ids.cache_clear()
+    return str(path)
 
 
 @pytest.mark.cassandra
@@ -256,7 +254,7 @@ def bogus_coin_id(tmp_path, monkeypatch):
 def test_no_price_and_unavailable_are_told_apart_end_to_end(ray_local, cold_price_cache, settings, session,
                                                             pricesim, pricesim_factory,
                                                             bogus_coin_id):
-    from ingest.prices.fetcher import fetch_prices
+    from ingest.prices.pool import fetch_prices
 
     before_listing = datetime(2019, 6, 1, 12, tzinfo=timezone.utc)   # SOL listed 2020-04-11
     in_2022 = datetime(2022, 9, 1, 12, tzinfo=timezone.utc)
@@ -264,9 +262,9 @@ def test_no_price_and_unavailable_are_told_apart_end_to_end(ray_local, cold_pric
                     "timestamp": t} for a, t in [("SOL", before_listing), ("FOO", in_2022),
                                                  ("BOGUS", in_2022), ("ATOM", in_2022)]])
     needs = price_needs(tx)
-    healthy = sim_settings(settings, pricesim)
+    healthy = sim_settings(settings, pricesim, asset_ids_file=bogus_coin_id)
     report = fetch_prices(needs.filter(pc.not_equal(needs["asset"], "ATOM")),
-                          settings=healthy)
+                          settings=healthy, currency="USD")
     assert report.windows_unavailable == []
     assert report.assets_unlisted == ["BOGUS", "FOO"]
     assert {r.status for r in read_coverage(session, ["BOGUS"])} == {"unlisted"}
@@ -274,12 +272,12 @@ def test_no_price_and_unavailable_are_told_apart_end_to_end(ray_local, cold_pric
             if r.window_start <= before_listing.timestamp() < r.window_end} == {"no_data"}
     # "No price" is durable: asked again, nothing is fetched.
     again = fetch_prices(needs.filter(pc.not_equal(needs["asset"], "ATOM")),
-                         settings=healthy)
+                         settings=healthy, currency="USD")
     assert again.requests_sent == 0 and pricesim.stats()["not_found"] == 1
 
     down = pricesim_factory(outage=["0:600"])
     outage = fetch_prices(needs.filter(pc.equal(needs["asset"], "ATOM")),
-                          settings=sim_settings(settings, down, price_retry_budget=2.0))
+                          settings=sim_settings(settings, down, price_retry_budget=2.0), currency="USD")
     assert outage.unavailable_assets == {"ATOM"}
 
     assets, lo, hi = needs_range(needs)

@@ -13,10 +13,12 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from ingest.config import get_settings
 from ingest.load import jobs, queries
 from ingest.load.cassandra import execute_many, get_session
 from ingest.load.views import write_transactions_view
 from ingest.tax.report import FORM_8949_COLUMNS
+from ingest.vocabulary import JobStatus
 
 pytestmark = [pytest.mark.cassandra, pytest.mark.ray]
 
@@ -89,7 +91,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(test_keyspace: str) -> World:
-    session = get_session(test_keyspace)
+    session = get_session(get_settings(), test_keyspace)
     tag = uuid.uuid4().hex[:8]
     alice, bob = f"alice-{tag}", f"bob-{tag}"
     write_user(session, alice, ALICE_TXS)
@@ -135,7 +137,7 @@ def world(test_keyspace: str) -> World:
     jobs.set_progress(session, alice_job, "parse", 0, 100, 400)
     # Off the active list: the supervisor must not try to run these made-up jobs.
     for job_id in (alice_job, bob_job):
-        jobs.finish(session, jobs.get_job(session, job_id), jobs.JobStatus.FAILED, "test data")
+        jobs.finish(session, jobs.get_job(session, job_id), JobStatus.FAILED, "test data")
     return World(alice, bob, alice_job, bob_job)
 
 

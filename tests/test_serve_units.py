@@ -13,16 +13,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.load.queries import TxCursor
+from ingest.normalize.canonical import plain_decimal
+from ingest.tax.report import FORM_8949_COLUMNS
 from serve.auth import TokenCache
 from serve.client import format_progress, format_result, human_count, progress_bar
 from serve.errors import ApiError
-from ingest.tax.report import FORM_8949_COLUMNS
 from serve.form8949 import form8949_csv
-from ingest.normalize.canonical import plain_decimal
-from serve.page_tokens import (decode_paging_state, decode_tx_cursor, encode_paging_state,
-                               encode_tx_cursor)
-from serve.upload_stream import (SNIFF_BYTES, CsvSink, MultipartFileReader, UploadRejected,
-                                 multipart_boundary)
+from serve.page_tokens import (
+    decode_paging_state,
+    decode_tx_cursor,
+    encode_paging_state,
+    encode_tx_cursor,
+)
+from serve.upload_stream import (
+    SNIFF_BYTES,
+    CsvSink,
+    MultipartFileReader,
+    UploadRejected,
+    multipart_boundary,
+)
 
 CSV = b"Date,Sent Amount,Sent Currency\n2024-01-02 10:00:00,1.5,BTC\n"
 

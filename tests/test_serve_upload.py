@@ -16,6 +16,7 @@ from ingest.config import PROJECT_ROOT
 from ingest.extract import storage
 from ingest.load import jobs
 from ingest.load.queries import user_jobs_page
+from ingest.vocabulary import JobStatus
 
 pytestmark = [pytest.mark.cassandra, pytest.mark.ray]
 
@@ -69,7 +70,7 @@ def test_raw_upload_is_accepted_fast_and_stored_byte_for_byte(serve_app, api_cli
 
     job = jobs.get_job(session, uuid.UUID(answer["job_id"]))
     assert job is not None and job.user_id == user and job.kind == "upload"
-    assert job.status in (jobs.JobStatus.QUEUED, jobs.JobStatus.RUNNING)
+    assert job.status in (JobStatus.QUEUED, JobStatus.RUNNING)
     assert (job.format, job.wallet, job.tz, job.file_name) == ("koinly", "my koinly",
                                                                "Europe/Berlin", "export 2024.csv")
     assert job.size_bytes == len(body) and job.file_sha256 == answer["sha256"]

@@ -13,7 +13,13 @@ from ingest.tax.engine import compute, compute_asset, merge, prepare
 from ingest.tax.records import Flag, Rule, Term
 from ingest.tax.report import disposal_rows, form8949_rows, money, summary_dict
 from tests.fixtures.tax.builders import (
-    buy, deposit, income, sell, trade, valued_table, withdrawal,
+    buy,
+    deposit,
+    income,
+    sell,
+    trade,
+    valued_table,
+    withdrawal,
 )
 
 D = Decimal

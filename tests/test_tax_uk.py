@@ -223,15 +223,32 @@ def test_crypto22280_fee_paid_in_tokens():
     and the fee is a cost of the sale: consideration £5,000 + £5, allowable costs 1,001 x £2 =
     £2,002 + the £5 fee: gain £2,998; pool 8,999 / £17,998. (Figures worked by the manual's
     stated method; its own final table was not readable here.) The engine books the sale
-    (£4,995 net of the fee, cost £2,000) and the fee disposal (£5, cost £2) as two lines."""
+    (gross £5,000, allowable cost £2,000 + the £5 fee) and the fee disposal (£5, cost £2) as two
+    lines: together consideration £5,005 and allowable costs £2,007, as on the SA108."""
     result = uk([buy("2023-01-15", "TOK", 10000, 20000),
                  sell("2024-07-01", "TOK", 1000, 5000, fee_asset="TOK", fee_amount=1,
                       fee_value=5)])
     lines = [(d.purpose, d.quantity, d.proceeds, d.cost_basis, d.gain) for d in result.disposals]
-    assert lines == [("sell", D(1000), D(4995), D(2000), D(2995)),
+    assert lines == [("sell", D(1000), D(5000), D(2005), D(2995)),
                      ("fee", D(1), D(5), D(2), D(3))]
     assert sum(d.gain for d in result.disposals) == D(2998)
+    assert (result.years["2024/25"].proceeds, result.years["2024/25"].cost_basis) == (
+        D(5005), D(2007))
     assert pool(result) == (D(8999), D(17998))
+
+
+def test_uk_proceeds_are_gross_and_the_selling_fee_is_an_allowable_cost():
+    """SA108 boxes (HMRC CG15250; TCGA 1992 s38(1)(c)): disposal proceeds are the gross
+    consideration and the incidental costs of disposal (a fiat selling fee) are allowable costs.
+    The gain is the same as netting the fee, but both boxes include it. Form 8949 (US methods)
+    keeps proceeds net of the selling fee."""
+    rows = [buy("2023-01-15", "TOK", 100, 1000),
+            sell("2024-07-01", "TOK", 40, 900, fee_asset="GBP", fee_amount=12, fee_value=12)]
+    [line] = uk(rows).disposals
+    assert (line.proceeds, line.cost_basis, line.gain) == (D(900), D(412), D(488))
+    [us_line] = compute(valued_table(rows), method="fifo", pooling="universal",
+                        currency="USD").disposals
+    assert (us_line.proceeds, us_line.cost_basis, us_line.gain) == (D(888), D(400), D(488))
 
 
 def test_uk_days_are_london_days():

@@ -17,9 +17,9 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from ingest.config import get_settings
 from devtools.devstack import cassandra_node
 from devtools.devstack.processes import port_open, start_background, stop_background
+from ingest.config import get_settings
 
 PRICESIM_PORT = 8765
 DASHBOARD_PORT = 8265
@@ -42,7 +42,7 @@ def up(price_rate: float) -> None:
     settings = get_settings()
     print(cassandra_node.start())
     from ingest.load.migrations import apply_migrations
-    print(f"schema: applied {apply_migrations() or 'nothing new'} in keyspace {settings.keyspace}")
+    print(f"schema: applied {apply_migrations(settings) or 'nothing new'} in keyspace {settings.keyspace}")
     print(start_background("pricesim", [_bin("ledgerflow"), "pricesim", "--port", str(PRICESIM_PORT),
                                         "--rate", str(price_rate), "--burst", str(int(price_rate))],
                            PRICESIM_PORT))
@@ -86,8 +86,8 @@ def status() -> None:
 def demo(rows: int, price_rate: float) -> int:
     settings = get_settings()
     up(price_rate)
-    from ingest.cli import main as cli
     from devtools.generate import generate
+    from ingest.cli import main as cli
     from ingest.load.cassandra import get_session
     from ingest.load.users import create_token
 
@@ -98,7 +98,7 @@ def demo(rows: int, price_rate: float) -> int:
     if not sample.exists():
         stats = generate(rows, "binance", seed=7, out=sample, peer_out=peer)
         print(f"generated {sample} ({rows} rows; {stats})")
-    token = create_token(get_session(), "demo")
+    token = create_token(get_session(settings), "demo")
     api = f"http://{settings.api_host}:{settings.api_port}"
     for path, fmt in ((sample, "binance"), (peer, "koinly")):
         if path.exists():

@@ -62,6 +62,10 @@ MODELS: dict[str, AssetModel] = {
 
 SYMBOL_BY_COIN_ID = {m.coin_id: s for s, m in MODELS.items()}
 
+# Fixed exchange rates per USD for the other currencies served (vs_currency): enough to tell a
+# price in EUR or GBP from one in USD end to end; the simulator models no FX market.
+FX_PER_USD: dict[str, float] = {"usd": 1.0, "eur": 0.92, "gbp": 0.79}
+
 
 def _listed_ts(model: AssetModel) -> int:
     d = datetime.fromisoformat(model.listed).replace(tzinfo=timezone.utc)
@@ -91,8 +95,9 @@ def hourly_series(symbol: str) -> tuple[int, np.ndarray]:
     return first, model.anchor_price * np.exp(log_path)
 
 
-def price_at(symbol: str, ts: int | float | datetime) -> float | None:
-    """Price in USD at the hour at or before `ts`, or None before listing / unknown asset."""
+def price_at(symbol: str, ts: int | float | datetime, currency: str = "usd") -> float | None:
+    """Price in `currency` at the hour at or before `ts`, or None before listing / unknown
+    asset."""
     if symbol not in MODELS:
         return None
     if isinstance(ts, datetime):
@@ -101,10 +106,11 @@ def price_at(symbol: str, ts: int | float | datetime) -> float | None:
     idx = (int(ts) - first) // HOUR
     if idx < 0 or idx >= len(prices):
         return None
-    return float(prices[idx])
+    return float(prices[idx]) * FX_PER_USD[currency.lower()]
 
 
-def series(symbol: str, start: int, end: int, step: int = HOUR) -> list[tuple[int, float]]:
+def series(symbol: str, start: int, end: int, step: int = HOUR,
+           currency: str = "usd") -> list[tuple[int, float]]:
     """Points (ts, price) at multiples of `step` in [start, end], existing hours only."""
     if symbol not in MODELS:
         return []
@@ -112,6 +118,7 @@ def series(symbol: str, start: int, end: int, step: int = HOUR) -> list[tuple[in
     lo = max(start, first)
     lo = -(-lo // step) * step
     out = []
+    fx = FX_PER_USD[currency.lower()]
     for ts in range(lo, min(end, END - HOUR) + 1, step):
-        out.append((ts, float(prices[(ts - first) // HOUR])))
+        out.append((ts, float(prices[(ts - first) // HOUR]) * fx))
     return out

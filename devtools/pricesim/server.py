@@ -25,8 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ingest.prices.ratelimit import TokenBucket
 from devtools.pricesim import paths
+from ingest.prices.ratelimit import TokenBucket
 
 DAY = 86400
 FIVE_MINUTES = 300
@@ -70,10 +70,11 @@ def step_for_range(range_seconds: int) -> int:
     return DAY
 
 
-def chart_body(symbol: str, start: int, end: int, now: int) -> dict[str, list]:
+def chart_body(symbol: str, start: int, end: int, now: int,
+               currency: str = "usd") -> dict[str, list]:
     """market_chart/range body for [start, end] (CoinGecko's inclusive `to`), up to `now`."""
     step = step_for_range(end - start)
-    points = paths.series(symbol, start, min(end, now), step=step)
+    points = paths.series(symbol, start, min(end, now), step=step, currency=currency)
     return {
         "prices": [[ts * 1000, price] for ts, price in points],
         # Plausible companions; only `prices` is used by clients.
@@ -204,15 +205,16 @@ def make_app(config: SimConfig) -> web.Application:
             if symbol is None:
                 return web.json_response({"error": "coin not found"}, status=404)
             query = request.query
-            if query.get("vs_currency", "").lower() != "usd":
-                return web.json_response({"error": "invalid vs_currency (simulator: usd only)"},
-                                         status=400)
+            currency = query.get("vs_currency", "").lower()
+            if currency not in paths.FX_PER_USD:
+                return web.json_response({"error": "invalid vs_currency (simulator: "
+                                          f"{', '.join(paths.FX_PER_USD)})"}, status=400)
             try:
                 start, end = int(float(query["from"])), int(float(query["to"]))
             except (KeyError, ValueError):
                 return web.json_response({"error": "from and to (unix seconds) are required"},
                                          status=400)
-            body = chart_body(symbol, start, end, int(time.time()))
+            body = chart_body(symbol, start, end, int(time.time()), currency)
             return web.Response(text=json.dumps(body), content_type="application/json")
         return await respond(request, MARKET_CHART, True, serve)
 

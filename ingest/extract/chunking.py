@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import BinaryIO
 
-from ingest.extract.formats import closest_format, detect_format, expected_headers, get_format
+from ingest.extract.formats import (
+    closest_format,
+    detect_format,
+    expected_headers,
+    get_format,
+)
 from ingest.extract.formats.base import FormatError
 
 HEAD_BYTES = 64 * 1024          # what inspect_file reads: preamble + header live there

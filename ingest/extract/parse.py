@@ -30,12 +30,23 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from ingest.extract.chunking import (
-    ByteRange, FileLayout, adaptive_chunk_bytes, header_fields, inspect_file, plan_chunks,
-    read_range, read_sample,
+    ByteRange,
+    FileLayout,
+    adaptive_chunk_bytes,
+    header_fields,
+    inspect_file,
+    plan_chunks,
+    read_range,
+    read_sample,
 )
 from ingest.extract.formats import get_format
 from ingest.extract.formats.base import (
-    LEGS_SCHEMA, FormatError, ParseContext, RejectedRow, check_timezone, classify_sides,
+    LEGS_SCHEMA,
+    FormatError,
+    ParseContext,
+    RejectedRow,
+    check_timezone,
+    classify_sides,
 )
 from ingest.normalize.canonical import AMOUNT, CANONICAL_SCHEMA, TxType
 from ingest.normalize.identity import content_key, occurrence_index, tx_ids

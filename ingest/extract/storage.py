@@ -10,8 +10,6 @@ from typing import BinaryIO
 
 import pyarrow.fs as pafs
 
-from ingest.config import get_settings
-
 
 def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
     """(filesystem, path) for a URI or a local path."""
@@ -24,8 +22,9 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.basename(name or "upload.csv"))[:120] or "upload.csv"
 
 
-def upload_uri(user_id: str, job_id: str, file_name: str) -> str:
-    base = get_settings().uploads_uri.rstrip("/")
+def upload_uri(base: str, user_id: str, job_id: str, file_name: str) -> str:
+    """Where an upload is stored under `base` (Settings.uploads_uri)."""
+    base = base.rstrip("/")
     user = hashlib.sha256(user_id.encode()).hexdigest()[:16]  # user ids need not be path-safe
     return f"{base}/{user}/{job_id}-{_safe_name(file_name)}"
 

@@ -1,7 +1,7 @@
 """One Cassandra Session per process, prepared statements, bounded concurrent writes with retry.
 
 The python driver is CPU-bound under the GIL and a Session must not cross a fork, so every process
-(driver, Ray worker, Serve replica) opens its own through `get_session()`, keyed by pid.
+(driver, Ray worker, Serve replica) opens its own through `get_session(settings)`, keyed by pid.
 """
 from __future__ import annotations
 
@@ -17,17 +17,22 @@ from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.concurrent import execute_concurrent_with_args
-from cassandra.policies import (DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy,
-                                TokenAwarePolicy)
+from cassandra.policies import (
+    DCAwareRoundRobinPolicy,
+    ExponentialReconnectionPolicy,
+    TokenAwarePolicy,
+)
 from cassandra.query import BatchStatement, BatchType, PreparedStatement, dict_factory
 
-from ingest.config import Settings, get_settings
+from ingest.config import Settings
 
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _sessions: dict[tuple[int, str], Session] = {}
 _prepared: dict[tuple[int, str, str], PreparedStatement] = {}
+_write_concurrency: dict[int, int] = {}
+DEFAULT_WRITE_CONCURRENCY = 64
 
 # Errors worth retrying: the node restarting, timeouts, overload.
 RETRYABLE = ("NoHostAvailable", "OperationTimedOut", "WriteTimeout", "ReadTimeout", "Unavailable",
@@ -55,9 +60,8 @@ def make_cluster(settings: Settings) -> Cluster:
                    reconnection_policy=ExponentialReconnectionPolicy(0.5, 4.0))
 
 
-def get_session(keyspace: str | None = None, settings: Settings | None = None) -> Session:
+def get_session(settings: Settings, keyspace: str | None = None) -> Session:
     """This process's session, connected to `keyspace` (default: the configured one)."""
-    settings = settings or get_settings()
     keyspace = keyspace or settings.keyspace
     key = (os.getpid(), keyspace)
     with _lock:
@@ -67,7 +71,14 @@ def get_session(keyspace: str | None = None, settings: Settings | None = None) -
             if keyspace:
                 session.set_keyspace(keyspace)
             _sessions[key] = session
+            _write_concurrency[id(session)] = settings.write_concurrency
         return session
+
+
+def write_concurrency(session: Session) -> int:
+    """In-flight writes per process: LEDGERFLOW_WRITE_CONCURRENCY of the settings the session was
+    opened with."""
+    return _write_concurrency.get(id(session), DEFAULT_WRITE_CONCURRENCY)
 
 
 def connect_with_retry(settings: Settings, attempts: int = 10) -> Session:
@@ -135,7 +146,7 @@ def execute_many(session: Session, cql: str, rows: Iterable[Sequence[Any]], *,
     """Run one prepared statement over many parameter rows, `concurrency` in flight; rows that fail
     transiently are retried (writes here are idempotent upserts). Returns rows written."""
     stmt = prepared(session, cql)
-    concurrency = concurrency or get_settings().write_concurrency
+    concurrency = concurrency or write_concurrency(session)
     pending = list(rows)
     total = len(pending)
     deadline = time.monotonic() + budget_s
@@ -175,7 +186,7 @@ def execute_batches(session: Session, cql: str, rows_by_partition: dict[Any, lis
             batches.append(batch)
             total += len(part_rows[i:i + max_rows])
     pending = batches
-    concurrency = concurrency or get_settings().write_concurrency
+    concurrency = concurrency or write_concurrency(session)
     deadline = time.monotonic() + budget_s
     attempt = 0
     while pending:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from ingest.config import get_settings
 from ingest.load.migrations import apply_migrations
 
 
@@ -11,6 +12,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    applied = apply_migrations(args.keyspace)
+    applied = apply_migrations(get_settings(), args.keyspace)
     print(f"applied migrations: {applied or 'none (schema up to date)'}")
     return 0

@@ -15,25 +15,17 @@ from typing import Any
 from cassandra.cluster import Session
 
 from ingest.load.cassandra import execute, execute_many
+from ingest.vocabulary import STAGES, JobKind, JobStatus
 
-STAGES: tuple[str, ...] = ("parse", "store", "prices", "tax")
 ACTIVE_SHARDS = 16
-
-
-class JobStatus:
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    FINISHED = frozenset({SUCCEEDED, FAILED})
 
 
 @dataclass
 class JobRecord:
     job_id: uuid.UUID
     user_id: str
-    kind: str
-    status: str
+    kind: JobKind
+    status: JobStatus
     file_uri: str | None = None
     file_name: str | None = None
     file_sha256: str | None = None
@@ -62,7 +54,7 @@ def _shard(job_id: uuid.UUID) -> int:
     return job_id.int % ACTIVE_SHARDS
 
 
-def create_job(session: Session, *, user_id: str, kind: str = "upload", file_uri: str | None = None,
+def create_job(session: Session, *, user_id: str, kind: JobKind = JobKind.UPLOAD, file_uri: str | None = None,
                file_name: str | None = None, file_sha256: str | None = None,
                size_bytes: int | None = None, format: str | None = None,
                wallet: str | None = None, tz: str | None = None,
@@ -87,7 +79,8 @@ def get_job(session: Session, job_id: uuid.UUID) -> JobRecord | None:
     if row is None:
         return None
     return JobRecord(
-        job_id=row["job_id"], user_id=row["user_id"], kind=row["kind"], status=row["status"],
+        job_id=row["job_id"], user_id=row["user_id"], kind=JobKind(row["kind"]),
+        status=JobStatus(row["status"]),
         file_uri=row["file_uri"], file_name=row["file_name"], file_sha256=row["file_sha256"],
         size_bytes=row["size_bytes"], format=row["format"], detected_format=row["detected_format"],
         wallet=row["wallet"], tz=row["tz"], completed_stages=set(row["completed_stages"] or ()),
@@ -131,7 +124,7 @@ def save_summary(session: Session, job_id: uuid.UUID, summary: dict[str, Any]) -
             (json.dumps(summary, sort_keys=True, default=str), now(), job_id))
 
 
-def finish(session: Session, job: JobRecord, status: str, error: str | None = None) -> None:
+def finish(session: Session, job: JobRecord, status: JobStatus, error: str | None = None) -> None:
     """End the job: final status, and off the active list."""
     ts = now()
     execute(session, "UPDATE jobs SET status = ?, error = ?, finished_at = ?, updated_at = ? "

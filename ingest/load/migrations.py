@@ -11,7 +11,7 @@ from importlib import resources
 
 from cassandra.cluster import Session
 
-from ingest.config import Settings, get_settings
+from ingest.config import Settings
 from ingest.load.cassandra import connect_with_retry, prepared
 
 _KEYSPACE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
@@ -40,9 +40,8 @@ def ensure_keyspace(session: Session, keyspace: str, replication: str) -> None:
     session.execute(f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}")
 
 
-def apply_migrations(keyspace: str | None = None, settings: Settings | None = None) -> list[int]:
+def apply_migrations(settings: Settings, keyspace: str | None = None) -> list[int]:
     """Create the keyspace and apply pending migrations. Returns the versions applied now."""
-    settings = settings or get_settings()
     keyspace = keyspace or settings.keyspace
     session = connect_with_retry(settings)
     try:

@@ -19,6 +19,7 @@ from cassandra.concurrent import execute_concurrent_with_args
 from ingest.load.cassandra import execute, execute_batches, prepared, with_retry
 from ingest.normalize.canonical import AMOUNT, TIMESTAMP
 from ingest.prices.planner import CoverageRecord
+from ingest.prices.providers.base import Outcome
 
 PRICES_SCHEMA = pa.schema([
     pa.field("asset", pa.string(), nullable=False),
@@ -127,3 +128,15 @@ def load_prices(session: Session, assets: Iterable[str], start: datetime, end: d
         [pa.array(names, pa.string()), ts, pa.array(prices, AMOUNT),
          pa.array(granularities, pa.string())], schema=PRICES_SCHEMA)
     return table.sort_by([("asset", "ascending"), ("ts", "ascending")])
+
+
+def store_outcome(session: Session, asset: str, window_start: int, window_end: int,
+                  outcome: Outcome, *, provider: str, covered_until: int, currency: str) -> None:
+    """A provider's final answer for one window: its points first, then the coverage row that
+    says they are there (both idempotent upserts), so a crash between them only refetches."""
+    if outcome.points:
+        write_points(session, asset, outcome.points, granularity=outcome.granularity,
+                     provider=provider, currency=currency)
+    status = outcome.kind.value   # ok | no_data | unlisted
+    write_coverage(session, CoverageRecord(asset, window_start, window_end, covered_until, status),
+                   provider=provider, points=len(outcome.points), currency=currency)

@@ -17,7 +17,13 @@ import pyarrow.compute as pc
 from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent_with_args
 
-from ingest.load.cassandra import execute, execute_batches, execute_many, prepared, with_retry
+from ingest.load.cassandra import (
+    execute,
+    execute_batches,
+    execute_many,
+    prepared,
+    with_retry,
+)
 from ingest.normalize.canonical import CANONICAL_COLUMNS, CANONICAL_SCHEMA
 
 _STORED = [c for c in CANONICAL_COLUMNS if c not in ("user_id",)]

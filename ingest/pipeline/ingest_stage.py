@@ -1,8 +1,8 @@
 """Parse + store stages of one upload: a map/reduce over the stored file.
 
-map    parse_chunk_task x chunks     bytes of one row-aligned range -> legs, split into P partitions
-reduce store_partition_task x P      legs of one partition from every chunk -> canonical rows
-                                     (trades combined, ids assigned) -> raw_transactions
+map    parse_chunk x chunks     bytes of one row-aligned range -> legs, split into P partitions
+reduce store_partition x P      legs of one partition from every chunk -> canonical rows
+                                (trades combined, ids assigned) -> raw_transactions
 Rows that must be combined (a Binance trade's rows, a Kraken refid) or compared for identity
 (identical rows) share a partition key, so they meet in one reduce task wherever they were parsed.
 Memory per task is bounded by the chunk size and P, not the file size.
@@ -10,23 +10,35 @@ Memory per task is bounded by the chunk size and P, not the file size.
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import ray
 
-from ingest.config import get_settings
 from ingest.extract import storage
-from ingest.extract.chunking import (ByteRange, FileLayout, adaptive_chunk_bytes, inspect_file,
-                                     plan_chunks, read_range)
+from ingest.extract.chunking import (
+    ByteRange,
+    FileLayout,
+    adaptive_chunk_bytes,
+    inspect_file,
+    plan_chunks,
+    read_range,
+)
 from ingest.extract.formats.base import check_timezone
-from ingest.extract.parse import ParseContext, RejectedRow, finalize_partition, parse_chunk, partition_legs
+from ingest.extract.parse import (
+    ParseContext,
+    RejectedRow,
+    finalize_partition,
+    parse_chunk,
+    partition_legs,
+)
 from ingest.load import jobs
-from ingest.load.cassandra import get_session
 from ingest.load.transactions import store_transactions
+from ingest.pipeline.context import JobContext
+from ingest.pipeline.executors import Executor
+from ingest.pipeline.results import IngestResult, StageResults
 from ingest.prices.valuation import price_needs
+from ingest.vocabulary import Stage
 
 STORE_SLICE_ROWS = 5000   # progress is reported after each slice
 
@@ -43,36 +55,34 @@ class PartitionStats:
     accepted: int
     rejected: int
     skipped: int
-    # asset -> (earliest, latest) timestamp (epoch seconds) among this partition's rows
     asset_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
-    # asset -> distinct days (epoch day numbers) with rows needing a fetched price
     price_days: dict[str, set[int]] = field(default_factory=dict)
 
 
-def _store_rejected(session, job_id: uuid.UUID, rejected: list[RejectedRow]) -> int:
+def store_rejected(ctx: JobContext, rejected: list[RejectedRow]) -> int:
     """Store rejected rows and deliberately skipped ones (fiat-only rows, internal transfers...:
     reason prefixed 'skipped: ', so nothing leaves silently). Returns the count of real errors."""
     if rejected:
-        jobs.write_rejected(session, job_id, [
+        jobs.write_rejected(ctx.session(), ctx.job.job_id, [
             (r.line, f"skipped: {r.reason}" if r.skipped else r.reason, r.raw) for r in rejected])
     return sum(1 for r in rejected if not r.skipped)
 
 
-@ray.remote(num_cpus=1, max_retries=4, retry_exceptions=True)
-def parse_chunk_task(job_id: uuid.UUID, file_uri: str, layout: FileLayout, byte_range: ByteRange,
-                     ctx: ParseContext, n_parts: int):
-    with storage.open_input(file_uri) as f:
+def parse_chunk_task(ctx: JobContext, layout: FileLayout, byte_range: ByteRange,
+                     parse_ctx: ParseContext, n_parts: int) -> tuple:
+    assert ctx.job.file_uri is not None
+    with storage.open_input(ctx.job.file_uri) as f:
         data = read_range(f, byte_range)
-    result = parse_chunk(data, layout, byte_range.first_line, ctx)
-    session = get_session()
-    errors = _store_rejected(session, job_id, result.rejected)
-    jobs.set_progress(session, job_id, "parse", byte_range.index, byte_range.end - byte_range.start,
-                      byte_range.end - byte_range.start)
+    result = parse_chunk(data, layout, byte_range.first_line, parse_ctx)
+    errors = store_rejected(ctx, result.rejected)
+    size = byte_range.end - byte_range.start
+    ctx.progress.report(Stage.PARSE, byte_range.index, size, size)
     parts = partition_legs(result.legs, n_parts)
     return (ChunkStats(result.rows, errors, len(result.rejected) - errors), *parts)
 
 
-def _asset_ranges(table: pa.Table) -> dict[str, tuple[float, float]]:
+def asset_ranges(table: pa.Table) -> dict[str, tuple[float, float]]:
+    """asset -> (earliest, latest) timestamp (epoch seconds) of the rows touching it."""
     out: dict[str, tuple[float, float]] = {}
     ts = pc.divide(table.column("timestamp").cast(pa.int64()), 1_000_000)
     for col in ("sent_asset", "received_asset", "fee_asset"):
@@ -87,94 +97,96 @@ def _asset_ranges(table: pa.Table) -> dict[str, tuple[float, float]]:
     return out
 
 
-def _price_days(table: pa.Table) -> dict[str, set[int]]:
-    needs = price_needs(table, currency=get_settings().fiat_currency)
+def price_days(table: pa.Table, currency: str) -> dict[str, set[int]]:
+    """asset -> distinct days (epoch day numbers) with rows needing a fetched price."""
+    needs = price_needs(table, currency=currency)
     if needs.num_rows == 0:
         return {}
     days = pc.divide(needs.column("ts").cast(pa.int64()), 86_400_000_000)
-    agg = pa.table({"asset": needs.column("asset"), "day": days}).group_by(["asset", "day"]).aggregate([])
+    agg = pa.table({"asset": needs.column("asset"), "day": days}).group_by(
+        ["asset", "day"]).aggregate([])
     out: dict[str, set[int]] = {}
     for asset, day in zip(agg["asset"].to_pylist(), agg["day"].to_pylist()):
         out.setdefault(asset, set()).add(int(day))
     return out
 
 
-@ray.remote(num_cpus=1, max_retries=4, retry_exceptions=True)
-def store_partition_task(job_id: uuid.UUID, part: int, layout: FileLayout, ctx: ParseContext,
-                         *legs: pa.Table) -> PartitionStats:
-    table, rejected = finalize_partition(pa.concat_tables(legs), layout, ctx)
-    session = get_session()
-    errors = _store_rejected(session, job_id, rejected)
+def store_partition_task(ctx: JobContext, part: int, layout: FileLayout,
+                         parse_ctx: ParseContext, *legs: pa.Table) -> PartitionStats:
+    table, rejected = finalize_partition(pa.concat_tables(legs), layout, parse_ctx)
+    errors = store_rejected(ctx, rejected)
     total = table.num_rows
-    jobs.set_progress(session, job_id, "store", part, 0, total)
+    ctx.progress.report(Stage.STORE, part, 0, total)
+    session = ctx.session()
     for start in range(0, total, STORE_SLICE_ROWS):
-        store_transactions(session, table.slice(start, STORE_SLICE_ROWS), job_id)
-        jobs.set_progress(session, job_id, "store", part, min(total, start + STORE_SLICE_ROWS), total)
+        store_transactions(session, table.slice(start, STORE_SLICE_ROWS), ctx.job.job_id)
+        ctx.progress.report(Stage.STORE, part, min(total, start + STORE_SLICE_ROWS), total)
     return PartitionStats(accepted=total, rejected=errors, skipped=len(rejected) - errors,
-                          asset_ranges=_asset_ranges(table),
-                          price_days=_price_days(table))
+                          asset_ranges=asset_ranges(table),
+                          price_days=price_days(table, ctx.currency))
 
 
-@dataclass
-class IngestSummary:
-    format: str
-    rows: int
-    accepted: int
-    rejected: int
-    skipped: int
-    asset_ranges: dict[str, tuple[float, float]]
-    price_days: dict[str, list[int]]
-
-
-def run_ingest(job: jobs.JobRecord, parallelism: int) -> IngestSummary:
-    """Parse and store one uploaded file. Raises FormatError for a file that is not a known CSV."""
-    settings = get_settings()
-    session = get_session()
-    if job.tz:
-        check_timezone(job.tz)  # one clear error instead of one per chunk
-    size = storage.size_of(job.file_uri)
-    with storage.open_input(job.file_uri) as f:
-        layout = inspect_file(f, size, job.format)
-        jobs.set_detected_format(session, job.job_id, layout.format)
+def plan_file(ctx: JobContext, parallelism: int) -> tuple[FileLayout, list[ByteRange]]:
+    """Detect the format and cut the file into row-aligned byte ranges. Raises FormatError for
+    a file that is not a known CSV."""
+    uri = ctx.job.file_uri
+    assert uri is not None, "an upload job names its file"
+    if ctx.job.tz:
+        check_timezone(ctx.job.tz)  # one clear error instead of one per chunk
+    size = storage.size_of(uri)
+    with storage.open_input(uri) as f:
+        layout = inspect_file(f, size, ctx.job.format)
+        jobs.set_detected_format(ctx.session(), ctx.job.job_id, layout.format)
         f.seek(layout.data_start)
         sample = f.read(256 * 1024)
-        target = settings.chunk_bytes or adaptive_chunk_bytes(layout, sample, parallelism)
+        target = ctx.settings.chunk_bytes or adaptive_chunk_bytes(layout, sample, parallelism)
         f.seek(0)
-        ranges = plan_chunks(f, layout, target)
-    ctx = ParseContext(user_id=job.user_id, source_file=job.file_name or "upload.csv",
-                       wallet=job.wallet, tz=job.tz)
+        return layout, plan_chunks(f, layout, target)
+
+
+def run_ingest(ctx: JobContext, executor: Executor, done: StageResults) -> IngestResult:
+    """Parse and store one uploaded file."""
+    job = ctx.job
+    parallelism = ctx.settings.parse_parallelism or executor.cpus
+    layout, ranges = plan_file(ctx, parallelism)
+    parse_ctx = ParseContext(user_id=job.user_id, source_file=job.file_name or "upload.csv",
+                             wallet=job.wallet, tz=job.tz)
     if not ranges:  # a header and nothing else: a valid, empty upload
-        jobs.mark_stage_done(session, job.job_id, "parse", 0.0)
-        return IngestSummary(layout.format, 0, 0, 0, 0, {}, {})
+        return IngestResult(format=layout.format)
     n_parts = len(ranges)
-    for stage in ("parse", "store"):
-        jobs.clear_progress(session, job.job_id, stage)
+    for stage in (Stage.PARSE, Stage.STORE):
+        ctx.progress.reset(stage)
     for r in ranges:
-        jobs.set_progress(session, job.job_id, "parse", r.index, 0, r.end - r.start)
+        ctx.progress.report(Stage.PARSE, r.index, 0, r.end - r.start)
 
     started = time.monotonic()
-    chunk_outputs = [parse_chunk_task.options(num_returns=n_parts + 1,
-                                              name=f"parse:{job.job_id}:{r.index}").remote(
-        job.job_id, job.file_uri, layout, r, ctx, n_parts) for r in ranges]
-    stats_refs = [out[0] for out in chunk_outputs]
-    store_refs = [store_partition_task.options(name=f"store:{job.job_id}:{p}").remote(
-        job.job_id, p, layout, ctx, *[out[p + 1] for out in chunk_outputs])
-        for p in range(n_parts)]
-    chunk_stats: list[ChunkStats] = ray.get(stats_refs)
-    jobs.mark_stage_done(session, job.job_id, "parse", time.monotonic() - started)
-    part_stats: list[PartitionStats] = ray.get(store_refs)
+    chunk_outputs = [executor.submit(parse_chunk_task, ctx, layout, r, parse_ctx, n_parts,
+                                     name=f"parse:{job.job_id}:{r.index}", num_returns=n_parts + 1)
+                     for r in ranges]
+    store_handles = [executor.submit(store_partition_task, ctx, p, layout, parse_ctx,
+                                     *[out[p + 1] for out in chunk_outputs],
+                                     name=f"store:{job.job_id}:{p}")
+                     for p in range(n_parts)]
+    chunk_stats: list[ChunkStats] = executor.get([out[0] for out in chunk_outputs])
+    parse_seconds = time.monotonic() - started
+    part_stats: list[PartitionStats] = executor.get(store_handles)
+    return summarize(layout.format, parse_seconds, chunk_stats, part_stats)
 
-    asset_ranges: dict[str, tuple[float, float]] = {}
-    price_days: dict[str, set[int]] = {}
+
+def summarize(fmt: str, parse_seconds: float, chunk_stats: list[ChunkStats],
+              part_stats: list[PartitionStats]) -> IngestResult:
+    ranges: dict[str, tuple[float, float]] = {}
+    days: dict[str, set[int]] = {}
     for ps in part_stats:
         for a, (lo, hi) in ps.asset_ranges.items():
-            old = asset_ranges.get(a)
-            asset_ranges[a] = (min(lo, old[0]), max(hi, old[1])) if old else (lo, hi)
-        for a, days in ps.price_days.items():
-            price_days.setdefault(a, set()).update(days)
-    accepted = sum(p.accepted for p in part_stats)
-    rejected = sum(c.rejected for c in chunk_stats) + sum(p.rejected for p in part_stats)
-    skipped = sum(c.skipped for c in chunk_stats) + sum(p.skipped for p in part_stats)
-    return IngestSummary(format=layout.format, rows=sum(c.rows for c in chunk_stats),
-                         accepted=accepted, rejected=rejected, skipped=skipped, asset_ranges=asset_ranges,
-                         price_days={a: sorted(d) for a, d in price_days.items()})
+            old = ranges.get(a)
+            ranges[a] = (min(lo, old[0]), max(hi, old[1])) if old else (lo, hi)
+        for a, d in ps.price_days.items():
+            days.setdefault(a, set()).update(d)
+    return IngestResult(
+        format=fmt, rows=sum(c.rows for c in chunk_stats),
+        accepted=sum(p.accepted for p in part_stats),
+        rejected=sum(c.rejected for c in chunk_stats) + sum(p.rejected for p in part_stats),
+        skipped=sum(c.skipped for c in chunk_stats) + sum(p.skipped for p in part_stats),
+        asset_ranges=ranges, price_days={a: sorted(d) for a, d in days.items()},
+        parse_seconds=round(parse_seconds, 3))

@@ -1,7 +1,7 @@
 """Prices stage of an upload: fetch (or find cached) every price window the job's rows need.
 
 Needs come from the store stage as distinct (asset, day) pairs, which is all the planner needs to
-pick 90-day windows; the tax stage later asks again for the user's whole history, which retries
+pick its windows; the tax stage later asks again for the user's whole history, which retries
 windows that were unavailable before and costs nothing for cached ones.
 """
 from __future__ import annotations
@@ -10,10 +10,13 @@ from datetime import datetime, timezone
 
 import pyarrow as pa
 
-from ingest.load import jobs
-from ingest.load.cassandra import get_session
 from ingest.normalize.canonical import TIMESTAMP
-from ingest.prices.fetcher import fetch_prices
+from ingest.pipeline.context import JobContext
+from ingest.pipeline.executors import Executor
+from ingest.pipeline.results import StageResults
+from ingest.prices.pool import fetch_prices
+from ingest.prices.report import PriceFetchReport
+from ingest.vocabulary import Stage
 
 
 def needs_from_days(price_days: dict[str, list[int]]) -> pa.Table:
@@ -26,12 +29,9 @@ def needs_from_days(price_days: dict[str, list[int]]) -> pa.Table:
     return pa.table({"asset": pa.array(assets, pa.string()), "ts": pa.array(stamps, TIMESTAMP)})
 
 
-def run_prices(job: jobs.JobRecord) -> None:
-    session = get_session()
-    needs = needs_from_days(job.summary.get("price_days", {}))
-    report = fetch_prices(needs)
+def run_prices(ctx: JobContext, executor: Executor, done: StageResults) -> PriceFetchReport:
+    days = done.ingest.price_days if done.ingest else {}
+    report = fetch_prices(needs_from_days(days), settings=ctx.settings, currency=ctx.currency)
     total = report.windows_needed
-    jobs.set_progress(session, job.job_id, "prices", 0, total - len(report.windows_unavailable), total)
-    summary = dict(job.summary)
-    summary["prices"] = report.model_dump(mode="json", exclude={"fetched_windows"})
-    jobs.save_summary(session, job.job_id, summary)
+    ctx.progress.report(Stage.PRICES, 0, total - len(report.windows_unavailable), total)
+    return report.model_copy(update={"fetched_windows": []})

@@ -5,18 +5,16 @@ import os
 
 import ray
 
-from ingest.config import get_settings
-
 NAMESPACE = "ledgerflow"
 
 
-def ensure_ray() -> None:
-    """Join the configured cluster (LEDGERFLOW_RAY_ADDRESS) or start/join a local one. Worker
-    processes get this process's LEDGERFLOW_* settings."""
+def ensure_ray(address: str = "") -> None:
+    """Join the cluster at `address` (Settings.ray_address; 'auto': a running one) or, empty,
+    start/join a local one. Worker processes get this process's LEDGERFLOW_* settings."""
     if ray.is_initialized():
         return
     env = {k: v for k, v in os.environ.items() if k.startswith("LEDGERFLOW_")}
-    address = get_settings().ray_address or None
+    address = address or None
     ray.init(address=address, namespace=NAMESPACE, runtime_env={"env_vars": env},
              log_to_driver=False, ignore_reinit_error=True)
 

@@ -1,11 +1,14 @@
 """Jobs that survive: a detached supervisor actor owns every job's task graph.
 
 `submit_job` (called by the upload deployment) hands a recorded job to the supervisor and returns at
-once. The supervisor runs `run_job` as a Ray task per job; `run_job` walks the stages, skipping
-those the job record lists as completed, so a retried or resumed job continues where it stopped.
-Ray retries the task if its worker dies; the supervisor itself restarts (max_restarts=-1) and, on
-(re)start, resumes every job still listed in `active_jobs` — also after the whole cluster went down
-and the app started again.
+once. The supervisor runs `run_job` as a Ray task per job; `run_job` walks the stage table,
+skipping the steps the job record lists as completed, so a retried or resumed job continues where
+it stopped. Ray retries the task if its worker dies; the supervisor itself restarts
+(max_restarts=-1) and, on (re)start, resumes every job still listed in `active_jobs` — also after
+the whole cluster went down and the app started again.
+
+The stage table (`STEPS`) is the only place that marks stages done, times them and keeps their
+typed results (results.py) in the job record; stages only compute and report progress.
 """
 from __future__ import annotations
 
@@ -14,58 +17,86 @@ import logging
 import time
 import traceback
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import ray
+from pydantic import BaseModel
 
+from ingest.config import get_settings
 from ingest.load import jobs
 from ingest.load.cassandra import get_session
+from ingest.pipeline.context import JobContext, job_context
+from ingest.pipeline.executors import Executor, RayExecutor
+from ingest.pipeline.ingest_stage import run_ingest
+from ingest.pipeline.prices_stage import run_prices
 from ingest.pipeline.ray_runtime import NAMESPACE, cluster_cpus, ensure_ray
+from ingest.pipeline.results import StageResults
+from ingest.pipeline.tax_stage import run_tax
+from ingest.vocabulary import FINISHED, JobKind, JobStatus, Stage
 
 log = logging.getLogger(__name__)
 SUPERVISOR_NAME = "ledgerflow-job-supervisor"
 
+StepFn = Callable[[JobContext, Executor, StageResults], BaseModel]
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str                      # the field of StageResults holding its result
+    stages: tuple[Stage, ...]      # marked done (in the job record) when the step ends
+    kinds: frozenset[JobKind]      # job kinds that run it
+    run: StepFn
+
+
+UPLOAD_ONLY, EVERY_JOB = frozenset({JobKind.UPLOAD}), frozenset(JobKind)
+STEPS: tuple[Step, ...] = (
+    # parse and store are one map/reduce: parse tasks feed store tasks directly
+    Step("ingest", (Stage.PARSE, Stage.STORE), UPLOAD_ONLY, run_ingest),
+    Step("prices", (Stage.PRICES,), UPLOAD_ONLY, run_prices),
+    Step("tax", (Stage.TAX,), EVERY_JOB, run_tax),
+)
+
+
+def run_steps(ctx: JobContext, executor: Executor) -> StageResults:
+    """Run the job's pending steps in order, recording each one's result as it ends."""
+    session, job = ctx.session(), ctx.job
+    done = StageResults.model_validate(job.summary)
+    for step in STEPS:
+        if job.kind not in step.kinds or set(step.stages) <= job.completed_stages:
+            continue
+        started = time.monotonic()
+        result = step.run(ctx, executor, done)
+        done = done.model_copy(update={step.name: result})
+        jobs.save_summary(session, job.job_id, done.model_dump(mode="json"))
+        if done.ingest is not None and step.name == "ingest":
+            jobs.set_counts(session, job.job_id, done.ingest.accepted, done.ingest.rejected)
+        seconds = time.monotonic() - started
+        for stage in step.stages:
+            jobs.mark_stage_done(session, job.job_id, stage, seconds)
+        job.completed_stages |= set(step.stages)
+    return done
+
 
 @ray.remote(num_cpus=0, max_retries=3, retry_exceptions=False)
 def run_job(job_id: uuid.UUID) -> str:
-    """Run (or resume) one job to its end; returns the final status."""
-    from ingest.config import get_settings
-    from ingest.pipeline.ingest_stage import run_ingest
-    from ingest.pipeline.prices_stage import run_prices
-    from ingest.pipeline.tax_stage import run_tax
-
-    session = get_session()
+    """Run (or resume) one job to its end; returns the final status. The job's entry point:
+    configuration is read here, once, and handed to the stages in the job context."""
+    settings = get_settings()
+    session = get_session(settings)
     job = jobs.get_job(session, job_id)
     if job is None:
         return "missing"
-    if job.status in jobs.JobStatus.FINISHED:
+    if job.status in FINISHED:
         return job.status
     jobs.mark_running(session, job)
-    parallelism = get_settings().parse_parallelism or cluster_cpus()
     try:
-        if job.kind == "upload" and "store" not in job.completed_stages:
-            started = time.monotonic()
-            summary = run_ingest(job, parallelism)
-            jobs.set_counts(session, job_id, summary.accepted, summary.rejected)
-            jobs.save_summary(session, job_id, {"format": summary.format, "rows": summary.rows,
-                                                "skipped": summary.skipped,
-                                                "asset_ranges": summary.asset_ranges,
-                                                "price_days": summary.price_days})
-            jobs.mark_stage_done(session, job_id, "store", time.monotonic() - started)
-            job = jobs.get_job(session, job_id)
-        if job.kind == "upload" and "prices" not in job.completed_stages:
-            started = time.monotonic()
-            run_prices(job)
-            jobs.mark_stage_done(session, job_id, "prices", time.monotonic() - started)
-            job = jobs.get_job(session, job_id)
-        if "tax" not in job.completed_stages:
-            started = time.monotonic()
-            run_tax(job)
-            jobs.mark_stage_done(session, job_id, "tax", time.monotonic() - started)
+        run_steps(job_context(job, settings), RayExecutor(cluster_cpus()))
     except ValueError as exc:  # FormatError, a bad tz...: the file or its options are wrong, no retry helps
-        jobs.finish(session, job, jobs.JobStatus.FAILED, str(exc))
-        return jobs.JobStatus.FAILED
-    jobs.finish(session, job, jobs.JobStatus.SUCCEEDED)
-    return jobs.JobStatus.SUCCEEDED
+        jobs.finish(session, job, JobStatus.FAILED, str(exc))
+        return JobStatus.FAILED
+    jobs.finish(session, job, JobStatus.SUCCEEDED)
+    return JobStatus.SUCCEEDED
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
@@ -76,6 +107,10 @@ class JobSupervisor:
     def __init__(self) -> None:
         self._running: dict[uuid.UUID, asyncio.Task] = {}
         self._resume_on_start = True
+        # One job per user at a time, in submission order (asyncio.Lock is FIFO): each tax stage
+        # computes from the history as it is and replaces the user's tables, so two at once
+        # could let the one that read the older history finish last.
+        self._user_turns: dict[str, asyncio.Lock] = {}
 
     async def submit(self, job_id: uuid.UUID) -> bool:
         """Idempotent: a job already running here is not started twice."""
@@ -94,7 +129,7 @@ class JobSupervisor:
             return
         self._resume_on_start = False
         loop = asyncio.get_running_loop()
-        ids = await loop.run_in_executor(None, lambda: jobs.active_job_ids(get_session()))
+        ids = await loop.run_in_executor(None, lambda: jobs.active_job_ids(get_session(get_settings())))
         for job_id in ids:
             self._start(job_id)
 
@@ -106,7 +141,14 @@ class JobSupervisor:
 
     async def _watch(self, job_id: uuid.UUID) -> None:
         try:
-            await run_job.options(name=f"job:{job_id}").remote(job_id)
+            loop = asyncio.get_running_loop()
+            job = await loop.run_in_executor(
+                None, lambda: jobs.get_job(get_session(get_settings()), job_id))
+            if job is None:
+                return
+            turn = self._user_turns.setdefault(job.user_id, asyncio.Lock())
+            async with turn:
+                await run_job.options(name=f"job:{job_id}").remote(job_id)
         except Exception as exc:  # retries exhausted: the job fails with the reason
             log.error("job %s failed: %s", job_id, exc)
             loop = asyncio.get_running_loop()
@@ -116,17 +158,17 @@ class JobSupervisor:
 
     @staticmethod
     def _fail(job_id: uuid.UUID, exc: BaseException) -> None:
-        session = get_session()
+        session = get_session(get_settings())
         job = jobs.get_job(session, job_id)
-        if job is not None and job.status not in jobs.JobStatus.FINISHED:
+        if job is not None and job.status not in FINISHED:
             cause = getattr(exc, "cause", None) or exc
             message = f"{type(cause).__name__}: {cause}".strip()
-            jobs.finish(session, job, jobs.JobStatus.FAILED, message[:2000])
+            jobs.finish(session, job, JobStatus.FAILED, message[:2000])
             log.debug("%s", traceback.format_exception(exc))
 
 
 def supervisor():
-    ensure_ray()
+    ensure_ray(get_settings().ray_address)
     return JobSupervisor.options(name=SUPERVISOR_NAME, namespace=NAMESPACE, lifetime="detached",
                                  get_if_exists=True).remote()
 

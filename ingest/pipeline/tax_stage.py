@@ -1,11 +1,13 @@
-"""Tax stage: reconcile the user's whole history (all uploads) and run the engine per asset in
+"""Tax stage: reconcile the user's whole history (all uploads), run the engine per asset in
 parallel tasks, then write the read-optimized tables.
 
-Reads are the user's whole history (months in parallel tasks); the engine is cheap next to I/O, so
-it recomputes every asset in memory. Writes are incremental for uploads: transactions_view rows are
-rewritten only from the earliest transaction this job added for each asset it touched (30 days
-earlier for the UK method, whose bed-and-breakfast rule looks forward), and from the start of any
-price window fetched now for the first time; a recompute job (settings changed) rewrites all.
+A short sequence of named steps (see `run_tax`): read the history, make sure its prices are
+cached, value it, compute (pipeline/tax_compute.py, the composition `ledgerflow tax` shares),
+write. Writes are incremental for uploads: transactions_view rows are rewritten only from the
+earliest transaction this job added for each asset it touched, less the transfer window (a new
+deposit can re-classify an older withdrawal) and, for the UK method, 30 more days (its
+bed-and-breakfast rule looks forward), and from the start of any price window fetched now for
+the first time; a recompute job (settings changed) rewrites all.
 """
 from __future__ import annotations
 
@@ -15,54 +17,58 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import ray
 
-from ingest.config import get_settings
-from ingest.load import jobs, views
-from ingest.load.cassandra import get_session
+from ingest.load import views
 from ingest.load.price_cache import load_prices
 from ingest.load.transactions import month_keys, read_transactions, user_months
-from ingest.load.users import get_user_settings
+from ingest.pipeline.context import JobContext
+from ingest.pipeline.executors import Executor
 from ingest.pipeline.packing import pack, unpack
-from ingest.pipeline.ray_runtime import cluster_cpus
-from ingest.prices.fetcher import fetch_prices
+from ingest.pipeline.results import StageResults, TaxStageResult
+from ingest.pipeline.tax_compute import TaxOptions, compute_tax
+from ingest.prices.pool import fetch_prices
+from ingest.prices.report import PriceFetchReport
 from ingest.prices.valuation import price_needs, value_transactions
-from ingest.tax.engine import compute_asset, merge, prepare
 from ingest.tax.records import TaxResult
+from ingest.vocabulary import JobKind, Method, Stage
 
 UK_LOOKAHEAD = timedelta(days=30)
 VIEW_SLICE_ROWS = 20_000
 
 
-@ray.remote(num_cpus=1, max_retries=4, retry_exceptions=True)
-def read_history_task(user_id: str, months: list[int]) -> pa.Table:
-    return read_transactions(get_session(), user_id, months)
+class StepTimer:
+    """Seconds per named step, for the job summary."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, float] = {}
+        self.started = self._last = time.monotonic()
+
+    def done(self, name: str) -> None:
+        now = time.monotonic()
+        self.steps[name] = round(now - self._last, 3)
+        self._last = now
+
+    @property
+    def total(self) -> float:
+        return round(time.monotonic() - self.started, 3)
 
 
-@ray.remote(num_cpus=1, max_retries=4, retry_exceptions=True)
-def compute_asset_task(asset: str, events: bytes, method: str, pooling: str,
-                       currency: str) -> bytes:
-    """events and the AssetResult travel packed (see packing.py)."""
-    return pack(compute_asset(asset, unpack(events), method=method, pooling=pooling,
-                              currency=currency))
+def read_history_task(ctx: JobContext, months: list[int]) -> pa.Table:
+    return read_transactions(ctx.session(), ctx.job.user_id, months)
 
 
-@ray.remote(num_cpus=1, max_retries=4, retry_exceptions=True)
-def write_view_task(job_id, part: int, valued: pa.Table, metrics: bytes) -> int:
-    session = get_session()
-    rows = view_rows(valued, unpack(metrics))
-    written = views.write_transactions_view(session, rows)
-    jobs.set_progress(session, job_id, "tax", 1000 + part, written, written)
+def write_view_task(ctx: JobContext, part: int, valued: pa.Table, metrics: bytes) -> int:
+    written = views.write_transactions_view(ctx.session(), view_rows(valued, unpack(metrics)))
+    ctx.progress.report(Stage.TAX, part, written, written)
     return written
 
 
-@ray.remote(num_cpus=1, max_retries=4, retry_exceptions=True)
-def write_disposals_task(user_id: str, years: list[str], lines: bytes) -> int:
+def write_disposals_task(ctx: JobContext, years: list[str], lines: bytes) -> int:
     """Replace whole tax years: delete and insert from one session, so the inserts' client
     timestamps follow the delete's even where VM clocks disagree."""
-    session = get_session()
-    views.delete_disposal_years(session, user_id, years)
-    return views.write_disposals(session, user_id, unpack(lines))
+    session = ctx.session()
+    views.delete_disposal_years(session, ctx.job.user_id, years)
+    return views.write_disposals(session, ctx.job.user_id, unpack(lines))
 
 
 def _split_evenly(items: list, n: int) -> list[list]:
@@ -106,90 +112,85 @@ def rewrite_mask(valued: pa.Table, cutoffs: dict[str, datetime] | None) -> np.nd
     return mask
 
 
-def _cutoffs(job: jobs.JobRecord, method: str, fetched_windows: list) -> dict[str, datetime] | None:
-    if job.kind != "upload":
+def cutoffs_of(ctx: JobContext, done: StageResults, fetched_windows: list
+               ) -> dict[str, datetime] | None:
+    """Per asset, the time from which view rows may have changed; None: all of them."""
+    if ctx.job.kind != JobKind.UPLOAD:
         return None
-    lookback = UK_LOOKAHEAD if method == "uk" else timedelta(0)
+    # A new deposit can turn a withdrawal up to the transfer window before it into a matched
+    # transfer (its flags and gain change); the UK's bed-and-breakfast rule looks 30 days ahead.
+    lookback = timedelta(hours=ctx.settings.transfer_window_hours)
+    if ctx.user.method == Method.UK:
+        lookback += UK_LOOKAHEAD
     cutoffs: dict[str, datetime] = {}
-    for asset, (lo, _hi) in job.summary.get("asset_ranges", {}).items():
+    ranges = done.ingest.asset_ranges if done.ingest else {}
+    for asset, (lo, _hi) in ranges.items():
         cutoffs[asset] = datetime.fromtimestamp(lo, tz=timezone.utc) - lookback
-    for asset, window_start in fetched_windows:
-        start = window_start if isinstance(window_start, datetime) else datetime.fromtimestamp(
-            window_start, tz=timezone.utc)
+    for asset, start in fetched_windows:
         cutoffs[asset] = min(cutoffs.get(asset, start), start)
     return cutoffs
 
 
-def run_tax(job: jobs.JobRecord) -> None:
-    session = get_session()
-    cfg = get_settings()
-    user = get_user_settings(session, job.user_id)
-    cpus = cluster_cpus()
-    jobs.clear_progress(session, job.job_id, "tax")
-    months = sorted(user_months(session, job.user_id))
-    if not months:
-        return
-    t0 = time.monotonic()
-    steps: dict[str, float] = {}
+def read_history(ctx: JobContext, executor: Executor, months: list[int]) -> pa.Table:
+    groups = _split_evenly(months, executor.cpus * 2)
+    return pa.concat_tables(executor.get([
+        executor.submit(read_history_task, ctx, group, name=f"read:{ctx.job.job_id}:{i}")
+        for i, group in enumerate(groups)]))
 
-    def lap(name: str, since: list[float] = [t0]) -> None:
-        now = time.monotonic()
-        steps[name] = round(now - since[0], 3)
-        since[0] = now
 
-    history = pa.concat_tables(ray.get([read_history_task.remote(job.user_id, group)
-                                        for group in _split_evenly(months, cpus * 2)]))
-    lap("read_history")
-    needs = price_needs(history, currency=user.currency)
-    report = fetch_prices(needs)
-    lap("fetch_prices")
+def price_history(ctx: JobContext, history: pa.Table) -> tuple[pa.Table, PriceFetchReport]:
+    """Value the history in the job's currency, fetching the windows not cached yet."""
+    needs = price_needs(history, currency=ctx.currency)
+    report = fetch_prices(needs, settings=ctx.settings, currency=ctx.currency)
     prices = None
     if needs.num_rows:
         ts = needs.column("ts")
-        prices = load_prices(session, sorted(set(needs.column("asset").to_pylist())),
-                             pc.min(ts).as_py() - timedelta(days=2), pc.max(ts).as_py())
-    lap("load_prices")
-    valued = value_transactions(history, prices, currency=user.currency,
+        prices = load_prices(ctx.session(), sorted(set(needs.column("asset").to_pylist())),
+                             pc.min(ts).as_py() - timedelta(days=2), pc.max(ts).as_py(),
+                             currency=ctx.currency.lower())
+    valued = value_transactions(history, prices, currency=ctx.currency,
                                 unavailable_assets=report.unavailable_assets)
-    lap("value")
-    prepared = prepare(valued, pooling=user.pooling, transfer_window_hours=cfg.transfer_window_hours,
-                       transfer_max_fee_share=cfg.transfer_max_fee_share)
-    lap("prepare")
-    assets = sorted(prepared.assets)
-    # Progress is in transactions: rows to write, known once the engine has run; until then the
-    # history stands in as the total.
-    jobs.set_progress(session, job.job_id, "tax", 0, 0, history.num_rows)
-    results = [unpack(blob) for blob in ray.get([
-        compute_asset_task.options(name=f"tax:{job.job_id}:{a}").remote(
-            a, pack(prepared.assets[a]), user.method, user.pooling, user.currency)
-        for a in assets])]
-    lap("compute_assets")
-    result = merge(prepared, results, method=user.method, currency=user.currency)
-    lap("merge")
+    return valued, report
 
-    cutoffs = _cutoffs(job, user.method, report.fetched_windows)
-    mask = rewrite_mask(valued, cutoffs)
-    indices = np.flatnonzero(mask)
-    to_write = valued.take(pa.array(indices))
-    tx_ids = to_write.column("tx_id").to_pylist()
-    metrics = [result.per_tx.get(t) for t in tx_ids]
-    refs = []
-    for part, start in enumerate(range(0, len(tx_ids), VIEW_SLICE_ROWS)):
-        refs.append(write_view_task.options(name=f"view:{job.job_id}:{part}").remote(
-            job.job_id, part, to_write.slice(start, VIEW_SLICE_ROWS),
-            pack(metrics[start:start + VIEW_SLICE_ROWS])))
-        jobs.set_progress(session, job.job_id, "tax", 1000 + part, 0,
-                          min(VIEW_SLICE_ROWS, len(tx_ids) - start))
-    jobs.set_progress(session, job.job_id, "tax", 0, 0, 0)
-    lap("submit_views")
-    refs += write_user_tables(session, job.user_id, result, cutoffs, cpus)
-    ray.get(refs)
-    lap("write_views_and_tables")
-    summary = dict(job.summary)
-    summary["tax"] = {"assets": len(assets), "view_rows_written": len(tx_ids),
-                      "history_rows": history.num_rows, "seconds": round(time.monotonic() - t0, 3),
-                      "steps": steps}
-    jobs.save_summary(session, job.job_id, summary)
+
+def write_views(ctx: JobContext, executor: Executor, valued: pa.Table, result: TaxResult,
+                cutoffs: dict[str, datetime] | None) -> tuple[int, list]:
+    """Submit the transactions_view slices to rewrite; returns (rows, handles)."""
+    to_write = valued.take(pa.array(np.flatnonzero(rewrite_mask(valued, cutoffs))))
+    metrics = [result.per_tx.get(t) for t in to_write.column("tx_id").to_pylist()]
+    ctx.progress.reset(Stage.TAX)
+    handles = []
+    for part, start in enumerate(range(0, to_write.num_rows, VIEW_SLICE_ROWS)):
+        rows = min(VIEW_SLICE_ROWS, to_write.num_rows - start)
+        ctx.progress.report(Stage.TAX, part, 0, rows)
+        handles.append(executor.submit(write_view_task, ctx, part,
+                                       to_write.slice(start, VIEW_SLICE_ROWS),
+                                       pack(metrics[start:start + VIEW_SLICE_ROWS]),
+                                       name=f"view:{ctx.job.job_id}:{part}"))
+    return to_write.num_rows, handles
+
+
+def run_tax(ctx: JobContext, executor: Executor, done: StageResults) -> TaxStageResult:
+    months = sorted(user_months(ctx.session(), ctx.job.user_id))
+    if not months:
+        return TaxStageResult()
+    timer = StepTimer()
+    history = read_history(ctx, executor, months)
+    timer.done("read_history")
+    ctx.progress.report(Stage.TAX, 0, 0, history.num_rows)
+    valued, report = price_history(ctx, history)
+    timer.done("value")
+    options = TaxOptions.of(ctx.user.method, ctx.user.pooling, ctx.currency, ctx.settings)
+    prepared, result = compute_tax(valued, options, executor, label=str(ctx.job.job_id))
+    timer.done("compute")
+    cutoffs = cutoffs_of(ctx, done, report.fetched_windows)
+    view_rows_written, handles = write_views(ctx, executor, valued, result, cutoffs)
+    handles += write_user_tables(ctx, executor, result, cutoffs)
+    executor.get(handles)
+    timer.done("write")
+    return TaxStageResult(assets=len(prepared.assets), history_rows=history.num_rows,
+                          view_rows_written=view_rows_written, seconds=timer.total,
+                          steps=timer.steps)
 
 
 def _midnight(d: date | None) -> datetime | None:
@@ -206,10 +207,11 @@ def years_to_rewrite(result: TaxResult, cutoffs: dict[str, datetime] | None) -> 
     return {d.tax_year for d in result.disposals if d.sold_at >= earliest}
 
 
-def write_user_tables(session, user_id: str, result: TaxResult,
-                      cutoffs: dict[str, datetime] | None, parallelism: int) -> list:
+def write_user_tables(ctx: JobContext, executor: Executor, result: TaxResult,
+                      cutoffs: dict[str, datetime] | None) -> list:
     """Balances, summaries and findings (small) here; Form 8949 lines of the years that changed
-    in parallel tasks. Returns the refs of those tasks."""
+    in parallel tasks. Returns the handles of those tasks."""
+    session, user_id = ctx.session(), ctx.job.user_id
     views.replace_balances(session, user_id, [(b.wallet, b.asset, b.quantity, b.cost_basis)
                                               for b in result.balances])
     rows = [(year, "*", s.proceeds, s.cost_basis, s.short_term_gain, s.long_term_gain, s.gain,
@@ -226,7 +228,9 @@ def write_user_tables(session, user_id: str, result: TaxResult,
                 (d.tax_year, d.sold_at, d.line_id, d.asset, d.wallet, d.quantity,
                  _midnight(d.date_acquired), d.proceeds, d.cost_basis, d.gain, d.term, d.tx_id))
     refs = []
-    for years in _split_evenly(sorted(lines_by_year), max(parallelism, len(lines_by_year))):
+    for i, years in enumerate(_split_evenly(sorted(lines_by_year),
+                                            max(executor.cpus, len(lines_by_year)))):
         lines = [line for year in years for line in lines_by_year[year]]
-        refs.append(write_disposals_task.remote(user_id, years, pack(lines)))
+        refs.append(executor.submit(write_disposals_task, ctx, years, pack(lines),
+                                    name=f"disposals:{ctx.job.job_id}:{i}"))
     return refs

@@ -30,8 +30,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.normalize.canonical import AMOUNT, FIAT, TIMESTAMP, VALUED_FIELDS, PriceSource, \
-    PriceStatus
+from ingest.normalize.canonical import (
+    AMOUNT,
+    FIAT,
+    TIMESTAMP,
+    VALUED_FIELDS,
+    PriceSource,
+    PriceStatus,
+)
 
 HOUR_TOLERANCE_US = 2 * 3600 * 1_000_000
 DAY_TOLERANCE_US = 86400 * 1_000_000

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ingest.tax.methods import METHODS
 from ingest.tax.records import Flag
+from ingest.vocabulary import Method, Pooling
 
 LOCAL_USER = "local"
 SHOWN_ERRORS = 20
@@ -27,9 +27,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     settings = get_settings()
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT.csv",
                         help="universal-format (Koinly) exports; all files form one history")
-    parser.add_argument("--method", choices=sorted(METHODS), default=settings.default_method,
+    parser.add_argument("--method", choices=[m.value for m in Method], default=settings.default_method,
                         help="cost basis method (default: %(default)s)")
-    parser.add_argument("--pooling", choices=["per-wallet", "universal"], default=None,
+    parser.add_argument("--pooling", choices=[p.value for p in Pooling], default=None,
                         help=f"lot pooling (default: {settings.default_pooling}; "
                         "universal for uk, whose pools are per person)")
     parser.add_argument("--currency", default=settings.fiat_currency,
@@ -50,13 +50,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ingest.config import get_settings
-    from ingest.tax.engine import check_options, compute_asset, merge, prepare
+    from ingest.pipeline.executors import InProcessExecutor
+    from ingest.pipeline.tax_compute import TaxOptions, compute_tax
     from ingest.tax.report import write_report
 
-    pooling = args.pooling or ("universal" if args.method == "uk"
+    pooling = args.pooling or (Pooling.UNIVERSAL if args.method == Method.UK
                                else get_settings().default_pooling)
     try:
-        check_options(args.method, pooling)
+        options = TaxOptions(Method(args.method), Pooling(pooling), args.currency.upper(),
+                             args.window_hours, args.max_fee_share)
     except ValueError as exc:
         print(f"ledgerflow tax: {exc}", file=sys.stderr)
         return 2
@@ -73,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     sources = source_locations(table)
 
-    prepared = prepare(table, pooling=pooling, transfer_window_hours=args.window_hours,
-                       transfer_max_fee_share=args.max_fee_share)
+    # The same composition a job runs on Ray (pipeline/tax_compute.py), here in process.
+    prepared, result = compute_tax(table, options, InProcessExecutor())
     unvalued = [f for f in prepared.findings if f.kind == Flag.MISSING_PRICE]
     if unvalued:
         print(f"ledgerflow tax: {len(unvalued)} row(s) have no value in {args.currency} "
@@ -85,10 +87,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"  ... and {len(unvalued) - SHOWN_ERRORS} more", file=sys.stderr)
         return 2
 
-    results = [compute_asset(asset, events, method=args.method, pooling=pooling,
-                             currency=args.currency)
-               for asset, events in prepared.assets.items()]
-    result = merge(prepared, results, method=args.method, currency=args.currency)
     written = write_report(result, args.out, sources=sources)
     print(f"{prepared.transaction_count} transactions, {len(result.disposals)} disposal lines, "
           f"{len(result.income)} income records, {len(result.findings)} issues "

@@ -28,21 +28,35 @@ from operator import attrgetter
 
 import pyarrow as pa
 
-from ingest.tax.events import Event, EventKind, build_events, read_columns, transfer_legs
+from ingest.normalize.canonical import plain_decimal
+from ingest.tax.events import (
+    Event,
+    EventKind,
+    build_events,
+    read_columns,
+    transfer_legs,
+)
 from ingest.tax.methods import get_method
 from ingest.tax.methods.base import CostBasisMethod, Lot, LotPool
 from ingest.tax.numbers import ZERO, split, tax_context
 from ingest.tax.reconcile import TransferMatch, reconcile
-from ingest.normalize.canonical import plain_decimal
 from ingest.tax.records import (
-    AssetResult, BalanceRecord, DisposalLine, Finding, Flag, IncomeRecord, Rule, TaxResult, Term,
-    TxMetrics, YearSummary,
+    AssetResult,
+    BalanceRecord,
+    DisposalLine,
+    Finding,
+    Flag,
+    IncomeRecord,
+    Rule,
+    TaxResult,
+    Term,
+    TxMetrics,
+    YearSummary,
 )
 from ingest.tax.years import datetime_from_micros, one_year_after
+from ingest.vocabulary import Pooling
 
-PER_WALLET = "per-wallet"
-UNIVERSAL = "universal"
-POOLINGS = (PER_WALLET, UNIVERSAL)
+PER_WALLET, UNIVERSAL = Pooling.PER_WALLET, Pooling.UNIVERSAL
 ALL_WALLETS = "*"   # pool key in universal pooling
 _NEVER = datetime.min.replace(tzinfo=timezone.utc)
 _MISSING_BASIS = frozenset({Flag.MISSING_COST_BASIS})
@@ -76,8 +90,13 @@ def gc_paused() -> Iterator[None]:
 
 
 def check_options(method: str, pooling: str) -> CostBasisMethod:
-    if pooling not in POOLINGS:
-        raise ValueError(f"unknown pooling {pooling!r}: one of {', '.join(POOLINGS)}")
+    """The one validation of a (method, pooling) pair: the API, the CLI, stored settings and the
+    engine all call it. Raises ValueError with a message meant for the user."""
+    try:
+        Pooling(pooling)
+    except ValueError:
+        raise ValueError(f"unknown pooling {pooling!r}: one of "
+                         f"{', '.join(p.value for p in Pooling)}") from None
     accounting = get_method(method)
     if pooling == PER_WALLET and not accounting.per_wallet_allowed:
         raise ValueError(f"method {accounting.name!r} pools per person: use pooling 'universal'")
@@ -86,8 +105,7 @@ def check_options(method: str, pooling: str) -> CostBasisMethod:
 
 def prepare(tx: pa.Table, *, pooling: str, transfer_window_hours: float = 24,
             transfer_max_fee_share: float = 0.05) -> PreparedHistory:
-    if pooling not in POOLINGS:
-        raise ValueError(f"unknown pooling {pooling!r}: one of {', '.join(POOLINGS)}")
+    Pooling(pooling)   # ValueError for an unknown pooling (the method is checked per asset)
     with gc_paused():
         columns = read_columns(tx)
         recon = reconcile(transfer_legs(columns), window_hours=transfer_window_hours,
@@ -336,8 +354,13 @@ class _AssetWalk:
         sold_at = datetime_from_micros(event.time_us)
         tax_year = method.tax_year(date_sold)
         proceeds_total = event.amount if event.amount is not None else ZERO
-        shares = ([proceeds_total] if len(portions) == 1
-                  else split(proceeds_total, [lot.quantity for lot, _ in portions]))
+        weights = [lot.quantity for lot, _ in portions]
+        costs_total = event.costs if method.gross_proceeds else ZERO
+        if costs_total:   # gross proceeds, the selling fee among the allowable costs
+            proceeds_total += costs_total
+        shares = [proceeds_total] if len(portions) == 1 else split(proceeds_total, weights)
+        cost_shares = (None if not costs_total else [costs_total] if len(portions) == 1
+                       else split(costs_total, weights))
         holding_term = method.holding_term
         unknown_basis = ZERO
         cost_total = ZERO
@@ -356,11 +379,13 @@ class _AssetWalk:
             if not lot.basis_known:
                 flags = flags | _MISSING_BASIS
                 unknown_basis += lot.quantity
-            cost_total += lot.cost
+            costs = ZERO if cost_shares is None else cost_shares[number]
+            cost = lot.cost + costs
+            cost_total += cost
             append(DisposalLine(line_prefix + str(number), event.tx_id, event.wallet, asset,
                                 lot.quantity, date_acquired, date_sold, sold_at, proceeds,
-                                lot.cost, proceeds - lot.cost, term, rule, event.purpose,
-                                tax_year, flags))
+                                cost, proceeds - cost, term, rule, event.purpose,
+                                tax_year, flags, costs))
             term_seen = term if term_seen is None or term_seen == term else Term.MIXED
         gain_total = proceeds_total - cost_total
         if metrics.proceeds is None:

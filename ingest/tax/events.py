@@ -39,10 +39,15 @@ from operator import attrgetter
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.normalize.canonical import FIAT, INCOME_LABELS, TX_TYPES, TxType
-from ingest.tax.reconcile import DEPOSIT, WITHDRAWAL, TransferLeg, TransferMatch
+from ingest.normalize.canonical import (
+    FIAT,
+    INCOME_LABELS,
+    TX_TYPES,
+    TxType,
+    plain_decimal,
+)
 from ingest.tax.numbers import QUANTUM, ZERO, tax_context
-from ingest.normalize.canonical import plain_decimal
+from ingest.tax.reconcile import DEPOSIT, WITHDRAWAL, TransferLeg, TransferMatch
 from ingest.tax.records import Finding, Flag
 from ingest.tax.years import datetime_from_micros
 
@@ -75,6 +80,7 @@ class Event:
     transfer_id: str | None = None     # SEND/RECEIVE: the withdrawal's tx_id
     counter_wallet: str | None = None  # SEND: destination, RECEIVE: origin
     flags: frozenset[str] = frozenset()
+    costs: Decimal = ZERO      # DISPOSE: incidental costs of disposal already taken off `amount`
 
 
 def event_order(event: Event) -> tuple[int, int, str, int]:
@@ -253,7 +259,8 @@ class _EventBuilder:
                            else "trade" if received else "sell")
                 flags = _MISSING if value is None or fee_missing else _EMPTY
                 outflows.append(Event(s_asset, _DISPOSE, time_us, 1, tx_id, 0, wallet, s_amount,
-                                      proceeds, purpose, flags=flags))
+                                      proceeds, purpose, flags=flags,
+                                      costs=ZERO if proceeds is None else fee_cost))
             if value is None and (sent or received):
                 missing_what.append("value")
         elif tx_type == _INCOME:

@@ -65,6 +65,9 @@ class DisposalLine:
     purpose: str              # sell, trade, spend, fee, transfer_fee
     tax_year: str
     flags: frozenset[str] = frozenset()
+    # Of cost_basis, the incidental costs of disposal (the selling fee), where the method states
+    # gross proceeds (UK); the rest is the lots' cost.
+    disposal_costs: Decimal = Decimal(0)
 
 
 @dataclass(slots=True)

@@ -19,7 +19,13 @@ from pathlib import Path
 
 from ingest.normalize.canonical import plain_decimal
 from ingest.tax.records import (
-    BalanceRecord, DisposalLine, Finding, IncomeRecord, TaxResult, Term, YearSummary,
+    BalanceRecord,
+    DisposalLine,
+    Finding,
+    IncomeRecord,
+    TaxResult,
+    Term,
+    YearSummary,
 )
 
 CENT = Decimal("0.01")

@@ -27,7 +27,7 @@ def test_keyspace(cassandra_node: str) -> Iterator[str]:
     keyspace = f"lf_test_{uuid.uuid4().hex[:10]}"
     os.environ["LEDGERFLOW_KEYSPACE"] = keyspace
     get_settings.cache_clear()
-    apply_migrations(keyspace)
+    apply_migrations(get_settings(), keyspace)
     yield keyspace
     close_all()
     session = connect_with_retry(get_settings())
@@ -45,7 +45,7 @@ def settings(test_keyspace: str) -> Settings:
 @pytest.fixture()
 def session(test_keyspace: str):
     from ingest.load.cassandra import get_session
-    return get_session(test_keyspace)
+    return get_session(get_settings(), test_keyspace)
 
 
 @pytest.fixture()

@@ -5,7 +5,6 @@ storage folder. `api_client_for(user)` makes an httpx client holding a fresh tok
 """
 from __future__ import annotations
 
-import importlib
 import time
 import uuid
 from collections.abc import Callable, Iterator

@@ -39,8 +39,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingest.extract.formats.base import (
-    FormatSpec, ParseContext, RowChecks, abs_amount, constant, draft_table, lookup, negative,
-    parse_amount, parse_asset, parse_timestamp, positive, skip_fiat_only, text, when,
+    FormatSpec,
+    ParseContext,
+    RowChecks,
+    abs_amount,
+    constant,
+    draft_table,
+    lookup,
+    negative,
+    parse_amount,
+    parse_asset,
+    parse_timestamp,
+    positive,
+    skip_fiat_only,
+    text,
+    when,
 )
 from ingest.normalize.canonical import TxType
 

@@ -27,8 +27,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingest.extract.formats.base import (
-    FormatSpec, ParseContext, RowChecks, ZERO, abs_amount, add_amounts, classify_sides, constant, draft_table,
-    lookup, parse_amount, parse_asset, parse_timestamp, positive, skip_fiat_only, text, when,
+    ZERO,
+    FormatSpec,
+    ParseContext,
+    RowChecks,
+    abs_amount,
+    add_amounts,
+    classify_sides,
+    constant,
+    draft_table,
+    lookup,
+    parse_amount,
+    parse_asset,
+    parse_timestamp,
+    positive,
+    skip_fiat_only,
+    text,
+    when,
 )
 from ingest.normalize.assets import is_fiat
 from ingest.normalize.canonical import AMOUNT, TxType

@@ -24,8 +24,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingest.extract.formats.base import (
-    FormatSpec, ParseContext, RowChecks, classify_sides, constant, draft_table, lookup, negative,
-    parse_amount, parse_asset, parse_timestamp, require_pair, skip_fiat_only, text,
+    FormatSpec,
+    ParseContext,
+    RowChecks,
+    classify_sides,
+    constant,
+    draft_table,
+    lookup,
+    negative,
+    parse_amount,
+    parse_asset,
+    parse_timestamp,
+    require_pair,
+    skip_fiat_only,
+    text,
 )
 from ingest.normalize.canonical import TxType
 

@@ -1,5 +1,5 @@
-"""Price providers behind one interface; `provider_chain(settings)` is the configured fallback
-order (LEDGERFLOW_PRICE_PROVIDER, comma-separated)."""
+"""Price providers behind one interface; `provider_chain(settings, currency)` is the configured
+fallback order (LEDGERFLOW_PRICE_PROVIDER, comma-separated), asking prices in `currency`."""
 from __future__ import annotations
 
 from ingest.config import Settings
@@ -10,8 +10,8 @@ from ingest.prices.providers.defillama import DefiLlama
 PROVIDERS: dict[str, type[PriceProvider]] = {"coingecko": CoinGecko, "defillama": DefiLlama}
 
 
-def make_provider(name: str, settings: Settings) -> PriceProvider:
-    currency = settings.fiat_currency.lower()
+def make_provider(name: str, settings: Settings, currency: str) -> PriceProvider:
+    currency = currency.lower()
     if name == "coingecko":
         config = ProviderConfig(settings.coingecko_url, settings.coingecko_api_key,
                                 settings.coingecko_key_kind, currency)
@@ -31,5 +31,5 @@ def provider_names(settings: Settings) -> list[str]:
     return names
 
 
-def provider_chain(settings: Settings) -> list[PriceProvider]:
-    return [make_provider(n, settings) for n in provider_names(settings)]
+def provider_chain(settings: Settings, currency: str) -> list[PriceProvider]:
+    return [make_provider(n, settings, currency) for n in provider_names(settings)]

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Context, Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any
 
 # Prices are stored as decimal(38, 18) downstream: quantize once, here, so the cache holds exactly
 # what valuation uses. Precision 60 so quantizing a large number never raises.

@@ -10,9 +10,17 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from ingest.prices.providers.base import (HttpRequest, Outcome, OutcomeKind, PriceProvider,
-                                          Window, classify_status, granularity_of, loads_exact,
-                                          to_price)
+from ingest.prices.providers.base import (
+    HttpRequest,
+    Outcome,
+    OutcomeKind,
+    PriceProvider,
+    Window,
+    classify_status,
+    granularity_of,
+    loads_exact,
+    to_price,
+)
 
 KEY_HEADERS = {"demo": "x-cg-demo-api-key", "pro": "x-cg-pro-api-key"}
 

@@ -13,8 +13,16 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from ingest.prices.providers.base import (HttpRequest, Outcome, OutcomeKind, PriceProvider,
-                                          Window, classify_status, loads_exact, to_price)
+from ingest.prices.providers.base import (
+    HttpRequest,
+    Outcome,
+    OutcomeKind,
+    PriceProvider,
+    Window,
+    classify_status,
+    loads_exact,
+    to_price,
+)
 from ingest.prices.providers.coingecko import body_rate_limit_message
 
 DAY = 86400

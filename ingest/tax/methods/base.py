@@ -132,6 +132,10 @@ class CostBasisMethod(ABC):
     name: ClassVar[str]
     holding_term: ClassVar[bool] = True     # US-style short / long split
     per_wallet_allowed: ClassVar[bool] = True
+    # Disposal lines state gross proceeds, with the incidental costs of disposal (the selling
+    # fee) in the allowable costs (HMRC CG15250, TCGA 1992 s38: the SA108 boxes); otherwise
+    # proceeds are net of the fee (Form 8949's convention). The gain is the same either way.
+    gross_proceeds: ClassVar[bool] = False
     pool_rule: ClassVar[str] = Rule.LOT      # rule of lines the pool supplies
 
     @abstractmethod

@@ -22,7 +22,13 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from ingest.tax.methods.base import AverageCostPool, CostBasisMethod, Lot, LotPool, PreMatch
+from ingest.tax.methods.base import (
+    AverageCostPool,
+    CostBasisMethod,
+    Lot,
+    LotPool,
+    PreMatch,
+)
 from ingest.tax.numbers import ZERO, share, split
 from ingest.tax.records import Rule
 from ingest.tax.years import london_date, uk_tax_year
@@ -37,6 +43,7 @@ class UkPoolingMethod(CostBasisMethod):
     name = "uk"
     holding_term = False
     per_wallet_allowed = False
+    gross_proceeds = True      # SA108: proceeds gross, the selling fee in allowable costs
     pool_rule = Rule.SECTION_104
 
     def new_pool(self) -> LotPool:

@@ -1,0 +1,84 @@
+"""Where the pipeline's tasks run: in this process (the `ledgerflow tax` CLI, unit tests) or as
+Ray tasks (the service). The stages are written once against `Executor`, so the CLI and a job
+compose the same steps and cannot drift.
+
+`submit` returns a handle: the value itself in process, an ObjectRef on Ray. Handles may be
+passed as arguments to later submits (Ray resolves them on the worker, so a shuffle's pieces go
+from task to task without passing through the driver) and are resolved with `get`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+
+class TransientError(Exception):
+    """A fault worth retrying (Cassandra restarting, a timeout); anything else is deterministic
+    and fails the task at once."""
+
+
+class Executor(Protocol):
+    cpus: int
+
+    def submit(self, fn: Callable[..., Any], *args: Any, name: str,
+               num_returns: int = 1) -> Any: ...
+
+    def get(self, handles: Sequence[Any]) -> list[Any]: ...
+
+
+class InProcessExecutor:
+    """Runs each task at once, in order. The CLI and the unit tests use it."""
+
+    cpus = 1
+
+    def submit(self, fn: Callable[..., Any], *args: Any, name: str, num_returns: int = 1) -> Any:
+        result = fn(*args)
+        return list(result) if num_returns > 1 else result
+
+    def get(self, handles: Sequence[Any]) -> list[Any]:
+        return list(handles)
+
+
+# Ray's own retry of a task whose worker died, and of a transient error inside it.
+TASK_RETRIES = 4
+
+
+class RayExecutor:
+    """Runs each task as a Ray task named `name` (so a job is easy to follow in the dashboard):
+    one CPU each, retried when its worker dies or on a transient error, never on a deterministic
+    one (a bad file, bad settings)."""
+
+    def __init__(self, cpus: int) -> None:
+        self.cpus = cpus
+        self._remote: dict[Callable[..., Any], Any] = {}
+
+    def submit(self, fn: Callable[..., Any], *args: Any, name: str, num_returns: int = 1) -> Any:
+        import ray
+
+        remote = self._remote.get(fn)
+        if remote is None:
+            remote = self._remote[fn] = ray.remote(num_cpus=1, max_retries=TASK_RETRIES,
+                                                   retry_exceptions=[TransientError,
+                                                                     *_driver_errors()])(fn)
+        return remote.options(name=name, num_returns=num_returns).remote(*args)
+
+    def get(self, handles: Sequence[Any]) -> list[Any]:
+        import ray
+
+        return list(ray.get(list(handles)))
+
+
+def _driver_errors() -> list[type[BaseException]]:
+    """The cassandra-driver's transient error types (node restarting, timeouts, overload)."""
+    from cassandra import (
+        CoordinationFailure,
+        OperationTimedOut,
+        ReadTimeout,
+        Unavailable,
+        WriteTimeout,
+    )
+    from cassandra.cluster import NoHostAvailable
+    from cassandra.connection import ConnectionException, ConnectionShutdown
+
+    return [NoHostAvailable, OperationTimedOut, ReadTimeout, WriteTimeout, Unavailable,
+            CoordinationFailure, ConnectionException, ConnectionShutdown]
