@@ -59,7 +59,7 @@ def test_two_uploads_at_once_equal_the_same_uploads_one_after_the_other(ray_loca
     assert [wait(session, j).status for j in at_once] == ["succeeded", "succeeded"]
 
     seq, conc = user_state(session, sequential), user_state(session, concurrent)
-    assert len(seq["view"]) > 4000 and seq["findings"]
+    assert len(seq["view"]) > 1000 and seq["findings"]   # Binance trades: 3 rows, 1 transaction
     for part in seq:
         assert conc[part] == seq[part], part
 

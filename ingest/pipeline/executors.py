@@ -57,9 +57,10 @@ class RayExecutor:
 
         remote = self._remote.get(fn)
         if remote is None:
+            # retry_exceptions takes a list of types (Ray's stubs only say bool)
+            transient: Any = [TransientError, *_driver_errors()]
             remote = self._remote[fn] = ray.remote(num_cpus=1, max_retries=TASK_RETRIES,
-                                                   retry_exceptions=[TransientError,
-                                                                     *_driver_errors()])(fn)
+                                                   retry_exceptions=transient)(fn)
         return remote.options(name=name, num_returns=num_returns).remote(*args)
 
     def get(self, handles: Sequence[Any]) -> list[Any]:

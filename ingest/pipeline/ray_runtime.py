@@ -14,8 +14,8 @@ def ensure_ray(address: str = "") -> None:
     if ray.is_initialized():
         return
     env = {k: v for k, v in os.environ.items() if k.startswith("LEDGERFLOW_")}
-    address = address or None
-    ray.init(address=address, namespace=NAMESPACE, runtime_env={"env_vars": env},
+    target = address or None
+    ray.init(address=target, namespace=NAMESPACE, runtime_env={"env_vars": env},
              log_to_driver=False, ignore_reinit_error=True)
 
 
