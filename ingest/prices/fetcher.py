@@ -253,9 +253,9 @@ def store_outcome(settings: Settings, request: WindowRequest, outcome: Outcome, 
     session = get_session(settings.keyspace, settings)
     currency = settings.fiat_currency.lower()
     if outcome.points:
-        price_cache.write_points(session, request.asset, outcome.points,
+        price_cache.write_window(session, request.asset, request.window.start, outcome.points,
                                  granularity=outcome.granularity, provider=provider,
-                                 currency=currency, concurrency=settings.write_concurrency)
+                                 currency=currency)
     record = CoverageRecord(request.asset, request.window.start, request.window.end,
                             covered_until, STATUS_OF_KIND[outcome.kind])
     price_cache.write_coverage(session, record, provider=provider, points=len(outcome.points),
