@@ -26,7 +26,7 @@ INSERT_VIEW = (f"INSERT INTO transactions_view ({', '.join(VIEW_COLUMNS)}) "
 
 
 def write_transactions_view(session: Session, rows: Iterable[Sequence[Any]], *,
-                            batch_rows: int = 20) -> int:
+                            batch_rows: int | None = None) -> int:
     """rows: tuples in VIEW_COLUMNS order; batched per (user_id, month) partition."""
     by_partition: dict[tuple[str, int], list[Sequence[Any]]] = defaultdict(list)
     for row in rows:
@@ -69,7 +69,7 @@ def write_disposals(session: Session, user_id: str, lines: Iterable[tuple]) -> i
     return execute_batches(session, "INSERT INTO disposals (user_id, year, date_sold, line_id, "
                            "asset, wallet, quantity, date_acquired, proceeds, cost_basis, gain, "
                            "term, tx_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           by_partition, max_rows=20)
+                           by_partition)
 
 
 def replace_reconciliation(session: Session, user_id: str,
