@@ -18,6 +18,7 @@ from cassandra.concurrent import execute_concurrent_with_args
 from ingest.load.cassandra import execute, prepared, with_retry
 from ingest.normalize.canonical import AMOUNT, TIMESTAMP
 from ingest.prices.planner import WINDOW_SECONDS, CoverageRecord, window_of
+from ingest.tax.years import micros_from_datetime
 
 PRICES_SCHEMA = pa.schema([
     pa.field("asset", pa.string(), nullable=False),
@@ -88,7 +89,7 @@ def load_prices(session: Session, assets: Iterable[str], start: datetime, end: d
     assets = sorted(set(assets))
     first = utc(window_of(unix_seconds(start)).start - WINDOW_SECONDS)
     last = utc(window_of(unix_seconds(end)).start)
-    start_ms, end_ms = _unix_ms(start), _unix_ms(end)
+    start_ms, end_ms = micros_from_datetime(start) // 1000, micros_from_datetime(end) // 1000
     params = [(asset, currency, first, last) for asset in assets]
     columns: tuple[list[str], list[int], list[Decimal], list[str]] = ([], [], [], [])
 
@@ -119,9 +120,3 @@ def load_prices(session: Session, assets: Iterable[str], start: datetime, end: d
          pa.array(granularities, pa.string())], schema=PRICES_SCHEMA)
     return table.sort_by([("asset", "ascending"), ("ts", "ascending")])
 
-
-def _unix_ms(value: datetime) -> int:
-    if value.tzinfo is None:   # the driver returns naive UTC
-        value = value.replace(tzinfo=timezone.utc)
-    delta = value - datetime(1970, 1, 1, tzinfo=timezone.utc)
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000

@@ -54,8 +54,8 @@ import pyarrow.compute as pc
 
 from ingest.normalize.canonical import TxType
 from ingest.tax.engine import (
-    PreparedHistory, _sum_summaries, check_options, combine_terms, compute_asset, gc_paused, merge,
-    sort_findings,
+    PreparedHistory, _add, _sum_summaries, check_options, combine_terms, compute_asset, gc_paused,
+    merge, sort_findings,
 )
 from ingest.tax.events import Event, build_events, read_columns, transfer_legs
 from ingest.tax.records import AssetResult, Finding, TaxResult, TxMetrics, YearSummary
@@ -302,10 +302,3 @@ def fold_metrics(elements: Mapping[str, TxMetrics]) -> TxMetrics:
         flags |= m.flags
     return TxMetrics(proceeds, cost, gain, term, acquired, balance, flags)
 
-
-def _add(first: Decimal | None, second: Decimal | None) -> Decimal | None:
-    if first is None:
-        return second
-    if second is None:
-        return first
-    return first + second
