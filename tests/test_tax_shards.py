@@ -12,7 +12,7 @@ from ingest.tax.cli import load_valued
 from ingest.tax.engine import compute
 from ingest.tax.records import TaxResult
 from ingest.tax.shards import (
-    HistoryStats, combine_summaries, compute_shard, fold_metrics, history_stats, merge_shards,
+    HistoryStats, anchor_mask, combine_summaries, compute_shard, fold_metrics, history_stats, merge_shards,
     plan_shards, shard_mask, split_history,
 )
 from tests.fixtures.tax.builders import buy, deposit, income, sell, trade, valued_table, withdrawal
@@ -153,3 +153,13 @@ def test_sharded_equals_engine_on_random_histories(history, option, shard_count)
     method, pooling = option
     assert_same(compute(tx, method=method, pooling=pooling),
                 sharded(tx, method, pooling, shard_count))
+
+
+@pytest.mark.parametrize("stats", [None, HistoryStats({"BTC": 3, "BNB": 3})])
+def test_every_row_is_anchored_by_exactly_one_shard_that_reads_it(stats):
+    tx = valued_table(cross_asset_rows() + [dict(timestamp="2024-06-01", type="fee")])
+    plan = plan_shards(stats or history_stats(tx), 3)
+    anchored = sum(anchor_mask(tx, s).astype(int) for s in plan.shards)
+    assert anchored.tolist() == [1] * tx.num_rows
+    for shard in plan.shards:   # a shard writes the own columns only of rows it reads
+        assert not (anchor_mask(tx, shard) & ~shard_mask(tx, shard)).any()

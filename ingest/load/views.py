@@ -43,6 +43,22 @@ def write_transactions_view(session: Session, rows: Iterable[Sequence[Any]], *,
     return execute_batches(session, INSERT_VIEW, by_partition, max_rows=batch_rows)
 
 
+# A view row's own columns, without the single-writer metric columns: what the tax shard owning
+# the row's anchor asset writes (ingest.tax.shards.anchor_mask); metrics come as map elements.
+VIEW_BASE_COLUMNS = tuple(c for c in VIEW_COLUMNS
+                          if c not in ("cost_basis", "gain", "term", "balance_after", "flags"))
+INSERT_VIEW_BASE = (f"INSERT INTO transactions_view ({', '.join(VIEW_BASE_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' for _ in VIEW_BASE_COLUMNS)})")
+
+
+def write_view_base(session: Session, rows: Iterable[Sequence[Any]]) -> int:
+    """rows: tuples in VIEW_BASE_COLUMNS order; batched per (user_id, month) partition."""
+    by_partition: dict[tuple[str, int], list[Sequence[Any]]] = defaultdict(list)
+    for row in rows:
+        by_partition[(row[0], row[1])].append(row)
+    return execute_batches(session, INSERT_VIEW_BASE, by_partition)
+
+
 def replace_balances(session: Session, user_id: str,
                      balances: Iterable[tuple[str, str, Decimal, Decimal | None]]) -> None:
     """(wallet, asset, quantity, cost_basis) rows replace the user's balances."""

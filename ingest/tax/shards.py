@@ -223,6 +223,18 @@ def shard_mask(tx: pa.Table, shard: Shard) -> np.ndarray:
     return mask
 
 
+def anchor_mask(tx: pa.Table, shard: Shard) -> np.ndarray:
+    """Rows of ``tx`` whose own view columns ``shard`` writes (their anchor asset is its own;
+    shard 0 also takes rows without one or with an asset the plan does not know). Over a plan's
+    shards every row is anchored exactly once."""
+    anchor = pc.coalesce(*(tx.column(name) for name in ASSET_COLUMNS))
+    mask = _is_in(anchor, pa.array(sorted(shard.assets), pa.string()))
+    if shard.catch_all:
+        planned = pa.array(sorted(shard.others | shard.assets), pa.string())
+        mask |= ~_is_in(anchor, planned)
+    return mask
+
+
 def split_history(tx: pa.Table, plan: ShardPlan) -> list[pa.Table]:
     """Per shard, the rows it reads (a row naming assets of two shards goes to both)."""
     return [tx.filter(pa.array(shard_mask(tx, shard))) for shard in plan.shards]
