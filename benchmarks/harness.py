@@ -224,7 +224,7 @@ class Harness:
     def truncate_price_cache(self) -> None:
         from ingest.load.cassandra import get_session
         session = get_session(get_settings())
-        for table in ("prices", "price_coverage"):
+        for table in ("price_windows", "price_coverage"):
             session.execute(f"TRUNCATE {table}", timeout=120)
 
     def run_ledgerflow(self, size: int, cold: bool = True) -> dict:
@@ -295,7 +295,7 @@ class Harness:
             "price_window_pairs_in_file": self.facts[size].window_pairs,
             "cpu_whole_run": self.sampler.cpu_over(f"lf:{size}:"),
             "memory": {**memory, "ray_workers_sum_before_upload_bytes": idle_rss[0]},
-            "price_cache": ("cold (prices and price_coverage truncated before the upload)" if cold
+            "price_cache": ("cold (price_windows and price_coverage truncated before the upload)" if cold
                             else "warm (windows cached by the earlier run of the same rows)"),
             "loadavg_before": loadavg_before,
         }

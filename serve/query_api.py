@@ -86,7 +86,7 @@ def paged(read: Callable[[], ResultT], token: str | None) -> ResultT:
     """Run a read that resumes from a client's page token; a token Cassandra refuses is a 400."""
     try:
         return read()
-    except (InvalidRequest, ProtocolException):
+    except (InvalidRequest, ProtocolException, queries.BadCursor):
         if token:
             raise invalid_token() from None
         raise

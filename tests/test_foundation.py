@@ -8,8 +8,8 @@ from ingest.load.cassandra import execute, execute_many
 from ingest.load.migrations import apply_migrations, migration_files
 
 
-def test_migrations_twice_is_a_no_op(test_keyspace, session):
-    assert apply_migrations(test_keyspace) == []
+def test_migrations_twice_is_a_no_op(test_keyspace, settings, session):
+    assert apply_migrations(settings, test_keyspace) == []
     rows = list(execute(session, "SELECT version FROM schema_migrations"))
     assert sorted(r["version"] for r in rows) == [v for v, _, _ in migration_files()]
 

@@ -84,9 +84,14 @@ def test_upload_lands_exactly_once_and_reupload_adds_nothing(ray_local, session,
 
 
 def unmatched(session, user: str) -> set[str]:
-    return {r["tx_id"] for r in execute(session, "SELECT kind, tx_id FROM reconciliation "
-                                        "WHERE user_id = ?", (user,))
-            if r["kind"] in ("unmatched_withdrawal", "unmatched_deposit")}
+    from ingest.load.queries import findings_page
+    found, state = set(), None
+    while True:
+        page = findings_page(session, user, 1000, state)
+        found |= {r["tx_id"] for r in page.rows
+                  if r["kind"] in ("unmatched_withdrawal", "unmatched_deposit")}
+        if (state := page.paging_state) is None:
+            return found
 
 
 def test_broken_rows_are_rejected_with_lines_and_the_rest_stored(ray_local, session, tmp_path):

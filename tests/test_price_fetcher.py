@@ -11,8 +11,8 @@ import pytest
 
 from ingest.load.price_cache import read_coverage
 from ingest.normalize.canonical import TIMESTAMP
-from ingest.prices.pool import fetch_prices, get_pool
 from ingest.prices.planner import distinct_windows
+from ingest.prices.pool import fetch_prices, get_pool
 
 pytestmark = [pytest.mark.cassandra, pytest.mark.ray, pytest.mark.pricesim]
 

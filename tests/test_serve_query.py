@@ -16,7 +16,14 @@ import pytest
 from ingest.config import get_settings
 from ingest.load import jobs, queries
 from ingest.load.cassandra import execute_many, get_session
-from ingest.load.views import write_transactions_view
+from ingest.load.views import (
+    FINDINGS_PER_CHUNK,
+    replace_reconciliation,
+    write_disposals,
+    write_transactions_view,
+    write_view_metrics,
+)
+from ingest.tax.records import TxMetrics
 from ingest.tax.report import FORM_8949_COLUMNS
 from ingest.vocabulary import JobStatus
 
@@ -113,23 +120,19 @@ def world(test_keyspace: str) -> World:
         (alice, "2024", "ETH", D("1700"), D("1150.05"), D("549.95"), D("0"), D("549.95"),
          D("3.21")),
         (bob, "2024", "*", D("650"), D("500"), D("150"), D("0"), D("150"), D("0"))])
-    disposals = ("INSERT INTO disposals (user_id, year, date_sold, line_id, asset, wallet, "
-                 "quantity, date_acquired, proceeds, cost_basis, gain, term, tx_id) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-    execute_many(session, disposals, [
-        (alice, "2024", ts("2024-03-01T00:00:00"), "a6:ETH:0:0", "ETH", "kraken", D("0.5"),
+    write_disposals(session, alice, [
+        ("2024", ts("2024-03-01T00:00:00"), "a6:ETH:0:0", "ETH", "kraken", D("0.5"),
          ts("2024-01-05T00:00:00"), D("1700"), D("1150.05"), D("549.95"), "short", "a6"),
-        (alice, "2024", ts("2024-01-20T12:30:00"), "a5:BTC:0:0", "BTC", "binance", D("0.005"),
-         None, D("200"), D("200.005"), D("-0.005"), "short", "a5"),
-        (bob, "2024", ts("2024-03-02T11:00:00"), "b2:BTC:0:0", "BTC", "binance", D("0.01"),
+        ("2024", ts("2024-01-20T12:30:00"), "a5:BTC:0:0", "BTC", "binance", D("0.005"),
+         None, D("200"), D("200.005"), D("-0.005"), "short", "a5")])
+    write_disposals(session, bob, [
+        ("2024", ts("2024-03-02T11:00:00"), "b2:BTC:0:0", "BTC", "binance", D("0.01"),
          ts("2024-01-10T00:00:00"), D("650"), D("500"), D("150"), "short", "b2")])
-    findings = ("INSERT INTO reconciliation (user_id, kind, asset, timestamp, tx_id, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?)")
-    execute_many(session, findings, [
-        (alice, "unmatched_withdrawal", "BTC", ts("2024-01-05T08:00:00"), "a4",
-         "no deposit within 24h"),
-        (alice, "negative_balance", "", datetime(1970, 1, 1, tzinfo=UTC), "", "summary"),
-        (bob, "unmatched_deposit", "BTC", ts("2024-01-10T10:00:00"), "b1", "bob's")])
+    replace_reconciliation(session, alice, [
+        ("unmatched_withdrawal", "BTC", ts("2024-01-05T08:00:00"), "a4", "no deposit within 24h"),
+        ("negative_balance", None, None, None, "summary")])
+    replace_reconciliation(session, bob, [
+        ("unmatched_deposit", "BTC", ts("2024-01-10T10:00:00"), "b1", "bob's")])
     alice_job = jobs.create_job(session, user_id=alice, file_name="a.csv")
     bob_job = jobs.create_job(session, user_id=bob, file_name="b.csv")
     jobs.write_rejected(session, alice_job, [(line, "bad date", f"row {line}")
@@ -320,6 +323,49 @@ def test_reconciliation(alice):
     assert walk(alice, "/v1/reconciliation", {"kind": "unmatched_withdrawal"}) == ["a4"]
     assert walk(alice, "/v1/reconciliation", {"limit": 1}, key="kind") == [
         "negative_balance", "unmatched_withdrawal"]
+
+
+def test_findings_across_many_chunks_page_exactly(api_client_for, fresh_user, session):
+    user = fresh_user("findings")
+    count = FINDINGS_PER_CHUNK * 2 + 17
+    findings = [("unmatched_deposit", asset, ts("2024-01-01T00:00:00").replace(minute=i % 60,
+                                                                           hour=i // 60 % 24),
+                 f"t{i:04d}", f"finding {i}") for i in range(count) for asset in ("BTC", "ETH")]
+    findings.append(("negative_balance", "BTC", None, None, "undated"))
+    replace_reconciliation(session, user, findings)
+    client = api_client_for(user)
+    everything = walk(client, "/v1/reconciliation", {"limit": 1000}, key="detail")
+    assert len(everything) == 2 * count + 1 and everything[0] == "undated"
+    assert walk(client, "/v1/reconciliation", {"limit": 10}, key="detail") == everything
+    deposits = walk(client, "/v1/reconciliation", {"kind": "unmatched_deposit", "limit": 200},
+                    key="tx_id")
+    assert deposits == sorted(f"t{i:04d}" for i in range(count)) * 2   # BTC's, then ETH's
+    page = ok(client.get("/v1/reconciliation", params={"kind": "unmatched_deposit",
+                                                       "limit": 3}))
+    other_kind = client.get("/v1/reconciliation", params={"kind": "negative_balance",
+                                                           "page_token": page["next_page_token"]})
+    assert other_kind.status_code == 400
+
+
+def test_shards_fill_one_view_row_by_map_elements(api_client_for, fresh_user, session):
+    """Two shards (BTC's, BNB's) and the row's own writer never read the row; the API shows
+    what the single-process engine gives (sums, term, balances, flags)."""
+    user = fresh_user("shards")
+    tx = Tx("s1", "2024-05-01T10:00:00", "binance", "trade", ("BTC", "1"), ("ETH", "20"),
+            ("BNB", "0.1"))
+    write_user(session, user, (tx,))
+    at, month = ts(tx.at), 202405
+    write_view_metrics(session, [(user, month, at, "s1", {
+        "BTC": TxMetrics(D("60000"), D("30000"), D("30000"), "long", None, {"BTC": D("0")}, set()),
+        "ETH": TxMetrics(None, None, None, None, D("60030"), {"ETH": D("20")}, set())})])
+    write_view_metrics(session, [(user, month, at, "s1", {
+        "BNB": TxMetrics(D("30"), D("40.5"), D("-10.5"), "short", None, {"BNB": D("-0.1")},
+                         {"negative_balance", "missing_cost_basis"})})])
+    item = ok(api_client_for(user).get("/v1/transactions"))["items"][0]
+    assert item["cost_basis"] == "30040.5" and item["gain"] == "29989.5"
+    assert item["term"] == "mixed"
+    assert item["balance_after"] == {"BTC": "0", "ETH": "20", "BNB": "-0.1"}
+    assert item["flags"] == ["missing_cost_basis", "negative_balance"]
 
 
 # --- settings -----------------------------------------------------------------------------------

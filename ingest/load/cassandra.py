@@ -16,7 +16,7 @@ from typing import Any
 from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
-from cassandra.concurrent import execute_concurrent_with_args
+from cassandra.concurrent import execute_concurrent, execute_concurrent_with_args
 from cassandra.policies import (
     DCAwareRoundRobinPolicy,
     ExponentialReconnectionPolicy,
@@ -170,37 +170,51 @@ def execute_many(session: Session, cql: str, rows: Iterable[Sequence[Any]], *,
     return total
 
 
+# Bytes of bound values per UNLOGGED single-partition batch. Cassandra rejects a batch above
+# batch_size_fail_threshold (default 50 KiB; 64 KiB on the local node) and warns above
+# batch_size_warn_threshold (default 5 KiB; 16 KiB locally). 16 KiB is ~100 raw rows (the size
+# at which the driver's cost per row flattens out, benchmarks/write_path.py), 3x under the
+# default failure threshold, and inside the local node's warning threshold.
+BATCH_BYTES = 16 * 1024
+
+
 def execute_batches(session: Session, cql: str, rows_by_partition: dict[Any, list[Sequence[Any]]],
-                    *, max_rows: int = 20, concurrency: int | None = None,
-                    budget_s: float = RETRY_BUDGET_S) -> int:
+                    *, max_rows: int | None = None, max_bytes: int = BATCH_BYTES,
+                    concurrency: int | None = None, budget_s: float = RETRY_BUDGET_S) -> int:
     """Write rows as UNLOGGED batches whose rows share one partition (the only efficient kind),
-    at most `max_rows` per batch to stay under the server's batch size warning."""
+    each holding at most `max_bytes` of bound values (a single larger row goes alone) and at most
+    `max_rows` rows; `concurrency` batches in flight (the driver keeps that many pending).
+    Returns rows written."""
     stmt = prepared(session, cql)
     batches: list[BatchStatement] = []
     total = 0
     for part_rows in rows_by_partition.values():
-        for i in range(0, len(part_rows), max_rows):
-            batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-            for params in part_rows[i:i + max_rows]:
-                batch.add(stmt, params)
+        batch, size, count = BatchStatement(batch_type=BatchType.UNLOGGED), 0, 0
+        for params in part_rows:
+            bound = stmt.bind(params)
+            row_bytes = sum(len(v) for v in bound.values if v)
+            if count and (size + row_bytes > max_bytes or (max_rows and count >= max_rows)):
+                batches.append(batch)
+                batch, size, count = BatchStatement(batch_type=BatchType.UNLOGGED), 0, 0
+            batch.add(bound)
+            size += row_bytes
+            count += 1
+        if count:
             batches.append(batch)
-            total += len(part_rows[i:i + max_rows])
+        total += len(part_rows)
     pending = batches
     concurrency = concurrency or write_concurrency(session)
     deadline = time.monotonic() + budget_s
     attempt = 0
     while pending:
+        results = execute_concurrent(session, [(b, ()) for b in pending], concurrency=concurrency,
+                                     raise_on_first_error=False)
         failed = []
-        # Bounded in-flight: submit in windows of `concurrency`.
-        for i in range(0, len(pending), concurrency):
-            window = [(b, session.execute_async(b)) for b in pending[i:i + concurrency]]
-            for batch, fut in window:
-                try:
-                    fut.result()
-                except Exception as exc:
-                    if not is_retryable(exc) or time.monotonic() > deadline:
-                        raise
-                    failed.append(batch)
+        for batch, (ok, result) in zip(pending, results):
+            if not ok:
+                if not is_retryable(result) or time.monotonic() > deadline:
+                    raise result
+                failed.append(batch)
         if failed:
             sleep = backoff(attempt)
             log.warning("%d batches failed transiently; retry %d in %.1fs", len(failed),

@@ -1,25 +1,25 @@
-"""The shared price cache in Cassandra: `prices` (points, one partition per asset, currency and
-month) and `price_coverage` (which windows were fetched, including durable "no price here" markers).
+"""The shared price cache in Cassandra: `price_windows` (one row per fetched (asset, currency,
+window) holding the window's points packed as two exact lists) and `price_coverage` (which windows
+were fetched, including durable "no price here" markers).
 
-Points are written before their window's coverage row, so a coverage row always means its points
-are there (a fetch interrupted in between is simply fetched again: writes are idempotent upserts).
+A window's row is written before its coverage row, so a coverage row always means its points are
+there (a fetch interrupted in between is simply fetched again: both writes are idempotent upserts).
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
 
 import pyarrow as pa
 from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent_with_args
 
-from ingest.load.cassandra import execute, execute_batches, prepared, with_retry
+from ingest.load.cassandra import execute, prepared, with_retry
 from ingest.normalize.canonical import AMOUNT, TIMESTAMP
-from ingest.prices.planner import CoverageRecord
+from ingest.prices.planner import WINDOW_SECONDS, CoverageRecord, window_of
 from ingest.prices.providers.base import Outcome
+from ingest.tax.years import micros_from_datetime
 
 PRICES_SCHEMA = pa.schema([
     pa.field("asset", pa.string(), nullable=False),
@@ -28,18 +28,17 @@ PRICES_SCHEMA = pa.schema([
     pa.field("granularity", pa.string(), nullable=False),   # hour | day
 ])
 
-INSERT_PRICE = ("INSERT INTO prices (asset, currency, month, ts, price, granularity, provider) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)")
-SELECT_PRICES = ("SELECT toUnixTimestamp(ts) AS ms, price, granularity FROM prices "
-                 "WHERE asset = ? AND currency = ? AND month = ? AND ts >= ? AND ts <= ?")
+INSERT_WINDOW = ("INSERT INTO price_windows (asset, currency, window_start, granularity, provider, "
+                 "ms, prices) VALUES (?, ?, ?, ?, ?, ?, ?)")
+# Windows whose start lies in [first, last]: the caller widens `first` by one window, since a
+# provider may answer a point a little past its window's end.
+SELECT_WINDOWS = ("SELECT ms, prices, granularity FROM price_windows WHERE asset = ? AND "
+                  "currency = ? AND window_start >= ? AND window_start <= ?")
 INSERT_COVERAGE = ("INSERT INTO price_coverage (asset, currency, window_start, window_end, "
                    "covered_until, status, provider, points, fetched_at) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 SELECT_COVERAGE = ("SELECT window_start, window_end, covered_until, status FROM price_coverage "
                    "WHERE asset = ? AND currency = ?")
-
-# Rows per batch: a price row is ~60 bytes, so 40 stay under Cassandra's 5 KiB batch warning.
-BATCH_ROWS = 40
 
 
 def utc(seconds: float) -> datetime:
@@ -50,19 +49,6 @@ def unix_seconds(value: datetime) -> int:
     if value.tzinfo is None:   # the driver returns naive UTC
         value = value.replace(tzinfo=timezone.utc)
     return int(value.timestamp())
-
-
-def yyyymm(value: datetime) -> int:
-    return value.year * 100 + value.month
-
-
-def months_between(start: datetime, end: datetime) -> list[int]:
-    months = []
-    year, month = start.year, start.month
-    while (year, month) <= (end.year, end.month):
-        months.append(year * 100 + month)
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return months
 
 
 def read_coverage(session: Session, assets: Iterable[str], *,
@@ -76,17 +62,15 @@ def read_coverage(session: Session, assets: Iterable[str], *,
     return records
 
 
-def write_points(session: Session, asset: str, points: Sequence[tuple[int, Decimal]], *,
-                 granularity: str, provider: str, currency: str = "usd",
-                 concurrency: int | None = None) -> int:
-    """Upsert (unix ms, price) points, batched per (asset, currency, month) partition."""
-    by_partition: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
-    for ms, price in points:
-        ts = utc(ms / 1000)
-        month = yyyymm(ts)
-        by_partition[month].append((asset, currency, month, ts, price, granularity, provider))
-    return execute_batches(session, INSERT_PRICE, by_partition, max_rows=BATCH_ROWS,
-                           concurrency=concurrency)
+def write_window(session: Session, asset: str, window_start: int,
+                 points: Sequence[tuple[int, Decimal]], *, granularity: str, provider: str,
+                 currency: str = "usd") -> int:
+    """One row holding a fetched window's (unix ms, price) points (any order; stored ascending).
+    Returns the number of points."""
+    ordered = sorted(points)
+    execute(session, INSERT_WINDOW, (asset, currency, utc(window_start), granularity, provider,
+                                     [ms for ms, _ in ordered], [price for _, price in ordered]))
+    return len(ordered)
 
 
 def write_coverage(session: Session, record: CoverageRecord, *, provider: str, points: int,
@@ -100,10 +84,14 @@ def write_coverage(session: Session, record: CoverageRecord, *, provider: str, p
 def load_prices(session: Session, assets: Iterable[str], start: datetime, end: datetime, *,
                 currency: str = "usd", concurrency: int = 16) -> pa.Table:
     """Every cached point of `assets` with start <= ts <= end, sorted by (asset, ts):
-    PRICES_SCHEMA (asset, ts, price decimal128(38, 18), granularity)."""
-    stmt = prepared(session, SELECT_PRICES)
+    PRICES_SCHEMA (asset, ts, price decimal128(38, 18), granularity). Reads whole window rows,
+    one query per asset."""
+    stmt = prepared(session, SELECT_WINDOWS)
     assets = sorted(set(assets))
-    params = [(a, currency, m, start, end) for a in assets for m in months_between(start, end)]
+    first = utc(window_of(unix_seconds(start)).start - WINDOW_SECONDS)
+    last = utc(window_of(unix_seconds(end)).start)
+    start_ms, end_ms = micros_from_datetime(start) // 1000, micros_from_datetime(end) // 1000
+    params = [(asset, currency, first, last) for asset in assets]
     columns: tuple[list[str], list[int], list[Decimal], list[str]] = ([], [], [], [])
 
     def run() -> None:
@@ -116,10 +104,14 @@ def load_prices(session: Session, assets: Iterable[str], start: datetime, end: d
             if not ok:
                 raise result
             for row in result:
-                names.append(asset)
-                stamps.append(row["ms"])
-                prices.append(row["price"])
-                granularities.append(row["granularity"])
+                kept = [i for i, ms in enumerate(row["ms"] or ()) if start_ms <= ms <= end_ms]
+                if not kept:
+                    continue
+                ms, values = row["ms"], row["prices"]
+                names.extend([asset] * len(kept))
+                stamps.extend(ms[i] for i in kept)
+                prices.extend(values[i] for i in kept)
+                granularities.extend([row["granularity"]] * len(kept))
 
     with_retry(run)
     names, stamps, prices, granularities = columns
@@ -135,8 +127,8 @@ def store_outcome(session: Session, asset: str, window_start: int, window_end: i
     """A provider's final answer for one window: its points first, then the coverage row that
     says they are there (both idempotent upserts), so a crash between them only refetches."""
     if outcome.points:
-        write_points(session, asset, outcome.points, granularity=outcome.granularity,
-                     provider=provider, currency=currency)
+        write_window(session, asset, window_start, outcome.points,
+                     granularity=outcome.granularity, provider=provider, currency=currency)
     status = outcome.kind.value   # ok | no_data | unlisted
     write_coverage(session, CoverageRecord(asset, window_start, window_end, covered_until, status),
                    provider=provider, points=len(outcome.points), currency=currency)

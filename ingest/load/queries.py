@@ -7,6 +7,7 @@ costs reading the rows that do not match: see `transactions_page`.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -16,12 +17,18 @@ from cassandra.cluster import Session
 
 from ingest.load.cassandra import execute
 from ingest.load.transactions import user_months
-from ingest.load.views import VIEW_COLUMNS
+from ingest.load.views import (
+    VIEW_COLUMNS,
+    element_metrics,
+    unpack_disposal_chunk,
+)
+from ingest.tax.shards import fold_metrics
+from ingest.tax.years import datetime_from_micros
 
 Row = dict[str, Any]
 
-SELECT_VIEW = (f"SELECT {', '.join(VIEW_COLUMNS)} FROM transactions_view WHERE user_id = ? "
-               "AND month = ? AND timestamp >= ? AND timestamp <= ?")
+SELECT_VIEW = (f"SELECT {', '.join(VIEW_COLUMNS)}, metrics FROM transactions_view "
+               "WHERE user_id = ? AND month = ? AND timestamp >= ? AND timestamp <= ?")
 SELECT_BALANCES = ("SELECT wallet, asset, quantity, cost_basis, updated_at FROM balances "
                    "WHERE user_id = ?")
 SELECT_BALANCES_OF_WALLET = SELECT_BALANCES + " AND wallet = ?"
@@ -32,11 +39,12 @@ SELECT_YEAR_TOTALS = (f"SELECT {SUMMARY_COLUMNS} FROM yearly_summary WHERE user_
                       "AND year = ? AND asset = ?")
 SELECT_YEAR_ASSETS = (f"SELECT {SUMMARY_COLUMNS} FROM yearly_summary WHERE user_id = ? "
                       "AND year = ? AND asset > ?")
-SELECT_DISPOSALS = ("SELECT date_sold, line_id, asset, wallet, quantity, date_acquired, proceeds, "
-                    "cost_basis, gain, term, tx_id FROM disposals WHERE user_id = ? AND year = ?")
-SELECT_FINDINGS = ("SELECT kind, asset, timestamp, tx_id, detail FROM reconciliation "
-                   "WHERE user_id = ?")
-SELECT_FINDINGS_OF_KIND = SELECT_FINDINGS + " AND kind = ?"
+SELECT_DISPOSALS = "SELECT asset, body FROM disposal_chunks WHERE user_id = ? AND year = ?"
+_FINDING_CHUNKS = "SELECT kind, asset, chunk, body FROM finding_chunks WHERE user_id = ?"
+SELECT_FINDINGS_FROM = _FINDING_CHUNKS + " AND (kind, asset, chunk) >= (?, ?, ?)"
+SELECT_FINDINGS_OF_KIND_FROM = _FINDING_CHUNKS + " AND kind = ? AND (asset, chunk) >= (?, ?)"
+# Findings chunks per driver page while filling one API page.
+FINDING_CHUNKS_FETCH = 4
 SELECT_USER_JOBS = "SELECT job_id, status FROM jobs_by_user WHERE user_id = ?"
 
 TOTALS_ASSET = "*"  # yearly_summary's row holding a year's totals
@@ -97,17 +105,58 @@ def year_assets_page(session: Session, user_id: str, year: str, limit: int,
                      paging_state)
 
 
-def iter_disposals(session: Session, user_id: str, year: str, fetch_size: int = 1000
+def iter_disposals(session: Session, user_id: str, year: str, fetch_size: int = 16
                    ) -> Iterator[Row]:
-    """Every Form 8949 line of a year by sale date; the driver fetches page after page."""
-    yield from execute(session, SELECT_DISPOSALS, (user_id, year), fetch_size=fetch_size)
+    """Every Form 8949 line of a year (by asset, then sale date); chunk rows are fetched page
+    after page (`fetch_size` chunks each) and unpacked as they come."""
+    for row in execute(session, SELECT_DISPOSALS, (user_id, year), fetch_size=fetch_size):
+        yield from unpack_disposal_chunk(row)
+
+
+class BadCursor(ValueError):
+    """A page cursor this module did not issue."""
+
+
+def _finding_cursor(state: bytes | None) -> tuple[str, str, int, int] | None:
+    if state is None:
+        return None
+    try:
+        kind, asset, chunk, offset = json.loads(state)
+    except (ValueError, TypeError):
+        raise BadCursor("not a findings cursor") from None
+    if not (isinstance(kind, str) and isinstance(asset, str) and isinstance(chunk, int)
+            and isinstance(offset, int) and chunk >= 0 and offset >= 0):
+        raise BadCursor("not a findings cursor")
+    return kind, asset, chunk, offset
 
 
 def findings_page(session: Session, user_id: str, limit: int, paging_state: bytes | None,
                   kind: str | None = None) -> Page:
+    """Up to `limit` findings by (kind, asset, timestamp, tx_id); `paging_state` is this
+    function's own cursor (kind, asset, chunk, offset into the chunk) as bytes."""
+    cursor = _finding_cursor(paging_state)
+    first = cursor or (kind or "", "", 0, 0)
+    if kind is not None and first[0] != kind:
+        raise BadCursor("cursor of another kind")
     if kind is None:
-        return read_page(session, SELECT_FINDINGS, (user_id,), limit, paging_state)
-    return read_page(session, SELECT_FINDINGS_OF_KIND, (user_id, kind), limit, paging_state)
+        result = execute(session, SELECT_FINDINGS_FROM, (user_id, *first[:3]),
+                         fetch_size=FINDING_CHUNKS_FETCH)
+    else:
+        result = execute(session, SELECT_FINDINGS_OF_KIND_FROM, (user_id, kind, *first[1:3]),
+                         fetch_size=FINDING_CHUNKS_FETCH)
+    rows: list[Row] = []
+    for chunk in result:
+        items = json.loads(chunk["body"])
+        start = first[3] if (chunk["kind"], chunk["asset"], chunk["chunk"]) == first[:3] else 0
+        for position in range(start, len(items)):
+            if len(rows) == limit:
+                following = [chunk["kind"], chunk["asset"], chunk["chunk"], position]
+                return Page(rows, json.dumps(following).encode())
+            ts, tx_id, detail = items[position]
+            rows.append({"kind": chunk["kind"], "asset": chunk["asset"],
+                         "timestamp": None if ts is None else datetime_from_micros(ts),
+                         "tx_id": tx_id, "detail": detail})
+    return Page(rows, None)
 
 
 # --- transactions --------------------------------------------------------------------------------
@@ -181,7 +230,7 @@ def transactions_page(session: Session, user_id: str, flt: TxFilter, limit: int,
             fetch = skip + (max(wanted, TX_FILTER_FETCH) if flt.drops_rows else wanted)
             result = execute(session, SELECT_VIEW, (user_id, month, flt.start, flt.end),
                              paging_state=state, fetch_size=fetch)
-            rows = result.current_rows
+            rows = [with_metrics(row) for row in result.current_rows]
             page_end = TxCursor(month, result.paging_state) if result.paging_state else following
             for position in range(skip, len(rows)):
                 scanned += 1
@@ -197,3 +246,15 @@ def transactions_page(session: Session, user_id: str, flt: TxFilter, limit: int,
                 break
             state, skip = result.paging_state, 0
     return items, None
+
+
+def with_metrics(row: Row) -> Row:
+    """A view row whose tax shards wrote per-asset ``metrics`` elements gets the folded
+    cost_basis, gain, term, balance_after and flags (ingest.tax.shards.fold_metrics)."""
+    elements = row.pop("metrics", None)
+    if elements:
+        folded = fold_metrics({asset: element_metrics(asset, element)
+                               for asset, element in elements.items()})
+        row.update(cost_basis=folded.cost_basis, gain=folded.gain, term=folded.term,
+                   balance_after=folded.balance_after, flags=folded.flags or None)
+    return row

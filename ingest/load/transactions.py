@@ -45,7 +45,7 @@ def _columns_as_python(table: pa.Table, names: Iterable[str]) -> list[list[Any]]
 
 
 def store_transactions(session: Session, table: pa.Table, job_id: uuid.UUID, *,
-                       batch_rows: int = 20) -> int:
+                       batch_rows: int | None = None) -> int:
     """Upsert canonical rows; also record (user, month, asset) in user_months. Returns rows."""
     if table.num_rows == 0:
         return 0

@@ -1,14 +1,21 @@
 """The read-optimized tables the query API serves, written by the tax stage.
 
 transactions_view rows are upserts keyed by (user, month, timestamp, tx_id): rewriting a period
-replaces it in place. Per-user tables that are small (balances, summaries, findings) and the
-per-year disposals partitions are replaced whole, so no stale line survives a recompute.
+replaces it in place; tax shards add their assets' ``metrics`` elements to the same rows
+(``write_view_metrics``, no read). Per-user tables that are small (balances, summaries) are
+replaced whole. Form 8949 lines and findings are stored packed, many per row
+(``disposal_chunks``: per (user, year, asset), ``finding_chunks``: per (user, kind, asset)), and
+replaced per year (or per year and asset for a shard), so no stale line survives a recompute.
+
+Packing: a chunk's ``body`` is compact JSON, one list per line/finding, decimals as their exact
+strings, times as integer unix microseconds, dates as ISO strings (null for none).
 """
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +23,8 @@ from cassandra.cluster import Session
 
 from ingest.load.cassandra import execute, execute_batches, execute_many
 from ingest.load.jobs import now
+from ingest.tax.records import Flag, TxMetrics
+from ingest.tax.years import datetime_from_micros, micros_from_datetime
 
 VIEW_COLUMNS = ("user_id", "month", "timestamp", "tx_id", "wallet", "type", "label", "sent_asset",
                 "sent_amount", "received_asset", "received_amount", "fee_asset", "fee_amount",
@@ -26,12 +35,28 @@ INSERT_VIEW = (f"INSERT INTO transactions_view ({', '.join(VIEW_COLUMNS)}) "
 
 
 def write_transactions_view(session: Session, rows: Iterable[Sequence[Any]], *,
-                            batch_rows: int = 20) -> int:
+                            batch_rows: int | None = None) -> int:
     """rows: tuples in VIEW_COLUMNS order; batched per (user_id, month) partition."""
     by_partition: dict[tuple[str, int], list[Sequence[Any]]] = defaultdict(list)
     for row in rows:
         by_partition[(row[0], row[1])].append(row)
     return execute_batches(session, INSERT_VIEW, by_partition, max_rows=batch_rows)
+
+
+# A view row's own columns, without the single-writer metric columns: what the tax shard owning
+# the row's anchor asset writes (ingest.tax.shards.anchor_mask); metrics come as map elements.
+VIEW_BASE_COLUMNS = tuple(c for c in VIEW_COLUMNS
+                          if c not in ("cost_basis", "gain", "term", "balance_after", "flags"))
+INSERT_VIEW_BASE = (f"INSERT INTO transactions_view ({', '.join(VIEW_BASE_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' for _ in VIEW_BASE_COLUMNS)})")
+
+
+def write_view_base(session: Session, rows: Iterable[Sequence[Any]]) -> int:
+    """rows: tuples in VIEW_BASE_COLUMNS order; batched per (user_id, month) partition."""
+    by_partition: dict[tuple[str, int], list[Sequence[Any]]] = defaultdict(list)
+    for row in rows:
+        by_partition[(row[0], row[1])].append(row)
+    return execute_batches(session, INSERT_VIEW_BASE, by_partition)
 
 
 def replace_balances(session: Session, user_id: str,
@@ -54,29 +79,157 @@ def replace_yearly_summary(session: Session, user_id: str,
                  [(user_id, *r) for r in rows])
 
 
+# --- Form 8949 lines, packed -----------------------------------------------------------------
+LINES_PER_CHUNK = 500        # ~60 KB of JSON per row
+FINDINGS_PER_CHUNK = 200     # ~20-40 KB per row
+# one disposal line in a chunk (the asset is the row's key)
+DISPOSAL_FIELDS = ("date_sold", "line_id", "wallet", "quantity", "date_acquired", "proceeds",
+                   "cost_basis", "gain", "term", "tx_id")
+INSERT_DISPOSAL_CHUNK = ("INSERT INTO disposal_chunks (user_id, year, asset, chunk, lines, body) "
+                         "VALUES (?, ?, ?, ?, ?, ?)")
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _day(value: datetime | date | None) -> str | None:
+    if value is None:
+        return None
+    return (value.date() if isinstance(value, datetime) else value).isoformat()
+
+
+def disposal_chunk_rows(user_id: str, lines: Iterable[tuple]) -> list[tuple]:
+    """Rows of disposal_chunks for ``lines`` (write_disposals' tuples): per (year, asset) in
+    (date sold, line id) order, LINES_PER_CHUNK per row."""
+    grouped: dict[tuple[str, str], list[tuple]] = defaultdict(list)
+    for (year, sold, line_id, asset, wallet, quantity, acquired, proceeds, cost, gain, term,
+         tx_id) in lines:
+        grouped[(year, asset)].append((micros_from_datetime(sold), line_id, wallet,
+                                       _text(quantity), _day(acquired), _text(proceeds),
+                                       _text(cost), _text(gain), term, tx_id))
+    rows = []
+    for (year, asset), packed in sorted(grouped.items()):
+        packed.sort(key=lambda line: (line[0], line[1]))
+        for chunk, start in enumerate(range(0, len(packed), LINES_PER_CHUNK)):
+            part = packed[start:start + LINES_PER_CHUNK]
+            rows.append((user_id, year, asset, chunk, len(part),
+                         json.dumps(part, separators=(",", ":"))))
+    return rows
+
+
+def unpack_disposal_chunk(row: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A chunk's lines as dicts (DISPOSAL_FIELDS + asset), exact decimals, UTC datetimes."""
+    out = []
+    for (sold, line_id, wallet, quantity, acquired, proceeds, cost, gain, term,
+         tx_id) in json.loads(row["body"]):
+        out.append({"date_sold": datetime_from_micros(sold), "line_id": line_id,
+                    "asset": row["asset"], "wallet": wallet, "quantity": Decimal(quantity),
+                    "date_acquired": (None if acquired is None else datetime.combine(
+                        date.fromisoformat(acquired), datetime.min.time(), timezone.utc)),
+                    "proceeds": Decimal(proceeds), "cost_basis": Decimal(cost),
+                    "gain": Decimal(gain), "term": term, "tx_id": tx_id})
+    return out
+
+
 def delete_disposal_years(session: Session, user_id: str, years: Iterable[str]) -> None:
     """Drop the Form 8949 partitions of `years` before their lines are written again."""
     for year in sorted(set(years)):
-        execute(session, "DELETE FROM disposals WHERE user_id = ? AND year = ?", (user_id, year))
+        execute(session, "DELETE FROM disposal_chunks WHERE user_id = ? AND year = ?",
+                (user_id, year))
+
+
+def delete_disposal_assets(session: Session, user_id: str, year: str,
+                           assets: Iterable[str]) -> None:
+    """A shard's share of delete_disposal_years: its own assets' chunks of one year."""
+    for asset in sorted(set(assets)):
+        execute(session, "DELETE FROM disposal_chunks WHERE user_id = ? AND year = ? AND "
+                "asset = ?", (user_id, year, asset))
 
 
 def write_disposals(session: Session, user_id: str, lines: Iterable[tuple]) -> int:
     """lines: (year, date_sold, line_id, asset, wallet, quantity, date_acquired, proceeds,
-    cost_basis, gain, term, tx_id), batched per (user, year) partition."""
+    cost_basis, gain, term, tx_id), packed into disposal_chunks rows. Returns lines written."""
+    rows = disposal_chunk_rows(user_id, lines)
     by_partition: dict[tuple[str, str], list[tuple]] = defaultdict(list)
-    for line in lines:
-        by_partition[(user_id, line[0])].append((user_id, *line))
-    return execute_batches(session, "INSERT INTO disposals (user_id, year, date_sold, line_id, "
-                           "asset, wallet, quantity, date_acquired, proceeds, cost_basis, gain, "
-                           "term, tx_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           by_partition, max_rows=20)
+    for row in rows:
+        by_partition[(row[0], row[1])].append(row)
+    execute_batches(session, INSERT_DISPOSAL_CHUNK, by_partition)
+    return sum(row[4] for row in rows)
+
+
+# --- findings, packed ---------------------------------------------------------------------------
+INSERT_FINDING_CHUNK = ("INSERT INTO finding_chunks (user_id, kind, asset, chunk, findings, body) "
+                        "VALUES (?, ?, ?, ?, ?, ?)")
+FINDING_KINDS = tuple(v for k, v in vars(Flag).items() if k.isupper())
+
+
+def finding_chunk_rows(user_id: str, findings: Iterable[tuple[str, str | None, datetime | None,
+                                                               str | None, str]]) -> list[tuple]:
+    """Rows of finding_chunks for (kind, asset, timestamp, tx_id, detail) findings: per (kind,
+    asset) in (timestamp, tx_id, detail) order (undated first), FINDINGS_PER_CHUNK per row."""
+    grouped: dict[tuple[str, str], list[list]] = defaultdict(list)
+    for kind, asset, ts, tx_id, detail in findings:
+        grouped[(kind, asset or "")].append(
+            [None if ts is None else micros_from_datetime(ts), tx_id, detail])
+    rows = []
+    for (kind, asset), packed in sorted(grouped.items()):
+        packed.sort(key=lambda f: (f[0] is not None, f[0] or 0, f[1] or "", f[2]))
+        for chunk, start in enumerate(range(0, len(packed), FINDINGS_PER_CHUNK)):
+            part = packed[start:start + FINDINGS_PER_CHUNK]
+            rows.append((user_id, kind, asset, chunk, len(part),
+                         json.dumps(part, separators=(",", ":"))))
+    return rows
 
 
 def replace_reconciliation(session: Session, user_id: str,
-                           findings: Iterable[tuple[str, str, datetime, str, str]]) -> None:
+                           findings: Iterable[tuple[str, str | None, datetime | None, str | None,
+                                                    str]]) -> None:
     """(kind, asset, timestamp, tx_id, detail) rows replace the user's findings."""
-    execute(session, "DELETE FROM reconciliation WHERE user_id = ?", (user_id,))
-    execute_many(session, "INSERT INTO reconciliation (user_id, kind, asset, timestamp, tx_id, "
-                 "detail) VALUES (?, ?, ?, ?, ?, ?)",
-                 [(user_id, k, a or "", ts or datetime(1970, 1, 1, tzinfo=timezone.utc), t or "", d)
-                  for k, a, ts, t, d in findings])
+    execute(session, "DELETE FROM finding_chunks WHERE user_id = ?", (user_id,))
+    rows = finding_chunk_rows(user_id, findings)
+    execute_batches(session, INSERT_FINDING_CHUNK, {user_id: rows})
+
+
+def replace_findings_of_assets(session: Session, user_id: str, assets: Iterable[str],
+                               findings: Iterable[tuple[str, str | None, datetime | None,
+                                                        str | None, str]]) -> None:
+    """A shard's share of replace_reconciliation: the findings of its own assets ('' for
+    findings without an asset, which shard 0 owns)."""
+    for asset in sorted(set(assets)):
+        for kind in FINDING_KINDS:
+            execute(session, "DELETE FROM finding_chunks WHERE user_id = ? AND kind = ? AND "
+                    "asset = ?", (user_id, kind, asset))
+    execute_batches(session, INSERT_FINDING_CHUNK,
+                    {user_id: finding_chunk_rows(user_id, findings)})
+
+
+# --- per-asset view metrics (tax shards) ------------------------------------------------------
+UPDATE_VIEW_METRICS = ("UPDATE transactions_view SET metrics = metrics + ? WHERE user_id = ? AND "
+                       "month = ? AND timestamp = ? AND tx_id = ?")
+
+
+def metrics_element(asset: str, metrics: TxMetrics) -> tuple:
+    """One asset's element of transactions_view.metrics (the migration's tuple order)."""
+    return (metrics.proceeds, metrics.cost_basis, metrics.gain, metrics.term,
+            metrics.acquired_cost, metrics.balance_after.get(asset),
+            set(metrics.flags) if metrics.flags else None)
+
+
+def element_metrics(asset: str, element: Sequence[Any]) -> TxMetrics:
+    proceeds, cost, gain, term, acquired, balance, flags = element
+    return TxMetrics(proceeds, cost, gain, term, acquired,
+                     {} if balance is None else {asset: balance}, set(flags or ()))
+
+
+def write_view_metrics(session: Session,
+                       rows: Iterable[tuple[str, int, datetime, str, Mapping[str, TxMetrics]]]
+                       ) -> int:
+    """(user_id, month, timestamp, tx_id, {asset: metrics}) -> one map append per row: the
+    shard's own elements of that transactions_view row. Returns rows updated."""
+    by_partition: dict[tuple[str, int], list[tuple]] = defaultdict(list)
+    for user_id, month, ts, tx_id, by_asset in rows:
+        by_partition[(user_id, month)].append((
+            {asset: metrics_element(asset, m) for asset, m in by_asset.items()},
+            user_id, month, ts, tx_id))
+    return execute_batches(session, UPDATE_VIEW_METRICS, by_partition)

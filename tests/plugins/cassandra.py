@@ -53,5 +53,5 @@ def cold_price_cache(session) -> None:
     """Empty the shared price cache: for tests that count requests from a cold start (other
     tests, e.g. the pipeline's, warm the same keyspace's cache)."""
     from ingest.load.cassandra import with_retry
-    for table in ("prices", "price_coverage"):
+    for table in ("price_windows", "price_coverage"):
         with_retry(lambda: session.execute(f"TRUNCATE {table}", timeout=120))

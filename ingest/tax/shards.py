@@ -1,0 +1,323 @@
+"""The tax engine cut into shards that each own some assets: pure (no Ray, no Cassandra).
+
+Once rows are valued, everything the engine does is per asset: transfers match within one asset
+(ingest.tax.reconcile keys deposits and taken deposits by asset), lots, pools, UK matching and
+negative balances live in one asset's walk. A shard therefore computes its assets exactly from
+the rows that touch them, and the results equal ``engine.compute`` on the whole history
+(tests/test_tax_shards.py pins it for every method and pooling).
+
+    stats = history_stats(valued)                          # or kept up to date at store time
+    plan = plan_shards(stats, shard_count=4)               # who owns which asset
+    tables = split_history(valued, plan)                   # or: each shard reads its own rows
+    results = [compute_shard(t, s, method=..., pooling=...) for t, s in zip(tables, plan.shards)]
+    totals = combine_summaries([r.summary() for r in results])   # small: per (year, asset)
+    full = merge_shards(results, method=..., pooling=..., currency=...)  # == engine.compute
+
+What a shard reads: every row whose sent, received or fee asset it owns, plus the deposit and
+withdrawal rows of its *context* assets. Why context: a withdrawal of A paying its fee in B makes
+a B disposal whose leg number (part of the line id) follows A's events in that row, and A's
+events depend on whether A's withdrawal matched a deposit with a loss (a transfer_fee disposal
+comes first). The shard owning B therefore reconciles A too (A's transfer rows are enough; only
+A's matches are used, A's events and findings are dropped). Rows no asset of the plan claims
+(no asset at all, or an asset the plan did not know) belong to shard 0.
+
+Findings: reconciliation and row findings are kept by the shard owning the finding's asset
+(shard 0 for none), so a row seen by two shards reports once; walk findings are per asset.
+
+How shards write one transactions_view row without reading it (Cassandra upserts are per cell,
+and a map element is its own cell):
+- the row's own columns (wallet, type, label, sides, price, price_source, value, tx_hash) are
+  written by the shard owning the row's *anchor* asset, ``anchor_asset(row)``: the first of sent,
+  received, fee asset that is set (shard 0 for a row without one). Other shards never write them.
+- every shard writes, per asset A it owns and the transaction touched, one element
+  ``metrics[A] = (proceeds, cost_basis, gain, term, acquired_cost, balance_after, flags)``
+  (``UPDATE transactions_view SET metrics = metrics + ? ...`` with the shard's elements: a map
+  append, no read). The element is A's own ``TxMetrics`` (``ShardResult.per_tx``); the set of
+  assets of a transaction is fixed by its row, so an element is always overwritten whole and
+  none goes stale.
+- the reader folds the elements, exactly as ``engine._combine`` does: money sums of the non-null
+  values (null when every element is null), term by ``engine.combine_terms``, balance_after =
+  {A: element's balance}, flags = union (``fold_metrics`` below, used by ingest.load.queries).
+"""
+from __future__ import annotations
+
+import heapq
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from operator import attrgetter
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ingest.normalize.canonical import TxType
+from ingest.tax.engine import (
+    PreparedHistory,
+    _add,
+    _sum_summaries,
+    check_options,
+    combine_terms,
+    compute_asset,
+    gc_paused,
+    merge,
+    sort_findings,
+)
+from ingest.tax.events import Event, build_events, read_columns, transfer_legs
+from ingest.tax.reconcile import reconcile
+from ingest.tax.records import AssetResult, Finding, TaxResult, TxMetrics, YearSummary
+
+ASSET_COLUMNS = ("sent_asset", "received_asset", "fee_asset")
+_TRANSFER_TYPES = (TxType.DEPOSIT.value, TxType.WITHDRAWAL.value)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryStats:
+    """What planning needs, small: rows per asset (a row counts once for each distinct asset it
+    names) and, per fee asset, the sent assets of withdrawals paying their fee in it."""
+    asset_rows: Mapping[str, int]
+    withdrawal_fee_links: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    index: int
+    assets: frozenset[str]     # owned: computed and written by this shard
+    context: frozenset[str]    # reconciled only (their deposit/withdrawal rows are read)
+    rows: int                  # planned load: sum of asset_rows of `assets`
+    # shard 0 only: the assets other shards own. Shard 0 also owns rows naming no asset and any
+    # asset the plan did not know (stats older than the rows), so nothing is ever lost.
+    others: frozenset[str] = frozenset()
+
+    @property
+    def catch_all(self) -> bool:
+        return self.index == 0
+
+
+@dataclass(frozen=True, slots=True)
+class ShardPlan:
+    shards: tuple[Shard, ...]
+    owner: Mapping[str, int]   # asset -> shard index
+
+    def shard_of(self, asset: str | None) -> int:
+        return self.owner.get(asset, 0) if asset is not None else 0
+
+
+@dataclass(slots=True)
+class ShardSummary:
+    """What the orchestrator keeps of a shard: totals per (tax year, asset) and counts."""
+    index: int
+    assets: tuple[str, ...]
+    years_by_asset: dict[tuple[str, str], YearSummary]
+    rows_read: int
+    disposals: int
+    income: int
+    findings: int
+
+
+@dataclass(slots=True)
+class ShardResult:
+    """One shard's share of the TaxResult: per owned asset the engine's AssetResult (its
+    disposals, income, balances, walk findings, per-tx metrics of that asset, years), and the
+    reconciliation / row findings this shard owns."""
+    index: int
+    method: str
+    pooling: str
+    currency: str
+    assets: list[AssetResult]           # sorted by asset
+    findings: list[Finding]             # reconcile + row findings owned here, sorted
+    rows_read: int = 0
+
+    @property
+    def per_tx(self) -> dict[str, dict[str, TxMetrics]]:
+        """tx_id -> {asset: that asset's metrics}: the ``metrics[A]`` elements to write."""
+        out: dict[str, dict[str, TxMetrics]] = defaultdict(dict)
+        for result in self.assets:
+            for tx_id, metrics in result.per_tx.items():
+                out[tx_id][result.asset] = metrics
+        return dict(out)
+
+    def summary(self) -> ShardSummary:
+        years = {(year, r.asset): s for r in self.assets for year, s in r.years.items()}
+        return ShardSummary(
+            index=self.index, assets=tuple(r.asset for r in self.assets),
+            years_by_asset=dict(sorted(years.items())), rows_read=self.rows_read,
+            disposals=sum(len(r.disposals) for r in self.assets),
+            income=sum(len(r.income) for r in self.assets),
+            findings=len(self.findings) + sum(len(r.findings) for r in self.assets))
+
+
+@dataclass(slots=True)
+class UserTotals:
+    years: dict[str, YearSummary]                        # the yearly '*' rows
+    years_by_asset: dict[tuple[str, str], YearSummary]   # (tax year, asset)
+
+
+# --- (a) planning --------------------------------------------------------------------------
+def history_stats(tx: pa.Table) -> HistoryStats:
+    """Rows per asset and withdrawal fee links of a (canonical or valued) table."""
+    counts: Counter[str] = Counter()
+    assets = [tx.column(name).to_pylist() for name in ASSET_COLUMNS]
+    for row_assets in zip(*assets):
+        counts.update({a for a in row_assets if a is not None})
+    links: dict[str, set[str]] = defaultdict(set)
+    kinds = tx.column("type").to_pylist()
+    for kind, sent, fee in zip(kinds, assets[0], assets[2]):
+        if kind == TxType.WITHDRAWAL.value and sent is not None and fee is not None \
+                and fee != sent:
+            links[fee].add(sent)
+    return HistoryStats(dict(counts), {k: frozenset(v) for k, v in links.items()})
+
+
+def plan_shards(stats: HistoryStats, shard_count: int) -> ShardPlan:
+    """Assign assets to at most ``shard_count`` shards, balanced by rows: largest asset first onto
+    the least loaded shard (a dominant asset ends up alone, small ones are grouped); ties by name,
+    so the plan is deterministic. Context assets follow from the fee links."""
+    if shard_count < 1:
+        raise ValueError("shard_count must be at least 1")
+    ranked = sorted(stats.asset_rows.items(), key=lambda item: (-item[1], item[0]))
+    count = max(1, min(shard_count, len(ranked)))
+    heap = [(0, index) for index in range(count)]
+    owned: list[list[str]] = [[] for _ in range(count)]
+    loads = [0] * count
+    for asset, rows in ranked:
+        load, index = heapq.heappop(heap)
+        owned[index].append(asset)
+        loads[index] = load + rows
+        heapq.heappush(heap, (loads[index], index))
+    owner = {asset: index for index, assets in enumerate(owned) for asset in assets}
+    shards = []
+    for index, assets in enumerate(owned):
+        mine = frozenset(assets)
+        context = frozenset(sent for fee in mine
+                            for sent in stats.withdrawal_fee_links.get(fee, ())
+                            if sent not in mine)
+        others = frozenset(owner) - mine if index == 0 else frozenset()
+        shards.append(Shard(index, mine, context, loads[index], others))
+    return ShardPlan(tuple(shards), owner)
+
+
+def anchor_asset(sent_asset: str | None, received_asset: str | None,
+                 fee_asset: str | None) -> str | None:
+    """The asset whose shard writes a view row's own columns."""
+    return sent_asset or received_asset or fee_asset
+
+
+# --- (b) splitting -------------------------------------------------------------------------
+def shard_mask(tx: pa.Table, shard: Shard) -> np.ndarray:
+    """Rows of ``tx`` that ``shard`` reads: rows naming an owned asset, deposit/withdrawal rows of
+    its context assets, and (shard 0) rows naming no asset another shard owns."""
+    n = tx.num_rows
+    mask = np.zeros(n, dtype=bool)
+    owned = pa.array(sorted(shard.assets), pa.string())
+    for name in ASSET_COLUMNS:
+        mask |= _is_in(tx.column(name), owned)
+    if shard.context:
+        context = pa.array(sorted(shard.context), pa.string())
+        transfer = _is_in(tx.column("type"), pa.array(_TRANSFER_TYPES))
+        mask |= transfer & (_is_in(tx.column("sent_asset"), context)
+                            | _is_in(tx.column("received_asset"), context))
+    if shard.catch_all:   # rows naming no asset, or one the plan does not know
+        planned = pa.array(sorted(shard.others | shard.assets), pa.string())
+        named = np.zeros(n, dtype=bool)
+        for name in ASSET_COLUMNS:
+            column = tx.column(name)
+            valid = pc.is_valid(column).to_numpy(zero_copy_only=False)
+            named |= valid
+            mask |= valid & ~_is_in(column, planned)
+        mask |= ~named
+    return mask
+
+
+def anchor_mask(tx: pa.Table, shard: Shard) -> np.ndarray:
+    """Rows of ``tx`` whose own view columns ``shard`` writes (their anchor asset is its own;
+    shard 0 also takes rows without one or with an asset the plan does not know). Over a plan's
+    shards every row is anchored exactly once."""
+    anchor = pc.coalesce(*(tx.column(name) for name in ASSET_COLUMNS))
+    mask = _is_in(anchor, pa.array(sorted(shard.assets), pa.string()))
+    if shard.catch_all:
+        planned = pa.array(sorted(shard.others | shard.assets), pa.string())
+        mask |= ~_is_in(anchor, planned)
+    return mask
+
+
+def split_history(tx: pa.Table, plan: ShardPlan) -> list[pa.Table]:
+    """Per shard, the rows it reads (a row naming assets of two shards goes to both)."""
+    return [tx.filter(pa.array(shard_mask(tx, shard))) for shard in plan.shards]
+
+
+def _is_in(column: pa.ChunkedArray, values: pa.Array) -> np.ndarray:
+    return pc.fill_null(pc.is_in(column, value_set=values), False).to_numpy(zero_copy_only=False)
+
+
+# --- (c) one shard ---------------------------------------------------------------------------
+def compute_shard(tx: pa.Table, shard: Shard, *, method: str, pooling: str,
+                  currency: str = "USD", transfer_window_hours: float = 24,
+                  transfer_max_fee_share: float = 0.05) -> ShardResult:
+    """Reconcile and compute the shard's assets from the rows it reads (``shard_mask``)."""
+    check_options(method, pooling)
+    with gc_paused():
+        columns = read_columns(tx)
+        owned = shard.assets
+        if shard.catch_all:   # adopt what no other shard owns
+            named = {a for name in ASSET_COLUMNS for a in getattr(columns, name) if a is not None}
+            owned = owned | (frozenset(named) - shard.others - shard.context)
+        context = shard.context - owned
+
+        def mine(asset: str | None) -> bool:
+            return asset in owned if asset is not None else shard.catch_all
+
+        legs = [leg for leg in transfer_legs(columns) if leg.asset in owned or leg.asset in context]
+        recon = reconcile(legs, window_hours=transfer_window_hours,
+                          max_fee_share=transfer_max_fee_share)
+        events, row_findings = build_events(columns, recon.matches)
+        findings = [f for f in recon.findings + row_findings if mine(f.asset)]
+        kept: dict[str, list[Event]] = {a: e for a, e in events.items() if a in owned}
+        results = [compute_asset(asset, kept[asset], method=method, pooling=pooling,
+                                 currency=currency) for asset in sorted(kept)]
+    return ShardResult(index=shard.index, method=method, pooling=pooling, currency=currency,
+                       assets=results, findings=sort_findings(findings), rows_read=len(columns))
+
+
+# --- (d) combining ---------------------------------------------------------------------------
+def combine_summaries(summaries: Iterable[ShardSummary]) -> UserTotals:
+    """User-level totals from the shards' small summaries: equal to TaxResult.years and
+    TaxResult.years_by_asset of the single-process engine."""
+    by_asset: dict[tuple[str, str], YearSummary] = {}
+    for summary in summaries:
+        by_asset.update(summary.years_by_asset)
+    years: dict[str, YearSummary] = {}
+    for (year, _asset), summary in sorted(by_asset.items(), key=lambda item: (item[0][1],
+                                                                             item[0][0])):
+        years[year] = _sum_summaries(years.get(year), summary)
+    return UserTotals(dict(sorted(years.items())), dict(sorted(by_asset.items())))
+
+
+def merge_shards(results: Sequence[ShardResult], *, method: str, pooling: str,
+                 currency: str = "USD") -> TaxResult:
+    """The whole TaxResult from every shard (tests, the offline CLI): the engine's own merge."""
+    findings = [f for r in results for f in r.findings]
+    prepared = PreparedHistory(pooling=pooling, assets={}, findings=sort_findings(findings))
+    assets = sorted((a for r in results for a in r.assets), key=attrgetter("asset"))
+    return merge(prepared, assets, method=method, currency=currency)
+
+
+def fold_metrics(elements: Mapping[str, TxMetrics]) -> TxMetrics:
+    """One transaction's metrics from its per-asset elements (the reader's side of the view):
+    what the engine's merge gives for it."""
+    proceeds = cost = gain = acquired = None
+    term: str | None = None
+    balance: dict[str, Decimal] = {}
+    flags: set[str] = set()
+    for asset in sorted(elements):
+        m = elements[asset]
+        proceeds = _add(proceeds, m.proceeds)
+        cost = _add(cost, m.cost_basis)
+        gain = _add(gain, m.gain)
+        acquired = _add(acquired, m.acquired_cost)
+        term = combine_terms(term, m.term)
+        balance.update(m.balance_after)
+        flags |= m.flags
+    return TxMetrics(proceeds, cost, gain, term, acquired, balance, flags)
+
