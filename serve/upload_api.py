@@ -16,7 +16,7 @@ from starlette.requests import ClientDisconnect
 
 from ingest.config import get_settings
 from ingest.extract import storage
-from ingest.extract.formats import FORMATS
+from ingest.extract.formats import FORMATS, SOURCES
 from ingest.load import jobs
 from ingest.load.cassandra import get_session
 from serve.auth import current_user
@@ -28,7 +28,7 @@ from serve.upload_stream import (CsvSink, MultipartFileReader, UploadRejected, b
 
 log = logging.getLogger("ray.serve")  # lands in the replica's log file
 
-FORMAT_NAMES = tuple(FORMATS)
+FORMAT_NAMES = tuple(dict.fromkeys([*SOURCES, *FORMATS]))   # a source, or one of its versions
 DEFAULT_FILE_NAME = "upload.csv"
 # Storage writes happen off the event loop, batched so a thread hop carries ~1 MiB, not 64 KiB.
 WRITE_BATCH_BYTES = 1024 * 1024

@@ -33,9 +33,10 @@ from ingest.extract.chunking import (
     ByteRange, FileLayout, adaptive_chunk_bytes, header_fields, inspect_file, plan_chunks,
     read_range, read_sample,
 )
+from ingest.extract.encoding import to_utf8
 from ingest.extract.formats import get_format
 from ingest.extract.formats.base import (
-    LEGS_SCHEMA, FormatError, ParseContext, RejectedRow, check_timezone, classify_sides,
+    LEGS_SCHEMA, FormatError, ParseContext, RejectedRow, RowChecks, check_timezone, classify_sides,
 )
 from ingest.normalize.canonical import AMOUNT, CANONICAL_SCHEMA, TxType
 from ingest.normalize.identity import content_key, occurrence_index, tx_ids
@@ -58,6 +59,7 @@ class ParseResult:
     rejected: list[RejectedRow]  # by line
     format: str
     rows: int
+    version: str = ""            # the header version read (see ingest.extract.formats)
 
     @property
     def errors(self) -> list[RejectedRow]:
@@ -83,28 +85,36 @@ class ChunkRows:
 
 
 @lru_cache(maxsize=64)
-def _columns(layout_format: str, header: bytes) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(a name for every header column, the ones the format reads). Unknown and repeated
-    columns get placeholder names and are not read."""
-    spec = get_format(layout_format)
+def _columns(spec_name: str, header: bytes, delimiter: str = ","
+             ) -> tuple[tuple[str, ...], tuple[str, ...], int]:
+    """(a name for every header column, the ones the format reads, the fewest fields a row may
+    have: rows may lack trailing optional columns, e.g. Binance's empty Remark). Unknown and
+    repeated columns get placeholder names and are not read."""
+    spec = get_format(spec_name)
     names: list[str] = []
-    for i, h in enumerate(header_fields(header)):
+    for i, h in enumerate(header_fields(header, delimiter)):
         own = spec.column_for(h)
         names.append(own if own and own not in names else f"_column{i + 1}")
-    return tuple(names), tuple(n for n in names if not n.startswith("_column"))
+    required = {spec.rename.get(c, c) for c in spec.columns}
+    min_fields = max((i + 1 for i, n in enumerate(names) if n in required), default=len(names))
+    return tuple(names), tuple(n for n in names if not n.startswith("_column")), min_fields
 
 
 def _skip_invalid(_row: object) -> str:
     return "skip"   # counted and reported from our own record split
 
 
-_DELIM_BEFORE = np.zeros(256, dtype=bool)
-_DELIM_BEFORE[[ord(","), ord("\n")]] = True
-_DELIM_AFTER = np.zeros(256, dtype=bool)
-_DELIM_AFTER[[ord(","), ord("\r"), ord("\n")]] = True
+@lru_cache(maxsize=8)
+def _delimiter_tables(delimiter: str) -> tuple[np.ndarray, np.ndarray]:
+    """Bytes that may stand before an opening quote / after a closing one."""
+    before = np.zeros(256, dtype=bool)
+    before[[ord(delimiter), ord("\n")]] = True
+    after = np.zeros(256, dtype=bool)
+    after[[ord(delimiter), ord("\r"), ord("\n")]] = True
+    return before, after
 
 
-def _regular_quotes(buf: np.ndarray, q: np.ndarray) -> bool:
+def _regular_quotes(buf: np.ndarray, q: np.ndarray, delimiter: str = ",") -> bool:
     """Every quote opens a field, closes one, or is half of an escaped "" pair: then quote
     parity is exactly CSV's quoting, and pyarrow and our split agree."""
     if q.size % 2:
@@ -115,8 +125,9 @@ def _regular_quotes(buf: np.ndarray, q: np.ndarray) -> bool:
     adjacent_next = np.zeros(q.size, dtype=bool)
     adjacent_next[:-1] = adjacent_prev[1:]
     n = buf.size
-    before_ok = (q == 0) | _DELIM_BEFORE[buf[np.maximum(q - 1, 0)]]
-    after_ok = (q == n - 1) | _DELIM_AFTER[buf[np.minimum(q + 1, n - 1)]]
+    delim_before, delim_after = _delimiter_tables(delimiter)
+    before_ok = (q == 0) | delim_before[buf[np.maximum(q - 1, 0)]]
+    after_ok = (q == n - 1) | delim_after[buf[np.minimum(q + 1, n - 1)]]
     bad_open = even & ~adjacent_prev & ~before_ok
     bad_close = ~even & ~adjacent_next & ~after_ok
     return not (bad_open.any() or bad_close.any())
@@ -131,7 +142,7 @@ def _record_text(raw: pa.Array, i: int) -> str:
 
 def _read_fast(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows | None:
     """The vectorized path; None when the chunk needs the exact path."""
-    names, included = _columns(layout.format, layout.header)
+    names, included, min_fields = _columns(layout.spec_name, layout.header, layout.delimiter)
     ncols = len(names)
     if not data:
         return ChunkRows(table=pa.table({n: pa.array([], pa.string()) for n in included}),
@@ -145,9 +156,9 @@ def _read_fast(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows | 
     buf = np.frombuffer(data, dtype=np.uint8)
     nl = np.flatnonzero(buf == 10)
     q = np.flatnonzero(buf == 34)
-    commas = np.flatnonzero(buf == 44)
+    commas = np.flatnonzero(buf == ord(layout.delimiter))
     if q.size:
-        if not _regular_quotes(buf, q):
+        if not _regular_quotes(buf, q, layout.delimiter):
             return None
         term = nl[(np.searchsorted(q, nl) & 1) == 0]
         commas = commas[(np.searchsorted(q, commas) & 1) == 0]
@@ -161,6 +172,8 @@ def _read_fast(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows | 
     content_end = content_end - ((content_end > starts) & (buf[np.maximum(content_end - 1, 0)] == 13))
     blank = content_end == starts
     fields = np.searchsorted(commas, content_end) - np.searchsorted(commas, starts) + 1
+    if (~blank & (fields < ncols) & (fields >= min_fields)).any():
+        return None   # rows without trailing optional fields: the exact path pads them
     good = ~blank & (fields == ncols)
     wrong = ~blank & (fields != ncols)
     record_lines = first_line + np.searchsorted(nl, starts)
@@ -169,7 +182,8 @@ def _read_fast(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows | 
         table = pcsv.read_csv(
             pa.BufferReader(data),
             read_options=pcsv.ReadOptions(column_names=list(names)),
-            parse_options=pcsv.ParseOptions(newlines_in_values=term.size != nl.size,
+            parse_options=pcsv.ParseOptions(delimiter=layout.delimiter,
+                                            newlines_in_values=term.size != nl.size,
                                             invalid_row_handler=_skip_invalid),
             convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in included},
                                                 include_columns=list(included)))
@@ -191,14 +205,14 @@ def _read_fast(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows | 
 
 def _read_exact(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows:
     """Python's csv module line by line: exact lines and reasons for any input."""
-    names, included = _columns(layout.format, layout.header)
+    names, included, min_fields = _columns(layout.spec_name, layout.header, layout.delimiter)
     ncols = len(names)
     wanted = [names.index(n) for n in included]
     parts = data.split(b"\n")
     texts = [p.decode("utf-8", errors="surrogateescape") + "\n" for p in parts[:-1]]
     if parts[-1]:
         texts.append(parts[-1].decode("utf-8", errors="surrogateescape"))
-    reader = csv.reader(iter(texts))
+    reader = csv.reader(iter(texts), delimiter=layout.delimiter)
     columns: list[list[str]] = [[] for _ in included]
     lines: list[int] = []
     raws: list[str] = []
@@ -219,6 +233,8 @@ def _read_exact(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows:
         rows += 1
         text = "".join(texts[before:after]).rstrip("\r\n")
         line = first_line + before
+        if problem is None and min_fields <= len(row) < ncols:
+            row = row + [""] * (ncols - len(row))   # trailing optional fields left out
         if problem is None and len(row) != ncols:
             problem = f"wrong number of columns: expected {ncols}, got {len(row)}"
         if problem is None:
@@ -244,7 +260,9 @@ def _printable(text: str) -> str:
 
 
 def read_rows(data: bytes, layout: FileLayout, first_line: int, *, exact: bool = False) -> ChunkRows:
-    """The rows of one chunk (fast path unless the chunk needs, or `exact` asks for, the exact one)."""
+    """The rows of one chunk (fast path unless the chunk needs, or `exact` asks for, the exact one).
+    The chunk is transcoded to UTF-8 first (see ingest.extract.encoding)."""
+    data = to_utf8(data, layout.encoding)
     rows = None if exact else _read_fast(data, layout, first_line)
     return rows if rows is not None else _read_exact(data, layout, first_line)
 
@@ -265,16 +283,30 @@ def legs_of_rows(rows: ChunkRows, layout: FileLayout, ctx: ParseContext) -> Chun
     give each leg its partition (= identity) key, keep raw text where finalize may reject."""
     if ctx.tz:
         check_timezone(ctx.tz)
-    draft, checks = get_format(layout.format).to_legs(rows.table, ctx)
-    rejected = list(rows.rejected) + [
-        RejectedRow(int(rows.lines[i]), reason, _printable(_record_text(rows.raw, i)), skipped)
-        for i, reason, skipped in checks.reasons()]
+    spec = get_format(layout.spec_name)
+    table, raw, lines = rows.table, rows.raw, rows.lines
+    for name, value in spec.header_values(header_fields(layout.header, layout.delimiter)).items():
+        table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
+    if spec.expand is not None and table.num_rows:
+        table, index = spec.expand(table)
+        raw, lines = raw.take(pa.array(index)), lines[index]
+    draft, checks = spec.to_legs(table, ctx)
+    skip_same_asset(draft, checks)
+    reasons = dict.fromkeys((int(lines[i]), reason, skipped, i) for i, reason, skipped
+                            in checks.reasons())
+    seen: set[tuple[int, str]] = set()
+    rejected = list(rows.rejected)
+    for line, reason, skipped, i in reasons:
+        if (line, reason) not in seen:   # an expanded row reports once
+            seen.add((line, reason))
+            rejected.append(RejectedRow(line, reason, _printable(_record_text(raw, i)), skipped))
+    notes = checks.notes()
+    if notes:
+        draft = _add_notes(draft, notes)
     keep = ~checks.dropped_mask()
     if not keep.all():
         mask = pa.array(keep)
-        draft, raw, lines = draft.filter(mask), rows.raw.filter(mask), rows.lines[keep]
-    else:
-        raw, lines = rows.raw, rows.lines
+        draft, raw, lines = draft.filter(mask), raw.filter(mask), lines[keep]
     group = draft.column("group").combine_chunks()
     external = draft.column("external_id").combine_chunks()
     grouped = group.is_valid()
@@ -295,6 +327,33 @@ def legs_of_rows(rows: ChunkRows, layout: FileLayout, ctx: ParseContext) -> Chun
         + [draft.column(f.name) for f in LEGS_SCHEMA if f.name in draft.column_names],
         schema=LEGS_SCHEMA)
     return ChunkResult(legs=legs, rejected=sorted(rejected, key=lambda r: r.line), rows=rows.rows)
+
+
+def skip_same_asset(draft: pa.Table, checks: RowChecks) -> None:
+    """A one-row exchange of an asset for itself (after normalization: ETH -> ETH2 Convert, a
+    token migration) is a rename, never a disposal: skipped, with both sides in the reason."""
+    sent, received = draft.column("sent_asset"), draft.column("received_asset")
+    same = pc.and_(pc.equal(sent, received), draft.column("group").is_null())
+    if not pc.any(same).as_py():
+        return
+    checks.skip(same, "skipped: {} on both sides: a rename or migration of one asset, no disposal",
+                sent.combine_chunks())
+
+
+def _add_notes(draft: pa.Table, notes: dict[int, str]) -> pa.Table:
+    idx = np.array(sorted(notes), dtype=np.int64)
+    texts = pa.array([notes[int(i)] for i in idx], pa.string())
+    mask = np.zeros(draft.num_rows, dtype=bool)
+    mask[idx] = True
+    description = draft.column("description").combine_chunks()
+    noted = pc.binary_join_element_wise(
+        pc.fill_null(description.take(pa.array(idx)), ""), texts, " [")
+    noted = pc.binary_join_element_wise(noted, "]", "")
+    noted = pc.replace_substring_regex(noted, r"^ \[", "[")
+    full = pa.nulls(draft.num_rows, pa.string())
+    full = pc.replace_with_mask(full, pa.array(mask), noted)
+    i = draft.schema.get_field_index("description")
+    return draft.set_column(i, "description", pc.if_else(pa.array(mask), full, description))
 
 
 def partition_legs(legs: pa.Table, n: int) -> list[pa.Table]:
@@ -517,4 +576,5 @@ def parse_stream(f: BinaryIO, size: int, ctx: ParseContext, *, fmt: str | None =
         rejected += late
     table = sort_by_line(pa.concat_tables(tables))
     return ParseResult(table=table, rejected=sorted(rejected, key=lambda r: r.line),
-                       format=layout.format, rows=sum(c.rows for c in chunks))
+                       format=layout.format, rows=sum(c.rows for c in chunks),
+                       version=layout.spec_name)

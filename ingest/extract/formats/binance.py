@@ -45,7 +45,8 @@ from ingest.extract.formats.base import (
 from ingest.normalize.canonical import TxType
 
 NAME = "binance"
-COLUMNS = ("User_ID", "UTC_Time", "Account", "Operation", "Coin", "Change", "Remark")
+COLUMNS = ("User_ID", "UTC_Time", "Account", "Operation", "Coin", "Change")
+OPTIONAL_COLUMNS = ("Remark",)   # often left out of rows whose Remark is empty
 
 
 def _ops(kind: str, detail: str | None, *names: str) -> dict[str, tuple[str | None, ...]]:
@@ -164,4 +165,4 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     return draft, checks
 
 
-FORMAT = FormatSpec(name=NAME, columns=COLUMNS, to_legs=to_legs)
+VERSIONS = (FormatSpec(name=NAME, columns=COLUMNS, optional_columns=OPTIONAL_COLUMNS, to_legs=to_legs),)

@@ -101,4 +101,4 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     return draft, checks
 
 
-FORMAT = FormatSpec(name=NAME, columns=COLUMNS, optional_columns=OPTIONAL_COLUMNS, to_legs=to_legs)
+VERSIONS = (FormatSpec(name=NAME, columns=COLUMNS, optional_columns=OPTIONAL_COLUMNS, to_legs=to_legs),)
