@@ -82,8 +82,9 @@ def test_coinbase_fixture_skips_preamble() -> None:
          D("1050"), "USD", "65a1b2c3d4e5f60718293a4b"),
         (6, "sell", None, c, utc(2024, 1, 6, 10), "BTC", D("0.01"), "USD", D("430"), "USD", D("5"),
          D("430"), "USD", "65a1b2c3d4e5f60718293a4c"),
-        (7, "trade", None, c, utc(2024, 1, 7, 11), "ETH", D("0.5"), "USDC", D("1149.5"), "USD", D("10"),
-         D("1150"), "USD", "65a1b2c3d4e5f60718293a4d"),
+        # Convert: no fiat moves; the $10 spread of the $1160 total is 10/1160 of the 0.5 ETH
+        (7, "trade", None, c, utc(2024, 1, 7, 11), "ETH", D("0.495689655172413793"), "USDC",
+         D("1149.5"), "ETH", D("0.004310344827586207"), D("1150"), "USD", "65a1b2c3d4e5f60718293a4d"),
         (8, "withdrawal", None, c, utc(2024, 1, 8, 12), "ETH", D("0.1"), None, None, None, None,
          D("231"), "USD", "65a1b2c3d4e5f60718293a4e"),
         (9, "deposit", None, c, utc(2024, 1, 9, 13), None, None, "SOL", D("2"), None, None, D("200"), "USD",

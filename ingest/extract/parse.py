@@ -36,7 +36,8 @@ from ingest.extract.chunking import (
 from ingest.extract.encoding import to_utf8
 from ingest.extract.formats import get_format
 from ingest.extract.formats.base import (
-    LEGS_SCHEMA, FormatError, ParseContext, RejectedRow, RowChecks, check_timezone, classify_sides,
+    LEGS_SCHEMA, FormatError, ParseContext, RejectedRow, RowChecks, as_mask, check_timezone,
+    classify_sides,
 )
 from ingest.normalize.canonical import AMOUNT, CANONICAL_SCHEMA, TxType
 from ingest.normalize.identity import content_key, occurrence_index, tx_ids
@@ -439,11 +440,19 @@ def combine_groups(groups: pa.Table) -> tuple[pa.Table, list[RejectedRow]]:
     simple = (n_sent <= 1) & (n_received <= 1) & (n_fee <= 1)
     typed = agg.column("type_min").is_valid().to_numpy(zero_copy_only=False)
     complete = simple & (typed | ((n_sent == 1) & (n_received == 1)))
+    # one asset on both sides (ETH2 Send + ETH Receive of a migration): a rename, no disposal
+    same = complete & as_mask(pc.equal(agg.column("sent_asset_min"), agg.column("received_asset_min")))
+    skips = {key: (f"skipped: {asset} on both sides: a rename or migration of one asset, "
+                   "no disposal")
+             for key, asset in zip(agg.column("partition_key").filter(pa.array(same)).to_pylist(),
+                                   agg.column("sent_asset_min").filter(pa.array(same)).to_pylist())}
+    complete &= ~same
     tx = pa.table({c: agg.column(c if c == "partition_key" else f"{c}_{_AGG[c]}")
                    for c in TX_COLUMNS}).filter(pa.array(complete))
     problems: dict[str, str] = {}
-    for key, s, r in zip(agg.column("partition_key").filter(pa.array(simple & ~complete)).to_pylist(),
-                         n_sent[simple & ~complete], n_received[simple & ~complete]):
+    unpaired = simple & ~complete & ~same
+    for key, s, r in zip(agg.column("partition_key").filter(pa.array(unpaired)).to_pylist(),
+                         n_sent[unpaired], n_received[unpaired]):
         missing = "sent and received sides" if not s and not r else \
             "received side" if not r else "sent side"
         problems[key] = f"incomplete trade: no {missing} among the rows of this transaction"
@@ -460,10 +469,12 @@ def combine_groups(groups: pa.Table) -> tuple[pa.Table, list[RejectedRow]]:
             if problem:
                 problems[key] = problem
     rejected: list[RejectedRow] = []
-    if problems:
-        bad = groups.filter(pc.is_in(groups.column("partition_key"), value_set=pa.array(list(problems))))
-        rejected = [RejectedRow(leg["line"], problems[leg["partition_key"]], leg["raw"] or "")
-                    for leg in bad.select(["partition_key", "line", "raw"]).to_pylist()]
+    for found, skipped in ((problems, False), (skips, True)):
+        if not found:
+            continue
+        bad = groups.filter(pc.is_in(groups.column("partition_key"), value_set=pa.array(list(found))))
+        rejected += [RejectedRow(leg["line"], found[leg["partition_key"]], leg["raw"] or "", skipped)
+                     for leg in bad.select(["partition_key", "line", "raw"]).to_pylist()]
     out = pa.concat_tables([tx.cast(_TX_SCHEMA), _tx_table(mixed_rows)]) if mixed_rows else tx.cast(_TX_SCHEMA)
     return out, sorted(rejected, key=lambda r: r.line)
 
@@ -478,13 +489,14 @@ def _tx_table(rows: list[dict]) -> pa.Table:
 
 
 def _combine_mixed(key: str, legs: list[dict]) -> tuple[list[dict], str | None]:
-    """Groups with several assets on a side. Fees are summed per asset; the first fee asset
-    stays on the (first) trade when there is one trade, any other becomes its own fee
-    transaction. Sides: one asset each -> one trade; as many sent as received rows -> paired in
-    line order; one asset on one side -> that side split evenly over the other side's rows (the
-    last takes the rounding rest, BittyTax's rule for Binance dust); else rejected."""
-    sent = [leg for leg in legs if leg["sent_asset"]]
-    received = [leg for leg in legs if leg["received_asset"]]
+    """Groups with several assets on a side, paired by the pair's assets, never by line order.
+    Legs are first split by `pair_hint` (Binance: the buy legs and the sell legs of one second
+    are separate trades); within a part, legs of one asset and side are summed (fills). A part
+    with one asset per side is one trade; a dust conversion (label "dust": several coins -> BNB)
+    pairs each coin with its own BNB row when there is one per coin, else splits the BNB evenly
+    (the last takes the rounding rest, BittyTax's rule); anything else cannot be paired without prices and is rejected. Fees are
+    summed per asset and go to the trade that received that asset (Binance charges the fee in
+    what was bought), else to a single trade, else become their own fee transaction."""
     fees: dict[str, Decimal] = {}
     for leg in legs:
         if leg["fee_asset"]:
@@ -493,46 +505,67 @@ def _combine_mixed(key: str, legs: list[dict]) -> tuple[list[dict], str | None]:
     base = {c: first[c] for c in TX_COLUMNS if c not in ("partition_key", "line")}
     base |= {c: None for c in ("sent_asset", "sent_amount", "received_asset", "received_amount",
                                "fee_asset", "fee_amount")}
-
-    def one(suffix: str, line: int, **sides: object) -> dict:
-        return base | {"partition_key": key + suffix, "line": line} | sides
-
-    sent_assets = {leg["sent_asset"] for leg in sent}
-    received_assets = {leg["received_asset"] for leg in received}
+    parts: dict[str | None, list[dict]] = {}
+    for leg in legs:
+        if leg["sent_asset"] or leg["received_asset"]:
+            parts.setdefault(leg.get("pair_hint"), []).append(leg)
     pairs: list[tuple[str, Decimal, str, Decimal, int]] = []
-    if len(sent_assets) <= 1 and len(received_assets) <= 1:
-        if not sent or not received:
-            missing = "received side" if sent else "sent side" if received else "sent and received sides"
-            return [], f"incomplete trade: no {missing} among the rows of this transaction"
-        pairs = [(sent[0]["sent_asset"], sum((leg["sent_amount"] for leg in sent), Decimal(0)),
-                  received[0]["received_asset"],
-                  sum((leg["received_amount"] for leg in received), Decimal(0)), first["line"])]
-    elif len(sent) == len(received):
-        pairs = [(s["sent_asset"], s["sent_amount"], r["received_asset"], r["received_amount"],
-                  min(s["line"], r["line"])) for s, r in zip(sent, received)]
-    elif len(received_assets) == 1 and sent:
-        shares = _split(sum((leg["received_amount"] for leg in received), Decimal(0)), len(sent))
-        asset = received[0]["received_asset"]
-        pairs = [(s["sent_asset"], s["sent_amount"], asset, share, s["line"])
-                 for s, share in zip(sent, shares)]
-    elif len(sent_assets) == 1 and received:
-        shares = _split(sum((leg["sent_amount"] for leg in sent), Decimal(0)), len(received))
-        asset = sent[0]["sent_asset"]
-        pairs = [(asset, share, r["received_asset"], r["received_amount"], r["line"])
-                 for r, share in zip(received, shares)]
-    else:
-        return [], (f"ambiguous trade: {len(sent)} sent and {len(received)} received rows in "
-                    f"different assets cannot be paired")
-    out = [one("" if len(pairs) == 1 else f"|{i}", line, sent_asset=sa, sent_amount=sq,
-               received_asset=ra, received_amount=rq)
+    for part in parts.values():
+        made, problem = _pair_part(part, dust=first["label"] == "dust")
+        if problem:
+            return [], problem
+        pairs += made
+    if not pairs:
+        return [], "incomplete trade: no sent and received sides among the rows of this transaction"
+    pairs.sort(key=lambda p: p[4])
+    out = [base | {"partition_key": key + ("" if len(pairs) == 1 else f"|{i}"), "line": line,
+                   "sent_asset": sa, "sent_amount": sq, "received_asset": ra, "received_amount": rq}
            for i, (sa, sq, ra, rq, line) in enumerate(pairs)]
-    fee_items = list(fees.items())
-    if len(out) == 1 and fee_items:
-        out[0] |= {"fee_asset": fee_items[0][0], "fee_amount": fee_items[0][1]}
-        fee_items = fee_items[1:]
-    out += [one(f"|fee|{asset}", first["line"], type=TxType.FEE.value, sent_asset=asset,
-                sent_amount=amount) for asset, amount in fee_items]
+    for asset, amount in fees.items():
+        takers = [tx for tx in out if tx["received_asset"] == asset and tx["fee_asset"] is None]
+        if len(takers) != 1 and len(out) == 1 and out[0]["fee_asset"] is None:
+            takers = out
+        if len(takers) == 1:
+            takers[0] |= {"fee_asset": asset, "fee_amount": amount}
+        else:
+            out.append(base | {"partition_key": f"{key}|fee|{asset}", "line": first["line"],
+                               "type": TxType.FEE.value, "sent_asset": asset, "sent_amount": amount})
     return out, None
+
+
+def _pair_part(legs: list[dict], dust: bool
+               ) -> tuple[list[tuple[str, Decimal, str, Decimal, int]], str | None]:
+    sent: dict[str, list[dict]] = {}
+    received: dict[str, list[dict]] = {}
+    for leg in legs:
+        if leg["sent_asset"]:
+            sent.setdefault(leg["sent_asset"], []).append(leg)
+        if leg["received_asset"]:
+            received.setdefault(leg["received_asset"], []).append(leg)
+    if not sent or not received:
+        missing = "received side" if sent else "sent side"
+        return [], f"incomplete trade: no {missing} among the rows of this transaction"
+
+    def total(rows: list[dict], side: str) -> Decimal:
+        return sum((r[f"{side}_amount"] for r in rows), Decimal(0))
+
+    line = min(leg["line"] for leg in legs)
+    if len(sent) == 1 and len(received) == 1:
+        (sa, s_rows), (ra, r_rows) = next(iter(sent.items())), next(iter(received.items()))
+        return [(sa, total(s_rows, "sent"), ra, total(r_rows, "received"), line)], None
+    if dust and len(received) == 1:
+        (ra, r_rows), s_rows = next(iter(received.items())), [r for rs in sent.values() for r in rs]
+        s_rows.sort(key=lambda r: r["line"])
+        if len(r_rows) == len(s_rows):   # one BNB row per coin, written next to it
+            r_rows = sorted(r_rows, key=lambda r: r["line"])
+            return [(s["sent_asset"], s["sent_amount"], ra, r["received_amount"],
+                     min(s["line"], r["line"])) for s, r in zip(s_rows, r_rows)], None
+        shares = _split(total(r_rows, "received"), len(s_rows))
+        return [(s["sent_asset"], s["sent_amount"], ra, share, s["line"])
+                for s, share in zip(s_rows, shares)], None
+    return [], (f"ambiguous trade: {', '.join(sorted(sent))} sent and "
+                f"{', '.join(sorted(received))} received in one second cannot be paired without "
+                "their pairs (export the spot trade history for these trades)")
 
 
 def _split(total: Decimal, parts: int) -> list[Decimal]:

@@ -60,7 +60,9 @@ _DRAFT_CANONICAL = ("timestamp", "wallet", "type", "label", "sent_asset", "sent_
 # from the sides of the group).
 DRAFT_SCHEMA = pa.schema(
     [pa.field(name, CANONICAL_SCHEMA.field(name).type) for name in _DRAFT_CANONICAL]
-    + [pa.field("group", pa.string())])      # rows sharing it form one transaction
+    + [pa.field("group", pa.string()),       # rows sharing it form one transaction
+       pa.field("pair_hint", pa.string())])  # in a group, legs of one trade share it (Binance
+                                             # buy legs vs sell legs of one second)
 
 # The intermediate table between parse_chunk and finalize_partition.
 LEGS_SCHEMA = pa.schema([
@@ -69,6 +71,35 @@ LEGS_SCHEMA = pa.schema([
     pa.field("line", pa.int64(), nullable=False),
     pa.field("raw", pa.string()),            # kept for grouped rows only (finalize may reject them)
 ] + [f for f in DRAFT_SCHEMA if f.name != "group"])
+
+# Quote currencies exchanges put at the end of a pair code (BTCUSDT), longest first.
+QUOTES = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "DAI", "EUR", "GBP", "USD", "TRY",
+          "AUD", "BRL", "CAD", "JPY", "CHF", "BTC", "XBT", "ETH", "BNB", "DOT", "SOL", "XRP")
+_AMOUNT_WITH_UNIT = r"^(?P<amount>[+-]?[\d.,]+(?:[eE][+-]?\d+)?)\s*(?P<asset>[A-Za-z][A-Za-z0-9]*)$"
+
+
+def split_pair(values: pa.Array, quotes: Sequence[str] = QUOTES) -> tuple[pa.Array, pa.Array]:
+    """(base, quote) of pair codes: "BTC/USD", "BTC-USD", "BTC_USD" or "BTCUSDT" (the shortest
+    base followed by a known quote); null where it cannot be split."""
+    upper = pc.utf8_upper(values)
+    sep = pc.extract_regex(upper, r"^(?P<base>[A-Z0-9.]+)[/_-](?P<quote>[A-Z0-9.]+)$")
+    joined = pc.extract_regex(upper, f"^(?P<base>[A-Z0-9]+?)(?P<quote>{'|'.join(quotes)})$")
+    base = pc.coalesce(pc.struct_field(sep, "base"), pc.struct_field(joined, "base"))
+    quote = pc.coalesce(pc.struct_field(sep, "quote"), pc.struct_field(joined, "quote"))
+    ok = pc.or_(sep.is_valid(), joined.is_valid())
+    return when(ok, base), when(ok, quote)
+
+
+def amount_with_unit(values: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """("0.01", "BTC") of "0.01BTC" / "1,234.5 USDT" (Binance trade history cells); a decimal
+    comma without a point ("0,01BTC", the old ;-separated export) is read as the point."""
+    parts = pc.extract_regex(values, _AMOUNT_WITH_UNIT)
+    amount = pc.struct_field(parts, "amount")
+    decimal_comma = pc.and_(pc.match_substring(amount, ","), pc.invert(pc.match_substring(amount, ".")))
+    decimal_comma = pc.and_(decimal_comma, pc.invert(pc.match_substring_regex(amount, r",\d{3}$")))
+    amount = pc.if_else(decimal_comma, pc.replace_substring(amount, ",", "."),
+                        pc.replace_substring(amount, ",", ""))
+    return when(parts.is_valid(), amount), when(parts.is_valid(), pc.struct_field(parts, "asset"))
 
 ZERO = pa.scalar(0, AMOUNT)
 
