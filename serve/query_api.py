@@ -19,6 +19,7 @@ from cassandra.protocol import ProtocolException
 from fastapi import Body, Depends, FastAPI, Path, Query
 from fastapi.responses import StreamingResponse
 
+from ingest.extract.formats import FORMATS
 from ingest.load import jobs, queries
 from ingest.load.cassandra import execute, get_session
 from ingest.load.users import UserSettings, get_user_settings, put_user_settings
@@ -27,8 +28,8 @@ from ingest.normalize.canonical import TX_TYPES
 from serve.auth import current_user
 from serve.errors import ApiError, install_error_handlers
 from serve.form8949 import form8949_csv
-from serve.models import (ERROR_RESPONSES, Balance, ErrorBody, Finding, GainsPage, GainsRow,
-                          Health, JobAccepted, JobSummary, JobView, Page, RejectedRow,
+from serve.models import (ERROR_RESPONSES, Balance, ErrorBody, Finding, FormatList,
+                          FormatVersion, GainsPage, GainsRow, Health, JobAccepted, JobSummary, JobView, Page, RejectedRow,
                           SettingsUpdate, SettingsView, StageProgress, Transaction)
 from serve.page_tokens import (decode_paging_state, decode_tx_cursor, encode_paging_state,
                                encode_tx_cursor, invalid_token)
@@ -91,6 +92,14 @@ def healthz() -> Health:
 
 
 # --- jobs -----------------------------------------------------------------------------------------
+@app.get("/v1/formats", response_model=FormatList, responses=ERROR_RESPONSES,
+         summary="The export formats read, every header version with the columns it expects")
+def list_formats(user_id: str = Depends(current_user)) -> FormatList:
+    return FormatList(items=[FormatVersion(
+        name=f.name, source=f.source_name, description=f.description, columns=list(f.columns),
+        optional_columns=list(f.optional_columns)) for f in FORMATS.values()])
+
+
 @app.get("/v1/jobs", response_model=Page[JobSummary], summary="Your jobs, newest first")
 def list_jobs(user_id: str = Depends(current_user), limit: int = Limit,
               page_token: str | None = PageToken) -> Page[JobSummary]:

@@ -88,8 +88,10 @@ class StoredUpload:
     """The storage side of one upload: opens the output when the file's name is known, writes in
     batches off the event loop, deletes what it wrote if the upload does not complete."""
 
-    def __init__(self, user_id: str, job_id: uuid.UUID, max_bytes: int) -> None:
+    def __init__(self, user_id: str, job_id: uuid.UUID, max_bytes: int,
+                 fmt: str | None = None) -> None:
         self.user_id = user_id
+        self.fmt = fmt
         self.job_id = job_id
         self.max_bytes = max_bytes
         self.file_name = DEFAULT_FILE_NAME
@@ -102,7 +104,7 @@ class StoredUpload:
         self.file_name = file_name or DEFAULT_FILE_NAME
         self.uri = storage.upload_uri(self.user_id, str(self.job_id), self.file_name)
         out = await run_in_threadpool(storage.open_output, self.uri)
-        self.sink = CsvSink(out, self.max_bytes)
+        self.sink = CsvSink(out, self.max_bytes, self.fmt)
 
     async def add(self, pieces: list[bytes]) -> None:
         for piece in pieces:
@@ -169,7 +171,9 @@ async def receive_file(request: Request, upload: StoredUpload, boundary: bytes |
 @app.post("", status_code=202, response_model=UploadAccepted, openapi_extra=UPLOAD_BODY_DOC,
           summary="Upload a CSV export; answers with the job that processes it",
           responses={**ERROR_RESPONSES, 413: {"model": ErrorBody, "description": "Too large"},
-                     415: {"model": ErrorBody, "description": "Unsupported content type"}})
+                     415: {"model": ErrorBody, "description": "Unsupported content type, or no "
+                           "known header in the first 64 KiB (the message lists the formats "
+                           "known and the nearest match)"}})
 @app.post("/", status_code=202, response_model=UploadAccepted, include_in_schema=False)
 async def create_upload(
         request: Request,
@@ -194,7 +198,7 @@ async def create_upload(
         raise rejected(exc) from None
 
     job_id = uuid.uuid1()  # time-based, as create_job would choose: jobs_by_user sorts by it
-    upload = StoredUpload(user_id, job_id, max_bytes)
+    upload = StoredUpload(user_id, job_id, max_bytes, fmt)
     try:
         sink = await receive_file(request, upload, boundary, name)
         await run_in_threadpool(

@@ -16,7 +16,9 @@ from functools import lru_cache
 from typing import BinaryIO
 
 from ingest.extract.encoding import UTF8, decode, detect_encoding, encoded_length
-from ingest.extract.formats import closest_format, detect_format, expected_headers, formats_named
+from ingest.extract.formats import (
+    closest_format, detect_format, expected_headers, formats_named, nearest_format,
+)
 from ingest.extract.formats.base import FormatError, FormatSpec
 
 HEAD_BYTES = 64 * 1024          # what inspect_file reads: preamble + header live there
@@ -119,6 +121,11 @@ def _no_header_message(fmt: str | None, allowed: tuple[FormatSpec, ...] | None,
     close = closest_format(first_fields) if first_fields else None
     if close:
         msg += f". The first line looks like {close[0].name} but lacks: {', '.join(close[1])}"
+    elif first_fields:
+        near = nearest_format(first_fields)
+        msg += (f". The nearest known header is {near.name} ({near.description or near.source_name}"
+                f"; the first line has {near.present(first_fields)} of its {len(near.columns)} "
+                "columns)")
     return msg
 
 

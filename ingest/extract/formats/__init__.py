@@ -62,3 +62,8 @@ def closest_format(header: Sequence[str], allowed: Sequence[FormatSpec] | None =
     best = min(specs, key=lambda f: (len(f.missing(header)) / len(f.columns), -f.present(header)))
     missing = best.missing(header)
     return (best, missing) if len(missing) <= len(best.columns) // 2 else None
+
+
+def nearest_format(header: Sequence[str]) -> FormatSpec:
+    """The version sharing the most columns with the header (for error messages)."""
+    return max(FORMATS.values(), key=lambda f: (f.present(header) / len(f.columns), f.present(header)))
