@@ -192,7 +192,7 @@ def _export_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowCh
     kind = pc.utf8_lower(text(table, "Type"))
     transfer = pc.equal(kind, "transfer")
     leg_in = pc.equal(table.column("_leg"), "in") if "_leg" in table.column_names else \
-        pa.array([False] * table.num_rows)
+        pa.array([False] * table.num_rows, pa.bool_())
     sends = pc.is_in(kind, value_set=pa.array([k for k, v in _EXPORT_TYPES.items() if v[0]]))
     receives = pc.is_in(kind, value_set=pa.array([k for k, v in _EXPORT_TYPES.items() if v[1]]))
     sends = pc.and_(sends, pc.invert(pc.and_(transfer, leg_in)))
