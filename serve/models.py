@@ -48,6 +48,19 @@ class Page(BaseModel, Generic[ItemT]):
 
 
 # --- jobs --------------------------------------------------------------------------------------
+class FormatVersion(BaseModel):
+    name: str = Field(description="The version id (usable as ?format= of an upload)")
+    source: str = Field(description="The exchange or tool (?format= accepts it too)")
+    description: str
+    columns: list[str] = Field(description="The header it expects, in the export's order "
+                               "({ccy}: a currency code in the column name)")
+    optional_columns: list[str]
+
+
+class FormatList(BaseModel):
+    items: list[FormatVersion]
+
+
 class JobAccepted(BaseModel):
     job_id: uuid.UUID
     status: str

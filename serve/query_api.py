@@ -19,6 +19,7 @@ from cassandra.protocol import ProtocolException
 from fastapi import Body, Depends, FastAPI, Path, Query
 from fastapi.responses import StreamingResponse
 
+from ingest.extract.formats import FORMATS
 from ingest.load import jobs, queries
 from ingest.load.cassandra import execute
 from ingest.load.users import (
@@ -39,6 +40,8 @@ from serve.models import (
     Balance,
     ErrorBody,
     Finding,
+    FormatList,
+    FormatVersion,
     GainsPage,
     GainsRow,
     Health,
@@ -118,6 +121,14 @@ def healthz() -> Health:
 
 
 # --- jobs -----------------------------------------------------------------------------------------
+@app.get("/v1/formats", response_model=FormatList, responses=ERROR_RESPONSES,
+         summary="The export formats read, every header version with the columns it expects")
+def list_formats(user_id: str = Depends(current_user)) -> FormatList:
+    return FormatList(items=[FormatVersion(
+        name=f.name, source=f.source_name, description=f.description, columns=list(f.columns),
+        optional_columns=list(f.optional_columns)) for f in FORMATS.values()])
+
+
 @app.get("/v1/jobs", response_model=Page[JobSummary], summary="Your jobs, newest first")
 def list_jobs(user_id: str = Depends(current_user), limit: int = Limit,
               page_token: str | None = PageToken) -> Page[JobSummary]:

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from ingest.extract import storage
-from ingest.extract.formats import FORMATS
+from ingest.extract.formats import FORMATS, SOURCES
 from ingest.load import jobs
 from ingest.vocabulary import JobKind, JobStatus
 from serve.auth import current_user
@@ -34,7 +34,7 @@ from serve.upload_stream import (
 
 log = logging.getLogger("ray.serve")  # lands in the replica's log file
 
-FORMAT_NAMES = tuple(FORMATS)
+FORMAT_NAMES = tuple(dict.fromkeys([*SOURCES, *FORMATS]))   # a source, or one of its versions
 DEFAULT_FILE_NAME = "upload.csv"
 # Storage writes happen off the event loop, batched so a thread hop carries ~1 MiB, not 64 KiB.
 WRITE_BATCH_BYTES = 1024 * 1024
@@ -94,8 +94,10 @@ class StoredUpload:
     """The storage side of one upload: opens the output when the file's name is known, writes in
     batches off the event loop, deletes what it wrote if the upload does not complete."""
 
-    def __init__(self, user_id: str, job_id: uuid.UUID, max_bytes: int) -> None:
+    def __init__(self, user_id: str, job_id: uuid.UUID, max_bytes: int,
+                 fmt: str | None = None) -> None:
         self.user_id = user_id
+        self.fmt = fmt
         self.job_id = job_id
         self.max_bytes = max_bytes
         self.file_name = DEFAULT_FILE_NAME
@@ -108,7 +110,7 @@ class StoredUpload:
         self.file_name = file_name or DEFAULT_FILE_NAME
         self.uri = storage.upload_uri(settings().uploads_uri, self.user_id, str(self.job_id), self.file_name)
         out = await run_in_threadpool(storage.open_output, self.uri)
-        self.sink = CsvSink(out, self.max_bytes)
+        self.sink = CsvSink(out, self.max_bytes, self.fmt)
 
     async def add(self, pieces: list[bytes]) -> None:
         for piece in pieces:
@@ -175,7 +177,9 @@ async def receive_file(request: Request, upload: StoredUpload, boundary: bytes |
 @app.post("", status_code=202, response_model=UploadAccepted, openapi_extra=UPLOAD_BODY_DOC,
           summary="Upload a CSV export; answers with the job that processes it",
           responses={**ERROR_RESPONSES, 413: {"model": ErrorBody, "description": "Too large"},
-                     415: {"model": ErrorBody, "description": "Unsupported content type"}})
+                     415: {"model": ErrorBody, "description": "Unsupported content type, or no "
+                           "known header in the first 64 KiB (the message lists the formats "
+                           "known and the nearest match)"}})
 @app.post("/", status_code=202, response_model=UploadAccepted, include_in_schema=False)
 async def create_upload(
         request: Request,
@@ -200,7 +204,7 @@ async def create_upload(
         raise rejected(exc) from None
 
     job_id = uuid.uuid1()  # time-based, as create_job would choose: jobs_by_user sorts by it
-    upload = StoredUpload(user_id, job_id, max_bytes)
+    upload = StoredUpload(user_id, job_id, max_bytes, fmt)
     try:
         sink = await receive_file(request, upload, boundary, name)
         await run_in_threadpool(

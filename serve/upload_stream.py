@@ -6,11 +6,15 @@ nothing here does network I/O: the HTTP shell feeds chunks in as they arrive.
 """
 from __future__ import annotations
 
+import codecs
 import hashlib
 from typing import BinaryIO
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
+
+from ingest.extract.chunking import FileLayout, sniff_layout
+from ingest.extract.formats.base import FormatError
 
 # Content types a raw body may have. Browsers label CSV files as text/csv, application/csv,
 # text/plain or (Windows with Excel) application/vnd.ms-excel; generic clients send
@@ -60,12 +64,16 @@ def body_limit(max_bytes: int, multipart: bool) -> int:
 
 class CsvSink:
     """Writes a file's bytes to `out` while computing its sha256 and size, enforcing the size cap
-    and rejecting what is clearly not CSV: NUL bytes anywhere (binary, UTF-16), no field delimiter
-    in the first 64 KiB, no bytes at all."""
+    and rejecting what is clearly not CSV: NUL bytes anywhere (binary; UTF-16 with a BOM is
+    text), no field delimiter in the first 64 KiB, no bytes at all, and (415) no known header in
+    the first 64 KiB: the header is sniffed while the body streams, before any job exists."""
 
-    def __init__(self, out: BinaryIO, max_bytes: int) -> None:
+    def __init__(self, out: BinaryIO, max_bytes: int, fmt: str | None = None) -> None:
         self.out = out
         self.max_bytes = max_bytes
+        self.fmt = fmt
+        self.layout: FileLayout | None = None
+        self._is_utf16: bool | None = None   # decided by the first bytes (a UTF-16 BOM)
         self.size = 0
         self._sha256 = hashlib.sha256()
         self._head = b""
@@ -80,7 +88,9 @@ class CsvSink:
             return
         if self.size + len(data) > self.max_bytes:
             raise too_large(self.max_bytes)
-        if b"\x00" in data:
+        if self._is_utf16 is None:
+            self._is_utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+        if b"\x00" in data and not self._is_utf16:
             raise UploadRejected(400, "not_csv", "the file contains NUL bytes: not a CSV text file "
                                  "(binary, or UTF-16: export it as UTF-8 CSV)")
         if not self._sniffed:
@@ -96,13 +106,19 @@ class CsvSink:
         if self.size == 0:
             raise UploadRejected(400, "empty_file", "the file is empty")
         if not self._sniffed:
-            self._check_head()
+            self._check_head(whole=True)
 
-    def _check_head(self) -> None:
+    def _check_head(self, whole: bool = False) -> None:
         self._sniffed = True
-        if not any(d in self._head for d in DELIMITERS):
+        text = self._head.decode("utf-16", errors="replace") if self._is_utf16 else self._head
+        delimiters = [d.decode() for d in DELIMITERS] if isinstance(text, str) else DELIMITERS
+        if not any(d in text for d in delimiters):
             raise UploadRejected(400, "not_csv", "no field delimiter (, ; tab |) in the first "
                                  f"{min(len(self._head), SNIFF_BYTES)} bytes: not a CSV file")
+        try:   # whole: the head is the file; else a size past the head (a line may go on)
+            self.layout = sniff_layout(self._head, len(self._head) + (0 if whole else 1), self.fmt)
+        except FormatError as exc:
+            raise UploadRejected(415, "unrecognized_format", str(exc)) from None
         self._head = b""
 
 

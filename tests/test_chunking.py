@@ -135,15 +135,16 @@ def test_irregular_quotes_take_the_exact_path_with_right_lines() -> None:
     assert not result.rejected
 
 
-def test_bad_utf8_and_bare_cr_only_cost_their_rows() -> None:
+def test_windows_1252_file_is_read_and_bare_cr_only_costs_its_row() -> None:
     data = (KOINLY_HEADER + b"\n"
-            + b"2024-01-01 00:00:00 UTC,,,1,ETH,,,,,,caf\xe9,0x1\n"
+            + b"2024-01-01 00:00:00 UTC,,,1,ETH,,,,,,caf\xe9 \x80,0x1\n"
             + b"2024-01-02 00:00:00 UTC,,,2,ETH,,,,,,a\rb,0x2\n"
             + b"2024-01-03 00:00:00 UTC,,,3,ETH,,,,,,,0x3\n")
-    result = parse_bytes(data, user_id="u")
-    assert result.table.column("source_line").to_pylist() == [4]
-    assert [r.line for r in result.rejected] == [2, 3]
-    assert result.rejected[0].reason == "invalid UTF-8 text"
+    for chunk_bytes in (None, 1):
+        result = parse_bytes(data, user_id="u", chunk_bytes=chunk_bytes)
+        assert result.table.column("source_line").to_pylist() == [2, 4]
+        assert result.table.column("description").to_pylist()[0] == "caf\u00e9 \u20ac"
+        assert [r.line for r in result.rejected] == [3]
 
 
 def test_adaptive_chunk_bytes() -> None:

@@ -82,8 +82,9 @@ def test_coinbase_fixture_skips_preamble() -> None:
          D("1050"), "USD", "65a1b2c3d4e5f60718293a4b"),
         (6, "sell", None, c, utc(2024, 1, 6, 10), "BTC", D("0.01"), "USD", D("430"), "USD", D("5"),
          D("430"), "USD", "65a1b2c3d4e5f60718293a4c"),
-        (7, "trade", None, c, utc(2024, 1, 7, 11), "ETH", D("0.5"), "USDC", D("1149.5"), "USD", D("10"),
-         D("1150"), "USD", "65a1b2c3d4e5f60718293a4d"),
+        # Convert: no fiat moves; the $10 spread of the $1160 total is 10/1160 of the 0.5 ETH
+        (7, "trade", None, c, utc(2024, 1, 7, 11), "ETH", D("0.495689655172413793"), "USDC",
+         D("1149.5"), "ETH", D("0.004310344827586207"), D("1150"), "USD", "65a1b2c3d4e5f60718293a4d"),
         (8, "withdrawal", None, c, utc(2024, 1, 8, 12), "ETH", D("0.1"), None, None, None, None,
          D("231"), "USD", "65a1b2c3d4e5f60718293a4e"),
         (9, "deposit", None, c, utc(2024, 1, 9, 13), None, None, "SOL", D("2"), None, None, D("200"), "USD",
@@ -201,9 +202,9 @@ def test_local_time_zone_option() -> None:
     (b"", "empty file"),
     (b"\n\n  \n", "empty file"),
     (b"\x89PNG\r\n\x1a\n\x00\x00", "binary data"),
-    (b"\xff\xfeD\x00a\x00", "UTF-16"),
+    (b"\xff\xfeD\x00a\x00", "unrecognized file"),   # UTF-16 is read, but no header
     (b"a,b,c\n1,2,3\n", "Expected the header of one of these formats - koinly: Date,Sent Amount"),
-    (b"User_ID,UTC_Time,Account,Operation,Coin,Change\n", "looks like binance but lacks: Remark"),
+    (b"User_ID,UTC_Time,Account,Operation,Coin,Remark\n", "looks like binance but lacks: Change"),
 ])
 def test_file_level_errors(content: bytes, message: str) -> None:
     with pytest.raises(FormatError, match=message.replace("(", r"\(")):
@@ -250,11 +251,16 @@ def test_amounts_are_exact_decimals() -> None:
             b"2024-01-01 00:00:00 UTC,,,0.123456789012345678,ETH,,,,,,,\n"
             b"2024-01-01 00:00:00 UTC,,,12345678901234567890.5,SHIB,,,,,,,\n"
             b"2024-01-01 00:00:00 UTC,,,1E-8,BTC,,,,,,,\n"
-            b"2024-01-01 00:00:00 UTC,,,0.1234567890123456789,ETH,,,,,,,\n")
+            b"2024-01-01 00:00:00 UTC,,,0.1234567890123456789,ETH,,,,,,,\n"
+            b"2024-01-01 00:00:00 UTC,,,123456789012345678901,ETH,,,,,,,\n")
     result = parse_bytes(data, user_id="u")
+    # more than 18 decimals: rounded to the storage scale (half even), and the row says so
     assert result.table.column("received_amount").to_pylist() == [
-        D("0.123456789012345678"), D("12345678901234567890.5"), D("0.00000001")]
+        D("0.123456789012345678"), D("12345678901234567890.5"), D("0.00000001"),
+        D("0.123456789012345679")]
+    assert result.table.column("description").to_pylist()[3] == (
+        "[amount '0.1234567890123456789' in column Received Amount rounded to 18 decimals]")
     assert result.table.column("received_amount").type == pa.decimal128(38, 18)
     assert [(r.line, r.reason) for r in result.rejected] == [
-        (5, "amount '0.1234567890123456789' in column Received Amount is out of range "
-            "(at most 20 integer and 18 decimal digits)")]
+        (6, "amount '123456789012345678901' in column Received Amount is out of range "
+            "(at most 20 integer digits)")]

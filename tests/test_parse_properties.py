@@ -12,7 +12,7 @@ from ingest.extract.formats import FORMATS
 from ingest.extract.parse import FormatError, parse_bytes
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-HEADERS = [",".join(f.columns).encode() for f in FORMATS.values()]
+HEADERS = [",".join(f.columns).replace("{ccy}", "EUR").encode() for f in FORMATS.values()]
 KOINLY_HEADER = HEADERS[0]
 
 
@@ -64,7 +64,8 @@ notes = st.sampled_from(["", "plain", '"with, comma"', '"say ""hi"""', '"two\nli
 def valid_row(draw: st.DrawFn) -> tuple[str, dict]:
     ts = datetime(2020, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=draw(st.integers(0, 10**8)))
     sent, received = draw(st.sampled_from([(True, True), (False, True), (True, False)]))
-    s_asset, r_asset = draw(st.sampled_from(ASSETS)), draw(st.sampled_from(ASSETS))
+    s_asset = draw(st.sampled_from(ASSETS))   # a same-asset row is a rename: skipped by design
+    r_asset = draw(st.sampled_from([a for a in ASSETS if a != s_asset]))
     s_amount, r_amount = draw(amounts), draw(amounts)
     note = draw(notes)
     cells = [ts.strftime("%Y-%m-%d %H:%M:%S UTC"),

@@ -22,7 +22,7 @@ Date,Sent Amount,Sent Currency,Received Amount,Received Currency,Fee Amount,Fee 
 2024-02-10 12:00:00 UTC,0.01,BTC,450,USD,,,450,USD,,partial sell,
 2024-03-01 09:30:00 UTC,2300.10,USD,1,ETH,,,2300.10,USD,,eth buy,
 yesterday,10,USD,0.001,BTC,,,10,USD,,bad date,
-2024-03-02 09:30:00 UTC,-5,USD,0.001,BTC,,,5,USD,,negative,
+2024-03-02 09:30:00 UTC,5,USD,-0.001,BTC,,,5,USD,,negative received,
 """
 GOOD_ROWS, BAD_LINES = 3, [5, 6]
 JOB_TIMEOUT_S = 180

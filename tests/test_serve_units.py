@@ -33,7 +33,7 @@ from serve.upload_stream import (
     multipart_boundary,
 )
 
-CSV = b"Date,Sent Amount,Sent Currency\n2024-01-02 10:00:00,1.5,BTC\n"
+CSV = b"Koinly Date,Amount,Currency\n2024-01-02 10:00:00,1.5,BTC\n"   # a known header
 
 
 def multipart_body(boundary: str, file_bytes: bytes, file_name: str = "export.csv",
@@ -102,13 +102,37 @@ def test_sink_rejects_what_is_not_csv(body, code):
 def test_sink_accepts_a_preamble_line_without_delimiter():
     # Coinbase reports open with a title line; the header follows.
     sink = CsvSink(io.BytesIO(), max_bytes=1000)
-    sink.write(b"Transactions\nTimestamp,Type,Asset\n")
+    sink.write(b"Transactions\nUser,Jane,1\nTimestamp,Transaction Type,Asset,Quantity Transacted,"
+               b"Spot Price Currency,Spot Price at Transaction,Subtotal,"
+               b"Total (inclusive of fees and/or spread),Fees and/or Spread,Notes\n")
     sink.finish()
+    assert sink.layout is not None and sink.layout.version == "coinbase-2023"
+
+
+def test_sink_answers_415_for_an_unknown_header_naming_formats_and_the_nearest():
+    sink = CsvSink(io.BytesIO(), max_bytes=10 * SNIFF_BYTES)
+    with pytest.raises(UploadRejected) as info:   # judged once 64 KiB arrived, not at the end
+        sink.write(b"Date,Amount,Asset,Kind\n" + b"2024-01-01,1,BTC,buy\n" * (SNIFF_BYTES // 20))
+    assert (info.value.status, info.value.code) == (415, "unrecognized_format")
+    assert "koinly:" in info.value.message and "kraken-trades:" in info.value.message
+    assert "The nearest known header is" in info.value.message
+    small = CsvSink(io.BytesIO(), max_bytes=1000, fmt="kraken")
+    small.write(CSV)
+    with pytest.raises(UploadRejected) as info:
+        small.finish()
+    assert info.value.status == 415 and "no kraken header" in info.value.message
+
+
+def test_sink_accepts_utf16_with_a_bom():
+    sink = CsvSink(io.BytesIO(), max_bytes=10_000)
+    sink.write(b"\xff\xfe" + CSV.decode().encode("utf-16-le"))
+    sink.finish()
+    assert sink.layout.encoding == "utf-16-le"
 
 
 def test_sink_rejects_nul_late_in_the_file_and_judges_the_head_early():
     sink = CsvSink(io.BytesIO(), max_bytes=10 * SNIFF_BYTES)
-    sink.write(b"a,b\n" + b"x" * SNIFF_BYTES)
+    sink.write(CSV + b"x" * SNIFF_BYTES)
     with pytest.raises(UploadRejected):
         sink.write(b"\x00")
     no_delimiter = CsvSink(io.BytesIO(), max_bytes=10 * SNIFF_BYTES)

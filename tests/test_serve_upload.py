@@ -94,7 +94,7 @@ def test_too_large_is_413_with_or_without_content_length(serve_app, api_client_f
     user = fresh_user("big")
     client = api_client_for(user)
     files_before = stored_files(serve_app)
-    too_big = b"a,b\n" + b"1,2\n" * (serve_app.max_upload_bytes // 4)
+    too_big = b"Koinly Date,Amount,Currency\n" + b"1,2,3\n" * (serve_app.max_upload_bytes // 6)
     assert_error(client.post("/v1/uploads", content=too_big,
                              headers={"Content-Type": "text/csv"}), 413, "payload_too_large")
 
@@ -136,6 +136,27 @@ def test_empty_or_non_csv_is_400(serve_app, api_client_for, fresh_user, session,
                  400, code)
     assert user_jobs_page(session, user, 10, None).rows == []
     assert stored_files(serve_app) == files_before
+
+
+def test_unknown_header_is_415_before_any_job(serve_app, api_client_for, fresh_user, session):
+    user = fresh_user("unknown")
+    client = api_client_for(user)
+    files_before = stored_files(serve_app)
+    err = assert_error(client.post("/v1/uploads", content=b"Date,Amount,Asset\n2024-01-01,1,BTC\n",
+                                   headers={"Content-Type": "text/csv"}), 415, "unrecognized_format")
+    assert "coinbase-2023:" in err["message"] and "nearest known header" in err["message"]
+    assert user_jobs_page(session, user, 10, None).rows == []
+    assert stored_files(serve_app) == files_before
+
+
+def test_formats_are_listed_with_their_headers(serve_app, api_client_for, fresh_user):
+    resp = api_client_for(fresh_user("formats")).get("/v1/formats")
+    assert resp.status_code == 200
+    items = {f["name"]: f for f in resp.json()["items"]}
+    assert items["coinbase-2020"]["source"] == "coinbase"
+    assert "{ccy} Subtotal" in items["coinbase-2020"]["columns"]
+    assert items["binance"]["optional_columns"] == ["Remark"]
+    assert httpx.get(f"{serve_app.base_url}/v1/formats", timeout=30).status_code == 401
 
 
 @pytest.mark.parametrize("params,code", [({"format": "excel"}, "unknown_format"),

@@ -169,3 +169,15 @@ def test_cli_end_to_end_on_a_koinly_file(tmp_path, capsys):
                  "--pooling", "per-wallet", "--currency", "USD", "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     check_koinly_report(out)
+
+
+def test_cli_fails_when_every_row_was_rejected(tmp_path, capsys):
+    src = tmp_path / "all_bad.csv"
+    src.write_text("Date,Sent Amount,Sent Currency,Received Amount,Received Currency,Fee Amount,"
+                   "Fee Currency,Net Worth Amount,Net Worth Currency,Label,Description,TxHash\n"
+                   "not a date,,,1,BTC,,,,,,,\n2024-01-01 00:00:00 UTC,,,x,BTC,,,,,,,\n")
+    out = tmp_path / "out"
+    assert main(["tax", str(src), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "every row was rejected (2 rows)" in err and "all_bad.csv:2: rejected" in err
+    assert not (out / "summary.json").exists()

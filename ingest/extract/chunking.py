@@ -10,25 +10,27 @@ next stray quote, it never crashes.
 """
 from __future__ import annotations
 
-import codecs
 import csv
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import BinaryIO
 
+from ingest.extract.encoding import UTF8, decode, detect_encoding, encoded_length
 from ingest.extract.formats import (
     closest_format,
     detect_format,
     expected_headers,
-    get_format,
+    formats_named,
+    nearest_format,
 )
-from ingest.extract.formats.base import FormatError
+from ingest.extract.formats.base import FormatError, FormatSpec
 
 HEAD_BYTES = 64 * 1024          # what inspect_file reads: preamble + header live there
 BLOCK_BYTES = 4 * 1024 * 1024   # planner read size
 ROWS_PER_CHUNK = 75_000         # adaptive target, between the brief's 50k and 100k
 MIN_CHUNK_BYTES = 256 * 1024
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
+DELIMITERS = (",", ";", "\t")
 
 
 @dataclass(frozen=True)
@@ -41,19 +43,26 @@ class ByteRange:
 
 @dataclass(frozen=True)
 class FileLayout:
-    format: str
-    header: bytes          # the header line, without BOM and line end
-    data_start: int        # byte offset of the first data line
+    format: str            # the source (koinly, coinbase, ...): the canonical `source` column
+    header: bytes          # the header line as UTF-8, without BOM and line end
+    data_start: int        # byte offset of the first data line (in the stored file)
     first_data_line: int   # its 1-based physical line
     size: int
+    version: str = ""      # the registered header version read ("coinbase-2023"); "" = format
+    encoding: str = UTF8   # of the stored file (see ingest.extract.encoding)
+    delimiter: str = ","
+
+    @property
+    def spec_name(self) -> str:
+        return self.version or self.format
 
 
 @lru_cache(maxsize=64)
-def header_fields(header: bytes) -> tuple[str, ...]:
+def header_fields(header: bytes, delimiter: str = ",") -> tuple[str, ...]:
     """The header's column names as written (CSV-quoted names unquoted)."""
     text = header.decode("utf-8", errors="replace")
     try:
-        row = next(csv.reader([text]), [])
+        row = next(csv.reader([text], delimiter=delimiter), [])
     except csv.Error:
         return ()
     return tuple(row)
@@ -61,54 +70,76 @@ def header_fields(header: bytes) -> tuple[str, ...]:
 
 def inspect_file(f: BinaryIO, size: int, fmt: str | None = None) -> FileLayout:
     """Read the first HEAD_BYTES, skip preamble lines, detect (or check) the format."""
-    wanted = get_format(fmt) if fmt else None
     f.seek(0)
-    head = f.read(min(size, HEAD_BYTES))
+    return sniff_layout(f.read(min(size, HEAD_BYTES)), size, fmt)
+
+
+def sniff_layout(head: bytes, size: int, fmt: str | None = None) -> FileLayout:
+    """The layout of a file from its first bytes (`size`: the whole file's, which may still be
+    unknown while an upload streams: pass len(head) + 1 then). Decides the encoding, skips
+    preamble lines, tries each delimiter (, ; tab) on each line until one is a known header.
+    Raises FormatError naming the known formats and the nearest match."""
+    allowed = formats_named(fmt) if fmt else None
     if not head.strip():
         raise FormatError("empty file: no header and no rows")
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise FormatError("the file is UTF-16 encoded: export or save it as UTF-8 CSV")
-    pos = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
-    line_no, first_fields = 1, None
-    while pos < len(head):
-        nl = head.find(b"\n", pos)
-        if nl < 0 and len(head) < size:
+    whole = len(head) >= size
+    encoding, bom = detect_encoding(head, whole)
+    text = decode(head[bom:], encoding, final=whole)
+    pos, line_no, first_fields = 0, 1, None
+    while pos < len(text):
+        nl = text.find("\n", pos)
+        if nl < 0 and not whole:
             break   # a line longer than the head: no header there
-        end = len(head) if nl < 0 else nl
-        line = head[pos:end].rstrip(b"\r")
-        fields = header_fields(line)
-        if first_fields is None and any(x.strip() for x in fields):
-            first_fields = fields
-        spec = wanted if wanted and wanted.matches(fields) else None if wanted else detect_format(fields)
-        if spec is not None:
-            return FileLayout(format=spec.name, header=line, data_start=end + 1 if nl >= 0 else end,
-                              first_data_line=line_no + 1, size=size)
+        end = len(text) if nl < 0 else nl
+        line = text[pos:end].rstrip("\r")
+        for delimiter in DELIMITERS:
+            if delimiter not in line and delimiter != ",":
+                continue
+            fields = header_fields(line.encode("utf-8", errors="surrogatepass"), delimiter)
+            if first_fields is None and any(x.strip() for x in fields) and delimiter in line:
+                first_fields = fields
+            spec = detect_format(fields, allowed)
+            if spec is not None:
+                data_start = bom + encoded_length(text[:end + 1 if nl >= 0 else end], encoding)
+                return FileLayout(format=spec.source_name, version=spec.name,
+                                  header=line.encode("utf-8", errors="surrogatepass"),
+                                  data_start=data_start, first_data_line=line_no + 1, size=size,
+                                  encoding=encoding, delimiter=delimiter)
         pos, line_no = end + 1, line_no + 1
-    if b"\x00" in head:   # judged only now: a NUL in some data row must not sink the file
+    if "\x00" in text and not encoding.startswith("utf-16"):
         raise FormatError("not a CSV text file (it contains binary data)")
-    raise FormatError(_no_header_message(wanted.name if wanted else None, first_fields or (), line_no))
+    raise FormatError(_no_header_message(fmt, allowed, first_fields or (), line_no))
 
 
-def _no_header_message(fmt: str | None, first_fields: tuple[str, ...], lines: int) -> str:
-    if fmt:
-        spec = get_format(fmt)
-        msg = (f"no {fmt} header found in the first {lines} lines; expected the columns "
-               f"{','.join(spec.columns)}")
-        missing = spec.missing(first_fields)
-        if first_fields and len(missing) < len(spec.columns):
-            msg += f" (the first line lacks: {', '.join(missing)})"
+def _no_header_message(fmt: str | None, allowed: tuple[FormatSpec, ...] | None,
+                       first_fields: tuple[str, ...], lines: int) -> str:
+    if fmt and allowed:
+        msg = (f"no {fmt} header found in the first {lines} lines; expected the columns of "
+               f"{expected_headers(allowed)}")
+        close = closest_format(first_fields, allowed) if first_fields else None
+        if close and close[1]:
+            msg += f" (the first line lacks: {', '.join(close[1])})"
         return msg
     msg = (f"unrecognized file: no known header in the first {lines} lines. Expected the header of "
            f"one of these formats - {expected_headers()}")
     close = closest_format(first_fields) if first_fields else None
     if close:
         msg += f". The first line looks like {close[0].name} but lacks: {', '.join(close[1])}"
+    elif first_fields:
+        near = nearest_format(first_fields)
+        msg += (f". The nearest known header is {near.name} ({near.description or near.source_name}"
+                f"; the first line has {near.present(first_fields)} of its {len(near.columns)} "
+                "columns)")
     return msg
 
 
 def plan_chunks(f: BinaryIO, layout: FileLayout, target_bytes: int) -> list[ByteRange]:
     """Ranges of about target_bytes covering [data_start, size), each ending after a newline
     outside quotes (or at the end of the file). One streaming pass, BLOCK_BYTES in memory."""
+    if layout.encoding not in (UTF8, "cp1252"):
+        # UTF-16: a newline byte may be half of another character; one range, read whole.
+        return [ByteRange(0, layout.data_start, layout.size, layout.first_data_line)] \
+            if layout.data_start < layout.size else []
     target = max(1, int(target_bytes))
     ranges: list[ByteRange] = []
     chunk_start, chunk_line = layout.data_start, layout.first_data_line

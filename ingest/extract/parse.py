@@ -39,12 +39,15 @@ from ingest.extract.chunking import (
     read_range,
     read_sample,
 )
+from ingest.extract.encoding import to_utf8
 from ingest.extract.formats import get_format
 from ingest.extract.formats.base import (
     LEGS_SCHEMA,
     FormatError,
     ParseContext,
     RejectedRow,
+    RowChecks,
+    as_mask,
     check_timezone,
     classify_sides,
 )
@@ -69,6 +72,7 @@ class ParseResult:
     rejected: list[RejectedRow]  # by line
     format: str
     rows: int
+    version: str = ""            # the header version read (see ingest.extract.formats)
 
     @property
     def errors(self) -> list[RejectedRow]:
@@ -94,28 +98,36 @@ class ChunkRows:
 
 
 @lru_cache(maxsize=64)
-def _columns(layout_format: str, header: bytes) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(a name for every header column, the ones the format reads). Unknown and repeated
-    columns get placeholder names and are not read."""
-    spec = get_format(layout_format)
+def _columns(spec_name: str, header: bytes, delimiter: str = ","
+             ) -> tuple[tuple[str, ...], tuple[str, ...], int]:
+    """(a name for every header column, the ones the format reads, the fewest fields a row may
+    have: rows may lack trailing optional columns, e.g. Binance's empty Remark). Unknown and
+    repeated columns get placeholder names and are not read."""
+    spec = get_format(spec_name)
     names: list[str] = []
-    for i, h in enumerate(header_fields(header)):
+    for i, h in enumerate(header_fields(header, delimiter)):
         own = spec.column_for(h)
         names.append(own if own and own not in names else f"_column{i + 1}")
-    return tuple(names), tuple(n for n in names if not n.startswith("_column"))
+    required = {spec.rename.get(c, c) for c in spec.columns}
+    min_fields = max((i + 1 for i, n in enumerate(names) if n in required), default=len(names))
+    return tuple(names), tuple(n for n in names if not n.startswith("_column")), min_fields
 
 
 def _skip_invalid(_row: object) -> str:
     return "skip"   # counted and reported from our own record split
 
 
-_DELIM_BEFORE = np.zeros(256, dtype=bool)
-_DELIM_BEFORE[[ord(","), ord("\n")]] = True
-_DELIM_AFTER = np.zeros(256, dtype=bool)
-_DELIM_AFTER[[ord(","), ord("\r"), ord("\n")]] = True
+@lru_cache(maxsize=8)
+def _delimiter_tables(delimiter: str) -> tuple[np.ndarray, np.ndarray]:
+    """Bytes that may stand before an opening quote / after a closing one."""
+    before = np.zeros(256, dtype=bool)
+    before[[ord(delimiter), ord("\n")]] = True
+    after = np.zeros(256, dtype=bool)
+    after[[ord(delimiter), ord("\r"), ord("\n")]] = True
+    return before, after
 
 
-def _regular_quotes(buf: np.ndarray, q: np.ndarray) -> bool:
+def _regular_quotes(buf: np.ndarray, q: np.ndarray, delimiter: str = ",") -> bool:
     """Every quote opens a field, closes one, or is half of an escaped "" pair: then quote
     parity is exactly CSV's quoting, and pyarrow and our split agree."""
     if q.size % 2:
@@ -126,8 +138,9 @@ def _regular_quotes(buf: np.ndarray, q: np.ndarray) -> bool:
     adjacent_next = np.zeros(q.size, dtype=bool)
     adjacent_next[:-1] = adjacent_prev[1:]
     n = buf.size
-    before_ok = (q == 0) | _DELIM_BEFORE[buf[np.maximum(q - 1, 0)]]
-    after_ok = (q == n - 1) | _DELIM_AFTER[buf[np.minimum(q + 1, n - 1)]]
+    delim_before, delim_after = _delimiter_tables(delimiter)
+    before_ok = (q == 0) | delim_before[buf[np.maximum(q - 1, 0)]]
+    after_ok = (q == n - 1) | delim_after[buf[np.minimum(q + 1, n - 1)]]
     bad_open = even & ~adjacent_prev & ~before_ok
     bad_close = ~even & ~adjacent_next & ~after_ok
     return not (bad_open.any() or bad_close.any())
@@ -142,7 +155,7 @@ def _record_text(raw: pa.Array, i: int) -> str:
 
 def _read_fast(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows | None:
     """The vectorized path; None when the chunk needs the exact path."""
-    names, included = _columns(layout.format, layout.header)
+    names, included, min_fields = _columns(layout.spec_name, layout.header, layout.delimiter)
     ncols = len(names)
     if not data:
         return ChunkRows(table=pa.table({n: pa.array([], pa.string()) for n in included}),
@@ -156,9 +169,9 @@ def _read_fast(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows | 
     buf = np.frombuffer(data, dtype=np.uint8)
     nl = np.flatnonzero(buf == 10)
     q = np.flatnonzero(buf == 34)
-    commas = np.flatnonzero(buf == 44)
+    commas = np.flatnonzero(buf == ord(layout.delimiter))
     if q.size:
-        if not _regular_quotes(buf, q):
+        if not _regular_quotes(buf, q, layout.delimiter):
             return None
         term = nl[(np.searchsorted(q, nl) & 1) == 0]
         commas = commas[(np.searchsorted(q, commas) & 1) == 0]
@@ -172,6 +185,8 @@ def _read_fast(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows | 
     content_end = content_end - ((content_end > starts) & (buf[np.maximum(content_end - 1, 0)] == 13))
     blank = content_end == starts
     fields = np.searchsorted(commas, content_end) - np.searchsorted(commas, starts) + 1
+    if (~blank & (fields < ncols) & (fields >= min_fields)).any():
+        return None   # rows without trailing optional fields: the exact path pads them
     good = ~blank & (fields == ncols)
     wrong = ~blank & (fields != ncols)
     record_lines = first_line + np.searchsorted(nl, starts)
@@ -180,7 +195,8 @@ def _read_fast(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows | 
         table = pcsv.read_csv(
             pa.BufferReader(data),
             read_options=pcsv.ReadOptions(column_names=list(names)),
-            parse_options=pcsv.ParseOptions(newlines_in_values=term.size != nl.size,
+            parse_options=pcsv.ParseOptions(delimiter=layout.delimiter,
+                                            newlines_in_values=term.size != nl.size,
                                             invalid_row_handler=_skip_invalid),
             convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in included},
                                                 include_columns=list(included)))
@@ -202,14 +218,14 @@ def _read_fast(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows | 
 
 def _read_exact(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows:
     """Python's csv module line by line: exact lines and reasons for any input."""
-    names, included = _columns(layout.format, layout.header)
+    names, included, min_fields = _columns(layout.spec_name, layout.header, layout.delimiter)
     ncols = len(names)
     wanted = [names.index(n) for n in included]
     parts = data.split(b"\n")
     texts = [p.decode("utf-8", errors="surrogateescape") + "\n" for p in parts[:-1]]
     if parts[-1]:
         texts.append(parts[-1].decode("utf-8", errors="surrogateescape"))
-    reader = csv.reader(iter(texts))
+    reader = csv.reader(iter(texts), delimiter=layout.delimiter)
     columns: list[list[str]] = [[] for _ in included]
     lines: list[int] = []
     raws: list[str] = []
@@ -230,6 +246,8 @@ def _read_exact(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows:
         rows += 1
         text = "".join(texts[before:after]).rstrip("\r\n")
         line = first_line + before
+        if problem is None and min_fields <= len(row) < ncols:
+            row = row + [""] * (ncols - len(row))   # trailing optional fields left out
         if problem is None and len(row) != ncols:
             problem = f"wrong number of columns: expected {ncols}, got {len(row)}"
         if problem is None:
@@ -255,7 +273,9 @@ def _printable(text: str) -> str:
 
 
 def read_rows(data: bytes, layout: FileLayout, first_line: int, *, exact: bool = False) -> ChunkRows:
-    """The rows of one chunk (fast path unless the chunk needs, or `exact` asks for, the exact one)."""
+    """The rows of one chunk (fast path unless the chunk needs, or `exact` asks for, the exact one).
+    The chunk is transcoded to UTF-8 first (see ingest.extract.encoding)."""
+    data = to_utf8(data, layout.encoding)
     rows = None if exact else _read_fast(data, layout, first_line)
     return rows if rows is not None else _read_exact(data, layout, first_line)
 
@@ -276,16 +296,30 @@ def legs_of_rows(rows: ChunkRows, layout: FileLayout, ctx: ParseContext) -> Chun
     give each leg its partition (= identity) key, keep raw text where finalize may reject."""
     if ctx.tz:
         check_timezone(ctx.tz)
-    draft, checks = get_format(layout.format).to_legs(rows.table, ctx)
-    rejected = list(rows.rejected) + [
-        RejectedRow(int(rows.lines[i]), reason, _printable(_record_text(rows.raw, i)), skipped)
-        for i, reason, skipped in checks.reasons()]
+    spec = get_format(layout.spec_name)
+    table, raw, lines = rows.table, rows.raw, rows.lines
+    for name, value in spec.header_values(header_fields(layout.header, layout.delimiter)).items():
+        table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
+    if spec.expand is not None and table.num_rows:
+        table, index = spec.expand(table)
+        raw, lines = raw.take(pa.array(index)), lines[index]
+    draft, checks = spec.to_legs(table, ctx)
+    skip_same_asset(draft, checks)
+    reasons = dict.fromkeys((int(lines[i]), reason, skipped, i) for i, reason, skipped
+                            in checks.reasons())
+    seen: set[tuple[int, str]] = set()
+    rejected = list(rows.rejected)
+    for line, reason, skipped, i in reasons:
+        if (line, reason) not in seen:   # an expanded row reports once
+            seen.add((line, reason))
+            rejected.append(RejectedRow(line, reason, _printable(_record_text(raw, i)), skipped))
+    notes = checks.notes()
+    if notes:
+        draft = _add_notes(draft, notes)
     keep = ~checks.dropped_mask()
     if not keep.all():
         mask = pa.array(keep)
-        draft, raw, lines = draft.filter(mask), rows.raw.filter(mask), rows.lines[keep]
-    else:
-        raw, lines = rows.raw, rows.lines
+        draft, raw, lines = draft.filter(mask), raw.filter(mask), lines[keep]
     group = draft.column("group").combine_chunks()
     external = draft.column("external_id").combine_chunks()
     grouped = group.is_valid()
@@ -306,6 +340,33 @@ def legs_of_rows(rows: ChunkRows, layout: FileLayout, ctx: ParseContext) -> Chun
         + [draft.column(f.name) for f in LEGS_SCHEMA if f.name in draft.column_names],
         schema=LEGS_SCHEMA)
     return ChunkResult(legs=legs, rejected=sorted(rejected, key=lambda r: r.line), rows=rows.rows)
+
+
+def skip_same_asset(draft: pa.Table, checks: RowChecks) -> None:
+    """A one-row exchange of an asset for itself (after normalization: ETH -> ETH2 Convert, a
+    token migration) is a rename, never a disposal: skipped, with both sides in the reason."""
+    sent, received = draft.column("sent_asset"), draft.column("received_asset")
+    same = pc.and_(pc.equal(sent, received), draft.column("group").is_null())
+    if not pc.any(same).as_py():
+        return
+    checks.skip(same, "skipped: {} on both sides: a rename or migration of one asset, no disposal",
+                sent.combine_chunks())
+
+
+def _add_notes(draft: pa.Table, notes: dict[int, str]) -> pa.Table:
+    idx = np.array(sorted(notes), dtype=np.int64)
+    texts = pa.array([notes[int(i)] for i in idx], pa.string())
+    mask = np.zeros(draft.num_rows, dtype=bool)
+    mask[idx] = True
+    description = draft.column("description").combine_chunks()
+    noted = pc.binary_join_element_wise(
+        pc.fill_null(description.take(pa.array(idx)), ""), texts, " [")
+    noted = pc.binary_join_element_wise(noted, "]", "")
+    noted = pc.replace_substring_regex(noted, r"^ \[", "[")
+    full = pa.nulls(draft.num_rows, pa.string())
+    full = pc.replace_with_mask(full, pa.array(mask), noted)
+    i = draft.schema.get_field_index("description")
+    return draft.set_column(i, "description", pc.if_else(pa.array(mask), full, description))
 
 
 def partition_legs(legs: pa.Table, n: int) -> list[pa.Table]:
@@ -391,11 +452,19 @@ def combine_groups(groups: pa.Table) -> tuple[pa.Table, list[RejectedRow]]:
     simple = (n_sent <= 1) & (n_received <= 1) & (n_fee <= 1)
     typed = agg.column("type_min").is_valid().to_numpy(zero_copy_only=False)
     complete = simple & (typed | ((n_sent == 1) & (n_received == 1)))
+    # one asset on both sides (ETH2 Send + ETH Receive of a migration): a rename, no disposal
+    same = complete & as_mask(pc.equal(agg.column("sent_asset_min"), agg.column("received_asset_min")))
+    skips = {key: (f"skipped: {asset} on both sides: a rename or migration of one asset, "
+                   "no disposal")
+             for key, asset in zip(agg.column("partition_key").filter(pa.array(same)).to_pylist(),
+                                   agg.column("sent_asset_min").filter(pa.array(same)).to_pylist())}
+    complete &= ~same
     tx = pa.table({c: agg.column(c if c == "partition_key" else f"{c}_{_AGG[c]}")
                    for c in TX_COLUMNS}).filter(pa.array(complete))
     problems: dict[str, str] = {}
-    for key, s, r in zip(agg.column("partition_key").filter(pa.array(simple & ~complete)).to_pylist(),
-                         n_sent[simple & ~complete], n_received[simple & ~complete]):
+    unpaired = simple & ~complete & ~same
+    for key, s, r in zip(agg.column("partition_key").filter(pa.array(unpaired)).to_pylist(),
+                         n_sent[unpaired], n_received[unpaired]):
         missing = "sent and received sides" if not s and not r else \
             "received side" if not r else "sent side"
         problems[key] = f"incomplete trade: no {missing} among the rows of this transaction"
@@ -412,10 +481,12 @@ def combine_groups(groups: pa.Table) -> tuple[pa.Table, list[RejectedRow]]:
             if problem:
                 problems[key] = problem
     rejected: list[RejectedRow] = []
-    if problems:
-        bad = groups.filter(pc.is_in(groups.column("partition_key"), value_set=pa.array(list(problems))))
-        rejected = [RejectedRow(leg["line"], problems[leg["partition_key"]], leg["raw"] or "")
-                    for leg in bad.select(["partition_key", "line", "raw"]).to_pylist()]
+    for found, skipped in ((problems, False), (skips, True)):
+        if not found:
+            continue
+        bad = groups.filter(pc.is_in(groups.column("partition_key"), value_set=pa.array(list(found))))
+        rejected += [RejectedRow(leg["line"], found[leg["partition_key"]], leg["raw"] or "", skipped)
+                     for leg in bad.select(["partition_key", "line", "raw"]).to_pylist()]
     out = pa.concat_tables([tx.cast(_TX_SCHEMA), _tx_table(mixed_rows)]) if mixed_rows else tx.cast(_TX_SCHEMA)
     return out, sorted(rejected, key=lambda r: r.line)
 
@@ -430,13 +501,14 @@ def _tx_table(rows: list[dict]) -> pa.Table:
 
 
 def _combine_mixed(key: str, legs: list[dict]) -> tuple[list[dict], str | None]:
-    """Groups with several assets on a side. Fees are summed per asset; the first fee asset
-    stays on the (first) trade when there is one trade, any other becomes its own fee
-    transaction. Sides: one asset each -> one trade; as many sent as received rows -> paired in
-    line order; one asset on one side -> that side split evenly over the other side's rows (the
-    last takes the rounding rest, BittyTax's rule for Binance dust); else rejected."""
-    sent = [leg for leg in legs if leg["sent_asset"]]
-    received = [leg for leg in legs if leg["received_asset"]]
+    """Groups with several assets on a side, paired by the pair's assets, never by line order.
+    Legs are first split by `pair_hint` (Binance: the buy legs and the sell legs of one second
+    are separate trades); within a part, legs of one asset and side are summed (fills). A part
+    with one asset per side is one trade; a dust conversion (label "dust": several coins -> BNB)
+    pairs each coin with its own BNB row when there is one per coin, else splits the BNB evenly
+    (the last takes the rounding rest, BittyTax's rule); anything else cannot be paired without prices and is rejected. Fees are
+    summed per asset and go to the trade that received that asset (Binance charges the fee in
+    what was bought), else to a single trade, else become their own fee transaction."""
     fees: dict[str, Decimal] = {}
     for leg in legs:
         if leg["fee_asset"]:
@@ -445,46 +517,67 @@ def _combine_mixed(key: str, legs: list[dict]) -> tuple[list[dict], str | None]:
     base = {c: first[c] for c in TX_COLUMNS if c not in ("partition_key", "line")}
     base |= {c: None for c in ("sent_asset", "sent_amount", "received_asset", "received_amount",
                                "fee_asset", "fee_amount")}
-
-    def one(suffix: str, line: int, **sides: object) -> dict:
-        return base | {"partition_key": key + suffix, "line": line} | sides
-
-    sent_assets = {leg["sent_asset"] for leg in sent}
-    received_assets = {leg["received_asset"] for leg in received}
+    parts: dict[str | None, list[dict]] = {}
+    for leg in legs:
+        if leg["sent_asset"] or leg["received_asset"]:
+            parts.setdefault(leg.get("pair_hint"), []).append(leg)
     pairs: list[tuple[str, Decimal, str, Decimal, int]] = []
-    if len(sent_assets) <= 1 and len(received_assets) <= 1:
-        if not sent or not received:
-            missing = "received side" if sent else "sent side" if received else "sent and received sides"
-            return [], f"incomplete trade: no {missing} among the rows of this transaction"
-        pairs = [(sent[0]["sent_asset"], sum((leg["sent_amount"] for leg in sent), Decimal(0)),
-                  received[0]["received_asset"],
-                  sum((leg["received_amount"] for leg in received), Decimal(0)), first["line"])]
-    elif len(sent) == len(received):
-        pairs = [(s["sent_asset"], s["sent_amount"], r["received_asset"], r["received_amount"],
-                  min(s["line"], r["line"])) for s, r in zip(sent, received)]
-    elif len(received_assets) == 1 and sent:
-        shares = _split(sum((leg["received_amount"] for leg in received), Decimal(0)), len(sent))
-        asset = received[0]["received_asset"]
-        pairs = [(s["sent_asset"], s["sent_amount"], asset, share, s["line"])
-                 for s, share in zip(sent, shares)]
-    elif len(sent_assets) == 1 and received:
-        shares = _split(sum((leg["sent_amount"] for leg in sent), Decimal(0)), len(received))
-        asset = sent[0]["sent_asset"]
-        pairs = [(asset, share, r["received_asset"], r["received_amount"], r["line"])
-                 for r, share in zip(received, shares)]
-    else:
-        return [], (f"ambiguous trade: {len(sent)} sent and {len(received)} received rows in "
-                    f"different assets cannot be paired")
-    out = [one("" if len(pairs) == 1 else f"|{i}", line, sent_asset=sa, sent_amount=sq,
-               received_asset=ra, received_amount=rq)
+    for part in parts.values():
+        made, problem = _pair_part(part, dust=first["label"] == "dust")
+        if problem:
+            return [], problem
+        pairs += made
+    if not pairs:
+        return [], "incomplete trade: no sent and received sides among the rows of this transaction"
+    pairs.sort(key=lambda p: p[4])
+    out = [base | {"partition_key": key + ("" if len(pairs) == 1 else f"|{i}"), "line": line,
+                   "sent_asset": sa, "sent_amount": sq, "received_asset": ra, "received_amount": rq}
            for i, (sa, sq, ra, rq, line) in enumerate(pairs)]
-    fee_items = list(fees.items())
-    if len(out) == 1 and fee_items:
-        out[0] |= {"fee_asset": fee_items[0][0], "fee_amount": fee_items[0][1]}
-        fee_items = fee_items[1:]
-    out += [one(f"|fee|{asset}", first["line"], type=TxType.FEE.value, sent_asset=asset,
-                sent_amount=amount) for asset, amount in fee_items]
+    for asset, amount in fees.items():
+        takers = [tx for tx in out if tx["received_asset"] == asset and tx["fee_asset"] is None]
+        if len(takers) != 1 and len(out) == 1 and out[0]["fee_asset"] is None:
+            takers = out
+        if len(takers) == 1:
+            takers[0] |= {"fee_asset": asset, "fee_amount": amount}
+        else:
+            out.append(base | {"partition_key": f"{key}|fee|{asset}", "line": first["line"],
+                               "type": TxType.FEE.value, "sent_asset": asset, "sent_amount": amount})
     return out, None
+
+
+def _pair_part(legs: list[dict], dust: bool
+               ) -> tuple[list[tuple[str, Decimal, str, Decimal, int]], str | None]:
+    sent: dict[str, list[dict]] = {}
+    received: dict[str, list[dict]] = {}
+    for leg in legs:
+        if leg["sent_asset"]:
+            sent.setdefault(leg["sent_asset"], []).append(leg)
+        if leg["received_asset"]:
+            received.setdefault(leg["received_asset"], []).append(leg)
+    if not sent or not received:
+        missing = "received side" if sent else "sent side"
+        return [], f"incomplete trade: no {missing} among the rows of this transaction"
+
+    def total(rows: list[dict], side: str) -> Decimal:
+        return sum((r[f"{side}_amount"] for r in rows), Decimal(0))
+
+    line = min(leg["line"] for leg in legs)
+    if len(sent) == 1 and len(received) == 1:
+        (sa, s_rows), (ra, r_rows) = next(iter(sent.items())), next(iter(received.items()))
+        return [(sa, total(s_rows, "sent"), ra, total(r_rows, "received"), line)], None
+    if dust and len(received) == 1:
+        (ra, r_rows), s_rows = next(iter(received.items())), [r for rs in sent.values() for r in rs]
+        s_rows.sort(key=lambda r: r["line"])
+        if len(r_rows) == len(s_rows):   # one BNB row per coin, written next to it
+            r_rows = sorted(r_rows, key=lambda r: r["line"])
+            return [(s["sent_asset"], s["sent_amount"], ra, r["received_amount"],
+                     min(s["line"], r["line"])) for s, r in zip(s_rows, r_rows)], None
+        shares = _split(total(r_rows, "received"), len(s_rows))
+        return [(s["sent_asset"], s["sent_amount"], ra, share, s["line"])
+                for s, share in zip(s_rows, shares)], None
+    return [], (f"ambiguous trade: {', '.join(sorted(sent))} sent and "
+                f"{', '.join(sorted(received))} received in one second cannot be paired without "
+                "their pairs (export the spot trade history for these trades)")
 
 
 def _split(total: Decimal, parts: int) -> list[Decimal]:
@@ -528,4 +621,5 @@ def parse_stream(f: BinaryIO, size: int, ctx: ParseContext, *, fmt: str | None =
         rejected += late
     table = sort_by_line(pa.concat_tables(tables))
     return ParseResult(table=table, rejected=sorted(rejected, key=lambda r: r.line),
-                       format=layout.format, rows=sum(c.rows for c in chunks))
+                       format=layout.format, rows=sum(c.rows for c in chunks),
+                       version=layout.spec_name)

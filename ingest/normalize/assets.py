@@ -2,7 +2,8 @@
 
 Rules, in order (see `normalize_symbol`):
 1. trim, upper-case;
-2. exchange quirks (`source`): Binance's `LD<coin>` Simple Earn receipts (LDBTC -> BTC, only when
+2. exchange quirks (`source`): Koinly's "ID:1234" (-> KOINLY-1234) and "SYM:0x..." (-> SYM);
+   Binance's `LD<coin>` Simple Earn receipts (LDBTC -> BTC, only when
    the rest is a known symbol, so LDO stays LDO) and its old tickers (BCC, BCHABC -> BCH);
 3. Kraken's legacy X/Z-prefixed codes (XXBT, XETH, ZUSD...) from an explicit table: a generic
    "strip the X" would break XRP, XLM, XTZ, XMR;
@@ -69,6 +70,10 @@ def normalize_symbol(symbol: str, source: str = "") -> str:
     s = symbol.strip().upper()
     if not s:
         return s
+    if source == "koinly":   # Koinly's own ids: "ID:1234" (no symbol known), "SYM:0xcontract"
+        head, _, tail = s.partition(":")
+        if tail:
+            s = f"KOINLY-{tail}" if head == "ID" else head
     if source == "binance":
         if s.startswith("LD") and s[2:] in KNOWN_SYMBOLS:
             s = s[2:]

@@ -99,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
 def load_valued(paths: list[Path], *, currency: str, fmt: str | None = None,
                 wallet: str | None = None, tz: str | None = None) -> pa.Table:
     """Parse every file and value the rows from the files alone. Rejected rows are reported on
-    stderr (they never reach the tax) and do not stop the report."""
+    stderr (they never reach the tax) and do not stop the report, unless a file has no row left
+    (ValueError: exit code 2)."""
     from ingest.extract.parse import parse_local_file
     from ingest.prices.valuation import value_transactions
 
@@ -112,6 +113,10 @@ def load_valued(paths: list[Path], *, currency: str, fmt: str | None = None,
         if len(rejected) > SHOWN_ERRORS:
             print(f"ledgerflow tax: {path}: ... and {len(rejected) - SHOWN_ERRORS} more rejected",
                   file=sys.stderr)
+        if parsed.table.num_rows == 0 and rejected:
+            # an empty report would look like "no tax due": refuse instead
+            raise ValueError(f"{path}: every row was rejected ({len(rejected)} rows); nothing to "
+                             "report")
         tables.append(parsed.table)
     table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     return value_transactions(table, None, currency=currency)

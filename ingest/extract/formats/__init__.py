@@ -1,6 +1,9 @@
-"""The format registry: one module per export format (BittyTax style), detected from the header.
+"""The format registry: one module per source (BittyTax style), each registering every header
+version it reads (`VERSIONS`), detected from the header row.
 
-Adding a format = one module exposing `FORMAT = FormatSpec(...)` plus one line in `FORMATS`.
+Adding a version = one `FormatSpec` in its source's `VERSIONS`; adding a source = one module plus
+one entry in `_MODULES`. A version's name is unique ("coinbase-2023"); the canonical `source`
+column carries the source ("coinbase"), so ids do not depend on the version read.
 """
 from __future__ import annotations
 
@@ -9,30 +12,58 @@ from collections.abc import Sequence
 from ingest.extract.formats import binance, coinbase, koinly, kraken
 from ingest.extract.formats.base import FormatError, FormatSpec
 
-FORMATS: dict[str, FormatSpec] = {f.name: f for f in (koinly.FORMAT, coinbase.FORMAT,
-                                                       binance.FORMAT, kraken.FORMAT)}
+_MODULES = (koinly, coinbase, binance, kraken)
+
+FORMATS: dict[str, FormatSpec] = {f.name: f for m in _MODULES for f in m.VERSIONS}
+SOURCES: dict[str, tuple[FormatSpec, ...]] = {}
+for _spec in FORMATS.values():
+    SOURCES[_spec.source_name] = SOURCES.get(_spec.source_name, ()) + (_spec,)
 
 
 def get_format(name: str) -> FormatSpec:
-    try:
-        return FORMATS[name.strip().lower()]
-    except KeyError:
-        raise FormatError(f"unknown format {name!r}; known formats: {', '.join(FORMATS)}") from None
+    """The version named `name` (a source name means its first, newest, version)."""
+    key = name.strip().lower()
+    if key in FORMATS:
+        return FORMATS[key]
+    if key in SOURCES:
+        return SOURCES[key][0]
+    raise FormatError(f"unknown format {name!r}; known formats: {', '.join(SOURCES)} "
+                      f"(or one version: {', '.join(FORMATS)})")
 
 
-def detect_format(header: Sequence[str]) -> FormatSpec | None:
-    """The format whose required columns the header has (extra columns are allowed)."""
-    matching = [f for f in FORMATS.values() if f.matches(header)]
-    # Most specific first, should two ever both match.
-    return max(matching, key=lambda f: len(f.columns), default=None)
+def formats_named(name: str | None) -> tuple[FormatSpec, ...]:
+    """The versions a `format=` parameter allows: all, one source's, or one version."""
+    if not name:
+        return tuple(FORMATS.values())
+    key = name.strip().lower()
+    if key in SOURCES:
+        return SOURCES[key]
+    return (get_format(key),)
 
 
-def expected_headers() -> str:
-    return "; ".join(f"{f.name}: {','.join(f.columns)}" for f in FORMATS.values())
+def detect_format(header: Sequence[str], allowed: Sequence[FormatSpec] | None = None
+                  ) -> FormatSpec | None:
+    """The version whose required columns the header has (extra columns are allowed); of
+    several, the one that recognizes the most columns of the header."""
+    candidates = FORMATS.values() if allowed is None else allowed
+    matching = [f for f in candidates if f.matches(header)]
+    return max(matching, key=lambda f: (f.present(header), len(f.columns)), default=None)
 
 
-def closest_format(header: Sequence[str]) -> tuple[FormatSpec, list[str]] | None:
-    """The format the header resembles most (at least half its columns) and what it lacks."""
-    best = min(FORMATS.values(), key=lambda f: len(f.missing(header)) / len(f.columns))
+def expected_headers(allowed: Sequence[FormatSpec] | None = None) -> str:
+    specs = FORMATS.values() if allowed is None else allowed
+    return "; ".join(f"{f.name}: {','.join(f.columns)}" for f in specs)
+
+
+def closest_format(header: Sequence[str], allowed: Sequence[FormatSpec] | None = None
+                   ) -> tuple[FormatSpec, list[str]] | None:
+    """The version the header resembles most (at least half its columns) and what it lacks."""
+    specs = list(FORMATS.values() if allowed is None else allowed)
+    best = min(specs, key=lambda f: (len(f.missing(header)) / len(f.columns), -f.present(header)))
     missing = best.missing(header)
     return (best, missing) if len(missing) <= len(best.columns) // 2 else None
+
+
+def nearest_format(header: Sequence[str]) -> FormatSpec:
+    """The version sharing the most columns with the header (for error messages)."""
+    return max(FORMATS.values(), key=lambda f: (f.present(header) / len(f.columns), f.present(header)))

@@ -18,7 +18,8 @@ Conventions shared by all formats (the tax engine relies on them):
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -59,7 +60,9 @@ _DRAFT_CANONICAL = ("timestamp", "wallet", "type", "label", "sent_asset", "sent_
 # from the sides of the group).
 DRAFT_SCHEMA = pa.schema(
     [pa.field(name, CANONICAL_SCHEMA.field(name).type) for name in _DRAFT_CANONICAL]
-    + [pa.field("group", pa.string())])      # rows sharing it form one transaction
+    + [pa.field("group", pa.string()),       # rows sharing it form one transaction
+       pa.field("pair_hint", pa.string())])  # in a group, legs of one trade share it (Binance
+                                             # buy legs vs sell legs of one second)
 
 # The intermediate table between parse_chunk and finalize_partition.
 LEGS_SCHEMA = pa.schema([
@@ -69,31 +72,111 @@ LEGS_SCHEMA = pa.schema([
     pa.field("raw", pa.string()),            # kept for grouped rows only (finalize may reject them)
 ] + [f for f in DRAFT_SCHEMA if f.name != "group"])
 
+# Quote currencies exchanges put at the end of a pair code (BTCUSDT), longest first.
+QUOTES = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "DAI", "EUR", "GBP", "USD", "TRY",
+          "AUD", "BRL", "CAD", "JPY", "CHF", "BTC", "XBT", "ETH", "BNB", "DOT", "SOL", "XRP")
+_AMOUNT_WITH_UNIT = r"^(?P<amount>[+-]?[\d.,]+(?:[eE][+-]?\d+)?)\s*(?P<asset>[A-Za-z][A-Za-z0-9]*)$"
+
+
+def split_pair(values: pa.Array, quotes: Sequence[str] = QUOTES) -> tuple[pa.Array, pa.Array]:
+    """(base, quote) of pair codes: "BTC/USD", "BTC-USD", "BTC_USD" or "BTCUSDT" (the shortest
+    base followed by a known quote); null where it cannot be split."""
+    upper = pc.utf8_upper(values)
+    sep = pc.extract_regex(upper, r"^(?P<base>[A-Z0-9.]+)[/_-](?P<quote>[A-Z0-9.]+)$")
+    joined = pc.extract_regex(upper, f"^(?P<base>[A-Z0-9]+?)(?P<quote>{'|'.join(quotes)})$")
+    base = pc.coalesce(pc.struct_field(sep, "base"), pc.struct_field(joined, "base"))
+    quote = pc.coalesce(pc.struct_field(sep, "quote"), pc.struct_field(joined, "quote"))
+    ok = pc.or_(sep.is_valid(), joined.is_valid())
+    return when(ok, base), when(ok, quote)
+
+
+def amount_with_unit(values: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """("0.01", "BTC") of "0.01BTC" / "1,234.5 USDT" (Binance trade history cells); a decimal
+    comma without a point ("0,01BTC", the old ;-separated export) is read as the point."""
+    parts = pc.extract_regex(values, _AMOUNT_WITH_UNIT)
+    amount = pc.struct_field(parts, "amount")
+    decimal_comma = pc.and_(pc.match_substring(amount, ","), pc.invert(pc.match_substring(amount, ".")))
+    decimal_comma = pc.and_(decimal_comma, pc.invert(pc.match_substring_regex(amount, r",\d{3}$")))
+    amount = pc.if_else(decimal_comma, pc.replace_substring(amount, ",", "."),
+                        pc.replace_substring(amount, ",", ""))
+    return when(parts.is_valid(), amount), when(parts.is_valid(), pc.struct_field(parts, "asset"))
+
 ZERO = pa.scalar(0, AMOUNT)
 
 
 @dataclass(frozen=True)
 class FormatSpec:
-    name: str
-    columns: tuple[str, ...]                 # required header, in the export's order
+    """One header version of one source (BittyTax style: a source registers every version).
+
+    `columns` are the header's names as the export writes them (required, in its order),
+    `optional_columns` may be absent. A name may hold the placeholder `{ccy}` (Coinbase 2020:
+    "EUR Subtotal"): the header's value is handed to `to_legs` as the constant column
+    `header_ccy`. `rename` maps a header name to the name `to_legs` reads, so versions of a source
+    share one mapping. Header matching ignores case, blanks, a BOM and the column order."""
+    name: str                                # unique version id, e.g. "coinbase-2023"
+    columns: tuple[str, ...]
     to_legs: Callable[[pa.Table, ParseContext], tuple[pa.Table, RowChecks]]
     optional_columns: tuple[str, ...] = ()
+    source: str = ""                         # the exchange/tool; "" = name
+    description: str = ""                    # which export this is, for /v1/formats and errors
+    rename: Mapping[str, str] = field(default_factory=dict)
+    # Rows one input row stands for (a Koinly export transfer is a withdrawal and a deposit):
+    # table -> (expanded table, index of the input row of each output row).
+    expand: Callable[[pa.Table], tuple[pa.Table, np.ndarray]] | None = None
+
+    @property
+    def source_name(self) -> str:
+        return self.source or self.name
 
     def column_for(self, header_field: str) -> str | None:
-        """The format's own name of a header field (case and surrounding blanks ignored)."""
-        return _lookup_names(self.columns + self.optional_columns).get(header_field.strip().lower())
+        """The name `to_legs` reads for a header field (case, blanks and BOM ignored)."""
+        found = _lookup_names(self.columns + self.optional_columns).get(header_key(header_field))
+        if found is None:
+            found = next((name for rx, name in _patterns(self.columns + self.optional_columns)
+                          if rx.match(header_key(header_field))), None)
+        return None if found is None else self.rename.get(found, found)
+
+    def header_values(self, header: Sequence[str]) -> dict[str, str]:
+        """Placeholder values of the header ({"header_ccy": "EUR"} for "EUR Subtotal")."""
+        out: dict[str, str] = {}
+        for h in header:
+            for rx, _ in _patterns(self.columns + self.optional_columns):
+                m = rx.match(header_key(h))
+                if m:
+                    out.setdefault("header_ccy", m.group("ccy").upper())
+        return out
 
     def missing(self, header: Sequence[str]) -> list[str]:
         present = {self.column_for(h) for h in header}
-        return [c for c in self.columns if c not in present]
+        return [c for c in self.columns if self.rename.get(c, c) not in present]
+
+    def present(self, header: Sequence[str]) -> int:
+        """How many of the version's columns the header has (the more, the better the match)."""
+        present = {self.column_for(h) for h in header} - {None}
+        return len(present)
 
     def matches(self, header: Sequence[str]) -> bool:
         return not self.missing(header)
 
 
-@lru_cache(maxsize=64)
+def header_key(name: str) -> str:
+    """What header names are compared by: no BOM, quotes, case or blanks."""
+    return re.sub(r"\s+", "", name.replace("\ufeff", "").strip().strip('"').lower())
+
+
+@lru_cache(maxsize=256)
 def _lookup_names(names: tuple[str, ...]) -> dict[str, str]:
-    return {n.lower(): n for n in names}
+    return {header_key(n): n for n in names if "{ccy}" not in n}
+
+
+@lru_cache(maxsize=256)
+def _patterns(names: tuple[str, ...]) -> list[tuple[re.Pattern[str], str]]:
+    out = []
+    for n in names:
+        if "{ccy}" in n:
+            before, after = header_key(n).split("{ccy}")
+            out.append((re.compile(f"^{re.escape(before)}(?P<ccy>[a-z]{{3,4}}){re.escape(after)}$"), n))
+    return out
 
 
 # --- row checks ------------------------------------------------------------------------------
@@ -104,6 +187,7 @@ class RowChecks:
     n: int
     _rejects: list[tuple[np.ndarray, str, pa.Array | None]] = field(default_factory=list)
     _skips: list[tuple[np.ndarray, str, pa.Array | None]] = field(default_factory=list)
+    _notes: list[tuple[np.ndarray, str, pa.Array | None]] = field(default_factory=list)
 
     def reject(self, mask: pa.Array | np.ndarray, reason: str, values: pa.Array | None = None) -> None:
         """Reject rows where mask; `reason` may hold one '{}' filled with the row's value."""
@@ -116,6 +200,16 @@ class RowChecks:
         m = as_mask(mask) & ~self.rejected_mask()
         if m.any():
             self._skips.append((m, reason, values))
+
+    def note(self, mask: pa.Array | np.ndarray, text_: str, values: pa.Array | None = None) -> None:
+        """Keep the row but say what was changed (appended to its description)."""
+        m = as_mask(mask)
+        if m.any():
+            self._notes.append((m, text_, values))
+
+    def notes(self) -> dict[int, str]:
+        """row index -> note text."""
+        return self._collect(self._notes)
 
     def rejected_mask(self) -> np.ndarray:
         out = np.zeros(self.n, dtype=bool)
@@ -169,6 +263,13 @@ def text(table: pa.Table, column: str) -> pa.Array:
 
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _PLAIN_IN_RANGE = r"^[+-]?\d{1,20}(\.\d{1,18})?$"
+_PLAIN_TOO_PRECISE = r"^[+-]?\d{1,20}\.\d{19,}$"
+
+
+def _round_to_scale(text_value: str) -> str:
+    from decimal import ROUND_HALF_EVEN, Decimal
+    q = Decimal(text_value).quantize(Decimal(1).scaleb(-AMOUNT.scale), rounding=ROUND_HALF_EVEN)
+    return format(q, "f")
 
 
 def parse_amount(values: pa.Array, column: str, checks: RowChecks, *,
@@ -192,8 +293,18 @@ def parse_amount(values: pa.Array, column: str, checks: RowChecks, *,
     plain = pc.replace_substring_regex(plain, r"\.$", "")
     is_plain = pc.and_(numeric, pc.invert(has_exp))
     in_range = pc.match_substring_regex(plain, _PLAIN_IN_RANGE)
+    # More than 18 decimals (some tokens have 24): rounded to the storage scale, and said so.
+    too_precise = pc.and_(pc.and_(is_plain, pc.invert(in_range)),
+                          pc.match_substring_regex(plain, _PLAIN_TOO_PRECISE))
+    precise_mask = as_mask(too_precise)
+    if precise_mask.any():
+        rounded = [_round_to_scale(v) for v in plain.filter(pa.array(precise_mask)).to_pylist()]
+        plain = pc.replace_with_mask(plain, pa.array(precise_mask), pa.array(rounded, pa.string()))
+        in_range = pc.or_(in_range, too_precise)
+        checks.note(too_precise, f"amount '{{}}' in column {column} rounded to "
+                    f"{AMOUNT.scale} decimals", values)
     checks.reject(pc.and_(is_plain, pc.invert(in_range)), f"amount '{{}}' in column {column} is out "
-                  "of range (at most 20 integer and 18 decimal digits)", values)
+                  "of range (at most 20 integer digits)", values)
     out = pc.cast(pc.if_else(pc.and_(is_plain, in_range), plain, pa.scalar(None, pa.string())), AMOUNT)
     exp_mask = as_mask(pc.and_(numeric, has_exp))
     if exp_mask.any():   # rare ("1E-8" from spreadsheets): exact per-value path
@@ -266,11 +377,24 @@ def check_timezone(tz: str) -> str:
 _PLAIN_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?: UTC|Z)?$"
 
 
-def parse_timestamp(values: pa.Array, column: str, checks: RowChecks, tz: str | None) -> pa.Array:
+def parse_timestamp(values: pa.Array, column: str, checks: RowChecks, tz: str | None, *,
+                    month_first: bool = False) -> pa.Array:
     """UTC timestamps from text like '2024-01-05 14:03:00 UTC', '2024-01-05T14:03:00.123+02:00',
-    '24-01-05 14:03:00' (Binance's two-digit year) or a bare date. Text without a zone is local
-    time in `tz` (None: UTC). Validates the calendar: 2024-02-30 is rejected, not rolled over."""
+    '24-01-05 14:03:00' (Binance's two-digit year) or a bare date; `month_first` also reads US
+    dates '1/5/2024 14:03' (Coinbase 2017). Text without a zone is local time in `tz` (None:
+    UTC). Validates the calendar: 2024-02-30 is rejected, not rolled over."""
     checks.reject(values.is_null(), f"missing date in column {column}")
+    if month_first:
+        shown = values
+        values = pc.replace_substring_regex(values, r"^(\d)/", r"0\1/")
+        values = pc.replace_substring_regex(values, r"^(\d{2})/(\d)/", r"\1/0\2/")
+        values = pc.replace_substring_regex(values, r"^(\d{2})/(\d{2})/(\d{4})", r"\3-\1-\2")
+        values = pc.replace_substring_regex(values, r"^(\d{4}-\d{2}-\d{2}) (\d):", r"\1 0\2:")
+        inner = RowChecks(len(values))
+        out = parse_timestamp(values, column, inner, tz)
+        checks.reject(pc.and_(shown.is_valid(), out.is_null()), f"bad date '{{}}' in column {column}",
+                      shown)
+        return out
     if pc.all(pc.match_substring_regex(values, _PLAIN_TIMESTAMP)).as_py() is not False:
         iso = pc.binary_join_element_wise(pc.utf8_slice_codeunits(values, 0, 10),
                                           pc.utf8_slice_codeunits(values, 11, 19), "T")
@@ -371,11 +495,18 @@ def classify_sides(sent_asset: pa.Array, received_asset: pa.Array) -> pa.Array:
 
 def skip_fiat_only(checks: RowChecks, type_: pa.Array, sent_asset: pa.Array,
                    received_asset: pa.Array) -> None:
-    """One-sided rows in fiat (bank deposit/withdrawal, fiat income) carry no crypto: skipped."""
+    """One-sided rows in fiat (bank deposit/withdrawal) carry no crypto: skipped. Fiat income
+    (Kraken EUR interest, a cash reward) is kept: it is income, and dropping it loses it. Both
+    sides in fiat (EUR -> USD) is no crypto movement either: skipped."""
     one_sided = pc.xor(sent_asset.is_valid(), received_asset.is_valid())
     asset = pc.coalesce(sent_asset, received_asset)
-    fiat_only = pc.and_(pc.and_(one_sided, pc.fill_null(is_fiat(asset), False)), type_.is_valid())
+    income = pc.fill_null(pc.equal(type_, TxType.INCOME.value), False)
+    fiat_only = pc.and_(pc.and_(one_sided, pc.fill_null(is_fiat(asset), False)),
+                        pc.and_(type_.is_valid(), pc.invert(income)))
     checks.skip(fiat_only, "skipped: fiat {} is not a crypto movement (no tax effect)", type_)
+    both_fiat = pc.and_(pc.fill_null(is_fiat(sent_asset), False),
+                        pc.fill_null(is_fiat(received_asset), False))
+    checks.skip(both_fiat, "skipped: fiat-for-fiat exchange is not a crypto movement (no tax effect)")
 
 
 def draft_table(n: int, **columns: pa.Array | None) -> pa.Table:

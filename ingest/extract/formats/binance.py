@@ -43,6 +43,8 @@ from ingest.extract.formats.base import (
     ParseContext,
     RowChecks,
     abs_amount,
+    amount_with_unit,
+    classify_sides,
     constant,
     draft_table,
     lookup,
@@ -52,13 +54,15 @@ from ingest.extract.formats.base import (
     parse_timestamp,
     positive,
     skip_fiat_only,
+    split_pair,
     text,
     when,
 )
 from ingest.normalize.canonical import TxType
 
 NAME = "binance"
-COLUMNS = ("User_ID", "UTC_Time", "Account", "Operation", "Coin", "Change", "Remark")
+COLUMNS = ("User_ID", "UTC_Time", "Account", "Operation", "Coin", "Change")
+OPTIONAL_COLUMNS = ("Remark",)   # often left out of rows whose Remark is empty
 
 
 def _ops(kind: str, detail: str | None, *names: str) -> dict[str, tuple[str | None, ...]]:
@@ -68,8 +72,10 @@ def _ops(kind: str, detail: str | None, *names: str) -> dict[str, tuple[str | No
 # operation (lower case) -> (kind, detail): detail is the family of a leg, the label of income /
 # spend / deposit, or the reason of a skip / rejection.
 OPERATIONS: dict[str, tuple[str | None, ...]] = {
-    **_ops("side", "trade", "Buy", "Sell", "Transaction Buy", "Transaction Spend", "Transaction Sold",
-           "Transaction Revenue", "Transaction Related"),
+    **_ops("side", "trade", "Transaction Related"),
+    **_ops("buy-leg", "trade", "Buy", "Transaction Buy", "Transaction Spend"),
+    **_ops("sell-leg", "trade", "Sell", "Transaction Sold", "Transaction Revenue"),
+    **_ops("pnl", "futures", "Realized Profit and Loss", "Realize profit and loss", "Funding Fee"),
     **_ops("fee", "trade", "Fee", "Transaction Fee"),
     **_ops("side", "convert", "Binance Convert"),
     **_ops("side", "otc", "Large OTC trading"),
@@ -91,7 +97,7 @@ OPERATIONS: dict[str, tuple[str | None, ...]] = {
     **_ops("income", "airdrop", "Distribution", "Airdrop Assets", "HODLer Airdrops Distribution",
            "Launchpool Airdrop", "Simple Earn Flexible Airdrop", "Megadrop Rewards",
            "Token Swap - Distribution"),
-    **_ops("income", "reward", "Commission History", "Commission Rebate", "Referral Kickback",
+    **_ops("income", "reward", "Mission Reward Distribution", "Commission History", "Commission Rebate", "Referral Kickback",
            "Referral Commission", "Referrer rebates", "Commission Fee Shared With You",
            "Cashback Voucher", "Cash Voucher distribution", "Binance Card Cashback",
            "Campaign Related Reward"),
@@ -106,7 +112,7 @@ OPERATIONS: dict[str, tuple[str | None, ...]] = {
            "Transfer Between Spot Account and CM Futures Account",
            "Transfer Between Main Account/Futures and Margin Account", "Funding Account Transfer"),
     **_ops("unsupported", "futures/margin operation '{}' is not supported",
-           "Realize profit and loss", "Funding Fee", "Insurance Fund Compensation", "Referee Rebate",
+           "Insurance Fund Compensation", "Referee Rebate",
            "Margin Loan", "Margin Repayment", "Isolated Margin Loan", "Isolated Margin Repayment",
            "Isolated Margin Liquidation - Fee", "Cross Margin Liquidation - Small Assets Takeover",
            "Liquidation Fee", "Futures Fee", "Margin Fee", "Cross Collateral Transfer"),
@@ -130,8 +136,13 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     is_skip = pc.fill_null(pc.equal(kind, "skip"), False)
     checks.reject(pc.equal(kind, "unsupported"), "futures/margin operation '{}' is not supported",
                   operation)
-    futures = pc.and_(pc.is_in(pc.utf8_lower(account), value_set=FUTURES_ACCOUNTS), pc.invert(is_skip))
+    # Realized PnL and funding fees are settled in the futures wallet: read (income or cost)
+    is_pnl = pc.fill_null(pc.equal(kind, "pnl"), False)
+    futures = pc.and_(pc.is_in(pc.utf8_lower(account), value_set=FUTURES_ACCOUNTS),
+                      pc.invert(pc.or_(is_skip, is_pnl)))
     checks.reject(futures, "futures/margin account '{}' is not supported", account)
+    hint = pc.if_else(pc.equal(kind, "buy-leg"), "buy", when(pc.equal(kind, "sell-leg"), "sell"))
+    kind = pc.if_else(pc.is_in(kind, value_set=pa.array(["buy-leg", "sell-leg"])), "side", kind)
 
     raw_coin = text(table, "Coin")
     coin = parse_asset(raw_coin, "Coin", checks, NAME)
@@ -152,15 +163,24 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
                 "skipped: zero Change")
 
     amount = abs_amount(change)
-    sent = pc.or_(outgoing, pc.and_(is_side, negative(change)))
-    received = pc.or_(incoming, pc.and_(is_side, positive(change)))
+    pnl_gain = pc.and_(is_pnl, positive(change))
+    pnl_loss = pc.and_(is_pnl, negative(change))
+    sent = pc.or_(pc.or_(outgoing, pc.and_(is_side, negative(change))), pnl_loss)
+    received = pc.or_(pc.or_(incoming, pc.and_(is_side, positive(change))), pnl_gain)
+    checks.skip(pc.and_(is_pnl, pc.equal(change, pa.scalar(0, change.type))), "skipped: zero Change")
+    # A card purchase: a buy even when its fiat leg is not in the file (Binance often leaves it out)
+    card = pc.fill_null(pc.equal(detail, "card"), False)
     type_ = pc.case_when(
-        pa.StructArray.from_arrays([pc.fill_null(pc.equal(kind, k), False) for k in
-                                    ("deposit", "withdrawal", "income", "spend")],
-                                   names=["deposit", "withdrawal", "income", "spend"]),
-        TxType.DEPOSIT.value, TxType.WITHDRAWAL.value, TxType.INCOME.value, TxType.SPEND.value)
+        pa.StructArray.from_arrays([pc.fill_null(m, False) for m in
+                                    (pc.equal(kind, "deposit"), pc.equal(kind, "withdrawal"),
+                                     pc.or_(pc.equal(kind, "income"), pnl_gain),
+                                     pc.equal(kind, "spend"), pnl_loss, card)],
+                                   names=["deposit", "withdrawal", "income", "spend", "loss", "card"]),
+        TxType.DEPOSIT.value, TxType.WITHDRAWAL.value, TxType.INCOME.value, TxType.SPEND.value,
+        TxType.FEE.value, TxType.BUY.value)
     sent_asset, received_asset = when(sent, coin), when(received, coin)
-    skip_fiat_only(checks, type_, sent_asset, received_asset)
+    skip_fiat_only(checks, pc.if_else(card, pa.scalar(None, pa.string()), type_), sent_asset,
+                   received_asset)
     grouped = pc.or_(is_side, is_fee)
     # Rows of one family at one instant and account are one transaction.
     group = pc.binary_join_element_wise(
@@ -168,13 +188,155 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
         null_handling="replace", null_replacement="")
     label = pc.if_else(grouped, pc.if_else(pc.equal(detail, "trade"), pa.scalar(None, pa.string()),
                                            detail), detail)
+    label = pc.if_else(pnl_gain, "income", pc.if_else(pnl_loss, operation, label))
     draft = draft_table(
         n, timestamp=ts, wallet=constant(n, ctx.wallet or NAME), type=type_, label=label,
         sent_asset=sent_asset, sent_amount=when(sent, amount, amount.type),
         received_asset=received_asset, received_amount=when(received, amount, amount.type),
         fee_asset=when(is_fee, coin), fee_amount=when(is_fee, amount, amount.type),
-        description=text(table, "Remark"), group=when(grouped, group))
+        description=text(table, "Remark"), group=when(grouped, group), pair_hint=hint)
     return draft, checks
 
 
-FORMAT = FormatSpec(name=NAME, columns=COLUMNS, to_legs=to_legs)
+def _trade_rows(n: int, ctx: ParseContext, checks: RowChecks, ts: pa.Array, side: pa.Array,
+                base: pa.Array, base_amount: pa.Array, quote: pa.Array, quote_amount: pa.Array,
+                fee_asset: pa.Array, fee_amount: pa.Array, columns: tuple[str, str, str],
+                external_id: pa.Array | None = None) -> pa.Table:
+    """One trade per row of a trade history: BUY = quote -> base, SELL = base -> quote."""
+    side = pc.utf8_upper(side)
+    buy, sell = pc.equal(side, "BUY"), pc.equal(side, "SELL")
+    checks.reject(pc.invert(pc.fill_null(pc.or_(buy, sell), False)),
+                  "side '{}' is neither BUY nor SELL", side)
+    base_col, quote_col, fee_col = columns
+    b = parse_asset(base, base_col, checks, NAME)
+    q = parse_asset(quote, quote_col, checks, NAME)
+    f = parse_asset(fee_asset, fee_col, checks, NAME)
+    b_amount = abs_amount(parse_amount(base_amount, base_col, checks))
+    q_amount = abs_amount(parse_amount(quote_amount, quote_col, checks))
+    f_amount = abs_amount(parse_amount(fee_amount, fee_col, checks))
+    checks.reject(pc.or_(b.is_null(), b_amount.is_null()), f"missing amount or asset in column {base_col}")
+    checks.reject(pc.or_(q.is_null(), q_amount.is_null()), f"missing amount or asset in column {quote_col}")
+    has_fee = pc.fill_null(positive(f_amount), False)
+    sent_asset, received_asset = pc.if_else(buy, q, b), pc.if_else(buy, b, q)
+    type_ = classify_sides(sent_asset, received_asset)
+    skip_fiat_only(checks, type_, sent_asset, received_asset)
+    return draft_table(
+        n, timestamp=ts, wallet=constant(n, ctx.wallet or NAME), type=type_,
+        sent_asset=sent_asset, sent_amount=pc.if_else(buy, q_amount, b_amount),
+        received_asset=received_asset, received_amount=pc.if_else(buy, b_amount, q_amount),
+        fee_asset=when(has_fee, f), fee_amount=when(has_fee, f_amount, f_amount.type),
+        external_id=external_id)
+
+
+def spot_trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
+    """Spot trade history: Date(UTC), Pair, Side, Price, Executed, Amount, Fee, the unit written
+    after each number ("0.01BTC", "420.5USDT", "0.00001BNB")."""
+    n = table.num_rows
+    checks = RowChecks(n)
+    ts = parse_timestamp(text(table, "Date(UTC)"), "Date(UTC)", checks, ctx.tz)
+    (b_amount, base), (q_amount, quote), (f_amount, fee) = (
+        amount_with_unit(text(table, c)) for c in ("Executed", "Amount", "Fee"))
+    for c, v in (("Executed", base), ("Amount", quote)):
+        checks.reject(pc.and_(text(table, c).is_valid(), v.is_null()),
+                      f"cannot read amount and asset from '{{}}' in column {c}", text(table, c))
+    draft = _trade_rows(n, ctx, checks, ts, text(table, "Side"), base, b_amount, quote, q_amount,
+                        fee, f_amount, ("Executed", "Amount", "Fee"))
+    return draft, checks
+
+
+def old_trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
+    """Trade history before 2021: Date(UTC), Market, Type, Price, Amount, Total, Fee, Fee Coin
+    (Market "BTCUSDT": the base, then a known quote)."""
+    n = table.num_rows
+    checks = RowChecks(n)
+    ts = parse_timestamp(text(table, "Date(UTC)"), "Date(UTC)", checks, ctx.tz)
+    market = text(table, "Market")
+    base, quote = split_pair(market)
+    checks.reject(pc.and_(market.is_valid(), base.is_null()), "cannot split the market '{}'", market)
+    draft = _trade_rows(n, ctx, checks, ts, text(table, "Type"), base,
+                        _plain(text(table, "Amount")), quote, _plain(text(table, "Total")),
+                        text(table, "Fee Coin"), _plain(text(table, "Fee")),
+                        ("Amount", "Total", "Fee"))
+    return draft, checks
+
+
+def _plain(values: pa.Array) -> pa.Array:
+    """Numbers of the old ;-separated export may use a decimal comma."""
+    comma = pc.and_(pc.match_substring(values, ","), pc.invert(pc.match_substring(values, ".")))
+    return pc.if_else(comma, pc.replace_substring(values, ",", "."),
+                      pc.replace_substring(values, ",", ""))
+
+
+def orders_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
+    """Order history: one row per order (Date(UTC), OrderNo, Pair, Type, Side, Order Price,
+    Order Amount, Time, Executed, Average Price, Trading total, Status), followed by its fills
+    nested under it: a sub-header row ",Date(UTC),Trading Price,Filled,Total,Fee" and one row
+    per fill with the first field empty. A filled (or partly filled) order is a trade of
+    Executed against Trading total; its fills add nothing but their fees, which become fee
+    transactions (a fill row does not name its side). Unfilled orders are skipped."""
+    n = table.num_rows
+    checks = RowChecks(n)
+    fill = pc.fill_null(text(table, "Date(UTC)").is_null(), False)
+    subheader = pc.and_(fill, pc.equal(pc.utf8_lower(text(table, "OrderNo")), "date(utc)"))
+    checks.skip(subheader, "skipped: header of an order's fills")
+    fill_row = pc.and_(fill, pc.invert(subheader))
+    status = pc.utf8_upper(text(table, "Status"))
+    filled = pc.is_in(status, value_set=pa.array(["FILLED", "PARTIALLY_FILLED", "PARTIAL_FILL"]))
+    checks.skip(pc.and_(pc.invert(fill), pc.invert(pc.fill_null(filled, False))),
+                "skipped: order not filled (status {})", status)
+    date = pc.if_else(fill_row, text(table, "OrderNo"), text(table, "Date(UTC)"))
+    date = pc.if_else(subheader, "1970-01-01 00:00:00", date)   # skipped anyway
+    ts = parse_timestamp(date, "Date(UTC)", checks, ctx.tz)
+    (b_amount, base), (q_amount, quote) = (amount_with_unit(text(table, c))
+                                           for c in ("Executed", "Trading total"))
+    f_amount, fee_asset = amount_with_unit(text(table, "Order Price"))   # a fill's Fee column
+    order = pc.and_(pc.invert(fill), pc.fill_null(filled, False))
+    nothing = pa.nulls(n, pa.string())
+    trade = _trade_rows(n, ctx, RowChecks(n), ts, text(table, "Side"), base, b_amount, quote,
+                        q_amount, nothing, nothing, ("Executed", "Trading total", "Fee"),
+                        external_id=text(table, "OrderNo"))
+    fee_checks = RowChecks(n)
+    fee = parse_asset(fee_asset, "Fee", fee_checks, NAME)
+    fee_qty = abs_amount(parse_amount(f_amount, "Fee", fee_checks))
+    checks.skip(pc.and_(fill_row, pc.invert(pc.fill_null(positive(fee_qty), False))),
+                "skipped: fill without a fee (its order row is the trade)")
+    for c, v in (("Executed", base), ("Trading total", quote)):
+        checks.reject(pc.and_(order, v.is_null()),
+                      f"cannot read amount and asset from '{{}}' in column {c}", text(table, c))
+    checks.reject(pc.and_(order, pc.invert(pc.fill_null(pc.is_in(
+        pc.utf8_upper(text(table, "Side")), value_set=pa.array(["BUY", "SELL"])), False))),
+        "side '{}' is neither BUY nor SELL", text(table, "Side"))
+
+    def pick(name: str) -> pa.Array:
+        return pc.if_else(fill_row, pa.scalar(None, trade.schema.field(name).type),
+                          trade.column(name).combine_chunks())
+    draft = draft_table(
+        n, timestamp=ts, wallet=constant(n, ctx.wallet or NAME),
+        type=pc.if_else(fill_row, TxType.FEE.value, pick("type")), label=when(fill_row, "trading fee"),
+        sent_asset=pc.if_else(fill_row, fee, pick("sent_asset")),
+        sent_amount=pc.if_else(fill_row, fee_qty, pick("sent_amount")),
+        received_asset=pick("received_asset"), received_amount=pick("received_amount"),
+        external_id=pick("external_id"))
+    return draft, checks
+
+
+ORDER_COLUMNS = ("Date(UTC)", "OrderNo", "Pair", "Type", "Side", "Order Price")
+VERSIONS = (
+    FormatSpec(name=NAME, columns=COLUMNS, optional_columns=OPTIONAL_COLUMNS, to_legs=to_legs,
+               description="transaction history / statement (User_ID, UTC_Time, ...)"),
+    FormatSpec(name="binance-2025", source=NAME,
+               columns=("User ID", "Time", "Account", "Operation", "Coin", "Change"),
+               optional_columns=OPTIONAL_COLUMNS, rename={"User ID": "User_ID", "Time": "UTC_Time"},
+               to_legs=to_legs, description="transaction history 2025 (User ID, Time, two-digit years)"),
+    FormatSpec(name="binance-spot-trades", source=NAME,
+               columns=("Date(UTC)", "Pair", "Side", "Price", "Executed", "Amount", "Fee"),
+               to_legs=spot_trades_to_legs, description="spot trade history (units in the cells)"),
+    FormatSpec(name="binance-trades-2019", source=NAME,
+               columns=("Date(UTC)", "Market", "Type", "Price", "Amount", "Total", "Fee", "Fee Coin"),
+               to_legs=old_trades_to_legs, description="trade history before 2021 (often ;-separated)"),
+    # Only the first six columns are required, so fill rows (six fields) are padded, not rejected.
+    FormatSpec(name="binance-orders", source=NAME, columns=ORDER_COLUMNS,
+               optional_columns=("Order Amount", "Time", "Executed", "Average Price",
+                                 "Trading total", "Status"),
+               to_legs=orders_to_legs, description="order history with nested fill rows"),
+)

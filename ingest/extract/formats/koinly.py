@@ -1,8 +1,20 @@
-"""Koinly universal CSV, also ledgerflow's interchange format (the generator writes it, `ledgerflow
-tax` reads it).
+"""Koinly CSVs. The universal CSV is also ledgerflow's interchange format (the generator writes
+it, `ledgerflow tax` reads it). Versions:
 
-Header: Date, Sent Amount, Sent Currency, Received Amount, Received Currency, Fee Amount, Fee
-Currency, Net Worth Amount, Net Worth Currency, Label, Description, TxHash [, Wallet].
+- koinly: the universal CSV, Date, Sent Amount, Sent Currency, Received Amount, Received
+  Currency, Fee Amount, Fee Currency, Net Worth Amount, Net Worth Currency, Label, Description,
+  TxHash [, Wallet];
+- koinly-template: Koinly's current universal template: Tag instead of Label, Net Worth and
+  TxHash optional (also saved as TSV);
+- koinly-simple: the simple template, Koinly Date, Amount, Currency, Label, TxHash (a signed
+  Amount: negative = sent);
+- koinly-trades: the trades template, Koinly Date, Pair, Side, Amount, Total, Fee Amount, Fee
+  Currency, Order ID, Trade ID (Pair "BTC-USD", "BTC/USD" or "BTC_USD"; buy: Total of the quote
+  -> Amount of the base);
+- koinly-export: Koinly's own transaction export (Date, Type, Label, Sending Wallet, Sent
+  Amount, ..., Net Value (GBP), ..., TxHash, Description): a transfer row is a withdrawal from
+  the sending and a deposit to the receiving wallet (two transactions; reconciliation pairs them).
+The simple, trades and export versions are rewritten to the universal columns first.
 
 Mapping (one row = one transaction; labels compared case-insensitively):
 - both sides: fiat -> crypto = buy, crypto -> fiat = sell, otherwise trade (label kept);
@@ -12,7 +24,10 @@ Mapping (one row = one transaction; labels compared case-insensitively):
 - only sent: fee for cost / fee / fees / margin fee, spend for spend / payment / purchase / gift /
   donation / lost / stolen (the label says which), else withdrawal;
 - only a fee (no sides): a standalone fee, its amount moved to the sent side;
-- one-sided fiat rows are skipped (see base); amounts must be positive.
+- one-sided fiat rows are skipped (see base); a sent amount may be written negative (its sign is
+  dropped), received and fee amounts must be positive; "0" with a blank currency is no side.
+- currencies written as Koinly ids are kept as their own asset: "ID:1234" -> KOINLY-1234, and
+  "SYM:0x..." (symbol plus contract) -> SYM (see normalize.assets).
 `label` is the income kind for income, else the file's label in lower case. Net Worth ->
 fiat_value / fiat_currency. Date: '2024-01-05 14:03:00 UTC' or ISO 8601; without a zone it is
 UTC unless `tz` says otherwise. Wallet: the row's Wallet cell, else the `wallet` parameter, else
@@ -20,6 +35,7 @@ UTC unless `tz` says otherwise. Wallet: the row's Wallet cell, else the `wallet`
 """
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -27,6 +43,7 @@ from ingest.extract.formats.base import (
     FormatSpec,
     ParseContext,
     RowChecks,
+    as_mask,
     classify_sides,
     constant,
     draft_table,
@@ -38,6 +55,7 @@ from ingest.extract.formats.base import (
     require_pair,
     skip_fiat_only,
     text,
+    when,
 )
 from ingest.normalize.canonical import TxType
 
@@ -70,6 +88,11 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     for side in ("Sent", "Received", "Fee"):
         amount_col, asset_col = f"{side} Amount", f"{side} Currency"
         raw_amount, raw_asset = text(table, amount_col), text(table, asset_col)
+        # "0" with no currency is how some exports write "no such side"
+        raw_amount = pc.if_else(pc.and_(raw_asset.is_null(), pc.match_substring_regex(
+            raw_amount, r"^[+-]?0*(\.0*)?$")), pa.scalar(None, pa.string()), raw_amount)
+        if side == "Sent":
+            raw_amount = pc.replace_substring_regex(raw_amount, r"^-", "")
         amount = parse_amount(raw_amount, amount_col, checks)
         asset = parse_asset(raw_asset, asset_col, checks, NAME)
         require_pair(raw_amount, raw_asset, checks, amount_col, asset_col)
@@ -113,4 +136,126 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     return draft, checks
 
 
-FORMAT = FormatSpec(name=NAME, columns=COLUMNS, optional_columns=OPTIONAL_COLUMNS, to_legs=to_legs)
+UNIVERSAL = COLUMNS[:5]
+TEMPLATE_OPTIONAL = ("Fee Amount", "Fee Currency", "Net Worth Amount", "Net Worth Currency",
+                     "Tag", "Label", "Description", "TxHash", "Wallet")
+
+
+def _universal(table: pa.Table, columns: dict[str, pa.Array]) -> pa.Table:
+    n = table.num_rows
+    return pa.table({c: columns.get(c, pa.nulls(n, pa.string()))
+                     for c in COLUMNS + OPTIONAL_COLUMNS})
+
+
+def _simple_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
+    amount = text(table, "Amount")
+    out = pc.fill_null(pc.starts_with(amount, "-"), False)
+    currency = text(table, "Currency")
+    return to_legs(_universal(table, {
+        "Date": text(table, "Koinly Date"),
+        "Sent Amount": when(out, amount), "Sent Currency": when(out, currency),
+        "Received Amount": when(pc.invert(out), pc.replace_substring_regex(amount, r"^\+", "")),
+        "Received Currency": when(pc.invert(out), currency),
+        "Label": text(table, "Label"), "TxHash": text(table, "TxHash"),
+        "Description": text(table, "Description")}), ctx)
+
+
+_PAIR = r"^(?P<base>[A-Za-z0-9]+)[-/_ ](?P<quote>[A-Za-z0-9]+)$"
+
+
+def _trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
+    pair = pc.extract_regex(text(table, "Pair"), _PAIR)
+    base, quote = pc.struct_field(pair, "base"), pc.struct_field(pair, "quote")
+    side = pc.utf8_lower(text(table, "Side"))
+    buy, sell = pc.equal(side, "buy"), pc.equal(side, "sell")
+    amount, total = text(table, "Amount"), text(table, "Total")
+    draft, checks = to_legs(_universal(table, {
+        "Date": text(table, "Koinly Date"),
+        "Sent Amount": pc.if_else(buy, total, when(sell, amount)),
+        "Sent Currency": pc.if_else(buy, quote, when(sell, base)),
+        "Received Amount": pc.if_else(buy, amount, when(sell, total)),
+        "Received Currency": pc.if_else(buy, base, when(sell, quote)),
+        "Fee Amount": text(table, "Fee Amount"), "Fee Currency": text(table, "Fee Currency"),
+        "Description": text(table, "Trade ID")}), ctx)
+    checks.reject(pc.and_(text(table, "Pair").is_valid(), pair.is_null()),
+                  "cannot read the pair '{}' (expected BASE-QUOTE)", text(table, "Pair"))
+    checks.reject(pc.invert(pc.fill_null(pc.or_(buy, sell), False)),
+                  "side '{}' is neither buy nor sell", text(table, "Side"))
+    return draft, checks
+
+
+# Koinly export Type -> (sends, receives)
+_EXPORT_TYPES = {"buy": (True, True), "sell": (True, True), "exchange": (True, True),
+                 "crypto_deposit": (False, True), "fiat_deposit": (False, True),
+                 "crypto_withdrawal": (True, False), "fiat_withdrawal": (True, False),
+                 "transfer": (True, True)}
+
+
+def _export_expand(table: pa.Table) -> tuple[pa.Table, np.ndarray]:
+    """A transfer row stands for a withdrawal and a deposit: it is taken twice (`_leg`)."""
+    kind = pc.utf8_lower(text(table, "Type"))
+    transfer = as_mask(pc.equal(kind, "transfer"))
+    index = np.sort(np.concatenate([np.arange(table.num_rows), np.flatnonzero(transfer)]))
+    leg = np.where(transfer[index] & (np.r_[False, index[1:] == index[:-1]]), "in", "")
+    expanded = table.take(pa.array(index))
+    return expanded.append_column("_leg", pa.array(leg, pa.string())), index
+
+
+def _export_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
+    kind = pc.utf8_lower(text(table, "Type"))
+    transfer = pc.equal(kind, "transfer")
+    leg_in = pc.equal(table.column("_leg"), "in") if "_leg" in table.column_names else \
+        pa.array([False] * table.num_rows, pa.bool_())
+    sends = pc.is_in(kind, value_set=pa.array([k for k, v in _EXPORT_TYPES.items() if v[0]]))
+    receives = pc.is_in(kind, value_set=pa.array([k for k, v in _EXPORT_TYPES.items() if v[1]]))
+    sends = pc.and_(sends, pc.invert(pc.and_(transfer, leg_in)))
+    receives = pc.and_(receives, pc.invert(pc.and_(transfer, pc.invert(leg_in))))
+    ccy = text(table, "header_ccy")
+    worth = text(table, "Net Value")
+    label = pc.replace_substring(pc.utf8_lower(text(table, "Label")), "_", " ")
+    wallet = pc.if_else(pc.and_(transfer, leg_in), text(table, "Receiving Wallet"),
+                        pc.coalesce(text(table, "Sending Wallet"), text(table, "Receiving Wallet")))
+    draft, checks = to_legs(_universal(table, {
+        "Date": text(table, "Date"),
+        "Sent Amount": when(sends, text(table, "Sent Amount")),
+        "Sent Currency": when(sends, text(table, "Sent Currency")),
+        "Received Amount": when(receives, text(table, "Received Amount")),
+        "Received Currency": when(receives, text(table, "Received Currency")),
+        # a transfer's Sent Amount includes its fee: the difference to Received is the transfer
+        # fee reconciliation finds, so the fee is not charged again
+        "Fee Amount": when(pc.invert(transfer), text(table, "Fee Amount")),
+        "Fee Currency": when(pc.invert(transfer), text(table, "Fee Currency")),
+        "Net Worth Amount": when(pc.invert(transfer), worth),
+        "Net Worth Currency": when(pc.and_(pc.invert(transfer), worth.is_valid()), ccy),
+        "Label": label, "Description": text(table, "Description"), "TxHash": text(table, "TxHash"),
+        "Wallet": wallet}), ctx)
+    checks.reject(pc.invert(pc.fill_null(pc.is_in(kind, value_set=pa.array(list(_EXPORT_TYPES))),
+                                         False)), "unknown type '{}' in column Type",
+                  text(table, "Type"))
+    return draft, checks
+
+
+EXPORT_COLUMNS = ("Date", "Type", "Label", "Sending Wallet", "Sent Amount", "Sent Currency",
+                  "Sent Cost Basis", "Receiving Wallet", "Received Amount", "Received Currency",
+                  "Received Cost Basis", "Fee Amount", "Fee Currency", "Gain ({ccy})",
+                  "Net Value ({ccy})", "Fee Value ({ccy})", "TxSrc", "TxDest", "TxHash",
+                  "Description")
+VERSIONS = (
+    FormatSpec(name=NAME, columns=COLUMNS, optional_columns=OPTIONAL_COLUMNS, to_legs=to_legs,
+               description="universal CSV (with Label, Net Worth, TxHash)"),
+    FormatSpec(name="koinly-template", source=NAME, columns=UNIVERSAL,
+               optional_columns=TEMPLATE_OPTIONAL, rename={"Tag": "Label"}, to_legs=to_legs,
+               description="current universal template (Tag; Net Worth, TxHash optional)"),
+    FormatSpec(name="koinly-simple", source=NAME, columns=("Koinly Date", "Amount", "Currency"),
+               optional_columns=("Label", "TxHash", "Description"), to_legs=_simple_to_legs,
+               description="simple template (signed Amount)"),
+    FormatSpec(name="koinly-trades", source=NAME,
+               columns=("Koinly Date", "Pair", "Side", "Amount", "Total"),
+               optional_columns=("Fee Amount", "Fee Currency", "Order ID", "Trade ID"),
+               to_legs=_trades_to_legs, description="trades template"),
+    FormatSpec(name="koinly-export", source=NAME, columns=EXPORT_COLUMNS, to_legs=_export_to_legs,
+               expand=_export_expand,
+               rename={"Net Value ({ccy})": "Net Value", "Gain ({ccy})": "Gain",
+                       "Fee Value ({ccy})": "Fee Value"},
+               description="Koinly's own transaction export"),
+)

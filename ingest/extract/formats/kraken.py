@@ -1,4 +1,4 @@
-"""Kraken ledgers export: txid, refid, time, type, subtype, aclass, asset, amount, fee, balance
+"""Kraken: ledgers.csv (below) and trades.csv (`trades_to_legs`). Ledgers export: txid, refid, time, type, subtype, aclass, asset, amount, fee, balance
 (newer exports add columns, e.g. wallet; they are ignored). One row = one signed balance change of
 one asset; `amount` excludes the row's `fee`, which is charged on top in the row's asset.
 
@@ -33,6 +33,7 @@ from ingest.extract.formats.base import (
     ParseContext,
     RowChecks,
     abs_amount,
+    classify_sides,
     constant,
     draft_table,
     lookup,
@@ -42,6 +43,7 @@ from ingest.extract.formats.base import (
     parse_timestamp,
     positive,
     skip_fiat_only,
+    split_pair,
     text,
     when,
 )
@@ -132,4 +134,52 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     return draft, checks
 
 
-FORMAT = FormatSpec(name=NAME, columns=COLUMNS, to_legs=to_legs)
+KRAKEN_QUOTES = ("USDT", "USDC", "ZUSD", "ZEUR", "ZGBP", "ZCAD", "ZJPY", "ZCHF", "ZAUD", "XXBT",
+                 "XETH", "USD", "EUR", "GBP", "CAD", "JPY", "CHF", "AUD", "XBT", "ETH", "DAI", "DOT")
+
+
+def trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
+    """trades.csv: txid, ordertxid, pair, time, type (buy/sell), ordertype, price, cost, fee,
+    vol, margin, misc, ledgers. buy: cost of the quote -> vol of the base, sell: the reverse; the
+    fee is in the quote. Pairs: "XXBTZUSD" (legacy codes, 4 + 4), "DOTUSD", "BTC/USD"."""
+    n = table.num_rows
+    checks = RowChecks(n)
+    ts = parse_timestamp(text(table, "time"), "time", checks, ctx.tz)
+    pair = text(table, "pair")
+    legacy = pc.extract_regex(pair, r"^(?P<base>[XZ][A-Z0-9]{3})(?P<quote>[XZ][A-Z]{3})$")
+    base, quote = split_pair(pair, KRAKEN_QUOTES)
+    base = pc.coalesce(pc.struct_field(legacy, "base"), base)
+    quote = pc.coalesce(pc.struct_field(legacy, "quote"), quote)
+    checks.reject(pc.and_(pair.is_valid(), base.is_null()), "cannot split the pair '{}'", pair)
+    b, q = parse_asset(base, "pair", checks, NAME), parse_asset(quote, "pair", checks, NAME)
+    side = pc.utf8_lower(text(table, "type"))
+    buy, sell = pc.equal(side, "buy"), pc.equal(side, "sell")
+    checks.reject(pc.invert(pc.fill_null(pc.or_(buy, sell), False)),
+                  "type '{}' is neither buy nor sell", text(table, "type"))
+    checks.reject(pc.fill_null(positive(parse_amount(text(table, "margin"), "margin", RowChecks(n))),
+                               False), "margin trading is not supported (margin '{}')",
+                  text(table, "margin"))
+    cost = abs_amount(parse_amount(text(table, "cost"), "cost", checks))
+    vol = abs_amount(parse_amount(text(table, "vol"), "vol", checks))
+    fee = abs_amount(parse_amount(text(table, "fee"), "fee", checks))
+    checks.reject(pc.or_(cost.is_null(), vol.is_null()), "missing cost or vol")
+    has_fee = pc.fill_null(positive(fee), False)
+    sent_asset, received_asset = pc.if_else(buy, q, b), pc.if_else(buy, b, q)
+    type_ = classify_sides(sent_asset, received_asset)
+    skip_fiat_only(checks, type_, sent_asset, received_asset)
+    draft = draft_table(
+        n, timestamp=ts, wallet=constant(n, ctx.wallet or NAME), type=type_,
+        sent_asset=sent_asset, sent_amount=pc.if_else(buy, cost, vol),
+        received_asset=received_asset, received_amount=pc.if_else(buy, vol, cost),
+        fee_asset=when(has_fee, q), fee_amount=when(has_fee, fee, fee.type),
+        external_id=text(table, "txid"))
+    return draft, checks
+
+
+VERSIONS = (
+    FormatSpec(name=NAME, columns=COLUMNS, to_legs=to_legs, description="ledgers.csv"),
+    FormatSpec(name="kraken-trades", source=NAME,
+               columns=("txid", "ordertxid", "pair", "time", "type", "ordertype", "price", "cost",
+                        "fee", "vol", "margin", "misc"),
+               optional_columns=("ledgers",), to_legs=trades_to_legs, description="trades.csv"),
+)
