@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     # --- serve ---------------------------------------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="Serve HTTP host.")
     api_port: int = Field(8000, description="Serve HTTP port.")
+    page_token_key: str = Field(
+        "", description="HMAC key signing page tokens (set it on any deployment others reach). "
+        "Empty: derived from the keyspace and Cassandra hosts, the same on every replica.")
 
     @property
     def contact_points(self) -> list[str]:

@@ -24,6 +24,7 @@ from ingest.load.cassandra import execute, get_session
 from ingest.load.users import UserSettings, get_user_settings, put_user_settings
 from ingest.normalize.assets import normalize_symbol
 from ingest.normalize.canonical import TX_TYPES
+from ingest.tax.engine import check_options
 from serve.auth import current_user
 from serve.errors import ApiError, install_error_handlers
 from serve.form8949 import form8949_csv
@@ -275,6 +276,10 @@ def read_settings(user_id: str = Depends(current_user)) -> SettingsView:
          summary="Change the cost-basis method or pooling; recomputes your data in a job")
 def write_settings(update: SettingsUpdate = Body(), user_id: str = Depends(current_user)
                    ) -> JobAccepted:
+    try:  # the engine's own rule (uk pools per person...): refused here, not by every later job
+        check_options(update.method, update.pooling)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_settings", str(exc)) from None
     session = get_session()
     current = get_user_settings(session, user_id)
     put_user_settings(session, user_id, UserSettings(update.method, update.pooling,

@@ -138,7 +138,7 @@ def test_page_tokens_round_trip():
     assert encode_paging_state(None) is None and decode_paging_state(None) is None
     for cursor in (TxCursor(202403), TxCursor(202312, b"\x01\x02", 7)):
         token = encode_tx_cursor(cursor)
-        assert token.replace("-", "").replace("_", "").isalnum()  # url-safe, unpadded
+        assert token.replace("-", "").replace("_", "").replace(".", "").isalnum()  # url-safe
         assert decode_tx_cursor(token) == cursor
 
 
@@ -148,6 +148,25 @@ def test_bad_page_tokens_are_400(token):
     with pytest.raises(ApiError) as info:
         decode_tx_cursor(token)
     assert info.value.status == 400
+
+
+def test_crafted_or_tampered_page_tokens_are_400():
+    import base64
+    import json
+
+    def unsigned(fields):  # what a client can forge: the cursor without this API's signature
+        return base64.urlsafe_b64encode(json.dumps(fields).encode()).decode().rstrip("=")
+
+    issued = encode_tx_cursor(TxCursor(202403, b"\x01", 2))
+    body, _, mac = issued.partition(".")
+    tampered = unsigned({"m": 202403, "k": 10**30, "s": "AQ"}) + "." + mac
+    for token in (unsigned({"m": 202403, "k": 10**30}), unsigned({"m": 202403, "k": 5_000_000}),
+                  tampered, body, body + ".", issued[:-2], issued + "x"):
+        with pytest.raises(ApiError) as info:
+            decode_tx_cursor(token)
+        assert info.value.status == 400 and info.value.code == "invalid_page_token"
+    with pytest.raises(ApiError):
+        decode_paging_state(unsigned({"s": "AQ"}))
 
 
 def test_a_plain_token_is_not_a_transactions_token():

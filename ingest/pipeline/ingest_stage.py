@@ -51,10 +51,10 @@ class PartitionStats:
 
 def _store_rejected(session, job_id: uuid.UUID, rejected: list[RejectedRow]) -> int:
     """Store rejected rows and deliberately skipped ones (fiat-only rows, internal transfers...:
-    reason prefixed 'skipped: ', so nothing leaves silently). Returns the count of real errors."""
+    their reason reads 'skipped: ...', so nothing leaves silently). Returns the count of real
+    errors."""
     if rejected:
-        jobs.write_rejected(session, job_id, [
-            (r.line, f"skipped: {r.reason}" if r.skipped else r.reason, r.raw) for r in rejected])
+        jobs.write_rejected(session, job_id, [(r.line, r.reason, r.raw) for r in rejected])
     return sum(1 for r in rejected if not r.skipped)
 
 

@@ -70,6 +70,7 @@ LEGS_SCHEMA = pa.schema([
 ] + [f for f in DRAFT_SCHEMA if f.name != "group"])
 
 ZERO = pa.scalar(0, AMOUNT)
+SKIPPED_PREFIX = "skipped: "  # every deliberately skipped row's reason starts so, once
 
 
 @dataclass(frozen=True)
@@ -112,10 +113,11 @@ class RowChecks:
             self._rejects.append((m, reason, values))
 
     def skip(self, mask: pa.Array | np.ndarray, reason: str, values: pa.Array | None = None) -> None:
-        """Deliberately ignore rows where mask (reported with skipped=True)."""
+        """Deliberately ignore rows where mask (reported with skipped=True). The reason reads
+        'skipped: <reason>' wherever it is shown; this is the one place that prefixes it."""
         m = as_mask(mask) & ~self.rejected_mask()
         if m.any():
-            self._skips.append((m, reason, values))
+            self._skips.append((m, f"{SKIPPED_PREFIX}{reason}", values))
 
     def rejected_mask(self) -> np.ndarray:
         out = np.zeros(self.n, dtype=bool)
@@ -375,7 +377,7 @@ def skip_fiat_only(checks: RowChecks, type_: pa.Array, sent_asset: pa.Array,
     one_sided = pc.xor(sent_asset.is_valid(), received_asset.is_valid())
     asset = pc.coalesce(sent_asset, received_asset)
     fiat_only = pc.and_(pc.and_(one_sided, pc.fill_null(is_fiat(asset), False)), type_.is_valid())
-    checks.skip(fiat_only, "skipped: fiat {} is not a crypto movement (no tax effect)", type_)
+    checks.skip(fiat_only, "fiat {} is not a crypto movement (no tax effect)", type_)
 
 
 def draft_table(n: int, **columns: pa.Array | None) -> pa.Table:

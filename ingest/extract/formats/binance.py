@@ -126,7 +126,7 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     raw_change = text(table, "Change")
     change = parse_amount(raw_change, "Change", checks)
     checks.reject(raw_change.is_null(), "missing amount in column Change")
-    checks.skip(is_skip, "skipped: {}", detail)
+    checks.skip(is_skip, "{}", detail)
 
     is_side, is_fee = pc.equal(kind, "side"), pc.equal(kind, "fee")
     incoming = pc.is_in(kind, value_set=pa.array(INCOMING))
@@ -136,7 +136,7 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     checks.reject(pc.and_(pc.or_(outgoing, is_fee), positive(change)),
                   "a negative Change is expected for this operation, got '{}'", raw_change)
     checks.skip(pc.and_(pc.or_(is_side, is_fee), pc.equal(change, pa.scalar(0, change.type))),
-                "skipped: zero Change")
+                "zero Change")
 
     amount = abs_amount(change)
     sent = pc.or_(outgoing, pc.and_(is_side, negative(change)))
