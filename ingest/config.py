@@ -75,6 +75,15 @@ class Settings(BaseSettings):
     asset_ids_file: str = Field("", description="JSON {symbol: provider id} overriding the bundled map.")
     fiat_currency: str = Field("USD", description="Currency of prices, values and reports.")
 
+    # --- jobs --------------------------------------------------------------------------------------
+    job_handoff_timeout: float = Field(10.0, gt=0, description="How long an upload waits for the "
+                                       "job supervisor to acknowledge a job (s), per attempt.")
+    job_handoff_attempts: int = Field(4, ge=1, description="Attempts to hand a recorded job to the "
+                                      "supervisor before leaving it to the periodic resume.")
+    job_resume_interval: float = Field(30.0, gt=0, description="Every this many seconds each "
+                                       "upload replica has the supervisor start any active job "
+                                       "it does not run (a job recorded is a job that runs).")
+
     # --- tax -----------------------------------------------------------------------------------------
     default_method: str = Field("fifo", description="fifo | lifo | hifo | acb | uk")
     default_pooling: str = Field("per-wallet", description="per-wallet | universal")

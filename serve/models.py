@@ -75,7 +75,9 @@ class JobView(BaseModel):
     updated_at: UtcTime | None
     started_at: UtcTime | None
     finished_at: UtcTime | None
-    error: str | None
+    error: str | None = Field(None, description="Why a failed job failed: a short message")
+    error_code: str | None = Field(None, description="Stable code of the failure: invalid_input, "
+                                   "storage_unavailable, internal")
     file_name: str | None
     size_bytes: int | None
     file_sha256: str | None

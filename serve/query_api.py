@@ -112,7 +112,7 @@ def get_job(job_id: str = Path(description="The id POST /v1/uploads answered"),
         completed_stages=[s for s in jobs.STAGES if s in job.completed_stages],
         accepted=job.accepted, rejected=job.rejected, created_at=job.created_at,
         updated_at=job.updated_at, started_at=job.started_at, finished_at=job.finished_at,
-        error=job.error, file_name=job.file_name, size_bytes=job.size_bytes,
+        error=job.error, error_code=job.error_code, file_name=job.file_name, size_bytes=job.size_bytes,
         file_sha256=job.file_sha256, format=job.format, detected_format=job.detected_format,
         wallet=job.wallet, tz=job.tz, stage_timings=job.stage_timings,
         errors_url=f"/v1/jobs/{job.job_id}/errors")

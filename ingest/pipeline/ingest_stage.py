@@ -26,6 +26,7 @@ from ingest.extract.parse import ParseContext, RejectedRow, finalize_partition, 
 from ingest.load import jobs
 from ingest.load.cassandra import get_session
 from ingest.load.transactions import store_transactions
+from ingest.pipeline.job_errors import TRANSIENT_ERRORS
 from ingest.prices.valuation import price_needs
 
 STORE_SLICE_ROWS = 5000   # progress is reported after each slice
@@ -58,7 +59,7 @@ def _store_rejected(session, job_id: uuid.UUID, rejected: list[RejectedRow]) -> 
     return sum(1 for r in rejected if not r.skipped)
 
 
-@ray.remote(num_cpus=1, max_retries=4, retry_exceptions=True)
+@ray.remote(num_cpus=1, max_retries=4, retry_exceptions=TRANSIENT_ERRORS)
 def parse_chunk_task(job_id: uuid.UUID, file_uri: str, layout: FileLayout, byte_range: ByteRange,
                      ctx: ParseContext, n_parts: int):
     with storage.open_input(file_uri) as f:
@@ -99,7 +100,7 @@ def _price_days(table: pa.Table) -> dict[str, set[int]]:
     return out
 
 
-@ray.remote(num_cpus=1, max_retries=4, retry_exceptions=True)
+@ray.remote(num_cpus=1, max_retries=4, retry_exceptions=TRANSIENT_ERRORS)
 def store_partition_task(job_id: uuid.UUID, part: int, layout: FileLayout, ctx: ParseContext,
                          *legs: pa.Table) -> PartitionStats:
     table, rejected = finalize_partition(pa.concat_tables(legs), layout, ctx)

@@ -23,23 +23,24 @@ from ingest.load.cassandra import get_session
 from ingest.load.price_cache import load_prices
 from ingest.load.transactions import month_keys, read_transactions, user_months
 from ingest.load.users import get_user_settings
+from ingest.pipeline.job_errors import TRANSIENT_ERRORS
 from ingest.pipeline.packing import pack, unpack
 from ingest.pipeline.ray_runtime import cluster_cpus
 from ingest.prices.fetcher import fetch_prices
 from ingest.prices.valuation import price_needs, value_transactions
-from ingest.tax.engine import compute_asset, merge, prepare
+from ingest.tax.engine import check_options, compute_asset, merge, prepare
 from ingest.tax.records import TaxResult
 
 UK_LOOKAHEAD = timedelta(days=30)
 VIEW_SLICE_ROWS = 20_000
 
 
-@ray.remote(num_cpus=1, max_retries=4, retry_exceptions=True)
+@ray.remote(num_cpus=1, max_retries=4, retry_exceptions=TRANSIENT_ERRORS)
 def read_history_task(user_id: str, months: list[int]) -> pa.Table:
     return read_transactions(get_session(), user_id, months)
 
 
-@ray.remote(num_cpus=1, max_retries=4, retry_exceptions=True)
+@ray.remote(num_cpus=1, max_retries=4, retry_exceptions=TRANSIENT_ERRORS)
 def compute_asset_task(asset: str, events: bytes, method: str, pooling: str,
                        currency: str) -> bytes:
     """events and the AssetResult travel packed (see packing.py)."""
@@ -47,7 +48,7 @@ def compute_asset_task(asset: str, events: bytes, method: str, pooling: str,
                               currency=currency))
 
 
-@ray.remote(num_cpus=1, max_retries=4, retry_exceptions=True)
+@ray.remote(num_cpus=1, max_retries=4, retry_exceptions=TRANSIENT_ERRORS)
 def write_view_task(job_id, part: int, valued: pa.Table, metrics: bytes) -> int:
     session = get_session()
     rows = view_rows(valued, unpack(metrics))
@@ -56,7 +57,7 @@ def write_view_task(job_id, part: int, valued: pa.Table, metrics: bytes) -> int:
     return written
 
 
-@ray.remote(num_cpus=1, max_retries=4, retry_exceptions=True)
+@ray.remote(num_cpus=1, max_retries=4, retry_exceptions=TRANSIENT_ERRORS)
 def write_disposals_task(user_id: str, years: list[str], lines: bytes) -> int:
     """Replace whole tax years: delete and insert from one session, so the inserts' client
     timestamps follow the delete's even where VM clocks disagree."""
@@ -124,6 +125,7 @@ def run_tax(job: jobs.JobRecord) -> None:
     session = get_session()
     cfg = get_settings()
     user = get_user_settings(session, job.user_id)
+    check_options(user.method, user.pooling)  # a ValueError here, not one per asset task
     cpus = cluster_cpus()
     jobs.clear_progress(session, job.job_id, "tax")
     months = sorted(user_months(session, job.user_id))
