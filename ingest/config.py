@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     price_retry_budget: float = Field(120.0, gt=0, description="A provider failing (5xx, network, "
                                       "429) for longer than this (s) is given up for the job: "
                                       "its windows come back unavailable, for a later job.")
+    price_recheck_hours: float = Field(
+        168.0, ge=0, description="A cached 'no price here' (no_data) or 'unknown coin' (unlisted) "
+        "answer older than this is asked again, so one transient empty answer or 404 does not "
+        "leave an asset unpriced forever; 0: never asked again.")
     asset_ids_file: str = Field("", description="JSON {symbol: provider id} overriding the bundled map.")
     fiat_currency: str = Field("USD", description="Currency of prices, values and reports.")
 
