@@ -19,6 +19,7 @@ from ingest.extract import storage
 from ingest.extract.formats import FORMATS
 from ingest.load import jobs
 from ingest.load.cassandra import get_session
+from ingest.load.uploads import UploadOptions, claim
 from serve.auth import current_user
 from serve.errors import ApiError, install_error_handlers
 from serve.models import ERROR_RESPONSES, ErrorBody, UploadAccepted
@@ -169,6 +170,8 @@ async def receive_file(request: Request, upload: StoredUpload, boundary: bytes |
 @app.post("", status_code=202, response_model=UploadAccepted, openapi_extra=UPLOAD_BODY_DOC,
           summary="Upload a CSV export; answers with the job that processes it",
           responses={**ERROR_RESPONSES, 413: {"model": ErrorBody, "description": "Too large"},
+                     409: {"model": ErrorBody, "description": "The same file was uploaded "
+                           "before with other options (the message names that job)"},
                      415: {"model": ErrorBody, "description": "Unsupported content type"}})
 @app.post("/", status_code=202, response_model=UploadAccepted, include_in_schema=False)
 async def create_upload(
@@ -197,6 +200,15 @@ async def create_upload(
     upload = StoredUpload(user_id, job_id, max_bytes)
     try:
         sink = await receive_file(request, upload, boundary, name)
+        options = UploadOptions(fmt, wallet or None, zone)
+        earlier = await run_in_threadpool(claim, get_session(), user_id, sink.sha256, job_id,
+                                          options)
+        if earlier is not None:
+            raise UploadRejected(409, "duplicate_file", (
+                f"this file (sha256 {sink.sha256[:12]}...) was uploaded before as job "
+                f"{earlier.job_id} with {earlier.options.describe()}; uploading it again with "
+                f"{options.describe()} would count its transactions twice. Upload it with the "
+                "same options (adds nothing) or change the file"))
         await run_in_threadpool(
             jobs.create_job, get_session(), job_id=job_id, user_id=user_id, kind="upload",
             file_uri=upload.uri, file_name=upload.file_name, file_sha256=sink.sha256,
