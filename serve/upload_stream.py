@@ -12,6 +12,8 @@ from typing import BinaryIO
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from ingest.extract.binary import not_text_reason
+
 # Content types a raw body may have. Browsers label CSV files as text/csv, application/csv,
 # text/plain or (Windows with Excel) application/vnd.ms-excel; generic clients send
 # application/octet-stream. The bytes are checked either way.
@@ -60,8 +62,9 @@ def body_limit(max_bytes: int, multipart: bool) -> int:
 
 class CsvSink:
     """Writes a file's bytes to `out` while computing its sha256 and size, enforcing the size cap
-    and rejecting what is clearly not CSV: NUL bytes anywhere (binary, UTF-16), no field delimiter
-    in the first 64 KiB, no bytes at all."""
+    and rejecting what is clearly not CSV, judged on the first 64 KiB: UTF-16/binary (a wide BOM,
+    dense NUL bytes: ingest/extract/binary.py), no field delimiter; or no bytes at all. A few NUL
+    bytes in a text file are bad rows, which the parser rejects with their line."""
 
     def __init__(self, out: BinaryIO, max_bytes: int) -> None:
         self.out = out
@@ -80,9 +83,6 @@ class CsvSink:
             return
         if self.size + len(data) > self.max_bytes:
             raise too_large(self.max_bytes)
-        if b"\x00" in data:
-            raise UploadRejected(400, "not_csv", "the file contains NUL bytes: not a CSV text file "
-                                 "(binary, or UTF-16: export it as UTF-8 CSV)")
         if not self._sniffed:
             self._head += data[:SNIFF_BYTES - len(self._head)]
             if len(self._head) >= SNIFF_BYTES:
@@ -100,6 +100,9 @@ class CsvSink:
 
     def _check_head(self) -> None:
         self._sniffed = True
+        reason = not_text_reason(self._head)
+        if reason is not None:
+            raise UploadRejected(400, "not_csv", reason)
         if not any(d in self._head for d in DELIMITERS):
             raise UploadRejected(400, "not_csv", "no field delimiter (, ; tab |) in the first "
                                  f"{min(len(self._head), SNIFF_BYTES)} bytes: not a CSV file")

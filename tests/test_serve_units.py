@@ -97,11 +97,17 @@ def test_sink_accepts_a_preamble_line_without_delimiter():
     sink.finish()
 
 
-def test_sink_rejects_nul_late_in_the_file_and_judges_the_head_early():
+def test_sink_keeps_a_few_nul_bytes_of_a_text_file_and_judges_the_head_early():
     sink = CsvSink(io.BytesIO(), max_bytes=10 * SNIFF_BYTES)
     sink.write(b"a,b\n" + b"x" * SNIFF_BYTES)
-    with pytest.raises(UploadRejected):
-        sink.write(b"\x00")
+    sink.write(b"\n1,\x002\n")  # a bad row later in a text file: the parser rejects that row
+    sink.finish()
+    text_with_one_bad_row = b"a,b\n" + b"1,2\n" * 20_000 + b"\x00junk\x00\n"
+    kept = CsvSink(io.BytesIO(), max_bytes=10 * SNIFF_BYTES)
+    kept.write(text_with_one_bad_row[:SNIFF_BYTES + 10])
+    for wide in ("a,b\n1,2\n" * 5000).encode("utf-16-le"), b"PK\x03\x04" + b"\x00" * SNIFF_BYTES:
+        with pytest.raises(UploadRejected):  # UTF-16 without a BOM, a zip: dense NULs
+            CsvSink(io.BytesIO(), max_bytes=10 * SNIFF_BYTES).write(wide)
     no_delimiter = CsvSink(io.BytesIO(), max_bytes=10 * SNIFF_BYTES)
     with pytest.raises(UploadRejected):  # judged once 64 KiB arrived, not at the end
         no_delimiter.write(b"x" * SNIFF_BYTES)

@@ -214,3 +214,20 @@ def test_the_same_file_with_other_options_is_409_naming_the_earlier_job(serve_ap
     other_user = api_client_for(fresh_user("dup-other"))
     assert other_user.post("/v1/uploads", params={"wallet": "trezor"}, content=body,
                            headers={"content-type": "text/csv"}).status_code == 202
+
+
+def test_one_row_with_nul_bytes_is_a_rejected_row_and_the_rest_is_kept(serve_app, api_client_for,
+                                                                       fresh_user, session):
+    from tests.test_job_handoff import wait_status
+
+    client = api_client_for(fresh_user("nul"))
+    lines = koinly_csv(2000).split(b"\n")
+    lines[1500] = b"\x00\x00binary\x00junk\x00"  # file line 1501
+    resp = client.post("/v1/uploads", params={"format": "koinly"}, content=b"\n".join(lines),
+                       headers={"content-type": "text/csv"})
+    assert resp.status_code == 202, resp.text
+    job = wait_status(session, uuid.UUID(resp.json()["job_id"]))
+    assert (job.status, job.accepted, job.rejected) == ("succeeded", 1999, 1), job.error
+    rows = client.get(f"/v1/jobs/{job.job_id}/errors").json()["items"]
+    assert [(r["line"], r["reason"]) for r in rows] == [
+        (1501, "the row contains NUL bytes (binary data, not text)")]

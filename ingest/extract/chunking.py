@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import BinaryIO
 
+from ingest.extract.binary import not_text_reason
 from ingest.extract.formats import closest_format, detect_format, expected_headers, get_format
 from ingest.extract.formats.base import FormatError
 
@@ -79,8 +80,8 @@ def inspect_file(f: BinaryIO, size: int, fmt: str | None = None) -> FileLayout:
             return FileLayout(format=spec.name, header=line, data_start=end + 1 if nl >= 0 else end,
                               first_data_line=line_no + 1, size=size)
         pos, line_no = end + 1, line_no + 1
-    if b"\x00" in head:   # judged only now: a NUL in some data row must not sink the file
-        raise FormatError("not a CSV text file (it contains binary data)")
+    if not_text_reason(head):  # judged only now: a NUL in some data row must not sink the file
+        raise FormatError(not_text_reason(head))
     raise FormatError(_no_header_message(wanted.name if wanted else None, first_fields or (), line_no))
 
 

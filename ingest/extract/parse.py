@@ -219,6 +219,8 @@ def _read_exact(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows:
         rows += 1
         text = "".join(texts[before:after]).rstrip("\r\n")
         line = first_line + before
+        if "\x00" in text:  # a row of binary junk in a text file: this row only
+            problem = "the row contains NUL bytes (binary data, not text)"
         if problem is None and len(row) != ncols:
             problem = f"wrong number of columns: expected {ncols}, got {len(row)}"
         if problem is None:
@@ -245,7 +247,7 @@ def _printable(text: str) -> str:
 
 def read_rows(data: bytes, layout: FileLayout, first_line: int, *, exact: bool = False) -> ChunkRows:
     """The rows of one chunk (fast path unless the chunk needs, or `exact` asks for, the exact one)."""
-    rows = None if exact else _read_fast(data, layout, first_line)
+    rows = None if exact or b"\x00" in data else _read_fast(data, layout, first_line)
     return rows if rows is not None else _read_exact(data, layout, first_line)
 
 
