@@ -74,10 +74,23 @@ class Settings(BaseSettings):
     price_retry_budget: float = Field(120.0, gt=0, description="A provider failing (5xx, network, "
                                       "429) for longer than this (s) is given up for the job: "
                                       "its windows come back unavailable, for a later job.")
+    price_recheck_hours: float = Field(
+        168.0, ge=0, description="A cached 'no price here' (no_data) or 'unknown coin' (unlisted) "
+        "answer older than this is asked again, so one transient empty answer or 404 does not "
+        "leave an asset unpriced forever; 0: never asked again.")
     asset_ids_file: str = Field("", description="JSON {symbol: provider id} overriding the bundled map.")
     fiat_currency: Currency = Field("USD", description="Reporting currency (ISO 4217) of users "
                                     "who did not choose one: prices are fetched, cached and "
                                     "valued in it.")
+
+    # --- jobs --------------------------------------------------------------------------------------
+    job_handoff_timeout: float = Field(10.0, gt=0, description="How long an upload waits for the "
+                                       "job supervisor to acknowledge a job (s), per attempt.")
+    job_handoff_attempts: int = Field(4, ge=1, description="Attempts to hand a recorded job to the "
+                                      "supervisor before leaving it to the periodic resume.")
+    job_resume_interval: float = Field(30.0, gt=0, description="Every this many seconds each "
+                                       "upload replica has the supervisor start any active job "
+                                       "it does not run (a job recorded is a job that runs).")
 
     # --- tax -----------------------------------------------------------------------------------------
     default_method: Method = Field(Method.FIFO, description="fifo | lifo | hifo | acb | uk")
@@ -91,6 +104,9 @@ class Settings(BaseSettings):
     # --- serve ---------------------------------------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="Serve HTTP host.")
     api_port: int = Field(8000, description="Serve HTTP port.")
+    page_token_key: str = Field(
+        "", description="HMAC key signing page tokens (set it on any deployment others reach). "
+        "Empty: derived from the keyspace and Cassandra hosts, the same on every replica.")
 
     @property
     def contact_points(self) -> list[str]:

@@ -21,7 +21,7 @@ from ray.serve.deployment import Deployment
 
 from ingest.config import get_settings
 from serve import query_api, upload_api
-from serve.pipeline_link import resume_unfinished_jobs
+from serve.pipeline_link import keep_resuming
 
 log = logging.getLogger("ray.serve")  # lands in the replica's log file
 
@@ -33,10 +33,12 @@ UPLOAD_APP, QUERY_APP = "upload", "query"
 @ray_serve.ingress(upload_api.app)
 class UploadAPI:
     def __init__(self) -> None:
-        # The app's start: resume the jobs a previous run left unfinished. Every replica does
-        # it (a restart, a scale-up); the supervisor ignores jobs it already runs. In a thread,
-        # so the replica is ready at once and a pipeline problem does not fail the replica.
-        threading.Thread(target=resume_in_background, name="resume-jobs", daemon=True).start()
+        # Resume the jobs a previous run left unfinished, at start and then periodically (a job
+        # whose hand-off failed still runs). Every replica does it (a restart, a scale-up); the
+        # supervisor ignores jobs it already runs. In a thread, so the replica is ready at once
+        # and a pipeline problem does not fail the replica.
+        threading.Thread(target=keep_resuming, args=(threading.Event(),), name="resume-jobs",
+                         daemon=True).start()
 
 
 @ray_serve.deployment(name="QueryAPI")
@@ -46,13 +48,6 @@ class QueryAPI:
 
 
 DEPLOYMENTS: dict[str, Deployment] = {UPLOAD_APP: UploadAPI, QUERY_APP: QueryAPI}
-
-
-def resume_in_background() -> None:
-    try:
-        resume_unfinished_jobs()
-    except Exception:
-        log.exception("resuming unfinished jobs failed; they resume when the supervisor restarts")
 
 
 @lru_cache(maxsize=1)

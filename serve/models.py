@@ -7,10 +7,9 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, Field, PlainSerializer, model_validator
+from pydantic import AfterValidator, BaseModel, Field, PlainSerializer
 
 from ingest.normalize.canonical import plain_decimal
-from ingest.tax.engine import check_options
 from ingest.vocabulary import Method, Pooling
 
 
@@ -89,7 +88,9 @@ class JobView(BaseModel):
     updated_at: UtcTime | None
     started_at: UtcTime | None
     finished_at: UtcTime | None
-    error: str | None
+    error: str | None = Field(None, description="Why a failed job failed: a short message")
+    error_code: str | None = Field(None, description="Stable code of the failure: invalid_input, "
+                                   "storage_unavailable, internal")
     file_name: str | None
     size_bytes: int | None
     file_sha256: str | None
@@ -174,11 +175,6 @@ class Finding(BaseModel):
 class SettingsUpdate(BaseModel):
     method: Method = Field(description="Cost-basis method")
     pooling: Pooling = Field(description="Lots per wallet or one universal pool (uk: universal)")
-
-    @model_validator(mode="after")
-    def valid_pair(self) -> SettingsUpdate:
-        check_options(self.method, self.pooling)   # the engine's rule: 422 with its message
-        return self
 
 
 class SettingsView(BaseModel):

@@ -1,15 +1,28 @@
 """Opaque page tokens: url-safe base64 of a small JSON cursor holding the Cassandra driver's
-paging state (and, for transactions, the month partition and rows to skip). A token only moves a
-cursor within the caller's own partitions: every query binds the authenticated user's id."""
+paging state (and, for transactions, the month partition and rows to skip), signed with HMAC.
+
+Only a token this API issued is accepted: a crafted one (a huge `skip` that would make the server
+read past the page cap, a paging state of another list) fails its signature and is a 400, like
+any garbage. The key is `LEDGERFLOW_PAGE_TOKEN_KEY`; see `page_token_key` for the local default.
+A token also only moves a cursor within the caller's own partitions: every query binds the
+authenticated user's id."""
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
+from functools import lru_cache
 from typing import Any
 
 from ingest.load.queries import TxCursor
+from serve.deps import settings
 from serve.errors import ApiError
+
+MAC_BYTES = 16
+# Which list a token belongs to is part of what is signed: a jobs token is no transactions token.
+PLAIN, TRANSACTIONS = b"paging-state", b"transactions"
 
 
 def _b64encode(data: bytes) -> str:
@@ -20,18 +33,41 @@ def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+@lru_cache(maxsize=4)
+def _key(configured: str, keyspace: str, hosts: str) -> bytes:
+    if configured:
+        return configured.encode()
+    # Local default: derived from what every replica of one deployment shares. Not a secret;
+    # a deployment reachable by others sets LEDGERFLOW_PAGE_TOKEN_KEY.
+    return hashlib.sha256(f"ledgerflow page tokens\0{keyspace}\0{hosts}".encode()).digest()
+
+
+def page_token_key() -> bytes:
+    cfg = settings()
+    return _key(cfg.page_token_key, cfg.keyspace, cfg.cassandra_hosts)
+
+
+def _mac(kind: bytes, payload: bytes) -> bytes:
+    return hmac.new(page_token_key(), kind + b"\0" + payload, hashlib.sha256).digest()[:MAC_BYTES]
+
+
 def invalid_token() -> ApiError:
     return ApiError(400, "invalid_page_token", "page_token is not one this API issued for this "
                     "list; start again without it")
 
 
-def _encode(fields: dict[str, Any]) -> str:
-    return _b64encode(json.dumps(fields, separators=(",", ":")).encode())
+def _encode(kind: bytes, fields: dict[str, Any]) -> str:
+    payload = json.dumps(fields, separators=(",", ":")).encode()
+    return f"{_b64encode(payload)}.{_b64encode(_mac(kind, payload))}"
 
 
-def _decode(token: str) -> dict[str, Any]:
+def _decode(kind: bytes, token: str) -> dict[str, Any]:
+    body, _, mac = token.partition(".")
     try:
-        fields = json.loads(_b64decode(token))
+        payload, signature = _b64decode(body), _b64decode(mac)
+        if not hmac.compare_digest(signature, _mac(kind, payload)):
+            raise invalid_token()
+        fields = json.loads(payload)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise invalid_token() from None
     if not isinstance(fields, dict):
@@ -52,13 +88,13 @@ def _state(fields: dict[str, Any]) -> bytes | None:
 
 
 def encode_paging_state(paging_state: bytes | None) -> str | None:
-    return None if paging_state is None else _encode({"s": _b64encode(paging_state)})
+    return None if paging_state is None else _encode(PLAIN, {"s": _b64encode(paging_state)})
 
 
 def decode_paging_state(token: str | None) -> bytes | None:
     if not token:
         return None
-    state = _state(_decode(token))
+    state = _state(_decode(PLAIN, token))
     if state is None:
         raise invalid_token()
     return state
@@ -70,13 +106,13 @@ def encode_tx_cursor(cursor: TxCursor | None) -> str | None:
     fields: dict[str, Any] = {"m": cursor.month, "k": cursor.skip}
     if cursor.paging_state is not None:
         fields["s"] = _b64encode(cursor.paging_state)
-    return _encode(fields)
+    return _encode(TRANSACTIONS, fields)
 
 
 def decode_tx_cursor(token: str | None) -> TxCursor | None:
     if not token:
         return None
-    fields = _decode(token)
+    fields = _decode(TRANSACTIONS, token)
     month, skip = fields.get("m"), fields.get("k", 0)
     if not isinstance(month, int) or not isinstance(skip, int) or skip < 0 or not (
             1 <= month % 100 <= 12):

@@ -30,6 +30,7 @@ from ingest.load.users import (
 )
 from ingest.normalize.assets import normalize_symbol
 from ingest.normalize.canonical import TX_TYPES
+from ingest.tax.engine import check_options
 from ingest.vocabulary import STAGES, JobKind, JobStatus
 from serve.auth import current_user
 from serve.deps import db, settings
@@ -149,7 +150,7 @@ def get_job(job_id: str = Path(description="The id POST /v1/uploads answered"),
         completed_stages=[s for s in STAGES if s in job.completed_stages],
         accepted=job.accepted, rejected=job.rejected, created_at=job.created_at,
         updated_at=job.updated_at, started_at=job.started_at, finished_at=job.finished_at,
-        error=job.error, file_name=job.file_name, size_bytes=job.size_bytes,
+        error=job.error, error_code=job.error_code, file_name=job.file_name, size_bytes=job.size_bytes,
         file_sha256=job.file_sha256, format=job.format, detected_format=job.detected_format,
         wallet=job.wallet, tz=job.tz, stage_timings=job.stage_timings,
         errors_url=f"/v1/jobs/{job.job_id}/errors")
@@ -313,6 +314,10 @@ def read_settings(user_id: str = Depends(current_user)) -> SettingsView:
          summary="Change the cost-basis method or pooling; recomputes your data in a job")
 def write_settings(update: SettingsUpdate = Body(), user_id: str = Depends(current_user)
                    ) -> JobAccepted:
+    try:  # the engine's own rule (uk pools per person...): refused here, not by every later job
+        check_options(update.method, update.pooling)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_settings", str(exc)) from None
     session = db()
     current = get_user_settings(session, user_id, deployment_defaults(settings()))
     put_user_settings(session, user_id, UserSettings(update.method, update.pooling,

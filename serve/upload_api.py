@@ -17,6 +17,7 @@ from starlette.requests import ClientDisconnect
 from ingest.extract import storage
 from ingest.extract.formats import FORMATS, SOURCES
 from ingest.load import jobs
+from ingest.load.uploads import UploadOptions, claim
 from ingest.vocabulary import JobKind, JobStatus
 from serve.auth import current_user
 from serve.deps import db, settings
@@ -177,6 +178,8 @@ async def receive_file(request: Request, upload: StoredUpload, boundary: bytes |
 @app.post("", status_code=202, response_model=UploadAccepted, openapi_extra=UPLOAD_BODY_DOC,
           summary="Upload a CSV export; answers with the job that processes it",
           responses={**ERROR_RESPONSES, 413: {"model": ErrorBody, "description": "Too large"},
+                     409: {"model": ErrorBody, "description": "The same file was uploaded "
+                           "before with other options (the message names that job)"},
                      415: {"model": ErrorBody, "description": "Unsupported content type, or no "
                            "known header in the first 64 KiB (the message lists the formats "
                            "known and the nearest match)"}})
@@ -207,6 +210,15 @@ async def create_upload(
     upload = StoredUpload(user_id, job_id, max_bytes, fmt)
     try:
         sink = await receive_file(request, upload, boundary, name)
+        options = UploadOptions(fmt, wallet or None, zone)
+        earlier = await run_in_threadpool(claim, db(), user_id, sink.sha256, job_id,
+                                          options)
+        if earlier is not None:
+            raise UploadRejected(409, "duplicate_file", (
+                f"this file (sha256 {sink.sha256[:12]}...) was uploaded before as job "
+                f"{earlier.job_id} with {earlier.options.describe()}; uploading it again with "
+                f"{options.describe()} would count its transactions twice. Upload it with the "
+                "same options (adds nothing) or change the file"))
         await run_in_threadpool(
             jobs.create_job, db(), job_id=job_id, user_id=user_id, kind=JobKind.UPLOAD,
             file_uri=upload.uri, file_name=upload.file_name, file_sha256=sink.sha256,

@@ -13,6 +13,7 @@ from typing import BinaryIO
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from ingest.extract.binary import not_text_reason
 from ingest.extract.chunking import FileLayout, sniff_layout
 from ingest.extract.formats.base import FormatError
 
@@ -64,9 +65,10 @@ def body_limit(max_bytes: int, multipart: bool) -> int:
 
 class CsvSink:
     """Writes a file's bytes to `out` while computing its sha256 and size, enforcing the size cap
-    and rejecting what is clearly not CSV: NUL bytes anywhere (binary; UTF-16 with a BOM is
-    text), no field delimiter in the first 64 KiB, no bytes at all, and (415) no known header in
-    the first 64 KiB: the header is sniffed while the body streams, before any job exists."""
+    and rejecting what is clearly not CSV, judged on the first 64 KiB: binary (dense NUL bytes:
+    ingest/extract/binary.py; UTF-16 with a BOM is text), no field delimiter, no bytes at all, and
+    (415) no known header: the header is sniffed while the body streams, before any job exists.
+    A few NUL bytes in a text file are bad rows, which the parser rejects with their line."""
 
     def __init__(self, out: BinaryIO, max_bytes: int, fmt: str | None = None) -> None:
         self.out = out
@@ -90,9 +92,6 @@ class CsvSink:
             raise too_large(self.max_bytes)
         if self._is_utf16 is None:
             self._is_utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
-        if b"\x00" in data and not self._is_utf16:
-            raise UploadRejected(400, "not_csv", "the file contains NUL bytes: not a CSV text file "
-                                 "(binary, or UTF-16: export it as UTF-8 CSV)")
         if not self._sniffed:
             self._head += data[:SNIFF_BYTES - len(self._head)]
             if len(self._head) >= SNIFF_BYTES:
@@ -110,6 +109,9 @@ class CsvSink:
 
     def _check_head(self, whole: bool = False) -> None:
         self._sniffed = True
+        reason = not_text_reason(self._head)
+        if reason is not None:
+            raise UploadRejected(400, "not_csv", reason)
         text = self._head.decode("utf-16", errors="replace") if self._is_utf16 else self._head
         delimiters = [d.decode() for d in DELIMITERS] if isinstance(text, str) else DELIMITERS
         if not any(d in text for d in delimiters):

@@ -264,3 +264,27 @@ def test_amounts_are_exact_decimals() -> None:
     assert [(r.line, r.reason) for r in result.rejected] == [
         (6, "amount '123456789012345678901' in column Received Amount is out of range "
             "(at most 20 integer digits)")]
+
+
+
+def test_a_row_of_binary_junk_is_one_rejected_row_not_a_refused_file(tmp_path) -> None:
+    from devtools.generate import generate
+    from ingest.extract.binary import not_text_reason
+
+    path = tmp_path / "koinly.csv"
+    stats = generate(20_000, "koinly", seed=3, out=path, years=1.0)
+    lines = path.read_bytes().split(b"\n")
+    junk_line = 12_345  # 1-based file line (line 1 is the header)
+    lines[junk_line - 1] = b"\x00\x00\x07\xff\x00PK\x03\x04\x00binary\x00junk\x00,\x00"
+    data = b"\n".join(lines)
+    assert not_text_reason(data[:64 * 1024]) is None
+    result = parse_bytes(data, user_id="u")
+    assert [(r.line, r.reason) for r in result.errors] == [
+        (junk_line, "the row contains NUL bytes (binary data, not text)")]
+    assert result.table.num_rows == sum(stats.by_type.values()) - 1
+    # UTF-16 without its BOM and binary files stay refused as a whole; with a BOM it is text
+    # (transcoded, see ingest/extract/encoding.py).
+    text = path.read_text()
+    for whole in (text.encode("utf-16-le"), b"PK\x03\x04" + b"\x00" * 64):
+        assert not_text_reason(whole[:64 * 1024]) is not None
+    assert not_text_reason(text.encode("utf-16")[:64 * 1024]) is None

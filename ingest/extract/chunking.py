@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import BinaryIO
 
+from ingest.extract.binary import not_text_reason
 from ingest.extract.encoding import UTF8, decode, detect_encoding, encoded_length
 from ingest.extract.formats import (
     closest_format,
@@ -106,8 +107,9 @@ def sniff_layout(head: bytes, size: int, fmt: str | None = None) -> FileLayout:
                                   data_start=data_start, first_data_line=line_no + 1, size=size,
                                   encoding=encoding, delimiter=delimiter)
         pos, line_no = end + 1, line_no + 1
-    if "\x00" in text and not encoding.startswith("utf-16"):
-        raise FormatError("not a CSV text file (it contains binary data)")
+    reason = not_text_reason(head)  # judged only now: a NUL in some data row must not sink the file
+    if reason is not None:
+        raise FormatError(reason)
     raise FormatError(_no_header_message(fmt, allowed, first_fields or (), line_no))
 
 

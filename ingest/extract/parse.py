@@ -246,6 +246,8 @@ def _read_exact(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows:
         rows += 1
         text = "".join(texts[before:after]).rstrip("\r\n")
         line = first_line + before
+        if "\x00" in text:  # a row of binary junk in a text file: this row only
+            problem = "the row contains NUL bytes (binary data, not text)"
         if problem is None and min_fields <= len(row) < ncols:
             row = row + [""] * (ncols - len(row))   # trailing optional fields left out
         if problem is None and len(row) != ncols:
@@ -276,7 +278,7 @@ def read_rows(data: bytes, layout: FileLayout, first_line: int, *, exact: bool =
     """The rows of one chunk (fast path unless the chunk needs, or `exact` asks for, the exact one).
     The chunk is transcoded to UTF-8 first (see ingest.extract.encoding)."""
     data = to_utf8(data, layout.encoding)
-    rows = None if exact else _read_fast(data, layout, first_line)
+    rows = None if exact or b"\x00" in data else _read_fast(data, layout, first_line)
     return rows if rows is not None else _read_exact(data, layout, first_line)
 
 
@@ -349,7 +351,7 @@ def skip_same_asset(draft: pa.Table, checks: RowChecks) -> None:
     same = pc.and_(pc.equal(sent, received), draft.column("group").is_null())
     if not pc.any(same).as_py():
         return
-    checks.skip(same, "skipped: {} on both sides: a rename or migration of one asset, no disposal",
+    checks.skip(same, "{} on both sides: a rename or migration of one asset, no disposal",
                 sent.combine_chunks())
 
 

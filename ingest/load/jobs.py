@@ -39,6 +39,7 @@ class JobRecord:
     rejected: int = 0
     summary: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    error_code: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     started_at: datetime | None = None
@@ -86,6 +87,7 @@ def get_job(session: Session, job_id: uuid.UUID) -> JobRecord | None:
         wallet=row["wallet"], tz=row["tz"], completed_stages=set(row["completed_stages"] or ()),
         accepted=row["accepted"] or 0, rejected=row["rejected"] or 0,
         summary=json.loads(row["summary"]) if row["summary"] else {}, error=row["error"],
+        error_code=row.get("error_code"),
         created_at=_utc(row["created_at"]), updated_at=_utc(row["updated_at"]),
         started_at=_utc(row["started_at"]), finished_at=_utc(row["finished_at"]),
         stage_timings=dict(row["stage_timings"] or {}))
@@ -124,11 +126,13 @@ def save_summary(session: Session, job_id: uuid.UUID, summary: dict[str, Any]) -
             (json.dumps(summary, sort_keys=True, default=str), now(), job_id))
 
 
-def finish(session: Session, job: JobRecord, status: JobStatus, error: str | None = None) -> None:
-    """End the job: final status, and off the active list."""
+def finish(session: Session, job: JobRecord, status: JobStatus, error: str | None = None,
+           error_code: str | None = None) -> None:
+    """End the job: final status (a failure's user-facing message and code: job_errors.py),
+    and off the active list."""
     ts = now()
-    execute(session, "UPDATE jobs SET status = ?, error = ?, finished_at = ?, updated_at = ? "
-            "WHERE job_id = ?", (status, error, ts, ts, job.job_id))
+    execute(session, "UPDATE jobs SET status = ?, error = ?, error_code = ?, finished_at = ?, "
+            "updated_at = ? WHERE job_id = ?", (status, error, error_code, ts, ts, job.job_id))
     execute(session, "UPDATE jobs_by_user SET status = ? WHERE user_id = ? AND job_id = ?",
             (status, job.user_id, job.job_id))
     execute(session, "DELETE FROM active_jobs WHERE shard = ? AND job_id = ?",

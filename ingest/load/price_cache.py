@@ -37,8 +37,8 @@ SELECT_WINDOWS = ("SELECT ms, prices, granularity FROM price_windows WHERE asset
 INSERT_COVERAGE = ("INSERT INTO price_coverage (asset, currency, window_start, window_end, "
                    "covered_until, status, provider, points, fetched_at) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-SELECT_COVERAGE = ("SELECT window_start, window_end, covered_until, status FROM price_coverage "
-                   "WHERE asset = ? AND currency = ?")
+SELECT_COVERAGE = ("SELECT window_start, window_end, covered_until, status, fetched_at "
+                   "FROM price_coverage WHERE asset = ? AND currency = ?")
 
 
 def utc(seconds: float) -> datetime:
@@ -58,7 +58,9 @@ def read_coverage(session: Session, assets: Iterable[str], *,
         for row in execute(session, SELECT_COVERAGE, (asset, currency)):
             records.append(CoverageRecord(asset, unix_seconds(row["window_start"]),
                                           unix_seconds(row["window_end"]),
-                                          unix_seconds(row["covered_until"]), row["status"]))
+                                          unix_seconds(row["covered_until"]), row["status"],
+                                          unix_seconds(row["fetched_at"])
+                                          if row["fetched_at"] is not None else None))
     return records
 
 

@@ -11,10 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-
-class TransientError(Exception):
-    """A fault worth retrying (Cassandra restarting, a timeout); anything else is deterministic
-    and fails the task at once."""
+from ingest.pipeline.job_errors import TRANSIENT_ERRORS
 
 
 class Executor(Protocol):
@@ -45,8 +42,8 @@ TASK_RETRIES = 4
 
 class RayExecutor:
     """Runs each task as a Ray task named `name` (so a job is easy to follow in the dashboard):
-    one CPU each, retried when its worker dies or on a transient error, never on a deterministic
-    one (a bad file, bad settings)."""
+    one CPU each, retried when its worker dies or on a transient error (job_errors.py), never on
+    a deterministic one (a bad file, bad settings)."""
 
     def __init__(self, cpus: int) -> None:
         self.cpus = cpus
@@ -58,7 +55,7 @@ class RayExecutor:
         remote = self._remote.get(fn)
         if remote is None:
             # retry_exceptions takes a list of types (Ray's stubs only say bool)
-            transient: Any = [TransientError, *_driver_errors()]
+            transient: Any = list(TRANSIENT_ERRORS)
             remote = self._remote[fn] = ray.remote(num_cpus=1, max_retries=TASK_RETRIES,
                                                    retry_exceptions=transient)(fn)
         return remote.options(name=name, num_returns=num_returns).remote(*args)
@@ -67,19 +64,3 @@ class RayExecutor:
         import ray
 
         return list(ray.get(list(handles)))
-
-
-def _driver_errors() -> list[type[BaseException]]:
-    """The cassandra-driver's transient error types (node restarting, timeouts, overload)."""
-    from cassandra import (
-        CoordinationFailure,
-        OperationTimedOut,
-        ReadTimeout,
-        Unavailable,
-        WriteTimeout,
-    )
-    from cassandra.cluster import NoHostAvailable
-    from cassandra.connection import ConnectionException, ConnectionShutdown
-
-    return [NoHostAvailable, OperationTimedOut, ReadTimeout, WriteTimeout, Unavailable,
-            CoordinationFailure, ConnectionException, ConnectionShutdown]

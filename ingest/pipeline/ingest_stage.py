@@ -61,10 +61,11 @@ class PartitionStats:
 
 def store_rejected(ctx: JobContext, rejected: list[RejectedRow]) -> int:
     """Store rejected rows and deliberately skipped ones (fiat-only rows, internal transfers...:
-    reason prefixed 'skipped: ', so nothing leaves silently). Returns the count of real errors."""
+    their reason reads 'skipped: ...', so nothing leaves silently). Returns the count of real
+    errors."""
     if rejected:
         jobs.write_rejected(ctx.session(), ctx.job.job_id, [
-            (r.line, f"skipped: {r.reason}" if r.skipped else r.reason, r.raw) for r in rejected])
+            (r.line, r.reason, r.raw) for r in rejected])
     return sum(1 for r in rejected if not r.skipped)
 
 

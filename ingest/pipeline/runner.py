@@ -1,11 +1,12 @@
 """Jobs that survive: a detached supervisor actor owns every job's task graph.
 
-`submit_job` (called by the upload deployment) hands a recorded job to the supervisor and returns at
-once. The supervisor runs `run_job` as a Ray task per job; `run_job` walks the stage table,
-skipping the steps the job record lists as completed, so a retried or resumed job continues where
-it stopped. Ray retries the task if its worker dies; the supervisor itself restarts
-(max_restarts=-1) and, on (re)start, resumes every job still listed in `active_jobs` — also after
-the whole cluster went down and the app started again.
+`submit_job` (called by the upload deployment) hands a recorded job to the supervisor; the caller
+waits for its acknowledgement (serve/pipeline_link.py), and active jobs are resumed periodically.
+The supervisor runs `run_job` as a Ray task per job; `run_job` walks the stage table, skipping the
+steps the job record lists as completed, so a retried or resumed job continues where it stopped.
+Ray retries the task if its worker dies; the supervisor itself restarts (max_restarts=-1) and, on
+(re)start, resumes every job still listed in `active_jobs` — also after the whole cluster went down
+and the app started again.
 
 The stage table (`STEPS`) is the only place that marks stages done, times them and keeps their
 typed results (results.py) in the job record; stages only compute and report progress.
@@ -15,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from ingest.config import get_settings
 from ingest.load import jobs
 from ingest.load.cassandra import get_session
+from ingest.pipeline import job_errors
 from ingest.pipeline.context import JobContext, job_context
 from ingest.pipeline.executors import Executor, RayExecutor
 from ingest.pipeline.ingest_stage import run_ingest
@@ -93,7 +94,8 @@ def run_job(job_id: uuid.UUID) -> str:
     try:
         run_steps(job_context(job, settings), RayExecutor(cluster_cpus()))
     except ValueError as exc:  # FormatError, a bad tz...: the file or its options are wrong, no retry helps
-        jobs.finish(session, job, JobStatus.FAILED, str(exc))
+        failure = job_errors.record(job_id, exc)
+        jobs.finish(session, job, JobStatus.FAILED, failure.message, failure.code)
         return JobStatus.FAILED
     jobs.finish(session, job, JobStatus.SUCCEEDED)
     return JobStatus.SUCCEEDED
@@ -118,16 +120,21 @@ class JobSupervisor:
         return self._start(job_id)
 
     async def resume(self) -> list[uuid.UUID]:
-        await self._resume_once()
+        """Start every active job not running here (the app calls it at start and periodically,
+        so a job whose hand-off was lost still runs)."""
+        await self._start_active()
+        self._resume_on_start = False
         return list(self._running)
 
     async def running(self) -> list[str]:
         return [str(j) for j in self._running]
 
     async def _resume_once(self) -> None:
-        if not self._resume_on_start:
-            return
-        self._resume_on_start = False
+        if self._resume_on_start:
+            await self._start_active()
+            self._resume_on_start = False  # only once the read succeeded: a failed one is redone
+
+    async def _start_active(self) -> None:
         loop = asyncio.get_running_loop()
         ids = await loop.run_in_executor(None, lambda: jobs.active_job_ids(get_session(get_settings())))
         for job_id in ids:
@@ -150,7 +157,6 @@ class JobSupervisor:
             async with turn:
                 await run_job.options(name=f"job:{job_id}").remote(job_id)
         except Exception as exc:  # retries exhausted: the job fails with the reason
-            log.error("job %s failed: %s", job_id, exc)
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, self._fail, job_id, exc)
         finally:
@@ -161,10 +167,8 @@ class JobSupervisor:
         session = get_session(get_settings())
         job = jobs.get_job(session, job_id)
         if job is not None and job.status not in FINISHED:
-            cause = getattr(exc, "cause", None) or exc
-            message = f"{type(cause).__name__}: {cause}".strip()
-            jobs.finish(session, job, JobStatus.FAILED, message[:2000])
-            log.debug("%s", traceback.format_exception(exc))
+            failure = job_errors.record(job_id, exc)
+            jobs.finish(session, job, JobStatus.FAILED, failure.message, failure.code)
 
 
 def supervisor():
@@ -173,11 +177,12 @@ def supervisor():
                                  get_if_exists=True).remote()
 
 
-def submit_job(job_id: uuid.UUID) -> None:
-    """Hand a recorded job to the supervisor; returns at once (the actor call is not awaited)."""
-    supervisor().submit.remote(job_id)
+def submit_job(job_id: uuid.UUID) -> ray.ObjectRef:
+    """Hand a recorded job to the supervisor; the ref resolves when it acknowledged the job
+    (serve/pipeline_link.py waits for it, with retries)."""
+    return supervisor().submit.remote(job_id)
 
 
-def resume_active_jobs() -> list[uuid.UUID]:
-    """Resubmit the jobs left unfinished (called once when the app starts)."""
-    return ray.get(supervisor().resume.remote())
+def resume_active_jobs(timeout_s: float | None = None) -> list[uuid.UUID]:
+    """Resubmit the jobs left unfinished (when the app starts, then periodically)."""
+    return ray.get(supervisor().resume.remote(), timeout=timeout_s)

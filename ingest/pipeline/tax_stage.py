@@ -171,6 +171,8 @@ def write_views(ctx: JobContext, executor: Executor, valued: pa.Table, result: T
 
 
 def run_tax(ctx: JobContext, executor: Executor, done: StageResults) -> TaxStageResult:
+    # Bad settings fail here, once, not in every asset's task.
+    options = TaxOptions.of(ctx.user.method, ctx.user.pooling, ctx.currency, ctx.settings)
     months = sorted(user_months(ctx.session(), ctx.job.user_id))
     if not months:
         return TaxStageResult()
@@ -180,7 +182,6 @@ def run_tax(ctx: JobContext, executor: Executor, done: StageResults) -> TaxStage
     ctx.progress.report(Stage.TAX, 0, 0, history.num_rows)
     valued, report = price_history(ctx, history)
     timer.done("value")
-    options = TaxOptions.of(ctx.user.method, ctx.user.pooling, ctx.currency, ctx.settings)
     prepared, result = compute_tax(valued, options, executor, label=str(ctx.job.job_id))
     timer.done("compute")
     cutoffs = cutoffs_of(ctx, done, report.fetched_windows)

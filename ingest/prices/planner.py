@@ -22,6 +22,7 @@ WINDOW_DAYS = 88
 WINDOW_SECONDS = WINDOW_DAYS * DAY
 
 COVERED_STATUSES = frozenset({"ok", "no_data"})
+NO_PRICE_STATUSES = frozenset({"no_data", "unlisted"})   # markers that are asked again when old
 
 
 def window_of(ts: int) -> Window:
@@ -37,6 +38,7 @@ class CoverageRecord:
     window_end: int
     covered_until: int    # == window_end unless the window held "now" when it was fetched
     status: str           # ok | no_data | unlisted
+    fetched_at: int | None = None   # when the provider answered (None: unknown, never stale)
 
 
 @dataclass(frozen=True)
@@ -96,19 +98,29 @@ def distinct_windows(needs: pa.Table, *, now: int) -> dict[str, dict[int, int]]:
     return out
 
 
+def is_stale(record: CoverageRecord, *, now: int, recheck_after: float) -> bool:
+    """A "no price" marker older than `recheck_after` seconds (0: markers never go stale)."""
+    return (record.status in NO_PRICE_STATUSES and recheck_after > 0
+            and record.fetched_at is not None and now - record.fetched_at >= recheck_after)
+
+
 def plan_fetches(needs: pa.Table, coverage: Iterable[CoverageRecord],
-                 coin_ids: Mapping[str, str], *, now: int) -> PricePlan:
+                 coin_ids: Mapping[str, str], *, now: int,
+                 recheck_after: float = 0) -> PricePlan:
     """The fewest requests (one per uncovered (asset, window)) that price every need.
 
     needs: columns asset (string), ts (timestamp); duplicates welcome. A window is covered when the
     cache recorded it ok/no_data up to past the latest time needed in it (windows that held "now"
     when fetched are covered only until that fetch). Assets the provider does not know (a durable
     'unlisted' row) or that have no provider id are dropped and listed in assets_unlisted.
+    no_data/unlisted markers older than `recheck_after` seconds count as absent: asked again.
     """
     by_asset = distinct_windows(needs, now=now)
     covered: dict[tuple[str, int], CoverageRecord] = {}
     unlisted: set[str] = set()
     for record in coverage:
+        if is_stale(record, now=now, recheck_after=recheck_after):
+            continue
         if record.status == "unlisted":
             unlisted.add(record.asset)
         elif record.status in COVERED_STATUSES:

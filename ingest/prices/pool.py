@@ -171,7 +171,8 @@ def fetch_prices(needs: pa.Table, *, settings: Settings, currency: str) -> Price
     session = get_session(settings)
     assets = pc.unique(needs.column("asset")).drop_null().to_pylist() if needs.num_rows else []
     coverage = price_cache.read_coverage(session, assets, currency=currency)
-    plan = plan_fetches(needs, coverage, provider_ids(settings.asset_ids_file), now=int(started))
+    plan = plan_fetches(needs, coverage, provider_ids(settings.asset_ids_file), now=int(started),
+                        recheck_after=settings.price_recheck_hours * 3600)
     results: list[WindowResult] = []
     resubmitted = 0
     if plan.requests:

@@ -17,6 +17,9 @@ import pytest
 from tests.plugins.pricesim import free_port
 
 TEST_MAX_UPLOAD_BYTES = 4 * 1024 * 1024
+RESUME_INTERVAL_S = 2.0
+
+
 @dataclass(frozen=True)
 class ServeApp:
     base_url: str
@@ -50,7 +53,10 @@ def serve_app(ray_local: None, test_keyspace: str,
     port = free_port()
     run_local("127.0.0.1", port, env_vars={
         "LEDGERFLOW_MAX_UPLOAD_BYTES": str(TEST_MAX_UPLOAD_BYTES),
-        "LEDGERFLOW_STORAGE_URI": str(storage_dir)})
+        "LEDGERFLOW_STORAGE_URI": str(storage_dir),
+        # Small, so the tests of lost hand-offs see the periodic resume within their deadline.
+        "LEDGERFLOW_JOB_RESUME_INTERVAL": str(RESUME_INTERVAL_S),
+        "LEDGERFLOW_JOB_HANDOFF_TIMEOUT": "5"})
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(base_url)

@@ -102,6 +102,7 @@ def amount_with_unit(values: pa.Array) -> tuple[pa.Array, pa.Array]:
     return when(parts.is_valid(), amount), when(parts.is_valid(), pc.struct_field(parts, "asset"))
 
 ZERO = pa.scalar(0, AMOUNT)
+SKIPPED_PREFIX = "skipped: "  # every deliberately skipped row's reason starts so, once
 
 
 @dataclass(frozen=True)
@@ -196,10 +197,11 @@ class RowChecks:
             self._rejects.append((m, reason, values))
 
     def skip(self, mask: pa.Array | np.ndarray, reason: str, values: pa.Array | None = None) -> None:
-        """Deliberately ignore rows where mask (reported with skipped=True)."""
+        """Deliberately ignore rows where mask (reported with skipped=True). The reason reads
+        'skipped: <reason>' wherever it is shown; this is the one place that prefixes it."""
         m = as_mask(mask) & ~self.rejected_mask()
         if m.any():
-            self._skips.append((m, reason, values))
+            self._skips.append((m, f"{SKIPPED_PREFIX}{reason}", values))
 
     def note(self, mask: pa.Array | np.ndarray, text_: str, values: pa.Array | None = None) -> None:
         """Keep the row but say what was changed (appended to its description)."""
@@ -503,10 +505,10 @@ def skip_fiat_only(checks: RowChecks, type_: pa.Array, sent_asset: pa.Array,
     income = pc.fill_null(pc.equal(type_, TxType.INCOME.value), False)
     fiat_only = pc.and_(pc.and_(one_sided, pc.fill_null(is_fiat(asset), False)),
                         pc.and_(type_.is_valid(), pc.invert(income)))
-    checks.skip(fiat_only, "skipped: fiat {} is not a crypto movement (no tax effect)", type_)
+    checks.skip(fiat_only, "fiat {} is not a crypto movement (no tax effect)", type_)
     both_fiat = pc.and_(pc.fill_null(is_fiat(sent_asset), False),
                         pc.fill_null(is_fiat(received_asset), False))
-    checks.skip(both_fiat, "skipped: fiat-for-fiat exchange is not a crypto movement (no tax effect)")
+    checks.skip(both_fiat, "fiat-for-fiat exchange is not a crypto movement (no tax effect)")
 
 
 def draft_table(n: int, **columns: pa.Array | None) -> pa.Table:

@@ -150,7 +150,7 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     raw_change = text(table, "Change")
     change = parse_amount(raw_change, "Change", checks)
     checks.reject(raw_change.is_null(), "missing amount in column Change")
-    checks.skip(is_skip, "skipped: {}", detail)
+    checks.skip(is_skip, "{}", detail)
 
     is_side, is_fee = pc.equal(kind, "side"), pc.equal(kind, "fee")
     incoming = pc.is_in(kind, value_set=pa.array(INCOMING))
@@ -160,14 +160,14 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     checks.reject(pc.and_(pc.or_(outgoing, is_fee), positive(change)),
                   "a negative Change is expected for this operation, got '{}'", raw_change)
     checks.skip(pc.and_(pc.or_(is_side, is_fee), pc.equal(change, pa.scalar(0, change.type))),
-                "skipped: zero Change")
+                "zero Change")
 
     amount = abs_amount(change)
     pnl_gain = pc.and_(is_pnl, positive(change))
     pnl_loss = pc.and_(is_pnl, negative(change))
     sent = pc.or_(pc.or_(outgoing, pc.and_(is_side, negative(change))), pnl_loss)
     received = pc.or_(pc.or_(incoming, pc.and_(is_side, positive(change))), pnl_gain)
-    checks.skip(pc.and_(is_pnl, pc.equal(change, pa.scalar(0, change.type))), "skipped: zero Change")
+    checks.skip(pc.and_(is_pnl, pc.equal(change, pa.scalar(0, change.type))), "zero Change")
     # A card purchase: a buy even when its fiat leg is not in the file (Binance often leaves it out)
     card = pc.fill_null(pc.equal(detail, "card"), False)
     type_ = pc.case_when(
@@ -278,12 +278,12 @@ def orders_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChe
     checks = RowChecks(n)
     fill = pc.fill_null(text(table, "Date(UTC)").is_null(), False)
     subheader = pc.and_(fill, pc.equal(pc.utf8_lower(text(table, "OrderNo")), "date(utc)"))
-    checks.skip(subheader, "skipped: header of an order's fills")
+    checks.skip(subheader, "header of an order's fills")
     fill_row = pc.and_(fill, pc.invert(subheader))
     status = pc.utf8_upper(text(table, "Status"))
     filled = pc.is_in(status, value_set=pa.array(["FILLED", "PARTIALLY_FILLED", "PARTIAL_FILL"]))
     checks.skip(pc.and_(pc.invert(fill), pc.invert(pc.fill_null(filled, False))),
-                "skipped: order not filled (status {})", status)
+                "order not filled (status {})", status)
     date = pc.if_else(fill_row, text(table, "OrderNo"), text(table, "Date(UTC)"))
     date = pc.if_else(subheader, "1970-01-01 00:00:00", date)   # skipped anyway
     ts = parse_timestamp(date, "Date(UTC)", checks, ctx.tz)
@@ -299,7 +299,7 @@ def orders_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChe
     fee = parse_asset(fee_asset, "Fee", fee_checks, NAME)
     fee_qty = abs_amount(parse_amount(f_amount, "Fee", fee_checks))
     checks.skip(pc.and_(fill_row, pc.invert(pc.fill_null(positive(fee_qty), False))),
-                "skipped: fill without a fee (its order row is the trade)")
+                "fill without a fee (its order row is the trade)")
     for c, v in (("Executed", base), ("Trading total", quote)):
         checks.reject(pc.and_(order, v.is_null()),
                       f"cannot read amount and asset from '{{}}' in column {c}", text(table, c))

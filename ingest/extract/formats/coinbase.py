@@ -77,7 +77,7 @@ PRICE_CCY, PRICE, TOTAL, FEES = ("Price Currency", "Price at Transaction",
 BASE = ("Timestamp", "Transaction Type", "Asset", "Quantity Transacted")
 COLUMNS = ("ID",) + BASE + (PRICE_CCY, PRICE, "Subtotal", TOTAL, FEES, "Notes")
 
-INTERNAL = "skipped: {} is a move within the user's own Coinbase account (no disposal)"
+INTERNAL = "{} is a move within the user's own Coinbase account (no disposal)"
 # transaction type (lower case) -> (kind, income label)
 KINDS: dict[str, tuple[str | None, ...]] = {
     **{t: ("buy", None) for t in ("buy", "advanced trade buy", "advance trade buy")},

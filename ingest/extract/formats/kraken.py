@@ -95,9 +95,9 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     checks.reject(raw_amount.is_null(), "missing amount in column amount")
     fee = parse_amount(raw_fee, "fee", checks)
     checks.reject(negative(fee), "negative fee '{}' in column fee", raw_fee)
-    checks.skip(pc.equal(kind, "skip"), "skipped: {}", detail)
+    checks.skip(pc.equal(kind, "skip"), "{}", detail)
     checks.skip(text(table, "txid").is_null(),
-                "skipped: row without txid (unconfirmed duplicate of a ledger entry)")
+                "row without txid (unconfirmed duplicate of a ledger entry)")
 
     is_leg, is_funding = pc.equal(kind, "leg"), pc.equal(kind, "funding")
     is_income, is_airdrop = pc.equal(kind, "income"), pc.equal(kind, "airdrop")
@@ -106,7 +106,7 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     checks.reject(pc.and_(pc.or_(pc.or_(is_funding, is_income), is_airdrop), zero),
                   "zero amount '{}' in column amount", raw_amount)
     checks.reject(pc.and_(is_income, negative(amount)), "negative amount '{}' for income", raw_amount)
-    checks.skip(pc.and_(pc.and_(is_leg, zero), pc.invert(has_fee)), "skipped: zero amount and fee")
+    checks.skip(pc.and_(pc.and_(is_leg, zero), pc.invert(has_fee)), "zero amount and fee")
 
     out, in_ = negative(amount), positive(amount)
     sent_asset, received_asset = when(out, asset), when(in_, asset)
