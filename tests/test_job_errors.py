@@ -20,6 +20,10 @@ from tests.test_job_handoff import EXPORT, wait_status
 pytestmark = [pytest.mark.cassandra, pytest.mark.ray]
 
 
+def double(value: int) -> int:
+    return 2 * value
+
+
 def leaks(text: str) -> list[str]:
     return [marker for marker in ("Traceback", "\x1b[", ".py", "File \"", "ray::", "pid=", "ip=")
             if marker in text]
@@ -71,8 +75,8 @@ def test_deterministic_errors_are_not_retried_transient_ones_are(ray_local):
     # ...and every stage task runs through the Ray executor, which applies this policy (the
     # stage modules declare no Ray tasks of their own).
     executor = RayExecutor(cpus=1)
-    assert ray.get(executor.submit(len, [1, 2], name="probe")) == 2
-    assert executor._remote[len]._default_options["retry_exceptions"] == TRANSIENT_ERRORS
+    assert ray.get(executor.submit(double, 21, name="probe")) == 42
+    assert executor._remote[double]._default_options["retry_exceptions"] == TRANSIENT_ERRORS
     for module in (ingest_stage, prices_stage, tax_stage, tax_compute):
         assert "ray.remote" not in inspect.getsource(module), module.__name__
 

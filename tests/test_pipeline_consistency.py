@@ -1,5 +1,6 @@
-"""Results never depend on how uploads arrive: two uploads of one user at once end equal to the
-same files one after the other, and an incremental upload ends equal to a full recompute."""
+"""Results never depend on how uploads arrive: two uploads of one user at once end with the same
+transactions as the files one after the other and with the figures a full recompute gives, and
+an incremental upload ends equal to a full recompute."""
 from __future__ import annotations
 
 import uuid
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from devtools.generate import generate
-from ingest.load import jobs
+from ingest.load import jobs, queries
 from ingest.load.cassandra import execute
 from ingest.pipeline.runner import submit_job
 from ingest.vocabulary import JobKind
@@ -23,7 +24,7 @@ KOINLY_HEADER = ("Date,Sent Amount,Sent Currency,Received Amount,Received Curren
 def view_rows(session, user: str) -> list[dict]:
     months = {r["month"] for r in execute(
         session, "SELECT month FROM user_months WHERE user_id = ?", (user,))}
-    return [r for m in sorted(months) for r in execute(
+    return [queries.with_metrics(r) for m in sorted(months) for r in execute(
         session, "SELECT * FROM transactions_view WHERE user_id = ? AND month = ?", (user, m))]
 
 
@@ -32,16 +33,16 @@ def user_state(session, user: str) -> dict[str, list]:
     user), as sorted lists so duplicates would show."""
     view = sorted((r["timestamp"], r["wallet"], r["type"], r["sent_asset"], str(r["sent_amount"]),
                    r["received_asset"], str(r["received_amount"]), str(r["value"]),
-                   str(r["cost_basis"]), str(r["gain"]), r["term"],
-                   sorted((r["balance_after"] or {}).items()), sorted(r["flags"] or ()))
+                   str(r["cost_basis"]), str(r["gain"]), r["term"], sorted(r["flags"] or ()),
+                   sorted((r["balance_after"] or {}).items()))
                   for r in view_rows(session, user))
     summary = sorted(tuple(str(v) for k, v in r.items() if k != "user_id") for r in execute(
         session, "SELECT * FROM yearly_summary WHERE user_id = ?", (user,)))
     balances = sorted(tuple(str(v) for k, v in r.items() if k not in ("user_id", "updated_at"))
                       for r in execute(session, "SELECT * FROM balances WHERE user_id = ?",
                                        (user,)))
-    findings = sorted((r["kind"], r["asset"], r["timestamp"]) for r in execute(
-        session, "SELECT kind, asset, timestamp FROM reconciliation WHERE user_id = ?", (user,)))
+    findings = sorted((r["kind"], r["asset"], r["timestamp"])
+                      for r in queries.findings_page(session, user, 1_000_000, None).rows)
     return {"view": view, "summary": summary, "balances": balances, "findings": findings}
 
 
@@ -60,8 +61,12 @@ def test_two_uploads_at_once_equal_the_same_uploads_one_after_the_other(ray_loca
 
     seq, conc = user_state(session, sequential), user_state(session, concurrent)
     assert len(seq["view"]) > 1000 and seq["findings"]   # Binance trades: 3 rows, 1 transaction
-    for part in seq:
-        assert conc[part] == seq[part], part
+    # The same transactions, valued alike. (Tax figures are compared with a recompute below,
+    # not across users: rows of one second are ordered by tx_id, and ids include the user.)
+    assert [row[:8] for row in conc["view"]] == [row[:8] for row in seq["view"]]
+    # No stale writer won: the tables equal a full recompute of the user's whole history.
+    recompute(session, concurrent)
+    assert user_state(session, concurrent) == conc
 
 
 def write_koinly(path: Path, rows: list[str]) -> Path:
@@ -95,7 +100,8 @@ def test_a_later_deposit_reclassifies_an_earlier_withdrawal(ray_local, session, 
 
     assert wait(session, upload(session, user, wallet, fmt="koinly")).status == "succeeded"
     incremental = user_state(session, user)
-    [withdrawal] = [r for r in view_rows(session, user) if r["type"] == "withdrawal"]
+    [withdrawal] = [r for r in view_rows(session, user) if r["type"] == "withdrawal"
+                    and r["wallet"] == "exchange"]
     assert "unmatched_withdrawal" not in (withdrawal["flags"] or ()), withdrawal
 
     recompute(session, user)

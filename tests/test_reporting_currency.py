@@ -13,6 +13,7 @@ import pytest
 from devtools.generate import generate
 from devtools.pricesim import paths
 from ingest.cli import main as cli
+from ingest.load import queries
 from ingest.load.cassandra import execute
 from ingest.load.users import UserSettings, put_user_settings
 from ingest.vocabulary import Method, Pooling
@@ -40,7 +41,7 @@ def relabel_fiat(path, currency: str) -> None:
 def view_rows(session, user: str) -> list[dict]:
     months = {r["month"] for r in execute(
         session, "SELECT month FROM user_months WHERE user_id = ?", (user,))}
-    return [r for m in months for r in execute(
+    return [queries.with_metrics(r) for m in months for r in execute(
         session, "SELECT * FROM transactions_view WHERE user_id = ? AND month = ?", (user, m))]
 
 

@@ -18,6 +18,7 @@ from typing import BinaryIO
 from ingest.extract.binary import not_text_reason
 from ingest.extract.encoding import UTF8, decode, detect_encoding, encoded_length
 from ingest.extract.formats import (
+    FORMATS,
     closest_format,
     detect_format,
     expected_headers,
@@ -122,8 +123,10 @@ def _no_header_message(fmt: str | None, allowed: tuple[FormatSpec, ...] | None,
         if close and close[1]:
             msg += f" (the first line lacks: {', '.join(close[1])})"
         return msg
-    msg = (f"unrecognized file: no known header in the first {lines} lines. Expected the header of "
-           f"one of these formats - {expected_headers()}")
+    # Short facts first (a job's error keeps only its first 500 characters), headers last.
+    sources = sorted({spec.source_name for spec in FORMATS.values()})
+    msg = (f"unrecognized file: no known header in the first {lines} lines. Known sources: "
+           f"{', '.join(sources)} (GET /v1/formats lists every header version)")
     close = closest_format(first_fields) if first_fields else None
     if close:
         msg += f". The first line looks like {close[0].name} but lacks: {', '.join(close[1])}"
@@ -132,7 +135,7 @@ def _no_header_message(fmt: str | None, allowed: tuple[FormatSpec, ...] | None,
         msg += (f". The nearest known header is {near.name} ({near.description or near.source_name}"
                 f"; the first line has {near.present(first_fields)} of its {len(near.columns)} "
                 "columns)")
-    return msg
+    return f"{msg}. Expected the header of one of these formats - {expected_headers()}"
 
 
 def plan_chunks(f: BinaryIO, layout: FileLayout, target_bytes: int) -> list[ByteRange]:

@@ -91,11 +91,19 @@ def year_totals(session: Session, user_id: str, year: str) -> Row | None:
     return execute(session, SELECT_YEAR_TOTALS, (user_id, year, TOTALS_ASSET)).one()
 
 
+def summary_rows(session: Session, user_id: str) -> list[Row]:
+    """The user's whole yearly_summary partition (years x assets rows: thousands at most)."""
+    return list(execute(session, SELECT_SUMMARY, (user_id,), fetch_size=1000))
+
+
+def balance_rows(session: Session, user_id: str) -> list[Row]:
+    """The user's whole balances partition (wallets x assets rows)."""
+    return list(execute(session, SELECT_BALANCES, (user_id,), fetch_size=1000))
+
+
 def totals_by_year(session: Session, user_id: str) -> list[Row]:
-    """The totals row of every year, oldest first. Reads the user's whole summary partition
-    (years x assets rows: thousands at most) since the totals are not a key prefix."""
-    return [row for row in execute(session, SELECT_SUMMARY, (user_id,), fetch_size=1000)
-            if row["asset"] == TOTALS_ASSET]
+    """The totals row of every year, oldest first (the totals are not a key prefix)."""
+    return [row for row in summary_rows(session, user_id) if row["asset"] == TOTALS_ASSET]
 
 
 def year_assets_page(session: Session, user_id: str, year: str, limit: int,

@@ -23,6 +23,8 @@ class IngestResult(BaseModel):
 class TaxStageResult(BaseModel):
     assets: int = 0
     history_rows: int = 0
+    shards: int = 0                # the plan's shards
+    shards_computed: int = 0       # of those, recomputed by this job (incremental: the touched)
     view_rows_written: int = 0
     seconds: float = 0.0
     steps: dict[str, float] = Field(default_factory=dict)   # per-step timings of the stage

@@ -1,6 +1,11 @@
 """The tax computation, composed once for both executors: `ledgerflow tax` runs it in process,
-a job runs it on Ray. Reconcile the valued history, run the cost-basis method per asset (one task
-each), merge. Engine objects travel packed (see packing.py)."""
+a job's tax stage runs the same shard tasks on Ray (tax_stage.py adds the reads and writes).
+
+    plan = plan_shards(history_stats(valued), shard_count)   # who owns which asset
+    pieces = split_history(valued, plan)                     # the rows each shard reads
+    compute_shard(piece, shard, ...) per shard, in parallel  # reconcile + cost basis, per asset
+    merge_shards(results)                                    # == the single-process engine
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,15 +15,20 @@ import pyarrow as pa
 from ingest.config import Settings
 from ingest.pipeline.executors import Executor
 from ingest.pipeline.packing import pack, unpack
-from ingest.tax.engine import (
-    PreparedHistory,
-    check_options,
-    compute_asset,
-    merge,
-    prepare,
-)
+from ingest.tax.engine import check_options
 from ingest.tax.records import TaxResult
+from ingest.tax.shards import (
+    Shard,
+    ShardResult,
+    compute_shard,
+    history_stats,
+    merge_shards,
+    plan_shards,
+    split_history,
+)
 from ingest.vocabulary import Method, Pooling
+
+SHARDS_PER_CPU = 2   # a few more shards than CPUs evens out assets of different sizes
 
 
 @dataclass(frozen=True)
@@ -39,20 +49,30 @@ class TaxOptions:
                    settings.transfer_max_fee_share)
 
 
-def compute_asset_task(asset: str, events: bytes, options: TaxOptions) -> bytes:
-    return pack(compute_asset(asset, unpack(events), method=options.method,
-                              pooling=options.pooling, currency=options.currency))
+def shard_count(executor: Executor) -> int:
+    return max(1, executor.cpus * SHARDS_PER_CPU)
+
+
+def compute_shard_with(valued: pa.Table, shard: Shard, options: TaxOptions) -> ShardResult:
+    return compute_shard(valued, shard, method=options.method, pooling=options.pooling,
+                         currency=options.currency,
+                         transfer_window_hours=options.transfer_window_hours,
+                         transfer_max_fee_share=options.transfer_max_fee_share)
+
+
+def compute_shard_task(valued: pa.Table, shard: Shard, options: TaxOptions) -> bytes:
+    """The result travels packed (engine objects: see packing.py)."""
+    return pack(compute_shard_with(valued, shard, options))
 
 
 def compute_tax(valued: pa.Table, options: TaxOptions, executor: Executor, *,
-                label: str = "local") -> tuple[PreparedHistory, TaxResult]:
-    """`valued` is value_transactions' output for the whole history; tasks are named
-    tax:<label>:<asset>."""
-    prepared = prepare(valued, pooling=options.pooling,
-                       transfer_window_hours=options.transfer_window_hours,
-                       transfer_max_fee_share=options.transfer_max_fee_share)
-    handles = [executor.submit(compute_asset_task, asset, pack(events), options,
-                               name=f"tax:{label}:{asset}")
-               for asset, events in prepared.assets.items()]
+                label: str = "local") -> TaxResult:
+    """The whole TaxResult of a valued history (value_transactions' output); shard tasks are
+    named tax:<label>:<shard>."""
+    plan = plan_shards(history_stats(valued), shard_count(executor))
+    handles = [executor.submit(compute_shard_task, piece, shard, options,
+                               name=f"tax:{label}:{shard.index}")
+               for piece, shard in zip(split_history(valued, plan), plan.shards)]
     results = [unpack(blob) for blob in executor.get(handles)]
-    return prepared, merge(prepared, results, method=options.method, currency=options.currency)
+    return merge_shards(results, method=options.method, pooling=options.pooling,
+                        currency=options.currency)

@@ -1,39 +1,62 @@
-"""Tax stage: reconcile the user's whole history (all uploads), run the engine per asset in
-parallel tasks, then write the read-optimized tables.
+"""Tax stage: the user's whole history (all uploads) in shards that each own some assets.
 
-A short sequence of named steps (see `run_tax`): read the history, make sure its prices are
-cached, value it, compute (pipeline/tax_compute.py, the composition `ledgerflow tax` shares),
-write. Writes are incremental for uploads: transactions_view rows are rewritten only from the
-earliest transaction this job added for each asset it touched, less the transfer window (a new
-deposit can re-classify an older withdrawal) and, for the UK method, 30 more days (its
-bed-and-breakfast rule looks forward), and from the start of any price window fetched now for
-the first time; a recompute job (settings changed) rewrites all.
+    read  read_task x month groups    rows of a few months -> small stats + price needs; the rows
+                                      stay in the object store
+    plan  (here)                      fetch the missing price windows once; assign assets to
+                                      shards by row counts (ingest/tax/shards.py)
+    split split_task x month groups   each group's rows -> one piece per shard (a row naming
+                                      assets of two shards goes to both)
+    shard shard_task x dirty shards   value its rows, reconcile, cost basis per asset, and write
+                                      its own cells: transactions_view rows it anchors and its
+                                      assets' metrics elements, its assets' Form 8949 chunks and
+                                      findings; returns a small summary
+    totals (here)                     yearly_summary and balances from the shards' summaries
+
+The orchestrator holds summaries only; a task holds one month group or one shard, never the
+whole history. Incremental: an upload recomputes only the shards owning (or reconciling) an
+asset it touched; transactions_view rows are rewritten from each touched asset's earliest new
+transaction, less the transfer window (a new deposit can re-classify an older withdrawal) and,
+for the UK method, 30 more days (bed and breakfast looks forward), and from the start of any
+price window fetched now for the first time. A recompute (settings changed) rewrites all.
 """
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timedelta, timezone
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.load import views
+from ingest.load import queries, views
 from ingest.load.price_cache import load_prices
 from ingest.load.transactions import month_keys, read_transactions, user_months
 from ingest.pipeline.context import JobContext
 from ingest.pipeline.executors import Executor
-from ingest.pipeline.packing import pack, unpack
 from ingest.pipeline.results import StageResults, TaxStageResult
-from ingest.pipeline.tax_compute import TaxOptions, compute_tax
+from ingest.pipeline.tax_compute import TaxOptions, compute_shard_with, shard_count
 from ingest.prices.pool import fetch_prices
-from ingest.prices.report import PriceFetchReport
 from ingest.prices.valuation import price_needs, value_transactions
-from ingest.tax.records import TaxResult
+from ingest.tax.records import BalanceRecord, DisposalLine, Finding, YearSummary
+from ingest.tax.shards import (
+    ASSET_COLUMNS,
+    HistoryStats,
+    Shard,
+    ShardPlan,
+    ShardSummary,
+    anchor_mask,
+    combine_summaries,
+    history_stats,
+    plan_shards,
+    shard_mask,
+)
 from ingest.vocabulary import JobKind, Method, Stage
 
 UK_LOOKAHEAD = timedelta(days=30)
-VIEW_SLICE_ROWS = 20_000
+MONTHS_PER_READ = 3          # a read task holds at most this many months of the history
+EMPTY_NEEDS = pa.schema([("asset", pa.string()), ("ts", pa.timestamp("us", tz="UTC"))])
 
 
 class StepTimer:
@@ -53,47 +76,113 @@ class StepTimer:
         return round(time.monotonic() - self.started, 3)
 
 
-def read_history_task(ctx: JobContext, months: list[int]) -> pa.Table:
-    return read_transactions(ctx.session(), ctx.job.user_id, months)
+@dataclass(frozen=True)
+class Rewrite:
+    """What a shard task rewrites, decided by the orchestrator."""
+    cutoffs: dict[str, datetime] | None   # per asset, view rows from then on; None: all rows
+    known_years: tuple[str, ...]          # tax years stored before (their chunks are replaced)
+    unavailable_assets: frozenset[str]    # price windows the provider could not give now
+    # assets of shards not recomputed: a rewritten row anchored there (an old trade of a clean
+    # asset against a touched one) gets its own columns from every recomputing shard reading it
+    # (the same values: idempotent upserts)
+    clean_assets: frozenset[str] = frozenset()
 
 
-def write_view_task(ctx: JobContext, part: int, valued: pa.Table, metrics: bytes) -> int:
-    written = views.write_transactions_view(ctx.session(), view_rows(valued, unpack(metrics)))
-    ctx.progress.report(Stage.TAX, part, written, written)
-    return written
+@dataclass
+class ShardOutcome:
+    summary: ShardSummary
+    balances: list[BalanceRecord]
+    view_rows: int
 
 
-def write_disposals_task(ctx: JobContext, years: list[str], lines: bytes) -> int:
-    """Replace whole tax years: delete and insert from one session, so the inserts' client
-    timestamps follow the delete's even where VM clocks disagree."""
-    session = ctx.session()
-    views.delete_disposal_years(session, ctx.job.user_id, years)
-    return views.write_disposals(session, ctx.job.user_id, unpack(lines))
+# --- tasks ------------------------------------------------------------------------------------
+def read_task(ctx: JobContext, months: list[int]
+              ) -> tuple[HistoryStats, pa.Table, int, pa.Table]:
+    """A few months of the history: (stats, price needs, row count, rows)."""
+    rows = read_transactions(ctx.session(), ctx.job.user_id, months)
+    needs = price_needs(rows, currency=ctx.currency).select(["asset", "ts"])
+    return history_stats(rows), needs, rows.num_rows, rows
 
 
-def _split_evenly(items: list, n: int) -> list[list]:
-    n = max(1, min(n, len(items)))
-    return [items[i::n] for i in range(n)]
+def split_task(rows: pa.Table, plan: ShardPlan) -> tuple[pa.Table, ...]:
+    return tuple(rows.filter(pa.array(shard_mask(rows, shard))) for shard in plan.shards)
 
 
-def view_rows(valued: pa.Table, metrics: list) -> list[tuple]:
-    """transactions_view rows (views.VIEW_COLUMNS order) from valued rows and their metrics."""
+def shard_task(ctx: JobContext, shard: Shard, options: TaxOptions, rewrite: Rewrite,
+               *pieces: pa.Table) -> ShardOutcome:
+    rows = pa.concat_tables(pieces)
+    valued = value_shard(ctx, rows, rewrite.unavailable_assets)
+    result = compute_shard_with(valued, shard, options)
+    owned = sorted(r.asset for r in result.assets)
+    session, user_id = ctx.session(), ctx.job.user_id
+
+    to_write = valued.filter(pa.array(rewrite_mask(valued, rewrite.cutoffs)))
+    total = to_write.num_rows
+    ctx.progress.report(Stage.TAX, shard.index, 0, total)
+    anchored = to_write.filter(pa.array(anchor_mask(to_write, shard)
+                                        | anchored_in(to_write, rewrite.clean_assets)))
+    views.write_view_base(session, view_base_rows(anchored))
+    per_tx = result.per_tx
+    months = month_keys(to_write.column("timestamp")).tolist()
+    views.write_view_metrics(session, [
+        (user_id, month, ts, tx_id, per_tx[tx_id]) for month, ts, tx_id in zip(
+            months, to_write.column("timestamp").to_pylist(), to_write.column("tx_id").to_pylist())
+        if tx_id in per_tx])
+    ctx.progress.report(Stage.TAX, shard.index, total, total)
+
+    lines = [line for r in result.assets for line in r.disposals]
+    for year in sorted(set(rewrite.known_years) | {line.tax_year for line in lines}):
+        views.delete_disposal_assets(session, user_id, year, owned)
+    views.write_disposals(session, user_id, disposal_rows(lines))
+    findings = result.findings + [f for r in result.assets for f in r.findings]
+    views.replace_findings_of_assets(session, user_id, owned + ([""] if shard.catch_all else []),
+                                     finding_rows(findings))
+    return ShardOutcome(result.summary(), [b for r in result.assets for b in r.balances], total)
+
+
+def value_shard(ctx: JobContext, rows: pa.Table, unavailable: Iterable[str]) -> pa.Table:
+    """The shard's rows valued from the price cache (its windows were fetched by the stage)."""
+    needs = price_needs(rows, currency=ctx.currency)
+    prices = None
+    if needs.num_rows:
+        ts = needs.column("ts")
+        prices = load_prices(ctx.session(), sorted(set(needs.column("asset").to_pylist())),
+                             pc.min(ts).as_py() - timedelta(days=2), pc.max(ts).as_py(),
+                             currency=ctx.currency.lower())
+    return value_transactions(rows, prices, currency=ctx.currency, unavailable_assets=unavailable)
+
+
+# --- rows for the writers -------------------------------------------------------------------
+def view_base_rows(valued: pa.Table) -> list[tuple]:
+    """transactions_view rows' own columns (views.VIEW_BASE_COLUMNS order)."""
     months = month_keys(valued.column("timestamp")).tolist()
-    cols = {n: valued.column(n).to_pylist() for n in (
-        "user_id", "timestamp", "tx_id", "wallet", "type", "label", "sent_asset", "sent_amount",
-        "received_asset", "received_amount", "fee_asset", "fee_amount", "price", "price_source",
-        "value", "tx_hash")}
-    out = []
-    for i, m in enumerate(metrics):
-        out.append((cols["user_id"][i], months[i], cols["timestamp"][i], cols["tx_id"][i],
-                    cols["wallet"][i], cols["type"][i], cols["label"][i], cols["sent_asset"][i],
-                    cols["sent_amount"][i], cols["received_asset"][i], cols["received_amount"][i],
-                    cols["fee_asset"][i], cols["fee_amount"][i], cols["price"][i],
-                    cols["price_source"][i], cols["value"][i],
-                    m.cost_basis if m else None, m.gain if m else None, m.term if m else None,
-                    dict(m.balance_after) if m else None, set(m.flags) if m and m.flags else None,
-                    cols["tx_hash"][i]))
-    return out
+    names = [c for c in views.VIEW_BASE_COLUMNS if c != "month"]
+    columns = [valued.column(n).to_pylist() for n in names]
+    month_at = views.VIEW_BASE_COLUMNS.index("month")
+    return [(*row[:month_at], month, *row[month_at:]) for month, row in zip(months, zip(*columns))]
+
+
+def _midnight(d) -> datetime | None:
+    return None if d is None else datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+
+
+def disposal_rows(lines: Iterable[DisposalLine]) -> list[tuple]:
+    return [(d.tax_year, d.sold_at, d.line_id, d.asset, d.wallet, d.quantity,
+             _midnight(d.date_acquired), d.proceeds, d.cost_basis, d.gain, d.term, d.tx_id)
+            for d in lines]
+
+
+def finding_rows(findings: Iterable[Finding]) -> list[tuple]:
+    return [(f.kind, f.asset, f.timestamp, f.tx_id, f.detail) for f in findings]
+
+
+def anchored_in(valued: pa.Table, assets: frozenset[str]) -> np.ndarray:
+    """Rows whose anchor asset (the one whose shard writes their own columns) is in `assets`."""
+    if not assets:
+        return np.zeros(valued.num_rows, dtype=bool)
+    anchor = pc.coalesce(*(valued.column(name) for name in ASSET_COLUMNS))
+    return pc.fill_null(pc.is_in(anchor, value_set=pa.array(sorted(assets), pa.string())),
+                        False).to_numpy(zero_copy_only=False)
 
 
 def rewrite_mask(valued: pa.Table, cutoffs: dict[str, datetime] | None) -> np.ndarray:
@@ -104,7 +193,7 @@ def rewrite_mask(valued: pa.Table, cutoffs: dict[str, datetime] | None) -> np.nd
         return np.ones(n, dtype=bool)
     mask = np.zeros(n, dtype=bool)
     ts = valued.column("timestamp")
-    for col in ("sent_asset", "received_asset", "fee_asset"):
+    for col in ASSET_COLUMNS:
         assets = valued.column(col)
         for asset, cutoff in cutoffs.items():
             hit = pc.and_(pc.equal(assets, asset), pc.greater_equal(ts, pa.scalar(cutoff, ts.type)))
@@ -112,13 +201,12 @@ def rewrite_mask(valued: pa.Table, cutoffs: dict[str, datetime] | None) -> np.nd
     return mask
 
 
+# --- the orchestrator ---------------------------------------------------------------------------
 def cutoffs_of(ctx: JobContext, done: StageResults, fetched_windows: list
                ) -> dict[str, datetime] | None:
     """Per asset, the time from which view rows may have changed; None: all of them."""
     if ctx.job.kind != JobKind.UPLOAD:
         return None
-    # A new deposit can turn a withdrawal up to the transfer window before it into a matched
-    # transfer (its flags and gain change); the UK's bed-and-breakfast rule looks 30 days ahead.
     lookback = timedelta(hours=ctx.settings.transfer_window_hours)
     if ctx.user.method == Method.UK:
         lookback += UK_LOOKAHEAD
@@ -131,107 +219,110 @@ def cutoffs_of(ctx: JobContext, done: StageResults, fetched_windows: list
     return cutoffs
 
 
-def read_history(ctx: JobContext, executor: Executor, months: list[int]) -> pa.Table:
-    groups = _split_evenly(months, executor.cpus * 2)
-    return pa.concat_tables(executor.get([
-        executor.submit(read_history_task, ctx, group, name=f"read:{ctx.job.job_id}:{i}")
-        for i, group in enumerate(groups)]))
+def month_groups(months: list[int], executor: Executor) -> list[list[int]]:
+    """Consecutive months, at least one group per CPU, at most MONTHS_PER_READ months each."""
+    n = max(executor.cpus, -(-len(months) // MONTHS_PER_READ))
+    size = -(-len(months) // n)
+    return [months[i:i + size] for i in range(0, len(months), size)]
 
 
-def price_history(ctx: JobContext, history: pa.Table) -> tuple[pa.Table, PriceFetchReport]:
-    """Value the history in the job's currency, fetching the windows not cached yet."""
-    needs = price_needs(history, currency=ctx.currency)
-    report = fetch_prices(needs, settings=ctx.settings, currency=ctx.currency)
-    prices = None
-    if needs.num_rows:
-        ts = needs.column("ts")
-        prices = load_prices(ctx.session(), sorted(set(needs.column("asset").to_pylist())),
-                             pc.min(ts).as_py() - timedelta(days=2), pc.max(ts).as_py(),
-                             currency=ctx.currency.lower())
-    valued = value_transactions(history, prices, currency=ctx.currency,
-                                unavailable_assets=report.unavailable_assets)
-    return valued, report
+def merge_stats(stats: Iterable[HistoryStats]) -> HistoryStats:
+    rows: dict[str, int] = {}
+    links: dict[str, frozenset[str]] = {}
+    for s in stats:
+        for asset, n in s.asset_rows.items():
+            rows[asset] = rows.get(asset, 0) + n
+        for fee, sent in s.withdrawal_fee_links.items():
+            links[fee] = links.get(fee, frozenset()) | sent
+    return HistoryStats(rows, links)
 
 
-def write_views(ctx: JobContext, executor: Executor, valued: pa.Table, result: TaxResult,
-                cutoffs: dict[str, datetime] | None) -> tuple[int, list]:
-    """Submit the transactions_view slices to rewrite; returns (rows, handles)."""
-    to_write = valued.take(pa.array(np.flatnonzero(rewrite_mask(valued, cutoffs))))
-    metrics = [result.per_tx.get(t) for t in to_write.column("tx_id").to_pylist()]
-    ctx.progress.reset(Stage.TAX)
-    handles = []
-    for part, start in enumerate(range(0, to_write.num_rows, VIEW_SLICE_ROWS)):
-        rows = min(VIEW_SLICE_ROWS, to_write.num_rows - start)
-        ctx.progress.report(Stage.TAX, part, 0, rows)
-        handles.append(executor.submit(write_view_task, ctx, part,
-                                       to_write.slice(start, VIEW_SLICE_ROWS),
-                                       pack(metrics[start:start + VIEW_SLICE_ROWS]),
-                                       name=f"view:{ctx.job.job_id}:{part}"))
-    return to_write.num_rows, handles
+def dirty_shards(plan: ShardPlan, cutoffs: dict[str, datetime] | None) -> list[Shard]:
+    """Shards whose results may have changed: all for a recompute, else those owning or
+    reconciling a touched asset (shard 0 also for a touched asset nobody owns)."""
+    if cutoffs is None:
+        return list(plan.shards)
+    touched = set(cutoffs)
+    return [s for s in plan.shards
+            if touched & (s.assets | s.context) or (s.catch_all and touched - set(plan.owner))]
+
+
+def stored_summaries(ctx: JobContext, assets: set[str]) -> tuple[ShardSummary, list[BalanceRecord]]:
+    """What clean shards computed before, read back: their assets' yearly rows and balances."""
+    session, user_id = ctx.session(), ctx.job.user_id
+    years = {(r["year"], r["asset"]): YearSummary(
+        r["proceeds"], r["cost_basis"], r["short_term_gain"], r["long_term_gain"], r["income"],
+        r["gain"]) for r in queries.summary_rows(session, user_id) if r["asset"] in assets}
+    balances = [BalanceRecord(r["wallet"], r["asset"], r["quantity"], r["cost_basis"])
+                for r in queries.balance_rows(session, user_id) if r["asset"] in assets]
+    return ShardSummary(-1, tuple(sorted(assets)), years, 0, 0, 0, 0), balances
 
 
 def run_tax(ctx: JobContext, executor: Executor, done: StageResults) -> TaxStageResult:
-    # Bad settings fail here, once, not in every asset's task.
+    # Bad settings fail here, once, not in every shard's task.
     options = TaxOptions.of(ctx.user.method, ctx.user.pooling, ctx.currency, ctx.settings)
     months = sorted(user_months(ctx.session(), ctx.job.user_id))
     if not months:
         return TaxStageResult()
-    timer = StepTimer()
-    history = read_history(ctx, executor, months)
-    timer.done("read_history")
-    ctx.progress.report(Stage.TAX, 0, 0, history.num_rows)
-    valued, report = price_history(ctx, history)
-    timer.done("value")
-    prepared, result = compute_tax(valued, options, executor, label=str(ctx.job.job_id))
-    timer.done("compute")
+    timer, job = StepTimer(), ctx.job
+    ctx.progress.reset(Stage.TAX)
+    reads = [executor.submit(read_task, ctx, group, name=f"read:{job.job_id}:{i}", num_returns=4)
+             for i, group in enumerate(month_groups(months, executor))]
+    stats = merge_stats(executor.get([r[0] for r in reads]))
+    needs = [n for n in executor.get([r[1] for r in reads]) if n.num_rows]
+    timer.done("read")
+    report = fetch_prices(pa.concat_tables(needs) if needs else EMPTY_NEEDS.empty_table(),
+                          settings=ctx.settings, currency=ctx.currency)
+    timer.done("prices")
+
     cutoffs = cutoffs_of(ctx, done, report.fetched_windows)
-    view_rows_written, handles = write_views(ctx, executor, valued, result, cutoffs)
-    handles += write_user_tables(ctx, executor, result, cutoffs)
-    executor.get(handles)
-    timer.done("write")
-    return TaxStageResult(assets=len(prepared.assets), history_rows=history.num_rows,
-                          view_rows_written=view_rows_written, seconds=timer.total,
+    plan = plan_shards(stats, shard_count(executor))
+    dirty = dirty_shards(plan, cutoffs)
+    known_years = tuple(sorted({r["year"] for r in queries.summary_rows(ctx.session(),
+                                                                         job.user_id)}))
+    clean_assets = frozenset(a for s in plan.shards if s not in dirty for a in s.assets)
+    rewrite = Rewrite(cutoffs, known_years, frozenset(report.unavailable_assets), clean_assets)
+    count = len(plan.shards)
+    history_rows = sum(executor.get([r[2] for r in reads]))
+    splits = [executor.submit(split_task, r[3], plan, name=f"split:{job.job_id}:{i}",
+                              num_returns=count) for i, r in enumerate(reads)]
+    if count == 1:
+        splits = [[s] for s in splits]
+    outcomes: list[ShardOutcome] = executor.get([
+        executor.submit(shard_task, ctx, shard, options, rewrite,
+                        *[pieces[shard.index] for pieces in splits],
+                        name=f"tax:{job.job_id}:{shard.index}")
+        for shard in dirty])
+    timer.done("shards")
+
+    computed = {a for o in outcomes for a in o.summary.assets}
+    clean = set(stats.asset_rows) - computed
+    summaries = [o.summary for o in outcomes]
+    balances = [b for o in outcomes for b in o.balances]
+    if clean:
+        kept, kept_balances = stored_summaries(ctx, clean)
+        summaries.append(kept)
+        balances += kept_balances
+    write_user_totals(ctx, summaries, balances)
+    if cutoffs is None:   # a recompute: years no longer produced (another method's) go
+        stale = set(known_years) - {year for s in summaries for year, _ in s.years_by_asset}
+        views.delete_disposal_years(ctx.session(), job.user_id, stale)
+    timer.done("totals")
+    return TaxStageResult(assets=len(stats.asset_rows), history_rows=history_rows,
+                          view_rows_written=sum(o.view_rows for o in outcomes),
+                          shards=count, shards_computed=len(dirty), seconds=timer.total,
                           steps=timer.steps)
 
 
-def _midnight(d: date | None) -> datetime | None:
-    return None if d is None else datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
-
-
-def years_to_rewrite(result: TaxResult, cutoffs: dict[str, datetime] | None) -> set[str]:
-    """Tax years whose Form 8949 lines may have changed: all for a recompute, else the years of
-    lines sold at or after the earliest cutoff (lines before it are unchanged)."""
-    years = {d.tax_year for d in result.disposals} | set(result.years)
-    if cutoffs is None or not cutoffs:
-        return years
-    earliest = min(cutoffs.values())
-    return {d.tax_year for d in result.disposals if d.sold_at >= earliest}
-
-
-def write_user_tables(ctx: JobContext, executor: Executor, result: TaxResult,
-                      cutoffs: dict[str, datetime] | None) -> list:
-    """Balances, summaries and findings (small) here; Form 8949 lines of the years that changed
-    in parallel tasks. Returns the handles of those tasks."""
-    session, user_id = ctx.session(), ctx.job.user_id
-    views.replace_balances(session, user_id, [(b.wallet, b.asset, b.quantity, b.cost_basis)
-                                              for b in result.balances])
-    rows = [(year, "*", s.proceeds, s.cost_basis, s.short_term_gain, s.long_term_gain, s.gain,
-             s.income) for year, s in result.years.items()]
+def write_user_totals(ctx: JobContext, summaries: list[ShardSummary],
+                      balances: list[BalanceRecord]) -> None:
+    totals = combine_summaries(summaries)
+    rows = [(year, queries.TOTALS_ASSET, s.proceeds, s.cost_basis, s.short_term_gain,
+             s.long_term_gain, s.gain, s.income) for year, s in totals.years.items()]
     rows += [(year, asset, s.proceeds, s.cost_basis, s.short_term_gain, s.long_term_gain, s.gain,
-              s.income) for (year, asset), s in result.years_by_asset.items()]
-    views.replace_yearly_summary(session, user_id, rows)
-    views.replace_reconciliation(session, user_id, [(f.kind, f.asset, f.timestamp, f.tx_id, f.detail)
-                                                    for f in result.findings])
-    lines_by_year: dict[str, list[tuple]] = {year: [] for year in years_to_rewrite(result, cutoffs)}
-    for d in result.disposals:
-        if d.tax_year in lines_by_year:
-            lines_by_year[d.tax_year].append(
-                (d.tax_year, d.sold_at, d.line_id, d.asset, d.wallet, d.quantity,
-                 _midnight(d.date_acquired), d.proceeds, d.cost_basis, d.gain, d.term, d.tx_id))
-    refs = []
-    for i, years in enumerate(_split_evenly(sorted(lines_by_year),
-                                            max(executor.cpus, len(lines_by_year)))):
-        lines = [line for year in years for line in lines_by_year[year]]
-        refs.append(executor.submit(write_disposals_task, ctx, years, pack(lines),
-                                    name=f"disposals:{ctx.job.job_id}:{i}"))
-    return refs
+              s.income) for (year, asset), s in totals.years_by_asset.items()]
+    session = ctx.session()
+    views.replace_yearly_summary(session, ctx.job.user_id, rows)
+    views.replace_balances(session, ctx.job.user_id, [
+        (b.wallet, b.asset, b.quantity, b.cost_basis)
+        for b in sorted(balances, key=lambda b: (b.asset, b.wallet))])

@@ -75,9 +75,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     sources = source_locations(table)
 
-    # The same composition a job runs on Ray (pipeline/tax_compute.py), here in process.
-    prepared, result = compute_tax(table, options, InProcessExecutor())
-    unvalued = [f for f in prepared.findings if f.kind == Flag.MISSING_PRICE]
+    # The same shard computation a job runs on Ray (pipeline/tax_compute.py), here in process.
+    result = compute_tax(table, options, InProcessExecutor())
+    unvalued = [f for f in result.findings if f.kind == Flag.MISSING_PRICE]
     if unvalued:
         print(f"ledgerflow tax: {len(unvalued)} row(s) have no value in {args.currency} "
               "(no Net Worth and no fiat side); add it to the file:", file=sys.stderr)
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     written = write_report(result, args.out, sources=sources)
-    print(f"{prepared.transaction_count} transactions, {len(result.disposals)} disposal lines, "
+    print(f"{table.num_rows} transactions, {len(result.disposals)} disposal lines, "
           f"{len(result.income)} income records, {len(result.findings)} issues "
           f"({args.method}, {pooling}, {args.currency}) -> {args.out}")
     for path in written:
