@@ -19,19 +19,23 @@ from cassandra.protocol import ProtocolException
 from fastapi import Body, Depends, FastAPI, Path, Query
 from fastapi.responses import StreamingResponse
 
+from ingest.extract.formats import FORMATS
 from ingest.load import jobs, queries
 from ingest.load.cassandra import execute, get_session
 from ingest.load.users import UserSettings, get_user_settings, put_user_settings
 from ingest.normalize.assets import normalize_symbol
 from ingest.normalize.canonical import TX_TYPES
+from ingest.tax.engine import POOLINGS, check_options
+from ingest.tax.methods import METHODS
 from serve.auth import current_user
 from serve.errors import ApiError, install_error_handlers
 from serve.form8949 import form8949_csv
-from serve.models import (ERROR_RESPONSES, Balance, ErrorBody, Finding, GainsPage, GainsRow,
-                          Health, JobAccepted, JobSummary, JobView, Page, RejectedRow,
+from serve.models import (ERROR_RESPONSES, Balance, Choices, ErrorBody, Finding, GainsPage,
+                          GainsRow, Health, JobAccepted, JobSummary, JobView, Page, RejectedRow,
                           SettingsUpdate, SettingsView, StageProgress, Transaction)
 from serve.page_tokens import (decode_paging_state, decode_tx_cursor, encode_paging_state,
                                encode_tx_cursor, invalid_token)
+from serve.pages import install_local_docs, install_web_app
 from serve.pipeline_link import hand_to_pipeline
 
 ResultT = TypeVar("ResultT")
@@ -44,8 +48,10 @@ app = FastAPI(title="ledgerflow query API", version="1",
                           "token create USER`). Uploads: POST /v1/uploads, documented at "
                           "/v1/uploads/docs. Lists answer `{items, next_page_token}`; errors "
                           "answer `{error: {code, message}}`.",
-              responses=ERROR_RESPONSES)
+              responses=ERROR_RESPONSES, docs_url=None, redoc_url=None)
 install_error_handlers(app)
+install_local_docs(app, "ledgerflow query API")
+install_web_app(app)
 
 Limit = Query(100, ge=1, le=MAX_LIMIT, description="Items per page")
 PageToken = Query(None, description="next_page_token of the previous page")
@@ -275,6 +281,10 @@ def read_settings(user_id: str = Depends(current_user)) -> SettingsView:
          summary="Change the cost-basis method or pooling; recomputes your data in a job")
 def write_settings(update: SettingsUpdate = Body(), user_id: str = Depends(current_user)
                    ) -> JobAccepted:
+    try:
+        check_options(update.method, update.pooling)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_settings", str(exc)) from None
     session = get_session()
     current = get_user_settings(session, user_id)
     put_user_settings(session, user_id, UserSettings(update.method, update.pooling,
@@ -282,3 +292,17 @@ def write_settings(update: SettingsUpdate = Body(), user_id: str = Depends(curre
     job_id = jobs.create_job(session, user_id=user_id, kind="recompute")
     hand_to_pipeline(job_id)
     return JobAccepted(job_id=job_id, status=jobs.JobStatus.QUEUED)
+
+
+@app.get("/v1/choices", response_model=Choices,
+         summary="Valid values: method -> its poolings, transaction types, upload formats")
+def list_choices(user_id: str = Depends(current_user)) -> Choices:
+    poolings: dict[str, list[str]] = {}
+    for method in METHODS:
+        for pooling in POOLINGS:
+            try:
+                check_options(method, pooling)
+            except ValueError:
+                continue
+            poolings.setdefault(method, []).append(pooling)
+    return Choices(poolings=poolings, tx_types=sorted(TX_TYPES), formats=list(FORMATS))
