@@ -109,7 +109,8 @@ export function usePages(load, resetKey) {
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
 
-  useEffect(() => { setTokens([null]); setIndex(0); }, [resetKey]);
+  // New filters: back to the first page, and no rows of the old filters meanwhile.
+  useEffect(() => { setTokens([null]); setIndex(0); setPage(null); }, [resetKey]);
 
   useEffect(() => {
     let stale = false;

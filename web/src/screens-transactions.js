@@ -27,7 +27,8 @@ export function TransactionsScreen({ choices, currency }) {
   const clear = () => { setDraft(EMPTY); setFilters(EMPTY); };
 
   return html`
-    <section aria-labelledby="tx-title">
+    <section aria-labelledby="tx-title" aria-busy=${pages.busy ? "true" : "false"}
+      data-filters=${JSON.stringify(filters)}>
       <h1 id="tx-title">Transactions</h1>
       <form class="card row filters" onSubmit=${apply} aria-label="Filters">
         <div class="field"><label for="f-asset">Asset</label>
