@@ -71,7 +71,9 @@ export function JobProgress({ jobId, onFinished, label }) {
         <span class="muted"> · job <code>${job.job_id.slice(0, 8)}</code></span>
       </p>
       <div class="stages" aria-live="polite">
-        ${STAGES.map((stage) => {
+        ${STAGES.filter((stage) => job.kind === "upload" || stage === "tax"
+          || (job.stages?.[stage]?.total || 0) > 0)
+          .map((stage) => {
           const counts = (job.stages || {})[stage] || { done: 0, total: 0 };
           const pct = percent(counts.done, counts.total, succeeded || completed.has(stage));
           const id = `stage-${job.job_id}-${stage}`;
@@ -85,7 +87,11 @@ export function JobProgress({ jobId, onFinished, label }) {
         })}
       </div>
       <p class="job-result">
-        ${FINISHED.has(job.status)
+        ${FINISHED.has(job.status) && job.kind !== "upload"
+          ? html`${job.status === "succeeded" ? "recomputed" : "stopped"}${" "}
+              <strong>${countText(job.stages?.tax?.total)} transactions</strong>
+              ${" "}in <span class="took">${durationText(took)}</span>`
+          : FINISHED.has(job.status)
           ? html`<strong class="accepted">${countText(job.accepted)} accepted</strong>,${" "}
               <strong class="rejected">${countText(job.rejected)} rejected</strong>
               ${" "}in <span class="took">${durationText(took)}</span>`

@@ -10,7 +10,8 @@ export function moneyText(value, currency = "USD") {
       style: "currency", currency, minimumFractionDigits: 2, maximumFractionDigits: 2,
     }));
   }
-  return moneyFormats.get(currency).format(Number(value));
+  const cents = Math.round(Number(value) * 100) / 100;
+  return moneyFormats.get(currency).format(cents === 0 ? 0 : cents); // no "-$0.00"
 }
 
 /** Quantities: at most 8 decimals shown, trailing zeros dropped. */
@@ -50,6 +51,11 @@ export function secondsBetween(startIso, endIso) {
   if (!startIso) return null;
   const end = endIso ? Date.parse(endIso) : Date.now();
   return Math.max(0, (end - Date.parse(startIso)) / 1000);
+}
+
+/** "2024-03-01 12:00" (UTC), for dense tables; the full time goes in a title. */
+export function shortTimeText(iso) {
+  return iso ? iso.replace("T", " ").slice(0, 16) : "";
 }
 
 export function timeText(iso) {

@@ -3,7 +3,7 @@ import { html } from "htm/preact";
 import { useState } from "preact/hooks";
 import { getJson } from "./api.js";
 import { ErrorLine, Loading, Money, Pager, usePages } from "./components.js";
-import { amountText, timeText } from "./format.js";
+import { amountText, shortTimeText, timeText } from "./format.js";
 
 const PER_PAGE = 50;
 const EMPTY = { asset: "", wallet: "", type: "", from: "", to: "" };
@@ -58,7 +58,7 @@ export function TransactionsScreen({ choices, currency }) {
         <table class="data tx-table">
           <caption class="visually-hidden">Transactions, newest first</caption>
           <thead><tr>
-            <th scope="col">Time</th><th scope="col">Type</th><th scope="col">Wallet</th>
+            <th scope="col">Time (UTC)</th><th scope="col">Type</th><th scope="col">Wallet</th>
             <th scope="col">Sent</th><th scope="col">Received</th><th scope="col">Fee</th>
             <th scope="col" class="num">Price</th><th scope="col" class="num">Value</th><th scope="col" class="num">Cost basis</th>
             <th scope="col" class="num">Gain</th><th scope="col">Term</th>
@@ -66,7 +66,7 @@ export function TransactionsScreen({ choices, currency }) {
           <tbody>
             ${page.items.map((t) => html`
               <tr data-tx=${t.tx_id}>
-                <td class="nowrap">${timeText(t.timestamp)}</td>
+                <td title=${timeText(t.timestamp)}>${shortTimeText(t.timestamp)}</td>
                 <td>${t.type}${t.label ? html` <span class="muted">(${t.label})</span>` : null}</td>
                 <td>${t.wallet}</td>
                 <td class="sent"><${Amount} amount=${t.sent_amount} asset=${t.sent_asset} /></td>
