@@ -23,8 +23,10 @@ LOOPBACK = ("127.0.0.1", "localhost")
 def chromium() -> Iterator[object]:
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"{CHROMIUM} is missing: `make browser-deps` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Deadlines, not timings: a shared machine under load can take long to render or answer.
+    expect.set_options(timeout=30_000)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield browser

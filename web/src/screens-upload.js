@@ -81,7 +81,8 @@ export function UploadScreen({ choices }) {
             : "Koinly, Coinbase, Binance or Kraken exports; several at once are fine"}</p>
         </div>
         <label for="files" class="visually-hidden">CSV files</label>
-        <input id="files" ref=${picker} type="file" multiple accept=".csv,text/csv,text/plain"
+        <input id="files" ref=${picker} type="file" multiple tabindex="-1"
+          accept=".csv,text/csv,text/plain"
           class="visually-hidden" onChange=${(e) => setFiles([...e.target.files])} />
         <div class="row">
           <div class="field">

@@ -289,7 +289,8 @@
           <p id="drop-hint" class="muted">${t.length?t.map(m=>`${m.name} (${ze(m.size)})`).join(", "):"Koinly, Coinbase, Binance or Kraken exports; several at once are fine"}</p>
         </div>
         <label for="files" class="visually-hidden">CSV files</label>
-        <input id="files" ref=${f} type="file" multiple accept=".csv,text/csv,text/plain"
+        <input id="files" ref=${f} type="file" multiple tabindex="-1"
+          accept=".csv,text/csv,text/plain"
           class="visually-hidden" onChange=${m=>e([...m.target.files])} />
         <div class="row">
           <div class="field">
