@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: venv test demo down bench stack-up clean
+.PHONY: venv test test-browser browser-deps web demo down bench stack-up clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -16,9 +16,24 @@ $(STAMP): pyproject.toml
 
 # Tests start what they need themselves (throw-away keyspace, local Ray, price simulator
 # processes); the Cassandra node is started (or reused) first so its start-up is not a test's.
-test: venv
+test: venv browser-deps
 	$(BIN)/ledgerflow cassandra start
 	$(BIN)/python -m pytest -q
+
+# The browser tests alone (tests/browser/, marked slow and browser).
+test-browser: venv browser-deps
+	$(BIN)/ledgerflow cassandra start
+	$(BIN)/python -m pytest -q -m browser
+
+# Debian's chromium for the browser tests (Playwright's own browser download is not used).
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+
+# Rebuild the web page into serve/static/ (committed; only needed after changing web/).
+web:
+	cd web && npm ci && npm run build
 
 # Local stack (Cassandra, price simulator, Ray head with dashboard, Serve), a generated 50k-row
 # sample uploaded and watched to the end, then the gains summary and where to look.

@@ -183,6 +183,13 @@ class SettingsView(BaseModel):
     currency: str
 
 
+class Choices(BaseModel):
+    poolings: dict[str, list[str]] = Field(description="Cost-basis method -> the poolings it "
+                                           "allows (uk pools per person: universal only)")
+    tx_types: list[str]
+    formats: list[str] = Field(description="Upload formats (POST /v1/uploads?format=)")
+
+
 class Health(BaseModel):
     status: str
     cassandra: str

@@ -31,7 +31,7 @@ from ingest.load.users import (
 from ingest.normalize.assets import normalize_symbol
 from ingest.normalize.canonical import TX_TYPES
 from ingest.tax.engine import check_options
-from ingest.vocabulary import STAGES, JobKind, JobStatus
+from ingest.vocabulary import STAGES, JobKind, JobStatus, Method, Pooling
 from serve.auth import current_user
 from serve.deps import db, settings
 from serve.errors import ApiError, install_error_handlers
@@ -39,6 +39,7 @@ from serve.form8949 import form8949_csv
 from serve.models import (
     ERROR_RESPONSES,
     Balance,
+    Choices,
     ErrorBody,
     Finding,
     FormatList,
@@ -63,6 +64,7 @@ from serve.page_tokens import (
     encode_tx_cursor,
     invalid_token,
 )
+from serve.pages import install_local_docs, install_web_app
 from serve.pipeline_link import hand_to_pipeline
 
 ResultT = TypeVar("ResultT")
@@ -75,8 +77,10 @@ app = FastAPI(title="ledgerflow query API", version="1",
                           "token create USER`). Uploads: POST /v1/uploads, documented at "
                           "/v1/uploads/docs. Lists answer `{items, next_page_token}`; errors "
                           "answer `{error: {code, message}}`.",
-              responses=ERROR_RESPONSES)
+              responses=ERROR_RESPONSES, docs_url=None, redoc_url=None)
 install_error_handlers(app)
+install_local_docs(app, "ledgerflow query API")
+install_web_app(app)
 
 Limit = Query(100, ge=1, le=MAX_LIMIT, description="Items per page")
 PageToken = Query(None, description="next_page_token of the previous page")
@@ -325,3 +329,18 @@ def write_settings(update: SettingsUpdate = Body(), user_id: str = Depends(curre
     job_id = jobs.create_job(session, user_id=user_id, kind=JobKind.RECOMPUTE)
     hand_to_pipeline(job_id)
     return JobAccepted(job_id=job_id, status=JobStatus.QUEUED)
+
+
+
+@app.get("/v1/choices", response_model=Choices,
+         summary="Valid values: method -> its poolings, transaction types, upload formats")
+def list_choices(user_id: str = Depends(current_user)) -> Choices:
+    poolings: dict[str, list[str]] = {}
+    for method in Method:
+        for pooling in Pooling:
+            try:
+                check_options(method, pooling)
+            except ValueError:
+                continue
+            poolings.setdefault(method, []).append(pooling)
+    return Choices(poolings=poolings, tx_types=sorted(TX_TYPES), formats=list(FORMATS))

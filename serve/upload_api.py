@@ -23,6 +23,7 @@ from serve.auth import current_user
 from serve.deps import db, settings
 from serve.errors import ApiError, install_error_handlers
 from serve.models import ERROR_RESPONSES, ErrorBody, UploadAccepted
+from serve.pages import install_local_docs
 from serve.pipeline_link import hand_to_pipeline
 from serve.upload_stream import (
     CsvSink,
@@ -58,8 +59,9 @@ UPLOAD_BODY_DOC = {
 app = FastAPI(title="ledgerflow upload API", version="1",
               description="Upload exchange CSV exports. Every call needs "
                           "`Authorization: Bearer <token>`. Jobs, data and reports: the query "
-                          "API's page at /docs.")
+                          "API's page at /docs.", docs_url=None, redoc_url=None)
 install_error_handlers(app)
+install_local_docs(app, "ledgerflow upload API")
 
 
 def rejected(exc: UploadRejected) -> ApiError:

@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.plugins.ray_local",
     "tests.plugins.pricesim",
     "tests.plugins.serve_app",
+    "tests.plugins.browser",
 ]

@@ -410,3 +410,36 @@ def test_settings_the_engine_refuses_are_422_and_leave_the_stored_settings(api_c
     assert error["code"] == "invalid_settings" and "universal" in error["message"]
     assert ok(client.get("/v1/settings")) == before
     assert ok(client.get("/v1/jobs"))["items"] == []  # no recompute started
+
+
+
+def test_choices_list_only_valid_combinations(api_client_for, fresh_user):
+    choices = ok(api_client_for(fresh_user("choices")).get("/v1/choices"))
+    assert choices["poolings"] == {"fifo": ["per-wallet", "universal"],
+                                   "lifo": ["per-wallet", "universal"],
+                                   "hifo": ["per-wallet", "universal"],
+                                   "acb": ["per-wallet", "universal"], "uk": ["universal"]}
+    assert "trade" in choices["tx_types"] and choices["tx_types"] == sorted(choices["tx_types"])
+    assert {"koinly", "coinbase", "binance", "kraken"} <= set(choices["formats"])
+
+
+# --- what a browser loads -------------------------------------------------------------------------
+def test_web_page_and_its_assets_are_served_from_the_package(serve_app):
+    page = httpx.get(f"{serve_app.base_url}/", timeout=30)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assets = [a for a in page.text.split('"') if a.startswith("/assets/")]
+    assert {a.rsplit(".", 1)[-1] for a in assets} == {"js", "css"}
+    for asset in assets:
+        resp = httpx.get(f"{serve_app.base_url}{asset}", timeout=30)
+        assert resp.status_code == 200 and len(resp.content) > 1000
+
+
+@pytest.mark.parametrize("docs", ["/docs", "/v1/uploads/docs"])
+def test_openapi_pages_use_local_swagger_assets(serve_app, docs):
+    html = httpx.get(f"{serve_app.base_url}{docs}", timeout=30).text
+    prefix = docs.removesuffix("/docs")
+    assert f'"{prefix}/static/swagger/swagger-ui-bundle.js"' in html
+    assert "cdn" not in html.lower()
+    for name in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        resp = httpx.get(f"{serve_app.base_url}{prefix}/static/swagger/{name}", timeout=30)
+        assert resp.status_code == 200 and len(resp.content) > 10_000

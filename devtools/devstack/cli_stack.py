@@ -3,7 +3,7 @@
 up     Cassandra node, schema, price simulator (127.0.0.1:8765), Ray head with dashboard
        (127.0.0.1:8265), both Serve applications (127.0.0.1:8000)
 demo   up, then a generated 50k-row sample uploaded and watched to the end, the gains summary,
-       and the URLs to look at
+       the URLs to look at, last the web page's URL and a token to paste into it
 down   everything up started, in reverse order
 """
 from __future__ import annotations
@@ -55,7 +55,8 @@ def up(price_rate: float) -> None:
     get_settings.cache_clear()
     from serve.app import run_local
     run_local(settings.api_host, settings.api_port, blocking=False)
-    print(f"API up: http://{settings.api_host}:{settings.api_port}/docs")
+    print(f"API up: http://{settings.api_host}:{settings.api_port}/docs, web page "
+          f"http://{settings.api_host}:{settings.api_port}/")
 
 
 def down() -> None:
@@ -114,6 +115,7 @@ def demo(rows: int, price_rate: float) -> int:
     print(f"\nLook at:\n  API docs       {api}/docs\n  Ray dashboard  http://127.0.0.1:{DASHBOARD_PORT}"
           f"\n  transactions   curl -H 'Authorization: Bearer {token}' {api}/v1/transactions?limit=5"
           f"\n  stop all       make down")
+    print(f"\nWeb page: {api}/\nToken to paste there (user 'demo'): {token}")
     return 0
 
 

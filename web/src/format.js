@@ -1,0 +1,64 @@
+// Pure display helpers. Decimals arrive as exact strings; the page rounds money to cents and
+// keeps the exact string for the hover title.
+
+const moneyFormats = new Map();
+
+export function moneyText(value, currency = "USD") {
+  if (value === null || value === undefined || value === "") return "";
+  if (!moneyFormats.has(currency)) {
+    moneyFormats.set(currency, new Intl.NumberFormat("en-US", {
+      style: "currency", currency, minimumFractionDigits: 2, maximumFractionDigits: 2,
+    }));
+  }
+  const cents = Math.round(Number(value) * 100) / 100;
+  return moneyFormats.get(currency).format(cents === 0 ? 0 : cents); // no "-$0.00"
+}
+
+/** Quantities: at most 8 decimals shown, trailing zeros dropped. */
+export function amountText(value) {
+  if (value === null || value === undefined || value === "") return "";
+  const [whole, frac = ""] = String(value).split(".");
+  const cut = frac.slice(0, 8).replace(/0+$/, "");
+  return cut ? `${whole}.${cut}` : whole;
+}
+
+export function countText(n) {
+  return new Intl.NumberFormat("en-US").format(n || 0);
+}
+
+export function bytesText(n) {
+  if (n >= 1024 * 1024) return `${(n / (1024 * 1024)).toFixed(1)} MB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} kB`;
+  return `${n} B`;
+}
+
+export function percent(done, total, complete = false) {
+  if (complete) return 100;
+  if (!total || total <= 0) return 0;
+  return Math.floor(Math.min(Math.max(done / total, 0), 1) * 100);
+}
+
+export function durationText(seconds) {
+  if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "";
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  const m = Math.floor(seconds / 60);
+  const s = Math.round(seconds % 60);
+  return `${m} min ${s} s`;
+}
+
+/** Seconds between two ISO timestamps (end: now when missing). */
+export function secondsBetween(startIso, endIso) {
+  if (!startIso) return null;
+  const end = endIso ? Date.parse(endIso) : Date.now();
+  return Math.max(0, (end - Date.parse(startIso)) / 1000);
+}
+
+/** "2024-03-01 12:00" (UTC), for dense tables; the full time goes in a title. */
+export function shortTimeText(iso) {
+  return iso ? iso.replace("T", " ").slice(0, 16) : "";
+}
+
+export function timeText(iso) {
+  if (!iso) return "";
+  return iso.replace("T", " ").replace(/(\.\d+)?Z$/, " UTC");
+}

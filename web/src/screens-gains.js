@@ -1,0 +1,162 @@
+// Gains per tax year (chart per year and per asset, Form 8949 download) and balances.
+import { html } from "htm/preact";
+import { useEffect, useState } from "preact/hooks";
+import { getBlob, getJson } from "./api.js";
+import { BarChart, ErrorLine, Loading, Money } from "./components.js";
+import { amountText } from "./format.js";
+
+const num = (v) => (v === null || v === undefined ? 0 : Number(v));
+
+function GainsTable({ rows, first, currency, caption }) {
+  return html`
+    <table class="data gains-table">
+      <caption class="visually-hidden">${caption}</caption>
+      <thead><tr><th scope="col">${first}</th><th scope="col" class="num">Proceeds</th>
+        <th scope="col" class="num">Cost basis</th><th scope="col" class="num">Short term</th>
+        <th scope="col" class="num">Long term</th><th scope="col" class="num">Gain</th>
+        <th scope="col" class="num">Income</th></tr></thead>
+      <tbody>${rows.map((r) => html`
+        <tr data-key=${first === "Year" ? r.year : r.asset}>
+          <th scope="row">${first === "Year" ? r.year : r.asset}</th>
+          <td class="num"><${Money} value=${r.proceeds} currency=${currency} /></td>
+          <td class="num"><${Money} value=${r.cost_basis} currency=${currency} /></td>
+          <td class="num"><${Money} value=${r.short_term_gain} currency=${currency} /></td>
+          <td class="num"><${Money} value=${r.long_term_gain} currency=${currency} /></td>
+          <td class="num"><${Money} value=${r.gain} currency=${currency} /></td>
+          <td class="num"><${Money} value=${r.income} currency=${currency} /></td>
+        </tr>`)}</tbody>
+    </table>`;
+}
+
+/** Fetch and save a CSV (the API needs the bearer header, so no plain link). */
+async function download(path, params, fileName) {
+  const blob = await getBlob(path, params);
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = fileName;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+export function GainsScreen({ currency }) {
+  const [years, setYears] = useState(null);
+  const [year, setYear] = useState("");
+  const [detail, setDetail] = useState(null);
+  const [error, setError] = useState(null);
+  const [downloadError, setDownloadError] = useState(null);
+
+  useEffect(() => {
+    getJson("/v1/gains").then((page) => {
+      setYears(page.items);
+      if (page.items.length) setYear(page.items[page.items.length - 1].year);
+    }, setError);
+  }, []);
+  useEffect(() => {
+    if (!year) return;
+    setDetail(null);
+    getJson("/v1/gains", { year, limit: 1000 }).then(setDetail, setError);
+  }, [year]);
+
+  if (error) return html`<section><h1>Gains</h1><${ErrorLine} error=${error} /></section>`;
+  if (!years) return html`<section><h1>Gains</h1><${Loading} what="Gains" /></section>`;
+  if (!years.length) {
+    return html`<section><h1>Gains</h1>
+      <p>No gains yet: they appear when an upload's tax stage has run.</p></section>`;
+  }
+  const fileYear = year.replace("/", "-");
+  return html`
+    <section aria-labelledby="gains-title">
+      <h1 id="gains-title">Gains</h1>
+      <div class="card">
+        <${BarChart} title="Per tax year" currency=${currency}
+          labels=${years.map((y) => y.year)}
+          datasets=${[
+            { label: "Proceeds", data: years.map((y) => num(y.proceeds)) },
+            { label: "Cost basis", data: years.map((y) => num(y.cost_basis)) },
+            { label: "Gain", data: years.map((y) => num(y.gain)) },
+            { label: "Income", data: years.map((y) => num(y.income)) },
+          ]} />
+        <${GainsTable} rows=${years} first="Year" currency=${currency}
+          caption="Totals per tax year" />
+      </div>
+      <div class="card">
+        <div class="row">
+          <div class="field">
+            <label for="year">Tax year</label>
+            <select id="year" value=${year} onChange=${(e) => setYear(e.target.value)}>
+              ${years.map((y) => html`<option value=${y.year}>${y.year}</option>`)}
+            </select>
+          </div>
+          <div class="field buttons">
+            <button type="button" class="primary" onClick=${() => {
+              setDownloadError(null);
+              download("/v1/reports/form8949.csv", { year }, `form8949-${fileYear}.csv`)
+                .catch(setDownloadError);
+            }}>Download Form 8949 (${year}) CSV</button>
+          </div>
+        </div>
+        <${ErrorLine} error=${downloadError} />
+        ${!detail ? html`<${Loading} what="Year" />` : html`
+          <${BarChart} title=${`Gain and income per asset, ${year}`} currency=${currency}
+            labels=${detail.items.map((r) => r.asset)}
+            datasets=${[
+              { label: "Short term", data: detail.items.map((r) => num(r.short_term_gain)) },
+              { label: "Long term", data: detail.items.map((r) => num(r.long_term_gain)) },
+              { label: "Income", data: detail.items.map((r) => num(r.income)) },
+            ]} stacked=${true} />
+          <${GainsTable} rows=${detail.items} first="Asset" currency=${currency}
+            caption=${`Per asset, ${year}`} />`}
+      </div>
+    </section>`;
+}
+
+const MAX_BALANCE_PAGES = 10;
+
+export function BalancesScreen({ currency }) {
+  const [rows, setRows] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    (async () => {
+      const all = [];
+      let token = null;
+      for (let i = 0; i < MAX_BALANCE_PAGES; i++) {
+        const page = await getJson("/v1/balances", { limit: 1000, page_token: token });
+        all.push(...page.items);
+        token = page.next_page_token;
+        if (!token) break;
+      }
+      setRows(all);
+    })().catch(setError);
+  }, []);
+  if (error) return html`<section><h1>Balances</h1><${ErrorLine} error=${error} /></section>`;
+  if (!rows) return html`<section><h1>Balances</h1><${Loading} what="Balances" /></section>`;
+  const held = rows.filter((r) => num(r.quantity) !== 0);
+  const assets = [...new Set(held.map((r) => r.asset))].sort();
+  const wallets = [...new Set(held.map((r) => r.wallet))].sort();
+  const basis = (wallet, asset) => held.filter((r) => r.wallet === wallet && r.asset === asset)
+    .reduce((sum, r) => sum + num(r.cost_basis), 0);
+  return html`
+    <section aria-labelledby="balances-title">
+      <h1 id="balances-title">Balances</h1>
+      ${!held.length ? html`<p>Nothing held.</p>` : html`
+        <div class="card">
+          <${BarChart} title="Holdings value at cost basis, per asset and wallet"
+            currency=${currency} stacked=${true} labels=${assets}
+            datasets=${wallets.map((w) => ({ label: w, data: assets.map((a) => basis(w, a)) }))} />
+        </div>
+        <table class="data balances-table">
+          <caption class="visually-hidden">Balances per wallet and asset</caption>
+          <thead><tr><th scope="col">Wallet</th><th scope="col">Asset</th>
+            <th scope="col" class="num">Quantity</th><th scope="col" class="num">Cost basis</th>
+          </tr></thead>
+          <tbody>${held.map((r) => html`
+            <tr><td>${r.wallet}</td><td>${r.asset}</td>
+              <td class="num" title=${r.quantity}>${amountText(r.quantity)}</td>
+              <td class="num"><${Money} value=${r.cost_basis} currency=${currency} /></td></tr>`)}
+          </tbody>
+        </table>`}
+    </section>`;
+}

@@ -1,0 +1,114 @@
+// Upload: pick or drop files, options, the bytes going up, then the job's live stages.
+import { html } from "htm/preact";
+import { useRef, useState } from "preact/hooks";
+import { uploadFile } from "./api.js";
+import { JobProgress } from "./components.js";
+import { bytesText, percent } from "./format.js";
+
+const ZONES = ["UTC", "Europe/London", "Europe/Berlin", "America/New_York", "America/Chicago",
+  "America/Los_Angeles", "Asia/Tokyo", "Asia/Singapore", "Australia/Sydney"];
+let nextId = 1;
+
+function UploadItem({ item }) {
+  const pct = percent(item.loaded, item.total);
+  return html`
+    <li class="card upload-item" data-file=${item.file.name}>
+      <p class="job-head"><strong>${item.file.name}</strong>
+        <span class="muted"> · ${bytesText(item.file.size)}</span></p>
+      ${item.jobId ? html`<${JobProgress} jobId=${item.jobId} label=${item.file.name} />` : html`
+        <div class="stage">
+          <label for=${`bytes-${item.id}`}>upload</label>
+          <progress id=${`bytes-${item.id}`} max="100" value=${pct}>${pct}%</progress>
+          <span class="pct">${pct}%</span>
+          <span class="muted counts">${bytesText(item.loaded)} / ${bytesText(item.total)}</span>
+        </div>`}
+      ${item.error ? html`<p class="error upload-error" role="alert">
+        ${item.file.name}: ${item.error.message}</p>` : null}
+    </li>`;
+}
+
+export function UploadScreen({ choices }) {
+  const [files, setFiles] = useState([]);
+  const [format, setFormat] = useState("");
+  const [wallet, setWallet] = useState("");
+  const [tz, setTz] = useState("");
+  const [items, setItems] = useState([]);
+  const [dragging, setDragging] = useState(false);
+  const picker = useRef(null);
+
+  const update = (id, patch) =>
+    setItems((all) => all.map((it) => (it.id === id ? { ...it, ...patch } : it)));
+
+  const start = (e) => {
+    e.preventDefault();
+    if (!files.length) return;
+    const params = { format, wallet: wallet.trim(), tz: tz.trim() };
+    const started = files.map((file) => ({ id: nextId++, file, loaded: 0, total: file.size }));
+    setItems((all) => [...started, ...all]);
+    for (const item of started) {
+      uploadFile(item.file, params, (loaded, total) => update(item.id, { loaded, total }))
+        .then((accepted) => update(item.id, { jobId: accepted.job_id }),
+          (error) => update(item.id, { error }));
+    }
+    setFiles([]);
+    if (picker.current) picker.current.value = "";
+  };
+
+  const onDrop = (e) => {
+    e.preventDefault();
+    setDragging(false);
+    setFiles([...e.dataTransfer.files]);
+  };
+  const openPicker = (e) => {
+    if (e.type === "click" || e.key === "Enter" || e.key === " ") {
+      e.preventDefault();
+      picker.current.click();
+    }
+  };
+
+  return html`
+    <section aria-labelledby="upload-title">
+      <h1 id="upload-title">Upload exports</h1>
+      <form class="card" onSubmit=${start}>
+        <div class=${`dropzone${dragging ? " dragging" : ""}`} tabindex="0" role="button"
+          aria-describedby="drop-hint"
+          onClick=${openPicker} onKeyDown=${openPicker}
+          onDragOver=${(e) => { e.preventDefault(); setDragging(true); }}
+          onDragLeave=${() => setDragging(false)} onDrop=${onDrop}>
+          <p><strong>Drop CSV files here</strong> or press to choose</p>
+          <p id="drop-hint" class="muted">${files.length
+            ? files.map((f) => `${f.name} (${bytesText(f.size)})`).join(", ")
+            : "Koinly, Coinbase, Binance or Kraken exports; several at once are fine"}</p>
+        </div>
+        <label for="files" class="visually-hidden">CSV files</label>
+        <input id="files" ref=${picker} type="file" multiple tabindex="-1"
+          accept=".csv,text/csv,text/plain"
+          class="visually-hidden" onChange=${(e) => setFiles([...e.target.files])} />
+        <div class="row">
+          <div class="field">
+            <label for="format">Format</label>
+            <select id="format" value=${format} onChange=${(e) => setFormat(e.target.value)}>
+              <option value="">Detect from the header row</option>
+              ${(choices?.formats || []).map((f) => html`<option value=${f}>${f}</option>`)}
+            </select>
+          </div>
+          <div class="field">
+            <label for="wallet">Wallet</label>
+            <input id="wallet" value=${wallet} placeholder="the exchange's name"
+              onInput=${(e) => setWallet(e.target.value)} />
+          </div>
+          <div class="field">
+            <label for="tz">Time zone of times without offset</label>
+            <input id="tz" list="zones" value=${tz} placeholder="UTC"
+              onInput=${(e) => setTz(e.target.value)} />
+            <datalist id="zones">${ZONES.map((z) => html`<option value=${z} />`)}</datalist>
+          </div>
+        </div>
+        <button type="submit" class="primary" disabled=${!files.length}>
+          Upload ${files.length > 1 ? `${files.length} files` : "file"}</button>
+      </form>
+      <ul class="uploads" aria-label="Uploads">
+        ${items.map((item) => html`<${UploadItem} key=${item.id} item=${item} />`)}
+      </ul>
+    </section>`;
+}
