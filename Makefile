@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: venv test test-browser browser-deps web demo down bench stack-up clean
+.PHONY: venv test test-fast test-slow test-browser lint browser-deps web demo down bench stack-up clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -16,9 +16,27 @@ $(STAMP): pyproject.toml
 
 # Tests start what they need themselves (throw-away keyspace, local Ray, price simulator
 # processes); the Cassandra node is started (or reused) first so its start-up is not a test's.
+# `make test` is everything CI runs: lint and types, the default suite, then the slow tests
+# (multi-node Ray and Cassandra, the browser) as a second step.
 test: venv browser-deps
 	$(BIN)/ledgerflow cassandra start
-	$(BIN)/python -m pytest -q
+	$(MAKE) lint
+	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m slow
+
+# The default suite alone (about 15 minutes here): what to run while developing.
+test-fast: venv
+	$(BIN)/ledgerflow cassandra start
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-slow: venv browser-deps
+	$(BIN)/ledgerflow cassandra start
+	$(BIN)/python -m pytest -q -m slow
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # The browser tests alone (tests/browser/, marked slow and browser).
 test-browser: venv browser-deps

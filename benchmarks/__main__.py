@@ -15,6 +15,7 @@ from benchmarks.stack import Knobs
 HERE = Path(__file__).resolve().parent
 QUICK_SIZES = [2000, 10000]
 QUICK_BASELINE = 2000
+HUGE_SIZE = 3_000_000
 
 
 def sizes(text: str) -> list[int]:
@@ -47,6 +48,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--write-concurrency", type=int, help="LEDGERFLOW_WRITE_CONCURRENCY")
     p.add_argument("--out", type=Path, default=HERE / "out", help="output folder")
     p.add_argument("--results-md", type=Path, default=HERE / "RESULTS.md")
+    p.add_argument("--huge", action="store_true",
+                   help="also run a 3,000,000-row file (memory flat in file size: run once)")
     p.add_argument("--quick", action="store_true",
                    help=f"smoke run: sizes {','.join(map(str, QUICK_SIZES))}, baseline "
                         f"{QUICK_BASELINE}")
@@ -58,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.quick:
         args.sizes, args.baseline_size = QUICK_SIZES, QUICK_BASELINE
+    if args.huge:
+        args.sizes = [*args.sizes, HUGE_SIZE]
     if args.baseline_size not in args.sizes:   # the ratio needs ledgerflow on the same size
         args.sizes = sorted([*args.sizes, args.baseline_size])
     config = BenchConfig(

@@ -298,6 +298,7 @@ class Harness:
             "price_cache": ("cold (price_windows and price_coverage truncated before the upload)" if cold
                             else "warm (windows cached by the earlier run of the same rows)"),
             "loadavg_before": loadavg_before,
+            "derived_rows": derived_rows(get_session(get_settings()), user),
         }
 
     def wait_for_job(self, job_id: str, auth: dict, size: int | str,
@@ -503,3 +504,32 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "__dataclass_fields__"):
         return _jsonable(asdict(value))
     return str(value)
+
+
+def derived_rows(session: Any, user: str) -> dict[str, int]:
+    """Rows the tax and price stages left in Cassandra for `user` (counted after the job): the
+    read tables, plus the price cache rows (truncated before a cold run, so written by it).
+    transactions_view's per-asset metrics are map-element updates of the same rows."""
+    from ingest.load.cassandra import execute
+
+    def count(cql: str, *params: Any) -> int:
+        return int(execute(session, cql, params).one()["n"])
+
+    months = sorted({r["month"] for r in execute(
+        session, "SELECT month FROM user_months WHERE user_id = ?", (user,))})
+    years = sorted({r["year"] for r in execute(
+        session, "SELECT year FROM yearly_summary WHERE user_id = ?", (user,))})
+    out = {
+        "transactions_view": sum(count("SELECT count(*) AS n FROM transactions_view WHERE "
+                                       "user_id = ? AND month = ?", user, m) for m in months),
+        "disposal_chunks": sum(count("SELECT count(*) AS n FROM disposal_chunks WHERE "
+                                     "user_id = ? AND year = ?", user, y) for y in years),
+        "finding_chunks": count("SELECT count(*) AS n FROM finding_chunks WHERE user_id = ?", user),
+        "balances": count("SELECT count(*) AS n FROM balances WHERE user_id = ?", user),
+        "yearly_summary": count("SELECT count(*) AS n FROM yearly_summary WHERE user_id = ?",
+                                user),
+        "price_windows": count("SELECT count(*) AS n FROM price_windows"),
+        "price_coverage": count("SELECT count(*) AS n FROM price_coverage"),
+    }
+    out["total"] = sum(out.values())
+    return out

@@ -10,7 +10,9 @@ UPLOAD_MARGIN_S = 0.050
 STORE_VS_COPY = 1.5
 PARSE_VS_STORE = 10.0
 API_VS_DRIVER_P99 = 3.0
-BASELINE_SPEEDUP = 50.0
+BASELINE_SPEEDUP = 25.0        # cold price cache (the rate-limit floor is about 31x at 10k)
+WARM_BASELINE_SPEEDUP = 50.0   # warm price cache
+DERIVED_PER_INPUT = 1.5        # derived rows left per input row, largest file
 PRICE_TIME_FACTOR = 1.2
 
 
@@ -124,10 +126,10 @@ def evaluate(results: dict[str, Any]) -> list[dict]:
                 None)
     if base and warm:
         t = Target("end to end vs the synchronous baseline, warm price cache",
-                   f"ledgerflow >= {BASELINE_SPEEDUP:g}x faster on the same file",
+                   f"ledgerflow >= {WARM_BASELINE_SPEEDUP:g}x faster on the same file",
                    evaluated_on=f"{base['size']} rows")
         ratio = base["e2e_s"] / warm["e2e_s"]
-        at_least(t, ratio, BASELINE_SPEEDUP)
+        at_least(t, ratio, WARM_BASELINE_SPEEDUP)
         t.achieved = f"{base['e2e_s']:.1f} s vs {warm['e2e_s']:.2f} s = {ratio:.1f}x (warm price cache)"
         out.append(t)
 
@@ -154,6 +156,16 @@ def evaluate(results: dict[str, Any]) -> list[dict]:
         at_most(t, prices_s, limit, " s")
         t.achieved = (f"{prices_s:.3f} s for {requests} requests at {rate:g} req/s "
                       f"(limit {limit:.3f} s)")
+    out.append(t)
+    t = Target("derived rows per input row",
+               f"rows the tax and price stages leave <= {DERIVED_PER_INPUT:g} per input row",
+               evaluated_on=where)
+    derived = (run or {}).get("derived_rows")
+    if run and derived and run.get("accepted"):
+        per_row = derived["total"] / run["accepted"]
+        at_most(t, per_row, DERIVED_PER_INPUT, "")
+        t.achieved = (f"{derived['total']:,} rows for {run['accepted']:,} transactions = "
+                      f"{per_row:.2f} ({', '.join(f'{k} {v:,}' for k, v in derived.items() if k != 'total')})")
     out.append(t)
     out.extend(_issue7_targets(results))
     return [asdict(x) for x in out]
