@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import ray
 from pydantic import BaseModel
@@ -42,18 +43,30 @@ SUPERVISOR_NAME = "ledgerflow-job-supervisor"
 StepFn = Callable[[JobContext, Executor, StageResults], BaseModel]
 
 
+def same_seconds(result: Any, stages: tuple[Stage, ...], seconds: float) -> dict[Stage, float]:
+    return {stage: seconds for stage in stages}
+
+
+def ingest_seconds(result: Any, stages: tuple[Stage, ...], seconds: float) -> dict[Stage, float]:
+    """Parse: until the last parse task ended; store: the whole map/reduce (store tasks need
+    every chunk's output, so they end last)."""
+    return {Stage.PARSE: min(seconds, result.parse_seconds), Stage.STORE: seconds}
+
+
 @dataclass(frozen=True)
 class Step:
     name: str                      # the field of StageResults holding its result
     stages: tuple[Stage, ...]      # marked done (in the job record) when the step ends
     kinds: frozenset[JobKind]      # job kinds that run it
     run: StepFn
+    # seconds per stage, from the step's result and its wall time
+    timings: Callable[[Any, tuple[Stage, ...], float], dict[Stage, float]] = same_seconds
 
 
 UPLOAD_ONLY, EVERY_JOB = frozenset({JobKind.UPLOAD}), frozenset(JobKind)
 STEPS: tuple[Step, ...] = (
     # parse and store are one map/reduce: parse tasks feed store tasks directly
-    Step("ingest", (Stage.PARSE, Stage.STORE), UPLOAD_ONLY, run_ingest),
+    Step("ingest", (Stage.PARSE, Stage.STORE), UPLOAD_ONLY, run_ingest, ingest_seconds),
     Step("prices", (Stage.PRICES,), UPLOAD_ONLY, run_prices),
     Step("tax", (Stage.TAX,), EVERY_JOB, run_tax),
 )
@@ -73,8 +86,8 @@ def run_steps(ctx: JobContext, executor: Executor) -> StageResults:
         if done.ingest is not None and step.name == "ingest":
             jobs.set_counts(session, job.job_id, done.ingest.accepted, done.ingest.rejected)
         seconds = time.monotonic() - started
-        for stage in step.stages:
-            jobs.mark_stage_done(session, job.job_id, stage, seconds)
+        for stage, stage_seconds in step.timings(result, step.stages, seconds).items():
+            jobs.mark_stage_done(session, job.job_id, stage, stage_seconds)
         job.completed_stages |= set(step.stages)
     return done
 
