@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -38,6 +39,7 @@ from ingest.pipeline.executors import Executor
 from ingest.pipeline.results import StageResults, TaxStageResult
 from ingest.pipeline.tax_compute import TaxOptions, compute_shard_with, shard_count
 from ingest.prices.pool import fetch_prices
+from ingest.prices.report import PriceFetchReport
 from ingest.prices.valuation import price_needs, value_transactions
 from ingest.tax.records import BalanceRecord, DisposalLine, Finding, YearSummary
 from ingest.tax.shards import (
@@ -258,71 +260,95 @@ def stored_summaries(ctx: JobContext, assets: set[str]) -> tuple[ShardSummary, l
     return ShardSummary(-1, tuple(sorted(assets)), years, 0, 0, 0, 0), balances
 
 
+@dataclass
+class History:
+    """The read step's result: small facts here, the rows in the object store (`groups`)."""
+    stats: HistoryStats
+    needs: pa.Table
+    rows: int
+    groups: list[Any]          # handles of each month group's rows
+
+
+def read_history(ctx: JobContext, executor: Executor, months: list[int]) -> History:
+    reads = [executor.submit(read_task, ctx, group, name=f"read:{ctx.job.job_id}:{i}",
+                             num_returns=4)
+             for i, group in enumerate(month_groups(months, executor))]
+    needs = [n for n in executor.get([r[1] for r in reads]) if n.num_rows]
+    return History(stats=merge_stats(executor.get([r[0] for r in reads])),
+                   needs=pa.concat_tables(needs) if needs else EMPTY_NEEDS.empty_table(),
+                   rows=sum(executor.get([r[2] for r in reads])), groups=[r[3] for r in reads])
+
+
+def plan_rewrite(ctx: JobContext, done: StageResults, history: History, report: PriceFetchReport,
+                 executor: Executor) -> tuple[ShardPlan, list[Shard], Rewrite]:
+    """Who owns which asset, which shards must recompute, and what they rewrite."""
+    cutoffs = cutoffs_of(ctx, done, report.fetched_windows)
+    plan = plan_shards(history.stats, shard_count(executor))
+    dirty = dirty_shards(plan, cutoffs)
+    known_years = tuple(sorted({r["year"] for r in queries.summary_rows(ctx.session(),
+                                                                         ctx.job.user_id)}))
+    clean_assets = frozenset(a for s in plan.shards if s not in dirty for a in s.assets)
+    return plan, dirty, Rewrite(cutoffs, known_years, frozenset(report.unavailable_assets),
+                                clean_assets)
+
+
+def run_shards(ctx: JobContext, executor: Executor, history: History, plan: ShardPlan,
+               dirty: list[Shard], options: TaxOptions, rewrite: Rewrite) -> list[ShardOutcome]:
+    count = len(plan.shards)
+    splits = [executor.submit(split_task, rows, plan, name=f"split:{ctx.job.job_id}:{i}",
+                              num_returns=count) for i, rows in enumerate(history.groups)]
+    if count == 1:
+        splits = [[pieces] for pieces in splits]
+    return executor.get([
+        executor.submit(shard_task, ctx, shard, options, rewrite,
+                        *[pieces[shard.index] for pieces in splits],
+                        name=f"tax:{ctx.job.job_id}:{shard.index}")
+        for shard in dirty])
+
+
 def run_tax(ctx: JobContext, executor: Executor, done: StageResults) -> TaxStageResult:
     # Bad settings fail here, once, not in every shard's task.
     options = TaxOptions.of(ctx.user.method, ctx.user.pooling, ctx.currency, ctx.settings)
     months = sorted(user_months(ctx.session(), ctx.job.user_id))
     if not months:
         return TaxStageResult()
-    timer, job = StepTimer(), ctx.job
+    timer = StepTimer()
     ctx.progress.reset(Stage.TAX)
-    reads = [executor.submit(read_task, ctx, group, name=f"read:{job.job_id}:{i}", num_returns=4)
-             for i, group in enumerate(month_groups(months, executor))]
-    stats = merge_stats(executor.get([r[0] for r in reads]))
-    needs = [n for n in executor.get([r[1] for r in reads]) if n.num_rows]
+    history = read_history(ctx, executor, months)
     timer.done("read")
-    report = fetch_prices(pa.concat_tables(needs) if needs else EMPTY_NEEDS.empty_table(),
-                          settings=ctx.settings, currency=ctx.currency)
+    report = fetch_prices(history.needs, settings=ctx.settings, currency=ctx.currency)
     timer.done("prices")
-
-    cutoffs = cutoffs_of(ctx, done, report.fetched_windows)
-    plan = plan_shards(stats, shard_count(executor))
-    dirty = dirty_shards(plan, cutoffs)
-    known_years = tuple(sorted({r["year"] for r in queries.summary_rows(ctx.session(),
-                                                                         job.user_id)}))
-    clean_assets = frozenset(a for s in plan.shards if s not in dirty for a in s.assets)
-    rewrite = Rewrite(cutoffs, known_years, frozenset(report.unavailable_assets), clean_assets)
-    count = len(plan.shards)
-    history_rows = sum(executor.get([r[2] for r in reads]))
-    splits = [executor.submit(split_task, r[3], plan, name=f"split:{job.job_id}:{i}",
-                              num_returns=count) for i, r in enumerate(reads)]
-    if count == 1:
-        splits = [[s] for s in splits]
-    outcomes: list[ShardOutcome] = executor.get([
-        executor.submit(shard_task, ctx, shard, options, rewrite,
-                        *[pieces[shard.index] for pieces in splits],
-                        name=f"tax:{job.job_id}:{shard.index}")
-        for shard in dirty])
+    plan, dirty, rewrite = plan_rewrite(ctx, done, history, report, executor)
+    outcomes = run_shards(ctx, executor, history, plan, dirty, options, rewrite)
     timer.done("shards")
+    write_user_totals(ctx, outcomes, set(history.stats.asset_rows), rewrite)
+    timer.done("totals")
+    return TaxStageResult(assets=len(history.stats.asset_rows), history_rows=history.rows,
+                          view_rows_written=sum(o.view_rows for o in outcomes),
+                          shards=len(plan.shards), shards_computed=len(dirty),
+                          seconds=timer.total, steps=timer.steps)
 
-    computed = {a for o in outcomes for a in o.summary.assets}
-    clean = set(stats.asset_rows) - computed
+
+def write_user_totals(ctx: JobContext, outcomes: list[ShardOutcome], assets: set[str],
+                      rewrite: Rewrite) -> None:
+    """yearly_summary and balances from the recomputed shards' summaries plus, for the assets
+    no shard recomputed, their stored rows."""
     summaries = [o.summary for o in outcomes]
     balances = [b for o in outcomes for b in o.balances]
+    clean = assets - {a for s in summaries for a in s.assets}
     if clean:
         kept, kept_balances = stored_summaries(ctx, clean)
         summaries.append(kept)
         balances += kept_balances
-    write_user_totals(ctx, summaries, balances)
-    if cutoffs is None:   # a recompute: years no longer produced (another method's) go
-        stale = set(known_years) - {year for s in summaries for year, _ in s.years_by_asset}
-        views.delete_disposal_years(ctx.session(), job.user_id, stale)
-    timer.done("totals")
-    return TaxStageResult(assets=len(stats.asset_rows), history_rows=history_rows,
-                          view_rows_written=sum(o.view_rows for o in outcomes),
-                          shards=count, shards_computed=len(dirty), seconds=timer.total,
-                          steps=timer.steps)
-
-
-def write_user_totals(ctx: JobContext, summaries: list[ShardSummary],
-                      balances: list[BalanceRecord]) -> None:
     totals = combine_summaries(summaries)
     rows = [(year, queries.TOTALS_ASSET, s.proceeds, s.cost_basis, s.short_term_gain,
              s.long_term_gain, s.gain, s.income) for year, s in totals.years.items()]
     rows += [(year, asset, s.proceeds, s.cost_basis, s.short_term_gain, s.long_term_gain, s.gain,
               s.income) for (year, asset), s in totals.years_by_asset.items()]
-    session = ctx.session()
-    views.replace_yearly_summary(session, ctx.job.user_id, rows)
-    views.replace_balances(session, ctx.job.user_id, [
+    session, user_id = ctx.session(), ctx.job.user_id
+    views.replace_yearly_summary(session, user_id, rows)
+    views.replace_balances(session, user_id, [
         (b.wallet, b.asset, b.quantity, b.cost_basis)
         for b in sorted(balances, key=lambda b: (b.asset, b.wallet))])
+    if rewrite.cutoffs is None:   # a recompute: the years no longer produced (another method's)
+        views.delete_disposal_years(session, user_id, set(rewrite.known_years) - set(totals.years))
