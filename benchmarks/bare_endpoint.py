@@ -22,5 +22,7 @@ class BareUpload:
 
 def deploy() -> str:
     """Deploy next to the running applications; returns the route prefix."""
-    serve.run(BareUpload.bind(), name=APP_NAME, route_prefix=ROUTE_PREFIX)
+    # mypy ignores class decorators' return types: @serve.deployment made BareUpload a Deployment
+    serve.run(BareUpload.bind(), name=APP_NAME,  # type: ignore[attr-defined]
+              route_prefix=ROUTE_PREFIX)
     return ROUTE_PREFIX

@@ -69,6 +69,12 @@ class Harness:
     facts: dict[int, FileFacts] = field(default_factory=dict)
     stack: Stack | None = None
 
+    @property
+    def live_stack(self) -> Stack:
+        """The stack `run` started: every step runs inside `run`."""
+        assert self.stack is not None, "benchmark steps run inside Harness.run"
+        return self.stack
+
     def log(self, message: str) -> None:
         print(f"[bench {datetime.now():%H:%M:%S}] {message}", flush=True)
 
@@ -118,7 +124,7 @@ class Harness:
         return 1 if self.results["failures"] else 0
 
     def run_steps(self) -> None:
-        cfg, stack = self.config, self.stack
+        cfg, stack = self.config, self.live_stack
         for name, fn in (("start Cassandra and a fresh lf_bench keyspace", stack.start_storage),
                          ("start the price simulator", stack.start_price_simulator),
                          ("generate the files", self.generate_files)):
@@ -142,9 +148,11 @@ class Harness:
                     self.results["runs"].append(run)
                     runs_by_size[size] = run
             # The price cache is shared by every user and job, so a production upload usually
-            # finds most windows cached: the baseline-sized file once more, warm, as a second figure.
+            # finds most windows cached: the baseline-sized file once more, warm, as a second
+            # figure.
             if cfg.baseline_size in runs_by_size:
-                warm = self.step(f"ledgerflow end to end, {cfg.baseline_size} rows, warm price cache",
+                warm = self.step(f"ledgerflow end to end, {cfg.baseline_size} rows, "
+                                 "warm price cache",
                                  self.run_ledgerflow, cfg.baseline_size, False)
                 if warm is not FAILED:
                     self.results["warm_runs"] = [warm]
@@ -161,7 +169,8 @@ class Harness:
         else:
             self.skipped("read API latency", f"no successful ledgerflow run of {largest} rows")
 
-        naive = self.step(f"naive price fetcher, {largest}-row file", self.run_naive_fetcher, largest)
+        naive = self.step(f"naive price fetcher, {largest}-row file", self.run_naive_fetcher,
+                          largest)
         if naive is not FAILED:
             self.results["naive_fetcher"] = naive
 
@@ -176,7 +185,8 @@ class Harness:
     # --- steps -----------------------------------------------------------------------------------
     def generate_files(self) -> dict:
         generate = require("devtools.generate", "generate", step="generate the files")
-        window_seconds = require("ingest.prices.planner", "WINDOW_SECONDS", step="generate the files")
+        window_seconds = require("ingest.prices.planner", "WINDOW_SECONDS",
+                                 step="generate the files")
         data_dir = self.config.out_dir / "data"
         data_dir.mkdir(parents=True, exist_ok=True)
         out = {}
@@ -209,10 +219,11 @@ class Harness:
                 if i > WARMUP_ROWS:
                     break
                 out.write(line)
-        auth = {"Authorization": f"Bearer {create_token(get_session(get_settings()), 'bench-warmup')}"}
+        token = create_token(get_session(get_settings()), "bench-warmup")
+        auth = {"Authorization": f"Bearer {token}"}
         self.sampler.set_tag("warmup")
-        upload = timed_upload(f"{self.stack.api_url}/v1/uploads?format=koinly&name={path.name}",
-                              path, auth)
+        api_url = self.live_stack.api_url
+        upload = timed_upload(f"{api_url}/v1/uploads?format=koinly&name={path.name}", path, auth)
         if upload.status != 202:
             raise BenchError(f"POST /v1/uploads answered {upload.status}: {upload.body}")
         job = self.wait_for_job(upload.body["job_id"], auth, "warmup", [])
@@ -232,7 +243,7 @@ class Harness:
         from ingest.load.cassandra import get_session
         from ingest.load.users import create_token
 
-        cfg, stack, path = self.config, self.stack, self.files[size]
+        cfg, stack, path = self.config, self.live_stack, self.files[size]
         if cold:
             self.truncate_price_cache()                   # cold price cache for every size
         user = f"bench-{size}" if cold else f"bench-{size}-warm"
@@ -283,7 +294,8 @@ class Harness:
                             "send_s": [b.send_s for b in bare]},
             "e2e_s": t_end - t_start, "e2e_record_s": e2e_record,
             "stage_timings_recorded": timings, "stages": stages,
-            "transitions_observed": [(round(t - upload.started_wall, 3), s) for t, s in transitions],
+            "transitions_observed": [(round(t - upload.started_wall, 3), s)
+                                     for t, s in transitions],
             "price_requests": {"total": sim.get("requests"), "ok": sim.get("ok"),
                                "throttled_429": sim.get("throttled_429"),
                                "errors_5xx": sim.get("errors_5xx"),
@@ -295,7 +307,8 @@ class Harness:
             "price_window_pairs_in_file": self.facts[size].window_pairs,
             "cpu_whole_run": self.sampler.cpu_over(f"lf:{size}:"),
             "memory": {**memory, "ray_workers_sum_before_upload_bytes": idle_rss[0]},
-            "price_cache": ("cold (price_windows and price_coverage truncated before the upload)" if cold
+            "price_cache": ("cold (price_windows and price_coverage truncated before the upload)"
+                            if cold
                             else "warm (windows cached by the earlier run of the same rows)"),
             "loadavg_before": loadavg_before,
             "derived_rows": derived_rows(get_session(get_settings()), user),
@@ -303,7 +316,7 @@ class Harness:
 
     def wait_for_job(self, job_id: str, auth: dict, size: int | str,
                      transitions: list[tuple[float, str]]) -> dict:
-        url = f"{self.stack.api_url}/v1/jobs/{job_id}"
+        url = f"{self.live_stack.api_url}/v1/jobs/{job_id}"
         deadline = time.monotonic() + self.config.job_timeout_s
         stage = "upload"
         failed_polls = 0
@@ -354,7 +367,7 @@ class Harness:
         session = get_session(get_settings())
         token = create_token(session, user)
         auth = {"Authorization": f"Bearer {token}"}
-        url = f"{self.stack.api_url}/v1/transactions?limit=100"
+        url = f"{self.live_stack.api_url}/v1/transactions?limit=100"
 
         def full_page(status: int, body: Any) -> bool:
             return status == 200 and isinstance(body, dict) and len(body.get("items", [])) > 0
@@ -386,8 +399,8 @@ class Harness:
         if facts is None:
             raise BenchError(f"no facts for the {size}-row file")
         sample = facts.naive_sample
-        post_json(f"{self.stack.sim_url}/stats/reset", {})
-        client = PriceClient(self.stack.sim_url)
+        post_json(f"{self.live_stack.sim_url}/stats/reset", {})
+        client = PriceClient(self.live_stack.sim_url)
         self.sampler.set_tag("naive")
         started = time.perf_counter()
         try:
@@ -407,15 +420,15 @@ class Harness:
                                  f"scaled linearly to all {facts.priceable_transactions}"}
 
     def run_baseline(self, size: int) -> dict:
-        path = self.files[size]
-        post_json(f"{self.stack.sim_url}/stats/reset", {})
+        path, stack = self.files[size], self.live_stack
+        post_json(f"{stack.sim_url}/stats/reset", {})
         self.sampler.set_tag("baseline")
-        answer = timed_upload(f"{self.stack.baseline_url}/upload?user=baseline-{size}", path, {},
+        answer = timed_upload(f"{stack.baseline_url}/upload?user=baseline-{size}", path, {},
                               timeout=self.config.baseline_timeout_s)
         self.sampler.set_tag("idle")
         if answer.status != 200:
             raise BenchError(f"baseline answered {answer.status}: {str(answer.body)[:500]}")
-        _, sim = get_json(f"{self.stack.sim_url}/stats")
+        _, sim = get_json(f"{stack.sim_url}/stats")
         return {"size": size, "e2e_s": answer.total_s, "answer": answer.body,
                 "simulator": {k: sim.get(k) for k in ("requests", "ok", "throttled_429")},
                 "cpu": self.sampler.cpu_over("baseline")}
@@ -463,7 +476,8 @@ def price_stage_requests(by_stage: dict[str, int]) -> int:
     """Requests of the prices stage: every chart request of the job except those seen while tax
     ran (parse and store fetch no prices, so early arrivals that polling attributed to them, up to
     one poll interval, are the prices stage's)."""
-    return sum(n for stage, n in by_stage.items() if stage not in ("tax", "finishing", "outside_job"))
+    return sum(n for stage, n in by_stage.items()
+               if stage not in ("tax", "finishing", "outside_job"))
 
 
 def effective_settings() -> dict:

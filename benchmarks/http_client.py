@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import numpy as np
 
@@ -29,11 +29,17 @@ class UploadTiming:
     started_wall: float   # time.time() when sending began
 
 
+def _host(parts: SplitResult) -> str:
+    if parts.hostname is None:
+        raise ValueError(f"no host in URL {parts.geturl()!r}")
+    return parts.hostname
+
+
 def timed_upload(url: str, path: Path, headers: dict[str, str], timeout: float = 1800.0
                  ) -> UploadTiming:
     """POST the file as a raw body (Content-Length, 1 MiB writes) and time the answer."""
     parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    conn = http.client.HTTPConnection(_host(parts), parts.port, timeout=timeout)
     size = path.stat().st_size
     try:
         t_open = time.perf_counter()
@@ -67,7 +73,7 @@ def timed_upload(url: str, path: Path, headers: dict[str, str], timeout: float =
 def get_json(url: str, headers: dict[str, str] | None = None, timeout: float = 30.0
              ) -> tuple[int, Any]:
     parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    conn = http.client.HTTPConnection(_host(parts), parts.port, timeout=timeout)
     try:
         conn.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""),
                      headers=headers or {})
@@ -83,7 +89,7 @@ def get_json(url: str, headers: dict[str, str] | None = None, timeout: float = 3
 
 def post_json(url: str, payload: dict, timeout: float = 30.0) -> tuple[int, Any]:
     parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    conn = http.client.HTTPConnection(_host(parts), parts.port, timeout=timeout)
     try:
         conn.request("POST", parts.path, body=json.dumps(payload),
                      headers={"Content-Type": "application/json"})
@@ -148,7 +154,8 @@ def api_latency(url: str, headers: dict[str, str], total: int, concurrency: int,
 
 
 def threaded_latency(call: Callable[[], Any], total: int, concurrency: int) -> LatencyResult:
-    """`total` calls of `call` by `concurrency` threads (e.g. driver reads on one shared Session)."""
+    """`total` calls of `call` by `concurrency` threads (e.g. driver reads on one shared
+    Session)."""
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()

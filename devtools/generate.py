@@ -11,10 +11,10 @@ The transfer counterpart lives in a Koinly-format file with a Wallet column (`pe
 Koinly without `peer_out`, in the same file under a second wallet.
 
 Rows are written as they are made (bounded memory). `rows` is the exact number of data lines of
-`out` (preamble and header not counted; no field contains a newline, so rows = lines). `GenerateStats.by_type` counts the canonical transactions
-the files parse into and `skipped` the rows the parsers skip by design (fiat deposits, Kraken
-staking moves and unconfirmed duplicates, Binance Earn subscriptions), so tests can check a parse
-against the generator exactly.
+`out` (preamble and header not counted; no field contains a newline, so rows = lines).
+`GenerateStats.by_type` counts the canonical transactions the files parse into and `skipped` the
+rows the parsers skip by design (fiat deposits, Kraken staking moves and unconfirmed duplicates,
+Binance Earn subscriptions), so tests can check a parse against the generator exactly.
 """
 from __future__ import annotations
 
@@ -100,7 +100,8 @@ def units_text(u: int, decimals: int = 8, strip: bool = False) -> str:
 def money_text(cents: int, symbol: str = "$", thousands: bool = True) -> str:
     sign = "-" if cents < 0 else ""
     whole, frac = divmod(abs(cents), 100)
-    return f"{sign}{symbol}{whole:,}.{frac:02d}" if thousands else f"{sign}{symbol}{whole}.{frac:02d}"
+    return (f"{sign}{symbol}{whole:,}.{frac:02d}" if thousands
+            else f"{sign}{symbol}{whole}.{frac:02d}")
 
 
 def thousands_text(u: int) -> str:
@@ -188,8 +189,10 @@ class CoinbaseWriter(Writer):
     def rows(self, tx: Tx, balance: Callable[[str], int]) -> list[str]:
         t = tx.type
         fees = tx.fee_u // CENT if tx.fee == "USD" else 0
+        asset: str | None
         if tx.variant == "fiat deposit":
-            kind, asset, qty, sub, total = "Deposit", "USD", tx.received_u, tx.value_cents, tx.value_cents
+            kind, asset, qty, sub, total = "Deposit", "USD", tx.received_u, tx.value_cents, \
+                tx.value_cents
             notes = "Deposit from bank account"
         elif t == BUY:
             kind, asset, qty = ("Advanced Trade Buy" if tx.variant == "advanced" else "Buy"), \
@@ -206,7 +209,8 @@ class CoinbaseWriter(Writer):
             notes = (f"Converted {thousands_text(tx.sent_u)} {tx.sent} to "
                      f"{thousands_text(tx.received_u)} {tx.received}")
         elif t == WITHDRAWAL:
-            kind, asset, qty, sub, total = "Send", tx.sent, -tx.sent_u, tx.value_cents, tx.value_cents
+            kind, asset, qty, sub, total = "Send", tx.sent, -tx.sent_u, tx.value_cents, \
+                tx.value_cents
             notes = f"Sent {units_text(tx.sent_u, strip=True)} {asset} to an external address"
         elif t == DEPOSIT:
             kind, asset, qty, sub, total = "Receive", tx.received, tx.received_u, tx.value_cents, \
@@ -217,10 +221,11 @@ class CoinbaseWriter(Writer):
             asset, qty, sub, total = tx.received, tx.received_u, tx.value_cents, tx.value_cents
             notes = ""
         price_cents = int(sub * UNIT / abs(qty)) if qty else 0
-        return [",".join((f"{self.rng.getrandbits(96):024x}", f"{stamp(tx.ts)} UTC", kind, asset or "",
-                          units_text(qty, strip=True), "USD", csv_field(money_text(price_cents)),
-                          csv_field(money_text(sub)), csv_field(money_text(total)),
-                          csv_field(money_text(fees)), csv_field(notes)))]
+        return [",".join((f"{self.rng.getrandbits(96):024x}", f"{stamp(tx.ts)} UTC", kind,
+                          asset or "", units_text(qty, strip=True), "USD",
+                          csv_field(money_text(price_cents)), csv_field(money_text(sub)),
+                          csv_field(money_text(total)), csv_field(money_text(fees)),
+                          csv_field(notes)))]
 
 
 class BinanceWriter(Writer):
@@ -248,11 +253,13 @@ class BinanceWriter(Writer):
             out = [row("Small Assets Exchange BNB", tx.sent or "", -tx.sent_u),
                    row("Small Assets Exchange BNB", "BNB", tx.received_u)]
             for sa, su, ra, ru in tx.extra:
-                out += [row("Small Assets Exchange BNB", sa, -su), row("Small Assets Exchange BNB", ra, ru)]
+                out += [row("Small Assets Exchange BNB", sa, -su),
+                        row("Small Assets Exchange BNB", ra, ru)]
             return out
         if t == TRADE:
             selling = tx.received == "USDT"
-            out = [row("Transaction Sold" if selling else "Transaction Spend", tx.sent or "", -tx.sent_u),
+            out = [row("Transaction Sold" if selling else "Transaction Spend", tx.sent or "",
+                       -tx.sent_u),
                    row("Transaction Revenue" if selling else "Transaction Buy", tx.received or "",
                        tx.received_u)]
             if tx.fee:
@@ -263,7 +270,8 @@ class BinanceWriter(Writer):
         if t == WITHDRAWAL:   # Binance's Change includes the network fee
             return [row("Withdraw", tx.sent or "", -(tx.sent_u + tx.fee_u))]
         if t == INCOME:
-            return [row(self.INCOME.get(tx.label or "", "Staking Rewards"), tx.received or "", tx.received_u)]
+            return [row(self.INCOME.get(tx.label or "", "Staking Rewards"), tx.received or "",
+                        tx.received_u)]
         # internal: an Earn subscription, skipped by the parser
         return [row("Simple Earn Flexible Subscription", tx.sent or "", -tx.sent_u)]
 
@@ -298,24 +306,24 @@ class KrakenWriter(Writer):
         if t in (BUY, SELL, TRADE):
             ref = self._id("T")
             fee_on_sent = tx.fee == tx.sent
-            return [row(self._id("L"), ref, "trade", "", code(tx.sent or ""), tx.sent or "", -tx.sent_u,
-                        tx.fee_u if fee_on_sent else 0),
+            return [row(self._id("L"), ref, "trade", "", code(tx.sent or ""), tx.sent or "",
+                        -tx.sent_u, tx.fee_u if fee_on_sent else 0),
                     row(self._id("L"), ref, "trade", "", code(tx.received or ""), tx.received or "",
                         tx.received_u, 0 if fee_on_sent else tx.fee_u)]
         if t == "internal":   # spot -> staking, both rows skipped by the parser
             asset = tx.sent or ""
-            return [row(self._id("L"), self._id("B"), "transfer", "spottostaking", code(asset), asset,
-                        -tx.sent_u, 0),
+            return [row(self._id("L"), self._id("B"), "transfer", "spottostaking", code(asset),
+                        asset, -tx.sent_u, 0),
                     row(self._id("L"), self._id("B"), "transfer", "stakingfromspot",
                         KRAKEN_STAKED.get(asset, asset + ".S"), asset, tx.sent_u, 0)]
         if t == INCOME:
             asset = tx.received or ""
-            return [row(self._id("L"), self._id("S"), "staking", "", KRAKEN_STAKED.get(asset, asset + ".S"),
-                        asset, tx.received_u, 0)]
+            return [row(self._id("L"), self._id("S"), "staking", "",
+                        KRAKEN_STAKED.get(asset, asset + ".S"), asset, tx.received_u, 0)]
         ref = self._id("Q" if t == DEPOSIT else "A")
-        asset = tx.received if t == DEPOSIT else tx.sent
+        asset = (tx.received if t == DEPOSIT else tx.sent) or ""
         u = tx.received_u if t == DEPOSIT else -tx.sent_u
-        out = [row(self._id("L"), ref, t, "", code(asset or ""), asset or "", u, tx.fee_u)]
+        out = [row(self._id("L"), ref, t, "", code(asset), asset, u, tx.fee_u)]
         if tx.variant == "pending":   # Kraken's unconfirmed twin: empty txid, skipped by the parser
             out.insert(0, '""' + out[0][out[0].index(","):])
         return out
@@ -384,7 +392,8 @@ class _Simulation:
         key = tuple(assets)
         cum = self._cum_weights.get(key)
         if cum is None:
-            cum = self._cum_weights[key] = list(accumulate(MAJOR_WEIGHTS.get(a, 1.0) for a in assets))
+            cum = self._cum_weights[key] = list(accumulate(MAJOR_WEIGHTS.get(a, 1.0)
+                                                           for a in assets))
         return self.rng.choices(assets, cum_weights=cum)[0]
 
     def held(self, wallet: str) -> list[str]:
@@ -463,7 +472,8 @@ class _Simulation:
                 asset = self.pick([a for a in listed if a != quote])
                 spend = int(self.holdings[wallet][quote] * rng.uniform(0.05, 0.5))
                 got = self.units(spend / UNIT * self.price(quote, ts), asset, ts)
-                fee_bnb = max(1, self.units(spend / UNIT * self.price(quote, ts), "BNB", ts) // 1000)
+                fee_bnb = max(1, self.units(spend / UNIT * self.price(quote, ts), "BNB", ts)
+                              // 1000)
                 fee_asset, fee_u = ("BNB", fee_bnb) if asset != "BNB" and \
                     self.holdings[wallet].get("BNB", 0) >= fee_bnb else (asset, got // 1000)
                 return Tx(ts, TRADE, wallet, quote, spend, asset, got,
@@ -497,7 +507,8 @@ class _Simulation:
                     pairs = []
                     for a in small:
                         u = max(1, self.holdings[wallet][a] // 50)
-                        pairs.append((a, u, "BNB", self.units(self.value(a, u, ts) / 100 + 0.01, "BNB", ts)))
+                        pairs.append((a, u, "BNB",
+                                      self.units(self.value(a, u, ts) / 100 + 0.01, "BNB", ts)))
                     (sa, su, ra, ru), rest = pairs[0], pairs[1:]
                     return Tx(ts, TRADE, wallet, sa, su, ra, ru, variant="dust",
                               extra=rest, label="dust"), self.main
@@ -568,8 +579,8 @@ class _Simulation:
         # internal rows the parsers skip
         if fmt == "coinbase":
             cents = int(self.usd() * 100)
-            return Tx(ts, "internal", wallet, received="USD", received_u=cents * CENT, value_cents=cents,
-                      variant="fiat deposit"), self.main
+            return Tx(ts, "internal", wallet, received="USD", received_u=cents * CENT,
+                      value_cents=cents, variant="fiat deposit"), self.main
         if fmt in ("binance", "kraken") and held:
             stakeable = [a for a in held if a in STAKEABLE] or held
             asset = self.pick(stakeable)
@@ -619,7 +630,8 @@ def generate(rows: int, fmt: str, seed: int, out: str | Path, *, peer_out: str |
     with open(out, "w", newline="", encoding="utf-8") as f_main:
         peer_file = open(peer_out, "w", newline="", encoding="utf-8") if peer_out else None
         try:
-            main = WRITERS[fmt](f_main, main_wallet, random.Random(rng.getrandbits(64)), user_values)
+            main = WRITERS[fmt](f_main, main_wallet, random.Random(rng.getrandbits(64)),
+                                user_values)
             peer: Writer | None = None
             if peer_file is not None:
                 peer = KoinlyWriter(peer_file, peer_wallet, random.Random(rng.getrandbits(64)),

@@ -47,7 +47,10 @@ class QueryAPI:
     pass
 
 
-DEPLOYMENTS: dict[str, Deployment] = {UPLOAD_APP: UploadAPI, QUERY_APP: QueryAPI}
+# mypy keeps a decorated class's own type (it ignores class decorators' return types), while
+# @ray_serve.deployment returns a Deployment
+DEPLOYMENTS: dict[str, Deployment] = {UPLOAD_APP: UploadAPI,  # type: ignore[dict-item]
+                                      QUERY_APP: QueryAPI}  # type: ignore[dict-item]
 
 
 @lru_cache(maxsize=1)

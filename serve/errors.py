@@ -54,9 +54,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(422, "invalid_request", validation_message(exc))
 
-    app.add_exception_handler(ApiError, on_api_error)
-    app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(RequestValidationError, on_validation_error)
+    # Starlette types the handler as taking any Exception, not the class it is registered for
+    # (handler signature variance): each of these only ever gets its own class
+    app.add_exception_handler(ApiError, on_api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, on_http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError,
+                              on_validation_error)  # type: ignore[arg-type]
     app.add_middleware(UnexpectedErrorsAsJson)
 
 

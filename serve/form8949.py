@@ -19,6 +19,7 @@ def disposal_line(row: dict[str, Any], year: str) -> DisposalLine:
     acquisition's tax-calendar date at midnight UTC; Form 8949 years are calendar years on the
     UTC date, so the sale's date is its UTC date."""
     sold_at = utc(row["date_sold"])
+    assert sold_at is not None, "every stored line has its sale time"
     acquired = utc(row["date_acquired"])
     return DisposalLine(
         line_id=row["line_id"], tx_id=row["tx_id"] or "", wallet=row["wallet"] or "",

@@ -111,7 +111,8 @@ class StoredUpload:
 
     async def open(self, file_name: str | None) -> None:
         self.file_name = file_name or DEFAULT_FILE_NAME
-        self.uri = storage.upload_uri(settings().uploads_uri, self.user_id, str(self.job_id), self.file_name)
+        self.uri = storage.upload_uri(settings().uploads_uri, self.user_id, str(self.job_id),
+                                      self.file_name)
         out = await run_in_threadpool(storage.open_output, self.uri)
         self.sink = CsvSink(out, self.max_bytes, self.fmt)
 
@@ -139,11 +140,11 @@ class StoredUpload:
     async def discard(self) -> None:
         if self.sink is None or self.uri is None:
             return
-        uri = self.uri
+        sink, uri = self.sink, self.uri
 
         def close_and_delete() -> None:
             try:
-                self.sink.out.close()
+                sink.out.close()
             finally:
                 storage.delete(uri)
 

@@ -112,9 +112,12 @@ class CsvSink:
         reason = not_text_reason(self._head)
         if reason is not None:
             raise UploadRejected(400, "not_csv", reason)
-        text = self._head.decode("utf-16", errors="replace") if self._is_utf16 else self._head
-        delimiters = [d.decode() for d in DELIMITERS] if isinstance(text, str) else DELIMITERS
-        if not any(d in text for d in delimiters):
+        if self._is_utf16:
+            text = self._head.decode("utf-16", errors="replace")
+            has_delimiter = any(d.decode() in text for d in DELIMITERS)
+        else:
+            has_delimiter = any(d in self._head for d in DELIMITERS)
+        if not has_delimiter:
             raise UploadRejected(400, "not_csv", "no field delimiter (, ; tab |) in the first "
                                  f"{min(len(self._head), SNIFF_BYTES)} bytes: not a CSV file")
         try:   # whole: the head is the file; else a size past the head (a line may go on)

@@ -14,6 +14,7 @@ import ray
 from ingest.config import get_settings
 from ingest.extract import storage
 from ingest.load import jobs
+from ingest.vocabulary import FINISHED
 from ingest.pipeline.ray_runtime import NAMESPACE
 from ingest.pipeline.runner import SUPERVISOR_NAME, JobSupervisor
 
@@ -48,7 +49,7 @@ def wait_status(session, job_id: uuid.UUID, deadline_s: float = DEADLINE_S) -> j
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         job = jobs.get_job(session, job_id)
-        if job is not None and job.status in jobs.JobStatus.FINISHED:
+        if job is not None and job.status in FINISHED:
             return job
         time.sleep(0.5)
     raise AssertionError(f"job {job_id} still {jobs.get_job(session, job_id).status}")

@@ -153,9 +153,9 @@ def java_binary() -> str:
             java = str(Path(home) / "bin" / "java")
             if _java_major(java) in (11, 17):
                 return java
-    java = shutil.which("java")
-    if java and _java_major(java) in (11, 17):
-        return java
+    found = shutil.which("java")
+    if found and _java_major(found) in (11, 17):
+        return found
     raise NodeError("step 'find java': no JDK 11 or 17 found (Cassandra 5.0 needs one). Install "
                     "openjdk-17-jdk-headless or set JAVA_HOME to a JDK 17.")
 

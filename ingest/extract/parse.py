@@ -182,7 +182,8 @@ def _read_fast(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows | 
         ends = np.append(ends, len(data))
     starts = np.concatenate(([0], ends[:-1])).astype(np.int64)
     content_end = ends - (buf[ends - 1] == 10)
-    content_end = content_end - ((content_end > starts) & (buf[np.maximum(content_end - 1, 0)] == 13))
+    content_end = content_end - ((content_end > starts)
+                                 & (buf[np.maximum(content_end - 1, 0)] == 13))
     blank = content_end == starts
     fields = np.searchsorted(commas, content_end) - np.searchsorted(commas, starts) + 1
     if (~blank & (fields < ncols) & (fields >= min_fields)).any():
@@ -239,9 +240,9 @@ def _read_exact(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows:
         except StopIteration:
             break
         except csv.Error as e:
-            row, problem = None, f"malformed CSV: {e}"
+            row, problem = [], f"malformed CSV: {e}"   # no row: the problem rejects it below
         after = max(reader.line_num, before + 1)
-        if row == []:
+        if not row and problem is None:
             continue   # blank line
         rows += 1
         text = "".join(texts[before:after]).rstrip("\r\n")
@@ -274,7 +275,8 @@ def _printable(text: str) -> str:
     return text.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
 
 
-def read_rows(data: bytes, layout: FileLayout, first_line: int, *, exact: bool = False) -> ChunkRows:
+def read_rows(data: bytes, layout: FileLayout, first_line: int, *, exact: bool = False
+              ) -> ChunkRows:
     """The rows of one chunk (fast path unless the chunk needs, or `exact` asks for, the exact one).
     The chunk is transcoded to UTF-8 first (see ingest.extract.encoding)."""
     data = to_utf8(data, layout.encoding)
@@ -407,8 +409,9 @@ def finalize_partition(legs: pa.Table, layout: FileLayout, ctx: ParseContext
     lines = txs.column("line").combine_chunks()
     ids = _tx_ids(ctx.user_id, layout.format, keys, occurrence_index(keys, lines))
     n = txs.num_rows
-    types = pc.coalesce(txs.column("type"), classify_sides(txs.column("sent_asset").combine_chunks(),
-                                                           txs.column("received_asset").combine_chunks()))
+    types = pc.coalesce(txs.column("type"),
+                        classify_sides(txs.column("sent_asset").combine_chunks(),
+                                       txs.column("received_asset").combine_chunks()))
     columns = {
         "tx_id": ids, "user_id": pa.array([ctx.user_id] * n, pa.string()),
         "type": types, "source": pa.array([layout.format] * n, pa.string()),
@@ -455,7 +458,8 @@ def combine_groups(groups: pa.Table) -> tuple[pa.Table, list[RejectedRow]]:
     typed = agg.column("type_min").is_valid().to_numpy(zero_copy_only=False)
     complete = simple & (typed | ((n_sent == 1) & (n_received == 1)))
     # one asset on both sides (ETH2 Send + ETH Receive of a migration): a rename, no disposal
-    same = complete & as_mask(pc.equal(agg.column("sent_asset_min"), agg.column("received_asset_min")))
+    same = complete & as_mask(pc.equal(agg.column("sent_asset_min"),
+                                       agg.column("received_asset_min")))
     skips = {key: (f"skipped: {asset} on both sides: a rename or migration of one asset, "
                    "no disposal")
              for key, asset in zip(agg.column("partition_key").filter(pa.array(same)).to_pylist(),
@@ -486,10 +490,13 @@ def combine_groups(groups: pa.Table) -> tuple[pa.Table, list[RejectedRow]]:
     for found, skipped in ((problems, False), (skips, True)):
         if not found:
             continue
-        bad = groups.filter(pc.is_in(groups.column("partition_key"), value_set=pa.array(list(found))))
-        rejected += [RejectedRow(leg["line"], found[leg["partition_key"]], leg["raw"] or "", skipped)
+        bad = groups.filter(pc.is_in(groups.column("partition_key"),
+                                     value_set=pa.array(list(found))))
+        rejected += [RejectedRow(leg["line"], found[leg["partition_key"]], leg["raw"] or "",
+                                 skipped)
                      for leg in bad.select(["partition_key", "line", "raw"]).to_pylist()]
-    out = pa.concat_tables([tx.cast(_TX_SCHEMA), _tx_table(mixed_rows)]) if mixed_rows else tx.cast(_TX_SCHEMA)
+    out = (pa.concat_tables([tx.cast(_TX_SCHEMA), _tx_table(mixed_rows)]) if mixed_rows
+           else tx.cast(_TX_SCHEMA))
     return out, sorted(rejected, key=lambda r: r.line)
 
 
@@ -508,9 +515,10 @@ def _combine_mixed(key: str, legs: list[dict]) -> tuple[list[dict], str | None]:
     are separate trades); within a part, legs of one asset and side are summed (fills). A part
     with one asset per side is one trade; a dust conversion (label "dust": several coins -> BNB)
     pairs each coin with its own BNB row when there is one per coin, else splits the BNB evenly
-    (the last takes the rounding rest, BittyTax's rule); anything else cannot be paired without prices and is rejected. Fees are
-    summed per asset and go to the trade that received that asset (Binance charges the fee in
-    what was bought), else to a single trade, else become their own fee transaction."""
+    (the last takes the rounding rest, BittyTax's rule); anything else cannot be paired without
+    prices and is rejected. Fees are summed per asset and go to the trade that received that
+    asset (Binance charges the fee in what was bought), else to a single trade, else become their
+    own fee transaction."""
     fees: dict[str, Decimal] = {}
     for leg in legs:
         if leg["fee_asset"]:
@@ -543,7 +551,8 @@ def _combine_mixed(key: str, legs: list[dict]) -> tuple[list[dict], str | None]:
             takers[0] |= {"fee_asset": asset, "fee_amount": amount}
         else:
             out.append(base | {"partition_key": f"{key}|fee|{asset}", "line": first["line"],
-                               "type": TxType.FEE.value, "sent_asset": asset, "sent_amount": amount})
+                               "type": TxType.FEE.value, "sent_asset": asset,
+                               "sent_amount": amount})
     return out, None
 
 

@@ -160,7 +160,7 @@ def clear_progress(session: Session, job_id: uuid.UUID, stage: str) -> None:
 
 
 def progress(session: Session, job_id: uuid.UUID) -> dict[str, dict[str, int]]:
-    out = {stage: {"done": 0, "total": 0} for stage in STAGES}
+    out: dict[str, dict[str, int]] = {stage: {"done": 0, "total": 0} for stage in STAGES}
     for row in execute(session, "SELECT stage, done, total FROM job_progress WHERE job_id = ?",
                        (job_id,)):
         agg = out.setdefault(row["stage"], {"done": 0, "total": 0})

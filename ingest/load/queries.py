@@ -229,9 +229,9 @@ def transactions_page(session: Session, user_id: str, flt: TxFilter, limit: int,
     items: list[Row] = []
     scanned = 0
     for index, month in enumerate(months):
-        resume_here = cursor is not None and month == cursor.month
-        state = cursor.paging_state if resume_here else None
-        skip = cursor.skip if resume_here else 0
+        resume = cursor if cursor is not None and month == cursor.month else None
+        state = resume.paging_state if resume is not None else None
+        skip = resume.skip if resume is not None else 0
         following = TxCursor(months[index + 1]) if index + 1 < len(months) else None
         while True:
             wanted = limit - len(items)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timezone
 from typing import Any
 
@@ -52,7 +52,7 @@ def store_transactions(session: Session, table: pa.Table, job_id: uuid.UUID, *,
     months = month_keys(table.column("timestamp")).tolist()
     users = table.column("user_id").to_pylist()
     cols = _columns_as_python(table, _STORED)
-    by_partition: dict[tuple[str, int], list[tuple]] = defaultdict(list)
+    by_partition: dict[tuple[str, int], list[Sequence[Any]]] = defaultdict(list)
     for i, row in enumerate(zip(*cols)):
         by_partition[(users[i], months[i])].append((users[i], months[i], *row, job_id))
     written = execute_batches(session, INSERT_RAW, by_partition, max_rows=batch_rows)

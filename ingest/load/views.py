@@ -75,7 +75,8 @@ def replace_yearly_summary(session: Session, user_id: str,
     asset '*' holds the year's totals."""
     execute(session, "DELETE FROM yearly_summary WHERE user_id = ?", (user_id,))
     execute_many(session, "INSERT INTO yearly_summary (user_id, year, asset, proceeds, cost_basis, "
-                 "short_term_gain, long_term_gain, gain, income) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 "short_term_gain, long_term_gain, gain, income) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                  [(user_id, *r) for r in rows])
 
 
@@ -151,7 +152,7 @@ def write_disposals(session: Session, user_id: str, lines: Iterable[tuple]) -> i
     """lines: (year, date_sold, line_id, asset, wallet, quantity, date_acquired, proceeds,
     cost_basis, gain, term, tx_id), packed into disposal_chunks rows. Returns lines written."""
     rows = disposal_chunk_rows(user_id, lines)
-    by_partition: dict[tuple[str, str], list[tuple]] = defaultdict(list)
+    by_partition: dict[tuple[str, str], list[Sequence[Any]]] = defaultdict(list)
     for row in rows:
         by_partition[(row[0], row[1])].append(row)
     execute_batches(session, INSERT_DISPOSAL_CHUNK, by_partition)
@@ -165,14 +166,15 @@ FINDING_KINDS = tuple(v for k, v in vars(Flag).items() if k.isupper())
 
 
 def finding_chunk_rows(user_id: str, findings: Iterable[tuple[str, str | None, datetime | None,
-                                                               str | None, str]]) -> list[tuple]:
+                                                               str | None, str]]
+                       ) -> list[Sequence[Any]]:
     """Rows of finding_chunks for (kind, asset, timestamp, tx_id, detail) findings: per (kind,
     asset) in (timestamp, tx_id, detail) order (undated first), FINDINGS_PER_CHUNK per row."""
     grouped: dict[tuple[str, str], list[list]] = defaultdict(list)
     for kind, asset, ts, tx_id, detail in findings:
         grouped[(kind, asset or "")].append(
             [None if ts is None else micros_from_datetime(ts), tx_id, detail])
-    rows = []
+    rows: list[Sequence[Any]] = []
     for (kind, asset), packed in sorted(grouped.items()):
         packed.sort(key=lambda f: (f[0] is not None, f[0] or 0, f[1] or "", f[2]))
         for chunk, start in enumerate(range(0, len(packed), FINDINGS_PER_CHUNK)):
@@ -227,7 +229,7 @@ def write_view_metrics(session: Session,
                        ) -> int:
     """(user_id, month, timestamp, tx_id, {asset: metrics}) -> one map append per row: the
     shard's own elements of that transactions_view row. Returns rows updated."""
-    by_partition: dict[tuple[str, int], list[tuple]] = defaultdict(list)
+    by_partition: dict[tuple[str, int], list[Sequence[Any]]] = defaultdict(list)
     for user_id, month, ts, tx_id, by_asset in rows:
         by_partition[(user_id, month)].append((
             {asset: metrics_element(asset, m) for asset, m in by_asset.items()},

@@ -21,8 +21,9 @@ log = logging.getLogger(__name__)
 
 # Worth a retry: the network, Cassandra timeouts/unavailability, storage. A ValueError (a bad file,
 # bad settings) or a rejected query is not. (Ray retries crashed workers whatever this says.)
-TRANSIENT_ERRORS: list[type[BaseException]] = [OSError, RequestExecutionException, OperationTimedOut,
-                                               NoHostAvailable, ConnectionException]
+TRANSIENT_ERRORS: list[type[BaseException]] = [OSError, RequestExecutionException,
+                                               OperationTimedOut, NoHostAvailable,
+                                               ConnectionException]
 
 MESSAGE_CHARS = 500
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -34,13 +35,16 @@ class JobFailure:
     message: str
 
 
+# the fixed messages
+STORAGE_UNAVAILABLE = ("the database or the file storage was unavailable; the job stopped and can "
+                       "be started again by uploading the file again")
+INTERNAL = ("internal error while processing the job; the operators can find it in the server logs "
+            "under the job id")
 # code -> fixed message (None: the message is the error's own, written for the user)
 CATALOGUE: dict[str, str | None] = {
     "invalid_input": None,  # ValueError/FormatError: the file or its options (tz, settings)
-    "storage_unavailable": "the database or the file storage was unavailable; the job stopped "
-                           "and can be started again by uploading the file again",
-    "internal": "internal error while processing the job; the operators can find it in the "
-                "server logs under the job id",
+    "storage_unavailable": STORAGE_UNAVAILABLE,
+    "internal": INTERNAL,
 }
 
 
@@ -48,8 +52,8 @@ def root_cause(exc: BaseException) -> BaseException:
     """The exception a Ray task raised, through RayTaskError wrappers (ray.get re-raises a task's
     error wrapped; its str() holds the remote traceback)."""
     seen = 0
-    while getattr(exc, "cause", None) is not None and seen < 10:
-        exc, seen = exc.cause, seen + 1
+    while (cause := getattr(exc, "cause", None)) is not None and seen < 10:
+        exc, seen = cause, seen + 1
     return exc
 
 
@@ -65,8 +69,8 @@ def describe(exc: BaseException) -> JobFailure:
         return JobFailure("invalid_input", user_text(str(cause)) or "the file or its options "
                           "are invalid")
     if isinstance(cause, tuple(TRANSIENT_ERRORS)):
-        return JobFailure("storage_unavailable", CATALOGUE["storage_unavailable"])
-    return JobFailure("internal", CATALOGUE["internal"])
+        return JobFailure("storage_unavailable", STORAGE_UNAVAILABLE)
+    return JobFailure("internal", INTERNAL)
 
 
 def _looks_internal(text: str) -> bool:

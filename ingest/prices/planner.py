@@ -134,8 +134,8 @@ def plan_fetches(needs: pa.Table, coverage: Iterable[CoverageRecord],
             continue
         for start, latest in sorted(by_asset[asset].items()):
             needed += 1
-            record = covered.get((asset, start))
-            if record is not None and latest < record.covered_until:
+            known = covered.get((asset, start))
+            if known is not None and latest < known.covered_until:
                 cached += 1
                 continue
             requests.append(WindowRequest(asset, coin, Window(start, start + WINDOW_SECONDS)))

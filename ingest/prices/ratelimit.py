@@ -50,8 +50,8 @@ def backoff_delay(failures: int, *, base: float = 0.5, cap: float = 30.0,
                   retry_after: float | None = None, rng: random.Random | None = None) -> float:
     """Seconds to wait before retry number `failures` (1-based): jittered exponential backoff
     (x0.5..x1.5, so retries of many windows spread out), never shorter than a capped Retry-After."""
-    rng = rng or random
-    delay = min(cap, base * 2 ** max(0, failures - 1)) * (0.5 + rng.random())
+    draw = random.random() if rng is None else rng.random()
+    delay = min(cap, base * 2 ** max(0, failures - 1)) * (0.5 + draw)
     if retry_after is not None:
         delay = max(delay, min(retry_after, cap))
     return min(delay, cap)

@@ -189,10 +189,12 @@ def summarize(disposals: Iterable[DisposalLine], income: Iterable[IncomeRecord],
             summary.proceeds += line.proceeds
             summary.cost_basis += line.cost_basis
             summary.gain += line.gain
-            if holding_term:
+            if holding_term:   # blank() gave this summary Decimal term gains
                 if line.term == Term.LONG:
+                    assert summary.long_term_gain is not None
                     summary.long_term_gain += line.gain
                 else:
+                    assert summary.short_term_gain is not None
                     summary.short_term_gain += line.gain
     for record in income:
         for summary in (years[record.tax_year], by_asset[(record.tax_year, record.asset)]):
@@ -306,8 +308,10 @@ class _AssetWalk:
 
     def acquire(self, index: int, event: Event, metrics: TxMetrics,
                 into_pool: dict[int, tuple[Decimal, Decimal, bool]]) -> None:
-        known = event.amount is not None
-        cost = event.amount if known else ZERO
+        cost = event.amount
+        known = cost is not None
+        if cost is None:
+            cost = ZERO
         if into_pool and index in into_pool:   # UK: only what the matching rules left
             quantity, pooled_cost, pooled_known = into_pool[index]
         else:
@@ -391,7 +395,8 @@ class _AssetWalk:
         if metrics.proceeds is None:
             metrics.proceeds, metrics.cost_basis, metrics.gain = (proceeds_total, cost_total,
                                                                   gain_total)
-        else:
+        else:   # the three are set together, above
+            assert metrics.cost_basis is not None and metrics.gain is not None
             metrics.proceeds += proceeds_total
             metrics.cost_basis += cost_total
             metrics.gain += gain_total
@@ -408,24 +413,28 @@ class _AssetWalk:
         self.ledger[event.wallet] -= event.quantity   # still held: in flight
         if self.universal:
             return
+        transfer_id = event.transfer_id
+        assert transfer_id is not None   # events.py sets it on every SEND and RECEIVE
         lots, shortfall = self.pool(event.wallet).take(event.quantity)
         if shortfall > 0:   # nothing to carry: the receiving wallet gets units of unknown basis
             lots.append(Lot(shortfall, ZERO, event.time_us, False, self.seq, event.tx_id))
             self.seq += 1
-        destination = self.early_arrivals.pop(event.transfer_id, None)
+        destination = self.early_arrivals.pop(transfer_id, None)
         if destination is not None:
             for lot in lots:
                 self.pool(destination).add(lot)
         else:
-            self.in_flight[event.transfer_id] = lots
+            self.in_flight[transfer_id] = lots
 
     def receive(self, event: Event) -> None:
         self.ledger[event.wallet] += event.quantity
         if self.universal:
             return
-        lots = self.in_flight.pop(event.transfer_id, None)
+        transfer_id = event.transfer_id
+        assert transfer_id is not None   # events.py sets it on every SEND and RECEIVE
+        lots = self.in_flight.pop(transfer_id, None)
         if lots is None:   # same timestamp, deposit ordered first: deliver when the send comes
-            self.early_arrivals[event.transfer_id] = event.wallet
+            self.early_arrivals[transfer_id] = event.wallet
             return
         pool = self.pool(event.wallet)
         for lot in lots:

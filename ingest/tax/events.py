@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 from operator import attrgetter
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -128,7 +129,8 @@ class TxColumns:
     def __len__(self) -> int:
         return len(self.tx_id)
 
-    def cell(self, name: str, row: int) -> object:
+    def cell(self, name: str, row: int) -> Any:
+        """The Python value of one cell: its type is the column's (Arrow's as_py is untyped)."""
         return self.table.column(name)[row].as_py()
 
 
@@ -173,15 +175,19 @@ def transfer_legs(cols: TxColumns) -> list[TransferLeg]:
     """Deposit and withdrawal rows of crypto, the input of reconciliation."""
     legs: list[TransferLeg] = []
     withdrawal, deposit = _WITHDRAWAL, _DEPOSIT
+    # read_columns keeps a side's amount only where its asset is set (_crypto_side)
     for i, (tx_type, s_amount, r_amount) in enumerate(zip(cols.type, cols.sent_amount,
                                                           cols.received_amount)):
         if tx_type == withdrawal and s_amount is not None:
-            legs.append(TransferLeg(cols.tx_id[i], WITHDRAWAL, cols.wallet[i], cols.sent_asset[i],
+            s_asset = cols.sent_asset[i]
+            assert s_asset is not None
+            legs.append(TransferLeg(cols.tx_id[i], WITHDRAWAL, cols.wallet[i], s_asset,
                                     cols.time_us[i], s_amount, cols.tx_hash[i]))
         elif tx_type == deposit and r_amount is not None:
-            legs.append(TransferLeg(cols.tx_id[i], DEPOSIT, cols.wallet[i],
-                                    cols.received_asset[i], cols.time_us[i], r_amount,
-                                    cols.tx_hash[i]))
+            r_asset = cols.received_asset[i]
+            assert r_asset is not None
+            legs.append(TransferLeg(cols.tx_id[i], DEPOSIT, cols.wallet[i], r_asset,
+                                    cols.time_us[i], r_amount, cols.tx_hash[i]))
     return legs
 
 
@@ -233,12 +239,19 @@ class _EventBuilder:
         r_asset, r_amount = cols.received_asset[i], cols.received_amount[i]
         f_asset, f_amount = cols.fee_asset[i], cols.fee_amount[i]
         value = cols.value[i]
+        # read_columns keeps an amount only where its asset is set (a side's amount: crypto with
+        # an amount > 0; the fee amount: a fee), so `sent`, `received` and `has_fee` imply the
+        # asset; the asserts below only tell the type checker so
         sent, received = s_amount is not None, r_amount is not None
         has_fee = f_amount is not None
-        crypto_fee = has_fee and tx_type in TX_TYPES and f_asset.upper() not in FIAT
-        fee_value = cols.fee_value[i] if has_fee else ZERO
-        if fee_value is None and crypto_fee:
-            fee_value = self.implied_fee_value(i, f_asset, f_amount)
+        crypto_fee = False
+        fee_value: Decimal | None = ZERO
+        if f_amount is not None:
+            assert f_asset is not None
+            crypto_fee = tx_type in TX_TYPES and f_asset.upper() not in FIAT
+            fee_value = cols.fee_value[i]
+            if fee_value is None and crypto_fee:
+                fee_value = self.implied_fee_value(i, f_asset, f_amount)
         # a fiat fee only matters as the cost of an exchange; a crypto fee is also a disposal
         fee_missing = fee_value is None and (crypto_fee or (has_fee and tx_type in _EXCHANGES))
         fee_cost = ZERO if fee_value is None else fee_value
@@ -249,11 +262,13 @@ class _EventBuilder:
 
         if tx_type in _EXCHANGES:
             if received:
+                assert r_asset is not None and r_amount is not None
                 cost = None if value is None else value + (ZERO if sent else fee_cost)
                 flags = _MISSING if value is None or (fee_missing and not sent) else _EMPTY
                 inflows.append(Event(r_asset, _ACQUIRE, time_us, 0, tx_id, 0, wallet, r_amount,
                                      cost, "trade" if sent else "buy", flags=flags))
             if sent:
+                assert s_asset is not None and s_amount is not None
                 proceeds = None if value is None else value - fee_cost
                 purpose = ("spend" if tx_type == _SPEND
                            else "trade" if received else "sell")
@@ -265,6 +280,7 @@ class _EventBuilder:
                 missing_what.append("value")
         elif tx_type == _INCOME:
             if received:
+                assert r_asset is not None and r_amount is not None
                 label = (cols.label[i] or "").strip().lower()
                 inflows.append(Event(r_asset, _INCOME_KIND, time_us, 0, tx_id, 0, wallet, r_amount,
                                      value, "income",
@@ -273,9 +289,11 @@ class _EventBuilder:
                 if value is None:
                     missing_what.append("value")
             if sent:
+                assert s_amount is not None
                 unsupported = f"income row also sends {plain_decimal(s_amount)} {s_asset}: ignored"
         elif tx_type == _DEPOSIT:
             if received:
+                assert r_asset is not None and r_amount is not None
                 match = self.by_deposit.get(tx_id)
                 if match is not None:
                     inflows.append(Event(r_asset, _RECEIVE, time_us, 0, tx_id, 0, wallet, r_amount,
@@ -285,9 +303,11 @@ class _EventBuilder:
                     inflows.append(Event(r_asset, _ACQUIRE, time_us, 0, tx_id, 0, wallet, r_amount,
                                          None, "deposit", flags=_UNMATCHED_DEPOSIT))
             if sent:
+                assert s_amount is not None
                 unsupported = f"deposit row also sends {plain_decimal(s_amount)} {s_asset}: ignored"
         elif tx_type == _WITHDRAWAL:
             if sent:
+                assert s_asset is not None and s_amount is not None
                 match = self.by_withdrawal.get(tx_id)
                 if match is not None:
                     lost = match.fee_quantity
@@ -308,20 +328,24 @@ class _EventBuilder:
                     outflows.append(Event(s_asset, _REMOVE, time_us, 1, tx_id, 0, wallet, s_amount,
                                           None, "withdrawal", flags=_UNMATCHED_WITHDRAWAL))
             if received:
+                assert r_amount is not None
                 unsupported = (f"withdrawal row also receives {plain_decimal(r_amount)} {r_asset}: "
                                "ignored")
         elif tx_type == _FEE:
             if sent:
+                assert s_asset is not None and s_amount is not None
                 outflows.append(Event(s_asset, _DISPOSE, time_us, 1, tx_id, 0, wallet, s_amount,
                                       value, "fee", flags=_MISSING if value is None else _EMPTY))
                 if value is None:
                     missing_what.append("value")
             if received:
+                assert r_amount is not None
                 unsupported = f"fee row receives {plain_decimal(r_amount)} {r_asset}: ignored"
         else:
             unsupported = f"unknown transaction type {tx_type!r}: not processed"
 
         if crypto_fee:
+            assert f_asset is not None and f_amount is not None
             outflows.append(Event(f_asset, _DISPOSE, time_us, 1, tx_id, 0, wallet, f_amount,
                                   None if fee_missing else fee_value, "fee",
                                   flags=_MISSING if fee_missing else _EMPTY))
@@ -362,7 +386,7 @@ class _EventBuilder:
         """The row's unit price of ``asset``: its ``price`` when that prices this asset, else
         value / amount of the side in this asset."""
         cols = self.cols
-        price = cols.cell("price", i)
+        price: Decimal | None = cols.cell("price", i)   # decimal128 (canonical AMOUNT)
         if price is not None and cols.cell("price_asset", i) == asset:
             return price
         value = cols.value[i]

@@ -106,7 +106,7 @@ def reconcile(legs: list[TransferLeg], *, window_hours: float = 24.0,
                 and withdrawal.quantity * keep_share <= deposit.quantity <= withdrawal.quantity)
 
     for withdrawal in withdrawals:
-        deposits = deposits_by_asset.get(withdrawal.asset)
+        deposits = deposits_by_asset.get(withdrawal.asset, [])
         if not deposits:
             continue
         chosen: int | None = None

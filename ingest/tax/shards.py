@@ -288,9 +288,9 @@ def combine_summaries(summaries: Iterable[ShardSummary]) -> UserTotals:
     for summary in summaries:
         by_asset.update(summary.years_by_asset)
     years: dict[str, YearSummary] = {}
-    for (year, _asset), summary in sorted(by_asset.items(), key=lambda item: (item[0][1],
-                                                                             item[0][0])):
-        years[year] = _sum_summaries(years.get(year), summary)
+    for (year, _asset), year_summary in sorted(by_asset.items(),
+                                               key=lambda item: (item[0][1], item[0][0])):
+        years[year] = _sum_summaries(years.get(year), year_summary)
     return UserTotals(dict(sorted(years.items())), dict(sorted(by_asset.items())))
 
 

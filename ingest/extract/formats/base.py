@@ -95,7 +95,8 @@ def amount_with_unit(values: pa.Array) -> tuple[pa.Array, pa.Array]:
     comma without a point ("0,01BTC", the old ;-separated export) is read as the point."""
     parts = pc.extract_regex(values, _AMOUNT_WITH_UNIT)
     amount = pc.struct_field(parts, "amount")
-    decimal_comma = pc.and_(pc.match_substring(amount, ","), pc.invert(pc.match_substring(amount, ".")))
+    decimal_comma = pc.and_(pc.match_substring(amount, ","),
+                            pc.invert(pc.match_substring(amount, ".")))
     decimal_comma = pc.and_(decimal_comma, pc.invert(pc.match_substring_regex(amount, r",\d{3}$")))
     amount = pc.if_else(decimal_comma, pc.replace_substring(amount, ",", "."),
                         pc.replace_substring(amount, ",", ""))
@@ -176,7 +177,8 @@ def _patterns(names: tuple[str, ...]) -> list[tuple[re.Pattern[str], str]]:
     for n in names:
         if "{ccy}" in n:
             before, after = header_key(n).split("{ccy}")
-            out.append((re.compile(f"^{re.escape(before)}(?P<ccy>[a-z]{{3,4}}){re.escape(after)}$"), n))
+            out.append((re.compile(f"^{re.escape(before)}(?P<ccy>[a-z]{{3,4}}){re.escape(after)}$"),
+                        n))
     return out
 
 
@@ -190,13 +192,15 @@ class RowChecks:
     _skips: list[tuple[np.ndarray, str, pa.Array | None]] = field(default_factory=list)
     _notes: list[tuple[np.ndarray, str, pa.Array | None]] = field(default_factory=list)
 
-    def reject(self, mask: pa.Array | np.ndarray, reason: str, values: pa.Array | None = None) -> None:
+    def reject(self, mask: pa.Array | np.ndarray, reason: str, values: pa.Array | None = None
+               ) -> None:
         """Reject rows where mask; `reason` may hold one '{}' filled with the row's value."""
         m = as_mask(mask)
         if m.any():
             self._rejects.append((m, reason, values))
 
-    def skip(self, mask: pa.Array | np.ndarray, reason: str, values: pa.Array | None = None) -> None:
+    def skip(self, mask: pa.Array | np.ndarray, reason: str, values: pa.Array | None = None
+             ) -> None:
         """Deliberately ignore rows where mask (reported with skipped=True). The reason reads
         'skipped: <reason>' wherever it is shown; this is the one place that prefixes it."""
         m = as_mask(mask) & ~self.rejected_mask()
@@ -229,7 +233,8 @@ class RowChecks:
         """(row index, reason, skipped) per dropped row, by index."""
         rejected = self._collect(self._rejects)
         skipped = {i: r for i, r in self._collect(self._skips).items() if i not in rejected}
-        out = [(i, r, False) for i, r in rejected.items()] + [(i, r, True) for i, r in skipped.items()]
+        out = ([(i, r, False) for i, r in rejected.items()]
+               + [(i, r, True) for i, r in skipped.items()])
         return sorted(out)
 
     @staticmethod
@@ -237,9 +242,11 @@ class RowChecks:
         out: dict[int, list[str]] = {}
         for m, reason, values in entries:
             idx = np.flatnonzero(m)
-            shown = values.take(pa.array(idx)).to_pylist() if values is not None else [None] * len(idx)
+            shown = (values.take(pa.array(idx)).to_pylist() if values is not None
+                     else [None] * len(idx))
             for i, v in zip(idx.tolist(), shown):
-                out.setdefault(i, []).append(reason.format(_shorten(v)) if "{}" in reason else reason)
+                out.setdefault(i, []).append(reason.format(_shorten(v)) if "{}" in reason
+                                             else reason)
         return {i: "; ".join(dict.fromkeys(rs)) for i, rs in out.items()}
 
 
@@ -305,13 +312,16 @@ def parse_amount(values: pa.Array, column: str, checks: RowChecks, *,
         in_range = pc.or_(in_range, too_precise)
         checks.note(too_precise, f"amount '{{}}' in column {column} rounded to "
                     f"{AMOUNT.scale} decimals", values)
-    checks.reject(pc.and_(is_plain, pc.invert(in_range)), f"amount '{{}}' in column {column} is out "
-                  "of range (at most 20 integer digits)", values)
-    out = pc.cast(pc.if_else(pc.and_(is_plain, in_range), plain, pa.scalar(None, pa.string())), AMOUNT)
+    checks.reject(pc.and_(is_plain, pc.invert(in_range)),
+                  f"amount '{{}}' in column {column} is out of range (at most 20 integer digits)",
+                  values)
+    out = pc.cast(pc.if_else(pc.and_(is_plain, in_range), plain, pa.scalar(None, pa.string())),
+                  AMOUNT)
     exp_mask = as_mask(pc.and_(numeric, has_exp))
     if exp_mask.any():   # rare ("1E-8" from spreadsheets): exact per-value path
         fixed = [_exp_to_decimal_text(v) for v in s.filter(pa.array(exp_mask)).to_pylist()]
-        out = pc.replace_with_mask(out, pa.array(exp_mask), pc.cast(pa.array(fixed, pa.string()), AMOUNT))
+        out = pc.replace_with_mask(out, pa.array(exp_mask),
+                                   pc.cast(pa.array(fixed, pa.string()), AMOUNT))
         bad = exp_mask.copy()
         bad[np.flatnonzero(exp_mask)[[f is not None for f in fixed]]] = False
         checks.reject(bad, f"amount '{{}}' in column {column} is out of range", values)
@@ -356,9 +366,9 @@ def when(mask: pa.Array, values: pa.Array | pa.Scalar | str | None, typ: pa.Data
          ) -> pa.Array:
     """values where mask, else null (mask nulls count as false)."""
     mask = pc.fill_null(mask, False)
-    if not isinstance(values, (pa.Array, pa.ChunkedArray, pa.Scalar)):
-        values = pa.scalar(values, typ)
-    return pc.if_else(mask, values, pa.scalar(None, values.type))
+    arrow_values = (values if isinstance(values, (pa.Array, pa.ChunkedArray, pa.Scalar))
+                    else pa.scalar(values, typ))
+    return pc.if_else(mask, arrow_values, pa.scalar(None, arrow_values.type))
 
 
 _TIMESTAMP = (r"^(?P<date>\d{4}-\d{2}-\d{2}|\d{2}-\d{2}-\d{2})"
@@ -371,7 +381,8 @@ def check_timezone(tz: str) -> str:
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError) as e:
-        raise ValueError(f"unknown time zone {tz!r} (expected an IANA name like 'Europe/Berlin')") from e
+        raise ValueError(f"unknown time zone {tz!r} (expected an IANA name like "
+                         "'Europe/Berlin')") from e
     return tz
 
 
@@ -394,8 +405,8 @@ def parse_timestamp(values: pa.Array, column: str, checks: RowChecks, tz: str | 
         values = pc.replace_substring_regex(values, r"^(\d{4}-\d{2}-\d{2}) (\d):", r"\1 0\2:")
         inner = RowChecks(len(values))
         out = parse_timestamp(values, column, inner, tz)
-        checks.reject(pc.and_(shown.is_valid(), out.is_null()), f"bad date '{{}}' in column {column}",
-                      shown)
+        checks.reject(pc.and_(shown.is_valid(), out.is_null()),
+                      f"bad date '{{}}' in column {column}", shown)
         return out
     if pc.all(pc.match_substring_regex(values, _PLAIN_TIMESTAMP)).as_py() is not False:
         iso = pc.binary_join_element_wise(pc.utf8_slice_codeunits(values, 0, 10),
@@ -412,7 +423,8 @@ def parse_timestamp(values: pa.Array, column: str, checks: RowChecks, tz: str | 
                            pc.equal(pc.minute(naive), _int(pc.utf8_slice_codeunits(iso, 14, 16)))),
                    pc.equal(pc.second(naive), _int(pc.utf8_slice_codeunits(iso, 17, 19))))
     ok = pc.fill_null(same, False)
-    checks.reject(pc.and_(values.is_valid(), pc.invert(ok)), f"bad date '{{}}' in column {column}", values)
+    checks.reject(pc.and_(values.is_valid(), pc.invert(ok)), f"bad date '{{}}' in column {column}",
+                  values)
     naive = pc.if_else(ok, naive, pa.scalar(None, naive.type))
     naive = pc.add(naive, pc.cast(pc.fill_null(micros, 0), pa.duration("us")))
     offset = pc.cast(pc.multiply(pc.fill_null(offset_minutes, 0), 60_000_000), pa.duration("us"))
@@ -429,14 +441,14 @@ def _timestamp_parts(values: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array, pa
     accepted form; iso is null where the text is no timestamp."""
     parts = pc.extract_regex(values, _TIMESTAMP)
     date = pc.struct_field(parts, "date")
-    date = pc.if_else(pc.equal(pc.utf8_length(date), 8), pc.binary_join_element_wise("20", date, ""),
-                      date)
+    date = pc.if_else(pc.equal(pc.utf8_length(date), 8),
+                      pc.binary_join_element_wise("20", date, ""), date)
     clock = pc.struct_field(parts, "time")
     clock = pc.if_else(pc.equal(clock, ""), "00:00:00", clock)
-    clock = pc.if_else(pc.equal(pc.utf8_length(clock), 4), pc.binary_join_element_wise("0", clock, ""),
-                       clock)   # 9:05 -> 09:05
-    clock = pc.if_else(pc.equal(pc.utf8_length(clock), 5), pc.binary_join_element_wise(clock, ":00", ""),
-                       clock)
+    clock = pc.if_else(pc.equal(pc.utf8_length(clock), 4),
+                       pc.binary_join_element_wise("0", clock, ""), clock)   # 9:05 -> 09:05
+    clock = pc.if_else(pc.equal(pc.utf8_length(clock), 5),
+                       pc.binary_join_element_wise(clock, ":00", ""), clock)
     iso = pc.if_else(parts.is_valid(), pc.binary_join_element_wise(date, clock, "T"),
                      pa.scalar(None, pa.string()))
     frac = pc.utf8_slice_codeunits(pc.struct_field(parts, "frac"), 1, 7)
@@ -459,7 +471,8 @@ def _int(digits: pa.Array) -> pa.Array:
 def parse_asset(values: pa.Array, column: str, checks: RowChecks, source: str) -> pa.Array:
     """Normalized symbols (see ingest.normalize.assets); text that is no symbol is rejected."""
     out = normalize_assets(values, source)
-    bad = pc.and_(values.is_valid(), pc.invert(pc.fill_null(pc.match_substring_regex(out, SYMBOL_PATTERN), False)))
+    bad = pc.and_(values.is_valid(),
+                  pc.invert(pc.fill_null(pc.match_substring_regex(out, SYMBOL_PATTERN), False)))
     checks.reject(bad, f"bad asset '{{}}' in column {column}", values)
     return pc.if_else(bad, pa.scalar(None, pa.string()), out)
 
@@ -468,8 +481,10 @@ def require_pair(amount: pa.Array, asset: pa.Array, checks: RowChecks, amount_co
                  asset_column: str) -> None:
     """An amount needs its asset and an asset its amount (pass the text columns, so a bad value
     is reported as bad, not also as missing)."""
-    checks.reject(pc.and_(amount.is_valid(), asset.is_null()), f"missing asset in column {asset_column}")
-    checks.reject(pc.and_(asset.is_valid(), amount.is_null()), f"missing amount in column {amount_column}")
+    checks.reject(pc.and_(amount.is_valid(), asset.is_null()),
+                  f"missing asset in column {asset_column}")
+    checks.reject(pc.and_(asset.is_valid(), amount.is_null()),
+                  f"missing amount in column {amount_column}")
 
 
 def lookup(keys: pa.Array, table: dict[str, tuple[str | None, ...]], width: int) -> list[pa.Array]:
@@ -484,7 +499,8 @@ def classify_sides(sent_asset: pa.Array, received_asset: pa.Array) -> pa.Array:
     """Type from which sides a transaction has: fiat -> crypto = buy, crypto -> fiat = sell, any
     other exchange = trade, only received = deposit, only sent = withdrawal, none = null."""
     has_s, has_r = sent_asset.is_valid(), received_asset.is_valid()
-    s_fiat, r_fiat = pc.fill_null(is_fiat(sent_asset), False), pc.fill_null(is_fiat(received_asset), False)
+    s_fiat = pc.fill_null(is_fiat(sent_asset), False)
+    r_fiat = pc.fill_null(is_fiat(received_asset), False)
     both = pc.and_(has_s, has_r)
     conds = pa.StructArray.from_arrays(
         [pc.and_(both, pc.and_(s_fiat, pc.invert(r_fiat))),

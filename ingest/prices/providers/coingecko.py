@@ -118,9 +118,9 @@ class CoinGecko(PriceProvider):
         limited = body_rate_limit_message(data)
         if limited is not None:
             return Outcome(OutcomeKind.BODY_RATE_LIMITED, detail=limited)
-        message = error_message(data)
-        if message is not None:
-            if "not found" in message.lower():
-                return Outcome(OutcomeKind.UNLISTED, detail=message)
-            return Outcome(OutcomeKind.CLIENT_ERROR, detail=message)
+        error = error_message(data)
+        if error is not None:
+            if "not found" in error.lower():
+                return Outcome(OutcomeKind.UNLISTED, detail=error)
+            return Outcome(OutcomeKind.CLIENT_ERROR, detail=error)
         return parse_market_chart(data, window)

@@ -5,6 +5,8 @@ from ingest.tax.methods.base import CostBasisMethod, HeapLotPool, Lot, LotPool
 
 
 def newest_first(lot: Lot) -> tuple:
+    # a heap pool's lots are dated (None is only an average-cost pool's share)
+    assert lot.acquired_us is not None
     return (-lot.acquired_us, -lot.seq)
 
 
