@@ -44,21 +44,10 @@ def write_transactions_view(session: Session, rows: Iterable[Sequence[Any]], *,
 
 
 # A view row's own columns, without the single-writer metric columns: what the tax shard owning
-# the row's anchor asset writes (ingest.tax.shards.anchor_mask); metrics come as map elements.
+# the row's anchor asset writes (ingest.tax.shards.anchor_mask, write_view_rows below); metrics
+# come as map elements.
 VIEW_BASE_COLUMNS = tuple(c for c in VIEW_COLUMNS
                           if c not in ("cost_basis", "gain", "term", "balance_after", "flags"))
-INSERT_VIEW_BASE = (f"INSERT INTO transactions_view ({', '.join(VIEW_BASE_COLUMNS)}) "
-                    f"VALUES ({', '.join('?' for _ in VIEW_BASE_COLUMNS)})")
-
-
-def write_view_base(session: Session, rows: Iterable[Sequence[Any]]) -> int:
-    """rows: tuples in VIEW_BASE_COLUMNS order; batched per (user_id, month) partition."""
-    by_partition: dict[tuple[str, int], list[Sequence[Any]]] = defaultdict(list)
-    for row in rows:
-        by_partition[(row[0], row[1])].append(row)
-    return execute_batches(session, INSERT_VIEW_BASE, by_partition)
-
-
 def replace_balances(session: Session, user_id: str,
                      balances: Iterable[tuple[str, str, Decimal, Decimal | None]]) -> None:
     """(wallet, asset, quantity, cost_basis) rows replace the user's balances."""
@@ -235,3 +224,29 @@ def write_view_metrics(session: Session,
             {asset: metrics_element(asset, m) for asset, m in by_asset.items()},
             user_id, month, ts, tx_id))
     return execute_batches(session, UPDATE_VIEW_METRICS, by_partition)
+
+
+
+# A view row a shard anchors, in one statement: its own columns and the shard's metrics
+# elements (one write instead of an insert and an update).
+_KEY_COLUMNS = ("user_id", "month", "timestamp", "tx_id")
+_OWN_COLUMNS = tuple(c for c in VIEW_BASE_COLUMNS if c not in _KEY_COLUMNS)
+UPDATE_VIEW_ROW = ("UPDATE transactions_view SET "
+                   + ", ".join(f"{c} = ?" for c in _OWN_COLUMNS)
+                   + ", metrics = metrics + ? WHERE user_id = ? AND month = ? AND timestamp = ? "
+                     "AND tx_id = ?")
+
+
+def write_view_rows(session: Session,
+                    rows: Iterable[tuple[Sequence[Any], Mapping[str, TxMetrics]]]) -> int:
+    """(own, {asset: metrics}) per anchored row, `own` in VIEW_BASE_COLUMNS order: the row's
+    own columns and the shard's elements of its metrics. Returns rows written."""
+    key_at = [VIEW_BASE_COLUMNS.index(c) for c in _KEY_COLUMNS]
+    own_at = [VIEW_BASE_COLUMNS.index(c) for c in _OWN_COLUMNS]
+    by_partition: dict[tuple[str, int], list[Sequence[Any]]] = defaultdict(list)
+    for own, by_asset in rows:
+        key = [own[i] for i in key_at]
+        by_partition[(key[0], key[1])].append((
+            *[own[i] for i in own_at],
+            {asset: metrics_element(asset, m) for asset, m in by_asset.items()}, *key))
+    return execute_batches(session, UPDATE_VIEW_ROW, by_partition)

@@ -121,14 +121,16 @@ def shard_task(ctx: JobContext, shard: Shard, options: TaxOptions, rewrite: Rewr
     to_write = valued.filter(pa.array(rewrite_mask(valued, rewrite.cutoffs)))
     total = to_write.num_rows
     ctx.progress.report(Stage.TAX, shard.index, 0, total)
-    anchored = to_write.filter(pa.array(anchor_mask(to_write, shard)
-                                        | anchored_in(to_write, rewrite.clean_assets)))
-    views.write_view_base(session, view_base_rows(anchored))
+    anchored = anchor_mask(to_write, shard) | anchored_in(to_write, rewrite.clean_assets)
     per_tx = result.per_tx
-    months = month_keys(to_write.column("timestamp")).tolist()
+    own_rows = view_base_rows(to_write.filter(pa.array(anchored)))
+    tx_at = views.VIEW_BASE_COLUMNS.index("tx_id")
+    views.write_view_rows(session, [(own, per_tx.get(own[tx_at], {})) for own in own_rows])
+    others = to_write.filter(pa.array(~anchored))   # rows another shard anchors: elements only
     views.write_view_metrics(session, [
         (user_id, month, ts, tx_id, per_tx[tx_id]) for month, ts, tx_id in zip(
-            months, to_write.column("timestamp").to_pylist(), to_write.column("tx_id").to_pylist())
+            month_keys(others.column("timestamp")).tolist(), others.column("timestamp").to_pylist(),
+            others.column("tx_id").to_pylist())
         if tx_id in per_tx])
     ctx.progress.report(Stage.TAX, shard.index, total, total)
 
