@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import psutil
@@ -18,6 +19,7 @@ import pytest
 from devtools.generate import GenerateStats, generate
 from ingest.config import get_settings
 from ingest.load import jobs
+from ingest.load.queries import utc
 from tests.test_pipeline import (
     assert_balances_as_generated,
     assert_landed_as_generated,
@@ -101,17 +103,30 @@ def test_killed_tax_shard_worker_loses_nothing(ray_local, session, big_file):
 
 
 @pytest.mark.skipif(bool(os.environ.get("LEDGERFLOW_CASSANDRA_HOSTS")),
-                    reason="restarts the project's local node only")
+                    reason="an external Cassandra cluster is configured: not ours to restart")
 def test_cassandra_restart_mid_job_loses_nothing(ray_local, session, big_file):
     from devtools.devstack import cassandra_node
 
+    settings = get_settings()
+    paths = cassandra_node.node_paths(settings)
+    before = cassandra_node.read_pid(paths)
+    if before is None:
+        pytest.skip(f"the node on 127.0.0.1:{settings.cassandra_port} was not started by this "
+                    f"checkout (no live pid in {paths.pid}): it is shared, so it is not restarted")
     user = f"restart-{uuid.uuid4().hex[:8]}"
     job_id = upload(session, user, big_file)
     assert wait_for(lambda: jobs.progress(session, job_id)["store"]["done"] > 0)
-    cassandra_node.stop()
+    assert jobs.get_job(session, job_id).status == "running"
+    assert cassandra_node.stop().startswith("stopped Cassandra")
+    # The outage is real: CQL refuses while the job runs.
+    assert not cassandra_node.cql_answers(port=settings.cassandra_port)
+    down_at = datetime.now(timezone.utc)
     cassandra_node.start()
+    after = cassandra_node.read_pid(paths)
+    assert after is not None and after != before, (before, after)
     job = wait(session, job_id, timeout=400)
     assert_exactly_landed(session, user, big_file, job)
+    assert utc(job.finished_at) > down_at   # it ended after the outage, not before it
 
 
 def run_driver(code: str, timeout: float = 300.0) -> dict:
