@@ -67,6 +67,18 @@ class GenerateStats:
     assets: tuple[str, ...]
     first: datetime | None
     last: datetime | None
+    # wallet -> asset -> final holding in 1e-8 units (crypto only): what received minus sent
+    # minus fees of the parsed rows must add up to, per wallet and asset
+    holdings: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def net_units(self, wallets: tuple[str, ...] | None = None) -> dict[str, int]:
+        """asset -> final holding over `wallets` (all wallets when None), zero sums dropped."""
+        out: dict[str, int] = {}
+        for wallet, book in self.holdings.items():
+            if wallets is None or wallet in wallets:
+                for asset, u in book.items():
+                    out[asset] = out.get(asset, 0) + u
+        return {a: u for a, u in sorted(out.items()) if u}
 
 
 @dataclass
@@ -652,7 +664,8 @@ def generate(rows: int, fmt: str, seed: int, out: str | Path, *, peer_out: str |
         by_type=dict(sorted(sim.by_type.items())), skipped=sim.skipped, transfers=sim.transfers,
         assets=tuple(sorted(sim.assets)),
         first=datetime.fromtimestamp(sim.first, timezone.utc) if sim.first is not None else None,
-        last=datetime.fromtimestamp(sim.last, timezone.utc) if sim.first is not None else None)
+        last=datetime.fromtimestamp(sim.last, timezone.utc) if sim.first is not None else None,
+        holdings={w: dict(sorted(book.items())) for w, book in sim.holdings.items()})
 
 
 # --- CLI -----------------------------------------------------------------------------------------

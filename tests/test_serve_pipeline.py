@@ -3,15 +3,18 @@ app, the real pipeline runs the job to its end, the API shows the counts, the re
 the priced transactions. Needs the pipeline (ingest.pipeline.*)."""
 from __future__ import annotations
 
+import json
 import re
 import time
-import uuid
+from decimal import Decimal
 
 import httpx
 import pytest
 
+from devtools.generate import generate
 from ingest.cli import main as cli
 from ingest.load.users import create_token
+from tests.test_pipeline_vs_cli import cents, fiat_fees_only
 
 pytestmark = [pytest.mark.cassandra, pytest.mark.ray]
 
@@ -67,10 +70,44 @@ def test_upload_watch_until_succeeded_with_exact_counts(serve_app, session, tmp_
     assert {t["wallet"] for t in txs} == {"ledger"}
 
 
-def test_settings_change_recompute_job_succeeds(serve_app, api_client_for, fresh_user):
+def gains_by_year(client: httpx.Client) -> dict[str, dict]:
+    return {r["year"]: r for r in client.get("/v1/gains").json()["items"]}
+
+
+def offline_totals(path, method: str, out) -> dict[str, dict]:
+    """`ledgerflow tax` with `method` on the same file: its years' totals."""
+    assert cli(["tax", str(path), "--method", method, "--pooling", "per-wallet",
+                "--currency", "USD", "--out", str(out)]) == 0
+    return json.loads((out / "summary.json").read_text())["years"]
+
+
+def test_settings_change_recomputes_real_data_as_the_method_says(serve_app, api_client_for,
+                                                                 fresh_user, tmp_path):
+    """A recompute of a user with history: FIFO then HIFO gains differ (HIFO sells the dearest
+    lots first), and each equals `ledgerflow tax` with that method on the same file."""
     client = api_client_for(fresh_user("recompute"))
-    resp = client.put("/v1/settings", json={"method": "lifo", "pooling": "universal"})
+    path = tmp_path / "koinly.csv"
+    generate(1500, "koinly", seed=8, out=path, years=2.0, user_values="all")
+    fiat_fees_only(path)   # offline and online then value every row from the file alike
+    resp = client.post("/v1/uploads?format=koinly&name=koinly.csv", content=path.read_bytes(),
+                       headers={"Content-Type": "text/csv"})
+    assert resp.status_code == 202, resp.text
+    assert wait_finished(client, resp.json()["job_id"])["status"] == "succeeded"
+    fifo = gains_by_year(client)
+
+    resp = client.put("/v1/settings", json={"method": "hifo", "pooling": "per-wallet"})
     assert resp.status_code == 202
     job = wait_finished(client, resp.json()["job_id"])
-    assert job["status"] == "succeeded", job
-    assert uuid.UUID(job["job_id"])
+    assert job["status"] == "succeeded" and job["kind"] == "recompute", job
+    hifo = gains_by_year(client)
+
+    assert sorted(fifo) == sorted(hifo) and fifo
+    for method, online in (("fifo", fifo), ("hifo", hifo)):
+        offline = offline_totals(path, method, tmp_path / method)
+        assert sorted(offline) == sorted(online)
+        for year, figures in offline.items():
+            for key in ("proceeds", "cost_basis", "gain", "income"):
+                assert cents(online[year][key]) == cents(figures[key]), (method, year, key)
+    # Same disposals, other lots: proceeds and income stay, cost basis and gain move.
+    assert {y: fifo[y]["proceeds"] for y in fifo} == {y: hifo[y]["proceeds"] for y in hifo}
+    assert any(Decimal(fifo[y]["gain"]) != Decimal(hifo[y]["gain"]) for y in fifo)

@@ -1,72 +1,14 @@
-"""`ledgerflow tax`: the offline report. The parser is stubbed with canonical tables (the
-valuation is the real one), so the CLI's own contract is tested whatever the state of
-ingest.extract.parse; the end-to-end test on a real Koinly file runs once the parser exists."""
+"""`ledgerflow tax`: the offline report, from real export files in tests/fixtures/tax through
+the real parser and valuation."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
-import sys
-import types
-from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
-import pytest
-
 from ingest.cli import main
-from ingest.normalize.canonical import CANONICAL_COLUMNS
-from tests.fixtures.tax.builders import valued_table
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tax"
-
-
-@dataclass
-class FakeParseResult:
-    table: pa.Table
-    rejected: list
-    format: str
-    rows: int
-
-
-def canonical(rows: list[dict], source_file: str) -> pa.Table:
-    for line, row in enumerate(rows, start=2):
-        row.setdefault("source_file", source_file)
-        row.setdefault("source_line", line)
-        row.setdefault("tx_id", f"{source_file}-{line}")
-        row.setdefault("wallet", "koinly")
-        row.setdefault("source", "koinly")
-    return valued_table(rows).select(list(CANONICAL_COLUMNS))
-
-
-def koinly_rows() -> list[dict]:
-    """What koinly_universal.csv holds, as canonical rows (values come from the valuation)."""
-    return [
-        dict(timestamp="2023-01-10T10:00", type="buy", sent_asset="USD", sent_amount=10000,
-             received_asset="BTC", received_amount=1, fee_asset="USD", fee_amount=10),
-        dict(timestamp="2023-06-01T09:00", type="income", label="staking", received_asset="SOL",
-             received_amount=50, fiat_value=1000, fiat_currency="USD"),
-        dict(timestamp="2024-03-01T12:00", type="sell", sent_asset="BTC", sent_amount="0.5",
-             received_asset="USD", received_amount=30000),
-        dict(timestamp="2024-03-05T12:00", type="trade", sent_asset="BTC", sent_amount="0.1",
-             received_asset="ETH", received_amount=2, fiat_value=6000, fiat_currency="USD"),
-        dict(timestamp="2024-04-01T08:00", type="withdrawal", sent_asset="BTC", sent_amount="0.2",
-             fiat_value=13000, fiat_currency="USD", tx_hash="0xfeed"),
-    ]
-
-
-@pytest.fixture
-def stub_parser(monkeypatch):
-    tables: dict[str, pa.Table] = {}
-    module = types.ModuleType("ingest.extract.parse")
-
-    def parse_local_file(path, *, user_id, fmt=None, wallet=None, tz=None):
-        table = tables[Path(path).name]
-        return FakeParseResult(table=table, rejected=[], format="koinly", rows=table.num_rows)
-
-    module.parse_local_file = parse_local_file
-    monkeypatch.setitem(sys.modules, "ingest.extract.parse", module)
-    return tables
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -100,26 +42,11 @@ def check_koinly_report(out: Path) -> None:
         "long_term_gain": "29994.00", "gain": "29994.00", "income": "0.00"}
 
 
-def test_cli_writes_the_report(stub_parser, tmp_path, capsys):
-    stub_parser["koinly.csv"] = canonical(koinly_rows(), "koinly.csv")
-    (tmp_path / "koinly.csv").write_text("stub")
+def test_cli_reconciles_across_files(tmp_path, capsys):
     out = tmp_path / "report"
-    code = main(["tax", str(tmp_path / "koinly.csv"), "--method", "fifo", "--pooling",
-                 "per-wallet", "--currency", "USD", "--out", str(out)])
-    assert code == 0, capsys.readouterr().err
-    check_koinly_report(out)
-
-
-def test_cli_reconciles_across_files(stub_parser, tmp_path, capsys):
-    stub_parser["exchange.csv"] = canonical(koinly_rows(), "exchange.csv")
-    stub_parser["ledger.csv"] = canonical([dict(
-        timestamp="2024-04-01T09:00", type="deposit", wallet="ledger", received_asset="BTC",
-        received_amount="0.199", tx_hash="FEED")], "ledger.csv")
-    for name in stub_parser:
-        (tmp_path / name).write_text("stub")
-    out = tmp_path / "report"
-    assert main(["tax", str(tmp_path / "exchange.csv"), str(tmp_path / "ledger.csv"),
-                 "--out", str(out), "--method", "hifo", "--pooling", "per-wallet"]) == 0
+    assert main(["tax", str(FIXTURES / "koinly_universal.csv"), str(FIXTURES / "koinly_ledger.csv"),
+                 "--out", str(out), "--method", "hifo", "--pooling", "per-wallet"]) == 0, \
+        capsys.readouterr().err
     assert read_csv(out / "issues.csv") == []
     fee = read_csv(out / "disposals.csv")[-1]
     # 0.001 BTC lost in the transfer, at the withdrawal's 65,000 / BTC
@@ -129,11 +56,13 @@ def test_cli_reconciles_across_files(stub_parser, tmp_path, capsys):
     assert balances == {"koinly": "0.2", "ledger": "0.199"}
 
 
-def test_cli_rejects_rows_without_value_naming_file_and_line(stub_parser, tmp_path, capsys):
-    rows = koinly_rows()
-    rows[3].pop("fiat_value")     # a crypto-to-crypto trade with no Net Worth
-    stub_parser["koinly.csv"] = canonical(rows, "koinly.csv")
-    (tmp_path / "koinly.csv").write_text("stub")
+def test_cli_rejects_rows_without_value_naming_file_and_line(tmp_path, capsys):
+    lines = (FIXTURES / "koinly_universal.csv").read_text().splitlines()
+    swap = lines[4].split(",")
+    assert swap[10] == "swap"
+    swap[7] = swap[8] = ""        # a crypto-to-crypto trade with no Net Worth
+    lines[4] = ",".join(swap)
+    (tmp_path / "koinly.csv").write_text("\n".join(lines) + "\n")
     out = tmp_path / "report"
     assert main(["tax", str(tmp_path / "koinly.csv"), "--out", str(out)]) == 2
     err = capsys.readouterr().err
@@ -141,17 +70,16 @@ def test_cli_rejects_rows_without_value_naming_file_and_line(stub_parser, tmp_pa
     assert not out.exists()
 
 
-def test_cli_uk_defaults_to_universal_and_refuses_per_wallet(stub_parser, tmp_path, capsys):
-    stub_parser["koinly.csv"] = canonical(koinly_rows(), "koinly.csv")
-    (tmp_path / "koinly.csv").write_text("stub")
+def test_cli_uk_defaults_to_universal_and_refuses_per_wallet(tmp_path, capsys):
+    src = FIXTURES / "koinly_universal.csv"
     out = tmp_path / "uk"
-    assert main(["tax", str(tmp_path / "koinly.csv"), "--method", "uk", "--currency", "USD",
+    assert main(["tax", str(src), "--method", "uk", "--currency", "USD",
                  "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert sorted(summary["years"]) == ["2023/24"]   # 6 Apr 2023 - 5 Apr 2024
     assert summary["pooling"] == "universal"
     assert summary["years"]["2023/24"]["short_term_gain"] is None
-    assert main(["tax", str(tmp_path / "koinly.csv"), "--method", "uk", "--pooling",
+    assert main(["tax", str(src), "--method", "uk", "--pooling",
                  "per-wallet", "--out", str(out)]) == 2
     assert "universal" in capsys.readouterr().err
 
@@ -161,8 +89,6 @@ def test_cli_missing_file_is_an_error(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(importlib.util.find_spec("ingest.extract.parse") is None,
-                    reason="ingest.extract.parse (the local file parser) is not written yet")
 def test_cli_end_to_end_on_a_koinly_file(tmp_path, capsys):
     out = tmp_path / "report"
     code = main(["tax", str(FIXTURES / "koinly_universal.csv"), "--method", "fifo",

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -56,6 +57,25 @@ class PriceSim:
     def outage_from_now(self, duration: float) -> None:
         uptime = self.stats()["uptime_s"]
         self.configure(outages=[[uptime, duration]])
+
+    def when(self, condition: Callable[[dict[str, Any]], bool], action: Callable[[], Any],
+             timeout: float = 300.0) -> threading.Thread:
+        """Run `action` once /stats satisfies `condition` (polled from a background thread), so a
+        fault lands at a point of the run, not at a wall-clock instant. Join the thread to wait;
+        `fired` on it says whether the condition was met before `timeout`."""
+        def watch() -> None:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if condition(self.stats()):
+                    action()
+                    thread.fired = True  # type: ignore[attr-defined]
+                    return
+                time.sleep(0.02)
+
+        thread = threading.Thread(target=watch, daemon=True)
+        thread.fired = False  # type: ignore[attr-defined]
+        thread.start()
+        return thread
 
     def stop(self) -> None:
         if self.process.poll() is None:
