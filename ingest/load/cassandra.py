@@ -94,19 +94,24 @@ def prepared(session: Session, cql: str) -> PreparedStatement:
     return stmt
 
 
-# How long transient failures are retried: long enough for a node restart (~30 s here).
-RETRY_BUDGET_S = 180.0
+def _budget(budget_s: float | None) -> float:
+    """How long transient failures are retried: the call's own budget, else
+    LEDGERFLOW_CASSANDRA_RETRY_BUDGET (long enough for a node restart, ~30 s here)."""
+    return get_settings().cassandra_retry_budget if budget_s is None else budget_s
 
 
 def execute(session: Session, cql: str, params: Sequence[Any] = (), *,
             paging_state: bytes | None = None, fetch_size: int | None = None,
-            budget_s: float = RETRY_BUDGET_S):
+            budget_s: float | None = None, consistency: str | None = None):
     """Execute a prepared statement, retrying transient failures with jittered backoff for up to
-    `budget_s` seconds (0: fail fast, e.g. for a health check)."""
+    `budget_s` seconds (0: fail fast, e.g. for a health check). `consistency` overrides the
+    configured level for this statement (e.g. ONE to note an outage while quorum is lost)."""
     stmt = prepared(session, cql)
     bound = stmt.bind(params)
     if fetch_size:
         bound.fetch_size = fetch_size
+    if consistency:
+        bound.consistency_level = getattr(ConsistencyLevel, consistency)
     return with_retry(lambda: session.execute(bound, paging_state=paging_state), budget_s=budget_s)
 
 
@@ -114,9 +119,9 @@ def backoff(attempt: int, base: float = 0.2, cap: float = 5.0) -> float:
     return min(cap, base * 2 ** attempt) * (0.5 + random.random())
 
 
-def with_retry(fn, *, budget_s: float = RETRY_BUDGET_S):
+def with_retry(fn, *, budget_s: float | None = None):
     """Call fn until it succeeds, retrying retryable errors until `budget_s` has passed."""
-    deadline = time.monotonic() + budget_s
+    deadline = time.monotonic() + _budget(budget_s)
     attempt = 0
     while True:
         try:
@@ -131,14 +136,14 @@ def with_retry(fn, *, budget_s: float = RETRY_BUDGET_S):
 
 
 def execute_many(session: Session, cql: str, rows: Iterable[Sequence[Any]], *,
-                 concurrency: int | None = None, budget_s: float = RETRY_BUDGET_S) -> int:
+                 concurrency: int | None = None, budget_s: float | None = None) -> int:
     """Run one prepared statement over many parameter rows, `concurrency` in flight; rows that fail
     transiently are retried (writes here are idempotent upserts). Returns rows written."""
     stmt = prepared(session, cql)
     concurrency = concurrency or get_settings().write_concurrency
     pending = list(rows)
     total = len(pending)
-    deadline = time.monotonic() + budget_s
+    deadline = time.monotonic() + _budget(budget_s)
     attempt = 0
     while pending:
         results = execute_concurrent_with_args(session, stmt, pending, concurrency=concurrency,
@@ -161,7 +166,7 @@ def execute_many(session: Session, cql: str, rows: Iterable[Sequence[Any]], *,
 
 def execute_batches(session: Session, cql: str, rows_by_partition: dict[Any, list[Sequence[Any]]],
                     *, max_rows: int = 20, concurrency: int | None = None,
-                    budget_s: float = RETRY_BUDGET_S) -> int:
+                    budget_s: float | None = None) -> int:
     """Write rows as UNLOGGED batches whose rows share one partition (the only efficient kind),
     at most `max_rows` per batch to stay under the server's batch size warning."""
     stmt = prepared(session, cql)
@@ -176,7 +181,7 @@ def execute_batches(session: Session, cql: str, rows_by_partition: dict[Any, lis
             total += len(part_rows[i:i + max_rows])
     pending = batches
     concurrency = concurrency or get_settings().write_concurrency
-    deadline = time.monotonic() + budget_s
+    deadline = time.monotonic() + _budget(budget_s)
     attempt = 0
     while pending:
         failed = []

@@ -15,6 +15,7 @@ from typing import Any
 from cassandra.cluster import Session
 
 from ingest.load.cassandra import execute, execute_many
+from ingest.observe import metrics
 
 STAGES: tuple[str, ...] = ("parse", "store", "prices", "tax")
 ACTIVE_SHARDS = 16
@@ -82,10 +83,15 @@ def create_job(session: Session, *, user_id: str, kind: str = "upload", file_uri
     return job_id
 
 
-def get_job(session: Session, job_id: uuid.UUID) -> JobRecord | None:
-    row = execute(session, "SELECT * FROM jobs WHERE job_id = ?", (job_id,)).one()
-    if row is None:
-        return None
+def get_job(session: Session, job_id: uuid.UUID, *, consistency: str | None = None,
+            budget_s: float | None = None) -> JobRecord | None:
+    """The job record; `consistency` ONE reads it while quorum is lost (an outage note)."""
+    row = execute(session, "SELECT * FROM jobs WHERE job_id = ?", (job_id,),
+                  consistency=consistency, budget_s=budget_s).one()
+    return None if row is None else _record(row)
+
+
+def _record(row: dict[str, Any]) -> JobRecord:
     return JobRecord(
         job_id=row["job_id"], user_id=row["user_id"], kind=row["kind"], status=row["status"],
         file_uri=row["file_uri"], file_name=row["file_name"], file_sha256=row["file_sha256"],
@@ -114,6 +120,7 @@ def mark_stage_done(session: Session, job_id: uuid.UUID, stage: str, seconds: fl
     execute(session, "UPDATE jobs SET completed_stages = completed_stages + ?, "
             "stage_timings[?] = ?, updated_at = ? WHERE job_id = ?",
             ({stage}, stage, float(seconds), now(), job_id))
+    metrics.stage_done(stage, seconds)
 
 
 def set_detected_format(session: Session, job_id: uuid.UUID, fmt: str) -> None:
@@ -140,6 +147,15 @@ def finish(session: Session, job: JobRecord, status: str, error: str | None = No
             (status, job.user_id, job.job_id))
     execute(session, "DELETE FROM active_jobs WHERE shard = ? AND job_id = ?",
             (_shard(job.job_id), job.job_id))
+    metrics.job_finished(status)
+
+
+def set_error(session: Session, job_id: uuid.UUID, error: str | None, *,
+               consistency: str | None = None, budget_s: float | None = None) -> None:
+    """Note (or clear, with None) an error on a job that keeps running, e.g. while it waits out a
+    Cassandra outage; `consistency` ONE lets that note land while quorum is lost."""
+    execute(session, "UPDATE jobs SET error = ?, updated_at = ? WHERE job_id = ?",
+            (error, now(), job_id), consistency=consistency, budget_s=budget_s)
 
 
 def active_job_ids(session: Session) -> list[uuid.UUID]:

@@ -26,6 +26,8 @@ from ingest.extract.parse import ParseContext, RejectedRow, finalize_partition, 
 from ingest.load import jobs
 from ingest.load.cassandra import get_session
 from ingest.load.transactions import store_transactions
+from ingest.observe import metrics
+from ingest.pipeline.placement import stage_options
 from ingest.prices.valuation import price_needs
 
 STORE_SLICE_ROWS = 5000   # progress is reported after each slice
@@ -59,6 +61,7 @@ def _store_rejected(session, job_id: uuid.UUID, rejected: list[RejectedRow]) -> 
 
 
 @ray.remote(num_cpus=1, max_retries=4, retry_exceptions=True)
+@metrics.in_flight("parse")
 def parse_chunk_task(job_id: uuid.UUID, file_uri: str, layout: FileLayout, byte_range: ByteRange,
                      ctx: ParseContext, n_parts: int):
     with storage.open_input(file_uri) as f:
@@ -69,6 +72,7 @@ def parse_chunk_task(job_id: uuid.UUID, file_uri: str, layout: FileLayout, byte_
     jobs.set_progress(session, job_id, "parse", byte_range.index, byte_range.end - byte_range.start,
                       byte_range.end - byte_range.start)
     parts = partition_legs(result.legs, n_parts)
+    metrics.rows(parsed=result.rows, rejected=errors)
     return (ChunkStats(result.rows, errors, len(result.rejected) - errors), *parts)
 
 
@@ -100,6 +104,7 @@ def _price_days(table: pa.Table) -> dict[str, set[int]]:
 
 
 @ray.remote(num_cpus=1, max_retries=4, retry_exceptions=True)
+@metrics.in_flight("store")
 def store_partition_task(job_id: uuid.UUID, part: int, layout: FileLayout, ctx: ParseContext,
                          *legs: pa.Table) -> PartitionStats:
     table, rejected = finalize_partition(pa.concat_tables(legs), layout, ctx)
@@ -110,6 +115,7 @@ def store_partition_task(job_id: uuid.UUID, part: int, layout: FileLayout, ctx: 
     for start in range(0, total, STORE_SLICE_ROWS):
         store_transactions(session, table.slice(start, STORE_SLICE_ROWS), job_id)
         jobs.set_progress(session, job_id, "store", part, min(total, start + STORE_SLICE_ROWS), total)
+    metrics.rows(stored=total, rejected=errors)
     return PartitionStats(accepted=total, rejected=errors, skipped=len(rejected) - errors,
                           asset_ranges=_asset_ranges(table),
                           price_days=_price_days(table))
@@ -154,10 +160,12 @@ def run_ingest(job: jobs.JobRecord, parallelism: int) -> IngestSummary:
 
     started = time.monotonic()
     chunk_outputs = [parse_chunk_task.options(num_returns=n_parts + 1,
-                                              name=f"parse:{job.job_id}:{r.index}").remote(
+                                              name=f"parse:{job.job_id}:{r.index}",
+                                              **stage_options("parse")).remote(
         job.job_id, job.file_uri, layout, r, ctx, n_parts) for r in ranges]
     stats_refs = [out[0] for out in chunk_outputs]
-    store_refs = [store_partition_task.options(name=f"store:{job.job_id}:{p}").remote(
+    store_refs = [store_partition_task.options(name=f"store:{job.job_id}:{p}",
+                                               **stage_options("store")).remote(
         job.job_id, p, layout, ctx, *[out[p + 1] for out in chunk_outputs])
         for p in range(n_parts)]
     chunk_stats: list[ChunkStats] = ray.get(stats_refs)

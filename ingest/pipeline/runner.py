@@ -19,6 +19,7 @@ import ray
 
 from ingest.load import jobs
 from ingest.load.cassandra import get_session
+from ingest.pipeline.outage import run_through_outages
 from ingest.pipeline.ray_runtime import NAMESPACE, cluster_cpus, ensure_ray
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,10 @@ SUPERVISOR_NAME = "ledgerflow-job-supervisor"
 @ray.remote(num_cpus=0, max_retries=3, retry_exceptions=False)
 def run_job(job_id: uuid.UUID) -> str:
     """Run (or resume) one job to its end; returns the final status."""
+    return run_through_outages(job_id, lambda: _run_job(job_id))  # issue 14: waits out lost quorum
+
+
+def _run_job(job_id: uuid.UUID) -> str:
     from ingest.config import get_settings
     from ingest.pipeline.ingest_stage import run_ingest
     from ingest.pipeline.prices_stage import run_prices

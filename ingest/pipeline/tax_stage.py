@@ -24,6 +24,8 @@ from ingest.load.price_cache import load_prices
 from ingest.load.transactions import month_keys, read_transactions, user_months
 from ingest.load.users import get_user_settings
 from ingest.pipeline.packing import pack, unpack
+from ingest.observe import metrics
+from ingest.pipeline.placement import stage_options
 from ingest.pipeline.ray_runtime import cluster_cpus
 from ingest.prices.fetcher import fetch_prices
 from ingest.prices.valuation import price_needs, value_transactions
@@ -40,14 +42,17 @@ def read_history_task(user_id: str, months: list[int]) -> pa.Table:
 
 
 @ray.remote(num_cpus=1, max_retries=4, retry_exceptions=True)
+@metrics.in_flight("tax")
 def compute_asset_task(asset: str, events: bytes, method: str, pooling: str,
                        currency: str) -> bytes:
     """events and the AssetResult travel packed (see packing.py)."""
+    metrics.tax_asset_computed()
     return pack(compute_asset(asset, unpack(events), method=method, pooling=pooling,
                               currency=currency))
 
 
 @ray.remote(num_cpus=1, max_retries=4, retry_exceptions=True)
+@metrics.in_flight("view")
 def write_view_task(job_id, part: int, valued: pa.Table, metrics: bytes) -> int:
     session = get_session()
     rows = view_rows(valued, unpack(metrics))
@@ -137,7 +142,8 @@ def run_tax(job: jobs.JobRecord) -> None:
         steps[name] = round(now - since[0], 3)
         since[0] = now
 
-    history = pa.concat_tables(ray.get([read_history_task.remote(job.user_id, group)
+    history = pa.concat_tables(ray.get([read_history_task.options(**stage_options("tax")).remote(
+                                            job.user_id, group)
                                         for group in _split_evenly(months, cpus * 2)]))
     lap("read_history")
     needs = price_needs(history, currency=user.currency)
@@ -160,7 +166,7 @@ def run_tax(job: jobs.JobRecord) -> None:
     # history stands in as the total.
     jobs.set_progress(session, job.job_id, "tax", 0, 0, history.num_rows)
     results = [unpack(blob) for blob in ray.get([
-        compute_asset_task.options(name=f"tax:{job.job_id}:{a}").remote(
+        compute_asset_task.options(name=f"tax:{job.job_id}:{a}", **stage_options("tax")).remote(
             a, pack(prepared.assets[a]), user.method, user.pooling, user.currency)
         for a in assets])]
     lap("compute_assets")
@@ -175,7 +181,8 @@ def run_tax(job: jobs.JobRecord) -> None:
     metrics = [result.per_tx.get(t) for t in tx_ids]
     refs = []
     for part, start in enumerate(range(0, len(tx_ids), VIEW_SLICE_ROWS)):
-        refs.append(write_view_task.options(name=f"view:{job.job_id}:{part}").remote(
+        refs.append(write_view_task.options(name=f"view:{job.job_id}:{part}",
+                                            **stage_options("tax")).remote(
             job.job_id, part, to_write.slice(start, VIEW_SLICE_ROWS),
             pack(metrics[start:start + VIEW_SLICE_ROWS])))
         jobs.set_progress(session, job.job_id, "tax", 1000 + part, 0,
@@ -228,5 +235,6 @@ def write_user_tables(session, user_id: str, result: TaxResult,
     refs = []
     for years in _split_evenly(sorted(lines_by_year), max(parallelism, len(lines_by_year))):
         lines = [line for year in years for line in lines_by_year[year]]
-        refs.append(write_disposals_task.remote(user_id, years, pack(lines)))
+        refs.append(write_disposals_task.options(**stage_options("tax")).remote(
+            user_id, years, pack(lines)))
     return refs

@@ -36,6 +36,8 @@ from ingest.config import Settings, get_settings
 from ingest.load import price_cache
 from ingest.load.cassandra import get_session
 from ingest.normalize.assets import provider_ids
+from ingest.observe import metrics
+from ingest.pipeline.placement import stage_options
 from ingest.prices.planner import CoverageRecord, WindowRequest, plan_fetches
 from ingest.prices.providers import provider_chain, provider_names
 from ingest.prices.providers.base import (FINAL_KINDS, THROTTLED_KINDS, Outcome, OutcomeKind,
@@ -207,6 +209,7 @@ class PriceFetcher:
             sent_at = time.time()
             outcome = await self._send(provider, request, settings.price_timeout)
             sent += 1
+            metrics.price_request(provider.name, outcome.kind.value)
             if outcome.kind in FINAL_KINDS:
                 await limiter.record.remote(config, "success", None, since)
                 covered_until = min(request.window.end, int(sent_at))
@@ -329,11 +332,13 @@ def get_pool(settings: Settings | None = None) -> PricePool:
     `price-rate-limiter-<provider>` per configured provider, in the caller's Ray namespace. They
     take no CPU (I/O only) and restart when killed."""
     settings = settings or get_settings()
+    placed = stage_options("prices")   # issue 14: LEDGERFLOW_STAGE_RESOURCES
     limiters = {name: _named_actor(LIMITER_NAME.format(name), RateLimiter, (), dict(
-                    num_cpus=0, max_restarts=-1, max_task_retries=-1, max_concurrency=1000))
+                    num_cpus=0, max_restarts=-1, max_task_retries=-1, max_concurrency=1000,
+                    **placed))
                 for name in provider_names(settings)}
     options = dict(num_cpus=0, max_restarts=-1, max_task_retries=0,
-                   max_concurrency=settings.price_concurrency)
+                   max_concurrency=settings.price_concurrency, **placed)
     fetchers = [_named_actor(FETCHER_NAME.format(i), PriceFetcher, (settings.price_concurrency,),
                              options, {"concurrency": settings.price_concurrency})
                 for i in range(settings.price_pool_size)]
@@ -397,6 +402,7 @@ def fetch_prices(needs: pa.Table, *, settings: Settings | None = None) -> PriceF
     plan = plan_fetches(needs, coverage, provider_ids(settings.asset_ids_file), now=int(started))
     results: list[WindowResult] = []
     resubmitted = 0
+    metrics.price_cache(hits=plan.windows_cached, misses=len(plan.requests))
     if plan.requests:
         if not ray.is_initialized():
             from ingest.pipeline.ray_runtime import ensure_ray
