@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: venv test demo down bench stack-up clean
+.PHONY: venv test test-slow demo down bench stack-up clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -18,7 +18,11 @@ $(STAMP): pyproject.toml
 # processes); the Cassandra node is started (or reused) first so its start-up is not a test's.
 test: venv
 	$(BIN)/ledgerflow cassandra start
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# Multi-node tests (3-node Cassandra beside the shared node, Ray clusters, Ray Jobs): minutes each.
+test-slow: venv
+	$(BIN)/python -m pytest -q -m slow
 
 # Local stack (Cassandra, price simulator, Ray head with dashboard, Serve), a generated 50k-row
 # sample uploaded and watched to the end, then the gains summary and where to look.

@@ -174,7 +174,42 @@ def scenario_remove_node(args: dict[str, Any]) -> dict[str, Any]:
         cluster.shutdown()
 
 
-SCENARIOS = {"spread": scenario_spread, "remove_node": scenario_remove_node}
+def scenario_ray_job(args: dict[str, Any]) -> dict[str, Any]:
+    """`ledgerflow backfill` submitted through the Ray Jobs API (JobSubmissionClient against the
+    head's dashboard, as `ray job submit` does); the job lands on the dashboard's Jobs page."""
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 2, "object_store_memory": OBJECT_STORE,
+        "include_dashboard": True, "dashboard_port": args["dashboard_port"]})
+    try:
+        client = JobSubmissionClient(f"http://127.0.0.1:{args['dashboard_port']}")
+        env = {k: v for k, v in os.environ.items() if k.startswith("LEDGERFLOW_")}
+        submission = client.submit_job(
+            entrypoint=f"{sys.executable} -m ingest.cli backfill --user {args['user']} "
+                       f"{args['file']}",
+            runtime_env={"env_vars": env}, submission_id=f"backfill-{uuid.uuid4().hex[:8]}")
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            status = client.get_job_status(submission)
+            if status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
+                break
+            time.sleep(1.0)
+        logs = client.get_job_logs(submission)
+        listed = [j.submission_id for j in client.list_jobs()]
+        job_ids = [line.split()[1] for line in logs.splitlines()
+                   if line.startswith("job ") and " recorded for " in line]
+        facts: dict[str, Any] = {"ray_job_status": str(status), "listed": submission in listed,
+                                 "logs": logs[-3000:]}
+        if job_ids:
+            facts.update(job_facts(jobs.get_job(get_session(), uuid.UUID(job_ids[0]))))
+        return facts
+    finally:
+        cluster.shutdown()
+
+
+SCENARIOS = {"spread": scenario_spread, "remove_node": scenario_remove_node,
+             "ray_job": scenario_ray_job}
 
 
 def main() -> None:
