@@ -208,8 +208,122 @@ def scenario_ray_job(args: dict[str, Any]) -> dict[str, Any]:
         cluster.shutdown()
 
 
+def cluster_yaml_node_types(max_workers: int = 2, cpus: int = 2) -> dict[str, dict]:
+    """cluster.yaml's worker node types for Ray's fake (local) autoscaler: same names and custom
+    resources, CPUs this machine can pretend to have, min_workers 0 (so scaling up is visible)."""
+    import yaml
+    from ingest.config import PROJECT_ROOT
+    config = yaml.safe_load((PROJECT_ROOT / "cluster.yaml").read_text())
+    return {name: {"resources": {**(spec.get("resources") or {}), "CPU": cpus},
+                   "node_config": {}, "min_workers": 0,
+                   "max_workers": min(max_workers, spec.get("max_workers", max_workers))}
+            for name, spec in config["available_node_types"].items()
+            if name != config["head_node_type"]}
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _processes_of_session(session_dir: str) -> list[int]:
+    """Pids of this scenario's own Ray processes: their command lines name its session folder."""
+    import psutil
+    pids = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if session_dir in " ".join(proc.info["cmdline"] or []) and proc.pid != os.getpid():
+                pids.append(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return pids
+
+
+def scenario_autoscale(args: dict[str, Any]) -> dict[str, Any]:
+    """A head without CPUs under Ray's fake multi-node autoscaler (what AutoscalingCluster sets
+    up, started here without its `ray stop --force`, which would end every Ray on the machine):
+    the job's pending parse/store/tax tasks make it launch cluster.yaml's worker type, which it
+    removes again once idle."""
+    import signal
+    import subprocess
+    import tempfile
+
+    import psutil
+    from ray.cluster_utils import AutoscalingCluster
+
+    ip = ray._private.services.get_node_ip_address()
+    port = _free_port()
+    node_types = cluster_yaml_node_types()
+    config = AutoscalingCluster(head_resources={"CPU": 0}, worker_node_types=node_types,
+                                idle_timeout_minutes=args.get("idle_minutes", 0.25),
+                                max_workers=4)._config
+    config["provider"]["gcs_address"] = f"{ip}:{port}"
+    config_file = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+    json.dump(config, config_file)
+    config_file.close()
+    env = {**os.environ, "AUTOSCALER_UPDATE_INTERVAL_S": "1", "RAY_FAKE_CLUSTER": "1"}
+    head = subprocess.Popen(
+        [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
+         f"--port={port}", "--num-cpus=0", f"--autoscaling-config={config_file.name}",
+         "--include-dashboard=true", f"--dashboard-port={args['dashboard_port']}",
+         f"--ray-client-server-port={_free_port()}",
+         f"--dashboard-agent-listen-port={_free_port()}", "--disable-usage-stats",
+         "--object-store-memory", str(OBJECT_STORE)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    session_dir = ""
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                envs = {k: v for k, v in os.environ.items() if k.startswith("LEDGERFLOW_")}
+                ray.init(address=f"{ip}:{port}", namespace=NAMESPACE, log_to_driver=False,
+                         runtime_env={"env_vars": envs})
+                break
+            except Exception:
+                if time.monotonic() > deadline or head.poll() is not None:
+                    raise
+                time.sleep(1.0)
+        session_dir = ray._private.worker.global_worker.node.get_session_dir_path()
+
+        def workers() -> list[dict]:
+            return [n for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) > 0]
+
+        from ingest.pipeline.runner import submit_job
+        session = get_session()
+        assert not workers()
+        job_id = record(session, args["user"], Path(args["file"]))
+        submit_job(job_id)
+        peak: list[int] = [0]
+        job = wait_job(session, job_id, timeout=900,
+                       on_poll=lambda _j: peak.__setitem__(0, max(peak[0], len(workers()))))
+        facts = job_facts(job)
+        facts["peak_workers"] = peak[0]
+        facts["worker_types"] = sorted(node_types)
+        deadline = time.monotonic() + 300   # idle workers go after idle_timeout_minutes
+        while workers() and time.monotonic() < deadline:
+            time.sleep(2.0)
+        facts["workers_after_idle"] = len(workers())
+        return facts
+    finally:
+        ray.shutdown()
+        head.send_signal(signal.SIGTERM)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()
+        if session_dir:   # fake worker nodes the monitor started, if any outlived it
+            for pid in _processes_of_session(session_dir):
+                try:
+                    psutil.Process(pid).kill()
+                except psutil.NoSuchProcess:
+                    pass
+        os.unlink(config_file.name)
+
+
 SCENARIOS = {"spread": scenario_spread, "remove_node": scenario_remove_node,
-             "ray_job": scenario_ray_job}
+             "ray_job": scenario_ray_job, "autoscale": scenario_autoscale}
 
 
 def main() -> None:

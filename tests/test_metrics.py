@@ -87,7 +87,8 @@ def test_metrics_move_during_a_job(ray_local, session, cold_price_cache, tmp_pat
     assert settled(lambda: delta("ledgerflow_rows_parsed_total") >= rows)
     assert settled(lambda: delta("ledgerflow_jobs_total", "outcome=succeeded") == 1)
     for stage in ("parse", "store", "prices", "tax"):
-        assert settled(lambda: delta("ledgerflow_stage_seconds_count", f"stage={stage}") == 1), stage
+        assert settled(lambda: delta("ledgerflow_stage_seconds_count",
+                                     f"stage={stage}") == 1), stage
     assert settled(lambda: delta("ledgerflow_tax_assets_computed_total") >= 1)
     assert settled(lambda: delta("ledgerflow_price_requests_total", "provider=coingecko,status=ok")
                    >= 1)

@@ -66,12 +66,13 @@ def test_stages_land_on_their_own_nodes_and_the_job_is_exact(session, pipeline_p
     facts = run_scenario("spread", user=user, file=export, dashboard_port=free_port(),
                          env={"LEDGERFLOW_STAGE_RESOURCES": json.dumps(STAGE_RESOURCES),
                               "LEDGERFLOW_CHUNK_BYTES": "32768"})
-    assert facts["nodes"] == ["head", "parse_node", "store_node", "tax_node"]
+    # The head offers prices_node, each worker one of the others.
+    assert facts["nodes"] == ["parse_node", "prices_node", "store_node", "tax_node"], facts
     placed = facts["placements"]
     assert placed["parse"] == ["parse_node"], placed
     assert placed["store"] == ["store_node"], placed
     assert placed["tax"] == ["tax_node"] and placed["view"] == ["tax_node"], placed
-    assert placed["prices"] == ["head"], placed   # the PriceFetcher pool
+    assert placed["prices"] == ["prices_node"], placed   # the PriceFetcher pool, on the head
     assert_exact(session, user, export, facts)
 
 
@@ -82,3 +83,14 @@ def test_worker_node_removed_mid_job_loses_and_doubles_nothing(session, pipeline
                          env={"LEDGERFLOW_CHUNK_BYTES": "32768"})
     assert facts["removed_while_running"], "no worker was removed while it ran a job task"
     assert_exact(session, user, export, facts)
+
+
+def test_autoscaler_adds_workers_for_pending_work_and_removes_idle_ones(session, pipeline_pricesim,
+                                                                        export):
+    user = f"autoscale-{uuid.uuid4().hex[:8]}"
+    facts = run_scenario("autoscale", user=user, file=export, dashboard_port=free_port(),
+                         env={"LEDGERFLOW_CHUNK_BYTES": "32768"})
+    assert facts["worker_types"] == ["cpu_worker"]   # cluster.yaml's worker type
+    assert facts["peak_workers"] >= 1, facts          # the head has no CPUs: work needs workers
+    assert_exact(session, user, export, facts)
+    assert facts["workers_after_idle"] == 0, facts    # idle workers were removed

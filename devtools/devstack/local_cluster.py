@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from devtools.devstack.cassandra_node import (JVM17_FLAGS, NodeError, NodePaths, NodeSpec,
-                                              _pid_alive, cql_answers, fetch_server, java_binary, launch,
-                                              read_pid, stop_pid, wait_for_cql)
+                                              _pid_alive, cql_answers, fetch_server, java_binary,
+                                              launch, read_pid, stop_pid, wait_for_cql)
 from ingest.config import Settings
 
 CLUSTER_NAME = "ledgerflow-cluster"

@@ -22,7 +22,10 @@ from ingest.load.cassandra import get_session
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-QUORUM_LOST = ("Unavailable", "NoHostAvailable")
+# Too few replicas alive (Unavailable), or not answering in time while the coordinator has not yet
+# marked them down (WriteTimeout / ReadTimeout: "received only 1 responses"), or no node at all.
+QUORUM_LOST = ("Unavailable", "WriteTimeout", "ReadTimeout", "WriteFailure", "ReadFailure",
+               "NoHostAvailable")
 POLL_S = 2.0
 
 
@@ -46,21 +49,38 @@ def quorum_lost(exc: BaseException) -> str | None:
         if type(e).__name__ in QUORUM_LOST:
             return f"{type(e).__name__}: {e}".replace("\n", " ")[:1000]
     text = repr(exc)
-    if "Unavailable" in text and "consistency" in text:  # the cause did not survive pickling
-        at = text.index("Unavailable")
-        return text[at:at + 400].replace("\n", " ")
+    if "consistency" in text:  # the cause did not survive pickling: find its name in the text
+        for name in QUORUM_LOST:
+            if name in text:
+                at = text.index(name)
+                return text[at:at + 400].replace("\n", " ")
     return None
 
 
-def wait_for_quorum(job_id: uuid.UUID, timeout: float) -> bool:
-    """Poll a quorum read of the job's record until it answers (True) or `timeout` passes."""
+def note(job_id: uuid.UUID, reason: str) -> None:
+    """Put the outage on the job record at consistency ONE (the live replica takes it)."""
+    message = f"Cassandra consistency failure, waiting for replicas to return: {reason}"
+    log.warning("job %s: %s", job_id, message)
+    try:
+        jobs.set_error(get_session(), job_id, message, consistency="ONE", budget_s=10)
+    except Exception as exc:  # no replica at all: the log line above must do
+        log.warning("job %s: could not note the outage: %r", job_id, exc)
+
+
+def wait_for_quorum(job_id: uuid.UUID, reason: str, timeout: float) -> bool:
+    """Poll a quorum read of the job's record until it answers (True) or `timeout` passes; the
+    note on the record follows the reason (a first timeout becomes Unavailable once the
+    coordinator has marked the replicas down)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             jobs.get_job(get_session(), job_id, budget_s=0)
             return True
-        except Exception as exc:  # still Unavailable / no host: keep waiting
-            log.info("job %s: Cassandra still without quorum (%s)", job_id, type(exc).__name__)
+        except Exception as exc:  # still without quorum: keep waiting
+            now = quorum_lost(exc) or f"{type(exc).__name__}: {exc}"[:1000]
+            if now.split(":")[0] != reason.split(":")[0]:
+                reason = now
+                note(job_id, reason)
         time.sleep(POLL_S)
     return False
 
@@ -74,13 +94,8 @@ def run_through_outages(job_id: uuid.UUID, run: Callable[[], T]) -> T:
             reason = quorum_lost(exc)
             if reason is None:
                 raise
-            message = (f"Cassandra consistency failure, waiting for replicas to return: {reason}")
-            log.warning("job %s: %s", job_id, message)
-            try:  # ONE: the live replica accepts it while LOCAL_QUORUM cannot be met
-                jobs.set_error(get_session(), job_id, message, consistency="ONE", budget_s=10)
-            except Exception as note_exc:  # no replica at all: the log line above must do
-                log.warning("job %s: could not note the outage: %r", job_id, note_exc)
-            if not wait_for_quorum(job_id, get_settings().cassandra_outage_wait):
+            note(job_id, reason)
+            if not wait_for_quorum(job_id, reason, get_settings().cassandra_outage_wait):
                 raise
             jobs.set_error(get_session(), job_id, None)
             log.warning("job %s: Cassandra quorum is back; resuming", job_id)

@@ -27,7 +27,8 @@ def _parsed(raw: str) -> dict[str, dict[str, float]]:
             isinstance(r, dict) and all(isinstance(a, (int, float)) for a in r.values())
             for r in value.values()):
         raise ValueError("LEDGERFLOW_STAGE_RESOURCES must be {stage: {resource: amount}} with "
-                         f"stages among {', '.join(STAGES)}, e.g. '{{\"tax\": {{\"tax_node\": 1}}}}'")
+                         f"stages among {', '.join(STAGES)}, "
+                         "e.g. '{\"tax\": {\"tax_node\": 1}}'")
     return {stage: {k: float(v) for k, v in res.items()} for stage, res in value.items()}
 
 
