@@ -241,29 +241,52 @@ def _processes_of_session(session_dir: str) -> list[int]:
     return pids
 
 
+def fake_autoscaler_config(node_types: dict[str, dict], idle_minutes: float) -> dict[str, Any]:
+    """A cluster config for Ray's fake multi-node provider (the one AutoscalingCluster writes;
+    its template file is not in the ray wheel): worker nodes are raylets on this machine."""
+    workers = {name: {**spec, "resources": {**spec["resources"],
+                                            "object_store_memory": OBJECT_STORE}}
+               for name, spec in node_types.items()}
+    return {
+        "cluster_name": "ledgerflow-fake", "max_workers": 4, "upscaling_speed": 1.0,
+        "idle_timeout_minutes": idle_minutes, "head_node_type": "ray.head.default",
+        "provider": {"type": "fake_multinode", "use_node_id_as_ip": True,
+                     "disable_node_updaters": True, "disable_launch_config_check": True},
+        "available_node_types": {**workers, "ray.head.default": {
+            "resources": {"CPU": 0}, "node_config": {}, "max_workers": 0}},
+        "auth": {}, "docker": {}, "file_mounts": {}, "cluster_synced_files": [],
+        "file_mounts_sync_continuously": False, "rsync_exclude": [], "rsync_filter": [],
+        "initialization_commands": [], "setup_commands": [], "head_setup_commands": [],
+        "worker_setup_commands": [], "head_start_ray_commands": [],
+        "worker_start_ray_commands": []}
+
+
 def scenario_autoscale(args: dict[str, Any]) -> dict[str, Any]:
     """A head without CPUs under Ray's fake multi-node autoscaler (what AutoscalingCluster sets
-    up, started here without its `ray stop --force`, which would end every Ray on the machine):
+    up, started here by hand: its start() runs `ray stop --force`, which would end every Ray
+    instance on this shared machine):
     the job's pending parse/store/tax tasks make it launch cluster.yaml's worker type, which it
-    removes again once idle."""
+    removes again once idle. Runs with RAY_AUTH_MODE=token (the test sets it): `ray start` turns
+    token auth on when ~/.ray/auth_token exists, and a driver joining must say so too (Ray 2.60
+    reads the mode once, at import)."""
     import signal
     import subprocess
     import tempfile
 
     import psutil
-    from ray.cluster_utils import AutoscalingCluster
 
     ip = ray._private.services.get_node_ip_address()
     port = _free_port()
     node_types = cluster_yaml_node_types()
-    config = AutoscalingCluster(head_resources={"CPU": 0}, worker_node_types=node_types,
-                                idle_timeout_minutes=args.get("idle_minutes", 0.25),
-                                max_workers=4)._config
+    config = fake_autoscaler_config(node_types, idle_minutes=args.get("idle_minutes", 0.25))
     config["provider"]["gcs_address"] = f"{ip}:{port}"
     config_file = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
     json.dump(config, config_file)
     config_file.close()
     env = {**os.environ, "AUTOSCALER_UPDATE_INTERVAL_S": "1", "RAY_FAKE_CLUSTER": "1"}
+    head_log = tempfile.NamedTemporaryFile("w", suffix=".log", prefix="lf-autoscale-",
+                                           delete=False)
+    print(f"ray start log: {head_log.name}", file=sys.stderr)
     head = subprocess.Popen(
         [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
          f"--port={port}", "--num-cpus=0", f"--autoscaling-config={config_file.name}",
@@ -271,7 +294,7 @@ def scenario_autoscale(args: dict[str, Any]) -> dict[str, Any]:
          f"--ray-client-server-port={_free_port()}",
          f"--dashboard-agent-listen-port={_free_port()}", "--disable-usage-stats",
          "--object-store-memory", str(OBJECT_STORE)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        env=env, stdout=head_log, stderr=subprocess.STDOUT, start_new_session=True)
     session_dir = ""
     try:
         deadline = time.monotonic() + 180

@@ -89,7 +89,7 @@ def test_autoscaler_adds_workers_for_pending_work_and_removes_idle_ones(session,
                                                                         export):
     user = f"autoscale-{uuid.uuid4().hex[:8]}"
     facts = run_scenario("autoscale", user=user, file=export, dashboard_port=free_port(),
-                         env={"LEDGERFLOW_CHUNK_BYTES": "32768"})
+                         env={"LEDGERFLOW_CHUNK_BYTES": "32768", "RAY_AUTH_MODE": "token"})
     assert facts["worker_types"] == ["cpu_worker"]   # cluster.yaml's worker type
     assert facts["peak_workers"] >= 1, facts          # the head has no CPUs: work needs workers
     assert_exact(session, user, export, facts)

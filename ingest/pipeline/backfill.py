@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ingest.extract import storage
 from ingest.load import jobs
-from ingest.load.cassandra import get_session
+from ingest.load.cassandra import close_all, get_session
 
 COPY_BYTES = 1024 * 1024
 POLL_S = 1.0
@@ -93,13 +93,16 @@ def run(args: argparse.Namespace) -> int:
         return 2
     session = get_session()
     ok = True
-    for path in args.files:
-        job_id = record_job(session, args.user, path, fmt=args.format, wallet=args.wallet,
-                            tz=args.tz)
-        print(f"job {job_id} recorded for {path}", flush=True)
-        submit_job(job_id)
-        job = watch(session, job_id)
-        print(f"job {job_id} {job.status}: {path.name} accepted {job.accepted} rejected "
-              f"{job.rejected}" + (f"; error: {job.error}" if job.error else ""), flush=True)
-        ok = ok and job.status == jobs.JobStatus.SUCCEEDED
+    try:
+        for path in args.files:
+            job_id = record_job(session, args.user, path, fmt=args.format, wallet=args.wallet,
+                                tz=args.tz)
+            print(f"job {job_id} recorded for {path}", flush=True)
+            submit_job(job_id)
+            job = watch(session, job_id)
+            print(f"job {job_id} {job.status}: {path.name} accepted {job.accepted} rejected "
+                  f"{job.rejected}" + (f"; error: {job.error}" if job.error else ""), flush=True)
+            ok = ok and job.status == jobs.JobStatus.SUCCEEDED
+    finally:
+        close_all()   # before interpreter exit, or the driver's scheduler thread complains
     return 0 if ok else 1
