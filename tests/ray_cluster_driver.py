@@ -185,10 +185,19 @@ def scenario_ray_job(args: dict[str, Any]) -> dict[str, Any]:
     try:
         client = JobSubmissionClient(f"http://127.0.0.1:{args['dashboard_port']}")
         env = {k: v for k, v in os.environ.items() if k.startswith("LEDGERFLOW_")}
-        submission = client.submit_job(
-            entrypoint=f"{sys.executable} -m ingest.cli backfill --user {args['user']} "
-                       f"{args['file']}",
-            runtime_env={"env_vars": env}, submission_id=f"backfill-{uuid.uuid4().hex[:8]}")
+        submission_id = f"backfill-{uuid.uuid4().hex[:8]}"
+        deadline = time.monotonic() + 120
+        while True:   # the head's job agent takes a moment to come up after the dashboard
+            try:
+                submission = client.submit_job(
+                    entrypoint=f"{sys.executable} -m ingest.cli backfill --user {args['user']} "
+                               f"{args['file']}",
+                    runtime_env={"env_vars": env}, submission_id=submission_id)
+                break
+            except RuntimeError as exc:
+                if "No available agent" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(2.0)
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             status = client.get_job_status(submission)

@@ -88,8 +88,12 @@ def test_worker_node_removed_mid_job_loses_and_doubles_nothing(session, pipeline
 def test_autoscaler_adds_workers_for_pending_work_and_removes_idle_ones(session, pipeline_pricesim,
                                                                         export):
     user = f"autoscale-{uuid.uuid4().hex[:8]}"
+    # The price pool's actors live on between jobs and would keep a worker from ever being idle:
+    # they go on the head (Ray's node:__internal_head__ resource), as cluster.yaml advises.
     facts = run_scenario("autoscale", user=user, file=export, dashboard_port=free_port(),
-                         env={"LEDGERFLOW_CHUNK_BYTES": "32768", "RAY_AUTH_MODE": "token"})
+                         env={"LEDGERFLOW_CHUNK_BYTES": "32768", "RAY_AUTH_MODE": "token",
+                              "LEDGERFLOW_STAGE_RESOURCES": json.dumps(
+                                  {"prices": {"node:__internal_head__": 0.01}})})
     assert facts["worker_types"] == ["cpu_worker"]   # cluster.yaml's worker type
     assert facts["peak_workers"] >= 1, facts          # the head has no CPUs: work needs workers
     assert_exact(session, user, export, facts)
