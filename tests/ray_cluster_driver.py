@@ -179,9 +179,11 @@ def scenario_ray_job(args: dict[str, Any]) -> dict[str, Any]:
     head's dashboard, as `ray job submit` does); the job lands on the dashboard's Jobs page."""
     from ray.job_submission import JobStatus, JobSubmissionClient
 
+    # The job agent's HTTP port defaults to 52365, which another Ray on this machine may hold.
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 2, "object_store_memory": OBJECT_STORE,
-        "include_dashboard": True, "dashboard_port": args["dashboard_port"]})
+        "include_dashboard": True, "dashboard_port": args["dashboard_port"],
+        "dashboard_agent_listen_port": _free_port()})
     try:
         client = JobSubmissionClient(f"http://127.0.0.1:{args['dashboard_port']}")
         env = {k: v for k, v in os.environ.items() if k.startswith("LEDGERFLOW_")}

@@ -18,10 +18,7 @@ def test_backfill_as_a_ray_job(session, pipeline_pricesim, tmp_path):
     path = tmp_path / "kraken.csv"
     generate(2000, "kraken", seed=61, out=path, years=1.0)
     user = f"backfill-{uuid.uuid4().hex[:8]}"
-    # Token auth on for the head, the job's driver and the client alike (Ray 2.60's default for
-    # a new local cluster; the client reads ~/.ray/auth_token).
-    facts = run_scenario("ray_job", user=user, file=path, dashboard_port=free_port(),
-                         env={"RAY_AUTH_MODE": "token"})
+    facts = run_scenario("ray_job", user=user, file=path, dashboard_port=free_port())
     assert facts["ray_job_status"] == "SUCCEEDED", facts["logs"]
     assert facts["listed"]
     assert f"succeeded: {path.name} accepted" in facts["logs"]
