@@ -15,6 +15,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "tax": ("ingest.tax.cli", "offline tax report from universal-format CSV files"),
     "token": ("serve.cli_token", "create API tokens"),
     "upload": ("serve.client", "upload a file to the API and watch its job"),
+    "backfill": ("ingest.pipeline.backfill", "run the upload pipeline on files without HTTP "
+                 "(e.g. as a Ray job)"),
     "stack": ("devtools.devstack.cli_stack", "bring the local stack up or down (used by make demo)"),
 }
 

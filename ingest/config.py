@@ -32,10 +32,21 @@ class Settings(BaseSettings):
         "\"{'class': 'NetworkTopologyStrategy', 'dc1': 3}\" on a real cluster.")
     consistency: str = Field("LOCAL_QUORUM", description="Consistency level of reads and writes.")
     write_concurrency: int = Field(64, ge=1, description="In-flight write requests per process.")
+    cassandra_retry_budget: float = Field(
+        180.0, ge=0, description="Seconds a request failing transiently (node restarting, "
+        "Unavailable) is retried before the error reaches the job; covers a node restart.")
+    cassandra_outage_wait: float = Field(
+        3600.0, ge=0, description="A job that loses quorum (too few replicas up: Unavailable) notes "
+        "the error on its record, waits up to this long (s) for the cluster and resumes.")
 
     # --- local node (development, tests, demo, benchmarks) ------------------------------------
     cassandra_version: str = Field("5.0.8", description="org.apache.cassandra:cassandra-all version.")
-    cassandra_heap: str = Field("1G", description="Heap of the local node (-Xms/-Xmx).")
+    cassandra_heap: str = Field("1G", description="Heap of the local node (-Xms/-Xmx); each node "
+                                "of a local cluster gets this much.")
+    cassandra_storage_port: int = Field(7000, description="Inter-node (storage) port of the local "
+                                        "node(s).")
+    cassandra_jmx_port: int = Field(7199, description="JMX port of the local node (nodetool); "
+                                    "node i of a local cluster (`--nodes N`) uses this + i - 1.")
     cache_dir: Path = Field(Path.home() / ".cache" / "ledgerflow",
                             description="Where the Cassandra jars are cached (outside git).")
     state_dir: Path = Field(PROJECT_ROOT / ".ledgerflow",
@@ -47,6 +58,10 @@ class Settings(BaseSettings):
     parse_parallelism: int = Field(0, ge=0, description="Parse tasks in flight; 0 = the cluster's CPUs.")
     chunk_bytes: int = Field(0, ge=0, description="Target bytes per parse chunk; 0 = adaptive "
                              "(from the file's row width).")
+    stage_resources: str = Field(
+        "", description="JSON {stage: {resource: amount}} that the tasks and actors of a stage "
+        "(parse, store, prices, tax) also request, e.g. '{\"tax\": {\"tax_node\": 0.01}}' keeps "
+        "tax tasks on nodes started with that custom resource. Empty: anywhere.")
 
     # --- storage of uploaded files ---------------------------------------------------------------
     storage_uri: str = Field("", description="Where uploads are stored: a folder or any pyarrow "

@@ -13,6 +13,7 @@ SETTINGS_ENTRY_POINTS = {
     "ingest/cli.py",
     "ingest/tax/cli.py",             # `ledgerflow tax`
     "ingest/load/cli_migrate.py",    # `ledgerflow migrate`
+    "ingest/pipeline/backfill.py",   # `ledgerflow backfill` (also a Ray job's entry point)
     "ingest/pipeline/runner.py",     # the job task and the supervisor actor
     "serve/deps.py",                 # a Serve replica
     "serve/app.py",                  # the Serve application's start

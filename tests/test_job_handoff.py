@@ -14,9 +14,9 @@ import ray
 from ingest.config import get_settings
 from ingest.extract import storage
 from ingest.load import jobs
-from ingest.vocabulary import FINISHED
 from ingest.pipeline.ray_runtime import NAMESPACE
 from ingest.pipeline.runner import SUPERVISOR_NAME, JobSupervisor
+from ingest.vocabulary import FINISHED
 
 pytestmark = [pytest.mark.cassandra, pytest.mark.ray]
 

@@ -1,15 +1,13 @@
 """Properties: parsing never crashes on arbitrary bytes and never loses a valid row."""
 from __future__ import annotations
 
+import io
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import io
-
-import pyarrow as pa
 
 from devtools.generate import generate
 from ingest.extract.chunking import (

@@ -54,19 +54,20 @@ JVM17_FLAGS = [
     "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError", "-XX:+PerfDisableSharedMem", "-Dio.netty.tryReflectionSetAccessible=true",
 ]
 
-YAML = """cluster_name: ledgerflow-local
+YAML = """cluster_name: {cluster_name}
 num_tokens: 16
-allocate_tokens_for_local_replication_factor: 1
+allocate_tokens_for_local_replication_factor: {rf}
 partitioner: org.apache.cassandra.dht.Murmur3Partitioner
 endpoint_snitch: SimpleSnitch
 seed_provider:
   - class_name: org.apache.cassandra.locator.SimpleSeedProvider
     parameters:
       - seeds: "127.0.0.1:{storage_port}"
-listen_address: 127.0.0.1
-rpc_address: 127.0.0.1
+listen_address: {address}
+rpc_address: {address}
 native_transport_port: {cql_port}
 storage_port: {storage_port}
+ssl_storage_port: {ssl_storage_port}
 data_file_directories:
   - {data}/data
 commitlog_directory: {data}/commitlog
@@ -209,12 +210,32 @@ def read_pid(paths: NodePaths) -> int | None:
     return pid if _pid_alive(pid) else None
 
 
-def write_config(settings: Settings, paths: NodePaths) -> None:
+@dataclass(frozen=True)
+class NodeSpec:
+    """One local node: its loopback address, folders and ports."""
+    address: str
+    paths: NodePaths
+    cql_port: int
+    storage_port: int
+    jmx_port: int
+    cluster_name: str = "ledgerflow-local"
+    replication_factor: int = 1
+
+
+def single_node(settings: Settings) -> NodeSpec:
+    return NodeSpec("127.0.0.1", node_paths(settings), settings.cassandra_port,
+                    settings.cassandra_storage_port, settings.cassandra_jmx_port)
+
+
+def write_config(spec: NodeSpec) -> None:
+    paths = spec.paths
     paths.conf.mkdir(parents=True, exist_ok=True)
     for sub in ("data", "commitlog", "hints", "saved_caches", "cdc_raw"):
         (paths.data / sub).mkdir(parents=True, exist_ok=True)
-    paths.yaml.write_text(YAML.format(data=paths.data, cql_port=settings.cassandra_port,
-                                      storage_port=7000))
+    paths.yaml.write_text(YAML.format(
+        data=paths.data, address=spec.address, cql_port=spec.cql_port,
+        storage_port=spec.storage_port, ssl_storage_port=spec.storage_port + 1,
+        cluster_name=spec.cluster_name, rf=spec.replication_factor))
     # Cassandra's logback config ships only in the tarball; a small one keeps the log useful.
     (paths.conf / "logback.xml").write_text(
         '<configuration><appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">'
@@ -222,56 +243,74 @@ def write_config(settings: Settings, paths: NodePaths) -> None:
         '</appender><root level="INFO"><appender-ref ref="STDOUT"/></root></configuration>\n')
 
 
-def start(settings: Settings | None = None, timeout: float = 240.0) -> str:
-    """Start (or reuse) the local node; return a one-line status. Raises NodeError on failure."""
+def launch(settings: Settings, spec: NodeSpec, extra_flags: list[str]) -> int:
+    """Start the node's JVM in its own session (it outlives this process); returns its pid."""
+    lib = fetch_server(settings)
+    java = java_binary()
+    write_config(spec)
+    paths = spec.paths
+    jamm = sorted(lib.glob("jamm-*.jar"))
+    if not jamm:
+        raise NodeError(f"step 'start': no jamm jar in {lib}; delete that folder to refetch.")
+    cmd = [java, f"-Xms{settings.cassandra_heap}", f"-Xmx{settings.cassandra_heap}",
+           "-Xss256k", f"-javaagent:{jamm[0]}", *JVM17_FLAGS,
+           f"-Dcassandra.config=file://{paths.yaml}", "-Dcassandra-foreground=true",
+           f"-Dlogback.configurationFile=file://{paths.conf / 'logback.xml'}",
+           f"-Dcassandra.logdir={paths.root}", f"-Dcassandra.storagedir={paths.data}",
+           "-Dcassandra.skip_wait_for_gossip_to_settle=0", *extra_flags,
+           f"-Dcassandra.jmx.local.port={spec.jmx_port}", "-Dcassandra.initial_token=",
+           "-cp", f"{paths.conf}:{lib}/*", "org.apache.cassandra.service.CassandraDaemon"]
+    with open(paths.log, "ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    paths.pid.write_text(str(proc.pid))
+    return proc.pid
+
+
+def wait_for_cql(spec: NodeSpec, pid: int, timeout: float) -> None:
+    """Until the node answers CQL on its own address (a joining node opens its native port only
+    once it is Normal in the ring); NodeError with the log's tail if it exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cql_answers(spec.address, spec.cql_port):
+            return
+        if not _pid_alive(pid):
+            log = spec.paths.log
+            tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
+            spec.paths.pid.unlink(missing_ok=True)
+            raise NodeError(f"step 'start {spec.address}': the Cassandra process exited before "
+                            f"CQL answered. Log {log} ends with:\n{tail}")
+        time.sleep(1.0)
+    raise NodeError(f"step 'wait for CQL': no answer on {spec.address}:{spec.cql_port} after "
+                    f"{timeout:.0f}s; see {spec.paths.log}")
+
+
+def start(settings: Settings | None = None, timeout: float = 240.0, nodes: int = 1) -> str:
+    """Start (or reuse) the local node, or with nodes > 1 a local cluster (see local_cluster.py);
+    return a one-line status. Raises NodeError on failure."""
     settings = settings or get_settings()
+    if nodes > 1:
+        from devtools.devstack import local_cluster
+        return local_cluster.start(settings, nodes, timeout=timeout)
     if not settings.uses_local_node:
         return f"using the configured cluster {settings.cassandra_hosts}; no local node started"
-    paths = node_paths(settings)
+    spec = single_node(settings)
+    paths = spec.paths
     if cql_answers(port=settings.cassandra_port):
         return f"Cassandra already up on 127.0.0.1:{settings.cassandra_port} (log: {paths.log})"
     pid = read_pid(paths)
     if pid is None:
-        lib = fetch_server(settings)
-        java = java_binary()
-        write_config(settings, paths)
-        jamm = sorted(lib.glob("jamm-*.jar"))
-        if not jamm:
-            raise NodeError(f"step 'start': no jamm jar in {lib}; delete that folder to refetch.")
-        cmd = [java, f"-Xms{settings.cassandra_heap}", f"-Xmx{settings.cassandra_heap}",
-               "-Xss256k", f"-javaagent:{jamm[0]}", *JVM17_FLAGS,
-               f"-Dcassandra.config=file://{paths.yaml}", "-Dcassandra-foreground=true",
-               f"-Dlogback.configurationFile=file://{paths.conf / 'logback.xml'}",
-               f"-Dcassandra.logdir={paths.root}", f"-Dcassandra.storagedir={paths.data}",
-               "-Dcassandra.skip_wait_for_gossip_to_settle=0", "-Dcassandra.load_ring_state=false",
-               "-Dcassandra.jmx.local.port=7199", "-Dcassandra.initial_token=",
-               "-cp", f"{paths.conf}:{lib}/*", "org.apache.cassandra.service.CassandraDaemon"]
-        log = open(paths.log, "ab")
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-        paths.pid.write_text(str(proc.pid))
-        pid = proc.pid
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cql_answers(port=settings.cassandra_port):
-            return f"Cassandra up on 127.0.0.1:{settings.cassandra_port} (pid {pid}, log: {paths.log})"
-        if not _pid_alive(pid):
-            tail = paths.log.read_text(errors="replace")[-4000:] if paths.log.exists() else ""
-            paths.pid.unlink(missing_ok=True)
-            raise NodeError(f"step 'start': the Cassandra process exited before CQL answered. "
-                            f"Log {paths.log} ends with:\n{tail}")
-        time.sleep(1.0)
-    raise NodeError(f"step 'wait for CQL': no answer on port {settings.cassandra_port} after "
-                    f"{timeout:.0f}s; see {paths.log}")
+        pid = launch(settings, spec, ["-Dcassandra.load_ring_state=false"])
+    wait_for_cql(spec, pid, timeout)
+    return f"Cassandra up on 127.0.0.1:{settings.cassandra_port} (pid {pid}, log: {paths.log})"
 
 
-def stop(settings: Settings | None = None, timeout: float = 90.0) -> str:
-    settings = settings or get_settings()
-    paths = node_paths(settings)
+def stop_pid(paths: NodePaths, timeout: float = 90.0) -> int | None:
+    """End the node whose pid file is in `paths` (SIGTERM, then SIGKILL); its pid or None."""
     pid = read_pid(paths)
     if pid is None:
         paths.pid.unlink(missing_ok=True)
-        return "no local Cassandra node started by ledgerflow is running"
+        return None
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _pid_alive(pid):
@@ -279,11 +318,25 @@ def stop(settings: Settings | None = None, timeout: float = 90.0) -> str:
     if _pid_alive(pid):
         os.kill(pid, signal.SIGKILL)
     paths.pid.unlink(missing_ok=True)
-    return f"stopped Cassandra (pid {pid})"
+    return pid
+
+
+def stop(settings: Settings | None = None, timeout: float = 90.0) -> str:
+    """Stop what ledgerflow started here: the single node and any local cluster nodes."""
+    settings = settings or get_settings()
+    from devtools.devstack import local_cluster
+    lines = local_cluster.stop(settings, timeout)
+    pid = stop_pid(node_paths(settings), timeout)
+    if pid is not None:
+        lines.append(f"stopped Cassandra (pid {pid})")
+    return "\n".join(lines) or "no local Cassandra node started by ledgerflow is running"
 
 
 def status(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
+    from devtools.devstack import local_cluster
+    if local_cluster.exists(settings):
+        return local_cluster.status(settings)
     if not settings.uses_local_node:
         up = cql_answers(settings.contact_points[0], settings.cassandra_port)
         return f"configured cluster {settings.cassandra_hosts}: {'up' if up else 'not answering'}"

@@ -24,6 +24,7 @@ from ingest.config import get_settings
 PRICESIM_PORT = 8765
 DASHBOARD_PORT = 8265
 RAY_PORT = 6379
+METRICS_PORT = 8080   # the head's Prometheus endpoint (docs/observability.md)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -49,14 +50,22 @@ def up(price_rate: float) -> None:
     if not port_open(RAY_PORT):
         subprocess.run([_bin("ray"), "start", "--head", f"--port={RAY_PORT}",
                         "--dashboard-host=127.0.0.1", f"--dashboard-port={DASHBOARD_PORT}",
-                        "--disable-usage-stats"], check=True, stdout=subprocess.DEVNULL)
-    print(f"Ray head up (dashboard http://127.0.0.1:{DASHBOARD_PORT})")
+                        f"--metrics-export-port={METRICS_PORT}", "--disable-usage-stats"], check=True, stdout=subprocess.DEVNULL)
+    print(f"Ray head up (dashboard http://127.0.0.1:{DASHBOARD_PORT}; {dashboard_login()})")
     os.environ["LEDGERFLOW_RAY_ADDRESS"] = os.environ.get("LEDGERFLOW_RAY_ADDRESS") or "auto"
     get_settings.cache_clear()
     from serve.app import run_local
     run_local(settings.api_host, settings.api_port, blocking=False)
     print(f"API up: http://{settings.api_host}:{settings.api_port}/docs, web page "
           f"http://{settings.api_host}:{settings.api_port}/")
+
+
+def dashboard_login() -> str:
+    """How to get past the dashboard's token prompt: Ray 2.60 turns token authentication on for
+    a new cluster unless RAY_AUTH_MODE=disabled (see docs/observability.md)."""
+    if os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
+        return "no token: RAY_AUTH_MODE=disabled"
+    return f"token prompt: paste the output of `{_bin('ray')} get-auth-token`"
 
 
 def down() -> None:
@@ -113,6 +122,11 @@ def demo(rows: int, price_rate: float) -> int:
     print("\nGains summary (user 'demo', " + get_settings().fiat_currency + "):")
     print(gains_table(gains["items"]))
     print(f"\nLook at:\n  API docs       {api}/docs\n  Ray dashboard  http://127.0.0.1:{DASHBOARD_PORT}"
+          f"  ({dashboard_login()};\n                 RAY_AUTH_MODE=disabled make demo turns it off "
+          "on a local machine): Jobs, then the Tasks of\n                 job:<id>, parse:<id>:*, "
+          "store:<id>:*, tax:<id>:* (README: One job on the dashboard)"
+          f"\n  metrics        curl -s http://127.0.0.1:{METRICS_PORT}/metrics | grep ledgerflow"
+          "  (docs/observability.md)"
           f"\n  transactions   curl -H 'Authorization: Bearer {token}' {api}/v1/transactions?limit=5"
           f"\n  stop all       make down")
     print(f"\nWeb page: {api}/\nToken to paste there (user 'demo'): {token}")

@@ -31,8 +31,11 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _sessions: dict[tuple[int, str], Session] = {}
 _prepared: dict[tuple[int, str, str], PreparedStatement] = {}
-_write_concurrency: dict[int, int] = {}
+_session_settings: dict[int, Settings] = {}   # id(session) -> the settings it was opened with
 DEFAULT_WRITE_CONCURRENCY = 64
+# How long transient failures are retried when a session's settings do not say
+# (LEDGERFLOW_CASSANDRA_RETRY_BUDGET): long enough for a node restart (~30 s here).
+RETRY_BUDGET_S = 180.0
 
 # Errors worth retrying: the node restarting, timeouts, overload.
 RETRYABLE = ("NoHostAvailable", "OperationTimedOut", "WriteTimeout", "ReadTimeout", "Unavailable",
@@ -71,14 +74,24 @@ def get_session(settings: Settings, keyspace: str | None = None) -> Session:
             if keyspace:
                 session.set_keyspace(keyspace)
             _sessions[key] = session
-            _write_concurrency[id(session)] = settings.write_concurrency
+            _session_settings[id(session)] = settings
         return session
 
 
 def write_concurrency(session: Session) -> int:
     """In-flight writes per process: LEDGERFLOW_WRITE_CONCURRENCY of the settings the session was
     opened with."""
-    return _write_concurrency.get(id(session), DEFAULT_WRITE_CONCURRENCY)
+    settings = _session_settings.get(id(session))
+    return settings.write_concurrency if settings else DEFAULT_WRITE_CONCURRENCY
+
+
+def retry_budget(session: Session, budget_s: float | None = None) -> float:
+    """Seconds transient failures are retried: the call's own budget, else
+    LEDGERFLOW_CASSANDRA_RETRY_BUDGET of the session's settings."""
+    if budget_s is not None:
+        return budget_s
+    settings = _session_settings.get(id(session))
+    return settings.cassandra_retry_budget if settings else RETRY_BUDGET_S
 
 
 def connect_with_retry(settings: Settings, attempts: int = 10) -> Session:
@@ -105,29 +118,29 @@ def prepared(session: Session, cql: str) -> PreparedStatement:
     return stmt
 
 
-# How long transient failures are retried: long enough for a node restart (~30 s here).
-RETRY_BUDGET_S = 180.0
-
-
 def execute(session: Session, cql: str, params: Sequence[Any] = (), *,
             paging_state: bytes | None = None, fetch_size: int | None = None,
-            budget_s: float = RETRY_BUDGET_S):
+            budget_s: float | None = None, consistency: str | None = None):
     """Execute a prepared statement, retrying transient failures with jittered backoff for up to
-    `budget_s` seconds (0: fail fast, e.g. for a health check)."""
+    `budget_s` seconds (0: fail fast, e.g. for a health check). `consistency` overrides the
+    configured level for this statement (e.g. ONE to note an outage while quorum is lost)."""
     stmt = prepared(session, cql)
     bound = stmt.bind(params)
     if fetch_size:
         bound.fetch_size = fetch_size
-    return with_retry(lambda: session.execute(bound, paging_state=paging_state), budget_s=budget_s)
+    if consistency:
+        bound.consistency_level = getattr(ConsistencyLevel, consistency)
+    return with_retry(lambda: session.execute(bound, paging_state=paging_state),
+                      budget_s=retry_budget(session, budget_s))
 
 
 def backoff(attempt: int, base: float = 0.2, cap: float = 5.0) -> float:
     return min(cap, base * 2 ** attempt) * (0.5 + random.random())
 
 
-def with_retry(fn, *, budget_s: float = RETRY_BUDGET_S):
+def with_retry(fn, *, budget_s: float | None = None):
     """Call fn until it succeeds, retrying retryable errors until `budget_s` has passed."""
-    deadline = time.monotonic() + budget_s
+    deadline = time.monotonic() + (RETRY_BUDGET_S if budget_s is None else budget_s)
     attempt = 0
     while True:
         try:
@@ -142,14 +155,14 @@ def with_retry(fn, *, budget_s: float = RETRY_BUDGET_S):
 
 
 def execute_many(session: Session, cql: str, rows: Iterable[Sequence[Any]], *,
-                 concurrency: int | None = None, budget_s: float = RETRY_BUDGET_S) -> int:
+                 concurrency: int | None = None, budget_s: float | None = None) -> int:
     """Run one prepared statement over many parameter rows, `concurrency` in flight; rows that fail
     transiently are retried (writes here are idempotent upserts). Returns rows written."""
     stmt = prepared(session, cql)
     concurrency = concurrency or write_concurrency(session)
     pending = list(rows)
     total = len(pending)
-    deadline = time.monotonic() + budget_s
+    deadline = time.monotonic() + retry_budget(session, budget_s)
     attempt = 0
     while pending:
         results = execute_concurrent_with_args(session, stmt, pending, concurrency=concurrency,
@@ -180,7 +193,7 @@ BATCH_BYTES = 16 * 1024
 
 def execute_batches(session: Session, cql: str, rows_by_partition: dict[Any, list[Sequence[Any]]],
                     *, max_rows: int | None = None, max_bytes: int = BATCH_BYTES,
-                    concurrency: int | None = None, budget_s: float = RETRY_BUDGET_S) -> int:
+                    concurrency: int | None = None, budget_s: float | None = None) -> int:
     """Write rows as UNLOGGED batches whose rows share one partition (the only efficient kind),
     each holding at most `max_bytes` of bound values (a single larger row goes alone) and at most
     `max_rows` rows; `concurrency` batches in flight (the driver keeps that many pending).
@@ -204,7 +217,7 @@ def execute_batches(session: Session, cql: str, rows_by_partition: dict[Any, lis
         total += len(part_rows)
     pending = batches
     concurrency = concurrency or write_concurrency(session)
-    deadline = time.monotonic() + budget_s
+    deadline = time.monotonic() + retry_budget(session, budget_s)
     attempt = 0
     while pending:
         results = execute_concurrent(session, [(b, ()) for b in pending], concurrency=concurrency,

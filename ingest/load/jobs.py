@@ -15,6 +15,7 @@ from typing import Any
 from cassandra.cluster import Session
 
 from ingest.load.cassandra import execute, execute_many
+from ingest.observe import metrics
 from ingest.vocabulary import STAGES, JobKind, JobStatus
 
 ACTIVE_SHARDS = 16
@@ -75,10 +76,15 @@ def create_job(session: Session, *, user_id: str, kind: JobKind = JobKind.UPLOAD
     return job_id
 
 
-def get_job(session: Session, job_id: uuid.UUID) -> JobRecord | None:
-    row = execute(session, "SELECT * FROM jobs WHERE job_id = ?", (job_id,)).one()
-    if row is None:
-        return None
+def get_job(session: Session, job_id: uuid.UUID, *, consistency: str | None = None,
+            budget_s: float | None = None) -> JobRecord | None:
+    """The job record; `consistency` ONE reads it while quorum is lost (an outage note)."""
+    row = execute(session, "SELECT * FROM jobs WHERE job_id = ?", (job_id,),
+                  consistency=consistency, budget_s=budget_s).one()
+    return None if row is None else _record(row)
+
+
+def _record(row: dict[str, Any]) -> JobRecord:
     return JobRecord(
         job_id=row["job_id"], user_id=row["user_id"], kind=JobKind(row["kind"]),
         status=JobStatus(row["status"]),
@@ -109,6 +115,7 @@ def mark_stage_done(session: Session, job_id: uuid.UUID, stage: str, seconds: fl
     execute(session, "UPDATE jobs SET completed_stages = completed_stages + ?, "
             "stage_timings[?] = ?, updated_at = ? WHERE job_id = ?",
             ({stage}, stage, float(seconds), now(), job_id))
+    metrics.stage_done(stage, seconds)
 
 
 def set_detected_format(session: Session, job_id: uuid.UUID, fmt: str) -> None:
@@ -137,6 +144,15 @@ def finish(session: Session, job: JobRecord, status: JobStatus, error: str | Non
             (status, job.user_id, job.job_id))
     execute(session, "DELETE FROM active_jobs WHERE shard = ? AND job_id = ?",
             (_shard(job.job_id), job.job_id))
+    metrics.job_finished(status)
+
+
+def set_error(session: Session, job_id: uuid.UUID, error: str | None, *,
+               consistency: str | None = None, budget_s: float | None = None) -> None:
+    """Note (or clear, with None) an error on a job that keeps running, e.g. while it waits out a
+    Cassandra outage; `consistency` ONE lets that note land while quorum is lost."""
+    execute(session, "UPDATE jobs SET error = ?, updated_at = ? WHERE job_id = ?",
+            (error, now(), job_id), consistency=consistency, budget_s=budget_s)
 
 
 def active_job_ids(session: Session) -> list[uuid.UUID]:

@@ -8,10 +8,18 @@ from task to task without passing through the driver) and are resolved with `get
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from ingest.observe import metrics
 from ingest.pipeline.job_errors import TRANSIENT_ERRORS
+
+# A task's stage, from its name's prefix (tasks are named <kind>:<job>:<part>).
+STAGE_OF_TASK = {"parse": "parse", "store": "store", "read": "tax", "split": "tax", "tax": "tax"}
+
+
+def stage_of(task_name: str) -> str:
+    return STAGE_OF_TASK.get(task_name.split(":", 1)[0], "other")
 
 
 class Executor(Protocol):
@@ -45,20 +53,24 @@ class RayExecutor:
     one CPU each, retried when its worker dies or on a transient error (job_errors.py), never on
     a deterministic one (a bad file, bad settings)."""
 
-    def __init__(self, cpus: int) -> None:
+    def __init__(self, cpus: int, placement: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.cpus = cpus
+        self.placement = placement or {}   # stage -> Ray options (placement.py)
         self._remote: dict[Callable[..., Any], Any] = {}
 
     def submit(self, fn: Callable[..., Any], *args: Any, name: str, num_returns: int = 1) -> Any:
         import ray
 
+        stage = stage_of(name)
         remote = self._remote.get(fn)
         if remote is None:
             # retry_exceptions takes a list of types (Ray's stubs only say bool)
             transient: Any = list(TRANSIENT_ERRORS)
             remote = self._remote[fn] = ray.remote(num_cpus=1, max_retries=TASK_RETRIES,
-                                                   retry_exceptions=transient)(fn)
-        return remote.options(name=name, num_returns=num_returns).remote(*args)
+                                                   retry_exceptions=transient)(
+                metrics.in_flight(stage)(fn))
+        return remote.options(name=name, num_returns=num_returns,
+                              **self.placement.get(stage, {})).remote(*args)
 
     def get(self, handles: Sequence[Any]) -> list[Any]:
         import ray

@@ -34,6 +34,7 @@ from ingest.extract.parse import (
 )
 from ingest.load import jobs
 from ingest.load.transactions import store_transactions
+from ingest.observe import metrics
 from ingest.pipeline.context import JobContext
 from ingest.pipeline.executors import Executor
 from ingest.pipeline.results import IngestResult, StageResults
@@ -76,9 +77,11 @@ def parse_chunk_task(ctx: JobContext, layout: FileLayout, byte_range: ByteRange,
         data = read_range(f, byte_range)
     result = parse_chunk(data, layout, byte_range.first_line, parse_ctx)
     errors = store_rejected(ctx, result.rejected)
+    metrics.rows(parsed=result.rows, rejected=errors)
     size = byte_range.end - byte_range.start
     ctx.progress.report(Stage.PARSE, byte_range.index, size, size)
     parts = partition_legs(result.legs, n_parts)
+    metrics.rows(parsed=result.rows, rejected=errors)
     return (ChunkStats(result.rows, errors, len(result.rejected) - errors), *parts)
 
 
@@ -122,6 +125,7 @@ def store_partition_task(ctx: JobContext, part: int, layout: FileLayout,
     for start in range(0, total, STORE_SLICE_ROWS):
         store_transactions(session, table.slice(start, STORE_SLICE_ROWS), ctx.job.job_id)
         ctx.progress.report(Stage.STORE, part, min(total, start + STORE_SLICE_ROWS), total)
+    metrics.rows(stored=total, rejected=errors)
     return PartitionStats(accepted=total, rejected=errors, skipped=len(rejected) - errors,
                           asset_ranges=asset_ranges(table),
                           price_days=price_days(table, ctx.currency))

@@ -31,6 +31,8 @@ from ingest.pipeline import job_errors
 from ingest.pipeline.context import JobContext, job_context
 from ingest.pipeline.executors import Executor, RayExecutor
 from ingest.pipeline.ingest_stage import run_ingest
+from ingest.pipeline.outage import run_through_outages
+from ingest.pipeline.placement import stage_placement
 from ingest.pipeline.prices_stage import run_prices
 from ingest.pipeline.ray_runtime import NAMESPACE, cluster_cpus, ensure_ray
 from ingest.pipeline.results import StageResults
@@ -104,8 +106,11 @@ def run_job(job_id: uuid.UUID) -> str:
     if job.status in FINISHED:
         return job.status
     jobs.mark_running(session, job)
+    executor = RayExecutor(cluster_cpus(), placement=stage_placement(settings))
     try:
-        run_steps(job_context(job, settings), RayExecutor(cluster_cpus()))
+        # A lost Cassandra quorum is waited out (noted on the job), then the steps resume.
+        run_through_outages(settings, job_id,
+                            lambda: run_steps(job_context(job, settings), executor))
     except ValueError as exc:  # FormatError, a bad tz...: the file or its options are wrong, no retry helps
         failure = job_errors.record(job_id, exc)
         jobs.finish(session, job, JobStatus.FAILED, failure.message, failure.code)

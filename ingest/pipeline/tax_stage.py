@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 from ingest.load import queries, views
 from ingest.load.price_cache import load_prices
 from ingest.load.transactions import month_keys, read_transactions, user_months
+from ingest.observe import metrics
 from ingest.pipeline.context import JobContext
 from ingest.pipeline.executors import Executor
 from ingest.pipeline.results import StageResults, TaxStageResult
@@ -116,6 +117,7 @@ def shard_task(ctx: JobContext, shard: Shard, options: TaxOptions, rewrite: Rewr
     valued = value_shard(ctx, rows, rewrite.unavailable_assets)
     result = compute_shard_with(valued, shard, options)
     owned = sorted(r.asset for r in result.assets)
+    metrics.tax_asset_computed(len(owned))
     session, user_id = ctx.session(), ctx.job.user_id
 
     to_write = valued.filter(pa.array(rewrite_mask(valued, rewrite.cutoffs)))

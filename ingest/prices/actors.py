@@ -24,6 +24,7 @@ import aiohttp
 from ingest.config import Settings
 from ingest.load import price_cache
 from ingest.load.cassandra import get_session
+from ingest.observe import metrics
 from ingest.prices.planner import WindowRequest
 from ingest.prices.providers import provider_chain
 from ingest.prices.providers.base import Outcome, OutcomeKind, PriceProvider
@@ -146,6 +147,7 @@ class PriceFetcher:
             sent_at = time.time()
             outcome = await self._send(provider, request, settings.price_timeout)
             sent += 1
+            metrics.price_request(provider.name, outcome.kind.value)
             report = gate_report(outcome.kind)
             healthy = True if report is None else await limiter.record.remote(
                 config, report.value, outcome.retry_after, since)

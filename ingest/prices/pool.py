@@ -24,6 +24,8 @@ from ingest.config import Settings
 from ingest.load import price_cache
 from ingest.load.cassandra import get_session
 from ingest.normalize.assets import provider_ids
+from ingest.observe import metrics
+from ingest.pipeline.placement import stage_options
 from ingest.prices.actors import FetchJob, PriceFetcher, RateLimiter, gate_config
 from ingest.prices.planner import WindowRequest, plan_fetches
 from ingest.prices.providers import provider_chain, provider_names
@@ -106,11 +108,13 @@ def get_pool(settings: Settings) -> PricePool:
     """Create or reuse the named actors `price-fetcher-0..N-1` and one
     `price-rate-limiter-<provider>` per configured provider, in the caller's Ray namespace. They
     take no CPU (I/O only) and restart when killed."""
+    placed = stage_options(settings, "prices")   # LEDGERFLOW_STAGE_RESOURCES
     limiters = {name: _named_actor(LIMITER_NAME.format(name), RateLimiter, (), dict(
-                    num_cpus=0, max_restarts=-1, max_task_retries=-1, max_concurrency=1000))
+                    num_cpus=0, max_restarts=-1, max_task_retries=-1, max_concurrency=1000,
+                    **placed))
                 for name in provider_names(settings)}
     options = dict(num_cpus=0, max_restarts=-1, max_task_retries=0,
-                   max_concurrency=settings.price_concurrency)
+                   max_concurrency=settings.price_concurrency, **placed)
     fetchers = [_named_actor(FETCHER_NAME.format(i), PriceFetcher, (settings.price_concurrency,),
                              options, {"concurrency": settings.price_concurrency})
                 for i in range(settings.price_pool_size)]
@@ -173,6 +177,7 @@ def fetch_prices(needs: pa.Table, *, settings: Settings, currency: str) -> Price
     coverage = price_cache.read_coverage(session, assets, currency=currency)
     plan = plan_fetches(needs, coverage, provider_ids(settings.asset_ids_file), now=int(started),
                         recheck_after=settings.price_recheck_hours * 3600)
+    metrics.price_cache(hits=plan.windows_cached, misses=len(plan.requests))
     results: list[WindowResult] = []
     resubmitted = 0
     if plan.requests:

@@ -1,0 +1,1 @@
+"""Observability: ledgerflow's metrics on Ray's Prometheus endpoint."""
