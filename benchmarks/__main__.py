@@ -2,6 +2,7 @@
 
 Starts what the benchmark needs, measures, writes benchmarks/RESULTS.md, benchmarks/out/results-<timestamp>.json and benchmarks/out/stage_timings.png,
 stop what it started. Exit code 1 when a step failed (the report lists which and why)."""
+
 from __future__ import annotations
 
 import argparse
@@ -36,23 +37,40 @@ def python_as_typed() -> str:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
-    p.add_argument("--sizes", type=sizes, default=[10000, 50000, 600000],
-                   help="rows per generated file (default 10000,50000,600000)")
-    p.add_argument("--baseline-size", type=int, default=10000,
-                   help="rows of the file the synchronous baseline processes (default 10000)")
-    p.add_argument("--price-rate", type=float, default=50.0,
-                   help="simulator rate limit and ledgerflow's price rate, req/s (default 50)")
+    p.add_argument(
+        "--sizes",
+        type=sizes,
+        default=[10000, 50000, 600000],
+        help="rows per generated file (default 10000,50000,600000)",
+    )
+    p.add_argument(
+        "--baseline-size",
+        type=int,
+        default=10000,
+        help="rows of the file the synchronous baseline processes (default 10000)",
+    )
+    p.add_argument(
+        "--price-rate",
+        type=float,
+        default=50.0,
+        help="simulator rate limit and ledgerflow's price rate, req/s (default 50)",
+    )
     p.add_argument("--chunk-bytes", type=int, help="LEDGERFLOW_CHUNK_BYTES (default: adaptive)")
     p.add_argument("--parse-parallelism", type=int, help="LEDGERFLOW_PARSE_PARALLELISM")
     p.add_argument("--price-pool-size", type=int, help="LEDGERFLOW_PRICE_POOL_SIZE")
     p.add_argument("--write-concurrency", type=int, help="LEDGERFLOW_WRITE_CONCURRENCY")
     p.add_argument("--out", type=Path, default=HERE / "out", help="output folder")
     p.add_argument("--results-md", type=Path, default=HERE / "RESULTS.md")
-    p.add_argument("--huge", action="store_true",
-                   help="also run a 3,000,000-row file (memory flat in file size: run once)")
-    p.add_argument("--quick", action="store_true",
-                   help=f"smoke run: sizes {','.join(map(str, QUICK_SIZES))}, baseline "
-                        f"{QUICK_BASELINE}")
+    p.add_argument(
+        "--huge",
+        action="store_true",
+        help="also run a 3,000,000-row file (memory flat in file size: run once)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke run: sizes {','.join(map(str, QUICK_SIZES))}, baseline {QUICK_BASELINE}",
+    )
     return p.parse_args(argv)
 
 
@@ -63,16 +81,23 @@ def main(argv: list[str] | None = None) -> int:
         args.sizes, args.baseline_size = QUICK_SIZES, QUICK_BASELINE
     if args.huge:
         args.sizes = [*args.sizes, HUGE_SIZE]
-    if args.baseline_size not in args.sizes:   # the ratio needs ledgerflow on the same size
+    if args.baseline_size not in args.sizes:  # the ratio needs ledgerflow on the same size
         args.sizes = sorted([*args.sizes, args.baseline_size])
     config = BenchConfig(
-        sizes=sorted(set(args.sizes)), baseline_size=args.baseline_size,
-        knobs=Knobs(price_rate=args.price_rate, chunk_bytes=args.chunk_bytes,
-                    parse_parallelism=args.parse_parallelism,
-                    price_pool_size=args.price_pool_size,
-                    write_concurrency=args.write_concurrency),
-        out_dir=args.out.resolve(), results_md=args.results_md.resolve(), quick=args.quick,
-        command=shlex.join([python_as_typed(), "-m", "benchmarks", *argv]))
+        sizes=sorted(set(args.sizes)),
+        baseline_size=args.baseline_size,
+        knobs=Knobs(
+            price_rate=args.price_rate,
+            chunk_bytes=args.chunk_bytes,
+            parse_parallelism=args.parse_parallelism,
+            price_pool_size=args.price_pool_size,
+            write_concurrency=args.write_concurrency,
+        ),
+        out_dir=args.out.resolve(),
+        results_md=args.results_md.resolve(),
+        quick=args.quick,
+        command=shlex.join([python_as_typed(), "-m", "benchmarks", *argv]),
+    )
     return Harness(config).run()
 
 

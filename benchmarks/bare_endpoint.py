@@ -1,6 +1,7 @@
 """The reference for upload answer time: a Serve endpoint that only drains the body and answers
 202. Deployed as its own small application (route prefix /bench-bare) in the same Serve instance
 as ledgerflow, so both uploads cross the same proxy."""
+
 from __future__ import annotations
 
 from ray import serve
@@ -23,6 +24,9 @@ class BareUpload:
 def deploy() -> str:
     """Deploy next to the running applications; returns the route prefix."""
     # mypy ignores class decorators' return types: @serve.deployment made BareUpload a Deployment
-    serve.run(BareUpload.bind(), name=APP_NAME,  # type: ignore[attr-defined]
-              route_prefix=ROUTE_PREFIX)
+    serve.run(
+        BareUpload.bind(),  # type: ignore[attr-defined]
+        name=APP_NAME,
+        route_prefix=ROUTE_PREFIX,
+    )
     return ROUTE_PREFIX

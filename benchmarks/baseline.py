@@ -10,6 +10,7 @@ plain Python, and only then answers with counts.
 Run as its own process: `python -m benchmarks.baseline --port P` (the harness does this); it uses the
 same LEDGERFLOW_* settings (keyspace, Cassandra node, simulator URL) as ledgerflow.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,9 +30,21 @@ from ingest.config import get_settings
 from ingest.normalize.assets import PROVIDER_IDS
 from ingest.normalize.canonical import FIAT
 
-KOINLY_COLUMNS = ("Date", "Sent Amount", "Sent Currency", "Received Amount", "Received Currency",
-                  "Fee Amount", "Fee Currency", "Net Worth Amount", "Net Worth Currency", "Label",
-                  "Description", "TxHash", "Wallet")
+KOINLY_COLUMNS = (
+    "Date",
+    "Sent Amount",
+    "Sent Currency",
+    "Received Amount",
+    "Received Currency",
+    "Fee Amount",
+    "Fee Currency",
+    "Net Worth Amount",
+    "Net Worth Currency",
+    "Label",
+    "Description",
+    "TxHash",
+    "Wallet",
+)
 
 CREATE_TABLE = """CREATE TABLE IF NOT EXISTS baseline_transactions (
     user_id text, line bigint, timestamp timestamp,
@@ -39,20 +52,22 @@ CREATE_TABLE = """CREATE TABLE IF NOT EXISTS baseline_transactions (
     fee_amount decimal, fee_currency text, net_worth_amount decimal, net_worth_currency text,
     label text, description text, tx_hash text, wallet text,
     PRIMARY KEY ((user_id), line))"""
-INSERT_ROW = ("INSERT INTO baseline_transactions (user_id, line, timestamp, sent_amount, "
-              "sent_currency, received_amount, received_currency, fee_amount, fee_currency, "
-              "net_worth_amount, net_worth_currency, label, description, tx_hash, wallet) "
-              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+INSERT_ROW = (
+    "INSERT INTO baseline_transactions (user_id, line, timestamp, sent_amount, "
+    "sent_currency, received_amount, received_currency, fee_amount, fee_currency, "
+    "net_worth_amount, net_worth_currency, label, description, tx_hash, wallet) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 TRANSFER_WINDOW = timedelta(hours=24)
 TRANSFER_MAX_FEE_SHARE = Decimal("0.05")
-MAX_ATTEMPTS_PER_PRICE = 1000   # bounded, but far beyond what a 429-throttled run needs
+MAX_ATTEMPTS_PER_PRICE = 1000  # bounded, but far beyond what a 429-throttled run needs
 
 
 # --- the Koinly universal format ----------------------------------------------------------------
 @dataclass(frozen=True)
 class KoinlyRow:
-    line: int                       # 1-based line in the file (the header is line 1)
+    line: int  # 1-based line in the file (the header is line 1)
     timestamp: datetime
     sent_amount: Decimal | None
     sent_currency: str | None
@@ -79,9 +94,11 @@ class KoinlyRow:
     @property
     def priced_amount(self) -> Decimal | None:
         asset = self.priced_asset
-        for a, amount in ((self.received_currency, self.received_amount),
-                          (self.sent_currency, self.sent_amount),
-                          (self.fee_currency, self.fee_amount)):
+        for a, amount in (
+            (self.received_currency, self.received_amount),
+            (self.sent_currency, self.sent_amount),
+            (self.fee_currency, self.fee_amount),
+        ):
             if a == asset:
                 return amount
         return None
@@ -123,15 +140,21 @@ def _asset(text: str | None) -> str | None:
 
 def parse_row(line: int, record: dict[str, str]) -> KoinlyRow:
     return KoinlyRow(
-        line=line, timestamp=parse_timestamp(record["Date"]),
-        sent_amount=_decimal(record.get("Sent Amount")), sent_currency=_asset(record.get("Sent Currency")),
+        line=line,
+        timestamp=parse_timestamp(record["Date"]),
+        sent_amount=_decimal(record.get("Sent Amount")),
+        sent_currency=_asset(record.get("Sent Currency")),
         received_amount=_decimal(record.get("Received Amount")),
         received_currency=_asset(record.get("Received Currency")),
-        fee_amount=_decimal(record.get("Fee Amount")), fee_currency=_asset(record.get("Fee Currency")),
+        fee_amount=_decimal(record.get("Fee Amount")),
+        fee_currency=_asset(record.get("Fee Currency")),
         net_worth_amount=_decimal(record.get("Net Worth Amount")),
         net_worth_currency=_asset(record.get("Net Worth Currency")),
-        label=_text(record.get("Label")), description=_text(record.get("Description")),
-        tx_hash=_text(record.get("TxHash")), wallet=_text(record.get("Wallet")))
+        label=_text(record.get("Label")),
+        description=_text(record.get("Description")),
+        tx_hash=_text(record.get("TxHash")),
+        wallet=_text(record.get("Wallet")),
+    )
 
 
 def iter_rows(lines: Iterable[str]) -> Iterator[tuple[KoinlyRow | None, str | None]]:
@@ -164,8 +187,8 @@ class PriceClient:
         self.prefix = parts.path.rstrip("/")
         self.currency = currency.lower()
         self.timeout = timeout
-        self.requests = 0          # every request sent, 429s included
-        self.rate_limited = 0      # answers that were 429
+        self.requests = 0  # every request sent, 429s included
+        self.rate_limited = 0  # answers that were 429
         self.seconds_waiting = 0.0  # time slept on Retry-After
         self._conn: http.client.HTTPConnection | None = None
 
@@ -211,7 +234,9 @@ class PriceClient:
                 return None
             points = json.loads(body).get("prices") or []
             return Decimal(str(points[0][1])) if points else None
-        raise RuntimeError(f"price of {asset} at {ts}: no answer after {MAX_ATTEMPTS_PER_PRICE} tries")
+        raise RuntimeError(
+            f"price of {asset} at {ts}: no answer after {MAX_ATTEMPTS_PER_PRICE} tries"
+        )
 
 
 def _retry_after(value: str | None) -> float:
@@ -225,6 +250,7 @@ def _retry_after(value: str | None) -> float:
 @dataclass
 class Ledger:
     """FIFO lots per asset, balances, realized gains."""
+
     lots: dict[str, deque[list[Decimal]]] = field(default_factory=lambda: defaultdict(deque))
     balances: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
     realized_gain: Decimal = Decimal(0)
@@ -255,7 +281,7 @@ class Ledger:
             if lot[0] == 0:
                 lots.popleft()
         if remaining > 0:
-            self.missing_cost_basis += 1   # no acquisition known: zero cost basis
+            self.missing_cost_basis += 1  # no acquisition known: zero cost basis
         self.realized_gain += proceeds - cost
 
 
@@ -323,11 +349,27 @@ def process_upload(text: str, user_id: str, session, prices: PriceClient) -> dic
             rejected += 1
             continue
         t0 = time.perf_counter()
-        execute(session, INSERT_ROW, (
-            user_id, row.line, row.timestamp, row.sent_amount, row.sent_currency,
-            row.received_amount, row.received_currency, row.fee_amount, row.fee_currency,
-            row.net_worth_amount, row.net_worth_currency, row.label, row.description, row.tx_hash,
-            row.wallet))
+        execute(
+            session,
+            INSERT_ROW,
+            (
+                user_id,
+                row.line,
+                row.timestamp,
+                row.sent_amount,
+                row.sent_currency,
+                row.received_amount,
+                row.received_currency,
+                row.fee_amount,
+                row.fee_currency,
+                row.net_worth_amount,
+                row.net_worth_currency,
+                row.label,
+                row.description,
+                row.tx_hash,
+                row.wallet,
+            ),
+        )
         t1 = time.perf_counter()
         asset = row.priced_asset
         price = prices.price_at(asset, row.timestamp) if asset else None
@@ -339,16 +381,25 @@ def process_upload(text: str, user_id: str, session, prices: PriceClient) -> dic
     ledger, transfers = compute_metrics(rows, values)
     compute_s = time.perf_counter() - t2
     return {
-        "rows": len(rows), "rejected": rejected, "inserted": len(rows),
-        "price_requests": prices.requests, "price_429": prices.rate_limited,
+        "rows": len(rows),
+        "rejected": rejected,
+        "inserted": len(rows),
+        "price_requests": prices.requests,
+        "price_429": prices.rate_limited,
         "priced": sum(1 for v in values.values() if v is not None),
-        "transfers_matched": transfers, "disposals": ledger.disposals,
+        "transfers_matched": transfers,
+        "disposals": ledger.disposals,
         "missing_cost_basis": ledger.missing_cost_basis,
         "negative_balances": ledger.negative_balances,
         "realized_gain_usd": str(ledger.realized_gain.quantize(Decimal("0.01"))),
         "assets": sum(1 for q in ledger.balances.values() if q != 0),
-        "seconds": {"total": time.perf_counter() - started, "insert": insert_s, "fetch": fetch_s,
-                    "retry_after_sleep": prices.seconds_waiting, "reconcile_and_metrics": compute_s},
+        "seconds": {
+            "total": time.perf_counter() - started,
+            "insert": insert_s,
+            "fetch": fetch_s,
+            "retry_after_sleep": prices.seconds_waiting,
+            "reconcile_and_metrics": compute_s,
+        },
     }
 
 

@@ -6,6 +6,7 @@ the only change to the data is that line breaks inside descriptions become space
 COPY runs with cqlsh's defaults; its rows/s comes from cqlsh's own "N rows imported ... in T
 seconds" line (process start-up excluded); the wall time of the cqlsh process is recorded too.
 """
+
 from __future__ import annotations
 
 import csv
@@ -21,10 +22,28 @@ from pathlib import Path
 from benchmarks.baseline import KoinlyRow, read_koinly_file
 from ingest.normalize.canonical import FIAT
 
-COLUMNS = ("user_id", "month", "timestamp", "tx_id", "wallet", "type", "label", "sent_asset",
-           "sent_amount", "received_asset", "received_amount", "fee_asset", "fee_amount",
-           "fiat_value", "fiat_currency", "tx_hash", "description", "source", "source_file",
-           "source_line")
+COLUMNS = (
+    "user_id",
+    "month",
+    "timestamp",
+    "tx_id",
+    "wallet",
+    "type",
+    "label",
+    "sent_asset",
+    "sent_amount",
+    "received_asset",
+    "received_amount",
+    "fee_asset",
+    "fee_amount",
+    "fiat_value",
+    "fiat_currency",
+    "tx_hash",
+    "description",
+    "source",
+    "source_file",
+    "source_line",
+)
 CREATE_TABLE = """CREATE TABLE IF NOT EXISTS copy_transactions (
     user_id text, month int, timestamp timestamp, tx_id text, wallet text, type text, label text,
     sent_asset text, sent_amount decimal, received_asset text, received_amount decimal,
@@ -38,8 +57,8 @@ UNIT_SECONDS = {"day": 86400, "hour": 3600, "minute": 60}
 @dataclass
 class CopyResult:
     rows: int
-    seconds: float          # as cqlsh reports it
-    wall_seconds: float     # the whole cqlsh process, start-up included
+    seconds: float  # as cqlsh reports it
+    wall_seconds: float  # the whole cqlsh process, start-up included
     rows_per_s: float
     command: str
     output_tail: str
@@ -66,13 +85,30 @@ def export_canonical_csv(source: Path, out: Path, user_id: str) -> int:
         for row in read_koinly_file(str(source)):
             ts = row.timestamp
             tx_id = hashlib.sha1(f"{user_id}:{source.name}:{row.line}".encode()).hexdigest()[:24]
-            writer.writerow((
-                user_id, ts.year * 100 + ts.month, ts.strftime("%Y-%m-%d %H:%M:%S+0000"), tx_id,
-                row.wallet or "default", tx_type(row), row.label or "", row.sent_currency or "",
-                _num(row.sent_amount), row.received_currency or "", _num(row.received_amount),
-                row.fee_currency or "", _num(row.fee_amount), _num(row.net_worth_amount),
-                row.net_worth_currency or "", row.tx_hash or "", one_line(row.description), "koinly",
-                source.name, row.line))
+            writer.writerow(
+                (
+                    user_id,
+                    ts.year * 100 + ts.month,
+                    ts.strftime("%Y-%m-%d %H:%M:%S+0000"),
+                    tx_id,
+                    row.wallet or "default",
+                    tx_type(row),
+                    row.label or "",
+                    row.sent_currency or "",
+                    _num(row.sent_amount),
+                    row.received_currency or "",
+                    _num(row.received_amount),
+                    row.fee_currency or "",
+                    _num(row.fee_amount),
+                    _num(row.net_worth_amount),
+                    row.net_worth_currency or "",
+                    row.tx_hash or "",
+                    one_line(row.description),
+                    "koinly",
+                    source.name,
+                    row.line,
+                )
+            )
             n += 1
     return n
 
@@ -99,18 +135,23 @@ def cqlsh_binary() -> str:
     here = Path(sys.executable).parent / "cqlsh"
     found = str(here) if here.exists() else shutil.which("cqlsh")
     if not found:
-        raise RuntimeError("step 'COPY FROM': cqlsh is not installed; run "
-                           ".venv/bin/pip install cqlsh (it is in the project's bench extra)")
+        raise RuntimeError(
+            "step 'COPY FROM': cqlsh is not installed; run "
+            ".venv/bin/pip install cqlsh (it is in the project's bench extra)"
+        )
     return found
 
 
-def run_copy_from(session, keyspace: str, csv_path: Path, host: str, port: int,
-                  timeout_s: float = 3600) -> CopyResult:
+def run_copy_from(
+    session, keyspace: str, csv_path: Path, host: str, port: int, timeout_s: float = 3600
+) -> CopyResult:
     """Recreate an empty copy_transactions and load `csv_path` into it with cqlsh COPY FROM."""
     session.execute(CREATE_TABLE, timeout=60)
     session.execute("TRUNCATE copy_transactions", timeout=120)
-    statement = (f"COPY {keyspace}.copy_transactions ({', '.join(COLUMNS)}) FROM '{csv_path}' "
-                 "WITH HEADER = TRUE")
+    statement = (
+        f"COPY {keyspace}.copy_transactions ({', '.join(COLUMNS)}) FROM '{csv_path}' "
+        "WITH HEADER = TRUE"
+    )
     cmd = [cqlsh_binary(), host, str(port), "--request-timeout=60", "-e", statement]
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
@@ -120,10 +161,14 @@ def run_copy_from(session, keyspace: str, csv_path: Path, host: str, port: int,
     if proc.returncode != 0 or match is None:
         raise RuntimeError(f"step 'COPY FROM': cqlsh exited {proc.returncode}:\n{output[-3000:]}")
     rows, seconds = int(match.group(1)), interval_seconds(match.group(2))
-    return CopyResult(rows=rows, seconds=seconds, wall_seconds=wall,
-                      rows_per_s=rows / seconds if seconds > 0 else 0.0,
-                      command=" ".join(cmd[:3] + ["-e", repr(statement)]),
-                      output_tail=output.strip()[-600:])
+    return CopyResult(
+        rows=rows,
+        seconds=seconds,
+        wall_seconds=wall,
+        rows_per_s=rows / seconds if seconds > 0 else 0.0,
+        command=" ".join(cmd[:3] + ["-e", repr(statement)]),
+        output_tail=output.strip()[-600:],
+    )
 
 
 def as_dict(result: CopyResult) -> dict:

@@ -9,6 +9,7 @@ own values (ingest.tax.cli.load_valued); the tax is the single-process engine (F
 whose output the sharded core reproduces exactly. Price windows are the (asset, 88-day window)
 pairs the price stage would fetch; a window held ~2,112 hourly point rows before.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,27 +41,47 @@ def main() -> None:
         valued = load_valued([path], currency="USD")
     started = time.perf_counter()
     result = compute(valued, method=args.method, pooling=args.pooling)
-    lines = [(d.tax_year, d.sold_at, d.line_id, d.asset, d.wallet, d.quantity, d.date_acquired,
-              d.proceeds, d.cost_basis, d.gain, d.term, d.tx_id) for d in result.disposals]
+    lines = [
+        (
+            d.tax_year,
+            d.sold_at,
+            d.line_id,
+            d.asset,
+            d.wallet,
+            d.quantity,
+            d.date_acquired,
+            d.proceeds,
+            d.cost_basis,
+            d.gain,
+            d.term,
+            d.tx_id,
+        )
+        for d in result.disposals
+    ]
     findings = [(f.kind, f.asset, f.timestamp, f.tx_id, f.detail) for f in result.findings]
     chunks = len(disposal_chunk_rows("u", lines))
     finding_chunks = len(finding_chunk_rows("u", findings))
     windows = sum(len(w) for w in distinct_windows(price_needs(valued), now=2**40).values())
     summary = len(result.years) + len(result.years_by_asset)
     n = valued.num_rows
-    common = n + len(result.balances) + summary     # view rows, balances, yearly_summary
+    common = n + len(result.balances) + summary  # view rows, balances, yearly_summary
     before = common + len(lines) + len(findings) + windows * HOURS_PER_WINDOW
     after = common + chunks + finding_chunks + windows
-    print(f"input rows {n:,} (tax {time.perf_counter() - started:.1f} s, {args.method}, "
-          f"{args.pooling})")
+    print(
+        f"input rows {n:,} (tax {time.perf_counter() - started:.1f} s, {args.method}, "
+        f"{args.pooling})"
+    )
     print(f"  transactions_view rows        {n:>10,}")
     print(f"  balances + yearly_summary     {len(result.balances) + summary:>10,}")
     print(f"  Form 8949 lines {len(lines):>9,} -> disposal_chunks rows {chunks:>8,}")
     print(f"  findings        {len(findings):>9,} -> finding_chunks rows  {finding_chunks:>8,}")
-    print(f"  price points   ~{windows * HOURS_PER_WINDOW:>9,} -> price_windows rows   "
-          f"{windows:>8,}")
-    print(f"derived rows per input row: before {before / n:.2f}, now {after / n:.2f} "
-          f"(without the view rows: {(after - n) / n:.3f})")
+    print(
+        f"  price points   ~{windows * HOURS_PER_WINDOW:>9,} -> price_windows rows   {windows:>8,}"
+    )
+    print(
+        f"derived rows per input row: before {before / n:.2f}, now {after / n:.2f} "
+        f"(without the view rows: {(after - n) / n:.3f})"
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """What a generated file holds, read independently of ledgerflow (csv module): rows, priceable
 transactions, the distinct (asset, price window) pairs they fall in, and the first priceable
 (asset, time) keys for the naive fetcher."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,15 +18,20 @@ class FileFacts:
     path: str
     bytes: int
     rows: int = 0
-    priceable_transactions: int = 0        # rows with a crypto asset that has a coin id
-    window_pairs: int = 0                  # distinct (asset, window) over every crypto asset seen
+    priceable_transactions: int = 0  # rows with a crypto asset that has a coin id
+    window_pairs: int = 0  # distinct (asset, window) over every crypto asset seen
     window_seconds: int = 0
     naive_sample: list[tuple[str, datetime]] = field(default_factory=list)
 
     def summary(self) -> dict:
-        return {"path": self.path, "bytes": self.bytes, "rows": self.rows,
-                "priceable_transactions": self.priceable_transactions,
-                "window_pairs": self.window_pairs, "window_days": self.window_seconds // 86400}
+        return {
+            "path": self.path,
+            "bytes": self.bytes,
+            "rows": self.rows,
+            "priceable_transactions": self.priceable_transactions,
+            "window_pairs": self.window_pairs,
+            "window_days": self.window_seconds // 86400,
+        }
 
 
 def file_facts(path: Path, window_seconds: int, sample_size: int) -> FileFacts:

@@ -1,6 +1,7 @@
 """One benchmark run, step by step. Each step records what it measured in `results`; a step that
 cannot run (a colleague's module missing, a service failing) is recorded under `failures` with its
 reason, the steps that depend on it are skipped, and nothing is filled in for them."""
+
 from __future__ import annotations
 
 import http.client
@@ -38,7 +39,7 @@ STAGES = ("parse", "store", "prices", "tax")
 SEED = 20240601
 WARMUP_ROWS = 200
 MAX_FAILED_POLLS = 30
-FAILED = object()   # what `Harness.step` returns for a step that failed
+FAILED = object()  # what `Harness.step` returns for a step that failed
 
 
 @dataclass
@@ -86,8 +87,9 @@ class Harness:
             value = fn(*args)
         except Exception as exc:
             message = str(exc) if isinstance(exc, BenchError) else f"{type(exc).__name__}: {exc}"
-            self.results["failures"].append({"step": name, "error": message,
-                                             "trace": traceback.format_exc()[-3000:]})
+            self.results["failures"].append(
+                {"step": name, "error": message, "trace": traceback.format_exc()[-3000:]}
+            )
             self.log(f"{name} FAILED: {message}")
             return FAILED
         self.log(f"{name} done in {time.perf_counter() - started:.1f}s")
@@ -101,15 +103,29 @@ class Harness:
     def run(self) -> int:
         cfg = self.config
         cfg.out_dir.mkdir(parents=True, exist_ok=True)
-        self.results.update({
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": cfg.command, "machine": machine_description(),
-            "config": {"sizes": cfg.sizes, "baseline_size": cfg.baseline_size, "quick": cfg.quick,
-                       "price_rate": cfg.knobs.price_rate, "simulator_latency_ms": SIM_LATENCY_MS,
-                       "bare_repeats": cfg.bare_repeats, "read_requests": cfg.read_requests,
-                       "read_concurrency": cfg.read_concurrency, "naive_cap": cfg.naive_cap,
-                       "poll_interval_s": cfg.poll_interval_s, "seed": SEED},
-            "runs": [], "failures": [], "skipped": []})
+        self.results.update(
+            {
+                "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "command": cfg.command,
+                "machine": machine_description(),
+                "config": {
+                    "sizes": cfg.sizes,
+                    "baseline_size": cfg.baseline_size,
+                    "quick": cfg.quick,
+                    "price_rate": cfg.knobs.price_rate,
+                    "simulator_latency_ms": SIM_LATENCY_MS,
+                    "bare_repeats": cfg.bare_repeats,
+                    "read_requests": cfg.read_requests,
+                    "read_concurrency": cfg.read_concurrency,
+                    "naive_cap": cfg.naive_cap,
+                    "poll_interval_s": cfg.poll_interval_s,
+                    "seed": SEED,
+                },
+                "runs": [],
+                "failures": [],
+                "skipped": [],
+            }
+        )
         self.stack = Stack(KEYSPACE, cfg.out_dir, cfg.knobs, log=self.log)
         self.sampler.start()
         try:
@@ -125,16 +141,20 @@ class Harness:
 
     def run_steps(self) -> None:
         cfg, stack = self.config, self.live_stack
-        for name, fn in (("start Cassandra and a fresh lf_bench keyspace", stack.start_storage),
-                         ("start the price simulator", stack.start_price_simulator),
-                         ("generate the files", self.generate_files)):
+        for name, fn in (
+            ("start Cassandra and a fresh lf_bench keyspace", stack.start_storage),
+            ("start the price simulator", stack.start_price_simulator),
+            ("generate the files", self.generate_files),
+        ):
             if self.step(name, fn) is FAILED:
-                return   # everything below needs these
+                return  # everything below needs these
             self.results["settings"] = effective_settings()
-        baseline_ok = self.step("start the baseline server", stack.start_baseline_server) \
-            is not FAILED
-        serve_ok = self.step("start Ray and the Serve apps", stack.start_ray_and_serve) \
-            is not FAILED
+        baseline_ok = (
+            self.step("start the baseline server", stack.start_baseline_server) is not FAILED
+        )
+        serve_ok = (
+            self.step("start Ray and the Serve apps", stack.start_ray_and_serve) is not FAILED
+        )
 
         runs_by_size: dict[int, dict] = {}
         if not serve_ok:
@@ -151,9 +171,12 @@ class Harness:
             # finds most windows cached: the baseline-sized file once more, warm, as a second
             # figure.
             if cfg.baseline_size in runs_by_size:
-                warm = self.step(f"ledgerflow end to end, {cfg.baseline_size} rows, "
-                                 "warm price cache",
-                                 self.run_ledgerflow, cfg.baseline_size, False)
+                warm = self.step(
+                    f"ledgerflow end to end, {cfg.baseline_size} rows, warm price cache",
+                    self.run_ledgerflow,
+                    cfg.baseline_size,
+                    False,
+                )
                 if warm is not FAILED:
                     self.results["warm_runs"] = [warm]
         largest = max(cfg.sizes)
@@ -169,14 +192,16 @@ class Harness:
         else:
             self.skipped("read API latency", f"no successful ledgerflow run of {largest} rows")
 
-        naive = self.step(f"naive price fetcher, {largest}-row file", self.run_naive_fetcher,
-                          largest)
+        naive = self.step(
+            f"naive price fetcher, {largest}-row file", self.run_naive_fetcher, largest
+        )
         if naive is not FAILED:
             self.results["naive_fetcher"] = naive
 
         if baseline_ok:
-            base = self.step(f"baseline, {cfg.baseline_size} rows", self.run_baseline,
-                             cfg.baseline_size)
+            base = self.step(
+                f"baseline, {cfg.baseline_size} rows", self.run_baseline, cfg.baseline_size
+            )
             if base is not FAILED:
                 self.results["baseline"] = base
         else:
@@ -185,8 +210,9 @@ class Harness:
     # --- steps -----------------------------------------------------------------------------------
     def generate_files(self) -> dict:
         generate = require("devtools.generate", "generate", step="generate the files")
-        window_seconds = require("ingest.prices.planner", "WINDOW_SECONDS",
-                                 step="generate the files")
+        window_seconds = require(
+            "ingest.prices.planner", "WINDOW_SECONDS", step="generate the files"
+        )
         data_dir = self.config.out_dir / "data"
         data_dir.mkdir(parents=True, exist_ok=True)
         out = {}
@@ -198,10 +224,15 @@ class Harness:
             self.sampler.set_tag("idle")
             self.files[size] = path
             self.facts[size] = file_facts(path, int(window_seconds), self.config.naive_cap)
-            out[size] = {**self.facts[size].summary(), "generate_s": time.perf_counter() - started,
-                         "generator_stats": _jsonable(stats)}
-            self.log(f"  {path.name}: {self.facts[size].rows} rows, "
-                     f"{self.facts[size].bytes / 1e6:.1f} MB")
+            out[size] = {
+                **self.facts[size].summary(),
+                "generate_s": time.perf_counter() - started,
+                "generator_stats": _jsonable(stats),
+            }
+            self.log(
+                f"  {path.name}: {self.facts[size].rows} rows, "
+                f"{self.facts[size].bytes / 1e6:.1f} MB"
+            )
         self.results["files"] = out
         return out
 
@@ -234,6 +265,7 @@ class Harness:
 
     def truncate_price_cache(self) -> None:
         from ingest.load.cassandra import get_session
+
         session = get_session(get_settings())
         for table in ("price_windows", "price_coverage"):
             session.execute(f"TRUNCATE {table}", timeout=120)
@@ -245,14 +277,16 @@ class Harness:
 
         cfg, stack, path = self.config, self.live_stack, self.files[size]
         if cold:
-            self.truncate_price_cache()                   # cold price cache for every size
+            self.truncate_price_cache()  # cold price cache for every size
         user = f"bench-{size}" if cold else f"bench-{size}-warm"
         token = create_token(get_session(get_settings()), user)
         auth = {"Authorization": f"Bearer {token}"}
 
         self.sampler.set_tag(f"bare:{size}")
-        bare = [timed_upload(f"{stack.api_url}{ROUTE_PREFIX}", path, {}) for _ in
-                range(cfg.bare_repeats)]
+        bare = [
+            timed_upload(f"{stack.api_url}{ROUTE_PREFIX}", path, {})
+            for _ in range(cfg.bare_repeats)
+        ]
         if any(b.status != 202 for b in bare):
             raise BenchError(f"bare endpoint answered {[b.status for b in bare]}: {bare[0].body}")
 
@@ -262,8 +296,9 @@ class Harness:
         idle_rss = ray_worker_rss()
         self.sampler.set_tag(f"lf:{size}:upload")
         t_start = time.perf_counter()
-        upload = timed_upload(f"{stack.api_url}/v1/uploads?format=koinly&name={quote(path.name)}",
-                              path, auth)
+        upload = timed_upload(
+            f"{stack.api_url}/v1/uploads?format=koinly&name={quote(path.name)}", path, auth
+        )
         if upload.status != 202:
             raise BenchError(f"POST /v1/uploads answered {upload.status}: {upload.body}")
         job_id = upload.body["job_id"]
@@ -282,40 +317,60 @@ class Harness:
             figures["cpu"] = self.sampler.cpu_over(f"lf:{size}:{stage}")
         requests_by_stage = attribute_requests(sim.get("request_log", []), transitions, end_wall)
         finished_at = job.get("finished_at")
-        e2e_record = (datetime.fromisoformat(finished_at).timestamp() - upload.started_wall
-                      if finished_at else None)
+        e2e_record = (
+            datetime.fromisoformat(finished_at).timestamp() - upload.started_wall
+            if finished_at
+            else None
+        )
         return {
-            "size": size, "user": user, "job_id": job_id, "file_bytes": path.stat().st_size,
-            "accepted": job.get("accepted"), "rejected": job.get("rejected"),
-            "upload": {"answer_s": upload.answer_s, "send_s": upload.send_s,
-                       "status": upload.status},
-            "bare_upload": {"answer_s": [b.answer_s for b in bare],
-                            "answer_s_median": statistics.median(b.answer_s for b in bare),
-                            "send_s": [b.send_s for b in bare]},
-            "e2e_s": t_end - t_start, "e2e_record_s": e2e_record,
-            "stage_timings_recorded": timings, "stages": stages,
-            "transitions_observed": [(round(t - upload.started_wall, 3), s)
-                                     for t, s in transitions],
-            "price_requests": {"total": sim.get("requests"), "ok": sim.get("ok"),
-                               "throttled_429": sim.get("throttled_429"),
-                               "errors_5xx": sim.get("errors_5xx"),
-                               "max_rate_1s": sim.get("max_rate_1s"),
-                               "by_stage_observed": requests_by_stage,
-                               "price_stage": price_stage_requests(requests_by_stage),
-                               "request_log_complete": len(sim.get("request_log", [])) ==
-                               sim.get("requests")},
+            "size": size,
+            "user": user,
+            "job_id": job_id,
+            "file_bytes": path.stat().st_size,
+            "accepted": job.get("accepted"),
+            "rejected": job.get("rejected"),
+            "upload": {
+                "answer_s": upload.answer_s,
+                "send_s": upload.send_s,
+                "status": upload.status,
+            },
+            "bare_upload": {
+                "answer_s": [b.answer_s for b in bare],
+                "answer_s_median": statistics.median(b.answer_s for b in bare),
+                "send_s": [b.send_s for b in bare],
+            },
+            "e2e_s": t_end - t_start,
+            "e2e_record_s": e2e_record,
+            "stage_timings_recorded": timings,
+            "stages": stages,
+            "transitions_observed": [
+                (round(t - upload.started_wall, 3), s) for t, s in transitions
+            ],
+            "price_requests": {
+                "total": sim.get("requests"),
+                "ok": sim.get("ok"),
+                "throttled_429": sim.get("throttled_429"),
+                "errors_5xx": sim.get("errors_5xx"),
+                "max_rate_1s": sim.get("max_rate_1s"),
+                "by_stage_observed": requests_by_stage,
+                "price_stage": price_stage_requests(requests_by_stage),
+                "request_log_complete": len(sim.get("request_log", [])) == sim.get("requests"),
+            },
             "price_window_pairs_in_file": self.facts[size].window_pairs,
             "cpu_whole_run": self.sampler.cpu_over(f"lf:{size}:"),
             "memory": {**memory, "ray_workers_sum_before_upload_bytes": idle_rss[0]},
-            "price_cache": ("cold (price_windows and price_coverage truncated before the upload)"
-                            if cold
-                            else "warm (windows cached by the earlier run of the same rows)"),
+            "price_cache": (
+                "cold (price_windows and price_coverage truncated before the upload)"
+                if cold
+                else "warm (windows cached by the earlier run of the same rows)"
+            ),
             "loadavg_before": loadavg_before,
             "derived_rows": derived_rows(get_session(get_settings()), user),
         }
 
-    def wait_for_job(self, job_id: str, auth: dict, size: int | str,
-                     transitions: list[tuple[float, str]]) -> dict:
+    def wait_for_job(
+        self, job_id: str, auth: dict, size: int | str, transitions: list[tuple[float, str]]
+    ) -> dict:
         url = f"{self.live_stack.api_url}/v1/jobs/{job_id}"
         deadline = time.monotonic() + self.config.job_timeout_s
         stage = "upload"
@@ -323,11 +378,12 @@ class Harness:
         while time.monotonic() < deadline:
             try:
                 status, job = get_json(url, auth)
-            except (OSError, http.client.HTTPException) as exc:   # a busy API: poll again
+            except (OSError, http.client.HTTPException) as exc:  # a busy API: poll again
                 failed_polls += 1
                 if failed_polls > MAX_FAILED_POLLS:
-                    raise BenchError(f"GET /v1/jobs/{job_id} failed {failed_polls} times in a "
-                                     f"row; last: {exc!r}") from exc
+                    raise BenchError(
+                        f"GET /v1/jobs/{job_id} failed {failed_polls} times in a row; last: {exc!r}"
+                    ) from exc
                 time.sleep(1.0)
                 continue
             failed_polls = 0
@@ -352,15 +408,21 @@ class Harness:
         csv_path = self.config.out_dir / "data" / f"copy-{size}.csv"
         exported = copy_from.export_canonical_csv(self.files[size], csv_path, f"copy-{size}")
         self.sampler.set_tag(f"copy:{size}")
-        result = copy_from.run_copy_from(get_session(get_settings()), KEYSPACE, csv_path, HOST,
-                                         get_settings().cassandra_port)
+        result = copy_from.run_copy_from(
+            get_session(get_settings()), KEYSPACE, csv_path, HOST, get_settings().cassandra_port
+        )
         self.sampler.set_tag("idle")
-        return {"size": size, "exported_rows": exported, **copy_from.as_dict(result),
-                "cpu": self.sampler.cpu_over(f"copy:{size}")}
+        return {
+            "size": size,
+            "exported_rows": exported,
+            **copy_from.as_dict(result),
+            "cpu": self.sampler.cpu_over(f"copy:{size}"),
+        }
 
     def run_read_latency(self, run: dict) -> dict:
         from ingest.load.cassandra import get_session
         from ingest.load.users import create_token
+
         queries = require("ingest.load.queries", step="read API latency")
 
         cfg, user = self.config, run["user"]
@@ -388,11 +450,16 @@ class Harness:
         self.sampler.set_tag("read:driver")
         driver = threaded_latency(driver_page, cfg.read_requests, cfg.read_concurrency)
         self.sampler.set_tag("idle")
-        return {"user": user, "history_rows": run.get("accepted"),
-                "page_rows": len(first.get("items", [])), "api": asdict(api),
-                "driver": asdict(driver), "warmup_requests_each": cfg.read_warmup,
-                "driver_call": "ingest.load.queries.transactions_page(session, user, TxFilter(), "
-                               "100) on one Session shared by the client threads"}
+        return {
+            "user": user,
+            "history_rows": run.get("accepted"),
+            "page_rows": len(first.get("items", [])),
+            "api": asdict(api),
+            "driver": asdict(driver),
+            "warmup_requests_each": cfg.read_warmup,
+            "driver_call": "ingest.load.queries.transactions_page(session, user, TxFilter(), "
+            "100) on one Session shared by the client threads",
+        }
 
     def run_naive_fetcher(self, size: int) -> dict:
         facts = self.facts.get(size)
@@ -411,27 +478,40 @@ class Harness:
         seconds = time.perf_counter() - started
         self.sampler.set_tag("idle")
         per_tx = seconds / len(sample) if sample else 0.0
-        return {"file_rows": facts.rows, "priceable_transactions": facts.priceable_transactions,
-                "transactions_fetched": len(sample), "requests": client.requests,
-                "throttled_429": client.rate_limited, "seconds": seconds,
-                "seconds_per_transaction": per_tx,
-                "extrapolated_seconds_all_transactions": per_tx * facts.priceable_transactions,
-                "extrapolation": f"measured on the first {len(sample)} priceable transactions, "
-                                 f"scaled linearly to all {facts.priceable_transactions}"}
+        return {
+            "file_rows": facts.rows,
+            "priceable_transactions": facts.priceable_transactions,
+            "transactions_fetched": len(sample),
+            "requests": client.requests,
+            "throttled_429": client.rate_limited,
+            "seconds": seconds,
+            "seconds_per_transaction": per_tx,
+            "extrapolated_seconds_all_transactions": per_tx * facts.priceable_transactions,
+            "extrapolation": f"measured on the first {len(sample)} priceable transactions, "
+            f"scaled linearly to all {facts.priceable_transactions}",
+        }
 
     def run_baseline(self, size: int) -> dict:
         path, stack = self.files[size], self.live_stack
         post_json(f"{stack.sim_url}/stats/reset", {})
         self.sampler.set_tag("baseline")
-        answer = timed_upload(f"{stack.baseline_url}/upload?user=baseline-{size}", path, {},
-                              timeout=self.config.baseline_timeout_s)
+        answer = timed_upload(
+            f"{stack.baseline_url}/upload?user=baseline-{size}",
+            path,
+            {},
+            timeout=self.config.baseline_timeout_s,
+        )
         self.sampler.set_tag("idle")
         if answer.status != 200:
             raise BenchError(f"baseline answered {answer.status}: {str(answer.body)[:500]}")
         _, sim = get_json(f"{stack.sim_url}/stats")
-        return {"size": size, "e2e_s": answer.total_s, "answer": answer.body,
-                "simulator": {k: sim.get(k) for k in ("requests", "ok", "throttled_429")},
-                "cpu": self.sampler.cpu_over("baseline")}
+        return {
+            "size": size,
+            "e2e_s": answer.total_s,
+            "answer": answer.body,
+            "simulator": {k: sim.get(k) for k in ("requests", "ok", "throttled_429")},
+            "cpu": self.sampler.cpu_over("baseline"),
+        }
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -454,13 +534,17 @@ def stage_figures(timings: dict[str, float], rows: int) -> dict[str, dict]:
         seconds = timings[stage]
         if stage == "store" and "parse" in timings:
             seconds = max(0.0, seconds - timings["parse"])
-        out[stage] = {"recorded_s": timings[stage], "seconds": seconds,
-                      "rows_per_s": rows / seconds if seconds > 0 else None}
+        out[stage] = {
+            "recorded_s": timings[stage],
+            "seconds": seconds,
+            "rows_per_s": rows / seconds if seconds > 0 else None,
+        }
     return out
 
 
-def attribute_requests(request_log: list[float], transitions: list[tuple[float, str]],
-                       end_wall: float) -> dict[str, int]:
+def attribute_requests(
+    request_log: list[float], transitions: list[tuple[float, str]], end_wall: float
+) -> dict[str, int]:
     """Simulator chart requests per observed stage (by arrival time vs polled transitions)."""
     times = [t for t, _ in transitions]
     counts: Counter[str] = Counter()
@@ -476,16 +560,29 @@ def price_stage_requests(by_stage: dict[str, int]) -> int:
     """Requests of the prices stage: every chart request of the job except those seen while tax
     ran (parse and store fetch no prices, so early arrivals that polling attributed to them, up to
     one poll interval, are the prices stage's)."""
-    return sum(n for stage, n in by_stage.items()
-               if stage not in ("tax", "finishing", "outside_job"))
+    return sum(
+        n for stage, n in by_stage.items() if stage not in ("tax", "finishing", "outside_job")
+    )
 
 
 def effective_settings() -> dict:
     from ingest.config import get_settings
+
     s = get_settings()
-    names = ("keyspace", "write_concurrency", "parse_parallelism", "chunk_bytes", "price_rate",
-             "price_burst", "price_pool_size", "price_concurrency", "coingecko_url",
-             "price_provider", "consistency", "storage_uri")
+    names = (
+        "keyspace",
+        "write_concurrency",
+        "parse_parallelism",
+        "chunk_bytes",
+        "price_rate",
+        "price_burst",
+        "price_pool_size",
+        "price_concurrency",
+        "coingecko_url",
+        "price_provider",
+        "consistency",
+        "storage_uri",
+    )
     return {n: getattr(s, n) for n in names}
 
 
@@ -503,9 +600,14 @@ def machine_description() -> dict:
         free = subprocess.run(["free", "-m"], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.SubprocessError):
         free = ""
-    return {"cpu_model": model, "logical_cpus": cores or os.cpu_count(), "free_m": free.strip("\n"),
-            "loadavg_at_start": os.getloadavg(), "platform": platform.platform(),
-            "python": platform.python_version()}
+    return {
+        "cpu_model": model,
+        "logical_cpus": cores or os.cpu_count(),
+        "free_m": free.strip("\n"),
+        "loadavg_at_start": os.getloadavg(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
 
 
 def _jsonable(value: Any) -> Any:
@@ -529,19 +631,36 @@ def derived_rows(session: Any, user: str) -> dict[str, int]:
     def count(cql: str, *params: Any) -> int:
         return int(execute(session, cql, params).one()["n"])
 
-    months = sorted({r["month"] for r in execute(
-        session, "SELECT month FROM user_months WHERE user_id = ?", (user,))})
-    years = sorted({r["year"] for r in execute(
-        session, "SELECT year FROM yearly_summary WHERE user_id = ?", (user,))})
+    months = sorted(
+        {
+            r["month"]
+            for r in execute(session, "SELECT month FROM user_months WHERE user_id = ?", (user,))
+        }
+    )
+    years = sorted(
+        {
+            r["year"]
+            for r in execute(session, "SELECT year FROM yearly_summary WHERE user_id = ?", (user,))
+        }
+    )
     out = {
-        "transactions_view": sum(count("SELECT count(*) AS n FROM transactions_view WHERE "
-                                       "user_id = ? AND month = ?", user, m) for m in months),
-        "disposal_chunks": sum(count("SELECT count(*) AS n FROM disposal_chunks WHERE "
-                                     "user_id = ? AND year = ?", user, y) for y in years),
+        "transactions_view": sum(
+            count(
+                "SELECT count(*) AS n FROM transactions_view WHERE user_id = ? AND month = ?",
+                user,
+                m,
+            )
+            for m in months
+        ),
+        "disposal_chunks": sum(
+            count(
+                "SELECT count(*) AS n FROM disposal_chunks WHERE user_id = ? AND year = ?", user, y
+            )
+            for y in years
+        ),
         "finding_chunks": count("SELECT count(*) AS n FROM finding_chunks WHERE user_id = ?", user),
         "balances": count("SELECT count(*) AS n FROM balances WHERE user_id = ?", user),
-        "yearly_summary": count("SELECT count(*) AS n FROM yearly_summary WHERE user_id = ?",
-                                user),
+        "yearly_summary": count("SELECT count(*) AS n FROM yearly_summary WHERE user_id = ?", user),
         "price_windows": count("SELECT count(*) AS n FROM price_windows"),
         "price_coverage": count("SELECT count(*) AS n FROM price_coverage"),
     }

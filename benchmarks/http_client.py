@@ -1,5 +1,6 @@
 """HTTP measurements: a streamed upload timed from its last byte to the answer, job polling, and
 read latency under concurrent clients (through the API, and straight through the driver)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -23,10 +24,10 @@ UPLOAD_BLOCK_BYTES = 1 << 20
 class UploadTiming:
     status: int
     body: Any
-    send_s: float      # first byte of the body to last byte handed to the socket
-    answer_s: float    # last byte sent -> response status line received
-    total_s: float     # connection open -> answer
-    started_wall: float   # time.time() when sending began
+    send_s: float  # first byte of the body to last byte handed to the socket
+    answer_s: float  # last byte sent -> response status line received
+    total_s: float  # connection open -> answer
+    started_wall: float  # time.time() when sending began
 
 
 def _host(parts: SplitResult) -> str:
@@ -35,8 +36,9 @@ def _host(parts: SplitResult) -> str:
     return parts.hostname
 
 
-def timed_upload(url: str, path: Path, headers: dict[str, str], timeout: float = 1800.0
-                 ) -> UploadTiming:
+def timed_upload(
+    url: str, path: Path, headers: dict[str, str], timeout: float = 1800.0
+) -> UploadTiming:
     """POST the file as a raw body (Content-Length, 1 MiB writes) and time the answer."""
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(_host(parts), parts.port, timeout=timeout)
@@ -44,8 +46,11 @@ def timed_upload(url: str, path: Path, headers: dict[str, str], timeout: float =
     try:
         t_open = time.perf_counter()
         conn.putrequest("POST", parts.path + (f"?{parts.query}" if parts.query else ""))
-        for name, value in {"Content-Type": "text/csv", **headers,
-                            "Content-Length": str(size)}.items():
+        for name, value in {
+            "Content-Type": "text/csv",
+            **headers,
+            "Content-Length": str(size),
+        }.items():
             conn.putheader(name, value)
         conn.endheaders()
         started_wall = time.time()
@@ -66,17 +71,20 @@ def timed_upload(url: str, path: Path, headers: dict[str, str], timeout: float =
         body: Any = json.loads(raw)
     except ValueError:
         body = raw.decode(errors="replace")[:2000]
-    return UploadTiming(resp.status, body, t_last - t_first, t_answer - t_last, t_answer - t_open,
-                        started_wall)
+    return UploadTiming(
+        resp.status, body, t_last - t_first, t_answer - t_last, t_answer - t_open, started_wall
+    )
 
 
-def get_json(url: str, headers: dict[str, str] | None = None, timeout: float = 30.0
-             ) -> tuple[int, Any]:
+def get_json(
+    url: str, headers: dict[str, str] | None = None, timeout: float = 30.0
+) -> tuple[int, Any]:
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(_host(parts), parts.port, timeout=timeout)
     try:
-        conn.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""),
-                     headers=headers or {})
+        conn.request(
+            "GET", parts.path + (f"?{parts.query}" if parts.query else ""), headers=headers or {}
+        )
         resp = conn.getresponse()
         raw = resp.read()
     finally:
@@ -91,8 +99,12 @@ def post_json(url: str, payload: dict, timeout: float = 30.0) -> tuple[int, Any]
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(_host(parts), parts.port, timeout=timeout)
     try:
-        conn.request("POST", parts.path, body=json.dumps(payload),
-                     headers={"Content-Type": "application/json"})
+        conn.request(
+            "POST",
+            parts.path,
+            body=json.dumps(payload),
+            headers={"Content-Type": "application/json"},
+        )
         resp = conn.getresponse()
         return resp.status, json.loads(resp.read() or b"null")
     finally:
@@ -112,15 +124,29 @@ class LatencyResult:
     wall_s: float
 
 
-def summarize(latencies_s: list[float], errors: int, concurrency: int, wall_s: float
-              ) -> LatencyResult:
+def summarize(
+    latencies_s: list[float], errors: int, concurrency: int, wall_s: float
+) -> LatencyResult:
     ms = np.array(latencies_s) * 1000 if latencies_s else np.array([np.nan])
-    return LatencyResult(len(latencies_s), concurrency, errors, float(np.percentile(ms, 50)),
-                         float(np.percentile(ms, 99)), float(ms.mean()), float(ms.max()), wall_s)
+    return LatencyResult(
+        len(latencies_s),
+        concurrency,
+        errors,
+        float(np.percentile(ms, 50)),
+        float(np.percentile(ms, 99)),
+        float(ms.mean()),
+        float(ms.max()),
+        wall_s,
+    )
 
 
-def api_latency(url: str, headers: dict[str, str], total: int, concurrency: int,
-                check: Callable[[int, Any], bool]) -> LatencyResult:
+def api_latency(
+    url: str,
+    headers: dict[str, str],
+    total: int,
+    concurrency: int,
+    check: Callable[[int, Any], bool],
+) -> LatencyResult:
     """`total` GETs of `url` by `concurrency` keep-alive aiohttp clients; `check(status, body)`
     says whether an answer is a success (failures are counted, not timed)."""
     import aiohttp

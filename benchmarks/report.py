@@ -5,6 +5,7 @@ benchmarks/RESULTS.md (the figures and the targets, for people) and benchmarks/o
 `python -m benchmarks.report out/results-<timestamp>.json` re-renders RESULTS.md and the chart
 from a results file (targets re-evaluated from its figures; nothing is measured).
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,9 @@ STAGE_ORDER = ("upload", "parse", "store", "prices", "tax")
 CHART_NAME = "stage_timings.png"
 
 
-def write_all(results: dict[str, Any], out_dir: Path, results_md: Path,
-              json_path: Path | None = None) -> list[Path]:
+def write_all(
+    results: dict[str, Any], out_dir: Path, results_md: Path, json_path: Path | None = None
+) -> list[Path]:
     """Write the results JSON (unless `json_path` names an existing one), the chart, RESULTS.md."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -37,7 +39,7 @@ def write_all(results: dict[str, Any], out_dir: Path, results_md: Path,
     except Exception as exc:  # a chart problem must not lose the figures
         results.setdefault("failures", []).append({"step": "chart", "error": repr(exc)})
     text = markdown(results, json_path, chart if chart in written else None, results_md.parent)
-    analysis = results_md.parent / "analysis.md"   # hand-written reading of the figures
+    analysis = results_md.parent / "analysis.md"  # hand-written reading of the figures
     if analysis.exists():
         text = text.rstrip("\n") + "\n\n" + analysis.read_text()
     results_md.write_text(text)
@@ -58,6 +60,7 @@ def write_chart(results: dict, path: Path) -> bool:
     if not runs:
         return False
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
@@ -69,8 +72,12 @@ def write_chart(results: dict, path: Path) -> bool:
     for i, stage in enumerate(stages):
         values = [stage_seconds(r).get(stage, 0.0) for r in runs]
         bars = ax.bar(x + (i - (len(stages) - 1) / 2) * width, values, width, label=stage)
-        ax.bar_label(bars, labels=[f"{v:.2f}" if v < 10 else f"{v:.0f}" for v in values],
-                     fontsize=7, padding=1)
+        ax.bar_label(
+            bars,
+            labels=[f"{v:.2f}" if v < 10 else f"{v:.0f}" for v in values],
+            fontsize=7,
+            padding=1,
+        )
     ax.set_xticks(x, [f"{r['size']:,} rows\n(e2e {r['e2e_s']:.1f} s)" for r in runs])
     ax.set_yscale("log")
     ax.set_ylabel("seconds (log scale)")
@@ -93,7 +100,11 @@ def _f(value: Any, fmt: str = ",.1f", missing: str = "n/a", unit: str = "") -> s
 
 
 def _pct(cpu: dict | None) -> str:
-    return "n/a" if not cpu else f"{cpu['mean'] * 100:.0f}% (max {cpu['max'] * 100:.0f}%, n={cpu['samples']})"
+    return (
+        "n/a"
+        if not cpu
+        else f"{cpu['mean'] * 100:.0f}% (max {cpu['max'] * 100:.0f}%, n={cpu['samples']})"
+    )
 
 
 def _mb(n: int | None) -> str:
@@ -118,8 +129,15 @@ def markdown(results: dict, json_path: Path, chart: Path | None, md_dir: Path) -
         "",
         "```bash\n" + results.get("command", "") + "\n```",
         "",
-        *(["**Smoke run (`--quick`): small sizes on a development machine, not the benchmark's "
-           "figures.**", ""] if cfg.get("quick") else []),
+        *(
+            [
+                "**Smoke run (`--quick`): small sizes on a development machine, not the benchmark's "
+                "figures.**",
+                "",
+            ]
+            if cfg.get("quick")
+            else []
+        ),
         "## Machine",
         "",
         f"- CPU: {m.get('cpu_model')} x {m.get('logical_cpus')} logical CPUs",
@@ -131,10 +149,19 @@ def markdown(results: dict, json_path: Path, chart: Path | None, md_dir: Path) -
         "",
         "## Knobs",
         "",
-        table(["knob", "value"], [[k, f"`{v}`"] for k, v in {
-            **{f"bench: {k}": v for k, v in cfg.items()},
-            **{f"LEDGERFLOW_{k.upper()}": v for k, v in (results.get("settings") or {}).items()},
-        }.items()]),
+        table(
+            ["knob", "value"],
+            [
+                [k, f"`{v}`"]
+                for k, v in {
+                    **{f"bench: {k}": v for k, v in cfg.items()},
+                    **{
+                        f"LEDGERFLOW_{k.upper()}": v
+                        for k, v in (results.get("settings") or {}).items()
+                    },
+                }.items()
+            ],
+        ),
         "",
         "LEDGERFLOW_PARSE_PARALLELISM 0 = the cluster's CPUs; LEDGERFLOW_CHUNK_BYTES 0 = adaptive "
         "(from the file's row width). Knobs not listed have their documented defaults "
@@ -144,12 +171,30 @@ def markdown(results: dict, json_path: Path, chart: Path | None, md_dir: Path) -
         "",
     ]
     tgts = results.get("targets") or []
-    parts.append(table(["target", "requirement", "evaluated on", "achieved", "verdict",
-                        "by how much"],
-                       [[t["name"], t["requirement"], t["evaluated_on"] or "-", t["achieved"] or "-",
-                         f"**{t['verdict']}**", t["by_how_much"] or "-"] for t in tgts]))
-    parts += ["", *end_to_end_section(results), *price_section(results), *copy_section(results),
-              *latency_section(results), *baseline_section(results)]
+    parts.append(
+        table(
+            ["target", "requirement", "evaluated on", "achieved", "verdict", "by how much"],
+            [
+                [
+                    t["name"],
+                    t["requirement"],
+                    t["evaluated_on"] or "-",
+                    t["achieved"] or "-",
+                    f"**{t['verdict']}**",
+                    t["by_how_much"] or "-",
+                ]
+                for t in tgts
+            ],
+        )
+    )
+    parts += [
+        "",
+        *end_to_end_section(results),
+        *price_section(results),
+        *copy_section(results),
+        *latency_section(results),
+        *baseline_section(results),
+    ]
     if chart is not None:
         parts += ["## Stage timings chart", "", f"![stage timings]({_rel(chart, md_dir)})", ""]
     failures = results.get("failures") or []
@@ -182,22 +227,37 @@ def end_to_end_section(results: dict) -> list[str]:
     rows = []
     for r in runs:
         st = r.get("stages", {})
-        rows.append([
-            f"{r['size']:,}", f"{r['file_bytes'] / 1e6:.1f} MB", _f(r.get("accepted"), ","),
-            f"{r['upload']['answer_s'] * 1000:.1f} ms",
-            f"{r['bare_upload']['answer_s_median'] * 1000:.1f} ms",
-            f"{r['e2e_s']:.2f} s",
-            *[_f(st.get(s, {}).get("seconds"), ".2f", unit=" s") for s in
-              ("parse", "store", "prices", "tax")],
-            _pct(r.get("cpu_whole_run")), _mb(r["memory"].get("ray_workers_sum_bytes")),
-            _mb(r["memory"].get("ray_worker_largest_bytes"))])
+        rows.append(
+            [
+                f"{r['size']:,}",
+                f"{r['file_bytes'] / 1e6:.1f} MB",
+                _f(r.get("accepted"), ","),
+                f"{r['upload']['answer_s'] * 1000:.1f} ms",
+                f"{r['bare_upload']['answer_s_median'] * 1000:.1f} ms",
+                f"{r['e2e_s']:.2f} s",
+                *[
+                    _f(st.get(s, {}).get("seconds"), ".2f", unit=" s")
+                    for s in ("parse", "store", "prices", "tax")
+                ],
+                _pct(r.get("cpu_whole_run")),
+                _mb(r["memory"].get("ray_workers_sum_bytes")),
+                _mb(r["memory"].get("ray_worker_largest_bytes")),
+            ]
+        )
     rate_rows = []
     for r in runs:
         st = r.get("stages", {})
-        rate_rows.append([f"{r['size']:,}", f"{r['upload']['send_s'] * 1000:.1f} ms",
-                          *[_f(st.get(s, {}).get("rows_per_s"), ",.0f") for s in
-                            ("parse", "store", "prices", "tax")],
-                          *[_pct(st.get(s, {}).get("cpu")) for s in ("parse", "store", "prices", "tax")]])
+        rate_rows.append(
+            [
+                f"{r['size']:,}",
+                f"{r['upload']['send_s'] * 1000:.1f} ms",
+                *[
+                    _f(st.get(s, {}).get("rows_per_s"), ",.0f")
+                    for s in ("parse", "store", "prices", "tax")
+                ],
+                *[_pct(st.get(s, {}).get("cpu")) for s in ("parse", "store", "prices", "tax")],
+            ]
+        )
     return [
         "## ledgerflow end to end",
         "",
@@ -207,20 +267,55 @@ def end_to_end_section(results: dict) -> list[str]:
         "`stage_timings`; store is exclusive of parse (the runner times store over the whole "
         "parse+store map/reduce). Price cache cold for every size; one user per size.",
         "",
-        table(["rows", "file", "accepted", "202 after", "bare 202 after", "end to end", "parse",
-               "store", "prices", "tax", "CPU busy (whole run)", "peak RSS Ray workers (sum)",
-               "largest worker"], rows),
+        table(
+            [
+                "rows",
+                "file",
+                "accepted",
+                "202 after",
+                "bare 202 after",
+                "end to end",
+                "parse",
+                "store",
+                "prices",
+                "tax",
+                "CPU busy (whole run)",
+                "peak RSS Ray workers (sum)",
+                "largest worker",
+            ],
+            rows,
+        ),
         "",
-        "Load average (1 min) before each upload: " + ", ".join(
-            f"{r['size']:,} rows: {r['loadavg_before'][0]:.2f}" for r in runs if r.get("loadavg_before"))
+        "Load average (1 min) before each upload: "
+        + ", ".join(
+            f"{r['size']:,} rows: {r['loadavg_before'][0]:.2f}"
+            for r in runs
+            if r.get("loadavg_before")
+        )
         + ". Peak RSS sums every Ray worker process of this run's Ray instance (Serve controller, "
         "proxy and replicas included; shared pages count once per process); before the upload "
-        "the sum was " + ", ".join(
+        "the sum was "
+        + ", ".join(
             f"{_mb(r['memory'].get('ray_workers_sum_before_upload_bytes'))} ({r['size']:,})"
-            for r in runs) + ".",
+            for r in runs
+        )
+        + ".",
         "",
-        table(["rows", "upload send", "parse rows/s", "store rows/s", "prices rows/s", "tax rows/s",
-               "CPU parse", "CPU store", "CPU prices", "CPU tax"], rate_rows),
+        table(
+            [
+                "rows",
+                "upload send",
+                "parse rows/s",
+                "store rows/s",
+                "prices rows/s",
+                "tax rows/s",
+                "CPU parse",
+                "CPU store",
+                "CPU prices",
+                "CPU tax",
+            ],
+            rate_rows,
+        ),
         "",
     ]
 
@@ -232,29 +327,56 @@ def price_section(results: dict) -> list[str]:
         rows = []
         for r in runs:
             p = r["price_requests"]
-            rows.append([f"{r['size']:,}", _f(p.get("total"), ","), _f(p.get("ok"), ","),
-                         _f(p.get("throttled_429"), ","), _f(p.get("price_stage"), ","),
-                         _f(r.get("price_window_pairs_in_file"), ","),
-                         _f(r.get("stages", {}).get("prices", {}).get("seconds"), ".3f"),
-                         _f(p.get("max_rate_1s"), ",")])
-        out += ["## Price stage", "",
-                f"Simulator at {results['config'].get('price_rate')} req/s (burst the same), "
-                f"{results['config'].get('simulator_latency_ms')} ms latency. Pairs = distinct "
-                "(asset, price window) over every crypto asset of the file, windows as "
-                "ingest.prices.planner defines them (aligned to the epoch), counted with the csv "
-                "module independently of ledgerflow.", "",
-                table(["rows", "requests (job)", "200", "429", "during prices stage",
-                       "(asset, window) pairs", "prices stage s", "max req in 1 s"], rows), ""]
+            rows.append(
+                [
+                    f"{r['size']:,}",
+                    _f(p.get("total"), ","),
+                    _f(p.get("ok"), ","),
+                    _f(p.get("throttled_429"), ","),
+                    _f(p.get("price_stage"), ","),
+                    _f(r.get("price_window_pairs_in_file"), ","),
+                    _f(r.get("stages", {}).get("prices", {}).get("seconds"), ".3f"),
+                    _f(p.get("max_rate_1s"), ","),
+                ]
+            )
+        out += [
+            "## Price stage",
+            "",
+            f"Simulator at {results['config'].get('price_rate')} req/s (burst the same), "
+            f"{results['config'].get('simulator_latency_ms')} ms latency. Pairs = distinct "
+            "(asset, price window) over every crypto asset of the file, windows as "
+            "ingest.prices.planner defines them (aligned to the epoch), counted with the csv "
+            "module independently of ledgerflow.",
+            "",
+            table(
+                [
+                    "rows",
+                    "requests (job)",
+                    "200",
+                    "429",
+                    "during prices stage",
+                    "(asset, window) pairs",
+                    "prices stage s",
+                    "max req in 1 s",
+                ],
+                rows,
+            ),
+            "",
+        ]
     naive = results.get("naive_fetcher")
     if naive:
-        out += ["### Naive one-request-per-transaction fetcher", "",
-                f"Measured on {naive['transactions_fetched']:,} transactions of the "
-                f"{naive['file_rows']:,}-row file: {naive['requests']:,} requests "
-                f"({naive['throttled_429']:,} answered 429) in {naive['seconds']:.1f} s = "
-                f"{naive['seconds_per_transaction'] * 1000:.1f} ms per transaction. "
-                f"*Extrapolated* ({naive['extrapolation']}): "
-                f"{naive['extrapolated_seconds_all_transactions']:,.0f} s for all "
-                f"{naive['priceable_transactions']:,} priceable transactions.", ""]
+        out += [
+            "### Naive one-request-per-transaction fetcher",
+            "",
+            f"Measured on {naive['transactions_fetched']:,} transactions of the "
+            f"{naive['file_rows']:,}-row file: {naive['requests']:,} requests "
+            f"({naive['throttled_429']:,} answered 429) in {naive['seconds']:.1f} s = "
+            f"{naive['seconds_per_transaction'] * 1000:.1f} ms per transaction. "
+            f"*Extrapolated* ({naive['extrapolation']}): "
+            f"{naive['extrapolated_seconds_all_transactions']:,.0f} s for all "
+            f"{naive['priceable_transactions']:,} priceable transactions.",
+            "",
+        ]
     return out
 
 
@@ -262,29 +384,50 @@ def copy_section(results: dict) -> list[str]:
     c = results.get("copy_from")
     if not c:
         return []
-    return ["## Store stage vs cqlsh COPY FROM", "",
-            f"`{c['command']}` on the {c['size']:,}-row file exported as canonical columns "
-            f"({c['exported_rows']:,} rows): {c['rows']:,} rows in {c['seconds']:.2f} s as cqlsh "
-            f"reports it = **{c['rows_per_s']:,.0f} rows/s** (whole cqlsh process "
-            f"{c['wall_seconds']:.2f} s; CPU {_pct(c.get('cpu'))}).", ""]
+    return [
+        "## Store stage vs cqlsh COPY FROM",
+        "",
+        f"`{c['command']}` on the {c['size']:,}-row file exported as canonical columns "
+        f"({c['exported_rows']:,} rows): {c['rows']:,} rows in {c['seconds']:.2f} s as cqlsh "
+        f"reports it = **{c['rows_per_s']:,.0f} rows/s** (whole cqlsh process "
+        f"{c['wall_seconds']:.2f} s; CPU {_pct(c.get('cpu'))}).",
+        "",
+    ]
 
 
 def latency_section(results: dict) -> list[str]:
     lat = results.get("read_latency")
     if not lat:
         return []
-    rows = [[name, _f(v["requests"], ","), _f(v["errors"], ","), f"{v['p50_ms']:.1f}",
-             f"{v['p99_ms']:.1f}", f"{v['mean_ms']:.1f}", f"{v['max_ms']:.1f}",
-             f"{v['requests'] / v['wall_s']:,.0f}"]
-            for name, v in (("API GET /v1/transactions?limit=100", lat["api"]),
-                            ("driver (same page)", lat["driver"]))]
-    return ["## Read latency", "",
-            f"User {lat['user']} ({_f(lat.get('history_rows'), ',')} rows), pages of "
-            f"{lat['page_rows']} rows, {lat['api']['concurrency']} concurrent clients, "
-            f"{lat['warmup_requests_each']} warm-up requests each first (not counted). Driver: "
-            f"{lat['driver_call']}.", "",
-            table(["path", "requests", "errors", "p50 ms", "p99 ms", "mean ms", "max ms", "req/s"],
-                  rows), ""]
+    rows = [
+        [
+            name,
+            _f(v["requests"], ","),
+            _f(v["errors"], ","),
+            f"{v['p50_ms']:.1f}",
+            f"{v['p99_ms']:.1f}",
+            f"{v['mean_ms']:.1f}",
+            f"{v['max_ms']:.1f}",
+            f"{v['requests'] / v['wall_s']:,.0f}",
+        ]
+        for name, v in (
+            ("API GET /v1/transactions?limit=100", lat["api"]),
+            ("driver (same page)", lat["driver"]),
+        )
+    ]
+    return [
+        "## Read latency",
+        "",
+        f"User {lat['user']} ({_f(lat.get('history_rows'), ',')} rows), pages of "
+        f"{lat['page_rows']} rows, {lat['api']['concurrency']} concurrent clients, "
+        f"{lat['warmup_requests_each']} warm-up requests each first (not counted). Driver: "
+        f"{lat['driver_call']}.",
+        "",
+        table(
+            ["path", "requests", "errors", "p50 ms", "p99 ms", "mean ms", "max ms", "req/s"], rows
+        ),
+        "",
+    ]
 
 
 def baseline_section(results: dict) -> list[str]:
@@ -294,16 +437,19 @@ def baseline_section(results: dict) -> list[str]:
     a = b.get("answer") or {}
     sec = a.get("seconds", {})
     same = next((r for r in results.get("runs") or [] if r["size"] == b["size"]), None)
-    lines = ["## Synchronous baseline", "",
-             f"One request handler (benchmarks/baseline.py) on the {b['size']:,}-row file: "
-             f"**{b['e2e_s']:.1f} s** from first byte to answer; inside it insert "
-             f"{_f(sec.get('insert'), '.1f')} s, price fetches {_f(sec.get('fetch'), '.1f')} s "
-             f"({_f(a.get('price_requests'), ',')} requests, {_f(a.get('price_429'), ',')} answered "
-             f"429, {_f(sec.get('retry_after_sleep'), '.1f')} s sleeping on Retry-After), "
-             f"reconcile + FIFO {_f(sec.get('reconcile_and_metrics'), '.2f')} s. Answer: "
-             f"{a.get('rows')} rows, {a.get('priced')} priced, {a.get('transfers_matched')} "
-             f"transfers matched, {a.get('disposals')} disposals, realized gain "
-             f"{a.get('realized_gain_usd')} USD. CPU {_pct(b.get('cpu'))}."]
+    lines = [
+        "## Synchronous baseline",
+        "",
+        f"One request handler (benchmarks/baseline.py) on the {b['size']:,}-row file: "
+        f"**{b['e2e_s']:.1f} s** from first byte to answer; inside it insert "
+        f"{_f(sec.get('insert'), '.1f')} s, price fetches {_f(sec.get('fetch'), '.1f')} s "
+        f"({_f(a.get('price_requests'), ',')} requests, {_f(a.get('price_429'), ',')} answered "
+        f"429, {_f(sec.get('retry_after_sleep'), '.1f')} s sleeping on Retry-After), "
+        f"reconcile + FIFO {_f(sec.get('reconcile_and_metrics'), '.2f')} s. Answer: "
+        f"{a.get('rows')} rows, {a.get('priced')} priced, {a.get('transfers_matched')} "
+        f"transfers matched, {a.get('disposals')} disposals, realized gain "
+        f"{a.get('realized_gain_usd')} USD. CPU {_pct(b.get('cpu'))}.",
+    ]
     if same:
         lines.append(f"ledgerflow on a file of the same size: {same['e2e_s']:.2f} s end to end.")
     return lines + [""]

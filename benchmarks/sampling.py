@@ -7,6 +7,7 @@
   colleague's) whose command line contains `ray::` or `default_worker.py`; the peak of their sum and
   of the largest single one, reset per measured run.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,7 +24,7 @@ RAY_WORKER_MARKERS = ("ray::", "default_worker.py")
 @dataclass
 class CpuSample:
     tag: str
-    busy_share: float   # 0..1 of all cores
+    busy_share: float  # 0..1 of all cores
 
 
 def busy_share(before, after) -> float:
@@ -82,8 +83,10 @@ class Sampler:
 
     def memory_peak(self) -> dict[str, int]:
         with self._lock:
-            return {"ray_workers_sum_bytes": self._peak_sum,
-                    "ray_worker_largest_bytes": self._peak_single}
+            return {
+                "ray_workers_sum_bytes": self._peak_sum,
+                "ray_worker_largest_bytes": self._peak_single,
+            }
 
     def _run(self) -> None:
         before = psutil.cpu_times()
@@ -103,8 +106,10 @@ class Sampler:
             for s in self.samples:
                 if s.tag.startswith(prefix):
                     groups[s.tag].append(s.busy_share)
-        return {tag: {"mean": sum(v) / len(v), "max": max(v), "samples": len(v)}
-                for tag, v in groups.items()}
+        return {
+            tag: {"mean": sum(v) / len(v), "max": max(v), "samples": len(v)}
+            for tag, v in groups.items()
+        }
 
     def cpu_over(self, prefix: str) -> dict[str, float] | None:
         """Mean and max busy share over every sample whose tag starts with `prefix`."""

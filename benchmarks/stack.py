@@ -2,6 +2,7 @@
 when it already answers, and then left running), a fresh `lf_bench` keyspace, the price simulator
 process, a local Ray instance, the ledgerflow Serve app plus the bare upload endpoint, and the
 baseline server process. LEDGERFLOW_* variables are set before anything that reads them starts."""
+
 from __future__ import annotations
 
 import importlib
@@ -28,14 +29,18 @@ def require(module: str, attribute: str | None = None, step: str = ""):
     try:
         mod = importlib.import_module(module)
     except Exception as exc:
-        raise BenchError(f"step '{step or module}': cannot import {module} "
-                         f"({type(exc).__name__}: {exc}); that part of ledgerflow is not ready, "
-                         "so this benchmark cannot run it (nothing is faked).") from exc
+        raise BenchError(
+            f"step '{step or module}': cannot import {module} "
+            f"({type(exc).__name__}: {exc}); that part of ledgerflow is not ready, "
+            "so this benchmark cannot run it (nothing is faked)."
+        ) from exc
     if attribute is None:
         return mod
     if not hasattr(mod, attribute):
-        raise BenchError(f"step '{step or module}': {module} has no `{attribute}` yet; that part "
-                         "of ledgerflow is not ready, so this benchmark cannot run it.")
+        raise BenchError(
+            f"step '{step or module}': {module} has no `{attribute}` yet; that part "
+            "of ledgerflow is not ready, so this benchmark cannot run it."
+        )
     return getattr(mod, attribute)
 
 
@@ -92,17 +97,20 @@ class Stack:
         env = {
             "LEDGERFLOW_KEYSPACE": self.keyspace,
             "LEDGERFLOW_COINGECKO_URL": self.sim_url,
-            "LEDGERFLOW_PRICE_PROVIDER": "coingecko",     # loopback only: no public fallback
+            "LEDGERFLOW_PRICE_PROVIDER": "coingecko",  # loopback only: no public fallback
             "LEDGERFLOW_PRICE_RATE": str(k.price_rate),
             "LEDGERFLOW_PRICE_BURST": str(max(1, int(k.price_rate))),
             "LEDGERFLOW_API_HOST": HOST,
             "LEDGERFLOW_API_PORT": str(self.api_port),
-            "LEDGERFLOW_RAY_ADDRESS": "",                  # our own local Ray instance
+            "LEDGERFLOW_RAY_ADDRESS": "",  # our own local Ray instance
             "LEDGERFLOW_STORAGE_URI": str(self.uploads_dir),
         }
-        for name, value in (("CHUNK_BYTES", k.chunk_bytes), ("PARSE_PARALLELISM", k.parse_parallelism),
-                            ("PRICE_POOL_SIZE", k.price_pool_size),
-                            ("WRITE_CONCURRENCY", k.write_concurrency)):
+        for name, value in (
+            ("CHUNK_BYTES", k.chunk_bytes),
+            ("PARSE_PARALLELISM", k.parse_parallelism),
+            ("PRICE_POOL_SIZE", k.price_pool_size),
+            ("WRITE_CONCURRENCY", k.write_concurrency),
+        ):
             if value is not None:
                 env[f"LEDGERFLOW_{name}"] = str(value)
         return env
@@ -122,7 +130,7 @@ class Stack:
         status = cassandra_node.start()
         self.log(status)
         if "already up" not in status and "configured cluster" not in status:
-            self._on_stop("cassandra", cassandra_node.stop)   # we started it: we stop it
+            self._on_stop("cassandra", cassandra_node.stop)  # we started it: we stop it
         self._on_stop("driver sessions", close_all)
         self._on_stop("uploaded files", lambda: shutil.rmtree(self.uploads_dir, ignore_errors=True))
         session = connect_with_retry(get_settings())
@@ -135,17 +143,38 @@ class Stack:
 
     def start_price_simulator(self) -> None:
         from devtools.devstack.processes import start_background, stop_background
+
         rate = self.knobs.price_rate
-        self.log(start_background("bench-pricesim", [
-            venv_bin("ledgerflow"), "pricesim", "--port", str(self.sim_port), "--rate", str(rate),
-            "--burst", str(max(1, int(rate))), "--latency-ms", str(SIM_LATENCY_MS)], self.sim_port))
+        self.log(
+            start_background(
+                "bench-pricesim",
+                [
+                    venv_bin("ledgerflow"),
+                    "pricesim",
+                    "--port",
+                    str(self.sim_port),
+                    "--rate",
+                    str(rate),
+                    "--burst",
+                    str(max(1, int(rate))),
+                    "--latency-ms",
+                    str(SIM_LATENCY_MS),
+                ],
+                self.sim_port,
+            )
+        )
         self._on_stop("price simulator", lambda: stop_background("bench-pricesim"))
 
     def start_baseline_server(self) -> None:
         from devtools.devstack.processes import start_background, stop_background
-        self.log(start_background("bench-baseline", [
-            sys.executable, "-m", "benchmarks.baseline", "--port", str(self.baseline_port)],
-            self.baseline_port))
+
+        self.log(
+            start_background(
+                "bench-baseline",
+                [sys.executable, "-m", "benchmarks.baseline", "--port", str(self.baseline_port)],
+                self.baseline_port,
+            )
+        )
         self._on_stop("baseline server", lambda: stop_background("bench-baseline"))
 
     def start_ray_and_serve(self) -> None:
@@ -157,15 +186,23 @@ class Stack:
         from benchmarks import bare_endpoint
 
         env = {k: v for k, v in os.environ.items() if k.startswith("LEDGERFLOW_")}
-        ray.init(address="local", num_cpus=os.cpu_count() or 2, namespace=namespace,
-                 runtime_env={"env_vars": env}, include_dashboard=False, log_to_driver=False)
+        ray.init(
+            address="local",
+            num_cpus=os.cpu_count() or 2,
+            namespace=namespace,
+            runtime_env={"env_vars": env},
+            include_dashboard=False,
+            log_to_driver=False,
+        )
         self._on_stop("ray", ray.shutdown)
         self.log(f"local Ray up ({ray.cluster_resources().get('CPU', 0):.0f} CPUs)")
         run_local(HOST, self.api_port, blocking=False)
         self._on_stop("serve", serve.shutdown)
         bare_endpoint.deploy()
-        self.log(f"Serve up: ledgerflow {self.api_url}, bare endpoint {self.api_url}"
-                 f"{bare_endpoint.ROUTE_PREFIX}")
+        self.log(
+            f"Serve up: ledgerflow {self.api_url}, bare endpoint {self.api_url}"
+            f"{bare_endpoint.ROUTE_PREFIX}"
+        )
 
     # --- stop ----------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -173,6 +210,6 @@ class Stack:
             name, fn = self._stops.pop()
             try:
                 fn()
-            except Exception as exc:   # keep stopping the rest
+            except Exception as exc:  # keep stopping the rest
                 self.log(f"stopping {name}: {type(exc).__name__}: {exc}")
         get_settings.cache_clear()

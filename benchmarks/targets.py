@@ -1,6 +1,7 @@
 """The issue's targets, evaluated from what the run measured (a target whose inputs were not
 measured is reported as NOT MEASURED, never guessed). Size-dependent targets are evaluated on the
 largest size of the run (600k in the full benchmark)."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -10,9 +11,9 @@ UPLOAD_MARGIN_S = 0.050
 STORE_VS_COPY = 1.5
 PARSE_VS_STORE = 10.0
 API_VS_DRIVER_P99 = 3.0
-BASELINE_SPEEDUP = 25.0        # cold price cache (the rate-limit floor is about 31x at 10k)
-WARM_BASELINE_SPEEDUP = 50.0   # warm price cache
-DERIVED_PER_INPUT = 1.5        # derived rows left per input row, largest file
+BASELINE_SPEEDUP = 25.0  # cold price cache (the rate-limit floor is about 31x at 10k)
+WARM_BASELINE_SPEEDUP = 50.0  # warm price cache
+DERIVED_PER_INPUT = 1.5  # derived rows left per input row, largest file
 PRICE_TIME_FACTOR = 1.2
 
 
@@ -21,7 +22,7 @@ class Target:
     name: str
     requirement: str
     achieved: str = ""
-    verdict: str = "NOT MEASURED"     # MET | MISSED | NOT MEASURED
+    verdict: str = "NOT MEASURED"  # MET | MISSED | NOT MEASURED
     by_how_much: str = ""
     evaluated_on: str = ""
 
@@ -30,8 +31,11 @@ def at_least(t: Target, value: float, required: float, unit: str = "x") -> Targe
     t.achieved = f"{value:.2f}{unit}"
     share = value / required
     t.verdict = "MET" if value >= required else "MISSED"
-    t.by_how_much = (f"{share:.2f}x the required {required:g}{unit}" if t.verdict == "MET" else
-                     f"short: {share:.0%} of the required {required:g}{unit}")
+    t.by_how_much = (
+        f"{share:.2f}x the required {required:g}{unit}"
+        if t.verdict == "MET"
+        else f"short: {share:.0%} of the required {required:g}{unit}"
+    )
     return t
 
 
@@ -40,13 +44,17 @@ def at_most(t: Target, value: float, limit: float, unit: str = "x") -> Target:
     t.achieved = f"{value:.2f}{unit}"
     t.verdict = "MET" if value <= limit else "MISSED"
     if unit == "x":
-        t.by_how_much = (f"{value / limit:.0%} of the limit {limit:g}x" if t.verdict == "MET" else
-                         f"over: {value / limit:.2f}x the limit {limit:g}x")
+        t.by_how_much = (
+            f"{value / limit:.0%} of the limit {limit:g}x"
+            if t.verdict == "MET"
+            else f"over: {value / limit:.2f}x the limit {limit:g}x"
+        )
     elif t.verdict == "MET":
         t.by_how_much = f"{limit - value:.3g}{unit} under the limit {limit:.3g}{unit}"
     else:
-        t.by_how_much = (f"{value - limit:.3g}{unit} over the limit {limit:.3g}{unit} "
-                         f"({value / limit:.2f}x)")
+        t.by_how_much = (
+            f"{value - limit:.3g}{unit} over the limit {limit:.3g}{unit} ({value / limit:.2f}x)"
+        )
     return t
 
 
@@ -70,85 +78,111 @@ def evaluate(results: dict[str, Any]) -> list[dict]:
     where = f"{run['size']} rows" if run else ""
     out: list[Target] = []
 
-    t = Target("upload answer vs bare Serve endpoint",
-               f"ledgerflow's 202 within {UPLOAD_MARGIN_S * 1000:.0f} ms of the bare endpoint's",
-               evaluated_on=where)
+    t = Target(
+        "upload answer vs bare Serve endpoint",
+        f"ledgerflow's 202 within {UPLOAD_MARGIN_S * 1000:.0f} ms of the bare endpoint's",
+        evaluated_on=where,
+    )
     if run:
         diff = run["upload"]["answer_s"] - run["bare_upload"]["answer_s_median"]
         at_most(t, diff * 1000, UPLOAD_MARGIN_S * 1000, " ms")
-        t.achieved = (f"{run['upload']['answer_s'] * 1000:.1f} ms vs bare "
-                      f"{run['bare_upload']['answer_s_median'] * 1000:.1f} ms (median): "
-                      f"{diff * 1000:+.1f} ms")
+        t.achieved = (
+            f"{run['upload']['answer_s'] * 1000:.1f} ms vs bare "
+            f"{run['bare_upload']['answer_s_median'] * 1000:.1f} ms (median): "
+            f"{diff * 1000:+.1f} ms"
+        )
     out.append(t)
 
-    t = Target("store stage vs cqlsh COPY FROM", f"store rows/s >= {STORE_VS_COPY:g}x COPY's",
-               evaluated_on=where)
+    t = Target(
+        "store stage vs cqlsh COPY FROM",
+        f"store rows/s >= {STORE_VS_COPY:g}x COPY's",
+        evaluated_on=where,
+    )
     store = _stage(run, "store", "rows_per_s")
     copy = results.get("copy_from")
     if store and copy and copy.get("rows_per_s"):
         at_least(t, store / copy["rows_per_s"], STORE_VS_COPY)
-        t.achieved = (f"{store:,.0f} vs {copy['rows_per_s']:,.0f} rows/s = "
-                      f"{store / copy['rows_per_s']:.2f}x")
+        t.achieved = (
+            f"{store:,.0f} vs {copy['rows_per_s']:,.0f} rows/s = {store / copy['rows_per_s']:.2f}x"
+        )
     out.append(t)
 
-    t = Target("parse vs store", f"parse rows/s >= {PARSE_VS_STORE:g}x store rows/s",
-               evaluated_on=where)
+    t = Target(
+        "parse vs store", f"parse rows/s >= {PARSE_VS_STORE:g}x store rows/s", evaluated_on=where
+    )
     parse = _stage(run, "parse", "rows_per_s")
     if parse and store:
         at_least(t, parse / store, PARSE_VS_STORE)
         t.achieved = f"{parse:,.0f} vs {store:,.0f} rows/s = {parse / store:.2f}x"
     out.append(t)
 
-    t = Target("read API p99 vs driver p99",
-               f"GET /v1/transactions?limit=100 p99 <= {API_VS_DRIVER_P99:g}x the driver's p99 "
-               "(16 concurrent clients)")
+    t = Target(
+        "read API p99 vs driver p99",
+        f"GET /v1/transactions?limit=100 p99 <= {API_VS_DRIVER_P99:g}x the driver's p99 "
+        "(16 concurrent clients)",
+    )
     lat = results.get("read_latency")
     if lat:
         t.evaluated_on = f"user {lat['user']} ({lat.get('history_rows')} rows)"
         ratio = lat["api"]["p99_ms"] / lat["driver"]["p99_ms"]
         at_most(t, ratio, API_VS_DRIVER_P99)
-        t.achieved = (f"{lat['api']['p99_ms']:.1f} ms vs {lat['driver']['p99_ms']:.1f} ms = "
-                      f"{ratio:.2f}x")
+        t.achieved = (
+            f"{lat['api']['p99_ms']:.1f} ms vs {lat['driver']['p99_ms']:.1f} ms = {ratio:.2f}x"
+        )
     out.append(t)
 
-    t = Target("end to end vs the synchronous baseline",
-               f"ledgerflow >= {BASELINE_SPEEDUP:g}x faster on the same file")
+    t = Target(
+        "end to end vs the synchronous baseline",
+        f"ledgerflow >= {BASELINE_SPEEDUP:g}x faster on the same file",
+    )
     base = results.get("baseline")
     same = _run_of(results, base["size"]) if base else None
     if base and same:
         t.evaluated_on = f"{base['size']} rows"
         ratio = base["e2e_s"] / same["e2e_s"]
         at_least(t, ratio, BASELINE_SPEEDUP)
-        t.achieved = (f"{base['e2e_s']:.1f} s vs {same['e2e_s']:.2f} s = {ratio:.1f}x "
-                      "(cold price cache)")
+        t.achieved = (
+            f"{base['e2e_s']:.1f} s vs {same['e2e_s']:.2f} s = {ratio:.1f}x (cold price cache)"
+        )
     out.append(t)
 
-    warm = next((r for r in results.get("warm_runs", []) if base and r["size"] == base["size"]),
-                None)
+    warm = next(
+        (r for r in results.get("warm_runs", []) if base and r["size"] == base["size"]), None
+    )
     if base and warm:
-        t = Target("end to end vs the synchronous baseline, warm price cache",
-                   f"ledgerflow >= {WARM_BASELINE_SPEEDUP:g}x faster on the same file",
-                   evaluated_on=f"{base['size']} rows")
+        t = Target(
+            "end to end vs the synchronous baseline, warm price cache",
+            f"ledgerflow >= {WARM_BASELINE_SPEEDUP:g}x faster on the same file",
+            evaluated_on=f"{base['size']} rows",
+        )
         ratio = base["e2e_s"] / warm["e2e_s"]
         at_least(t, ratio, WARM_BASELINE_SPEEDUP)
-        t.achieved = (f"{base['e2e_s']:.1f} s vs {warm['e2e_s']:.2f} s = {ratio:.1f}x "
-                      "(warm price cache)")
+        t.achieved = (
+            f"{base['e2e_s']:.1f} s vs {warm['e2e_s']:.2f} s = {ratio:.1f}x (warm price cache)"
+        )
         out.append(t)
 
-    t = Target("price requests vs (asset, window) pairs",
-               "at most one successful request per distinct (asset, price window) pair of the "
-               "file (cold cache)", evaluated_on=where)
+    t = Target(
+        "price requests vs (asset, window) pairs",
+        "at most one successful request per distinct (asset, price window) pair of the "
+        "file (cold cache)",
+        evaluated_on=where,
+    )
     if run and run["price_requests"].get("ok") is not None:
         ok, pairs = run["price_requests"]["ok"], run["price_window_pairs_in_file"]
-        t.achieved = (f"{ok} successful requests ({run['price_requests']['throttled_429']} more "
-                      f"answered 429) for {pairs} pairs")
+        t.achieved = (
+            f"{ok} successful requests ({run['price_requests']['throttled_429']} more "
+            f"answered 429) for {pairs} pairs"
+        )
         t.verdict = "MET" if ok <= pairs else "MISSED"
-        t.by_how_much = (f"{ok / pairs:.2f} requests per pair" if pairs else "no pairs")
+        t.by_how_much = f"{ok / pairs:.2f} requests per pair" if pairs else "no pairs"
     out.append(t)
 
-    t = Target("price stage time vs requests/rate",
-               f"prices stage <= {PRICE_TIME_FACTOR:g} x requests/rate + simulator latency",
-               evaluated_on=where)
+    t = Target(
+        "price stage time vs requests/rate",
+        f"prices stage <= {PRICE_TIME_FACTOR:g} x requests/rate + simulator latency",
+        evaluated_on=where,
+    )
     prices_s = _stage(run, "prices", "seconds")
     if run and prices_s is not None:
         rate = results["config"]["price_rate"]
@@ -156,34 +190,41 @@ def evaluate(results: dict[str, Any]) -> list[dict]:
         requests = run["price_requests"]["price_stage"]
         limit = PRICE_TIME_FACTOR * requests / rate + latency
         at_most(t, prices_s, limit, " s")
-        t.achieved = (f"{prices_s:.3f} s for {requests} requests at {rate:g} req/s "
-                      f"(limit {limit:.3f} s)")
+        t.achieved = (
+            f"{prices_s:.3f} s for {requests} requests at {rate:g} req/s (limit {limit:.3f} s)"
+        )
     out.append(t)
-    t = Target("derived rows per input row",
-               f"rows the tax and price stages leave <= {DERIVED_PER_INPUT:g} per input row",
-               evaluated_on=where)
+    t = Target(
+        "derived rows per input row",
+        f"rows the tax and price stages leave <= {DERIVED_PER_INPUT:g} per input row",
+        evaluated_on=where,
+    )
     derived = (run or {}).get("derived_rows")
     if run and derived and run.get("accepted"):
         per_row = derived["total"] / run["accepted"]
         at_most(t, per_row, DERIVED_PER_INPUT, "")
         parts = ", ".join(f"{k} {v:,}" for k, v in derived.items() if k != "total")
-        t.achieved = (f"{derived['total']:,} rows for {run['accepted']:,} transactions = "
-                      f"{per_row:.2f} ({parts})")
+        t.achieved = (
+            f"{derived['total']:,} rows for {run['accepted']:,} transactions = "
+            f"{per_row:.2f} ({parts})"
+        )
     out.append(t)
     out.extend(_issue7_targets(results))
     return [asdict(x) for x in out]
 
 
-E2E_VS_COPY = 2.0          # 600k end to end under 2x the time COPY FROM needs to load the rows
-CPU_BUSY = 0.85            # share of all cores busy during parse and tax
-MEMORY_GROWTH = 1.5        # peak worker memory, largest file vs 50k
+E2E_VS_COPY = 2.0  # 600k end to end under 2x the time COPY FROM needs to load the rows
+CPU_BUSY = 0.85  # share of all cores busy during parse and tax
+MEMORY_GROWTH = 1.5  # peak worker memory, largest file vs 50k
 
 
 def _issue7_targets(results: dict[str, Any]) -> list[Target]:
     out: list[Target] = []
     run, copy = _largest_run(results), results.get("copy_from")
-    t = Target("largest file end to end vs cqlsh COPY FROM",
-               f"end to end < {E2E_VS_COPY:g}x the seconds COPY FROM needs to load the same rows")
+    t = Target(
+        "largest file end to end vs cqlsh COPY FROM",
+        f"end to end < {E2E_VS_COPY:g}x the seconds COPY FROM needs to load the same rows",
+    )
     if run and copy and copy.get("seconds"):
         t.evaluated_on = f"{run['size']} rows (cold price cache)"
         ratio = run["e2e_s"] / copy["seconds"]
@@ -193,20 +234,23 @@ def _issue7_targets(results: dict[str, Any]) -> list[Target]:
     for stage in ("parse", "tax"):
         t = Target(f"CPU busy during {stage}", f">= {CPU_BUSY:.0%} of all cores")
         cpu = (run or {}).get("stages", {}).get(stage, {}).get("cpu") or {}
-        if run and cpu.get("samples"):   # (no run: no samples)
+        if run and cpu.get("samples"):  # (no run: no samples)
             t.evaluated_on = f"{run['size']} rows ({cpu['samples']} samples of 0.5 s)"
             at_least(t, cpu["mean"] * 100, CPU_BUSY * 100, " %")
             t.achieved = f"{cpu['mean']:.0%} mean (machine-wide)"
         out.append(t)
     small = _run_of(results, 50_000)
-    t = Target("peak worker memory, largest file vs 50k",
-               f"largest Ray worker at most {MEMORY_GROWTH:g}x the 50k run's")
+    t = Target(
+        "peak worker memory, largest file vs 50k",
+        f"largest Ray worker at most {MEMORY_GROWTH:g}x the 50k run's",
+    )
     if run and small and run is not small:
         big_b = run["memory"]["ray_worker_largest_bytes"]
         small_b = small["memory"]["ray_worker_largest_bytes"]
         t.evaluated_on = f"{run['size']} vs 50000 rows"
         at_most(t, big_b / small_b, MEMORY_GROWTH)
-        t.achieved = (f"{big_b / 2**20:,.0f} MiB vs {small_b / 2**20:,.0f} MiB = "
-                      f"{big_b / small_b:.2f}x")
+        t.achieved = (
+            f"{big_b / 2**20:,.0f} MiB vs {small_b / 2**20:,.0f} MiB = {big_b / small_b:.2f}x"
+        )
     out.append(t)
     return out

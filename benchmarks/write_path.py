@@ -7,6 +7,7 @@ One Python process, the configured node, a throw-away keyspace (dropped at the e
 canonical rows of a generated Koinly file written to raw_transactions, each variant under its own
 user id (fresh partitions, no overwrites). Prints one line per variant and the ratios.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,11 @@ from pathlib import Path
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=30000)
-    parser.add_argument("--budgets", default="4096,16384,32768",
-                        help="batch byte budgets to measure, comma-separated")
+    parser.add_argument(
+        "--budgets",
+        default="4096,16384,32768",
+        help="batch byte budgets to measure, comma-separated",
+    )
     parser.add_argument("--concurrency", type=int, default=64)
     args = parser.parse_args()
 
@@ -63,17 +67,36 @@ def main() -> None:
             return rate
 
         execute_many(session, INSERT_RAW, [r for p in rows_of("warmup").values() for r in p][:2000])
-        single = timed("single-row concurrent", lambda parts: execute_many(
-            session, INSERT_RAW, [r for p in parts.values() for r in p],
-            concurrency=args.concurrency))
-        rates = {"20 rows per batch (old)": timed("batch 20 rows (old)", lambda parts:
-                                                  execute_batches(session, INSERT_RAW, parts,
-                                                                  max_rows=20, max_bytes=1 << 30,
-                                                                  concurrency=args.concurrency))}
+        single = timed(
+            "single-row concurrent",
+            lambda parts: execute_many(
+                session,
+                INSERT_RAW,
+                [r for p in parts.values() for r in p],
+                concurrency=args.concurrency,
+            ),
+        )
+        rates = {
+            "20 rows per batch (old)": timed(
+                "batch 20 rows (old)",
+                lambda parts: execute_batches(
+                    session,
+                    INSERT_RAW,
+                    parts,
+                    max_rows=20,
+                    max_bytes=1 << 30,
+                    concurrency=args.concurrency,
+                ),
+            )
+        }
         for budget in (int(b) for b in args.budgets.split(",")):
             label = f"batch {budget // 1024} KiB"
-            rates[label] = timed(label, lambda parts, budget=budget: execute_batches(
-                session, INSERT_RAW, parts, max_bytes=budget, concurrency=args.concurrency))
+            rates[label] = timed(
+                label,
+                lambda parts, budget=budget: execute_batches(
+                    session, INSERT_RAW, parts, max_bytes=budget, concurrency=args.concurrency
+                ),
+            )
         for label, rate in rates.items():
             print(f"{label:<28} {rate / single:5.2f}x single-row execute_concurrent")
     finally:

@@ -1,6 +1,7 @@
 """The `ledgerflow` command. Each subcommand lives beside the code it drives and exposes
 `configure(parser)` and `run(args) -> int`; this module only dispatches (imports stay lazy so
 `ledgerflow cassandra status` does not import Ray)."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,9 +16,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "tax": ("ingest.tax.cli", "offline tax report from universal-format CSV files"),
     "token": ("serve.cli_token", "create API tokens"),
     "upload": ("serve.client", "upload a file to the API and watch its job"),
-    "backfill": ("ingest.pipeline.backfill", "run the upload pipeline on files without HTTP "
-                 "(e.g. as a Ray job)"),
-    "stack": ("devtools.devstack.cli_stack", "bring the local stack up or down (used by make demo)"),
+    "backfill": (
+        "ingest.pipeline.backfill",
+        "run the upload pipeline on files without HTTP (e.g. as a Ray job)",
+    ),
+    "stack": (
+        "devtools.devstack.cli_stack",
+        "bring the local stack up or down (used by make demo)",
+    ),
 }
 
 

@@ -5,6 +5,7 @@ engine all use these (values are the strings stored in Cassandra and sent over H
 Which method/pooling pairs are valid is a tax rule, not a word: `ingest.tax.engine.check_options`
 is the one validation, and everything that accepts a pair calls it.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,6 +18,7 @@ from pydantic import AfterValidator
 if sys.version_info >= (3, 11):
     from enum import StrEnum
 else:  # pragma: no cover - Python 3.10
+
     class StrEnum(str, Enum):
         def __str__(self) -> str:
             return str(self.value)
@@ -26,8 +28,8 @@ else:  # pragma: no cover - Python 3.10
 
 
 class JobKind(StrEnum):
-    UPLOAD = "upload"          # a file: parse, store, prices, tax
-    RECOMPUTE = "recompute"    # settings changed: tax only, over the whole history
+    UPLOAD = "upload"  # a file: parse, store, prices, tax
+    RECOMPUTE = "recompute"  # settings changed: tax only, over the whole history
 
 
 class Stage(StrEnum):
@@ -54,13 +56,13 @@ class Method(StrEnum):
     FIFO = "fifo"
     LIFO = "lifo"
     HIFO = "hifo"
-    ACB = "acb"      # average cost (Canada's adjusted cost base)
-    UK = "uk"        # HMRC share pooling: same day, 30-day bed and breakfast, section 104
+    ACB = "acb"  # average cost (Canada's adjusted cost base)
+    UK = "uk"  # HMRC share pooling: same day, 30-day bed and breakfast, section 104
 
 
 class Pooling(StrEnum):
-    PER_WALLET = "per-wallet"   # each wallet its own lots (US, Rev. Proc. 2024-28)
-    UNIVERSAL = "universal"     # one pool per asset across wallets
+    PER_WALLET = "per-wallet"  # each wallet its own lots (US, Rev. Proc. 2024-28)
+    UNIVERSAL = "universal"  # one pool per asset across wallets
 
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")

@@ -4,6 +4,7 @@
 Deployment options (replicas, autoscaling, CPUs) live in serve_config.yaml only; the builders
 apply them, so `serve run serve/serve_config.yaml` and `run_local` deploy the same thing.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,8 +38,9 @@ class UploadAPI:
         # whose hand-off failed still runs). Every replica does it (a restart, a scale-up); the
         # supervisor ignores jobs it already runs. In a thread, so the replica is ready at once
         # and a pipeline problem does not fail the replica.
-        threading.Thread(target=keep_resuming, args=(threading.Event(),), name="resume-jobs",
-                         daemon=True).start()
+        threading.Thread(
+            target=keep_resuming, args=(threading.Event(),), name="resume-jobs", daemon=True
+        ).start()
 
 
 @ray_serve.deployment(name="QueryAPI")
@@ -49,8 +51,10 @@ class QueryAPI:
 
 # mypy keeps a decorated class's own type (it ignores class decorators' return types), while
 # @ray_serve.deployment returns a Deployment
-DEPLOYMENTS: dict[str, Deployment] = {UPLOAD_APP: UploadAPI,  # type: ignore[dict-item]
-                                      QUERY_APP: QueryAPI}  # type: ignore[dict-item]
+DEPLOYMENTS: dict[str, Deployment] = {
+    UPLOAD_APP: UploadAPI,  # type: ignore[dict-item]
+    QUERY_APP: QueryAPI,  # type: ignore[dict-item]
+}
 
 
 @lru_cache(maxsize=1)
@@ -85,8 +89,9 @@ def build_query_app(args: dict[str, str] | None = None) -> Application:
     return bound_app(QUERY_APP)
 
 
-def run_local(host: str, port: int, blocking: bool = False,
-              env_vars: dict[str, str] | None = None) -> None:
+def run_local(
+    host: str, port: int, blocking: bool = False, env_vars: dict[str, str] | None = None
+) -> None:
     """Start both applications on the configured Ray cluster (or a local one), HTTP on
     host:port. Replicas get this process's LEDGERFLOW_* settings, then `env_vars`. With
     blocking=True, serve until interrupted, then shut Serve down."""
@@ -95,11 +100,17 @@ def run_local(host: str, port: int, blocking: bool = False,
     ensure_ray(get_settings().ray_address)
     settings_env = {k: v for k, v in os.environ.items() if k.startswith("LEDGERFLOW_")}
     replica_env = {**settings_env, **(env_vars or {})}
-    ray_serve.start(http_options={"host": host, "port": port},
-                    proxy_location=serve_config().get("proxy_location", "HeadOnly"))
+    ray_serve.start(
+        http_options={"host": host, "port": port},
+        proxy_location=serve_config().get("proxy_location", "HeadOnly"),
+    )
     for app_name in (UPLOAD_APP, QUERY_APP):
-        ray_serve.run(bound_app(app_name, replica_env), name=app_name,
-                      route_prefix=app_config(app_name)["route_prefix"], blocking=False)
+        ray_serve.run(
+            bound_app(app_name, replica_env),
+            name=app_name,
+            route_prefix=app_config(app_name)["route_prefix"],
+            blocking=False,
+        )
     log.info("ledgerflow API on http://%s:%d (docs /docs, uploads /v1/uploads/docs)", host, port)
     if not blocking:
         return

@@ -3,6 +3,7 @@
 Token lookups are cached per replica for `TOKEN_CACHE_TTL_S` seconds (only hits: a new token
 works at once; a deleted token keeps working on a replica for at most that long).
 """
+
 from __future__ import annotations
 
 import threading
@@ -22,8 +23,9 @@ TOKEN_CACHE_MAX = 10_000
 class TokenCache:
     """token sha256 -> (user id, expiry on the monotonic clock)."""
 
-    def __init__(self, ttl_s: float = TOKEN_CACHE_TTL_S,
-                 max_entries: int = TOKEN_CACHE_MAX) -> None:
+    def __init__(
+        self, ttl_s: float = TOKEN_CACHE_TTL_S, max_entries: int = TOKEN_CACHE_MAX
+    ) -> None:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._entries: dict[str, tuple[str, float]] = {}
@@ -47,8 +49,9 @@ class TokenCache:
 
 
 token_cache = TokenCache()
-bearer_scheme = HTTPBearer(auto_error=False,
-                           description="`ledgerflow token create USER` prints one.")
+bearer_scheme = HTTPBearer(
+    auto_error=False, description="`ledgerflow token create USER` prints one."
+)
 
 
 def unauthorized(message: str) -> ApiError:

@@ -1,5 +1,6 @@
 """`ledgerflow token create USER`: a new API token for USER (printed last on its line; only its
 SHA-256 is stored). Applies pending schema migrations first, so it works on a fresh keyspace."""
+
 from __future__ import annotations
 
 import argparse

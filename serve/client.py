@@ -4,6 +4,7 @@ Streams the file to POST /v1/uploads (never read whole into memory) and prints t
 --watch, redraws a progress bar per stage until the job ends, then prints the counts and where
 the rejected rows are. The token comes from --token or LEDGERFLOW_API_TOKEN.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -91,8 +92,13 @@ def error_text(resp: httpx.Response) -> str:
 def upload(client: httpx.Client, path: Path, params: dict[str, str]) -> str:
     """POST the file as a raw text/csv body, streamed; returns the job id."""
     headers = {"Content-Type": "text/csv", "Content-Length": str(path.stat().st_size)}
-    resp = client.post("/v1/uploads", params={**params, "name": path.name}, headers=headers,
-                       content=file_chunks(path), timeout=httpx.Timeout(30.0, write=None))
+    resp = client.post(
+        "/v1/uploads",
+        params={**params, "name": path.name},
+        headers=headers,
+        content=file_chunks(path),
+        timeout=httpx.Timeout(30.0, write=None),
+    )
     if resp.status_code != 202:
         raise RuntimeError(f"upload refused: {error_text(resp)}")
     return resp.json()["job_id"]
@@ -121,16 +127,20 @@ def watch(client: httpx.Client, job_id: str, out: TextIO) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     token = args.token or os.environ.get(TOKEN_ENV)
     if not token:
-        print(f"no API token: pass --token or set {TOKEN_ENV} (`ledgerflow token create USER`)",
-              file=sys.stderr)
+        print(
+            f"no API token: pass --token or set {TOKEN_ENV} (`ledgerflow token create USER`)",
+            file=sys.stderr,
+        )
         return 2
     if not args.file.is_file():
         print(f"no such file: {args.file}", file=sys.stderr)
         return 2
-    params = {k: v for k, v in (("format", args.format), ("wallet", args.wallet),
-                                ("tz", args.tz)) if v}
-    with httpx.Client(base_url=args.api, headers={"Authorization": f"Bearer {token}"},
-                      timeout=30.0) as client:
+    params = {
+        k: v for k, v in (("format", args.format), ("wallet", args.wallet), ("tz", args.tz)) if v
+    }
+    with httpx.Client(
+        base_url=args.api, headers={"Authorization": f"Bearer {token}"}, timeout=30.0
+    ) as client:
         job_id: str | None = None
         try:
             job_id = upload(client, args.file, params)
@@ -139,8 +149,10 @@ def run(args: argparse.Namespace) -> int:
                 return 0
             job = watch(client, job_id, sys.stdout)
         except KeyboardInterrupt:
-            print("stopped watching; the job goes on" if job_id else "upload interrupted",
-                  file=sys.stderr)
+            print(
+                "stopped watching; the job goes on" if job_id else "upload interrupted",
+                file=sys.stderr,
+            )
             return 130
         except (RuntimeError, httpx.HTTPError) as exc:
             print(str(exc) or type(exc).__name__, file=sys.stderr)

@@ -1,5 +1,6 @@
 """The replica's configuration and Cassandra session: a Serve replica is an entry point, so it
 reads the settings here, once, and every route uses these two."""
+
 from __future__ import annotations
 
 from cassandra.cluster import Session

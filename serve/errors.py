@@ -1,4 +1,5 @@
 """One error shape for every failure: ``{"error": {"code": ..., "message": ...}}``."""
+
 from __future__ import annotations
 
 import logging
@@ -12,15 +13,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 log = logging.getLogger("ray.serve")  # lands in the replica's log file
 
 CODES_BY_STATUS: dict[int, str] = {
-    400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
-    413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid_request",
-    500: "internal", 503: "unavailable",
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    500: "internal",
+    503: "unavailable",
 }
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -28,10 +36,12 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def error_response(status: int, code: str, message: str,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status,
-                        headers=headers)
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )
 
 
 def validation_message(exc: RequestValidationError) -> str:
@@ -48,8 +58,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = CODES_BY_STATUS.get(exc.status_code, f"http_{exc.status_code}")
-        return error_response(exc.status_code, code, str(exc.detail),
-                              getattr(exc, "headers", None))
+        return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(422, "invalid_request", validation_message(exc))
@@ -58,8 +67,7 @@ def install_error_handlers(app: FastAPI) -> None:
     # (handler signature variance): each of these only ever gets its own class
     app.add_exception_handler(ApiError, on_api_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, on_http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError,
-                              on_validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]
     app.add_middleware(UnexpectedErrorsAsJson)
 
 
@@ -88,4 +96,5 @@ class UnexpectedErrorsAsJson:
             if started:  # too late for a clean answer: let the server abort the response
                 raise
             await error_response(500, "internal", "internal error; see the server log")(
-                scope, receive, send)
+                scope, receive, send
+            )

@@ -1,5 +1,6 @@
 """Form 8949 CSV from `disposals` rows, through the tax report's own line builder
 (ingest.tax.report.form8949_rows), so the API and the offline report print the same lines."""
+
 from __future__ import annotations
 
 import csv
@@ -22,12 +23,22 @@ def disposal_line(row: dict[str, Any], year: str) -> DisposalLine:
     assert sold_at is not None, "every stored line has its sale time"
     acquired = utc(row["date_acquired"])
     return DisposalLine(
-        line_id=row["line_id"], tx_id=row["tx_id"] or "", wallet=row["wallet"] or "",
-        asset=row["asset"], quantity=row["quantity"],
+        line_id=row["line_id"],
+        tx_id=row["tx_id"] or "",
+        wallet=row["wallet"] or "",
+        asset=row["asset"],
+        quantity=row["quantity"],
         date_acquired=acquired.date() if acquired is not None else None,
-        date_sold=sold_at.date(), sold_at=sold_at, proceeds=row["proceeds"],
-        cost_basis=row["cost_basis"], gain=row["gain"], term=row["term"] or "",
-        rule="", purpose="", tax_year=year)
+        date_sold=sold_at.date(),
+        sold_at=sold_at,
+        proceeds=row["proceeds"],
+        cost_basis=row["cost_basis"],
+        gain=row["gain"],
+        term=row["term"] or "",
+        rule="",
+        purpose="",
+        tax_year=year,
+    )
 
 
 def form8949_csv(rows: Iterable[dict[str, Any]], year: str) -> Iterator[str]:

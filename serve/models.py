@@ -1,5 +1,6 @@
 """The API's response and request bodies. Decimals are JSON strings (exact, plain notation);
 timestamps are ISO 8601 UTC."""
+
 from __future__ import annotations
 
 import uuid
@@ -15,8 +16,11 @@ from ingest.vocabulary import Method, Pooling
 
 def as_utc(value: datetime) -> datetime:
     """The driver returns naive UTC datetimes; answer them as UTC."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(
-        timezone.utc)
+    return (
+        value.replace(tzinfo=timezone.utc)
+        if value.tzinfo is None
+        else value.astimezone(timezone.utc)
+    )
 
 
 Amount = Annotated[Decimal, PlainSerializer(plain_decimal, return_type=str, when_used="json")]
@@ -34,16 +38,23 @@ class ErrorBody(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict] = {
-    status: {"model": ErrorBody, "description": text} for status, text in (
-        (400, "Bad request"), (401, "Missing or invalid bearer token"), (404, "Not found"),
-        (422, "Invalid parameters"))}
+    status: {"model": ErrorBody, "description": text}
+    for status, text in (
+        (400, "Bad request"),
+        (401, "Missing or invalid bearer token"),
+        (404, "Not found"),
+        (422, "Invalid parameters"),
+    )
+}
 
 
 class Page(BaseModel, Generic[ItemT]):
     items: list[ItemT]
     next_page_token: str | None = Field(
-        None, description="Pass as page_token for the next page; null when there is none. A page "
-        "may hold fewer items than the limit (even none) and still have a next page.")
+        None,
+        description="Pass as page_token for the next page; null when there is none. A page "
+        "may hold fewer items than the limit (even none) and still have a next page.",
+    )
 
 
 # --- jobs --------------------------------------------------------------------------------------
@@ -51,8 +62,10 @@ class FormatVersion(BaseModel):
     name: str = Field(description="The version id (usable as ?format= of an upload)")
     source: str = Field(description="The exchange or tool (?format= accepts it too)")
     description: str
-    columns: list[str] = Field(description="The header it expects, in the export's order "
-                               "({ccy}: a currency code in the column name)")
+    columns: list[str] = Field(
+        description="The header it expects, in the export's order "
+        "({ccy}: a currency code in the column name)"
+    )
     optional_columns: list[str]
 
 
@@ -89,8 +102,9 @@ class JobView(BaseModel):
     started_at: UtcTime | None
     finished_at: UtcTime | None
     error: str | None = Field(None, description="Why a failed job failed: a short message")
-    error_code: str | None = Field(None, description="Stable code of the failure: invalid_input, "
-                                   "storage_unavailable, internal")
+    error_code: str | None = Field(
+        None, description="Stable code of the failure: invalid_input, storage_unavailable, internal"
+    )
     file_name: str | None
     size_bytes: int | None
     file_sha256: str | None
@@ -150,8 +164,9 @@ class GainsRow(BaseModel):
     asset: str = Field(description="'*' for a year's totals over all assets")
     proceeds: Amount | None
     cost_basis: Amount | None
-    short_term_gain: Amount | None = Field(description="null: the method has no holding-period "
-                                           "split (uk, acb)")
+    short_term_gain: Amount | None = Field(
+        description="null: the method has no holding-period split (uk, acb)"
+    )
     long_term_gain: Amount | None
     gain: Amount | None = Field(description="proceeds - cost_basis")
     income: Amount | None
@@ -159,8 +174,10 @@ class GainsRow(BaseModel):
 
 class GainsPage(Page[GainsRow]):
     year: str | None = Field(description="The year asked for; null: items are every year's totals")
-    totals: GainsRow | None = Field(description="The year's totals over all assets (null: no "
-                                    "summary for that year, or no year asked for)")
+    totals: GainsRow | None = Field(
+        description="The year's totals over all assets (null: no "
+        "summary for that year, or no year asked for)"
+    )
 
 
 class Finding(BaseModel):
@@ -184,8 +201,10 @@ class SettingsView(BaseModel):
 
 
 class Choices(BaseModel):
-    poolings: dict[str, list[str]] = Field(description="Cost-basis method -> the poolings it "
-                                           "allows (uk pools per person: universal only)")
+    poolings: dict[str, list[str]] = Field(
+        description="Cost-basis method -> the poolings it "
+        "allows (uk pools per person: universal only)"
+    )
     tx_types: list[str]
     formats: list[str] = Field(description="Upload formats (POST /v1/uploads?format=)")
 

@@ -6,6 +6,7 @@ read past the page cap, a paging state of another list) fails its signature and 
 any garbage. The key is `LEDGERFLOW_PAGE_TOKEN_KEY`; see `page_token_key` for the local default.
 A token also only moves a cursor within the caller's own partitions: every query binds the
 authenticated user's id."""
+
 from __future__ import annotations
 
 import base64
@@ -52,8 +53,11 @@ def _mac(kind: bytes, payload: bytes) -> bytes:
 
 
 def invalid_token() -> ApiError:
-    return ApiError(400, "invalid_page_token", "page_token is not one this API issued for this "
-                    "list; start again without it")
+    return ApiError(
+        400,
+        "invalid_page_token",
+        "page_token is not one this API issued for this list; start again without it",
+    )
 
 
 def _encode(kind: bytes, fields: dict[str, Any]) -> str:
@@ -114,7 +118,11 @@ def decode_tx_cursor(token: str | None) -> TxCursor | None:
         return None
     fields = _decode(TRANSACTIONS, token)
     month, skip = fields.get("m"), fields.get("k", 0)
-    if not isinstance(month, int) or not isinstance(skip, int) or skip < 0 or not (
-            1 <= month % 100 <= 12):
+    if (
+        not isinstance(month, int)
+        or not isinstance(skip, int)
+        or skip < 0
+        or not (1 <= month % 100 <= 12)
+    ):
         raise invalid_token()
     return TxCursor(month, _state(fields), skip)

@@ -3,6 +3,7 @@ assets for the OpenAPI pages, all served by the apps themselves so nothing comes
 
 The web app is a static single page (hash routes) that calls the API from the same origin.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from serve.errors import ApiError
 
 STATIC_DIR = Path(__file__).with_name("static")
-APP_DIR = STATIC_DIR / "app"          # `npm run build` in web/ writes here (committed)
+APP_DIR = STATIC_DIR / "app"  # `npm run build` in web/ writes here (committed)
 SWAGGER_DIR = STATIC_DIR / "swagger"  # copied from npm's swagger-ui-dist by the same build
 SWAGGER_PATH = "/static/swagger"
 # The page is the same file for every hash route; its hashed assets may be cached for good.
@@ -36,21 +37,27 @@ def install_local_docs(app: FastAPI, title: str) -> None:
     def swagger_ui(request: Request) -> HTMLResponse:
         prefix = root_path(request)
         return get_swagger_ui_html(
-            openapi_url=f"{prefix}{app.openapi_url}", title=f"{title} - docs",
+            openapi_url=f"{prefix}{app.openapi_url}",
+            title=f"{title} - docs",
             swagger_js_url=f"{prefix}{SWAGGER_PATH}/swagger-ui-bundle.js",
             swagger_css_url=f"{prefix}{SWAGGER_PATH}/swagger-ui.css",
-            swagger_favicon_url=f"{prefix}{SWAGGER_PATH}/favicon-32x32.png")
+            swagger_favicon_url=f"{prefix}{SWAGGER_PATH}/favicon-32x32.png",
+        )
 
 
 def install_web_app(app: FastAPI) -> None:
     """The web app at `/` (its assets under `/assets`)."""
-    app.mount("/assets", StaticFiles(directory=APP_DIR / "assets", check_dir=False),
-              name="web-assets")
+    app.mount(
+        "/assets", StaticFiles(directory=APP_DIR / "assets", check_dir=False), name="web-assets"
+    )
 
     @app.get("/", include_in_schema=False)
     def web_app_page() -> FileResponse:
         index = APP_DIR / "index.html"
         if not index.is_file():
-            raise ApiError(503, "unavailable", "the web page is not built: run `npm ci && npm run "
-                           "build` in web/")
+            raise ApiError(
+                503,
+                "unavailable",
+                "the web page is not built: run `npm ci && npm run build` in web/",
+            )
         return FileResponse(index, media_type="text/html", headers=NO_CACHE)

@@ -5,6 +5,7 @@ A job recorded is a job that runs: the upload waits for the supervisor's acknowl
 with a fresh handle (a supervisor killed or unreachable at submit time is replaced), and each
 upload replica also has the supervisor start every active job periodically, which catches a
 hand-off that failed every attempt."""
+
 from __future__ import annotations
 
 import logging
@@ -32,14 +33,18 @@ def hand_to_pipeline(job_id: uuid.UUID) -> bool:
         except Exception:  # the actor died, is unreachable, or its Cassandra read failed
             log.warning("job %s: hand-off attempt %d failed", job_id, attempt, exc_info=True)
             time.sleep(min(0.5 * 2 ** (attempt - 1), 5.0))
-    log.error("job %s recorded but not acknowledged; the periodic resume (every %.0f s) starts it",
-              job_id, cfg.job_resume_interval)
+    log.error(
+        "job %s recorded but not acknowledged; the periodic resume (every %.0f s) starts it",
+        job_id,
+        cfg.job_resume_interval,
+    )
     return False
 
 
 def resume_unfinished_jobs() -> list[uuid.UUID]:
     """Resubmit jobs left queued/running (idempotent: the supervisor skips jobs it runs)."""
     from ingest.pipeline.runner import resume_active_jobs
+
     resumed = resume_active_jobs(timeout_s=settings().job_handoff_timeout)
     log.info("%d unfinished job(s) running", len(resumed))
     return resumed
@@ -52,7 +57,8 @@ def keep_resuming(stop: threading.Event) -> None:
         try:
             resume_unfinished_jobs()
         except Exception:
-            log.warning("resuming unfinished jobs failed; trying again in %.0f s", interval,
-                        exc_info=True)
+            log.warning(
+                "resuming unfinished jobs failed; trying again in %.0f s", interval, exc_info=True
+            )
         if stop.wait(interval):
             return

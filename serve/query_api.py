@@ -5,6 +5,7 @@ Every read is one partition (or, for transactions, a walk over a user's month pa
 table the pipeline precomputed; handlers only page, filter and shape rows. Handlers are plain
 functions: FastAPI runs them in its thread pool, where the blocking Cassandra driver belongs.
 """
+
 from __future__ import annotations
 
 import re
@@ -71,13 +72,18 @@ ResultT = TypeVar("ResultT")
 YEAR_RE = re.compile(r"^\d{4}(/\d{2})?$")
 MAX_LIMIT = 1000
 
-app = FastAPI(title="ledgerflow query API", version="1",
-              description="Jobs, priced transactions, balances, gains, reports and settings. "
-                          "Every /v1 call needs `Authorization: Bearer <token>` (`ledgerflow "
-                          "token create USER`). Uploads: POST /v1/uploads, documented at "
-                          "/v1/uploads/docs. Lists answer `{items, next_page_token}`; errors "
-                          "answer `{error: {code, message}}`.",
-              responses=ERROR_RESPONSES, docs_url=None, redoc_url=None)
+app = FastAPI(
+    title="ledgerflow query API",
+    version="1",
+    description="Jobs, priced transactions, balances, gains, reports and settings. "
+    "Every /v1 call needs `Authorization: Bearer <token>` (`ledgerflow "
+    "token create USER`). Uploads: POST /v1/uploads, documented at "
+    "/v1/uploads/docs. Lists answer `{items, next_page_token}`; errors "
+    "answer `{error: {code, message}}`.",
+    responses=ERROR_RESPONSES,
+    docs_url=None,
+    redoc_url=None,
+)
 install_error_handlers(app)
 install_local_docs(app, "ledgerflow query API")
 install_web_app(app)
@@ -113,64 +119,110 @@ def owned_job(session: Session, user_id: str, job_id: str) -> jobs.JobRecord:
 
 
 # --- health ---------------------------------------------------------------------------------------
-@app.get("/healthz", response_model=Health, responses={503: {"model": ErrorBody}},
-         summary="Liveness: Cassandra answers (no auth)")
+@app.get(
+    "/healthz",
+    response_model=Health,
+    responses={503: {"model": ErrorBody}},
+    summary="Liveness: Cassandra answers (no auth)",
+)
 def healthz() -> Health:
     try:
-        row = execute(db(), "SELECT release_version FROM system.local",
-                      budget_s=0).one()
+        row = execute(db(), "SELECT release_version FROM system.local", budget_s=0).one()
     except Exception as exc:
-        raise ApiError(503, "unavailable", f"Cassandra does not answer: {type(exc).__name__}") \
-            from None
+        raise ApiError(
+            503, "unavailable", f"Cassandra does not answer: {type(exc).__name__}"
+        ) from None
     return Health(status="ok", cassandra=row["release_version"] if row else "unknown")
 
 
 # --- jobs -----------------------------------------------------------------------------------------
-@app.get("/v1/formats", response_model=FormatList, responses=ERROR_RESPONSES,
-         summary="The export formats read, every header version with the columns it expects")
+@app.get(
+    "/v1/formats",
+    response_model=FormatList,
+    responses=ERROR_RESPONSES,
+    summary="The export formats read, every header version with the columns it expects",
+)
 def list_formats(user_id: str = Depends(current_user)) -> FormatList:
-    return FormatList(items=[FormatVersion(
-        name=f.name, source=f.source_name, description=f.description, columns=list(f.columns),
-        optional_columns=list(f.optional_columns)) for f in FORMATS.values()])
+    return FormatList(
+        items=[
+            FormatVersion(
+                name=f.name,
+                source=f.source_name,
+                description=f.description,
+                columns=list(f.columns),
+                optional_columns=list(f.optional_columns),
+            )
+            for f in FORMATS.values()
+        ]
+    )
 
 
 @app.get("/v1/jobs", response_model=Page[JobSummary], summary="Your jobs, newest first")
-def list_jobs(user_id: str = Depends(current_user), limit: int = Limit,
-              page_token: str | None = PageToken) -> Page[JobSummary]:
+def list_jobs(
+    user_id: str = Depends(current_user), limit: int = Limit, page_token: str | None = PageToken
+) -> Page[JobSummary]:
     state = decode_paging_state(page_token)
     page = paged(lambda: queries.user_jobs_page(db(), user_id, limit, state), page_token)
-    return Page[JobSummary](items=[JobSummary(**r) for r in page.rows],
-                            next_page_token=encode_paging_state(page.paging_state))
+    return Page[JobSummary](
+        items=[JobSummary(**r) for r in page.rows],
+        next_page_token=encode_paging_state(page.paging_state),
+    )
 
 
 @app.get("/v1/jobs/{job_id}", response_model=JobView, summary="A job's status and progress")
-def get_job(job_id: str = Path(description="The id POST /v1/uploads answered"),
-            user_id: str = Depends(current_user)) -> JobView:
+def get_job(
+    job_id: str = Path(description="The id POST /v1/uploads answered"),
+    user_id: str = Depends(current_user),
+) -> JobView:
     session = db()
     job = owned_job(session, user_id, job_id)
     stages = {name: StageProgress(**p) for name, p in jobs.progress(session, job.job_id).items()}
     return JobView(
-        job_id=job.job_id, kind=job.kind, status=job.status, stages=stages,
+        job_id=job.job_id,
+        kind=job.kind,
+        status=job.status,
+        stages=stages,
         completed_stages=[s for s in STAGES if s in job.completed_stages],
-        accepted=job.accepted, rejected=job.rejected, created_at=job.created_at,
-        updated_at=job.updated_at, started_at=job.started_at, finished_at=job.finished_at,
-        error=job.error, error_code=job.error_code, file_name=job.file_name, size_bytes=job.size_bytes,
-        file_sha256=job.file_sha256, format=job.format, detected_format=job.detected_format,
-        wallet=job.wallet, tz=job.tz, stage_timings=job.stage_timings,
-        errors_url=f"/v1/jobs/{job.job_id}/errors")
+        accepted=job.accepted,
+        rejected=job.rejected,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        error=job.error,
+        error_code=job.error_code,
+        file_name=job.file_name,
+        size_bytes=job.size_bytes,
+        file_sha256=job.file_sha256,
+        format=job.format,
+        detected_format=job.detected_format,
+        wallet=job.wallet,
+        tz=job.tz,
+        stage_timings=job.stage_timings,
+        errors_url=f"/v1/jobs/{job.job_id}/errors",
+    )
 
 
-@app.get("/v1/jobs/{job_id}/errors", response_model=Page[RejectedRow],
-         summary="A job's rejected rows by line")
-def job_errors(job_id: str, user_id: str = Depends(current_user), limit: int = Limit,
-               page_token: str | None = PageToken) -> Page[RejectedRow]:
+@app.get(
+    "/v1/jobs/{job_id}/errors",
+    response_model=Page[RejectedRow],
+    summary="A job's rejected rows by line",
+)
+def job_errors(
+    job_id: str,
+    user_id: str = Depends(current_user),
+    limit: int = Limit,
+    page_token: str | None = PageToken,
+) -> Page[RejectedRow]:
     session = db()
     job = owned_job(session, user_id, job_id)
     state = decode_paging_state(page_token)
-    rows, next_state = paged(lambda: jobs.list_rejected(session, job.job_id, limit, state),
-                             page_token)
-    return Page[RejectedRow](items=[RejectedRow(**r) for r in rows],
-                             next_page_token=encode_paging_state(next_state))
+    rows, next_state = paged(
+        lambda: jobs.list_rejected(session, job.job_id, limit, state), page_token
+    )
+    return Page[RejectedRow](
+        items=[RejectedRow(**r) for r in rows], next_page_token=encode_paging_state(next_state)
+    )
 
 
 # --- transactions ---------------------------------------------------------------------------------
@@ -181,119 +233,182 @@ def time_bound(value: str | None, name: str, *, end: bool) -> datetime | None:
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
-            moment = datetime.combine(day + timedelta(days=1) if end else day, time(),
-                                      timezone.utc)
+            moment = datetime.combine(day + timedelta(days=1) if end else day, time(), timezone.utc)
             return moment - timedelta(milliseconds=1) if end else moment
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise ApiError(400, "invalid_time", f"{name} must be an ISO 8601 date or date-time "
-                       "(2024-03-01, 2024-03-01T12:00:00Z)") from None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(
-        timezone.utc)
+        raise ApiError(
+            400,
+            "invalid_time",
+            f"{name} must be an ISO 8601 date or date-time (2024-03-01, 2024-03-01T12:00:00Z)",
+        ) from None
+    return (
+        moment.replace(tzinfo=timezone.utc)
+        if moment.tzinfo is None
+        else moment.astimezone(timezone.utc)
+    )
 
 
 def transaction_item(row: dict) -> Transaction:
-    return Transaction(**{**row, "balance_after": dict(row["balance_after"] or {}),
-                          "flags": sorted(row["flags"] or ())})
+    return Transaction(
+        **{
+            **row,
+            "balance_after": dict(row["balance_after"] or {}),
+            "flags": sorted(row["flags"] or ()),
+        }
+    )
 
 
-@app.get("/v1/transactions", response_model=Page[Transaction],
-         summary="Your priced transactions, newest first",
-         description="`from`/`to` bound the time range (inclusive; a date as `to` includes that "
-                     "day) and cost nothing extra. `asset` (sent, received or fee asset), `wallet` "
-                     "and `type` are applied while paging: a selective filter reads the "
-                     "non-matching rows too (an asset filter skips the months without it), at "
-                     f"most {queries.TX_SCAN_BUDGET} rows per call, so a page may end early (even "
-                     "empty) with a next_page_token.")
+@app.get(
+    "/v1/transactions",
+    response_model=Page[Transaction],
+    summary="Your priced transactions, newest first",
+    description="`from`/`to` bound the time range (inclusive; a date as `to` includes that "
+    "day) and cost nothing extra. `asset` (sent, received or fee asset), `wallet` "
+    "and `type` are applied while paging: a selective filter reads the "
+    "non-matching rows too (an asset filter skips the months without it), at "
+    f"most {queries.TX_SCAN_BUDGET} rows per call, so a page may end early (even "
+    "empty) with a next_page_token.",
+)
 def list_transactions(
-        user_id: str = Depends(current_user),
-        asset: str | None = Query(None, max_length=64, description="e.g. BTC (normalized like "
-                                  "the files' symbols: btc, XBT -> BTC)"),
-        wallet: str | None = Query(None, max_length=200),
-        type: str | None = Query(None, description=f"One of {', '.join(sorted(TX_TYPES))}"),
-        from_: str | None = Query(None, alias="from", description="ISO date or date-time"),
-        to: str | None = Query(None, description="ISO date or date-time"),
-        limit: int = Limit, page_token: str | None = PageToken) -> Page[Transaction]:
+    user_id: str = Depends(current_user),
+    asset: str | None = Query(
+        None,
+        max_length=64,
+        description="e.g. BTC (normalized like the files' symbols: btc, XBT -> BTC)",
+    ),
+    wallet: str | None = Query(None, max_length=200),
+    type: str | None = Query(None, description=f"One of {', '.join(sorted(TX_TYPES))}"),
+    from_: str | None = Query(None, alias="from", description="ISO date or date-time"),
+    to: str | None = Query(None, description="ISO date or date-time"),
+    limit: int = Limit,
+    page_token: str | None = PageToken,
+) -> Page[Transaction]:
     if type is not None and type not in TX_TYPES:
         raise ApiError(400, "bad_request", f"type must be one of {', '.join(sorted(TX_TYPES))}")
     start, end = time_bound(from_, "from", end=False), time_bound(to, "to", end=True)
-    flt = queries.TxFilter(start=start or queries.EARLIEST, end=end or queries.LATEST,
-                           asset=normalize_symbol(asset) if asset else None,
-                           wallet=wallet or None, type=type)
+    flt = queries.TxFilter(
+        start=start or queries.EARLIEST,
+        end=end or queries.LATEST,
+        asset=normalize_symbol(asset) if asset else None,
+        wallet=wallet or None,
+        type=type,
+    )
     if flt.start > flt.end:
         raise ApiError(400, "bad_request", "from is after to")
     cursor = decode_tx_cursor(page_token)
-    rows, following = paged(lambda: queries.transactions_page(db(), user_id, flt, limit,
-                                                              cursor), page_token)
-    return Page[Transaction](items=[transaction_item(r) for r in rows],
-                             next_page_token=encode_tx_cursor(following))
+    rows, following = paged(
+        lambda: queries.transactions_page(db(), user_id, flt, limit, cursor), page_token
+    )
+    return Page[Transaction](
+        items=[transaction_item(r) for r in rows], next_page_token=encode_tx_cursor(following)
+    )
 
 
 # --- balances, gains, reports, reconciliation -----------------------------------------------------
 @app.get("/v1/balances", response_model=Page[Balance], summary="Your balances by wallet and asset")
-def list_balances(user_id: str = Depends(current_user),
-                  wallet: str | None = Query(None, max_length=200), limit: int = Limit,
-                  page_token: str | None = PageToken) -> Page[Balance]:
+def list_balances(
+    user_id: str = Depends(current_user),
+    wallet: str | None = Query(None, max_length=200),
+    limit: int = Limit,
+    page_token: str | None = PageToken,
+) -> Page[Balance]:
     state = decode_paging_state(page_token)
-    page = paged(lambda: queries.balances_page(db(), user_id, limit, state,
-                                               wallet or None), page_token)
-    return Page[Balance](items=[Balance(**r) for r in page.rows],
-                         next_page_token=encode_paging_state(page.paging_state))
+    page = paged(
+        lambda: queries.balances_page(db(), user_id, limit, state, wallet or None), page_token
+    )
+    return Page[Balance](
+        items=[Balance(**r) for r in page.rows],
+        next_page_token=encode_paging_state(page.paging_state),
+    )
 
 
 def checked_year(year: str) -> str:
     if not YEAR_RE.match(year):
-        raise ApiError(400, "bad_request",
-                       "year must look like 2024 (or 2024/25 for the UK method)")
+        raise ApiError(
+            400, "bad_request", "year must look like 2024 (or 2024/25 for the UK method)"
+        )
     return year
 
 
-@app.get("/v1/gains", response_model=GainsPage, summary="Gains and income per tax year and asset",
-         description="With `year`: that year's totals and one item per asset (paged). Without: "
-                     "one item per year holding its totals (asset '*').")
-def year_gains(year: str | None = Query(None, description="Tax year: 2024, or 2024/25 for the "
-                                        "UK method"),
-               user_id: str = Depends(current_user), limit: int = Limit,
-               page_token: str | None = PageToken) -> GainsPage:
+@app.get(
+    "/v1/gains",
+    response_model=GainsPage,
+    summary="Gains and income per tax year and asset",
+    description="With `year`: that year's totals and one item per asset (paged). Without: "
+    "one item per year holding its totals (asset '*').",
+)
+def year_gains(
+    year: str | None = Query(None, description="Tax year: 2024, or 2024/25 for the UK method"),
+    user_id: str = Depends(current_user),
+    limit: int = Limit,
+    page_token: str | None = PageToken,
+) -> GainsPage:
     session = db()
     if year is None:
-        return GainsPage(year=None, totals=None, next_page_token=None,
-                         items=[GainsRow(**r) for r in queries.totals_by_year(session, user_id)])
+        return GainsPage(
+            year=None,
+            totals=None,
+            next_page_token=None,
+            items=[GainsRow(**r) for r in queries.totals_by_year(session, user_id)],
+        )
     year = checked_year(year)
     state = decode_paging_state(page_token)
     page = paged(lambda: queries.year_assets_page(session, user_id, year, limit, state), page_token)
     totals = queries.year_totals(session, user_id, year)
-    return GainsPage(year=year, totals=GainsRow(**totals) if totals else None,
-                     items=[GainsRow(**r) for r in page.rows],
-                     next_page_token=encode_paging_state(page.paging_state))
+    return GainsPage(
+        year=year,
+        totals=GainsRow(**totals) if totals else None,
+        items=[GainsRow(**r) for r in page.rows],
+        next_page_token=encode_paging_state(page.paging_state),
+    )
 
 
-@app.get("/v1/reports/form8949.csv", response_class=StreamingResponse,
-         summary="Form 8949 lines of a tax year as CSV",
-         responses={200: {"content": {"text/csv": {}},
-                          "description": "CSV: Part I (short term) then Part II (long term), "
-                                         "each by date sold; lines of methods without a "
-                                         "holding period (uk, acb) are not 8949 lines"}})
-def form8949(year: str = Query(description="Tax year, e.g. 2024"),
-             user_id: str = Depends(current_user)) -> StreamingResponse:
+@app.get(
+    "/v1/reports/form8949.csv",
+    response_class=StreamingResponse,
+    summary="Form 8949 lines of a tax year as CSV",
+    responses={
+        200: {
+            "content": {"text/csv": {}},
+            "description": "CSV: Part I (short term) then Part II (long term), "
+            "each by date sold; lines of methods without a "
+            "holding period (uk, acb) are not 8949 lines",
+        }
+    },
+)
+def form8949(
+    year: str = Query(description="Tax year, e.g. 2024"), user_id: str = Depends(current_user)
+) -> StreamingResponse:
     year = checked_year(year)
     rows = queries.iter_disposals(db(), user_id, year)
     file_name = f"form8949-{year.replace('/', '-')}.csv"
-    return StreamingResponse(form8949_csv(rows, year), media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": f'attachment; filename="{file_name}"'})
+    return StreamingResponse(
+        form8949_csv(rows, year),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{file_name}"'},
+    )
 
 
-@app.get("/v1/reconciliation", response_model=Page[Finding],
-         summary="Reconciliation findings (unmatched transfers, negative balances, ...)")
-def list_findings(user_id: str = Depends(current_user),
-                  kind: str | None = Query(None, max_length=64,
-                                           description="e.g. unmatched_withdrawal"),
-                  limit: int = Limit, page_token: str | None = PageToken) -> Page[Finding]:
+@app.get(
+    "/v1/reconciliation",
+    response_model=Page[Finding],
+    summary="Reconciliation findings (unmatched transfers, negative balances, ...)",
+)
+def list_findings(
+    user_id: str = Depends(current_user),
+    kind: str | None = Query(None, max_length=64, description="e.g. unmatched_withdrawal"),
+    limit: int = Limit,
+    page_token: str | None = PageToken,
+) -> Page[Finding]:
     state = decode_paging_state(page_token)
-    page = paged(lambda: queries.findings_page(db(), user_id, limit, state, kind or None),
-                 page_token)
-    return Page[Finding](items=[finding_item(r) for r in page.rows],
-                         next_page_token=encode_paging_state(page.paging_state))
+    page = paged(
+        lambda: queries.findings_page(db(), user_id, limit, state, kind or None), page_token
+    )
+    return Page[Finding](
+        items=[finding_item(r) for r in page.rows],
+        next_page_token=encode_paging_state(page.paging_state),
+    )
 
 
 NO_TIMESTAMP = datetime(1970, 1, 1)  # what the writer stores for a finding without a time
@@ -302,9 +417,13 @@ NO_TIMESTAMP = datetime(1970, 1, 1)  # what the writer stores for a finding with
 def finding_item(row: dict) -> Finding:
     # The table's key cannot hold nulls: the writer stores '' and the epoch for "none".
     ts = row["timestamp"]
-    return Finding(kind=row["kind"], asset=row["asset"] or None, tx_id=row["tx_id"] or None,
-                   timestamp=None if ts is None or ts.replace(tzinfo=None) == NO_TIMESTAMP else ts,
-                   detail=row["detail"])
+    return Finding(
+        kind=row["kind"],
+        asset=row["asset"] or None,
+        tx_id=row["tx_id"] or None,
+        timestamp=None if ts is None or ts.replace(tzinfo=None) == NO_TIMESTAMP else ts,
+        detail=row["detail"],
+    )
 
 
 # --- settings -------------------------------------------------------------------------------------
@@ -314,26 +433,34 @@ def read_settings(user_id: str = Depends(current_user)) -> SettingsView:
     return SettingsView(method=value.method, pooling=value.pooling, currency=value.currency)
 
 
-@app.put("/v1/settings", status_code=202, response_model=JobAccepted,
-         summary="Change the cost-basis method or pooling; recomputes your data in a job")
-def write_settings(update: SettingsUpdate = Body(), user_id: str = Depends(current_user)
-                   ) -> JobAccepted:
+@app.put(
+    "/v1/settings",
+    status_code=202,
+    response_model=JobAccepted,
+    summary="Change the cost-basis method or pooling; recomputes your data in a job",
+)
+def write_settings(
+    update: SettingsUpdate = Body(), user_id: str = Depends(current_user)
+) -> JobAccepted:
     try:  # the engine's own rule (uk pools per person...): refused here, not by every later job
         check_options(update.method, update.pooling)
     except ValueError as exc:
         raise ApiError(422, "invalid_settings", str(exc)) from None
     session = db()
     current = get_user_settings(session, user_id, deployment_defaults(settings()))
-    put_user_settings(session, user_id, UserSettings(update.method, update.pooling,
-                                                     current.currency))
+    put_user_settings(
+        session, user_id, UserSettings(update.method, update.pooling, current.currency)
+    )
     job_id = jobs.create_job(session, user_id=user_id, kind=JobKind.RECOMPUTE)
     hand_to_pipeline(job_id)
     return JobAccepted(job_id=job_id, status=JobStatus.QUEUED)
 
 
-
-@app.get("/v1/choices", response_model=Choices,
-         summary="Valid values: method -> its poolings, transaction types, upload formats")
+@app.get(
+    "/v1/choices",
+    response_model=Choices,
+    summary="Valid values: method -> its poolings, transaction types, upload formats",
+)
 def list_choices(user_id: str = Depends(current_user)) -> Choices:
     poolings: dict[str, list[str]] = {}
     for method in Method:

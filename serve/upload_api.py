@@ -4,6 +4,7 @@ POST /v1/uploads streams the request body to storage chunk by chunk (raw CSV bod
 `file` of a multipart/form-data body through a streaming parser), hashing and counting it on the
 way, then records the job and hands it to the pipeline's job supervisor.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,7 +37,7 @@ from serve.upload_stream import (
 
 log = logging.getLogger("ray.serve")  # lands in the replica's log file
 
-FORMAT_NAMES = tuple(dict.fromkeys([*SOURCES, *FORMATS]))   # a source, or one of its versions
+FORMAT_NAMES = tuple(dict.fromkeys([*SOURCES, *FORMATS]))  # a source, or one of its versions
 DEFAULT_FILE_NAME = "upload.csv"
 # Storage writes happen off the event loop, batched so a thread hop carries ~1 MiB, not 64 KiB.
 WRITE_BATCH_BYTES = 1024 * 1024
@@ -45,21 +46,30 @@ UPLOAD_BODY_DOC = {
     "requestBody": {
         "required": True,
         "description": "The CSV export: the raw body (Content-Type text/csv, application/csv, "
-                       "text/plain, application/octet-stream or application/vnd.ms-excel) or "
-                       "the form field `file` of a multipart/form-data body.",
+        "text/plain, application/octet-stream or application/vnd.ms-excel) or "
+        "the form field `file` of a multipart/form-data body.",
         "content": {
             "text/csv": {"schema": {"type": "string", "format": "binary"}},
-            "multipart/form-data": {"schema": {
-                "type": "object", "required": ["file"],
-                "properties": {"file": {"type": "string", "format": "binary"}}}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            },
         },
     },
 }
 
-app = FastAPI(title="ledgerflow upload API", version="1",
-              description="Upload exchange CSV exports. Every call needs "
-                          "`Authorization: Bearer <token>`. Jobs, data and reports: the query "
-                          "API's page at /docs.", docs_url=None, redoc_url=None)
+app = FastAPI(
+    title="ledgerflow upload API",
+    version="1",
+    description="Upload exchange CSV exports. Every call needs "
+    "`Authorization: Bearer <token>`. Jobs, data and reports: the query "
+    "API's page at /docs.",
+    docs_url=None,
+    redoc_url=None,
+)
 install_error_handlers(app)
 install_local_docs(app, "ledgerflow upload API")
 
@@ -72,8 +82,11 @@ def checked_format(value: str | None) -> str | None:
     if value is None or value == "":
         return None
     if value not in FORMAT_NAMES:
-        raise ApiError(400, "unknown_format", f"format must be one of {', '.join(FORMAT_NAMES)} "
-                       "(or omitted to detect it)")
+        raise ApiError(
+            400,
+            "unknown_format",
+            f"format must be one of {', '.join(FORMAT_NAMES)} (or omitted to detect it)",
+        )
     return value
 
 
@@ -83,8 +96,9 @@ def checked_tz(value: str | None) -> str | None:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ApiError(400, "unknown_tz", f"tz {value!r} is not an IANA time zone "
-                       "(e.g. UTC, Europe/Berlin)") from None
+        raise ApiError(
+            400, "unknown_tz", f"tz {value!r} is not an IANA time zone (e.g. UTC, Europe/Berlin)"
+        ) from None
     return value
 
 
@@ -97,8 +111,9 @@ class StoredUpload:
     """The storage side of one upload: opens the output when the file's name is known, writes in
     batches off the event loop, deletes what it wrote if the upload does not complete."""
 
-    def __init__(self, user_id: str, job_id: uuid.UUID, max_bytes: int,
-                 fmt: str | None = None) -> None:
+    def __init__(
+        self, user_id: str, job_id: uuid.UUID, max_bytes: int, fmt: str | None = None
+    ) -> None:
         self.user_id = user_id
         self.fmt = fmt
         self.job_id = job_id
@@ -111,8 +126,9 @@ class StoredUpload:
 
     async def open(self, file_name: str | None) -> None:
         self.file_name = file_name or DEFAULT_FILE_NAME
-        self.uri = storage.upload_uri(settings().uploads_uri, self.user_id, str(self.job_id),
-                                      self.file_name)
+        self.uri = storage.upload_uri(
+            settings().uploads_uri, self.user_id, str(self.job_id), self.file_name
+        )
         out = await run_in_threadpool(storage.open_output, self.uri)
         self.sink = CsvSink(out, self.max_bytes, self.fmt)
 
@@ -154,8 +170,9 @@ class StoredUpload:
             log.warning("could not delete the partial upload %s", uri, exc_info=True)
 
 
-async def receive_file(request: Request, upload: StoredUpload, boundary: bytes | None,
-                       raw_name: str | None) -> CsvSink:
+async def receive_file(
+    request: Request, upload: StoredUpload, boundary: bytes | None, raw_name: str | None
+) -> CsvSink:
     """Stream the body into `upload`; returns the completed sink."""
     limit = body_limit(upload.max_bytes, boundary is not None)
     reader = MultipartFileReader(boundary) if boundary is not None else None
@@ -178,26 +195,50 @@ async def receive_file(request: Request, upload: StoredUpload, boundary: bytes |
     return await upload.complete()
 
 
-@app.post("", status_code=202, response_model=UploadAccepted, openapi_extra=UPLOAD_BODY_DOC,
-          summary="Upload a CSV export; answers with the job that processes it",
-          responses={**ERROR_RESPONSES, 413: {"model": ErrorBody, "description": "Too large"},
-                     409: {"model": ErrorBody, "description": "The same file was uploaded "
-                           "before with other options (the message names that job)"},
-                     415: {"model": ErrorBody, "description": "Unsupported content type, or no "
-                           "known header in the first 64 KiB (the message lists the formats "
-                           "known and the nearest match)"}})
+@app.post(
+    "",
+    status_code=202,
+    response_model=UploadAccepted,
+    openapi_extra=UPLOAD_BODY_DOC,
+    summary="Upload a CSV export; answers with the job that processes it",
+    responses={
+        **ERROR_RESPONSES,
+        413: {"model": ErrorBody, "description": "Too large"},
+        409: {
+            "model": ErrorBody,
+            "description": "The same file was uploaded "
+            "before with other options (the message names that job)",
+        },
+        415: {
+            "model": ErrorBody,
+            "description": "Unsupported content type, or no "
+            "known header in the first 64 KiB (the message lists the formats "
+            "known and the nearest match)",
+        },
+    },
+)
 @app.post("/", status_code=202, response_model=UploadAccepted, include_in_schema=False)
 async def create_upload(
-        request: Request,
-        user_id: str = Depends(current_user),
-        format: str | None = Query(None, description=f"One of {', '.join(FORMAT_NAMES)}; "
-                                   "omitted: detected from the header row"),
-        wallet: str | None = Query(None, max_length=200, description="Wallet/account name for "
-                                   "the rows (default: the exchange's name)"),
-        tz: str | None = Query(None, max_length=64, description="IANA time zone of timestamps "
-                               "without an offset (default UTC)"),
-        name: str | None = Query(None, max_length=200, description="File name of a raw body "
-                                 "(multipart bodies carry their own)"),
+    request: Request,
+    user_id: str = Depends(current_user),
+    format: str | None = Query(
+        None, description=f"One of {', '.join(FORMAT_NAMES)}; omitted: detected from the header row"
+    ),
+    wallet: str | None = Query(
+        None,
+        max_length=200,
+        description="Wallet/account name for the rows (default: the exchange's name)",
+    ),
+    tz: str | None = Query(
+        None,
+        max_length=64,
+        description="IANA time zone of timestamps without an offset (default UTC)",
+    ),
+    name: str | None = Query(
+        None,
+        max_length=200,
+        description="File name of a raw body (multipart bodies carry their own)",
+    ),
 ) -> UploadAccepted:
     fmt, zone = checked_format(format), checked_tz(tz)
     max_bytes = settings().max_upload_bytes
@@ -214,28 +255,48 @@ async def create_upload(
     try:
         sink = await receive_file(request, upload, boundary, name)
         options = UploadOptions(fmt, wallet or None, zone)
-        earlier = await run_in_threadpool(claim, db(), user_id, sink.sha256, job_id,
-                                          options)
+        earlier = await run_in_threadpool(claim, db(), user_id, sink.sha256, job_id, options)
         if earlier is not None:
-            raise UploadRejected(409, "duplicate_file", (
-                f"this file (sha256 {sink.sha256[:12]}...) was uploaded before as job "
-                f"{earlier.job_id} with {earlier.options.describe()}; uploading it again with "
-                f"{options.describe()} would count its transactions twice. Upload it with the "
-                "same options (adds nothing) or change the file"))
+            raise UploadRejected(
+                409,
+                "duplicate_file",
+                (
+                    f"this file (sha256 {sink.sha256[:12]}...) was uploaded before as job "
+                    f"{earlier.job_id} with {earlier.options.describe()}; uploading it again with "
+                    f"{options.describe()} would count its transactions twice. Upload it with the "
+                    "same options (adds nothing) or change the file"
+                ),
+            )
         await run_in_threadpool(
-            jobs.create_job, db(), job_id=job_id, user_id=user_id, kind=JobKind.UPLOAD,
-            file_uri=upload.uri, file_name=upload.file_name, file_sha256=sink.sha256,
-            size_bytes=sink.size, format=fmt, wallet=wallet or None, tz=zone)
+            jobs.create_job,
+            db(),
+            job_id=job_id,
+            user_id=user_id,
+            kind=JobKind.UPLOAD,
+            file_uri=upload.uri,
+            file_name=upload.file_name,
+            file_sha256=sink.sha256,
+            size_bytes=sink.size,
+            format=fmt,
+            wallet=wallet or None,
+            tz=zone,
+        )
     except UploadRejected as exc:
         await upload.discard()
         raise rejected(exc) from None
     except ClientDisconnect:
         await upload.discard()
-        raise ApiError(400, "client_disconnected",
-                       "the upload ended before its last byte") from None
+        raise ApiError(
+            400, "client_disconnected", "the upload ended before its last byte"
+        ) from None
     except BaseException:
         await upload.discard()
         raise
     await run_in_threadpool(hand_to_pipeline, job_id)
-    return UploadAccepted(job_id=job_id, status=JobStatus.QUEUED, file_name=upload.file_name,
-                          size_bytes=sink.size, sha256=sink.sha256)
+    return UploadAccepted(
+        job_id=job_id,
+        status=JobStatus.QUEUED,
+        file_name=upload.file_name,
+        size_bytes=sink.size,
+        sha256=sink.sha256,
+    )

@@ -4,6 +4,7 @@ multipart body, and a sink that writes them while hashing, counting and checking
 Nothing here holds more than one chunk (plus the first 64 KiB for the CSV check) in memory, and
 nothing here does network I/O: the HTTP shell feeds chunks in as they arrive.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -20,8 +21,15 @@ from ingest.extract.formats.base import FormatError
 # Content types a raw body may have. Browsers label CSV files as text/csv, application/csv,
 # text/plain or (Windows with Excel) application/vnd.ms-excel; generic clients send
 # application/octet-stream. The bytes are checked either way.
-RAW_CONTENT_TYPES = frozenset({"text/csv", "application/csv", "text/plain",
-                               "application/octet-stream", "application/vnd.ms-excel"})
+RAW_CONTENT_TYPES = frozenset(
+    {
+        "text/csv",
+        "application/csv",
+        "text/plain",
+        "application/octet-stream",
+        "application/vnd.ms-excel",
+    }
+)
 MULTIPART = "multipart/form-data"
 FILE_FIELD = "file"
 SNIFF_BYTES = 64 * 1024
@@ -39,8 +47,9 @@ class UploadRejected(Exception):
 
 
 def too_large(max_bytes: int) -> UploadRejected:
-    return UploadRejected(413, "payload_too_large", f"the file exceeds the upload limit of "
-                          f"{max_bytes} bytes")
+    return UploadRejected(
+        413, "payload_too_large", f"the file exceeds the upload limit of {max_bytes} bytes"
+    )
 
 
 def multipart_boundary(content_type: str | None) -> bytes | None:
@@ -55,8 +64,12 @@ def multipart_boundary(content_type: str | None) -> bytes | None:
     if kind in RAW_CONTENT_TYPES:
         return None
     accepted = ", ".join(sorted(RAW_CONTENT_TYPES | {MULTIPART}))
-    raise UploadRejected(415, "unsupported_media_type", f"Content-Type {kind or '(none)'!r} is not "
-                         f"accepted; send the CSV as one of: {accepted} (field '{FILE_FIELD}')")
+    raise UploadRejected(
+        415,
+        "unsupported_media_type",
+        f"Content-Type {kind or '(none)'!r} is not "
+        f"accepted; send the CSV as one of: {accepted} (field '{FILE_FIELD}')",
+    )
 
 
 def body_limit(max_bytes: int, multipart: bool) -> int:
@@ -75,7 +88,7 @@ class CsvSink:
         self.max_bytes = max_bytes
         self.fmt = fmt
         self.layout: FileLayout | None = None
-        self._is_utf16: bool | None = None   # decided by the first bytes (a UTF-16 BOM)
+        self._is_utf16: bool | None = None  # decided by the first bytes (a UTF-16 BOM)
         self.size = 0
         self._sha256 = hashlib.sha256()
         self._head = b""
@@ -93,7 +106,7 @@ class CsvSink:
         if self._is_utf16 is None:
             self._is_utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
         if not self._sniffed:
-            self._head += data[:SNIFF_BYTES - len(self._head)]
+            self._head += data[: SNIFF_BYTES - len(self._head)]
             if len(self._head) >= SNIFF_BYTES:
                 self._check_head()
         self.size += len(data)
@@ -118,9 +131,13 @@ class CsvSink:
         else:
             has_delimiter = any(d in self._head for d in DELIMITERS)
         if not has_delimiter:
-            raise UploadRejected(400, "not_csv", "no field delimiter (, ; tab |) in the first "
-                                 f"{min(len(self._head), SNIFF_BYTES)} bytes: not a CSV file")
-        try:   # whole: the head is the file; else a size past the head (a line may go on)
+            raise UploadRejected(
+                400,
+                "not_csv",
+                "no field delimiter (, ; tab |) in the first "
+                f"{min(len(self._head), SNIFF_BYTES)} bytes: not a CSV file",
+            )
+        try:  # whole: the head is the file; else a size past the head (a line may go on)
             self.layout = sniff_layout(self._head, len(self._head) + (0 if whole else 1), self.fmt)
         except FormatError as exc:
             raise UploadRejected(415, "unrecognized_format", str(exc)) from None
@@ -141,16 +158,19 @@ class MultipartFileReader:
         self._header_value = b""
         self._headers: dict[bytes, bytes] = {}
         self._out: list[bytes] = []
-        self._parser = MultipartParser(boundary, {
-            "on_part_begin": self._on_part_begin,
-            "on_header_field": self._on_header_field,
-            "on_header_value": self._on_header_value,
-            "on_header_end": self._on_header_end,
-            "on_headers_finished": self._on_headers_finished,
-            "on_part_data": self._on_part_data,
-            "on_part_end": self._on_part_end,
-            "on_end": self._on_end,
-        })
+        self._parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": self._on_part_begin,
+                "on_header_field": self._on_header_field,
+                "on_header_value": self._on_header_value,
+                "on_header_end": self._on_header_end,
+                "on_headers_finished": self._on_headers_finished,
+                "on_part_data": self._on_part_data,
+                "on_part_end": self._on_part_end,
+                "on_end": self._on_end,
+            },
+        )
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """The file's bytes in this chunk of the body (possibly none)."""

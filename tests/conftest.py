@@ -1,4 +1,5 @@
 """Fixtures live in tests/plugins/, one module per real service the tests use."""
+
 pytest_plugins = [
     "tests.plugins.cassandra",
     "tests.plugins.cassandra_cluster",

@@ -8,6 +8,7 @@ this machine, each a real node) in its own process, runs a recorded job through 
 supervisor as the upload API would, and prints one JSON line of facts for the test to assert on.
 The Cassandra keyspace and price simulator come from the LEDGERFLOW_* environment.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,14 @@ def record(session, user: str, path: Path) -> uuid.UUID:
     uri = storage.upload_uri(get_settings().uploads_uri, user, str(job_id), path.name)
     with open(path, "rb") as src, storage.open_output(uri) as dst:
         shutil.copyfileobj(src, dst)
-    jobs.create_job(session, user_id=user, file_uri=uri, file_name=path.name, job_id=job_id,
-                    size_bytes=path.stat().st_size)
+    jobs.create_job(
+        session,
+        user_id=user,
+        file_uri=uri,
+        file_name=path.name,
+        job_id=job_id,
+        size_bytes=path.stat().st_size,
+    )
     return job_id
 
 
@@ -56,8 +63,12 @@ def wait_job(session, job_id: uuid.UUID, timeout: float = 600.0, on_poll=None) -
 
 def connect(cluster: Cluster) -> None:
     env = {k: v for k, v in os.environ.items() if k.startswith("LEDGERFLOW_")}
-    ray.init(address=cluster.address, namespace=NAMESPACE, runtime_env={"env_vars": env},
-             log_to_driver=False)
+    ray.init(
+        address=cluster.address,
+        namespace=NAMESPACE,
+        runtime_env={"env_vars": env},
+        log_to_driver=False,
+    )
 
 
 def node_labels() -> dict[str, str]:
@@ -82,8 +93,11 @@ def placements(job_id: uuid.UUID, timeout: float = 120.0) -> dict[str, list]:
     settled = False
     deadline = time.monotonic() + timeout
     while True:
-        tasks = [t for t in list_tasks(limit=10_000, detail=True, raise_on_missing_output=False)
-                 if str(job_id) in (t.name or "")]
+        tasks = [
+            t
+            for t in list_tasks(limit=10_000, detail=True, raise_on_missing_output=False)
+            if str(job_id) in (t.name or "")
+        ]
         done = [t for t in tasks if t.state == "FINISHED" and t.node_id]
         if {t.name.split(":")[0] for t in done} >= NAMED_STAGES or time.monotonic() > deadline:
             if settled:
@@ -96,29 +110,43 @@ def placements(job_id: uuid.UUID, timeout: float = 120.0) -> dict[str, list]:
     for t in done:
         stage = t.name.split(":")[0]
         out.setdefault(stage, set()).add(labels.get(t.node_id, t.node_id))
-    fetchers = list_actors(filters=[("class_name", "=", "PriceFetcher")], limit=100,
-                           raise_on_missing_output=False)
+    fetchers = list_actors(
+        filters=[("class_name", "=", "PriceFetcher")], limit=100, raise_on_missing_output=False
+    )
     out["prices"] = {labels.get(a.node_id, a.node_id) for a in fetchers if a.node_id}
     return {k: sorted(v) for k, v in out.items()}
 
 
 def job_facts(job: jobs.JobRecord) -> dict[str, Any]:
-    return {"job_id": str(job.job_id), "status": job.status, "error": job.error,
-            "accepted": job.accepted, "rejected": job.rejected,
-            "stages": sorted(job.completed_stages)}
+    return {
+        "job_id": str(job.job_id),
+        "status": job.status,
+        "error": job.error,
+        "accepted": job.accepted,
+        "rejected": job.rejected,
+        "stages": sorted(job.completed_stages),
+    }
 
 
 def scenario_spread(args: dict[str, Any]) -> dict[str, Any]:
     """Head + 3 workers; each stage pinned by LEDGERFLOW_STAGE_RESOURCES (set by the test) to the
     node offering its resource: prices on the head, parse/store/tax on one worker each."""
-    cluster = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 0, "resources": {"prices_node": 10}, "object_store_memory": OBJECT_STORE,
-        "include_dashboard": True, "dashboard_port": args["dashboard_port"]})
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 0,
+            "resources": {"prices_node": 10},
+            "object_store_memory": OBJECT_STORE,
+            "include_dashboard": True,
+            "dashboard_port": args["dashboard_port"],
+        },
+    )
     for resource in ("parse_node", "store_node", "tax_node"):
         cluster.add_node(num_cpus=1, resources={resource: 10}, object_store_memory=OBJECT_STORE)
     try:
         connect(cluster)
         from ingest.pipeline.runner import submit_job
+
         session = get_session(get_settings())
         job_id = record(session, args["user"], Path(args["file"]))
         submit_job(job_id)
@@ -137,9 +165,15 @@ def scenario_remove_node(args: dict[str, Any]) -> dict[str, Any]:
     running a store task is removed without grace mid-job and a fresh one joins."""
     from ray.util.state import list_tasks
 
-    cluster = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 0, "object_store_memory": OBJECT_STORE,
-        "include_dashboard": True, "dashboard_port": args["dashboard_port"]})
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 0,
+            "object_store_memory": OBJECT_STORE,
+            "include_dashboard": True,
+            "dashboard_port": args["dashboard_port"],
+        },
+    )
     workers = {}
     for _ in range(2):
         node = cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE)
@@ -148,6 +182,7 @@ def scenario_remove_node(args: dict[str, Any]) -> dict[str, Any]:
     try:
         connect(cluster)
         from ingest.pipeline.runner import submit_job
+
         session = get_session(get_settings())
         job_id = record(session, args["user"], Path(args["file"]))
         submit_job(job_id)
@@ -155,10 +190,14 @@ def scenario_remove_node(args: dict[str, Any]) -> dict[str, Any]:
         def remove_a_busy_worker(job: jobs.JobRecord) -> None:
             if removed:
                 return
-            running = [t for t in list_tasks(filters=[("state", "=", "RUNNING")], limit=1000,
-                                             raise_on_missing_output=False)
-                       if (t.name or "").startswith((f"store:{job_id}", f"parse:{job_id}"))
-                       and t.node_id in workers]
+            running = [
+                t
+                for t in list_tasks(
+                    filters=[("state", "=", "RUNNING")], limit=1000, raise_on_missing_output=False
+                )
+                if (t.name or "").startswith((f"store:{job_id}", f"parse:{job_id}"))
+                and t.node_id in workers
+            ]
             stores = [t for t in running if t.name.startswith("store:")]
             if stores or (running and jobs.progress(session, job_id)["parse"]["done"] > 0):
                 victim = (stores or running)[0]
@@ -182,21 +221,29 @@ def scenario_ray_job(args: dict[str, Any]) -> dict[str, Any]:
     from ray.job_submission import JobStatus, JobSubmissionClient
 
     # The job agent's HTTP port defaults to 52365, which another Ray on this machine may hold.
-    cluster = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 2, "object_store_memory": OBJECT_STORE,
-        "include_dashboard": True, "dashboard_port": args["dashboard_port"],
-        "dashboard_agent_listen_port": _free_port()})
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 2,
+            "object_store_memory": OBJECT_STORE,
+            "include_dashboard": True,
+            "dashboard_port": args["dashboard_port"],
+            "dashboard_agent_listen_port": _free_port(),
+        },
+    )
     try:
         client = JobSubmissionClient(f"http://127.0.0.1:{args['dashboard_port']}")
         env = {k: v for k, v in os.environ.items() if k.startswith("LEDGERFLOW_")}
         submission_id = f"backfill-{uuid.uuid4().hex[:8]}"
         deadline = time.monotonic() + 120
-        while True:   # the head's job agent takes a moment to come up after the dashboard
+        while True:  # the head's job agent takes a moment to come up after the dashboard
             try:
                 submission = client.submit_job(
                     entrypoint=f"{sys.executable} -m ingest.cli backfill --user {args['user']} "
-                               f"{args['file']}",
-                    runtime_env={"env_vars": env}, submission_id=submission_id)
+                    f"{args['file']}",
+                    runtime_env={"env_vars": env},
+                    submission_id=submission_id,
+                )
                 break
             except RuntimeError as exc:
                 if "No available agent" not in str(exc) or time.monotonic() > deadline:
@@ -210,12 +257,20 @@ def scenario_ray_job(args: dict[str, Any]) -> dict[str, Any]:
             time.sleep(1.0)
         logs = client.get_job_logs(submission)
         listed = [j.submission_id for j in client.list_jobs()]
-        job_ids = [line.split()[1] for line in logs.splitlines()
-                   if line.startswith("job ") and " recorded for " in line]
-        facts: dict[str, Any] = {"ray_job_status": str(status), "listed": submission in listed,
-                                 "logs": logs[-3000:]}
+        job_ids = [
+            line.split()[1]
+            for line in logs.splitlines()
+            if line.startswith("job ") and " recorded for " in line
+        ]
+        facts: dict[str, Any] = {
+            "ray_job_status": str(status),
+            "listed": submission in listed,
+            "logs": logs[-3000:],
+        }
         if job_ids:
-            facts.update(job_facts(jobs.get_job(get_session(get_settings()), uuid.UUID(job_ids[0]))))
+            facts.update(
+                job_facts(jobs.get_job(get_session(get_settings()), uuid.UUID(job_ids[0])))
+            )
         return facts
     finally:
         cluster.shutdown()
@@ -227,16 +282,23 @@ def cluster_yaml_node_types(max_workers: int = 2, cpus: int = 2) -> dict[str, di
     import yaml
 
     from ingest.config import PROJECT_ROOT
+
     config = yaml.safe_load((PROJECT_ROOT / "cluster.yaml").read_text())
-    return {name: {"resources": {**(spec.get("resources") or {}), "CPU": cpus},
-                   "node_config": {}, "min_workers": 0,
-                   "max_workers": min(max_workers, spec.get("max_workers", max_workers))}
-            for name, spec in config["available_node_types"].items()
-            if name != config["head_node_type"]}
+    return {
+        name: {
+            "resources": {**(spec.get("resources") or {}), "CPU": cpus},
+            "node_config": {},
+            "min_workers": 0,
+            "max_workers": min(max_workers, spec.get("max_workers", max_workers)),
+        }
+        for name, spec in config["available_node_types"].items()
+        if name != config["head_node_type"]
+    }
 
 
 def _free_port() -> int:
     import socket
+
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -245,6 +307,7 @@ def _free_port() -> int:
 def _processes_of_session(session_dir: str) -> list[int]:
     """Pids of this scenario's own Ray processes: their command lines name its session folder."""
     import psutil
+
     pids = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
         try:
@@ -258,21 +321,40 @@ def _processes_of_session(session_dir: str) -> list[int]:
 def fake_autoscaler_config(node_types: dict[str, dict], idle_minutes: float) -> dict[str, Any]:
     """A cluster config for Ray's fake multi-node provider (the one AutoscalingCluster writes;
     its template file is not in the ray wheel): worker nodes are raylets on this machine."""
-    workers = {name: {**spec, "resources": {**spec["resources"],
-                                            "object_store_memory": OBJECT_STORE}}
-               for name, spec in node_types.items()}
+    workers = {
+        name: {**spec, "resources": {**spec["resources"], "object_store_memory": OBJECT_STORE}}
+        for name, spec in node_types.items()
+    }
     return {
-        "cluster_name": "ledgerflow-fake", "max_workers": 4, "upscaling_speed": 1.0,
-        "idle_timeout_minutes": idle_minutes, "head_node_type": "ray.head.default",
-        "provider": {"type": "fake_multinode", "use_node_id_as_ip": True,
-                     "disable_node_updaters": True, "disable_launch_config_check": True},
-        "available_node_types": {**workers, "ray.head.default": {
-            "resources": {"CPU": 0}, "node_config": {}, "max_workers": 0}},
-        "auth": {}, "docker": {}, "file_mounts": {}, "cluster_synced_files": [],
-        "file_mounts_sync_continuously": False, "rsync_exclude": [], "rsync_filter": [],
-        "initialization_commands": [], "setup_commands": [], "head_setup_commands": [],
-        "worker_setup_commands": [], "head_start_ray_commands": [],
-        "worker_start_ray_commands": []}
+        "cluster_name": "ledgerflow-fake",
+        "max_workers": 4,
+        "upscaling_speed": 1.0,
+        "idle_timeout_minutes": idle_minutes,
+        "head_node_type": "ray.head.default",
+        "provider": {
+            "type": "fake_multinode",
+            "use_node_id_as_ip": True,
+            "disable_node_updaters": True,
+            "disable_launch_config_check": True,
+        },
+        "available_node_types": {
+            **workers,
+            "ray.head.default": {"resources": {"CPU": 0}, "node_config": {}, "max_workers": 0},
+        },
+        "auth": {},
+        "docker": {},
+        "file_mounts": {},
+        "cluster_synced_files": [],
+        "file_mounts_sync_continuously": False,
+        "rsync_exclude": [],
+        "rsync_filter": [],
+        "initialization_commands": [],
+        "setup_commands": [],
+        "head_setup_commands": [],
+        "worker_setup_commands": [],
+        "head_start_ray_commands": [],
+        "worker_start_ray_commands": [],
+    }
 
 
 def scenario_autoscale(args: dict[str, Any]) -> dict[str, Any]:
@@ -298,25 +380,42 @@ def scenario_autoscale(args: dict[str, Any]) -> dict[str, Any]:
     json.dump(config, config_file)
     config_file.close()
     env = {**os.environ, "AUTOSCALER_UPDATE_INTERVAL_S": "1", "RAY_FAKE_CLUSTER": "1"}
-    head_log = tempfile.NamedTemporaryFile("w", suffix=".log", prefix="lf-autoscale-",
-                                           delete=False)
+    head_log = tempfile.NamedTemporaryFile("w", suffix=".log", prefix="lf-autoscale-", delete=False)
     print(f"ray start log: {head_log.name}", file=sys.stderr)
     head = subprocess.Popen(
-        [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
-         f"--port={port}", "--num-cpus=0", f"--autoscaling-config={config_file.name}",
-         "--include-dashboard=true", f"--dashboard-port={args['dashboard_port']}",
-         f"--ray-client-server-port={_free_port()}",
-         f"--dashboard-agent-listen-port={_free_port()}", "--disable-usage-stats",
-         "--object-store-memory", str(OBJECT_STORE)],
-        env=env, stdout=head_log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            str(Path(sys.executable).parent / "ray"),
+            "start",
+            "--head",
+            "--block",
+            f"--port={port}",
+            "--num-cpus=0",
+            f"--autoscaling-config={config_file.name}",
+            "--include-dashboard=true",
+            f"--dashboard-port={args['dashboard_port']}",
+            f"--ray-client-server-port={_free_port()}",
+            f"--dashboard-agent-listen-port={_free_port()}",
+            "--disable-usage-stats",
+            "--object-store-memory",
+            str(OBJECT_STORE),
+        ],
+        env=env,
+        stdout=head_log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     session_dir = ""
     try:
         deadline = time.monotonic() + 180
         while True:
             try:
                 envs = {k: v for k, v in os.environ.items() if k.startswith("LEDGERFLOW_")}
-                ray.init(address=f"{ip}:{port}", namespace=NAMESPACE, log_to_driver=False,
-                         runtime_env={"env_vars": envs})
+                ray.init(
+                    address=f"{ip}:{port}",
+                    namespace=NAMESPACE,
+                    log_to_driver=False,
+                    runtime_env={"env_vars": envs},
+                )
                 break
             except Exception:
                 if time.monotonic() > deadline or head.poll() is not None:
@@ -328,17 +427,22 @@ def scenario_autoscale(args: dict[str, Any]) -> dict[str, Any]:
             return [n for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) > 0]
 
         from ingest.pipeline.runner import submit_job
+
         session = get_session(get_settings())
         assert not workers()
         job_id = record(session, args["user"], Path(args["file"]))
         submit_job(job_id)
         peak: list[int] = [0]
-        job = wait_job(session, job_id, timeout=900,
-                       on_poll=lambda _j: peak.__setitem__(0, max(peak[0], len(workers()))))
+        job = wait_job(
+            session,
+            job_id,
+            timeout=900,
+            on_poll=lambda _j: peak.__setitem__(0, max(peak[0], len(workers()))),
+        )
         facts = job_facts(job)
         facts["peak_workers"] = peak[0]
         facts["worker_types"] = sorted(node_types)
-        deadline = time.monotonic() + 300   # idle workers go after idle_timeout_minutes
+        deadline = time.monotonic() + 300  # idle workers go after idle_timeout_minutes
         while workers() and time.monotonic() < deadline:
             time.sleep(2.0)
         facts["workers_after_idle"] = len(workers())
@@ -350,7 +454,7 @@ def scenario_autoscale(args: dict[str, Any]) -> dict[str, Any]:
             head.wait(timeout=60)
         except subprocess.TimeoutExpired:
             head.kill()
-        if session_dir:   # fake worker nodes the monitor started, if any outlived it
+        if session_dir:  # fake worker nodes the monitor started, if any outlived it
             for pid in _processes_of_session(session_dir):
                 try:
                     psutil.Process(pid).kill()
@@ -359,8 +463,12 @@ def scenario_autoscale(args: dict[str, Any]) -> dict[str, Any]:
         os.unlink(config_file.name)
 
 
-SCENARIOS = {"spread": scenario_spread, "remove_node": scenario_remove_node,
-             "ray_job": scenario_ray_job, "autoscale": scenario_autoscale}
+SCENARIOS = {
+    "spread": scenario_spread,
+    "remove_node": scenario_remove_node,
+    "ray_job": scenario_ray_job,
+    "autoscale": scenario_autoscale,
+}
 
 
 def main() -> None:

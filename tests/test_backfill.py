@@ -1,6 +1,7 @@
 """`ledgerflow backfill` submitted as a Ray job through the Jobs API (JobSubmissionClient against
 a local head with its dashboard; what `ray job submit -- ledgerflow backfill ...` does): the Ray
 job succeeds, is listed, and its ledgerflow job ends with exactly the file's rows."""
+
 from __future__ import annotations
 
 import uuid

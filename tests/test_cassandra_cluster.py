@@ -2,6 +2,7 @@
 its own process with its own local Ray: one node killed mid-job is invisible to the job and
 rejoins; two of three down stop the job with the consistency failure noted on its record, and it
 resumes by itself once a node returns. Both end with exactly the file's rows."""
+
 from __future__ import annotations
 
 import os
@@ -26,14 +27,25 @@ pytestmark = [pytest.mark.slow, pytest.mark.cassandra, pytest.mark.ray, pytest.m
 
 
 def start_backfill(cluster3, sim_url: str, user: str, path: Path, **extra: str):
-    env = {**os.environ, **cluster3.env, "LEDGERFLOW_RAY_ADDRESS": "local",
-           "LEDGERFLOW_COINGECKO_URL": sim_url, "LEDGERFLOW_PRICE_RATE": "100",
-           "LEDGERFLOW_PRICE_BURST": "20", "LEDGERFLOW_PARSE_PARALLELISM": "2",
-           "LEDGERFLOW_CHUNK_BYTES": "65536", **extra}
+    env = {
+        **os.environ,
+        **cluster3.env,
+        "LEDGERFLOW_RAY_ADDRESS": "local",
+        "LEDGERFLOW_COINGECKO_URL": sim_url,
+        "LEDGERFLOW_PRICE_RATE": "100",
+        "LEDGERFLOW_PRICE_BURST": "20",
+        "LEDGERFLOW_PARSE_PARALLELISM": "2",
+        "LEDGERFLOW_CHUNK_BYTES": "65536",
+        **extra,
+    }
     out = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, "-m", "ingest.cli", "backfill", "--user", user,
-                             str(path)], env=env, cwd=PROJECT_ROOT, stdout=out,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ingest.cli", "backfill", "--user", user, str(path)],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
     return proc, Path(out.name)
 
 
@@ -63,13 +75,26 @@ def wait_for(predicate, timeout: float = 300.0, step: float = 0.5):
 
 def count_at(session, user: str, consistency: str) -> tuple[int, int]:
     """(raw_transactions rows, distinct tx ids) of the user, read at `consistency`."""
-    months = {r["month"] for r in execute(session, "SELECT month FROM user_months WHERE user_id "
-                                          "= ?", (user,), consistency=consistency)}
+    months = {
+        r["month"]
+        for r in execute(
+            session,
+            "SELECT month FROM user_months WHERE user_id = ?",
+            (user,),
+            consistency=consistency,
+        )
+    }
     ids: list = []
     for m in months:
-        ids += [r["tx_id"] for r in execute(
-            session, "SELECT tx_id FROM raw_transactions WHERE user_id = ? AND month = ?",
-            (user, m), consistency=consistency)]
+        ids += [
+            r["tx_id"]
+            for r in execute(
+                session,
+                "SELECT tx_id FROM raw_transactions WHERE user_id = ? AND month = ?",
+                (user, m),
+                consistency=consistency,
+            )
+        ]
     return len(ids), len(set(ids))
 
 
@@ -87,7 +112,7 @@ def ring_all_up(cluster3) -> bool:
 
 def test_one_node_killed_mid_job_loses_nothing_and_rejoins(cluster3, pricesim_factory, export):
     settings = cluster3.settings
-    local_cluster.start(settings, 3)   # all three up (a previous test may have left one down)
+    local_cluster.start(settings, 3)  # all three up (a previous test may have left one down)
     session = cluster3.session()
     user = f"c3-one-{uuid.uuid4().hex[:8]}"
     expected = parse_local_file(export, user_id=user).table.num_rows
@@ -105,34 +130,37 @@ def test_one_node_killed_mid_job_loses_nothing_and_rejoins(cluster3, pricesim_fa
     assert job.accepted == expected
     assert count_at(session, user, "LOCAL_QUORUM") == (expected, expected)
 
-    local_cluster.start(settings, 3)   # the killed node restarts and rejoins
-    assert wait_for(lambda: ring_all_up(cluster3), timeout=180), \
-        local_cluster.status(settings)
+    local_cluster.start(settings, 3)  # the killed node restarts and rejoins
+    assert wait_for(lambda: ring_all_up(cluster3), timeout=180), local_cluster.status(settings)
     # ALL: every replica answers, the rejoined one included; nothing is missing or doubled.
     assert wait_for(lambda: count_at(session, user, "ALL") == (expected, expected), timeout=120)
     session.cluster.shutdown()
 
 
-def test_two_nodes_down_names_the_consistency_failure_and_resumes(cluster3, pricesim_factory,
-                                                                   export):
+def test_two_nodes_down_names_the_consistency_failure_and_resumes(
+    cluster3, pricesim_factory, export
+):
     settings = cluster3.settings
     local_cluster.start(settings, 3)
     session = cluster3.session()
     user = f"c3-two-{uuid.uuid4().hex[:8]}"
     expected = parse_local_file(export, user_id=user).table.num_rows
     # A short retry budget, so the outage reaches the job in seconds rather than minutes.
-    proc, log = start_backfill(cluster3, pricesim_factory().url, user, export,
-                               LEDGERFLOW_CASSANDRA_RETRY_BUDGET="5")
+    proc, log = start_backfill(
+        cluster3, pricesim_factory().url, user, export, LEDGERFLOW_CASSANDRA_RETRY_BUDGET="5"
+    )
     try:
         job_id = job_id_of(log, proc)
         assert wait_for(lambda: jobs.get_job(session, job_id).status == "running", step=0.1)
         for index in (3, 2):
             os.kill(local_cluster.node_pid(settings, index), signal.SIGKILL)
+
         # The first failures may be timeouts (replicas not yet marked down); the note follows
         # the reason until it is the coordinator's Unavailable.
         def note() -> str | None:
             error = jobs.get_job(session, job_id, consistency="ONE", budget_s=0).error
             return error if error and "Unavailable" in error else None
+
         noted = wait_for(note, timeout=400, step=1.0)
         assert noted, log.read_text()[-3000:]
         assert "consistency" in noted.lower() and "LOCAL_QUORUM" in noted, noted

@@ -1,4 +1,5 @@
 """Header versions, tolerant column matching, delimiter and encoding detection."""
+
 from __future__ import annotations
 
 import io
@@ -11,19 +12,27 @@ from ingest.extract.chunking import inspect_file, plan_chunks
 from ingest.extract.formats import FORMATS, SOURCES, detect_format, formats_named
 from ingest.extract.parse import FormatError, parse_bytes
 
-BINANCE_ROWS = ["12345678,2024-01-05 14:03:00,Spot,Deposit,BTC,1,",
-                "12345678,2024-01-06 14:03:00,Spot,Withdraw,BTC,-0.25,"]
+BINANCE_ROWS = [
+    "12345678,2024-01-05 14:03:00,Spot,Deposit,BTC,1,",
+    "12345678,2024-01-06 14:03:00,Spot,Withdraw,BTC,-0.25,",
+]
 BINANCE_HEADER = "User_ID,UTC_Time,Account,Operation,Coin,Change,Remark"
 
 
 def binance_file(delimiter: str = ",", header: str = BINANCE_HEADER, newline: str = "\n") -> str:
-    return newline.join([header.replace(",", delimiter)]
-                        + [r.replace(",", delimiter) for r in BINANCE_ROWS]) + newline
+    return (
+        newline.join(
+            [header.replace(",", delimiter)] + [r.replace(",", delimiter) for r in BINANCE_ROWS]
+        )
+        + newline
+    )
 
 
 def amounts(result) -> list[tuple[int, str, D | None, D | None]]:
-    return [(r["source_line"], r["type"], r["sent_amount"], r["received_amount"])
-            for r in result.table.to_pylist()]
+    return [
+        (r["source_line"], r["type"], r["sent_amount"], r["received_amount"])
+        for r in result.table.to_pylist()
+    ]
 
 
 EXPECTED = [(2, "deposit", None, D(1)), (3, "withdrawal", D("0.25"), None)]
@@ -36,12 +45,20 @@ def test_delimiter_is_detected(delimiter: str, chunk_bytes: int | None) -> None:
     assert amounts(result) == EXPECTED and not result.rejected
 
 
-@pytest.mark.parametrize("encoding, bom", [("utf-8", b""), ("utf-8", b"\xef\xbb\xbf"),
-                                           ("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"),
-                                           ("cp1252", b"")])
+@pytest.mark.parametrize(
+    "encoding, bom",
+    [
+        ("utf-8", b""),
+        ("utf-8", b"\xef\xbb\xbf"),
+        ("utf-16-le", b"\xff\xfe"),
+        ("utf-16-be", b"\xfe\xff"),
+        ("cp1252", b""),
+    ],
+)
 def test_encodings(encoding: str, bom: bytes) -> None:
-    text = binance_file(newline="\r\n").replace("Spot,Withdraw,BTC,-0.25,",
-                                               "Spot,Withdraw,BTC,-0.25,caf\u00e9 \u20ac")
+    text = binance_file(newline="\r\n").replace(
+        "Spot,Withdraw,BTC,-0.25,", "Spot,Withdraw,BTC,-0.25,caf\u00e9 \u20ac"
+    )
     data = bom + text.encode(encoding)
     layout = inspect_file(io.BytesIO(data), len(data))
     assert (layout.format, layout.encoding) == ("binance", encoding)
@@ -70,8 +87,10 @@ def test_utf16_is_one_range() -> None:
 
 def test_header_matching_ignores_case_blanks_bom_quotes_and_order() -> None:
     header = '\ufeff"utc_time" ; OPERATION;  Coin ;user_id;account;change ;remark'
-    rows = ["2024-01-05 14:03:00;Deposit;BTC;12345678;Spot;1;",
-            "2024-01-06 14:03:00;Withdraw;BTC;12345678;Spot;-0.25;"]
+    rows = [
+        "2024-01-05 14:03:00;Deposit;BTC;12345678;Spot;1;",
+        "2024-01-06 14:03:00;Withdraw;BTC;12345678;Spot;-0.25;",
+    ]
     data = ("\n".join([header] + rows) + "\n").encode()
     assert amounts(parse_bytes(data, user_id="u")) == EXPECTED
 
@@ -85,7 +104,8 @@ def test_rows_without_trailing_optional_fields_are_padded() -> None:
     short = binance_file().replace("Spot,Deposit,BTC,1,", "Spot,Deposit,BTC")
     result = parse_bytes(short.encode(), user_id="u")
     assert [(r.line, r.reason) for r in result.rejected] == [
-        (2, "wrong number of columns: expected 7, got 5")]
+        (2, "wrong number of columns: expected 7, got 5")
+    ]
 
 
 def test_every_version_is_detected_from_its_own_header() -> None:
@@ -105,5 +125,6 @@ def test_registry_lists_sources_with_versions() -> None:
 
 def test_timestamps_stay_utc() -> None:
     result = parse_bytes(binance_file().encode(), user_id="u")
-    assert result.table.column("timestamp")[0].as_py() == datetime(2024, 1, 5, 14, 3,
-                                                                  tzinfo=timezone.utc)
+    assert result.table.column("timestamp")[0].as_py() == datetime(
+        2024, 1, 5, 14, 3, tzinfo=timezone.utc
+    )

@@ -1,5 +1,6 @@
 """The generator: deterministic, exact row counts, coherent (balances never negative), and
 what it says it wrote is what the parsers read back."""
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -25,11 +26,13 @@ def parsed(path: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def histories(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[GenerateStats, Path, Path | None]]:
+def histories(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, tuple[GenerateStats, Path, Path | None]]:
     out = {}
     for fmt in FORMATS:
         d = tmp_path_factory.mktemp(fmt)
-        peer = None if fmt == "koinly" else d / "peer.csv"   # koinly: both wallets in one file
+        peer = None if fmt == "koinly" else d / "peer.csv"  # koinly: both wallets in one file
         stats = generate(2500, fmt, 42, d / "main.csv", peer_out=peer)
         out[fmt] = (stats, d / "main.csv", peer)
     return out
@@ -39,7 +42,8 @@ def histories(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Gener
 def test_parse_matches_what_the_generator_reports(histories: dict, fmt: str) -> None:
     stats, main_path, peer_path = histories[fmt]
     results = [parse_local_file(main_path, user_id="u")] + (
-        [parse_local_file(peer_path, user_id="u")] if peer_path else [])
+        [parse_local_file(peer_path, user_id="u")] if peer_path else []
+    )
     assert all(not r.errors for r in results)
     assert results[0].rows == stats.rows == 2500
     types = Counter(t for r in results for t in r.table.column("type").to_pylist())
@@ -66,15 +70,18 @@ def test_balances_never_negative(histories: dict, fmt: str) -> None:
                 balance[w, asset] += sign * amount
         for key in [(w, tx["sent_asset"]), (w, tx["fee_asset"])]:
             assert balance.get(key, Decimal(0)) >= 0, (key, tx)
-    assert len(wallets) == 2   # the exchange and the own second wallet
+    assert len(wallets) == 2  # the exchange and the own second wallet
 
 
 def test_transfers_pair_a_withdrawal_with_a_later_deposit(histories: dict) -> None:
     _, path, _ = histories["koinly"]
     txs = parsed(path)
     deposits = {t["tx_hash"]: t for t in txs if t["type"] == "deposit" and t["tx_hash"]}
-    pairs = [(w, deposits[w["tx_hash"]]) for w in txs if w["type"] == "withdrawal" and
-             w["tx_hash"] in deposits]
+    pairs = [
+        (w, deposits[w["tx_hash"]])
+        for w in txs
+        if w["type"] == "withdrawal" and w["tx_hash"] in deposits
+    ]
     assert len(pairs) > 50
     for w, d in pairs:
         assert w["wallet"] != d["wallet"] and w["sent_asset"] == d["received_asset"]
@@ -108,8 +115,10 @@ def test_row_count_is_exact(tmp_path: Path, fmt: str, rows: int) -> None:
 
 def test_deterministic_for_a_seed(tmp_path: Path) -> None:
     a, b, c = (tmp_path / n for n in ("a.csv", "b.csv", "c.csv"))
-    sa, sb = generate(800, "binance", 9, a, peer_out=tmp_path / "pa.csv"), \
-        generate(800, "binance", 9, b, peer_out=tmp_path / "pb.csv")
+    sa, sb = (
+        generate(800, "binance", 9, a, peer_out=tmp_path / "pa.csv"),
+        generate(800, "binance", 9, b, peer_out=tmp_path / "pb.csv"),
+    )
     generate(800, "binance", 10, c)
     assert a.read_bytes() == b.read_bytes() and sa.by_type == sb.by_type
     assert (tmp_path / "pa.csv").read_bytes() == (tmp_path / "pb.csv").read_bytes()
@@ -132,7 +141,27 @@ def test_user_values(tmp_path: Path, user_values: str) -> None:
 
 def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cb.csv"
-    assert main(["generate", "--rows", "50", "--format", "coinbase", "--seed", "1", "--out", str(out),
-                 "--peer-out", str(tmp_path / "peer.csv"), "--start", "2021-06-01", "--years", "1"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--rows",
+                "50",
+                "--format",
+                "coinbase",
+                "--seed",
+                "1",
+                "--out",
+                str(out),
+                "--peer-out",
+                str(tmp_path / "peer.csv"),
+                "--start",
+                "2021-06-01",
+                "--years",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert "wrote 50 coinbase rows" in capsys.readouterr().out
     assert parse_local_file(out, user_id="u").rows == 50

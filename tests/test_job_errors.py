@@ -1,5 +1,6 @@
 """Internal errors never reach users: a failed job's `error` is a short stable message with an
 error code (ingest/pipeline/job_errors.py); deterministic errors are not retried."""
+
 from __future__ import annotations
 
 import inspect
@@ -25,8 +26,11 @@ def double(value: int) -> int:
 
 
 def leaks(text: str) -> list[str]:
-    return [marker for marker in ("Traceback", "\x1b[", ".py", "File \"", "ray::", "pid=", "ip=")
-            if marker in text]
+    return [
+        marker
+        for marker in ("Traceback", "\x1b[", ".py", 'File "', "ray::", "pid=", "ip=")
+        if marker in text
+    ]
 
 
 @ray.remote(max_retries=0)
@@ -81,8 +85,7 @@ def test_deterministic_errors_are_not_retried_transient_ones_are(ray_local):
         assert "ray.remote" not in inspect.getsource(module), module.__name__
 
 
-def test_a_job_failing_on_bad_settings_shows_a_short_message_and_code(ray_local, session,
-                                                                       tmp_path):
+def test_a_job_failing_on_bad_settings_shows_a_short_message_and_code(ray_local, session, tmp_path):
     from ingest.extract import storage
 
     user = f"errors-{uuid.uuid4().hex[:8]}"
@@ -90,12 +93,22 @@ def test_a_job_failing_on_bad_settings_shows_a_short_message_and_code(ray_local,
     uri = storage.upload_uri(get_settings().uploads_uri, user, str(job_id), "export.csv")
     with storage.open_output(uri) as out:
         out.write(EXPORT)
-    jobs.create_job(session, job_id=job_id, user_id=user, file_uri=uri, file_name="export.csv",
-                    format="koinly", size_bytes=len(EXPORT))
+    jobs.create_job(
+        session,
+        job_id=job_id,
+        user_id=user,
+        file_uri=uri,
+        file_name="export.csv",
+        format="koinly",
+        size_bytes=len(EXPORT),
+    )
     # Stored before the API refused such settings (the API answers 422 now): the job must fail
     # with the engine's reason, once, in words.
-    execute(session, "INSERT INTO user_settings (user_id, method, pooling, currency) "
-            "VALUES (?, ?, ?, ?)", (user, "uk", "per-wallet", "USD"))
+    execute(
+        session,
+        "INSERT INTO user_settings (user_id, method, pooling, currency) VALUES (?, ?, ?, ?)",
+        (user, "uk", "per-wallet", "USD"),
+    )
     submit_job(job_id)
     job = wait_status(session, job_id)
     assert job.status == "failed"

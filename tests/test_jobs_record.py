@@ -6,7 +6,8 @@ def test_job_lifecycle(session):
     j = jobs.get_job(session, jid)
     assert j.status == "queued" and jid in jobs.active_job_ids(session)
     jobs.mark_running(session, j)
-    jobs.set_progress(session, jid, "store", 0, 5, 10); jobs.set_progress(session, jid, "store", 1, 5, 10)
+    jobs.set_progress(session, jid, "store", 0, 5, 10)
+    jobs.set_progress(session, jid, "store", 1, 5, 10)
     jobs.set_progress(session, jid, "store", 1, 7, 10)
     assert jobs.progress(session, jid)["store"] == {"done": 12, "total": 20}
     jobs.mark_stage_done(session, jid, "parse", 1.5)
@@ -17,4 +18,8 @@ def test_job_lifecycle(session):
     assert rows2[0]["line"] == 12
     jobs.finish(session, jobs.get_job(session, jid), "succeeded")
     j = jobs.get_job(session, jid)
-    assert j.status == "succeeded" and j.completed_stages == {"parse"} and jid not in jobs.active_job_ids(session)
+    assert (
+        j.status == "succeeded"
+        and j.completed_stages == {"parse"}
+        and jid not in jobs.active_job_ids(session)
+    )

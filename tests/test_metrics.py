@@ -1,5 +1,6 @@
 """ledgerflow's metrics (ingest/observe/metrics.py) on Ray's Prometheus endpoint: scraped before,
 during and after a real job, they move by exactly what the job did."""
+
 from __future__ import annotations
 
 import re
@@ -23,6 +24,7 @@ SAMPLE = re.compile(r"^(?:ray_)?(ledgerflow_\w+?)(?:\{(.*)\})? ([0-9.eE+-]+|NaN)
 def scrape() -> dict[tuple[str, str], float]:
     """(metric, 'k=v,...' of the ledgerflow tags) -> value summed over processes and nodes."""
     import ray
+
     totals: dict[tuple[str, str], float] = defaultdict(float)
     for node in ray.nodes():
         if not node["Alive"]:
@@ -36,8 +38,11 @@ def scrape() -> dict[tuple[str, str], float]:
                 continue
             name, labels, value = match.groups()
             tags = dict(re.findall(r'(\w+)="([^"]*)"', labels or ""))
-            ours = ",".join(f"{k}={tags[k]}" for k in ("stage", "outcome", "provider", "status",
-                                                        "result") if k in tags)
+            ours = ",".join(
+                f"{k}={tags[k]}"
+                for k in ("stage", "outcome", "provider", "status", "result")
+                if k in tags
+            )
             totals[(name, ours)] += float(value)
     return totals
 
@@ -58,12 +63,14 @@ def test_metrics_move_during_a_job(ray_local, session, cold_price_cache, tmp_pat
     deadline = time.monotonic() + 300
     seen_in_flight = moved_while_running = False
     from ingest.load import jobs
+
     while time.monotonic() < deadline:
         now = scrape()
         running = jobs.get_job(session, job_id).status == "running"
         seen_in_flight |= total(now, "ledgerflow_tasks_in_flight") > 0
         if running and total(now, "ledgerflow_rows_parsed_total") > total(
-                before, "ledgerflow_rows_parsed_total"):
+            before, "ledgerflow_rows_parsed_total"
+        ):
             moved_while_running = True
         if not running and jobs.get_job(session, job_id).status in FINISHED:
             break
@@ -75,7 +82,7 @@ def test_metrics_move_during_a_job(ray_local, session, cold_price_cache, tmp_pat
     def delta(name: str, tags: str | None = None) -> float:
         return total(scrape(), name, tags) - total(before, name, tags)
 
-    def settled(check) -> bool:   # exported every second or so: poll, never sleep a fixed time
+    def settled(check) -> bool:  # exported every second or so: poll, never sleep a fixed time
         end = time.monotonic() + 60
         while time.monotonic() < end:
             if check():
@@ -88,11 +95,13 @@ def test_metrics_move_during_a_job(ray_local, session, cold_price_cache, tmp_pat
     assert settled(lambda: delta("ledgerflow_rows_parsed_total") >= rows)
     assert settled(lambda: delta("ledgerflow_jobs_total", "outcome=succeeded") == 1)
     for stage in ("parse", "store", "prices", "tax"):
-        assert settled(lambda: delta("ledgerflow_stage_seconds_count",
-                                     f"stage={stage}") == 1), stage
+        assert settled(
+            lambda stage=stage: delta("ledgerflow_stage_seconds_count", f"stage={stage}") == 1
+        ), stage
     assert settled(lambda: delta("ledgerflow_tax_assets_computed_total") >= 1)
-    assert settled(lambda: delta("ledgerflow_price_requests_total", "provider=coingecko,status=ok")
-                   >= 1)
+    assert settled(
+        lambda: delta("ledgerflow_price_requests_total", "provider=coingecko,status=ok") >= 1
+    )
     assert settled(lambda: delta("ledgerflow_price_cache_windows_total", "result=miss") >= 1)
     assert settled(lambda: total(scrape(), "ledgerflow_tasks_in_flight") == 0)
     assert seen_in_flight, "no task was ever counted in flight"

@@ -1,4 +1,5 @@
 """Which errors mean "Cassandra lost quorum" (the job waits) and which fail the job: pure."""
+
 from __future__ import annotations
 
 from ingest.pipeline.outage import quorum_lost
@@ -18,9 +19,11 @@ class RayTaskError(Exception):
         self.cause = cause
 
 
-UNAVAILABLE = ("Error from server: code=1000 [Unavailable exception] message=\"Cannot achieve "
-               "consistency level LOCAL_QUORUM\" info={'consistency': 'LOCAL_QUORUM', "
-               "'required_replicas': 2, 'alive_replicas': 1}")
+UNAVAILABLE = (
+    'Error from server: code=1000 [Unavailable exception] message="Cannot achieve '
+    "consistency level LOCAL_QUORUM\" info={'consistency': 'LOCAL_QUORUM', "
+    "'required_replicas': 2, 'alive_replicas': 1}"
+)
 
 
 def test_the_consistency_failure_is_named_also_inside_task_errors():
@@ -39,7 +42,9 @@ def test_the_consistency_failure_is_named_also_inside_task_errors():
 def test_an_unpickled_cause_is_found_in_the_text_and_other_errors_are_not_outages():
     class UnserializableException(Exception):
         pass
+
     assert quorum_lost(UnserializableException("Original exception: " + UNAVAILABLE)).startswith(
-        "Unavailable")
+        "Unavailable"
+    )
     assert quorum_lost(ValueError("line 3: not a date")) is None
     assert quorum_lost(RuntimeError("Unavailable without the word c.")) is None

@@ -1,5 +1,6 @@
 """The job's task graph on the real services (Ray, Cassandra, price simulator), without HTTP:
 exact counts, idempotent re-upload, rejected rows with lines, transfers matched across files."""
+
 from __future__ import annotations
 
 import shutil
@@ -27,8 +28,16 @@ def upload(session, user: str, path: Path, fmt: str | None = None, wallet: str |
     uri = storage.upload_uri(get_settings().uploads_uri, user, str(job_id), path.name)
     with open(path, "rb") as src, storage.open_output(uri) as dst:
         shutil.copyfileobj(src, dst)
-    jobs.create_job(session, user_id=user, file_uri=uri, file_name=path.name, format=fmt,
-                    wallet=wallet, size_bytes=path.stat().st_size, job_id=job_id)
+    jobs.create_job(
+        session,
+        user_id=user,
+        file_uri=uri,
+        file_name=path.name,
+        format=fmt,
+        wallet=wallet,
+        size_bytes=path.stat().st_size,
+        job_id=job_id,
+    )
     submit_job(job_id)
     return job_id
 
@@ -45,23 +54,38 @@ def wait(session, job_id, timeout: float = 300.0) -> jobs.JobRecord:
 
 def view_count(session, user: str) -> int:
     total = 0
-    for m in {r["month"] for r in execute(session, "SELECT month FROM user_months WHERE user_id = ?",
-                                          (user,))}:
-        total += execute(session, "SELECT count(*) AS n FROM transactions_view WHERE user_id = ? "
-                         "AND month = ?", (user, m)).one()["n"]
+    for m in {
+        r["month"]
+        for r in execute(session, "SELECT month FROM user_months WHERE user_id = ?", (user,))
+    }:
+        total += execute(
+            session,
+            "SELECT count(*) AS n FROM transactions_view WHERE user_id = ? AND month = ?",
+            (user, m),
+        ).one()["n"]
     return total
 
 
-SIDES = ("sent_asset", "sent_amount", "received_asset", "received_amount", "fee_asset",
-         "fee_amount")
+SIDES = (
+    "sent_asset",
+    "sent_amount",
+    "received_asset",
+    "received_amount",
+    "fee_asset",
+    "fee_amount",
+)
 
 
 def stored_rows(session, user: str, table: str) -> list[dict]:
     """Every row of `user` in raw_transactions or transactions_view (tx_id and the amounts)."""
     rows: list[dict] = []
     for month in sorted(user_months(session, user)):
-        rows += execute(session, f"SELECT tx_id, {', '.join(SIDES)} FROM {table} "
-                        "WHERE user_id = ? AND month = ?", (user, month), fetch_size=5000)
+        rows += execute(
+            session,
+            f"SELECT tx_id, {', '.join(SIDES)} FROM {table} WHERE user_id = ? AND month = ?",
+            (user, month),
+            fetch_size=5000,
+        )
     return rows
 
 
@@ -76,18 +100,26 @@ def net_units(rows: list[dict], assets: tuple[str, ...]) -> dict[str, int]:
     return {a: int(q * 10**8) for a, q in sorted(net.items()) if q}
 
 
-def assert_landed_as_generated(session, user: str, stats: GenerateStats, job: jobs.JobRecord,
-                               wallets: tuple[str, ...] | None = None,
-                               transactions: int | None = None) -> set[str]:
+def assert_landed_as_generated(
+    session,
+    user: str,
+    stats: GenerateStats,
+    job: jobs.JobRecord,
+    wallets: tuple[str, ...] | None = None,
+    transactions: int | None = None,
+) -> set[str]:
     """The generator is the oracle: as many transactions as it made (`transactions` when the
     user has more files than `stats` describes), each id once in raw_transactions and the same
     ids in transactions_view, and per asset the quantities add up to the generator's final
     holdings of `wallets` (all when None). Returns the ids."""
-    expected = sum(stats.by_type.values()) - stats.peer_rows if transactions is None \
-        else transactions
+    expected = (
+        sum(stats.by_type.values()) - stats.peer_rows if transactions is None else transactions
+    )
     assert job.status == "succeeded", job.error
-    raw, view = stored_rows(session, user, "raw_transactions"), \
-        stored_rows(session, user, "transactions_view")
+    raw, view = (
+        stored_rows(session, user, "raw_transactions"),
+        stored_rows(session, user, "transactions_view"),
+    )
     raw_ids, view_ids = [r["tx_id"] for r in raw], [r["tx_id"] for r in view]
     assert len(raw_ids) == len(set(raw_ids)) == expected, (len(raw_ids), expected)
     assert len(view_ids) == len(set(view_ids)) and set(view_ids) == set(raw_ids)
@@ -100,8 +132,12 @@ def assert_landed_as_generated(session, user: str, stats: GenerateStats, job: jo
 def assert_balances_as_generated(session, user: str, stats: GenerateStats) -> None:
     """The balances the tax stage wrote are the generator's final holdings, wallet by wallet."""
     from ingest.load.queries import balance_rows
-    stored = {(r["wallet"], r["asset"]): int(r["quantity"] * 10**8)
-              for r in balance_rows(session, user) if r["asset"] in stats.assets and r["quantity"]}
+
+    stored = {
+        (r["wallet"], r["asset"]): int(r["quantity"] * 10**8)
+        for r in balance_rows(session, user)
+        if r["asset"] in stats.assets and r["quantity"]
+    }
     expected = {(w, a): u for w, book in stats.holdings.items() for a, u in book.items() if u}
     assert stored == expected
 
@@ -127,8 +163,9 @@ def test_upload_lands_exactly_once_and_reupload_adds_nothing(ray_local, session,
     # leg of a transfer is matched (the remaining unmatched legs are external funding/payouts).
     unmatched_before = unmatched(session, user)
     peer_job = wait(session, upload(session, user, peer, fmt="koinly"))
-    assert_landed_as_generated(session, user, stats, peer_job,
-                               transactions=sum(stats.by_type.values()))
+    assert_landed_as_generated(
+        session, user, stats, peer_job, transactions=sum(stats.by_type.values())
+    )
     assert_balances_as_generated(session, user, stats)
     unmatched_after = unmatched(session, user)
     assert stats.transfers > 0
@@ -138,11 +175,15 @@ def test_upload_lands_exactly_once_and_reupload_adds_nothing(ray_local, session,
 
 def unmatched(session, user: str) -> set[str]:
     from ingest.load.queries import findings_page
+
     found, state = set(), None
     while True:
         page = findings_page(session, user, 1000, state)
-        found |= {r["tx_id"] for r in page.rows
-                  if r["kind"] in ("unmatched_withdrawal", "unmatched_deposit")}
+        found |= {
+            r["tx_id"]
+            for r in page.rows
+            if r["kind"] in ("unmatched_withdrawal", "unmatched_deposit")
+        }
         if (state := page.paging_state) is None:
             return found
 

@@ -1,6 +1,7 @@
 """Results never depend on how uploads arrive: two uploads of one user at once end with the same
 transactions as the files one after the other and with the figures a full recompute gives, and
 an incremental upload ends equal to a full recompute."""
+
 from __future__ import annotations
 
 import uuid
@@ -16,38 +17,66 @@ from ingest.vocabulary import JobKind
 from tests.test_pipeline import upload, wait
 
 pytestmark = [pytest.mark.cassandra, pytest.mark.ray, pytest.mark.pricesim]
-KOINLY_HEADER = ("Date,Sent Amount,Sent Currency,Received Amount,Received Currency,Fee Amount,"
-                 "Fee Currency,Net Worth Amount,Net Worth Currency,Label,Description,TxHash,"
-                 "Wallet\n")
+KOINLY_HEADER = (
+    "Date,Sent Amount,Sent Currency,Received Amount,Received Currency,Fee Amount,"
+    "Fee Currency,Net Worth Amount,Net Worth Currency,Label,Description,TxHash,"
+    "Wallet\n"
+)
 
 
 def view_rows(session, user: str) -> list[dict]:
-    months = {r["month"] for r in execute(
-        session, "SELECT month FROM user_months WHERE user_id = ?", (user,))}
-    return [queries.with_metrics(r) for m in sorted(months) for r in execute(
-        session, "SELECT * FROM transactions_view WHERE user_id = ? AND month = ?", (user, m))]
+    months = {
+        r["month"]
+        for r in execute(session, "SELECT month FROM user_months WHERE user_id = ?", (user,))
+    }
+    return [
+        queries.with_metrics(r)
+        for m in sorted(months)
+        for r in execute(
+            session, "SELECT * FROM transactions_view WHERE user_id = ? AND month = ?", (user, m)
+        )
+    ]
 
 
 def user_state(session, user: str) -> dict[str, list]:
     """Everything the read API serves for `user`, keyed without the user's ids (ids include the
     user), as sorted lists so duplicates would show."""
-    view = sorted((r["timestamp"], r["wallet"], r["type"], r["sent_asset"], str(r["sent_amount"]),
-                   r["received_asset"], str(r["received_amount"]), str(r["value"]),
-                   str(r["cost_basis"]), str(r["gain"]), r["term"], sorted(r["flags"] or ()),
-                   sorted((r["balance_after"] or {}).items()))
-                  for r in view_rows(session, user))
-    summary = sorted(tuple(str(v) for k, v in r.items() if k != "user_id") for r in execute(
-        session, "SELECT * FROM yearly_summary WHERE user_id = ?", (user,)))
-    balances = sorted(tuple(str(v) for k, v in r.items() if k not in ("user_id", "updated_at"))
-                      for r in execute(session, "SELECT * FROM balances WHERE user_id = ?",
-                                       (user,)))
-    findings = sorted((r["kind"], r["asset"], r["timestamp"])
-                      for r in queries.findings_page(session, user, 1_000_000, None).rows)
+    view = sorted(
+        (
+            r["timestamp"],
+            r["wallet"],
+            r["type"],
+            r["sent_asset"],
+            str(r["sent_amount"]),
+            r["received_asset"],
+            str(r["received_amount"]),
+            str(r["value"]),
+            str(r["cost_basis"]),
+            str(r["gain"]),
+            r["term"],
+            sorted(r["flags"] or ()),
+            sorted((r["balance_after"] or {}).items()),
+        )
+        for r in view_rows(session, user)
+    )
+    summary = sorted(
+        tuple(str(v) for k, v in r.items() if k != "user_id")
+        for r in execute(session, "SELECT * FROM yearly_summary WHERE user_id = ?", (user,))
+    )
+    balances = sorted(
+        tuple(str(v) for k, v in r.items() if k not in ("user_id", "updated_at"))
+        for r in execute(session, "SELECT * FROM balances WHERE user_id = ?", (user,))
+    )
+    findings = sorted(
+        (r["kind"], r["asset"], r["timestamp"])
+        for r in queries.findings_page(session, user, 1_000_000, None).rows
+    )
     return {"view": view, "summary": summary, "balances": balances, "findings": findings}
 
 
-def test_two_uploads_at_once_equal_the_same_uploads_one_after_the_other(ray_local, session,
-                                                                         tmp_path):
+def test_two_uploads_at_once_equal_the_same_uploads_one_after_the_other(
+    ray_local, session, tmp_path
+):
     main, peer = tmp_path / "binance.csv", tmp_path / "peer.csv"
     generate(4000, "binance", seed=31, out=main, peer_out=peer, years=2.0)
     sequential, concurrent = (f"{label}-{uuid.uuid4().hex[:8]}" for label in ("seq", "conc"))
@@ -55,12 +84,14 @@ def test_two_uploads_at_once_equal_the_same_uploads_one_after_the_other(ray_loca
     for path, fmt in ((main, "binance"), (peer, "koinly")):
         assert wait(session, upload(session, sequential, path, fmt=fmt)).status == "succeeded"
 
-    at_once = [upload(session, concurrent, path, fmt=fmt)
-               for path, fmt in ((main, "binance"), (peer, "koinly"))]
+    at_once = [
+        upload(session, concurrent, path, fmt=fmt)
+        for path, fmt in ((main, "binance"), (peer, "koinly"))
+    ]
     assert [wait(session, j).status for j in at_once] == ["succeeded", "succeeded"]
 
     seq, conc = user_state(session, sequential), user_state(session, concurrent)
-    assert len(seq["view"]) > 1000 and seq["findings"]   # Binance trades: 3 rows, 1 transaction
+    assert len(seq["view"]) > 1000 and seq["findings"]  # Binance trades: 3 rows, 1 transaction
     # The same transactions, valued alike. (Tax figures are compared with a recompute below,
     # not across users: rows of one second are ordered by tx_id, and ids include the user.)
     assert [row[:8] for row in conc["view"]] == [row[:8] for row in seq["view"]]
@@ -85,23 +116,32 @@ def test_a_later_deposit_reclassifies_an_earlier_withdrawal(ray_local, session, 
     hours later: the withdrawal's row must change too (not only the rows from the new file's
     first transaction on), as a full recompute says."""
     user = f"reclass-{uuid.uuid4().hex[:8]}"
-    exchange = write_koinly(tmp_path / "exchange.csv", [
-        "2024-03-01 10:00:00 UTC,1000.00,USD,0.05,BTC,,,1000.00,USD,,,,exchange",
-        "2024-03-05 10:00:00 UTC,0.05,BTC,,,,,1100.00,USD,,,0xabc,exchange",
-        "2024-03-20 10:00:00 UTC,500.00,USD,0.02,BTC,,,500.00,USD,,,,exchange",
-    ])
-    wallet = write_koinly(tmp_path / "wallet.csv", [
-        "2024-03-05 12:00:00 UTC,,,0.0499,BTC,,,1097.80,USD,,,0xabc,ledger",
-        "2024-04-01 09:00:00 UTC,0.01,BTC,,,,,230.00,USD,,,,ledger",
-    ])
+    exchange = write_koinly(
+        tmp_path / "exchange.csv",
+        [
+            "2024-03-01 10:00:00 UTC,1000.00,USD,0.05,BTC,,,1000.00,USD,,,,exchange",
+            "2024-03-05 10:00:00 UTC,0.05,BTC,,,,,1100.00,USD,,,0xabc,exchange",
+            "2024-03-20 10:00:00 UTC,500.00,USD,0.02,BTC,,,500.00,USD,,,,exchange",
+        ],
+    )
+    wallet = write_koinly(
+        tmp_path / "wallet.csv",
+        [
+            "2024-03-05 12:00:00 UTC,,,0.0499,BTC,,,1097.80,USD,,,0xabc,ledger",
+            "2024-04-01 09:00:00 UTC,0.01,BTC,,,,,230.00,USD,,,,ledger",
+        ],
+    )
     assert wait(session, upload(session, user, exchange, fmt="koinly")).status == "succeeded"
     [withdrawal] = [r for r in view_rows(session, user) if r["type"] == "withdrawal"]
     assert "unmatched_withdrawal" in (withdrawal["flags"] or ()), withdrawal
 
     assert wait(session, upload(session, user, wallet, fmt="koinly")).status == "succeeded"
     incremental = user_state(session, user)
-    [withdrawal] = [r for r in view_rows(session, user) if r["type"] == "withdrawal"
-                    and r["wallet"] == "exchange"]
+    [withdrawal] = [
+        r
+        for r in view_rows(session, user)
+        if r["type"] == "withdrawal" and r["wallet"] == "exchange"
+    ]
     assert "unmatched_withdrawal" not in (withdrawal["flags"] or ()), withdrawal
 
     recompute(session, user)

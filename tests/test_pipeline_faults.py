@@ -1,5 +1,6 @@
 """Faults during a job: a worker killed, Cassandra restarting, Ray stopped and started again.
 Each time the job completes with exactly the rows of the file: nothing lost, nothing doubled."""
+
 from __future__ import annotations
 
 import json
@@ -56,12 +57,11 @@ def wait_for(predicate, timeout: float = 120.0, step: float = 0.2) -> bool:
 @pytest.fixture()
 def big_file(tmp_path) -> Path:
     path = tmp_path / "big.csv"
-    GENERATED[path] = generate(40_000, "koinly", seed=21, out=path, years=2.0,
-                               user_values="some")
+    GENERATED[path] = generate(40_000, "koinly", seed=21, out=path, years=2.0, user_values="some")
     return path
 
 
-GENERATED: dict[Path, GenerateStats] = {}   # file -> what the generator says it holds
+GENERATED: dict[Path, GenerateStats] = {}  # file -> what the generator says it holds
 
 
 def assert_exactly_landed(session, user, path, job):
@@ -73,14 +73,18 @@ def assert_exactly_landed(session, user, path, job):
     assert_balances_as_generated(session, user, stats)
 
 
-def test_killed_store_worker_and_orchestrator_lose_nothing(serve_app, api_client_for, session,
-                                                           big_file):
+def test_killed_store_worker_and_orchestrator_lose_nothing(
+    serve_app, api_client_for, session, big_file
+):
     """Uploaded over real HTTP to the running Serve app, then workers are killed under it."""
     user = f"kill-{uuid.uuid4().hex[:8]}"
     client = api_client_for(user)
     with open(big_file, "rb") as body:
-        resp = client.post("/v1/uploads?format=koinly&name=big.csv", content=body,
-                           headers={"Content-Type": "text/csv"})
+        resp = client.post(
+            "/v1/uploads?format=koinly&name=big.csv",
+            content=body,
+            headers={"Content-Type": "text/csv"},
+        )
     assert resp.status_code == 202, resp.text
     job_id = uuid.UUID(resp.json()["job_id"])
     assert kill_task_worker(f"store:{job_id}"), "no store task was seen running"
@@ -102,8 +106,10 @@ def test_killed_tax_shard_worker_loses_nothing(ray_local, session, big_file):
     assert_exactly_landed(session, user, big_file, job)
 
 
-@pytest.mark.skipif(bool(os.environ.get("LEDGERFLOW_CASSANDRA_HOSTS")),
-                    reason="an external Cassandra cluster is configured: not ours to restart")
+@pytest.mark.skipif(
+    bool(os.environ.get("LEDGERFLOW_CASSANDRA_HOSTS")),
+    reason="an external Cassandra cluster is configured: not ours to restart",
+)
 def test_cassandra_restart_mid_job_loses_nothing(ray_local, session, big_file):
     from devtools.devstack import cassandra_node
 
@@ -111,8 +117,10 @@ def test_cassandra_restart_mid_job_loses_nothing(ray_local, session, big_file):
     paths = cassandra_node.node_paths(settings)
     before = cassandra_node.read_pid(paths)
     if before is None:
-        pytest.skip(f"the node on 127.0.0.1:{settings.cassandra_port} was not started by this "
-                    f"checkout (no live pid in {paths.pid}): it is shared, so it is not restarted")
+        pytest.skip(
+            f"the node on 127.0.0.1:{settings.cassandra_port} was not started by this "
+            f"checkout (no live pid in {paths.pid}): it is shared, so it is not restarted"
+        )
     user = f"restart-{uuid.uuid4().hex[:8]}"
     job_id = upload(session, user, big_file)
     assert wait_for(lambda: jobs.progress(session, job_id)["store"]["done"] > 0)
@@ -126,14 +134,19 @@ def test_cassandra_restart_mid_job_loses_nothing(ray_local, session, big_file):
     assert after is not None and after != before, (before, after)
     job = wait(session, job_id, timeout=400)
     assert_exactly_landed(session, user, big_file, job)
-    assert utc(job.finished_at) > down_at   # it ended after the outage, not before it
+    assert utc(job.finished_at) > down_at  # it ended after the outage, not before it
 
 
 def run_driver(code: str, timeout: float = 300.0) -> dict:
     """Run `code` in a fresh Python process with its own local Ray; returns its last JSON line."""
     env = dict(os.environ)
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -157,6 +170,7 @@ def test_job_interrupted_by_stopping_ray_resumes_after_restart(session, big_file
     import shutil
 
     from ingest.extract import storage
+
     job_id = uuid.uuid1()
     uri = storage.upload_uri(get_settings().uploads_uri, user, str(job_id), big_file.name)
     with open(big_file, "rb") as src, storage.open_output(uri) as dst:
@@ -164,7 +178,9 @@ def test_job_interrupted_by_stopping_ray_resumes_after_restart(session, big_file
     jobs.create_job(session, user_id=user, file_uri=uri, file_name=big_file.name, job_id=job_id)
     os.environ["JOB_ID"] = str(job_id)
     try:
-        first = run_driver(START_RAY + """
+        first = run_driver(
+            START_RAY
+            + """
     from ingest.pipeline.runner import submit_job
     submit_job(job_id)
     deadline = time.monotonic() + 240
@@ -177,11 +193,14 @@ def test_job_interrupted_by_stopping_ray_resumes_after_restart(session, big_file
     job = jobs.get_job(session, job_id)
     print(json.dumps({"status": job.status, "stages": sorted(job.completed_stages),
                       "timings": job.stage_timings}))
-""")
+"""
+        )
         assert first["status"] == "running", first
         assert "store" in first["stages"] and "tax" not in first["stages"]
 
-        second = run_driver(START_RAY + """
+        second = run_driver(
+            START_RAY
+            + """
     from ingest.pipeline.runner import resume_active_jobs
     resumed = resume_active_jobs()
     deadline = time.monotonic() + 240
@@ -193,7 +212,8 @@ def test_job_interrupted_by_stopping_ray_resumes_after_restart(session, big_file
     print(json.dumps({"resumed": [str(j) for j in resumed], "status": job.status,
                       "timings": job.stage_timings}))
     ray.shutdown()
-""")
+"""
+        )
     finally:
         os.environ.pop("JOB_ID", None)
     assert str(job_id) in second["resumed"]

@@ -1,5 +1,6 @@
 """The pipeline's tax stage (Ray tasks per asset, results written to Cassandra) produces the same
 numbers as the offline `ledgerflow tax` CLI for the same transactions."""
+
 from __future__ import annotations
 
 import csv
@@ -48,12 +49,30 @@ def test_pipeline_numbers_equal_the_offline_cli(ray_local, session, tmp_path):
     assert job.status == "succeeded", job.error
 
     out = tmp_path / "report"
-    assert cli(["tax", str(path), "--method", "fifo", "--pooling", "per-wallet",
-                "--currency", "USD", "--out", str(out)]) == 0
+    assert (
+        cli(
+            [
+                "tax",
+                str(path),
+                "--method",
+                "fifo",
+                "--pooling",
+                "per-wallet",
+                "--currency",
+                "USD",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     offline = json.loads((out / "summary.json").read_text())["years"]
 
-    online = {r["year"]: r for r in execute(
-        session, "SELECT * FROM yearly_summary WHERE user_id = ?", (user,)) if r["asset"] == "*"}
+    online = {
+        r["year"]: r
+        for r in execute(session, "SELECT * FROM yearly_summary WHERE user_id = ?", (user,))
+        if r["asset"] == "*"
+    }
     assert sorted(online) == sorted(offline)
     for year, figures in offline.items():
         for key in ("proceeds", "cost_basis", "short_term_gain", "long_term_gain", "income"):
@@ -65,8 +84,13 @@ def test_pipeline_numbers_equal_the_offline_cli(ray_local, session, tmp_path):
     assert online_lines == offline_lines
 
     with open(out / "balances.csv") as f:
-        offline_balances = {(r["wallet"], r["asset"]): Decimal(r["quantity"])
-                            for r in csv.DictReader(f)}
-    online_balances = {(r["wallet"], r["asset"]): r["quantity"] for r in execute(
-        session, "SELECT wallet, asset, quantity FROM balances WHERE user_id = ?", (user,))}
+        offline_balances = {
+            (r["wallet"], r["asset"]): Decimal(r["quantity"]) for r in csv.DictReader(f)
+        }
+    online_balances = {
+        (r["wallet"], r["asset"]): r["quantity"]
+        for r in execute(
+            session, "SELECT wallet, asset, quantity FROM balances WHERE user_id = ?", (user,)
+        )
+    }
     assert online_balances == offline_balances

@@ -1,4 +1,5 @@
 """The planner, pure: windows, deduplication, coverage, unlisted assets, "now"."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -22,8 +23,12 @@ NOW = int(datetime(2026, 6, 1, tzinfo=timezone.utc).timestamp())
 
 
 def needs(pairs: list[tuple[str, int]]) -> pa.Table:
-    return pa.table({"asset": pa.array([a for a, _ in pairs], pa.string()),
-                     "ts": pa.array([t * 1_000_000 for _, t in pairs], pa.int64()).cast(TIMESTAMP)})
+    return pa.table(
+        {
+            "asset": pa.array([a for a, _ in pairs], pa.string()),
+            "ts": pa.array([t * 1_000_000 for _, t in pairs], pa.int64()).cast(TIMESTAMP),
+        }
+    )
 
 
 def test_windows_are_88_days_aligned_to_the_epoch_and_under_90_days():
@@ -31,16 +36,22 @@ def test_windows_are_88_days_aligned_to_the_epoch_and_under_90_days():
     w = window_of(1_704_067_200)
     assert w.start % WINDOW_SECONDS == 0 and w.end - w.start == WINDOW_SECONDS
     assert w.start <= 1_704_067_200 < w.end
-    assert window_of(w.end) .start == w.end and window_of(w.end - 1).start == w.start
+    assert window_of(w.end).start == w.end and window_of(w.end - 1).start == w.start
 
 
 def test_duplicates_collapse_to_one_request_per_asset_and_window():
     t = 1_704_067_200
-    plan = plan_fetches(needs([("BTC", t), ("BTC", t), ("BTC", t + 3600), ("ETH", t),
-                               ("BTC", t + WINDOW_SECONDS)]), [], IDS, now=NOW)
+    plan = plan_fetches(
+        needs([("BTC", t), ("BTC", t), ("BTC", t + 3600), ("ETH", t), ("BTC", t + WINDOW_SECONDS)]),
+        [],
+        IDS,
+        now=NOW,
+    )
     assert [(r.asset, r.window.start) for r in plan.requests] == [
-        ("BTC", window_of(t).start), ("BTC", window_of(t + WINDOW_SECONDS).start),
-        ("ETH", window_of(t).start)]
+        ("BTC", window_of(t).start),
+        ("BTC", window_of(t + WINDOW_SECONDS).start),
+        ("ETH", window_of(t).start),
+    ]
     assert plan.windows_needed == 3 and plan.windows_cached == 0
     assert plan.requests[0].coin_id == "bitcoin"
 
@@ -48,8 +59,10 @@ def test_duplicates_collapse_to_one_request_per_asset_and_window():
 def test_covered_windows_are_dropped_and_counted():
     t = 1_704_067_200
     w = window_of(t)
-    coverage = [CoverageRecord("BTC", w.start, w.end, w.end, "ok"),
-                CoverageRecord("ETH", w.start, w.end, w.end, "no_data")]
+    coverage = [
+        CoverageRecord("BTC", w.start, w.end, w.end, "ok"),
+        CoverageRecord("ETH", w.start, w.end, w.end, "no_data"),
+    ]
     plan = plan_fetches(needs([("BTC", t), ("ETH", t), ("SOL", t)]), coverage, IDS, now=NOW)
     assert [r.asset for r in plan.requests] == ["SOL"]
     assert plan.windows_needed == 3 and plan.windows_cached == 2
@@ -68,9 +81,14 @@ def test_window_holding_now_is_covered_only_until_its_fetch():
 def test_unlisted_unknown_fiat_null_and_future_needs_are_not_requested():
     t = 1_704_067_200
     coverage = [CoverageRecord("SOL", 0, WINDOW_SECONDS, WINDOW_SECONDS, "unlisted")]
-    table = pa.table({"asset": pa.array(["SOL", "FOO", "USD", "EUR", None, "BTC", "ETH"]),
-                      "ts": pa.array([t, t, t, t, t, None, NOW + 10], pa.int64())
-                      .cast(pa.timestamp("s", tz="UTC"))})
+    table = pa.table(
+        {
+            "asset": pa.array(["SOL", "FOO", "USD", "EUR", None, "BTC", "ETH"]),
+            "ts": pa.array([t, t, t, t, t, None, NOW + 10], pa.int64()).cast(
+                pa.timestamp("s", tz="UTC")
+            ),
+        }
+    )
     plan = plan_fetches(table, coverage, IDS, now=NOW)
     assert plan.requests == []
     assert plan.assets_unlisted == ["FOO", "SOL"]
@@ -83,8 +101,12 @@ def test_empty_needs():
 
 
 @hsettings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["BTC", "ETH", "SOL"]),
-                          st.integers(1_420_070_400, NOW)), max_size=200))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["BTC", "ETH", "SOL"]), st.integers(1_420_070_400, NOW)),
+        max_size=200,
+    )
+)
 def test_requests_equal_distinct_asset_windows_and_cover_every_need(pairs):
     plan = plan_fetches(needs(pairs), [], IDS, now=NOW)
     distinct = {(a, window_of(t).start) for a, t in pairs}

@@ -1,4 +1,5 @@
 """Token bucket and provider gate math, pure (explicit clocks, no sleeping)."""
+
 from __future__ import annotations
 
 import random
@@ -9,8 +10,16 @@ from ingest.prices.ratelimit import GateConfig, ProviderGate, TokenBucket, backo
 
 
 def config(**overrides) -> GateConfig:
-    return GateConfig(**{"key": "t", "rate": 10.0, "burst": 5, "retry_after_cap": 30.0,
-                         "budget": 60.0, **overrides})
+    return GateConfig(
+        **{
+            "key": "t",
+            "rate": 10.0,
+            "burst": 5,
+            "retry_after_cap": 30.0,
+            "budget": 60.0,
+            **overrides,
+        }
+    )
 
 
 def test_bucket_starts_full_then_refills_at_rate():
@@ -25,7 +34,7 @@ def test_bucket_starts_full_then_refills_at_rate():
 def test_bucket_never_grants_more_than_rate_plus_burst_in_any_second(rate, burst):
     bucket = TokenBucket(rate=rate, burst=burst, updated=0.0)
     grants, now = [], 0.0
-    while now < 20.0:   # a greedy client polling every 1 ms
+    while now < 20.0:  # a greedy client polling every 1 ms
         if bucket.take(now) == 0.0:
             grants.append(now)
         now += 0.001
@@ -45,14 +54,14 @@ def test_429_halves_rate_once_per_second_with_floor_pauses_and_recovers_additive
     gate = ProviderGate(config(rate=16.0, burst=4))
     d = gate.on_throttled(0.0, retry_after=2.0, since=0.0)
     assert gate.current_rate == 8.0 and d.wait == pytest.approx(2.0)
-    gate.on_throttled(0.5, retry_after=None, since=0.0)      # same burst of 429s: no second halving
+    gate.on_throttled(0.5, retry_after=None, since=0.0)  # same burst of 429s: no second halving
     assert gate.current_rate == 8.0
     for t in range(1, 10):
         gate.on_throttled(float(t * 2), retry_after=None, since=0.0)
-    assert gate.current_rate == 1.0                         # floor = rate / 16
-    assert not gate.try_acquire(18.5, 0.0).granted          # paused (1 s default)
+    assert gate.current_rate == 1.0  # floor = rate / 16
+    assert not gate.try_acquire(18.5, 0.0).granted  # paused (1 s default)
     assert gate.try_acquire(19.5, 0.0).granted
-    assert gate.try_acquire(19.5, 0.0).wait > 0             # drained by the 429: no burst after
+    assert gate.try_acquire(19.5, 0.0).wait > 0  # drained by the 429: no burst after
     assert gate.try_acquire(21.0, 0.0).granted
     gate.on_success(21.0)
     assert gate.current_rate == pytest.approx(1.0 + 16 * 0.02)
@@ -69,13 +78,13 @@ def test_retry_after_is_capped():
 def test_breaker_opens_after_consecutive_failures_probes_one_at_a_time_and_closes():
     gate = ProviderGate(config(breaker_failures=3, breaker_base_cooldown=2.0))
     for t in range(2):
-        assert gate.on_failure(float(t), None, 0.0).wait == 0.0   # closed: no pause yet
+        assert gate.on_failure(float(t), None, 0.0).wait == 0.0  # closed: no pause yet
     d = gate.on_failure(2.0, None, 0.0)
     assert gate.breaker_open and d.wait == pytest.approx(2.0)
     assert gate.try_acquire(3.0, 0.0).wait == pytest.approx(1.0)
-    assert gate.try_acquire(4.0, 0.0).granted                     # the probe
-    assert not gate.try_acquire(4.1, 0.0).granted                 # one probe at a time
-    gate.on_failure(5.0, None, 0.0)                               # probe failed: longer pause
+    assert gate.try_acquire(4.0, 0.0).granted  # the probe
+    assert not gate.try_acquire(4.1, 0.0).granted  # one probe at a time
+    gate.on_failure(5.0, None, 0.0)  # probe failed: longer pause
     assert gate.paused_until == pytest.approx(9.0)
     assert gate.try_acquire(9.0, 0.0).granted
     gate.on_success(9.5)
@@ -95,7 +104,7 @@ def test_success_resets_the_failure_streak():
 def test_down_once_failures_outlast_the_budget_and_a_new_job_gets_a_fresh_budget():
     gate = ProviderGate(config(budget=10.0, retry_after_cap=30.0))
     assert gate.on_failure(0.0, retry_after=5.0, since=0.0).wait == pytest.approx(5.0)
-    d = gate.on_failure(1.0, retry_after=600.0, since=0.0)        # next try at 31 > 0 + 10
+    d = gate.on_failure(1.0, retry_after=600.0, since=0.0)  # next try at 31 > 0 + 10
     assert d.down
     assert gate.try_acquire(2.0, since=0.0).down
     # A job starting later is measured from its own start.

@@ -1,4 +1,5 @@
 """The price simulator: pure body building, then the real process (`ledgerflow pricesim`)."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,9 @@ def test_granularity_follows_coingecko():
 
 def test_chart_body_serves_exactly_the_paths():
     hourly = chart_body("BTC", T0, T0 + 88 * DAY - 1, now=T0 + 400 * DAY)
-    assert [[ms, p] for ms, p in hourly["prices"]] == \
-        [[ts * 1000, p] for ts, p in paths.series("BTC", T0, T0 + 88 * DAY - 1)]
+    assert [[ms, p] for ms, p in hourly["prices"]] == [
+        [ts * 1000, p] for ts, p in paths.series("BTC", T0, T0 + 88 * DAY - 1)
+    ]
     assert len(hourly["prices"]) == 88 * 24
     assert len(hourly["market_caps"]) == len(hourly["total_volumes"]) == 88 * 24
     daily = chart_body("BTC", T0, T0 + 200 * DAY, now=T0 + 400 * DAY)
@@ -57,10 +59,11 @@ def test_outages_and_sliding_counter():
     counter = SlidingCounter()
     for t in (0.0, 0.2, 0.9, 1.0, 1.1, 1.15, 3.0):
         counter.add(t)
-    assert counter.max_count == 5   # (0.15, 1.15]
+    assert counter.max_count == 5  # (0.15, 1.15]
 
 
 # --- the process -------------------------------------------------------------------------------
+
 
 def get(url: str, headers: dict | None = None) -> tuple[int, dict, object]:
     request = urllib.request.Request(url, headers=headers or {})
@@ -72,8 +75,10 @@ def get(url: str, headers: dict | None = None) -> tuple[int, dict, object]:
 
 
 def chart_url(base: str, coin: str = "bitcoin", start: int = T0, days: int = 30) -> str:
-    return (f"{base}/api/v3/coins/{coin}/market_chart/range?vs_currency=usd&from={start}"
-            f"&to={start + days * DAY}")
+    return (
+        f"{base}/api/v3/coins/{coin}/market_chart/range?vs_currency=usd&from={start}"
+        f"&to={start + days * DAY}"
+    )
 
 
 @pytest.mark.pricesim
@@ -102,7 +107,7 @@ def test_process_token_bucket_answers_429_with_retry_after(pricesim_factory):
     assert all(int(h["Retry-After"]) >= 1 for s, h in statuses if s == 429)
     stats = sim.stats()
     assert stats["throttled_429"] == codes.count(429) and stats["requests"] == 8
-    assert stats["max_rate_1s"] >= 8 - 1   # rejected requests count too
+    assert stats["max_rate_1s"] >= 8 - 1  # rejected requests count too
     # Runtime reconfiguration: unlimited again.
     sim.configure(rate=0)
     assert all(get(chart_url(sim.url, days=1))[0] == 200 for _ in range(5))
@@ -130,8 +135,10 @@ def test_process_is_deterministic_given_the_seed(pricesim_factory):
     b = pricesim_factory(error_rate=0.5, body_ratelimit_rate=0.3, seed=7)
 
     def run(sim) -> list:
-        return [(s, json.dumps(body)[:60]) for s, _, body in
-                (get(chart_url(sim.url, days=2)) for _ in range(12))]
+        return [
+            (s, json.dumps(body)[:60])
+            for s, _, body in (get(chart_url(sim.url, days=2)) for _ in range(12))
+        ]
 
     first = run(a)
     assert first == run(b)

@@ -2,6 +2,7 @@
 raylets on this machine), each scenario in its own process (tests/ray_cluster_driver.py): stages
 pinned to different nodes through LEDGERFLOW_STAGE_RESOURCES (checked with the state API), and a
 worker node removed mid-job. Each job ends with exactly the file's rows, none doubled."""
+
 from __future__ import annotations
 
 import json
@@ -21,26 +22,43 @@ from tests.test_pipeline import view_count
 
 pytestmark = [pytest.mark.slow, pytest.mark.cassandra, pytest.mark.ray, pytest.mark.pricesim]
 
-STAGE_RESOURCES = {"parse": {"parse_node": 0.01}, "store": {"store_node": 0.01},
-                   "tax": {"tax_node": 0.01}, "prices": {"prices_node": 0.01}}
+STAGE_RESOURCES = {
+    "parse": {"parse_node": 0.01},
+    "store": {"store_node": 0.01},
+    "tax": {"tax_node": 0.01},
+    "prices": {"prices_node": 0.01},
+}
 
 
-def run_scenario(name: str, timeout: float = 900.0, env: dict[str, str] | None = None,
-                 **args) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "tests.ray_cluster_driver", name,
-                           json.dumps(args, default=str)], cwd=PROJECT_ROOT,
-                          env={**os.environ, **(env or {})}, capture_output=True, text=True,
-                          timeout=timeout)
+def run_scenario(
+    name: str, timeout: float = 900.0, env: dict[str, str] | None = None, **args
+) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.ray_cluster_driver", name, json.dumps(args, default=str)],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def tx_ids(session, user: str) -> list:
     ids = []
-    for m in {r["month"] for r in execute(session, "SELECT month FROM user_months WHERE user_id "
-                                          "= ?", (user,))}:
-        ids += [r["tx_id"] for r in execute(session, "SELECT tx_id FROM raw_transactions WHERE "
-                                            "user_id = ? AND month = ?", (user, m))]
+    for m in {
+        r["month"]
+        for r in execute(session, "SELECT month FROM user_months WHERE user_id = ?", (user,))
+    }:
+        ids += [
+            r["tx_id"]
+            for r in execute(
+                session,
+                "SELECT tx_id FROM raw_transactions WHERE user_id = ? AND month = ?",
+                (user, m),
+            )
+        ]
     return ids
 
 
@@ -49,7 +67,7 @@ def assert_exact(session, user, path, facts):
     assert facts["status"] == "succeeded", facts
     assert facts["accepted"] == expected
     ids = tx_ids(session, user)
-    assert len(ids) == len(set(ids)) == expected   # nothing lost, nothing doubled
+    assert len(ids) == len(set(ids)) == expected  # nothing lost, nothing doubled
     assert view_count(session, user) == expected
 
 
@@ -60,41 +78,61 @@ def export(tmp_path):
     return path
 
 
-def test_stages_land_on_their_own_nodes_and_the_job_is_exact(session, pipeline_pricesim,
-                                                             cold_price_cache, export):
+def test_stages_land_on_their_own_nodes_and_the_job_is_exact(
+    session, pipeline_pricesim, cold_price_cache, export
+):
     user = f"spread-{uuid.uuid4().hex[:8]}"
-    facts = run_scenario("spread", user=user, file=export, dashboard_port=free_port(),
-                         env={"LEDGERFLOW_STAGE_RESOURCES": json.dumps(STAGE_RESOURCES),
-                              "LEDGERFLOW_CHUNK_BYTES": "32768"})
+    facts = run_scenario(
+        "spread",
+        user=user,
+        file=export,
+        dashboard_port=free_port(),
+        env={
+            "LEDGERFLOW_STAGE_RESOURCES": json.dumps(STAGE_RESOURCES),
+            "LEDGERFLOW_CHUNK_BYTES": "32768",
+        },
+    )
     # The head offers prices_node, each worker one of the others.
     assert facts["nodes"] == ["parse_node", "prices_node", "store_node", "tax_node"], facts
     placed = facts["placements"]
     assert placed["parse"] == ["parse_node"], placed
     assert placed["store"] == ["store_node"], placed
     assert placed["tax"] == ["tax_node"] and placed["view"] == ["tax_node"], placed
-    assert placed["prices"] == ["prices_node"], placed   # the PriceFetcher pool, on the head
+    assert placed["prices"] == ["prices_node"], placed  # the PriceFetcher pool, on the head
     assert_exact(session, user, export, facts)
 
 
-def test_worker_node_removed_mid_job_loses_and_doubles_nothing(session, pipeline_pricesim,
-                                                               export):
+def test_worker_node_removed_mid_job_loses_and_doubles_nothing(session, pipeline_pricesim, export):
     user = f"remove-{uuid.uuid4().hex[:8]}"
-    facts = run_scenario("remove_node", user=user, file=export, dashboard_port=free_port(),
-                         env={"LEDGERFLOW_CHUNK_BYTES": "32768"})
+    facts = run_scenario(
+        "remove_node",
+        user=user,
+        file=export,
+        dashboard_port=free_port(),
+        env={"LEDGERFLOW_CHUNK_BYTES": "32768"},
+    )
     assert facts["removed_while_running"], "no worker was removed while it ran a job task"
     assert_exact(session, user, export, facts)
 
 
-def test_autoscaler_adds_workers_for_pending_work_and_removes_idle_ones(session, pipeline_pricesim,
-                                                                        export):
+def test_autoscaler_adds_workers_for_pending_work_and_removes_idle_ones(
+    session, pipeline_pricesim, export
+):
     user = f"autoscale-{uuid.uuid4().hex[:8]}"
     # The price pool's actors live on between jobs and would keep a worker from ever being idle:
     # they go on the head (Ray's node:__internal_head__ resource), as cluster.yaml advises.
-    facts = run_scenario("autoscale", user=user, file=export, dashboard_port=free_port(),
-                         env={"LEDGERFLOW_CHUNK_BYTES": "32768", "RAY_AUTH_MODE": "token",
-                              "LEDGERFLOW_STAGE_RESOURCES": json.dumps(
-                                  {"prices": {"node:__internal_head__": 0.01}})})
-    assert facts["worker_types"] == ["cpu_worker"]   # cluster.yaml's worker type
-    assert facts["peak_workers"] >= 1, facts          # the head has no CPUs: work needs workers
+    facts = run_scenario(
+        "autoscale",
+        user=user,
+        file=export,
+        dashboard_port=free_port(),
+        env={
+            "LEDGERFLOW_CHUNK_BYTES": "32768",
+            "RAY_AUTH_MODE": "token",
+            "LEDGERFLOW_STAGE_RESOURCES": json.dumps({"prices": {"node:__internal_head__": 0.01}}),
+        },
+    )
+    assert facts["worker_types"] == ["cpu_worker"]  # cluster.yaml's worker type
+    assert facts["peak_workers"] >= 1, facts  # the head has no CPUs: work needs workers
     assert_exact(session, user, export, facts)
-    assert facts["workers_after_idle"] == 0, facts    # idle workers were removed
+    assert facts["workers_after_idle"] == 0, facts  # idle workers were removed

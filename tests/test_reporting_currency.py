@@ -1,5 +1,6 @@
 """One reporting currency per job, end to end: prices are fetched, cached, read back and valued in
 the user's currency (EUR, GBP), and a job equals `ledgerflow tax` under that currency."""
+
 from __future__ import annotations
 
 import csv
@@ -39,10 +40,17 @@ def relabel_fiat(path, currency: str) -> None:
 
 
 def view_rows(session, user: str) -> list[dict]:
-    months = {r["month"] for r in execute(
-        session, "SELECT month FROM user_months WHERE user_id = ?", (user,))}
-    return [queries.with_metrics(r) for m in months for r in execute(
-        session, "SELECT * FROM transactions_view WHERE user_id = ? AND month = ?", (user, m))]
+    months = {
+        r["month"]
+        for r in execute(session, "SELECT month FROM user_months WHERE user_id = ?", (user,))
+    }
+    return [
+        queries.with_metrics(r)
+        for m in months
+        for r in execute(
+            session, "SELECT * FROM transactions_view WHERE user_id = ? AND month = ?", (user, m)
+        )
+    ]
 
 
 @pytest.mark.parametrize("currency", ["EUR", "GBP"])
@@ -58,15 +66,36 @@ def test_job_and_cli_agree_in_the_users_currency(ray_local, session, tmp_path, c
     assert job.status == "succeeded", job.error
     rows = view_rows(session, user)
     assert len(rows) == view_count(session, user) > 0
-    assert all(r["value"] is not None and r["value"] > 0 for r in rows
-               if r["type"] in ("buy", "sell", "trade"))
+    assert all(
+        r["value"] is not None and r["value"] > 0
+        for r in rows
+        if r["type"] in ("buy", "sell", "trade")
+    )
 
     out = tmp_path / "report"
-    assert cli(["tax", str(path), "--method", "fifo", "--pooling", "per-wallet",
-                "--currency", currency, "--out", str(out)]) == 0
+    assert (
+        cli(
+            [
+                "tax",
+                str(path),
+                "--method",
+                "fifo",
+                "--pooling",
+                "per-wallet",
+                "--currency",
+                currency,
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     offline = json.loads((out / "summary.json").read_text())["years"]
-    online = {r["year"]: r for r in execute(
-        session, "SELECT * FROM yearly_summary WHERE user_id = ?", (user,)) if r["asset"] == "*"}
+    online = {
+        r["year"]: r
+        for r in execute(session, "SELECT * FROM yearly_summary WHERE user_id = ?", (user,))
+        if r["asset"] == "*"
+    }
     assert sorted(online) == sorted(offline)
     for year, figures in offline.items():
         for key in ("proceeds", "cost_basis", "short_term_gain", "long_term_gain", "income"):
@@ -89,11 +118,17 @@ def test_fetched_prices_are_in_the_users_currency(ray_local, session, tmp_path, 
     for row in fetched:
         assert row["price"] is not None and row["price"] > 0, row
         ts = row["timestamp"].replace(tzinfo=timezone.utc)
-        expected = {a: paths.price_at(a, ts, currency) for a in (row["sent_asset"],
-                                                                  row["received_asset"]) if a}
+        expected = {
+            a: paths.price_at(a, ts, currency)
+            for a in (row["sent_asset"], row["received_asset"])
+            if a
+        }
         got = float(row["price"])
         assert any(p and abs(got - p) <= 1e-9 * p + 1e-12 for p in expected.values()), (
-            row["tx_id"], got, expected)
+            row["tx_id"],
+            got,
+            expected,
+        )
         usd = {a: paths.price_at(a, ts) for a in expected}
         assert not any(p and abs(got - p) <= 1e-9 * p for p in usd.values()), "priced in USD"
         assert Decimal(row["value"]) > 0

@@ -1,6 +1,7 @@
 """End to end through the API: `ledgerflow upload --watch` streams a file to the running Serve
 app, the real pipeline runs the job to its end, the API shows the counts, the rejected rows and
 the priced transactions. Needs the pipeline (ingest.pipeline.*)."""
+
 from __future__ import annotations
 
 import json
@@ -41,32 +42,53 @@ def wait_finished(client: httpx.Client, job_id: str) -> dict:
     raise AssertionError(f"job {job_id} not finished after {JOB_TIMEOUT_S}s: {job}")
 
 
-def test_upload_watch_until_succeeded_with_exact_counts(serve_app, session, tmp_path, capsys,
-                                                        fresh_user):
+def test_upload_watch_until_succeeded_with_exact_counts(
+    serve_app, session, tmp_path, capsys, fresh_user
+):
     user = fresh_user("e2e")
     token = create_token(session, user)
     export = tmp_path / "koinly-2024.csv"
     export.write_text(KOINLY_EXPORT)
 
-    code = cli(["upload", str(export), "--format", "koinly", "--wallet", "ledger", "--watch",
-                "--api", serve_app.base_url, "--token", token])
+    code = cli(
+        [
+            "upload",
+            str(export),
+            "--format",
+            "koinly",
+            "--wallet",
+            "ledger",
+            "--watch",
+            "--api",
+            serve_app.base_url,
+            "--token",
+            token,
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     job_id = re.search(r"^job ([0-9a-f-]{36})$", out, re.M).group(1)
     assert f"succeeded: {GOOD_ROWS} rows accepted, {len(BAD_LINES)} rejected" in out
     assert f"rejected rows: {serve_app.base_url}/v1/jobs/{job_id}/errors" in out
 
-    client = httpx.Client(base_url=serve_app.base_url, timeout=30,
-                          headers={"Authorization": f"Bearer {token}"})
+    client = httpx.Client(
+        base_url=serve_app.base_url, timeout=30, headers={"Authorization": f"Bearer {token}"}
+    )
     job = wait_finished(client, job_id)
-    assert (job["status"], job["accepted"], job["rejected"]) == ("succeeded", GOOD_ROWS,
-                                                                 len(BAD_LINES))
+    assert (job["status"], job["accepted"], job["rejected"]) == (
+        "succeeded",
+        GOOD_ROWS,
+        len(BAD_LINES),
+    )
     assert job["detected_format"] in (None, "koinly") and job["wallet"] == "ledger"
     errors = client.get(job["errors_url"]).json()["items"]
     assert [e["line"] for e in errors] == BAD_LINES and all(e["reason"] for e in errors)
     txs = client.get("/v1/transactions").json()["items"]
-    assert [t["timestamp"] for t in txs] == ["2024-03-01T09:30:00Z", "2024-02-10T12:00:00Z",
-                                             "2024-01-05T10:00:00Z"]
+    assert [t["timestamp"] for t in txs] == [
+        "2024-03-01T09:30:00Z",
+        "2024-02-10T12:00:00Z",
+        "2024-01-05T10:00:00Z",
+    ]
     assert {t["wallet"] for t in txs} == {"ledger"}
 
 
@@ -76,21 +98,40 @@ def gains_by_year(client: httpx.Client) -> dict[str, dict]:
 
 def offline_totals(path, method: str, out) -> dict[str, dict]:
     """`ledgerflow tax` with `method` on the same file: its years' totals."""
-    assert cli(["tax", str(path), "--method", method, "--pooling", "per-wallet",
-                "--currency", "USD", "--out", str(out)]) == 0
+    assert (
+        cli(
+            [
+                "tax",
+                str(path),
+                "--method",
+                method,
+                "--pooling",
+                "per-wallet",
+                "--currency",
+                "USD",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     return json.loads((out / "summary.json").read_text())["years"]
 
 
-def test_settings_change_recomputes_real_data_as_the_method_says(serve_app, api_client_for,
-                                                                 fresh_user, tmp_path):
+def test_settings_change_recomputes_real_data_as_the_method_says(
+    serve_app, api_client_for, fresh_user, tmp_path
+):
     """A recompute of a user with history: FIFO then HIFO gains differ (HIFO sells the dearest
     lots first), and each equals `ledgerflow tax` with that method on the same file."""
     client = api_client_for(fresh_user("recompute"))
     path = tmp_path / "koinly.csv"
     generate(1500, "koinly", seed=8, out=path, years=2.0, user_values="all")
-    fiat_fees_only(path)   # offline and online then value every row from the file alike
-    resp = client.post("/v1/uploads?format=koinly&name=koinly.csv", content=path.read_bytes(),
-                       headers={"Content-Type": "text/csv"})
+    fiat_fees_only(path)  # offline and online then value every row from the file alike
+    resp = client.post(
+        "/v1/uploads?format=koinly&name=koinly.csv",
+        content=path.read_bytes(),
+        headers={"Content-Type": "text/csv"},
+    )
     assert resp.status_code == 202, resp.text
     assert wait_finished(client, resp.json()["job_id"])["status"] == "succeeded"
     fifo = gains_by_year(client)

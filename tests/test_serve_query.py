@@ -1,5 +1,6 @@
 """The query application over real HTTP through Serve, on rows written straight into the
 precomputed tables for two users: what each sees, filters, pagination, isolation, shapes."""
+
 from __future__ import annotations
 
 import csv
@@ -50,13 +51,27 @@ class Tx:
 
 # Alice: 3 months, a timestamp tie (a3/a4), a fee-only asset (BNB in a5). Bob: 2 rows.
 ALICE_TXS = (
-    Tx("a1", "2023-12-30T09:00:00", "binance", "buy", ("USD", "1000"),
-       ("BTC", "0.025000000000000001"), ("USD", "1.5")),
+    Tx(
+        "a1",
+        "2023-12-30T09:00:00",
+        "binance",
+        "buy",
+        ("USD", "1000"),
+        ("BTC", "0.025000000000000001"),
+        ("USD", "1.5"),
+    ),
     Tx("a2", "2023-12-31T10:00:00", "binance", "deposit", received=("ETH", "2")),
     Tx("a3", "2024-01-05T08:00:00", "kraken", "buy", ("USD", "2300.10"), ("ETH", "1")),
     Tx("a4", "2024-01-05T08:00:00", "kraken", "withdrawal", sent=("BTC", "0.01")),
-    Tx("a5", "2024-01-20T12:30:00", "binance", "trade", ("BTC", "0.005"), ("ETH", "0.1"),
-       ("BNB", "0.0001")),
+    Tx(
+        "a5",
+        "2024-01-20T12:30:00",
+        "binance",
+        "trade",
+        ("BTC", "0.005"),
+        ("ETH", "0.1"),
+        ("BNB", "0.0001"),
+    ),
     Tx("a6", "2024-03-01T00:00:00", "kraken", "sell", ("ETH", "0.5"), ("USD", "1700")),
     Tx("a7", "2024-03-15T18:45:00", "binance", "income", received=("ETH", "0.001")),
 )
@@ -72,20 +87,43 @@ def view_row(user: str, tx: Tx) -> tuple:
     none = (None, None)
     sent, received, fee = tx.sent or none, tx.received or none, tx.fee or none
     asset = received[0] or sent[0]
-    return (user, at.year * 100 + at.month, at, tx.tx_id, tx.wallet, tx.type, None,
-            sent[0], D(sent[1]) if sent[1] else None, received[0],
-            D(received[1]) if received[1] else None, fee[0], D(fee[1]) if fee[1] else None,
-            D("40000.123456789"), "hour", D("1000.00"), D("990.5"), D("9.5"), "short",
-            {asset: D("1.000000000000000001")}, {"transfer"} if tx.type == "withdrawal" else set(),
-            f"0x{tx.tx_id}")
+    return (
+        user,
+        at.year * 100 + at.month,
+        at,
+        tx.tx_id,
+        tx.wallet,
+        tx.type,
+        None,
+        sent[0],
+        D(sent[1]) if sent[1] else None,
+        received[0],
+        D(received[1]) if received[1] else None,
+        fee[0],
+        D(fee[1]) if fee[1] else None,
+        D("40000.123456789"),
+        "hour",
+        D("1000.00"),
+        D("990.5"),
+        D("9.5"),
+        "short",
+        {asset: D("1.000000000000000001")},
+        {"transfer"} if tx.type == "withdrawal" else set(),
+        f"0x{tx.tx_id}",
+    )
 
 
 def write_user(session, user: str, txs: tuple[Tx, ...]) -> None:
     write_transactions_view(session, [view_row(user, tx) for tx in txs])
-    months = {(user, ts(tx.at).year * 100 + ts(tx.at).month, side[0]) for tx in txs
-              for side in (tx.sent, tx.received, tx.fee) if side}
-    execute_many(session, "INSERT INTO user_months (user_id, month, asset) VALUES (?, ?, ?)",
-                 sorted(months))
+    months = {
+        (user, ts(tx.at).year * 100 + ts(tx.at).month, side[0])
+        for tx in txs
+        for side in (tx.sent, tx.received, tx.fee)
+        if side
+    }
+    execute_many(
+        session, "INSERT INTO user_months (user_id, month, asset) VALUES (?, ?, ?)", sorted(months)
+    )
 
 
 @dataclass(frozen=True)
@@ -103,40 +141,132 @@ def world(test_keyspace: str) -> World:
     alice, bob = f"alice-{tag}", f"bob-{tag}"
     write_user(session, alice, ALICE_TXS)
     write_user(session, bob, BOB_TXS)
-    balances = "INSERT INTO balances (user_id, wallet, asset, quantity, cost_basis, updated_at) " \
-               "VALUES (?, ?, ?, ?, ?, ?)"
+    balances = (
+        "INSERT INTO balances (user_id, wallet, asset, quantity, cost_basis, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)"
+    )
     at = ts("2024-03-16T00:00:00")
-    execute_many(session, balances, [
-        (alice, "binance", "BTC", D("0.020000000000000001"), D("800.10"), at),
-        (alice, "binance", "ETH", D("2.101"), D("0E-18"), at),
-        (alice, "kraken", "ETH", D("0.5"), D("1150.05"), at),
-        (bob, "kraken", "BTC", D("7"), D("1"), at)])
-    summary = ("INSERT INTO yearly_summary (user_id, year, asset, proceeds, cost_basis, "
-               "short_term_gain, long_term_gain, gain, income) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-    execute_many(session, summary, [
-        (alice, "2023", "*", D("0"), D("0"), D("0"), D("0"), D("0"), D("0")),
-        (alice, "2024", "*", D("1900"), D("1350.05"), D("549.95"), D("0"), D("549.95"), D("3.21")),
-        (alice, "2024", "BTC", D("200"), D("200.00"), D("0"), D("0"), D("0"), D("0")),
-        (alice, "2024", "ETH", D("1700"), D("1150.05"), D("549.95"), D("0"), D("549.95"),
-         D("3.21")),
-        (bob, "2024", "*", D("650"), D("500"), D("150"), D("0"), D("150"), D("0"))])
-    write_disposals(session, alice, [
-        ("2024", ts("2024-03-01T00:00:00"), "a6:ETH:0:0", "ETH", "kraken", D("0.5"),
-         ts("2024-01-05T00:00:00"), D("1700"), D("1150.05"), D("549.95"), "short", "a6"),
-        ("2024", ts("2024-01-20T12:30:00"), "a5:BTC:0:0", "BTC", "binance", D("0.005"),
-         None, D("200"), D("200.005"), D("-0.005"), "short", "a5")])
-    write_disposals(session, bob, [
-        ("2024", ts("2024-03-02T11:00:00"), "b2:BTC:0:0", "BTC", "binance", D("0.01"),
-         ts("2024-01-10T00:00:00"), D("650"), D("500"), D("150"), "short", "b2")])
-    replace_reconciliation(session, alice, [
-        ("unmatched_withdrawal", "BTC", ts("2024-01-05T08:00:00"), "a4", "no deposit within 24h"),
-        ("negative_balance", None, None, None, "summary")])
-    replace_reconciliation(session, bob, [
-        ("unmatched_deposit", "BTC", ts("2024-01-10T10:00:00"), "b1", "bob's")])
+    execute_many(
+        session,
+        balances,
+        [
+            (alice, "binance", "BTC", D("0.020000000000000001"), D("800.10"), at),
+            (alice, "binance", "ETH", D("2.101"), D("0E-18"), at),
+            (alice, "kraken", "ETH", D("0.5"), D("1150.05"), at),
+            (bob, "kraken", "BTC", D("7"), D("1"), at),
+        ],
+    )
+    summary = (
+        "INSERT INTO yearly_summary (user_id, year, asset, proceeds, cost_basis, "
+        "short_term_gain, long_term_gain, gain, income) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+    execute_many(
+        session,
+        summary,
+        [
+            (alice, "2023", "*", D("0"), D("0"), D("0"), D("0"), D("0"), D("0")),
+            (
+                alice,
+                "2024",
+                "*",
+                D("1900"),
+                D("1350.05"),
+                D("549.95"),
+                D("0"),
+                D("549.95"),
+                D("3.21"),
+            ),
+            (alice, "2024", "BTC", D("200"), D("200.00"), D("0"), D("0"), D("0"), D("0")),
+            (
+                alice,
+                "2024",
+                "ETH",
+                D("1700"),
+                D("1150.05"),
+                D("549.95"),
+                D("0"),
+                D("549.95"),
+                D("3.21"),
+            ),
+            (bob, "2024", "*", D("650"), D("500"), D("150"), D("0"), D("150"), D("0")),
+        ],
+    )
+    write_disposals(
+        session,
+        alice,
+        [
+            (
+                "2024",
+                ts("2024-03-01T00:00:00"),
+                "a6:ETH:0:0",
+                "ETH",
+                "kraken",
+                D("0.5"),
+                ts("2024-01-05T00:00:00"),
+                D("1700"),
+                D("1150.05"),
+                D("549.95"),
+                "short",
+                "a6",
+            ),
+            (
+                "2024",
+                ts("2024-01-20T12:30:00"),
+                "a5:BTC:0:0",
+                "BTC",
+                "binance",
+                D("0.005"),
+                None,
+                D("200"),
+                D("200.005"),
+                D("-0.005"),
+                "short",
+                "a5",
+            ),
+        ],
+    )
+    write_disposals(
+        session,
+        bob,
+        [
+            (
+                "2024",
+                ts("2024-03-02T11:00:00"),
+                "b2:BTC:0:0",
+                "BTC",
+                "binance",
+                D("0.01"),
+                ts("2024-01-10T00:00:00"),
+                D("650"),
+                D("500"),
+                D("150"),
+                "short",
+                "b2",
+            )
+        ],
+    )
+    replace_reconciliation(
+        session,
+        alice,
+        [
+            (
+                "unmatched_withdrawal",
+                "BTC",
+                ts("2024-01-05T08:00:00"),
+                "a4",
+                "no deposit within 24h",
+            ),
+            ("negative_balance", None, None, None, "summary"),
+        ],
+    )
+    replace_reconciliation(
+        session, bob, [("unmatched_deposit", "BTC", ts("2024-01-10T10:00:00"), "b1", "bob's")]
+    )
     alice_job = jobs.create_job(session, user_id=alice, file_name="a.csv")
     bob_job = jobs.create_job(session, user_id=bob, file_name="b.csv")
-    jobs.write_rejected(session, alice_job, [(line, "bad date", f"row {line}")
-                                             for line in (2, 5, 9, 12, 40)])
+    jobs.write_rejected(
+        session, alice_job, [(line, "bad date", f"row {line}") for line in (2, 5, 9, 12, 40)]
+    )
     jobs.set_progress(session, alice_job, "parse", 0, 100, 400)
     # Off the active list: the supervisor must not try to run these made-up jobs.
     for job_id in (alice_job, bob_job):
@@ -187,19 +317,22 @@ def test_transaction_shape_is_exact(alice):
     assert first["wallet"] == "binance" and first["type"] == "buy" and first["tx_hash"] == "0xa1"
 
 
-@pytest.mark.parametrize("params,expected", [
-    ({"asset": "ETH"}, ["a7", "a6", "a5", "a3", "a2"]),
-    ({"asset": "eth"}, ["a7", "a6", "a5", "a3", "a2"]),   # normalized like the files' symbols
-    ({"asset": "BNB"}, ["a5"]),                           # a fee asset counts
-    ({"wallet": "kraken"}, ["a6", "a3", "a4"]),
-    ({"type": "buy"}, ["a3", "a1"]),
-    ({"from": "2024-01-01", "to": "2024-01-31"}, ["a5", "a3", "a4"]),
-    ({"from": "2024-01-05T08:00:00Z", "to": "2024-03-01T00:00:00Z"}, ["a6", "a5", "a3", "a4"]),
-    ({"from": "2024-01-05T09:00:00+01:00", "to": "2024-01-05T08:00:00"}, ["a3", "a4"]),
-    ({"to": "2023-12-31"}, ["a2", "a1"]),
-    ({"asset": "ETH", "wallet": "binance", "from": "2023-12-31"}, ["a7", "a5", "a2"]),
-    ({"asset": "DOGE"}, []),
-])
+@pytest.mark.parametrize(
+    "params,expected",
+    [
+        ({"asset": "ETH"}, ["a7", "a6", "a5", "a3", "a2"]),
+        ({"asset": "eth"}, ["a7", "a6", "a5", "a3", "a2"]),  # normalized like the files' symbols
+        ({"asset": "BNB"}, ["a5"]),  # a fee asset counts
+        ({"wallet": "kraken"}, ["a6", "a3", "a4"]),
+        ({"type": "buy"}, ["a3", "a1"]),
+        ({"from": "2024-01-01", "to": "2024-01-31"}, ["a5", "a3", "a4"]),
+        ({"from": "2024-01-05T08:00:00Z", "to": "2024-03-01T00:00:00Z"}, ["a6", "a5", "a3", "a4"]),
+        ({"from": "2024-01-05T09:00:00+01:00", "to": "2024-01-05T08:00:00"}, ["a3", "a4"]),
+        ({"to": "2023-12-31"}, ["a2", "a1"]),
+        ({"asset": "ETH", "wallet": "binance", "from": "2023-12-31"}, ["a7", "a5", "a2"]),
+        ({"asset": "DOGE"}, []),
+    ],
+)
 def test_filters_paged_and_unpaged(alice, params, expected):
     unpaged = ok(alice.get("/v1/transactions", params=params))["items"]
     assert [t["tx_id"] for t in unpaged] == expected
@@ -207,10 +340,17 @@ def test_filters_paged_and_unpaged(alice, params, expected):
     assert walk(alice, "/v1/transactions", {**params, "limit": 2}) == expected
 
 
-@pytest.mark.parametrize("params,status", [({"type": "swap"}, 400), ({"from": "yesterday"}, 400),
-                                           ({"from": "2024-02-01", "to": "2024-01-01"}, 400),
-                                           ({"limit": 0}, 422), ({"limit": 1001}, 422),
-                                           ({"page_token": "garbage!"}, 400)])
+@pytest.mark.parametrize(
+    "params,status",
+    [
+        ({"type": "swap"}, 400),
+        ({"from": "yesterday"}, 400),
+        ({"from": "2024-02-01", "to": "2024-01-01"}, 400),
+        ({"limit": 0}, 422),
+        ({"limit": 1001}, 422),
+        ({"page_token": "garbage!"}, 400),
+    ],
+)
 def test_bad_transaction_parameters(alice, params, status):
     resp = alice.get("/v1/transactions", params=params)
     assert resp.status_code == status and set(resp.json()["error"]) == {"code", "message"}
@@ -218,17 +358,20 @@ def test_bad_transaction_parameters(alice, params, status):
 
 def test_a_forged_paging_state_is_400_not_500(alice):
     from serve.page_tokens import encode_tx_cursor
+
     forged = encode_tx_cursor(queries.TxCursor(202403, b"\x00\x01garbage-state", 0))
     resp = alice.get("/v1/transactions", params={"page_token": forged})
     assert resp.status_code == 400, resp.text
     assert resp.json()["error"]["code"] == "invalid_page_token"
 
 
-@pytest.mark.parametrize("fields", [{"m": 202403, "k": 10**30}, {"m": 202403, "k": 2_000_000},
-                                    {"m": 10**40, "k": 0}])
+@pytest.mark.parametrize(
+    "fields", [{"m": 202403, "k": 10**30}, {"m": 202403, "k": 2_000_000}, {"m": 10**40, "k": 0}]
+)
 def test_a_crafted_page_token_is_400_never_500_nor_past_the_page_cap(alice, fields):
     import base64
     import json
+
     crafted = base64.urlsafe_b64encode(json.dumps(fields).encode()).decode().rstrip("=")
     resp = alice.get("/v1/transactions", params={"page_token": crafted, "limit": 1000})
     assert resp.status_code == 400, resp.text
@@ -239,8 +382,9 @@ def test_filtered_walk_with_a_tiny_scan_budget_still_sees_each_match_once(world,
     flt = queries.TxFilter(asset="ETH")
     seen, cursor, calls = [], None, 0
     while True:
-        rows, cursor = queries.transactions_page(session, world.alice, flt, 2, cursor,
-                                                 scan_budget=1)
+        rows, cursor = queries.transactions_page(
+            session, world.alice, flt, 2, cursor, scan_budget=1
+        )
         seen.extend(r["tx_id"] for r in rows)
         calls += 1
         assert calls < 50
@@ -275,8 +419,12 @@ def test_another_users_job_is_404(world, alice, bob):
 def test_job_view_and_its_rejected_rows(world, alice):
     job = ok(alice.get(f"/v1/jobs/{world.alice_job}"))
     assert job["job_id"] == str(world.alice_job) and job["status"] == "failed"
-    assert job["stages"] == {"parse": {"done": 100, "total": 400}, "store": {"done": 0, "total": 0},
-                             "prices": {"done": 0, "total": 0}, "tax": {"done": 0, "total": 0}}
+    assert job["stages"] == {
+        "parse": {"done": 100, "total": 400},
+        "store": {"done": 0, "total": 0},
+        "prices": {"done": 0, "total": 0},
+        "tax": {"done": 0, "total": 0},
+    }
     assert {"accepted", "rejected", "created_at", "updated_at", "error"} <= set(job)
     assert job["created_at"].endswith("Z") and job["error"] == "test data"
     assert job["errors_url"] == f"/v1/jobs/{world.alice_job}/errors"
@@ -289,8 +437,10 @@ def test_job_view_and_its_rejected_rows(world, alice):
 def test_balances(alice):
     items = ok(alice.get("/v1/balances"))["items"]
     assert [(b["wallet"], b["asset"], b["quantity"], b["cost_basis"]) for b in items] == [
-        ("binance", "BTC", "0.020000000000000001", "800.1"), ("binance", "ETH", "2.101", "0"),
-        ("kraken", "ETH", "0.5", "1150.05")]
+        ("binance", "BTC", "0.020000000000000001", "800.1"),
+        ("binance", "ETH", "2.101", "0"),
+        ("kraken", "ETH", "0.5", "1150.05"),
+    ]
     assert items[0]["updated_at"] == "2024-03-16T00:00:00Z"
     assert walk(alice, "/v1/balances", {"limit": 1}, key="asset") == ["BTC", "ETH", "ETH"]
     assert walk(alice, "/v1/balances", {"wallet": "kraken"}, key="asset") == ["ETH"]
@@ -299,8 +449,15 @@ def test_balances(alice):
 def test_gains(alice):
     year = ok(alice.get("/v1/gains", params={"year": "2024"}))
     assert year["year"] == "2024" and year["totals"] == {
-        "year": "2024", "asset": "*", "proceeds": "1900", "cost_basis": "1350.05",
-        "short_term_gain": "549.95", "long_term_gain": "0", "gain": "549.95", "income": "3.21"}
+        "year": "2024",
+        "asset": "*",
+        "proceeds": "1900",
+        "cost_basis": "1350.05",
+        "short_term_gain": "549.95",
+        "long_term_gain": "0",
+        "gain": "549.95",
+        "income": "3.21",
+    }
     assert [(g["asset"], g["proceeds"]) for g in year["items"]] == [("BTC", "200"), ("ETH", "1700")]
     assert walk(alice, "/v1/gains", {"year": "2024", "limit": 1}, key="asset") == ["BTC", "ETH"]
     overview = ok(alice.get("/v1/gains"))
@@ -316,45 +473,68 @@ def test_form8949_csv(alice):
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
     assert 'filename="form8949-2024.csv"' in resp.headers["content-disposition"]
     rows = list(csv.reader(io.StringIO(resp.text)))
-    assert rows == [FORM_8949_COLUMNS,
-                    ["I", "0.005 BTC", "VARIOUS", "01/20/2024", "200.00", "200.01", "", "",
-                     "-0.01"],
-                    ["I", "0.5 ETH", "01/05/2024", "03/01/2024", "1700.00", "1150.05", "", "",
-                     "549.95"]]
+    assert rows == [
+        FORM_8949_COLUMNS,
+        ["I", "0.005 BTC", "VARIOUS", "01/20/2024", "200.00", "200.01", "", "", "-0.01"],
+        ["I", "0.5 ETH", "01/05/2024", "03/01/2024", "1700.00", "1150.05", "", "", "549.95"],
+    ]
     assert alice.get("/v1/reports/form8949.csv").status_code == 422
 
 
 def test_reconciliation(alice):
     items = ok(alice.get("/v1/reconciliation"))["items"]
     assert items == [
-        {"kind": "negative_balance", "asset": None, "timestamp": None, "tx_id": None,
-         "detail": "summary"},
-        {"kind": "unmatched_withdrawal", "asset": "BTC", "timestamp": "2024-01-05T08:00:00Z",
-         "tx_id": "a4", "detail": "no deposit within 24h"}]
+        {
+            "kind": "negative_balance",
+            "asset": None,
+            "timestamp": None,
+            "tx_id": None,
+            "detail": "summary",
+        },
+        {
+            "kind": "unmatched_withdrawal",
+            "asset": "BTC",
+            "timestamp": "2024-01-05T08:00:00Z",
+            "tx_id": "a4",
+            "detail": "no deposit within 24h",
+        },
+    ]
     assert walk(alice, "/v1/reconciliation", {"kind": "unmatched_withdrawal"}) == ["a4"]
     assert walk(alice, "/v1/reconciliation", {"limit": 1}, key="kind") == [
-        "negative_balance", "unmatched_withdrawal"]
+        "negative_balance",
+        "unmatched_withdrawal",
+    ]
 
 
 def test_findings_across_many_chunks_page_exactly(api_client_for, fresh_user, session):
     user = fresh_user("findings")
     count = FINDINGS_PER_CHUNK * 2 + 17
-    findings = [("unmatched_deposit", asset, ts("2024-01-01T00:00:00").replace(minute=i % 60,
-                                                                           hour=i // 60 % 24),
-                 f"t{i:04d}", f"finding {i}") for i in range(count) for asset in ("BTC", "ETH")]
+    findings = [
+        (
+            "unmatched_deposit",
+            asset,
+            ts("2024-01-01T00:00:00").replace(minute=i % 60, hour=i // 60 % 24),
+            f"t{i:04d}",
+            f"finding {i}",
+        )
+        for i in range(count)
+        for asset in ("BTC", "ETH")
+    ]
     findings.append(("negative_balance", "BTC", None, None, "undated"))
     replace_reconciliation(session, user, findings)
     client = api_client_for(user)
     everything = walk(client, "/v1/reconciliation", {"limit": 1000}, key="detail")
     assert len(everything) == 2 * count + 1 and everything[0] == "undated"
     assert walk(client, "/v1/reconciliation", {"limit": 10}, key="detail") == everything
-    deposits = walk(client, "/v1/reconciliation", {"kind": "unmatched_deposit", "limit": 200},
-                    key="tx_id")
-    assert deposits == sorted(f"t{i:04d}" for i in range(count)) * 2   # BTC's, then ETH's
-    page = ok(client.get("/v1/reconciliation", params={"kind": "unmatched_deposit",
-                                                       "limit": 3}))
-    other_kind = client.get("/v1/reconciliation", params={"kind": "negative_balance",
-                                                           "page_token": page["next_page_token"]})
+    deposits = walk(
+        client, "/v1/reconciliation", {"kind": "unmatched_deposit", "limit": 200}, key="tx_id"
+    )
+    assert deposits == sorted(f"t{i:04d}" for i in range(count)) * 2  # BTC's, then ETH's
+    page = ok(client.get("/v1/reconciliation", params={"kind": "unmatched_deposit", "limit": 3}))
+    other_kind = client.get(
+        "/v1/reconciliation",
+        params={"kind": "negative_balance", "page_token": page["next_page_token"]},
+    )
     assert other_kind.status_code == 400
 
 
@@ -362,16 +542,50 @@ def test_shards_fill_one_view_row_by_map_elements(api_client_for, fresh_user, se
     """Two shards (BTC's, BNB's) and the row's own writer never read the row; the API shows
     what the single-process engine gives (sums, term, balances, flags)."""
     user = fresh_user("shards")
-    tx = Tx("s1", "2024-05-01T10:00:00", "binance", "trade", ("BTC", "1"), ("ETH", "20"),
-            ("BNB", "0.1"))
+    tx = Tx(
+        "s1", "2024-05-01T10:00:00", "binance", "trade", ("BTC", "1"), ("ETH", "20"), ("BNB", "0.1")
+    )
     write_user(session, user, (tx,))
     at, month = ts(tx.at), 202405
-    write_view_metrics(session, [(user, month, at, "s1", {
-        "BTC": TxMetrics(D("60000"), D("30000"), D("30000"), "long", None, {"BTC": D("0")}, set()),
-        "ETH": TxMetrics(None, None, None, None, D("60030"), {"ETH": D("20")}, set())})])
-    write_view_metrics(session, [(user, month, at, "s1", {
-        "BNB": TxMetrics(D("30"), D("40.5"), D("-10.5"), "short", None, {"BNB": D("-0.1")},
-                         {"negative_balance", "missing_cost_basis"})})])
+    write_view_metrics(
+        session,
+        [
+            (
+                user,
+                month,
+                at,
+                "s1",
+                {
+                    "BTC": TxMetrics(
+                        D("60000"), D("30000"), D("30000"), "long", None, {"BTC": D("0")}, set()
+                    ),
+                    "ETH": TxMetrics(None, None, None, None, D("60030"), {"ETH": D("20")}, set()),
+                },
+            )
+        ],
+    )
+    write_view_metrics(
+        session,
+        [
+            (
+                user,
+                month,
+                at,
+                "s1",
+                {
+                    "BNB": TxMetrics(
+                        D("30"),
+                        D("40.5"),
+                        D("-10.5"),
+                        "short",
+                        None,
+                        {"BNB": D("-0.1")},
+                        {"negative_balance", "missing_cost_basis"},
+                    )
+                },
+            )
+        ],
+    )
     item = ok(api_client_for(user).get("/v1/transactions"))["items"][0]
     assert item["cost_basis"] == "30040.5" and item["gain"] == "29989.5"
     assert item["term"] == "mixed"
@@ -383,10 +597,16 @@ def test_shards_fill_one_view_row_by_map_elements(api_client_for, fresh_user, se
 def test_settings_put_validates_and_starts_a_recompute(api_client_for, fresh_user, session):
     user = fresh_user("settings")
     client = api_client_for(user)
-    assert ok(client.get("/v1/settings")) == {"method": "fifo", "pooling": "per-wallet",
-                                              "currency": "USD"}
-    for bad in ({"method": "average", "pooling": "universal"}, {"method": "hifo"},
-                {"method": "lifo", "pooling": "global"}):
+    assert ok(client.get("/v1/settings")) == {
+        "method": "fifo",
+        "pooling": "per-wallet",
+        "currency": "USD",
+    }
+    for bad in (
+        {"method": "average", "pooling": "universal"},
+        {"method": "hifo"},
+        {"method": "lifo", "pooling": "global"},
+    ):
         resp = client.put("/v1/settings", json=bad)
         assert resp.status_code == 422 and resp.json()["error"]["code"] == "invalid_request"
     resp = client.put("/v1/settings", json={"method": "hifo", "pooling": "universal"})
@@ -399,8 +619,9 @@ def test_settings_put_validates_and_starts_a_recompute(api_client_for, fresh_use
     assert ok(client.get(f"/v1/jobs/{job_id}"))["kind"] == "recompute"
 
 
-def test_settings_the_engine_refuses_are_422_and_leave_the_stored_settings(api_client_for,
-                                                                            fresh_user, session):
+def test_settings_the_engine_refuses_are_422_and_leave_the_stored_settings(
+    api_client_for, fresh_user, session
+):
     user = fresh_user("settings-uk")
     client = api_client_for(user)
     before = ok(client.get("/v1/settings"))
@@ -412,13 +633,15 @@ def test_settings_the_engine_refuses_are_422_and_leave_the_stored_settings(api_c
     assert ok(client.get("/v1/jobs"))["items"] == []  # no recompute started
 
 
-
 def test_choices_list_only_valid_combinations(api_client_for, fresh_user):
     choices = ok(api_client_for(fresh_user("choices")).get("/v1/choices"))
-    assert choices["poolings"] == {"fifo": ["per-wallet", "universal"],
-                                   "lifo": ["per-wallet", "universal"],
-                                   "hifo": ["per-wallet", "universal"],
-                                   "acb": ["per-wallet", "universal"], "uk": ["universal"]}
+    assert choices["poolings"] == {
+        "fifo": ["per-wallet", "universal"],
+        "lifo": ["per-wallet", "universal"],
+        "hifo": ["per-wallet", "universal"],
+        "acb": ["per-wallet", "universal"],
+        "uk": ["universal"],
+    }
     assert "trade" in choices["tx_types"] and choices["tx_types"] == sorted(choices["tx_types"])
     assert {"koinly", "coinbase", "binance", "kraken"} <= set(choices["formats"])
 

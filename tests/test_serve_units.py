@@ -1,5 +1,6 @@
 """The API's pure parts: upload stream checks, multipart streaming, page tokens, decimal output,
 token cache, Form 8949 lines, the client's progress bars. No services needed."""
+
 from __future__ import annotations
 
 import csv
@@ -33,26 +34,44 @@ from serve.upload_stream import (
     multipart_boundary,
 )
 
-CSV = b"Koinly Date,Amount,Currency\n2024-01-02 10:00:00,1.5,BTC\n"   # a known header
+CSV = b"Koinly Date,Amount,Currency\n2024-01-02 10:00:00,1.5,BTC\n"  # a known header
 
 
-def multipart_body(boundary: str, file_bytes: bytes, file_name: str = "export.csv",
-                   extra_fields: dict[str, str] | None = None) -> bytes:
+def multipart_body(
+    boundary: str,
+    file_bytes: bytes,
+    file_name: str = "export.csv",
+    extra_fields: dict[str, str] | None = None,
+) -> bytes:
     parts = []
     for name, value in (extra_fields or {}).items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
-                     f"{value}\r\n".encode())
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-                 f'filename="{file_name}"\r\nContent-Type: text/csv\r\n\r\n'.encode()
-                 + file_bytes + b"\r\n")
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+            f"{value}\r\n".encode()
+        )
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="{file_name}"\r\nContent-Type: text/csv\r\n\r\n'.encode()
+        + file_bytes
+        + b"\r\n"
+    )
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts)
 
 
 # --- content types ------------------------------------------------------------------------------
-@pytest.mark.parametrize("header", ["text/csv", "text/csv; charset=utf-8", "application/csv",
-                                    "text/plain", "application/octet-stream", "TEXT/CSV",
-                                    "application/vnd.ms-excel"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "text/csv",
+        "text/csv; charset=utf-8",
+        "application/csv",
+        "text/plain",
+        "application/octet-stream",
+        "TEXT/CSV",
+        "application/vnd.ms-excel",
+    ],
+)
 def test_raw_csv_content_types_are_accepted(header):
     assert multipart_boundary(header) is None
 
@@ -61,8 +80,9 @@ def test_multipart_gives_its_boundary():
     assert multipart_boundary("multipart/form-data; boundary=abc123") == b"abc123"
 
 
-@pytest.mark.parametrize("header", [None, "", "application/json", "image/png",
-                                    "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize(
+    "header", [None, "", "application/json", "image/png", "application/x-www-form-urlencoded"]
+)
 def test_other_content_types_are_415(header):
     with pytest.raises(UploadRejected) as info:
         multipart_boundary(header)
@@ -72,6 +92,7 @@ def test_other_content_types_are_415(header):
 # --- the sink -----------------------------------------------------------------------------------
 def test_sink_writes_hashes_and_counts():
     import hashlib
+
     out = io.BytesIO()
     sink = CsvSink(out, max_bytes=1000)
     for piece in (CSV[:7], CSV[7:20], CSV[20:]):
@@ -89,8 +110,14 @@ def test_sink_enforces_the_cap_while_streaming():
     assert info.value.status == 413
 
 
-@pytest.mark.parametrize("body,code", [(b"", "empty_file"), (b"a,b\n1,\x002\n", "not_csv"),
-                                       (b"just one line without delimiters\n", "not_csv")])
+@pytest.mark.parametrize(
+    "body,code",
+    [
+        (b"", "empty_file"),
+        (b"a,b\n1,\x002\n", "not_csv"),
+        (b"just one line without delimiters\n", "not_csv"),
+    ],
+)
 def test_sink_rejects_what_is_not_csv(body, code):
     sink = CsvSink(io.BytesIO(), max_bytes=1000)
     with pytest.raises(UploadRejected) as info:
@@ -102,16 +129,18 @@ def test_sink_rejects_what_is_not_csv(body, code):
 def test_sink_accepts_a_preamble_line_without_delimiter():
     # Coinbase reports open with a title line; the header follows.
     sink = CsvSink(io.BytesIO(), max_bytes=1000)
-    sink.write(b"Transactions\nUser,Jane,1\nTimestamp,Transaction Type,Asset,Quantity Transacted,"
-               b"Spot Price Currency,Spot Price at Transaction,Subtotal,"
-               b"Total (inclusive of fees and/or spread),Fees and/or Spread,Notes\n")
+    sink.write(
+        b"Transactions\nUser,Jane,1\nTimestamp,Transaction Type,Asset,Quantity Transacted,"
+        b"Spot Price Currency,Spot Price at Transaction,Subtotal,"
+        b"Total (inclusive of fees and/or spread),Fees and/or Spread,Notes\n"
+    )
     sink.finish()
     assert sink.layout is not None and sink.layout.version == "coinbase-2023"
 
 
 def test_sink_answers_415_for_an_unknown_header_naming_formats_and_the_nearest():
     sink = CsvSink(io.BytesIO(), max_bytes=10 * SNIFF_BYTES)
-    with pytest.raises(UploadRejected) as info:   # judged once 64 KiB arrived, not at the end
+    with pytest.raises(UploadRejected) as info:  # judged once 64 KiB arrived, not at the end
         sink.write(b"Date,Amount,Asset,Kind\n" + b"2024-01-01,1,BTC,buy\n" * (SNIFF_BYTES // 20))
     assert (info.value.status, info.value.code) == (415, "unrecognized_format")
     assert "koinly:" in info.value.message and "kraken-trades:" in info.value.message
@@ -137,7 +166,7 @@ def test_sink_keeps_a_few_nul_bytes_of_a_text_file_and_judges_the_head_early():
     sink.finish()
     text_with_one_bad_row = CSV + b"2024-01-02 10:00:00,1.5,BTC\n" * 20_000 + b"\x00junk\x00\n"
     kept = CsvSink(io.BytesIO(), max_bytes=10 * SNIFF_BYTES)
-    kept.write(text_with_one_bad_row[:SNIFF_BYTES + 10])
+    kept.write(text_with_one_bad_row[: SNIFF_BYTES + 10])
     for wide in ("a,b\n1,2\n" * 5000).encode("utf-16-le"), b"PK\x03\x04" + b"\x00" * SNIFF_BYTES:
         with pytest.raises(UploadRejected):  # UTF-16 without a BOM, a zip: dense NULs
             CsvSink(io.BytesIO(), max_bytes=10 * SNIFF_BYTES).write(wide)
@@ -148,8 +177,10 @@ def test_sink_keeps_a_few_nul_bytes_of_a_text_file_and_judges_the_head_early():
 
 # --- multipart streaming ------------------------------------------------------------------------
 @settings(max_examples=60, deadline=None)
-@given(file_bytes=st.binary(min_size=0, max_size=3000).map(lambda b: b.replace(b"\x00", b"")),
-       cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=12))
+@given(
+    file_bytes=st.binary(min_size=0, max_size=3000).map(lambda b: b.replace(b"\x00", b"")),
+    cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=12),
+)
 def test_multipart_reader_extracts_the_file_across_any_chunking(file_bytes, cuts):
     body = multipart_body("XyZb0und", file_bytes, extra_fields={"note": "hi"})
     points = sorted({c for c in cuts if c < len(body)} | {0, len(body)})
@@ -181,8 +212,15 @@ def test_page_tokens_round_trip():
         assert decode_tx_cursor(token) == cursor
 
 
-@pytest.mark.parametrize("token", ["???", "bm90IGpzb24", encode_paging_state(b"x")[:-3] + "!!",
-                                   encode_tx_cursor(TxCursor(202413))])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "???",
+        "bm90IGpzb24",
+        encode_paging_state(b"x")[:-3] + "!!",
+        encode_tx_cursor(TxCursor(202413)),
+    ],
+)
 def test_bad_page_tokens_are_400(token):
     with pytest.raises(ApiError) as info:
         decode_tx_cursor(token)
@@ -199,8 +237,15 @@ def test_crafted_or_tampered_page_tokens_are_400():
     issued = encode_tx_cursor(TxCursor(202403, b"\x01", 2))
     body, _, mac = issued.partition(".")
     tampered = unsigned({"m": 202403, "k": 10**30, "s": "AQ"}) + "." + mac
-    for token in (unsigned({"m": 202403, "k": 10**30}), unsigned({"m": 202403, "k": 5_000_000}),
-                  tampered, body, body + ".", issued[:-2], issued + "x"):
+    for token in (
+        unsigned({"m": 202403, "k": 10**30}),
+        unsigned({"m": 202403, "k": 5_000_000}),
+        tampered,
+        body,
+        body + ".",
+        issued[:-2],
+        issued + "x",
+    ):
         with pytest.raises(ApiError) as info:
             decode_tx_cursor(token)
         assert info.value.status == 400 and info.value.code == "invalid_page_token"
@@ -217,9 +262,17 @@ def test_a_plain_token_is_not_a_transactions_token():
 BIG = "12345678901234567890.123456789012345678"  # 38 digits: beyond a default Decimal context
 
 
-@pytest.mark.parametrize("value,text", [("0E-18", "0"), ("1.500000000000000000", "1.5"),
-                                        ("-0.000000000000000001", "-0.000000000000000001"),
-                                        ("1E+3", "1000"), (BIG, BIG), ("-0.0", "0")])
+@pytest.mark.parametrize(
+    "value,text",
+    [
+        ("0E-18", "0"),
+        ("1.500000000000000000", "1.5"),
+        ("-0.000000000000000001", "-0.000000000000000001"),
+        ("1E+3", "1000"),
+        (BIG, BIG),
+        ("-0.0", "0"),
+    ],
+)
 def test_decimals_are_exact_plain_strings(value, text):
     assert plain_decimal(Decimal(value)) == text
 
@@ -232,19 +285,34 @@ def test_token_cache_expires():
 
 
 def test_form8949_csv_from_table_rows_uses_the_report_lines():
-    row = {"line_id": "t1:BTC:0:0", "asset": "BTC", "quantity": Decimal("0.250000000000000000"),
-           "date_acquired": datetime(2023, 1, 5), "date_sold": datetime(2024, 2, 1, 15, 30),
-           "proceeds": Decimal("10000.005"), "cost_basis": Decimal("4000.004"),
-           "gain": Decimal("6000.001"), "term": "long", "wallet": "kraken", "tx_id": "t1"}
-    short = {**row, "line_id": "t2:BTC:0:0", "tx_id": "t2", "date_acquired": None,
-             "date_sold": datetime(2024, 3, 1), "term": "short"}
+    row = {
+        "line_id": "t1:BTC:0:0",
+        "asset": "BTC",
+        "quantity": Decimal("0.250000000000000000"),
+        "date_acquired": datetime(2023, 1, 5),
+        "date_sold": datetime(2024, 2, 1, 15, 30),
+        "proceeds": Decimal("10000.005"),
+        "cost_basis": Decimal("4000.004"),
+        "gain": Decimal("6000.001"),
+        "term": "long",
+        "wallet": "kraken",
+        "tx_id": "t1",
+    }
+    short = {
+        **row,
+        "line_id": "t2:BTC:0:0",
+        "tx_id": "t2",
+        "date_acquired": None,
+        "date_sold": datetime(2024, 3, 1),
+        "term": "short",
+    }
     pooled_uk = {**row, "line_id": "t3:BTC:0:0", "tx_id": "t3", "term": "n/a"}
     lines = list(csv.reader(io.StringIO("".join(form8949_csv([row, short, pooled_uk], "2024")))))
-    assert lines == [FORM_8949_COLUMNS,
-                     ["I", "0.25 BTC", "VARIOUS", "03/01/2024", "10000.01", "4000.00", "", "",
-                      "6000.00"],
-                     ["II", "0.25 BTC", "01/05/2023", "02/01/2024", "10000.01", "4000.00", "", "",
-                      "6000.00"]]
+    assert lines == [
+        FORM_8949_COLUMNS,
+        ["I", "0.25 BTC", "VARIOUS", "03/01/2024", "10000.01", "4000.00", "", "", "6000.00"],
+        ["II", "0.25 BTC", "01/05/2023", "02/01/2024", "10000.01", "4000.00", "", "", "6000.00"],
+    ]
 
 
 # --- client progress ----------------------------------------------------------------------------
@@ -258,16 +326,31 @@ def test_progress_bar():
 
 
 def test_format_progress_and_result():
-    job = {"job_id": str(uuid.UUID(int=1)), "status": "running", "completed_stages": ["store"],
-           "stages": {"parse": {"done": 50, "total": 100}, "store": {"done": 0, "total": 0},
-                      "prices": {"done": 3, "total": 4}, "tax": {"done": 0, "total": 0}},
-           "accepted": 10, "rejected": 2, "errors_url": "/v1/jobs/x/errors", "error": None}
+    job = {
+        "job_id": str(uuid.UUID(int=1)),
+        "status": "running",
+        "completed_stages": ["store"],
+        "stages": {
+            "parse": {"done": 50, "total": 100},
+            "store": {"done": 0, "total": 0},
+            "prices": {"done": 3, "total": 4},
+            "tax": {"done": 0, "total": 0},
+        },
+        "accepted": 10,
+        "rejected": 2,
+        "errors_url": "/v1/jobs/x/errors",
+        "error": None,
+    }
     lines = format_progress(job, width=4).splitlines()
-    assert lines == [f"job {job['job_id']}  running",
-                     "  parse  [##--]  50%  50/100",
-                     "  store  [####] 100%  0/0",
-                     "  prices [###-]  75%  3/4",
-                     "  tax    [----]   0%  0/0"]
+    assert lines == [
+        f"job {job['job_id']}  running",
+        "  parse  [##--]  50%  50/100",
+        "  store  [####] 100%  0/0",
+        "  prices [###-]  75%  3/4",
+        "  tax    [----]   0%  0/0",
+    ]
     result = format_result({**job, "status": "succeeded"}, "http://h:1/")
-    assert result.splitlines() == ["succeeded: 10 rows accepted, 2 rejected",
-                                   "rejected rows: http://h:1/v1/jobs/x/errors"]
+    assert result.splitlines() == [
+        "succeeded: 10 rows accepted, 2 rejected",
+        "rejected rows: http://h:1/v1/jobs/x/errors",
+    ]

@@ -1,5 +1,6 @@
 """`ledgerflow tax`: the offline report, from real export files in tests/fixtures/tax through
 the real parser and valuation."""
+
 from __future__ import annotations
 
 import csv
@@ -18,41 +19,83 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 def check_koinly_report(out: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == [
-        "balances.csv", "disposals.csv", "income.csv", "issues.csv", "summary.json"]
+        "balances.csv",
+        "disposals.csv",
+        "income.csv",
+        "issues.csv",
+        "summary.json",
+    ]
     disposals = read_csv(out / "disposals.csv")
-    assert [(d["asset"], d["quantity"], d["date_acquired"], d["date_sold"], d["proceeds"],
-             d["cost_basis"], d["gain"], d["term"]) for d in disposals] == [
+    assert [
+        (
+            d["asset"],
+            d["quantity"],
+            d["date_acquired"],
+            d["date_sold"],
+            d["proceeds"],
+            d["cost_basis"],
+            d["gain"],
+            d["term"],
+        )
+        for d in disposals
+    ] == [
         ("BTC", "0.5", "2023-01-10", "2024-03-01", "30000.00", "5005.00", "24995.00", "long"),
-        ("BTC", "0.1", "2023-01-10", "2024-03-05", "6000.00", "1001.00", "4999.00", "long")]
+        ("BTC", "0.1", "2023-01-10", "2024-03-05", "6000.00", "1001.00", "4999.00", "long"),
+    ]
     income = read_csv(out / "income.csv")
     assert [(i["asset"], i["quantity"], i["date"], i["value"], i["label"]) for i in income] == [
-        ("SOL", "50", "2023-06-01", "1000.00", "staking")]
-    balances = {b["asset"]: (b["quantity"], b["cost_basis"])
-                for b in read_csv(out / "balances.csv")}
-    assert balances == {"BTC": ("0.2", "2002.00"), "ETH": ("2", "6000.00"),
-                        "SOL": ("50", "1000.00")}
+        ("SOL", "50", "2023-06-01", "1000.00", "staking")
+    ]
+    balances = {
+        b["asset"]: (b["quantity"], b["cost_basis"]) for b in read_csv(out / "balances.csv")
+    }
+    assert balances == {
+        "BTC": ("0.2", "2002.00"),
+        "ETH": ("2", "6000.00"),
+        "SOL": ("50", "1000.00"),
+    }
     issues = read_csv(out / "issues.csv")
     assert [(i["kind"], i["asset"], i["source"].rsplit(":", 1)[-1]) for i in issues] == [
-        ("unmatched_withdrawal", "BTC", "6")]
+        ("unmatched_withdrawal", "BTC", "6")
+    ]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["currency"] == "USD" and summary["method"] == "fifo"
     assert summary["years"]["2023"]["income"] == "1000.00"
     assert summary["years"]["2024"] == {
-        "proceeds": "36000.00", "cost_basis": "6006.00", "short_term_gain": "0.00",
-        "long_term_gain": "29994.00", "gain": "29994.00", "income": "0.00"}
+        "proceeds": "36000.00",
+        "cost_basis": "6006.00",
+        "short_term_gain": "0.00",
+        "long_term_gain": "29994.00",
+        "gain": "29994.00",
+        "income": "0.00",
+    }
 
 
 def test_cli_reconciles_across_files(tmp_path, capsys):
     out = tmp_path / "report"
-    assert main(["tax", str(FIXTURES / "koinly_universal.csv"), str(FIXTURES / "koinly_ledger.csv"),
-                 "--out", str(out), "--method", "hifo", "--pooling", "per-wallet"]) == 0, \
-        capsys.readouterr().err
+    assert (
+        main(
+            [
+                "tax",
+                str(FIXTURES / "koinly_universal.csv"),
+                str(FIXTURES / "koinly_ledger.csv"),
+                "--out",
+                str(out),
+                "--method",
+                "hifo",
+                "--pooling",
+                "per-wallet",
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     assert read_csv(out / "issues.csv") == []
     fee = read_csv(out / "disposals.csv")[-1]
     # 0.001 BTC lost in the transfer, at the withdrawal's 65,000 / BTC
     assert (fee["quantity"], fee["proceeds"], fee["cost_basis"]) == ("0.001", "65.00", "10.01")
-    balances = {b["wallet"]: b["quantity"] for b in read_csv(out / "balances.csv")
-                if b["asset"] == "BTC"}
+    balances = {
+        b["wallet"]: b["quantity"] for b in read_csv(out / "balances.csv") if b["asset"] == "BTC"
+    }
     assert balances == {"koinly": "0.2", "ledger": "0.199"}
 
 
@@ -60,7 +103,7 @@ def test_cli_rejects_rows_without_value_naming_file_and_line(tmp_path, capsys):
     lines = (FIXTURES / "koinly_universal.csv").read_text().splitlines()
     swap = lines[4].split(",")
     assert swap[10] == "swap"
-    swap[7] = swap[8] = ""        # a crypto-to-crypto trade with no Net Worth
+    swap[7] = swap[8] = ""  # a crypto-to-crypto trade with no Net Worth
     lines[4] = ",".join(swap)
     (tmp_path / "koinly.csv").write_text("\n".join(lines) + "\n")
     out = tmp_path / "report"
@@ -73,14 +116,14 @@ def test_cli_rejects_rows_without_value_naming_file_and_line(tmp_path, capsys):
 def test_cli_uk_defaults_to_universal_and_refuses_per_wallet(tmp_path, capsys):
     src = FIXTURES / "koinly_universal.csv"
     out = tmp_path / "uk"
-    assert main(["tax", str(src), "--method", "uk", "--currency", "USD",
-                 "--out", str(out)]) == 0
+    assert main(["tax", str(src), "--method", "uk", "--currency", "USD", "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert sorted(summary["years"]) == ["2023/24"]   # 6 Apr 2023 - 5 Apr 2024
+    assert sorted(summary["years"]) == ["2023/24"]  # 6 Apr 2023 - 5 Apr 2024
     assert summary["pooling"] == "universal"
     assert summary["years"]["2023/24"]["short_term_gain"] is None
-    assert main(["tax", str(src), "--method", "uk", "--pooling",
-                 "per-wallet", "--out", str(out)]) == 2
+    assert (
+        main(["tax", str(src), "--method", "uk", "--pooling", "per-wallet", "--out", str(out)]) == 2
+    )
     assert "universal" in capsys.readouterr().err
 
 
@@ -91,17 +134,31 @@ def test_cli_missing_file_is_an_error(tmp_path, capsys):
 
 def test_cli_end_to_end_on_a_koinly_file(tmp_path, capsys):
     out = tmp_path / "report"
-    code = main(["tax", str(FIXTURES / "koinly_universal.csv"), "--method", "fifo",
-                 "--pooling", "per-wallet", "--currency", "USD", "--out", str(out)])
+    code = main(
+        [
+            "tax",
+            str(FIXTURES / "koinly_universal.csv"),
+            "--method",
+            "fifo",
+            "--pooling",
+            "per-wallet",
+            "--currency",
+            "USD",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     check_koinly_report(out)
 
 
 def test_cli_fails_when_every_row_was_rejected(tmp_path, capsys):
     src = tmp_path / "all_bad.csv"
-    src.write_text("Date,Sent Amount,Sent Currency,Received Amount,Received Currency,Fee Amount,"
-                   "Fee Currency,Net Worth Amount,Net Worth Currency,Label,Description,TxHash\n"
-                   "not a date,,,1,BTC,,,,,,,\n2024-01-01 00:00:00 UTC,,,x,BTC,,,,,,,\n")
+    src.write_text(
+        "Date,Sent Amount,Sent Currency,Received Amount,Received Currency,Fee Amount,"
+        "Fee Currency,Net Worth Amount,Net Worth Currency,Label,Description,TxHash\n"
+        "not a date,,,1,BTC,,,,,,,\n2024-01-01 00:00:00 UTC,,,x,BTC,,,,,,,\n"
+    )
     out = tmp_path / "out"
     assert main(["tax", str(src), "--out", str(out)]) == 2
     err = capsys.readouterr().err

@@ -1,4 +1,5 @@
 """Transfer reconciliation: the matching rules, determinism, and what is reported."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -27,12 +28,12 @@ def pairs(legs, **options):
 
 def test_matches_within_window_and_fee_share():
     assert pairs([out("w", 0, 1), into("d", 23.9, "0.96")]) == [("w", "d")]
-    assert pairs([out("w", 0, 1), into("d", 24.1, 1)]) == []              # too late
-    assert pairs([out("w", 0, 1), into("d", -0.1, 1)]) == []              # before the withdrawal
-    assert pairs([out("w", 0, 1), into("d", 1, "0.94")]) == []            # lost more than 5 %
-    assert pairs([out("w", 0, 1), into("d", 1, "1.01")]) == []            # more than was sent
-    assert pairs([out("w", 0, 1), into("d", 1, 1, wallet="a")]) == []     # same wallet
-    assert pairs([out("w", 0, 1), into("d", 1, 1, asset="ETH")]) == []    # other asset
+    assert pairs([out("w", 0, 1), into("d", 24.1, 1)]) == []  # too late
+    assert pairs([out("w", 0, 1), into("d", -0.1, 1)]) == []  # before the withdrawal
+    assert pairs([out("w", 0, 1), into("d", 1, "0.94")]) == []  # lost more than 5 %
+    assert pairs([out("w", 0, 1), into("d", 1, "1.01")]) == []  # more than was sent
+    assert pairs([out("w", 0, 1), into("d", 1, 1, wallet="a")]) == []  # same wallet
+    assert pairs([out("w", 0, 1), into("d", 1, 1, asset="ETH")]) == []  # other asset
 
 
 def test_window_and_fee_share_are_configurable():
@@ -52,8 +53,14 @@ def test_hashes_must_agree_when_both_exist_and_an_equal_hash_wins():
 
 
 def test_greedy_by_time_then_id_is_deterministic():
-    legs = [out("w2", 0, 1), out("w1", 0, 1), out("w3", 2, 1),
-            into("d2", 3, 1), into("d1", 3, 1), into("d3", 1, 1)]
+    legs = [
+        out("w2", 0, 1),
+        out("w1", 0, 1),
+        out("w3", 2, 1),
+        into("d2", 3, 1),
+        into("d1", 3, 1),
+        into("d3", 1, 1),
+    ]
     expected = [("w1", "d3"), ("w2", "d1"), ("w3", "d2")]
     assert pairs(legs) == expected
     assert pairs(list(reversed(legs))) == expected
@@ -64,22 +71,38 @@ def test_unmatched_legs_are_findings_in_time_order():
     assert [(f.kind, f.tx_id, f.asset, f.wallet) for f in result.findings] == [
         (Flag.UNMATCHED_WITHDRAWAL, "w0", "BTC", "a"),
         (Flag.UNMATCHED_WITHDRAWAL, "w", "ETH", "a"),
-        (Flag.UNMATCHED_DEPOSIT, "d", "BTC", "b")]
+        (Flag.UNMATCHED_DEPOSIT, "d", "BTC", "b"),
+    ]
 
 
 def test_prepare_reconciles_across_uploads_and_values_the_transfer_fee():
     # the two legs come from two different files (uploads): one history
-    table = valued_table([
-        buy("2024-01-01", "ETH", 2, 4000, wallet="kraken", source_file="kraken.csv"),
-        withdrawal("2024-02-01T10:00", "ETH", "1.0", wallet="kraken", value=2500,
-                   price=2500, price_asset="ETH", fee_asset="ETH", fee_amount="0.002",
-                   fee_value=5, source_file="kraken.csv"),
-        deposit("2024-02-01T11:00", "ETH", "0.99", wallet="metamask", source_file="wallet.csv"),
-    ])
+    table = valued_table(
+        [
+            buy("2024-01-01", "ETH", 2, 4000, wallet="kraken", source_file="kraken.csv"),
+            withdrawal(
+                "2024-02-01T10:00",
+                "ETH",
+                "1.0",
+                wallet="kraken",
+                value=2500,
+                price=2500,
+                price_asset="ETH",
+                fee_asset="ETH",
+                fee_amount="0.002",
+                fee_value=5,
+                source_file="kraken.csv",
+            ),
+            deposit("2024-02-01T11:00", "ETH", "0.99", wallet="metamask", source_file="wallet.csv"),
+        ]
+    )
     prepared = prepare(table, pooling="per-wallet")
     [match] = prepared.transfers
     assert (match.from_wallet, match.to_wallet, match.fee_quantity) == (
-        "kraken", "metamask", D("0.01"))
+        "kraken",
+        "metamask",
+        D("0.01"),
+    )
     result = compute(table, method="fifo", pooling="per-wallet")
     lost = [(d.purpose, d.quantity, d.proceeds, d.cost_basis) for d in result.disposals]
     # 0.01 lost on the way, at 2,500: a transfer fee disposal; the explicit 0.002 fee too
@@ -90,12 +113,13 @@ def test_prepare_reconciles_across_uploads_and_values_the_transfer_fee():
 
 
 def test_transfer_at_the_same_instant_still_carries_its_lots():
-    table = valued_table([
-        buy("2024-01-01", "ETH", 1, 2000, wallet="a"),
-        withdrawal("2024-02-01T10:00", "ETH", 1, wallet="a", tx_id="z-out"),
-        deposit("2024-02-01T10:00", "ETH", 1, wallet="b", tx_id="a-in"),
-    ])
+    table = valued_table(
+        [
+            buy("2024-01-01", "ETH", 1, 2000, wallet="a"),
+            withdrawal("2024-02-01T10:00", "ETH", 1, wallet="a", tx_id="z-out"),
+            deposit("2024-02-01T10:00", "ETH", 1, wallet="b", tx_id="a-in"),
+        ]
+    )
     result = compute(table, method="fifo", pooling="per-wallet")
-    assert [(b.wallet, b.quantity, b.cost_basis) for b in result.balances] == [
-        ("b", D(1), D(2000))]
+    assert [(b.wallet, b.quantity, b.cost_basis) for b in result.balances] == [("b", D(1), D(2000))]
     assert result.findings == []

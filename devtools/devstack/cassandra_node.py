@@ -5,6 +5,7 @@ dependencies) into a cache folder outside git; data, logs and the pid live under
 state folder, so data survives stop/start. `start` reuses a node already answering CQL; `stop`
 ends only the process this module started (by its pid file).
 """
+
 from __future__ import annotations
 
 import os
@@ -39,19 +40,43 @@ POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
 # conf/jvm17-server.options of the Cassandra distribution, which the Maven artifact lacks.
 JVM17_FLAGS = [
     "-Djdk.attach.allowAttachSelf=true",
-    *[f"--add-exports={m}=ALL-UNNAMED" for m in (
-        "java.base/jdk.internal.misc", "java.management.rmi/com.sun.jmx.remote.internal.rmi",
-        "java.rmi/sun.rmi.registry", "java.rmi/sun.rmi.server", "java.sql/java.sql",
-        "java.base/java.lang.ref", "jdk.unsupported/sun.misc",
-        "jdk.compiler/com.sun.tools.javac.file", "jdk.attach/sun.tools.attach")],
-    *[f"--add-opens={m}=ALL-UNNAMED" for m in (
-        "java.base/java.lang.module", "java.base/jdk.internal.loader", "java.base/jdk.internal.ref",
-        "java.base/jdk.internal.reflect", "java.base/jdk.internal.math",
-        "java.base/jdk.internal.module", "java.base/jdk.internal.util.jar",
-        "jdk.management/com.sun.management.internal", "java.base/sun.nio.ch", "java.base/java.io",
-        "java.base/java.lang.reflect", "jdk.compiler/com.sun.tools.javac", "java.base/java.lang",
-        "java.base/java.util")],
-    "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError", "-XX:+PerfDisableSharedMem", "-Dio.netty.tryReflectionSetAccessible=true",
+    *[
+        f"--add-exports={m}=ALL-UNNAMED"
+        for m in (
+            "java.base/jdk.internal.misc",
+            "java.management.rmi/com.sun.jmx.remote.internal.rmi",
+            "java.rmi/sun.rmi.registry",
+            "java.rmi/sun.rmi.server",
+            "java.sql/java.sql",
+            "java.base/java.lang.ref",
+            "jdk.unsupported/sun.misc",
+            "jdk.compiler/com.sun.tools.javac.file",
+            "jdk.attach/sun.tools.attach",
+        )
+    ],
+    *[
+        f"--add-opens={m}=ALL-UNNAMED"
+        for m in (
+            "java.base/java.lang.module",
+            "java.base/jdk.internal.loader",
+            "java.base/jdk.internal.ref",
+            "java.base/jdk.internal.reflect",
+            "java.base/jdk.internal.math",
+            "java.base/jdk.internal.module",
+            "java.base/jdk.internal.util.jar",
+            "jdk.management/com.sun.management.internal",
+            "java.base/sun.nio.ch",
+            "java.base/java.io",
+            "java.base/java.lang.reflect",
+            "jdk.compiler/com.sun.tools.javac",
+            "java.base/java.lang",
+            "java.base/java.util",
+        )
+    ],
+    "-XX:+UseG1GC",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-XX:+PerfDisableSharedMem",
+    "-Dio.netty.tryReflectionSetAccessible=true",
 ]
 
 YAML = """cluster_name: {cluster_name}
@@ -97,15 +122,24 @@ class NodePaths:
     root: Path
 
     @property
-    def conf(self) -> Path: return self.root / "conf"
+    def conf(self) -> Path:
+        return self.root / "conf"
+
     @property
-    def data(self) -> Path: return self.root / "data"
+    def data(self) -> Path:
+        return self.root / "data"
+
     @property
-    def log(self) -> Path: return self.root / "cassandra.log"
+    def log(self) -> Path:
+        return self.root / "cassandra.log"
+
     @property
-    def pid(self) -> Path: return self.root / "cassandra.pid"
+    def pid(self) -> Path:
+        return self.root / "cassandra.pid"
+
     @property
-    def yaml(self) -> Path: return self.conf / "cassandra.yaml"
+    def yaml(self) -> Path:
+        return self.conf / "cassandra.yaml"
 
 
 def node_paths(settings: Settings) -> NodePaths:
@@ -124,22 +158,39 @@ def fetch_server(settings: Settings) -> Path:
         return lib
     mvn = shutil.which("mvn")
     if not mvn:
-        raise NodeError("step 'fetch server': Maven (mvn) is not on PATH. Install Maven "
-                        "(apt-get install maven) or set LEDGERFLOW_CASSANDRA_HOSTS to use a cluster.")
+        raise NodeError(
+            "step 'fetch server': Maven (mvn) is not on PATH. Install Maven "
+            "(apt-get install maven) or set LEDGERFLOW_CASSANDRA_HOSTS to use a cluster."
+        )
     work = lib.parent
     work.mkdir(parents=True, exist_ok=True)
     (work / "pom.xml").write_text(POM.format(version=settings.cassandra_version))
     tmp = work / "lib.partial"
     shutil.rmtree(tmp, ignore_errors=True)
-    print(f"fetching Cassandra {settings.cassandra_version} from Maven Central into {lib} ...",
-          file=sys.stderr)
-    proc = subprocess.run([mvn, "-q", "-B", "-f", str(work / "pom.xml"),
-                           "dependency:copy-dependencies", f"-DoutputDirectory={tmp}",
-                           "-DincludeScope=runtime"], capture_output=True, text=True)
+    print(
+        f"fetching Cassandra {settings.cassandra_version} from Maven Central into {lib} ...",
+        file=sys.stderr,
+    )
+    proc = subprocess.run(
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(work / "pom.xml"),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={tmp}",
+            "-DincludeScope=runtime",
+        ],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
-        raise NodeError("step 'fetch server': mvn dependency:copy-dependencies failed:\n"
-                        f"{proc.stdout[-3000:]}{proc.stderr[-3000:]}\n"
-                        "Check that Maven Central is reachable (mvn -v; ~/.m2/settings.xml).")
+        raise NodeError(
+            "step 'fetch server': mvn dependency:copy-dependencies failed:\n"
+            f"{proc.stdout[-3000:]}{proc.stderr[-3000:]}\n"
+            "Check that Maven Central is reachable (mvn -v; ~/.m2/settings.xml)."
+        )
     shutil.rmtree(lib, ignore_errors=True)
     tmp.rename(lib)
     return lib
@@ -147,8 +198,12 @@ def fetch_server(settings: Settings) -> Path:
 
 def java_binary() -> str:
     """JDK 17 (Cassandra 5.0 runs on 11 or 17 and refuses newer ones)."""
-    candidates = [os.environ.get("JAVA_HOME", ""), "/usr/lib/jvm/java-17-openjdk-amd64",
-                  "/usr/lib/jvm/java-17-openjdk-arm64", "/usr/lib/jvm/java-17-openjdk"]
+    candidates = [
+        os.environ.get("JAVA_HOME", ""),
+        "/usr/lib/jvm/java-17-openjdk-amd64",
+        "/usr/lib/jvm/java-17-openjdk-arm64",
+        "/usr/lib/jvm/java-17-openjdk",
+    ]
     for home in candidates:
         if home and (Path(home) / "bin" / "java").exists():
             java = str(Path(home) / "bin" / "java")
@@ -157,8 +212,10 @@ def java_binary() -> str:
     found = shutil.which("java")
     if found and _java_major(found) in (11, 17):
         return found
-    raise NodeError("step 'find java': no JDK 11 or 17 found (Cassandra 5.0 needs one). Install "
-                    "openjdk-17-jdk-headless or set JAVA_HOME to a JDK 17.")
+    raise NodeError(
+        "step 'find java': no JDK 11 or 17 found (Cassandra 5.0 needs one). Install "
+        "openjdk-17-jdk-headless or set JAVA_HOME to a JDK 17."
+    )
 
 
 def _java_major(java: str) -> int:
@@ -181,6 +238,7 @@ def cql_answers(host: str = "127.0.0.1", port: int = 9042, timeout: float = 1.0)
     except OSError:
         return False
     from cassandra.cluster import Cluster
+
     cluster = Cluster([host], port=port, connect_timeout=timeout * 5, protocol_version=5)
     try:
         session = cluster.connect()
@@ -213,6 +271,7 @@ def read_pid(paths: NodePaths) -> int | None:
 @dataclass(frozen=True)
 class NodeSpec:
     """One local node: its loopback address, folders and ports."""
+
     address: str
     paths: NodePaths
     cql_port: int
@@ -223,8 +282,13 @@ class NodeSpec:
 
 
 def single_node(settings: Settings) -> NodeSpec:
-    return NodeSpec("127.0.0.1", node_paths(settings), settings.cassandra_port,
-                    settings.cassandra_storage_port, settings.cassandra_jmx_port)
+    return NodeSpec(
+        "127.0.0.1",
+        node_paths(settings),
+        settings.cassandra_port,
+        settings.cassandra_storage_port,
+        settings.cassandra_jmx_port,
+    )
 
 
 def write_config(spec: NodeSpec) -> None:
@@ -232,15 +296,23 @@ def write_config(spec: NodeSpec) -> None:
     paths.conf.mkdir(parents=True, exist_ok=True)
     for sub in ("data", "commitlog", "hints", "saved_caches", "cdc_raw"):
         (paths.data / sub).mkdir(parents=True, exist_ok=True)
-    paths.yaml.write_text(YAML.format(
-        data=paths.data, address=spec.address, cql_port=spec.cql_port,
-        storage_port=spec.storage_port, ssl_storage_port=spec.storage_port + 1,
-        cluster_name=spec.cluster_name, rf=spec.replication_factor))
+    paths.yaml.write_text(
+        YAML.format(
+            data=paths.data,
+            address=spec.address,
+            cql_port=spec.cql_port,
+            storage_port=spec.storage_port,
+            ssl_storage_port=spec.storage_port + 1,
+            cluster_name=spec.cluster_name,
+            rf=spec.replication_factor,
+        )
+    )
     # Cassandra's logback config ships only in the tarball; a small one keeps the log useful.
     (paths.conf / "logback.xml").write_text(
         '<configuration><appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">'
-        '<encoder><pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern></encoder>'
-        '</appender><root level="INFO"><appender-ref ref="STDOUT"/></root></configuration>\n')
+        "<encoder><pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern></encoder>"
+        '</appender><root level="INFO"><appender-ref ref="STDOUT"/></root></configuration>\n'
+    )
 
 
 def launch(settings: Settings, spec: NodeSpec, extra_flags: list[str]) -> int:
@@ -252,17 +324,34 @@ def launch(settings: Settings, spec: NodeSpec, extra_flags: list[str]) -> int:
     jamm = sorted(lib.glob("jamm-*.jar"))
     if not jamm:
         raise NodeError(f"step 'start': no jamm jar in {lib}; delete that folder to refetch.")
-    cmd = [java, f"-Xms{settings.cassandra_heap}", f"-Xmx{settings.cassandra_heap}",
-           "-Xss256k", f"-javaagent:{jamm[0]}", *JVM17_FLAGS,
-           f"-Dcassandra.config=file://{paths.yaml}", "-Dcassandra-foreground=true",
-           f"-Dlogback.configurationFile=file://{paths.conf / 'logback.xml'}",
-           f"-Dcassandra.logdir={paths.root}", f"-Dcassandra.storagedir={paths.data}",
-           "-Dcassandra.skip_wait_for_gossip_to_settle=0", *extra_flags,
-           f"-Dcassandra.jmx.local.port={spec.jmx_port}", "-Dcassandra.initial_token=",
-           "-cp", f"{paths.conf}:{lib}/*", "org.apache.cassandra.service.CassandraDaemon"]
+    cmd = [
+        java,
+        f"-Xms{settings.cassandra_heap}",
+        f"-Xmx{settings.cassandra_heap}",
+        "-Xss256k",
+        f"-javaagent:{jamm[0]}",
+        *JVM17_FLAGS,
+        f"-Dcassandra.config=file://{paths.yaml}",
+        "-Dcassandra-foreground=true",
+        f"-Dlogback.configurationFile=file://{paths.conf / 'logback.xml'}",
+        f"-Dcassandra.logdir={paths.root}",
+        f"-Dcassandra.storagedir={paths.data}",
+        "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+        *extra_flags,
+        f"-Dcassandra.jmx.local.port={spec.jmx_port}",
+        "-Dcassandra.initial_token=",
+        "-cp",
+        f"{paths.conf}:{lib}/*",
+        "org.apache.cassandra.service.CassandraDaemon",
+    ]
     with open(paths.log, "ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     paths.pid.write_text(str(proc.pid))
     return proc.pid
 
@@ -278,11 +367,15 @@ def wait_for_cql(spec: NodeSpec, pid: int, timeout: float) -> None:
             log = spec.paths.log
             tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
             spec.paths.pid.unlink(missing_ok=True)
-            raise NodeError(f"step 'start {spec.address}': the Cassandra process exited before "
-                            f"CQL answered. Log {log} ends with:\n{tail}")
+            raise NodeError(
+                f"step 'start {spec.address}': the Cassandra process exited before "
+                f"CQL answered. Log {log} ends with:\n{tail}"
+            )
         time.sleep(1.0)
-    raise NodeError(f"step 'wait for CQL': no answer on {spec.address}:{spec.cql_port} after "
-                    f"{timeout:.0f}s; see {spec.paths.log}")
+    raise NodeError(
+        f"step 'wait for CQL': no answer on {spec.address}:{spec.cql_port} after "
+        f"{timeout:.0f}s; see {spec.paths.log}"
+    )
 
 
 def start(settings: Settings | None = None, timeout: float = 240.0, nodes: int = 1) -> str:
@@ -291,6 +384,7 @@ def start(settings: Settings | None = None, timeout: float = 240.0, nodes: int =
     settings = settings or get_settings()
     if nodes > 1:
         from devtools.devstack import local_cluster
+
         return local_cluster.start(settings, nodes, timeout=timeout)
     if not settings.uses_local_node:
         return f"using the configured cluster {settings.cassandra_hosts}; no local node started"
@@ -325,6 +419,7 @@ def stop(settings: Settings | None = None, timeout: float = 90.0) -> str:
     """Stop what ledgerflow started here: the single node and any local cluster nodes."""
     settings = settings or get_settings()
     from devtools.devstack import local_cluster
+
     lines = local_cluster.stop(settings, timeout)
     pid = stop_pid(node_paths(settings), timeout)
     if pid is not None:
@@ -335,6 +430,7 @@ def stop(settings: Settings | None = None, timeout: float = 90.0) -> str:
 def status(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     from devtools.devstack import local_cluster
+
     if local_cluster.exists(settings):
         return local_cluster.status(settings)
     if not settings.uses_local_node:
@@ -343,5 +439,7 @@ def status(settings: Settings | None = None) -> str:
     paths = node_paths(settings)
     pid = read_pid(paths)
     up = cql_answers(port=settings.cassandra_port)
-    return (f"local node: {'up' if up else 'down'}; pid {pid or '-'}; data {paths.data}; "
-            f"log {paths.log}")
+    return (
+        f"local node: {'up' if up else 'down'}; pid {pid or '-'}; data {paths.data}; "
+        f"log {paths.log}"
+    )

@@ -1,4 +1,5 @@
 """`ledgerflow cassandra start [--nodes N]|stop|status`."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,9 +10,12 @@ from devtools.devstack import cassandra_node
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["start", "stop", "status"])
-    parser.add_argument("--nodes", type=int, default=1,
-                        help="start a local cluster of N nodes on 127.0.0.1..N (default: 1, the "
-                        "single node)")
+    parser.add_argument(
+        "--nodes",
+        type=int,
+        default=1,
+        help="start a local cluster of N nodes on 127.0.0.1..N (default: 1, the single node)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

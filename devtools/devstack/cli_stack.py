@@ -6,6 +6,7 @@ demo   up, then a generated 50k-row sample uploaded and watched to the end, the 
        the URLs to look at, last the web page's URL and a token to paste into it
 down   everything up started, in reverse order
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,14 +25,15 @@ from ingest.config import get_settings
 PRICESIM_PORT = 8765
 DASHBOARD_PORT = 8265
 RAY_PORT = 6379
-METRICS_PORT = 8080   # the head's Prometheus endpoint (docs/observability.md)
+METRICS_PORT = 8080  # the head's Prometheus endpoint (docs/observability.md)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["up", "down", "status", "demo"])
     parser.add_argument("--rows", type=int, default=50_000, help="demo sample size")
-    parser.add_argument("--price-rate", type=float, default=50.0,
-                        help="requests/s the price simulator allows")
+    parser.add_argument(
+        "--price-rate", type=float, default=50.0, help="requests/s the price simulator allows"
+    )
 
 
 def _bin(name: str) -> str:
@@ -43,21 +45,51 @@ def up(price_rate: float) -> None:
     settings = get_settings()
     print(cassandra_node.start())
     from ingest.load.migrations import apply_migrations
-    print(f"schema: applied {apply_migrations(settings) or 'nothing new'} in keyspace {settings.keyspace}")
-    print(start_background("pricesim", [_bin("ledgerflow"), "pricesim", "--port", str(PRICESIM_PORT),
-                                        "--rate", str(price_rate), "--burst", str(int(price_rate))],
-                           PRICESIM_PORT))
+
+    print(
+        f"schema: applied {apply_migrations(settings) or 'nothing new'} in keyspace {settings.keyspace}"
+    )
+    print(
+        start_background(
+            "pricesim",
+            [
+                _bin("ledgerflow"),
+                "pricesim",
+                "--port",
+                str(PRICESIM_PORT),
+                "--rate",
+                str(price_rate),
+                "--burst",
+                str(int(price_rate)),
+            ],
+            PRICESIM_PORT,
+        )
+    )
     if not port_open(RAY_PORT):
-        subprocess.run([_bin("ray"), "start", "--head", f"--port={RAY_PORT}",
-                        "--dashboard-host=127.0.0.1", f"--dashboard-port={DASHBOARD_PORT}",
-                        f"--metrics-export-port={METRICS_PORT}", "--disable-usage-stats"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                _bin("ray"),
+                "start",
+                "--head",
+                f"--port={RAY_PORT}",
+                "--dashboard-host=127.0.0.1",
+                f"--dashboard-port={DASHBOARD_PORT}",
+                f"--metrics-export-port={METRICS_PORT}",
+                "--disable-usage-stats",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     print(f"Ray head up (dashboard http://127.0.0.1:{DASHBOARD_PORT}; {dashboard_login()})")
     os.environ["LEDGERFLOW_RAY_ADDRESS"] = os.environ.get("LEDGERFLOW_RAY_ADDRESS") or "auto"
     get_settings.cache_clear()
     from serve.app import run_local
+
     run_local(settings.api_host, settings.api_port, blocking=False)
-    print(f"API up: http://{settings.api_host}:{settings.api_port}/docs, web page "
-          f"http://{settings.api_host}:{settings.api_port}/")
+    print(
+        f"API up: http://{settings.api_host}:{settings.api_port}/docs, web page "
+        f"http://{settings.api_host}:{settings.api_port}/"
+    )
 
 
 def dashboard_login() -> str:
@@ -73,6 +105,7 @@ def down() -> None:
         try:
             import ray
             from ray import serve
+
             ray.init(address="auto", namespace="ledgerflow", log_to_driver=False)
             serve.shutdown()
             ray.shutdown()
@@ -87,10 +120,14 @@ def down() -> None:
 def status() -> None:
     settings = get_settings()
     print(cassandra_node.status())
-    print(f"price simulator: {'up' if port_open(PRICESIM_PORT) else 'down'} (127.0.0.1:{PRICESIM_PORT})")
+    print(
+        f"price simulator: {'up' if port_open(PRICESIM_PORT) else 'down'} (127.0.0.1:{PRICESIM_PORT})"
+    )
     print(f"Ray: {'up' if port_open(RAY_PORT) else 'down'} (dashboard 127.0.0.1:{DASHBOARD_PORT})")
-    print(f"API: {'up' if port_open(settings.api_port) else 'down'} "
-          f"(http://{settings.api_host}:{settings.api_port}/docs)")
+    print(
+        f"API: {'up' if port_open(settings.api_port) else 'down'} "
+        f"(http://{settings.api_host}:{settings.api_port}/docs)"
+    )
 
 
 def demo(rows: int, price_rate: float) -> int:
@@ -112,23 +149,28 @@ def demo(rows: int, price_rate: float) -> int:
     api = f"http://{settings.api_host}:{settings.api_port}"
     for path, fmt in ((sample, "binance"), (peer, "koinly")):
         if path.exists():
-            code = cli(["upload", str(path), "--format", fmt, "--watch", "--api", api,
-                        "--token", token])
+            code = cli(
+                ["upload", str(path), "--format", fmt, "--watch", "--api", api, "--token", token]
+            )
             if code:
                 return code
-    request = urllib.request.Request(f"{api}/v1/gains", headers={"Authorization": f"Bearer {token}"})
+    request = urllib.request.Request(
+        f"{api}/v1/gains", headers={"Authorization": f"Bearer {token}"}
+    )
     with urllib.request.urlopen(request, timeout=30) as resp:
         gains = json.load(resp)
     print("\nGains summary (user 'demo', " + get_settings().fiat_currency + "):")
     print(gains_table(gains["items"]))
-    print(f"\nLook at:\n  API docs       {api}/docs\n  Ray dashboard  http://127.0.0.1:{DASHBOARD_PORT}"
-          f"  ({dashboard_login()};\n                 RAY_AUTH_MODE=disabled make demo turns it off "
-          "on a local machine): Jobs, then the Tasks of\n                 job:<id>, parse:<id>:*, "
-          "store:<id>:*, tax:<id>:* (README: One job on the dashboard)"
-          f"\n  metrics        curl -s http://127.0.0.1:{METRICS_PORT}/metrics | grep ledgerflow"
-          "  (docs/observability.md)"
-          f"\n  transactions   curl -H 'Authorization: Bearer {token}' {api}/v1/transactions?limit=5"
-          f"\n  stop all       make down")
+    print(
+        f"\nLook at:\n  API docs       {api}/docs\n  Ray dashboard  http://127.0.0.1:{DASHBOARD_PORT}"
+        f"  ({dashboard_login()};\n                 RAY_AUTH_MODE=disabled make demo turns it off "
+        "on a local machine): Jobs, then the Tasks of\n                 job:<id>, parse:<id>:*, "
+        "store:<id>:*, tax:<id>:* (README: One job on the dashboard)"
+        f"\n  metrics        curl -s http://127.0.0.1:{METRICS_PORT}/metrics | grep ledgerflow"
+        "  (docs/observability.md)"
+        f"\n  transactions   curl -H 'Authorization: Bearer {token}' {api}/v1/transactions?limit=5"
+        f"\n  stop all       make down"
+    )
     print(f"\nWeb page: {api}/\nToken to paste there (user 'demo'): {token}")
     return 0
 

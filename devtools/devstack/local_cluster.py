@@ -7,6 +7,7 @@ after another, each once the previous one is Normal in the ring (concurrent boot
 The cluster has its own name, so a node of another cluster on the same ports is refused, never
 joined or reused.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -40,11 +41,15 @@ def root(settings: Settings) -> Path:
 
 
 def node_spec(settings: Settings, index: int, replication_factor: int = 3) -> NodeSpec:
-    return NodeSpec(address=f"127.0.0.{index}", paths=NodePaths(root(settings) / f"node{index}"),
-                    cql_port=settings.cassandra_port,
-                    storage_port=settings.cassandra_storage_port,
-                    jmx_port=settings.cassandra_jmx_port + index - 1,
-                    cluster_name=CLUSTER_NAME, replication_factor=replication_factor)
+    return NodeSpec(
+        address=f"127.0.0.{index}",
+        paths=NodePaths(root(settings) / f"node{index}"),
+        cql_port=settings.cassandra_port,
+        storage_port=settings.cassandra_storage_port,
+        jmx_port=settings.cassandra_jmx_port + index - 1,
+        cluster_name=CLUSTER_NAME,
+        replication_factor=replication_factor,
+    )
 
 
 def known_nodes(settings: Settings) -> list[int]:
@@ -66,9 +71,11 @@ def contact_points(nodes: int) -> str:
 def env_hint(settings: Settings, nodes: int) -> str:
     """The settings that point ledgerflow at this cluster."""
     rf = min(3, nodes)
-    lines = [f"export LEDGERFLOW_CASSANDRA_HOSTS={contact_points(nodes)}",
-             "export LEDGERFLOW_REPLICATION=\"{'class': 'SimpleStrategy', "
-             f"'replication_factor': {rf}}}\""]
+    lines = [
+        f"export LEDGERFLOW_CASSANDRA_HOSTS={contact_points(nodes)}",
+        "export LEDGERFLOW_REPLICATION=\"{'class': 'SimpleStrategy', "
+        f"'replication_factor': {rf}}}\"",
+    ]
     if settings.cassandra_port != 9042:
         lines.append(f"export LEDGERFLOW_CASSANDRA_PORT={settings.cassandra_port}")
     return "\n".join(lines)
@@ -76,6 +83,7 @@ def env_hint(settings: Settings, nodes: int) -> str:
 
 def _cluster_name(address: str, port: int) -> str | None:
     from cassandra.cluster import Cluster
+
     cluster = Cluster([address], port=port, connect_timeout=5, protocol_version=5)
     try:
         row = cluster.connect().execute("SELECT cluster_name FROM system.local").one()
@@ -88,6 +96,7 @@ def _cluster_name(address: str, port: int) -> str | None:
 
 def _peers_seen_from(address: str, port: int) -> set[str]:
     from cassandra.cluster import Cluster
+
     cluster = Cluster([address], port=port, connect_timeout=5, protocol_version=5)
     try:
         rows = cluster.connect().execute("SELECT peer FROM system.peers_v2")
@@ -108,7 +117,8 @@ def start_node(settings: Settings, index: int, nodes: int, timeout: float) -> st
                 f"step 'start {spec.address}': {spec.address}:{spec.cql_port} is a node of "
                 f"cluster {name!r}, not this local cluster; choose other ports "
                 "(LEDGERFLOW_CASSANDRA_PORT, LEDGERFLOW_CASSANDRA_STORAGE_PORT, "
-                "LEDGERFLOW_CASSANDRA_JMX_PORT).")
+                "LEDGERFLOW_CASSANDRA_JMX_PORT)."
+            )
         return f"node {index} already up on {spec.address}:{spec.cql_port}"
     pid = read_pid(spec.paths)
     if pid is None:
@@ -118,8 +128,10 @@ def start_node(settings: Settings, index: int, nodes: int, timeout: float) -> st
         deadline = time.monotonic() + 60
         while spec.address not in _peers_seen_from("127.0.0.1", spec.cql_port):
             if time.monotonic() > deadline:
-                raise NodeError(f"step 'join {spec.address}': node 1 does not list it as a peer "
-                                f"after 60 s; see {spec.paths.log}")
+                raise NodeError(
+                    f"step 'join {spec.address}': node 1 does not list it as a peer "
+                    f"after 60 s; see {spec.paths.log}"
+                )
             time.sleep(1.0)
     return f"node {index} up on {spec.address}:{spec.cql_port} (pid {pid}, log {spec.paths.log})"
 
@@ -155,13 +167,30 @@ def nodetool(settings: Settings, index: int, *args: str, timeout: float = 120.0)
     lib = fetch_server(settings)
     spec = node_spec(settings, index)
     logback = f"-Dlogback.configurationFile=file://{spec.paths.conf / 'logback.xml'}"
-    proc = subprocess.run([java_binary(), "-Xmx128m", *JVM17_FLAGS, logback, "-cp", f"{lib}/*",
-                           "org.apache.cassandra.tools.NodeTool", "-h", "127.0.0.1",
-                           "-p", str(spec.jmx_port), *args],
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [
+            java_binary(),
+            "-Xmx128m",
+            *JVM17_FLAGS,
+            logback,
+            "-cp",
+            f"{lib}/*",
+            "org.apache.cassandra.tools.NodeTool",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(spec.jmx_port),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if proc.returncode != 0:
-        raise NodeError(f"nodetool {' '.join(args)} on node {index}: "
-                        f"{(proc.stderr or proc.stdout).strip()[-1000:]}")
+        raise NodeError(
+            f"nodetool {' '.join(args)} on node {index}: "
+            f"{(proc.stderr or proc.stdout).strip()[-1000:]}"
+        )
     return proc.stdout
 
 
@@ -174,8 +203,10 @@ def status(settings: Settings) -> str:
         pid = read_pid(spec.paths)
         up = pid is not None and _pid_alive(pid) and cql_answers(spec.address, spec.cql_port)
         live = live or (index if up else None)
-        lines.append(f"node {index} {spec.address}:{spec.cql_port}: {'up' if up else 'down'}; "
-                     f"pid {pid or '-'}; jmx {spec.jmx_port}; log {spec.paths.log}")
+        lines.append(
+            f"node {index} {spec.address}:{spec.cql_port}: {'up' if up else 'down'}; "
+            f"pid {pid or '-'}; jmx {spec.jmx_port}; log {spec.paths.log}"
+        )
     if live is None:
         lines.append("no node of the local cluster is up")
         return "\n".join(lines)

@@ -1,4 +1,5 @@
 """Background service processes of the local stack, tracked by pid files under the state folder."""
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,9 @@ def start_background(name: str, cmd: list[str], port: int, timeout: float = 60.0
         return f"{name} already up on 127.0.0.1:{port}"
     get_settings().state_dir.mkdir(parents=True, exist_ok=True)
     log = open(log_file(name), "ab")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+    )
     pid_file(name).write_text(str(proc.pid))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

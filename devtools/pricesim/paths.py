@@ -5,6 +5,7 @@ Each asset has a listing date (no price before it: the "gap" the real providers 
 price on 2024-01-01 and an hourly geometric random walk with its own drift and volatility, seeded by
 the symbol, so every process computes the same series.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -15,19 +16,19 @@ from functools import lru_cache
 import numpy as np
 
 HOUR = 3600
-EPOCH = int(datetime(2015, 1, 1, tzinfo=timezone.utc).timestamp())   # first hour of any series
-END = int(datetime(2028, 1, 1, tzinfo=timezone.utc).timestamp())     # last hour (exclusive)
+EPOCH = int(datetime(2015, 1, 1, tzinfo=timezone.utc).timestamp())  # first hour of any series
+END = int(datetime(2028, 1, 1, tzinfo=timezone.utc).timestamp())  # last hour (exclusive)
 ANCHOR = int(datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp())
 
 
 @dataclass(frozen=True)
 class AssetModel:
     coin_id: str
-    anchor_price: float        # USD on 2024-01-01 00:00 UTC
-    listed: str                # ISO date of the first price
-    annual_vol: float          # volatility of log returns per year
+    anchor_price: float  # USD on 2024-01-01 00:00 UTC
+    listed: str  # ISO date of the first price
+    annual_vol: float  # volatility of log returns per year
     annual_drift: float = 0.0
-    stable: bool = False       # pegged near 1 USD
+    stable: bool = False  # pegged near 1 USD
 
 
 MODELS: dict[str, AssetModel] = {
@@ -109,8 +110,9 @@ def price_at(symbol: str, ts: int | float | datetime, currency: str = "usd") -> 
     return float(prices[idx]) * FX_PER_USD[currency.lower()]
 
 
-def series(symbol: str, start: int, end: int, step: int = HOUR,
-           currency: str = "usd") -> list[tuple[int, float]]:
+def series(
+    symbol: str, start: int, end: int, step: int = HOUR, currency: str = "usd"
+) -> list[tuple[int, float]]:
     """Points (ts, price) at multiples of `step` in [start, end], existing hours only."""
     if symbol not in MODELS:
         return []

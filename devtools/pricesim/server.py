@@ -12,6 +12,7 @@ seed and the order of requests.
 Pure parts (`chart_body`, `step_for_range`, `outage_remaining`, `SlidingCounter`) are tested
 without a server; `make_app` is the thin aiohttp shell.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -37,12 +38,12 @@ COINS_LIST = "/api/v3/coins/list"
 
 @dataclass
 class SimConfig:
-    rate: float = 0.0                 # requests/s; 0 = unlimited
-    burst: int = 0                    # token bucket size; 0 = max(1, rate)
+    rate: float = 0.0  # requests/s; 0 = unlimited
+    burst: int = 0  # token bucket size; 0 = max(1, rate)
     latency_ms: float = 0.0
-    error_rate: float = 0.0           # share of requests answered 500/502/503
+    error_rate: float = 0.0  # share of requests answered 500/502/503
     body_ratelimit_rate: float = 0.0  # share answered 200 with a rate-limit error body
-    outages: list[tuple[float, float]] = field(default_factory=list)   # (start, duration) s
+    outages: list[tuple[float, float]] = field(default_factory=list)  # (start, duration) s
     seed: int = 0
 
 
@@ -57,8 +58,11 @@ def parse_outage(spec: str | list | tuple) -> tuple[float, float]:
 
 def outage_remaining(uptime: float, outages: list[tuple[float, float]]) -> float | None:
     """Seconds left of the outage in force at `uptime`, or None."""
-    remaining = [start + duration - uptime for start, duration in outages
-                 if start <= uptime < start + duration]
+    remaining = [
+        start + duration - uptime
+        for start, duration in outages
+        if start <= uptime < start + duration
+    ]
     return max(remaining) if remaining else None
 
 
@@ -70,8 +74,9 @@ def step_for_range(range_seconds: int) -> int:
     return DAY
 
 
-def chart_body(symbol: str, start: int, end: int, now: int,
-               currency: str = "usd") -> dict[str, list]:
+def chart_body(
+    symbol: str, start: int, end: int, now: int, currency: str = "usd"
+) -> dict[str, list]:
     """market_chart/range body for [start, end] (CoinGecko's inclusive `to`), up to `now`."""
     step = step_for_range(end - start)
     points = paths.series(symbol, start, min(end, now), step=step, currency=currency)
@@ -108,8 +113,15 @@ class Simulator:
     def apply(self, config: SimConfig) -> None:
         self.config = config
         self.rng = random.Random(config.seed)
-        self.bucket = (TokenBucket(config.rate, config.burst or max(1, math.ceil(config.rate)),
-                                   updated=time.monotonic()) if config.rate > 0 else None)
+        self.bucket = (
+            TokenBucket(
+                config.rate,
+                config.burst or max(1, math.ceil(config.rate)),
+                updated=time.monotonic(),
+            )
+            if config.rate > 0
+            else None
+        )
 
     def reset_stats(self) -> None:
         self.counts: Counter[str] = Counter()
@@ -123,11 +135,16 @@ class Simulator:
 
     def stats(self) -> dict[str, Any]:
         return {
-            "requests": self.counts["requests"], "ok": self.counts["ok"],
-            "throttled_429": self.counts["throttled_429"], "errors_5xx": self.counts["errors_5xx"],
-            "body_errors": self.counts["body_errors"], "not_found": self.counts["not_found"],
-            "with_api_key": self.counts["with_api_key"], "by_path": dict(self.by_path),
-            "max_rate_1s": self.window.max_count, "request_log": list(self.request_log),
+            "requests": self.counts["requests"],
+            "ok": self.counts["ok"],
+            "throttled_429": self.counts["throttled_429"],
+            "errors_5xx": self.counts["errors_5xx"],
+            "body_errors": self.counts["body_errors"],
+            "not_found": self.counts["not_found"],
+            "with_api_key": self.counts["with_api_key"],
+            "by_path": dict(self.by_path),
+            "max_rate_1s": self.window.max_count,
+            "request_log": list(self.request_log),
             "uptime_s": self.uptime,
         }
 
@@ -144,34 +161,53 @@ class Simulator:
         remaining = outage_remaining(self.uptime, self.config.outages)
         if remaining is not None:
             self.counts["errors_5xx"] += 1
-            return web.json_response({"error": "service unavailable (maintenance)"}, status=503,
-                                     headers={"Retry-After": str(max(1, math.ceil(remaining)))})
+            return web.json_response(
+                {"error": "service unavailable (maintenance)"},
+                status=503,
+                headers={"Retry-After": str(max(1, math.ceil(remaining)))},
+            )
         if self.bucket is not None:
             wait = self.bucket.take(time.monotonic())
             if wait > 0:
                 self.counts["throttled_429"] += 1
                 return web.json_response(
-                    {"status": {"error_code": 429, "error_message": "You've exceeded the Rate "
-                                "Limit. Please visit https://www.coingecko.com/en/api/pricing"}},
-                    status=429, headers={"Retry-After": str(max(1, math.ceil(wait)))})
+                    {
+                        "status": {
+                            "error_code": 429,
+                            "error_message": "You've exceeded the Rate "
+                            "Limit. Please visit https://www.coingecko.com/en/api/pricing",
+                        }
+                    },
+                    status=429,
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                )
         if self.config.error_rate and self.rng.random() < self.config.error_rate:
             self.counts["errors_5xx"] += 1
             status = self.rng.choice((500, 502, 503))
             return web.json_response({"error": "internal error"}, status=status)
         if self.config.body_ratelimit_rate and self.rng.random() < self.config.body_ratelimit_rate:
             self.counts["body_errors"] += 1
-            body = self.rng.choice((
-                {"Response": "Error", "Message": "You are over your rate limit please upgrade "
-                 "your account!", "Type": 99},
-                {"status": {"error_code": 429,
-                            "error_message": "You've exceeded the Rate Limit."}}))
+            body = self.rng.choice(
+                (
+                    {
+                        "Response": "Error",
+                        "Message": "You are over your rate limit please upgrade your account!",
+                        "Type": 99,
+                    },
+                    {
+                        "status": {
+                            "error_code": 429,
+                            "error_message": "You've exceeded the Rate Limit.",
+                        }
+                    },
+                )
+            )
             return web.json_response(body, status=200)
         return None
 
 
 def has_api_key(request: web.Request) -> bool:
-    return bool(request.headers.get("x-cg-demo-api-key") or
-                request.headers.get("x-cg-pro-api-key"))
+    return bool(request.headers.get("x-cg-demo-api-key") or request.headers.get("x-cg-pro-api-key"))
 
 
 def make_app(config: SimConfig) -> web.Application:
@@ -194,9 +230,17 @@ def make_app(config: SimConfig) -> web.Application:
 
     async def coins_list(request: web.Request) -> web.Response:
         def serve() -> web.Response:
-            return web.json_response([{"id": m.coin_id, "symbol": s.lower(),
-                                       "name": m.coin_id.replace("-", " ").title()}
-                                      for s, m in paths.MODELS.items()])
+            return web.json_response(
+                [
+                    {
+                        "id": m.coin_id,
+                        "symbol": s.lower(),
+                        "name": m.coin_id.replace("-", " ").title(),
+                    }
+                    for s, m in paths.MODELS.items()
+                ]
+            )
+
         return await respond(request, COINS_LIST, False, serve)
 
     async def market_chart(request: web.Request) -> web.Response:
@@ -207,15 +251,19 @@ def make_app(config: SimConfig) -> web.Application:
             query = request.query
             currency = query.get("vs_currency", "").lower()
             if currency not in paths.FX_PER_USD:
-                return web.json_response({"error": "invalid vs_currency (simulator: "
-                                          f"{', '.join(paths.FX_PER_USD)})"}, status=400)
+                return web.json_response(
+                    {"error": f"invalid vs_currency (simulator: {', '.join(paths.FX_PER_USD)})"},
+                    status=400,
+                )
             try:
                 start, end = int(float(query["from"])), int(float(query["to"]))
             except (KeyError, ValueError):
-                return web.json_response({"error": "from and to (unix seconds) are required"},
-                                         status=400)
+                return web.json_response(
+                    {"error": "from and to (unix seconds) are required"}, status=400
+                )
             body = chart_body(symbol, start, end, int(time.time()), currency)
             return web.Response(text=json.dumps(body), content_type="application/json")
+
         return await respond(request, MARKET_CHART, True, serve)
 
     async def get_stats(request: web.Request) -> web.Response:

@@ -5,6 +5,7 @@ every other byte is NUL) is refused as a whole; UTF-16 with a BOM is text (trans
 ingest/extract/encoding.py). A few NUL bytes in a UTF-8 file are a few bad
 rows: the parser rejects those rows with their line and keeps the rest.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -17,7 +18,7 @@ UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 def not_text_reason(head: bytes) -> str | None:
     """Why a file starting with `head` is not a text file we read (None: it may be one)."""
-    if head.startswith(UTF32_BOMS):   # before UTF-16: FF FE 00 00 starts with FF FE
+    if head.startswith(UTF32_BOMS):  # before UTF-16: FF FE 00 00 starts with FF FE
         return "the file is UTF-32 encoded: export or save it as UTF-8 (or UTF-16) CSV"
     if head.startswith(UTF16_BOMS):
         return None

@@ -8,6 +8,7 @@ at C speed, memory bounded by the block size. A stray quote in the middle of an 
 (not valid CSV) flips the parity; the planner then only makes fewer, larger ranges until the
 next stray quote, it never crashes.
 """
+
 from __future__ import annotations
 
 import csv
@@ -27,9 +28,9 @@ from ingest.extract.formats import (
 )
 from ingest.extract.formats.base import FormatError, FormatSpec
 
-HEAD_BYTES = 64 * 1024          # what inspect_file reads: preamble + header live there
-BLOCK_BYTES = 4 * 1024 * 1024   # planner read size
-ROWS_PER_CHUNK = 75_000         # adaptive target, between the brief's 50k and 100k
+HEAD_BYTES = 64 * 1024  # what inspect_file reads: preamble + header live there
+BLOCK_BYTES = 4 * 1024 * 1024  # planner read size
+ROWS_PER_CHUNK = 75_000  # adaptive target, between the brief's 50k and 100k
 MIN_CHUNK_BYTES = 256 * 1024
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
 DELIMITERS = (",", ";", "\t")
@@ -38,20 +39,20 @@ DELIMITERS = (",", ";", "\t")
 @dataclass(frozen=True)
 class ByteRange:
     index: int
-    start: int        # [start, end) bytes of the file
+    start: int  # [start, end) bytes of the file
     end: int
-    first_line: int   # 1-based physical line of byte `start`
+    first_line: int  # 1-based physical line of byte `start`
 
 
 @dataclass(frozen=True)
 class FileLayout:
-    format: str            # the source (koinly, coinbase, ...): the canonical `source` column
-    header: bytes          # the header line as UTF-8, without BOM and line end
-    data_start: int        # byte offset of the first data line (in the stored file)
-    first_data_line: int   # its 1-based physical line
+    format: str  # the source (koinly, coinbase, ...): the canonical `source` column
+    header: bytes  # the header line as UTF-8, without BOM and line end
+    data_start: int  # byte offset of the first data line (in the stored file)
+    first_data_line: int  # its 1-based physical line
     size: int
-    version: str = ""      # the registered header version read ("coinbase-2023"); "" = format
-    encoding: str = UTF8   # of the stored file (see ingest.extract.encoding)
+    version: str = ""  # the registered header version read ("coinbase-2023"); "" = format
+    encoding: str = UTF8  # of the stored file (see ingest.extract.encoding)
     delimiter: str = ","
 
     @property
@@ -91,7 +92,7 @@ def sniff_layout(head: bytes, size: int, fmt: str | None = None) -> FileLayout:
     while pos < len(text):
         nl = text.find("\n", pos)
         if nl < 0 and not whole:
-            break   # a line longer than the head: no header there
+            break  # a line longer than the head: no header there
         end = len(text) if nl < 0 else nl
         line = text[pos:end].rstrip("\r")
         for delimiter in DELIMITERS:
@@ -102,11 +103,17 @@ def sniff_layout(head: bytes, size: int, fmt: str | None = None) -> FileLayout:
                 first_fields = fields
             spec = detect_format(fields, allowed)
             if spec is not None:
-                data_start = bom + encoded_length(text[:end + 1 if nl >= 0 else end], encoding)
-                return FileLayout(format=spec.source_name, version=spec.name,
-                                  header=line.encode("utf-8", errors="surrogatepass"),
-                                  data_start=data_start, first_data_line=line_no + 1, size=size,
-                                  encoding=encoding, delimiter=delimiter)
+                data_start = bom + encoded_length(text[: end + 1 if nl >= 0 else end], encoding)
+                return FileLayout(
+                    format=spec.source_name,
+                    version=spec.name,
+                    header=line.encode("utf-8", errors="surrogatepass"),
+                    data_start=data_start,
+                    first_data_line=line_no + 1,
+                    size=size,
+                    encoding=encoding,
+                    delimiter=delimiter,
+                )
         pos, line_no = end + 1, line_no + 1
     reason = not_text_reason(head)  # judged only now: a NUL in some data row must not sink the file
     if reason is not None:
@@ -114,27 +121,37 @@ def sniff_layout(head: bytes, size: int, fmt: str | None = None) -> FileLayout:
     raise FormatError(_no_header_message(fmt, allowed, first_fields or (), line_no))
 
 
-def _no_header_message(fmt: str | None, allowed: tuple[FormatSpec, ...] | None,
-                       first_fields: tuple[str, ...], lines: int) -> str:
+def _no_header_message(
+    fmt: str | None,
+    allowed: tuple[FormatSpec, ...] | None,
+    first_fields: tuple[str, ...],
+    lines: int,
+) -> str:
     if fmt and allowed:
-        msg = (f"no {fmt} header found in the first {lines} lines; expected the columns of "
-               f"{expected_headers(allowed)}")
+        msg = (
+            f"no {fmt} header found in the first {lines} lines; expected the columns of "
+            f"{expected_headers(allowed)}"
+        )
         close = closest_format(first_fields, allowed) if first_fields else None
         if close and close[1]:
             msg += f" (the first line lacks: {', '.join(close[1])})"
         return msg
     # Short facts first (a job's error keeps only its first 500 characters), headers last.
     sources = sorted({spec.source_name for spec in FORMATS.values()})
-    msg = (f"unrecognized file: no known header in the first {lines} lines. Known sources: "
-           f"{', '.join(sources)} (GET /v1/formats lists every header version)")
+    msg = (
+        f"unrecognized file: no known header in the first {lines} lines. Known sources: "
+        f"{', '.join(sources)} (GET /v1/formats lists every header version)"
+    )
     close = closest_format(first_fields) if first_fields else None
     if close:
         msg += f". The first line looks like {close[0].name} but lacks: {', '.join(close[1])}"
     elif first_fields:
         near = nearest_format(first_fields)
-        msg += (f". The nearest known header is {near.name} ({near.description or near.source_name}"
-                f"; the first line has {near.present(first_fields)} of its {len(near.columns)} "
-                "columns)")
+        msg += (
+            f". The nearest known header is {near.name} ({near.description or near.source_name}"
+            f"; the first line has {near.present(first_fields)} of its {len(near.columns)} "
+            "columns)"
+        )
     return f"{msg}. Expected the header of one of these formats - {expected_headers()}"
 
 
@@ -143,20 +160,23 @@ def plan_chunks(f: BinaryIO, layout: FileLayout, target_bytes: int) -> list[Byte
     outside quotes (or at the end of the file). One streaming pass, BLOCK_BYTES in memory."""
     if layout.encoding not in (UTF8, "cp1252"):
         # UTF-16: a newline byte may be half of another character; one range, read whole.
-        return [ByteRange(0, layout.data_start, layout.size, layout.first_data_line)] \
-            if layout.data_start < layout.size else []
+        return (
+            [ByteRange(0, layout.data_start, layout.size, layout.first_data_line)]
+            if layout.data_start < layout.size
+            else []
+        )
     target = max(1, int(target_bytes))
     ranges: list[ByteRange] = []
     chunk_start, chunk_line = layout.data_start, layout.first_data_line
-    want = chunk_start + target          # the next boundary is the first row end at or after it
-    parity, line = 0, layout.first_data_line   # quote parity and line number at `pos`
+    want = chunk_start + target  # the next boundary is the first row end at or after it
+    parity, line = 0, layout.first_data_line  # quote parity and line number at `pos`
     f.seek(layout.data_start)
     block_pos = layout.data_start
     while block_pos < layout.size:
         block = f.read(min(BLOCK_BYTES, layout.size - block_pos))
         if not block:
             break
-        i = 0                              # everything before i is accounted for
+        i = 0  # everything before i is accounted for
         while want - block_pos < len(block):
             nl = block.find(b"\n", max(i, want - block_pos))
             if nl < 0:
@@ -164,11 +184,11 @@ def plan_chunks(f: BinaryIO, layout: FileLayout, target_bytes: int) -> list[Byte
             parity ^= block.count(b'"', i, nl) & 1
             line += block.count(b"\n", i, nl) + 1
             i = nl + 1
-            if parity == 0:                # a row end: cut after it
+            if parity == 0:  # a row end: cut after it
                 end = block_pos + i
                 ranges.append(ByteRange(len(ranges), chunk_start, end, chunk_line))
                 chunk_start, chunk_line, want = end, line, end + target
-            else:                          # newline inside a quoted field: try the next one
+            else:  # newline inside a quoted field: try the next one
                 want = block_pos + i
         parity ^= block.count(b'"', i) & 1
         line += block.count(b"\n", i)

@@ -12,6 +12,7 @@ A UTF-8 file whose first 64 KiB are plain ASCII cannot be told from Windows-1252
 chunk that is not valid UTF-8 is read as Windows-1252 (the only other encoding that writes
 single-byte text like that).
 """
+
 from __future__ import annotations
 
 import codecs
@@ -21,8 +22,7 @@ UTF8, CP1252, UTF16_LE, UTF16_BE = "utf-8", "cp1252", "utf-16-le", "utf-16-be"
 BOMS = ((codecs.BOM_UTF8, UTF8), (codecs.BOM_UTF16_LE, UTF16_LE), (codecs.BOM_UTF16_BE, UTF16_BE))
 
 # Windows-1252 with its holes (0x81 0x8D 0x8F 0x90 0x9D) mapped to the C1 controls.
-_CP1252_TABLE = "".join(
-    bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in range(256))
+_CP1252_TABLE = "".join(bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in range(256))
 
 
 def detect_encoding(head: bytes, whole_file: bool) -> tuple[str, int]:

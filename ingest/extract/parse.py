@@ -13,6 +13,7 @@ disagrees with the split, is read by the exact path instead: Python's csv module
 for that chunk only. Bad rows become RejectedRows with line, reason and raw text; the good rows
 of the chunk go on.
 """
+
 from __future__ import annotations
 
 import csv
@@ -54,25 +55,37 @@ from ingest.extract.formats.base import (
 from ingest.normalize.canonical import AMOUNT, CANONICAL_SCHEMA, TxType
 from ingest.normalize.identity import content_key, occurrence_index, tx_ids
 
-__all__ = ["ByteRange", "ChunkResult", "FileLayout", "FormatError", "ParseContext", "ParseResult",
-           "RejectedRow", "finalize_partition", "parse_bytes", "parse_chunk", "parse_local_file",
-           "parse_stream", "partition_legs"]
+__all__ = [
+    "ByteRange",
+    "ChunkResult",
+    "FileLayout",
+    "FormatError",
+    "ParseContext",
+    "ParseResult",
+    "RejectedRow",
+    "finalize_partition",
+    "parse_bytes",
+    "parse_chunk",
+    "parse_local_file",
+    "parse_stream",
+    "partition_legs",
+]
 
 
 @dataclass
 class ChunkResult:
-    legs: pa.Table               # LEGS_SCHEMA
+    legs: pa.Table  # LEGS_SCHEMA
     rejected: list[RejectedRow]  # by line; skipped=True ones are deliberate, not errors
-    rows: int                    # data rows seen in the chunk (blank lines not counted)
+    rows: int  # data rows seen in the chunk (blank lines not counted)
 
 
 @dataclass
 class ParseResult:
-    table: pa.Table              # CANONICAL_SCHEMA, by source_line
+    table: pa.Table  # CANONICAL_SCHEMA, by source_line
     rejected: list[RejectedRow]  # by line
     format: str
     rows: int
-    version: str = ""            # the header version read (see ingest.extract.formats)
+    version: str = ""  # the header version read (see ingest.extract.formats)
 
     @property
     def errors(self) -> list[RejectedRow]:
@@ -90,16 +103,17 @@ def empty_legs() -> pa.Table:
 # --- reading the rows of a chunk -----------------------------------------------------------------
 @dataclass(frozen=True)
 class ChunkRows:
-    table: pa.Table          # string columns named as the format names them
-    lines: np.ndarray        # int64: physical line of each row
-    raw: pa.Array            # (large) string: each row's text without its line end
-    rejected: list[RejectedRow] = field(default_factory=list)   # structural problems
+    table: pa.Table  # string columns named as the format names them
+    lines: np.ndarray  # int64: physical line of each row
+    raw: pa.Array  # (large) string: each row's text without its line end
+    rejected: list[RejectedRow] = field(default_factory=list)  # structural problems
     rows: int = 0
 
 
 @lru_cache(maxsize=64)
-def _columns(spec_name: str, header: bytes, delimiter: str = ","
-             ) -> tuple[tuple[str, ...], tuple[str, ...], int]:
+def _columns(
+    spec_name: str, header: bytes, delimiter: str = ","
+) -> tuple[tuple[str, ...], tuple[str, ...], int]:
     """(a name for every header column, the ones the format reads, the fewest fields a row may
     have: rows may lack trailing optional columns, e.g. Binance's empty Remark). Unknown and
     repeated columns get placeholder names and are not read."""
@@ -114,7 +128,7 @@ def _columns(spec_name: str, header: bytes, delimiter: str = ","
 
 
 def _skip_invalid(_row: object) -> str:
-    return "skip"   # counted and reported from our own record split
+    return "skip"  # counted and reported from our own record split
 
 
 @lru_cache(maxsize=8)
@@ -158,10 +172,13 @@ def _read_fast(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows | 
     names, included, min_fields = _columns(layout.spec_name, layout.header, layout.delimiter)
     ncols = len(names)
     if not data:
-        return ChunkRows(table=pa.table({n: pa.array([], pa.string()) for n in included}),
-                         lines=np.zeros(0, dtype=np.int64), raw=pa.array([], pa.large_string()))
+        return ChunkRows(
+            table=pa.table({n: pa.array([], pa.string()) for n in included}),
+            lines=np.zeros(0, dtype=np.int64),
+            raw=pa.array([], pa.large_string()),
+        )
     if data.count(b"\r") != data.count(b"\r\n"):
-        return None   # a bare CR is a row end for pyarrow, not for our split
+        return None  # a bare CR is a row end for pyarrow, not for our split
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
@@ -182,12 +199,13 @@ def _read_fast(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows | 
         ends = np.append(ends, len(data))
     starts = np.concatenate(([0], ends[:-1])).astype(np.int64)
     content_end = ends - (buf[ends - 1] == 10)
-    content_end = content_end - ((content_end > starts)
-                                 & (buf[np.maximum(content_end - 1, 0)] == 13))
+    content_end = content_end - (
+        (content_end > starts) & (buf[np.maximum(content_end - 1, 0)] == 13)
+    )
     blank = content_end == starts
     fields = np.searchsorted(commas, content_end) - np.searchsorted(commas, starts) + 1
     if (~blank & (fields < ncols) & (fields >= min_fields)).any():
-        return None   # rows without trailing optional fields: the exact path pads them
+        return None  # rows without trailing optional fields: the exact path pads them
     good = ~blank & (fields == ncols)
     wrong = ~blank & (fields != ncols)
     record_lines = first_line + np.searchsorted(nl, starts)
@@ -196,25 +214,40 @@ def _read_fast(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows | 
         table = pcsv.read_csv(
             pa.BufferReader(data),
             read_options=pcsv.ReadOptions(column_names=list(names)),
-            parse_options=pcsv.ParseOptions(delimiter=layout.delimiter,
-                                            newlines_in_values=term.size != nl.size,
-                                            invalid_row_handler=_skip_invalid),
-            convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in included},
-                                                include_columns=list(included)))
+            parse_options=pcsv.ParseOptions(
+                delimiter=layout.delimiter,
+                newlines_in_values=term.size != nl.size,
+                invalid_row_handler=_skip_invalid,
+            ),
+            convert_options=pcsv.ConvertOptions(
+                column_types={n: pa.string() for n in included}, include_columns=list(included)
+            ),
+        )
     except pa.ArrowException:
         return None
     if table.num_rows != int(good.sum()):
         return None
     offsets = np.append(starts, ends[-1]).astype(np.int64)
-    raw_all = pa.Array.from_buffers(pa.large_string(), len(starts),
-                                    [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    raw_all = pa.Array.from_buffers(
+        pa.large_string(), len(starts), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
     good_idx = np.flatnonzero(good)
     raw = raw_all if good_idx.size == len(starts) else raw_all.take(pa.array(good_idx))
-    rejected = [RejectedRow(int(record_lines[i]),
-                            f"wrong number of columns: expected {ncols}, got {int(fields[i])}",
-                            _record_text(raw_all, int(i))) for i in np.flatnonzero(wrong)]
-    return ChunkRows(table=table, lines=record_lines[good].astype(np.int64), raw=raw,
-                     rejected=rejected, rows=int(good.sum() + wrong.sum()))
+    rejected = [
+        RejectedRow(
+            int(record_lines[i]),
+            f"wrong number of columns: expected {ncols}, got {int(fields[i])}",
+            _record_text(raw_all, int(i)),
+        )
+        for i in np.flatnonzero(wrong)
+    ]
+    return ChunkRows(
+        table=table,
+        lines=record_lines[good].astype(np.int64),
+        raw=raw,
+        rejected=rejected,
+        rows=int(good.sum() + wrong.sum()),
+    )
 
 
 def _read_exact(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows:
@@ -240,17 +273,17 @@ def _read_exact(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows:
         except StopIteration:
             break
         except csv.Error as e:
-            row, problem = [], f"malformed CSV: {e}"   # no row: the problem rejects it below
+            row, problem = [], f"malformed CSV: {e}"  # no row: the problem rejects it below
         after = max(reader.line_num, before + 1)
         if not row and problem is None:
-            continue   # blank line
+            continue  # blank line
         rows += 1
         text = "".join(texts[before:after]).rstrip("\r\n")
         line = first_line + before
         if "\x00" in text:  # a row of binary junk in a text file: this row only
             problem = "the row contains NUL bytes (binary data, not text)"
         if problem is None and min_fields <= len(row) < ncols:
-            row = row + [""] * (ncols - len(row))   # trailing optional fields left out
+            row = row + [""] * (ncols - len(row))  # trailing optional fields left out
         if problem is None and len(row) != ncols:
             problem = f"wrong number of columns: expected {ncols}, got {len(row)}"
         if problem is None:
@@ -265,18 +298,27 @@ def _read_exact(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows:
             out.append(row[i])
         lines.append(line)
         raws.append(text)
-    table = pa.table({n: pa.array(c, pa.string()) for n, c in zip(included, columns)}) if included \
+    table = (
+        pa.table({n: pa.array(c, pa.string()) for n, c in zip(included, columns)})
+        if included
         else pa.table({})
-    return ChunkRows(table=table, lines=np.array(lines, dtype=np.int64),
-                     raw=pa.array(raws, pa.large_string()), rejected=rejected, rows=rows)
+    )
+    return ChunkRows(
+        table=table,
+        lines=np.array(lines, dtype=np.int64),
+        raw=pa.array(raws, pa.large_string()),
+        rejected=rejected,
+        rows=rows,
+    )
 
 
 def _printable(text: str) -> str:
     return text.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
 
 
-def read_rows(data: bytes, layout: FileLayout, first_line: int, *, exact: bool = False
-              ) -> ChunkRows:
+def read_rows(
+    data: bytes, layout: FileLayout, first_line: int, *, exact: bool = False
+) -> ChunkRows:
     """The rows of one chunk (fast path unless the chunk needs, or `exact` asks for, the exact one).
     The chunk is transcoded to UTF-8 first (see ingest.extract.encoding)."""
     data = to_utf8(data, layout.encoding)
@@ -285,9 +327,22 @@ def read_rows(data: bytes, layout: FileLayout, first_line: int, *, exact: bool =
 
 
 # --- chunk -> legs -------------------------------------------------------------------------------
-CONTENT_COLUMNS = ("timestamp", "wallet", "type", "label", "sent_asset", "sent_amount",
-                   "received_asset", "received_amount", "fee_asset", "fee_amount", "fiat_value",
-                   "fiat_currency", "tx_hash", "description")
+CONTENT_COLUMNS = (
+    "timestamp",
+    "wallet",
+    "type",
+    "label",
+    "sent_asset",
+    "sent_amount",
+    "received_asset",
+    "received_amount",
+    "fee_asset",
+    "fee_amount",
+    "fiat_value",
+    "fiat_currency",
+    "tx_hash",
+    "description",
+)
 
 
 def parse_chunk(data: bytes, layout: FileLayout, first_line: int, ctx: ParseContext) -> ChunkResult:
@@ -309,12 +364,13 @@ def legs_of_rows(rows: ChunkRows, layout: FileLayout, ctx: ParseContext) -> Chun
         raw, lines = raw.take(pa.array(index)), lines[index]
     draft, checks = spec.to_legs(table, ctx)
     skip_same_asset(draft, checks)
-    reasons = dict.fromkeys((int(lines[i]), reason, skipped, i) for i, reason, skipped
-                            in checks.reasons())
+    reasons = dict.fromkeys(
+        (int(lines[i]), reason, skipped, i) for i, reason, skipped in checks.reasons()
+    )
     seen: set[tuple[int, str]] = set()
     rejected = list(rows.rejected)
     for line, reason, skipped, i in reasons:
-        if (line, reason) not in seen:   # an expanded row reports once
+        if (line, reason) not in seen:  # an expanded row reports once
             seen.add((line, reason))
             rejected.append(RejectedRow(line, reason, _printable(_record_text(raw, i)), skipped))
     notes = checks.notes()
@@ -328,21 +384,28 @@ def legs_of_rows(rows: ChunkRows, layout: FileLayout, ctx: ParseContext) -> Chun
     external = draft.column("external_id").combine_chunks()
     grouped = group.is_valid()
     # identity key: the group, else the exchange's id, else the row content
-    key = pc.if_else(external.is_valid(), pc.binary_join_element_wise("x:", external, ""),
-                     pa.scalar(None, pa.string()))
-    if pc.any(pc.and_(pc.invert(grouped), key.is_null())).as_py():   # (skip the work otherwise)
+    key = pc.if_else(
+        external.is_valid(),
+        pc.binary_join_element_wise("x:", external, ""),
+        pa.scalar(None, pa.string()),
+    )
+    if pc.any(pc.and_(pc.invert(grouped), key.is_null())).as_py():  # (skip the work otherwise)
         content = content_key([draft.column(c).combine_chunks() for c in CONTENT_COLUMNS])
         key = pc.coalesce(key, content)
     key = pc.if_else(grouped, pc.binary_join_element_wise("g:", group, ""), key)
     if pc.any(grouped).as_py():
-        raw_text = pc.if_else(grouped, pc.utf8_rtrim(raw, characters="\r\n").cast(pa.string()),
-                              pa.scalar(None, pa.string()))
+        raw_text = pc.if_else(
+            grouped,
+            pc.utf8_rtrim(raw, characters="\r\n").cast(pa.string()),
+            pa.scalar(None, pa.string()),
+        )
     else:
         raw_text = pa.nulls(len(grouped), pa.string())
     legs = pa.Table.from_arrays(
         [key, grouped, pa.array(lines, pa.int64()), raw_text]
         + [draft.column(f.name) for f in LEGS_SCHEMA if f.name in draft.column_names],
-        schema=LEGS_SCHEMA)
+        schema=LEGS_SCHEMA,
+    )
     return ChunkResult(legs=legs, rejected=sorted(rejected, key=lambda r: r.line), rows=rows.rows)
 
 
@@ -353,8 +416,11 @@ def skip_same_asset(draft: pa.Table, checks: RowChecks) -> None:
     same = pc.and_(pc.equal(sent, received), draft.column("group").is_null())
     if not pc.any(same).as_py():
         return
-    checks.skip(same, "{} on both sides: a rename or migration of one asset, no disposal",
-                sent.combine_chunks())
+    checks.skip(
+        same,
+        "{} on both sides: a rename or migration of one asset, no disposal",
+        sent.combine_chunks(),
+    )
 
 
 def _add_notes(draft: pa.Table, notes: dict[int, str]) -> pa.Table:
@@ -364,7 +430,8 @@ def _add_notes(draft: pa.Table, notes: dict[int, str]) -> pa.Table:
     mask[idx] = True
     description = draft.column("description").combine_chunks()
     noted = pc.binary_join_element_wise(
-        pc.fill_null(description.take(pa.array(idx)), ""), texts, " [")
+        pc.fill_null(description.take(pa.array(idx)), ""), texts, " ["
+    )
     noted = pc.binary_join_element_wise(noted, "]", "")
     noted = pc.replace_substring_regex(noted, r"^ \[", "[")
     full = pa.nulls(draft.num_rows, pa.string())
@@ -379,8 +446,14 @@ def partition_legs(legs: pa.Table, n: int) -> list[pa.Table]:
     if n <= 1:
         return [legs]
     keys = legs.column("partition_key").to_pylist()
-    part = np.fromiter((zlib.crc32(k.encode("utf-8", "surrogatepass")) for k in keys),
-                       dtype=np.uint32, count=len(keys)) % n
+    part = (
+        np.fromiter(
+            (zlib.crc32(k.encode("utf-8", "surrogatepass")) for k in keys),
+            dtype=np.uint32,
+            count=len(keys),
+        )
+        % n
+    )
     order = np.argsort(part, kind="stable")
     bounds = np.searchsorted(part[order], np.arange(n + 1))
     ordered = legs.take(pa.array(order))
@@ -389,13 +462,30 @@ def partition_legs(legs: pa.Table, n: int) -> list[pa.Table]:
 
 # --- partition -> canonical ---------------------------------------------------------------------
 # one transaction before identity: the canonical columns a leg carries, plus its key and line
-TX_COLUMNS = ("partition_key", "line", "timestamp", "wallet", "type", "label", "sent_asset",
-              "sent_amount", "received_asset", "received_amount", "fee_asset", "fee_amount",
-              "fiat_value", "fiat_currency", "tx_hash", "external_id", "description")
+TX_COLUMNS = (
+    "partition_key",
+    "line",
+    "timestamp",
+    "wallet",
+    "type",
+    "label",
+    "sent_asset",
+    "sent_amount",
+    "received_asset",
+    "received_amount",
+    "fee_asset",
+    "fee_amount",
+    "fiat_value",
+    "fiat_currency",
+    "tx_hash",
+    "external_id",
+    "description",
+)
 
 
-def finalize_partition(legs: pa.Table, layout: FileLayout, ctx: ParseContext
-                       ) -> tuple[pa.Table, list[RejectedRow]]:
+def finalize_partition(
+    legs: pa.Table, layout: FileLayout, ctx: ParseContext
+) -> tuple[pa.Table, list[RejectedRow]]:
     """Combine the groups of one partition into transactions, assign tx_ids, return the canonical
     table (by source_line) and the rows rejected here (e.g. a trade missing a side)."""
     grouped = legs.column("grouped").combine_chunks()
@@ -403,23 +493,30 @@ def finalize_partition(legs: pa.Table, layout: FileLayout, ctx: ParseContext
         singles = legs.filter(pc.invert(grouped)).select(list(TX_COLUMNS))
         combined, rejected = combine_groups(legs.filter(grouped))
         txs = pa.concat_tables([singles, combined.cast(singles.schema)])
-    else:   # one-row formats: no copy
+    else:  # one-row formats: no copy
         txs, rejected = legs.select(list(TX_COLUMNS)), []
     keys = txs.column("partition_key").combine_chunks()
     lines = txs.column("line").combine_chunks()
     ids = _tx_ids(ctx.user_id, layout.format, keys, occurrence_index(keys, lines))
     n = txs.num_rows
-    types = pc.coalesce(txs.column("type"),
-                        classify_sides(txs.column("sent_asset").combine_chunks(),
-                                       txs.column("received_asset").combine_chunks()))
+    types = pc.coalesce(
+        txs.column("type"),
+        classify_sides(
+            txs.column("sent_asset").combine_chunks(), txs.column("received_asset").combine_chunks()
+        ),
+    )
     columns = {
-        "tx_id": ids, "user_id": pa.array([ctx.user_id] * n, pa.string()),
-        "type": types, "source": pa.array([layout.format] * n, pa.string()),
-        "source_file": pa.array([ctx.source_file] * n, pa.string()), "source_line": lines,
+        "tx_id": ids,
+        "user_id": pa.array([ctx.user_id] * n, pa.string()),
+        "type": types,
+        "source": pa.array([layout.format] * n, pa.string()),
+        "source_file": pa.array([ctx.source_file] * n, pa.string()),
+        "source_line": lines,
     }
     table = pa.Table.from_arrays(
         [columns[f.name] if f.name in columns else txs.column(f.name) for f in CANONICAL_SCHEMA],
-        schema=CANONICAL_SCHEMA)
+        schema=CANONICAL_SCHEMA,
+    )
     return sort_by_line(table), rejected
 
 
@@ -427,16 +524,26 @@ def sort_by_line(table: pa.Table) -> pa.Table:
     """By source_line (then tx_id, for rows one group split into); a no-op when already sorted."""
     lines = table.column("source_line").combine_chunks()
     if table.num_rows < 2 or pc.all(pc.less(lines[:-1], lines[1:])).as_py():
-        return table   # strictly increasing: sorted, and no ties to break
+        return table  # strictly increasing: sorted, and no ties to break
     return table.sort_by([("source_line", "ascending"), ("tx_id", "ascending")])
 
 
-def _tx_ids(user_id: str, source: str, keys: pa.Array, occurrences: np.ndarray,
-            batch: int = 65_536) -> pa.Array:
+def _tx_ids(
+    user_id: str, source: str, keys: pa.Array, occurrences: np.ndarray, batch: int = 65_536
+) -> pa.Array:
     """tx_ids in batches: bounded Python memory for big partitions."""
-    parts = [pa.array(tx_ids(user_id, source, keys.slice(i, batch).to_pylist(),
-                             occurrences[i:i + batch].tolist()), pa.string())
-             for i in range(0, len(keys), batch)]
+    parts = [
+        pa.array(
+            tx_ids(
+                user_id,
+                source,
+                keys.slice(i, batch).to_pylist(),
+                occurrences[i : i + batch].tolist(),
+            ),
+            pa.string(),
+        )
+        for i in range(0, len(keys), batch)
+    ]
     return pa.concat_arrays(parts) if parts else pa.array([], pa.string())
 
 
@@ -448,31 +555,61 @@ def combine_groups(groups: pa.Table) -> tuple[pa.Table, list[RejectedRow]]:
         return _tx_table([]), []
     agg = groups.group_by("partition_key", use_threads=False).aggregate(
         [(c, "count_distinct") for c in ("sent_asset", "received_asset", "fee_asset")]
-        + [(c, "min") for c in ("sent_asset", "received_asset", "fee_asset", "line", "timestamp",
-                                "wallet", "type", "label", "fiat_currency", "tx_hash",
-                                "external_id", "description")]
-        + [(c, "sum") for c in ("sent_amount", "received_amount", "fee_amount", "fiat_value")])
-    n_sent, n_received, n_fee = (agg.column(f"{c}_count_distinct").to_numpy()
-                                 for c in ("sent_asset", "received_asset", "fee_asset"))
+        + [
+            (c, "min")
+            for c in (
+                "sent_asset",
+                "received_asset",
+                "fee_asset",
+                "line",
+                "timestamp",
+                "wallet",
+                "type",
+                "label",
+                "fiat_currency",
+                "tx_hash",
+                "external_id",
+                "description",
+            )
+        ]
+        + [(c, "sum") for c in ("sent_amount", "received_amount", "fee_amount", "fiat_value")]
+    )
+    n_sent, n_received, n_fee = (
+        agg.column(f"{c}_count_distinct").to_numpy()
+        for c in ("sent_asset", "received_asset", "fee_asset")
+    )
     simple = (n_sent <= 1) & (n_received <= 1) & (n_fee <= 1)
     typed = agg.column("type_min").is_valid().to_numpy(zero_copy_only=False)
     complete = simple & (typed | ((n_sent == 1) & (n_received == 1)))
     # one asset on both sides (ETH2 Send + ETH Receive of a migration): a rename, no disposal
-    same = complete & as_mask(pc.equal(agg.column("sent_asset_min"),
-                                       agg.column("received_asset_min")))
-    skips = {key: (f"skipped: {asset} on both sides: a rename or migration of one asset, "
-                   "no disposal")
-             for key, asset in zip(agg.column("partition_key").filter(pa.array(same)).to_pylist(),
-                                   agg.column("sent_asset_min").filter(pa.array(same)).to_pylist())}
+    same = complete & as_mask(
+        pc.equal(agg.column("sent_asset_min"), agg.column("received_asset_min"))
+    )
+    skips = {
+        key: (f"skipped: {asset} on both sides: a rename or migration of one asset, no disposal")
+        for key, asset in zip(
+            agg.column("partition_key").filter(pa.array(same)).to_pylist(),
+            agg.column("sent_asset_min").filter(pa.array(same)).to_pylist(),
+        )
+    }
     complete &= ~same
-    tx = pa.table({c: agg.column(c if c == "partition_key" else f"{c}_{_AGG[c]}")
-                   for c in TX_COLUMNS}).filter(pa.array(complete))
+    tx = pa.table(
+        {c: agg.column(c if c == "partition_key" else f"{c}_{_AGG[c]}") for c in TX_COLUMNS}
+    ).filter(pa.array(complete))
     problems: dict[str, str] = {}
     unpaired = simple & ~complete & ~same
-    for key, s, r in zip(agg.column("partition_key").filter(pa.array(unpaired)).to_pylist(),
-                         n_sent[unpaired], n_received[unpaired]):
-        missing = "sent and received sides" if not s and not r else \
-            "received side" if not r else "sent side"
+    for key, s, r in zip(
+        agg.column("partition_key").filter(pa.array(unpaired)).to_pylist(),
+        n_sent[unpaired],
+        n_received[unpaired],
+    ):
+        missing = (
+            "sent and received sides"
+            if not s and not r
+            else "received side"
+            if not r
+            else "sent side"
+        )
         problems[key] = f"incomplete trade: no {missing} among the rows of this transaction"
     mixed_keys = agg.column("partition_key").filter(pa.array(~simple))
     mixed_rows: list[dict] = []
@@ -490,18 +627,24 @@ def combine_groups(groups: pa.Table) -> tuple[pa.Table, list[RejectedRow]]:
     for found, skipped in ((problems, False), (skips, True)):
         if not found:
             continue
-        bad = groups.filter(pc.is_in(groups.column("partition_key"),
-                                     value_set=pa.array(list(found))))
-        rejected += [RejectedRow(leg["line"], found[leg["partition_key"]], leg["raw"] or "",
-                                 skipped)
-                     for leg in bad.select(["partition_key", "line", "raw"]).to_pylist()]
-    out = (pa.concat_tables([tx.cast(_TX_SCHEMA), _tx_table(mixed_rows)]) if mixed_rows
-           else tx.cast(_TX_SCHEMA))
+        bad = groups.filter(
+            pc.is_in(groups.column("partition_key"), value_set=pa.array(list(found)))
+        )
+        rejected += [
+            RejectedRow(leg["line"], found[leg["partition_key"]], leg["raw"] or "", skipped)
+            for leg in bad.select(["partition_key", "line", "raw"]).to_pylist()
+        ]
+    out = (
+        pa.concat_tables([tx.cast(_TX_SCHEMA), _tx_table(mixed_rows)])
+        if mixed_rows
+        else tx.cast(_TX_SCHEMA)
+    )
     return out, sorted(rejected, key=lambda r: r.line)
 
 
-_AGG = {c: "min" for c in TX_COLUMNS} | {c: "sum" for c in ("sent_amount", "received_amount",
-                                                          "fee_amount", "fiat_value")}
+_AGG = {c: "min" for c in TX_COLUMNS} | {
+    c: "sum" for c in ("sent_amount", "received_amount", "fee_amount", "fiat_value")
+}
 _TX_SCHEMA = pa.schema([LEGS_SCHEMA.field(c) for c in TX_COLUMNS])
 
 
@@ -525,8 +668,17 @@ def _combine_mixed(key: str, legs: list[dict]) -> tuple[list[dict], str | None]:
             fees[leg["fee_asset"]] = fees.get(leg["fee_asset"], Decimal(0)) + leg["fee_amount"]
     first = legs[0]
     base = {c: first[c] for c in TX_COLUMNS if c not in ("partition_key", "line")}
-    base |= {c: None for c in ("sent_asset", "sent_amount", "received_asset", "received_amount",
-                               "fee_asset", "fee_amount")}
+    base |= {
+        c: None
+        for c in (
+            "sent_asset",
+            "sent_amount",
+            "received_asset",
+            "received_amount",
+            "fee_asset",
+            "fee_amount",
+        )
+    }
     parts: dict[str | None, list[dict]] = {}
     for leg in legs:
         if leg["sent_asset"] or leg["received_asset"]:
@@ -540,9 +692,18 @@ def _combine_mixed(key: str, legs: list[dict]) -> tuple[list[dict], str | None]:
     if not pairs:
         return [], "incomplete trade: no sent and received sides among the rows of this transaction"
     pairs.sort(key=lambda p: p[4])
-    out = [base | {"partition_key": key + ("" if len(pairs) == 1 else f"|{i}"), "line": line,
-                   "sent_asset": sa, "sent_amount": sq, "received_asset": ra, "received_amount": rq}
-           for i, (sa, sq, ra, rq, line) in enumerate(pairs)]
+    out = [
+        base
+        | {
+            "partition_key": key + ("" if len(pairs) == 1 else f"|{i}"),
+            "line": line,
+            "sent_asset": sa,
+            "sent_amount": sq,
+            "received_asset": ra,
+            "received_amount": rq,
+        }
+        for i, (sa, sq, ra, rq, line) in enumerate(pairs)
+    ]
     for asset, amount in fees.items():
         takers = [tx for tx in out if tx["received_asset"] == asset and tx["fee_asset"] is None]
         if len(takers) != 1 and len(out) == 1 and out[0]["fee_asset"] is None:
@@ -550,14 +711,22 @@ def _combine_mixed(key: str, legs: list[dict]) -> tuple[list[dict], str | None]:
         if len(takers) == 1:
             takers[0] |= {"fee_asset": asset, "fee_amount": amount}
         else:
-            out.append(base | {"partition_key": f"{key}|fee|{asset}", "line": first["line"],
-                               "type": TxType.FEE.value, "sent_asset": asset,
-                               "sent_amount": amount})
+            out.append(
+                base
+                | {
+                    "partition_key": f"{key}|fee|{asset}",
+                    "line": first["line"],
+                    "type": TxType.FEE.value,
+                    "sent_asset": asset,
+                    "sent_amount": amount,
+                }
+            )
     return out, None
 
 
-def _pair_part(legs: list[dict], dust: bool
-               ) -> tuple[list[tuple[str, Decimal, str, Decimal, int]], str | None]:
+def _pair_part(
+    legs: list[dict], dust: bool
+) -> tuple[list[tuple[str, Decimal, str, Decimal, int]], str | None]:
     sent: dict[str, list[dict]] = {}
     received: dict[str, list[dict]] = {}
     for leg in legs:
@@ -579,16 +748,28 @@ def _pair_part(legs: list[dict], dust: bool
     if dust and len(received) == 1:
         (ra, r_rows), s_rows = next(iter(received.items())), [r for rs in sent.values() for r in rs]
         s_rows.sort(key=lambda r: r["line"])
-        if len(r_rows) == len(s_rows):   # one BNB row per coin, written next to it
+        if len(r_rows) == len(s_rows):  # one BNB row per coin, written next to it
             r_rows = sorted(r_rows, key=lambda r: r["line"])
-            return [(s["sent_asset"], s["sent_amount"], ra, r["received_amount"],
-                     min(s["line"], r["line"])) for s, r in zip(s_rows, r_rows)], None
+            return [
+                (
+                    s["sent_asset"],
+                    s["sent_amount"],
+                    ra,
+                    r["received_amount"],
+                    min(s["line"], r["line"]),
+                )
+                for s, r in zip(s_rows, r_rows)
+            ], None
         shares = _split(total(r_rows, "received"), len(s_rows))
-        return [(s["sent_asset"], s["sent_amount"], ra, share, s["line"])
-                for s, share in zip(s_rows, shares)], None
-    return [], (f"ambiguous trade: {', '.join(sorted(sent))} sent and "
-                f"{', '.join(sorted(received))} received in one second cannot be paired without "
-                "their pairs (export the spot trade history for these trades)")
+        return [
+            (s["sent_asset"], s["sent_amount"], ra, share, s["line"])
+            for s, share in zip(s_rows, shares)
+        ], None
+    return [], (
+        f"ambiguous trade: {', '.join(sorted(sent))} sent and "
+        f"{', '.join(sorted(received))} received in one second cannot be paired without "
+        "their pairs (export the spot trade history for these trades)"
+    )
 
 
 def _split(total: Decimal, parts: int) -> list[Decimal]:
@@ -598,31 +779,52 @@ def _split(total: Decimal, parts: int) -> list[Decimal]:
 
 
 # --- sequential convenience ------------------------------------------------------------------
-def parse_local_file(path: str | os.PathLike[str], *, user_id: str, fmt: str | None = None,
-                     wallet: str | None = None, tz: str | None = None,
-                     chunk_bytes: int | None = None) -> ParseResult:
+def parse_local_file(
+    path: str | os.PathLike[str],
+    *,
+    user_id: str,
+    fmt: str | None = None,
+    wallet: str | None = None,
+    tz: str | None = None,
+    chunk_bytes: int | None = None,
+) -> ParseResult:
     """Parse a local file with the very functions the distributed job uses, one after another."""
     ctx = ParseContext(user_id=user_id, source_file=str(path), wallet=wallet, tz=tz)
     with open(path, "rb") as f:
         return parse_stream(f, os.path.getsize(path), ctx, fmt=fmt, chunk_bytes=chunk_bytes)
 
 
-def parse_bytes(data: bytes, *, user_id: str, source_file: str = "<bytes>", fmt: str | None = None,
-                wallet: str | None = None, tz: str | None = None,
-                chunk_bytes: int | None = None) -> ParseResult:
+def parse_bytes(
+    data: bytes,
+    *,
+    user_id: str,
+    source_file: str = "<bytes>",
+    fmt: str | None = None,
+    wallet: str | None = None,
+    tz: str | None = None,
+    chunk_bytes: int | None = None,
+) -> ParseResult:
     """`parse_local_file` for content already in memory."""
     ctx = ParseContext(user_id=user_id, source_file=source_file, wallet=wallet, tz=tz)
     return parse_stream(io.BytesIO(data), len(data), ctx, fmt=fmt, chunk_bytes=chunk_bytes)
 
 
-def parse_stream(f: BinaryIO, size: int, ctx: ParseContext, *, fmt: str | None = None,
-                 chunk_bytes: int | None = None) -> ParseResult:
+def parse_stream(
+    f: BinaryIO,
+    size: int,
+    ctx: ParseContext,
+    *,
+    fmt: str | None = None,
+    chunk_bytes: int | None = None,
+) -> ParseResult:
     if ctx.tz:
         check_timezone(ctx.tz)
     layout = inspect_file(f, size, fmt)
     target = chunk_bytes or adaptive_chunk_bytes(layout, read_sample(f, layout), parallelism=1)
-    chunks = [parse_chunk(read_range(f, r), layout, r.first_line, ctx)
-              for r in plan_chunks(f, layout, target)]
+    chunks = [
+        parse_chunk(read_range(f, r), layout, r.first_line, ctx)
+        for r in plan_chunks(f, layout, target)
+    ]
     legs = pa.concat_tables([c.legs for c in chunks]) if chunks else empty_legs()
     rejected = [r for c in chunks for r in c.rejected]
     tables = []
@@ -631,6 +833,10 @@ def parse_stream(f: BinaryIO, size: int, ctx: ParseContext, *, fmt: str | None =
         tables.append(table)
         rejected += late
     table = sort_by_line(pa.concat_tables(tables))
-    return ParseResult(table=table, rejected=sorted(rejected, key=lambda r: r.line),
-                       format=layout.format, rows=sum(c.rows for c in chunks),
-                       version=layout.spec_name)
+    return ParseResult(
+        table=table,
+        rejected=sorted(rejected, key=lambda r: r.line),
+        format=layout.format,
+        rows=sum(c.rows for c in chunks),
+        version=layout.spec_name,
+    )

@@ -1,6 +1,7 @@
 """Where uploaded files live: a local folder by default, any pyarrow filesystem URI on a cluster
 (s3://bucket/prefix, gs://..., hdfs://...). Files are written as streams and read by byte range, so
 neither the upload nor a parse task ever holds a whole file in memory."""
+
 from __future__ import annotations
 
 import hashlib
@@ -19,7 +20,10 @@ def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
 
 
 def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.basename(name or "upload.csv"))[:120] or "upload.csv"
+    return (
+        re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.basename(name or "upload.csv"))[:120]
+        or "upload.csv"
+    )
 
 
 def upload_uri(base: str, user_id: str, job_id: str, file_name: str) -> str:

@@ -3,6 +3,7 @@
 The python driver is CPU-bound under the GIL and a Session must not cross a fork, so every process
 (driver, Ray worker, Serve replica) opens its own through `get_session(settings)`, keyed by pid.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,16 +32,27 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _sessions: dict[tuple[int, str], Session] = {}
 _prepared: dict[tuple[int, str, str], PreparedStatement] = {}
-_session_settings: dict[int, Settings] = {}   # id(session) -> the settings it was opened with
+_session_settings: dict[int, Settings] = {}  # id(session) -> the settings it was opened with
 DEFAULT_WRITE_CONCURRENCY = 64
 # How long transient failures are retried when a session's settings do not say
 # (LEDGERFLOW_CASSANDRA_RETRY_BUDGET): long enough for a node restart (~30 s here).
 RETRY_BUDGET_S = 180.0
 
 # Errors worth retrying: the node restarting, timeouts, overload.
-RETRYABLE = ("NoHostAvailable", "OperationTimedOut", "WriteTimeout", "ReadTimeout", "Unavailable",
-             "OverloadedErrorMessage", "ConnectionShutdown", "ConnectionException", "WriteFailure",
-             "ReadFailure", "CoordinationFailure", "ServerError")
+RETRYABLE = (
+    "NoHostAvailable",
+    "OperationTimedOut",
+    "WriteTimeout",
+    "ReadTimeout",
+    "Unavailable",
+    "OverloadedErrorMessage",
+    "ConnectionShutdown",
+    "ConnectionException",
+    "WriteFailure",
+    "ReadFailure",
+    "CoordinationFailure",
+    "ServerError",
+)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -54,13 +66,22 @@ def make_cluster(settings: Settings) -> Cluster:
         request_timeout=30.0,
         row_factory=dict_factory,
     )
-    auth = (PlainTextAuthProvider(settings.cassandra_username, settings.cassandra_password)
-            if settings.cassandra_username else None)
-    return Cluster(contact_points=settings.contact_points, port=settings.cassandra_port,
-                   execution_profiles={EXEC_PROFILE_DEFAULT: profile}, auth_provider=auth,
-                   protocol_version=5, connect_timeout=10, idle_heartbeat_interval=10,
-                   # Reconnect within seconds after a node restart (the default backs off to 10 min).
-                   reconnection_policy=ExponentialReconnectionPolicy(0.5, 4.0))
+    auth = (
+        PlainTextAuthProvider(settings.cassandra_username, settings.cassandra_password)
+        if settings.cassandra_username
+        else None
+    )
+    return Cluster(
+        contact_points=settings.contact_points,
+        port=settings.cassandra_port,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        auth_provider=auth,
+        protocol_version=5,
+        connect_timeout=10,
+        idle_heartbeat_interval=10,
+        # Reconnect within seconds after a node restart (the default backs off to 10 min).
+        reconnection_policy=ExponentialReconnectionPolicy(0.5, 4.0),
+    )
 
 
 def get_session(settings: Settings, keyspace: str | None = None) -> Session:
@@ -118,9 +139,16 @@ def prepared(session: Session, cql: str) -> PreparedStatement:
     return stmt
 
 
-def execute(session: Session, cql: str, params: Sequence[Any] = (), *,
-            paging_state: bytes | None = None, fetch_size: int | None = None,
-            budget_s: float | None = None, consistency: str | None = None):
+def execute(
+    session: Session,
+    cql: str,
+    params: Sequence[Any] = (),
+    *,
+    paging_state: bytes | None = None,
+    fetch_size: int | None = None,
+    budget_s: float | None = None,
+    consistency: str | None = None,
+):
     """Execute a prepared statement, retrying transient failures with jittered backoff for up to
     `budget_s` seconds (0: fail fast, e.g. for a health check). `consistency` overrides the
     configured level for this statement (e.g. ONE to note an outage while quorum is lost)."""
@@ -130,12 +158,14 @@ def execute(session: Session, cql: str, params: Sequence[Any] = (), *,
         bound.fetch_size = fetch_size
     if consistency:
         bound.consistency_level = getattr(ConsistencyLevel, consistency)
-    return with_retry(lambda: session.execute(bound, paging_state=paging_state),
-                      budget_s=retry_budget(session, budget_s))
+    return with_retry(
+        lambda: session.execute(bound, paging_state=paging_state),
+        budget_s=retry_budget(session, budget_s),
+    )
 
 
 def backoff(attempt: int, base: float = 0.2, cap: float = 5.0) -> float:
-    return min(cap, base * 2 ** attempt) * (0.5 + random.random())
+    return min(cap, base * 2**attempt) * (0.5 + random.random())
 
 
 def with_retry(fn, *, budget_s: float | None = None):
@@ -154,8 +184,14 @@ def with_retry(fn, *, budget_s: float | None = None):
             attempt += 1
 
 
-def execute_many(session: Session, cql: str, rows: Iterable[Sequence[Any]], *,
-                 concurrency: int | None = None, budget_s: float | None = None) -> int:
+def execute_many(
+    session: Session,
+    cql: str,
+    rows: Iterable[Sequence[Any]],
+    *,
+    concurrency: int | None = None,
+    budget_s: float | None = None,
+) -> int:
     """Run one prepared statement over many parameter rows, `concurrency` in flight; rows that fail
     transiently are retried (writes here are idempotent upserts). Returns rows written."""
     stmt = prepared(session, cql)
@@ -165,8 +201,9 @@ def execute_many(session: Session, cql: str, rows: Iterable[Sequence[Any]], *,
     deadline = time.monotonic() + retry_budget(session, budget_s)
     attempt = 0
     while pending:
-        results = execute_concurrent_with_args(session, stmt, pending, concurrency=concurrency,
-                                               raise_on_first_error=False)
+        results = execute_concurrent_with_args(
+            session, stmt, pending, concurrency=concurrency, raise_on_first_error=False
+        )
         failed = []
         for params, (ok, result) in zip(pending, results):
             if not ok:
@@ -175,8 +212,9 @@ def execute_many(session: Session, cql: str, rows: Iterable[Sequence[Any]], *,
                 failed.append(params)
         if failed:
             sleep = backoff(attempt)
-            log.warning("%d writes failed transiently; retry %d in %.1fs", len(failed), attempt + 1,
-                        sleep)
+            log.warning(
+                "%d writes failed transiently; retry %d in %.1fs", len(failed), attempt + 1, sleep
+            )
             time.sleep(sleep)
             attempt += 1
         pending = failed
@@ -191,9 +229,16 @@ def execute_many(session: Session, cql: str, rows: Iterable[Sequence[Any]], *,
 BATCH_BYTES = 16 * 1024
 
 
-def execute_batches(session: Session, cql: str, rows_by_partition: dict[Any, list[Sequence[Any]]],
-                    *, max_rows: int | None = None, max_bytes: int = BATCH_BYTES,
-                    concurrency: int | None = None, budget_s: float | None = None) -> int:
+def execute_batches(
+    session: Session,
+    cql: str,
+    rows_by_partition: dict[Any, list[Sequence[Any]]],
+    *,
+    max_rows: int | None = None,
+    max_bytes: int = BATCH_BYTES,
+    concurrency: int | None = None,
+    budget_s: float | None = None,
+) -> int:
     """Write rows as UNLOGGED batches whose rows share one partition (the only efficient kind),
     each holding at most `max_bytes` of bound values (a single larger row goes alone) and at most
     `max_rows` rows; `concurrency` batches in flight (the driver keeps that many pending).
@@ -220,8 +265,9 @@ def execute_batches(session: Session, cql: str, rows_by_partition: dict[Any, lis
     deadline = time.monotonic() + retry_budget(session, budget_s)
     attempt = 0
     while pending:
-        results = execute_concurrent(session, [(b, ()) for b in pending], concurrency=concurrency,
-                                     raise_on_first_error=False)
+        results = execute_concurrent(
+            session, [(b, ()) for b in pending], concurrency=concurrency, raise_on_first_error=False
+        )
         failed = []
         for batch, (ok, result) in zip(pending, results):
             if not ok:
@@ -230,8 +276,9 @@ def execute_batches(session: Session, cql: str, rows_by_partition: dict[Any, lis
                 failed.append(batch)
         if failed:
             sleep = backoff(attempt)
-            log.warning("%d batches failed transiently; retry %d in %.1fs", len(failed),
-                        attempt + 1, sleep)
+            log.warning(
+                "%d batches failed transiently; retry %d in %.1fs", len(failed), attempt + 1, sleep
+            )
             time.sleep(sleep)
             attempt += 1
         pending = failed

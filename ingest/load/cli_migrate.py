@@ -1,4 +1,5 @@
 """`ledgerflow migrate [--keyspace K]`."""
+
 from __future__ import annotations
 
 import argparse

@@ -3,6 +3,7 @@
 Every write here is an idempotent upsert, so a retried task or a resumed job rewrites the same
 cells instead of double counting: progress is stored per (stage, part) and summed on read.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,47 +57,99 @@ def _shard(job_id: uuid.UUID) -> int:
     return job_id.int % ACTIVE_SHARDS
 
 
-def create_job(session: Session, *, user_id: str, kind: JobKind = JobKind.UPLOAD, file_uri: str | None = None,
-               file_name: str | None = None, file_sha256: str | None = None,
-               size_bytes: int | None = None, format: str | None = None,
-               wallet: str | None = None, tz: str | None = None,
-               job_id: uuid.UUID | None = None) -> uuid.UUID:
+def create_job(
+    session: Session,
+    *,
+    user_id: str,
+    kind: JobKind = JobKind.UPLOAD,
+    file_uri: str | None = None,
+    file_name: str | None = None,
+    file_sha256: str | None = None,
+    size_bytes: int | None = None,
+    format: str | None = None,
+    wallet: str | None = None,
+    tz: str | None = None,
+    job_id: uuid.UUID | None = None,
+) -> uuid.UUID:
     """Record a queued job and list it as active (so an app restart resumes it)."""
     job_id = job_id or uuid.uuid1()  # time-based: jobs_by_user clusters newest first
     ts = now()
-    execute(session, "INSERT INTO jobs (job_id, user_id, kind, status, file_uri, file_name, "
-            "file_sha256, size_bytes, format, wallet, tz, accepted, rejected, created_at, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)",
-            (job_id, user_id, kind, JobStatus.QUEUED, file_uri, file_name, file_sha256,
-             size_bytes, format, wallet, tz, ts, ts))
-    execute(session, "INSERT INTO jobs_by_user (user_id, job_id, status) VALUES (?, ?, ?)",
-            (user_id, job_id, JobStatus.QUEUED))
-    execute(session, "INSERT INTO active_jobs (shard, job_id) VALUES (?, ?)",
-            (_shard(job_id), job_id))
+    execute(
+        session,
+        "INSERT INTO jobs (job_id, user_id, kind, status, file_uri, file_name, "
+        "file_sha256, size_bytes, format, wallet, tz, accepted, rejected, created_at, "
+        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)",
+        (
+            job_id,
+            user_id,
+            kind,
+            JobStatus.QUEUED,
+            file_uri,
+            file_name,
+            file_sha256,
+            size_bytes,
+            format,
+            wallet,
+            tz,
+            ts,
+            ts,
+        ),
+    )
+    execute(
+        session,
+        "INSERT INTO jobs_by_user (user_id, job_id, status) VALUES (?, ?, ?)",
+        (user_id, job_id, JobStatus.QUEUED),
+    )
+    execute(
+        session, "INSERT INTO active_jobs (shard, job_id) VALUES (?, ?)", (_shard(job_id), job_id)
+    )
     return job_id
 
 
-def get_job(session: Session, job_id: uuid.UUID, *, consistency: str | None = None,
-            budget_s: float | None = None) -> JobRecord | None:
+def get_job(
+    session: Session,
+    job_id: uuid.UUID,
+    *,
+    consistency: str | None = None,
+    budget_s: float | None = None,
+) -> JobRecord | None:
     """The job record; `consistency` ONE reads it while quorum is lost (an outage note)."""
-    row = execute(session, "SELECT * FROM jobs WHERE job_id = ?", (job_id,),
-                  consistency=consistency, budget_s=budget_s).one()
+    row = execute(
+        session,
+        "SELECT * FROM jobs WHERE job_id = ?",
+        (job_id,),
+        consistency=consistency,
+        budget_s=budget_s,
+    ).one()
     return None if row is None else _record(row)
 
 
 def _record(row: dict[str, Any]) -> JobRecord:
     return JobRecord(
-        job_id=row["job_id"], user_id=row["user_id"], kind=JobKind(row["kind"]),
+        job_id=row["job_id"],
+        user_id=row["user_id"],
+        kind=JobKind(row["kind"]),
         status=JobStatus(row["status"]),
-        file_uri=row["file_uri"], file_name=row["file_name"], file_sha256=row["file_sha256"],
-        size_bytes=row["size_bytes"], format=row["format"], detected_format=row["detected_format"],
-        wallet=row["wallet"], tz=row["tz"], completed_stages=set(row["completed_stages"] or ()),
-        accepted=row["accepted"] or 0, rejected=row["rejected"] or 0,
-        summary=json.loads(row["summary"]) if row["summary"] else {}, error=row["error"],
+        file_uri=row["file_uri"],
+        file_name=row["file_name"],
+        file_sha256=row["file_sha256"],
+        size_bytes=row["size_bytes"],
+        format=row["format"],
+        detected_format=row["detected_format"],
+        wallet=row["wallet"],
+        tz=row["tz"],
+        completed_stages=set(row["completed_stages"] or ()),
+        accepted=row["accepted"] or 0,
+        rejected=row["rejected"] or 0,
+        summary=json.loads(row["summary"]) if row["summary"] else {},
+        error=row["error"],
         error_code=row.get("error_code"),
-        created_at=_utc(row["created_at"]), updated_at=_utc(row["updated_at"]),
-        started_at=_utc(row["started_at"]), finished_at=_utc(row["finished_at"]),
-        stage_timings=dict(row["stage_timings"] or {}))
+        created_at=_utc(row["created_at"]),
+        updated_at=_utc(row["updated_at"]),
+        started_at=_utc(row["started_at"]),
+        finished_at=_utc(row["finished_at"]),
+        stage_timings=dict(row["stage_timings"] or {}),
+    )
 
 
 def _utc(ts: datetime | None) -> datetime | None:
@@ -105,69 +158,119 @@ def _utc(ts: datetime | None) -> datetime | None:
 
 def mark_running(session: Session, job: JobRecord) -> None:
     ts = now()
-    execute(session, "UPDATE jobs SET status = ?, started_at = ?, updated_at = ? WHERE job_id = ?",
-            (JobStatus.RUNNING, job.started_at or ts, ts, job.job_id))
-    execute(session, "UPDATE jobs_by_user SET status = ? WHERE user_id = ? AND job_id = ?",
-            (JobStatus.RUNNING, job.user_id, job.job_id))
+    execute(
+        session,
+        "UPDATE jobs SET status = ?, started_at = ?, updated_at = ? WHERE job_id = ?",
+        (JobStatus.RUNNING, job.started_at or ts, ts, job.job_id),
+    )
+    execute(
+        session,
+        "UPDATE jobs_by_user SET status = ? WHERE user_id = ? AND job_id = ?",
+        (JobStatus.RUNNING, job.user_id, job.job_id),
+    )
 
 
 def mark_stage_done(session: Session, job_id: uuid.UUID, stage: str, seconds: float) -> None:
-    execute(session, "UPDATE jobs SET completed_stages = completed_stages + ?, "
-            "stage_timings[?] = ?, updated_at = ? WHERE job_id = ?",
-            ({stage}, stage, float(seconds), now(), job_id))
+    execute(
+        session,
+        "UPDATE jobs SET completed_stages = completed_stages + ?, "
+        "stage_timings[?] = ?, updated_at = ? WHERE job_id = ?",
+        ({stage}, stage, float(seconds), now(), job_id),
+    )
     metrics.stage_done(stage, seconds)
 
 
 def set_detected_format(session: Session, job_id: uuid.UUID, fmt: str) -> None:
-    execute(session, "UPDATE jobs SET detected_format = ?, updated_at = ? WHERE job_id = ?",
-            (fmt, now(), job_id))
+    execute(
+        session,
+        "UPDATE jobs SET detected_format = ?, updated_at = ? WHERE job_id = ?",
+        (fmt, now(), job_id),
+    )
 
 
 def set_counts(session: Session, job_id: uuid.UUID, accepted: int, rejected: int) -> None:
-    execute(session, "UPDATE jobs SET accepted = ?, rejected = ?, updated_at = ? WHERE job_id = ?",
-            (accepted, rejected, now(), job_id))
+    execute(
+        session,
+        "UPDATE jobs SET accepted = ?, rejected = ?, updated_at = ? WHERE job_id = ?",
+        (accepted, rejected, now(), job_id),
+    )
 
 
 def save_summary(session: Session, job_id: uuid.UUID, summary: dict[str, Any]) -> None:
-    execute(session, "UPDATE jobs SET summary = ?, updated_at = ? WHERE job_id = ?",
-            (json.dumps(summary, sort_keys=True, default=str), now(), job_id))
+    execute(
+        session,
+        "UPDATE jobs SET summary = ?, updated_at = ? WHERE job_id = ?",
+        (json.dumps(summary, sort_keys=True, default=str), now(), job_id),
+    )
 
 
-def finish(session: Session, job: JobRecord, status: JobStatus, error: str | None = None,
-           error_code: str | None = None) -> None:
+def finish(
+    session: Session,
+    job: JobRecord,
+    status: JobStatus,
+    error: str | None = None,
+    error_code: str | None = None,
+) -> None:
     """End the job: final status (a failure's user-facing message and code: job_errors.py),
     and off the active list."""
     ts = now()
-    execute(session, "UPDATE jobs SET status = ?, error = ?, error_code = ?, finished_at = ?, "
-            "updated_at = ? WHERE job_id = ?", (status, error, error_code, ts, ts, job.job_id))
-    execute(session, "UPDATE jobs_by_user SET status = ? WHERE user_id = ? AND job_id = ?",
-            (status, job.user_id, job.job_id))
-    execute(session, "DELETE FROM active_jobs WHERE shard = ? AND job_id = ?",
-            (_shard(job.job_id), job.job_id))
+    execute(
+        session,
+        "UPDATE jobs SET status = ?, error = ?, error_code = ?, finished_at = ?, "
+        "updated_at = ? WHERE job_id = ?",
+        (status, error, error_code, ts, ts, job.job_id),
+    )
+    execute(
+        session,
+        "UPDATE jobs_by_user SET status = ? WHERE user_id = ? AND job_id = ?",
+        (status, job.user_id, job.job_id),
+    )
+    execute(
+        session,
+        "DELETE FROM active_jobs WHERE shard = ? AND job_id = ?",
+        (_shard(job.job_id), job.job_id),
+    )
     metrics.job_finished(status)
 
 
-def set_error(session: Session, job_id: uuid.UUID, error: str | None, *,
-               consistency: str | None = None, budget_s: float | None = None) -> None:
+def set_error(
+    session: Session,
+    job_id: uuid.UUID,
+    error: str | None,
+    *,
+    consistency: str | None = None,
+    budget_s: float | None = None,
+) -> None:
     """Note (or clear, with None) an error on a job that keeps running, e.g. while it waits out a
     Cassandra outage; `consistency` ONE lets that note land while quorum is lost."""
-    execute(session, "UPDATE jobs SET error = ?, updated_at = ? WHERE job_id = ?",
-            (error, now(), job_id), consistency=consistency, budget_s=budget_s)
+    execute(
+        session,
+        "UPDATE jobs SET error = ?, updated_at = ? WHERE job_id = ?",
+        (error, now(), job_id),
+        consistency=consistency,
+        budget_s=budget_s,
+    )
 
 
 def active_job_ids(session: Session) -> list[uuid.UUID]:
     ids: list[uuid.UUID] = []
     for shard in range(ACTIVE_SHARDS):
-        ids.extend(r["job_id"] for r in execute(
-            session, "SELECT job_id FROM active_jobs WHERE shard = ?", (shard,)))
+        ids.extend(
+            r["job_id"]
+            for r in execute(session, "SELECT job_id FROM active_jobs WHERE shard = ?", (shard,))
+        )
     return sorted(ids, key=lambda j: j.time if j.version == 1 else 0)
 
 
 # --- progress ------------------------------------------------------------------------------------
-def set_progress(session: Session, job_id: uuid.UUID, stage: str, part: int, done: int,
-                 total: int) -> None:
-    execute(session, "INSERT INTO job_progress (job_id, stage, part, done, total) "
-            "VALUES (?, ?, ?, ?, ?)", (job_id, stage, part, done, total))
+def set_progress(
+    session: Session, job_id: uuid.UUID, stage: str, part: int, done: int, total: int
+) -> None:
+    execute(
+        session,
+        "INSERT INTO job_progress (job_id, stage, part, done, total) VALUES (?, ?, ?, ?, ?)",
+        (job_id, stage, part, done, total),
+    )
 
 
 def clear_progress(session: Session, job_id: uuid.UUID, stage: str) -> None:
@@ -177,8 +280,9 @@ def clear_progress(session: Session, job_id: uuid.UUID, stage: str) -> None:
 
 def progress(session: Session, job_id: uuid.UUID) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {stage: {"done": 0, "total": 0} for stage in STAGES}
-    for row in execute(session, "SELECT stage, done, total FROM job_progress WHERE job_id = ?",
-                       (job_id,)):
+    for row in execute(
+        session, "SELECT stage, done, total FROM job_progress WHERE job_id = ?", (job_id,)
+    ):
         agg = out.setdefault(row["stage"], {"done": 0, "total": 0})
         agg["done"] += row["done"] or 0
         agg["total"] += row["total"] or 0
@@ -186,18 +290,27 @@ def progress(session: Session, job_id: uuid.UUID) -> dict[str, dict[str, int]]:
 
 
 # --- rejected rows ---------------------------------------------------------------------------------
-def write_rejected(session: Session, job_id: uuid.UUID,
-                   rows: Iterable[tuple[int, str, str]]) -> int:
+def write_rejected(
+    session: Session, job_id: uuid.UUID, rows: Iterable[tuple[int, str, str]]
+) -> int:
     """Store (line, reason, raw) rows; keyed by line, so a retry overwrites."""
-    return execute_many(session, "INSERT INTO rejected_rows (job_id, line, reason, raw) "
-                        "VALUES (?, ?, ?, ?)", [(job_id, line, reason, raw)
-                                                for line, reason, raw in rows])
+    return execute_many(
+        session,
+        "INSERT INTO rejected_rows (job_id, line, reason, raw) VALUES (?, ?, ?, ?)",
+        [(job_id, line, reason, raw) for line, reason, raw in rows],
+    )
 
 
-def list_rejected(session: Session, job_id: uuid.UUID, limit: int,
-                  paging_state: bytes | None = None) -> tuple[list[dict[str, Any]], bytes | None]:
+def list_rejected(
+    session: Session, job_id: uuid.UUID, limit: int, paging_state: bytes | None = None
+) -> tuple[list[dict[str, Any]], bytes | None]:
     """One page of rejected rows by line; returns (rows, paging state of the next page)."""
-    result = execute(session, "SELECT line, reason, raw FROM rejected_rows WHERE job_id = ?",
-                     (job_id,), paging_state=paging_state, fetch_size=limit)
+    result = execute(
+        session,
+        "SELECT line, reason, raw FROM rejected_rows WHERE job_id = ?",
+        (job_id,),
+        paging_state=paging_state,
+        fetch_size=limit,
+    )
     rows = list(result.current_rows)
     return rows, result.paging_state

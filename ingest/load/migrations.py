@@ -3,6 +3,7 @@
 Files `migrations/NNN_name.cql` run in order; `schema_migrations` records each version once it ran.
 Every statement is `IF NOT EXISTS`, so a migration interrupted half-way is safe to run again.
 """
+
 from __future__ import annotations
 
 import re
@@ -47,8 +48,10 @@ def apply_migrations(settings: Settings, keyspace: str | None = None) -> list[in
     try:
         ensure_keyspace(session, keyspace, settings.replication)
         session.set_keyspace(keyspace)
-        session.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
-                        "(version int PRIMARY KEY, name text, applied_at timestamp)")
+        session.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version int PRIMARY KEY, name text, applied_at timestamp)"
+        )
         done = {row["version"] for row in session.execute("SELECT version FROM schema_migrations")}
         applied = []
         for version, name, cql in migration_files():
@@ -56,9 +59,13 @@ def apply_migrations(settings: Settings, keyspace: str | None = None) -> list[in
                 continue
             for statement in split_statements(cql):
                 session.execute(statement, timeout=60)
-            session.execute(prepared(session, "INSERT INTO schema_migrations (version, name, "
-                                              "applied_at) VALUES (?, ?, ?)"),
-                            (version, name, datetime.now(timezone.utc)))
+            session.execute(
+                prepared(
+                    session,
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                ),
+                (version, name, datetime.now(timezone.utc)),
+            )
             applied.append(version)
         return applied
     finally:

@@ -5,6 +5,7 @@ were fetched, including durable "no price here" markers).
 A window's row is written before its coverage row, so a coverage row always means its points are
 there (a fetch interrupted in between is simply fetched again: both writes are idempotent upserts).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -21,24 +22,34 @@ from ingest.prices.planner import WINDOW_SECONDS, CoverageRecord, window_of
 from ingest.prices.providers.base import Outcome
 from ingest.tax.years import micros_from_datetime
 
-PRICES_SCHEMA = pa.schema([
-    pa.field("asset", pa.string(), nullable=False),
-    pa.field("ts", TIMESTAMP, nullable=False),
-    pa.field("price", AMOUNT, nullable=False),
-    pa.field("granularity", pa.string(), nullable=False),   # hour | day
-])
+PRICES_SCHEMA = pa.schema(
+    [
+        pa.field("asset", pa.string(), nullable=False),
+        pa.field("ts", TIMESTAMP, nullable=False),
+        pa.field("price", AMOUNT, nullable=False),
+        pa.field("granularity", pa.string(), nullable=False),  # hour | day
+    ]
+)
 
-INSERT_WINDOW = ("INSERT INTO price_windows (asset, currency, window_start, granularity, provider, "
-                 "ms, prices) VALUES (?, ?, ?, ?, ?, ?, ?)")
+INSERT_WINDOW = (
+    "INSERT INTO price_windows (asset, currency, window_start, granularity, provider, "
+    "ms, prices) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 # Windows whose start lies in [first, last]: the caller widens `first` by one window, since a
 # provider may answer a point a little past its window's end.
-SELECT_WINDOWS = ("SELECT ms, prices, granularity FROM price_windows WHERE asset = ? AND "
-                  "currency = ? AND window_start >= ? AND window_start <= ?")
-INSERT_COVERAGE = ("INSERT INTO price_coverage (asset, currency, window_start, window_end, "
-                   "covered_until, status, provider, points, fetched_at) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-SELECT_COVERAGE = ("SELECT window_start, window_end, covered_until, status, fetched_at "
-                   "FROM price_coverage WHERE asset = ? AND currency = ?")
+SELECT_WINDOWS = (
+    "SELECT ms, prices, granularity FROM price_windows WHERE asset = ? AND "
+    "currency = ? AND window_start >= ? AND window_start <= ?"
+)
+INSERT_COVERAGE = (
+    "INSERT INTO price_coverage (asset, currency, window_start, window_end, "
+    "covered_until, status, provider, points, fetched_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+SELECT_COVERAGE = (
+    "SELECT window_start, window_end, covered_until, status, fetched_at "
+    "FROM price_coverage WHERE asset = ? AND currency = ?"
+)
 
 
 def utc(seconds: float) -> datetime:
@@ -46,45 +57,94 @@ def utc(seconds: float) -> datetime:
 
 
 def unix_seconds(value: datetime) -> int:
-    if value.tzinfo is None:   # the driver returns naive UTC
+    if value.tzinfo is None:  # the driver returns naive UTC
         value = value.replace(tzinfo=timezone.utc)
     return int(value.timestamp())
 
 
-def read_coverage(session: Session, assets: Iterable[str], *,
-                  currency: str = "usd") -> list[CoverageRecord]:
+def read_coverage(
+    session: Session, assets: Iterable[str], *, currency: str = "usd"
+) -> list[CoverageRecord]:
     records = []
     for asset in sorted(set(assets)):
         for row in execute(session, SELECT_COVERAGE, (asset, currency)):
-            records.append(CoverageRecord(asset, unix_seconds(row["window_start"]),
-                                          unix_seconds(row["window_end"]),
-                                          unix_seconds(row["covered_until"]), row["status"],
-                                          unix_seconds(row["fetched_at"])
-                                          if row["fetched_at"] is not None else None))
+            records.append(
+                CoverageRecord(
+                    asset,
+                    unix_seconds(row["window_start"]),
+                    unix_seconds(row["window_end"]),
+                    unix_seconds(row["covered_until"]),
+                    row["status"],
+                    unix_seconds(row["fetched_at"]) if row["fetched_at"] is not None else None,
+                )
+            )
     return records
 
 
-def write_window(session: Session, asset: str, window_start: int,
-                 points: Sequence[tuple[int, Decimal]], *, granularity: str, provider: str,
-                 currency: str = "usd") -> int:
+def write_window(
+    session: Session,
+    asset: str,
+    window_start: int,
+    points: Sequence[tuple[int, Decimal]],
+    *,
+    granularity: str,
+    provider: str,
+    currency: str = "usd",
+) -> int:
     """One row holding a fetched window's (unix ms, price) points (any order; stored ascending).
     Returns the number of points."""
     ordered = sorted(points)
-    execute(session, INSERT_WINDOW, (asset, currency, utc(window_start), granularity, provider,
-                                     [ms for ms, _ in ordered], [price for _, price in ordered]))
+    execute(
+        session,
+        INSERT_WINDOW,
+        (
+            asset,
+            currency,
+            utc(window_start),
+            granularity,
+            provider,
+            [ms for ms, _ in ordered],
+            [price for _, price in ordered],
+        ),
+    )
     return len(ordered)
 
 
-def write_coverage(session: Session, record: CoverageRecord, *, provider: str, points: int,
-                   currency: str = "usd", fetched_at: datetime | None = None) -> None:
-    execute(session, INSERT_COVERAGE, (
-        record.asset, currency, utc(record.window_start), utc(record.window_end),
-        utc(record.covered_until), record.status, provider, points,
-        fetched_at or datetime.now(timezone.utc)))
+def write_coverage(
+    session: Session,
+    record: CoverageRecord,
+    *,
+    provider: str,
+    points: int,
+    currency: str = "usd",
+    fetched_at: datetime | None = None,
+) -> None:
+    execute(
+        session,
+        INSERT_COVERAGE,
+        (
+            record.asset,
+            currency,
+            utc(record.window_start),
+            utc(record.window_end),
+            utc(record.covered_until),
+            record.status,
+            provider,
+            points,
+            fetched_at or datetime.now(timezone.utc),
+        ),
+    )
 
 
-def load_prices(session: Session, assets: Iterable[str], start: datetime, end: datetime, *,
-                currency: str = "usd", concurrency: int = 16) -> pa.Table:
+def load_prices(
+    session: Session,
+    assets: Iterable[str],
+    start: datetime,
+    end: datetime,
+    *,
+    currency: str = "usd",
+    concurrency: int = 16,
+) -> pa.Table:
     """Every cached point of `assets` with start <= ts <= end, sorted by (asset, ts):
     PRICES_SCHEMA (asset, ts, price decimal128(38, 18), granularity). Reads whole window rows,
     one query per asset."""
@@ -99,8 +159,9 @@ def load_prices(session: Session, assets: Iterable[str], start: datetime, end: d
     def run() -> None:
         for column in columns:
             column.clear()
-        results = execute_concurrent_with_args(session, stmt, params, concurrency=concurrency,
-                                               results_generator=True)
+        results = execute_concurrent_with_args(
+            session, stmt, params, concurrency=concurrency, results_generator=True
+        )
         names, stamps, prices, granularities = columns
         for (asset, *_), (ok, result) in zip(params, results):
             if not ok:
@@ -119,18 +180,45 @@ def load_prices(session: Session, assets: Iterable[str], start: datetime, end: d
     names, stamps, prices, granularities = columns
     ts = pa.array(stamps, pa.int64()).cast(pa.timestamp("ms", tz="UTC")).cast(TIMESTAMP)
     table = pa.Table.from_arrays(
-        [pa.array(names, pa.string()), ts, pa.array(prices, AMOUNT),
-         pa.array(granularities, pa.string())], schema=PRICES_SCHEMA)
+        [
+            pa.array(names, pa.string()),
+            ts,
+            pa.array(prices, AMOUNT),
+            pa.array(granularities, pa.string()),
+        ],
+        schema=PRICES_SCHEMA,
+    )
     return table.sort_by([("asset", "ascending"), ("ts", "ascending")])
 
 
-def store_outcome(session: Session, asset: str, window_start: int, window_end: int,
-                  outcome: Outcome, *, provider: str, covered_until: int, currency: str) -> None:
+def store_outcome(
+    session: Session,
+    asset: str,
+    window_start: int,
+    window_end: int,
+    outcome: Outcome,
+    *,
+    provider: str,
+    covered_until: int,
+    currency: str,
+) -> None:
     """A provider's final answer for one window: its points first, then the coverage row that
     says they are there (both idempotent upserts), so a crash between them only refetches."""
     if outcome.points:
-        write_window(session, asset, window_start, outcome.points,
-                     granularity=outcome.granularity, provider=provider, currency=currency)
-    status = outcome.kind.value   # ok | no_data | unlisted
-    write_coverage(session, CoverageRecord(asset, window_start, window_end, covered_until, status),
-                   provider=provider, points=len(outcome.points), currency=currency)
+        write_window(
+            session,
+            asset,
+            window_start,
+            outcome.points,
+            granularity=outcome.granularity,
+            provider=provider,
+            currency=currency,
+        )
+    status = outcome.kind.value  # ok | no_data | unlisted
+    write_coverage(
+        session,
+        CoverageRecord(asset, window_start, window_end, covered_until, status),
+        provider=provider,
+        points=len(outcome.points),
+        currency=currency,
+    )

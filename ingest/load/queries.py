@@ -5,6 +5,7 @@ state as the cursor; nothing here computes over raw transactions. Filters that a
 table's key (transactions: asset, wallet, type) are applied to the rows as they are paged, which
 costs reading the rows that do not match: see `transactions_page`.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,18 +28,22 @@ from ingest.tax.years import datetime_from_micros
 
 Row = dict[str, Any]
 
-SELECT_VIEW = (f"SELECT {', '.join(VIEW_COLUMNS)}, metrics FROM transactions_view "
-               "WHERE user_id = ? AND month = ? AND timestamp >= ? AND timestamp <= ?")
-SELECT_BALANCES = ("SELECT wallet, asset, quantity, cost_basis, updated_at FROM balances "
-                   "WHERE user_id = ?")
+SELECT_VIEW = (
+    f"SELECT {', '.join(VIEW_COLUMNS)}, metrics FROM transactions_view "
+    "WHERE user_id = ? AND month = ? AND timestamp >= ? AND timestamp <= ?"
+)
+SELECT_BALANCES = (
+    "SELECT wallet, asset, quantity, cost_basis, updated_at FROM balances WHERE user_id = ?"
+)
 SELECT_BALANCES_OF_WALLET = SELECT_BALANCES + " AND wallet = ?"
-SUMMARY_COLUMNS = ("year, asset, proceeds, cost_basis, short_term_gain, long_term_gain, gain, "
-                   "income")
+SUMMARY_COLUMNS = "year, asset, proceeds, cost_basis, short_term_gain, long_term_gain, gain, income"
 SELECT_SUMMARY = f"SELECT {SUMMARY_COLUMNS} FROM yearly_summary WHERE user_id = ?"
-SELECT_YEAR_TOTALS = (f"SELECT {SUMMARY_COLUMNS} FROM yearly_summary WHERE user_id = ? "
-                      "AND year = ? AND asset = ?")
-SELECT_YEAR_ASSETS = (f"SELECT {SUMMARY_COLUMNS} FROM yearly_summary WHERE user_id = ? "
-                      "AND year = ? AND asset > ?")
+SELECT_YEAR_TOTALS = (
+    f"SELECT {SUMMARY_COLUMNS} FROM yearly_summary WHERE user_id = ? AND year = ? AND asset = ?"
+)
+SELECT_YEAR_ASSETS = (
+    f"SELECT {SUMMARY_COLUMNS} FROM yearly_summary WHERE user_id = ? AND year = ? AND asset > ?"
+)
 SELECT_DISPOSALS = "SELECT asset, body FROM disposal_chunks WHERE user_id = ? AND year = ?"
 _FINDING_CHUNKS = "SELECT kind, asset, chunk, body FROM finding_chunks WHERE user_id = ?"
 SELECT_FINDINGS_FROM = _FINDING_CHUNKS + " AND (kind, asset, chunk) >= (?, ?, ?)"
@@ -63,8 +68,9 @@ class Page:
     paging_state: bytes | None  # None: this was the last page
 
 
-def read_page(session: Session, cql: str, params: tuple[Any, ...], limit: int,
-              paging_state: bytes | None) -> Page:
+def read_page(
+    session: Session, cql: str, params: tuple[Any, ...], limit: int, paging_state: bytes | None
+) -> Page:
     result = execute(session, cql, params, paging_state=paging_state, fetch_size=limit)
     return Page(list(result.current_rows), result.paging_state)
 
@@ -80,8 +86,13 @@ def user_jobs_page(session: Session, user_id: str, limit: int, paging_state: byt
     return read_page(session, SELECT_USER_JOBS, (user_id,), limit, paging_state)
 
 
-def balances_page(session: Session, user_id: str, limit: int, paging_state: bytes | None,
-                  wallet: str | None = None) -> Page:
+def balances_page(
+    session: Session,
+    user_id: str,
+    limit: int,
+    paging_state: bytes | None,
+    wallet: str | None = None,
+) -> Page:
     if wallet is None:
         return read_page(session, SELECT_BALANCES, (user_id,), limit, paging_state)
     return read_page(session, SELECT_BALANCES_OF_WALLET, (user_id, wallet), limit, paging_state)
@@ -106,15 +117,18 @@ def totals_by_year(session: Session, user_id: str) -> list[Row]:
     return [row for row in summary_rows(session, user_id) if row["asset"] == TOTALS_ASSET]
 
 
-def year_assets_page(session: Session, user_id: str, year: str, limit: int,
-                     paging_state: bytes | None) -> Page:
+def year_assets_page(
+    session: Session, user_id: str, year: str, limit: int, paging_state: bytes | None
+) -> Page:
     """Per-asset rows of one year; the totals row ('*' sorts first) is excluded by the range."""
-    return read_page(session, SELECT_YEAR_ASSETS, (user_id, year, TOTALS_ASSET), limit,
-                     paging_state)
+    return read_page(
+        session, SELECT_YEAR_ASSETS, (user_id, year, TOTALS_ASSET), limit, paging_state
+    )
 
 
-def iter_disposals(session: Session, user_id: str, year: str, fetch_size: int = 16
-                   ) -> Iterator[Row]:
+def iter_disposals(
+    session: Session, user_id: str, year: str, fetch_size: int = 16
+) -> Iterator[Row]:
     """Every Form 8949 line of a year (by asset, then sale date); chunk rows are fetched page
     after page (`fetch_size` chunks each) and unpacked as they come."""
     for row in execute(session, SELECT_DISPOSALS, (user_id, year), fetch_size=fetch_size):
@@ -132,14 +146,21 @@ def _finding_cursor(state: bytes | None) -> tuple[str, str, int, int] | None:
         kind, asset, chunk, offset = json.loads(state)
     except (ValueError, TypeError):
         raise BadCursor("not a findings cursor") from None
-    if not (isinstance(kind, str) and isinstance(asset, str) and isinstance(chunk, int)
-            and isinstance(offset, int) and chunk >= 0 and offset >= 0):
+    if not (
+        isinstance(kind, str)
+        and isinstance(asset, str)
+        and isinstance(chunk, int)
+        and isinstance(offset, int)
+        and chunk >= 0
+        and offset >= 0
+    ):
         raise BadCursor("not a findings cursor")
     return kind, asset, chunk, offset
 
 
-def findings_page(session: Session, user_id: str, limit: int, paging_state: bytes | None,
-                  kind: str | None = None) -> Page:
+def findings_page(
+    session: Session, user_id: str, limit: int, paging_state: bytes | None, kind: str | None = None
+) -> Page:
     """Up to `limit` findings by (kind, asset, timestamp, tx_id); `paging_state` is this
     function's own cursor (kind, asset, chunk, offset into the chunk) as bytes."""
     cursor = _finding_cursor(paging_state)
@@ -147,11 +168,16 @@ def findings_page(session: Session, user_id: str, limit: int, paging_state: byte
     if kind is not None and first[0] != kind:
         raise BadCursor("cursor of another kind")
     if kind is None:
-        result = execute(session, SELECT_FINDINGS_FROM, (user_id, *first[:3]),
-                         fetch_size=FINDING_CHUNKS_FETCH)
+        result = execute(
+            session, SELECT_FINDINGS_FROM, (user_id, *first[:3]), fetch_size=FINDING_CHUNKS_FETCH
+        )
     else:
-        result = execute(session, SELECT_FINDINGS_OF_KIND_FROM, (user_id, kind, *first[1:3]),
-                         fetch_size=FINDING_CHUNKS_FETCH)
+        result = execute(
+            session,
+            SELECT_FINDINGS_OF_KIND_FROM,
+            (user_id, kind, *first[1:3]),
+            fetch_size=FINDING_CHUNKS_FETCH,
+        )
     rows: list[Row] = []
     for chunk in result:
         items = json.loads(chunk["body"])
@@ -161,18 +187,24 @@ def findings_page(session: Session, user_id: str, limit: int, paging_state: byte
                 following = [chunk["kind"], chunk["asset"], chunk["chunk"], position]
                 return Page(rows, json.dumps(following).encode())
             ts, tx_id, detail = items[position]
-            rows.append({"kind": chunk["kind"], "asset": chunk["asset"],
-                         "timestamp": None if ts is None else datetime_from_micros(ts),
-                         "tx_id": tx_id, "detail": detail})
+            rows.append(
+                {
+                    "kind": chunk["kind"],
+                    "asset": chunk["asset"],
+                    "timestamp": None if ts is None else datetime_from_micros(ts),
+                    "tx_id": tx_id,
+                    "detail": detail,
+                }
+            )
     return Page(rows, None)
 
 
 # --- transactions --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TxFilter:
-    start: datetime = EARLIEST   # inclusive, UTC
-    end: datetime = LATEST       # inclusive, UTC
-    asset: str | None = None     # sent, received or fee asset
+    start: datetime = EARLIEST  # inclusive, UTC
+    end: datetime = LATEST  # inclusive, UTC
+    asset: str | None = None  # sent, received or fee asset
     wallet: str | None = None
     type: str | None = None
 
@@ -186,14 +218,18 @@ class TxFilter:
             return False
         if self.type is not None and row["type"] != self.type:
             return False
-        return self.asset is None or self.asset in (row["sent_asset"], row["received_asset"],
-                                                    row["fee_asset"])
+        return self.asset is None or self.asset in (
+            row["sent_asset"],
+            row["received_asset"],
+            row["fee_asset"],
+        )
 
 
 @dataclass(frozen=True)
 class TxCursor:
     """Where the next page starts: in partition `month`, `skip` rows past the driver page that
     `paging_state` resumes (None: the month's first row)."""
+
     month: int
     paging_state: bytes | None = None
     skip: int = 0
@@ -203,20 +239,30 @@ def month_key(ts: datetime) -> int:
     return ts.year * 100 + ts.month
 
 
-def months_to_visit(session: Session, user_id: str, flt: TxFilter,
-                    cursor: TxCursor | None) -> list[int]:
+def months_to_visit(
+    session: Session, user_id: str, flt: TxFilter, cursor: TxCursor | None
+) -> list[int]:
     """The user's month partitions in the filter's range, newest first; with an asset filter only
     the months `user_months` lists for that asset."""
     first, last = month_key(flt.start), month_key(flt.end)
     if cursor is not None:
         last = min(last, cursor.month)
-    return [month for month, assets in sorted(user_months(session, user_id).items(), reverse=True)
-            if first <= month <= last and (flt.asset is None or flt.asset in assets)]
+    return [
+        month
+        for month, assets in sorted(user_months(session, user_id).items(), reverse=True)
+        if first <= month <= last and (flt.asset is None or flt.asset in assets)
+    ]
 
 
-def transactions_page(session: Session, user_id: str, flt: TxFilter, limit: int,
-                      cursor: TxCursor | None = None, *, scan_budget: int = TX_SCAN_BUDGET
-                      ) -> tuple[list[Row], TxCursor | None]:
+def transactions_page(
+    session: Session,
+    user_id: str,
+    flt: TxFilter,
+    limit: int,
+    cursor: TxCursor | None = None,
+    *,
+    scan_budget: int = TX_SCAN_BUDGET,
+) -> tuple[list[Row], TxCursor | None]:
     """Up to `limit` view rows matching `flt`, newest first, and the cursor of the next page
     (None: no more rows).
 
@@ -236,8 +282,13 @@ def transactions_page(session: Session, user_id: str, flt: TxFilter, limit: int,
         while True:
             wanted = limit - len(items)
             fetch = skip + (max(wanted, TX_FILTER_FETCH) if flt.drops_rows else wanted)
-            result = execute(session, SELECT_VIEW, (user_id, month, flt.start, flt.end),
-                             paging_state=state, fetch_size=fetch)
+            result = execute(
+                session,
+                SELECT_VIEW,
+                (user_id, month, flt.start, flt.end),
+                paging_state=state,
+                fetch_size=fetch,
+            )
             rows = [with_metrics(row) for row in result.current_rows]
             page_end = TxCursor(month, result.paging_state) if result.paging_state else following
             for position in range(skip, len(rows)):
@@ -246,8 +297,9 @@ def transactions_page(session: Session, user_id: str, flt: TxFilter, limit: int,
                     items.append(rows[position])
                     if len(items) == limit:
                         after = position + 1
-                        return items, (TxCursor(month, state, after) if after < len(rows)
-                                       else page_end)
+                        return items, (
+                            TxCursor(month, state, after) if after < len(rows) else page_end
+                        )
             if scanned >= scan_budget:
                 return items, page_end
             if result.paging_state is None:
@@ -261,8 +313,14 @@ def with_metrics(row: Row) -> Row:
     cost_basis, gain, term, balance_after and flags (ingest.tax.shards.fold_metrics)."""
     elements = row.pop("metrics", None)
     if elements:
-        folded = fold_metrics({asset: element_metrics(asset, element)
-                               for asset, element in elements.items()})
-        row.update(cost_basis=folded.cost_basis, gain=folded.gain, term=folded.term,
-                   balance_after=folded.balance_after, flags=folded.flags or None)
+        folded = fold_metrics(
+            {asset: element_metrics(asset, element) for asset, element in elements.items()}
+        )
+        row.update(
+            cost_basis=folded.cost_basis,
+            gain=folded.gain,
+            term=folded.term,
+            balance_after=folded.balance_after,
+            flags=folded.flags or None,
+        )
     return row

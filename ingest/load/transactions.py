@@ -3,6 +3,7 @@
 Rows go in as UNLOGGED batches that share one (user_id, month) partition; writes are upserts keyed
 by the stable tx_id, which is what makes re-uploads and retried tasks idempotent.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -27,10 +28,13 @@ from ingest.load.cassandra import (
 from ingest.normalize.canonical import CANONICAL_COLUMNS, CANONICAL_SCHEMA
 
 _STORED = [c for c in CANONICAL_COLUMNS if c not in ("user_id",)]
-INSERT_RAW = (f"INSERT INTO raw_transactions (user_id, month, {', '.join(_STORED)}, job_id) "
-              f"VALUES (?, ?, {', '.join('?' for _ in _STORED)}, ?)")
-SELECT_RAW = (f"SELECT {', '.join(CANONICAL_COLUMNS)} FROM raw_transactions "
-              "WHERE user_id = ? AND month = ?")
+INSERT_RAW = (
+    f"INSERT INTO raw_transactions (user_id, month, {', '.join(_STORED)}, job_id) "
+    f"VALUES (?, ?, {', '.join('?' for _ in _STORED)}, ?)"
+)
+SELECT_RAW = (
+    f"SELECT {', '.join(CANONICAL_COLUMNS)} FROM raw_transactions WHERE user_id = ? AND month = ?"
+)
 
 
 def month_keys(timestamps: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -44,8 +48,9 @@ def _columns_as_python(table: pa.Table, names: Iterable[str]) -> list[list[Any]]
     return [table.column(n).to_pylist() for n in names]
 
 
-def store_transactions(session: Session, table: pa.Table, job_id: uuid.UUID, *,
-                       batch_rows: int | None = None) -> int:
+def store_transactions(
+    session: Session, table: pa.Table, job_id: uuid.UUID, *, batch_rows: int | None = None
+) -> int:
     """Upsert canonical rows; also record (user, month, asset) in user_months. Returns rows."""
     if table.num_rows == 0:
         return 0
@@ -67,21 +72,27 @@ def record_user_months(session: Session, table: pa.Table, months: list[int]) -> 
         for user, month, asset in zip(users, months, table.column(col).to_pylist()):
             if asset:
                 keys.add((user, month, asset))
-    execute_many(session, "INSERT INTO user_months (user_id, month, asset) VALUES (?, ?, ?)",
-                 sorted(keys))
+    execute_many(
+        session, "INSERT INTO user_months (user_id, month, asset) VALUES (?, ?, ?)", sorted(keys)
+    )
 
 
 def user_months(session: Session, user_id: str) -> dict[int, set[str]]:
     """month -> assets appearing in it, for one user."""
     out: dict[int, set[str]] = defaultdict(set)
-    for row in execute(session, "SELECT month, asset FROM user_months WHERE user_id = ?",
-                       (user_id,), fetch_size=5000):
+    for row in execute(
+        session,
+        "SELECT month, asset FROM user_months WHERE user_id = ?",
+        (user_id,),
+        fetch_size=5000,
+    ):
         out[row["month"]].add(row["asset"])
     return dict(out)
 
 
-def read_transactions(session: Session, user_id: str, months: Iterable[int], *,
-                      concurrency: int = 16) -> pa.Table:
+def read_transactions(
+    session: Session, user_id: str, months: Iterable[int], *, concurrency: int = 16
+) -> pa.Table:
     """All canonical rows of `user_id` in `months`, as one Arrow table (CANONICAL_SCHEMA)."""
     stmt = prepared(session, SELECT_RAW)
     params = [(user_id, m) for m in sorted(months)]
@@ -90,8 +101,9 @@ def read_transactions(session: Session, user_id: str, months: Iterable[int], *,
     def run() -> None:
         for col in columns:
             col.clear()
-        results = execute_concurrent_with_args(session, stmt, params, concurrency=concurrency,
-                                               results_generator=True)
+        results = execute_concurrent_with_args(
+            session, stmt, params, concurrency=concurrency, results_generator=True
+        )
         for ok, result in results:
             if not ok:
                 raise result
@@ -102,7 +114,8 @@ def read_transactions(session: Session, user_id: str, months: Iterable[int], *,
     with_retry(run)
     ts = columns[CANONICAL_COLUMNS.index("timestamp")]
     columns[CANONICAL_COLUMNS.index("timestamp")] = [
-        t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t for t in ts]
+        t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t for t in ts
+    ]
     arrays = [pa.array(col, type=field.type) for col, field in zip(columns, CANONICAL_SCHEMA)]
     return pa.Table.from_arrays(arrays, schema=CANONICAL_SCHEMA)
 
@@ -111,6 +124,9 @@ def count_transactions(session: Session, user_id: str) -> int:
     months = user_months(session, user_id)
     total = 0
     for m in months:
-        total += execute(session, "SELECT count(*) AS n FROM raw_transactions WHERE user_id = ? "
-                         "AND month = ?", (user_id, m)).one()["n"]
+        total += execute(
+            session,
+            "SELECT count(*) AS n FROM raw_transactions WHERE user_id = ? AND month = ?",
+            (user_id, m),
+        ).one()["n"]
     return total

@@ -6,6 +6,7 @@ would double: `claim` tells the caller which earlier job holds the file, to refu
 claim is a lightweight transaction, so two concurrent uploads of one file cannot both take it. An
 earlier job that failed (or was never recorded) does not hold its file.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -16,10 +17,14 @@ from cassandra.cluster import Session
 from ingest.load import jobs
 from ingest.load.cassandra import execute
 
-CLAIM = ("INSERT INTO uploads_by_sha (user_id, file_sha256, job_id, format, wallet, tz) "
-         "VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS")
-TAKE_OVER = ("UPDATE uploads_by_sha SET job_id = ?, format = ?, wallet = ?, tz = ? "
-             "WHERE user_id = ? AND file_sha256 = ? IF job_id = ?")
+CLAIM = (
+    "INSERT INTO uploads_by_sha (user_id, file_sha256, job_id, format, wallet, tz) "
+    "VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS"
+)
+TAKE_OVER = (
+    "UPDATE uploads_by_sha SET job_id = ?, format = ?, wallet = ?, tz = ? "
+    "WHERE user_id = ? AND file_sha256 = ? IF job_id = ?"
+)
 
 
 @dataclass(frozen=True)
@@ -36,8 +41,10 @@ class UploadOptions:
         return cls(row["format"] or None, row["wallet"] or None, row["tz"] or None)
 
     def describe(self) -> str:
-        return (f"format={self.format or 'detected'}, wallet={self.wallet or 'default'}, "
-                f"tz={self.tz or 'UTC'}")
+        return (
+            f"format={self.format or 'detected'}, wallet={self.wallet or 'default'}, "
+            f"tz={self.tz or 'UTC'}"
+        )
 
 
 @dataclass(frozen=True)
@@ -46,8 +53,9 @@ class EarlierUpload:
     options: UploadOptions
 
 
-def claim(session: Session, user_id: str, sha256: str, job_id: uuid.UUID,
-          options: UploadOptions) -> EarlierUpload | None:
+def claim(
+    session: Session, user_id: str, sha256: str, job_id: uuid.UUID, options: UploadOptions
+) -> EarlierUpload | None:
     """Take the file for `job_id`; returns the earlier upload holding it with other options
     (None: taken, or held with the same options)."""
     for _ in range(3):  # a failed holder handed over under a race: look again
@@ -60,8 +68,9 @@ def claim(session: Session, user_id: str, sha256: str, job_id: uuid.UUID,
         holder = jobs.get_job(session, earlier.job_id)
         if holder is not None and holder.status != jobs.JobStatus.FAILED:
             return earlier
-        taken = execute(session, TAKE_OVER, (job_id, *options.stored(), user_id, sha256,
-                                             earlier.job_id)).one()
+        taken = execute(
+            session, TAKE_OVER, (job_id, *options.stored(), user_id, sha256, earlier.job_id)
+        ).one()
         if taken["[applied]"]:
             return None
     return earlier

@@ -1,4 +1,5 @@
 """Per-user settings (cost-basis method, pooling, currency) and API tokens."""
+
 from __future__ import annotations
 
 import hashlib
@@ -18,24 +19,31 @@ from ingest.vocabulary import Method, Pooling, currency_code
 class UserSettings:
     method: Method
     pooling: Pooling
-    currency: str        # ISO 4217, upper case: the job's one reporting currency
+    currency: str  # ISO 4217, upper case: the job's one reporting currency
 
 
 def get_user_settings(session: Session, user_id: str, defaults: UserSettings) -> UserSettings:
     """The user's stored settings, each missing one from `defaults` (the deployment's)."""
-    row = execute(session, "SELECT method, pooling, currency FROM user_settings WHERE user_id = ?",
-                  (user_id,)).one()
+    row = execute(
+        session, "SELECT method, pooling, currency FROM user_settings WHERE user_id = ?", (user_id,)
+    ).one()
     if row is None:
         return defaults
-    return UserSettings(Method(row["method"] or defaults.method),
-                        Pooling(row["pooling"] or defaults.pooling),
-                        currency_code(row["currency"] or defaults.currency))
+    return UserSettings(
+        Method(row["method"] or defaults.method),
+        Pooling(row["pooling"] or defaults.pooling),
+        currency_code(row["currency"] or defaults.currency),
+    )
 
 
 def put_user_settings(session: Session, user_id: str, value: UserSettings) -> None:
-    check_options(value.method, value.pooling)   # never store a pair every later job would refuse
-    execute(session, "INSERT INTO user_settings (user_id, method, pooling, currency, updated_at) "
-            "VALUES (?, ?, ?, ?, ?)", (user_id, value.method, value.pooling, value.currency, now()))
+    check_options(value.method, value.pooling)  # never store a pair every later job would refuse
+    execute(
+        session,
+        "INSERT INTO user_settings (user_id, method, pooling, currency, updated_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (user_id, value.method, value.pooling, value.currency, now()),
+    )
 
 
 def hash_token(token: str) -> str:
@@ -45,14 +53,18 @@ def hash_token(token: str) -> str:
 def create_token(session: Session, user_id: str) -> str:
     """A new random token for `user_id`; only its SHA-256 is stored."""
     token = "lf_" + secrets.token_urlsafe(32)
-    execute(session, "INSERT INTO api_tokens (token_sha256, user_id, created_at) VALUES (?, ?, ?)",
-            (hash_token(token), user_id, now()))
+    execute(
+        session,
+        "INSERT INTO api_tokens (token_sha256, user_id, created_at) VALUES (?, ?, ?)",
+        (hash_token(token), user_id, now()),
+    )
     return token
 
 
 def user_for_token(session: Session, token: str) -> str | None:
-    row = execute(session, "SELECT user_id FROM api_tokens WHERE token_sha256 = ?",
-                  (hash_token(token),)).one()
+    row = execute(
+        session, "SELECT user_id FROM api_tokens WHERE token_sha256 = ?", (hash_token(token),)
+    ).one()
     return row["user_id"] if row else None
 
 

@@ -10,6 +10,7 @@ replaced per year (or per year and asset for a shard), so no stale line survives
 Packing: a chunk's ``body`` is compact JSON, one list per line/finding, decimals as their exact
 strings, times as integer unix microseconds, dates as ISO strings (null for none).
 """
+
 from __future__ import annotations
 
 import json
@@ -26,16 +27,39 @@ from ingest.load.jobs import now
 from ingest.tax.records import Flag, TxMetrics
 from ingest.tax.years import datetime_from_micros, micros_from_datetime
 
-VIEW_COLUMNS = ("user_id", "month", "timestamp", "tx_id", "wallet", "type", "label", "sent_asset",
-                "sent_amount", "received_asset", "received_amount", "fee_asset", "fee_amount",
-                "price", "price_source", "value", "cost_basis", "gain", "term", "balance_after",
-                "flags", "tx_hash")
-INSERT_VIEW = (f"INSERT INTO transactions_view ({', '.join(VIEW_COLUMNS)}) "
-               f"VALUES ({', '.join('?' for _ in VIEW_COLUMNS)})")
+VIEW_COLUMNS = (
+    "user_id",
+    "month",
+    "timestamp",
+    "tx_id",
+    "wallet",
+    "type",
+    "label",
+    "sent_asset",
+    "sent_amount",
+    "received_asset",
+    "received_amount",
+    "fee_asset",
+    "fee_amount",
+    "price",
+    "price_source",
+    "value",
+    "cost_basis",
+    "gain",
+    "term",
+    "balance_after",
+    "flags",
+    "tx_hash",
+)
+INSERT_VIEW = (
+    f"INSERT INTO transactions_view ({', '.join(VIEW_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in VIEW_COLUMNS)})"
+)
 
 
-def write_transactions_view(session: Session, rows: Iterable[Sequence[Any]], *,
-                            batch_rows: int | None = None) -> int:
+def write_transactions_view(
+    session: Session, rows: Iterable[Sequence[Any]], *, batch_rows: int | None = None
+) -> int:
     """rows: tuples in VIEW_COLUMNS order; batched per (user_id, month) partition."""
     by_partition: dict[tuple[str, int], list[Sequence[Any]]] = defaultdict(list)
     for row in rows:
@@ -46,37 +70,58 @@ def write_transactions_view(session: Session, rows: Iterable[Sequence[Any]], *,
 # A view row's own columns, without the single-writer metric columns: what the tax shard owning
 # the row's anchor asset writes (ingest.tax.shards.anchor_mask, write_view_rows below); metrics
 # come as map elements.
-VIEW_BASE_COLUMNS = tuple(c for c in VIEW_COLUMNS
-                          if c not in ("cost_basis", "gain", "term", "balance_after", "flags"))
-def replace_balances(session: Session, user_id: str,
-                     balances: Iterable[tuple[str, str, Decimal, Decimal | None]]) -> None:
+VIEW_BASE_COLUMNS = tuple(
+    c for c in VIEW_COLUMNS if c not in ("cost_basis", "gain", "term", "balance_after", "flags")
+)
+
+
+def replace_balances(
+    session: Session, user_id: str, balances: Iterable[tuple[str, str, Decimal, Decimal | None]]
+) -> None:
     """(wallet, asset, quantity, cost_basis) rows replace the user's balances."""
     execute(session, "DELETE FROM balances WHERE user_id = ?", (user_id,))
     ts = now()
-    execute_many(session, "INSERT INTO balances (user_id, wallet, asset, quantity, cost_basis, "
-                 "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                 [(user_id, w, a, q, c, ts) for w, a, q, c in balances])
+    execute_many(
+        session,
+        "INSERT INTO balances (user_id, wallet, asset, quantity, cost_basis, "
+        "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+        [(user_id, w, a, q, c, ts) for w, a, q, c in balances],
+    )
 
 
-def replace_yearly_summary(session: Session, user_id: str,
-                           rows: Iterable[tuple]) -> None:
+def replace_yearly_summary(session: Session, user_id: str, rows: Iterable[tuple]) -> None:
     """(year, asset, proceeds, cost_basis, short_term_gain, long_term_gain, gain, income) rows;
     asset '*' holds the year's totals."""
     execute(session, "DELETE FROM yearly_summary WHERE user_id = ?", (user_id,))
-    execute_many(session, "INSERT INTO yearly_summary (user_id, year, asset, proceeds, cost_basis, "
-                 "short_term_gain, long_term_gain, gain, income) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                 [(user_id, *r) for r in rows])
+    execute_many(
+        session,
+        "INSERT INTO yearly_summary (user_id, year, asset, proceeds, cost_basis, "
+        "short_term_gain, long_term_gain, gain, income) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(user_id, *r) for r in rows],
+    )
 
 
 # --- Form 8949 lines, packed -----------------------------------------------------------------
-LINES_PER_CHUNK = 500        # ~60 KB of JSON per row
-FINDINGS_PER_CHUNK = 200     # ~20-40 KB per row
+LINES_PER_CHUNK = 500  # ~60 KB of JSON per row
+FINDINGS_PER_CHUNK = 200  # ~20-40 KB per row
 # one disposal line in a chunk (the asset is the row's key)
-DISPOSAL_FIELDS = ("date_sold", "line_id", "wallet", "quantity", "date_acquired", "proceeds",
-                   "cost_basis", "gain", "term", "tx_id")
-INSERT_DISPOSAL_CHUNK = ("INSERT INTO disposal_chunks (user_id, year, asset, chunk, lines, body) "
-                         "VALUES (?, ?, ?, ?, ?, ?)")
+DISPOSAL_FIELDS = (
+    "date_sold",
+    "line_id",
+    "wallet",
+    "quantity",
+    "date_acquired",
+    "proceeds",
+    "cost_basis",
+    "gain",
+    "term",
+    "tx_id",
+)
+INSERT_DISPOSAL_CHUNK = (
+    "INSERT INTO disposal_chunks (user_id, year, asset, chunk, lines, body) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
 
 
 def _text(value: Decimal | None) -> str | None:
@@ -93,48 +138,93 @@ def disposal_chunk_rows(user_id: str, lines: Iterable[tuple]) -> list[tuple]:
     """Rows of disposal_chunks for ``lines`` (write_disposals' tuples): per (year, asset) in
     (date sold, line id) order, LINES_PER_CHUNK per row."""
     grouped: dict[tuple[str, str], list[tuple]] = defaultdict(list)
-    for (year, sold, line_id, asset, wallet, quantity, acquired, proceeds, cost, gain, term,
-         tx_id) in lines:
-        grouped[(year, asset)].append((micros_from_datetime(sold), line_id, wallet,
-                                       _text(quantity), _day(acquired), _text(proceeds),
-                                       _text(cost), _text(gain), term, tx_id))
+    for (
+        year,
+        sold,
+        line_id,
+        asset,
+        wallet,
+        quantity,
+        acquired,
+        proceeds,
+        cost,
+        gain,
+        term,
+        tx_id,
+    ) in lines:
+        grouped[(year, asset)].append(
+            (
+                micros_from_datetime(sold),
+                line_id,
+                wallet,
+                _text(quantity),
+                _day(acquired),
+                _text(proceeds),
+                _text(cost),
+                _text(gain),
+                term,
+                tx_id,
+            )
+        )
     rows = []
     for (year, asset), packed in sorted(grouped.items()):
         packed.sort(key=lambda line: (line[0], line[1]))
         for chunk, start in enumerate(range(0, len(packed), LINES_PER_CHUNK)):
-            part = packed[start:start + LINES_PER_CHUNK]
-            rows.append((user_id, year, asset, chunk, len(part),
-                         json.dumps(part, separators=(",", ":"))))
+            part = packed[start : start + LINES_PER_CHUNK]
+            rows.append(
+                (user_id, year, asset, chunk, len(part), json.dumps(part, separators=(",", ":")))
+            )
     return rows
 
 
 def unpack_disposal_chunk(row: Mapping[str, Any]) -> list[dict[str, Any]]:
     """A chunk's lines as dicts (DISPOSAL_FIELDS + asset), exact decimals, UTC datetimes."""
     out = []
-    for (sold, line_id, wallet, quantity, acquired, proceeds, cost, gain, term,
-         tx_id) in json.loads(row["body"]):
-        out.append({"date_sold": datetime_from_micros(sold), "line_id": line_id,
-                    "asset": row["asset"], "wallet": wallet, "quantity": Decimal(quantity),
-                    "date_acquired": (None if acquired is None else datetime.combine(
-                        date.fromisoformat(acquired), datetime.min.time(), timezone.utc)),
-                    "proceeds": Decimal(proceeds), "cost_basis": Decimal(cost),
-                    "gain": Decimal(gain), "term": term, "tx_id": tx_id})
+    for sold, line_id, wallet, quantity, acquired, proceeds, cost, gain, term, tx_id in json.loads(
+        row["body"]
+    ):
+        out.append(
+            {
+                "date_sold": datetime_from_micros(sold),
+                "line_id": line_id,
+                "asset": row["asset"],
+                "wallet": wallet,
+                "quantity": Decimal(quantity),
+                "date_acquired": (
+                    None
+                    if acquired is None
+                    else datetime.combine(
+                        date.fromisoformat(acquired), datetime.min.time(), timezone.utc
+                    )
+                ),
+                "proceeds": Decimal(proceeds),
+                "cost_basis": Decimal(cost),
+                "gain": Decimal(gain),
+                "term": term,
+                "tx_id": tx_id,
+            }
+        )
     return out
 
 
 def delete_disposal_years(session: Session, user_id: str, years: Iterable[str]) -> None:
     """Drop the Form 8949 partitions of `years` before their lines are written again."""
     for year in sorted(set(years)):
-        execute(session, "DELETE FROM disposal_chunks WHERE user_id = ? AND year = ?",
-                (user_id, year))
+        execute(
+            session, "DELETE FROM disposal_chunks WHERE user_id = ? AND year = ?", (user_id, year)
+        )
 
 
-def delete_disposal_assets(session: Session, user_id: str, year: str,
-                           assets: Iterable[str]) -> None:
+def delete_disposal_assets(
+    session: Session, user_id: str, year: str, assets: Iterable[str]
+) -> None:
     """A shard's share of delete_disposal_years: its own assets' chunks of one year."""
     for asset in sorted(set(assets)):
-        execute(session, "DELETE FROM disposal_chunks WHERE user_id = ? AND year = ? AND "
-                "asset = ?", (user_id, year, asset))
+        execute(
+            session,
+            "DELETE FROM disposal_chunks WHERE user_id = ? AND year = ? AND asset = ?",
+            (user_id, year, asset),
+        )
 
 
 def write_disposals(session: Session, user_id: str, lines: Iterable[tuple]) -> int:
@@ -149,96 +239,130 @@ def write_disposals(session: Session, user_id: str, lines: Iterable[tuple]) -> i
 
 
 # --- findings, packed ---------------------------------------------------------------------------
-INSERT_FINDING_CHUNK = ("INSERT INTO finding_chunks (user_id, kind, asset, chunk, findings, body) "
-                        "VALUES (?, ?, ?, ?, ?, ?)")
+INSERT_FINDING_CHUNK = (
+    "INSERT INTO finding_chunks (user_id, kind, asset, chunk, findings, body) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
 FINDING_KINDS = tuple(v for k, v in vars(Flag).items() if k.isupper())
 
 
-def finding_chunk_rows(user_id: str, findings: Iterable[tuple[str, str | None, datetime | None,
-                                                               str | None, str]]
-                       ) -> list[Sequence[Any]]:
+def finding_chunk_rows(
+    user_id: str, findings: Iterable[tuple[str, str | None, datetime | None, str | None, str]]
+) -> list[Sequence[Any]]:
     """Rows of finding_chunks for (kind, asset, timestamp, tx_id, detail) findings: per (kind,
     asset) in (timestamp, tx_id, detail) order (undated first), FINDINGS_PER_CHUNK per row."""
     grouped: dict[tuple[str, str], list[list]] = defaultdict(list)
     for kind, asset, ts, tx_id, detail in findings:
         grouped[(kind, asset or "")].append(
-            [None if ts is None else micros_from_datetime(ts), tx_id, detail])
+            [None if ts is None else micros_from_datetime(ts), tx_id, detail]
+        )
     rows: list[Sequence[Any]] = []
     for (kind, asset), packed in sorted(grouped.items()):
         packed.sort(key=lambda f: (f[0] is not None, f[0] or 0, f[1] or "", f[2]))
         for chunk, start in enumerate(range(0, len(packed), FINDINGS_PER_CHUNK)):
-            part = packed[start:start + FINDINGS_PER_CHUNK]
-            rows.append((user_id, kind, asset, chunk, len(part),
-                         json.dumps(part, separators=(",", ":"))))
+            part = packed[start : start + FINDINGS_PER_CHUNK]
+            rows.append(
+                (user_id, kind, asset, chunk, len(part), json.dumps(part, separators=(",", ":")))
+            )
     return rows
 
 
-def replace_reconciliation(session: Session, user_id: str,
-                           findings: Iterable[tuple[str, str | None, datetime | None, str | None,
-                                                    str]]) -> None:
+def replace_reconciliation(
+    session: Session,
+    user_id: str,
+    findings: Iterable[tuple[str, str | None, datetime | None, str | None, str]],
+) -> None:
     """(kind, asset, timestamp, tx_id, detail) rows replace the user's findings."""
     execute(session, "DELETE FROM finding_chunks WHERE user_id = ?", (user_id,))
     rows = finding_chunk_rows(user_id, findings)
     execute_batches(session, INSERT_FINDING_CHUNK, {user_id: rows})
 
 
-def replace_findings_of_assets(session: Session, user_id: str, assets: Iterable[str],
-                               findings: Iterable[tuple[str, str | None, datetime | None,
-                                                        str | None, str]]) -> None:
+def replace_findings_of_assets(
+    session: Session,
+    user_id: str,
+    assets: Iterable[str],
+    findings: Iterable[tuple[str, str | None, datetime | None, str | None, str]],
+) -> None:
     """A shard's share of replace_reconciliation: the findings of its own assets ('' for
     findings without an asset, which shard 0 owns)."""
     for asset in sorted(set(assets)):
         for kind in FINDING_KINDS:
-            execute(session, "DELETE FROM finding_chunks WHERE user_id = ? AND kind = ? AND "
-                    "asset = ?", (user_id, kind, asset))
-    execute_batches(session, INSERT_FINDING_CHUNK,
-                    {user_id: finding_chunk_rows(user_id, findings)})
+            execute(
+                session,
+                "DELETE FROM finding_chunks WHERE user_id = ? AND kind = ? AND asset = ?",
+                (user_id, kind, asset),
+            )
+    execute_batches(session, INSERT_FINDING_CHUNK, {user_id: finding_chunk_rows(user_id, findings)})
 
 
 # --- per-asset view metrics (tax shards) ------------------------------------------------------
-UPDATE_VIEW_METRICS = ("UPDATE transactions_view SET metrics = metrics + ? WHERE user_id = ? AND "
-                       "month = ? AND timestamp = ? AND tx_id = ?")
+UPDATE_VIEW_METRICS = (
+    "UPDATE transactions_view SET metrics = metrics + ? WHERE user_id = ? AND "
+    "month = ? AND timestamp = ? AND tx_id = ?"
+)
 
 
 def metrics_element(asset: str, metrics: TxMetrics) -> tuple:
     """One asset's element of transactions_view.metrics (the migration's tuple order)."""
-    return (metrics.proceeds, metrics.cost_basis, metrics.gain, metrics.term,
-            metrics.acquired_cost, metrics.balance_after.get(asset),
-            set(metrics.flags) if metrics.flags else None)
+    return (
+        metrics.proceeds,
+        metrics.cost_basis,
+        metrics.gain,
+        metrics.term,
+        metrics.acquired_cost,
+        metrics.balance_after.get(asset),
+        set(metrics.flags) if metrics.flags else None,
+    )
 
 
 def element_metrics(asset: str, element: Sequence[Any]) -> TxMetrics:
     proceeds, cost, gain, term, acquired, balance, flags = element
-    return TxMetrics(proceeds, cost, gain, term, acquired,
-                     {} if balance is None else {asset: balance}, set(flags or ()))
+    return TxMetrics(
+        proceeds,
+        cost,
+        gain,
+        term,
+        acquired,
+        {} if balance is None else {asset: balance},
+        set(flags or ()),
+    )
 
 
-def write_view_metrics(session: Session,
-                       rows: Iterable[tuple[str, int, datetime, str, Mapping[str, TxMetrics]]]
-                       ) -> int:
+def write_view_metrics(
+    session: Session, rows: Iterable[tuple[str, int, datetime, str, Mapping[str, TxMetrics]]]
+) -> int:
     """(user_id, month, timestamp, tx_id, {asset: metrics}) -> one map append per row: the
     shard's own elements of that transactions_view row. Returns rows updated."""
     by_partition: dict[tuple[str, int], list[Sequence[Any]]] = defaultdict(list)
     for user_id, month, ts, tx_id, by_asset in rows:
-        by_partition[(user_id, month)].append((
-            {asset: metrics_element(asset, m) for asset, m in by_asset.items()},
-            user_id, month, ts, tx_id))
+        by_partition[(user_id, month)].append(
+            (
+                {asset: metrics_element(asset, m) for asset, m in by_asset.items()},
+                user_id,
+                month,
+                ts,
+                tx_id,
+            )
+        )
     return execute_batches(session, UPDATE_VIEW_METRICS, by_partition)
-
 
 
 # A view row a shard anchors, in one statement: its own columns and the shard's metrics
 # elements (one write instead of an insert and an update).
 _KEY_COLUMNS = ("user_id", "month", "timestamp", "tx_id")
 _OWN_COLUMNS = tuple(c for c in VIEW_BASE_COLUMNS if c not in _KEY_COLUMNS)
-UPDATE_VIEW_ROW = ("UPDATE transactions_view SET "
-                   + ", ".join(f"{c} = ?" for c in _OWN_COLUMNS)
-                   + ", metrics = metrics + ? WHERE user_id = ? AND month = ? AND timestamp = ? "
-                     "AND tx_id = ?")
+UPDATE_VIEW_ROW = (
+    "UPDATE transactions_view SET "
+    + ", ".join(f"{c} = ?" for c in _OWN_COLUMNS)
+    + ", metrics = metrics + ? WHERE user_id = ? AND month = ? AND timestamp = ? "
+    "AND tx_id = ?"
+)
 
 
-def write_view_rows(session: Session,
-                    rows: Iterable[tuple[Sequence[Any], Mapping[str, TxMetrics]]]) -> int:
+def write_view_rows(
+    session: Session, rows: Iterable[tuple[Sequence[Any], Mapping[str, TxMetrics]]]
+) -> int:
     """(own, {asset: metrics}) per anchored row, `own` in VIEW_BASE_COLUMNS order: the row's
     own columns and the shard's elements of its metrics. Returns rows written."""
     key_at = [VIEW_BASE_COLUMNS.index(c) for c in _KEY_COLUMNS]
@@ -246,7 +370,11 @@ def write_view_rows(session: Session,
     by_partition: dict[tuple[str, int], list[Sequence[Any]]] = defaultdict(list)
     for own, by_asset in rows:
         key = [own[i] for i in key_at]
-        by_partition[(key[0], key[1])].append((
-            *[own[i] for i in own_at],
-            {asset: metrics_element(asset, m) for asset, m in by_asset.items()}, *key))
+        by_partition[(key[0], key[1])].append(
+            (
+                *[own[i] for i in own_at],
+                {asset: metrics_element(asset, m) for asset, m in by_asset.items()},
+                *key,
+            )
+        )
     return execute_batches(session, UPDATE_VIEW_ROW, by_partition)

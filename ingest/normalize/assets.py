@@ -15,6 +15,7 @@ Rules, in order (see `normalize_symbol`):
 Staked and liquid forms of one asset deliberately become one symbol (ETH2.S -> ETH): they are
 the same asset for cost basis, so a Kraken spot<->staking move is no disposal.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,26 +30,71 @@ from ingest.normalize.canonical import FIAT
 # The asset registry: every symbol ledgerflow knows by its price-provider id (CoinGecko ids;
 # DefiLlama uses `coingecko:<id>`). Extended per deployment with LEDGERFLOW_ASSET_IDS_FILE.
 PROVIDER_IDS: dict[str, str] = {
-    "BTC": "bitcoin", "ETH": "ethereum", "SOL": "solana", "ADA": "cardano", "DOT": "polkadot",
-    "XRP": "ripple", "DOGE": "dogecoin", "LTC": "litecoin", "LINK": "chainlink",
-    "MATIC": "matic-network", "AVAX": "avalanche-2", "ATOM": "cosmos", "UNI": "uniswap",
-    "XLM": "stellar", "ALGO": "algorand", "TRX": "tron", "BNB": "binancecoin", "USDT": "tether",
-    "USDC": "usd-coin", "NEAR": "near", "FIL": "filecoin", "AAVE": "aave", "XTZ": "tezos",
-    "ETC": "ethereum-classic", "BCH": "bitcoin-cash", "SHIB": "shiba-inu", "DAI": "dai",
+    "BTC": "bitcoin",
+    "ETH": "ethereum",
+    "SOL": "solana",
+    "ADA": "cardano",
+    "DOT": "polkadot",
+    "XRP": "ripple",
+    "DOGE": "dogecoin",
+    "LTC": "litecoin",
+    "LINK": "chainlink",
+    "MATIC": "matic-network",
+    "AVAX": "avalanche-2",
+    "ATOM": "cosmos",
+    "UNI": "uniswap",
+    "XLM": "stellar",
+    "ALGO": "algorand",
+    "TRX": "tron",
+    "BNB": "binancecoin",
+    "USDT": "tether",
+    "USDC": "usd-coin",
+    "NEAR": "near",
+    "FIL": "filecoin",
+    "AAVE": "aave",
+    "XTZ": "tezos",
+    "ETC": "ethereum-classic",
+    "BCH": "bitcoin-cash",
+    "SHIB": "shiba-inu",
+    "DAI": "dai",
 }
 
 # Kraken's legacy four-letter codes (X = crypto, Z = fiat), as listed by Kraken's asset API.
 KRAKEN_LEGACY: dict[str, str] = {
-    "XXBT": "XBT", "XETH": "ETH", "XXRP": "XRP", "XXLM": "XLM", "XLTC": "LTC", "XETC": "ETC",
-    "XXMR": "XMR", "XZEC": "ZEC", "XXDG": "XDG", "XREP": "REP", "XMLN": "MLN", "XNMC": "NMC",
-    "XXVN": "XVN", "XICN": "ICN", "XDAO": "DAO",
-    "ZUSD": "USD", "ZEUR": "EUR", "ZGBP": "GBP", "ZCAD": "CAD", "ZJPY": "JPY", "ZAUD": "AUD",
-    "ZCHF": "CHF", "ZKRW": "KRW",
+    "XXBT": "XBT",
+    "XETH": "ETH",
+    "XXRP": "XRP",
+    "XXLM": "XLM",
+    "XLTC": "LTC",
+    "XETC": "ETC",
+    "XXMR": "XMR",
+    "XZEC": "ZEC",
+    "XXDG": "XDG",
+    "XREP": "REP",
+    "XMLN": "MLN",
+    "XNMC": "NMC",
+    "XXVN": "XVN",
+    "XICN": "ICN",
+    "XDAO": "DAO",
+    "ZUSD": "USD",
+    "ZEUR": "EUR",
+    "ZGBP": "GBP",
+    "ZCAD": "CAD",
+    "ZJPY": "JPY",
+    "ZAUD": "AUD",
+    "ZCHF": "CHF",
+    "ZKRW": "KRW",
 }
 
 ALIASES: dict[str, str] = {
-    "XBT": "BTC", "XDG": "DOGE", "ETH2": "ETH", "STR": "XLM", "CGLD": "CELO", "BCHABC": "BCH",
-    "BCHSV": "BSV", "MIOTA": "IOTA",
+    "XBT": "BTC",
+    "XDG": "DOGE",
+    "ETH2": "ETH",
+    "STR": "XLM",
+    "CGLD": "CELO",
+    "BCHABC": "BCH",
+    "BCHSV": "BSV",
+    "MIOTA": "IOTA",
 }
 
 # Binance-only tickers that mean something else elsewhere (BCC was Bitcoin Cash on Binance).
@@ -70,7 +116,7 @@ def normalize_symbol(symbol: str, source: str = "") -> str:
     s = symbol.strip().upper()
     if not s:
         return s
-    if source == "koinly":   # Koinly's own ids: "ID:1234" (no symbol known), "SYM:0xcontract"
+    if source == "koinly":  # Koinly's own ids: "ID:1234" (no symbol known), "SYM:0xcontract"
         head, _, tail = s.partition(":")
         if tail:
             s = f"KOINLY-{tail}" if head == "ID" else head
@@ -82,7 +128,7 @@ def normalize_symbol(symbol: str, source: str = "") -> str:
     m = KRAKEN_SUFFIX.match(s)
     if m:
         base, lock = m.group("base"), m.group("lock") or ""
-        s = base if len(base) >= 3 else base + lock   # C98.S keeps its digits
+        s = base if len(base) >= 3 else base + lock  # C98.S keeps its digits
         s = KRAKEN_LEGACY.get(s, s)
     return ALIASES.get(s, s)
 
@@ -92,8 +138,9 @@ def normalize_assets(values: pa.Array, source: str = "") -> pa.Array:
     Nulls stay null; empty strings become null."""
     values = values.cast(pa.string())
     distinct = pc.unique(values).drop_null()
-    mapped = pa.array([normalize_symbol(v, source) or None for v in distinct.to_pylist()],
-                      pa.string())
+    mapped = pa.array(
+        [normalize_symbol(v, source) or None for v in distinct.to_pylist()], pa.string()
+    )
     return mapped.take(pc.index_in(values, value_set=distinct))
 
 

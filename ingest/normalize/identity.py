@@ -10,6 +10,7 @@ tx_id = blake2b-128 (32 hex chars) of (user, source format, identity key, occurr
 The file name and line are not part of it: re-uploading a file (or a renamed copy) gives the
 same ids, so loading is an idempotent upsert.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,13 +20,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-PERSON = b"ledgerflow-tx"   # domain separation from other blake2b uses
-SEPARATOR = "\x1f"           # unit separator: cannot occur in the parsed text fields' meaning
+PERSON = b"ledgerflow-tx"  # domain separation from other blake2b uses
+SEPARATOR = "\x1f"  # unit separator: cannot occur in the parsed text fields' meaning
 
 
 def tx_id(user_id: str, source: str, key: str, occurrence: int = 0) -> str:
     h = hashlib.blake2b(digest_size=16, person=PERSON)
-    h.update(SEPARATOR.join((user_id, source, key, str(occurrence))).encode("utf-8", "surrogatepass"))
+    h.update(
+        SEPARATOR.join((user_id, source, key, str(occurrence))).encode("utf-8", "surrogatepass")
+    )
     return h.hexdigest()
 
 
@@ -43,8 +46,12 @@ def tx_ids(user_id: str, source: str, keys: Sequence[str], occurrences: Sequence
 
 def content_key(columns: Sequence[pa.Array], prefix: str = "c:") -> pa.Array:
     """Vectorized normalized-content key: the columns as text (null -> ''), joined."""
-    texts = [pc.fill_null(pc.cast(c.cast(pa.int64()) if pa.types.is_timestamp(c.type) else c,
-                                  pa.string()), "") for c in columns]
+    texts = [
+        pc.fill_null(
+            pc.cast(c.cast(pa.int64()) if pa.types.is_timestamp(c.type) else c, pa.string()), ""
+        )
+        for c in columns
+    ]
     return pc.binary_join_element_wise(prefix, *texts, SEPARATOR)
 
 
@@ -63,8 +70,10 @@ def occurrence_index(keys: pa.Array, lines: pa.Array) -> np.ndarray:
         return ranks
     where = np.flatnonzero(pc.is_in(keys, value_set=repeated).to_numpy(zero_copy_only=False))
     sub_keys, sub_lines = keys.take(pa.array(where)), lines.take(pa.array(where))
-    order = pc.sort_indices(pa.table({"k": sub_keys, "l": sub_lines}),
-                            sort_keys=[("k", "ascending"), ("l", "ascending")]).to_numpy()
+    order = pc.sort_indices(
+        pa.table({"k": sub_keys, "l": sub_lines}),
+        sort_keys=[("k", "ascending"), ("l", "ascending")],
+    ).to_numpy()
     sorted_keys = sub_keys.take(pa.array(order))
     m = len(where)
     new_run = np.ones(m, dtype=bool)

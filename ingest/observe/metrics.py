@@ -6,6 +6,7 @@ prefix (ray_ledgerflow_rows_parsed_total, ...); docs/observability.md lists the 
 Each recording call is one line at the place the event happens; outside Ray (the offline CLI,
 unit tests) they do nothing. Metric objects are made lazily, once per process.
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,17 +27,29 @@ DEFINITIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "ledgerflow_rows_rejected": ("counter", "Rows rejected with a reason (bad input)", ()),
     "ledgerflow_stage_seconds": ("histogram", "Wall seconds of a job stage", ("stage",)),
     "ledgerflow_jobs": ("counter", "Jobs ended, by outcome (succeeded, failed)", ("outcome",)),
-    "ledgerflow_price_requests": ("counter", "Price provider HTTP requests by provider and "
-                                  "outcome (ok, no_data, unlisted, rate_limited, ...)",
-                                  ("provider", "status")),
-    "ledgerflow_price_throttled": ("counter", "Price requests answered 429 / rate-limited",
-                                   ("provider",)),
-    "ledgerflow_price_cache_windows": ("counter", "Price windows a job needed, by whether the "
-                                       "cache already had them (hit) or they were fetched (miss)",
-                                       ("result",)),
+    "ledgerflow_price_requests": (
+        "counter",
+        "Price provider HTTP requests by provider and "
+        "outcome (ok, no_data, unlisted, rate_limited, ...)",
+        ("provider", "status"),
+    ),
+    "ledgerflow_price_throttled": (
+        "counter",
+        "Price requests answered 429 / rate-limited",
+        ("provider",),
+    ),
+    "ledgerflow_price_cache_windows": (
+        "counter",
+        "Price windows a job needed, by whether the "
+        "cache already had them (hit) or they were fetched (miss)",
+        ("result",),
+    ),
     "ledgerflow_tax_assets_computed": ("counter", "Assets the tax engine computed", ()),
-    "ledgerflow_tasks_in_flight": ("gauge", "Pipeline tasks running now, per stage (sum over "
-                                   "processes)", ("stage",)),
+    "ledgerflow_tasks_in_flight": (
+        "gauge",
+        "Pipeline tasks running now, per stage (sum over processes)",
+        ("stage",),
+    ),
 }
 
 _lock = threading.Lock()
@@ -50,6 +63,7 @@ def _metric(name: str) -> Any | None:
     metric = _metrics.get(name)
     if metric is None:
         from ray.util import metrics as ray_metrics
+
         kind, description, tags = DEFINITIONS[name]
         with _lock:
             metric = _metrics.get(name)
@@ -59,9 +73,9 @@ def _metric(name: str) -> Any | None:
                 elif kind == "gauge":
                     metric = ray_metrics.Gauge(name, description, tag_keys=tags)
                 else:
-                    metric = ray_metrics.Histogram(name, description,
-                                                   boundaries=STAGE_SECONDS_BOUNDARIES,
-                                                   tag_keys=tags)
+                    metric = ray_metrics.Histogram(
+                        name, description, boundaries=STAGE_SECONDS_BOUNDARIES, tag_keys=tags
+                    )
                 _metrics[name] = metric
     return metric
 
@@ -117,6 +131,7 @@ def _set_in_flight(stage: str, delta: int) -> None:
 
 def in_flight(stage: str) -> Callable[[F], F]:
     """Decorator of a task's function: counts it in ledgerflow_tasks_in_flight while it runs."""
+
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> Any:
@@ -125,5 +140,7 @@ def in_flight(stage: str) -> Callable[[F], F]:
                 return fn(*args, **kwargs)
             finally:
                 _set_in_flight(stage, -1)
+
         return run  # type: ignore[return-value]
+
     return wrap

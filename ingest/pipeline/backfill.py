@@ -11,6 +11,7 @@ dashboard's Jobs page with its driver log:
 Prints `job <id> recorded for <file>` first, a status line whenever it changes, and one final
 line per job; exits 0 when every job succeeded, 1 otherwise.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tz", help="IANA time zone of timestamps without an offset")
 
 
-def record_job(session, uploads_uri: str, user_id: str, path: Path, *, fmt: str | None = None,
-               wallet: str | None = None, tz: str | None = None) -> uuid.UUID:
+def record_job(
+    session,
+    uploads_uri: str,
+    user_id: str,
+    path: Path,
+    *,
+    fmt: str | None = None,
+    wallet: str | None = None,
+    tz: str | None = None,
+) -> uuid.UUID:
     """Store the file where uploads go and record its queued job, as the upload API does."""
     job_id = uuid.uuid1()  # time-based, as create_job would choose: jobs_by_user sorts by it
     uri = storage.upload_uri(uploads_uri, user_id, str(job_id), path.name)
@@ -50,9 +59,19 @@ def record_job(session, uploads_uri: str, user_id: str, path: Path, *, fmt: str 
             digest.update(block)
             size += len(block)
             dst.write(block)
-    jobs.create_job(session, job_id=job_id, user_id=user_id, kind=JobKind.UPLOAD, file_uri=uri,
-                    file_name=path.name, file_sha256=digest.hexdigest(), size_bytes=size,
-                    format=fmt, wallet=wallet, tz=tz)
+    jobs.create_job(
+        session,
+        job_id=job_id,
+        user_id=user_id,
+        kind=JobKind.UPLOAD,
+        file_uri=uri,
+        file_name=path.name,
+        file_sha256=digest.hexdigest(),
+        size_bytes=size,
+        format=fmt,
+        wallet=wallet,
+        tz=tz,
+    )
     return job_id
 
 
@@ -95,19 +114,29 @@ def run(args: argparse.Namespace) -> int:
         return 2
     import ray
 
-    settings = get_settings()   # the command's entry point
+    settings = get_settings()  # the command's entry point
     session = get_session(settings)
     ok = True
     try:
         for path in args.files:
-            job_id = record_job(session, settings.uploads_uri, args.user, path, fmt=args.format,
-                                wallet=args.wallet, tz=args.tz)
+            job_id = record_job(
+                session,
+                settings.uploads_uri,
+                args.user,
+                path,
+                fmt=args.format,
+                wallet=args.wallet,
+                tz=args.tz,
+            )
             print(f"job {job_id} recorded for {path}", flush=True)
-            ray.get(submit_job(job_id))   # the supervisor acknowledged it
+            ray.get(submit_job(job_id))  # the supervisor acknowledged it
             job = watch(session, job_id)
-            print(f"job {job_id} {job.status}: {path.name} accepted {job.accepted} rejected "
-                  f"{job.rejected}" + (f"; error: {job.error}" if job.error else ""), flush=True)
+            print(
+                f"job {job_id} {job.status}: {path.name} accepted {job.accepted} rejected "
+                f"{job.rejected}" + (f"; error: {job.error}" if job.error else ""),
+                flush=True,
+            )
             ok = ok and job.status == JobStatus.SUCCEEDED
     finally:
-        close_all()   # before interpreter exit, or the driver's scheduler thread complains
+        close_all()  # before interpreter exit, or the driver's scheduler thread complains
     return 0 if ok else 1

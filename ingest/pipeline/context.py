@@ -3,6 +3,7 @@ settings, the user's tax settings (method, pooling, the one reporting currency),
 this process's Cassandra session, and where to report progress. Built once per job, at the job
 task (the entry point); small and picklable, so it travels to the stages' Ray tasks as is.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -21,6 +22,7 @@ from ingest.vocabulary import Stage
 @dataclass(frozen=True)
 class SessionFactory:
     """Opens (or reuses) the calling process's session: a Session never crosses processes."""
+
     settings: Settings
 
     def __call__(self) -> Session:
@@ -39,6 +41,7 @@ class ProgressReporter(Protocol):
 @dataclass(frozen=True)
 class JobProgress:
     """Progress rows of one job in Cassandra (`job_progress`), read by GET /v1/jobs/{id}."""
+
     job_id: uuid.UUID
     sessions: SessionFactory
 
@@ -79,5 +82,10 @@ class JobContext:
 def job_context(job: jobs.JobRecord, settings: Settings) -> JobContext:
     sessions = SessionFactory(settings)
     user = get_user_settings(sessions(), job.user_id, deployment_defaults(settings))
-    return JobContext(job=job, settings=settings, user=user, sessions=sessions,
-                      progress=JobProgress(job.job_id, sessions))
+    return JobContext(
+        job=job,
+        settings=settings,
+        user=user,
+        sessions=sessions,
+        progress=JobProgress(job.job_id, sessions),
+    )

@@ -6,6 +6,7 @@ compose the same steps and cannot drift.
 passed as arguments to later submits (Ray resolves them on the worker, so a shuffle's pieces go
 from task to task without passing through the driver) and are resolved with `get`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
@@ -25,8 +26,9 @@ def stage_of(task_name: str) -> str:
 class Executor(Protocol):
     cpus: int
 
-    def submit(self, fn: Callable[..., Any], *args: Any, name: str,
-               num_returns: int = 1) -> Any: ...
+    def submit(
+        self, fn: Callable[..., Any], *args: Any, name: str, num_returns: int = 1
+    ) -> Any: ...
 
     def get(self, handles: Sequence[Any]) -> list[Any]: ...
 
@@ -55,7 +57,7 @@ class RayExecutor:
 
     def __init__(self, cpus: int, placement: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.cpus = cpus
-        self.placement = placement or {}   # stage -> Ray options (placement.py)
+        self.placement = placement or {}  # stage -> Ray options (placement.py)
         self._remote: dict[Callable[..., Any], Any] = {}
 
     def submit(self, fn: Callable[..., Any], *args: Any, name: str, num_returns: int = 1) -> Any:
@@ -66,11 +68,12 @@ class RayExecutor:
         if remote is None:
             # retry_exceptions takes a list of types (Ray's stubs only say bool)
             transient: Any = list(TRANSIENT_ERRORS)
-            remote = self._remote[fn] = ray.remote(num_cpus=1, max_retries=TASK_RETRIES,
-                                                   retry_exceptions=transient)(
-                metrics.in_flight(stage)(fn))
-        return remote.options(name=name, num_returns=num_returns,
-                              **self.placement.get(stage, {})).remote(*args)
+            remote = self._remote[fn] = ray.remote(
+                num_cpus=1, max_retries=TASK_RETRIES, retry_exceptions=transient
+            )(metrics.in_flight(stage)(fn))
+        return remote.options(
+            name=name, num_returns=num_returns, **self.placement.get(stage, {})
+        ).remote(*args)
 
     def get(self, handles: Sequence[Any]) -> list[Any]:
         import ray

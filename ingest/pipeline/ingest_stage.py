@@ -7,6 +7,7 @@ Rows that must be combined (a Binance trade's rows, a Kraken refid) or compared 
 (identical rows) share a partition key, so they meet in one reduce task wherever they were parsed.
 Memory per task is bounded by the chunk size and P, not the file size.
 """
+
 from __future__ import annotations
 
 import time
@@ -41,7 +42,7 @@ from ingest.pipeline.results import IngestResult, StageResults
 from ingest.prices.valuation import price_needs
 from ingest.vocabulary import Stage
 
-STORE_SLICE_ROWS = 5000   # progress is reported after each slice
+STORE_SLICE_ROWS = 5000  # progress is reported after each slice
 
 
 @dataclass
@@ -65,13 +66,19 @@ def store_rejected(ctx: JobContext, rejected: list[RejectedRow]) -> int:
     their reason reads 'skipped: ...', so nothing leaves silently). Returns the count of real
     errors."""
     if rejected:
-        jobs.write_rejected(ctx.session(), ctx.job.job_id, [
-            (r.line, r.reason, r.raw) for r in rejected])
+        jobs.write_rejected(
+            ctx.session(), ctx.job.job_id, [(r.line, r.reason, r.raw) for r in rejected]
+        )
     return sum(1 for r in rejected if not r.skipped)
 
 
-def parse_chunk_task(ctx: JobContext, layout: FileLayout, byte_range: ByteRange,
-                     parse_ctx: ParseContext, n_parts: int) -> tuple:
+def parse_chunk_task(
+    ctx: JobContext,
+    layout: FileLayout,
+    byte_range: ByteRange,
+    parse_ctx: ParseContext,
+    n_parts: int,
+) -> tuple:
     assert ctx.job.file_uri is not None
     with storage.open_input(ctx.job.file_uri) as f:
         data = read_range(f, byte_range)
@@ -94,8 +101,9 @@ def asset_ranges(table: pa.Table) -> dict[str, tuple[float, float]]:
         if t.num_rows == 0:
             continue
         agg = t.group_by("asset").aggregate([("ts", "min"), ("ts", "max")])
-        for asset, lo, hi in zip(agg["asset"].to_pylist(), agg["ts_min"].to_pylist(),
-                                 agg["ts_max"].to_pylist()):
+        for asset, lo, hi in zip(
+            agg["asset"].to_pylist(), agg["ts_min"].to_pylist(), agg["ts_max"].to_pylist()
+        ):
             old = out.get(asset)
             out[asset] = (min(lo, old[0]), max(hi, old[1])) if old else (lo, hi)
     return out
@@ -107,16 +115,20 @@ def price_days(table: pa.Table, currency: str) -> dict[str, set[int]]:
     if needs.num_rows == 0:
         return {}
     days = pc.divide(needs.column("ts").cast(pa.int64()), 86_400_000_000)
-    agg = pa.table({"asset": needs.column("asset"), "day": days}).group_by(
-        ["asset", "day"]).aggregate([])
+    agg = (
+        pa.table({"asset": needs.column("asset"), "day": days})
+        .group_by(["asset", "day"])
+        .aggregate([])
+    )
     out: dict[str, set[int]] = {}
     for asset, day in zip(agg["asset"].to_pylist(), agg["day"].to_pylist()):
         out.setdefault(asset, set()).add(int(day))
     return out
 
 
-def store_partition_task(ctx: JobContext, part: int, layout: FileLayout,
-                         parse_ctx: ParseContext, *legs: pa.Table) -> PartitionStats:
+def store_partition_task(
+    ctx: JobContext, part: int, layout: FileLayout, parse_ctx: ParseContext, *legs: pa.Table
+) -> PartitionStats:
     table, rejected = finalize_partition(pa.concat_tables(legs), layout, parse_ctx)
     errors = store_rejected(ctx, rejected)
     total = table.num_rows
@@ -126,9 +138,13 @@ def store_partition_task(ctx: JobContext, part: int, layout: FileLayout,
         store_transactions(session, table.slice(start, STORE_SLICE_ROWS), ctx.job.job_id)
         ctx.progress.report(Stage.STORE, part, min(total, start + STORE_SLICE_ROWS), total)
     metrics.rows(stored=total, rejected=errors)
-    return PartitionStats(accepted=total, rejected=errors, skipped=len(rejected) - errors,
-                          asset_ranges=asset_ranges(table),
-                          price_days=price_days(table, ctx.currency))
+    return PartitionStats(
+        accepted=total,
+        rejected=errors,
+        skipped=len(rejected) - errors,
+        asset_ranges=asset_ranges(table),
+        price_days=price_days(table, ctx.currency),
+    )
 
 
 def plan_file(ctx: JobContext, parallelism: int) -> tuple[FileLayout, list[ByteRange]]:
@@ -154,8 +170,9 @@ def run_ingest(ctx: JobContext, executor: Executor, done: StageResults) -> Inges
     job = ctx.job
     parallelism = ctx.settings.parse_parallelism or executor.cpus
     layout, ranges = plan_file(ctx, parallelism)
-    parse_ctx = ParseContext(user_id=job.user_id, source_file=job.file_name or "upload.csv",
-                             wallet=job.wallet, tz=job.tz)
+    parse_ctx = ParseContext(
+        user_id=job.user_id, source_file=job.file_name or "upload.csv", wallet=job.wallet, tz=job.tz
+    )
     if not ranges:  # a header and nothing else: a valid, empty upload
         return IngestResult(format=layout.format)
     n_parts = len(ranges)
@@ -165,21 +182,40 @@ def run_ingest(ctx: JobContext, executor: Executor, done: StageResults) -> Inges
         ctx.progress.report(Stage.PARSE, r.index, 0, r.end - r.start)
 
     started = time.monotonic()
-    chunk_outputs = [executor.submit(parse_chunk_task, ctx, layout, r, parse_ctx, n_parts,
-                                     name=f"parse:{job.job_id}:{r.index}", num_returns=n_parts + 1)
-                     for r in ranges]
-    store_handles = [executor.submit(store_partition_task, ctx, p, layout, parse_ctx,
-                                     *[out[p + 1] for out in chunk_outputs],
-                                     name=f"store:{job.job_id}:{p}")
-                     for p in range(n_parts)]
+    chunk_outputs = [
+        executor.submit(
+            parse_chunk_task,
+            ctx,
+            layout,
+            r,
+            parse_ctx,
+            n_parts,
+            name=f"parse:{job.job_id}:{r.index}",
+            num_returns=n_parts + 1,
+        )
+        for r in ranges
+    ]
+    store_handles = [
+        executor.submit(
+            store_partition_task,
+            ctx,
+            p,
+            layout,
+            parse_ctx,
+            *[out[p + 1] for out in chunk_outputs],
+            name=f"store:{job.job_id}:{p}",
+        )
+        for p in range(n_parts)
+    ]
     chunk_stats: list[ChunkStats] = executor.get([out[0] for out in chunk_outputs])
     parse_seconds = time.monotonic() - started
     part_stats: list[PartitionStats] = executor.get(store_handles)
     return summarize(layout.format, parse_seconds, chunk_stats, part_stats)
 
 
-def summarize(fmt: str, parse_seconds: float, chunk_stats: list[ChunkStats],
-              part_stats: list[PartitionStats]) -> IngestResult:
+def summarize(
+    fmt: str, parse_seconds: float, chunk_stats: list[ChunkStats], part_stats: list[PartitionStats]
+) -> IngestResult:
     ranges: dict[str, tuple[float, float]] = {}
     days: dict[str, set[int]] = {}
     for ps in part_stats:
@@ -189,9 +225,12 @@ def summarize(fmt: str, parse_seconds: float, chunk_stats: list[ChunkStats],
         for a, d in ps.price_days.items():
             days.setdefault(a, set()).update(d)
     return IngestResult(
-        format=fmt, rows=sum(c.rows for c in chunk_stats),
+        format=fmt,
+        rows=sum(c.rows for c in chunk_stats),
         accepted=sum(p.accepted for p in part_stats),
         rejected=sum(c.rejected for c in chunk_stats) + sum(p.rejected for p in part_stats),
         skipped=sum(c.skipped for c in chunk_stats) + sum(p.skipped for p in part_stats),
-        asset_ranges=ranges, price_days={a: sorted(d) for a, d in days.items()},
-        parse_seconds=round(parse_seconds, 3))
+        asset_ranges=ranges,
+        price_days={a: sorted(d) for a, d in days.items()},
+        parse_seconds=round(parse_seconds, 3),
+    )

@@ -6,6 +6,7 @@ the catalogue below; `record` logs the full traceback (worker log, so the Ray da
 and returns what is stored. Deterministic errors (a ValueError: the file or the options are wrong)
 are not worth a retry; `TRANSIENT_ERRORS` is the retry policy of the pipeline's Ray tasks.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,9 +22,13 @@ log = logging.getLogger(__name__)
 
 # Worth a retry: the network, Cassandra timeouts/unavailability, storage. A ValueError (a bad file,
 # bad settings) or a rejected query is not. (Ray retries crashed workers whatever this says.)
-TRANSIENT_ERRORS: list[type[BaseException]] = [OSError, RequestExecutionException,
-                                               OperationTimedOut, NoHostAvailable,
-                                               ConnectionException]
+TRANSIENT_ERRORS: list[type[BaseException]] = [
+    OSError,
+    RequestExecutionException,
+    OperationTimedOut,
+    NoHostAvailable,
+    ConnectionException,
+]
 
 MESSAGE_CHARS = 500
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -36,10 +41,14 @@ class JobFailure:
 
 
 # the fixed messages
-STORAGE_UNAVAILABLE = ("the database or the file storage was unavailable; the job stopped and can "
-                       "be started again by uploading the file again")
-INTERNAL = ("internal error while processing the job; the operators can find it in the server logs "
-            "under the job id")
+STORAGE_UNAVAILABLE = (
+    "the database or the file storage was unavailable; the job stopped and can "
+    "be started again by uploading the file again"
+)
+INTERNAL = (
+    "internal error while processing the job; the operators can find it in the server logs "
+    "under the job id"
+)
 # code -> fixed message (None: the message is the error's own, written for the user)
 CATALOGUE: dict[str, str | None] = {
     "invalid_input": None,  # ValueError/FormatError: the file or its options (tz, settings)
@@ -66,15 +75,16 @@ def user_text(text: str) -> str:
 def describe(exc: BaseException) -> JobFailure:
     cause = root_cause(exc)
     if isinstance(cause, ValueError) and not _looks_internal(str(cause)):
-        return JobFailure("invalid_input", user_text(str(cause)) or "the file or its options "
-                          "are invalid")
+        return JobFailure(
+            "invalid_input", user_text(str(cause)) or "the file or its options are invalid"
+        )
     if isinstance(cause, tuple(TRANSIENT_ERRORS)):
         return JobFailure("storage_unavailable", STORAGE_UNAVAILABLE)
     return JobFailure("internal", INTERNAL)
 
 
 def _looks_internal(text: str) -> bool:
-    return "Traceback" in text or "File \"" in text
+    return "Traceback" in text or 'File "' in text
 
 
 def record(job_id: uuid.UUID, exc: BaseException) -> JobFailure:

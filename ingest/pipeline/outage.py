@@ -7,6 +7,7 @@ Then the job notes the error on its record at consistency ONE (the one live repl
 polls until a quorum read of its record answers, and runs again: its stages resume from the
 record's completed ones, and every write is an idempotent upsert, so nothing is lost or doubled.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,8 +26,14 @@ T = TypeVar("T")
 
 # Too few replicas alive (Unavailable), or not answering in time while the coordinator has not yet
 # marked them down (WriteTimeout / ReadTimeout: "received only 1 responses"), or no node at all.
-QUORUM_LOST = ("Unavailable", "WriteTimeout", "ReadTimeout", "WriteFailure", "ReadFailure",
-               "NoHostAvailable")
+QUORUM_LOST = (
+    "Unavailable",
+    "WriteTimeout",
+    "ReadTimeout",
+    "WriteFailure",
+    "ReadFailure",
+    "NoHostAvailable",
+)
 POLL_S = 2.0
 
 
@@ -54,7 +61,7 @@ def quorum_lost(exc: BaseException) -> str | None:
         for name in QUORUM_LOST:
             if name in text:
                 at = text.index(name)
-                return text[at:at + 400].replace("\n", " ")
+                return text[at : at + 400].replace("\n", " ")
     return None
 
 

@@ -4,6 +4,7 @@ LEDGERFLOW_STAGE_RESOURCES names custom resources per stage (parse, store, price
 task and actor of that stage asks for them on top of its CPUs, so a cluster whose node types offer
 those resources (cluster.yaml `resources:`) keeps each stage on its nodes. Unset: no constraint.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,12 +24,19 @@ def _parsed(raw: str) -> dict[str, dict[str, float]]:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ValueError(f"LEDGERFLOW_STAGE_RESOURCES is not JSON: {exc}") from None
-    if not isinstance(value, dict) or set(value) - set(STAGES) or not all(
+    if (
+        not isinstance(value, dict)
+        or set(value) - set(STAGES)
+        or not all(
             isinstance(r, dict) and all(isinstance(a, (int, float)) for a in r.values())
-            for r in value.values()):
-        raise ValueError("LEDGERFLOW_STAGE_RESOURCES must be {stage: {resource: amount}} with "
-                         f"stages among {', '.join(STAGES)}, "
-                         "e.g. '{\"tax\": {\"tax_node\": 1}}'")
+            for r in value.values()
+        )
+    ):
+        raise ValueError(
+            "LEDGERFLOW_STAGE_RESOURCES must be {stage: {resource: amount}} with "
+            f"stages among {', '.join(STAGES)}, "
+            'e.g. \'{"tax": {"tax_node": 1}}\''
+        )
     return {stage: {k: float(v) for k, v in res.items()} for stage, res in value.items()}
 
 

@@ -4,6 +4,7 @@ Needs come from the store stage as distinct (asset, day) pairs, which is all the
 pick its windows; the tax stage later asks again for the user's whole history, which retries
 windows that were unavailable before and costs nothing for cached ones.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timezone

@@ -1,4 +1,5 @@
 """Connecting this process to Ray: the configured cluster, or a local instance."""
+
 from __future__ import annotations
 
 import os
@@ -6,7 +7,7 @@ import os
 import ray
 
 NAMESPACE = "ledgerflow"
-RAY_JOB_CONFIG_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"   # set by Ray's job supervisor for a job's driver
+RAY_JOB_CONFIG_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # set by Ray's job supervisor for a job's driver
 
 
 def ensure_ray(address: str = "") -> None:
@@ -19,9 +20,13 @@ def ensure_ray(address: str = "") -> None:
     # The driver of a Ray job (`ray job submit -- ledgerflow backfill`) already runs in the
     # job's runtime env, which ray.init may not redefine: its workers inherit that one.
     in_ray_job = bool(os.environ.get(RAY_JOB_CONFIG_ENV))
-    ray.init(address=target, namespace=NAMESPACE,
-             runtime_env=None if in_ray_job else {"env_vars": env},
-             log_to_driver=False, ignore_reinit_error=True)
+    ray.init(
+        address=target,
+        namespace=NAMESPACE,
+        runtime_env=None if in_ray_job else {"env_vars": env},
+        log_to_driver=False,
+        ignore_reinit_error=True,
+    )
 
 
 def cluster_cpus() -> int:

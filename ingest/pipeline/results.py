@@ -1,5 +1,6 @@
 """What each step of a job hands to the next, typed. The runner keeps them in the job record
 (`jobs.summary`, JSON), so a resumed job gets the results of the steps that are already done."""
+
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
@@ -9,10 +10,10 @@ from ingest.prices.report import PriceFetchReport
 
 class IngestResult(BaseModel):
     format: str
-    rows: int = 0                  # data rows in the file
-    accepted: int = 0              # canonical transactions stored
-    rejected: int = 0              # rows refused, with line and reason
-    skipped: int = 0               # rows deliberately not stored (fiat-only, internal moves)
+    rows: int = 0  # data rows in the file
+    accepted: int = 0  # canonical transactions stored
+    rejected: int = 0  # rows refused, with line and reason
+    skipped: int = 0  # rows deliberately not stored (fiat-only, internal moves)
     # asset -> (earliest, latest) timestamp (epoch seconds) among the stored rows
     asset_ranges: dict[str, tuple[float, float]] = Field(default_factory=dict)
     # asset -> distinct days (epoch day numbers) with rows that need a fetched price
@@ -23,11 +24,11 @@ class IngestResult(BaseModel):
 class TaxStageResult(BaseModel):
     assets: int = 0
     history_rows: int = 0
-    shards: int = 0                # the plan's shards
-    shards_computed: int = 0       # of those, recomputed by this job (incremental: the touched)
+    shards: int = 0  # the plan's shards
+    shards_computed: int = 0  # of those, recomputed by this job (incremental: the touched)
     view_rows_written: int = 0
     seconds: float = 0.0
-    steps: dict[str, float] = Field(default_factory=dict)   # per-step timings of the stage
+    steps: dict[str, float] = Field(default_factory=dict)  # per-step timings of the stage
 
 
 class StageResults(BaseModel):

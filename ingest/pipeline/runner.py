@@ -11,6 +11,7 @@ and the app started again.
 The stage table (`STEPS`) is the only place that marks stages done, times them and keeps their
 typed results (results.py) in the job record; stages only compute and report progress.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -57,9 +58,9 @@ def ingest_seconds(result: Any, stages: tuple[Stage, ...], seconds: float) -> di
 
 @dataclass(frozen=True)
 class Step:
-    name: str                      # the field of StageResults holding its result
-    stages: tuple[Stage, ...]      # marked done (in the job record) when the step ends
-    kinds: frozenset[JobKind]      # job kinds that run it
+    name: str  # the field of StageResults holding its result
+    stages: tuple[Stage, ...]  # marked done (in the job record) when the step ends
+    kinds: frozenset[JobKind]  # job kinds that run it
     run: StepFn
     # seconds per stage, from the step's result and its wall time
     timings: Callable[[Any, tuple[Stage, ...], float], dict[Stage, float]] = same_seconds
@@ -109,9 +110,12 @@ def run_job(job_id: uuid.UUID) -> str:
     executor = RayExecutor(cluster_cpus(), placement=stage_placement(settings))
     try:
         # A lost Cassandra quorum is waited out (noted on the job), then the steps resume.
-        run_through_outages(settings, job_id,
-                            lambda: run_steps(job_context(job, settings), executor))
-    except ValueError as exc:  # FormatError, a bad tz...: the file or its options are wrong, no retry helps
+        run_through_outages(
+            settings, job_id, lambda: run_steps(job_context(job, settings), executor)
+        )
+    except (
+        ValueError
+    ) as exc:  # FormatError, a bad tz...: the file or its options are wrong, no retry helps
         failure = job_errors.record(job_id, exc)
         jobs.finish(session, job, JobStatus.FAILED, failure.message, failure.code)
         return JobStatus.FAILED
@@ -154,7 +158,9 @@ class JobSupervisor:
 
     async def _start_active(self) -> None:
         loop = asyncio.get_running_loop()
-        ids = await loop.run_in_executor(None, lambda: jobs.active_job_ids(get_session(get_settings())))
+        ids = await loop.run_in_executor(
+            None, lambda: jobs.active_job_ids(get_session(get_settings()))
+        )
         for job_id in ids:
             self._start(job_id)
 
@@ -168,7 +174,8 @@ class JobSupervisor:
         try:
             loop = asyncio.get_running_loop()
             job = await loop.run_in_executor(
-                None, lambda: jobs.get_job(get_session(get_settings()), job_id))
+                None, lambda: jobs.get_job(get_session(get_settings()), job_id)
+            )
             if job is None:
                 return
             turn = self._user_turns.setdefault(job.user_id, asyncio.Lock())
@@ -191,8 +198,9 @@ class JobSupervisor:
 
 def supervisor():
     ensure_ray(get_settings().ray_address)
-    return JobSupervisor.options(name=SUPERVISOR_NAME, namespace=NAMESPACE, lifetime="detached",
-                                 get_if_exists=True).remote()
+    return JobSupervisor.options(
+        name=SUPERVISOR_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True
+    ).remote()
 
 
 def submit_job(job_id: uuid.UUID) -> ray.ObjectRef:

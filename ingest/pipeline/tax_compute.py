@@ -6,6 +6,7 @@ a job's tax stage runs the same shard tasks on Ray (tax_stage.py adds the reads 
     compute_shard(piece, shard, ...) per shard, in parallel  # reconcile + cost basis, per asset
     merge_shards(results)                                    # == the single-process engine
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from ingest.tax.shards import (
 )
 from ingest.vocabulary import Method, Pooling
 
-SHARDS_PER_CPU = 2   # a few more shards than CPUs evens out assets of different sizes
+SHARDS_PER_CPU = 2  # a few more shards than CPUs evens out assets of different sizes
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,14 @@ class TaxOptions:
         check_options(self.method, self.pooling)
 
     @classmethod
-    def of(cls, method: Method, pooling: Pooling, currency: str,
-           settings: Settings) -> TaxOptions:
-        return cls(method, pooling, currency, settings.transfer_window_hours,
-                   settings.transfer_max_fee_share)
+    def of(cls, method: Method, pooling: Pooling, currency: str, settings: Settings) -> TaxOptions:
+        return cls(
+            method,
+            pooling,
+            currency,
+            settings.transfer_window_hours,
+            settings.transfer_max_fee_share,
+        )
 
 
 def shard_count(executor: Executor) -> int:
@@ -54,10 +59,15 @@ def shard_count(executor: Executor) -> int:
 
 
 def compute_shard_with(valued: pa.Table, shard: Shard, options: TaxOptions) -> ShardResult:
-    return compute_shard(valued, shard, method=options.method, pooling=options.pooling,
-                         currency=options.currency,
-                         transfer_window_hours=options.transfer_window_hours,
-                         transfer_max_fee_share=options.transfer_max_fee_share)
+    return compute_shard(
+        valued,
+        shard,
+        method=options.method,
+        pooling=options.pooling,
+        currency=options.currency,
+        transfer_window_hours=options.transfer_window_hours,
+        transfer_max_fee_share=options.transfer_max_fee_share,
+    )
 
 
 def compute_shard_task(valued: pa.Table, shard: Shard, options: TaxOptions) -> bytes:
@@ -65,14 +75,19 @@ def compute_shard_task(valued: pa.Table, shard: Shard, options: TaxOptions) -> b
     return pack(compute_shard_with(valued, shard, options))
 
 
-def compute_tax(valued: pa.Table, options: TaxOptions, executor: Executor, *,
-                label: str = "local") -> TaxResult:
+def compute_tax(
+    valued: pa.Table, options: TaxOptions, executor: Executor, *, label: str = "local"
+) -> TaxResult:
     """The whole TaxResult of a valued history (value_transactions' output); shard tasks are
     named tax:<label>:<shard>."""
     plan = plan_shards(history_stats(valued), shard_count(executor))
-    handles = [executor.submit(compute_shard_task, piece, shard, options,
-                               name=f"tax:{label}:{shard.index}")
-               for piece, shard in zip(split_history(valued, plan), plan.shards)]
+    handles = [
+        executor.submit(
+            compute_shard_task, piece, shard, options, name=f"tax:{label}:{shard.index}"
+        )
+        for piece, shard in zip(split_history(valued, plan), plan.shards)
+    ]
     results = [unpack(blob) for blob in executor.get(handles)]
-    return merge_shards(results, method=options.method, pooling=options.pooling,
-                        currency=options.currency)
+    return merge_shards(
+        results, method=options.method, pooling=options.pooling, currency=options.currency
+    )

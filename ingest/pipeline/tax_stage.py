@@ -19,6 +19,7 @@ transaction, less the transfer window (a new deposit can re-classify an older wi
 for the UK method, 30 more days (bed and breakfast looks forward), and from the start of any
 price window fetched now for the first time. A recompute (settings changed) rewrites all.
 """
+
 from __future__ import annotations
 
 import time
@@ -58,7 +59,7 @@ from ingest.tax.shards import (
 from ingest.vocabulary import JobKind, Method, Stage
 
 UK_LOOKAHEAD = timedelta(days=30)
-MONTHS_PER_READ = 3          # a read task holds at most this many months of the history
+MONTHS_PER_READ = 3  # a read task holds at most this many months of the history
 EMPTY_NEEDS = pa.schema([("asset", pa.string()), ("ts", pa.timestamp("us", tz="UTC"))])
 
 
@@ -82,9 +83,10 @@ class StepTimer:
 @dataclass(frozen=True)
 class Rewrite:
     """What a shard task rewrites, decided by the orchestrator."""
-    cutoffs: dict[str, datetime] | None   # per asset, view rows from then on; None: all rows
-    known_years: tuple[str, ...]          # tax years stored before (their chunks are replaced)
-    unavailable_assets: frozenset[str]    # price windows the provider could not give now
+
+    cutoffs: dict[str, datetime] | None  # per asset, view rows from then on; None: all rows
+    known_years: tuple[str, ...]  # tax years stored before (their chunks are replaced)
+    unavailable_assets: frozenset[str]  # price windows the provider could not give now
     # assets of shards not recomputed: a rewritten row anchored there (an old trade of a clean
     # asset against a touched one) gets its own columns from every recomputing shard reading it
     # (the same values: idempotent upserts)
@@ -99,8 +101,7 @@ class ShardOutcome:
 
 
 # --- tasks ------------------------------------------------------------------------------------
-def read_task(ctx: JobContext, months: list[int]
-              ) -> tuple[HistoryStats, pa.Table, int, pa.Table]:
+def read_task(ctx: JobContext, months: list[int]) -> tuple[HistoryStats, pa.Table, int, pa.Table]:
     """A few months of the history: (stats, price needs, row count, rows)."""
     rows = read_transactions(ctx.session(), ctx.job.user_id, months)
     needs = price_needs(rows, currency=ctx.currency).select(["asset", "ts"])
@@ -111,8 +112,9 @@ def split_task(rows: pa.Table, plan: ShardPlan) -> tuple[pa.Table, ...]:
     return tuple(rows.filter(pa.array(shard_mask(rows, shard))) for shard in plan.shards)
 
 
-def shard_task(ctx: JobContext, shard: Shard, options: TaxOptions, rewrite: Rewrite,
-               *pieces: pa.Table) -> ShardOutcome:
+def shard_task(
+    ctx: JobContext, shard: Shard, options: TaxOptions, rewrite: Rewrite, *pieces: pa.Table
+) -> ShardOutcome:
     rows = pa.concat_tables(pieces)
     valued = value_shard(ctx, rows, rewrite.unavailable_assets)
     result = compute_shard_with(valued, shard, options)
@@ -128,12 +130,19 @@ def shard_task(ctx: JobContext, shard: Shard, options: TaxOptions, rewrite: Rewr
     own_rows = view_base_rows(to_write.filter(pa.array(anchored)))
     tx_at = views.VIEW_BASE_COLUMNS.index("tx_id")
     views.write_view_rows(session, [(own, per_tx.get(own[tx_at], {})) for own in own_rows])
-    others = to_write.filter(pa.array(~anchored))   # rows another shard anchors: elements only
-    views.write_view_metrics(session, [
-        (user_id, month, ts, tx_id, per_tx[tx_id]) for month, ts, tx_id in zip(
-            month_keys(others.column("timestamp")).tolist(), others.column("timestamp").to_pylist(),
-            others.column("tx_id").to_pylist())
-        if tx_id in per_tx])
+    others = to_write.filter(pa.array(~anchored))  # rows another shard anchors: elements only
+    views.write_view_metrics(
+        session,
+        [
+            (user_id, month, ts, tx_id, per_tx[tx_id])
+            for month, ts, tx_id in zip(
+                month_keys(others.column("timestamp")).tolist(),
+                others.column("timestamp").to_pylist(),
+                others.column("tx_id").to_pylist(),
+            )
+            if tx_id in per_tx
+        ],
+    )
     ctx.progress.report(Stage.TAX, shard.index, total, total)
 
     lines = [line for r in result.assets for line in r.disposals]
@@ -141,8 +150,9 @@ def shard_task(ctx: JobContext, shard: Shard, options: TaxOptions, rewrite: Rewr
         views.delete_disposal_assets(session, user_id, year, owned)
     views.write_disposals(session, user_id, disposal_rows(lines))
     findings = result.findings + [f for r in result.assets for f in r.findings]
-    views.replace_findings_of_assets(session, user_id, owned + ([""] if shard.catch_all else []),
-                                     finding_rows(findings))
+    views.replace_findings_of_assets(
+        session, user_id, owned + ([""] if shard.catch_all else []), finding_rows(findings)
+    )
     return ShardOutcome(result.summary(), [b for r in result.assets for b in r.balances], total)
 
 
@@ -152,9 +162,13 @@ def value_shard(ctx: JobContext, rows: pa.Table, unavailable: Iterable[str]) -> 
     prices = None
     if needs.num_rows:
         ts = needs.column("ts")
-        prices = load_prices(ctx.session(), sorted(set(needs.column("asset").to_pylist())),
-                             pc.min(ts).as_py() - timedelta(days=2), pc.max(ts).as_py(),
-                             currency=ctx.currency.lower())
+        prices = load_prices(
+            ctx.session(),
+            sorted(set(needs.column("asset").to_pylist())),
+            pc.min(ts).as_py() - timedelta(days=2),
+            pc.max(ts).as_py(),
+            currency=ctx.currency.lower(),
+        )
     return value_transactions(rows, prices, currency=ctx.currency, unavailable_assets=unavailable)
 
 
@@ -173,9 +187,23 @@ def _midnight(d) -> datetime | None:
 
 
 def disposal_rows(lines: Iterable[DisposalLine]) -> list[tuple]:
-    return [(d.tax_year, d.sold_at, d.line_id, d.asset, d.wallet, d.quantity,
-             _midnight(d.date_acquired), d.proceeds, d.cost_basis, d.gain, d.term, d.tx_id)
-            for d in lines]
+    return [
+        (
+            d.tax_year,
+            d.sold_at,
+            d.line_id,
+            d.asset,
+            d.wallet,
+            d.quantity,
+            _midnight(d.date_acquired),
+            d.proceeds,
+            d.cost_basis,
+            d.gain,
+            d.term,
+            d.tx_id,
+        )
+        for d in lines
+    ]
 
 
 def finding_rows(findings: Iterable[Finding]) -> list[tuple]:
@@ -187,8 +215,9 @@ def anchored_in(valued: pa.Table, assets: frozenset[str]) -> np.ndarray:
     if not assets:
         return np.zeros(valued.num_rows, dtype=bool)
     anchor = pc.coalesce(*(valued.column(name) for name in ASSET_COLUMNS))
-    return pc.fill_null(pc.is_in(anchor, value_set=pa.array(sorted(assets), pa.string())),
-                        False).to_numpy(zero_copy_only=False)
+    return pc.fill_null(
+        pc.is_in(anchor, value_set=pa.array(sorted(assets), pa.string())), False
+    ).to_numpy(zero_copy_only=False)
 
 
 def rewrite_mask(valued: pa.Table, cutoffs: dict[str, datetime] | None) -> np.ndarray:
@@ -208,8 +237,9 @@ def rewrite_mask(valued: pa.Table, cutoffs: dict[str, datetime] | None) -> np.nd
 
 
 # --- the orchestrator ---------------------------------------------------------------------------
-def cutoffs_of(ctx: JobContext, done: StageResults, fetched_windows: list
-               ) -> dict[str, datetime] | None:
+def cutoffs_of(
+    ctx: JobContext, done: StageResults, fetched_windows: list
+) -> dict[str, datetime] | None:
     """Per asset, the time from which view rows may have changed; None: all of them."""
     if ctx.job.kind != JobKind.UPLOAD:
         return None
@@ -229,7 +259,7 @@ def month_groups(months: list[int], executor: Executor) -> list[list[int]]:
     """Consecutive months, at least one group per CPU, at most MONTHS_PER_READ months each."""
     n = max(executor.cpus, -(-len(months) // MONTHS_PER_READ))
     size = -(-len(months) // n)
-    return [months[i:i + size] for i in range(0, len(months), size)]
+    return [months[i : i + size] for i in range(0, len(months), size)]
 
 
 def merge_stats(stats: Iterable[HistoryStats]) -> HistoryStats:
@@ -249,65 +279,114 @@ def dirty_shards(plan: ShardPlan, cutoffs: dict[str, datetime] | None) -> list[S
     if cutoffs is None:
         return list(plan.shards)
     touched = set(cutoffs)
-    return [s for s in plan.shards
-            if touched & (s.assets | s.context) or (s.catch_all and touched - set(plan.owner))]
+    return [
+        s
+        for s in plan.shards
+        if touched & (s.assets | s.context) or (s.catch_all and touched - set(plan.owner))
+    ]
 
 
 def stored_summaries(ctx: JobContext, assets: set[str]) -> tuple[ShardSummary, list[BalanceRecord]]:
     """What clean shards computed before, read back: their assets' yearly rows and balances."""
     session, user_id = ctx.session(), ctx.job.user_id
-    years = {(r["year"], r["asset"]): YearSummary(
-        r["proceeds"], r["cost_basis"], r["short_term_gain"], r["long_term_gain"], r["income"],
-        r["gain"]) for r in queries.summary_rows(session, user_id) if r["asset"] in assets}
-    balances = [BalanceRecord(r["wallet"], r["asset"], r["quantity"], r["cost_basis"])
-                for r in queries.balance_rows(session, user_id) if r["asset"] in assets]
+    years = {
+        (r["year"], r["asset"]): YearSummary(
+            r["proceeds"],
+            r["cost_basis"],
+            r["short_term_gain"],
+            r["long_term_gain"],
+            r["income"],
+            r["gain"],
+        )
+        for r in queries.summary_rows(session, user_id)
+        if r["asset"] in assets
+    }
+    balances = [
+        BalanceRecord(r["wallet"], r["asset"], r["quantity"], r["cost_basis"])
+        for r in queries.balance_rows(session, user_id)
+        if r["asset"] in assets
+    ]
     return ShardSummary(-1, tuple(sorted(assets)), years, 0, 0, 0, 0), balances
 
 
 @dataclass
 class History:
     """The read step's result: small facts here, the rows in the object store (`groups`)."""
+
     stats: HistoryStats
     needs: pa.Table
     rows: int
-    groups: list[Any]          # handles of each month group's rows
+    groups: list[Any]  # handles of each month group's rows
 
 
 def read_history(ctx: JobContext, executor: Executor, months: list[int]) -> History:
-    reads = [executor.submit(read_task, ctx, group, name=f"read:{ctx.job.job_id}:{i}",
-                             num_returns=4)
-             for i, group in enumerate(month_groups(months, executor))]
+    reads = [
+        executor.submit(read_task, ctx, group, name=f"read:{ctx.job.job_id}:{i}", num_returns=4)
+        for i, group in enumerate(month_groups(months, executor))
+    ]
     needs = [n for n in executor.get([r[1] for r in reads]) if n.num_rows]
-    return History(stats=merge_stats(executor.get([r[0] for r in reads])),
-                   needs=pa.concat_tables(needs) if needs else EMPTY_NEEDS.empty_table(),
-                   rows=sum(executor.get([r[2] for r in reads])), groups=[r[3] for r in reads])
+    return History(
+        stats=merge_stats(executor.get([r[0] for r in reads])),
+        needs=pa.concat_tables(needs) if needs else EMPTY_NEEDS.empty_table(),
+        rows=sum(executor.get([r[2] for r in reads])),
+        groups=[r[3] for r in reads],
+    )
 
 
-def plan_rewrite(ctx: JobContext, done: StageResults, history: History, report: PriceFetchReport,
-                 executor: Executor) -> tuple[ShardPlan, list[Shard], Rewrite]:
+def plan_rewrite(
+    ctx: JobContext,
+    done: StageResults,
+    history: History,
+    report: PriceFetchReport,
+    executor: Executor,
+) -> tuple[ShardPlan, list[Shard], Rewrite]:
     """Who owns which asset, which shards must recompute, and what they rewrite."""
     cutoffs = cutoffs_of(ctx, done, report.fetched_windows)
     plan = plan_shards(history.stats, shard_count(executor))
     dirty = dirty_shards(plan, cutoffs)
-    known_years = tuple(sorted({r["year"] for r in queries.summary_rows(ctx.session(),
-                                                                         ctx.job.user_id)}))
+    known_years = tuple(
+        sorted({r["year"] for r in queries.summary_rows(ctx.session(), ctx.job.user_id)})
+    )
     clean_assets = frozenset(a for s in plan.shards if s not in dirty for a in s.assets)
-    return plan, dirty, Rewrite(cutoffs, known_years, frozenset(report.unavailable_assets),
-                                clean_assets)
+    return (
+        plan,
+        dirty,
+        Rewrite(cutoffs, known_years, frozenset(report.unavailable_assets), clean_assets),
+    )
 
 
-def run_shards(ctx: JobContext, executor: Executor, history: History, plan: ShardPlan,
-               dirty: list[Shard], options: TaxOptions, rewrite: Rewrite) -> list[ShardOutcome]:
+def run_shards(
+    ctx: JobContext,
+    executor: Executor,
+    history: History,
+    plan: ShardPlan,
+    dirty: list[Shard],
+    options: TaxOptions,
+    rewrite: Rewrite,
+) -> list[ShardOutcome]:
     count = len(plan.shards)
-    splits = [executor.submit(split_task, rows, plan, name=f"split:{ctx.job.job_id}:{i}",
-                              num_returns=count) for i, rows in enumerate(history.groups)]
+    splits = [
+        executor.submit(
+            split_task, rows, plan, name=f"split:{ctx.job.job_id}:{i}", num_returns=count
+        )
+        for i, rows in enumerate(history.groups)
+    ]
     if count == 1:
         splits = [[pieces] for pieces in splits]
-    return executor.get([
-        executor.submit(shard_task, ctx, shard, options, rewrite,
-                        *[pieces[shard.index] for pieces in splits],
-                        name=f"tax:{ctx.job.job_id}:{shard.index}")
-        for shard in dirty])
+    return executor.get(
+        [
+            executor.submit(
+                shard_task,
+                ctx,
+                shard,
+                options,
+                rewrite,
+                *[pieces[shard.index] for pieces in splits],
+                name=f"tax:{ctx.job.job_id}:{shard.index}",
+            )
+            for shard in dirty
+        ]
+    )
 
 
 def run_tax(ctx: JobContext, executor: Executor, done: StageResults) -> TaxStageResult:
@@ -327,14 +406,20 @@ def run_tax(ctx: JobContext, executor: Executor, done: StageResults) -> TaxStage
     timer.done("shards")
     write_user_totals(ctx, outcomes, set(history.stats.asset_rows), rewrite)
     timer.done("totals")
-    return TaxStageResult(assets=len(history.stats.asset_rows), history_rows=history.rows,
-                          view_rows_written=sum(o.view_rows for o in outcomes),
-                          shards=len(plan.shards), shards_computed=len(dirty),
-                          seconds=timer.total, steps=timer.steps)
+    return TaxStageResult(
+        assets=len(history.stats.asset_rows),
+        history_rows=history.rows,
+        view_rows_written=sum(o.view_rows for o in outcomes),
+        shards=len(plan.shards),
+        shards_computed=len(dirty),
+        seconds=timer.total,
+        steps=timer.steps,
+    )
 
 
-def write_user_totals(ctx: JobContext, outcomes: list[ShardOutcome], assets: set[str],
-                      rewrite: Rewrite) -> None:
+def write_user_totals(
+    ctx: JobContext, outcomes: list[ShardOutcome], assets: set[str], rewrite: Rewrite
+) -> None:
     """yearly_summary and balances from the recomputed shards' summaries plus, for the assets
     no shard recomputed, their stored rows."""
     summaries = [o.summary for o in outcomes]
@@ -345,14 +430,41 @@ def write_user_totals(ctx: JobContext, outcomes: list[ShardOutcome], assets: set
         summaries.append(kept)
         balances += kept_balances
     totals = combine_summaries(summaries)
-    rows = [(year, queries.TOTALS_ASSET, s.proceeds, s.cost_basis, s.short_term_gain,
-             s.long_term_gain, s.gain, s.income) for year, s in totals.years.items()]
-    rows += [(year, asset, s.proceeds, s.cost_basis, s.short_term_gain, s.long_term_gain, s.gain,
-              s.income) for (year, asset), s in totals.years_by_asset.items()]
+    rows = [
+        (
+            year,
+            queries.TOTALS_ASSET,
+            s.proceeds,
+            s.cost_basis,
+            s.short_term_gain,
+            s.long_term_gain,
+            s.gain,
+            s.income,
+        )
+        for year, s in totals.years.items()
+    ]
+    rows += [
+        (
+            year,
+            asset,
+            s.proceeds,
+            s.cost_basis,
+            s.short_term_gain,
+            s.long_term_gain,
+            s.gain,
+            s.income,
+        )
+        for (year, asset), s in totals.years_by_asset.items()
+    ]
     session, user_id = ctx.session(), ctx.job.user_id
     views.replace_yearly_summary(session, user_id, rows)
-    views.replace_balances(session, user_id, [
-        (b.wallet, b.asset, b.quantity, b.cost_basis)
-        for b in sorted(balances, key=lambda b: (b.asset, b.wallet))])
-    if rewrite.cutoffs is None:   # a recompute: the years no longer produced (another method's)
+    views.replace_balances(
+        session,
+        user_id,
+        [
+            (b.wallet, b.asset, b.quantity, b.cost_basis)
+            for b in sorted(balances, key=lambda b: (b.asset, b.wallet))
+        ],
+    )
+    if rewrite.cutoffs is None:  # a recompute: the years no longer produced (another method's)
         views.delete_disposal_years(session, user_id, set(rewrite.known_years) - set(totals.years))

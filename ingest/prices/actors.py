@@ -10,6 +10,7 @@ a single place for the AIMD rate, the shared Retry-After pause and the circuit b
 is one actor round trip (~1 ms) per request, small against a provider's latency and rate. Grants
 are FIFO (an asyncio.Lock) so no window starves while the rate is halved.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -32,7 +33,7 @@ from ingest.prices.ratelimit import GateConfig, ProviderGate
 from ingest.prices.report import STATUS_OF_KIND, UNAVAILABLE, WindowResult
 from ingest.prices.retry import PROVIDER_DOWN, WindowRetry, gate_report
 
-MAX_THROTTLED = 50         # 429s one window may absorb (they are also bounded by the budget)
+MAX_THROTTLED = 50  # 429s one window may absorb (they are also bounded by the budget)
 
 
 def gate_config(provider: PriceProvider, settings: Settings) -> GateConfig:
@@ -40,18 +41,24 @@ def gate_config(provider: PriceProvider, settings: Settings) -> GateConfig:
     if provider.max_rate is not None and provider.max_rate < rate:
         # A provider's own ceiling also bounds the burst (DefiLlama: ~1.5 req/s, no bursts).
         rate, burst = provider.max_rate, max(1, min(burst, math.ceil(provider.max_rate)))
-    return GateConfig(key=f"{provider.name} {provider.config.base_url}", rate=rate,
-                      burst=burst, retry_after_cap=settings.price_retry_after_cap,
-                      budget=settings.price_retry_budget, probe_timeout=settings.price_timeout + 5)
+    return GateConfig(
+        key=f"{provider.name} {provider.config.base_url}",
+        rate=rate,
+        burst=burst,
+        retry_after_cap=settings.price_retry_after_cap,
+        budget=settings.price_retry_budget,
+        probe_timeout=settings.price_timeout + 5,
+    )
 
 
 @dataclass(frozen=True)
 class FetchJob:
     """One fetch's context, shipped to the actors once (ray.put)."""
+
     settings: Settings
-    currency: str                        # lower case, CoinGecko's vs_currency
-    started_at: float                    # wall clock: "since" of the job's retry budget
-    limiters: dict[str, Any]             # provider name -> RateLimiter handle
+    currency: str  # lower case, CoinGecko's vs_currency
+    started_at: float  # wall clock: "since" of the job's retry budget
+    limiters: dict[str, Any]  # provider name -> RateLimiter handle
     gates: dict[str, GateConfig]
 
 
@@ -84,8 +91,9 @@ class RateLimiter:
                 await asyncio.sleep(min(decision.wait, 1.0))
             return False
 
-    async def record(self, config: GateConfig, kind: str, retry_after: float | None,
-                     since: float) -> bool:
+    async def record(
+        self, config: GateConfig, kind: str, retry_after: float | None, since: float
+    ) -> bool:
         """Report an outcome ('success' | 'throttled' | 'failure'); False means: give up."""
         gate, now = self._gate(config), time.time()
         if kind == "success":
@@ -101,8 +109,12 @@ class RateLimiter:
         gate = self.gate
         if gate is None:
             return {}
-        return {"rate": gate.current_rate, "breaker_open": gate.breaker_open,
-                "paused_until": gate.paused_until, "failing_since": gate.failing_since}
+        return {
+            "rate": gate.current_rate,
+            "breaker_open": gate.breaker_open,
+            "paused_until": gate.paused_until,
+            "failing_since": gate.failing_since,
+        }
 
 
 class PriceFetcher:
@@ -119,26 +131,34 @@ class PriceFetcher:
     async def _session(self) -> aiohttp.ClientSession:
         if self.http is None or self.http.closed:
             self.http = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.concurrency * 2))
+                connector=aiohttp.TCPConnector(limit=self.concurrency * 2)
+            )
         return self.http
 
     async def fetch_window(self, request: WindowRequest, job: FetchJob) -> WindowResult:
-        result = WindowResult(request.asset, request.window.start, request.window.end,
-                              UNAVAILABLE, detail="no provider configured")
+        result = WindowResult(
+            request.asset,
+            request.window.start,
+            request.window.end,
+            UNAVAILABLE,
+            detail="no provider configured",
+        )
         sent = 0
         for provider in provider_chain(job.settings, job.currency):
             result = await self._fetch_from(provider, request, job)
             sent += result.requests
             if result.status != UNAVAILABLE:
-                break   # the first provider that answers wins
+                break  # the first provider that answers wins
         return WindowResult(**{**result.__dict__, "requests": sent})
 
-    async def _fetch_from(self, provider: PriceProvider, request: WindowRequest,
-                          job: FetchJob) -> WindowResult:
+    async def _fetch_from(
+        self, provider: PriceProvider, request: WindowRequest, job: FetchJob
+    ) -> WindowResult:
         settings, since = job.settings, job.started_at
         limiter, config = job.limiters[provider.name], job.gates[provider.name]
-        retry = WindowRetry(settings.price_max_retries, MAX_THROTTLED,
-                            settings.price_retry_after_cap)
+        retry = WindowRetry(
+            settings.price_max_retries, MAX_THROTTLED, settings.price_retry_after_cap
+        )
         sent = 0
         while True:
             if not await limiter.acquire.remote(config, since):
@@ -149,37 +169,66 @@ class PriceFetcher:
             sent += 1
             metrics.price_request(provider.name, outcome.kind.value)
             report = gate_report(outcome.kind)
-            healthy = True if report is None else await limiter.record.remote(
-                config, report.value, outcome.retry_after, since)
-            step = retry.after_outcome(outcome.kind, outcome.detail, outcome.retry_after,
-                                       provider_down=not healthy)
+            healthy = (
+                True
+                if report is None
+                else await limiter.record.remote(config, report.value, outcome.retry_after, since)
+            )
+            step = retry.after_outcome(
+                outcome.kind, outcome.detail, outcome.retry_after, provider_down=not healthy
+            )
             if step.action == "done":
                 await asyncio.to_thread(
-                    price_cache.store_outcome, get_session(settings), request.asset,
-                    request.window.start, request.window.end, outcome, provider=provider.name,
-                    covered_until=min(request.window.end, int(sent_at)), currency=job.currency)
-                return WindowResult(request.asset, request.window.start, request.window.end,
-                                    STATUS_OF_KIND[outcome.kind], len(outcome.points), sent,
-                                    provider.name)
+                    price_cache.store_outcome,
+                    get_session(settings),
+                    request.asset,
+                    request.window.start,
+                    request.window.end,
+                    outcome,
+                    provider=provider.name,
+                    covered_until=min(request.window.end, int(sent_at)),
+                    currency=job.currency,
+                )
+                return WindowResult(
+                    request.asset,
+                    request.window.start,
+                    request.window.end,
+                    STATUS_OF_KIND[outcome.kind],
+                    len(outcome.points),
+                    sent,
+                    provider.name,
+                )
             if step.action == "give_up":
                 step_reason = step.reason
                 break
             if step.delay:
                 await asyncio.sleep(step.delay)
-        return WindowResult(request.asset, request.window.start, request.window.end, UNAVAILABLE,
-                            requests=sent, provider=provider.name, detail=step_reason)
+        return WindowResult(
+            request.asset,
+            request.window.start,
+            request.window.end,
+            UNAVAILABLE,
+            requests=sent,
+            provider=provider.name,
+            detail=step_reason,
+        )
 
-    async def _send(self, provider: PriceProvider, request: WindowRequest,
-                    timeout: float) -> Outcome:
+    async def _send(
+        self, provider: PriceProvider, request: WindowRequest, timeout: float
+    ) -> Outcome:
         http_request = provider.build_request(request.coin_id, request.window)
         session = await self._session()
         try:
-            async with session.request(http_request.method, http_request.url,
-                                       params=list(http_request.params),
-                                       headers=dict(http_request.headers),
-                                       timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+            async with session.request(
+                http_request.method,
+                http_request.url,
+                params=list(http_request.params),
+                headers=dict(http_request.headers),
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as response:
                 body = await response.read()
-                return provider.parse(request.coin_id, request.window, response.status,
-                                      dict(response.headers), body)
+                return provider.parse(
+                    request.coin_id, request.window, response.status, dict(response.headers), body
+                )
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             return Outcome(OutcomeKind.SERVER_ERROR, detail=f"network: {exc!r}")

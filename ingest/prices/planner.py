@@ -5,6 +5,7 @@ every job (and every user) maps a given hour to the same window and the cache is
 88 days: CoinGecko answers a 2-90 day range hourly, and the 2-day margin keeps every request well
 inside that band whatever the provider does at its boundaries.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -22,7 +23,7 @@ WINDOW_DAYS = 88
 WINDOW_SECONDS = WINDOW_DAYS * DAY
 
 COVERED_STATUSES = frozenset({"ok", "no_data"})
-NO_PRICE_STATUSES = frozenset({"no_data", "unlisted"})   # markers that are asked again when old
+NO_PRICE_STATUSES = frozenset({"no_data", "unlisted"})  # markers that are asked again when old
 
 
 def window_of(ts: int) -> Window:
@@ -33,12 +34,13 @@ def window_of(ts: int) -> Window:
 @dataclass(frozen=True)
 class CoverageRecord:
     """One row of price_coverage (times in unix seconds)."""
+
     asset: str
     window_start: int
     window_end: int
-    covered_until: int    # == window_end unless the window held "now" when it was fetched
-    status: str           # ok | no_data | unlisted
-    fetched_at: int | None = None   # when the provider answered (None: unknown, never stale)
+    covered_until: int  # == window_end unless the window held "now" when it was fetched
+    status: str  # ok | no_data | unlisted
+    fetched_at: int | None = None  # when the provider answered (None: unknown, never stale)
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,9 @@ class WindowRequest:
 @dataclass(frozen=True)
 class PricePlan:
     requests: list[WindowRequest]
-    windows_needed: int                 # distinct (asset, window) pairs of priceable needs
-    windows_cached: int                 # of those, already covered
-    assets_unlisted: list[str]          # no provider id, or the provider said "unknown coin"
+    windows_needed: int  # distinct (asset, window) pairs of priceable needs
+    windows_cached: int  # of those, already covered
+    assets_unlisted: list[str]  # no provider id, or the provider said "unknown coin"
 
 
 def seconds_of(ts: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -100,13 +102,22 @@ def distinct_windows(needs: pa.Table, *, now: int) -> dict[str, dict[int, int]]:
 
 def is_stale(record: CoverageRecord, *, now: int, recheck_after: float) -> bool:
     """A "no price" marker older than `recheck_after` seconds (0: markers never go stale)."""
-    return (record.status in NO_PRICE_STATUSES and recheck_after > 0
-            and record.fetched_at is not None and now - record.fetched_at >= recheck_after)
+    return (
+        record.status in NO_PRICE_STATUSES
+        and recheck_after > 0
+        and record.fetched_at is not None
+        and now - record.fetched_at >= recheck_after
+    )
 
 
-def plan_fetches(needs: pa.Table, coverage: Iterable[CoverageRecord],
-                 coin_ids: Mapping[str, str], *, now: int,
-                 recheck_after: float = 0) -> PricePlan:
+def plan_fetches(
+    needs: pa.Table,
+    coverage: Iterable[CoverageRecord],
+    coin_ids: Mapping[str, str],
+    *,
+    now: int,
+    recheck_after: float = 0,
+) -> PricePlan:
     """The fewest requests (one per uncovered (asset, window)) that price every need.
 
     needs: columns asset (string), ts (timestamp); duplicates welcome. A window is covered when the

@@ -6,6 +6,7 @@ Fault tolerance: fetchers restart (max_restarts=-1) and the master resubmits the
 in flight on a dead actor; cache writes are idempotent upserts (points first, then the coverage
 row).
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 
 FETCHER_NAME = "price-fetcher-{}"
 LIMITER_NAME = "price-rate-limiter-{}"
-MAX_RESUBMITS = 3          # a window whose actor died this often is reported unavailable
+MAX_RESUBMITS = 3  # a window whose actor died this often is reported unavailable
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,13 @@ def _remote_class(cls: type) -> Any:
     return _remote_classes[cls.__name__]
 
 
-def _named_actor(name: str, cls: type, args: tuple, options: dict[str, Any],
-                 expected: dict[str, int] | None = None) -> Any:
+def _named_actor(
+    name: str,
+    cls: type,
+    args: tuple,
+    options: dict[str, Any],
+    expected: dict[str, int] | None = None,
+) -> Any:
     """The live actor `name` (this process's handle, or the namespace's, or a new one); one with
     another spec (max_concurrency is fixed at creation) is replaced."""
     # Handles are only good in the Ray session that made them (tests re-init Ray).
@@ -75,7 +81,7 @@ def _named_actor(name: str, cls: type, args: tuple, options: dict[str, Any],
         if expected and {k: spec.get(k) for k in expected} != expected:
             ray.kill(actor, no_restart=True)
             actor = _recreate(_remote_class(cls), name, args, options)
-    except ActorDiedError:   # dead for good (killed without restart, or its owner exited)
+    except ActorDiedError:  # dead for good (killed without restart, or its owner exited)
         actor = _recreate(_remote_class(cls), name, args, options)
     _handles[key] = actor
     return actor
@@ -95,7 +101,7 @@ def _spec(actor: Any, timeout_s: float = 60.0) -> dict[str, int]:
 
 def _recreate(actor_cls: Any, name: str, args: tuple, options: dict[str, Any]) -> Any:
     deadline = time.monotonic() + 30
-    while True:   # the name of a killed actor is freed asynchronously
+    while True:  # the name of a killed actor is freed asynchronously
         try:
             return actor_cls.options(name=name, **options).remote(*args)
         except ValueError:
@@ -108,22 +114,40 @@ def get_pool(settings: Settings) -> PricePool:
     """Create or reuse the named actors `price-fetcher-0..N-1` and one
     `price-rate-limiter-<provider>` per configured provider, in the caller's Ray namespace. They
     take no CPU (I/O only) and restart when killed."""
-    placed = stage_options(settings, "prices")   # LEDGERFLOW_STAGE_RESOURCES
-    limiters = {name: _named_actor(LIMITER_NAME.format(name), RateLimiter, (), dict(
-                    num_cpus=0, max_restarts=-1, max_task_retries=-1, max_concurrency=1000,
-                    **placed))
-                for name in provider_names(settings)}
-    options = dict(num_cpus=0, max_restarts=-1, max_task_retries=0,
-                   max_concurrency=settings.price_concurrency, **placed)
-    fetchers = [_named_actor(FETCHER_NAME.format(i), PriceFetcher, (settings.price_concurrency,),
-                             options, {"concurrency": settings.price_concurrency})
-                for i in range(settings.price_pool_size)]
+    placed = stage_options(settings, "prices")  # LEDGERFLOW_STAGE_RESOURCES
+    limiters = {
+        name: _named_actor(
+            LIMITER_NAME.format(name),
+            RateLimiter,
+            (),
+            dict(num_cpus=0, max_restarts=-1, max_task_retries=-1, max_concurrency=1000, **placed),
+        )
+        for name in provider_names(settings)
+    }
+    options = dict(
+        num_cpus=0,
+        max_restarts=-1,
+        max_task_retries=0,
+        max_concurrency=settings.price_concurrency,
+        **placed,
+    )
+    fetchers = [
+        _named_actor(
+            FETCHER_NAME.format(i),
+            PriceFetcher,
+            (settings.price_concurrency,),
+            options,
+            {"concurrency": settings.price_concurrency},
+        )
+        for i in range(settings.price_pool_size)
+    ]
     return PricePool(fetchers, limiters)
 
 
 # --- the master ----------------------------------------------------------------------------------
-def dispatch(pool_factory: Callable[[], PricePool], requests: list[WindowRequest], job: Any,
-             per_actor: int) -> tuple[list[WindowResult], int]:
+def dispatch(
+    pool_factory: Callable[[], PricePool], requests: list[WindowRequest], job: Any, per_actor: int
+) -> tuple[list[WindowResult], int]:
     """Run every request on the pool, at most `per_actor` in flight per actor; windows whose actor
     died are resubmitted up to MAX_RESUBMITS times, after asking `pool_factory` again (it waits for
     a restarting actor, or replaces one that is gone for good).
@@ -154,12 +178,21 @@ def dispatch(pool_factory: Callable[[], PricePool], requests: list[WindowRequest
                 results.append(ray.get(ref))
             except (RayActorError, ActorUnavailableError) as exc:
                 if tries + 1 >= MAX_RESUBMITS:
-                    results.append(WindowResult(request.asset, request.window.start,
-                                                request.window.end, UNAVAILABLE,
-                                                detail=f"fetcher died: {type(exc).__name__}"))
+                    results.append(
+                        WindowResult(
+                            request.asset,
+                            request.window.start,
+                            request.window.end,
+                            UNAVAILABLE,
+                            detail=f"fetcher died: {type(exc).__name__}",
+                        )
+                    )
                 else:
-                    log.warning("fetcher died with %s %s in flight; resubmitting", request.asset,
-                                request.window)
+                    log.warning(
+                        "fetcher died with %s %s in flight; resubmitting",
+                        request.asset,
+                        request.window,
+                    )
                     pending.appendleft((request, tries + 1))
                     resubmitted += 1
                     stale = True
@@ -175,29 +208,51 @@ def fetch_prices(needs: pa.Table, *, settings: Settings, currency: str) -> Price
     session = get_session(settings)
     assets = pc.unique(needs.column("asset")).drop_null().to_pylist() if needs.num_rows else []
     coverage = price_cache.read_coverage(session, assets, currency=currency)
-    plan = plan_fetches(needs, coverage, provider_ids(settings.asset_ids_file), now=int(started),
-                        recheck_after=settings.price_recheck_hours * 3600)
+    plan = plan_fetches(
+        needs,
+        coverage,
+        provider_ids(settings.asset_ids_file),
+        now=int(started),
+        recheck_after=settings.price_recheck_hours * 3600,
+    )
     metrics.price_cache(hits=plan.windows_cached, misses=len(plan.requests))
     results: list[WindowResult] = []
     resubmitted = 0
     if plan.requests:
         pool = get_pool(settings)
         providers = provider_chain(settings, currency)
-        job = FetchJob(settings, currency, started, pool.limiters,
-                       {p.name: gate_config(p, settings) for p in providers})
-        results, resubmitted = dispatch(lambda: get_pool(settings), plan.requests,
-                                        ray.put(job), settings.price_concurrency)
-    unavailable = [UnavailableWindow(asset=r.asset, start=price_cache.utc(r.window_start),
-                                     end=price_cache.utc(r.window_end), reason=r.detail)
-                   for r in results if r.status == UNAVAILABLE]
+        job = FetchJob(
+            settings,
+            currency,
+            started,
+            pool.limiters,
+            {p.name: gate_config(p, settings) for p in providers},
+        )
+        results, resubmitted = dispatch(
+            lambda: get_pool(settings), plan.requests, ray.put(job), settings.price_concurrency
+        )
+    unavailable = [
+        UnavailableWindow(
+            asset=r.asset,
+            start=price_cache.utc(r.window_start),
+            end=price_cache.utc(r.window_end),
+            reason=r.detail,
+        )
+        for r in results
+        if r.status == UNAVAILABLE
+    ]
     newly_unlisted = {r.asset for r in results if r.status == "unlisted"}
     return PriceFetchReport(
         requests_sent=sum(r.requests for r in results),
-        windows_needed=plan.windows_needed, windows_cached=plan.windows_cached,
+        windows_needed=plan.windows_needed,
+        windows_cached=plan.windows_cached,
         windows_fetched=sum(1 for r in results if r.status != UNAVAILABLE),
         windows_no_data=sum(1 for r in results if r.status == "no_data"),
         windows_unavailable=sorted(unavailable, key=lambda w: (w.asset, w.start)),
         assets_unlisted=sorted(set(plan.assets_unlisted) | newly_unlisted),
-        elapsed_s=time.time() - started, windows_resubmitted=resubmitted,
-        fetched_windows=sorted((r.asset, price_cache.utc(r.window_start)) for r in results
-                               if r.status != UNAVAILABLE))
+        elapsed_s=time.time() - started,
+        windows_resubmitted=resubmitted,
+        fetched_windows=sorted(
+            (r.asset, price_cache.utc(r.window_start)) for r in results if r.status != UNAVAILABLE
+        ),
+    )

@@ -5,6 +5,7 @@ Nothing here reads a clock: every method takes `now` (seconds, monotonic), so th
 unit-tested without sleeping. The RateLimiter Ray actor (ingest.prices.fetcher) and the simulator's
 server-side limit are thin shells around these classes.
 """
+
 from __future__ import annotations
 
 import random
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 @dataclass
 class TokenBucket:
     """`rate` tokens per second, at most `burst` stored. Starts full."""
+
     rate: float
     burst: float
     tokens: float = -1.0
@@ -46,8 +48,14 @@ class TokenBucket:
         self.tokens = 0.0
 
 
-def backoff_delay(failures: int, *, base: float = 0.5, cap: float = 30.0,
-                  retry_after: float | None = None, rng: random.Random | None = None) -> float:
+def backoff_delay(
+    failures: int,
+    *,
+    base: float = 0.5,
+    cap: float = 30.0,
+    retry_after: float | None = None,
+    rng: random.Random | None = None,
+) -> float:
     """Seconds to wait before retry number `failures` (1-based): jittered exponential backoff
     (x0.5..x1.5, so retries of many windows spread out), never shorter than a capped Retry-After."""
     draw = random.random() if rng is None else rng.random()
@@ -60,22 +68,24 @@ def backoff_delay(failures: int, *, base: float = 0.5, cap: float = 30.0,
 @dataclass(frozen=True)
 class GateConfig:
     """What a gate is configured with; a changed config (e.g. another base URL) resets the state."""
-    key: str                       # provider name + base URL: another endpoint is another gate
-    rate: float                    # requests/s for the whole pool
+
+    key: str  # provider name + base URL: another endpoint is another gate
+    rate: float  # requests/s for the whole pool
     burst: int
-    retry_after_cap: float         # longest pause honoured (Retry-After or breaker cool-down)
-    budget: float                  # a provider failing for longer than this is "down" for a job
-    breaker_failures: int = 5      # consecutive 5xx/network failures that open the breaker
-    breaker_base_cooldown: float = 1.0   # first pause of the breaker; doubles per re-trip
-    min_rate_share: float = 1 / 16       # floor of the rate after halvings, as a share of `rate`
-    recovery_share: float = 0.02         # additive increase per success, as a share of `rate`
-    probe_timeout: float = 60.0          # a half-open probe with no verdict after this is lost
+    retry_after_cap: float  # longest pause honoured (Retry-After or breaker cool-down)
+    budget: float  # a provider failing for longer than this is "down" for a job
+    breaker_failures: int = 5  # consecutive 5xx/network failures that open the breaker
+    breaker_base_cooldown: float = 1.0  # first pause of the breaker; doubles per re-trip
+    min_rate_share: float = 1 / 16  # floor of the rate after halvings, as a share of `rate`
+    recovery_share: float = 0.02  # additive increase per success, as a share of `rate`
+    probe_timeout: float = 60.0  # a half-open probe with no verdict after this is lost
 
 
 @dataclass(frozen=True)
 class Decision:
     """Verdict of the gate: go now (`granted`), wait `wait` seconds and ask again, or give up
     (`down`: the provider has failed for longer than the job's retry budget)."""
+
     granted: bool = False
     wait: float = 0.0
     down: bool = False
@@ -100,6 +110,7 @@ class ProviderGate:
       next moment it may be tried lies beyond `budget` seconds from then (or from the job's start,
       whichever is later, so a new job gets a fresh budget).
     """
+
     config: GateConfig
     now: float = 0.0
     bucket: TokenBucket = field(init=False)
@@ -133,8 +144,10 @@ class ProviderGate:
                 return DOWN
             return Decision(wait=self.paused_until - now)
         if self.breaker_open:
-            if self.probe_granted_at is not None and now - self.probe_granted_at < \
-                    self.config.probe_timeout:
+            if (
+                self.probe_granted_at is not None
+                and now - self.probe_granted_at < self.config.probe_timeout
+            ):
                 # A probe is out; its verdict decides. Meanwhile the failing streak may run out.
                 if self._is_down(now, since, now):
                     return DOWN
@@ -153,8 +166,9 @@ class ProviderGate:
         self.breaker_trips = 0
         self.probe_granted_at = None
         if self.current_rate < self.config.rate:
-            rate = min(self.config.rate,
-                       self.current_rate + self.config.rate * self.config.recovery_share)
+            rate = min(
+                self.config.rate, self.current_rate + self.config.rate * self.config.recovery_share
+            )
             self.current_rate = rate
             self.bucket.set_rate(now, rate)
 
@@ -175,8 +189,10 @@ class ProviderGate:
         return Decision(wait=max(0.0, self.paused_until - now))
 
     def _cooldown(self) -> float:
-        return min(self.config.retry_after_cap,
-                   self.config.breaker_base_cooldown * 2 ** max(0, self.breaker_trips - 1))
+        return min(
+            self.config.retry_after_cap,
+            self.config.breaker_base_cooldown * 2 ** max(0, self.breaker_trips - 1),
+        )
 
     def on_failure(self, now: float, retry_after: float | None, since: float) -> Decision:
         """A 5xx or network error. Returns DOWN when waiting would exceed the job's budget;
@@ -185,18 +201,19 @@ class ProviderGate:
             self.failing_since = now
         self.consecutive_failures += 1
         self.probe_granted_at = None
-        capped_retry_after = (min(retry_after, self.config.retry_after_cap)
-                              if retry_after is not None else 0.0)
+        capped_retry_after = (
+            min(retry_after, self.config.retry_after_cap) if retry_after is not None else 0.0
+        )
         if self.breaker_open and now >= self.paused_until:
             # The half-open probe failed: stay open, longer each time.
             self.breaker_trips += 1
             self.paused_until = now + max(self._cooldown(), capped_retry_after)
-        elif not self.breaker_open and \
-                self.consecutive_failures >= self.config.breaker_failures:
+        elif not self.breaker_open and self.consecutive_failures >= self.config.breaker_failures:
             self.breaker_open = True
             self.breaker_trips = 1
-            self.paused_until = max(self.paused_until,
-                                    now + max(self._cooldown(), capped_retry_after))
+            self.paused_until = max(
+                self.paused_until, now + max(self._cooldown(), capped_retry_after)
+            )
         elif retry_after is not None:
             # A server asking for a pause speaks for the whole service, not just this request
             # (and late failures of requests sent before the breaker opened land here).

@@ -10,6 +10,7 @@ token, sends, tells the gate what happened and then asks this machine what to do
 - another 4xx (bad key, unknown route) gives up at once: retrying cannot help;
 - the gate saying the provider is down (failures outlasted the job's budget) gives up.
 """
+
 from __future__ import annotations
 
 import random
@@ -22,6 +23,7 @@ from ingest.prices.ratelimit import backoff_delay
 
 class GateReport(str, Enum):
     """What the shared gate is told of an outcome."""
+
     SUCCESS = "success"
     THROTTLED = "throttled"
     FAILURE = "failure"
@@ -42,7 +44,8 @@ def gate_report(kind: OutcomeKind) -> GateReport | None:
 class Step:
     """done: the outcome is final, store it; retry: wait `delay` s, then send again; give_up:
     the window is unavailable for this job, because of `reason`."""
-    action: str          # done | retry | give_up
+
+    action: str  # done | retry | give_up
     delay: float = 0.0
     reason: str = ""
 
@@ -52,15 +55,16 @@ DONE = Step("done")
 
 @dataclass
 class WindowRetry:
-    max_retries: int               # 5xx / network errors per window
-    max_throttled: int             # 429s per window
-    backoff_cap: float             # longest backoff (and Retry-After honoured), seconds
+    max_retries: int  # 5xx / network errors per window
+    max_throttled: int  # 429s per window
+    backoff_cap: float  # longest backoff (and Retry-After honoured), seconds
     rng: random.Random | None = None
     failures: int = 0
     throttled: int = 0
 
-    def after_outcome(self, kind: OutcomeKind, detail: str, retry_after: float | None,
-                      provider_down: bool) -> Step:
+    def after_outcome(
+        self, kind: OutcomeKind, detail: str, retry_after: float | None, provider_down: bool
+    ) -> Step:
         """What to do after one request whose outcome was `kind`; `provider_down` is what the
         gate answered when told of it."""
         if kind in FINAL_KINDS:
@@ -79,12 +83,18 @@ class WindowRetry:
             return Step("give_up", reason=f"provider failing past the retry budget ({detail})")
         if self.failures > self.max_retries:
             return self.exhausted()
-        return Step("retry", delay=backoff_delay(self.failures, cap=self.backoff_cap,
-                                                 retry_after=retry_after, rng=self.rng))
+        return Step(
+            "retry",
+            delay=backoff_delay(
+                self.failures, cap=self.backoff_cap, retry_after=retry_after, rng=self.rng
+            ),
+        )
 
     def exhausted(self) -> Step:
-        return Step("give_up", reason=f"retries exhausted ({self.failures} errors, "
-                    f"{self.throttled} throttled)")
+        return Step(
+            "give_up",
+            reason=f"retries exhausted ({self.failures} errors, {self.throttled} throttled)",
+        )
 
 
 PROVIDER_DOWN = "provider down (retry budget exhausted)"

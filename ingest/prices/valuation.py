@@ -21,6 +21,7 @@ is valued by its fee (a standalone fee). Fees: 0 without a fee; the amount when 
 currency; amount x price when in crypto; null (status no_price) in another fiat (no FX rates here).
 A row whose value is known but whose fee price is missing gets that fee's status.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -46,7 +47,7 @@ SENT_VALUED_TYPES = ("sell", "trade", "withdrawal", "spend", "fee")
 NEEDS_SCHEMA = pa.schema([pa.field("asset", pa.string()), pa.field("ts", TIMESTAMP)])
 _FIAT = pa.array(sorted(FIAT))
 _WIDE_AMOUNT = pa.decimal256(38, 18)
-_WIDE_PRICE = pa.decimal256(37, 18)    # 38 + 37 + 1 digits fit decimal256's 76
+_WIDE_PRICE = pa.decimal256(37, 18)  # 38 + 37 + 1 digits fit decimal256's 76
 _MAX_DIVISOR = pa.scalar(10**19, pa.decimal256(38, 0)).cast(_WIDE_AMOUNT)
 
 # Source codes used while computing (object strings only at the end).
@@ -88,8 +89,9 @@ def multiply(amount: pa.Array, price: pa.Array) -> pa.Array:
 def divide(value: pa.Array, amount: pa.Array) -> pa.Array:
     """value / amount rounded to 18 decimals; null where amount is 0, null or >= 1e19."""
     wide = pc.cast(amount, _WIDE_AMOUNT)
-    usable = _flag(pc.and_(pc.greater(wide, pa.scalar(0, _WIDE_AMOUNT)),
-                           pc.less(wide, _MAX_DIVISOR)))
+    usable = _flag(
+        pc.and_(pc.greater(wide, pa.scalar(0, _WIDE_AMOUNT)), pc.less(wide, _MAX_DIVISOR))
+    )
     safe_amount = pc.if_else(usable, wide, pa.scalar(1, _WIDE_AMOUNT))
     quotient = pc.divide(pc.cast(value, _WIDE_AMOUNT), pc.cast(safe_amount, _WIDE_PRICE))
     quotient = pc.cast(pc.round(quotient, 18, round_mode="half_to_even"), AMOUNT)
@@ -103,13 +105,15 @@ def value_sides(tx: pa.Table) -> tuple[pa.Array, pa.Array]:
     sent_amount, received_amount = _column(tx, "sent_amount"), _column(tx, "received_amount")
     sent_crypto, received_crypto = _is_crypto(sent), _is_crypto(received)
     prefer_sent = _flag(pc.is_in(_column(tx, "type"), value_set=pa.array(SENT_VALUED_TYPES)))
-    take_sent = pc.or_(pc.and_(prefer_sent, sent_crypto),
-                       pc.and_(pc.invert(received_crypto), sent_crypto))
+    take_sent = pc.or_(
+        pc.and_(prefer_sent, sent_crypto), pc.and_(pc.invert(received_crypto), sent_crypto)
+    )
     take_received = pc.and_(pc.invert(take_sent), received_crypto)
     null_str, null_amount = pa.nulls(tx.num_rows, pa.string()), pa.nulls(tx.num_rows, AMOUNT)
     asset = pc.if_else(take_sent, sent, pc.if_else(take_received, received, null_str))
-    amount = pc.if_else(take_sent, sent_amount,
-                        pc.if_else(take_received, received_amount, null_amount))
+    amount = pc.if_else(
+        take_sent, sent_amount, pc.if_else(take_received, received_amount, null_amount)
+    )
     # A standalone fee (no side at all) is valued by its fee.
     fee_asset = _column(tx, "fee_asset")
     fee_only = pc.and_(pc.and_(pc.is_null(sent), pc.is_null(received)), _is_crypto(fee_asset))
@@ -123,13 +127,16 @@ def _fiat_and_file(tx: pa.Table, currency: str) -> tuple[pa.Array, pa.Array, pa.
     cur = currency.upper()
     sent_cur = _flag(pc.equal(_upper(_column(tx, "sent_asset")), cur))
     received_cur = _flag(pc.equal(_upper(_column(tx, "received_asset")), cur))
-    fiat_value = pc.if_else(sent_cur, _column(tx, "sent_amount"),
-                            pc.if_else(received_cur, _column(tx, "received_amount"),
-                                       pa.nulls(tx.num_rows, AMOUNT)))
+    fiat_value = pc.if_else(
+        sent_cur,
+        _column(tx, "sent_amount"),
+        pc.if_else(received_cur, _column(tx, "received_amount"), pa.nulls(tx.num_rows, AMOUNT)),
+    )
     has_fiat = pc.and_(pc.or_(sent_cur, received_cur), pc.is_valid(fiat_value))
     file_value = _column(tx, "fiat_value")
-    has_file = _flag(pc.and_(pc.is_valid(file_value),
-                             pc.equal(_upper(_column(tx, "fiat_currency")), cur)))
+    has_file = _flag(
+        pc.and_(pc.is_valid(file_value), pc.equal(_upper(_column(tx, "fiat_currency")), cur))
+    )
     has_file = pc.and_(has_file, pc.invert(has_fiat))
     return fiat_value, has_fiat, file_value, has_file
 
@@ -151,8 +158,9 @@ def price_needs(tx: pa.Table, *, currency: str = "USD") -> pa.Table:
     needs_value = pc.and_(pc.is_valid(asset), pc.invert(pc.or_(has_fiat, has_file)))
     ts = pc.cast(_column(tx, "timestamp"), TIMESTAMP)
     fee_mask = _fee_needs_price(tx)
-    assets = pa.concat_arrays([pc.filter(asset, needs_value),
-                               pc.filter(_column(tx, "fee_asset"), fee_mask)])
+    assets = pa.concat_arrays(
+        [pc.filter(asset, needs_value), pc.filter(_column(tx, "fee_asset"), fee_mask)]
+    )
     stamps = pa.concat_arrays([pc.filter(ts, needs_value), pc.filter(ts, fee_mask)])
     return pa.Table.from_arrays([pc.utf8_upper(assets), stamps], schema=NEEDS_SCHEMA)
 
@@ -187,9 +195,9 @@ class PriceIndex:
         order = np.lexsort((stamps, codes))
         codes, stamps, rows = codes[order], stamps[order], rows[order]
         bounds = np.flatnonzero(np.diff(codes)) + 1
-        for part_codes, part_ts, part_rows in zip(np.split(codes, bounds),
-                                                  np.split(stamps, bounds),
-                                                  np.split(rows, bounds)):
+        for part_codes, part_ts, part_rows in zip(
+            np.split(codes, bounds), np.split(stamps, bounds), np.split(rows, bounds)
+        ):
             if len(part_codes):
                 key = encoded.dictionary[int(part_codes[0])].as_py()
                 name, _, grain = key.rpartition("|")
@@ -207,8 +215,10 @@ class PriceIndex:
         codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
         for code, name in enumerate(encoded.dictionary.to_pylist()):
             members = np.flatnonzero(codes == code)
-            for grain, tolerance, code_value in (("hour", HOUR_TOLERANCE_US, _SRC_HOUR),
-                                                 ("day", DAY_TOLERANCE_US, _SRC_DAY)):
+            for grain, tolerance, code_value in (
+                ("hour", HOUR_TOLERANCE_US, _SRC_HOUR),
+                ("day", DAY_TOLERANCE_US, _SRC_DAY),
+            ):
                 series = self.series.get((name, grain))
                 if series is None or len(members) == 0:
                     continue
@@ -220,7 +230,7 @@ class PriceIndex:
                 hit = members[found]
                 row_of[hit] = point_rows[pos[found]]
                 source[hit] = code_value
-                members = members[~found]   # the rest may still find a daily point
+                members = members[~found]  # the rest may still find a daily point
         price = self.prices.column("price").combine_chunks()
         indices = pa.array(row_of, mask=row_of < 0)
         return price.take(indices), source
@@ -229,13 +239,17 @@ class PriceIndex:
 def _status(has_value: pa.Array, asset: pa.Array, unavailable: pa.Array) -> pa.Array:
     """ok where has_value; else unavailable/no_price by whether `asset` was unavailable."""
     was_unavailable = _flag(pc.is_in(pc.utf8_upper(asset), value_set=unavailable))
-    missing = pc.if_else(was_unavailable, PriceStatus.UNAVAILABLE.value,
-                         PriceStatus.NO_PRICE.value)
+    missing = pc.if_else(was_unavailable, PriceStatus.UNAVAILABLE.value, PriceStatus.NO_PRICE.value)
     return pc.if_else(has_value, PriceStatus.OK.value, missing)
 
 
-def value_transactions(tx: pa.Table, prices: pa.Table | None, *, currency: str = "USD",
-                       unavailable_assets: Iterable[str] = frozenset()) -> pa.Table:
+def value_transactions(
+    tx: pa.Table,
+    prices: pa.Table | None,
+    *,
+    currency: str = "USD",
+    unavailable_assets: Iterable[str] = frozenset(),
+) -> pa.Table:
     """tx + VALUED_FIELDS (see the module docstring for the rules). With prices=None only values
     from a reporting-currency side or the file are used."""
     base = tx.drop_columns([f.name for f in VALUED_FIELDS if f.name in tx.column_names])
@@ -251,16 +265,21 @@ def value_transactions(tx: pa.Table, prices: pa.Table | None, *, currency: str =
     has_lookup = pc.and_(pc.is_valid(looked_up), pc.is_valid(amount))
     priced_value = multiply(amount, looked_up) if n else pa.nulls(0, AMOUNT)
 
-    value = pc.if_else(has_fiat, fiat_value,
-                       pc.if_else(has_file, file_value,
-                                  pc.if_else(has_lookup, priced_value, pa.nulls(n, AMOUNT))))
+    value = pc.if_else(
+        has_fiat,
+        fiat_value,
+        pc.if_else(has_file, file_value, pc.if_else(has_lookup, priced_value, pa.nulls(n, AMOUNT))),
+    )
     has_value = _flag(pc.is_valid(value))
     source_codes = np.where(has_lookup.to_numpy(zero_copy_only=False), lookup_source, _SRC_NONE)
-    lookup_names = np.array([PriceSource.NONE.value, PriceSource.HOUR.value,
-                             PriceSource.DAY.value], dtype=object)[source_codes]
-    source = pc.if_else(has_fiat, PriceSource.FIAT.value,
-                        pc.if_else(has_file, PriceSource.FILE.value,
-                                   pa.array(lookup_names, pa.string())))
+    lookup_names = np.array(
+        [PriceSource.NONE.value, PriceSource.HOUR.value, PriceSource.DAY.value], dtype=object
+    )[source_codes]
+    source = pc.if_else(
+        has_fiat,
+        PriceSource.FIAT.value,
+        pc.if_else(has_file, PriceSource.FILE.value, pa.array(lookup_names, pa.string())),
+    )
     # Unit price of the value asset: looked up, or implied by the fiat/file value.
     implied = divide(value, amount) if n else pa.nulls(0, AMOUNT)
     price = pc.if_else(has_lookup, looked_up, implied)
@@ -273,20 +292,33 @@ def value_transactions(tx: pa.Table, prices: pa.Table | None, *, currency: str =
 
     # Fees.
     fee_asset, fee_amount = _column(base, "fee_asset"), _column(base, "fee_amount")
-    no_fee = pc.or_(pc.or_(pc.is_null(fee_asset), pc.is_null(fee_amount)),
-                    _flag(pc.equal(fee_amount, pa.scalar(0, AMOUNT))))
+    no_fee = pc.or_(
+        pc.or_(pc.is_null(fee_asset), pc.is_null(fee_amount)),
+        _flag(pc.equal(fee_amount, pa.scalar(0, AMOUNT))),
+    )
     fee_in_currency = _flag(pc.equal(_upper(fee_asset), cur))
     fee_price, _ = index.lookup(fee_asset, stamps)
     fee_priced = multiply(fee_amount, fee_price) if n else pa.nulls(0, AMOUNT)
-    fee_value = pc.if_else(no_fee, pa.scalar(0, AMOUNT),
-                           pc.if_else(fee_in_currency, fee_amount,
-                                      pc.if_else(_is_crypto(fee_asset), fee_priced,
-                                                 pa.nulls(n, AMOUNT))))
+    fee_value = pc.if_else(
+        no_fee,
+        pa.scalar(0, AMOUNT),
+        pc.if_else(
+            fee_in_currency,
+            fee_amount,
+            pc.if_else(_is_crypto(fee_asset), fee_priced, pa.nulls(n, AMOUNT)),
+        ),
+    )
     fee_status = _status(_flag(pc.is_valid(fee_value)), fee_asset, unavailable)
     status = pc.if_else(pc.equal(value_status, PriceStatus.OK.value), fee_status, value_status)
 
-    columns = {"value": value, "fee_value": fee_value, "price": price,
-               "price_asset": price_asset, "price_source": source, "price_status": status}
+    columns = {
+        "value": value,
+        "fee_value": fee_value,
+        "price": price,
+        "price_asset": price_asset,
+        "price_source": source,
+        "price_status": status,
+    }
     for field in VALUED_FIELDS:
         base = base.append_column(field, pc.cast(columns[field.name], field.type))
     return base

@@ -28,6 +28,7 @@ Conventions (each is what the leading tools do; the tests pin them):
 Events of one asset sort by (time, phase, tx_id, leg); phase 0 for a transaction that brings the
 asset in, 1 otherwise, so at equal timestamps inflows come before outflows.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -54,12 +55,12 @@ from ingest.tax.years import datetime_from_micros
 
 
 class EventKind(str, Enum):
-    ACQUIRE = "acquire"    # units in at a cost (buy, trade's received side, unmatched deposit)
-    INCOME = "income"      # units in as ordinary income; the value is the income and the basis
-    DISPOSE = "dispose"    # units out for proceeds (sell, trade's sent side, spend, fees)
-    SEND = "send"          # matched transfer leaving a wallet: its lots travel
-    RECEIVE = "receive"    # matched transfer arriving: the travelling lots join this wallet
-    REMOVE = "remove"      # unmatched withdrawal: units leave the books, not a disposal
+    ACQUIRE = "acquire"  # units in at a cost (buy, trade's received side, unmatched deposit)
+    INCOME = "income"  # units in as ordinary income; the value is the income and the basis
+    DISPOSE = "dispose"  # units out for proceeds (sell, trade's sent side, spend, fees)
+    SEND = "send"  # matched transfer leaving a wallet: its lots travel
+    RECEIVE = "receive"  # matched transfer arriving: the travelling lots join this wallet
+    REMOVE = "remove"  # unmatched withdrawal: units leave the books, not a disposal
 
 
 INFLOW_KINDS = frozenset({EventKind.ACQUIRE, EventKind.INCOME, EventKind.RECEIVE})
@@ -69,32 +70,52 @@ INFLOW_KINDS = frozenset({EventKind.ACQUIRE, EventKind.INCOME, EventKind.RECEIVE
 class Event:
     asset: str
     kind: EventKind
-    time_us: int               # UTC microseconds
-    phase: int                 # 0: this tx brings the asset in; 1: it only takes it out
+    time_us: int  # UTC microseconds
+    phase: int  # 0: this tx brings the asset in; 1: it only takes it out
     tx_id: str
-    leg: int                   # position within the transaction (stable line ids)
+    leg: int  # position within the transaction (stable line ids)
     wallet: str
-    quantity: Decimal          # > 0
-    amount: Decimal | None     # ACQUIRE/INCOME: cost (= income); DISPOSE: proceeds; None: unknown
-    purpose: str               # buy trade sell spend fee transfer_fee income deposit withdrawal
-    label: str | None = None   # income kind
-    transfer_id: str | None = None     # SEND/RECEIVE: the withdrawal's tx_id
+    quantity: Decimal  # > 0
+    amount: Decimal | None  # ACQUIRE/INCOME: cost (= income); DISPOSE: proceeds; None: unknown
+    purpose: str  # buy trade sell spend fee transfer_fee income deposit withdrawal
+    label: str | None = None  # income kind
+    transfer_id: str | None = None  # SEND/RECEIVE: the withdrawal's tx_id
     counter_wallet: str | None = None  # SEND: destination, RECEIVE: origin
     flags: frozenset[str] = frozenset()
-    costs: Decimal = ZERO      # DISPOSE: incidental costs of disposal already taken off `amount`
+    costs: Decimal = ZERO  # DISPOSE: incidental costs of disposal already taken off `amount`
 
 
 def event_order(event: Event) -> tuple[int, int, str, int]:
     return (event.time_us, event.phase, event.tx_id, event.leg)
 
 
-REQUIRED_COLUMNS = ("tx_id", "wallet", "timestamp", "type", "label", "sent_asset", "sent_amount",
-                    "received_asset", "received_amount", "fee_asset", "fee_amount", "tx_hash",
-                    "value", "fee_value", "price", "price_asset", "price_status")
+REQUIRED_COLUMNS = (
+    "tx_id",
+    "wallet",
+    "timestamp",
+    "type",
+    "label",
+    "sent_asset",
+    "sent_amount",
+    "received_asset",
+    "received_amount",
+    "fee_asset",
+    "fee_amount",
+    "tx_hash",
+    "value",
+    "fee_value",
+    "price",
+    "price_asset",
+    "price_status",
+)
 _FIAT_SET = pa.array(sorted(FIAT))
 # plain constants: Enum attribute access is a descriptor call, too slow for the row loop
-_BUY, _SELL, _TRADE, _SPEND = (TxType.BUY.value, TxType.SELL.value, TxType.TRADE.value,
-                               TxType.SPEND.value)
+_BUY, _SELL, _TRADE, _SPEND = (
+    TxType.BUY.value,
+    TxType.SELL.value,
+    TxType.TRADE.value,
+    TxType.SPEND.value,
+)
 _DEPOSIT, _WITHDRAWAL = TxType.DEPOSIT.value, TxType.WITHDRAWAL.value
 _INCOME, _FEE = TxType.INCOME.value, TxType.FEE.value
 _EMPTY: frozenset[str] = frozenset()
@@ -110,6 +131,7 @@ class TxColumns:
     is None unless the side is crypto with a positive amount (fiat sides are money, not lots),
     the fee amount and fee value are None unless there is a fee. Rarely needed columns (price,
     price_asset, price_status) stay Arrow and are read per row on demand."""
+
     tx_id: list[str]
     wallet: list[str]
     time_us: list[int]
@@ -124,7 +146,7 @@ class TxColumns:
     fee_value: list[Decimal | None]
     value: list[Decimal | None]
     tx_hash: list[str | None]
-    table: pa.Table              # the sorted table, for the on-demand columns
+    table: pa.Table  # the sorted table, for the on-demand columns
 
     def __len__(self) -> int:
         return len(self.tx_id)
@@ -135,8 +157,10 @@ class TxColumns:
 
 
 def _crypto_side(asset: pa.ChunkedArray, amount: pa.ChunkedArray) -> pa.Array:
-    crypto = pc.and_(pc.invert(pc.is_in(pc.utf8_upper(asset), value_set=_FIAT_SET)),
-                     pc.greater(amount, pa.scalar(0, amount.type)))
+    crypto = pc.and_(
+        pc.invert(pc.is_in(pc.utf8_upper(asset), value_set=_FIAT_SET)),
+        pc.greater(amount, pa.scalar(0, amount.type)),
+    )
     return pc.fill_null(pc.and_(pc.is_valid(asset), crypto), False)
 
 
@@ -153,22 +177,32 @@ def read_columns(tx: pa.Table) -> TxColumns:
         values = column(name)
         return pc.if_else(mask, values, pa.scalar(None, values.type)).to_pylist()
 
-    has_fee = pc.fill_null(pc.and_(pc.is_valid(column("fee_asset")),
-                                   pc.greater(column("fee_amount"),
-                                              pa.scalar(0, column("fee_amount").type))), False)
+    has_fee = pc.fill_null(
+        pc.and_(
+            pc.is_valid(column("fee_asset")),
+            pc.greater(column("fee_amount"), pa.scalar(0, column("fee_amount").type)),
+        ),
+        False,
+    )
     return TxColumns(
-        tx_id=column("tx_id").to_pylist(), wallet=column("wallet").to_pylist(),
+        tx_id=column("tx_id").to_pylist(),
+        wallet=column("wallet").to_pylist(),
         time_us=column("timestamp").cast(pa.int64()).to_pylist(),
-        type=column("type").to_pylist(), label=column("label").to_pylist(),
+        type=column("type").to_pylist(),
+        label=column("label").to_pylist(),
         sent_asset=column("sent_asset").to_pylist(),
-        sent_amount=where(_crypto_side(column("sent_asset"), column("sent_amount")),
-                          "sent_amount"),
+        sent_amount=where(_crypto_side(column("sent_asset"), column("sent_amount")), "sent_amount"),
         received_asset=column("received_asset").to_pylist(),
-        received_amount=where(_crypto_side(column("received_asset"), column("received_amount")),
-                              "received_amount"),
-        fee_asset=column("fee_asset").to_pylist(), fee_amount=where(has_fee, "fee_amount"),
-        fee_value=where(has_fee, "fee_value"), value=column("value").to_pylist(),
-        tx_hash=column("tx_hash").to_pylist(), table=tx)
+        received_amount=where(
+            _crypto_side(column("received_asset"), column("received_amount")), "received_amount"
+        ),
+        fee_asset=column("fee_asset").to_pylist(),
+        fee_amount=where(has_fee, "fee_amount"),
+        fee_value=where(has_fee, "fee_value"),
+        value=column("value").to_pylist(),
+        tx_hash=column("tx_hash").to_pylist(),
+        table=tx,
+    )
 
 
 def transfer_legs(cols: TxColumns) -> list[TransferLeg]:
@@ -176,23 +210,43 @@ def transfer_legs(cols: TxColumns) -> list[TransferLeg]:
     legs: list[TransferLeg] = []
     withdrawal, deposit = _WITHDRAWAL, _DEPOSIT
     # read_columns keeps a side's amount only where its asset is set (_crypto_side)
-    for i, (tx_type, s_amount, r_amount) in enumerate(zip(cols.type, cols.sent_amount,
-                                                          cols.received_amount)):
+    for i, (tx_type, s_amount, r_amount) in enumerate(
+        zip(cols.type, cols.sent_amount, cols.received_amount)
+    ):
         if tx_type == withdrawal and s_amount is not None:
             s_asset = cols.sent_asset[i]
             assert s_asset is not None
-            legs.append(TransferLeg(cols.tx_id[i], WITHDRAWAL, cols.wallet[i], s_asset,
-                                    cols.time_us[i], s_amount, cols.tx_hash[i]))
+            legs.append(
+                TransferLeg(
+                    cols.tx_id[i],
+                    WITHDRAWAL,
+                    cols.wallet[i],
+                    s_asset,
+                    cols.time_us[i],
+                    s_amount,
+                    cols.tx_hash[i],
+                )
+            )
         elif tx_type == deposit and r_amount is not None:
             r_asset = cols.received_asset[i]
             assert r_asset is not None
-            legs.append(TransferLeg(cols.tx_id[i], DEPOSIT, cols.wallet[i], r_asset,
-                                    cols.time_us[i], r_amount, cols.tx_hash[i]))
+            legs.append(
+                TransferLeg(
+                    cols.tx_id[i],
+                    DEPOSIT,
+                    cols.wallet[i],
+                    r_asset,
+                    cols.time_us[i],
+                    r_amount,
+                    cols.tx_hash[i],
+                )
+            )
     return legs
 
 
-def build_events(cols: TxColumns, matches: list[TransferMatch]
-                 ) -> tuple[dict[str, list[Event]], list[Finding]]:
+def build_events(
+    cols: TxColumns, matches: list[TransferMatch]
+) -> tuple[dict[str, list[Event]], list[Finding]]:
     """Per-asset event lists (each sorted by event_order) and the findings of this stage
     (missing prices, unsupported rows)."""
     with tax_context():
@@ -212,23 +266,48 @@ class _EventBuilder:
         per_asset = self.per_asset
         acquire, dispose = _ACQUIRE, _DISPOSE
         buy, sell = _BUY, _SELL
-        rows = zip(cols.tx_id, cols.wallet, cols.time_us, cols.type, cols.sent_asset,
-                   cols.sent_amount, cols.received_asset, cols.received_amount, cols.fee_amount,
-                   cols.value)
-        for i, (tx_id, wallet, time_us, tx_type, s_asset, s_amount, r_asset, r_amount, f_amount,
-                value) in enumerate(rows):
-            if f_amount is None and value is not None:   # the common rows, without a fee
+        rows = zip(
+            cols.tx_id,
+            cols.wallet,
+            cols.time_us,
+            cols.type,
+            cols.sent_asset,
+            cols.sent_amount,
+            cols.received_asset,
+            cols.received_amount,
+            cols.fee_amount,
+            cols.value,
+        )
+        for i, (
+            tx_id,
+            wallet,
+            time_us,
+            tx_type,
+            s_asset,
+            s_amount,
+            r_asset,
+            r_amount,
+            f_amount,
+            value,
+        ) in enumerate(rows):
+            if f_amount is None and value is not None:  # the common rows, without a fee
                 if tx_type == buy and s_amount is None and r_amount is not None:
-                    per_asset[r_asset].append(Event(r_asset, acquire, time_us, 0, tx_id, 0, wallet,
-                                                    r_amount, value, "buy"))
+                    per_asset[r_asset].append(
+                        Event(
+                            r_asset, acquire, time_us, 0, tx_id, 0, wallet, r_amount, value, "buy"
+                        )
+                    )
                     continue
                 if tx_type == sell and r_amount is None and s_amount is not None:
-                    per_asset[s_asset].append(Event(s_asset, dispose, time_us, 1, tx_id, 0, wallet,
-                                                    s_amount, value, "sell"))
+                    per_asset[s_asset].append(
+                        Event(
+                            s_asset, dispose, time_us, 1, tx_id, 0, wallet, s_amount, value, "sell"
+                        )
+                    )
                     continue
             self.row(i)
         for events in per_asset.values():
-            events.sort(key=_ORDER)   # rows are time-ordered already: this only applies phases
+            events.sort(key=_ORDER)  # rows are time-ordered already: this only applies phases
         return dict(per_asset), self.findings
 
     def row(self, i: int) -> None:
@@ -265,27 +344,64 @@ class _EventBuilder:
                 assert r_asset is not None and r_amount is not None
                 cost = None if value is None else value + (ZERO if sent else fee_cost)
                 flags = _MISSING if value is None or (fee_missing and not sent) else _EMPTY
-                inflows.append(Event(r_asset, _ACQUIRE, time_us, 0, tx_id, 0, wallet, r_amount,
-                                     cost, "trade" if sent else "buy", flags=flags))
+                inflows.append(
+                    Event(
+                        r_asset,
+                        _ACQUIRE,
+                        time_us,
+                        0,
+                        tx_id,
+                        0,
+                        wallet,
+                        r_amount,
+                        cost,
+                        "trade" if sent else "buy",
+                        flags=flags,
+                    )
+                )
             if sent:
                 assert s_asset is not None and s_amount is not None
                 proceeds = None if value is None else value - fee_cost
-                purpose = ("spend" if tx_type == _SPEND
-                           else "trade" if received else "sell")
+                purpose = "spend" if tx_type == _SPEND else "trade" if received else "sell"
                 flags = _MISSING if value is None or fee_missing else _EMPTY
-                outflows.append(Event(s_asset, _DISPOSE, time_us, 1, tx_id, 0, wallet, s_amount,
-                                      proceeds, purpose, flags=flags,
-                                      costs=ZERO if proceeds is None else fee_cost))
+                outflows.append(
+                    Event(
+                        s_asset,
+                        _DISPOSE,
+                        time_us,
+                        1,
+                        tx_id,
+                        0,
+                        wallet,
+                        s_amount,
+                        proceeds,
+                        purpose,
+                        flags=flags,
+                        costs=ZERO if proceeds is None else fee_cost,
+                    )
+                )
             if value is None and (sent or received):
                 missing_what.append("value")
         elif tx_type == _INCOME:
             if received:
                 assert r_asset is not None and r_amount is not None
                 label = (cols.label[i] or "").strip().lower()
-                inflows.append(Event(r_asset, _INCOME_KIND, time_us, 0, tx_id, 0, wallet, r_amount,
-                                     value, "income",
-                                     label=label if label in INCOME_LABELS else "income",
-                                     flags=_MISSING if value is None else _EMPTY))
+                inflows.append(
+                    Event(
+                        r_asset,
+                        _INCOME_KIND,
+                        time_us,
+                        0,
+                        tx_id,
+                        0,
+                        wallet,
+                        r_amount,
+                        value,
+                        "income",
+                        label=label if label in INCOME_LABELS else "income",
+                        flags=_MISSING if value is None else _EMPTY,
+                    )
+                )
                 if value is None:
                     missing_what.append("value")
             if sent:
@@ -296,12 +412,39 @@ class _EventBuilder:
                 assert r_asset is not None and r_amount is not None
                 match = self.by_deposit.get(tx_id)
                 if match is not None:
-                    inflows.append(Event(r_asset, _RECEIVE, time_us, 0, tx_id, 0, wallet, r_amount,
-                                         None, "deposit", transfer_id=match.withdrawal_tx_id,
-                                         counter_wallet=match.from_wallet, flags=_TRANSFER))
+                    inflows.append(
+                        Event(
+                            r_asset,
+                            _RECEIVE,
+                            time_us,
+                            0,
+                            tx_id,
+                            0,
+                            wallet,
+                            r_amount,
+                            None,
+                            "deposit",
+                            transfer_id=match.withdrawal_tx_id,
+                            counter_wallet=match.from_wallet,
+                            flags=_TRANSFER,
+                        )
+                    )
                 else:
-                    inflows.append(Event(r_asset, _ACQUIRE, time_us, 0, tx_id, 0, wallet, r_amount,
-                                         None, "deposit", flags=_UNMATCHED_DEPOSIT))
+                    inflows.append(
+                        Event(
+                            r_asset,
+                            _ACQUIRE,
+                            time_us,
+                            0,
+                            tx_id,
+                            0,
+                            wallet,
+                            r_amount,
+                            None,
+                            "deposit",
+                            flags=_UNMATCHED_DEPOSIT,
+                        )
+                    )
             if sent:
                 assert s_amount is not None
                 unsupported = f"deposit row also sends {plain_decimal(s_amount)} {s_asset}: ignored"
@@ -315,27 +458,81 @@ class _EventBuilder:
                         unit_price = self.unit_price(i, s_asset, s_amount)
                         if unit_price is None:
                             missing_what.append("transfer fee value")
-                        outflows.append(Event(
-                            s_asset, _DISPOSE, time_us, 1, tx_id, 0, wallet, lost,
-                            None if unit_price is None else (lost * unit_price).quantize(QUANTUM),
-                            "transfer_fee",
-                            flags=_TRANSFER_FEE_MISSING if unit_price is None else _TRANSFER_FEE))
-                    outflows.append(Event(s_asset, _SEND, time_us, 1, tx_id, 1, wallet,
-                                          match.received_quantity, None, "withdrawal",
-                                          transfer_id=tx_id, counter_wallet=match.to_wallet,
-                                          flags=_TRANSFER))
+                        outflows.append(
+                            Event(
+                                s_asset,
+                                _DISPOSE,
+                                time_us,
+                                1,
+                                tx_id,
+                                0,
+                                wallet,
+                                lost,
+                                None
+                                if unit_price is None
+                                else (lost * unit_price).quantize(QUANTUM),
+                                "transfer_fee",
+                                flags=_TRANSFER_FEE_MISSING
+                                if unit_price is None
+                                else _TRANSFER_FEE,
+                            )
+                        )
+                    outflows.append(
+                        Event(
+                            s_asset,
+                            _SEND,
+                            time_us,
+                            1,
+                            tx_id,
+                            1,
+                            wallet,
+                            match.received_quantity,
+                            None,
+                            "withdrawal",
+                            transfer_id=tx_id,
+                            counter_wallet=match.to_wallet,
+                            flags=_TRANSFER,
+                        )
+                    )
                 else:
-                    outflows.append(Event(s_asset, _REMOVE, time_us, 1, tx_id, 0, wallet, s_amount,
-                                          None, "withdrawal", flags=_UNMATCHED_WITHDRAWAL))
+                    outflows.append(
+                        Event(
+                            s_asset,
+                            _REMOVE,
+                            time_us,
+                            1,
+                            tx_id,
+                            0,
+                            wallet,
+                            s_amount,
+                            None,
+                            "withdrawal",
+                            flags=_UNMATCHED_WITHDRAWAL,
+                        )
+                    )
             if received:
                 assert r_amount is not None
-                unsupported = (f"withdrawal row also receives {plain_decimal(r_amount)} {r_asset}: "
-                               "ignored")
+                unsupported = (
+                    f"withdrawal row also receives {plain_decimal(r_amount)} {r_asset}: ignored"
+                )
         elif tx_type == _FEE:
             if sent:
                 assert s_asset is not None and s_amount is not None
-                outflows.append(Event(s_asset, _DISPOSE, time_us, 1, tx_id, 0, wallet, s_amount,
-                                      value, "fee", flags=_MISSING if value is None else _EMPTY))
+                outflows.append(
+                    Event(
+                        s_asset,
+                        _DISPOSE,
+                        time_us,
+                        1,
+                        tx_id,
+                        0,
+                        wallet,
+                        s_amount,
+                        value,
+                        "fee",
+                        flags=_MISSING if value is None else _EMPTY,
+                    )
+                )
                 if value is None:
                     missing_what.append("value")
             if received:
@@ -346,22 +543,48 @@ class _EventBuilder:
 
         if crypto_fee:
             assert f_asset is not None and f_amount is not None
-            outflows.append(Event(f_asset, _DISPOSE, time_us, 1, tx_id, 0, wallet, f_amount,
-                                  None if fee_missing else fee_value, "fee",
-                                  flags=_MISSING if fee_missing else _EMPTY))
+            outflows.append(
+                Event(
+                    f_asset,
+                    _DISPOSE,
+                    time_us,
+                    1,
+                    tx_id,
+                    0,
+                    wallet,
+                    f_amount,
+                    None if fee_missing else fee_value,
+                    "fee",
+                    flags=_MISSING if fee_missing else _EMPTY,
+                )
+            )
         if fee_missing:
             missing_what.append("fee value")
 
         if unsupported is not None:
-            self.findings.append(Finding(Flag.UNSUPPORTED, s_asset or r_asset or f_asset, wallet,
-                                         datetime_from_micros(time_us), tx_id, unsupported))
+            self.findings.append(
+                Finding(
+                    Flag.UNSUPPORTED,
+                    s_asset or r_asset or f_asset,
+                    wallet,
+                    datetime_from_micros(time_us),
+                    tx_id,
+                    unsupported,
+                )
+            )
         if missing_what:
             status = cols.cell("price_status", i) or "unknown"
-            self.findings.append(Finding(
-                Flag.MISSING_PRICE, (s_asset if sent else r_asset if received else f_asset), wallet,
-                datetime_from_micros(time_us), tx_id,
-                f"{tx_type}: no {' or '.join(dict.fromkeys(missing_what))} "
-                f"(price_status={status}): 0 used"))
+            self.findings.append(
+                Finding(
+                    Flag.MISSING_PRICE,
+                    (s_asset if sent else r_asset if received else f_asset),
+                    wallet,
+                    datetime_from_micros(time_us),
+                    tx_id,
+                    f"{tx_type}: no {' or '.join(dict.fromkeys(missing_what))} "
+                    f"(price_status={status}): 0 used",
+                )
+            )
         inflow_assets = {event.asset for event in inflows}
         leg = 0
         for event in inflows:
@@ -386,7 +609,7 @@ class _EventBuilder:
         """The row's unit price of ``asset``: its ``price`` when that prices this asset, else
         value / amount of the side in this asset."""
         cols = self.cols
-        price: Decimal | None = cols.cell("price", i)   # decimal128 (canonical AMOUNT)
+        price: Decimal | None = cols.cell("price", i)  # decimal128 (canonical AMOUNT)
         if price is not None and cols.cell("price_asset", i) == asset:
             return price
         value = cols.value[i]
@@ -402,7 +625,7 @@ class _EventBuilder:
         return None
 
 
-_ORDER = attrgetter("time_us", "phase", "tx_id", "leg")   # = event_order, at C speed
+_ORDER = attrgetter("time_us", "phase", "tx_id", "leg")  # = event_order, at C speed
 _ACQUIRE, _DISPOSE, _INCOME_KIND = EventKind.ACQUIRE, EventKind.DISPOSE, EventKind.INCOME
 _RECEIVE, _SEND, _REMOVE = EventKind.RECEIVE, EventKind.SEND, EventKind.REMOVE
 _TRANSFER = frozenset({Flag.TRANSFER})

@@ -6,6 +6,7 @@ a proportional share (part of a lot, of a pool, of proceeds), is rounded to 18 p
 (ROUND_HALF_EVEN) and the remainder stays with the rest, so totals are conserved exactly and
 results are identical run to run.
 """
+
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext

@@ -15,6 +15,7 @@ still-free deposit; a deposit with an equal hash beats any other, otherwise the 
 (then smallest tx_id) wins. What is left is reported, never guessed: unmatched withdrawals and
 unmatched deposits become findings (the events stage decides what they mean for the books).
 """
+
 from __future__ import annotations
 
 from bisect import bisect_left
@@ -33,7 +34,7 @@ DEPOSIT = "deposit"
 @dataclass(slots=True, frozen=True)
 class TransferLeg:
     tx_id: str
-    direction: str          # WITHDRAWAL | DEPOSIT
+    direction: str  # WITHDRAWAL | DEPOSIT
     wallet: str
     asset: str
     time_us: int
@@ -62,7 +63,7 @@ class TransferMatch:
 @dataclass(slots=True)
 class ReconcileResult:
     matches: list[TransferMatch]
-    findings: list[Finding]      # unmatched_withdrawal / unmatched_deposit, in time order
+    findings: list[Finding]  # unmatched_withdrawal / unmatched_deposit, in time order
 
 
 def normalize_hash(tx_hash: str | None) -> str | None:
@@ -74,13 +75,16 @@ def normalize_hash(tx_hash: str | None) -> str | None:
     return cleaned or None
 
 
-def reconcile(legs: list[TransferLeg], *, window_hours: float = 24.0,
-              max_fee_share: float = 0.05) -> ReconcileResult:
+def reconcile(
+    legs: list[TransferLeg], *, window_hours: float = 24.0, max_fee_share: float = 0.05
+) -> ReconcileResult:
     window_us = round(window_hours * MICROS_PER_HOUR)
     keep_share = Decimal(1) - Decimal(str(max_fee_share))  # str(): the decimal the user wrote
 
-    withdrawals = sorted((leg for leg in legs if leg.direction == WITHDRAWAL),
-                         key=lambda leg: (leg.time_us, leg.tx_id))
+    withdrawals = sorted(
+        (leg for leg in legs if leg.direction == WITHDRAWAL),
+        key=lambda leg: (leg.time_us, leg.tx_id),
+    )
     deposits_by_asset: dict[str, list[TransferLeg]] = defaultdict(list)
     for leg in legs:
         if leg.direction == DEPOSIT:
@@ -101,9 +105,11 @@ def reconcile(legs: list[TransferLeg], *, window_hours: float = 24.0,
     matched_withdrawals: set[str] = set()
 
     def fits(withdrawal: TransferLeg, deposit: TransferLeg) -> bool:
-        return (deposit.wallet != withdrawal.wallet
-                and withdrawal.time_us <= deposit.time_us <= withdrawal.time_us + window_us
-                and withdrawal.quantity * keep_share <= deposit.quantity <= withdrawal.quantity)
+        return (
+            deposit.wallet != withdrawal.wallet
+            and withdrawal.time_us <= deposit.time_us <= withdrawal.time_us + window_us
+            and withdrawal.quantity * keep_share <= deposit.quantity <= withdrawal.quantity
+        )
 
     for withdrawal in withdrawals:
         deposits = deposits_by_asset.get(withdrawal.asset, [])
@@ -111,7 +117,7 @@ def reconcile(legs: list[TransferLeg], *, window_hours: float = 24.0,
             continue
         chosen: int | None = None
         w_hash = normalize_hash(withdrawal.tx_hash)
-        if w_hash is not None:   # an equal hash wins over closeness
+        if w_hash is not None:  # an equal hash wins over closeness
             for index in by_hash.get((withdrawal.asset, w_hash), ()):
                 if (withdrawal.asset, index) not in taken and fits(withdrawal, deposits[index]):
                     chosen = index
@@ -124,9 +130,11 @@ def reconcile(legs: list[TransferLeg], *, window_hours: float = 24.0,
             while index < len(deposits) and times[index] <= end_us:
                 deposit = deposits[index]
                 d_hash = hashes[index]
-                if ((withdrawal.asset, index) not in taken
-                        and (w_hash is None or d_hash is None or d_hash == w_hash)
-                        and fits(withdrawal, deposit)):
+                if (
+                    (withdrawal.asset, index) not in taken
+                    and (w_hash is None or d_hash is None or d_hash == w_hash)
+                    and fits(withdrawal, deposit)
+                ):
                     chosen = index
                     break
                 index += 1
@@ -135,29 +143,50 @@ def reconcile(legs: list[TransferLeg], *, window_hours: float = 24.0,
         deposit = deposits[chosen]
         taken.add((withdrawal.asset, chosen))
         matched_withdrawals.add(withdrawal.tx_id)
-        matches.append(TransferMatch(
-            withdrawal_tx_id=withdrawal.tx_id, deposit_tx_id=deposit.tx_id, asset=withdrawal.asset,
-            from_wallet=withdrawal.wallet, to_wallet=deposit.wallet,
-            withdrawn_us=withdrawal.time_us, deposited_us=deposit.time_us,
-            sent_quantity=withdrawal.quantity, received_quantity=deposit.quantity,
-            hash_matched=w_hash is not None and w_hash == deposit_hashes[withdrawal.asset][chosen]))
+        matches.append(
+            TransferMatch(
+                withdrawal_tx_id=withdrawal.tx_id,
+                deposit_tx_id=deposit.tx_id,
+                asset=withdrawal.asset,
+                from_wallet=withdrawal.wallet,
+                to_wallet=deposit.wallet,
+                withdrawn_us=withdrawal.time_us,
+                deposited_us=deposit.time_us,
+                sent_quantity=withdrawal.quantity,
+                received_quantity=deposit.quantity,
+                hash_matched=w_hash is not None
+                and w_hash == deposit_hashes[withdrawal.asset][chosen],
+            )
+        )
 
     findings: list[Finding] = []
     for withdrawal in withdrawals:
         if withdrawal.tx_id not in matched_withdrawals:
-            findings.append(Finding(
-                Flag.UNMATCHED_WITHDRAWAL, withdrawal.asset, withdrawal.wallet,
-                datetime_from_micros(withdrawal.time_us), withdrawal.tx_id,
-                f"withdrawal of {plain_decimal(withdrawal.quantity)} {withdrawal.asset} matches "
-                "no deposit: treated as a non-taxable transfer out of the books"))
+            findings.append(
+                Finding(
+                    Flag.UNMATCHED_WITHDRAWAL,
+                    withdrawal.asset,
+                    withdrawal.wallet,
+                    datetime_from_micros(withdrawal.time_us),
+                    withdrawal.tx_id,
+                    f"withdrawal of {plain_decimal(withdrawal.quantity)} {withdrawal.asset} matches "
+                    "no deposit: treated as a non-taxable transfer out of the books",
+                )
+            )
     for asset, deposits in deposits_by_asset.items():
         for index, deposit in enumerate(deposits):
             if (asset, index) not in taken:
-                findings.append(Finding(
-                    Flag.UNMATCHED_DEPOSIT, asset, deposit.wallet,
-                    datetime_from_micros(deposit.time_us), deposit.tx_id,
-                    f"deposit of {plain_decimal(deposit.quantity)} {asset} matches no withdrawal: "
-                    "acquired at zero (unknown) cost basis"))
+                findings.append(
+                    Finding(
+                        Flag.UNMATCHED_DEPOSIT,
+                        asset,
+                        deposit.wallet,
+                        datetime_from_micros(deposit.time_us),
+                        deposit.tx_id,
+                        f"deposit of {plain_decimal(deposit.quantity)} {asset} matches no withdrawal: "
+                        "acquired at zero (unknown) cost basis",
+                    )
+                )
     findings.sort(key=lambda f: (f.timestamp, f.tx_id, f.kind))
     matches.sort(key=lambda m: (m.withdrawn_us, m.withdrawal_tx_id))
     return ReconcileResult(matches=matches, findings=findings)

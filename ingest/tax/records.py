@@ -1,5 +1,6 @@
 """Plain records the tax engine produces. All are dataclasses (picklable: they cross Ray task
 boundaries); money is unrounded ``Decimal`` in the reporting currency (reports round on output)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,36 +10,38 @@ from decimal import Decimal
 
 class Flag:
     """Flag and finding vocabulary (plain strings so records stay trivially serialisable)."""
-    MISSING_PRICE = "missing_price"            # a value the tax needs is unknown: 0 was used
+
+    MISSING_PRICE = "missing_price"  # a value the tax needs is unknown: 0 was used
     MISSING_COST_BASIS = "missing_cost_basis"  # disposal with no (or unknown-basis) acquisition: 0
-    NEGATIVE_BALANCE = "negative_balance"      # the transaction that first took a balance below 0
+    NEGATIVE_BALANCE = "negative_balance"  # the transaction that first took a balance below 0
     UNMATCHED_WITHDRAWAL = "unmatched_withdrawal"  # left the books as a non-taxable transfer out
-    UNMATCHED_DEPOSIT = "unmatched_deposit"    # entered the books at zero (unknown) cost basis
-    TRANSFER = "transfer"                      # one leg of a matched transfer between own wallets
-    TRANSFER_FEE = "transfer_fee"              # units lost in a matched transfer: a disposal
-    UNSUPPORTED = "unsupported"                # a row (or side of one) the engine cannot classify
+    UNMATCHED_DEPOSIT = "unmatched_deposit"  # entered the books at zero (unknown) cost basis
+    TRANSFER = "transfer"  # one leg of a matched transfer between own wallets
+    TRANSFER_FEE = "transfer_fee"  # units lost in a matched transfer: a disposal
+    UNSUPPORTED = "unsupported"  # a row (or side of one) the engine cannot classify
 
 
 class Term:
     SHORT = "short"
     LONG = "long"
-    NONE = "n/a"      # the method's jurisdiction has no holding-period split (UK, Canada)
-    MIXED = "mixed"   # per transaction only: lines of both terms
+    NONE = "n/a"  # the method's jurisdiction has no holding-period split (UK, Canada)
+    MIXED = "mixed"  # per transaction only: lines of both terms
 
 
 class Rule:
     """How a disposal line found its cost basis."""
-    LOT = "lot"                      # a specific lot (FIFO / LIFO / HIFO)
-    AVERAGE = "average"              # average cost of the pool (ACB)
-    SAME_DAY = "same_day"            # UK: acquisitions the same day (TCGA92/S105)
+
+    LOT = "lot"  # a specific lot (FIFO / LIFO / HIFO)
+    AVERAGE = "average"  # average cost of the pool (ACB)
+    SAME_DAY = "same_day"  # UK: acquisitions the same day (TCGA92/S105)
     BED_AND_BREAKFAST = "bed_and_breakfast"  # UK: acquisitions in the next 30 days (S106A)
-    SECTION_104 = "section_104"      # UK: the Section 104 pool at average cost
-    NO_BASIS = "no_basis"            # nothing to match: zero cost basis, flagged
+    SECTION_104 = "section_104"  # UK: the Section 104 pool at average cost
+    NO_BASIS = "no_basis"  # nothing to match: zero cost basis, flagged
 
 
 @dataclass(slots=True)
 class Finding:
-    kind: str                 # a Flag value
+    kind: str  # a Flag value
     asset: str | None
     wallet: str | None
     timestamp: datetime | None
@@ -49,7 +52,8 @@ class Finding:
 @dataclass(slots=True)
 class DisposalLine:
     """One Form 8949-style line: one disposal matched against one lot (or pool / rule)."""
-    line_id: str              # stable: "<tx_id>:<asset>:<leg>:<n>"
+
+    line_id: str  # stable: "<tx_id>:<asset>:<leg>:<n>"
     tx_id: str
     wallet: str
     asset: str
@@ -60,9 +64,9 @@ class DisposalLine:
     proceeds: Decimal
     cost_basis: Decimal
     gain: Decimal
-    term: str                 # Term.SHORT | Term.LONG | Term.NONE
-    rule: str                 # a Rule value
-    purpose: str              # sell, trade, spend, fee, transfer_fee
+    term: str  # Term.SHORT | Term.LONG | Term.NONE
+    rule: str  # a Rule value
+    purpose: str  # sell, trade, spend, fee, transfer_fee
     tax_year: str
     flags: frozenset[str] = frozenset()
     # Of cost_basis, the incidental costs of disposal (the selling fee), where the method states
@@ -78,7 +82,7 @@ class IncomeRecord:
     quantity: Decimal
     date: date
     received_at: datetime
-    value: Decimal            # 0 when unknown (flagged missing_price)
+    value: Decimal  # 0 when unknown (flagged missing_price)
     label: str
     tax_year: str
     flags: frozenset[str] = frozenset()
@@ -90,6 +94,7 @@ class BalanceRecord:
     can be negative when the history is incomplete); ``cost_basis`` is the basis of the lots held
     there. In universal pooling lots are not per wallet: a wallet's cost_basis is its pro-rata
     share (by quantity) of the asset's pool, and the wallets' shares add up to the pool's basis."""
+
     wallet: str
     asset: str
     quantity: Decimal
@@ -101,10 +106,11 @@ class TxMetrics:
     """What one transaction did to the books. Money fields are None when it disposed of /
     acquired nothing; ``balance_after`` is, per asset it touched, the balance of its own wallet
     right after it."""
+
     proceeds: Decimal | None = None
     cost_basis: Decimal | None = None
     gain: Decimal | None = None
-    term: str | None = None   # short | long | mixed | n/a | None (no disposal)
+    term: str | None = None  # short | long | mixed | n/a | None (no disposal)
     acquired_cost: Decimal | None = None  # basis of units it acquired (buy, trade, income)
     balance_after: dict[str, Decimal] = field(default_factory=dict)
     flags: set[str] = field(default_factory=set)
@@ -114,6 +120,7 @@ class TxMetrics:
 class YearSummary:
     """Totals of one tax year (or one year and asset). With no holding-period split (UK, ACB)
     short_term_gain and long_term_gain are None and only ``gain`` is meaningful."""
+
     proceeds: Decimal = Decimal(0)
     cost_basis: Decimal = Decimal(0)
     short_term_gain: Decimal | None = Decimal(0)
@@ -125,13 +132,14 @@ class YearSummary:
 @dataclass(slots=True)
 class AssetResult:
     """compute_asset's answer for one asset: independent of every other asset."""
+
     asset: str
     disposals: list[DisposalLine]
     income: list[IncomeRecord]
     balances: list[BalanceRecord]
     findings: list[Finding]
     per_tx: dict[str, TxMetrics]
-    years: dict[str, YearSummary] = field(default_factory=dict)   # this asset's tax years
+    years: dict[str, YearSummary] = field(default_factory=dict)  # this asset's tax years
 
 
 @dataclass(slots=True)
@@ -145,4 +153,4 @@ class TaxResult:
     findings: list[Finding]
     per_tx: dict[str, TxMetrics]
     years: dict[str, YearSummary]
-    years_by_asset: dict[tuple[str, str], YearSummary]   # (tax_year, asset) -> totals
+    years_by_asset: dict[tuple[str, str], YearSummary]  # (tax_year, asset) -> totals

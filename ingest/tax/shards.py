@@ -39,6 +39,7 @@ and a map element is its own cell):
   values (null when every element is null), term by ``engine.combine_terms``, balance_after =
   {A: element's balance}, flags = union (``fold_metrics`` below, used by ingest.load.queries).
 """
+
 from __future__ import annotations
 
 import heapq
@@ -76,6 +77,7 @@ _TRANSFER_TYPES = (TxType.DEPOSIT.value, TxType.WITHDRAWAL.value)
 class HistoryStats:
     """What planning needs, small: rows per asset (a row counts once for each distinct asset it
     names) and, per fee asset, the sent assets of withdrawals paying their fee in it."""
+
     asset_rows: Mapping[str, int]
     withdrawal_fee_links: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
@@ -83,9 +85,9 @@ class HistoryStats:
 @dataclass(frozen=True, slots=True)
 class Shard:
     index: int
-    assets: frozenset[str]     # owned: computed and written by this shard
-    context: frozenset[str]    # reconciled only (their deposit/withdrawal rows are read)
-    rows: int                  # planned load: sum of asset_rows of `assets`
+    assets: frozenset[str]  # owned: computed and written by this shard
+    context: frozenset[str]  # reconciled only (their deposit/withdrawal rows are read)
+    rows: int  # planned load: sum of asset_rows of `assets`
     # shard 0 only: the assets other shards own. Shard 0 also owns rows naming no asset and any
     # asset the plan did not know (stats older than the rows), so nothing is ever lost.
     others: frozenset[str] = frozenset()
@@ -98,7 +100,7 @@ class Shard:
 @dataclass(frozen=True, slots=True)
 class ShardPlan:
     shards: tuple[Shard, ...]
-    owner: Mapping[str, int]   # asset -> shard index
+    owner: Mapping[str, int]  # asset -> shard index
 
     def shard_of(self, asset: str | None) -> int:
         return self.owner.get(asset, 0) if asset is not None else 0
@@ -107,6 +109,7 @@ class ShardPlan:
 @dataclass(slots=True)
 class ShardSummary:
     """What the orchestrator keeps of a shard: totals per (tax year, asset) and counts."""
+
     index: int
     assets: tuple[str, ...]
     years_by_asset: dict[tuple[str, str], YearSummary]
@@ -121,12 +124,13 @@ class ShardResult:
     """One shard's share of the TaxResult: per owned asset the engine's AssetResult (its
     disposals, income, balances, walk findings, per-tx metrics of that asset, years), and the
     reconciliation / row findings this shard owns."""
+
     index: int
     method: str
     pooling: str
     currency: str
-    assets: list[AssetResult]           # sorted by asset
-    findings: list[Finding]             # reconcile + row findings owned here, sorted
+    assets: list[AssetResult]  # sorted by asset
+    findings: list[Finding]  # reconcile + row findings owned here, sorted
     rows_read: int = 0
 
     @property
@@ -141,17 +145,20 @@ class ShardResult:
     def summary(self) -> ShardSummary:
         years = {(year, r.asset): s for r in self.assets for year, s in r.years.items()}
         return ShardSummary(
-            index=self.index, assets=tuple(r.asset for r in self.assets),
-            years_by_asset=dict(sorted(years.items())), rows_read=self.rows_read,
+            index=self.index,
+            assets=tuple(r.asset for r in self.assets),
+            years_by_asset=dict(sorted(years.items())),
+            rows_read=self.rows_read,
             disposals=sum(len(r.disposals) for r in self.assets),
             income=sum(len(r.income) for r in self.assets),
-            findings=len(self.findings) + sum(len(r.findings) for r in self.assets))
+            findings=len(self.findings) + sum(len(r.findings) for r in self.assets),
+        )
 
 
 @dataclass(slots=True)
 class UserTotals:
-    years: dict[str, YearSummary]                        # the yearly '*' rows
-    years_by_asset: dict[tuple[str, str], YearSummary]   # (tax year, asset)
+    years: dict[str, YearSummary]  # the yearly '*' rows
+    years_by_asset: dict[tuple[str, str], YearSummary]  # (tax year, asset)
 
 
 # --- (a) planning --------------------------------------------------------------------------
@@ -164,8 +171,7 @@ def history_stats(tx: pa.Table) -> HistoryStats:
     links: dict[str, set[str]] = defaultdict(set)
     kinds = tx.column("type").to_pylist()
     for kind, sent, fee in zip(kinds, assets[0], assets[2]):
-        if kind == TxType.WITHDRAWAL.value and sent is not None and fee is not None \
-                and fee != sent:
+        if kind == TxType.WITHDRAWAL.value and sent is not None and fee is not None and fee != sent:
             links[fee].add(sent)
     return HistoryStats(dict(counts), {k: frozenset(v) for k, v in links.items()})
 
@@ -190,16 +196,20 @@ def plan_shards(stats: HistoryStats, shard_count: int) -> ShardPlan:
     shards = []
     for index, assets in enumerate(owned):
         mine = frozenset(assets)
-        context = frozenset(sent for fee in mine
-                            for sent in stats.withdrawal_fee_links.get(fee, ())
-                            if sent not in mine)
+        context = frozenset(
+            sent
+            for fee in mine
+            for sent in stats.withdrawal_fee_links.get(fee, ())
+            if sent not in mine
+        )
         others = frozenset(owner) - mine if index == 0 else frozenset()
         shards.append(Shard(index, mine, context, loads[index], others))
     return ShardPlan(tuple(shards), owner)
 
 
-def anchor_asset(sent_asset: str | None, received_asset: str | None,
-                 fee_asset: str | None) -> str | None:
+def anchor_asset(
+    sent_asset: str | None, received_asset: str | None, fee_asset: str | None
+) -> str | None:
     """The asset whose shard writes a view row's own columns."""
     return sent_asset or received_asset or fee_asset
 
@@ -216,9 +226,10 @@ def shard_mask(tx: pa.Table, shard: Shard) -> np.ndarray:
     if shard.context:
         context = pa.array(sorted(shard.context), pa.string())
         transfer = _is_in(tx.column("type"), pa.array(_TRANSFER_TYPES))
-        mask |= transfer & (_is_in(tx.column("sent_asset"), context)
-                            | _is_in(tx.column("received_asset"), context))
-    if shard.catch_all:   # rows naming no asset, or one the plan does not know
+        mask |= transfer & (
+            _is_in(tx.column("sent_asset"), context) | _is_in(tx.column("received_asset"), context)
+        )
+    if shard.catch_all:  # rows naming no asset, or one the plan does not know
         planned = pa.array(sorted(shard.others | shard.assets), pa.string())
         named = np.zeros(n, dtype=bool)
         for name in ASSET_COLUMNS:
@@ -252,15 +263,22 @@ def _is_in(column: pa.ChunkedArray, values: pa.Array) -> np.ndarray:
 
 
 # --- (c) one shard ---------------------------------------------------------------------------
-def compute_shard(tx: pa.Table, shard: Shard, *, method: str, pooling: str,
-                  currency: str = "USD", transfer_window_hours: float = 24,
-                  transfer_max_fee_share: float = 0.05) -> ShardResult:
+def compute_shard(
+    tx: pa.Table,
+    shard: Shard,
+    *,
+    method: str,
+    pooling: str,
+    currency: str = "USD",
+    transfer_window_hours: float = 24,
+    transfer_max_fee_share: float = 0.05,
+) -> ShardResult:
     """Reconcile and compute the shard's assets from the rows it reads (``shard_mask``)."""
     check_options(method, pooling)
     with gc_paused():
         columns = read_columns(tx)
         owned = shard.assets
-        if shard.catch_all:   # adopt what no other shard owns
+        if shard.catch_all:  # adopt what no other shard owns
             named = {a for name in ASSET_COLUMNS for a in getattr(columns, name) if a is not None}
             owned = owned | (frozenset(named) - shard.others - shard.context)
         context = shard.context - owned
@@ -269,15 +287,25 @@ def compute_shard(tx: pa.Table, shard: Shard, *, method: str, pooling: str,
             return asset in owned if asset is not None else shard.catch_all
 
         legs = [leg for leg in transfer_legs(columns) if leg.asset in owned or leg.asset in context]
-        recon = reconcile(legs, window_hours=transfer_window_hours,
-                          max_fee_share=transfer_max_fee_share)
+        recon = reconcile(
+            legs, window_hours=transfer_window_hours, max_fee_share=transfer_max_fee_share
+        )
         events, row_findings = build_events(columns, recon.matches)
         findings = [f for f in recon.findings + row_findings if mine(f.asset)]
         kept: dict[str, list[Event]] = {a: e for a, e in events.items() if a in owned}
-        results = [compute_asset(asset, kept[asset], method=method, pooling=pooling,
-                                 currency=currency) for asset in sorted(kept)]
-    return ShardResult(index=shard.index, method=method, pooling=pooling, currency=currency,
-                       assets=results, findings=sort_findings(findings), rows_read=len(columns))
+        results = [
+            compute_asset(asset, kept[asset], method=method, pooling=pooling, currency=currency)
+            for asset in sorted(kept)
+        ]
+    return ShardResult(
+        index=shard.index,
+        method=method,
+        pooling=pooling,
+        currency=currency,
+        assets=results,
+        findings=sort_findings(findings),
+        rows_read=len(columns),
+    )
 
 
 # --- (d) combining ---------------------------------------------------------------------------
@@ -288,14 +316,16 @@ def combine_summaries(summaries: Iterable[ShardSummary]) -> UserTotals:
     for summary in summaries:
         by_asset.update(summary.years_by_asset)
     years: dict[str, YearSummary] = {}
-    for (year, _asset), year_summary in sorted(by_asset.items(),
-                                               key=lambda item: (item[0][1], item[0][0])):
+    for (year, _asset), year_summary in sorted(
+        by_asset.items(), key=lambda item: (item[0][1], item[0][0])
+    ):
         years[year] = _sum_summaries(years.get(year), year_summary)
     return UserTotals(dict(sorted(years.items())), dict(sorted(by_asset.items())))
 
 
-def merge_shards(results: Sequence[ShardResult], *, method: str, pooling: str,
-                 currency: str = "USD") -> TaxResult:
+def merge_shards(
+    results: Sequence[ShardResult], *, method: str, pooling: str, currency: str = "USD"
+) -> TaxResult:
     """The whole TaxResult from every shard (tests, the offline CLI): the engine's own merge."""
     findings = [f for r in results for f in r.findings]
     prepared = PreparedHistory(pooling=pooling, assets={}, findings=sort_findings(findings))
@@ -320,4 +350,3 @@ def fold_metrics(elements: Mapping[str, TxMetrics]) -> TxMetrics:
         balance.update(m.balance_after)
         flags |= m.flags
     return TxMetrics(proceeds, cost, gain, term, acquired, balance, flags)
-

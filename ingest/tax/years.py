@@ -6,6 +6,7 @@ taxpayer time zone; UTC is the convention of the exports). The UK tax year runs 
 tax-year boundary are in UK local time, so a trade at 23:30 UTC in British Summer Time is the next
 day.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone

@@ -3,6 +3,7 @@ Ray pipeline, Cassandra, price simulator): sign in, upload with live progress, r
 transactions, gains and Form 8949, balances, settings with the recompute job; the wrong-token
 and not-a-CSV messages; the OpenAPI pages with no internet. Screenshots: tests/output/screenshots/.
 """
+
 from __future__ import annotations
 
 import csv
@@ -17,8 +18,13 @@ from playwright.sync_api import Page, expect
 from devtools.generate import generate
 from ingest.load.users import create_token
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.cassandra, pytest.mark.ray,
-              pytest.mark.pricesim]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.cassandra,
+    pytest.mark.ray,
+    pytest.mark.pricesim,
+]
 
 JOB_TIMEOUT_MS = 240_000
 # 1-based file lines of the rows this test breaks (header is line 1).
@@ -47,8 +53,9 @@ def sign_in(page: Page, base_url: str, token: str) -> None:
     expect(page.get_by_role("navigation", name="Screens")).to_be_visible()
 
 
-def test_upload_to_recompute_end_to_end(serve_app, session, fresh_user, browser_page, shot,
-                                        off_loopback, tmp_path):
+def test_upload_to_recompute_end_to_end(
+    serve_app, session, fresh_user, browser_page, shot, off_loopback, tmp_path
+):
     page, base = browser_page, serve_app.base_url
     token = create_token(session, fresh_user("web"))
     export = export_with_broken_rows(tmp_path / "koinly-web.csv")
@@ -108,8 +115,12 @@ def test_upload_to_recompute_end_to_end(serve_app, session, fresh_user, browser_
         page.get_by_role("button", name=re.compile("Download Form 8949")).click()
     download = info.value
     assert download.suggested_filename == f"form8949-{year}.csv"
-    api = httpx.get(f"{base}/v1/reports/form8949.csv", params={"year": year},
-                    headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    api = httpx.get(
+        f"{base}/v1/reports/form8949.csv",
+        params={"year": year},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
     assert Path(download.path()).read_bytes() == api.content and api.content
 
     # Balances with the holdings chart.
@@ -153,10 +164,12 @@ def test_non_csv_file_shows_why(serve_app, session, fresh_user, browser_page, sh
     sign_in(page, serve_app.base_url, create_token(session, fresh_user("web-png")))
     png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64)
     page.locator("#files").set_input_files(
-        {"name": "photo.png", "mimeType": "image/png", "buffer": png})
+        {"name": "photo.png", "mimeType": "image/png", "buffer": png}
+    )
     page.get_by_role("button", name="Upload file").click()
-    expect(page.locator(".upload-error")).to_contain_text("photo.png: the file contains NUL bytes: "
-                                                          "not a CSV text file")
+    expect(page.locator(".upload-error")).to_contain_text(
+        "photo.png: the file contains NUL bytes: not a CSV text file"
+    )
     shot(page, "8-not-csv")
 
 

@@ -5,6 +5,7 @@
 loopback, so a page needing the internet fails its test; `shot(page, name)` saves a screenshot
 into tests/output/screenshots/.
 """
+
 from __future__ import annotations
 
 import os
@@ -41,8 +42,7 @@ def off_loopback() -> list[str]:
 
 @pytest.fixture()
 def browser_page(chromium, off_loopback: list[str]) -> Iterator[object]:
-    context = chromium.new_context(viewport={"width": 1280, "height": 860},
-                                   accept_downloads=True)
+    context = chromium.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True)
 
     def guard(route) -> None:
         url = route.request.url

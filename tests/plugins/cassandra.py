@@ -1,4 +1,5 @@
 """The real Cassandra node (started or reused) and a throw-away keyspace per test session."""
+
 from __future__ import annotations
 
 import os
@@ -14,6 +15,7 @@ from ingest.config import Settings, get_settings
 def cassandra_node() -> str:
     """Ensure a node answers CQL: the configured cluster, or the project's local node."""
     from devtools.devstack import cassandra_node as node
+
     return node.start()
 
 
@@ -45,6 +47,7 @@ def settings(test_keyspace: str) -> Settings:
 @pytest.fixture()
 def session(test_keyspace: str):
     from ingest.load.cassandra import get_session
+
     return get_session(get_settings(), test_keyspace)
 
 
@@ -53,5 +56,6 @@ def cold_price_cache(session) -> None:
     """Empty the shared price cache: for tests that count requests from a cold start (other
     tests, e.g. the pipeline's, warm the same keyspace's cache)."""
     from ingest.load.cassandra import with_retry
+
     for table in ("price_windows", "price_coverage"):
-        with_retry(lambda: session.execute(f"TRUNCATE {table}", timeout=120))
+        with_retry(lambda table=table: session.execute(f"TRUNCATE {table}", timeout=120))

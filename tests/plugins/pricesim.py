@@ -6,6 +6,7 @@ devtools/pricesim).
 handle (base URL, /stats, /admin/config); every process it started is terminated at teardown.
 `pricesim` is one healthy, unlimited simulator.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,12 @@ def free_port() -> int:
 
 def _http(url: str, payload: dict | None = None, timeout: float = 5.0) -> Any:
     data = json.dumps(payload).encode() if payload is not None else None
-    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET",
-                                     headers={"content-type": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method="POST" if data is not None else "GET",
+        headers={"content-type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read())
 
@@ -58,11 +63,16 @@ class PriceSim:
         uptime = self.stats()["uptime_s"]
         self.configure(outages=[[uptime, duration]])
 
-    def when(self, condition: Callable[[dict[str, Any]], bool], action: Callable[[], Any],
-             timeout: float = 300.0) -> threading.Thread:
+    def when(
+        self,
+        condition: Callable[[dict[str, Any]], bool],
+        action: Callable[[], Any],
+        timeout: float = 300.0,
+    ) -> threading.Thread:
         """Run `action` once /stats satisfies `condition` (polled from a background thread), so a
         fault lands at a point of the run, not at a wall-clock instant. Join the thread to wait;
         `fired` on it says whether the condition was met before `timeout`."""
+
         def watch() -> None:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:

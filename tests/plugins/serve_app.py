@@ -3,6 +3,7 @@
 The replicas get the session's LEDGERFLOW_* settings plus a small upload cap and a throw-away
 storage folder. `api_client_for(user)` makes an httpx client holding a fresh token of `user`.
 """
+
 from __future__ import annotations
 
 import time
@@ -43,20 +44,26 @@ def wait_until_healthy(base_url: str, timeout_s: float = 90.0) -> None:
 
 
 @pytest.fixture(scope="session")
-def serve_app(ray_local: None, test_keyspace: str,
-              tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeApp]:
+def serve_app(
+    ray_local: None, test_keyspace: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServeApp]:
     from ray import serve as ray_serve
 
     from serve.app import run_local
 
     storage_dir = tmp_path_factory.mktemp("uploads")
     port = free_port()
-    run_local("127.0.0.1", port, env_vars={
-        "LEDGERFLOW_MAX_UPLOAD_BYTES": str(TEST_MAX_UPLOAD_BYTES),
-        "LEDGERFLOW_STORAGE_URI": str(storage_dir),
-        # Small, so the tests of lost hand-offs see the periodic resume within their deadline.
-        "LEDGERFLOW_JOB_RESUME_INTERVAL": str(RESUME_INTERVAL_S),
-        "LEDGERFLOW_JOB_HANDOFF_TIMEOUT": "5"})
+    run_local(
+        "127.0.0.1",
+        port,
+        env_vars={
+            "LEDGERFLOW_MAX_UPLOAD_BYTES": str(TEST_MAX_UPLOAD_BYTES),
+            "LEDGERFLOW_STORAGE_URI": str(storage_dir),
+            # Small, so the tests of lost hand-offs see the periodic resume within their deadline.
+            "LEDGERFLOW_JOB_RESUME_INTERVAL": str(RESUME_INTERVAL_S),
+            "LEDGERFLOW_JOB_HANDOFF_TIMEOUT": "5",
+        },
+    )
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(base_url)
@@ -74,8 +81,9 @@ def api_client_for(serve_app: ServeApp, session) -> Iterator[Callable[[str], htt
 
     def make(user_id: str) -> httpx.Client:
         token = create_token(session, user_id)
-        client = httpx.Client(base_url=serve_app.base_url, timeout=30.0,
-                              headers={"Authorization": f"Bearer {token}"})
+        client = httpx.Client(
+            base_url=serve_app.base_url, timeout=30.0, headers={"Authorization": f"Bearer {token}"}
+        )
         clients.append(client)
         return client
 

@@ -5,6 +5,7 @@ Adding a version = one `FormatSpec` in its source's `VERSIONS`; adding a source 
 one entry in `_MODULES`. A version's name is unique ("coinbase-2023"); the canonical `source`
 column carries the source ("coinbase"), so ids do not depend on the version read.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -27,8 +28,10 @@ def get_format(name: str) -> FormatSpec:
         return FORMATS[key]
     if key in SOURCES:
         return SOURCES[key][0]
-    raise FormatError(f"unknown format {name!r}; known formats: {', '.join(SOURCES)} "
-                      f"(or one version: {', '.join(FORMATS)})")
+    raise FormatError(
+        f"unknown format {name!r}; known formats: {', '.join(SOURCES)} "
+        f"(or one version: {', '.join(FORMATS)})"
+    )
 
 
 def formats_named(name: str | None) -> tuple[FormatSpec, ...]:
@@ -41,8 +44,9 @@ def formats_named(name: str | None) -> tuple[FormatSpec, ...]:
     return (get_format(key),)
 
 
-def detect_format(header: Sequence[str], allowed: Sequence[FormatSpec] | None = None
-                  ) -> FormatSpec | None:
+def detect_format(
+    header: Sequence[str], allowed: Sequence[FormatSpec] | None = None
+) -> FormatSpec | None:
     """The version whose required columns the header has (extra columns are allowed); of
     several, the one that recognizes the most columns of the header."""
     candidates = FORMATS.values() if allowed is None else allowed
@@ -55,8 +59,9 @@ def expected_headers(allowed: Sequence[FormatSpec] | None = None) -> str:
     return "; ".join(f"{f.name}: {','.join(f.columns)}" for f in specs)
 
 
-def closest_format(header: Sequence[str], allowed: Sequence[FormatSpec] | None = None
-                   ) -> tuple[FormatSpec, list[str]] | None:
+def closest_format(
+    header: Sequence[str], allowed: Sequence[FormatSpec] | None = None
+) -> tuple[FormatSpec, list[str]] | None:
     """The version the header resembles most (at least half its columns) and what it lacks."""
     specs = list(FORMATS.values() if allowed is None else allowed)
     best = min(specs, key=lambda f: (len(f.missing(header)) / len(f.columns), -f.present(header)))
@@ -66,4 +71,6 @@ def closest_format(header: Sequence[str], allowed: Sequence[FormatSpec] | None =
 
 def nearest_format(header: Sequence[str]) -> FormatSpec:
     """The version sharing the most columns with the header (for error messages)."""
-    return max(FORMATS.values(), key=lambda f: (f.present(header) / len(f.columns), f.present(header)))
+    return max(
+        FORMATS.values(), key=lambda f: (f.present(header) / len(f.columns), f.present(header))
+    )

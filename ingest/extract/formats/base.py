@@ -16,6 +16,7 @@ Conventions shared by all formats (the tax engine relies on them):
 - one-row transactions set `type`; rows of a multi-row transaction share a `group` key and leave
   `type` null: the type comes from the combined sides (see `classify_sides`).
 """
+
 from __future__ import annotations
 
 import re
@@ -40,41 +41,84 @@ class FormatError(ValueError):
 class ParseContext:
     user_id: str
     source_file: str
-    wallet: str | None = None   # overrides the format name as wallet (Koinly's Wallet column wins)
-    tz: str | None = None       # IANA zone of timestamps that carry no zone; None: the format's
+    wallet: str | None = None  # overrides the format name as wallet (Koinly's Wallet column wins)
+    tz: str | None = None  # IANA zone of timestamps that carry no zone; None: the format's
 
 
 @dataclass(frozen=True)
 class RejectedRow:
-    line: int          # 1-based physical line where the row starts
+    line: int  # 1-based physical line where the row starts
     reason: str
-    raw: str           # the row's text as in the file
-    skipped: bool = False   # deliberately ignored (internal transfer, fiat move...), not an error
+    raw: str  # the row's text as in the file
+    skipped: bool = False  # deliberately ignored (internal transfer, fiat move...), not an error
 
 
 # One draft row per input row; the caller adds partition_key, grouped, line and raw (LEGS_SCHEMA).
-_DRAFT_CANONICAL = ("timestamp", "wallet", "type", "label", "sent_asset", "sent_amount",
-                    "received_asset", "received_amount", "fee_asset", "fee_amount", "fiat_value",
-                    "fiat_currency", "tx_hash", "external_id", "description")
+_DRAFT_CANONICAL = (
+    "timestamp",
+    "wallet",
+    "type",
+    "label",
+    "sent_asset",
+    "sent_amount",
+    "received_asset",
+    "received_amount",
+    "fee_asset",
+    "fee_amount",
+    "fiat_value",
+    "fiat_currency",
+    "tx_hash",
+    "external_id",
+    "description",
+)
 # Types come from the canonical schema; every draft column may be null (`type` is decided later
 # from the sides of the group).
 DRAFT_SCHEMA = pa.schema(
     [pa.field(name, CANONICAL_SCHEMA.field(name).type) for name in _DRAFT_CANONICAL]
-    + [pa.field("group", pa.string()),       # rows sharing it form one transaction
-       pa.field("pair_hint", pa.string())])  # in a group, legs of one trade share it (Binance
-                                             # buy legs vs sell legs of one second)
+    + [
+        pa.field("group", pa.string()),  # rows sharing it form one transaction
+        pa.field("pair_hint", pa.string()),
+    ]
+)  # in a group, legs of one trade share it (Binance
+# buy legs vs sell legs of one second)
 
 # The intermediate table between parse_chunk and finalize_partition.
-LEGS_SCHEMA = pa.schema([
-    pa.field("partition_key", pa.string(), nullable=False),  # also the identity key
-    pa.field("grouped", pa.bool_(), nullable=False),
-    pa.field("line", pa.int64(), nullable=False),
-    pa.field("raw", pa.string()),            # kept for grouped rows only (finalize may reject them)
-] + [f for f in DRAFT_SCHEMA if f.name != "group"])
+LEGS_SCHEMA = pa.schema(
+    [
+        pa.field("partition_key", pa.string(), nullable=False),  # also the identity key
+        pa.field("grouped", pa.bool_(), nullable=False),
+        pa.field("line", pa.int64(), nullable=False),
+        pa.field("raw", pa.string()),  # kept for grouped rows only (finalize may reject them)
+    ]
+    + [f for f in DRAFT_SCHEMA if f.name != "group"]
+)
 
 # Quote currencies exchanges put at the end of a pair code (BTCUSDT), longest first.
-QUOTES = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "DAI", "EUR", "GBP", "USD", "TRY",
-          "AUD", "BRL", "CAD", "JPY", "CHF", "BTC", "XBT", "ETH", "BNB", "DOT", "SOL", "XRP")
+QUOTES = (
+    "FDUSD",
+    "USDT",
+    "USDC",
+    "BUSD",
+    "TUSD",
+    "USDP",
+    "DAI",
+    "EUR",
+    "GBP",
+    "USD",
+    "TRY",
+    "AUD",
+    "BRL",
+    "CAD",
+    "JPY",
+    "CHF",
+    "BTC",
+    "XBT",
+    "ETH",
+    "BNB",
+    "DOT",
+    "SOL",
+    "XRP",
+)
 _AMOUNT_WITH_UNIT = r"^(?P<amount>[+-]?[\d.,]+(?:[eE][+-]?\d+)?)\s*(?P<asset>[A-Za-z][A-Za-z0-9]*)$"
 
 
@@ -95,12 +139,15 @@ def amount_with_unit(values: pa.Array) -> tuple[pa.Array, pa.Array]:
     comma without a point ("0,01BTC", the old ;-separated export) is read as the point."""
     parts = pc.extract_regex(values, _AMOUNT_WITH_UNIT)
     amount = pc.struct_field(parts, "amount")
-    decimal_comma = pc.and_(pc.match_substring(amount, ","),
-                            pc.invert(pc.match_substring(amount, ".")))
+    decimal_comma = pc.and_(
+        pc.match_substring(amount, ","), pc.invert(pc.match_substring(amount, "."))
+    )
     decimal_comma = pc.and_(decimal_comma, pc.invert(pc.match_substring_regex(amount, r",\d{3}$")))
-    amount = pc.if_else(decimal_comma, pc.replace_substring(amount, ",", "."),
-                        pc.replace_substring(amount, ",", ""))
+    amount = pc.if_else(
+        decimal_comma, pc.replace_substring(amount, ",", "."), pc.replace_substring(amount, ",", "")
+    )
     return when(parts.is_valid(), amount), when(parts.is_valid(), pc.struct_field(parts, "asset"))
+
 
 ZERO = pa.scalar(0, AMOUNT)
 SKIPPED_PREFIX = "skipped: "  # every deliberately skipped row's reason starts so, once
@@ -115,12 +162,13 @@ class FormatSpec:
     "EUR Subtotal"): the header's value is handed to `to_legs` as the constant column
     `header_ccy`. `rename` maps a header name to the name `to_legs` reads, so versions of a source
     share one mapping. Header matching ignores case, blanks, a BOM and the column order."""
-    name: str                                # unique version id, e.g. "coinbase-2023"
+
+    name: str  # unique version id, e.g. "coinbase-2023"
     columns: tuple[str, ...]
     to_legs: Callable[[pa.Table, ParseContext], tuple[pa.Table, RowChecks]]
     optional_columns: tuple[str, ...] = ()
-    source: str = ""                         # the exchange/tool; "" = name
-    description: str = ""                    # which export this is, for /v1/formats and errors
+    source: str = ""  # the exchange/tool; "" = name
+    description: str = ""  # which export this is, for /v1/formats and errors
     rename: Mapping[str, str] = field(default_factory=dict)
     # Rows one input row stands for (a Koinly export transfer is a withdrawal and a deposit):
     # table -> (expanded table, index of the input row of each output row).
@@ -134,8 +182,14 @@ class FormatSpec:
         """The name `to_legs` reads for a header field (case, blanks and BOM ignored)."""
         found = _lookup_names(self.columns + self.optional_columns).get(header_key(header_field))
         if found is None:
-            found = next((name for rx, name in _patterns(self.columns + self.optional_columns)
-                          if rx.match(header_key(header_field))), None)
+            found = next(
+                (
+                    name
+                    for rx, name in _patterns(self.columns + self.optional_columns)
+                    if rx.match(header_key(header_field))
+                ),
+                None,
+            )
         return None if found is None else self.rename.get(found, found)
 
     def header_values(self, header: Sequence[str]) -> dict[str, str]:
@@ -177,8 +231,9 @@ def _patterns(names: tuple[str, ...]) -> list[tuple[re.Pattern[str], str]]:
     for n in names:
         if "{ccy}" in n:
             before, after = header_key(n).split("{ccy}")
-            out.append((re.compile(f"^{re.escape(before)}(?P<ccy>[a-z]{{3,4}}){re.escape(after)}$"),
-                        n))
+            out.append(
+                (re.compile(f"^{re.escape(before)}(?P<ccy>[a-z]{{3,4}}){re.escape(after)}$"), n)
+            )
     return out
 
 
@@ -187,20 +242,23 @@ def _patterns(names: tuple[str, ...]) -> list[tuple[re.Pattern[str], str]]:
 class RowChecks:
     """Collects per-row problems as boolean masks; reasons are formatted only for flagged rows.
     Several problems of one row are joined with '; ' so the user fixes them in one go."""
+
     n: int
     _rejects: list[tuple[np.ndarray, str, pa.Array | None]] = field(default_factory=list)
     _skips: list[tuple[np.ndarray, str, pa.Array | None]] = field(default_factory=list)
     _notes: list[tuple[np.ndarray, str, pa.Array | None]] = field(default_factory=list)
 
-    def reject(self, mask: pa.Array | np.ndarray, reason: str, values: pa.Array | None = None
-               ) -> None:
+    def reject(
+        self, mask: pa.Array | np.ndarray, reason: str, values: pa.Array | None = None
+    ) -> None:
         """Reject rows where mask; `reason` may hold one '{}' filled with the row's value."""
         m = as_mask(mask)
         if m.any():
             self._rejects.append((m, reason, values))
 
-    def skip(self, mask: pa.Array | np.ndarray, reason: str, values: pa.Array | None = None
-             ) -> None:
+    def skip(
+        self, mask: pa.Array | np.ndarray, reason: str, values: pa.Array | None = None
+    ) -> None:
         """Deliberately ignore rows where mask (reported with skipped=True). The reason reads
         'skipped: <reason>' wherever it is shown; this is the one place that prefixes it."""
         m = as_mask(mask) & ~self.rejected_mask()
@@ -233,8 +291,9 @@ class RowChecks:
         """(row index, reason, skipped) per dropped row, by index."""
         rejected = self._collect(self._rejects)
         skipped = {i: r for i, r in self._collect(self._skips).items() if i not in rejected}
-        out = ([(i, r, False) for i, r in rejected.items()]
-               + [(i, r, True) for i, r in skipped.items()])
+        out = [(i, r, False) for i, r in rejected.items()] + [
+            (i, r, True) for i, r in skipped.items()
+        ]
         return sorted(out)
 
     @staticmethod
@@ -242,11 +301,13 @@ class RowChecks:
         out: dict[int, list[str]] = {}
         for m, reason, values in entries:
             idx = np.flatnonzero(m)
-            shown = (values.take(pa.array(idx)).to_pylist() if values is not None
-                     else [None] * len(idx))
+            shown = (
+                values.take(pa.array(idx)).to_pylist() if values is not None else [None] * len(idx)
+            )
             for i, v in zip(idx.tolist(), shown):
-                out.setdefault(i, []).append(reason.format(_shorten(v)) if "{}" in reason
-                                             else reason)
+                out.setdefault(i, []).append(
+                    reason.format(_shorten(v)) if "{}" in reason else reason
+                )
         return {i: "; ".join(dict.fromkeys(rs)) for i, rs in out.items()}
 
 
@@ -277,22 +338,24 @@ _PLAIN_TOO_PRECISE = r"^[+-]?\d{1,20}\.\d{19,}$"
 
 def _round_to_scale(text_value: str) -> str:
     from decimal import ROUND_HALF_EVEN, Decimal
+
     q = Decimal(text_value).quantize(Decimal(1).scaleb(-AMOUNT.scale), rounding=ROUND_HALF_EVEN)
     return format(q, "f")
 
 
-def parse_amount(values: pa.Array, column: str, checks: RowChecks, *,
-                 money: bool = False) -> pa.Array:
+def parse_amount(
+    values: pa.Array, column: str, checks: RowChecks, *, money: bool = False
+) -> pa.Array:
     """Exact decimal128(38,18) of a text column (null where empty). Never goes through float.
     `money` also accepts currency signs and thousands separators ("-$1,234.50")."""
     s = values
     if money:
         s = pc.replace_substring_regex(s, r"[$€£¥\s,]", "")
         s = pc.if_else(pc.equal(s, ""), pa.scalar(None, pa.string()), s)
-    try:   # the usual case, one C pass: Arrow's exact decimal parse accepts every valid cell
+    try:  # the usual case, one C pass: Arrow's exact decimal parse accepts every valid cell
         return pc.cast(s, AMOUNT)
     except pa.ArrowException:
-        pass   # some cell is bad or out of range: find which, below
+        pass  # some cell is bad or out of range: find which, below
     numeric = pc.match_substring_regex(s, _NUMBER)
     checks.reject(pc.invert(numeric), f"non-numeric amount '{{}}' in column {column}", values)
     # Canonical text: leading zero, no trailing fractional zeros (so 1.50000... fits 18 digits).
@@ -303,25 +366,33 @@ def parse_amount(values: pa.Array, column: str, checks: RowChecks, *,
     is_plain = pc.and_(numeric, pc.invert(has_exp))
     in_range = pc.match_substring_regex(plain, _PLAIN_IN_RANGE)
     # More than 18 decimals (some tokens have 24): rounded to the storage scale, and said so.
-    too_precise = pc.and_(pc.and_(is_plain, pc.invert(in_range)),
-                          pc.match_substring_regex(plain, _PLAIN_TOO_PRECISE))
+    too_precise = pc.and_(
+        pc.and_(is_plain, pc.invert(in_range)), pc.match_substring_regex(plain, _PLAIN_TOO_PRECISE)
+    )
     precise_mask = as_mask(too_precise)
     if precise_mask.any():
         rounded = [_round_to_scale(v) for v in plain.filter(pa.array(precise_mask)).to_pylist()]
         plain = pc.replace_with_mask(plain, pa.array(precise_mask), pa.array(rounded, pa.string()))
         in_range = pc.or_(in_range, too_precise)
-        checks.note(too_precise, f"amount '{{}}' in column {column} rounded to "
-                    f"{AMOUNT.scale} decimals", values)
-    checks.reject(pc.and_(is_plain, pc.invert(in_range)),
-                  f"amount '{{}}' in column {column} is out of range (at most 20 integer digits)",
-                  values)
-    out = pc.cast(pc.if_else(pc.and_(is_plain, in_range), plain, pa.scalar(None, pa.string())),
-                  AMOUNT)
+        checks.note(
+            too_precise,
+            f"amount '{{}}' in column {column} rounded to {AMOUNT.scale} decimals",
+            values,
+        )
+    checks.reject(
+        pc.and_(is_plain, pc.invert(in_range)),
+        f"amount '{{}}' in column {column} is out of range (at most 20 integer digits)",
+        values,
+    )
+    out = pc.cast(
+        pc.if_else(pc.and_(is_plain, in_range), plain, pa.scalar(None, pa.string())), AMOUNT
+    )
     exp_mask = as_mask(pc.and_(numeric, has_exp))
-    if exp_mask.any():   # rare ("1E-8" from spreadsheets): exact per-value path
+    if exp_mask.any():  # rare ("1E-8" from spreadsheets): exact per-value path
         fixed = [_exp_to_decimal_text(v) for v in s.filter(pa.array(exp_mask)).to_pylist()]
-        out = pc.replace_with_mask(out, pa.array(exp_mask),
-                                   pc.cast(pa.array(fixed, pa.string()), AMOUNT))
+        out = pc.replace_with_mask(
+            out, pa.array(exp_mask), pc.cast(pa.array(fixed, pa.string()), AMOUNT)
+        )
         bad = exp_mask.copy()
         bad[np.flatnonzero(exp_mask)[[f is not None for f in fixed]]] = False
         checks.reject(bad, f"amount '{{}}' in column {column} is out of range", values)
@@ -330,6 +401,7 @@ def parse_amount(values: pa.Array, column: str, checks: RowChecks, *,
 
 def _exp_to_decimal_text(text_value: str) -> str | None:
     from decimal import Decimal, InvalidOperation
+
     try:
         d = Decimal(text_value)
         q = d.quantize(Decimal(1).scaleb(-18))
@@ -362,18 +434,24 @@ def add_amounts(a: pa.Array, b: pa.Array, *, subtract: bool = False) -> pa.Array
     return pc.cast(pc.if_else(fits, wide, pa.scalar(None, wide.type)), AMOUNT)
 
 
-def when(mask: pa.Array, values: pa.Array | pa.Scalar | str | None, typ: pa.DataType = pa.string()
-         ) -> pa.Array:
+def when(
+    mask: pa.Array, values: pa.Array | pa.Scalar | str | None, typ: pa.DataType = pa.string()
+) -> pa.Array:
     """values where mask, else null (mask nulls count as false)."""
     mask = pc.fill_null(mask, False)
-    arrow_values = (values if isinstance(values, (pa.Array, pa.ChunkedArray, pa.Scalar))
-                    else pa.scalar(values, typ))
+    arrow_values = (
+        values
+        if isinstance(values, (pa.Array, pa.ChunkedArray, pa.Scalar))
+        else pa.scalar(values, typ)
+    )
     return pc.if_else(mask, arrow_values, pa.scalar(None, arrow_values.type))
 
 
-_TIMESTAMP = (r"^(?P<date>\d{4}-\d{2}-\d{2}|\d{2}-\d{2}-\d{2})"
-              r"(?:[T ](?P<time>\d{1,2}:\d{2}(?::\d{2})?)(?P<frac>\.\d{1,9})?)?"
-              r"\s*(?P<zone>Z|UTC|GMT|[+-]\d{2}:?\d{2})?$")
+_TIMESTAMP = (
+    r"^(?P<date>\d{4}-\d{2}-\d{2}|\d{2}-\d{2}-\d{2})"
+    r"(?:[T ](?P<time>\d{1,2}:\d{2}(?::\d{2})?)(?P<frac>\.\d{1,9})?)?"
+    r"\s*(?P<zone>Z|UTC|GMT|[+-]\d{2}:?\d{2})?$"
+)
 
 
 @lru_cache(maxsize=32)
@@ -381,8 +459,9 @@ def check_timezone(tz: str) -> str:
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError) as e:
-        raise ValueError(f"unknown time zone {tz!r} (expected an IANA name like "
-                         "'Europe/Berlin')") from e
+        raise ValueError(
+            f"unknown time zone {tz!r} (expected an IANA name like 'Europe/Berlin')"
+        ) from e
     return tz
 
 
@@ -390,8 +469,9 @@ def check_timezone(tz: str) -> str:
 _PLAIN_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?: UTC|Z)?$"
 
 
-def parse_timestamp(values: pa.Array, column: str, checks: RowChecks, tz: str | None, *,
-                    month_first: bool = False) -> pa.Array:
+def parse_timestamp(
+    values: pa.Array, column: str, checks: RowChecks, tz: str | None, *, month_first: bool = False
+) -> pa.Array:
     """UTC timestamps from text like '2024-01-05 14:03:00 UTC', '2024-01-05T14:03:00.123+02:00',
     '24-01-05 14:03:00' (Binance's two-digit year) or a bare date; `month_first` also reads US
     dates '1/5/2024 14:03' (Coinbase 2017). Text without a zone is local time in `tz` (None:
@@ -405,34 +485,45 @@ def parse_timestamp(values: pa.Array, column: str, checks: RowChecks, tz: str | 
         values = pc.replace_substring_regex(values, r"^(\d{4}-\d{2}-\d{2}) (\d):", r"\1 0\2:")
         inner = RowChecks(len(values))
         out = parse_timestamp(values, column, inner, tz)
-        checks.reject(pc.and_(shown.is_valid(), out.is_null()),
-                      f"bad date '{{}}' in column {column}", shown)
+        checks.reject(
+            pc.and_(shown.is_valid(), out.is_null()), f"bad date '{{}}' in column {column}", shown
+        )
         return out
     if pc.all(pc.match_substring_regex(values, _PLAIN_TIMESTAMP)).as_py() is not False:
-        iso = pc.binary_join_element_wise(pc.utf8_slice_codeunits(values, 0, 10),
-                                          pc.utf8_slice_codeunits(values, 11, 19), "T")
+        iso = pc.binary_join_element_wise(
+            pc.utf8_slice_codeunits(values, 0, 10), pc.utf8_slice_codeunits(values, 11, 19), "T"
+        )
         micros = pa.nulls(len(values), pa.int64())
         offset_minutes = pa.nulls(len(values), pa.int64())
-        zoned = pc.greater(pc.utf8_length(values), 19)   # ' UTC' or 'Z'
+        zoned = pc.greater(pc.utf8_length(values), 19)  # ' UTC' or 'Z'
     else:
         iso, micros, offset_minutes, zoned = _timestamp_parts(values)
     naive = pc.strptime(iso, format="%Y-%m-%dT%H:%M:%S", unit="us", error_is_null=True)
     # strptime rolls 02-30 over into March and 60 s into the next minute: compare the fields
     # that can roll (cheaper than formatting back).
-    same = pc.and_(pc.and_(pc.equal(pc.day(naive), _int(pc.utf8_slice_codeunits(iso, 8, 10))),
-                           pc.equal(pc.minute(naive), _int(pc.utf8_slice_codeunits(iso, 14, 16)))),
-                   pc.equal(pc.second(naive), _int(pc.utf8_slice_codeunits(iso, 17, 19))))
+    same = pc.and_(
+        pc.and_(
+            pc.equal(pc.day(naive), _int(pc.utf8_slice_codeunits(iso, 8, 10))),
+            pc.equal(pc.minute(naive), _int(pc.utf8_slice_codeunits(iso, 14, 16))),
+        ),
+        pc.equal(pc.second(naive), _int(pc.utf8_slice_codeunits(iso, 17, 19))),
+    )
     ok = pc.fill_null(same, False)
-    checks.reject(pc.and_(values.is_valid(), pc.invert(ok)), f"bad date '{{}}' in column {column}",
-                  values)
+    checks.reject(
+        pc.and_(values.is_valid(), pc.invert(ok)), f"bad date '{{}}' in column {column}", values
+    )
     naive = pc.if_else(ok, naive, pa.scalar(None, naive.type))
     naive = pc.add(naive, pc.cast(pc.fill_null(micros, 0), pa.duration("us")))
     offset = pc.cast(pc.multiply(pc.fill_null(offset_minutes, 0), 60_000_000), pa.duration("us"))
     explicit = pc.cast(pc.subtract(naive, offset), TIMESTAMP)
     if tz is None or tz == "UTC":
-        return explicit   # no zone means UTC: offset is 0 there
-    local = pc.cast(pc.assume_timezone(naive, timezone=check_timezone(tz), ambiguous="earliest",
-                                       nonexistent="latest"), TIMESTAMP)
+        return explicit  # no zone means UTC: offset is 0 there
+    local = pc.cast(
+        pc.assume_timezone(
+            naive, timezone=check_timezone(tz), ambiguous="earliest", nonexistent="latest"
+        ),
+        TIMESTAMP,
+    )
     return pc.if_else(pc.fill_null(zoned, False), explicit, local)
 
 
@@ -441,24 +532,35 @@ def _timestamp_parts(values: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array, pa
     accepted form; iso is null where the text is no timestamp."""
     parts = pc.extract_regex(values, _TIMESTAMP)
     date = pc.struct_field(parts, "date")
-    date = pc.if_else(pc.equal(pc.utf8_length(date), 8),
-                      pc.binary_join_element_wise("20", date, ""), date)
+    date = pc.if_else(
+        pc.equal(pc.utf8_length(date), 8), pc.binary_join_element_wise("20", date, ""), date
+    )
     clock = pc.struct_field(parts, "time")
     clock = pc.if_else(pc.equal(clock, ""), "00:00:00", clock)
-    clock = pc.if_else(pc.equal(pc.utf8_length(clock), 4),
-                       pc.binary_join_element_wise("0", clock, ""), clock)   # 9:05 -> 09:05
-    clock = pc.if_else(pc.equal(pc.utf8_length(clock), 5),
-                       pc.binary_join_element_wise(clock, ":00", ""), clock)
-    iso = pc.if_else(parts.is_valid(), pc.binary_join_element_wise(date, clock, "T"),
-                     pa.scalar(None, pa.string()))
+    clock = pc.if_else(
+        pc.equal(pc.utf8_length(clock), 4), pc.binary_join_element_wise("0", clock, ""), clock
+    )  # 9:05 -> 09:05
+    clock = pc.if_else(
+        pc.equal(pc.utf8_length(clock), 5), pc.binary_join_element_wise(clock, ":00", ""), clock
+    )
+    iso = pc.if_else(
+        parts.is_valid(),
+        pc.binary_join_element_wise(date, clock, "T"),
+        pa.scalar(None, pa.string()),
+    )
     frac = pc.utf8_slice_codeunits(pc.struct_field(parts, "frac"), 1, 7)
     micros = _int(pc.utf8_slice_codeunits(pc.utf8_rpad(frac, width=6, padding="0"), 0, 6))
     zone = pc.struct_field(parts, "zone")
     sign = pc.if_else(pc.starts_with(zone, "-"), -1, 1)
     digits = pc.replace_substring(zone, ":", "")
-    minutes = pc.if_else(pc.match_substring_regex(digits, r"^[+-]\d{4}$"),
-                         pc.add(pc.multiply(_int(pc.utf8_slice_codeunits(digits, 1, 3)), 60),
-                                _int(pc.utf8_slice_codeunits(digits, 3, 5))), 0)
+    minutes = pc.if_else(
+        pc.match_substring_regex(digits, r"^[+-]\d{4}$"),
+        pc.add(
+            pc.multiply(_int(pc.utf8_slice_codeunits(digits, 1, 3)), 60),
+            _int(pc.utf8_slice_codeunits(digits, 3, 5)),
+        ),
+        0,
+    )
     return iso, micros, pc.multiply(sign, minutes), pc.not_equal(zone, "")
 
 
@@ -471,20 +573,25 @@ def _int(digits: pa.Array) -> pa.Array:
 def parse_asset(values: pa.Array, column: str, checks: RowChecks, source: str) -> pa.Array:
     """Normalized symbols (see ingest.normalize.assets); text that is no symbol is rejected."""
     out = normalize_assets(values, source)
-    bad = pc.and_(values.is_valid(),
-                  pc.invert(pc.fill_null(pc.match_substring_regex(out, SYMBOL_PATTERN), False)))
+    bad = pc.and_(
+        values.is_valid(),
+        pc.invert(pc.fill_null(pc.match_substring_regex(out, SYMBOL_PATTERN), False)),
+    )
     checks.reject(bad, f"bad asset '{{}}' in column {column}", values)
     return pc.if_else(bad, pa.scalar(None, pa.string()), out)
 
 
-def require_pair(amount: pa.Array, asset: pa.Array, checks: RowChecks, amount_column: str,
-                 asset_column: str) -> None:
+def require_pair(
+    amount: pa.Array, asset: pa.Array, checks: RowChecks, amount_column: str, asset_column: str
+) -> None:
     """An amount needs its asset and an asset its amount (pass the text columns, so a bad value
     is reported as bad, not also as missing)."""
-    checks.reject(pc.and_(amount.is_valid(), asset.is_null()),
-                  f"missing asset in column {asset_column}")
-    checks.reject(pc.and_(asset.is_valid(), amount.is_null()),
-                  f"missing amount in column {amount_column}")
+    checks.reject(
+        pc.and_(amount.is_valid(), asset.is_null()), f"missing asset in column {asset_column}"
+    )
+    checks.reject(
+        pc.and_(asset.is_valid(), amount.is_null()), f"missing amount in column {amount_column}"
+    )
 
 
 def lookup(keys: pa.Array, table: dict[str, tuple[str | None, ...]], width: int) -> list[pa.Array]:
@@ -503,27 +610,42 @@ def classify_sides(sent_asset: pa.Array, received_asset: pa.Array) -> pa.Array:
     r_fiat = pc.fill_null(is_fiat(received_asset), False)
     both = pc.and_(has_s, has_r)
     conds = pa.StructArray.from_arrays(
-        [pc.and_(both, pc.and_(s_fiat, pc.invert(r_fiat))),
-         pc.and_(both, pc.and_(r_fiat, pc.invert(s_fiat))),
-         both, has_r, has_s],
-        names=["buy", "sell", "trade", "deposit", "withdrawal"])
-    return pc.case_when(conds, TxType.BUY.value, TxType.SELL.value, TxType.TRADE.value,
-                        TxType.DEPOSIT.value, TxType.WITHDRAWAL.value)
+        [
+            pc.and_(both, pc.and_(s_fiat, pc.invert(r_fiat))),
+            pc.and_(both, pc.and_(r_fiat, pc.invert(s_fiat))),
+            both,
+            has_r,
+            has_s,
+        ],
+        names=["buy", "sell", "trade", "deposit", "withdrawal"],
+    )
+    return pc.case_when(
+        conds,
+        TxType.BUY.value,
+        TxType.SELL.value,
+        TxType.TRADE.value,
+        TxType.DEPOSIT.value,
+        TxType.WITHDRAWAL.value,
+    )
 
 
-def skip_fiat_only(checks: RowChecks, type_: pa.Array, sent_asset: pa.Array,
-                   received_asset: pa.Array) -> None:
+def skip_fiat_only(
+    checks: RowChecks, type_: pa.Array, sent_asset: pa.Array, received_asset: pa.Array
+) -> None:
     """One-sided rows in fiat (bank deposit/withdrawal) carry no crypto: skipped. Fiat income
     (Kraken EUR interest, a cash reward) is kept: it is income, and dropping it loses it. Both
     sides in fiat (EUR -> USD) is no crypto movement either: skipped."""
     one_sided = pc.xor(sent_asset.is_valid(), received_asset.is_valid())
     asset = pc.coalesce(sent_asset, received_asset)
     income = pc.fill_null(pc.equal(type_, TxType.INCOME.value), False)
-    fiat_only = pc.and_(pc.and_(one_sided, pc.fill_null(is_fiat(asset), False)),
-                        pc.and_(type_.is_valid(), pc.invert(income)))
+    fiat_only = pc.and_(
+        pc.and_(one_sided, pc.fill_null(is_fiat(asset), False)),
+        pc.and_(type_.is_valid(), pc.invert(income)),
+    )
     checks.skip(fiat_only, "fiat {} is not a crypto movement (no tax effect)", type_)
-    both_fiat = pc.and_(pc.fill_null(is_fiat(sent_asset), False),
-                        pc.fill_null(is_fiat(received_asset), False))
+    both_fiat = pc.and_(
+        pc.fill_null(is_fiat(sent_asset), False), pc.fill_null(is_fiat(received_asset), False)
+    )
     checks.skip(both_fiat, "fiat-for-fiat exchange is not a crypto movement (no tax effect)")
 
 

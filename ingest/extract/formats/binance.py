@@ -33,6 +33,7 @@ for every account (Spot, Funding, Earn: one holder). Binance has no transaction 
 the group key for trades, the row content for the rest. UTC_Time is UTC ('2024-01-05 14:03:00',
 also the two-digit-year form '24-01-05 14:03:00').
 """
+
 from __future__ import annotations
 
 import pyarrow as pa
@@ -62,7 +63,7 @@ from ingest.normalize.canonical import TxType
 
 NAME = "binance"
 COLUMNS = ("User_ID", "UTC_Time", "Account", "Operation", "Coin", "Change")
-OPTIONAL_COLUMNS = ("Remark",)   # often left out of rows whose Remark is empty
+OPTIONAL_COLUMNS = ("Remark",)  # often left out of rows whose Remark is empty
 
 
 def _ops(kind: str, detail: str | None, *names: str) -> dict[str, tuple[str | None, ...]]:
@@ -88,38 +89,109 @@ OPERATIONS: dict[str, tuple[str | None, ...]] = {
     **_ops("deposit", "gift", "Crypto Box"),
     **_ops("withdrawal", None, "Withdraw", "Fiat Withdraw", "Fiat Withdrawal", "Send"),
     **_ops("spend", "card", "Binance Card Spending"),
-    **_ops("income", "staking", "Staking Rewards", "POS savings interest", "ETH 2.0 Staking Rewards",
-           "Simple Earn Locked Rewards", "BNB Vault Rewards", "DOT Slot Auction Rewards",
-           "Liquid Swap rewards", "Swap Farming Rewards", "Launchpool Earnings Withdrawal"),
-    **_ops("income", "interest", "Simple Earn Flexible Interest", "Savings Interest",
-           "Savings Distribution", "Launchpool Interest"),
+    **_ops(
+        "income",
+        "staking",
+        "Staking Rewards",
+        "POS savings interest",
+        "ETH 2.0 Staking Rewards",
+        "Simple Earn Locked Rewards",
+        "BNB Vault Rewards",
+        "DOT Slot Auction Rewards",
+        "Liquid Swap rewards",
+        "Swap Farming Rewards",
+        "Launchpool Earnings Withdrawal",
+    ),
+    **_ops(
+        "income",
+        "interest",
+        "Simple Earn Flexible Interest",
+        "Savings Interest",
+        "Savings Distribution",
+        "Launchpool Interest",
+    ),
     **_ops("income", "mining", "Pool Distribution", "Super BNB Mining"),
-    **_ops("income", "airdrop", "Distribution", "Airdrop Assets", "HODLer Airdrops Distribution",
-           "Launchpool Airdrop", "Simple Earn Flexible Airdrop", "Megadrop Rewards",
-           "Token Swap - Distribution"),
-    **_ops("income", "reward", "Mission Reward Distribution", "Commission History", "Commission Rebate", "Referral Kickback",
-           "Referral Commission", "Referrer rebates", "Commission Fee Shared With You",
-           "Cashback Voucher", "Cash Voucher distribution", "Binance Card Cashback",
-           "Campaign Related Reward"),
-    **_ops("skip", "move between the user's own Binance accounts (no disposal)",
-           "transfer_in", "transfer_out", "Savings purchase", "Savings Principal redemption",
-           "POS savings purchase", "POS savings redemption", "Staking Purchase", "Staking Redemption",
-           "Simple Earn Flexible Subscription", "Simple Earn Flexible Redemption",
-           "Simple Earn Locked Subscription", "Simple Earn Locked Redemption",
-           "Launchpool Subscription/Redemption", "Launchpad Subscribe",
-           "Transfer Between Main and Funding Wallet", "Main and Funding Account Transfer",
-           "Transfer Between Spot Account and UM Futures Account",
-           "Transfer Between Spot Account and CM Futures Account",
-           "Transfer Between Main Account/Futures and Margin Account", "Funding Account Transfer"),
-    **_ops("unsupported", "futures/margin operation '{}' is not supported",
-           "Insurance Fund Compensation", "Referee Rebate",
-           "Margin Loan", "Margin Repayment", "Isolated Margin Loan", "Isolated Margin Repayment",
-           "Isolated Margin Liquidation - Fee", "Cross Margin Liquidation - Small Assets Takeover",
-           "Liquidation Fee", "Futures Fee", "Margin Fee", "Cross Collateral Transfer"),
+    **_ops(
+        "income",
+        "airdrop",
+        "Distribution",
+        "Airdrop Assets",
+        "HODLer Airdrops Distribution",
+        "Launchpool Airdrop",
+        "Simple Earn Flexible Airdrop",
+        "Megadrop Rewards",
+        "Token Swap - Distribution",
+    ),
+    **_ops(
+        "income",
+        "reward",
+        "Mission Reward Distribution",
+        "Commission History",
+        "Commission Rebate",
+        "Referral Kickback",
+        "Referral Commission",
+        "Referrer rebates",
+        "Commission Fee Shared With You",
+        "Cashback Voucher",
+        "Cash Voucher distribution",
+        "Binance Card Cashback",
+        "Campaign Related Reward",
+    ),
+    **_ops(
+        "skip",
+        "move between the user's own Binance accounts (no disposal)",
+        "transfer_in",
+        "transfer_out",
+        "Savings purchase",
+        "Savings Principal redemption",
+        "POS savings purchase",
+        "POS savings redemption",
+        "Staking Purchase",
+        "Staking Redemption",
+        "Simple Earn Flexible Subscription",
+        "Simple Earn Flexible Redemption",
+        "Simple Earn Locked Subscription",
+        "Simple Earn Locked Redemption",
+        "Launchpool Subscription/Redemption",
+        "Launchpad Subscribe",
+        "Transfer Between Main and Funding Wallet",
+        "Main and Funding Account Transfer",
+        "Transfer Between Spot Account and UM Futures Account",
+        "Transfer Between Spot Account and CM Futures Account",
+        "Transfer Between Main Account/Futures and Margin Account",
+        "Funding Account Transfer",
+    ),
+    **_ops(
+        "unsupported",
+        "futures/margin operation '{}' is not supported",
+        "Insurance Fund Compensation",
+        "Referee Rebate",
+        "Margin Loan",
+        "Margin Repayment",
+        "Isolated Margin Loan",
+        "Isolated Margin Repayment",
+        "Isolated Margin Liquidation - Fee",
+        "Cross Margin Liquidation - Small Assets Takeover",
+        "Liquidation Fee",
+        "Futures Fee",
+        "Margin Fee",
+        "Cross Collateral Transfer",
+    ),
 }
-FUTURES_ACCOUNTS = pa.array(["usdt-futures", "usd-mfutures", "usd-m futures", "coin-m futures",
-                             "coin-futures", "isolated margin", "crossmargin", "cross margin",
-                             "margin", "futures"])
+FUTURES_ACCOUNTS = pa.array(
+    [
+        "usdt-futures",
+        "usd-mfutures",
+        "usd-m futures",
+        "coin-m futures",
+        "coin-futures",
+        "isolated margin",
+        "crossmargin",
+        "cross margin",
+        "margin",
+        "futures",
+    ]
+)
 INCOMING = ("deposit", "income")
 OUTGOING = ("withdrawal", "spend")
 
@@ -132,14 +204,19 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     operation = text(table, "Operation")
     kind, detail = lookup(operation, OPERATIONS, 2)
     checks.reject(operation.is_null(), "missing operation in column Operation")
-    checks.reject(pc.and_(operation.is_valid(), kind.is_null()), "unknown operation '{}'", operation)
+    checks.reject(
+        pc.and_(operation.is_valid(), kind.is_null()), "unknown operation '{}'", operation
+    )
     is_skip = pc.fill_null(pc.equal(kind, "skip"), False)
-    checks.reject(pc.equal(kind, "unsupported"), "futures/margin operation '{}' is not supported",
-                  operation)
+    checks.reject(
+        pc.equal(kind, "unsupported"), "futures/margin operation '{}' is not supported", operation
+    )
     # Realized PnL and funding fees are settled in the futures wallet: read (income or cost)
     is_pnl = pc.fill_null(pc.equal(kind, "pnl"), False)
-    futures = pc.and_(pc.is_in(pc.utf8_lower(account), value_set=FUTURES_ACCOUNTS),
-                      pc.invert(pc.or_(is_skip, is_pnl)))
+    futures = pc.and_(
+        pc.is_in(pc.utf8_lower(account), value_set=FUTURES_ACCOUNTS),
+        pc.invert(pc.or_(is_skip, is_pnl)),
+    )
     checks.reject(futures, "futures/margin account '{}' is not supported", account)
     hint = pc.if_else(pc.equal(kind, "buy-leg"), "buy", when(pc.equal(kind, "sell-leg"), "sell"))
     kind = pc.if_else(pc.is_in(kind, value_set=pa.array(["buy-leg", "sell-leg"])), "side", kind)
@@ -155,12 +232,19 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     is_side, is_fee = pc.equal(kind, "side"), pc.equal(kind, "fee")
     incoming = pc.is_in(kind, value_set=pa.array(INCOMING))
     outgoing = pc.is_in(kind, value_set=pa.array(OUTGOING))
-    checks.reject(pc.and_(incoming, pc.invert(positive(change))),
-                  "a positive Change is expected for this operation, got '{}'", raw_change)
-    checks.reject(pc.and_(pc.or_(outgoing, is_fee), positive(change)),
-                  "a negative Change is expected for this operation, got '{}'", raw_change)
-    checks.skip(pc.and_(pc.or_(is_side, is_fee), pc.equal(change, pa.scalar(0, change.type))),
-                "zero Change")
+    checks.reject(
+        pc.and_(incoming, pc.invert(positive(change))),
+        "a positive Change is expected for this operation, got '{}'",
+        raw_change,
+    )
+    checks.reject(
+        pc.and_(pc.or_(outgoing, is_fee), positive(change)),
+        "a negative Change is expected for this operation, got '{}'",
+        raw_change,
+    )
+    checks.skip(
+        pc.and_(pc.or_(is_side, is_fee), pc.equal(change, pa.scalar(0, change.type))), "zero Change"
+    )
 
     amount = abs_amount(change)
     pnl_gain = pc.and_(is_pnl, positive(change))
@@ -171,42 +255,86 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     # A card purchase: a buy even when its fiat leg is not in the file (Binance often leaves it out)
     card = pc.fill_null(pc.equal(detail, "card"), False)
     type_ = pc.case_when(
-        pa.StructArray.from_arrays([pc.fill_null(m, False) for m in
-                                    (pc.equal(kind, "deposit"), pc.equal(kind, "withdrawal"),
-                                     pc.or_(pc.equal(kind, "income"), pnl_gain),
-                                     pc.equal(kind, "spend"), pnl_loss, card)],
-                                   names=["deposit", "withdrawal", "income", "spend", "loss", "card"]),
-        TxType.DEPOSIT.value, TxType.WITHDRAWAL.value, TxType.INCOME.value, TxType.SPEND.value,
-        TxType.FEE.value, TxType.BUY.value)
+        pa.StructArray.from_arrays(
+            [
+                pc.fill_null(m, False)
+                for m in (
+                    pc.equal(kind, "deposit"),
+                    pc.equal(kind, "withdrawal"),
+                    pc.or_(pc.equal(kind, "income"), pnl_gain),
+                    pc.equal(kind, "spend"),
+                    pnl_loss,
+                    card,
+                )
+            ],
+            names=["deposit", "withdrawal", "income", "spend", "loss", "card"],
+        ),
+        TxType.DEPOSIT.value,
+        TxType.WITHDRAWAL.value,
+        TxType.INCOME.value,
+        TxType.SPEND.value,
+        TxType.FEE.value,
+        TxType.BUY.value,
+    )
     sent_asset, received_asset = when(sent, coin), when(received, coin)
-    skip_fiat_only(checks, pc.if_else(card, pa.scalar(None, pa.string()), type_), sent_asset,
-                   received_asset)
+    skip_fiat_only(
+        checks, pc.if_else(card, pa.scalar(None, pa.string()), type_), sent_asset, received_asset
+    )
     grouped = pc.or_(is_side, is_fee)
     # Rows of one family at one instant and account are one transaction.
     group = pc.binary_join_element_wise(
-        text(table, "User_ID"), pc.cast(pc.cast(ts, pa.int64()), pa.string()), account, detail, "|",
-        null_handling="replace", null_replacement="")
-    label = pc.if_else(grouped, pc.if_else(pc.equal(detail, "trade"), pa.scalar(None, pa.string()),
-                                           detail), detail)
+        text(table, "User_ID"),
+        pc.cast(pc.cast(ts, pa.int64()), pa.string()),
+        account,
+        detail,
+        "|",
+        null_handling="replace",
+        null_replacement="",
+    )
+    label = pc.if_else(
+        grouped, pc.if_else(pc.equal(detail, "trade"), pa.scalar(None, pa.string()), detail), detail
+    )
     label = pc.if_else(pnl_gain, "income", pc.if_else(pnl_loss, operation, label))
     draft = draft_table(
-        n, timestamp=ts, wallet=constant(n, ctx.wallet or NAME), type=type_, label=label,
-        sent_asset=sent_asset, sent_amount=when(sent, amount, amount.type),
-        received_asset=received_asset, received_amount=when(received, amount, amount.type),
-        fee_asset=when(is_fee, coin), fee_amount=when(is_fee, amount, amount.type),
-        description=text(table, "Remark"), group=when(grouped, group), pair_hint=hint)
+        n,
+        timestamp=ts,
+        wallet=constant(n, ctx.wallet or NAME),
+        type=type_,
+        label=label,
+        sent_asset=sent_asset,
+        sent_amount=when(sent, amount, amount.type),
+        received_asset=received_asset,
+        received_amount=when(received, amount, amount.type),
+        fee_asset=when(is_fee, coin),
+        fee_amount=when(is_fee, amount, amount.type),
+        description=text(table, "Remark"),
+        group=when(grouped, group),
+        pair_hint=hint,
+    )
     return draft, checks
 
 
-def _trade_rows(n: int, ctx: ParseContext, checks: RowChecks, ts: pa.Array, side: pa.Array,
-                base: pa.Array, base_amount: pa.Array, quote: pa.Array, quote_amount: pa.Array,
-                fee_asset: pa.Array, fee_amount: pa.Array, columns: tuple[str, str, str],
-                external_id: pa.Array | None = None) -> pa.Table:
+def _trade_rows(
+    n: int,
+    ctx: ParseContext,
+    checks: RowChecks,
+    ts: pa.Array,
+    side: pa.Array,
+    base: pa.Array,
+    base_amount: pa.Array,
+    quote: pa.Array,
+    quote_amount: pa.Array,
+    fee_asset: pa.Array,
+    fee_amount: pa.Array,
+    columns: tuple[str, str, str],
+    external_id: pa.Array | None = None,
+) -> pa.Table:
     """One trade per row of a trade history: BUY = quote -> base, SELL = base -> quote."""
     side = pc.utf8_upper(side)
     buy, sell = pc.equal(side, "BUY"), pc.equal(side, "SELL")
-    checks.reject(pc.invert(pc.fill_null(pc.or_(buy, sell), False)),
-                  "side '{}' is neither BUY nor SELL", side)
+    checks.reject(
+        pc.invert(pc.fill_null(pc.or_(buy, sell), False)), "side '{}' is neither BUY nor SELL", side
+    )
     base_col, quote_col, fee_col = columns
     b = parse_asset(base, base_col, checks, NAME)
     q = parse_asset(quote, quote_col, checks, NAME)
@@ -214,18 +342,29 @@ def _trade_rows(n: int, ctx: ParseContext, checks: RowChecks, ts: pa.Array, side
     b_amount = abs_amount(parse_amount(base_amount, base_col, checks))
     q_amount = abs_amount(parse_amount(quote_amount, quote_col, checks))
     f_amount = abs_amount(parse_amount(fee_amount, fee_col, checks))
-    checks.reject(pc.or_(b.is_null(), b_amount.is_null()), f"missing amount or asset in column {base_col}")
-    checks.reject(pc.or_(q.is_null(), q_amount.is_null()), f"missing amount or asset in column {quote_col}")
+    checks.reject(
+        pc.or_(b.is_null(), b_amount.is_null()), f"missing amount or asset in column {base_col}"
+    )
+    checks.reject(
+        pc.or_(q.is_null(), q_amount.is_null()), f"missing amount or asset in column {quote_col}"
+    )
     has_fee = pc.fill_null(positive(f_amount), False)
     sent_asset, received_asset = pc.if_else(buy, q, b), pc.if_else(buy, b, q)
     type_ = classify_sides(sent_asset, received_asset)
     skip_fiat_only(checks, type_, sent_asset, received_asset)
     return draft_table(
-        n, timestamp=ts, wallet=constant(n, ctx.wallet or NAME), type=type_,
-        sent_asset=sent_asset, sent_amount=pc.if_else(buy, q_amount, b_amount),
-        received_asset=received_asset, received_amount=pc.if_else(buy, b_amount, q_amount),
-        fee_asset=when(has_fee, f), fee_amount=when(has_fee, f_amount, f_amount.type),
-        external_id=external_id)
+        n,
+        timestamp=ts,
+        wallet=constant(n, ctx.wallet or NAME),
+        type=type_,
+        sent_asset=sent_asset,
+        sent_amount=pc.if_else(buy, q_amount, b_amount),
+        received_asset=received_asset,
+        received_amount=pc.if_else(buy, b_amount, q_amount),
+        fee_asset=when(has_fee, f),
+        fee_amount=when(has_fee, f_amount, f_amount.type),
+        external_id=external_id,
+    )
 
 
 def spot_trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
@@ -235,12 +374,28 @@ def spot_trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, R
     checks = RowChecks(n)
     ts = parse_timestamp(text(table, "Date(UTC)"), "Date(UTC)", checks, ctx.tz)
     (b_amount, base), (q_amount, quote), (f_amount, fee) = (
-        amount_with_unit(text(table, c)) for c in ("Executed", "Amount", "Fee"))
+        amount_with_unit(text(table, c)) for c in ("Executed", "Amount", "Fee")
+    )
     for c, v in (("Executed", base), ("Amount", quote)):
-        checks.reject(pc.and_(text(table, c).is_valid(), v.is_null()),
-                      f"cannot read amount and asset from '{{}}' in column {c}", text(table, c))
-    draft = _trade_rows(n, ctx, checks, ts, text(table, "Side"), base, b_amount, quote, q_amount,
-                        fee, f_amount, ("Executed", "Amount", "Fee"))
+        checks.reject(
+            pc.and_(text(table, c).is_valid(), v.is_null()),
+            f"cannot read amount and asset from '{{}}' in column {c}",
+            text(table, c),
+        )
+    draft = _trade_rows(
+        n,
+        ctx,
+        checks,
+        ts,
+        text(table, "Side"),
+        base,
+        b_amount,
+        quote,
+        q_amount,
+        fee,
+        f_amount,
+        ("Executed", "Amount", "Fee"),
+    )
     return draft, checks
 
 
@@ -252,19 +407,32 @@ def old_trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, Ro
     ts = parse_timestamp(text(table, "Date(UTC)"), "Date(UTC)", checks, ctx.tz)
     market = text(table, "Market")
     base, quote = split_pair(market)
-    checks.reject(pc.and_(market.is_valid(), base.is_null()), "cannot split the market '{}'", market)
-    draft = _trade_rows(n, ctx, checks, ts, text(table, "Type"), base,
-                        _plain(text(table, "Amount")), quote, _plain(text(table, "Total")),
-                        text(table, "Fee Coin"), _plain(text(table, "Fee")),
-                        ("Amount", "Total", "Fee"))
+    checks.reject(
+        pc.and_(market.is_valid(), base.is_null()), "cannot split the market '{}'", market
+    )
+    draft = _trade_rows(
+        n,
+        ctx,
+        checks,
+        ts,
+        text(table, "Type"),
+        base,
+        _plain(text(table, "Amount")),
+        quote,
+        _plain(text(table, "Total")),
+        text(table, "Fee Coin"),
+        _plain(text(table, "Fee")),
+        ("Amount", "Total", "Fee"),
+    )
     return draft, checks
 
 
 def _plain(values: pa.Array) -> pa.Array:
     """Numbers of the old ;-separated export may use a decimal comma."""
     comma = pc.and_(pc.match_substring(values, ","), pc.invert(pc.match_substring(values, ".")))
-    return pc.if_else(comma, pc.replace_substring(values, ",", "."),
-                      pc.replace_substring(values, ",", ""))
+    return pc.if_else(
+        comma, pc.replace_substring(values, ",", "."), pc.replace_substring(values, ",", "")
+    )
 
 
 def orders_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
@@ -282,61 +450,132 @@ def orders_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChe
     fill_row = pc.and_(fill, pc.invert(subheader))
     status = pc.utf8_upper(text(table, "Status"))
     filled = pc.is_in(status, value_set=pa.array(["FILLED", "PARTIALLY_FILLED", "PARTIAL_FILL"]))
-    checks.skip(pc.and_(pc.invert(fill), pc.invert(pc.fill_null(filled, False))),
-                "order not filled (status {})", status)
+    checks.skip(
+        pc.and_(pc.invert(fill), pc.invert(pc.fill_null(filled, False))),
+        "order not filled (status {})",
+        status,
+    )
     date = pc.if_else(fill_row, text(table, "OrderNo"), text(table, "Date(UTC)"))
-    date = pc.if_else(subheader, "1970-01-01 00:00:00", date)   # skipped anyway
+    date = pc.if_else(subheader, "1970-01-01 00:00:00", date)  # skipped anyway
     ts = parse_timestamp(date, "Date(UTC)", checks, ctx.tz)
-    (b_amount, base), (q_amount, quote) = (amount_with_unit(text(table, c))
-                                           for c in ("Executed", "Trading total"))
-    f_amount, fee_asset = amount_with_unit(text(table, "Order Price"))   # a fill's Fee column
+    (b_amount, base), (q_amount, quote) = (
+        amount_with_unit(text(table, c)) for c in ("Executed", "Trading total")
+    )
+    f_amount, fee_asset = amount_with_unit(text(table, "Order Price"))  # a fill's Fee column
     order = pc.and_(pc.invert(fill), pc.fill_null(filled, False))
     nothing = pa.nulls(n, pa.string())
-    trade = _trade_rows(n, ctx, RowChecks(n), ts, text(table, "Side"), base, b_amount, quote,
-                        q_amount, nothing, nothing, ("Executed", "Trading total", "Fee"),
-                        external_id=text(table, "OrderNo"))
+    trade = _trade_rows(
+        n,
+        ctx,
+        RowChecks(n),
+        ts,
+        text(table, "Side"),
+        base,
+        b_amount,
+        quote,
+        q_amount,
+        nothing,
+        nothing,
+        ("Executed", "Trading total", "Fee"),
+        external_id=text(table, "OrderNo"),
+    )
     fee_checks = RowChecks(n)
     fee = parse_asset(fee_asset, "Fee", fee_checks, NAME)
     fee_qty = abs_amount(parse_amount(f_amount, "Fee", fee_checks))
-    checks.skip(pc.and_(fill_row, pc.invert(pc.fill_null(positive(fee_qty), False))),
-                "fill without a fee (its order row is the trade)")
+    checks.skip(
+        pc.and_(fill_row, pc.invert(pc.fill_null(positive(fee_qty), False))),
+        "fill without a fee (its order row is the trade)",
+    )
     for c, v in (("Executed", base), ("Trading total", quote)):
-        checks.reject(pc.and_(order, v.is_null()),
-                      f"cannot read amount and asset from '{{}}' in column {c}", text(table, c))
-    checks.reject(pc.and_(order, pc.invert(pc.fill_null(pc.is_in(
-        pc.utf8_upper(text(table, "Side")), value_set=pa.array(["BUY", "SELL"])), False))),
-        "side '{}' is neither BUY nor SELL", text(table, "Side"))
+        checks.reject(
+            pc.and_(order, v.is_null()),
+            f"cannot read amount and asset from '{{}}' in column {c}",
+            text(table, c),
+        )
+    checks.reject(
+        pc.and_(
+            order,
+            pc.invert(
+                pc.fill_null(
+                    pc.is_in(
+                        pc.utf8_upper(text(table, "Side")), value_set=pa.array(["BUY", "SELL"])
+                    ),
+                    False,
+                )
+            ),
+        ),
+        "side '{}' is neither BUY nor SELL",
+        text(table, "Side"),
+    )
 
     def pick(name: str) -> pa.Array:
-        return pc.if_else(fill_row, pa.scalar(None, trade.schema.field(name).type),
-                          trade.column(name).combine_chunks())
+        return pc.if_else(
+            fill_row,
+            pa.scalar(None, trade.schema.field(name).type),
+            trade.column(name).combine_chunks(),
+        )
+
     draft = draft_table(
-        n, timestamp=ts, wallet=constant(n, ctx.wallet or NAME),
-        type=pc.if_else(fill_row, TxType.FEE.value, pick("type")), label=when(fill_row, "trading fee"),
+        n,
+        timestamp=ts,
+        wallet=constant(n, ctx.wallet or NAME),
+        type=pc.if_else(fill_row, TxType.FEE.value, pick("type")),
+        label=when(fill_row, "trading fee"),
         sent_asset=pc.if_else(fill_row, fee, pick("sent_asset")),
         sent_amount=pc.if_else(fill_row, fee_qty, pick("sent_amount")),
-        received_asset=pick("received_asset"), received_amount=pick("received_amount"),
-        external_id=pick("external_id"))
+        received_asset=pick("received_asset"),
+        received_amount=pick("received_amount"),
+        external_id=pick("external_id"),
+    )
     return draft, checks
 
 
 ORDER_COLUMNS = ("Date(UTC)", "OrderNo", "Pair", "Type", "Side", "Order Price")
 VERSIONS = (
-    FormatSpec(name=NAME, columns=COLUMNS, optional_columns=OPTIONAL_COLUMNS, to_legs=to_legs,
-               description="transaction history / statement (User_ID, UTC_Time, ...)"),
-    FormatSpec(name="binance-2025", source=NAME,
-               columns=("User ID", "Time", "Account", "Operation", "Coin", "Change"),
-               optional_columns=OPTIONAL_COLUMNS, rename={"User ID": "User_ID", "Time": "UTC_Time"},
-               to_legs=to_legs, description="transaction history 2025 (User ID, Time, two-digit years)"),
-    FormatSpec(name="binance-spot-trades", source=NAME,
-               columns=("Date(UTC)", "Pair", "Side", "Price", "Executed", "Amount", "Fee"),
-               to_legs=spot_trades_to_legs, description="spot trade history (units in the cells)"),
-    FormatSpec(name="binance-trades-2019", source=NAME,
-               columns=("Date(UTC)", "Market", "Type", "Price", "Amount", "Total", "Fee", "Fee Coin"),
-               to_legs=old_trades_to_legs, description="trade history before 2021 (often ;-separated)"),
+    FormatSpec(
+        name=NAME,
+        columns=COLUMNS,
+        optional_columns=OPTIONAL_COLUMNS,
+        to_legs=to_legs,
+        description="transaction history / statement (User_ID, UTC_Time, ...)",
+    ),
+    FormatSpec(
+        name="binance-2025",
+        source=NAME,
+        columns=("User ID", "Time", "Account", "Operation", "Coin", "Change"),
+        optional_columns=OPTIONAL_COLUMNS,
+        rename={"User ID": "User_ID", "Time": "UTC_Time"},
+        to_legs=to_legs,
+        description="transaction history 2025 (User ID, Time, two-digit years)",
+    ),
+    FormatSpec(
+        name="binance-spot-trades",
+        source=NAME,
+        columns=("Date(UTC)", "Pair", "Side", "Price", "Executed", "Amount", "Fee"),
+        to_legs=spot_trades_to_legs,
+        description="spot trade history (units in the cells)",
+    ),
+    FormatSpec(
+        name="binance-trades-2019",
+        source=NAME,
+        columns=("Date(UTC)", "Market", "Type", "Price", "Amount", "Total", "Fee", "Fee Coin"),
+        to_legs=old_trades_to_legs,
+        description="trade history before 2021 (often ;-separated)",
+    ),
     # Only the first six columns are required, so fill rows (six fields) are padded, not rejected.
-    FormatSpec(name="binance-orders", source=NAME, columns=ORDER_COLUMNS,
-               optional_columns=("Order Amount", "Time", "Executed", "Average Price",
-                                 "Trading total", "Status"),
-               to_legs=orders_to_legs, description="order history with nested fill rows"),
+    FormatSpec(
+        name="binance-orders",
+        source=NAME,
+        columns=ORDER_COLUMNS,
+        optional_columns=(
+            "Order Amount",
+            "Time",
+            "Executed",
+            "Average Price",
+            "Trading total",
+            "Status",
+        ),
+        to_legs=orders_to_legs,
+        description="order history with nested fill rows",
+    ),
 )

@@ -38,6 +38,7 @@ Subtotal is the stated value (fiat_value) when Price Currency is fiat. The Coinb
 exchange id (external_id) and the identity of the transaction. Timestamps are UTC
 ('2024-01-05 14:03:00 UTC' or ISO 8601).
 """
+
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -72,8 +73,12 @@ from ingest.normalize.canonical import AMOUNT, TxType
 
 NAME = "coinbase"
 # What to_legs reads (the newest header's names); older versions are renamed to these.
-PRICE_CCY, PRICE, TOTAL, FEES = ("Price Currency", "Price at Transaction",
-                                 "Total (inclusive of fees and/or spread)", "Fees and/or Spread")
+PRICE_CCY, PRICE, TOTAL, FEES = (
+    "Price Currency",
+    "Price at Transaction",
+    "Total (inclusive of fees and/or spread)",
+    "Fees and/or Spread",
+)
 BASE = ("Timestamp", "Transaction Type", "Asset", "Quantity Transacted")
 COLUMNS = ("ID",) + BASE + (PRICE_CCY, PRICE, "Subtotal", TOTAL, FEES, "Notes")
 
@@ -82,33 +87,58 @@ INTERNAL = "{} is a move within the user's own Coinbase account (no disposal)"
 KINDS: dict[str, tuple[str | None, ...]] = {
     **{t: ("buy", None) for t in ("buy", "advanced trade buy", "advance trade buy")},
     **{t: ("sell", None) for t in ("sell", "advanced trade sell", "advance trade sell")},
-    "convert": ("convert", None), "wrap asset": ("convert", None),
+    "convert": ("convert", None),
+    "wrap asset": ("convert", None),
     **{t: ("out", None) for t in ("send", "withdrawal", "exchange withdrawal", "pro withdrawal")},
     **{t: ("in", None) for t in ("receive", "deposit", "exchange deposit", "pro deposit")},
-    **{t: ("internal", None) for t in ("retail staking transfer", "retail unstaking transfer",
-                                       "retail eth2 deprecation", "vault withdrawal",
-                                       "cash to savings")},
-    "staking income": ("income", "staking"), "inflation reward": ("income", "staking"),
-    **{t: ("income", "reward") for t in ("rewards income", "reward income", "learning reward",
-                                           "coinbase earn", "incentives rewards payout")},
-    "interest": ("income", "interest"), "interest payout": ("income", "interest"),
+    **{
+        t: ("internal", None)
+        for t in (
+            "retail staking transfer",
+            "retail unstaking transfer",
+            "retail eth2 deprecation",
+            "vault withdrawal",
+            "cash to savings",
+        )
+    },
+    "staking income": ("income", "staking"),
+    "inflation reward": ("income", "staking"),
+    **{
+        t: ("income", "reward")
+        for t in (
+            "rewards income",
+            "reward income",
+            "learning reward",
+            "coinbase earn",
+            "incentives rewards payout",
+        )
+    },
+    "interest": ("income", "interest"),
+    "interest payout": ("income", "interest"),
 }
 
-_CONVERTED = (r"^(?:Converted|Wrapped)\s+(?P<from_amount>[\d.,]+)\s+(?P<from_asset>\S+)\s+to\s+"
-              r"(?P<to_amount>[\d.,]+)\s+(?P<to_asset>\S+)")
+_CONVERTED = (
+    r"^(?:Converted|Wrapped)\s+(?P<from_amount>[\d.,]+)\s+(?P<from_asset>\S+)\s+to\s+"
+    r"(?P<to_amount>[\d.,]+)\s+(?P<to_asset>\S+)"
+)
 
 
-def to_legs(table: pa.Table, ctx: ParseContext, *, month_first: bool = False
-            ) -> tuple[pa.Table, RowChecks]:
+def to_legs(
+    table: pa.Table, ctx: ParseContext, *, month_first: bool = False
+) -> tuple[pa.Table, RowChecks]:
     n = table.num_rows
     checks = RowChecks(n)
-    ts = parse_timestamp(text(table, "Timestamp"), "Timestamp", checks, ctx.tz,
-                         month_first=month_first)
+    ts = parse_timestamp(
+        text(table, "Timestamp"), "Timestamp", checks, ctx.tz, month_first=month_first
+    )
     tx_type = text(table, "Transaction Type")
     kind, income_label = lookup(tx_type, KINDS, 2)
     checks.reject(tx_type.is_null(), "missing transaction type in column Transaction Type")
-    checks.reject(pc.and_(tx_type.is_valid(), kind.is_null()),
-                  "unknown transaction type '{}' in column Transaction Type", tx_type)
+    checks.reject(
+        pc.and_(tx_type.is_valid(), kind.is_null()),
+        "unknown transaction type '{}' in column Transaction Type",
+        tx_type,
+    )
     checks.skip(pc.equal(kind, "internal"), INTERNAL, tx_type)
     raw_asset, raw_quantity = text(table, "Asset"), text(table, "Quantity Transacted")
     asset = parse_asset(raw_asset, "Asset", checks, NAME)
@@ -129,107 +159,204 @@ def to_legs(table: pa.Table, ctx: ParseContext, *, month_first: bool = False
     trade = pc.or_(is_buy, is_sell)
     no_fee = pc.coalesce(fees, ZERO)
     # The fee-exclusive counter amount of a buy/sell: Subtotal, else Total -/+ Fees.
-    counter = pc.coalesce(subtotal, pc.if_else(pc.fill_null(is_buy, False),
-                                               add_amounts(total, no_fee, subtract=True),
-                                               add_amounts(total, no_fee)))
+    counter = pc.coalesce(
+        subtotal,
+        pc.if_else(
+            pc.fill_null(is_buy, False),
+            add_amounts(total, no_fee, subtract=True),
+            add_amounts(total, no_fee),
+        ),
+    )
     checks.reject(pc.and_(trade, raw_currency.is_null()), f"missing currency in column {PRICE_CCY}")
-    checks.reject(pc.and_(trade, pc.and_(raw_subtotal.is_null(), raw_total.is_null())),
-                  "missing amount in column Subtotal")
+    checks.reject(
+        pc.and_(trade, pc.and_(raw_subtotal.is_null(), raw_total.is_null())),
+        "missing amount in column Subtotal",
+    )
 
     notes = text(table, "Notes")
     parts = pc.extract_regex(notes, _CONVERTED)
     converted = pc.and_(parts.is_valid(), is_convert)
-    to_asset = parse_asset(when(converted, pc.struct_field(parts, "to_asset")), "Notes", checks, NAME)
-    to_amount = parse_amount(when(converted, pc.struct_field(parts, "to_amount")), "Notes", checks,
-                             money=True)
-    checks.reject(pc.and_(is_convert, pc.invert(pc.fill_null(converted, False))),
-                  "cannot read the received side of a Convert from Notes '{}'", notes)
+    to_asset = parse_asset(
+        when(converted, pc.struct_field(parts, "to_asset")), "Notes", checks, NAME
+    )
+    to_amount = parse_amount(
+        when(converted, pc.struct_field(parts, "to_amount")), "Notes", checks, money=True
+    )
+    checks.reject(
+        pc.and_(is_convert, pc.invert(pc.fill_null(converted, False))),
+        "cannot read the received side of a Convert from Notes '{}'",
+        notes,
+    )
     convert_fee = _convert_fee(quantity, subtotal, total, fees, pc.fill_null(converted, False))
 
     sends_asset = pc.or_(pc.or_(is_sell, is_convert), is_out)
     receives_asset = pc.or_(pc.or_(is_buy, is_in), is_income)
     sent_asset = pc.if_else(sends_asset, asset, when(is_buy, price_currency))
-    sent_quantity = pc.if_else(pc.fill_null(converted, False),
-                               add_amounts(quantity, pc.coalesce(convert_fee, ZERO), subtract=True),
-                               quantity)
+    sent_quantity = pc.if_else(
+        pc.fill_null(converted, False),
+        add_amounts(quantity, pc.coalesce(convert_fee, ZERO), subtract=True),
+        quantity,
+    )
     sent_amount = pc.if_else(sends_asset, sent_quantity, when(is_buy, counter))
-    received_asset = pc.if_else(receives_asset, asset,
-                                pc.if_else(is_sell, price_currency, when(is_convert, to_asset)))
-    received_amount = pc.if_else(receives_asset, quantity,
-                                 pc.if_else(is_sell, counter, when(is_convert, to_amount)))
+    received_asset = pc.if_else(
+        receives_asset, asset, pc.if_else(is_sell, price_currency, when(is_convert, to_asset))
+    )
+    received_amount = pc.if_else(
+        receives_asset, quantity, pc.if_else(is_sell, counter, when(is_convert, to_amount))
+    )
 
     trade_fee = pc.and_(trade, pc.fill_null(positive(fees), False))
     has_convert_fee = pc.fill_null(positive(convert_fee), False)
     fee_asset = pc.if_else(trade_fee, price_currency, when(has_convert_fee, asset))
     fee_amount = pc.if_else(trade_fee, fees, when(has_convert_fee, convert_fee, AMOUNT))
-    type_ = pc.if_else(trade, classify_sides(sent_asset, received_asset),
-                       pc.if_else(is_convert, TxType.TRADE.value,
-                                  pc.if_else(is_out, TxType.WITHDRAWAL.value,
-                                             pc.if_else(is_in, TxType.DEPOSIT.value,
-                                                        when(is_income, TxType.INCOME.value)))))
+    type_ = pc.if_else(
+        trade,
+        classify_sides(sent_asset, received_asset),
+        pc.if_else(
+            is_convert,
+            TxType.TRADE.value,
+            pc.if_else(
+                is_out,
+                TxType.WITHDRAWAL.value,
+                pc.if_else(is_in, TxType.DEPOSIT.value, when(is_income, TxType.INCOME.value)),
+            ),
+        ),
+    )
     skip_fiat_only(checks, type_, sent_asset, received_asset)
     stated = pc.and_(pc.fill_null(is_fiat(price_currency), False), subtotal.is_valid())
     # The ETH2 deprecation: an ETH2 Send and an ETH Receive at one instant meet as one group
     # (a same-asset pair is skipped when groups are combined; a lone leg keeps its type).
-    eth2_leg = pc.or_(pc.and_(is_out, pc.equal(pc.utf8_upper(raw_asset), "ETH2")),
-                      pc.and_(is_in, pc.equal(asset, "ETH")))
-    group = when(eth2_leg, pc.binary_join_element_wise(
-        "eth2-migration", pc.cast(pc.cast(ts, pa.int64()), pa.string()), "|"))
+    eth2_leg = pc.or_(
+        pc.and_(is_out, pc.equal(pc.utf8_upper(raw_asset), "ETH2")),
+        pc.and_(is_in, pc.equal(asset, "ETH")),
+    )
+    group = when(
+        eth2_leg,
+        pc.binary_join_element_wise(
+            "eth2-migration", pc.cast(pc.cast(ts, pa.int64()), pa.string()), "|"
+        ),
+    )
     draft = draft_table(
-        n, timestamp=ts, wallet=constant(n, ctx.wallet or NAME), type=type_, label=income_label,
-        sent_asset=sent_asset, sent_amount=sent_amount,
-        received_asset=received_asset, received_amount=received_amount,
-        fee_asset=fee_asset, fee_amount=fee_amount,
-        fiat_value=when(stated, subtotal, AMOUNT), fiat_currency=when(stated, price_currency),
-        external_id=text(table, "ID"), description=notes, group=group)
+        n,
+        timestamp=ts,
+        wallet=constant(n, ctx.wallet or NAME),
+        type=type_,
+        label=income_label,
+        sent_asset=sent_asset,
+        sent_amount=sent_amount,
+        received_asset=received_asset,
+        received_amount=received_amount,
+        fee_asset=fee_asset,
+        fee_amount=fee_amount,
+        fiat_value=when(stated, subtotal, AMOUNT),
+        fiat_currency=when(stated, price_currency),
+        external_id=text(table, "ID"),
+        description=notes,
+        group=group,
+    )
     return draft, checks
 
 
-def _convert_fee(quantity: pa.Array, subtotal: pa.Array, total: pa.Array, fees: pa.Array,
-                 converted: pa.Array) -> pa.Array:
+def _convert_fee(
+    quantity: pa.Array, subtotal: pa.Array, total: pa.Array, fees: pa.Array, converted: pa.Array
+) -> pa.Array:
     """The spread of a Convert in units of the sent asset: Quantity x spread / Total, spread =
     Fees, else Total - Subtotal (rare rows: exact Decimal per row)."""
     idx = np.flatnonzero(as_mask(converted))
     out: list[Decimal | None] = [None] * len(quantity)
     step = Decimal(1).scaleb(-AMOUNT.scale)
-    for i, q, sub, tot, fee in zip(idx.tolist(), *(a.take(pa.array(idx)).to_pylist()
-                                                 for a in (quantity, subtotal, total, fees))):
+    for i, q, sub, tot, fee in zip(
+        idx.tolist(),
+        *(a.take(pa.array(idx)).to_pylist() for a in (quantity, subtotal, total, fees)),
+    ):
         spread = fee if fee else (tot - sub if tot is not None and sub is not None else None)
         if q is not None and spread and tot and spread > 0 and spread < tot:
             out[i] = (q * spread / tot).quantize(step, rounding=ROUND_HALF_EVEN)
     return pa.array(out, AMOUNT)
 
 
-def _version(name: str, columns: tuple[str, ...], description: str, *,
-             rename: dict[str, str] | None = None, month_first: bool = False) -> FormatSpec:
-    return FormatSpec(name=name, source=NAME, columns=columns, description=description,
-                      rename=rename or {}, optional_columns=("ID",) if "ID" not in columns else (),
-                      to_legs=partial(to_legs, month_first=month_first))
+def _version(
+    name: str,
+    columns: tuple[str, ...],
+    description: str,
+    *,
+    rename: dict[str, str] | None = None,
+    month_first: bool = False,
+) -> FormatSpec:
+    return FormatSpec(
+        name=name,
+        source=NAME,
+        columns=columns,
+        description=description,
+        rename=rename or {},
+        optional_columns=("ID",) if "ID" not in columns else (),
+        to_legs=partial(to_legs, month_first=month_first),
+    )
 
 
 _CCY_NAMES = {"{ccy} Spot Price at Transaction": PRICE, "{ccy} Subtotal": "Subtotal"}
 VERSIONS = (
     _version(NAME, COLUMNS, "transaction history, 2024 and later (with ID)"),
-    _version("coinbase-2023", BASE + ("Spot Price Currency", "Spot Price at Transaction",
-                                      "Subtotal", TOTAL, FEES, "Notes"),
-             "transaction history 2022-2023 (Spot Price Currency, no ID)",
-             rename={"Spot Price Currency": PRICE_CCY, "Spot Price at Transaction": PRICE}),
-    _version("coinbase-2023b", BASE + (PRICE_CCY, PRICE, "Subtotal", TOTAL, FEES, "Notes"),
-             "transaction history 2023-2024 (Price Currency, no ID)"),
-    _version("coinbase-2021", BASE + ("Spot Price Currency", "Spot Price at Transaction",
-                                      "Subtotal", "Total (inclusive of fees)", "Fees", "Notes"),
-             "transaction history 2021 (Total (inclusive of fees), Fees)",
-             rename={"Spot Price Currency": PRICE_CCY, "Spot Price at Transaction": PRICE,
-                     "Total (inclusive of fees)": TOTAL, "Fees": FEES}),
-    _version("coinbase-2020", BASE + ("{ccy} Spot Price at Transaction", "{ccy} Subtotal",
-                                      "{ccy} Total (inclusive of fees and/or spread)",
-                                      "{ccy} Fees and/or Spread", "Notes"),
-             "transaction history 2020 (currency in the column names: EUR Subtotal, ...)",
-             rename={**_CCY_NAMES, "{ccy} Total (inclusive of fees and/or spread)": TOTAL,
-                     "{ccy} Fees and/or Spread": FEES}),
-    _version("coinbase-2017", BASE + ("{ccy} Spot Price at Transaction", "{ccy} Subtotal",
-                                      "{ccy} Total (inclusive of fees)", "{ccy} Fees", "Notes"),
-             "transaction history 2017-2019 (USD Subtotal, ..., dates MM/DD/YYYY)",
-             rename={**_CCY_NAMES, "{ccy} Total (inclusive of fees)": TOTAL, "{ccy} Fees": FEES},
-             month_first=True),
+    _version(
+        "coinbase-2023",
+        BASE
+        + ("Spot Price Currency", "Spot Price at Transaction", "Subtotal", TOTAL, FEES, "Notes"),
+        "transaction history 2022-2023 (Spot Price Currency, no ID)",
+        rename={"Spot Price Currency": PRICE_CCY, "Spot Price at Transaction": PRICE},
+    ),
+    _version(
+        "coinbase-2023b",
+        BASE + (PRICE_CCY, PRICE, "Subtotal", TOTAL, FEES, "Notes"),
+        "transaction history 2023-2024 (Price Currency, no ID)",
+    ),
+    _version(
+        "coinbase-2021",
+        BASE
+        + (
+            "Spot Price Currency",
+            "Spot Price at Transaction",
+            "Subtotal",
+            "Total (inclusive of fees)",
+            "Fees",
+            "Notes",
+        ),
+        "transaction history 2021 (Total (inclusive of fees), Fees)",
+        rename={
+            "Spot Price Currency": PRICE_CCY,
+            "Spot Price at Transaction": PRICE,
+            "Total (inclusive of fees)": TOTAL,
+            "Fees": FEES,
+        },
+    ),
+    _version(
+        "coinbase-2020",
+        BASE
+        + (
+            "{ccy} Spot Price at Transaction",
+            "{ccy} Subtotal",
+            "{ccy} Total (inclusive of fees and/or spread)",
+            "{ccy} Fees and/or Spread",
+            "Notes",
+        ),
+        "transaction history 2020 (currency in the column names: EUR Subtotal, ...)",
+        rename={
+            **_CCY_NAMES,
+            "{ccy} Total (inclusive of fees and/or spread)": TOTAL,
+            "{ccy} Fees and/or Spread": FEES,
+        },
+    ),
+    _version(
+        "coinbase-2017",
+        BASE
+        + (
+            "{ccy} Spot Price at Transaction",
+            "{ccy} Subtotal",
+            "{ccy} Total (inclusive of fees)",
+            "{ccy} Fees",
+            "Notes",
+        ),
+        "transaction history 2017-2019 (USD Subtotal, ..., dates MM/DD/YYYY)",
+        rename={**_CCY_NAMES, "{ccy} Total (inclusive of fees)": TOTAL, "{ccy} Fees": FEES},
+        month_first=True,
+    ),
 )

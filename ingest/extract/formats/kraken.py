@@ -23,6 +23,7 @@ Asset codes are normalized (XXBT -> BTC, ZUSD -> USD, XBT.M -> BTC, ETH2.S -> ET
 DOT). The refid is the exchange id and the identity of the transaction. time is UTC
 ('2024-01-05 14:03:00', fractional seconds allowed).
 """
+
 from __future__ import annotations
 
 import pyarrow as pa
@@ -50,21 +51,44 @@ from ingest.extract.formats.base import (
 from ingest.normalize.canonical import TxType
 
 NAME = "kraken"
-COLUMNS = ("txid", "refid", "time", "type", "subtype", "aclass", "asset", "amount", "fee", "balance")
+COLUMNS = (
+    "txid",
+    "refid",
+    "time",
+    "type",
+    "subtype",
+    "aclass",
+    "asset",
+    "amount",
+    "fee",
+    "balance",
+)
 
 INTERNAL = "move between the user's own Kraken balances (not taxable)"
 # "type/subtype" (lower case; "type/*" matches any subtype) -> (kind, label or skip reason)
 KINDS: dict[str, tuple[str | None, ...]] = {
     **{f"{t}/*": ("leg", None) for t in ("trade", "spend", "receive")},
-    "deposit/*": ("funding", None), "withdrawal/*": ("funding", None),
-    "staking/*": ("income", "staking"), "earn/reward": ("income", "staking"),
-    "dividend/*": ("income", "income"), "invite bonus/*": ("income", "reward"),
+    "deposit/*": ("funding", None),
+    "withdrawal/*": ("funding", None),
+    "staking/*": ("income", "staking"),
+    "earn/reward": ("income", "staking"),
+    "dividend/*": ("income", "income"),
+    "invite bonus/*": ("income", "reward"),
     "transfer/": ("airdrop", None),
-    **{f"transfer/{s}": ("skip", INTERNAL) for s in ("spottostaking", "stakingfromspot",
-                                                     "stakingtospot", "spotfromstaking",
-                                                     "spotfromfutures")},
-    **{f"earn/{s}": ("skip", INTERNAL) for s in ("allocation", "deallocation", "autoallocation",
-                                                 "migration")},
+    **{
+        f"transfer/{s}": ("skip", INTERNAL)
+        for s in (
+            "spottostaking",
+            "stakingfromspot",
+            "stakingtospot",
+            "spotfromstaking",
+            "spotfromfutures",
+        )
+    },
+    **{
+        f"earn/{s}": ("skip", INTERNAL)
+        for s in ("allocation", "deallocation", "autoallocation", "migration")
+    },
     **{f"{t}/*": ("unsupported", None) for t in ("margin", "rollover", "settled", "liquidation")},
 }
 
@@ -75,16 +99,21 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     ts = parse_timestamp(text(table, "time"), "time", checks, ctx.tz)
     type_text, subtype = text(table, "type"), text(table, "subtype")
     lowered = pc.utf8_lower(type_text)
-    exact = pc.binary_join_element_wise(lowered, pc.utf8_lower(subtype), "/", null_handling="replace",
-                                        null_replacement="")
+    exact = pc.binary_join_element_wise(
+        lowered, pc.utf8_lower(subtype), "/", null_handling="replace", null_replacement=""
+    )
     kind_exact, detail_exact = lookup(exact, KINDS, 2)
     kind_any, detail_any = lookup(pc.binary_join_element_wise(lowered, "*", "/"), KINDS, 2)
     kind, detail = pc.coalesce(kind_exact, kind_any), pc.coalesce(detail_exact, detail_any)
     checks.reject(type_text.is_null(), "missing type in column type")
-    checks.reject(pc.and_(type_text.is_valid(), pc.equal(kind, "unsupported")),
-                  "margin trading is not supported (type '{}')", type_text)
-    checks.reject(pc.and_(type_text.is_valid(), kind.is_null()),
-                  "unknown type '{}' in column type", exact)
+    checks.reject(
+        pc.and_(type_text.is_valid(), pc.equal(kind, "unsupported")),
+        "margin trading is not supported (type '{}')",
+        type_text,
+    )
+    checks.reject(
+        pc.and_(type_text.is_valid(), kind.is_null()), "unknown type '{}' in column type", exact
+    )
     refid = text(table, "refid")
     checks.reject(refid.is_null(), "missing refid in column refid")
     raw_asset = text(table, "asset")
@@ -96,16 +125,22 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     fee = parse_amount(raw_fee, "fee", checks)
     checks.reject(negative(fee), "negative fee '{}' in column fee", raw_fee)
     checks.skip(pc.equal(kind, "skip"), "{}", detail)
-    checks.skip(text(table, "txid").is_null(),
-                "row without txid (unconfirmed duplicate of a ledger entry)")
+    checks.skip(
+        text(table, "txid").is_null(), "row without txid (unconfirmed duplicate of a ledger entry)"
+    )
 
     is_leg, is_funding = pc.equal(kind, "leg"), pc.equal(kind, "funding")
     is_income, is_airdrop = pc.equal(kind, "income"), pc.equal(kind, "airdrop")
     zero = pc.equal(amount, pa.scalar(0, amount.type))
     has_fee = pc.fill_null(positive(fee), False)
-    checks.reject(pc.and_(pc.or_(pc.or_(is_funding, is_income), is_airdrop), zero),
-                  "zero amount '{}' in column amount", raw_amount)
-    checks.reject(pc.and_(is_income, negative(amount)), "negative amount '{}' for income", raw_amount)
+    checks.reject(
+        pc.and_(pc.or_(pc.or_(is_funding, is_income), is_airdrop), zero),
+        "zero amount '{}' in column amount",
+        raw_amount,
+    )
+    checks.reject(
+        pc.and_(is_income, negative(amount)), "negative amount '{}' for income", raw_amount
+    )
     checks.skip(pc.and_(pc.and_(is_leg, zero), pc.invert(has_fee)), "zero amount and fee")
 
     out, in_ = negative(amount), positive(amount)
@@ -114,28 +149,73 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     reversal = pc.and_(is_funding, pc.not_equal(pc.utf8_lower(type_text), funding_type))
     type_ = pc.case_when(
         pa.StructArray.from_arrays(
-            [pc.fill_null(m, False) for m in (is_funding, is_income, pc.and_(is_airdrop, in_),
-                                              pc.and_(is_airdrop, out))],
-            names=["funding", "income", "airdrop", "delisting"]),
-        funding_type, TxType.INCOME.value, TxType.INCOME.value, TxType.SPEND.value)
+            [
+                pc.fill_null(m, False)
+                for m in (is_funding, is_income, pc.and_(is_airdrop, in_), pc.and_(is_airdrop, out))
+            ],
+            names=["funding", "income", "airdrop", "delisting"],
+        ),
+        funding_type,
+        TxType.INCOME.value,
+        TxType.INCOME.value,
+        TxType.SPEND.value,
+    )
     label = pc.case_when(
         pa.StructArray.from_arrays(
-            [pc.fill_null(m, False) for m in (reversal, is_income, pc.and_(is_airdrop, in_),
-                                              pc.and_(is_airdrop, out))],
-            names=["reversal", "income", "airdrop", "delisting"]),
-        "reversal", detail, "airdrop", "delisting")
+            [
+                pc.fill_null(m, False)
+                for m in (reversal, is_income, pc.and_(is_airdrop, in_), pc.and_(is_airdrop, out))
+            ],
+            names=["reversal", "income", "airdrop", "delisting"],
+        ),
+        "reversal",
+        detail,
+        "airdrop",
+        "delisting",
+    )
     skip_fiat_only(checks, type_, sent_asset, received_asset)
     draft = draft_table(
-        n, timestamp=ts, wallet=constant(n, ctx.wallet or NAME), type=type_, label=label,
-        sent_asset=sent_asset, sent_amount=when(out, abs_amount(amount), amount.type),
-        received_asset=received_asset, received_amount=when(in_, amount, amount.type),
-        fee_asset=when(has_fee, asset), fee_amount=when(has_fee, fee, fee.type),
-        external_id=refid, group=when(is_leg, refid))
+        n,
+        timestamp=ts,
+        wallet=constant(n, ctx.wallet or NAME),
+        type=type_,
+        label=label,
+        sent_asset=sent_asset,
+        sent_amount=when(out, abs_amount(amount), amount.type),
+        received_asset=received_asset,
+        received_amount=when(in_, amount, amount.type),
+        fee_asset=when(has_fee, asset),
+        fee_amount=when(has_fee, fee, fee.type),
+        external_id=refid,
+        group=when(is_leg, refid),
+    )
     return draft, checks
 
 
-KRAKEN_QUOTES = ("USDT", "USDC", "ZUSD", "ZEUR", "ZGBP", "ZCAD", "ZJPY", "ZCHF", "ZAUD", "XXBT",
-                 "XETH", "USD", "EUR", "GBP", "CAD", "JPY", "CHF", "AUD", "XBT", "ETH", "DAI", "DOT")
+KRAKEN_QUOTES = (
+    "USDT",
+    "USDC",
+    "ZUSD",
+    "ZEUR",
+    "ZGBP",
+    "ZCAD",
+    "ZJPY",
+    "ZCHF",
+    "ZAUD",
+    "XXBT",
+    "XETH",
+    "USD",
+    "EUR",
+    "GBP",
+    "CAD",
+    "JPY",
+    "CHF",
+    "AUD",
+    "XBT",
+    "ETH",
+    "DAI",
+    "DOT",
+)
 
 
 def trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
@@ -154,11 +234,16 @@ def trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChe
     b, q = parse_asset(base, "pair", checks, NAME), parse_asset(quote, "pair", checks, NAME)
     side = pc.utf8_lower(text(table, "type"))
     buy, sell = pc.equal(side, "buy"), pc.equal(side, "sell")
-    checks.reject(pc.invert(pc.fill_null(pc.or_(buy, sell), False)),
-                  "type '{}' is neither buy nor sell", text(table, "type"))
-    checks.reject(pc.fill_null(positive(parse_amount(text(table, "margin"), "margin", RowChecks(n))),
-                               False), "margin trading is not supported (margin '{}')",
-                  text(table, "margin"))
+    checks.reject(
+        pc.invert(pc.fill_null(pc.or_(buy, sell), False)),
+        "type '{}' is neither buy nor sell",
+        text(table, "type"),
+    )
+    checks.reject(
+        pc.fill_null(positive(parse_amount(text(table, "margin"), "margin", RowChecks(n))), False),
+        "margin trading is not supported (margin '{}')",
+        text(table, "margin"),
+    )
     cost = abs_amount(parse_amount(text(table, "cost"), "cost", checks))
     vol = abs_amount(parse_amount(text(table, "vol"), "vol", checks))
     fee = abs_amount(parse_amount(text(table, "fee"), "fee", checks))
@@ -168,18 +253,42 @@ def trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChe
     type_ = classify_sides(sent_asset, received_asset)
     skip_fiat_only(checks, type_, sent_asset, received_asset)
     draft = draft_table(
-        n, timestamp=ts, wallet=constant(n, ctx.wallet or NAME), type=type_,
-        sent_asset=sent_asset, sent_amount=pc.if_else(buy, cost, vol),
-        received_asset=received_asset, received_amount=pc.if_else(buy, vol, cost),
-        fee_asset=when(has_fee, q), fee_amount=when(has_fee, fee, fee.type),
-        external_id=text(table, "txid"))
+        n,
+        timestamp=ts,
+        wallet=constant(n, ctx.wallet or NAME),
+        type=type_,
+        sent_asset=sent_asset,
+        sent_amount=pc.if_else(buy, cost, vol),
+        received_asset=received_asset,
+        received_amount=pc.if_else(buy, vol, cost),
+        fee_asset=when(has_fee, q),
+        fee_amount=when(has_fee, fee, fee.type),
+        external_id=text(table, "txid"),
+    )
     return draft, checks
 
 
 VERSIONS = (
     FormatSpec(name=NAME, columns=COLUMNS, to_legs=to_legs, description="ledgers.csv"),
-    FormatSpec(name="kraken-trades", source=NAME,
-               columns=("txid", "ordertxid", "pair", "time", "type", "ordertype", "price", "cost",
-                        "fee", "vol", "margin", "misc"),
-               optional_columns=("ledgers",), to_legs=trades_to_legs, description="trades.csv"),
+    FormatSpec(
+        name="kraken-trades",
+        source=NAME,
+        columns=(
+            "txid",
+            "ordertxid",
+            "pair",
+            "time",
+            "type",
+            "ordertype",
+            "price",
+            "cost",
+            "fee",
+            "vol",
+            "margin",
+            "misc",
+        ),
+        optional_columns=("ledgers",),
+        to_legs=trades_to_legs,
+        description="trades.csv",
+    ),
 )

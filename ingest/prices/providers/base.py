@@ -2,6 +2,7 @@
 the response into an Outcome. Both are pure (no I/O): the PriceFetcher actor sends the request and
 hands status, headers and body back to `parse`.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,13 +22,13 @@ _CTX = Context(prec=60)
 
 
 class OutcomeKind(str, Enum):
-    OK = "ok"                          # points in the window
-    NO_DATA = "no_data"                # the provider knows the coin but has no point here
-    UNLISTED = "unlisted"              # the provider does not know the coin at all
-    RATE_LIMITED = "rate_limited"      # HTTP 429
-    BODY_RATE_LIMITED = "body_rate_limited"   # rate-limit error inside an HTTP 200 body
-    SERVER_ERROR = "server_error"      # 5xx, garbled body, network error: retry with backoff
-    CLIENT_ERROR = "client_error"      # other 4xx (bad key, URL too long): retrying cannot help
+    OK = "ok"  # points in the window
+    NO_DATA = "no_data"  # the provider knows the coin but has no point here
+    UNLISTED = "unlisted"  # the provider does not know the coin at all
+    RATE_LIMITED = "rate_limited"  # HTTP 429
+    BODY_RATE_LIMITED = "body_rate_limited"  # rate-limit error inside an HTTP 200 body
+    SERVER_ERROR = "server_error"  # 5xx, garbled body, network error: retry with backoff
+    CLIENT_ERROR = "client_error"  # other 4xx (bad key, URL too long): retrying cannot help
 
 
 FINAL_KINDS = frozenset({OutcomeKind.OK, OutcomeKind.NO_DATA, OutcomeKind.UNLISTED})
@@ -37,6 +38,7 @@ THROTTLED_KINDS = frozenset({OutcomeKind.RATE_LIMITED, OutcomeKind.BODY_RATE_LIM
 @dataclass(frozen=True)
 class Window:
     """Half-open [start, end) in unix seconds."""
+
     start: int
     end: int
 
@@ -52,8 +54,8 @@ class HttpRequest:
 @dataclass(frozen=True)
 class Outcome:
     kind: OutcomeKind
-    points: tuple[tuple[int, Decimal], ...] = ()   # (unix ms, price), ascending, inside the window
-    granularity: str = "hour"                      # hour | day
+    points: tuple[tuple[int, Decimal], ...] = ()  # (unix ms, price), ascending, inside the window
+    granularity: str = "hour"  # hour | day
     retry_after: float | None = None
     detail: str = ""
 
@@ -61,6 +63,7 @@ class Outcome:
 @dataclass(frozen=True)
 class ProviderConfig:
     """What a provider needs from the settings (kept separate so parsing tests need no Settings)."""
+
     base_url: str
     api_key: str = ""
     key_kind: str = "demo"
@@ -70,7 +73,7 @@ class ProviderConfig:
 
 class PriceProvider(ABC):
     name: str = ""
-    max_rate: float | None = None   # provider-imposed ceiling on requests/s (None: the configured)
+    max_rate: float | None = None  # provider-imposed ceiling on requests/s (None: the configured)
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
@@ -80,8 +83,9 @@ class PriceProvider(ABC):
         """The single request that fetches `coin_id`'s series over `window`."""
 
     @abstractmethod
-    def parse(self, coin_id: str, window: Window, status: int, headers: Mapping[str, str],
-              body: bytes) -> Outcome:
+    def parse(
+        self, coin_id: str, window: Window, status: int, headers: Mapping[str, str], body: bytes
+    ) -> Outcome:
         """Classify one response (pure)."""
 
 
@@ -126,11 +130,15 @@ def classify_status(status: int, headers: Mapping[str, str]) -> Outcome | None:
     """The outcome that the status line alone decides (429, 5xx, other 4xx); None for 2xx/404,
     whose meaning depends on the provider's body."""
     if status == 429:
-        return Outcome(OutcomeKind.RATE_LIMITED, retry_after=parse_retry_after(headers),
-                       detail="HTTP 429")
+        return Outcome(
+            OutcomeKind.RATE_LIMITED, retry_after=parse_retry_after(headers), detail="HTTP 429"
+        )
     if status >= 500:
-        return Outcome(OutcomeKind.SERVER_ERROR, retry_after=parse_retry_after(headers),
-                       detail=f"HTTP {status}")
+        return Outcome(
+            OutcomeKind.SERVER_ERROR,
+            retry_after=parse_retry_after(headers),
+            detail=f"HTTP {status}",
+        )
     if 400 <= status < 500 and status != 404:
         return Outcome(OutcomeKind.CLIENT_ERROR, detail=f"HTTP {status}")
     return None

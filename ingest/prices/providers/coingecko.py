@@ -4,6 +4,7 @@ Granularity is CoinGecko's automatic one: a range of 2-90 days answers hourly, s
 for windows shorter than 90 days. The body of a 200 can still carry a rate-limit error (CoinGecko's
 `{"status": {"error_code": 429}}`, CryptoCompare's `{"Response": "Error"}`): both are detected.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -35,8 +36,10 @@ def body_rate_limit_message(body: Any) -> str | None:
         message = str(body.get("Message", ""))
         if "rate limit" in message.lower() or body.get("Type") == 99:
             return message or "rate limit"
-    for status in (body.get("status"), (body.get("error") or {}).get("status")
-                   if isinstance(body.get("error"), dict) else None):
+    for status in (
+        body.get("status"),
+        (body.get("error") or {}).get("status") if isinstance(body.get("error"), dict) else None,
+    ):
         if isinstance(status, dict):
             code = status.get("error_code")
             message = str(status.get("error_message", ""))
@@ -80,8 +83,11 @@ def parse_market_chart(body: Any, window: Window) -> Outcome:
     if not by_ms:
         return Outcome(OutcomeKind.NO_DATA)
     ms_sorted = sorted(by_ms)
-    return Outcome(OutcomeKind.OK, points=tuple((ms, by_ms[ms]) for ms in ms_sorted),
-                   granularity=granularity_of(ms_sorted))
+    return Outcome(
+        OutcomeKind.OK,
+        points=tuple((ms, by_ms[ms]) for ms in ms_sorted),
+        granularity=granularity_of(ms_sorted),
+    )
 
 
 class CoinGecko(PriceProvider):
@@ -93,14 +99,20 @@ class CoinGecko(PriceProvider):
             header = KEY_HEADERS.get(self.config.key_kind, KEY_HEADERS["demo"])
             headers += ((header, self.config.api_key),)
         # `to` is inclusive on CoinGecko: end - 1 keeps the range inside [start, end).
-        params = (("vs_currency", self.config.currency.lower()), ("from", str(window.start)),
-                  ("to", str(window.end - 1)))
-        url = (f"{self.config.base_url.rstrip('/')}/api/v3/coins/{quote(coin_id, safe='')}"
-               "/market_chart/range")
+        params = (
+            ("vs_currency", self.config.currency.lower()),
+            ("from", str(window.start)),
+            ("to", str(window.end - 1)),
+        )
+        url = (
+            f"{self.config.base_url.rstrip('/')}/api/v3/coins/{quote(coin_id, safe='')}"
+            "/market_chart/range"
+        )
         return HttpRequest("GET", url, params, headers)
 
-    def parse(self, coin_id: str, window: Window, status: int, headers: Mapping[str, str],
-              body: bytes) -> Outcome:
+    def parse(
+        self, coin_id: str, window: Window, status: int, headers: Mapping[str, str], body: bytes
+    ) -> Outcome:
         decided = classify_status(status, headers)
         if decided is not None:
             return decided

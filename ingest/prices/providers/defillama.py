@@ -5,6 +5,7 @@ window's days at 00:00 UTC (a daily series: the fallback when the hourly provide
 Long URLs fail (413/414 past ~150 coins): `build_batch_requests` splits by coin count and by URL
 length. DefiLlama omits coins it has no price for, so "absent" is no_data, never unlisted.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,7 @@ from ingest.prices.providers.base import (
 from ingest.prices.providers.coingecko import body_rate_limit_message
 
 DAY = 86400
-MAX_COINS_PER_CALL = 100     # well under the ~150 where URLs start to fail
+MAX_COINS_PER_CALL = 100  # well under the ~150 where URLs start to fail
 MAX_URL_CHARS = 6000
 
 
@@ -42,25 +43,35 @@ def window_days(window: Window) -> list[int]:
 
 def _request(base_url: str, coins: Mapping[str, Sequence[int]]) -> HttpRequest:
     body = json.dumps({llama_key(c): list(ts) for c, ts in coins.items()}, separators=(",", ":"))
-    return HttpRequest("GET", f"{base_url.rstrip('/')}/batchHistorical", (("coins", body),),
-                       (("accept", "application/json"),))
+    return HttpRequest(
+        "GET",
+        f"{base_url.rstrip('/')}/batchHistorical",
+        (("coins", body),),
+        (("accept", "application/json"),),
+    )
 
 
 def request_url_length(request: HttpRequest) -> int:
     return len(request.url) + 1 + len(urlencode(request.params))
 
 
-def build_batch_requests(base_url: str, coins: Mapping[str, Sequence[int]], *,
-                         max_coins: int = MAX_COINS_PER_CALL,
-                         max_url_chars: int = MAX_URL_CHARS) -> list[HttpRequest]:
+def build_batch_requests(
+    base_url: str,
+    coins: Mapping[str, Sequence[int]],
+    *,
+    max_coins: int = MAX_COINS_PER_CALL,
+    max_url_chars: int = MAX_URL_CHARS,
+) -> list[HttpRequest]:
     """The fewest batchHistorical calls asking every coin at its timestamps, each URL within
     limits. A coin whose timestamps alone overflow a URL is split across calls."""
     requests: list[HttpRequest] = []
     current: dict[str, list[int]] = {}
 
     def fits(candidate: dict[str, list[int]]) -> bool:
-        return len(candidate) <= max_coins and \
-            request_url_length(_request(base_url, candidate)) <= max_url_chars
+        return (
+            len(candidate) <= max_coins
+            and request_url_length(_request(base_url, candidate)) <= max_url_chars
+        )
 
     for coin, stamps in coins.items():
         pending = list(stamps)
@@ -111,7 +122,7 @@ def parse_batch(body: Any) -> dict[str, list[tuple[int, Decimal]]]:
 
 class DefiLlama(PriceProvider):
     name = "defillama"
-    max_rate = 1.5     # what well-behaved clients use; the API is undocumented
+    max_rate = 1.5  # what well-behaved clients use; the API is undocumented
 
     def build_request(self, coin_id: str, window: Window) -> HttpRequest:
         return _request(self.config.base_url, {coin_id: window_days(window)})
@@ -119,8 +130,9 @@ class DefiLlama(PriceProvider):
     def build_batch_requests(self, coins: Mapping[str, Sequence[int]]) -> list[HttpRequest]:
         return build_batch_requests(self.config.base_url, coins)
 
-    def parse(self, coin_id: str, window: Window, status: int, headers: Mapping[str, str],
-              body: bytes) -> Outcome:
+    def parse(
+        self, coin_id: str, window: Window, status: int, headers: Mapping[str, str], body: bytes
+    ) -> Outcome:
         decided = classify_status(status, headers)
         if decided is not None:
             return decided

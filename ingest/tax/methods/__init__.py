@@ -1,4 +1,5 @@
 """Accounting methods, one module each behind ``CostBasisMethod`` (methods.base)."""
+
 from __future__ import annotations
 
 from ingest.tax.methods.acb import AcbMethod
@@ -10,8 +11,9 @@ from ingest.tax.methods.uk import UkPoolingMethod
 from ingest.vocabulary import Method
 
 METHODS: dict[Method, CostBasisMethod] = {
-    Method(method.name): method for method in (FifoMethod(), LifoMethod(), HifoMethod(),
-                                               AcbMethod(), UkPoolingMethod())}
+    Method(method.name): method
+    for method in (FifoMethod(), LifoMethod(), HifoMethod(), AcbMethod(), UkPoolingMethod())
+}
 
 
 def get_method(name: str) -> CostBasisMethod:

@@ -5,6 +5,7 @@ the Canadian computation; per-wallet pooling is offered as a comparison view. Ou
 superficial loss rule (a loss is denied when the property is re-acquired within 30 days before or
 after the disposal and still held 30 days after); losses are reported as computed.
 """
+
 from __future__ import annotations
 
 from ingest.tax.methods.base import AverageCostPool, CostBasisMethod, LotPool

@@ -6,6 +6,7 @@ match disposals with specific acquisitions first (the UK same-day and 30-day rul
 (2) whether gains split into short and long term, and (3) its tax calendar. Everything else
 (ledgers, transfers, lines, findings) is the engine's, identical for every method.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -27,16 +28,18 @@ if TYPE_CHECKING:
 @dataclass(slots=True)
 class Lot:
     """Units acquired together (or a share of a pool): quantity and their total cost basis."""
+
     quantity: Decimal
     cost: Decimal
-    acquired_us: int | None     # None: a share of an average-cost pool, no single date
-    basis_known: bool           # False: units of unknown basis (unmatched deposit, missing price)
-    seq: int                    # acquisition order: the final tie-breaker
+    acquired_us: int | None  # None: a share of an average-cost pool, no single date
+    basis_known: bool  # False: units of unknown basis (unmatched deposit, missing price)
+    seq: int  # acquisition order: the final tie-breaker
     origin_tx_id: str
 
 
 class LotPool(ABC):
     """The holdings of one asset in one pool (a wallet, or all wallets)."""
+
     quantity: Decimal
     cost: Decimal
 
@@ -55,7 +58,7 @@ class HeapLotPool(LotPool):
     def __init__(self, order_key: Callable[[Lot], tuple]) -> None:
         self._order_key = order_key
         self._heap: list[tuple[tuple, int, Lot]] = []
-        self._added = 0   # insertion counter: breaks ties (parts of one lot share its seq)
+        self._added = 0  # insertion counter: breaks ties (parts of one lot share its seq)
         self.quantity = ZERO
         self.cost = ZERO
 
@@ -77,8 +80,16 @@ class HeapLotPool(LotPool):
                 remaining -= lot.quantity
             else:
                 part_cost = share(lot.cost, remaining, lot.quantity)
-                portions.append(Lot(remaining, part_cost, lot.acquired_us, lot.basis_known,
-                                    lot.seq, lot.origin_tx_id))
+                portions.append(
+                    Lot(
+                        remaining,
+                        part_cost,
+                        lot.acquired_us,
+                        lot.basis_known,
+                        lot.seq,
+                        lot.origin_tx_id,
+                    )
+                )
                 lot.quantity -= remaining
                 lot.cost -= part_cost
                 remaining = ZERO
@@ -97,7 +108,7 @@ class AverageCostPool(LotPool):
     def __init__(self) -> None:
         self.quantity = ZERO
         self.cost = ZERO
-        self.unknown_quantity = ZERO   # units of unknown basis inside the average
+        self.unknown_quantity = ZERO  # units of unknown basis inside the average
 
     def add(self, lot: Lot) -> None:
         self.quantity += lot.quantity
@@ -124,19 +135,20 @@ class PreMatch:
     ``disposals``: event index -> (portion, rule) matched to specific acquisitions; the rest of
     the disposal comes from the pool. ``into_pool``: acquisition event index -> (quantity, cost)
     that enters the pool (what the rules did not match); acquisitions absent here enter whole."""
+
     disposals: dict[int, list[tuple[Lot, str]]] = field(default_factory=dict)
     into_pool: dict[int, tuple[Decimal, Decimal, bool]] = field(default_factory=dict)
 
 
 class CostBasisMethod(ABC):
     name: ClassVar[str]
-    holding_term: ClassVar[bool] = True     # US-style short / long split
+    holding_term: ClassVar[bool] = True  # US-style short / long split
     per_wallet_allowed: ClassVar[bool] = True
     # Disposal lines state gross proceeds, with the incidental costs of disposal (the selling
     # fee) in the allowable costs (HMRC CG15250, TCGA 1992 s38: the SA108 boxes); otherwise
     # proceeds are net of the fee (Form 8949's convention). The gain is the same either way.
     gross_proceeds: ClassVar[bool] = False
-    pool_rule: ClassVar[str] = Rule.LOT      # rule of lines the pool supplies
+    pool_rule: ClassVar[str] = Rule.LOT  # rule of lines the pool supplies
 
     @abstractmethod
     def new_pool(self) -> LotPool: ...

@@ -1,4 +1,5 @@
 """FIFO: the oldest lot goes first (the IRS default when lots are not specifically identified)."""
+
 from __future__ import annotations
 
 from ingest.tax.methods.base import CostBasisMethod, HeapLotPool, Lot, LotPool

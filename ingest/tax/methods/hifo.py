@@ -1,5 +1,6 @@
 """HIFO: the lot with the highest unit cost goes first (US specific identification); equal unit
 costs go oldest first."""
+
 from __future__ import annotations
 
 from ingest.tax.methods.base import CostBasisMethod, HeapLotPool, Lot, LotPool

@@ -1,4 +1,5 @@
 """LIFO: the newest lot goes first (US specific identification, where records allow)."""
+
 from __future__ import annotations
 
 from ingest.tax.methods.base import CostBasisMethod, HeapLotPool, Lot, LotPool

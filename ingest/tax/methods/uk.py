@@ -13,6 +13,7 @@ Pools are per person (per token across all wallets), so only universal pooling i
 Income (staking, airdrops...) is an acquisition at its value; an unmatched deposit an acquisition
 at zero (unknown) cost; fees paid in tokens are disposals in their own right (CRYPTO22280).
 """
+
 from __future__ import annotations
 
 from bisect import bisect_right
@@ -43,7 +44,7 @@ class UkPoolingMethod(CostBasisMethod):
     name = "uk"
     holding_term = False
     per_wallet_allowed = False
-    gross_proceeds = True      # SA108: proceeds gross, the selling fee in allowable costs
+    gross_proceeds = True  # SA108: proceeds gross, the selling fee in allowable costs
     pool_rule = Rule.SECTION_104
 
     def new_pool(self) -> LotPool:
@@ -58,7 +59,7 @@ class UkPoolingMethod(CostBasisMethod):
     def pre_match(self, events: Sequence[Event]) -> PreMatch:
         from ingest.tax.events import EventKind
 
-        acquisitions: dict[int, list[int]] = defaultdict(list)   # day ordinal -> event indices
+        acquisitions: dict[int, list[int]] = defaultdict(list)  # day ordinal -> event indices
         disposals: dict[int, list[int]] = defaultdict(list)
         for index, event in enumerate(events):
             if event.kind is EventKind.ACQUIRE or event.kind is EventKind.INCOME:
@@ -66,16 +67,21 @@ class UkPoolingMethod(CostBasisMethod):
             elif event.kind is EventKind.DISPOSE:
                 disposals[london_date(event.time_us).toordinal()].append(index)
 
-        acquired_qty = {day: sum((events[i].quantity for i in idx), ZERO)
-                        for day, idx in acquisitions.items()}
-        acquired_cost = {day: sum((events[i].amount or ZERO for i in idx), ZERO)
-                         for day, idx in acquisitions.items()}
-        basis_known = {day: all(events[i].amount is not None for i in idx)
-                       for day, idx in acquisitions.items()}
+        acquired_qty = {
+            day: sum((events[i].quantity for i in idx), ZERO) for day, idx in acquisitions.items()
+        }
+        acquired_cost = {
+            day: sum((events[i].amount or ZERO for i in idx), ZERO)
+            for day, idx in acquisitions.items()
+        }
+        basis_known = {
+            day: all(events[i].amount is not None for i in idx) for day, idx in acquisitions.items()
+        }
         acquired_left = dict(acquired_qty)
         cost_used: dict[int, Decimal] = defaultdict(lambda: ZERO)
-        disposed_qty = {day: sum((events[i].quantity for i in idx), ZERO)
-                        for day, idx in disposals.items()}
+        disposed_qty = {
+            day: sum((events[i].quantity for i in idx), ZERO) for day, idx in disposals.items()
+        }
         disposed_left = dict(disposed_qty)
         # disposal day -> [(rule, acquisition day, quantity, cost)]
         matched: dict[int, list[tuple[str, int, Decimal, Decimal]]] = defaultdict(list)
@@ -93,14 +99,17 @@ class UkPoolingMethod(CostBasisMethod):
             matched[disposal_day].append((rule, acquisition_day, quantity, cost))
 
         disposal_days = sorted(disposals)
-        for day in disposal_days:                       # 1. same day
+        for day in disposal_days:  # 1. same day
             if day in acquisitions:
                 match(Rule.SAME_DAY, day, day)
         acquisition_days = sorted(acquisitions)
-        for day in disposal_days:                       # 2. the next 30 days, earliest first
+        for day in disposal_days:  # 2. the next 30 days, earliest first
             position = bisect_right(acquisition_days, day)
-            while (disposed_left[day] > 0 and position < len(acquisition_days)
-                   and acquisition_days[position] <= day + BED_AND_BREAKFAST_DAYS):
+            while (
+                disposed_left[day] > 0
+                and position < len(acquisition_days)
+                and acquisition_days[position] <= day + BED_AND_BREAKFAST_DAYS
+            ):
                 match(Rule.BED_AND_BREAKFAST, day, acquisition_days[position])
                 position += 1
 
@@ -112,12 +121,23 @@ class UkPoolingMethod(CostBasisMethod):
             per_event: list[list[tuple[Lot, str]]] = [[] for _ in indices]
             for rule, acquisition_day, quantity, cost in components:
                 first = events[acquisitions[acquisition_day][0]]
-                for slot, (qty, cst) in enumerate(zip(split(quantity, quantities),
-                                                      split(cost, quantities))):
+                for slot, (qty, cst) in enumerate(
+                    zip(split(quantity, quantities), split(cost, quantities))
+                ):
                     if qty > 0:
-                        per_event[slot].append((Lot(qty, cst, first.time_us,
-                                                    basis_known[acquisition_day], 0,
-                                                    first.tx_id), rule))
+                        per_event[slot].append(
+                            (
+                                Lot(
+                                    qty,
+                                    cst,
+                                    first.time_us,
+                                    basis_known[acquisition_day],
+                                    0,
+                                    first.tx_id,
+                                ),
+                                rule,
+                            )
+                        )
             for slot, index in enumerate(indices):
                 portions = per_event[slot]
                 if fully_matched and portions:
@@ -130,10 +150,11 @@ class UkPoolingMethod(CostBasisMethod):
         for day, indices in acquisitions.items():
             left = acquired_left[day]
             if left == acquired_qty[day]:
-                continue                                # untouched: each enters whole
+                continue  # untouched: each enters whole
             left_cost = acquired_cost[day] - cost_used[day]
             quantities = [events[i].quantity for i in indices]
-            for index, qty, cst in zip(indices, split(left, quantities),
-                                       split(left_cost, quantities)):
+            for index, qty, cst in zip(
+                indices, split(left, quantities), split(left_cost, quantities)
+            ):
                 result.into_pool[index] = (qty, cst, basis_known[day])
         return result
