@@ -212,3 +212,30 @@ class Choices(BaseModel):
 class Health(BaseModel):
     status: str
     cassandra: str
+
+
+class FormatMapping(BaseModel):
+    """Which of your CSV's columns holds what (`?format=mapped` uploads read it)."""
+
+    timestamp: str = Field(min_length=1, max_length=200, description="The date/time column")
+    type: str | None = Field(
+        None,
+        max_length=200,
+        description="The transaction type or label "
+        "column (staking, reward, airdrop, fee, gift... make income, fees "
+        "and spends)",
+    )
+    sent_amount: str | None = Field(None, max_length=200)
+    sent_asset: str | None = Field(None, max_length=200)
+    received_amount: str | None = Field(None, max_length=200)
+    received_asset: str | None = Field(None, max_length=200)
+    fee_amount: str | None = Field(None, max_length=200)
+    fee_asset: str | None = Field(None, max_length=200)
+    value: str | None = Field(None, max_length=200, description="The fiat value column")
+    value_currency: str | None = Field(None, max_length=200)
+    wallet: str | None = Field(None, max_length=200)
+    tx_hash: str | None = Field(None, max_length=200)
+    description: str | None = Field(None, max_length=200)
+    timestamp_format: str | None = Field(
+        None, max_length=100, description="strptime format ('%d/%m/%Y %H:%M'); omitted: ISO 8601"
+    )

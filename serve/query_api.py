@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import date, datetime, time, timedelta, timezone
 from typing import TypeVar
 
@@ -21,8 +22,11 @@ from fastapi import Body, Depends, FastAPI, Path, Query
 from fastapi.responses import StreamingResponse
 
 from ingest.extract.formats import FORMATS
+from ingest.extract.formats.mapped import NAME as MAPPED
+from ingest.extract.formats.mapped import ColumnMapping
 from ingest.load import jobs, queries
 from ingest.load.cassandra import execute
+from ingest.load.format_mappings import get_mapping, put_mapping
 from ingest.load.users import (
     UserSettings,
     deployment_defaults,
@@ -44,6 +48,7 @@ from serve.models import (
     ErrorBody,
     Finding,
     FormatList,
+    FormatMapping,
     FormatVersion,
     GainsPage,
     GainsRow,
@@ -143,6 +148,8 @@ def healthz() -> Health:
     summary="The export formats read, every header version with the columns it expects",
 )
 def list_formats(user_id: str = Depends(current_user)) -> FormatList:
+    mapping = get_mapping(db(), user_id)
+    specs = list(FORMATS.values()) + ([mapping.spec()] if mapping is not None else [])
     return FormatList(
         items=[
             FormatVersion(
@@ -152,7 +159,7 @@ def list_formats(user_id: str = Depends(current_user)) -> FormatList:
                 columns=list(f.columns),
                 optional_columns=list(f.optional_columns),
             )
-            for f in FORMATS.values()
+            for f in specs
         ]
     )
 
@@ -426,6 +433,37 @@ def finding_item(row: dict) -> Finding:
     )
 
 
+# --- the generic CSV's column mapping ------------------------------------------------------------
+@app.get(
+    "/v1/formats/mapping",
+    response_model=FormatMapping,
+    responses=ERROR_RESPONSES,
+    summary="Your saved column mapping of a generic CSV (404 when none is saved)",
+)
+def read_mapping(user_id: str = Depends(current_user)) -> FormatMapping:
+    mapping = get_mapping(db(), user_id)
+    if mapping is None:
+        raise ApiError(404, "no_mapping", "no column mapping saved: PUT /v1/formats/mapping")
+    return FormatMapping(**asdict(mapping))
+
+
+@app.put(
+    "/v1/formats/mapping",
+    response_model=FormatMapping,
+    responses=ERROR_RESPONSES,
+    summary="Name your CSV's columns once; uploads with ?format=mapped read them",
+)
+def write_mapping(
+    body: FormatMapping = Body(), user_id: str = Depends(current_user)
+) -> FormatMapping:
+    mapping = ColumnMapping.from_dict(body.model_dump())
+    problems = mapping.errors()
+    if problems:
+        raise ApiError(422, "invalid_mapping", "; ".join(problems))
+    put_mapping(db(), user_id, mapping)
+    return FormatMapping(**asdict(mapping))
+
+
 # --- settings -------------------------------------------------------------------------------------
 @app.get("/v1/settings", response_model=SettingsView, summary="Your tax settings")
 def read_settings(user_id: str = Depends(current_user)) -> SettingsView:
@@ -470,4 +508,4 @@ def list_choices(user_id: str = Depends(current_user)) -> Choices:
             except ValueError:
                 continue
             poolings.setdefault(method, []).append(pooling)
-    return Choices(poolings=poolings, tx_types=sorted(TX_TYPES), formats=list(FORMATS))
+    return Choices(poolings=poolings, tx_types=sorted(TX_TYPES), formats=[*FORMATS, MAPPED])

@@ -17,7 +17,10 @@ from starlette.requests import ClientDisconnect
 
 from ingest.extract import storage
 from ingest.extract.formats import FORMATS, SOURCES
+from ingest.extract.formats.mapped import NAME as MAPPED
+from ingest.extract.formats.mapped import ColumnMapping
 from ingest.load import jobs
+from ingest.load.format_mappings import get_mapping
 from ingest.load.uploads import UploadOptions, claim
 from ingest.vocabulary import JobKind, JobStatus
 from serve.auth import current_user
@@ -37,7 +40,8 @@ from serve.upload_stream import (
 
 log = logging.getLogger("ray.serve")  # lands in the replica's log file
 
-FORMAT_NAMES = tuple(dict.fromkeys([*SOURCES, *FORMATS]))  # a source, or one of its versions
+# a source, one of its versions, or the user's own column mapping
+FORMAT_NAMES = tuple(dict.fromkeys([*SOURCES, *FORMATS, MAPPED]))
 DEFAULT_FILE_NAME = "upload.csv"
 # Storage writes happen off the event loop, batched so a thread hop carries ~1 MiB, not 64 KiB.
 WRITE_BATCH_BYTES = 1024 * 1024
@@ -112,10 +116,16 @@ class StoredUpload:
     batches off the event loop, deletes what it wrote if the upload does not complete."""
 
     def __init__(
-        self, user_id: str, job_id: uuid.UUID, max_bytes: int, fmt: str | None = None
+        self,
+        user_id: str,
+        job_id: uuid.UUID,
+        max_bytes: int,
+        fmt: str | None = None,
+        mapping: ColumnMapping | None = None,
     ) -> None:
         self.user_id = user_id
         self.fmt = fmt
+        self.mapping = mapping
         self.job_id = job_id
         self.max_bytes = max_bytes
         self.file_name = DEFAULT_FILE_NAME
@@ -130,7 +140,7 @@ class StoredUpload:
             settings().uploads_uri, self.user_id, str(self.job_id), self.file_name
         )
         out = await run_in_threadpool(storage.open_output, self.uri)
-        self.sink = CsvSink(out, self.max_bytes, self.fmt)
+        self.sink = CsvSink(out, self.max_bytes, self.fmt, self.mapping)
 
     async def add(self, pieces: list[bytes]) -> None:
         for piece in pieces:
@@ -251,7 +261,17 @@ async def create_upload(
         raise rejected(exc) from None
 
     job_id = uuid.uuid1()  # time-based, as create_job would choose: jobs_by_user sorts by it
-    upload = StoredUpload(user_id, job_id, max_bytes, fmt)
+    mapping = None
+    if fmt == MAPPED:  # read with the mapping as saved now; the job keeps this copy
+        mapping = await run_in_threadpool(get_mapping, db(), user_id)
+        if mapping is None:
+            raise ApiError(
+                400,
+                "no_mapping",
+                "format 'mapped' needs your column mapping: save "
+                "it first with PUT /v1/formats/mapping",
+            )
+    upload = StoredUpload(user_id, job_id, max_bytes, fmt, mapping)
     try:
         sink = await receive_file(request, upload, boundary, name)
         options = UploadOptions(fmt, wallet or None, zone)
@@ -280,6 +300,7 @@ async def create_upload(
             format=fmt,
             wallet=wallet or None,
             tz=zone,
+            format_mapping=mapping.to_json() if mapping is not None else None,
         )
     except UploadRejected as exc:
         await upload.discard()

@@ -17,6 +17,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from ingest.extract.binary import not_text_reason
 from ingest.extract.chunking import FileLayout, sniff_layout
 from ingest.extract.formats.base import FormatError
+from ingest.extract.formats.mapped import ColumnMapping
 
 # Content types a raw body may have. Browsers label CSV files as text/csv, application/csv,
 # text/plain or (Windows with Excel) application/vnd.ms-excel; generic clients send
@@ -83,10 +84,17 @@ class CsvSink:
     (415) no known header: the header is sniffed while the body streams, before any job exists.
     A few NUL bytes in a text file are bad rows, which the parser rejects with their line."""
 
-    def __init__(self, out: BinaryIO, max_bytes: int, fmt: str | None = None) -> None:
+    def __init__(
+        self,
+        out: BinaryIO,
+        max_bytes: int,
+        fmt: str | None = None,
+        mapping: ColumnMapping | None = None,
+    ) -> None:
         self.out = out
         self.max_bytes = max_bytes
         self.fmt = fmt
+        self.mapping = mapping  # the user's columns of a `mapped` upload
         self.layout: FileLayout | None = None
         self._is_utf16: bool | None = None  # decided by the first bytes (a UTF-16 BOM)
         self.size = 0
@@ -138,7 +146,9 @@ class CsvSink:
                 f"{min(len(self._head), SNIFF_BYTES)} bytes: not a CSV file",
             )
         try:  # whole: the head is the file; else a size past the head (a line may go on)
-            self.layout = sniff_layout(self._head, len(self._head) + (0 if whole else 1), self.fmt)
+            self.layout = sniff_layout(
+                self._head, len(self._head) + (0 if whole else 1), self.fmt, self.mapping
+            )
         except FormatError as exc:
             raise UploadRejected(415, "unrecognized_format", str(exc)) from None
         self._head = b""

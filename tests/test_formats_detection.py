@@ -110,7 +110,7 @@ def test_rows_without_trailing_optional_fields_are_padded() -> None:
 
 def test_every_version_is_detected_from_its_own_header() -> None:
     for spec in FORMATS.values():
-        header = [c.replace("{ccy}", "EUR") for c in spec.columns]
+        header = [c.replace("{ccy}", "EUR").replace("{utc}", "UTC+08:00") for c in spec.columns]
         found = detect_format(header, formats_named(spec.source_name))
         assert found is not None and found.source_name == spec.source_name, spec.name
         assert detect_format(header) is not None

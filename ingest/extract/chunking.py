@@ -24,9 +24,12 @@ from ingest.extract.formats import (
     detect_format,
     expected_headers,
     formats_named,
+    get_format,
     nearest_format,
 )
 from ingest.extract.formats.base import FormatError, FormatSpec
+from ingest.extract.formats.mapped import NAME as MAPPED
+from ingest.extract.formats.mapped import ColumnMapping
 
 HEAD_BYTES = 64 * 1024  # what inspect_file reads: preamble + header live there
 BLOCK_BYTES = 4 * 1024 * 1024  # planner read size
@@ -54,6 +57,12 @@ class FileLayout:
     version: str = ""  # the registered header version read ("coinbase-2023"); "" = format
     encoding: str = UTF8  # of the stored file (see ingest.extract.encoding)
     delimiter: str = ","
+    mapping: ColumnMapping | None = None  # the user's columns of a `mapped` file
+
+    @property
+    def spec(self) -> FormatSpec:
+        """The version that reads the file."""
+        return self.mapping.spec() if self.mapping is not None else get_format(self.spec_name)
 
     @property
     def spec_name(self) -> str:
@@ -71,18 +80,31 @@ def header_fields(header: bytes, delimiter: str = ",") -> tuple[str, ...]:
     return tuple(row)
 
 
-def inspect_file(f: BinaryIO, size: int, fmt: str | None = None) -> FileLayout:
+def inspect_file(
+    f: BinaryIO, size: int, fmt: str | None = None, mapping: ColumnMapping | None = None
+) -> FileLayout:
     """Read the first HEAD_BYTES, skip preamble lines, detect (or check) the format."""
     f.seek(0)
-    return sniff_layout(f.read(min(size, HEAD_BYTES)), size, fmt)
+    return sniff_layout(f.read(min(size, HEAD_BYTES)), size, fmt, mapping)
 
 
-def sniff_layout(head: bytes, size: int, fmt: str | None = None) -> FileLayout:
+def sniff_layout(
+    head: bytes, size: int, fmt: str | None = None, mapping: ColumnMapping | None = None
+) -> FileLayout:
     """The layout of a file from its first bytes (`size`: the whole file's, which may still be
     unknown while an upload streams: pass len(head) + 1 then). Decides the encoding, skips
     preamble lines, tries each delimiter (, ; tab) on each line until one is a known header.
+    `fmt` "mapped" reads the header through the user's `mapping`.
     Raises FormatError naming the known formats and the nearest match."""
-    allowed = formats_named(fmt) if fmt else None
+    if fmt == MAPPED:
+        if mapping is None:
+            raise FormatError(
+                "format 'mapped' needs your column mapping: save it first with "
+                "PUT /v1/formats/mapping"
+            )
+        allowed: tuple[FormatSpec, ...] | None = (mapping.spec(),)
+    else:
+        allowed, mapping = (formats_named(fmt) if fmt else None), None
     if not head.strip():
         raise FormatError("empty file: no header and no rows")
     whole = len(head) >= size
@@ -113,6 +135,7 @@ def sniff_layout(head: bytes, size: int, fmt: str | None = None) -> FileLayout:
                     size=size,
                     encoding=encoding,
                     delimiter=delimiter,
+                    mapping=mapping,
                 )
         pos, line_no = end + 1, line_no + 1
     reason = not_text_reason(head)  # judged only now: a NUL in some data row must not sink the file

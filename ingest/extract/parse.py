@@ -52,6 +52,7 @@ from ingest.extract.formats.base import (
     check_timezone,
     classify_sides,
 )
+from ingest.extract.formats.mapped import ColumnMapping
 from ingest.normalize.canonical import AMOUNT, CANONICAL_SCHEMA, TxType
 from ingest.normalize.identity import content_key, occurrence_index, tx_ids
 
@@ -110,14 +111,18 @@ class ChunkRows:
     rows: int = 0
 
 
+def _columns(layout: FileLayout) -> tuple[tuple[str, ...], tuple[str, ...], int]:
+    return _columns_of(layout.spec_name, layout.header, layout.delimiter, layout.mapping)
+
+
 @lru_cache(maxsize=64)
-def _columns(
-    spec_name: str, header: bytes, delimiter: str = ","
+def _columns_of(
+    spec_name: str, header: bytes, delimiter: str = ",", mapping: ColumnMapping | None = None
 ) -> tuple[tuple[str, ...], tuple[str, ...], int]:
     """(a name for every header column, the ones the format reads, the fewest fields a row may
     have: rows may lack trailing optional columns, e.g. Binance's empty Remark). Unknown and
     repeated columns get placeholder names and are not read."""
-    spec = get_format(spec_name)
+    spec = mapping.spec() if mapping is not None else get_format(spec_name)
     names: list[str] = []
     for i, h in enumerate(header_fields(header, delimiter)):
         own = spec.column_for(h)
@@ -169,7 +174,7 @@ def _record_text(raw: pa.Array, i: int) -> str:
 
 def _read_fast(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows | None:
     """The vectorized path; None when the chunk needs the exact path."""
-    names, included, min_fields = _columns(layout.spec_name, layout.header, layout.delimiter)
+    names, included, min_fields = _columns(layout)
     ncols = len(names)
     if not data:
         return ChunkRows(
@@ -252,7 +257,7 @@ def _read_fast(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows | 
 
 def _read_exact(data: bytes, layout: FileLayout, first_line: int) -> ChunkRows:
     """Python's csv module line by line: exact lines and reasons for any input."""
-    names, included, min_fields = _columns(layout.spec_name, layout.header, layout.delimiter)
+    names, included, min_fields = _columns(layout)
     ncols = len(names)
     wanted = [names.index(n) for n in included]
     parts = data.split(b"\n")
@@ -355,7 +360,7 @@ def legs_of_rows(rows: ChunkRows, layout: FileLayout, ctx: ParseContext) -> Chun
     give each leg its partition (= identity) key, keep raw text where finalize may reject."""
     if ctx.tz:
         check_timezone(ctx.tz)
-    spec = get_format(layout.spec_name)
+    spec = layout.spec
     table, raw, lines = rows.table, rows.raw, rows.lines
     for name, value in spec.header_values(header_fields(layout.header, layout.delimiter)).items():
         table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
@@ -787,11 +792,15 @@ def parse_local_file(
     wallet: str | None = None,
     tz: str | None = None,
     chunk_bytes: int | None = None,
+    mapping: ColumnMapping | None = None,
 ) -> ParseResult:
-    """Parse a local file with the very functions the distributed job uses, one after another."""
+    """Parse a local file with the very functions the distributed job uses, one after another
+    (`mapping`: the user's columns, for fmt "mapped")."""
     ctx = ParseContext(user_id=user_id, source_file=str(path), wallet=wallet, tz=tz)
     with open(path, "rb") as f:
-        return parse_stream(f, os.path.getsize(path), ctx, fmt=fmt, chunk_bytes=chunk_bytes)
+        return parse_stream(
+            f, os.path.getsize(path), ctx, fmt=fmt, chunk_bytes=chunk_bytes, mapping=mapping
+        )
 
 
 def parse_bytes(
@@ -803,10 +812,13 @@ def parse_bytes(
     wallet: str | None = None,
     tz: str | None = None,
     chunk_bytes: int | None = None,
+    mapping: ColumnMapping | None = None,
 ) -> ParseResult:
     """`parse_local_file` for content already in memory."""
     ctx = ParseContext(user_id=user_id, source_file=source_file, wallet=wallet, tz=tz)
-    return parse_stream(io.BytesIO(data), len(data), ctx, fmt=fmt, chunk_bytes=chunk_bytes)
+    return parse_stream(
+        io.BytesIO(data), len(data), ctx, fmt=fmt, chunk_bytes=chunk_bytes, mapping=mapping
+    )
 
 
 def parse_stream(
@@ -816,10 +828,11 @@ def parse_stream(
     *,
     fmt: str | None = None,
     chunk_bytes: int | None = None,
+    mapping: ColumnMapping | None = None,
 ) -> ParseResult:
     if ctx.tz:
         check_timezone(ctx.tz)
-    layout = inspect_file(f, size, fmt)
+    layout = inspect_file(f, size, fmt, mapping)
     target = chunk_bytes or adaptive_chunk_bytes(layout, read_sample(f, layout), parallelism=1)
     chunks = [
         parse_chunk(read_range(f, r), layout, r.first_line, ctx)

@@ -34,6 +34,7 @@ class JobRecord:
     size_bytes: int | None = None
     format: str | None = None
     detected_format: str | None = None
+    format_mapping: str | None = None  # the user's column mapping (JSON) of a `mapped` upload
     wallet: str | None = None
     tz: str | None = None
     completed_stages: set[str] = field(default_factory=set)
@@ -70,6 +71,7 @@ def create_job(
     wallet: str | None = None,
     tz: str | None = None,
     job_id: uuid.UUID | None = None,
+    format_mapping: str | None = None,
 ) -> uuid.UUID:
     """Record a queued job and list it as active (so an app restart resumes it)."""
     job_id = job_id or uuid.uuid1()  # time-based: jobs_by_user clusters newest first
@@ -77,8 +79,8 @@ def create_job(
     execute(
         session,
         "INSERT INTO jobs (job_id, user_id, kind, status, file_uri, file_name, "
-        "file_sha256, size_bytes, format, wallet, tz, accepted, rejected, created_at, "
-        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)",
+        "file_sha256, size_bytes, format, format_mapping, wallet, tz, accepted, rejected, "
+        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)",
         (
             job_id,
             user_id,
@@ -89,6 +91,7 @@ def create_job(
             file_sha256,
             size_bytes,
             format,
+            format_mapping,
             wallet,
             tz,
             ts,
@@ -136,6 +139,7 @@ def _record(row: dict[str, Any]) -> JobRecord:
         size_bytes=row["size_bytes"],
         format=row["format"],
         detected_format=row["detected_format"],
+        format_mapping=row.get("format_mapping"),
         wallet=row["wallet"],
         tz=row["tz"],
         completed_stages=set(row["completed_stages"] or ()),

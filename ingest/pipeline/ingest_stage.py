@@ -26,6 +26,7 @@ from ingest.extract.chunking import (
     read_range,
 )
 from ingest.extract.formats.base import check_timezone
+from ingest.extract.formats.mapped import ColumnMapping
 from ingest.extract.parse import (
     ParseContext,
     RejectedRow,
@@ -156,7 +157,10 @@ def plan_file(ctx: JobContext, parallelism: int) -> tuple[FileLayout, list[ByteR
         check_timezone(ctx.job.tz)  # one clear error instead of one per chunk
     size = storage.size_of(uri)
     with storage.open_input(uri) as f:
-        layout = inspect_file(f, size, ctx.job.format)
+        mapping = (
+            ColumnMapping.from_json(ctx.job.format_mapping) if ctx.job.format_mapping else None
+        )
+        layout = inspect_file(f, size, ctx.job.format, mapping)
         jobs.set_detected_format(ctx.session(), ctx.job.job_id, layout.format)
         f.seek(layout.data_start)
         sample = f.read(256 * 1024)

@@ -168,7 +168,7 @@ def test_non_csv_file_shows_why(serve_app, session, fresh_user, browser_page, sh
     )
     page.get_by_role("button", name="Upload file").click()
     expect(page.locator(".upload-error")).to_contain_text(
-        "photo.png: the file contains NUL bytes: not a CSV text file"
+        "photo.png: the file contains binary data (NUL bytes): not a CSV text file"
     )
     shot(page, "8-not-csv")
 

@@ -10,10 +10,34 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ingest.extract.formats import binance, coinbase, koinly, kraken
+from ingest.extract.formats import (
+    binance,
+    bitstamp,
+    bitvavo,
+    bybit,
+    coinbase,
+    cryptocom,
+    gemini,
+    koinly,
+    kraken,
+    kucoin,
+    okx,
+)
 from ingest.extract.formats.base import FormatError, FormatSpec
 
-_MODULES = (koinly, coinbase, binance, kraken)
+_MODULES = (
+    koinly,
+    coinbase,
+    binance,
+    kraken,
+    bybit,
+    okx,
+    kucoin,
+    gemini,
+    bitstamp,
+    cryptocom,
+    bitvavo,
+)
 
 FORMATS: dict[str, FormatSpec] = {f.name: f for m in _MODULES for f in m.VERSIONS}
 SOURCES: dict[str, tuple[FormatSpec, ...]] = {}

@@ -160,7 +160,9 @@ class FormatSpec:
     `columns` are the header's names as the export writes them (required, in its order),
     `optional_columns` may be absent. A name may hold the placeholder `{ccy}` (Coinbase 2020:
     "EUR Subtotal"): the header's value is handed to `to_legs` as the constant column
-    `header_ccy`. `rename` maps a header name to the name `to_legs` reads, so versions of a source
+    `header_ccy`; `{utc}` a zone in the name ("Filled Time(UTC+08:00)": `header_utc` =
+    "UTC+08:00"); `{asset}` one column per asset ("{asset} Amount {asset}" reads "BTC Amount
+    BTC" as the column "BTC Amount"; such columns are optional). `rename` maps a header name to the name `to_legs` reads, so versions of a source
     share one mapping. Header matching ignores case, blanks, a BOM and the column order."""
 
     name: str  # unique version id, e.g. "coinbase-2023"
@@ -181,16 +183,15 @@ class FormatSpec:
     def column_for(self, header_field: str) -> str | None:
         """The name `to_legs` reads for a header field (case, blanks and BOM ignored)."""
         found = _lookup_names(self.columns + self.optional_columns).get(header_key(header_field))
-        if found is None:
-            found = next(
-                (
-                    name
-                    for rx, name in _patterns(self.columns + self.optional_columns)
-                    if rx.match(header_key(header_field))
-                ),
-                None,
-            )
-        return None if found is None else self.rename.get(found, found)
+        if found is not None:
+            return self.rename.get(found, found)
+        for rx, name in _patterns(self.columns + self.optional_columns):
+            m = rx.match(header_key(header_field))
+            if m:
+                # "{asset} Amount {asset}" (Gemini): one column per asset, "BTC Amount"
+                out = self.rename.get(name, name)
+                return out.replace("{asset}", m.group("asset").upper()) if "{asset}" in out else out
+        return None
 
     def header_values(self, header: Sequence[str]) -> dict[str, str]:
         """Placeholder values of the header ({"header_ccy": "EUR"} for "EUR Subtotal")."""
@@ -198,8 +199,9 @@ class FormatSpec:
         for h in header:
             for rx, _ in _patterns(self.columns + self.optional_columns):
                 m = rx.match(header_key(h))
-                if m:
-                    out.setdefault("header_ccy", m.group("ccy").upper())
+                for key in ("ccy", "utc"):
+                    if m and key in rx.groupindex and m.group(key) is not None:
+                        out.setdefault(f"header_{key}", m.group(key).upper())
         return out
 
     def missing(self, header: Sequence[str]) -> list[str]:
@@ -220,20 +222,36 @@ def header_key(name: str) -> str:
     return re.sub(r"\s+", "", name.replace("\ufeff", "").strip().strip('"').lower())
 
 
+_PLACEHOLDERS = {
+    "ccy": r"[a-z]{3,4}",
+    "utc": r"utc(?:[+-]\d{2}:?\d{2})?",
+    "asset": r"[a-z0-9]{2,12}?",
+}
+_PLACEHOLDER = re.compile(r"\{(ccy|utc|asset)\}")
+
+
 @lru_cache(maxsize=256)
 def _lookup_names(names: tuple[str, ...]) -> dict[str, str]:
-    return {header_key(n): n for n in names if "{ccy}" not in n}
+    return {header_key(n): n for n in names if not _PLACEHOLDER.search(n)}
 
 
 @lru_cache(maxsize=256)
 def _patterns(names: tuple[str, ...]) -> list[tuple[re.Pattern[str], str]]:
     out = []
     for n in names:
-        if "{ccy}" in n:
-            before, after = header_key(n).split("{ccy}")
-            out.append(
-                (re.compile(f"^{re.escape(before)}(?P<ccy>[a-z]{{3,4}}){re.escape(after)}$"), n)
-            )
+        parts = _PLACEHOLDER.split(header_key(n))
+        if len(parts) == 1:
+            continue
+        rx, seen = "^", set()
+        for i, part in enumerate(parts):
+            if i % 2 == 0:
+                rx += re.escape(part)
+            elif part in seen:  # the same placeholder again: the same text ("BTC ... BTC")
+                rx += f"(?P={part})"
+            else:
+                seen.add(part)
+                rx += f"(?P<{part}>{_PLACEHOLDERS[part]})"
+        out.append((re.compile(rx + "$"), n))
     return out
 
 
@@ -270,6 +288,18 @@ class RowChecks:
         m = as_mask(mask)
         if m.any():
             self._notes.append((m, text_, values))
+
+    def rename_columns(self, names: Mapping[str, str]) -> None:
+        """Say "column <theirs>" where a reason says "column <ours>" (a mapped file's reasons
+        name the user's columns, not the universal ones they were read as)."""
+
+        def renamed(reason: str) -> str:
+            for ours, theirs in sorted(names.items(), key=lambda kv: -len(kv[0])):
+                reason = re.sub(rf"\bcolumn {re.escape(ours)}\b", f"column {theirs}", reason)
+            return reason
+
+        for entries in (self._rejects, self._skips, self._notes):
+            entries[:] = [(m, renamed(r), v) for m, r, v in entries]
 
     def notes(self) -> dict[int, str]:
         """row index -> note text."""
@@ -527,6 +557,21 @@ def parse_timestamp(
     return pc.if_else(pc.fill_null(zoned, False), explicit, local)
 
 
+def timestamp_text(values: pa.Array, fmt: str) -> pa.Array:
+    """ISO text ('2024-01-05 14:03:00') of timestamps written in the strptime format `fmt`
+    ("%b %d, %Y, %I:%M %p", "%d/%m/%Y %H:%M"); null where a value does not fit it, or names a day
+    that does not exist (strptime would roll 02-30 over: the value is formatted back and
+    compared, leading zeros and case ignored)."""
+    parsed = pc.strptime(values, format=fmt, unit="s", error_is_null=True)
+    back = pc.strftime(parsed, format=fmt)
+
+    def canonical(v: pa.Array) -> pa.Array:
+        return pc.utf8_lower(pc.replace_substring_regex(v, r"(^|\D)0+(\d)", r"\1\2"))
+
+    same = pc.fill_null(pc.equal(canonical(back), canonical(values)), False)
+    return when(same, pc.strftime(parsed, format="%Y-%m-%d %H:%M:%S"))
+
+
 def _timestamp_parts(values: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
     """(iso 'YYYY-MM-DDTHH:MM:SS', microseconds, zone offset in minutes, has a zone) of any
     accepted form; iso is null where the text is no timestamp."""
@@ -626,6 +671,59 @@ def classify_sides(sent_asset: pa.Array, received_asset: pa.Array) -> pa.Array:
         TxType.TRADE.value,
         TxType.DEPOSIT.value,
         TxType.WITHDRAWAL.value,
+    )
+
+
+def trade_rows(
+    source: str,
+    n: int,
+    ctx: ParseContext,
+    checks: RowChecks,
+    ts: pa.Array,
+    side: pa.Array,
+    base: pa.Array,
+    base_amount: pa.Array,
+    quote: pa.Array,
+    quote_amount: pa.Array,
+    fee_asset: pa.Array,
+    fee_amount: pa.Array,
+    columns: tuple[str, str, str],
+    external_id: pa.Array | None = None,
+) -> pa.Table:
+    """One trade per row of a trade history: BUY = quote -> base, SELL = base -> quote (sides
+    compared case-insensitively); the fee in `fee_asset`. Text columns in, a draft out."""
+    side = pc.utf8_upper(side)
+    buy, sell = pc.equal(side, "BUY"), pc.equal(side, "SELL")
+    checks.reject(
+        pc.invert(pc.fill_null(pc.or_(buy, sell), False)), "side '{}' is neither BUY nor SELL", side
+    )
+    base_col, quote_col, fee_col = columns
+    b = parse_asset(base, base_col, checks, source)
+    q = parse_asset(quote, quote_col, checks, source)
+    f = parse_asset(fee_asset, fee_col, checks, source)
+    b_amount = abs_amount(parse_amount(base_amount, base_col, checks))
+    q_amount = abs_amount(parse_amount(quote_amount, quote_col, checks))
+    f_amount = abs_amount(parse_amount(fee_amount, fee_col, checks))
+    for col, asset, amount in ((base_col, b, b_amount), (quote_col, q, q_amount)):
+        checks.reject(
+            pc.or_(asset.is_null(), amount.is_null()), f"missing amount or asset in column {col}"
+        )
+    has_fee = pc.fill_null(positive(f_amount), False)
+    sent_asset, received_asset = pc.if_else(buy, q, b), pc.if_else(buy, b, q)
+    type_ = classify_sides(sent_asset, received_asset)
+    skip_fiat_only(checks, type_, sent_asset, received_asset)
+    return draft_table(
+        n,
+        timestamp=ts,
+        wallet=constant(n, ctx.wallet or source),
+        type=type_,
+        sent_asset=sent_asset,
+        sent_amount=pc.if_else(buy, q_amount, b_amount),
+        received_asset=received_asset,
+        received_amount=pc.if_else(buy, b_amount, q_amount),
+        fee_asset=when(has_fee, f),
+        fee_amount=when(has_fee, f_amount, f_amount.type),
+        external_id=external_id,
     )
 
 

@@ -45,7 +45,6 @@ from ingest.extract.formats.base import (
     RowChecks,
     abs_amount,
     amount_with_unit,
-    classify_sides,
     constant,
     draft_table,
     lookup,
@@ -57,6 +56,7 @@ from ingest.extract.formats.base import (
     skip_fiat_only,
     split_pair,
     text,
+    trade_rows,
     when,
 )
 from ingest.normalize.canonical import TxType
@@ -314,59 +314,6 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     return draft, checks
 
 
-def _trade_rows(
-    n: int,
-    ctx: ParseContext,
-    checks: RowChecks,
-    ts: pa.Array,
-    side: pa.Array,
-    base: pa.Array,
-    base_amount: pa.Array,
-    quote: pa.Array,
-    quote_amount: pa.Array,
-    fee_asset: pa.Array,
-    fee_amount: pa.Array,
-    columns: tuple[str, str, str],
-    external_id: pa.Array | None = None,
-) -> pa.Table:
-    """One trade per row of a trade history: BUY = quote -> base, SELL = base -> quote."""
-    side = pc.utf8_upper(side)
-    buy, sell = pc.equal(side, "BUY"), pc.equal(side, "SELL")
-    checks.reject(
-        pc.invert(pc.fill_null(pc.or_(buy, sell), False)), "side '{}' is neither BUY nor SELL", side
-    )
-    base_col, quote_col, fee_col = columns
-    b = parse_asset(base, base_col, checks, NAME)
-    q = parse_asset(quote, quote_col, checks, NAME)
-    f = parse_asset(fee_asset, fee_col, checks, NAME)
-    b_amount = abs_amount(parse_amount(base_amount, base_col, checks))
-    q_amount = abs_amount(parse_amount(quote_amount, quote_col, checks))
-    f_amount = abs_amount(parse_amount(fee_amount, fee_col, checks))
-    checks.reject(
-        pc.or_(b.is_null(), b_amount.is_null()), f"missing amount or asset in column {base_col}"
-    )
-    checks.reject(
-        pc.or_(q.is_null(), q_amount.is_null()), f"missing amount or asset in column {quote_col}"
-    )
-    has_fee = pc.fill_null(positive(f_amount), False)
-    sent_asset, received_asset = pc.if_else(buy, q, b), pc.if_else(buy, b, q)
-    type_ = classify_sides(sent_asset, received_asset)
-    skip_fiat_only(checks, type_, sent_asset, received_asset)
-    return draft_table(
-        n,
-        timestamp=ts,
-        wallet=constant(n, ctx.wallet or NAME),
-        type=type_,
-        sent_asset=sent_asset,
-        sent_amount=pc.if_else(buy, q_amount, b_amount),
-        received_asset=received_asset,
-        received_amount=pc.if_else(buy, b_amount, q_amount),
-        fee_asset=when(has_fee, f),
-        fee_amount=when(has_fee, f_amount, f_amount.type),
-        external_id=external_id,
-    )
-
-
 def spot_trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     """Spot trade history: Date(UTC), Pair, Side, Price, Executed, Amount, Fee, the unit written
     after each number ("0.01BTC", "420.5USDT", "0.00001BNB")."""
@@ -382,7 +329,8 @@ def spot_trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, R
             f"cannot read amount and asset from '{{}}' in column {c}",
             text(table, c),
         )
-    draft = _trade_rows(
+    draft = trade_rows(
+        NAME,
         n,
         ctx,
         checks,
@@ -410,7 +358,8 @@ def old_trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, Ro
     checks.reject(
         pc.and_(market.is_valid(), base.is_null()), "cannot split the market '{}'", market
     )
-    draft = _trade_rows(
+    draft = trade_rows(
+        NAME,
         n,
         ctx,
         checks,
@@ -464,7 +413,8 @@ def orders_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChe
     f_amount, fee_asset = amount_with_unit(text(table, "Order Price"))  # a fill's Fee column
     order = pc.and_(pc.invert(fill), pc.fill_null(filled, False))
     nothing = pa.nulls(n, pa.string())
-    trade = _trade_rows(
+    trade = trade_rows(
+        NAME,
         n,
         ctx,
         RowChecks(n),

@@ -1,0 +1,166 @@
+"""Bitvavo: the transaction history export (Settings > Transaction history > Export). Versions:
+
+- bitvavo: Timezone, Date, Time, Type, Currency, Amount, Quote Currency, Quote Price, Received /
+  Paid Currency, Received / Paid Amount, Fee currency, Fee amount, Status, Transaction ID,
+  Address (2024 and later);
+- bitvavo-2023: Timezone, Date, Time, Type, Currency, Amount, Price (EUR), EUR received / paid,
+  Fee currency, Fee amount, Status, Transaction ID, Address (the quote currency in the column
+  names).
+
+Each row's time is local in the zone its Timezone cell names ("Europe/Amsterdam"; `tz` is used
+where the cell is empty). Mapping (Type): buy = |Received / Paid Amount| of the quote currency
+-> Amount of Currency, sell the reverse; deposit, withdrawal in Currency; staking, fixed_staking
+-> income/staking; rebate, affiliate, manually_assigned_bitvavo -> income/reward; the fee in Fee
+currency. A Status other than Completed / Distributed (canceled, pending) is skipped; anything
+else is rejected. Transaction ID is the exchange id.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ingest.extract.formats.base import (
+    FormatSpec,
+    ParseContext,
+    RowChecks,
+    abs_amount,
+    check_timezone,
+    classify_sides,
+    constant,
+    draft_table,
+    lookup,
+    parse_amount,
+    parse_asset,
+    parse_timestamp,
+    positive,
+    skip_fiat_only,
+    text,
+    when,
+)
+from ingest.normalize.canonical import TIMESTAMP, TxType
+
+NAME = "bitvavo"
+KINDS: dict[str, tuple[str | None, ...]] = {
+    "buy": ("buy", None),
+    "sell": ("sell", None),
+    "deposit": ("deposit", None),
+    "withdrawal": ("withdrawal", None),
+    "staking": ("income", "staking"),
+    "fixed_staking": ("income", "staking"),
+    "rebate": ("income", "reward"),
+    "affiliate": ("income", "reward"),
+    "manually_assigned_bitvavo": ("income", "reward"),
+}
+DONE = pa.array(["completed", "distributed"])
+
+
+def _local_times(table: pa.Table, checks: RowChecks, ctx: ParseContext) -> pa.Array:
+    """Date + Time, local in each row's Timezone (few distinct zones: one parse per zone)."""
+    written = pc.binary_join_element_wise(text(table, "Date"), text(table, "Time"), " ")
+    zones = text(table, "Timezone")
+    out = pa.nulls(table.num_rows, TIMESTAMP)
+    bad_zone = pc.fill_null(pc.equal(zones, ""), False)  # all false
+    for zone in pc.unique(zones).to_pylist():
+        here = pc.fill_null(pc.equal(zones, zone), False) if zone else zones.is_null()
+        try:
+            tz = check_timezone(zone) if zone else ctx.tz
+        except ValueError:
+            checks.reject(here, "unknown time zone '{}' in column Timezone", zones)
+            bad_zone = pc.or_(bad_zone, here)
+            continue
+        part = parse_timestamp(when(here, written), "Date", RowChecks(table.num_rows), tz)
+        out = pc.if_else(here, part, out)
+    checks.reject(
+        pc.and_(pc.and_(written.is_valid(), out.is_null()), pc.invert(bad_zone)),
+        "bad date '{}' in columns Date, Time",
+        written,
+    )
+    checks.reject(written.is_null(), "missing date in columns Date, Time")
+    return out
+
+
+def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
+    n = table.num_rows
+    checks = RowChecks(n)
+    ts = _local_times(table, checks, ctx)
+    type_text = text(table, "Type")
+    kind, label = lookup(type_text, KINDS, 2)
+    checks.reject(
+        pc.and_(type_text.is_valid(), kind.is_null()), "unknown type '{}' in column Type", type_text
+    )
+    status = text(table, "Status")
+    checks.skip(
+        pc.invert(pc.fill_null(pc.is_in(pc.utf8_lower(status), value_set=DONE), False)),
+        "status '{}' is not a completed transaction",
+        status,
+    )
+    raw_currency, raw_amount = text(table, "Currency"), text(table, "Amount")
+    currency = parse_asset(raw_currency, "Currency", checks, NAME)
+    checks.reject(raw_currency.is_null(), "missing asset in column Currency")
+    amount = abs_amount(parse_amount(raw_amount, "Amount", checks))
+    checks.reject(raw_amount.is_null(), "missing amount in column Amount")
+    quote_text = pc.coalesce(text(table, "Received / Paid Currency"), text(table, "header_ccy"))
+    quote = parse_asset(quote_text, "Received / Paid Currency", checks, NAME)
+    paid = abs_amount(
+        parse_amount(text(table, "Received / Paid Amount"), "Received / Paid Amount", checks)
+    )
+    fee_asset = parse_asset(text(table, "Fee currency"), "Fee currency", checks, NAME)
+    fee = abs_amount(parse_amount(text(table, "Fee amount"), "Fee amount", checks))
+    buy = pc.fill_null(pc.equal(kind, "buy"), False)
+    sell = pc.fill_null(pc.equal(kind, "sell"), False)
+    checks.reject(
+        pc.and_(pc.or_(buy, sell), pc.or_(quote.is_null(), paid.is_null())),
+        "missing the received / paid amount or currency of a trade",
+    )
+    out = pc.or_(sell, pc.fill_null(pc.equal(kind, "withdrawal"), False))
+    in_ = pc.or_(
+        buy, pc.fill_null(pc.is_in(kind, value_set=pa.array(["deposit", "income"])), False)
+    )
+    sent_asset = pc.if_else(buy, quote, when(out, currency))
+    sent_amount = pc.if_else(buy, paid, when(out, amount, amount.type))
+    received_asset = pc.if_else(sell, quote, when(in_, currency))
+    received_amount = pc.if_else(sell, paid, when(in_, amount, amount.type))
+    income = pc.equal(kind, "income")
+    type_ = pc.if_else(income, TxType.INCOME.value, classify_sides(sent_asset, received_asset))
+    skip_fiat_only(checks, type_, sent_asset, received_asset)
+    has_fee = pc.fill_null(positive(fee), False)
+    draft = draft_table(
+        n,
+        timestamp=ts,
+        wallet=constant(n, ctx.wallet or NAME),
+        type=type_,
+        label=label,
+        sent_asset=sent_asset,
+        sent_amount=sent_amount,
+        received_asset=received_asset,
+        received_amount=received_amount,
+        fee_asset=when(has_fee, fee_asset),
+        fee_amount=when(has_fee, fee, fee.type),
+        external_id=text(table, "Transaction ID"),
+    )
+    return draft, checks
+
+
+_BASE = ("Timezone", "Date", "Time", "Type", "Currency", "Amount")
+_TAIL = ("Fee currency", "Fee amount", "Status", "Transaction ID")
+VERSIONS = (
+    FormatSpec(
+        name=NAME,
+        columns=_BASE
+        + ("Quote Currency", "Quote Price", "Received / Paid Currency", "Received / Paid Amount")
+        + _TAIL,
+        optional_columns=("Address",),
+        to_legs=to_legs,
+        description="transaction history, 2024 and later (Received / Paid Currency)",
+    ),
+    FormatSpec(
+        name="bitvavo-2023",
+        source=NAME,
+        columns=_BASE + ("Price ({ccy})", "{ccy} received / paid") + _TAIL,
+        optional_columns=("Address",),
+        to_legs=to_legs,
+        rename={"Price ({ccy})": "Quote Price", "{ccy} received / paid": "Received / Paid Amount"},
+        description="transaction history before 2024 (EUR received / paid)",
+    ),
+)

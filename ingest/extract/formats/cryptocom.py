@@ -1,0 +1,257 @@
+"""Crypto.com App: the crypto wallet transactions export (Accounts > Crypto Wallet > Export):
+Timestamp (UTC), Transaction Description, Currency, Amount, To Currency, To Amount, Native
+Currency, Native Amount, Native Amount (in USD), Transaction Kind [, Transaction Hash].
+
+Mapping (Transaction Kind):
+- exchanges Currency (|Amount|) -> To Currency (To Amount): crypto_exchange, viban_purchase,
+  van_purchase, crypto_viban_exchange, crypto_to_van_sell_order, recurring_buy_order,
+  trading.limit_order.fiat_wallet.sell_commit; crypto_purchase (a card purchase): Native
+  Currency (Native Amount) -> Currency (Amount). Type from the sides (buy / sell / trade).
+- dust_conversion_debited / dust_conversion_credited: the rows of one instant are one dust
+  conversion (several coins -> CRO), combined after partitioning.
+- income: interest (crypto_earn_interest_paid, crypto_earn_extra_interest_paid,
+  supercharger_reward_to_app_credited), staking (mco_stake_reward, finance.lockup.dpos_
+  compound_interest.crypto_wallet, finance.dpos.(non_)compound_interest.crypto_wallet), reward
+  (referral_bonus, referral_gift, referral_card_cashback, transfer_cashback, reimbursement,
+  gift_card_reward, admin_wallet_credited, campaign_reward, rewards_platform_deposit_credited).
+- spend: crypto_payment, card_top_up, card_cashback_reverted, reimbursement_reverted.
+- crypto_deposit, exchange_to_crypto_transfer -> deposit; crypto_withdrawal,
+  crypto_to_exchange_transfer -> withdrawal; crypto_transfer (to/from another app user): a
+  deposit labelled gift when positive, a spend labelled gift when negative.
+- skipped, moves within the user's own account: Earn and lockup programs, staking, swaps of
+  the same holding (crypto_earn_program_created/withdrawn, lockup_*, supercharger_deposit/
+  withdrawal, dynamic_coin_swap_*, interest_swap_*, crypto_wallet_swap_*, council_node_deposit_
+  created, trading.limit_order.*_lock/unlock, finance.dpos.(un)staking.crypto_wallet,
+  finance.lockup.dpos_lock.crypto_wallet).
+- anything else is rejected. Native Amount / Native Currency is the stated value.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ingest.extract.formats.base import (
+    FormatSpec,
+    ParseContext,
+    RowChecks,
+    abs_amount,
+    classify_sides,
+    constant,
+    draft_table,
+    lookup,
+    negative,
+    parse_amount,
+    parse_asset,
+    parse_timestamp,
+    positive,
+    skip_fiat_only,
+    text,
+    when,
+)
+from ingest.normalize.canonical import TxType
+
+NAME = "cryptocom"
+
+
+def _kinds(kind: str, label: str | None, *names: str) -> dict[str, tuple[str | None, ...]]:
+    return {n: (kind, label) for n in names}
+
+
+KINDS: dict[str, tuple[str | None, ...]] = {
+    **_kinds(
+        "exchange",
+        None,
+        "crypto_exchange",
+        "viban_purchase",
+        "van_purchase",
+        "crypto_viban_exchange",
+        "crypto_to_van_sell_order",
+        "recurring_buy_order",
+        "trading.limit_order.fiat_wallet.sell_commit",
+    ),
+    **_kinds("purchase", None, "crypto_purchase"),
+    **_kinds("dust", "dust", "dust_conversion_debited", "dust_conversion_credited"),
+    **_kinds(
+        "income",
+        "interest",
+        "crypto_earn_interest_paid",
+        "crypto_earn_extra_interest_paid",
+        "supercharger_reward_to_app_credited",
+    ),
+    **_kinds(
+        "income",
+        "staking",
+        "mco_stake_reward",
+        "finance.lockup.dpos_compound_interest.crypto_wallet",
+        "finance.dpos.non_compound_interest.crypto_wallet",
+        "finance.dpos.compound_interest.crypto_wallet",
+    ),
+    **_kinds(
+        "income",
+        "reward",
+        "referral_bonus",
+        "referral_gift",
+        "referral_card_cashback",
+        "transfer_cashback",
+        "reimbursement",
+        "gift_card_reward",
+        "admin_wallet_credited",
+        "campaign_reward",
+        "rewards_platform_deposit_credited",
+    ),
+    **_kinds(
+        "spend",
+        None,
+        "crypto_payment",
+        "card_top_up",
+        "card_cashback_reverted",
+        "reimbursement_reverted",
+    ),
+    **_kinds("deposit", None, "crypto_deposit", "exchange_to_crypto_transfer"),
+    **_kinds("withdrawal", None, "crypto_withdrawal", "crypto_to_exchange_transfer"),
+    **_kinds("gift", "gift", "crypto_transfer"),
+    **_kinds(
+        "skip",
+        None,
+        "crypto_earn_program_created",
+        "crypto_earn_program_withdrawn",
+        "lockup_lock",
+        "lockup_unlock",
+        "lockup_upgrade",
+        "lockup_swap_credited",
+        "lockup_swap_debited",
+        "dynamic_coin_swap_credited",
+        "dynamic_coin_swap_debited",
+        "dynamic_coin_swap_bonus_exchange_deposit",
+        "interest_swap_credited",
+        "interest_swap_debited",
+        "crypto_wallet_swap_credited",
+        "crypto_wallet_swap_debited",
+        "supercharger_deposit",
+        "supercharger_withdrawal",
+        "council_node_deposit_created",
+        "trading.limit_order.fiat_wallet.purchase_lock",
+        "trading.limit_order.fiat_wallet.purchase_unlock",
+        "trading.limit_order.fiat_wallet.sell_lock",
+        "trading.limit_order.cash_account.purchase_lock",
+        "trading.limit_order.cash_account.purchase_unlock",
+        "finance.lockup.dpos_lock.crypto_wallet",
+        "finance.dpos.staking.crypto_wallet",
+        "finance.dpos.unstaking.crypto_wallet",
+    ),
+}
+
+
+def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
+    n = table.num_rows
+    checks = RowChecks(n)
+    ts = parse_timestamp(text(table, "Timestamp (UTC)"), "Timestamp (UTC)", checks, ctx.tz)
+    kind_text = text(table, "Transaction Kind")
+    kind, label = lookup(kind_text, KINDS, 2)
+    checks.reject(
+        pc.and_(kind_text.is_valid(), kind.is_null()),
+        "unknown transaction kind '{}' in column Transaction Kind",
+        kind_text,
+    )
+    checks.reject(kind_text.is_null(), "missing transaction kind in column Transaction Kind")
+    checks.skip(
+        pc.equal(kind, "skip"),
+        "{} is a move within the user's own Crypto.com account (no disposal)",
+        kind_text,
+    )
+    raw_currency, raw_amount = text(table, "Currency"), text(table, "Amount")
+    currency = parse_asset(raw_currency, "Currency", checks, NAME)
+    checks.reject(raw_currency.is_null(), "missing asset in column Currency")
+    signed = parse_amount(raw_amount, "Amount", checks)
+    checks.reject(raw_amount.is_null(), "missing amount in column Amount")
+    amount = abs_amount(signed)
+    to_currency = parse_asset(text(table, "To Currency"), "To Currency", checks, NAME)
+    to_amount = abs_amount(parse_amount(text(table, "To Amount"), "To Amount", checks))
+    native_ccy = parse_asset(text(table, "Native Currency"), "Native Currency", checks, NAME)
+    native = abs_amount(parse_amount(text(table, "Native Amount"), "Native Amount", checks))
+
+    def is_(k: str) -> pa.Array:
+        return pc.fill_null(pc.equal(kind, k), False)
+
+    exchange, purchase, dust, gift = is_("exchange"), is_("purchase"), is_("dust"), is_("gift")
+    checks.reject(
+        pc.and_(exchange, pc.or_(to_currency.is_null(), to_amount.is_null())),
+        "missing To Currency or To Amount of an exchange",
+    )
+    checks.reject(
+        pc.and_(purchase, pc.or_(native_ccy.is_null(), native.is_null())),
+        "missing Native Currency or Native Amount of a purchase",
+    )
+    out_sign = pc.fill_null(negative(signed), False)
+    in_sign = pc.fill_null(positive(signed), False)
+    sends = pc.or_(
+        pc.or_(exchange, pc.or_(is_("spend"), is_("withdrawal"))),
+        pc.and_(pc.or_(dust, gift), out_sign),
+    )
+    receives = pc.or_(
+        pc.or_(purchase, pc.or_(is_("income"), is_("deposit"))),
+        pc.and_(pc.or_(dust, gift), in_sign),
+    )
+    sent_asset = pc.if_else(purchase, native_ccy, when(sends, currency))
+    sent_amount = pc.if_else(purchase, native, when(sends, amount, amount.type))
+    received_asset = pc.if_else(exchange, to_currency, when(receives, currency))
+    received_amount = pc.if_else(exchange, to_amount, when(receives, amount, amount.type))
+    by_sides = classify_sides(sent_asset, received_asset)
+    type_ = pc.case_when(
+        pa.StructArray.from_arrays(
+            [is_("income"), is_("spend"), pc.and_(gift, out_sign), dust],
+            names=["income", "spend", "gift_out", "dust"],
+        ),
+        TxType.INCOME.value,
+        TxType.SPEND.value,
+        TxType.SPEND.value,
+        pa.scalar(None, pa.string()),
+        by_sides,
+    )
+    skip_fiat_only(checks, type_, sent_asset, received_asset)
+    group = when(
+        dust,
+        pc.binary_join_element_wise(
+            "cryptocom-dust", pc.cast(pc.cast(ts, pa.int64()), pa.string()), "|"
+        ),
+    )
+    draft = draft_table(
+        n,
+        timestamp=ts,
+        wallet=constant(n, ctx.wallet or NAME),
+        type=type_,
+        label=label,
+        sent_asset=sent_asset,
+        sent_amount=sent_amount,
+        received_asset=received_asset,
+        received_amount=received_amount,
+        fiat_value=when(pc.invert(dust), native, native.type),
+        fiat_currency=when(pc.and_(pc.invert(dust), native.is_valid()), native_ccy),
+        tx_hash=text(table, "Transaction Hash"),
+        description=text(table, "Transaction Description"),
+        group=group,
+    )
+    return draft, checks
+
+
+VERSIONS = (
+    FormatSpec(
+        name=NAME,
+        columns=(
+            "Timestamp (UTC)",
+            "Transaction Description",
+            "Currency",
+            "Amount",
+            "To Currency",
+            "To Amount",
+            "Native Currency",
+            "Native Amount",
+            "Native Amount (in USD)",
+            "Transaction Kind",
+        ),
+        optional_columns=("Transaction Hash",),
+        to_legs=to_legs,
+        description="Crypto.com App crypto wallet transactions",
+    ),
+)
