@@ -43,6 +43,7 @@ from ingest.extract.chunking import (
 from ingest.extract.encoding import to_utf8
 from ingest.extract.formats import get_format
 from ingest.extract.formats.base import (
+    DRAFT_CANONICAL,
     LEGS_SCHEMA,
     FormatError,
     ParseContext,
@@ -467,25 +468,7 @@ def partition_legs(legs: pa.Table, n: int) -> list[pa.Table]:
 
 # --- partition -> canonical ---------------------------------------------------------------------
 # one transaction before identity: the canonical columns a leg carries, plus its key and line
-TX_COLUMNS = (
-    "partition_key",
-    "line",
-    "timestamp",
-    "wallet",
-    "type",
-    "label",
-    "sent_asset",
-    "sent_amount",
-    "received_asset",
-    "received_amount",
-    "fee_asset",
-    "fee_amount",
-    "fiat_value",
-    "fiat_currency",
-    "tx_hash",
-    "external_id",
-    "description",
-)
+TX_COLUMNS = ("partition_key", "line", *DRAFT_CANONICAL)
 
 
 def finalize_partition(

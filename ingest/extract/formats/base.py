@@ -54,7 +54,7 @@ class RejectedRow:
 
 
 # One draft row per input row; the caller adds partition_key, grouped, line and raw (LEGS_SCHEMA).
-_DRAFT_CANONICAL = (
+DRAFT_CANONICAL = (
     "timestamp",
     "wallet",
     "type",
@@ -74,7 +74,7 @@ _DRAFT_CANONICAL = (
 # Types come from the canonical schema; every draft column may be null (`type` is decided later
 # from the sides of the group).
 DRAFT_SCHEMA = pa.schema(
-    [pa.field(name, CANONICAL_SCHEMA.field(name).type) for name in _DRAFT_CANONICAL]
+    [pa.field(name, CANONICAL_SCHEMA.field(name).type) for name in DRAFT_CANONICAL]
     + [
         pa.field("group", pa.string()),  # rows sharing it form one transaction
         pa.field("pair_hint", pa.string()),
