@@ -80,7 +80,7 @@ def node_labels() -> dict[str, str]:
     return out
 
 
-NAMED_STAGES = {"job", "parse", "store", "tax", "view"}
+NAMED_STAGES = {"job", "parse", "store", "read", "split", "tax"}
 
 
 def placements(job_id: uuid.UUID, timeout: float = 120.0) -> dict[str, list]:
@@ -195,11 +195,13 @@ def scenario_remove_node(args: dict[str, Any]) -> dict[str, Any]:
                 for t in list_tasks(
                     filters=[("state", "=", "RUNNING")], limit=1000, raise_on_missing_output=False
                 )
-                if (t.name or "").startswith((f"store:{job_id}", f"parse:{job_id}"))
+                if (t.name or "").startswith(
+                    tuple(f"{kind}:{job_id}" for kind in ("store", "parse", "read", "split", "tax"))
+                )
                 and t.node_id in workers
             ]
             stores = [t for t in running if t.name.startswith("store:")]
-            if stores or (running and jobs.progress(session, job_id)["parse"]["done"] > 0):
+            if stores or running:
                 victim = (stores or running)[0]
                 cluster.remove_node(workers.pop(victim.node_id), allow_graceful=False)
                 removed.append(victim.name)
