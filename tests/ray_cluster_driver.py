@@ -98,7 +98,8 @@ def placements(job_id: uuid.UUID, timeout: float = 120.0) -> dict[str, list]:
             for t in list_tasks(limit=10_000, detail=True, raise_on_missing_output=False)
             if str(job_id) in (t.name or "")
         ]
-        done = [t for t in tasks if t.state == "FINISHED" and t.node_id]
+        # Any attempt that reported its node counts (a lost FINISHED event leaves RUNNING's).
+        done = [t for t in tasks if t.node_id]
         if {t.name.split(":")[0] for t in done} >= NAMED_STAGES or time.monotonic() > deadline:
             if settled:
                 break

@@ -78,29 +78,39 @@ def export(tmp_path):
     return path
 
 
+PLACED_STAGES = ("parse", "store", "read", "split", "tax", "prices")
+
+
 def test_stages_land_on_their_own_nodes_and_the_job_is_exact(
     session, pipeline_pricesim, cold_price_cache, export
 ):
-    user = f"spread-{uuid.uuid4().hex[:8]}"
-    facts = run_scenario(
-        "spread",
-        user=user,
-        file=export,
-        dashboard_port=free_port(),
-        env={
-            "LEDGERFLOW_STAGE_RESOURCES": json.dumps(STAGE_RESOURCES),
-            "LEDGERFLOW_CHUNK_BYTES": "32768",
-        },
-    )
+    # Ray's task events are best effort (a worker's last batch can be lost when it exits, and the
+    # task then shows no node): a scenario whose events miss a whole stage runs once more, with a
+    # new user. The placement asserted is exact either way, and each run's job must be exact.
+    for _attempt in range(2):
+        user = f"spread-{uuid.uuid4().hex[:8]}"
+        facts = run_scenario(
+            "spread",
+            user=user,
+            file=export,
+            dashboard_port=free_port(),
+            env={
+                "LEDGERFLOW_STAGE_RESOURCES": json.dumps(STAGE_RESOURCES),
+                "LEDGERFLOW_CHUNK_BYTES": "32768",
+            },
+        )
+        assert_exact(session, user, export, facts)
+        if all(stage in facts["placements"] for stage in PLACED_STAGES):
+            break
     # The head offers prices_node, each worker one of the others.
     assert facts["nodes"] == ["parse_node", "prices_node", "store_node", "tax_node"], facts
     placed = facts["placements"]
+    assert set(PLACED_STAGES) <= set(placed), placed
     assert placed["parse"] == ["parse_node"], placed
     assert placed["store"] == ["store_node"], placed
     for stage in ("read", "split", "tax"):  # the tax stage's three task kinds
         assert placed[stage] == ["tax_node"], (stage, placed)
     assert placed["prices"] == ["prices_node"], placed  # the PriceFetcher pool, on the head
-    assert_exact(session, user, export, facts)
 
 
 def test_worker_node_removed_mid_job_loses_and_doubles_nothing(session, pipeline_pricesim, export):
