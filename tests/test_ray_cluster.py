@@ -115,7 +115,7 @@ def test_stages_land_on_their_own_nodes_and_the_job_is_exact(
         "prices": ["prices_node"],
     }
     seen = {stage: placed[stage] for stage in expected if placed.get(stage)}
-    # Every stage the state API reported ran exactly where it must; at least the tax stage and
+    # Every stage the state API reported ran exactly where it must; the tax stage must be
     # (the price pool's actors and the other stages are checked when reported). (Seen on this loaded 2-core machine: after other test
     # files, the short parse and store tasks' events can all be lost, twice running.)
     assert {"read", "split", "tax"} <= set(seen), placed
