@@ -51,6 +51,7 @@ from ingest.tax.shards import (
     ShardPlan,
     ShardSummary,
     anchor_mask,
+    anchored_in,
     combine_summaries,
     history_stats,
     plan_shards,
@@ -208,16 +209,6 @@ def disposal_rows(lines: Iterable[DisposalLine]) -> list[tuple]:
 
 def finding_rows(findings: Iterable[Finding]) -> list[tuple]:
     return [(f.kind, f.asset, f.timestamp, f.tx_id, f.detail) for f in findings]
-
-
-def anchored_in(valued: pa.Table, assets: frozenset[str]) -> np.ndarray:
-    """Rows whose anchor asset (the one whose shard writes their own columns) is in `assets`."""
-    if not assets:
-        return np.zeros(valued.num_rows, dtype=bool)
-    anchor = pc.coalesce(*(valued.column(name) for name in ASSET_COLUMNS))
-    return pc.fill_null(
-        pc.is_in(anchor, value_set=pa.array(sorted(assets), pa.string())), False
-    ).to_numpy(zero_copy_only=False)
 
 
 def rewrite_mask(valued: pa.Table, cutoffs: dict[str, datetime] | None) -> np.ndarray:

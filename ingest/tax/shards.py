@@ -241,15 +241,19 @@ def shard_mask(tx: pa.Table, shard: Shard) -> np.ndarray:
     return mask
 
 
+def anchored_in(tx: pa.Table, assets: frozenset[str]) -> np.ndarray:
+    """Rows of ``tx`` whose anchor asset (``anchor_asset``) is in ``assets``."""
+    anchor = pc.coalesce(*(tx.column(name) for name in ASSET_COLUMNS))
+    return _is_in(anchor, pa.array(sorted(assets), pa.string()))
+
+
 def anchor_mask(tx: pa.Table, shard: Shard) -> np.ndarray:
     """Rows of ``tx`` whose own view columns ``shard`` writes (their anchor asset is its own;
     shard 0 also takes rows without one or with an asset the plan does not know). Over a plan's
     shards every row is anchored exactly once."""
-    anchor = pc.coalesce(*(tx.column(name) for name in ASSET_COLUMNS))
-    mask = _is_in(anchor, pa.array(sorted(shard.assets), pa.string()))
+    mask = anchored_in(tx, shard.assets)
     if shard.catch_all:
-        planned = pa.array(sorted(shard.others | shard.assets), pa.string())
-        mask |= ~_is_in(anchor, planned)
+        mask |= ~anchored_in(tx, shard.others | shard.assets)
     return mask
 
 
