@@ -76,7 +76,7 @@ def main() -> None:
     print(f"  Form 8949 lines {len(lines):>9,} -> disposal_chunks rows {chunks:>8,}")
     print(f"  findings        {len(findings):>9,} -> finding_chunks rows  {finding_chunks:>8,}")
     print(
-        f"  price points   ~{windows * HOURS_PER_WINDOW:>9,} -> price_windows rows   {windows:>8,}"
+        f"  price points   ~{windows * HOURS_PER_WINDOW:>9,} -> price_window_points rows   {windows:>8,}"
     )
     print(
         f"derived rows per input row: before {before / n:.2f}, now {after / n:.2f} "

@@ -267,7 +267,7 @@ class Harness:
         from ingest.load.cassandra import get_session
 
         session = get_session(get_settings())
-        for table in ("price_windows", "price_coverage"):
+        for table in ("price_window_points", "price_coverage"):
             session.execute(f"TRUNCATE {table}", timeout=120)
 
     def run_ledgerflow(self, size: int, cold: bool = True) -> dict:
@@ -360,7 +360,7 @@ class Harness:
             "cpu_whole_run": self.sampler.cpu_over(f"lf:{size}:"),
             "memory": {**memory, "ray_workers_sum_before_upload_bytes": idle_rss[0]},
             "price_cache": (
-                "cold (price_windows and price_coverage truncated before the upload)"
+                "cold (price_window_points and price_coverage truncated before the upload)"
                 if cold
                 else "warm (windows cached by the earlier run of the same rows)"
             ),
@@ -661,7 +661,7 @@ def derived_rows(session: Any, user: str) -> dict[str, int]:
         "finding_chunks": count("SELECT count(*) AS n FROM finding_chunks WHERE user_id = ?", user),
         "balances": count("SELECT count(*) AS n FROM balances WHERE user_id = ?", user),
         "yearly_summary": count("SELECT count(*) AS n FROM yearly_summary WHERE user_id = ?", user),
-        "price_windows": count("SELECT count(*) AS n FROM price_windows"),
+        "price_window_points": count("SELECT count(*) AS n FROM price_window_points"),
         "price_coverage": count("SELECT count(*) AS n FROM price_coverage"),
     }
     out["total"] = sum(out.values())

@@ -91,6 +91,15 @@ class Settings(BaseSettings):
         ge=0,
         description="Target bytes per parse chunk; 0 = adaptive (from the file's row width).",
     )
+    io_task_cpus: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="CPUs each task that mostly waits on Cassandra asks Ray for (store writers, "
+        "history reads, tax shards, which write their own rows): under 1 runs more writer "
+        "processes than cores, so one's serialization overlaps another's wait. Parse and "
+        "finalize tasks (pure CPU) always ask for 1.",
+    )
     stage_resources: str = Field(
         "",
         description="JSON {stage: {resource: amount}} that the tasks and actors of a stage "

@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,6 +21,8 @@ import pytest
 from devtools.generate import GenerateStats, generate
 from ingest.config import get_settings
 from ingest.load import jobs
+from ingest.load.cassandra import get_session
+from ingest.load.migrations import apply_migrations
 from ingest.load.queries import utc
 from tests.test_pipeline import (
     assert_balances_as_generated,
@@ -137,9 +140,11 @@ def test_cassandra_restart_mid_job_loses_nothing(ray_local, session, big_file):
     assert utc(job.finished_at) > down_at  # it ended after the outage, not before it
 
 
-def run_driver(code: str, timeout: float = 300.0) -> dict:
+def run_driver(code: str, timeout: float = 300.0, keyspace: str | None = None) -> dict:
     """Run `code` in a fresh Python process with its own local Ray; returns its last JSON line."""
     env = dict(os.environ)
+    if keyspace:
+        env["LEDGERFLOW_KEYSPACE"] = keyspace
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         env=env,
@@ -164,7 +169,22 @@ START_RAY = """
 """
 
 
-def test_job_interrupted_by_stopping_ray_resumes_after_restart(session, big_file, ray_local):
+@pytest.fixture()
+def unwatched_keyspace(test_keyspace: str) -> Iterator[str]:
+    """A keyspace of its own: the Serve app other tests started in this process resumes the
+    active jobs of the test keyspace every few seconds, and would take this test's job over
+    between its two Ray instances."""
+    keyspace = f"lf_resume_{uuid.uuid4().hex[:8]}"
+    apply_migrations(get_settings(), keyspace)
+    yield keyspace
+    drop = get_session(get_settings(), keyspace)
+    drop.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
+
+
+def test_job_interrupted_by_stopping_ray_resumes_after_restart(
+    unwatched_keyspace, big_file, ray_local
+):
+    session = get_session(get_settings(), unwatched_keyspace)
     user = f"resume-{uuid.uuid4().hex[:8]}"
     # The job is recorded as the upload deployment would, but run by separate Ray clusters.
     import shutil
@@ -193,7 +213,8 @@ def test_job_interrupted_by_stopping_ray_resumes_after_restart(session, big_file
     job = jobs.get_job(session, job_id)
     print(json.dumps({"status": job.status, "stages": sorted(job.completed_stages),
                       "timings": job.stage_timings}))
-"""
+""",
+            keyspace=unwatched_keyspace,
         )
         assert first["status"] == "running", first
         assert "store" in first["stages"] and "tax" not in first["stages"]
@@ -212,11 +233,12 @@ def test_job_interrupted_by_stopping_ray_resumes_after_restart(session, big_file
     print(json.dumps({"resumed": [str(j) for j in resumed], "status": job.status,
                       "timings": job.stage_timings}))
     ray.shutdown()
-"""
+""",
+            keyspace=unwatched_keyspace,
         )
     finally:
         os.environ.pop("JOB_ID", None)
-    assert str(job_id) in second["resumed"]
+    assert str(job_id) in second["resumed"], (first, second)
     assert second["status"] == "succeeded"
     # Resumed from the last completed stage: parse and store did not run again.
     assert second["timings"]["store"] == first["timings"]["store"]

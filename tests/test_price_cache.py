@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from ingest.load.cassandra import execute
-from ingest.load.price_cache import PRICES_SCHEMA, load_prices, write_window
+from ingest.load.price_cache import PRICES_SCHEMA, load_prices, unpack_points, write_window
 from ingest.prices.planner import WINDOW_SECONDS, window_of
 
 HOUR_MS = 3_600_000
@@ -39,11 +39,12 @@ def test_a_window_is_one_row_and_its_decimals_come_back_exactly(session):
     rows = list(
         execute(
             session,
-            "SELECT ms, prices FROM price_windows WHERE asset = ? AND currency = ?",
+            "SELECT points, body FROM price_window_points WHERE asset = ? AND currency = ?",
             ("RTRIP", "usd"),
         )
     )
-    assert len(rows) == 1 and rows[0]["ms"] == [ms for ms, _ in points]
+    assert len(rows) == 1 and rows[0]["points"] == len(points)
+    assert unpack_points(rows[0]["body"]).column("ms").to_pylist() == [ms for ms, _ in points]
 
     table = load_prices(session, ["RTRIP"], at(base), at(base + 10 * HOUR_MS))
     assert table.schema == PRICES_SCHEMA

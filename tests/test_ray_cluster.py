@@ -108,6 +108,7 @@ def test_stages_land_on_their_own_nodes_and_the_job_is_exact(
     placed = facts["placements"]
     expected = {
         "parse": ["parse_node"],
+        "finalize": ["store_node"],
         "store": ["store_node"],
         "read": ["tax_node"],
         "split": ["tax_node"],

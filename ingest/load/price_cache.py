@@ -1,6 +1,6 @@
-"""The shared price cache in Cassandra: `price_windows` (one row per fetched (asset, currency,
-window) holding the window's points packed as two exact lists) and `price_coverage` (which windows
-were fetched, including durable "no price here" markers).
+"""The shared price cache in Cassandra: `price_window_points` (one row per fetched (asset,
+currency, window) holding the window's points packed as one Arrow IPC cell, exact decimals) and
+`price_coverage` (which windows were fetched, including durable "no price here" markers).
 
 A window's row is written before its coverage row, so a coverage row always means its points are
 there (a fetch interrupted in between is simply fetched again: both writes are idempotent upserts).
@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent_with_args
 
@@ -32,13 +33,13 @@ PRICES_SCHEMA = pa.schema(
 )
 
 INSERT_WINDOW = (
-    "INSERT INTO price_windows (asset, currency, window_start, granularity, provider, "
-    "ms, prices) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO price_window_points (asset, currency, window_start, granularity, provider, "
+    "points, body) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 # Windows whose start lies in [first, last]: the caller widens `first` by one window, since a
 # provider may answer a point a little past its window's end.
 SELECT_WINDOWS = (
-    "SELECT ms, prices, granularity FROM price_windows WHERE asset = ? AND "
+    "SELECT body, granularity FROM price_window_points WHERE asset = ? AND "
     "currency = ? AND window_start >= ? AND window_start <= ?"
 )
 INSERT_COVERAGE = (
@@ -50,6 +51,29 @@ SELECT_COVERAGE = (
     "SELECT window_start, window_end, covered_until, status, fetched_at "
     "FROM price_coverage WHERE asset = ? AND currency = ?"
 )
+
+
+POINTS_SCHEMA = pa.schema(
+    [pa.field("ms", pa.int64(), nullable=False), pa.field("price", AMOUNT, nullable=False)]
+)
+_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
+
+
+def pack_points(points: Sequence[tuple[int, Decimal]]) -> bytes:
+    """(unix ms, price) points, ascending, as one Arrow IPC stream. Raises for a price that does
+    not fit decimal128(38, 18) (nothing is rounded)."""
+    table = pa.table(
+        [pa.array([ms for ms, _ in points], pa.int64()), pa.array([p for _, p in points], AMOUNT)],
+        schema=POINTS_SCHEMA,
+    )
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, POINTS_SCHEMA, options=_IPC_OPTIONS) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def unpack_points(body: bytes) -> pa.Table:
+    return pa.ipc.open_stream(body).read_all()
 
 
 def utc(seconds: float) -> datetime:
@@ -103,8 +127,8 @@ def write_window(
             utc(window_start),
             granularity,
             provider,
-            [ms for ms, _ in ordered],
-            [price for _, price in ordered],
+            len(ordered),
+            pack_points(ordered),
         ),
     )
     return len(ordered)
@@ -154,40 +178,40 @@ def load_prices(
     last = utc(window_of(unix_seconds(end)).start)
     start_ms, end_ms = micros_from_datetime(start) // 1000, micros_from_datetime(end) // 1000
     params = [(asset, currency, first, last) for asset in assets]
-    columns: tuple[list[str], list[int], list[Decimal], list[str]] = ([], [], [], [])
+    pieces: list[pa.Table] = []
 
     def run() -> None:
-        for column in columns:
-            column.clear()
+        pieces.clear()
         results = execute_concurrent_with_args(
             session, stmt, params, concurrency=concurrency, results_generator=True
         )
-        names, stamps, prices, granularities = columns
         for (asset, *_), (ok, result) in zip(params, results):
             if not ok:
                 raise result
             for row in result:
-                kept = [i for i, ms in enumerate(row["ms"] or ()) if start_ms <= ms <= end_ms]
-                if not kept:
-                    continue
-                ms, values = row["ms"], row["prices"]
-                names.extend([asset] * len(kept))
-                stamps.extend(ms[i] for i in kept)
-                prices.extend(values[i] for i in kept)
-                granularities.extend([row["granularity"]] * len(kept))
+                points = unpack_points(row["body"])
+                ms = points.column("ms")
+                kept = points.filter(
+                    pc.and_(pc.greater_equal(ms, start_ms), pc.less_equal(ms, end_ms))
+                )
+                if kept.num_rows:
+                    n = kept.num_rows
+                    pieces.append(
+                        pa.table(
+                            [
+                                pa.array([asset] * n, pa.string()),
+                                kept.column("ms")
+                                .cast(pa.timestamp("ms", tz="UTC"))
+                                .cast(TIMESTAMP),
+                                kept.column("price"),
+                                pa.array([row["granularity"]] * n, pa.string()),
+                            ],
+                            schema=PRICES_SCHEMA,
+                        )
+                    )
 
     with_retry(run)
-    names, stamps, prices, granularities = columns
-    ts = pa.array(stamps, pa.int64()).cast(pa.timestamp("ms", tz="UTC")).cast(TIMESTAMP)
-    table = pa.Table.from_arrays(
-        [
-            pa.array(names, pa.string()),
-            ts,
-            pa.array(prices, AMOUNT),
-            pa.array(granularities, pa.string()),
-        ],
-        schema=PRICES_SCHEMA,
-    )
+    table = pa.concat_tables(pieces) if pieces else PRICES_SCHEMA.empty_table()
     return table.sort_by([("asset", "ascending"), ("ts", "ascending")])
 
 

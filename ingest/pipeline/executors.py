@@ -16,11 +16,25 @@ from ingest.observe import metrics
 from ingest.pipeline.job_errors import TRANSIENT_ERRORS
 
 # A task's stage, from its name's prefix (tasks are named <kind>:<job>:<part>).
-STAGE_OF_TASK = {"parse": "parse", "store": "store", "read": "tax", "split": "tax", "tax": "tax"}
+STAGE_OF_TASK = {
+    "parse": "parse",
+    "finalize": "store",
+    "store": "store",
+    "read": "tax",
+    "split": "tax",
+    "tax": "tax",
+}
+# Tasks that mostly wait on Cassandra (store writers, history reads, tax shards writing their own
+# rows): they ask for LEDGERFLOW_IO_TASK_CPUS each, so more of them run than there are cores.
+IO_TASKS = frozenset({"store", "read", "tax"})
+
+
+def kind_of(task_name: str) -> str:
+    return task_name.split(":", 1)[0]
 
 
 def stage_of(task_name: str) -> str:
-    return STAGE_OF_TASK.get(task_name.split(":", 1)[0], "other")
+    return STAGE_OF_TASK.get(kind_of(task_name), "other")
 
 
 class Executor(Protocol):
@@ -52,12 +66,18 @@ TASK_RETRIES = 4
 
 class RayExecutor:
     """Runs each task as a Ray task named `name` (so a job is easy to follow in the dashboard):
-    one CPU each, retried when its worker dies or on a transient error (job_errors.py), never on
-    a deterministic one (a bad file, bad settings)."""
+    one CPU each (`io_task_cpus` for IO_TASKS), retried when its worker dies or on a transient
+    error (job_errors.py), never on a deterministic one (a bad file, bad settings)."""
 
-    def __init__(self, cpus: int, placement: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        cpus: int,
+        placement: Mapping[str, Mapping[str, Any]] | None = None,
+        io_task_cpus: float = 1.0,
+    ) -> None:
         self.cpus = cpus
         self.placement = placement or {}  # stage -> Ray options (placement.py)
+        self.io_task_cpus = io_task_cpus
         self._remote: dict[Callable[..., Any], Any] = {}
 
     def submit(self, fn: Callable[..., Any], *args: Any, name: str, num_returns: int = 1) -> Any:
@@ -71,8 +91,9 @@ class RayExecutor:
             remote = self._remote[fn] = ray.remote(
                 num_cpus=1, max_retries=TASK_RETRIES, retry_exceptions=transient
             )(metrics.in_flight(stage)(fn))
+        cpus = self.io_task_cpus if kind_of(name) in IO_TASKS else 1
         return remote.options(
-            name=name, num_returns=num_returns, **self.placement.get(stage, {})
+            name=name, num_cpus=cpus, num_returns=num_returns, **self.placement.get(stage, {})
         ).remote(*args)
 
     def get(self, handles: Sequence[Any]) -> list[Any]:

@@ -1,16 +1,25 @@
-"""Parse + store stages of one upload: a map/reduce over the stored file.
+"""Parse + store stages of one upload, a map/reduce over the stored file, with the prices stage
+running alongside store.
 
-map    parse_chunk x chunks     bytes of one row-aligned range -> legs, split into P partitions
-reduce store_partition x P      legs of one partition from every chunk -> canonical rows
-                                (trades combined, ids assigned) -> raw_transactions
+map      parse_chunk x chunks        bytes of one row-aligned range -> legs, split into P
+                                     partitions
+reduce   finalize_partition x P      legs of one partition from every chunk -> canonical rows
+                                     (trades combined, ids assigned) + the (asset, day) pairs
+                                     they need priced
+         store_partition x P         canonical rows -> raw_transactions
+overlap  prices (this process)       once every partition is finalized, the price windows are
+                                     known: the pool fetches them while store writes
 Rows that must be combined (a Binance trade's rows, a Kraken refid) or compared for identity
 (identical rows) share a partition key, so they meet in one reduce task wherever they were parsed.
-Memory per task is bounded by the chunk size and P, not the file size.
+Memory per task is bounded by the chunk size and P, not the file size. A crash anywhere re-runs
+the step: stored rows are upserts and fetched windows are in the price cache, so the re-run
+rewrites the same rows and asks the provider only for what it had not answered.
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -39,6 +48,7 @@ from ingest.load.transactions import store_transactions
 from ingest.observe import metrics
 from ingest.pipeline.context import JobContext
 from ingest.pipeline.executors import Executor
+from ingest.pipeline.prices_stage import run_prices
 from ingest.pipeline.results import IngestResult, StageResults
 from ingest.prices.valuation import price_needs
 from ingest.vocabulary import Stage
@@ -89,7 +99,6 @@ def parse_chunk_task(
     size = byte_range.end - byte_range.start
     ctx.progress.report(Stage.PARSE, byte_range.index, size, size)
     parts = partition_legs(result.legs, n_parts)
-    metrics.rows(parsed=result.rows, rejected=errors)
     return (ChunkStats(result.rows, errors, len(result.rejected) - errors), *parts)
 
 
@@ -127,25 +136,33 @@ def price_days(table: pa.Table, currency: str) -> dict[str, set[int]]:
     return out
 
 
-def store_partition_task(
+def finalize_partition_task(
     ctx: JobContext, part: int, layout: FileLayout, parse_ctx: ParseContext, *legs: pa.Table
-) -> PartitionStats:
+) -> tuple[PartitionStats, pa.Table]:
+    """Legs of one partition -> canonical rows (kept in the object store for its store task)
+    and their stats, price days included: what lets prices start before store ends."""
     table, rejected = finalize_partition(pa.concat_tables(legs), layout, parse_ctx)
     errors = store_rejected(ctx, rejected)
-    total = table.num_rows
-    ctx.progress.report(Stage.STORE, part, 0, total)
-    session = ctx.session()
-    for start in range(0, total, STORE_SLICE_ROWS):
-        store_transactions(session, table.slice(start, STORE_SLICE_ROWS), ctx.job.job_id)
-        ctx.progress.report(Stage.STORE, part, min(total, start + STORE_SLICE_ROWS), total)
-    metrics.rows(stored=total, rejected=errors)
-    return PartitionStats(
-        accepted=total,
+    metrics.rows(rejected=errors)
+    ctx.progress.report(Stage.STORE, part, 0, table.num_rows)
+    stats = PartitionStats(
+        accepted=table.num_rows,
         rejected=errors,
         skipped=len(rejected) - errors,
         asset_ranges=asset_ranges(table),
         price_days=price_days(table, ctx.currency),
     )
+    return stats, table
+
+
+def store_partition_task(ctx: JobContext, part: int, table: pa.Table) -> int:
+    total = table.num_rows
+    session = ctx.session()
+    for start in range(0, total, STORE_SLICE_ROWS):
+        store_transactions(session, table.slice(start, STORE_SLICE_ROWS), ctx.job.job_id)
+        ctx.progress.report(Stage.STORE, part, min(total, start + STORE_SLICE_ROWS), total)
+    metrics.rows(stored=total)
+    return total
 
 
 def plan_file(ctx: JobContext, parallelism: int) -> tuple[FileLayout, list[ByteRange]]:
@@ -169,8 +186,8 @@ def plan_file(ctx: JobContext, parallelism: int) -> tuple[FileLayout, list[ByteR
         return layout, plan_chunks(f, layout, target)
 
 
-def run_ingest(ctx: JobContext, executor: Executor, done: StageResults) -> IngestResult:
-    """Parse and store one uploaded file."""
+def run_ingest(ctx: JobContext, executor: Executor, done: StageResults) -> StageResults:
+    """Parse and store one uploaded file, fetching its prices while store writes."""
     job = ctx.job
     parallelism = ctx.settings.parse_parallelism or executor.cpus
     layout, ranges = plan_file(ctx, parallelism)
@@ -178,7 +195,7 @@ def run_ingest(ctx: JobContext, executor: Executor, done: StageResults) -> Inges
         user_id=job.user_id, source_file=job.file_name or "upload.csv", wallet=job.wallet, tz=job.tz
     )
     if not ranges:  # a header and nothing else: a valid, empty upload
-        return IngestResult(format=layout.format)
+        return StageResults(ingest=IngestResult(format=layout.format))
     n_parts = len(ranges)
     for stage in (Stage.PARSE, Stage.STORE):
         ctx.progress.reset(stage)
@@ -199,22 +216,32 @@ def run_ingest(ctx: JobContext, executor: Executor, done: StageResults) -> Inges
         )
         for r in ranges
     ]
-    store_handles = [
+    finalized = [
         executor.submit(
-            store_partition_task,
+            finalize_partition_task,
             ctx,
             p,
             layout,
             parse_ctx,
             *[out[p + 1] for out in chunk_outputs],
-            name=f"store:{job.job_id}:{p}",
+            name=f"finalize:{job.job_id}:{p}",
+            num_returns=2,
         )
         for p in range(n_parts)
     ]
+    stores = [
+        executor.submit(store_partition_task, ctx, p, table, name=f"store:{job.job_id}:{p}")
+        for p, (_stats, table) in enumerate(finalized)
+    ]
     chunk_stats: list[ChunkStats] = executor.get([out[0] for out in chunk_outputs])
     parse_seconds = time.monotonic() - started
-    part_stats: list[PartitionStats] = executor.get(store_handles)
-    return summarize(layout.format, parse_seconds, chunk_stats, part_stats)
+    part_stats: list[PartitionStats] = executor.get([stats for stats, _table in finalized])
+    ingest = summarize(layout.format, parse_seconds, chunk_stats, part_stats)
+    with ThreadPoolExecutor(1, thread_name_prefix="prices") as prices:
+        fetch = prices.submit(run_prices, ctx, ingest.price_days)
+        executor.get(stores)
+        report = fetch.result()
+    return StageResults(ingest=ingest, prices=report)
 
 
 def summarize(

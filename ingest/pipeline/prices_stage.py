@@ -1,8 +1,9 @@
 """Prices stage of an upload: fetch (or find cached) every price window the job's rows need.
 
-Needs come from the store stage as distinct (asset, day) pairs, which is all the planner needs to
-pick its windows; the tax stage later asks again for the user's whole history, which retries
-windows that were unavailable before and costs nothing for cached ones.
+It runs alongside store (ingest_stage.py starts it once the partitions are finalized). Needs are
+the finalized rows' distinct (asset, day) pairs, which is all the planner needs to pick its
+windows; the tax stage later asks again for the user's whole history, which retries windows that
+were unavailable before and costs nothing for cached ones.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import pyarrow as pa
 
 from ingest.normalize.canonical import TIMESTAMP
 from ingest.pipeline.context import JobContext
-from ingest.pipeline.executors import Executor
-from ingest.pipeline.results import StageResults
 from ingest.prices.pool import fetch_prices
 from ingest.prices.report import PriceFetchReport
 from ingest.vocabulary import Stage
@@ -30,8 +29,7 @@ def needs_from_days(price_days: dict[str, list[int]]) -> pa.Table:
     return pa.table({"asset": pa.array(assets, pa.string()), "ts": pa.array(stamps, TIMESTAMP)})
 
 
-def run_prices(ctx: JobContext, executor: Executor, done: StageResults) -> PriceFetchReport:
-    days = done.ingest.price_days if done.ingest else {}
+def run_prices(ctx: JobContext, days: dict[str, list[int]]) -> PriceFetchReport:
     report = fetch_prices(needs_from_days(days), settings=ctx.settings, currency=ctx.currency)
     total = report.windows_needed
     ctx.progress.report(Stage.PRICES, 0, total - len(report.windows_unavailable), total)

@@ -20,10 +20,8 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import ray
-from pydantic import BaseModel
 
 from ingest.config import get_settings
 from ingest.load import jobs
@@ -34,7 +32,6 @@ from ingest.pipeline.executors import Executor, RayExecutor
 from ingest.pipeline.ingest_stage import run_ingest
 from ingest.pipeline.outage import run_through_outages
 from ingest.pipeline.placement import stage_placement
-from ingest.pipeline.prices_stage import run_prices
 from ingest.pipeline.ray_runtime import NAMESPACE, cluster_cpus, ensure_ray
 from ingest.pipeline.results import StageResults
 from ingest.pipeline.tax_stage import run_tax
@@ -43,53 +40,63 @@ from ingest.vocabulary import FINISHED, JobKind, JobStatus, Stage
 log = logging.getLogger(__name__)
 SUPERVISOR_NAME = "ledgerflow-job-supervisor"
 
-StepFn = Callable[[JobContext, Executor, StageResults], BaseModel]
+# A step returns the StageResults fields it produced (the others left None).
+StepFn = Callable[[JobContext, Executor, StageResults], StageResults]
 
 
-def same_seconds(result: Any, stages: tuple[Stage, ...], seconds: float) -> dict[Stage, float]:
+def same_seconds(
+    produced: StageResults, stages: tuple[Stage, ...], seconds: float
+) -> dict[Stage, float]:
     return {stage: seconds for stage in stages}
 
 
-def ingest_seconds(result: Any, stages: tuple[Stage, ...], seconds: float) -> dict[Stage, float]:
+def ingest_seconds(
+    produced: StageResults, stages: tuple[Stage, ...], seconds: float
+) -> dict[Stage, float]:
     """Parse: until the last parse task ended; store: the whole map/reduce (store tasks need
-    every chunk's output, so they end last)."""
-    return {Stage.PARSE: min(seconds, result.parse_seconds), Stage.STORE: seconds}
+    every chunk's output, so they end last); prices: the fetch's own time (it overlaps store)."""
+    assert produced.ingest is not None
+    fetch = produced.prices.elapsed_s if produced.prices else 0.0
+    return {
+        Stage.PARSE: min(seconds, produced.ingest.parse_seconds),
+        Stage.STORE: seconds,
+        Stage.PRICES: min(seconds, fetch),
+    }
 
 
 @dataclass(frozen=True)
 class Step:
-    name: str  # the field of StageResults holding its result
     stages: tuple[Stage, ...]  # marked done (in the job record) when the step ends
     kinds: frozenset[JobKind]  # job kinds that run it
     run: StepFn
-    # seconds per stage, from the step's result and its wall time
-    timings: Callable[[Any, tuple[Stage, ...], float], dict[Stage, float]] = same_seconds
+    # seconds per stage, from the step's results and its wall time
+    timings: Callable[[StageResults, tuple[Stage, ...], float], dict[Stage, float]] = same_seconds
 
 
 UPLOAD_ONLY, EVERY_JOB = frozenset({JobKind.UPLOAD}), frozenset(JobKind)
 STEPS: tuple[Step, ...] = (
-    # parse and store are one map/reduce: parse tasks feed store tasks directly
-    Step("ingest", (Stage.PARSE, Stage.STORE), UPLOAD_ONLY, run_ingest, ingest_seconds),
-    Step("prices", (Stage.PRICES,), UPLOAD_ONLY, run_prices),
-    Step("tax", (Stage.TAX,), EVERY_JOB, run_tax),
+    # parse and store are one map/reduce (parse tasks feed store tasks directly); the price
+    # windows are fetched while store writes
+    Step((Stage.PARSE, Stage.STORE, Stage.PRICES), UPLOAD_ONLY, run_ingest, ingest_seconds),
+    Step((Stage.TAX,), EVERY_JOB, run_tax),
 )
 
 
 def run_steps(ctx: JobContext, executor: Executor) -> StageResults:
-    """Run the job's pending steps in order, recording each one's result as it ends."""
+    """Run the job's pending steps in order, recording each one's results as it ends."""
     session, job = ctx.session(), ctx.job
     done = StageResults.model_validate(job.summary)
     for step in STEPS:
         if job.kind not in step.kinds or set(step.stages) <= job.completed_stages:
             continue
         started = time.monotonic()
-        result = step.run(ctx, executor, done)
-        done = done.model_copy(update={step.name: result})
+        produced = step.run(ctx, executor, done)
+        done = done.model_copy(update={k: v for k, v in produced if v is not None})
         jobs.save_summary(session, job.job_id, done.model_dump(mode="json"))
-        if done.ingest is not None and step.name == "ingest":
-            jobs.set_counts(session, job.job_id, done.ingest.accepted, done.ingest.rejected)
+        if produced.ingest is not None:
+            jobs.set_counts(session, job.job_id, produced.ingest.accepted, produced.ingest.rejected)
         seconds = time.monotonic() - started
-        for stage, stage_seconds in step.timings(result, step.stages, seconds).items():
+        for stage, stage_seconds in step.timings(produced, step.stages, seconds).items():
             jobs.mark_stage_done(session, job.job_id, stage, stage_seconds)
         job.completed_stages |= set(step.stages)
     return done
@@ -107,7 +114,9 @@ def run_job(job_id: uuid.UUID) -> str:
     if job.status in FINISHED:
         return job.status
     jobs.mark_running(session, job)
-    executor = RayExecutor(cluster_cpus(), placement=stage_placement(settings))
+    executor = RayExecutor(
+        cluster_cpus(), placement=stage_placement(settings), io_task_cpus=settings.io_task_cpus
+    )
     try:
         # A lost Cassandra quorum is waited out (noted on the job), then the steps resume.
         run_through_outages(

@@ -57,5 +57,5 @@ def cold_price_cache(session) -> None:
     tests, e.g. the pipeline's, warm the same keyspace's cache)."""
     from ingest.load.cassandra import with_retry
 
-    for table in ("price_windows", "price_coverage"):
+    for table in ("price_window_points", "price_coverage"):
         with_retry(lambda table=table: session.execute(f"TRUNCATE {table}", timeout=120))
