@@ -115,3 +115,25 @@ def test_a_job_failing_on_bad_settings_shows_a_short_message_and_code(ray_local,
     assert job.error_code == "invalid_input"
     assert "universal" in job.error and len(job.error) < 200 and "\n" not in job.error
     assert not leaks(job.error), job.error
+
+
+def assigned_cpus() -> float:
+    return ray.get_runtime_context().get_assigned_resources().get("CPU", 0.0)
+
+
+def test_tasks_waiting_on_cassandra_ask_for_a_part_of_a_cpu(ray_local):
+    # More store, read and tax-shard writers than cores (LEDGERFLOW_IO_TASK_CPUS); parse and
+    # finalize tasks, pure CPU, keep one core each.
+    executor = RayExecutor(cpus=2, io_task_cpus=0.5)
+    asked = {
+        kind: ray.get(executor.submit(assigned_cpus, name=f"{kind}:job:0"))
+        for kind in ("parse", "finalize", "store", "read", "split", "tax")
+    }
+    assert asked == {
+        "parse": 1.0,
+        "finalize": 1.0,
+        "store": 0.5,
+        "read": 0.5,
+        "split": 1.0,
+        "tax": 0.5,
+    }

@@ -219,12 +219,11 @@ def delete_disposal_assets(
     session: Session, user_id: str, year: str, assets: Iterable[str]
 ) -> None:
     """A shard's share of delete_disposal_years: its own assets' chunks of one year."""
-    for asset in sorted(set(assets)):
-        execute(
-            session,
-            "DELETE FROM disposal_chunks WHERE user_id = ? AND year = ? AND asset = ?",
-            (user_id, year, asset),
-        )
+    execute_many(
+        session,
+        "DELETE FROM disposal_chunks WHERE user_id = ? AND year = ? AND asset = ?",
+        [(user_id, year, asset) for asset in sorted(set(assets))],
+    )
 
 
 def write_disposals(session: Session, user_id: str, lines: Iterable[tuple]) -> int:
@@ -286,13 +285,11 @@ def replace_findings_of_assets(
 ) -> None:
     """A shard's share of replace_reconciliation: the findings of its own assets ('' for
     findings without an asset, which shard 0 owns)."""
-    for asset in sorted(set(assets)):
-        for kind in FINDING_KINDS:
-            execute(
-                session,
-                "DELETE FROM finding_chunks WHERE user_id = ? AND kind = ? AND asset = ?",
-                (user_id, kind, asset),
-            )
+    execute_many(
+        session,
+        "DELETE FROM finding_chunks WHERE user_id = ? AND kind = ? AND asset = ?",
+        [(user_id, kind, asset) for asset in sorted(set(assets)) for kind in FINDING_KINDS],
+    )
     execute_batches(session, INSERT_FINDING_CHUNK, {user_id: finding_chunk_rows(user_id, findings)})
 
 
