@@ -81,7 +81,9 @@ def write_chart(results: dict, path: Path) -> bool:
     ax.set_xticks(x, [f"{r['size']:,} rows\n(e2e {r['e2e_s']:.1f} s)" for r in runs])
     ax.set_yscale("log")
     ax.set_ylabel("seconds (log scale)")
-    ax.set_title("ledgerflow stage timings per file size (store = exclusive of parse)")
+    ax.set_title(
+        "ledgerflow stage timings per file size (store = exclusive of parse; prices overlaps store)"
+    )
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -265,7 +267,9 @@ def end_to_end_section(results: dict) -> list[str]:
         "202. End to end = first byte sent until GET /v1/jobs/{id} shows `succeeded` (polled every "
         f"{results['config'].get('poll_interval_s')} s). Stage seconds from the job record's "
         "`stage_timings`; store is exclusive of parse (the runner times store over the whole "
-        "parse+store map/reduce). Price cache cold for every size; one user per size.",
+        "parse+store map/reduce); prices is the fetch's own time, which runs alongside store "
+        "(so the stage columns overlap and do not add up to the end to end). Price cache cold "
+        "for every size; one user per size.",
         "",
         table(
             [

@@ -16,8 +16,14 @@ from typing import Any
 
 from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
-from cassandra.concurrent import execute_concurrent, execute_concurrent_with_args
+from cassandra.cluster import (
+    EXEC_PROFILE_DEFAULT,
+    Cluster,
+    ExecutionProfile,
+    NoHostAvailable,
+    Session,
+)
+from cassandra.concurrent import execute_concurrent
 from cassandra.policies import (
     DCAwareRoundRobinPolicy,
     ExponentialReconnectionPolicy,
@@ -184,6 +190,27 @@ def with_retry(fn, *, budget_s: float | None = None):
             attempt += 1
 
 
+def concurrent_round(
+    session: Session, statements: Sequence[tuple[Any, Sequence[Any]]], concurrency: int
+) -> list[tuple[bool, Any]]:
+    """(ok, result or error) per statement, `concurrency` in flight. When every request fails at
+    once (no host up), the driver's executor recurses until RecursionError and then fails sorting
+    its results (TypeError '<' between RecursionError and NoHostAvailable): seen when the local
+    node died of heap exhaustion mid-job. Then every statement of the round counts as failed
+    with NoHostAvailable, which the callers retry and the job's outage handling waits out."""
+    try:
+        return list(
+            execute_concurrent(
+                session, statements, concurrency=concurrency, raise_on_first_error=False
+            )
+        )
+    except (RecursionError, TypeError) as exc:
+        if not isinstance(exc, RecursionError) and "NoHostAvailable" not in str(exc):
+            raise
+        lost = NoHostAvailable(f"the driver's concurrent executor broke: {exc!r}", {})
+        return [(False, lost)] * len(statements)
+
+
 def execute_many(
     session: Session,
     cql: str,
@@ -201,9 +228,7 @@ def execute_many(
     deadline = time.monotonic() + retry_budget(session, budget_s)
     attempt = 0
     while pending:
-        results = execute_concurrent_with_args(
-            session, stmt, pending, concurrency=concurrency, raise_on_first_error=False
-        )
+        results = concurrent_round(session, [(stmt, p) for p in pending], concurrency)
         failed = []
         for params, (ok, result) in zip(pending, results):
             if not ok:
@@ -265,9 +290,7 @@ def execute_batches(
     deadline = time.monotonic() + retry_budget(session, budget_s)
     attempt = 0
     while pending:
-        results = execute_concurrent(
-            session, [(b, ()) for b in pending], concurrency=concurrency, raise_on_first_error=False
-        )
+        results = concurrent_round(session, [(b, ()) for b in pending], concurrency)
         failed = []
         for batch, (ok, result) in zip(pending, results):
             if not ok:
