@@ -56,9 +56,9 @@ class Settings(BaseSettings):
         "5.0.8", description="org.apache.cassandra:cassandra-all version."
     )
     cassandra_heap: str = Field(
-        "1G",
+        "2G",
         description="Heap of the local node (-Xms/-Xmx); each node "
-        "of a local cluster gets this much.",
+        "of a local cluster gets this much. 1G ran out (OutOfMemoryError) under a 3M-row job.",
     )
     cassandra_storage_port: int = Field(
         7000, description="Inter-node (storage) port of the local node(s)."
