@@ -137,3 +137,17 @@ def test_tasks_waiting_on_cassandra_ask_for_a_part_of_a_cpu(ray_local):
         "split": 1.0,
         "tax": 0.5,
     }
+
+
+def assigned_memory() -> float:
+    return ray.get_runtime_context().get_assigned_resources().get("memory", 0.0)
+
+
+def test_a_shard_task_asks_for_its_memory_capped_by_the_smallest_node(ray_local):
+    # Shard tasks say their peak (tax_compute.shard_memory), so Ray runs no more of them at once
+    # than a node holds (the 3M-row benchmark had its shards killed by Ray's memory monitor).
+    executor = RayExecutor(cpus=2)
+    assert ray.get(executor.submit(assigned_memory, name="tax:job:0", memory=10**8)) == 10**8
+    assert ray.get(executor.submit(assigned_memory, name="tax:job:1")) == 0.0
+    huge = ray.get(executor.submit(assigned_memory, name="tax:job:2", memory=10**15))
+    assert 0 < huge == executor.smallest_node_memory() < 10**15

@@ -41,7 +41,12 @@ class Executor(Protocol):
     cpus: int
 
     def submit(
-        self, fn: Callable[..., Any], *args: Any, name: str, num_returns: int = 1
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        name: str,
+        num_returns: int = 1,
+        memory: int = 0,  # bytes the task needs at its peak (0: not said)
     ) -> Any: ...
 
     def get(self, handles: Sequence[Any]) -> list[Any]: ...
@@ -52,7 +57,9 @@ class InProcessExecutor:
 
     cpus = 1
 
-    def submit(self, fn: Callable[..., Any], *args: Any, name: str, num_returns: int = 1) -> Any:
+    def submit(
+        self, fn: Callable[..., Any], *args: Any, name: str, num_returns: int = 1, memory: int = 0
+    ) -> Any:
         result = fn(*args)
         return list(result) if num_returns > 1 else result
 
@@ -79,8 +86,11 @@ class RayExecutor:
         self.placement = placement or {}  # stage -> Ray options (placement.py)
         self.io_task_cpus = io_task_cpus
         self._remote: dict[Callable[..., Any], Any] = {}
+        self._node_memory: int | None = None
 
-    def submit(self, fn: Callable[..., Any], *args: Any, name: str, num_returns: int = 1) -> Any:
+    def submit(
+        self, fn: Callable[..., Any], *args: Any, name: str, num_returns: int = 1, memory: int = 0
+    ) -> Any:
         import ray
 
         stage = stage_of(name)
@@ -92,9 +102,25 @@ class RayExecutor:
                 num_cpus=1, max_retries=TASK_RETRIES, retry_exceptions=transient
             )(metrics.in_flight(stage)(fn))
         cpus = self.io_task_cpus if kind_of(name) in IO_TASKS else 1
-        return remote.options(
-            name=name, num_cpus=cpus, num_returns=num_returns, **self.placement.get(stage, {})
-        ).remote(*args)
+        options: dict[str, Any] = dict(self.placement.get(stage, {}))
+        if memory:
+            # Ray schedules by it, so tasks that would not fit together wait instead of being
+            # killed by the memory monitor; capped by the smallest node, so it is never
+            # infeasible wherever the stage's placement sends it.
+            options["memory"] = min(memory, self.smallest_node_memory())
+        return remote.options(name=name, num_cpus=cpus, num_returns=num_returns, **options).remote(
+            *args
+        )
+
+    def smallest_node_memory(self) -> int:
+        import ray
+
+        if self._node_memory is None:
+            nodes = [n for n in ray.nodes() if n.get("Alive")]
+            self._node_memory = int(
+                min((n.get("Resources", {}).get("memory", 0) for n in nodes), default=0)
+            )
+        return self._node_memory
 
     def get(self, handles: Sequence[Any]) -> list[Any]:
         import ray

@@ -30,6 +30,15 @@ from ingest.tax.shards import (
 from ingest.vocabulary import Method, Pooling
 
 SHARDS_PER_CPU = 2  # a few more shards than CPUs evens out assets of different sizes
+# A big history gets more shards, so a shard of small assets stays small (one asset's rows are
+# never cut: its walk needs them all, so the largest asset bounds a shard from below).
+PLANNED_ROWS_PER_SHARD = 200_000
+# Peak memory of a shard task per planned row (an (asset, row) pair: rows, valued table, engine
+# events, per-transaction metrics, write buffers), measured: 5.4-6.0 GB for ~1M planned rows at
+# 3M input rows, 1.7 GB for ~0.28M at 600k; plus the worker's own ~300 MB. Shard tasks ask Ray for
+# it, so no more of them run at once than the node's memory holds.
+SHARD_BYTES_PER_PLANNED_ROW = 6 * 1024
+SHARD_BASE_BYTES = 300 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -54,8 +63,13 @@ class TaxOptions:
         )
 
 
-def shard_count(executor: Executor) -> int:
-    return max(1, executor.cpus * SHARDS_PER_CPU)
+def shard_count(executor: Executor, planned_rows: int = 0) -> int:
+    return max(1, executor.cpus * SHARDS_PER_CPU, -(-planned_rows // PLANNED_ROWS_PER_SHARD))
+
+
+def shard_memory(shard: Shard) -> int:
+    """Bytes a shard task asks for (Ray's `memory` resource)."""
+    return SHARD_BASE_BYTES + shard.rows * SHARD_BYTES_PER_PLANNED_ROW
 
 
 def compute_shard_with(valued: pa.Table, shard: Shard, options: TaxOptions) -> ShardResult:
@@ -80,7 +94,8 @@ def compute_tax(
 ) -> TaxResult:
     """The whole TaxResult of a valued history (value_transactions' output); shard tasks are
     named tax:<label>:<shard>."""
-    plan = plan_shards(history_stats(valued), shard_count(executor))
+    stats = history_stats(valued)
+    plan = plan_shards(stats, shard_count(executor, sum(stats.asset_rows.values())))
     handles = [
         executor.submit(
             compute_shard_task, piece, shard, options, name=f"tax:{label}:{shard.index}"

@@ -39,7 +39,12 @@ from ingest.observe import metrics
 from ingest.pipeline.context import JobContext
 from ingest.pipeline.executors import Executor
 from ingest.pipeline.results import StageResults, TaxStageResult
-from ingest.pipeline.tax_compute import TaxOptions, compute_shard_with, shard_count
+from ingest.pipeline.tax_compute import (
+    TaxOptions,
+    compute_shard_with,
+    shard_count,
+    shard_memory,
+)
 from ingest.prices.pool import fetch_prices
 from ingest.prices.report import PriceFetchReport
 from ingest.prices.valuation import price_needs, value_transactions
@@ -342,7 +347,7 @@ def plan_rewrite(
 ) -> tuple[ShardPlan, list[Shard], Rewrite]:
     """Who owns which asset, which shards must recompute, and what they rewrite."""
     cutoffs = cutoffs_of(ctx, done, report.fetched_windows)
-    plan = plan_shards(history.stats, shard_count(executor))
+    plan = plan_shards(history.stats, shard_count(executor, sum(history.stats.asset_rows.values())))
     dirty = dirty_shards(plan, cutoffs)
     known_years = tuple(
         sorted({r["year"] for r in queries.summary_rows(ctx.session(), ctx.job.user_id)})
@@ -383,6 +388,7 @@ def run_shards(
                 rewrite,
                 *[pieces[shard.index] for pieces in splits],
                 name=f"tax:{ctx.job.job_id}:{shard.index}",
+                memory=shard_memory(shard),
             )
             for shard in dirty
         ]
