@@ -19,8 +19,9 @@ first took the balance below zero: per wallet in per-wallet pooling, for the who
 from __future__ import annotations
 
 import gc
+import pickle
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -38,7 +39,7 @@ from ingest.tax.events import (
     transfer_legs,
 )
 from ingest.tax.methods import get_method
-from ingest.tax.methods.base import CostBasisMethod, Lot, LotPool
+from ingest.tax.methods.base import CarriedMatches, CostBasisMethod, Lot, LotPool
 from ingest.tax.numbers import ZERO, split, tax_context
 from ingest.tax.reconcile import TransferMatch, reconcile
 from ingest.tax.records import (
@@ -131,15 +132,40 @@ def prepare(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class WalkStart:
+    """Where a resumed walk begins (ingest.tax.checkpoints): the packed walk state at a period
+    start and what UK matching carried into the period."""
+
+    start_us: int
+    state: bytes
+    carried: CarriedMatches = field(default_factory=dict)
+
+
 def compute_asset(
-    asset: str, events: list[Event], *, method: str, pooling: str, currency: str = "USD"
+    asset: str,
+    events: list[Event],
+    *,
+    method: str,
+    pooling: str,
+    currency: str = "USD",
+    start: WalkStart | None = None,
+    snapshot_at: Sequence[int] = (),
 ) -> AssetResult:
     """Pure and independent per asset. ``currency`` is the reporting currency of the events'
-    amounts (recorded for the caller; no conversion happens here)."""
+    amounts (recorded for the caller; no conversion happens here).
+
+    ``start``: resume from a checkpoint; ``events`` are then the asset's events from its period
+    start on, and the result holds what those events produce (lines, income, per-tx metrics,
+    walk findings from then on; balances at the end). ``snapshot_at``: period starts at which
+    to pack the walk's state (``AssetResult.snapshots``; none before the asset's first event)."""
     accounting = check_options(method, pooling)
     with tax_context(), gc_paused():
         ordered = sorted(events, key=_EVENT_ORDER)  # prepare's lists are sorted: linear
-        result = _AssetWalk(asset, ordered, accounting, pooling == UNIVERSAL).run()
+        walk = _AssetWalk(asset, ordered, accounting, pooling == UNIVERSAL)
+        if start is not None:
+            walk.restore(start.state)
+        result = walk.run(start, sorted(snapshot_at))
         years, _ = summarize(result.disposals, result.income, holding_term=accounting.holding_term)
     result.years = years
     return result
@@ -332,14 +358,52 @@ class _AssetWalk:
             pool = self.pools[key] = self.method.new_pool()
         return pool
 
-    def run(self) -> AssetResult:
-        pre_match = self.method.pre_match(self.events)
+    def state(self) -> bytes:
+        """Everything the rest of the walk depends on, packed (a snapshot: later changes to
+        the pools do not reach it). Lines, income and per-tx metrics are outputs, not state."""
+        return pickle.dumps(
+            (
+                self.pools,
+                dict(self.ledger),
+                self.holdings,
+                sorted(self.negative),
+                self.in_flight,
+                self.early_arrivals,
+                self.seq,
+            ),
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+
+    def restore(self, state: bytes) -> None:
+        pools, ledger, holdings, negative, in_flight, early, seq = pickle.loads(state)
+        self.pools = pools
+        self.ledger = defaultdict(lambda: ZERO, ledger)
+        self.holdings = holdings
+        self.negative = set(negative)
+        self.in_flight = in_flight
+        self.early_arrivals = early
+        self.seq = seq
+
+    def run(self, start: WalkStart | None = None, snapshot_at: Sequence[int] = ()) -> AssetResult:
+        starts = [t for t in snapshot_at if start is None or t > start.start_us]
+        pre_match = self.method.pre_match(
+            self.events, start.carried if start is not None else None, starts
+        )
         into_pool = pre_match.into_pool if pre_match else {}
         matched = pre_match.disposals if pre_match else {}
+        snapshots: dict[int, bytes] = {}
+        # No snapshot before anything happened: the state there is the empty one.
+        began = start is not None
+        next_start = 0
         acquire_kind, income_kind, dispose_kind = _ACQUIRE, _INCOME, _DISPOSE
         send_kind, receive_kind, remove_kind = _SEND, _RECEIVE, _REMOVE
         per_tx, ledger, asset = self.per_tx, self.ledger, self.asset
         for index, event in enumerate(self.events):
+            while next_start < len(starts) and event.time_us >= starts[next_start]:
+                if began:
+                    snapshots[starts[next_start]] = self.state()
+                next_start += 1
+            began = True
             metrics = per_tx.get(event.tx_id)
             if metrics is None:
                 metrics = per_tx[event.tx_id] = TxMetrics()
@@ -362,6 +426,11 @@ class _AssetWalk:
             metrics.balance_after[asset] = balance
             if balance < 0 or self.holdings < 0 or self.negative:
                 self.check_negative(event, metrics)
+        if began:  # period starts after the last event: the final state
+            final = self.state()
+            for period_start in starts[next_start:]:
+                snapshots[period_start] = final
+        carried = pre_match.carried_at if pre_match else {}
         return AssetResult(
             asset=self.asset,
             disposals=self.disposals,
@@ -369,6 +438,8 @@ class _AssetWalk:
             balances=self.balances(),
             findings=self.findings,
             per_tx=self.per_tx,
+            snapshots=snapshots,
+            carried_matches={t: carried.get(t, {}) for t in snapshots},
         )
 
     def acquire(

@@ -76,9 +76,19 @@ def normalize_hash(tx_hash: str | None) -> str | None:
 
 
 def reconcile(
-    legs: list[TransferLeg], *, window_hours: float = 24.0, max_fee_share: float = 0.05
+    legs: list[TransferLeg],
+    *,
+    window_hours: float = 24.0,
+    max_fee_share: float = 0.05,
+    taken_deposits: frozenset[str] = frozenset(),
 ) -> ReconcileResult:
+    """``taken_deposits``: deposits already matched by withdrawals that are not among ``legs``
+    (a walk resumed at a period start: withdrawals before it took them); they are neither
+    matched again nor reported unmatched. Since withdrawals are matched in time order, the
+    matches of the later withdrawals are then exactly those of a run over every leg."""
     window_us = round(window_hours * MICROS_PER_HOUR)
+    if taken_deposits:
+        legs = [leg for leg in legs if leg.direction != DEPOSIT or leg.tx_id not in taken_deposits]
     keep_share = Decimal(1) - Decimal(str(max_fee_share))  # str(): the decimal the user wrote
 
     withdrawals = sorted(

@@ -140,6 +140,10 @@ class AssetResult:
     findings: list[Finding]
     per_tx: dict[str, TxMetrics]
     years: dict[str, YearSummary] = field(default_factory=dict)  # this asset's tax years
+    # period start (us) -> the walk's state there, packed (ingest.tax.checkpoints)
+    snapshots: dict[int, bytes] = field(default_factory=dict)
+    # period start -> UK 30-day matches of earlier disposals into later acquisition days
+    carried_matches: dict[int, dict[int, tuple[Decimal, Decimal]]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -54,6 +54,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingest.normalize.canonical import TxType
+from ingest.tax.checkpoints import NO_ASSET, AssetCheckpoint, ShardResume, make_checkpoints
 from ingest.tax.engine import (
     PreparedHistory,
     _add,
@@ -132,6 +133,7 @@ class ShardResult:
     assets: list[AssetResult]  # sorted by asset
     findings: list[Finding]  # reconcile + row findings owned here, sorted
     rows_read: int = 0
+    checkpoints: list[AssetCheckpoint] = field(default_factory=list)
 
     @property
     def per_tx(self) -> dict[str, dict[str, TxMetrics]]:
@@ -276,9 +278,19 @@ def compute_shard(
     currency: str = "USD",
     transfer_window_hours: float = 24,
     transfer_max_fee_share: float = 0.05,
+    resume: ShardResume | None = None,
+    period_starts: Sequence[int] = (),
 ) -> ShardResult:
-    """Reconcile and compute the shard's assets from the rows it reads (``shard_mask``)."""
-    check_options(method, pooling)
+    """Reconcile and compute the shard's assets from the rows it reads (``shard_mask``).
+
+    ``resume``: start at its period start from its checkpoints (ingest.tax.checkpoints); rows
+    before it are ignored, and disposals, income and per-tx metrics are those from it on (years,
+    findings and balances are whole). ``period_starts``: where to make checkpoints
+    (``ShardResult.checkpoints``; only those after the resume point)."""
+    accounting = check_options(method, pooling)
+    if resume is not None:
+        tx = rows_from(tx, resume.start_us)
+        period_starts = [s for s in period_starts if s > resume.start_us]
     with gc_paused():
         columns = read_columns(tx)
         owned = shard.assets
@@ -290,17 +302,56 @@ def compute_shard(
         def mine(asset: str | None) -> bool:
             return asset in owned if asset is not None else shard.catch_all
 
+        carried = resume.transfers(owned | context) if resume is not None else []
         legs = [leg for leg in transfer_legs(columns) if leg.asset in owned or leg.asset in context]
         recon = reconcile(
-            legs, window_hours=transfer_window_hours, max_fee_share=transfer_max_fee_share
+            legs,
+            window_hours=transfer_window_hours,
+            max_fee_share=transfer_max_fee_share,
+            taken_deposits=frozenset(m.deposit_tx_id for m in carried),
         )
-        events, row_findings = build_events(columns, recon.matches)
+        matches = sorted(
+            carried + recon.matches, key=attrgetter("withdrawn_us", "withdrawal_tx_id")
+        )
+        events, row_findings = build_events(columns, matches)
         findings = [f for f in recon.findings + row_findings if mine(f.asset)]
         kept: dict[str, list[Event]] = {a: e for a, e in events.items() if a in owned}
+        walked = set(kept) | (resume.walked() & owned if resume is not None else set())
         results = [
-            compute_asset(asset, kept[asset], method=method, pooling=pooling, currency=currency)
-            for asset in sorted(kept)
+            compute_asset(
+                asset,
+                kept.get(asset, []),
+                method=method,
+                pooling=pooling,
+                currency=currency,
+                start=resume.walk_start(asset) if resume is not None else None,
+                snapshot_at=period_starts,
+            )
+            for asset in sorted(walked)
         ]
+        keys = set(owned) | ({NO_ASSET} if shard.catch_all else set())
+        checkpoints = make_checkpoints(
+            keys=keys,
+            starts=period_starts,
+            has_rows_before=first_rows(tx, keys, resume),
+            results={r.asset: r for r in results},
+            matches=[m for m in matches if m.asset in owned],
+            findings=findings + [f for r in results for f in r.findings],
+            holding_term=accounting.holding_term,
+            resumed_at=resume.start_us if resume is not None else None,
+        )
+        if resume is not None:  # what the periods before the resume point produced
+            findings += resume.findings(sorted(keys))
+            by_asset = {r.asset: r for r in results}
+            for key in sorted(owned):
+                years = resume.years(key)
+                if not years:
+                    continue
+                result = by_asset.get(key)
+                if result is None:
+                    result = by_asset[key] = AssetResult(key, [], [], [], [], {})
+                result.years = dict(sorted({**years, **result.years}.items()))
+            results = [by_asset[a] for a in sorted(by_asset)]
     return ShardResult(
         index=shard.index,
         method=method,
@@ -309,7 +360,50 @@ def compute_shard(
         assets=results,
         findings=sort_findings(findings),
         rows_read=len(columns),
+        checkpoints=checkpoints,
     )
+
+
+def rows_from(tx: pa.Table, start_us: int) -> pa.Table:
+    """The rows at or after ``start_us``."""
+    ts = tx.column("timestamp")
+    return tx.filter(pc.greater_equal(ts, pa.scalar(start_us, pa.int64()).cast(ts.type)))
+
+
+def first_rows(
+    tx: pa.Table, keys: Iterable[str], resume: ShardResume | None
+) -> dict[str, int | None]:
+    """Per key, the earliest time it has a row (a resumed key with checkpoints: before all)."""
+    stamps = pc.cast(tx.column("timestamp"), pa.int64())
+    out: dict[str, int | None] = {}
+    named_any = None
+    for key in sorted(set(keys)):
+        if resume is not None and resume.checkpoints.get(key):
+            out[key] = -(1 << 62)
+            continue
+        if key == NO_ASSET:
+            if named_any is None:
+                named_any = pc.or_kleene(
+                    pc.or_kleene(
+                        pc.is_valid(tx.column(ASSET_COLUMNS[0])),
+                        pc.is_valid(tx.column(ASSET_COLUMNS[1])),
+                    ),
+                    pc.is_valid(tx.column(ASSET_COLUMNS[2])),
+                )
+            mask = pc.invert(named_any)
+        else:
+            mask = pc.fill_null(
+                pc.or_kleene(
+                    pc.or_kleene(
+                        pc.equal(tx.column(ASSET_COLUMNS[0]), key),
+                        pc.equal(tx.column(ASSET_COLUMNS[1]), key),
+                    ),
+                    pc.equal(tx.column(ASSET_COLUMNS[2]), key),
+                ),
+                False,
+            )
+        out[key] = pc.min(pc.filter(stamps, mask)).as_py()
+    return out
 
 
 # --- (d) combining ---------------------------------------------------------------------------

@@ -54,6 +54,15 @@ def calendar_year(day: date) -> str:
     return str(day.year)
 
 
+def calendar_year_start_us(year: int) -> int:
+    return micros_from_datetime(datetime(year, 1, 1, tzinfo=timezone.utc))
+
+
+def uk_tax_year_start_us(year: int) -> int:
+    """6 April ``year``, 00:00 London time."""
+    return micros_from_datetime(datetime(year, 4, 6, tzinfo=LONDON))
+
+
 def uk_tax_year(day: date) -> str:
     """``"2024/25"`` for 6 April 2024 .. 5 April 2025."""
     start = day.year if (day.month, day.day) >= (4, 6) else day.year - 1

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from ingest.tax.numbers import ZERO, share
 from ingest.tax.records import Rule
-from ingest.tax.years import calendar_year, utc_date
+from ingest.tax.years import calendar_year, calendar_year_start_us, utc_date
 
 if TYPE_CHECKING:
     from ingest.tax.events import Event
@@ -138,6 +138,14 @@ class PreMatch:
 
     disposals: dict[int, list[tuple[Lot, str]]] = field(default_factory=dict)
     into_pool: dict[int, tuple[Decimal, Decimal, bool]] = field(default_factory=dict)
+    # per requested period start: acquisition day ordinal (on or after the start's day) ->
+    # (quantity, cost) that 30-day matches of disposals before the start took from that day
+    carried_at: dict[int, dict[int, tuple[Decimal, Decimal]]] = field(default_factory=dict)
+
+
+# What matching carries into a period: acquisition day ordinal -> (quantity, cost) taken by
+# disposals before the period start (see PreMatch.carried_at).
+CarriedMatches = dict[int, tuple[Decimal, Decimal]]
 
 
 class CostBasisMethod(ABC):
@@ -149,11 +157,22 @@ class CostBasisMethod(ABC):
     # proceeds are net of the fee (Form 8949's convention). The gain is the same either way.
     gross_proceeds: ClassVar[bool] = False
     pool_rule: ClassVar[str] = Rule.LOT  # rule of lines the pool supplies
+    # How far after an event matching rules may look (days): a disposal's identification can
+    # depend on acquisitions this much later (the UK 30-day rule), so a checkpoint at a period
+    # start stays valid only while the rows up to this much later are unchanged.
+    match_lookahead_days: ClassVar[int] = 0
 
     @abstractmethod
     def new_pool(self) -> LotPool: ...
 
-    def pre_match(self, events: Sequence[Event]) -> PreMatch | None:
+    def pre_match(
+        self,
+        events: Sequence[Event],
+        carried: CarriedMatches | None = None,
+        period_starts: Sequence[int] = (),
+    ) -> PreMatch | None:
+        """``carried``: a resumed walk's matches made before its first event; ``period_starts``:
+        where to report what is carried (PreMatch.carried_at)."""
         return None
 
     def tax_date(self, time_us: int) -> date:
@@ -161,3 +180,7 @@ class CostBasisMethod(ABC):
 
     def tax_year(self, day: date) -> str:
         return calendar_year(day)
+
+    def year_start_us(self, year: int) -> int:
+        """The first instant of the tax year that begins in calendar year ``year`` (UTC us)."""
+        return calendar_year_start_us(year)

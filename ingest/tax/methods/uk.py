@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from ingest.tax.methods.base import (
     AverageCostPool,
+    CarriedMatches,
     CostBasisMethod,
     Lot,
     LotPool,
@@ -32,7 +33,7 @@ from ingest.tax.methods.base import (
 )
 from ingest.tax.numbers import ZERO, share, split
 from ingest.tax.records import Rule
-from ingest.tax.years import london_date, uk_tax_year
+from ingest.tax.years import london_date, uk_tax_year, uk_tax_year_start_us
 
 if TYPE_CHECKING:
     from ingest.tax.events import Event
@@ -46,6 +47,7 @@ class UkPoolingMethod(CostBasisMethod):
     per_wallet_allowed = False
     gross_proceeds = True  # SA108: proceeds gross, the selling fee in allowable costs
     pool_rule = Rule.SECTION_104
+    match_lookahead_days = BED_AND_BREAKFAST_DAYS + 1  # London days vs UTC: one day of margin
 
     def new_pool(self) -> LotPool:
         return AverageCostPool()
@@ -56,7 +58,15 @@ class UkPoolingMethod(CostBasisMethod):
     def tax_year(self, day: date) -> str:
         return uk_tax_year(day)
 
-    def pre_match(self, events: Sequence[Event]) -> PreMatch:
+    def year_start_us(self, year: int) -> int:
+        return uk_tax_year_start_us(year)
+
+    def pre_match(
+        self,
+        events: Sequence[Event],
+        carried: CarriedMatches | None = None,
+        period_starts: Sequence[int] = (),
+    ) -> PreMatch:
         from ingest.tax.events import EventKind
 
         acquisitions: dict[int, list[int]] = defaultdict(list)  # day ordinal -> event indices
@@ -102,6 +112,12 @@ class UkPoolingMethod(CostBasisMethod):
         for day in disposal_days:  # 1. same day
             if day in acquisitions:
                 match(Rule.SAME_DAY, day, day)
+        # A resumed walk: 30-day matches of the disposals before its first event come next in
+        # the full run's order (all same-day matches first, then 30-day ones by disposal day).
+        for day, (quantity, cost) in sorted((carried or {}).items()):
+            if day in acquired_left:
+                acquired_left[day] -= quantity
+                cost_used[day] += cost
         acquisition_days = sorted(acquisitions)
         for day in disposal_days:  # 2. the next 30 days, earliest first
             position = bisect_right(acquisition_days, day)
@@ -114,6 +130,25 @@ class UkPoolingMethod(CostBasisMethod):
                 position += 1
 
         result = PreMatch()
+        for start in period_starts:  # what crosses each period start, for its checkpoint
+            first_day = london_date(start).toordinal()
+            crossing: dict[int, tuple[Decimal, Decimal]] = {}
+            carried_in = [
+                (day, quantity, cost)
+                for day, (quantity, cost) in (carried or {}).items()
+                if day >= first_day
+            ]
+            made_here = [
+                (acquisition_day, quantity, cost)
+                for disposal_day, components in matched.items()
+                if disposal_day < first_day
+                for rule, acquisition_day, quantity, cost in components
+                if acquisition_day >= first_day
+            ]
+            for day, quantity, cost in sorted(carried_in + made_here):
+                known_qty, known_cost = crossing.get(day, (ZERO, ZERO))
+                crossing[day] = (known_qty + quantity, known_cost + cost)
+            result.carried_at[start] = crossing
         for day, components in matched.items():
             indices = disposals[day]
             quantities = [events[i].quantity for i in indices]
