@@ -212,6 +212,12 @@ class Settings(BaseSettings):
     transfer_max_fee_share: float = Field(
         0.05, ge=0, description="Largest share of a withdrawal that may be lost as transfer fee."
     )
+    tax_checkpoints: bool = Field(
+        True,
+        description="Keep per-asset checkpoints at each tax-year start so an upload recomputes "
+        "an asset only from the last start its rows cannot reach (false: every upload walks "
+        "each touched asset from its first row; checkpoints are neither read nor written).",
+    )
 
     # --- serve ---------------------------------------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="Serve HTTP host.")

@@ -27,6 +27,11 @@ class TaxStageResult(BaseModel):
     shards: int = 0  # the plan's shards
     shards_computed: int = 0  # of those, recomputed by this job (incremental: the touched)
     view_rows_written: int = 0
+    # checkpoints (ingest/tax/checkpoints.py): shards resumed at a tax-year start, the rows the
+    # computed shards read from their starts on, and the checkpoints written
+    shards_resumed: int = 0
+    rows_computed: int = 0
+    checkpoints_written: int = 0
     seconds: float = 0.0
     steps: dict[str, float] = Field(default_factory=dict)  # per-step timings of the stage
 

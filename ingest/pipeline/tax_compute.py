@@ -9,6 +9,7 @@ a job's tax stage runs the same shard tasks on Ray (tax_stage.py adds the reads 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -16,6 +17,7 @@ import pyarrow as pa
 from ingest.config import Settings
 from ingest.pipeline.executors import Executor
 from ingest.pipeline.packing import pack, unpack
+from ingest.tax.checkpoints import ShardResume, fingerprint, reach_us
 from ingest.tax.engine import check_options
 from ingest.tax.records import TaxResult
 from ingest.tax.shards import (
@@ -52,6 +54,21 @@ class TaxOptions:
     def __post_init__(self) -> None:
         check_options(self.method, self.pooling)
 
+    @property
+    def fingerprint(self) -> str:
+        """What checkpoints made under these options are keyed by (ingest/tax/checkpoints.py)."""
+        return fingerprint(
+            self.method,
+            self.pooling,
+            self.currency,
+            self.transfer_window_hours,
+            self.transfer_max_fee_share,
+        )
+
+    @property
+    def reach_us(self) -> int:
+        return reach_us(self.method, self.transfer_window_hours)
+
     @classmethod
     def of(cls, method: Method, pooling: Pooling, currency: str, settings: Settings) -> TaxOptions:
         return cls(
@@ -72,7 +89,14 @@ def shard_memory(shard: Shard) -> int:
     return SHARD_BASE_BYTES + shard.rows * SHARD_BYTES_PER_PLANNED_ROW
 
 
-def compute_shard_with(valued: pa.Table, shard: Shard, options: TaxOptions) -> ShardResult:
+def compute_shard_with(
+    valued: pa.Table,
+    shard: Shard,
+    options: TaxOptions,
+    *,
+    resume: ShardResume | None = None,
+    period_starts: Sequence[int] = (),
+) -> ShardResult:
     return compute_shard(
         valued,
         shard,
@@ -81,6 +105,8 @@ def compute_shard_with(valued: pa.Table, shard: Shard, options: TaxOptions) -> S
         currency=options.currency,
         transfer_window_hours=options.transfer_window_hours,
         transfer_max_fee_share=options.transfer_max_fee_share,
+        resume=resume,
+        period_starts=period_starts,
     )
 
 

@@ -22,9 +22,10 @@ price window fetched now for the first time. A recompute (settings changed) rewr
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -32,6 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingest.load import checkpoints as checkpoint_store
 from ingest.load import queries, views
 from ingest.load.price_cache import load_prices
 from ingest.load.transactions import month_keys, read_transactions, user_months
@@ -48,7 +50,20 @@ from ingest.pipeline.tax_compute import (
 from ingest.prices.pool import fetch_prices
 from ingest.prices.report import PriceFetchReport
 from ingest.prices.valuation import price_needs, value_transactions
+from ingest.tax.checkpoints import (
+    NO_ASSET,
+    CheckpointMeta,
+    Digest,
+    ShardResume,
+    merge_digests,
+    needed_checkpoints,
+    period_starts,
+    resume_point,
+    row_digests,
+    settled,
+)
 from ingest.tax.engine import gc_paused
+from ingest.tax.methods import get_method
 from ingest.tax.records import BalanceRecord, DisposalLine, Finding, YearSummary
 from ingest.tax.shards import (
     ASSET_COLUMNS,
@@ -61,9 +76,13 @@ from ingest.tax.shards import (
     combine_summaries,
     history_stats,
     plan_shards,
+    rows_from,
     shard_mask,
 )
+from ingest.tax.years import micros_from_datetime
 from ingest.vocabulary import JobKind, Method, Stage
+
+log = logging.getLogger(__name__)
 
 UK_LOOKAHEAD = timedelta(days=30)
 MONTHS_PER_READ = 3  # a read task holds at most this many months of the history
@@ -98,6 +117,18 @@ class Rewrite:
     # asset against a touched one) gets its own columns from every recomputing shard reading it
     # (the same values: idempotent upserts)
     clean_assets: frozenset[str] = frozenset()
+    checkpoints: CheckpointPlan | None = None  # None: checkpoints off
+
+
+@dataclass(frozen=True)
+class CheckpointPlan:
+    """Where dirty shards resume and what they need to (ingest/tax/checkpoints.py)."""
+
+    starts: tuple[int, ...]  # the history's tax-year starts: where checkpoints are made
+    digests: dict[tuple[str, int], Digest]  # of the history just read
+    usable: dict[int, bool]  # per start: whether this run's checkpoints there may be resumed
+    resume: dict[int, tuple[int, tuple[CheckpointMeta, ...]]]  # shard -> (start, to load)
+    written_us: int  # the bodies' version
 
 
 @dataclass
@@ -105,14 +136,22 @@ class ShardOutcome:
     summary: ShardSummary
     balances: list[BalanceRecord]
     view_rows: int
+    resumed_at: int | None = None
+    rows_computed: int = 0
+    checkpoints: int = 0
 
 
 # --- tasks ------------------------------------------------------------------------------------
-def read_task(ctx: JobContext, months: list[int]) -> tuple[HistoryStats, pa.Table, int, pa.Table]:
-    """A few months of the history: (stats, price needs, row count, rows)."""
+def read_task(
+    ctx: JobContext, months: list[int], starts: list[int], reach: int
+) -> tuple[HistoryStats, pa.Table, int, pa.Table]:
+    """A few months of the history: (stats with the rows' checkpoint digests, price needs, row
+    count, rows)."""
     rows = read_transactions(ctx.session(), ctx.job.user_id, months)
     needs = price_needs(rows, currency=ctx.currency).select(["asset", "ts"])
-    return history_stats(rows), needs, rows.num_rows, rows
+    stats = history_stats(rows)
+    stats = replace(stats, digests=row_digests(rows, starts, reach))
+    return stats, needs, rows.num_rows, rows
 
 
 def split_task(rows: pa.Table, plan: ShardPlan) -> tuple[pa.Table, ...]:
@@ -128,11 +167,30 @@ def shard_task(
         return compute_and_write_shard(ctx, shard, options, rewrite, pa.concat_tables(pieces))
 
 
+def load_resume(ctx: JobContext, shard: Shard, plan: CheckpointPlan | None) -> ShardResume | None:
+    """The shard's checkpoints at its resume point, or None (computed from its first row)."""
+    if plan is None or shard.index not in plan.resume:
+        return None
+    start, metas = plan.resume[shard.index]
+    try:
+        loaded = checkpoint_store.read_checkpoints(ctx.session(), ctx.job.user_id, metas)
+    except checkpoint_store.UnreadableCheckpoint as exc:
+        log.warning("shard %d computes from its first row: %s", shard.index, exc)
+        return None
+    return ShardResume(start, loaded)
+
+
 def compute_and_write_shard(
     ctx: JobContext, shard: Shard, options: TaxOptions, rewrite: Rewrite, rows: pa.Table
 ) -> ShardOutcome:
+    plan = rewrite.checkpoints
+    resume = load_resume(ctx, shard, plan)
+    if resume is not None:  # nothing before the start is read, valued or walked
+        rows = rows_from(rows, resume.start_us)
     valued = value_shard(ctx, rows, rewrite.unavailable_assets)
-    result = compute_shard_with(valued, shard, options)
+    result = compute_shard_with(
+        valued, shard, options, resume=resume, period_starts=plan.starts if plan else ()
+    )
     owned = sorted(r.asset for r in result.assets)
     metrics.tax_asset_computed(len(owned))
     session, user_id = ctx.session(), ctx.job.user_id
@@ -161,14 +219,38 @@ def compute_and_write_shard(
     ctx.progress.report(Stage.TAX, shard.index, total, total)
 
     lines = [line for r in result.assets for line in r.disposals]
-    for year in sorted(set(rewrite.known_years) | {line.tax_year for line in lines}):
+    known_years = set(rewrite.known_years)
+    if resume is not None:  # the Form 8949 years before the start stay as they are
+        method = get_method(options.method)
+        known_years = {
+            y for y in known_years if method.year_start_us(int(y[:4])) >= resume.start_us
+        }
+    for year in sorted(known_years | {line.tax_year for line in lines}):
         views.delete_disposal_assets(session, user_id, year, owned)
     views.write_disposals(session, user_id, disposal_rows(lines))
     findings = result.findings + [f for r in result.assets for f in r.findings]
     views.replace_findings_of_assets(
         session, user_id, owned + ([""] if shard.catch_all else []), finding_rows(findings)
     )
-    return ShardOutcome(result.summary(), [b for r in result.assets for b in r.balances], total)
+    written = 0
+    if plan is not None:  # last: a checkpoint never runs ahead of the rows derived from it
+        written = checkpoint_store.write_checkpoints(
+            session,
+            user_id,
+            result.checkpoints,
+            digests=plan.digests,
+            fingerprint=options.fingerprint,
+            usable=plan.usable,
+            written_us=plan.written_us,
+        )
+    return ShardOutcome(
+        result.summary(),
+        [b for r in result.assets for b in r.balances],
+        total,
+        resumed_at=resume.start_us if resume is not None else None,
+        rows_computed=valued.num_rows,
+        checkpoints=written,
+    )
 
 
 def value_shard(ctx: JobContext, rows: pa.Table, unavailable: Iterable[str]) -> pa.Table:
@@ -270,12 +352,14 @@ def month_groups(months: list[int], executor: Executor) -> list[list[int]]:
 def merge_stats(stats: Iterable[HistoryStats]) -> HistoryStats:
     rows: dict[str, int] = {}
     links: dict[str, frozenset[str]] = {}
+    digests = []
     for s in stats:
         for asset, n in s.asset_rows.items():
             rows[asset] = rows.get(asset, 0) + n
         for fee, sent in s.withdrawal_fee_links.items():
             links[fee] = links.get(fee, frozenset()) | sent
-    return HistoryStats(rows, links)
+        digests.append(s.digests)
+    return HistoryStats(rows, links, merge_digests(digests))
 
 
 def dirty_shards(plan: ShardPlan, cutoffs: dict[str, datetime] | None) -> list[Shard]:
@@ -322,11 +406,16 @@ class History:
     needs: pa.Table
     rows: int
     groups: list[Any]  # handles of each month group's rows
+    starts: list[int] = field(default_factory=list)  # tax-year starts within the history
 
 
-def read_history(ctx: JobContext, executor: Executor, months: list[int]) -> History:
+def read_history(
+    ctx: JobContext, executor: Executor, months: list[int], starts: list[int], reach: int
+) -> History:
     reads = [
-        executor.submit(read_task, ctx, group, name=f"read:{ctx.job.job_id}:{i}", num_returns=4)
+        executor.submit(
+            read_task, ctx, group, starts, reach, name=f"read:{ctx.job.job_id}:{i}", num_returns=4
+        )
         for i, group in enumerate(month_groups(months, executor))
     ]
     needs = [n for n in executor.get([r[1] for r in reads]) if n.num_rows]
@@ -335,6 +424,7 @@ def read_history(ctx: JobContext, executor: Executor, months: list[int]) -> Hist
         needs=pa.concat_tables(needs) if needs else EMPTY_NEEDS.empty_table(),
         rows=sum(executor.get([r[2] for r in reads])),
         groups=[r[3] for r in reads],
+        starts=starts,
     )
 
 
@@ -344,6 +434,7 @@ def plan_rewrite(
     history: History,
     report: PriceFetchReport,
     executor: Executor,
+    options: TaxOptions,
 ) -> tuple[ShardPlan, list[Shard], Rewrite]:
     """Who owns which asset, which shards must recompute, and what they rewrite."""
     cutoffs = cutoffs_of(ctx, done, report.fetched_windows)
@@ -353,11 +444,47 @@ def plan_rewrite(
         sorted({r["year"] for r in queries.summary_rows(ctx.session(), ctx.job.user_id)})
     )
     clean_assets = frozenset(a for s in plan.shards if s not in dirty for a in s.assets)
+    checkpoints = (
+        plan_checkpoints(ctx, history, dirty, options, report, incremental=cutoffs is not None)
+        if ctx.settings.tax_checkpoints
+        else None
+    )
     return (
         plan,
         dirty,
-        Rewrite(cutoffs, known_years, frozenset(report.unavailable_assets), clean_assets),
+        Rewrite(
+            cutoffs, known_years, frozenset(report.unavailable_assets), clean_assets, checkpoints
+        ),
     )
+
+
+def plan_checkpoints(
+    ctx: JobContext,
+    history: History,
+    dirty: list[Shard],
+    options: TaxOptions,
+    report: PriceFetchReport,
+    *,
+    incremental: bool,
+) -> CheckpointPlan:
+    """Where each dirty shard resumes (an upload only: a recompute changed the settings), and
+    whether the checkpoints this run makes may be resumed from later."""
+    digests = dict(history.stats.digests)
+    now_us = micros_from_datetime(datetime.now(timezone.utc))
+    priced = not report.unavailable_assets
+    usable = {s: priced and settled(s, options.reach_us, now_us) for s in history.starts}
+    resume: dict[int, tuple[int, tuple[CheckpointMeta, ...]]] = {}
+    if incremental:
+        index = checkpoint_store.read_index(ctx.session(), ctx.job.user_id)
+        for shard in dirty:
+            keys = set(shard.assets) | ({NO_ASSET} if shard.catch_all else set())
+            start = resume_point(
+                keys, shard.context, history.starts, digests, index, options.fingerprint
+            )
+            if start is not None:
+                wanted = needed_checkpoints(keys, shard.context, start, history.starts, digests)
+                resume[shard.index] = (start, tuple(index[w] for w in wanted))
+    return CheckpointPlan(tuple(history.starts), digests, usable, resume, now_us)
 
 
 def run_shards(
@@ -395,6 +522,16 @@ def run_shards(
     )
 
 
+def history_starts(months: list[int], options: TaxOptions) -> list[int]:
+    """The tax-year starts within the months of the history (where checkpoints are made)."""
+    first = datetime(months[0] // 100, months[0] % 100, 1, tzinfo=timezone.utc)
+    year, month = divmod(months[-1], 100)
+    after = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=timezone.utc)
+    return period_starts(
+        options.method, micros_from_datetime(first), micros_from_datetime(after) - 1
+    )
+
+
 def run_tax(ctx: JobContext, executor: Executor, done: StageResults) -> StageResults:
     # Bad settings fail here, once, not in every shard's task.
     options = TaxOptions.of(ctx.user.method, ctx.user.pooling, ctx.currency, ctx.settings)
@@ -403,11 +540,12 @@ def run_tax(ctx: JobContext, executor: Executor, done: StageResults) -> StageRes
         return StageResults(tax=TaxStageResult())
     timer = StepTimer()
     ctx.progress.reset(Stage.TAX)
-    history = read_history(ctx, executor, months)
+    starts = history_starts(months, options) if ctx.settings.tax_checkpoints else []
+    history = read_history(ctx, executor, months, starts, options.reach_us)
     timer.done("read")
     report = fetch_prices(history.needs, settings=ctx.settings, currency=ctx.currency)
     timer.done("prices")
-    plan, dirty, rewrite = plan_rewrite(ctx, done, history, report, executor)
+    plan, dirty, rewrite = plan_rewrite(ctx, done, history, report, executor, options)
     outcomes = run_shards(ctx, executor, history, plan, dirty, options, rewrite)
     timer.done("shards")
     write_user_totals(ctx, outcomes, set(history.stats.asset_rows), rewrite)
@@ -419,6 +557,9 @@ def run_tax(ctx: JobContext, executor: Executor, done: StageResults) -> StageRes
             view_rows_written=sum(o.view_rows for o in outcomes),
             shards=len(plan.shards),
             shards_computed=len(dirty),
+            shards_resumed=sum(o.resumed_at is not None for o in outcomes),
+            rows_computed=sum(o.rows_computed for o in outcomes),
+            checkpoints_written=sum(o.checkpoints for o in outcomes),
             seconds=timer.total,
             steps=timer.steps,
         )

@@ -54,7 +54,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingest.normalize.canonical import TxType
-from ingest.tax.checkpoints import NO_ASSET, AssetCheckpoint, ShardResume, make_checkpoints
+from ingest.tax.checkpoints import (
+    NO_ASSET,
+    AssetCheckpoint,
+    Digest,
+    ShardResume,
+    make_checkpoints,
+)
 from ingest.tax.engine import (
     PreparedHistory,
     _add,
@@ -81,6 +87,8 @@ class HistoryStats:
 
     asset_rows: Mapping[str, int]
     withdrawal_fee_links: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # (asset key, period start) -> the rows' digest (ingest.tax.checkpoints.row_digests)
+    digests: Mapping[tuple[str, int], Digest] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
