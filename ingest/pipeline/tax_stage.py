@@ -6,10 +6,12 @@
                                       shards by row counts (ingest/tax/shards.py)
     split split_task x month groups   each group's rows -> one piece per shard (a row naming
                                       assets of two shards goes to both)
-    shard shard_task x dirty shards   value its rows, reconcile, cost basis per asset, and write
-                                      its own cells: transactions_view rows it anchors and its
-                                      assets' metrics elements, its assets' Form 8949 chunks and
-                                      findings; returns a small summary
+    shard shard_task x dirty shards   from its resume point (the latest tax-year start where its
+                                      checkpoints are valid; its first row without one): value
+                                      its rows, reconcile, cost basis per asset, and write its own
+                                      cells: transactions_view rows it anchors and its assets'
+                                      metrics elements, its assets' Form 8949 chunks and
+                                      findings, then its checkpoints; returns a small summary
     totals (here)                     yearly_summary and balances from the shards' summaries
 
 The orchestrator holds summaries only; a task holds one month group or one shard, never the
@@ -17,7 +19,10 @@ whole history. Incremental: an upload recomputes only the shards owning (or reco
 asset it touched; transactions_view rows are rewritten from each touched asset's earliest new
 transaction, less the transfer window (a new deposit can re-classify an older withdrawal) and,
 for the UK method, 30 more days (bed and breakfast looks forward), and from the start of any
-price window fetched now for the first time. A recompute (settings changed) rewrites all.
+price window fetched now for the first time. With checkpoints (ingest/tax/checkpoints.py) a
+dirty shard also skips everything before its resume point: rows are not valued or walked, Form
+8949 years before it stay, and its totals and findings come from the checkpoints. A recompute
+(settings changed) rewrites all and makes checkpoints anew.
 """
 
 from __future__ import annotations
