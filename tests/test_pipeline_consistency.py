@@ -192,3 +192,36 @@ def test_an_upload_of_recent_rows_resumes_from_checkpoints(ray_local, session, t
 
     recompute(session, user)
     assert {**user_state(session, user), "form8949": form8949_lines(session, user)} == incremental
+
+
+def test_unreadable_checkpoints_make_the_shards_compute_from_the_start(
+    ray_local, session, tmp_path
+):
+    """The index points at bodies that are gone (a lost write, a class that moved): the job
+    still succeeds, its shards compute from their first rows, and the tables equal a recompute."""
+    full = tmp_path / "full.csv"
+    generate(1500, "koinly", seed=43, out=full, years=3.0)
+    header, *rows = full.read_text().splitlines(keepends=True)
+    early, late = tmp_path / "early.csv", tmp_path / "late.csv"
+    early.write_text(header + "".join(r for r in rows if r[:10] < "2024-10-01"))
+    late.write_text(header + "".join(r for r in rows if r[:10] >= "2024-10-01"))
+    user = f"ckpt-lost-{uuid.uuid4().hex[:8]}"
+    assert wait(session, upload(session, user, early, fmt="koinly")).status == "succeeded"
+    index = list(
+        execute(
+            session, "SELECT asset, period_start FROM tax_checkpoints WHERE user_id = ?", (user,)
+        )
+    )
+    assert index
+    for row in index:
+        execute(
+            session,
+            "DELETE FROM tax_checkpoint_parts WHERE user_id = ? AND asset = ? AND period_start = ?",
+            (user, row["asset"], row["period_start"]),
+        )
+    second = wait(session, upload(session, user, late, fmt="koinly"))
+    assert second.status == "succeeded"
+    assert second.summary["tax"]["shards_resumed"] == 0
+    incremental = {**user_state(session, user), "form8949": form8949_lines(session, user)}
+    recompute(session, user)
+    assert {**user_state(session, user), "form8949": form8949_lines(session, user)} == incremental

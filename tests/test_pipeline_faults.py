@@ -109,6 +109,30 @@ def test_killed_tax_shard_worker_loses_nothing(ray_local, session, big_file):
     assert_exactly_landed(session, user, big_file, job)
 
 
+def test_killed_worker_of_a_resuming_tax_shard_loses_nothing(ray_local, session, big_file):
+    """The file's last months as a second upload: its shards resume from checkpoints, one of
+    their workers is killed, and the job still ends with exactly the generator's rows and
+    holdings, and with the tables a full recompute writes."""
+    from tests.test_pipeline_consistency import form8949_lines, recompute, user_state
+
+    header, *rows = big_file.read_text().splitlines(keepends=True)
+    early, late = big_file.with_name("early.csv"), big_file.with_name("late.csv")
+    early.write_text(header + "".join(r for r in rows if r[:10] < "2023-09-01"))
+    late.write_text(header + "".join(r for r in rows if r[:10] >= "2023-09-01"))
+    user = f"taxkill-resume-{uuid.uuid4().hex[:8]}"
+    assert wait(session, upload(session, user, early), timeout=400).status == "succeeded"
+    job_id = upload(session, user, late)
+    assert kill_task_worker(f"tax:{job_id}:", timeout=300), "no tax shard task was seen running"
+    job = wait(session, job_id, timeout=400)
+    assert job.summary["tax"]["shards_resumed"] >= 1, job.summary["tax"]
+    stats = GENERATED[big_file]
+    assert_landed_as_generated(session, user, stats, job)
+    assert_balances_as_generated(session, user, stats)
+    after_kill = {**user_state(session, user), "form8949": form8949_lines(session, user)}
+    recompute(session, user)
+    assert {**user_state(session, user), "form8949": form8949_lines(session, user)} == after_kill
+
+
 @pytest.mark.skipif(
     bool(os.environ.get("LEDGERFLOW_CASSANDRA_HOSTS")),
     reason="an external Cassandra cluster is configured: not ours to restart",
