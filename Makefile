@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: venv test test-fast test-slow test-browser lint browser-deps web demo down bench stack-up clean
+.PHONY: venv test test-fast test-slow test-browser lint browser-deps web demo down bench bench-incremental stack-up clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -67,6 +67,11 @@ down:
 bench: venv
 	$(BIN)/ledgerflow cassandra start
 	$(BIN)/python -m benchmarks
+
+# An upload of a 600k-row history's last 30 days, tax checkpoints on vs off (benchmarks/INCREMENTAL.md)
+bench-incremental: venv
+	$(BIN)/ledgerflow cassandra start
+	$(BIN)/python -m benchmarks.incremental
 
 clean: down
 	rm -rf $(VENV) .ledgerflow
