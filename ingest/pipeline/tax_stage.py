@@ -69,7 +69,7 @@ from ingest.tax.checkpoints import (
 )
 from ingest.tax.engine import gc_paused
 from ingest.tax.methods import get_method
-from ingest.tax.records import BalanceRecord, DisposalLine, Finding, YearSummary
+from ingest.tax.records import BalanceRecord, DisposalLine, Finding, TxMetrics, YearSummary
 from ingest.tax.shards import (
     ASSET_COLUMNS,
     HistoryStats,
@@ -91,6 +91,9 @@ log = logging.getLogger(__name__)
 
 UK_LOOKAHEAD = timedelta(days=30)
 MONTHS_PER_READ = 3  # a read task holds at most this many months of the history
+# View rows are bound and written this many at a time: the driver's bound statements and their
+# Python values (about 2 KB a row) then exist for one slice, not for the whole shard.
+VIEW_WRITE_SLICE = 20_000
 EMPTY_NEEDS = pa.schema([("asset", pa.string()), ("ts", pa.timestamp("us", tz="UTC"))])
 
 
@@ -203,25 +206,10 @@ def compute_and_write_shard(
     to_write = valued.filter(pa.array(rewrite_mask(valued, rewrite.cutoffs)))
     total = to_write.num_rows
     ctx.progress.report(Stage.TAX, shard.index, 0, total)
-    anchored = anchor_mask(to_write, shard) | anchored_in(to_write, rewrite.clean_assets)
     per_tx = result.per_tx
-    own_rows = view_base_rows(to_write.filter(pa.array(anchored)))
-    tx_at = views.VIEW_BASE_COLUMNS.index("tx_id")
-    views.write_view_rows(session, [(own, per_tx.get(own[tx_at], {})) for own in own_rows])
-    others = to_write.filter(pa.array(~anchored))  # rows another shard anchors: elements only
-    views.write_view_metrics(
-        session,
-        [
-            (user_id, month, ts, tx_id, per_tx[tx_id])
-            for month, ts, tx_id in zip(
-                month_keys(others.column("timestamp")).tolist(),
-                others.column("timestamp").to_pylist(),
-                others.column("tx_id").to_pylist(),
-            )
-            if tx_id in per_tx
-        ],
-    )
-    ctx.progress.report(Stage.TAX, shard.index, total, total)
+    for offset in range(0, total, VIEW_WRITE_SLICE):
+        write_view_slice(ctx, shard, rewrite, to_write.slice(offset, VIEW_WRITE_SLICE), per_tx)
+        ctx.progress.report(Stage.TAX, shard.index, min(total, offset + VIEW_WRITE_SLICE), total)
 
     lines = [line for r in result.assets for line in r.disposals]
     known_years = set(rewrite.known_years)
@@ -230,9 +218,12 @@ def compute_and_write_shard(
         known_years = {
             y for y in known_years if method.year_start_us(int(y[:4])) >= resume.start_us
         }
-    for year in sorted(known_years | {line.tax_year for line in lines}):
+    by_year: dict[str, list[DisposalLine]] = {}
+    for line in lines:
+        by_year.setdefault(line.tax_year, []).append(line)
+    for year in sorted(known_years | set(by_year)):  # a year at a time, like the view slices
         views.delete_disposal_assets(session, user_id, year, owned)
-    views.write_disposals(session, user_id, disposal_rows(lines))
+        views.write_disposals(session, user_id, disposal_rows(by_year.get(year, ())))
     findings = result.findings + [f for r in result.assets for f in r.findings]
     views.replace_findings_of_assets(
         session, user_id, owned + ([""] if shard.catch_all else []), finding_rows(findings)
@@ -255,6 +246,35 @@ def compute_and_write_shard(
         resumed_at=resume.start_us if resume is not None else None,
         rows_computed=valued.num_rows,
         checkpoints=written,
+    )
+
+
+def write_view_slice(
+    ctx: JobContext,
+    shard: Shard,
+    rewrite: Rewrite,
+    rows: pa.Table,
+    per_tx: dict[str, dict[str, TxMetrics]],
+) -> None:
+    """One slice of the shard's transactions_view writes: the rows it anchors whole (own columns
+    and its metrics elements), the others' elements only."""
+    session, user_id = ctx.session(), ctx.job.user_id
+    anchored = anchor_mask(rows, shard) | anchored_in(rows, rewrite.clean_assets)
+    own_rows = view_base_rows(rows.filter(pa.array(anchored)))
+    tx_at = views.VIEW_BASE_COLUMNS.index("tx_id")
+    views.write_view_rows(session, [(own, per_tx.get(own[tx_at], {})) for own in own_rows])
+    others = rows.filter(pa.array(~anchored))  # rows another shard anchors: elements only
+    views.write_view_metrics(
+        session,
+        [
+            (user_id, month, ts, tx_id, per_tx[tx_id])
+            for month, ts, tx_id in zip(
+                month_keys(others.column("timestamp")).tolist(),
+                others.column("timestamp").to_pylist(),
+                others.column("tx_id").to_pylist(),
+            )
+            if tx_id in per_tx
+        ],
     )
 
 
