@@ -23,6 +23,7 @@ from ingest.tax.checkpoints import (
     needed_checkpoints,
     pack_checkpoint,
     period_starts,
+    prices_changed,
     reach_us,
     resume_point,
     row_digests,
@@ -248,3 +249,22 @@ def test_changed_rows_before_a_start_invalidate_it():
     assert resume_point({"ADA"}, set(), starts, digests, stored, FP) == year_2025
     other = fingerprint("lifo", "per-wallet", "USD", 24.0, 0.05)
     assert resume_point({"BTC"}, set(), starts, digests, stored, other) is None
+
+
+def test_a_price_fetched_after_a_checkpoint_invalidates_it():
+    """A window beginning before a start + reach fetched after the checkpoint was made (a "no
+    price" answer asked again, another user's fetch): the start is not resumed from."""
+    tx = valued_table(boundary_rows())
+    starts = period_starts("fifo", *span(tx))
+    reach = reach_us("fifo", 24.0)
+    results, _, _ = full_run(tx, "fifo", "per-wallet")
+    digests = row_digests(tx, starts, reach)
+    stored = stored_index(results, digests, FP)  # written_us 0
+    assert resume_point({"BTC"}, set(), starts, digests, stored, FP) == starts[-1]
+    later_window = prices_changed([(starts[-1] + reach, 5)], starts, reach)
+    assert resume_point({"BTC"}, set(), starts, digests, stored, FP, later_window) == starts[-1]
+    before_last = prices_changed([(starts[-1] - 1, 5)], starts, reach)
+    assert before_last == {starts[0]: 0, starts[1]: 5}
+    assert resume_point({"BTC"}, set(), starts, digests, stored, FP, before_last) == starts[0]
+    everything = prices_changed([(starts[0] - 1, 5), (0, None)], starts, reach)
+    assert resume_point({"BTC"}, set(), starts, digests, stored, FP, everything) is None

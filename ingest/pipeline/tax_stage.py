@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 
 from ingest.load import checkpoints as checkpoint_store
 from ingest.load import queries, views
-from ingest.load.price_cache import load_prices
+from ingest.load.price_cache import load_prices, read_coverage
 from ingest.load.transactions import month_keys, read_transactions, user_months
 from ingest.observe import metrics
 from ingest.pipeline.context import JobContext
@@ -63,6 +63,7 @@ from ingest.tax.checkpoints import (
     merge_digests,
     needed_checkpoints,
     period_starts,
+    prices_changed,
     resume_point,
     row_digests,
     settled,
@@ -501,10 +502,30 @@ def plan_checkpoints(
     resume: dict[int, tuple[int, tuple[CheckpointMeta, ...]]] = {}
     if incremental:
         index = checkpoint_store.read_index(ctx.session(), ctx.job.user_id)
+        coverage = read_coverage(
+            ctx.session(), history.stats.asset_rows, currency=ctx.currency.lower()
+        )
+        priced_since = prices_changed(
+            (  # fetched_at has whole seconds: the second after, to be safe
+                (
+                    c.window_start * 1_000_000,
+                    None if c.fetched_at is None else (c.fetched_at + 1) * 1_000_000,
+                )
+                for c in coverage
+            ),
+            history.starts,
+            options.reach_us,
+        )
         for shard in dirty:
             keys = set(shard.assets) | ({NO_ASSET} if shard.catch_all else set())
             start = resume_point(
-                keys, shard.context, history.starts, digests, index, options.fingerprint
+                keys,
+                shard.context,
+                history.starts,
+                digests,
+                index,
+                options.fingerprint,
+                priced_since,
             )
             if start is not None:
                 wanted = needed_checkpoints(keys, shard.context, start, history.starts, digests)

@@ -23,9 +23,12 @@ Valid when (``resume_point``):
   from rows at most that much later, so rows added after S + reach cannot change the state at
   S. The digest is checked against the stored history itself, so rows stored by a job whose tax
   stage never finished invalidate checkpoints exactly like this job's rows do;
-- made from settled prices: not while the provider left some asset unpriced (a price found
-  later would change values before S), and not for a period start closer than PRICE_SETTLE to
-  the moment it was made (the cached window holding "now" fills in later).
+- made from the prices there are now: not while the provider left some asset unpriced, not for
+  a period start closer than PRICE_SETTLE to the moment it was made (the cached window holding
+  "now" fills in later), and not when a price window beginning before S + reach was fetched
+  after it was made (``prices_changed``: a "no price" marker asked again and answered, a window
+  a failed job fetched, another user's fetch; the cache is shared and any asset's price can value
+  a trade's row).
 
 A shard resumes at the latest period start at which every asset it owns has valid checkpoints
 there and at every earlier period start (their years and findings), and the assets it only
@@ -235,6 +238,21 @@ def merge_digests(
 
 
 # --- choosing where a shard resumes --------------------------------------------------------------
+def prices_changed(
+    fetches: Iterable[tuple[int, int | None]], starts: Sequence[int], reach: int
+) -> dict[int, int]:
+    """Per period start, the latest time (us) a price window beginning before start + reach was
+    fetched; ``fetches``: (window start, fetched at), both us (None: long ago)."""
+    out = dict.fromkeys(starts, 0)
+    for window_start, fetched_at in fetches:
+        if fetched_at is None:
+            continue
+        for start in starts:
+            if window_start < start + reach and fetched_at > out[start]:
+                out[start] = fetched_at
+    return out
+
+
 def resume_point(
     owned: Iterable[str],
     context: Iterable[str],
@@ -242,9 +260,12 @@ def resume_point(
     digests: Mapping[tuple[str, int], Digest],
     index: Mapping[tuple[str, int], CheckpointMeta],
     fingerprint_: str,
+    priced_since: Mapping[int, int] | None = None,
 ) -> int | None:
-    """The latest period start a shard can resume at (see the module docstring); None: none."""
+    """The latest period start a shard can resume at (see the module docstring); None: none.
+    ``priced_since``: prices_changed of the price cache now."""
     owned, context = sorted(set(owned)), sorted(set(context) - set(owned))
+    changed = priced_since or {}
 
     def valid_at(key: str, start: int) -> bool:
         digest = digests.get((key, start))
@@ -256,6 +277,7 @@ def resume_point(
             and meta.usable
             and meta.fingerprint == fingerprint_
             and meta.digest == digest
+            and meta.written_us >= changed.get(start, 0)
         )
 
     ordered = sorted(starts)
