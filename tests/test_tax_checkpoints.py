@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from ingest.tax.checkpoints import (
     CheckpointMeta,
@@ -43,9 +44,11 @@ from ingest.tax.shards import (
 from ingest.tax.years import micros_from_datetime
 from tests.fixtures.tax.builders import buy, deposit, sell, valued_table, withdrawal
 from tests.fixtures.tax.synthetic import synthetic_history
+from tests.test_tax_properties import histories
 from tests.test_tax_shards import ALL, assert_same, cross_asset_rows
 
 FP = fingerprint("fifo", "per-wallet", "USD", 24.0, 0.05)
+TO_DECEMBER = datetime(2022, 12, 1, tzinfo=timezone.utc) - datetime(2022, 1, 1, tzinfo=timezone.utc)
 
 
 def span(tx: pa.Table) -> tuple[int, int]:
@@ -268,3 +271,33 @@ def test_a_price_fetched_after_a_checkpoint_invalidates_it():
     assert resume_point({"BTC"}, set(), starts, digests, stored, FP, before_last) == starts[0]
     everything = prices_changed([(starts[0] - 1, 5), (0, None)], starts, reach)
     assert resume_point({"BTC"}, set(), starts, digests, stored, FP, everything) is None
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(histories())
+def test_resuming_random_histories_equals_the_full_run(history):
+    """The engine's property histories (transfers, fees, trades, income; gaps of up to 200 days),
+    for a method of each kind."""
+    rows, _, _ = history
+    # moved to start in December, so even short histories cross a year start
+    tx = valued_table([{**row, "timestamp": row["timestamp"] + TO_DECEMBER} for row in rows])
+    for method, pooling in (("fifo", "per-wallet"), ("hifo", "universal"), ("uk", "universal")):
+        results, starts, plan = full_run(tx, method, pooling, shards=2)
+        expected = merge_shards(results, method=method, pooling=pooling)
+        for start in starts:
+            resumed = [
+                compute_shard(
+                    piece,
+                    shard,
+                    method=method,
+                    pooling=pooling,
+                    resume=resume_of(results, shard, start),
+                    period_starts=starts,
+                )
+                for piece, shard in zip(split_history(tx, plan), plan.shards)
+            ]
+            got = merge_shards(resumed, method=method, pooling=pooling)
+            assert_resumed_equal(
+                merge_shards(results, method=method, pooling=pooling), got, start, tx
+            )
+        assert expected.balances == compute(tx, method=method, pooling=pooling).balances
