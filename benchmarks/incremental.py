@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -49,25 +48,13 @@ def run_upload(user: str, path: Path, env: dict[str, str], checkpoints: bool) ->
     import ray
 
     from ingest.config import get_settings
-    from ingest.extract import storage
     from ingest.load import jobs
     from ingest.load.cassandra import get_session
+    from ingest.pipeline.backfill import record_job
     from ingest.pipeline.runner import run_job
 
     session = get_session(get_settings())
-    job_id = uuid.uuid1()
-    uri = storage.upload_uri(get_settings().uploads_uri, user, str(job_id), path.name)
-    with open(path, "rb") as src, storage.open_output(uri) as dst:
-        shutil.copyfileobj(src, dst)
-    jobs.create_job(
-        session,
-        user_id=user,
-        file_uri=uri,
-        file_name=path.name,
-        format="koinly",
-        size_bytes=path.stat().st_size,
-        job_id=job_id,
-    )
+    job_id = record_job(session, get_settings().uploads_uri, user, path, fmt="koinly")
     flag = {"LEDGERFLOW_TAX_CHECKPOINTS": "true" if checkpoints else "false"}
     started = time.perf_counter()
     status = ray.get(run_job.options(runtime_env={"env_vars": {**env, **flag}}).remote(job_id))
@@ -115,20 +102,10 @@ def main() -> None:
     try:
         stack.start_storage()
         stack.start_price_simulator()
-        import ray
-
         from devtools.generate import generate
-        from ingest.pipeline.ray_runtime import NAMESPACE
 
         env = {k: v for k, v in os.environ.items() if k.startswith("LEDGERFLOW_")}
-        ray.init(
-            address="local",
-            num_cpus=os.cpu_count() or 2,
-            namespace=NAMESPACE,
-            runtime_env={"env_vars": env},
-            include_dashboard=False,
-            log_to_driver=False,
-        )
+        stack.start_ray()
         full = data / f"koinly-{args.rows}.csv"
         generate(args.rows, "koinly", args.seed, full, years=3.0)
         early, late, cut = split_file(full, args.late_days, data)
@@ -152,7 +129,6 @@ def main() -> None:
         results["same_results"] = off["yearly_summary"] == on["yearly_summary"]
         results["tax_stage_ratio"] = round(off["tax"]["seconds"] / on["tax"]["seconds"], 2)
         results["job_ratio"] = round(off["job_s"] / on["job_s"], 2)
-        ray.shutdown()
     finally:
         stack.stop()
     results["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -177,13 +177,10 @@ class Stack:
         )
         self._on_stop("baseline server", lambda: stop_background("bench-baseline"))
 
-    def start_ray_and_serve(self) -> None:
-        run_local = require("serve.app", "run_local", step="start the Serve app")
+    def start_ray(self) -> None:
+        """A local Ray instance of this machine's CPUs, every LEDGERFLOW_* setting in its workers."""
         namespace = require("ingest.pipeline.ray_runtime", "NAMESPACE", step="start Ray")
         import ray
-        from ray import serve
-
-        from benchmarks import bare_endpoint
 
         env = {k: v for k, v in os.environ.items() if k.startswith("LEDGERFLOW_")}
         ray.init(
@@ -196,6 +193,14 @@ class Stack:
         )
         self._on_stop("ray", ray.shutdown)
         self.log(f"local Ray up ({ray.cluster_resources().get('CPU', 0):.0f} CPUs)")
+
+    def start_ray_and_serve(self) -> None:
+        run_local = require("serve.app", "run_local", step="start the Serve app")
+        from ray import serve
+
+        from benchmarks import bare_endpoint
+
+        self.start_ray()
         run_local(HOST, self.api_port, blocking=False)
         self._on_stop("serve", serve.shutdown)
         bare_endpoint.deploy()

@@ -443,11 +443,7 @@ def scenario_autoscale(args: dict[str, Any]) -> dict[str, Any]:
             on_poll=lambda _j: peak.__setitem__(0, max(peak[0], len(workers()))),
         )
         facts = job_facts(job)
-        # Polls can miss a worker (a CI run once saw none between its 0.3 s polls while the job
-        # ran on workers): ray.nodes() also lists nodes that are gone, so count every worker that
-        # ever registered with CPUs as well.
-        ever = {n["NodeID"] for n in ray.nodes() if n.get("Resources", {}).get("CPU", 0) > 0}
-        facts["peak_workers"] = max(peak[0], min(len(ever), 1))
+        facts["peak_workers"] = peak[0]
         facts["worker_types"] = sorted(node_types)
         deadline = time.monotonic() + 300  # idle workers go after idle_timeout_minutes
         while workers() and time.monotonic() < deadline:

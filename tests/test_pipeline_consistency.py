@@ -148,6 +148,22 @@ def test_a_later_deposit_reclassifies_an_earlier_withdrawal(ray_local, session, 
     assert user_state(session, user) == incremental
 
 
+def generated(folder: Path, rows: int, seed: int) -> Path:
+    """A 3-year Koinly export (2022-2024)."""
+    path = folder / "full.csv"
+    generate(rows, "koinly", seed=seed, out=path, years=3.0)
+    return path
+
+
+def split_by_date(path: Path, day: str) -> tuple[Path, Path]:
+    """The export's rows before ``day`` (ISO date) and from it on, as two files beside it."""
+    header, *rows = path.read_text().splitlines(keepends=True)
+    early, late = path.with_name("early.csv"), path.with_name("late.csv")
+    early.write_text(header + "".join(r for r in rows if r[:10] < day))
+    late.write_text(header + "".join(r for r in rows if r[:10] >= day))
+    return early, late
+
+
 def form8949_lines(session, user: str) -> list[tuple]:
     years = {
         r["year"]
@@ -173,12 +189,7 @@ def test_an_upload_of_recent_rows_resumes_from_checkpoints(ray_local, session, t
     """Three years of history, then a file of its last three months: the second job's shards
     resume at a tax-year start (reading only the rows from there), and every table, Form 8949
     included, equals a full recompute."""
-    full = tmp_path / "full.csv"
-    generate(3000, "koinly", seed=41, out=full, years=3.0)
-    header, *rows = full.read_text().splitlines(keepends=True)
-    early, late = tmp_path / "early.csv", tmp_path / "late.csv"
-    early.write_text(header + "".join(r for r in rows if r[:10] < "2024-10-01"))
-    late.write_text(header + "".join(r for r in rows if r[:10] >= "2024-10-01"))
+    early, late = split_by_date(generated(tmp_path, 3000, seed=41), "2024-10-01")
     user = f"ckpt-{uuid.uuid4().hex[:8]}"
     first = wait(session, upload(session, user, early, fmt="koinly"))
     assert first.status == "succeeded" and first.summary["tax"]["checkpoints_written"] > 0
@@ -199,12 +210,7 @@ def test_unreadable_checkpoints_make_the_shards_compute_from_the_start(
 ):
     """The index points at bodies that are gone (a lost write, a class that moved): the job
     still succeeds, its shards compute from their first rows, and the tables equal a recompute."""
-    full = tmp_path / "full.csv"
-    generate(1500, "koinly", seed=43, out=full, years=3.0)
-    header, *rows = full.read_text().splitlines(keepends=True)
-    early, late = tmp_path / "early.csv", tmp_path / "late.csv"
-    early.write_text(header + "".join(r for r in rows if r[:10] < "2024-10-01"))
-    late.write_text(header + "".join(r for r in rows if r[:10] >= "2024-10-01"))
+    early, late = split_by_date(generated(tmp_path, 1500, seed=43), "2024-10-01")
     user = f"ckpt-lost-{uuid.uuid4().hex[:8]}"
     assert wait(session, upload(session, user, early, fmt="koinly")).status == "succeeded"
     index = list(

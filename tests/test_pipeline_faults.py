@@ -11,7 +11,6 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from devtools.generate import GenerateStats, generate
 from ingest.config import get_settings
 from ingest.load import jobs
 from ingest.load.cassandra import get_session
-from ingest.load.migrations import apply_migrations
 from ingest.load.queries import utc
 from tests.test_pipeline import (
     assert_balances_as_generated,
@@ -113,12 +111,14 @@ def test_killed_worker_of_a_resuming_tax_shard_loses_nothing(ray_local, session,
     """The file's last months as a second upload: its shards resume from checkpoints, one of
     their workers is killed, and the job still ends with exactly the generator's rows and
     holdings, and with the tables a full recompute writes."""
-    from tests.test_pipeline_consistency import form8949_lines, recompute, user_state
+    from tests.test_pipeline_consistency import (
+        form8949_lines,
+        recompute,
+        split_by_date,
+        user_state,
+    )
 
-    header, *rows = big_file.read_text().splitlines(keepends=True)
-    early, late = big_file.with_name("early.csv"), big_file.with_name("late.csv")
-    early.write_text(header + "".join(r for r in rows if r[:10] < "2023-09-01"))
-    late.write_text(header + "".join(r for r in rows if r[:10] >= "2023-09-01"))
+    early, late = split_by_date(big_file, "2023-09-01")
     user = f"taxkill-resume-{uuid.uuid4().hex[:8]}"
     assert wait(session, upload(session, user, early), timeout=400).status == "succeeded"
     job_id = upload(session, user, late)
@@ -191,18 +191,6 @@ START_RAY = """
     session = get_session(get_settings())
     job_id = uuid.UUID(os.environ["JOB_ID"])
 """
-
-
-@pytest.fixture()
-def unwatched_keyspace(test_keyspace: str) -> Iterator[str]:
-    """A keyspace of its own: the Serve app other tests started in this process resumes the
-    active jobs of the test keyspace every few seconds, and would take this test's job over
-    between its two Ray instances."""
-    keyspace = f"lf_resume_{uuid.uuid4().hex[:8]}"
-    apply_migrations(get_settings(), keyspace)
-    yield keyspace
-    drop = get_session(get_settings(), keyspace)
-    drop.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
 
 
 def test_job_interrupted_by_stopping_ray_resumes_after_restart(

@@ -15,9 +15,9 @@ import warnings
 import pytest
 
 from devtools.generate import generate
-from ingest.config import PROJECT_ROOT
+from ingest.config import PROJECT_ROOT, get_settings
 from ingest.extract.parse import parse_local_file
-from ingest.load.cassandra import execute
+from ingest.load.cassandra import execute, get_session
 from tests.plugins.pricesim import free_port
 from tests.test_pipeline import view_count
 
@@ -82,9 +82,17 @@ def export(tmp_path):
 PLACED_STAGES = ("parse", "store", "read", "split", "tax", "prices")
 
 
-def test_stages_land_on_their_own_nodes_and_the_job_is_exact(
-    session, pipeline_pricesim, cold_price_cache, export
-):
+@pytest.fixture()
+def scenario(unwatched_keyspace: str) -> tuple[object, dict[str, str]]:
+    """(session, env) of a scenario's job: its own keyspace (and so a cold price cache), which no
+    Serve app of this test process watches, so the job runs on the scenario's cluster."""
+    return get_session(get_settings(), unwatched_keyspace), {
+        "LEDGERFLOW_KEYSPACE": unwatched_keyspace
+    }
+
+
+def test_stages_land_on_their_own_nodes_and_the_job_is_exact(scenario, pipeline_pricesim, export):
+    session, keyspace_env = scenario
     # Ray's task events are best effort (a worker's last batch can be lost when it exits, and the
     # task then shows no node): a scenario whose events miss a whole stage runs once more, with a
     # new user. The placement asserted is exact either way, and each run's job must be exact.
@@ -96,6 +104,7 @@ def test_stages_land_on_their_own_nodes_and_the_job_is_exact(
             file=export,
             dashboard_port=free_port(),
             env={
+                **keyspace_env,
                 "LEDGERFLOW_STAGE_RESOURCES": json.dumps(STAGE_RESOURCES),
                 "LEDGERFLOW_CHUNK_BYTES": "32768",
             },
@@ -128,22 +137,24 @@ def test_stages_land_on_their_own_nodes_and_the_job_is_exact(
         )
 
 
-def test_worker_node_removed_mid_job_loses_and_doubles_nothing(session, pipeline_pricesim, export):
+def test_worker_node_removed_mid_job_loses_and_doubles_nothing(scenario, pipeline_pricesim, export):
+    session, keyspace_env = scenario
     user = f"remove-{uuid.uuid4().hex[:8]}"
     facts = run_scenario(
         "remove_node",
         user=user,
         file=export,
         dashboard_port=free_port(),
-        env={"LEDGERFLOW_CHUNK_BYTES": "32768"},
+        env={**keyspace_env, "LEDGERFLOW_CHUNK_BYTES": "32768"},
     )
     assert facts["removed_while_running"], "no worker was removed while it ran a job task"
     assert_exact(session, user, export, facts)
 
 
 def test_autoscaler_adds_workers_for_pending_work_and_removes_idle_ones(
-    session, pipeline_pricesim, export
+    scenario, pipeline_pricesim, export
 ):
+    session, keyspace_env = scenario
     user = f"autoscale-{uuid.uuid4().hex[:8]}"
     # The price pool's actors live on between jobs and would keep a worker from ever being idle:
     # they go on the head (Ray's node:__internal_head__ resource), as cluster.yaml advises.
@@ -153,6 +164,7 @@ def test_autoscaler_adds_workers_for_pending_work_and_removes_idle_ones(
         file=export,
         dashboard_port=free_port(),
         env={
+            **keyspace_env,
             "LEDGERFLOW_CHUNK_BYTES": "32768",
             "RAY_AUTH_MODE": "token",
             "LEDGERFLOW_STAGE_RESOURCES": json.dumps({"prices": {"node:__internal_head__": 0.01}}),

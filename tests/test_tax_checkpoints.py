@@ -80,6 +80,21 @@ def resume_of(results: list[ShardResult], shard, start: int) -> ShardResume:
     return ShardResume(start, chosen)
 
 
+def resume_all(tx, results, plan, method, pooling, start, starts) -> list[ShardResult]:
+    """Every shard of the plan resumed at ``start`` from the full run's checkpoints."""
+    return [
+        compute_shard(
+            piece,
+            shard,
+            method=method,
+            pooling=pooling,
+            resume=resume_of(results, shard, start),
+            period_starts=starts,
+        )
+        for piece, shard in zip(split_history(tx, plan), plan.shards)
+    ]
+
+
 def from_start(result: TaxResult, start: int) -> TaxResult:
     """The parts of a full result a resumed run reproduces line for line."""
 
@@ -116,17 +131,7 @@ def test_resuming_at_every_year_start_equals_the_full_run(synthetic, method, poo
     full = merge_shards(results, method=method, pooling=pooling)
     assert_same(compute(synthetic, method=method, pooling=pooling), full)
     for start in starts:
-        resumed = [
-            compute_shard(
-                piece,
-                shard,
-                method=method,
-                pooling=pooling,
-                resume=resume_of(results, shard, start),
-                period_starts=starts,
-            )
-            for piece, shard in zip(split_history(synthetic, plan), plan.shards)
-        ]
+        resumed = resume_all(synthetic, results, plan, method, pooling, start, starts)
         got = merge_shards(resumed, method=method, pooling=pooling)
         expected = merge_shards(results, method=method, pooling=pooling)
         assert_resumed_equal(expected, got, start, synthetic)
@@ -160,17 +165,7 @@ def test_state_across_boundaries_resumes_exactly(method, pooling):
     expected = merge_shards(results, method=method, pooling=pooling)
     assert_same(compute(tx, method=method, pooling=pooling), expected)
     for start in starts:
-        resumed = [
-            compute_shard(
-                piece,
-                shard,
-                method=method,
-                pooling=pooling,
-                resume=resume_of(results, shard, start),
-                period_starts=starts,
-            )
-            for piece, shard in zip(split_history(tx, plan), plan.shards)
-        ]
+        resumed = resume_all(tx, results, plan, method, pooling, start, starts)
         got = merge_shards(resumed, method=method, pooling=pooling)
         assert_resumed_equal(merge_shards(results, method=method, pooling=pooling), got, start, tx)
 
@@ -285,17 +280,7 @@ def test_resuming_random_histories_equals_the_full_run(history):
         results, starts, plan = full_run(tx, method, pooling, shards=2)
         expected = merge_shards(results, method=method, pooling=pooling)
         for start in starts:
-            resumed = [
-                compute_shard(
-                    piece,
-                    shard,
-                    method=method,
-                    pooling=pooling,
-                    resume=resume_of(results, shard, start),
-                    period_starts=starts,
-                )
-                for piece, shard in zip(split_history(tx, plan), plan.shards)
-            ]
+            resumed = resume_all(tx, results, plan, method, pooling, start, starts)
             got = merge_shards(resumed, method=method, pooling=pooling)
             assert_resumed_equal(
                 merge_shards(results, method=method, pooling=pooling), got, start, tx

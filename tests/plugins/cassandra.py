@@ -52,6 +52,22 @@ def session(test_keyspace: str):
 
 
 @pytest.fixture()
+def unwatched_keyspace(test_keyspace: str) -> Iterator[str]:
+    """A keyspace of its own, for a job run by another Ray instance than this process's: the
+    Serve app other tests started here resumes the active jobs of the test keyspace every few
+    seconds and would take such a job over (seen: the autoscaler test's job ran here, on no
+    autoscaled worker)."""
+    from ingest.load.cassandra import get_session
+    from ingest.load.migrations import apply_migrations
+
+    keyspace = f"lf_unwatched_{uuid.uuid4().hex[:8]}"
+    apply_migrations(get_settings(), keyspace)
+    yield keyspace
+    drop = get_session(get_settings(), keyspace)
+    drop.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
+
+
+@pytest.fixture()
 def cold_price_cache(session) -> None:
     """Empty the shared price cache: for tests that count requests from a cold start (other
     tests, e.g. the pipeline's, warm the same keyspace's cache)."""
