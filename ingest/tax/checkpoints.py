@@ -53,7 +53,12 @@ from ingest.tax.methods import get_method
 from ingest.tax.methods.base import CarriedMatches
 from ingest.tax.reconcile import TransferMatch
 from ingest.tax.records import AssetResult, Finding, YearSummary
-from ingest.tax.years import MICROS_PER_DAY, MICROS_PER_HOUR, micros_from_datetime
+from ingest.tax.years import (
+    MICROS_PER_DAY,
+    MICROS_PER_HOUR,
+    datetime_from_micros,
+    micros_from_datetime,
+)
 
 CHECKPOINT_VERSION = 1
 NO_ASSET = ""  # the key of rows naming no asset (their findings belong to shard 0)
@@ -138,8 +143,7 @@ class ShardResume:
 def period_starts(method: str, first_us: int, last_us: int) -> list[int]:
     """The method's tax-year starts S with first_us < S <= last_us, ascending."""
     accounting = get_method(method)
-    first_year = (first_us // MICROS_PER_DAY) // 366 + 1970 - 1  # a year early: cheap and safe
-    last_year = (last_us // MICROS_PER_DAY) // 365 + 1970 + 1
+    first_year, last_year = datetime_from_micros(first_us).year, datetime_from_micros(last_us).year
     starts = (accounting.year_start_us(year) for year in range(first_year, last_year + 1))
     return [s for s in starts if first_us < s <= last_us]
 

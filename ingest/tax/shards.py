@@ -381,37 +381,24 @@ def rows_from(tx: pa.Table, start_us: int) -> pa.Table:
 def first_rows(
     tx: pa.Table, keys: Iterable[str], resume: ShardResume | None
 ) -> dict[str, int | None]:
-    """Per key, the earliest time it has a row (a resumed key with checkpoints: before all)."""
+    """Per key, the earliest time (us) a row of ``tx`` names it (NO_ASSET: a row naming no asset;
+    None: no row); a key ``resume`` has checkpoints of: before every time."""
     stamps = pc.cast(tx.column("timestamp"), pa.int64())
-    out: dict[str, int | None] = {}
-    named_any = None
-    for key in sorted(set(keys)):
-        if resume is not None and resume.checkpoints.get(key):
-            out[key] = -(1 << 62)
-            continue
-        if key == NO_ASSET:
-            if named_any is None:
-                named_any = pc.or_kleene(
-                    pc.or_kleene(
-                        pc.is_valid(tx.column(ASSET_COLUMNS[0])),
-                        pc.is_valid(tx.column(ASSET_COLUMNS[1])),
-                    ),
-                    pc.is_valid(tx.column(ASSET_COLUMNS[2])),
-                )
-            mask = pc.invert(named_any)
-        else:
-            mask = pc.fill_null(
-                pc.or_kleene(
-                    pc.or_kleene(
-                        pc.equal(tx.column(ASSET_COLUMNS[0]), key),
-                        pc.equal(tx.column(ASSET_COLUMNS[1]), key),
-                    ),
-                    pc.equal(tx.column(ASSET_COLUMNS[2]), key),
-                ),
-                False,
-            )
-        out[key] = pc.min(pc.filter(stamps, mask)).as_py()
-    return out
+    earliest: dict[str, int] = {}
+    named = np.zeros(tx.num_rows, dtype=bool)
+    for name in ASSET_COLUMNS:
+        column = tx.column(name)
+        named |= pc.is_valid(column).to_numpy(zero_copy_only=False)
+        grouped = pa.table({"key": column, "ts": stamps}).group_by("key").aggregate([("ts", "min")])
+        for key, ts in zip(grouped["key"].to_pylist(), grouped["ts_min"].to_pylist()):
+            if key is not None and (key not in earliest or ts < earliest[key]):
+                earliest[key] = ts
+    if not named.all():
+        earliest[NO_ASSET] = int(stamps.to_numpy()[~named].min())
+    return {
+        key: -(1 << 62) if resume is not None and resume.checkpoints.get(key) else earliest.get(key)
+        for key in sorted(set(keys))
+    }
 
 
 # --- (d) combining ---------------------------------------------------------------------------
