@@ -595,7 +595,8 @@ def test_cryptocom_app() -> None:
             "EUR",
             None,
         ),
-        # the debited and credited rows of one dust conversion are one trade
+        # the debited and credited rows of one dust conversion are one trade, valued at the
+        # debited row's Native Amount
         (
             7,
             "trade",
@@ -608,8 +609,8 @@ def test_cryptocom_app() -> None:
             D("60"),
             None,
             None,
-            None,
-            None,
+            D("6"),
+            "EUR",
             None,
         ),
         (

@@ -56,6 +56,7 @@ from ingest.extract.formats.base import (
 from ingest.extract.formats.mapped import ColumnMapping
 from ingest.normalize.canonical import AMOUNT, CANONICAL_SCHEMA, TxType
 from ingest.normalize.identity import content_key, occurrence_index, tx_ids
+from ingest.tax.numbers import split, tax_context
 
 __all__ = [
     "ByteRange",
@@ -645,8 +646,10 @@ def _combine_mixed(key: str, legs: list[dict]) -> tuple[list[dict], str | None]:
     Legs are first split by `pair_hint` (Binance: the buy legs and the sell legs of one second
     are separate trades); within a part, legs of one asset and side are summed (fills). A part
     with one asset per side is one trade; a dust conversion (label "dust": several coins -> BNB)
-    pairs each coin with its own BNB row when there is one per coin, else splits the BNB evenly
-    (the last takes the rounding rest, BittyTax's rule); anything else cannot be paired without
+    pairs each coin with its own BNB row when there is one per coin, else splits the BNB by the
+    value each coin's row states (Crypto.com's Native Amount; that value stays the trade's), and
+    evenly when a coin's value is missing (the last takes the rounding rest, BittyTax's rule);
+    anything else cannot be paired without
     prices and is rejected. Fees are summed per asset and go to the trade that received that
     asset (Binance charges the fee in what was bought), else to a single trade, else become their
     own fee transaction."""
@@ -671,7 +674,7 @@ def _combine_mixed(key: str, legs: list[dict]) -> tuple[list[dict], str | None]:
     for leg in legs:
         if leg["sent_asset"] or leg["received_asset"]:
             parts.setdefault(leg.get("pair_hint"), []).append(leg)
-    pairs: list[tuple[str, Decimal, str, Decimal, int]] = []
+    pairs: list[_Pair] = []
     for part in parts.values():
         made, problem = _pair_part(part, dust=first["label"] == "dust")
         if problem:
@@ -690,7 +693,8 @@ def _combine_mixed(key: str, legs: list[dict]) -> tuple[list[dict], str | None]:
             "received_asset": ra,
             "received_amount": rq,
         }
-        for i, (sa, sq, ra, rq, line) in enumerate(pairs)
+        | ({} if value is None else {"fiat_value": value[0], "fiat_currency": value[1]})
+        for i, (sa, sq, ra, rq, line, value) in enumerate(pairs)
     ]
     for asset, amount in fees.items():
         takers = [tx for tx in out if tx["received_asset"] == asset and tx["fee_asset"] is None]
@@ -712,9 +716,17 @@ def _combine_mixed(key: str, legs: list[dict]) -> tuple[list[dict], str | None]:
     return out, None
 
 
-def _pair_part(
-    legs: list[dict], dust: bool
-) -> tuple[list[tuple[str, Decimal, str, Decimal, int]], str | None]:
+# (sent asset, sent amount, received asset, received amount, line, the sent leg's own stated
+# value and currency when the pair takes it)
+_Pair = tuple[str, Decimal, str, Decimal, int, tuple[Decimal, str | None] | None]
+
+
+def _stated_value(leg: dict) -> tuple[Decimal, str | None] | None:
+    value = leg.get("fiat_value")
+    return None if value is None or value <= 0 else (value, leg.get("fiat_currency"))
+
+
+def _pair_part(legs: list[dict], dust: bool) -> tuple[list[_Pair], str | None]:
     sent: dict[str, list[dict]] = {}
     received: dict[str, list[dict]] = {}
     for leg in legs:
@@ -732,7 +744,7 @@ def _pair_part(
     line = min(leg["line"] for leg in legs)
     if len(sent) == 1 and len(received) == 1:
         (sa, s_rows), (ra, r_rows) = next(iter(sent.items())), next(iter(received.items()))
-        return [(sa, total(s_rows, "sent"), ra, total(r_rows, "received"), line)], None
+        return [(sa, total(s_rows, "sent"), ra, total(r_rows, "received"), line, None)], None
     if dust and len(received) == 1:
         (ra, r_rows), s_rows = next(iter(received.items())), [r for rs in sent.values() for r in rs]
         s_rows.sort(key=lambda r: r["line"])
@@ -745,13 +757,22 @@ def _pair_part(
                     ra,
                     r["received_amount"],
                     min(s["line"], r["line"]),
+                    _stated_value(s),
                 )
                 for s, r in zip(s_rows, r_rows)
             ], None
-        shares = _split(total(r_rows, "received"), len(s_rows))
+        values = [_stated_value(s) for s in s_rows]
+        stated = [v[0] for v in values if v is not None]
+        by_value = len(stated) == len(s_rows)
+        with tax_context():  # exact proportional shares, the remainder to the last
+            shares = (
+                split(total(r_rows, "received"), stated)
+                if by_value
+                else _split(total(r_rows, "received"), len(s_rows))
+            )
         return [
-            (s["sent_asset"], s["sent_amount"], ra, share, s["line"])
-            for s, share in zip(s_rows, shares)
+            (s["sent_asset"], s["sent_amount"], ra, share, s["line"], value)
+            for s, share, value in zip(s_rows, shares, values)
         ], None
     return [], (
         f"ambiguous trade: {', '.join(sorted(sent))} sent and "

@@ -4,7 +4,8 @@ Rules, in order (see `normalize_symbol`):
 1. trim, upper-case;
 2. exchange quirks (`source`): Koinly's "ID:1234" (-> KOINLY-1234) and "SYM:0x..." (-> SYM);
    Binance's `LD<coin>` Simple Earn receipts (LDBTC -> BTC, only when
-   the rest is a known symbol, so LDO stays LDO) and its old tickers (BCC, BCHABC -> BCH);
+   the rest is a known symbol, so LDO stays LDO), its BETH staking receipt (-> ETH) and its old
+   tickers (BCC, BCHABC -> BCH);
 3. Kraken's legacy X/Z-prefixed codes (XXBT, XETH, ZUSD...) from an explicit table: a generic
    "strip the X" would break XRP, XLM, XTZ, XMR;
 4. Kraken's balance-class suffixes: `.S` staked, `.M` opt-in rewards, `.F` flexible earn, `.B`
@@ -97,8 +98,10 @@ ALIASES: dict[str, str] = {
     "MIOTA": "IOTA",
 }
 
-# Binance-only tickers that mean something else elsewhere (BCC was Bitcoin Cash on Binance).
-BINANCE_ALIASES: dict[str, str] = {"BCC": "BCH", "BCHABC": "BCH", "BCHSV": "BSV"}
+# Binance-only tickers that mean something else elsewhere (BCC was Bitcoin Cash on Binance;
+# BETH is Binance's 1:1 receipt for ETH staked in ETH 2.0 Staking, the same holding as ETH:
+# see ingest/tax/README.md "1:1 receipts". WBETH accrues value, it is no 1:1 receipt.)
+BINANCE_ALIASES: dict[str, str] = {"BCC": "BCH", "BCHABC": "BCH", "BCHSV": "BSV", "BETH": "ETH"}
 
 # A staked code may carry a two-digit lock period (DOT28.S, KSM07.S, FLOW14.S).
 KRAKEN_SUFFIX = re.compile(r"^(?P<base>[A-Z0-9]+?)(?P<lock>\d{2})?\.(?:S|M|F|B|P|HOLD)$")

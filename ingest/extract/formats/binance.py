@@ -11,19 +11,29 @@ positive one the received side; Fee / Transaction Fee rows are the fee. Type fro
 (buy / sell / trade); dust conversions of several coins are split into one trade per coin (see
 parse.combine_groups).
 
+1:1 receipts (one rule for every source, ingest/tax/README.md "1:1 receipts"): a token Binance
+issues one for one against a coin it holds for the user (LD<coin> of Simple Earn / Savings,
+BETH of ETH 2.0 Staking) is that coin (ingest.normalize.assets), so a subscription or
+redemption moves one holding: ETH 2.0 Staking (ETH out, BETH in) combines to ETH on both
+sides and is skipped, and Savings Distribution rows of one coin and instant (LDBTC in, BTC
+out) are one group, skipped alike; a Savings Distribution row alone (only the coin in) is the
+interest it pays: income/interest.
+
 One-row operations (case-insensitive):
 - Deposit, Fiat Deposit -> deposit; Withdraw, Fiat Withdraw(al), Send -> withdrawal (Binance's
   Change already includes the withdrawal fee); fiat ones are skipped (see base).
 - income: staking (Staking Rewards, POS savings interest, ETH 2.0 Staking Rewards, Simple Earn
   Locked Rewards, BNB Vault Rewards, DOT Slot Auction Rewards, Liquid Swap rewards, Swap Farming
   Rewards, Launchpool Earnings Withdrawal), interest (Simple Earn Flexible Interest, Savings
-  Interest, Savings Distribution, Launchpool Interest), mining (Pool Distribution, Super BNB
+  Interest, Launchpool Interest), mining (Pool Distribution, Super BNB
   Mining), airdrop (Distribution, Airdrop Assets, HODLer Airdrops Distribution, Launchpool
   Airdrop, Simple Earn Flexible Airdrop, Megadrop Rewards, Token Swap - Distribution), reward
   (Commission History, Commission Rebate, Referral Kickback, Referral Commission, Referrer rebates,
   Commission Fee Shared With You, Cashback Voucher, Cash Voucher distribution, Binance Card
   Cashback, Campaign Related Reward); Crypto Box -> deposit labelled gift; Binance Card Spending
-  -> spend labelled card.
+  -> spend labelled card; C2C Transfer (to or from another Binance user, P2P escrow) -> deposit
+  when positive, withdrawal when negative (a transfer: unmatched, it is flagged, never guessed
+  as a sale).
 - skipped (moves between the user's own Binance accounts, no disposal): subscriptions and
   redemptions of Savings / Simple Earn / Staking / Launchpool, transfer_in/out, "Transfer Between
   ..." and "... Account Transfer".
@@ -85,6 +95,8 @@ OPERATIONS: dict[str, tuple[str | None, ...]] = {
     **_ops("side", "eth2-staking", "ETH 2.0 Staking"),
     **_ops("side", "auto-conversion", "Stablecoins Auto-Conversion"),
     **_ops("side", "leverage-token", "Leverage Token Redemption"),
+    **_ops("savings", "interest", "Savings Distribution"),
+    **_ops("transfer", "c2c", "C2C Transfer"),
     **_ops("deposit", None, "Deposit", "Fiat Deposit"),
     **_ops("deposit", "gift", "Crypto Box"),
     **_ops("withdrawal", None, "Withdraw", "Fiat Withdraw", "Fiat Withdrawal", "Send"),
@@ -107,7 +119,6 @@ OPERATIONS: dict[str, tuple[str | None, ...]] = {
         "interest",
         "Simple Earn Flexible Interest",
         "Savings Interest",
-        "Savings Distribution",
         "Launchpool Interest",
     ),
     **_ops("income", "mining", "Pool Distribution", "Super BNB Mining"),
@@ -219,6 +230,16 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     )
     checks.reject(futures, "futures/margin account '{}' is not supported", account)
     hint = pc.if_else(pc.equal(kind, "buy-leg"), "buy", when(pc.equal(kind, "sell-leg"), "sell"))
+    # C2C Transfer: the sign says which way; Savings Distribution: grouped per coin (a lone
+    # incoming row is the interest, one in + one out of the coin a subscription, skipped)
+    raw_sign = pc.starts_with(pc.utf8_trim_whitespace(text(table, "Change")), "-")
+    kind = pc.if_else(
+        pc.fill_null(pc.equal(kind, "transfer"), False),
+        pc.if_else(pc.fill_null(raw_sign, False), "withdrawal", "deposit"),
+        kind,
+    )
+    savings = pc.fill_null(pc.equal(kind, "savings"), False)
+    kind = pc.if_else(savings, "side", kind)
     kind = pc.if_else(pc.is_in(kind, value_set=pa.array(["buy-leg", "sell-leg"])), "side", kind)
 
     raw_coin = text(table, "Coin")
@@ -281,11 +302,12 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
         checks, pc.if_else(card, pa.scalar(None, pa.string()), type_), sent_asset, received_asset
     )
     grouped = pc.or_(is_side, is_fee)
-    # Rows of one family at one instant and account are one transaction.
+    # Rows of one family at one instant and account are one transaction (savings: of one
+    # coin, whichever account each row names).
     group = pc.binary_join_element_wise(
         text(table, "User_ID"),
         pc.cast(pc.cast(ts, pa.int64()), pa.string()),
-        account,
+        pc.if_else(savings, coin, account),
         detail,
         "|",
         null_handling="replace",
@@ -293,6 +315,10 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     )
     label = pc.if_else(
         grouped, pc.if_else(pc.equal(detail, "trade"), pa.scalar(None, pa.string()), detail), detail
+    )
+    # a lone incoming savings row is income; with an outgoing row of its coin it is skipped
+    type_ = pc.if_else(
+        pc.and_(savings, pc.fill_null(positive(change), False)), TxType.INCOME.value, type_
     )
     label = pc.if_else(pnl_gain, "income", pc.if_else(pnl_loss, operation, label))
     draft = draft_table(

@@ -8,11 +8,18 @@
   names).
 
 Each row's time is local in the zone its Timezone cell names ("Europe/Amsterdam"; `tz` is used
-where the cell is empty). Mapping (Type): buy = |Received / Paid Amount| of the quote currency
--> Amount of Currency, sell the reverse; deposit, withdrawal in Currency; staking, fixed_staking
--> income/staking; rebate, affiliate, manually_assigned_bitvavo -> income/reward; the fee in Fee
-currency. A Status other than Completed / Distributed (canceled, pending) is skipped; anything
-else is rejected. Transaction ID is the exchange id.
+where the cell is empty); dates are ISO (YYYY-MM-DD). Mapping (Type): buy = |Received / Paid
+Amount| of the quote currency -> Amount of Currency, sell the reverse; deposit, withdrawal in
+Currency; staking, fixed_staking -> income/staking; rebate, affiliate, manually_assigned_bitvavo,
+campaign_new_user_incentive -> income/reward. A Status other than Completed / Distributed
+(canceled, pending) is skipped; anything else is rejected. Transaction ID is the exchange id.
+
+Fees: every amount Bitvavo writes is the change of its currency's balance, fee included (a buy
+of 0.0005 BTC at 49,880 with a 0.06 EUR fee pays -25.00 EUR = 24.94 + 0.06; a sell's received
+amount is amount x price less the fee; a withdrawal's Amount includes the network fee). The
+canonical amounts exclude the fee (see base), so the fee is taken out of the side in the fee's
+currency: sent = |amount| - fee, received = |amount| + fee; a fee in a third currency (none seen)
+is charged on top. A fee larger than the amount that includes it is rejected.
 """
 
 from __future__ import annotations
@@ -21,15 +28,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingest.extract.formats.base import (
+    ZERO,
     FormatSpec,
     ParseContext,
     RowChecks,
     abs_amount,
+    add_amounts,
     check_timezone,
     classify_sides,
     constant,
     draft_table,
     lookup,
+    negative,
     parse_amount,
     parse_asset,
     parse_timestamp,
@@ -51,6 +61,7 @@ KINDS: dict[str, tuple[str | None, ...]] = {
     "rebate": ("income", "reward"),
     "affiliate": ("income", "reward"),
     "manually_assigned_bitvavo": ("income", "reward"),
+    "campaign_new_user_incentive": ("income", "reward"),
 }
 DONE = pa.array(["completed", "distributed"])
 
@@ -121,10 +132,23 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     sent_amount = pc.if_else(buy, paid, when(out, amount, amount.type))
     received_asset = pc.if_else(sell, quote, when(in_, currency))
     received_amount = pc.if_else(sell, paid, when(in_, amount, amount.type))
+    # The fee is inside the balance change of its own currency (module docstring).
+    has_fee = pc.fill_null(positive(fee), False)
+    fee_out = pc.and_(has_fee, pc.fill_null(pc.equal(fee_asset, sent_asset), False))
+    fee_in = pc.and_(has_fee, pc.fill_null(pc.equal(fee_asset, received_asset), False))
+    net_sent = add_amounts(sent_amount, pc.coalesce(fee, ZERO), subtract=True)
+    checks.reject(
+        pc.and_(fee_out, pc.fill_null(negative(net_sent), False)),
+        "fee '{}' in column Fee amount exceeds the amount it is included in",
+        text(table, "Fee amount"),
+    )
+    sent_amount = pc.if_else(fee_out, net_sent, sent_amount)
+    received_amount = pc.if_else(
+        fee_in, add_amounts(received_amount, pc.coalesce(fee, ZERO)), received_amount
+    )
     income = pc.equal(kind, "income")
     type_ = pc.if_else(income, TxType.INCOME.value, classify_sides(sent_asset, received_asset))
     skip_fiat_only(checks, type_, sent_asset, received_asset)
-    has_fee = pc.fill_null(positive(fee), False)
     draft = draft_table(
         n,
         timestamp=ts,

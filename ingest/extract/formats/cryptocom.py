@@ -2,28 +2,45 @@
 Timestamp (UTC), Transaction Description, Currency, Amount, To Currency, To Amount, Native
 Currency, Native Amount, Native Amount (in USD), Transaction Kind [, Transaction Hash].
 
+Timestamp (UTC) is UTC (the zone in the column name), written YYYY-MM-DD HH:MM:SS.
+
 Mapping (Transaction Kind):
 - exchanges Currency (|Amount|) -> To Currency (To Amount): crypto_exchange, viban_purchase,
   van_purchase, crypto_viban_exchange, crypto_to_van_sell_order, recurring_buy_order,
-  trading.limit_order.fiat_wallet.sell_commit; crypto_purchase (a card purchase): Native
+  trading.limit_order.fiat_wallet.sell_commit, trading.limit_order.fiat_wallet.purchase_commit,
+  trading.limit_order.cash_account.purchase_commit; crypto_purchase (a card purchase) and
+  crypto_payment_refund (a merchant refund: the units come back at their value): Native
   Currency (Native Amount) -> Currency (Amount). Type from the sides (buy / sell / trade).
-- dust_conversion_debited / dust_conversion_credited: the rows of one instant are one dust
-  conversion (several coins -> CRO), combined after partitioning.
-- income: interest (crypto_earn_interest_paid, crypto_earn_extra_interest_paid,
-  supercharger_reward_to_app_credited), staking (mco_stake_reward, finance.lockup.dpos_
+- conversions written as a debited and a credited row of one instant: the rows of one kind
+  family and instant are one transaction, combined after partitioning: dust_conversion_*
+  (several coins -> CRO, label dust), crypto_wallet_swap_*, dynamic_coin_swap_*,
+  lockup_swap_*, interest_swap_* (MCO -> CRO, USDT -> USDC: label swap). Different assets are a
+  trade (a disposal and an acquisition); the same asset on both sides is a move of one holding,
+  skipped when combined. The value is the debited rows' Native Amount; a dust conversion of
+  several coins splits the CRO by each coin's Native Amount and carries that value (see
+  parse.combine_groups).
+- income (a positive Amount): interest (crypto_earn_interest_paid, crypto_earn_extra_interest_
+  paid, supercharger_reward_to_app_credited), staking (mco_stake_reward, finance.lockup.dpos_
   compound_interest.crypto_wallet, finance.dpos.(non_)compound_interest.crypto_wallet), reward
   (referral_bonus, referral_gift, referral_card_cashback, transfer_cashback, reimbursement,
-  gift_card_reward, admin_wallet_credited, campaign_reward, rewards_platform_deposit_credited).
-- spend: crypto_payment, card_top_up, card_cashback_reverted, reimbursement_reverted.
-- crypto_deposit, exchange_to_crypto_transfer -> deposit; crypto_withdrawal,
-  crypto_to_exchange_transfer -> withdrawal; crypto_transfer (to/from another app user): a
-  deposit labelled gift when positive, a spend labelled gift when negative.
-- skipped, moves within the user's own account: Earn and lockup programs, staking, swaps of
-  the same holding (crypto_earn_program_created/withdrawn, lockup_*, supercharger_deposit/
-  withdrawal, dynamic_coin_swap_*, interest_swap_*, crypto_wallet_swap_*, council_node_deposit_
-  created, trading.limit_order.*_lock/unlock, finance.dpos.(un)staking.crypto_wallet,
-  finance.lockup.dpos_lock.crypto_wallet).
-- anything else is rejected. Native Amount / Native Currency is the stated value.
+  gift_card_reward, admin_wallet_credited, campaign_reward, rewards_platform_deposit_credited,
+  pay_checkout_reward, lockup_swap_rebate).
+- reversals of income: card_cashback_reverted, reimbursement_reverted take back a reward
+  earlier booked as income: an income row (label reward) whose units are on the sent side, the
+  canonical form of negative income (ingest/tax/README.md, "Income reversal").
+- spend: crypto_payment, card_top_up.
+- crypto_deposit, exchange_to_crypto_transfer, invest_withdrawal -> deposit; crypto_withdrawal,
+  crypto_to_exchange_transfer, airdrop_to_exchange_transfer, invest_deposit -> withdrawal (the
+  Crypto.com Exchange and Invest accounts are wallets of their own); crypto_transfer (to/from
+  another app user): a deposit labelled gift when positive, a spend labelled gift when negative.
+- skipped, moves within the user's own account: Earn and lockup programs, staking (crypto_earn_
+  program_created/withdrawn, lockup_lock/unlock/upgrade, supercharger_deposit/withdrawal,
+  council_node_deposit_created, trading.limit_order.*_lock/unlock, finance.dpos.(un)staking.
+  crypto_wallet, finance.lockup.dpos_lock/dpos_unlock.crypto_wallet,
+  dynamic_coin_swap_bonus_exchange_deposit); airdrop_locked (an airdrop not yet claimable: not
+  in the user's control, so neither held nor income yet).
+- anything else is rejected, naming the kind. Native Amount / Native Currency is the stated
+  value.
 """
 
 from __future__ import annotations
@@ -69,9 +86,24 @@ KINDS: dict[str, tuple[str | None, ...]] = {
         "crypto_to_van_sell_order",
         "recurring_buy_order",
         "trading.limit_order.fiat_wallet.sell_commit",
+        "trading.limit_order.fiat_wallet.purchase_commit",
+        "trading.limit_order.cash_account.purchase_commit",
     ),
     **_kinds("purchase", None, "crypto_purchase"),
+    **_kinds("purchase", "refund", "crypto_payment_refund"),
     **_kinds("dust", "dust", "dust_conversion_debited", "dust_conversion_credited"),
+    **_kinds(
+        "swap",
+        "swap",
+        "crypto_wallet_swap_credited",
+        "crypto_wallet_swap_debited",
+        "dynamic_coin_swap_credited",
+        "dynamic_coin_swap_debited",
+        "lockup_swap_credited",
+        "lockup_swap_debited",
+        "interest_swap_credited",
+        "interest_swap_debited",
+    ),
     **_kinds(
         "income",
         "interest",
@@ -99,17 +131,20 @@ KINDS: dict[str, tuple[str | None, ...]] = {
         "admin_wallet_credited",
         "campaign_reward",
         "rewards_platform_deposit_credited",
+        "pay_checkout_reward",
+        "lockup_swap_rebate",
     ),
+    **_kinds("reversal", "reward", "card_cashback_reverted", "reimbursement_reverted"),
+    **_kinds("spend", None, "crypto_payment", "card_top_up"),
+    **_kinds("deposit", None, "crypto_deposit", "exchange_to_crypto_transfer", "invest_withdrawal"),
     **_kinds(
-        "spend",
+        "withdrawal",
         None,
-        "crypto_payment",
-        "card_top_up",
-        "card_cashback_reverted",
-        "reimbursement_reverted",
+        "crypto_withdrawal",
+        "crypto_to_exchange_transfer",
+        "airdrop_to_exchange_transfer",
+        "invest_deposit",
     ),
-    **_kinds("deposit", None, "crypto_deposit", "exchange_to_crypto_transfer"),
-    **_kinds("withdrawal", None, "crypto_withdrawal", "crypto_to_exchange_transfer"),
     **_kinds("gift", "gift", "crypto_transfer"),
     **_kinds(
         "skip",
@@ -119,15 +154,7 @@ KINDS: dict[str, tuple[str | None, ...]] = {
         "lockup_lock",
         "lockup_unlock",
         "lockup_upgrade",
-        "lockup_swap_credited",
-        "lockup_swap_debited",
-        "dynamic_coin_swap_credited",
-        "dynamic_coin_swap_debited",
         "dynamic_coin_swap_bonus_exchange_deposit",
-        "interest_swap_credited",
-        "interest_swap_debited",
-        "crypto_wallet_swap_credited",
-        "crypto_wallet_swap_debited",
         "supercharger_deposit",
         "supercharger_withdrawal",
         "council_node_deposit_created",
@@ -137,8 +164,10 @@ KINDS: dict[str, tuple[str | None, ...]] = {
         "trading.limit_order.cash_account.purchase_lock",
         "trading.limit_order.cash_account.purchase_unlock",
         "finance.lockup.dpos_lock.crypto_wallet",
+        "finance.lockup.dpos_unlock.crypto_wallet",
         "finance.dpos.staking.crypto_wallet",
         "finance.dpos.unstaking.crypto_wallet",
+        "airdrop_locked",
     ),
 }
 
@@ -156,9 +185,14 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     )
     checks.reject(kind_text.is_null(), "missing transaction kind in column Transaction Kind")
     checks.skip(
-        pc.equal(kind, "skip"),
+        pc.and_(pc.equal(kind, "skip"), pc.not_equal(kind_text, "airdrop_locked")),
         "{} is a move within the user's own Crypto.com account (no disposal)",
         kind_text,
+    )
+    checks.skip(
+        pc.equal(kind_text, "airdrop_locked"),
+        "airdrop_locked: the airdrop cannot be claimed yet (not in the user's control: no "
+        "holding, no income until it is)",
     )
     raw_currency, raw_amount = text(table, "Currency"), text(table, "Amount")
     currency = parse_asset(raw_currency, "Currency", checks, NAME)
@@ -174,7 +208,10 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     def is_(k: str) -> pa.Array:
         return pc.fill_null(pc.equal(kind, k), False)
 
-    exchange, purchase, dust, gift = is_("exchange"), is_("purchase"), is_("dust"), is_("gift")
+    exchange, purchase, gift = is_("exchange"), is_("purchase"), is_("gift")
+    # debited + credited rows of one instant, combined after partitioning
+    paired = pc.or_(is_("dust"), is_("swap"))
+    reversal = is_("reversal")
     checks.reject(
         pc.and_(exchange, pc.or_(to_currency.is_null(), to_amount.is_null())),
         "missing To Currency or To Amount of an exchange",
@@ -185,13 +222,18 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     )
     out_sign = pc.fill_null(negative(signed), False)
     in_sign = pc.fill_null(positive(signed), False)
+    checks.reject(
+        pc.and_(pc.or_(is_("income"), purchase), out_sign),
+        "a positive Amount is expected for {}",
+        kind_text,
+    )
     sends = pc.or_(
         pc.or_(exchange, pc.or_(is_("spend"), is_("withdrawal"))),
-        pc.and_(pc.or_(dust, gift), out_sign),
+        pc.or_(pc.and_(pc.or_(paired, gift), out_sign), reversal),
     )
     receives = pc.or_(
         pc.or_(purchase, pc.or_(is_("income"), is_("deposit"))),
-        pc.and_(pc.or_(dust, gift), in_sign),
+        pc.and_(pc.or_(paired, gift), in_sign),
     )
     sent_asset = pc.if_else(purchase, native_ccy, when(sends, currency))
     sent_amount = pc.if_else(purchase, native, when(sends, amount, amount.type))
@@ -200,8 +242,8 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     by_sides = classify_sides(sent_asset, received_asset)
     type_ = pc.case_when(
         pa.StructArray.from_arrays(
-            [is_("income"), is_("spend"), pc.and_(gift, out_sign), dust],
-            names=["income", "spend", "gift_out", "dust"],
+            [pc.or_(is_("income"), reversal), is_("spend"), pc.and_(gift, out_sign), paired],
+            names=["income", "spend", "gift_out", "paired"],
         ),
         TxType.INCOME.value,
         TxType.SPEND.value,
@@ -210,12 +252,17 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
         by_sides,
     )
     skip_fiat_only(checks, type_, sent_asset, received_asset)
+    # One group per conversion family and instant ("cryptocom-swap|crypto_wallet_swap|...").
+    family = pc.replace_substring_regex(kind_text, r"_(credited|debited)$", "")
     group = when(
-        dust,
+        paired,
         pc.binary_join_element_wise(
-            "cryptocom-dust", pc.cast(pc.cast(ts, pa.int64()), pa.string()), "|"
+            "cryptocom", family, pc.cast(pc.cast(ts, pa.int64()), pa.string()), "|"
         ),
     )
+    # A conversion's value is what was given: the debited rows' Native Amount (the group's
+    # values are summed, and a dust conversion is split by them).
+    valued = pc.or_(pc.invert(paired), out_sign)
     draft = draft_table(
         n,
         timestamp=ts,
@@ -226,8 +273,8 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
         sent_amount=sent_amount,
         received_asset=received_asset,
         received_amount=received_amount,
-        fiat_value=when(pc.invert(dust), native, native.type),
-        fiat_currency=when(pc.and_(pc.invert(dust), native.is_valid()), native_ccy),
+        fiat_value=when(valued, native, native.type),
+        fiat_currency=when(pc.and_(valued, native.is_valid()), native_ccy),
         tx_hash=text(table, "Transaction Hash"),
         description=text(table, "Transaction Description"),
         group=group,
