@@ -179,3 +179,49 @@ def test_coinbase_eth_to_eth2_follows_the_same_one_holding_rule() -> None:
     result = parse_bytes(COINBASE_ETH2, user_id="u", fmt="coinbase")
     assert result.table.num_rows == 0
     assert [(line, skipped) for line, _, skipped in rejected(result)] == [(2, True)]
+
+
+def test_coinbase_tax_report_2019_amount_transacted_includes_the_fee() -> None:
+    # three preamble lines, then the header; US dates without a time
+    result = by_name("coinbase_2019")
+    assert result.version == "coinbase-2019"
+    tx = by_line(result)
+    # bought 1 BTC for $4,399.73 inclusive of fees: that is the cost
+    assert sides(tx[5]) == ("buy", "USD", D("4399.73"), "BTC", D("1"), None, None)
+    assert sides(tx[6]) == ("sell", "BTC", D("0.5"), "USD", D("9309.22"), None, None)
+    assert sides(tx[7])[:3] == ("withdrawal", "BTC", D("0.1"))
+    assert sides(tx[8])[:5] == ("deposit", None, None, "ETH", D("2"))
+    assert str(tx[5]["timestamp"]) == "2017-10-06 00:00:00+00:00"
+    assert rejected(result) == []
+
+
+def test_coinbase_pro_fills_total_is_size_times_price_and_the_fee() -> None:
+    result = by_name("coinbase_pro_fills")
+    assert result.version == "coinbase-pro-fills"
+    tx = by_line(result)
+    buy, sell, trade = tx[2], tx[3], tx[4]
+    assert sides(buy) == ("buy", "USD", D("300"), "BTC", D("0.01"), "USD", D("1.5"))
+    # total -301.5 = -(0.01 x 30,000) - 1.5
+    assert buy["sent_amount"] == D("0.01") * D("30000")
+    assert buy["sent_amount"] + buy["fee_amount"] == D("301.5")
+    # total 159.2 = 0.004 x 40,000 - 0.8
+    assert sides(sell) == ("sell", "BTC", D("0.004"), "USD", D("160"), "USD", D("0.8"))
+    assert sell["received_amount"] - sell["fee_amount"] == D("159.2")
+    assert sides(trade) == ("trade", "BTC", D("0.045"), "ETH", D("1.5"), "BTC", D("0.000225"))
+    assert (buy["wallet"], buy["external_id"]) == ("coinbase-pro", "BTC-USD:1001")
+    assert rejected(result) == [(5, "side 'HOLD' is neither BUY nor SELL", False)]
+
+
+def test_coinbase_pro_account_statement_combines_a_trades_rows() -> None:
+    result = by_name("coinbase_pro_account")
+    assert result.version == "coinbase-pro-account"
+    tx = by_line(result)
+    # the two match rows and the fee row of trade 1001 are one buy
+    assert sides(tx[3]) == ("buy", "USD", D("300"), "BTC", D("0.01"), "USD", D("1.5"))
+    assert sides(tx[6]) == ("buy", "USD", D("100"), "USDC", D("100"), None, None)  # conversion
+    assert sides(tx[8])[:3] == ("withdrawal", "BTC", D("0.01"))
+    assert tx[8]["wallet"] == "coinbase-pro"
+    assert rejected(result) == [
+        (2, "skipped: fiat deposit is not a crypto movement (no tax effect)", True),
+        (9, "unknown type 'rebate' in column type", False),
+    ]

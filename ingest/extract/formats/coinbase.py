@@ -9,7 +9,25 @@
 - coinbase-2020: the currency in the column names: EUR Spot Price at Transaction, EUR Subtotal,
   EUR Total (inclusive of fees and/or spread), EUR Fees and/or Spread;
 - coinbase-2017: USD Spot Price at Transaction, USD Subtotal, USD Total (inclusive of fees),
-  USD Fees, with US dates (MM/DD/YYYY).
+  USD Fees, with US dates (MM/DD/YYYY);
+- coinbase-2019: the tax transactions report of 2017-2020 (also "UsTaxTransactionsReport"):
+  USD Spot Price at Transaction, USD Amount Transacted (Inclusive of Coinbase Fees), Address,
+  Notes, US dates (MM/DD/YYYY, often without a time). No Subtotal and no fee column: the amount
+  transacted is what was paid (a buy's cost) or received (a sell's proceeds), fees included, so
+  the tax result is the same as with the fee split out; no separate fee is shown.
+
+Timestamps of these versions are UTC (Coinbase documents its reports in UTC; the newer ones
+write the zone); dates are ISO, except the MM/DD/YYYY of coinbase-2017 and coinbase-2019.
+
+Coinbase Pro (Exchange, 2018-2022) wrote two other reports, read by their own functions below:
+- coinbase-pro-fills: portfolio, trade id, product, side, created at, size, size unit, price,
+  fee, total, price/fee/total unit (one trade per row: size of the size unit against |total +
+  fee| of the price unit, whose fee is charged on top; the total already includes it: BUY total
+  = -(size x price) - fee, SELL total = size x price - fee). created at is ISO 8601 UTC ("Z").
+- coinbase-pro-account: portfolio, type, time, amount, balance, amount/balance unit, transfer
+  id, trade id, order id (one signed balance change per row: the match and fee rows of one
+  trade id are one trade, the two rows of a conversion (USD <-> USDC) at one instant one
+  exchange, deposit / withdrawal in the unit; fiat ones skipped). time is ISO 8601 UTC.
 
 Real exports start with a preamble (a blank line, "Transactions", "User,<name>,<id>") before the
 header; detection skips it. Money fields may carry currency signs, thousands separators and a
@@ -23,7 +41,8 @@ Mapping (Transaction Type, case-insensitive):
 - Convert (and Wrap Asset): Asset (Quantity) -> the asset and amount of Notes "Converted 0.5 ETH
   to 1,000 USDC": a trade. No fiat moves, so no fiat fee: the spread (Fees, or Total - Subtotal
   when Fees is blank) is charged in the sent asset, its share Quantity x spread / Total; the
-  rest is what was exchanged, at the value Subtotal. ETH -> ETH2 is a rename: skipped.
+  rest is what was exchanged, at the value Subtotal. ETH -> ETH2 is a 1:1 staking receipt, the
+  same holding (ETH2 reads as ETH, ingest/tax/README.md "1:1 receipts"): skipped.
 - Send / Withdrawal / Exchange|Pro Withdrawal -> withdrawal; Receive / Deposit / Exchange|Pro
   Deposit -> deposit. Fiat deposits/withdrawals (bank transfers) and fiat-for-fiat rows are
   skipped. An ETH2 Send and an ETH Receive at one instant (the ETH2 deprecation) are one
@@ -41,6 +60,7 @@ exchange id (external_id) and the identity of the transaction. Timestamps are UT
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import partial
 
@@ -66,6 +86,7 @@ from ingest.extract.formats.base import (
     positive,
     skip_fiat_only,
     text,
+    trade_rows,
     when,
 )
 from ingest.normalize.assets import is_fiat
@@ -294,6 +315,114 @@ def _version(
     )
 
 
+PRO_WALLET = "coinbase-pro"  # Coinbase Pro was an account of its own: transfers to it are moves
+
+
+def pro_fills_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
+    """Coinbase Pro fills: one trade per row (module docstring)."""
+    n = table.num_rows
+    checks = RowChecks(n)
+    ts = parse_timestamp(text(table, "created at"), "created at", checks, ctx.tz)
+    unit = text(table, "price/fee/total unit")
+    total = parse_amount(text(table, "total"), "total", checks, money=True)
+    fee = abs_amount(parse_amount(text(table, "fee"), "fee", RowChecks(n), money=True))
+    # the quote amount exchanged, fee excluded: BUY total = -(size x price) - fee, SELL
+    # total = size x price - fee, so |total + fee| either way
+    quote_amount = pc.cast(abs_amount(add_amounts(total, pc.coalesce(fee, ZERO))), pa.string())
+    draft = trade_rows(
+        NAME,
+        n,
+        replace(ctx, wallet=ctx.wallet or PRO_WALLET),
+        checks,
+        ts,
+        text(table, "side"),
+        text(table, "size unit"),
+        text(table, "size"),
+        unit,
+        pc.if_else(text(table, "total").is_null(), text(table, "total"), quote_amount),
+        unit,
+        text(table, "fee"),
+        ("size", "total", "fee"),
+        external_id=pc.binary_join_element_wise(
+            text(table, "product"), text(table, "trade id"), ":"
+        ),
+    )
+    return draft, checks
+
+
+PRO_ACCOUNT_KINDS: dict[str, tuple[str | None, ...]] = {
+    "match": ("side", "trade"),
+    "fee": ("fee", "trade"),
+    "conversion": ("side", "conversion"),
+    "deposit": ("deposit", None),
+    "withdrawal": ("withdrawal", None),
+}
+
+
+def pro_account_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
+    """Coinbase Pro account statement: one signed balance change per row (module docstring)."""
+    n = table.num_rows
+    checks = RowChecks(n)
+    ts = parse_timestamp(text(table, "time"), "time", checks, ctx.tz)
+    type_text = text(table, "type")
+    kind, family = lookup(type_text, PRO_ACCOUNT_KINDS, 2)
+    checks.reject(
+        pc.and_(type_text.is_valid(), kind.is_null()), "unknown type '{}' in column type", type_text
+    )
+    checks.reject(type_text.is_null(), "missing type in column type")
+    raw_unit, raw_amount = text(table, "amount/balance unit"), text(table, "amount")
+    unit = parse_asset(raw_unit, "amount/balance unit", checks, NAME)
+    checks.reject(raw_unit.is_null(), "missing asset in column amount/balance unit")
+    signed = parse_amount(raw_amount, "amount", checks, money=True)
+    checks.reject(raw_amount.is_null(), "missing amount in column amount")
+    amount = abs_amount(signed)
+    out = pc.fill_null(pc.less(signed, ZERO), False)
+    is_side = pc.fill_null(pc.equal(kind, "side"), False)
+    is_fee = pc.fill_null(pc.equal(kind, "fee"), False)
+    is_deposit = pc.fill_null(pc.equal(kind, "deposit"), False)
+    is_withdrawal = pc.fill_null(pc.equal(kind, "withdrawal"), False)
+    checks.skip(pc.and_(pc.or_(is_side, is_fee), pc.equal(amount, ZERO)), "zero amount")
+    sent = pc.or_(pc.and_(is_side, out), is_withdrawal)
+    received = pc.or_(pc.and_(is_side, pc.invert(out)), is_deposit)
+    type_ = pc.if_else(
+        is_deposit, TxType.DEPOSIT.value, when(is_withdrawal, TxType.WITHDRAWAL.value)
+    )
+    sent_asset, received_asset = when(sent, unit), when(received, unit)
+    skip_fiat_only(checks, type_, sent_asset, received_asset)
+    # a trade's match and fee rows share its trade id; a conversion's two rows their instant
+    trade_id = text(table, "trade id")
+    group = pc.if_else(
+        pc.and_(pc.fill_null(pc.equal(family, "trade"), False), trade_id.is_valid()),
+        pc.binary_join_element_wise("coinbase-pro-trade", trade_id, "|"),
+        when(
+            pc.fill_null(pc.equal(family, "conversion"), False),
+            pc.binary_join_element_wise(
+                "coinbase-pro-conversion", pc.cast(pc.cast(ts, pa.int64()), pa.string()), "|"
+            ),
+        ),
+    )
+    checks.reject(
+        pc.and_(pc.or_(is_side, is_fee), group.is_null()),
+        "missing trade id of a {} row",
+        type_text,
+    )
+    draft = draft_table(
+        n,
+        timestamp=ts,
+        wallet=constant(n, ctx.wallet or PRO_WALLET),
+        type=type_,
+        sent_asset=sent_asset,
+        sent_amount=when(sent, amount, AMOUNT),
+        received_asset=received_asset,
+        received_amount=when(received, amount, AMOUNT),
+        fee_asset=when(is_fee, unit),
+        fee_amount=when(is_fee, amount, AMOUNT),
+        external_id=pc.coalesce(text(table, "transfer id"), trade_id),
+        group=group,
+    )
+    return draft, checks
+
+
 _CCY_NAMES = {"{ccy} Spot Price at Transaction": PRICE, "{ccy} Subtotal": "Subtotal"}
 VERSIONS = (
     _version(NAME, COLUMNS, "transaction history, 2024 and later (with ID)"),
@@ -358,5 +487,58 @@ VERSIONS = (
         "transaction history 2017-2019 (USD Subtotal, ..., dates MM/DD/YYYY)",
         rename={**_CCY_NAMES, "{ccy} Total (inclusive of fees)": TOTAL, "{ccy} Fees": FEES},
         month_first=True,
+    ),
+    _version(
+        "coinbase-2019",
+        BASE
+        + (
+            "{ccy} Spot Price at Transaction",
+            "{ccy} Amount Transacted (Inclusive of Coinbase Fees)",
+            "Address",
+            "Notes",
+        ),
+        "tax transactions report 2017-2020 (UsTaxTransactionsReport: {ccy} Amount Transacted "
+        "(Inclusive of Coinbase Fees), Address; dates MM/DD/YYYY)",
+        rename={
+            "{ccy} Spot Price at Transaction": PRICE,
+            "{ccy} Amount Transacted (Inclusive of Coinbase Fees)": TOTAL,
+        },
+        month_first=True,
+    ),
+    FormatSpec(
+        name="coinbase-pro-fills",
+        source=NAME,
+        columns=(
+            "portfolio",
+            "trade id",
+            "product",
+            "side",
+            "created at",
+            "size",
+            "size unit",
+            "price",
+            "fee",
+            "total",
+            "price/fee/total unit",
+        ),
+        to_legs=pro_fills_to_legs,
+        description="Coinbase Pro fills report (one trade per row, created at in UTC)",
+    ),
+    FormatSpec(
+        name="coinbase-pro-account",
+        source=NAME,
+        columns=(
+            "portfolio",
+            "type",
+            "time",
+            "amount",
+            "balance",
+            "amount/balance unit",
+            "transfer id",
+            "trade id",
+            "order id",
+        ),
+        to_legs=pro_account_to_legs,
+        description="Coinbase Pro account statement (signed balance changes, time in UTC)",
     ),
 )
