@@ -225,3 +225,29 @@ def test_coinbase_pro_account_statement_combines_a_trades_rows() -> None:
         (2, "skipped: fiat deposit is not a crypto movement (no tax effect)", True),
         (9, "unknown type 'rebate' in column type", False),
     ]
+
+
+def test_an_income_reversal_cancels_the_income_and_its_units() -> None:
+    from ingest.tax.engine import compute
+    from tests.fixtures.tax.builders import income, valued_table
+
+    reversal = dict(
+        timestamp="2024-02-06",
+        type="income",
+        label="reward",
+        sent_asset="CRO",
+        sent_amount="5",
+        value="0.5",
+    )
+    table = valued_table([income("2024-02-05", "CRO", "5", "0.5", label="reward"), reversal])
+    for method, pooling in (("fifo", "per-wallet"), ("uk", "universal")):
+        result = compute(table, method=method, pooling=pooling)
+        assert [(i.label, i.quantity, i.value) for i in result.income] == [
+            ("reward", D("5"), D("0.5")),
+            ("reward", D("-5"), D("-0.5")),
+        ]
+        year = "2024" if method == "fifo" else "2023/24"
+        assert result.years[year].income == D(0)
+        assert result.disposals == []
+        assert all(b.quantity == 0 for b in result.balances)  # nothing left held
+        assert not result.findings

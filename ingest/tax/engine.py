@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from ingest.normalize.canonical import plain_decimal
 from ingest.tax.events import (
+    INCOME_REVERSAL,
     Event,
     EventKind,
     build_events,
@@ -422,6 +423,8 @@ class _AssetWalk:
                 self.pool(event.wallet).take(event.quantity)  # leaves the books, no line
                 ledger[event.wallet] -= event.quantity
                 self.holdings -= event.quantity
+                if event.purpose == INCOME_REVERSAL:
+                    self.record_income(event, -event.quantity, -(event.amount or ZERO))
             balance = ledger[event.wallet]
             metrics.balance_after[asset] = balance
             if balance < 0 or self.holdings < 0 or self.negative:
@@ -468,21 +471,25 @@ class _AssetWalk:
             cost if metrics.acquired_cost is None else metrics.acquired_cost + cost
         )
         if event.kind is _INCOME:
-            day = self.method.tax_date(event.time_us)
-            self.income.append(
-                IncomeRecord(
-                    tx_id=event.tx_id,
-                    wallet=event.wallet,
-                    asset=self.asset,
-                    quantity=event.quantity,
-                    date=day,
-                    received_at=datetime_from_micros(event.time_us),
-                    value=cost,
-                    label=event.label or "income",
-                    tax_year=self.method.tax_year(day),
-                    flags=event.flags,
-                )
+            self.record_income(event, event.quantity, cost)
+
+    def record_income(self, event: Event, quantity: Decimal, value: Decimal) -> None:
+        """Income of an INCOME event, or (negative) of an income reversal."""
+        day = self.method.tax_date(event.time_us)
+        self.income.append(
+            IncomeRecord(
+                tx_id=event.tx_id,
+                wallet=event.wallet,
+                asset=self.asset,
+                quantity=quantity,
+                date=day,
+                received_at=datetime_from_micros(event.time_us),
+                value=value,
+                label=event.label or "income",
+                tax_year=self.method.tax_year(day),
+                flags=event.flags,
             )
+        )
 
     def dispose(
         self, event: Event, metrics: TxMetrics, matched: list[tuple[Lot, str]] | None

@@ -14,6 +14,9 @@ Conventions (each is what the leading tools do; the tests pin them):
   The valued table carries one value per row, so both legs use it.
 - spend: disposal, proceeds = value - fee_value. income (staking, mining, ...): ordinary income at
   ``value``, which is also the units' cost basis. fee (standalone): disposal of the fee asset.
+- an income row that only sends is an income reversal (a reward taken back): its units leave
+  the pool with no disposal line (REMOVE, purpose ``income_reversal``) and the engine records
+  income of -value under the row's label.
 - deposit / withdrawal are transfer legs, reconciled first (ingest.tax.reconcile):
   a matched pair moves lots between the user's wallets (SEND at the withdrawal, RECEIVE at the
   deposit); the amount lost on the way is a ``transfer_fee`` disposal valued at the withdrawal's
@@ -60,8 +63,10 @@ class EventKind(str, Enum):
     DISPOSE = "dispose"  # units out for proceeds (sell, trade's sent side, spend, fees)
     SEND = "send"  # matched transfer leaving a wallet: its lots travel
     RECEIVE = "receive"  # matched transfer arriving: the travelling lots join this wallet
-    REMOVE = "remove"  # unmatched withdrawal: units leave the books, not a disposal
+    REMOVE = "remove"  # unmatched withdrawal / income reversal: units leave, not a disposal
 
+
+INCOME_REVERSAL = "income_reversal"  # the purpose of a REMOVE that cancels income
 
 INFLOW_KINDS = frozenset({EventKind.ACQUIRE, EventKind.INCOME, EventKind.RECEIVE})
 
@@ -77,7 +82,7 @@ class Event:
     wallet: str
     quantity: Decimal  # > 0
     amount: Decimal | None  # ACQUIRE/INCOME: cost (= income); DISPOSE: proceeds; None: unknown
-    purpose: str  # buy trade sell spend fee transfer_fee income deposit withdrawal
+    purpose: str  # buy trade sell spend fee transfer_fee income income_reversal deposit withdrawal
     label: str | None = None  # income kind
     transfer_id: str | None = None  # SEND/RECEIVE: the withdrawal's tx_id
     counter_wallet: str | None = None  # SEND: destination, RECEIVE: origin
@@ -404,9 +409,30 @@ class _EventBuilder:
                 )
                 if value is None:
                     missing_what.append("value")
-            if sent:
+            if sent and received:
                 assert s_amount is not None
                 unsupported = f"income row also sends {plain_decimal(s_amount)} {s_asset}: ignored"
+            elif sent:  # an income reversal (README): the units leave, the income is cancelled
+                assert s_asset is not None and s_amount is not None
+                label = (cols.label[i] or "").strip().lower()
+                outflows.append(
+                    Event(
+                        s_asset,
+                        _REMOVE,
+                        time_us,
+                        1,
+                        tx_id,
+                        0,
+                        wallet,
+                        s_amount,
+                        value,
+                        INCOME_REVERSAL,
+                        label=label if label in INCOME_LABELS else "income",
+                        flags=_MISSING if value is None else _EMPTY,
+                    )
+                )
+                if value is None:
+                    missing_what.append("value")
         elif tx_type == _DEPOSIT:
             if received:
                 assert r_asset is not None and r_amount is not None
