@@ -50,10 +50,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingest.extract.formats.base import (
+    ZERO,
     FormatSpec,
     ParseContext,
     RowChecks,
     abs_amount,
+    add_amounts,
     amount_with_unit,
     constant,
     draft_table,
@@ -506,6 +508,58 @@ def orders_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChe
     return draft, checks
 
 
+def auto_invest_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
+    """Auto-Invest history: Time, Holding Coin, Amount Per Period, Units, Trading Fee, Status,
+    the unit written after each number ("50USDT", "0.001BTC", "0.05USDT"). A Success row is a
+    buy of Units with Amount Per Period, which is what the period debited, the Trading Fee
+    included (the fee is taken out of it, in its asset, and charged on top); other statuses
+    (Failed, Pending) are skipped. Time is UTC (Binance's exports are), ISO dates."""
+    n = table.num_rows
+    checks = RowChecks(n)
+    ts = parse_timestamp(text(table, "Time"), "Time", checks, ctx.tz)
+    status = text(table, "Status")
+    checks.skip(
+        pc.invert(pc.fill_null(pc.equal(pc.utf8_lower(status), "success"), False)),
+        "status '{}' is not a completed purchase",
+        status,
+    )
+    (paid, paid_asset), (units, unit_asset), (fee, fee_asset) = (
+        amount_with_unit(text(table, c)) for c in ("Amount Per Period", "Units", "Trading Fee")
+    )
+    for c, v in (("Amount Per Period", paid_asset), ("Units", unit_asset)):
+        checks.reject(
+            pc.and_(text(table, c).is_valid(), v.is_null()),
+            f"cannot read amount and asset from '{{}}' in column {c}",
+            text(table, c),
+        )
+    # the fee is inside the amount debited when it is in that asset
+    paid_amount = abs_amount(parse_amount(paid, "Amount Per Period", RowChecks(n)))
+    fee_amount = abs_amount(parse_amount(fee, "Trading Fee", RowChecks(n)))
+    inside = pc.fill_null(pc.equal(fee_asset, paid_asset), False)
+    net = add_amounts(paid_amount, pc.coalesce(fee_amount, ZERO), subtract=True)
+    checks.reject(
+        pc.and_(inside, pc.fill_null(negative(net), False)),
+        "fee '{}' in column Trading Fee exceeds Amount Per Period",
+        text(table, "Trading Fee"),
+    )
+    draft = trade_rows(
+        NAME,
+        n,
+        ctx,
+        checks,
+        ts,
+        constant(n, "BUY"),
+        unit_asset,
+        units,
+        paid_asset,
+        pc.if_else(inside, pc.cast(net, pa.string()), paid),
+        fee_asset,
+        fee,
+        ("Units", "Amount Per Period", "Trading Fee"),
+    )
+    return draft, checks
+
+
 ORDER_COLUMNS = ("Date(UTC)", "OrderNo", "Pair", "Type", "Side", "Order Price")
 VERSIONS = (
     FormatSpec(
@@ -553,5 +607,12 @@ VERSIONS = (
         ),
         to_legs=orders_to_legs,
         description="order history with nested fill rows",
+    ),
+    FormatSpec(
+        name="binance-auto-invest",
+        source=NAME,
+        columns=("Time", "Holding Coin", "Amount Per Period", "Units", "Trading Fee", "Status"),
+        to_legs=auto_invest_to_legs,
+        description="Auto-Invest history (recurring buys, units in the cells)",
     ),
 )
