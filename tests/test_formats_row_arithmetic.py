@@ -262,3 +262,19 @@ def test_binance_auto_invest_buys_with_the_fee_inside_the_amount_per_period() ->
     assert btc["sent_amount"] + btc["fee_amount"] == D("50")  # what the period debited
     assert sides(tx[3])[3:5] == ("ETH", D("0.015233"))
     assert rejected(result) == [(4, "skipped: status 'Failed' is not a completed purchase", True)]
+
+
+def test_new_versions_are_registered_and_listed_in_the_readme() -> None:
+    from pathlib import Path
+
+    from ingest.extract.formats import FORMATS
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for name, source in (
+        ("coinbase-2019", "coinbase"),
+        ("coinbase-pro-fills", "coinbase"),
+        ("coinbase-pro-account", "coinbase"),
+        ("binance-auto-invest", "binance"),
+    ):
+        assert FORMATS[name].source_name == source  # GET /v1/formats lists FORMATS
+        assert f"| {source} | `{name}` |" in readme
