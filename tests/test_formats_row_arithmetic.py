@@ -253,13 +253,11 @@ def test_an_income_reversal_cancels_the_income_and_its_units() -> None:
         assert not result.findings
 
 
-def test_binance_auto_invest_buys_with_the_fee_inside_the_amount_per_period() -> None:
+def test_binance_auto_invest_buys_units_with_the_amount_per_period_fee_on_top() -> None:
     result = by_name("binance_auto_invest")
     assert result.version == "binance-auto-invest"
     tx = by_line(result)
-    btc = tx[2]
-    assert sides(btc) == ("trade", "USDT", D("49.95"), "BTC", D("0.00072857"), "USDT", D("0.05"))
-    assert btc["sent_amount"] + btc["fee_amount"] == D("50")  # what the period debited
+    assert sides(tx[2]) == ("trade", "USDT", D("50"), "BTC", D("0.00072857"), "USDT", D("0.05"))
     assert sides(tx[3])[3:5] == ("ETH", D("0.015233"))
     assert rejected(result) == [(4, "skipped: status 'Failed' is not a completed purchase", True)]
 

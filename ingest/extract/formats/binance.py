@@ -50,12 +50,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingest.extract.formats.base import (
-    ZERO,
     FormatSpec,
     ParseContext,
     RowChecks,
     abs_amount,
-    add_amounts,
     amount_with_unit,
     constant,
     draft_table,
@@ -510,10 +508,10 @@ def orders_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChe
 
 def auto_invest_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     """Auto-Invest history: Time, Holding Coin, Amount Per Period, Units, Trading Fee, Status,
-    the unit written after each number ("50USDT", "0.001BTC", "0.05USDT"). A Success row is a
-    buy of Units with Amount Per Period, which is what the period debited, the Trading Fee
-    included (the fee is taken out of it, in its asset, and charged on top); other statuses
-    (Failed, Pending) are skipped. Time is UTC (Binance's exports are), ISO dates."""
+    the unit written after each number ("50 USDT", "0.001BTC", "0.05USDT"). A Success row is a
+    buy of Units with Amount Per Period, the Trading Fee charged on top (the period debits
+    amount + fee, as rp2's Binance importer reads this export); other statuses (Failed,
+    Pending) are skipped. Time is UTC (Binance's exports are), ISO dates."""
     n = table.num_rows
     checks = RowChecks(n)
     ts = parse_timestamp(text(table, "Time"), "Time", checks, ctx.tz)
@@ -532,16 +530,6 @@ def auto_invest_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, R
             f"cannot read amount and asset from '{{}}' in column {c}",
             text(table, c),
         )
-    # the fee is inside the amount debited when it is in that asset
-    paid_amount = abs_amount(parse_amount(paid, "Amount Per Period", RowChecks(n)))
-    fee_amount = abs_amount(parse_amount(fee, "Trading Fee", RowChecks(n)))
-    inside = pc.fill_null(pc.equal(fee_asset, paid_asset), False)
-    net = add_amounts(paid_amount, pc.coalesce(fee_amount, ZERO), subtract=True)
-    checks.reject(
-        pc.and_(inside, pc.fill_null(negative(net), False)),
-        "fee '{}' in column Trading Fee exceeds Amount Per Period",
-        text(table, "Trading Fee"),
-    )
     draft = trade_rows(
         NAME,
         n,
@@ -552,7 +540,7 @@ def auto_invest_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, R
         unit_asset,
         units,
         paid_asset,
-        pc.if_else(inside, pc.cast(net, pa.string()), paid),
+        paid,
         fee_asset,
         fee,
         ("Units", "Amount Per Period", "Trading Fee"),
