@@ -511,13 +511,13 @@ def auto_invest_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, R
     the unit written after each number ("50 USDT", "0.001BTC", "0.05USDT"). A Success row is a
     buy of Units with Amount Per Period, the Trading Fee charged on top (the period debits
     amount + fee, as rp2's Binance importer reads this export); other statuses (Failed,
-    Pending) are skipped. Time is UTC (Binance's exports are), ISO dates."""
+    Pending) are skipped (a file without Status lists completed purchases). Time is UTC (Binance's exports are), ISO dates."""
     n = table.num_rows
     checks = RowChecks(n)
     ts = parse_timestamp(text(table, "Time"), "Time", checks, ctx.tz)
     status = text(table, "Status")
     checks.skip(
-        pc.invert(pc.fill_null(pc.equal(pc.utf8_lower(status), "success"), False)),
+        pc.and_(status.is_valid(), pc.not_equal(pc.utf8_lower(status), "success")),
         "status '{}' is not a completed purchase",
         status,
     )
@@ -599,7 +599,8 @@ VERSIONS = (
     FormatSpec(
         name="binance-auto-invest",
         source=NAME,
-        columns=("Time", "Holding Coin", "Amount Per Period", "Units", "Trading Fee", "Status"),
+        columns=("Time", "Holding Coin", "Amount Per Period", "Units", "Trading Fee"),
+        optional_columns=("Status",),
         to_legs=auto_invest_to_legs,
         description="Auto-Invest history (recurring buys, units in the cells)",
     ),
