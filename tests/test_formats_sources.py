@@ -166,7 +166,7 @@ def test_okx_funding() -> None:
     result = by_name("okx_funding")
     assert result.version == "okx-funding"
     o = "okx"
-    assert rows(result) == [
+    assert rows(result)[:-1] == [
         (
             2,
             "deposit",
@@ -183,6 +183,7 @@ def test_okx_funding() -> None:
             None,
             "7001",
         ),
+        # Before 1 - After 0.8 = |Amount|: the 0.2 that left already holds the 0.001 fee
         (
             3,
             "withdrawal",
@@ -190,7 +191,7 @@ def test_okx_funding() -> None:
             o,
             utc(2024, 3, 5, 8),
             "ETH",
-            D("0.2"),
+            D("0.199"),
             None,
             None,
             "ETH",
@@ -232,9 +233,32 @@ def test_okx_funding() -> None:
             "7005",
         ),
     ]
+    assert rows(result)[-1] == (
+        # 0.8 - 0.699 = |Amount| + Fee: the fee is charged on top of the 0.1 sent
+        8,
+        "withdrawal",
+        None,
+        o,
+        utc(2024, 3, 10, 8),
+        "ETH",
+        D("0.1"),
+        None,
+        None,
+        "ETH",
+        D("0.001"),
+        None,
+        None,
+        "7007",
+    )
     assert rejected(result) == [
         (5, OKX_INTERNAL, True),
         (7, "unknown type 'Lucky draw' in column Type", False),
+        (
+            9,
+            "After Balance - Before Balance does not match Amount and Fee (0.699 0.5 -0.1): not "
+            "a movement as read",
+            False,
+        ),
     ]
 
 

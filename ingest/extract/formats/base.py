@@ -727,6 +727,33 @@ def trade_rows(
     )
 
 
+def check_total(
+    checks: RowChecks,
+    parts: tuple[pa.Array, pa.Array],
+    total: pa.Array,
+    columns: tuple[str, str, str],
+    tolerance: float = 0.01,
+) -> None:
+    """Reject rows whose own arithmetic does not add up: price x quantity (the two `parts`) must be
+    the stated `total` within `tolerance` (relative; exchanges round the average price), or the
+    columns do not mean what the mapping reads them as. Null parts are not checked."""
+    a, b = (pc.cast(x, pa.float64()) for x in parts)
+    t = pc.cast(total, pa.float64())
+    product = pc.multiply(a, b)
+    off = pc.greater(
+        pc.abs(pc.subtract(product, t)),
+        pc.add(pc.multiply(pc.abs(t), tolerance), 1e-12),
+    )
+    shown = pc.binary_join_element_wise(
+        pc.cast(pc.round(product, 12), pa.string()), pc.cast(t, pa.string()), " vs "
+    )
+    checks.reject(
+        off,
+        f"{columns[0]} x {columns[1]} does not match {columns[2]} ({{}}): not a trade row as read",
+        shown,
+    )
+
+
 def skip_fiat_only(
     checks: RowChecks, type_: pa.Array, sent_asset: pa.Array, received_asset: pa.Array
 ) -> None:
