@@ -203,3 +203,114 @@ def test_okex_2020_pairs_buy_and_sell_rows_of_one_time() -> None:
     assert rejected(result) == [
         (6, "type 'transfer' is not supported (buy and sell rows only)", False)
     ]
+
+
+def test_kucoin_orders_2024_counts_what_filled_and_checks_price_times_amount() -> None:
+    result = by_name("kucoin_orders_2024")
+    assert (result.format, result.version, result.rows) == ("kucoin", "kucoin-orders-2024", 5)
+    k = "kucoin"
+    assert rows(result) == [
+        # Filled Time(UTC): 42000 x 0.5 = 21000 USDT -> 0.5 BTC, fee 21 USDT
+        (
+            2,
+            "trade",
+            None,
+            k,
+            utc(2024, 1, 15, 10),
+            "USDT",
+            D("21000"),
+            "BTC",
+            D("0.5"),
+            "USDT",
+            D("21"),
+            None,
+            None,
+            "6601a1",
+        ),
+        # cancelled after 1.2 of 2 ETH filled: the filled part is a trade
+        (
+            4,
+            "trade",
+            None,
+            k,
+            utc(2024, 2, 1, 8, 30),
+            "ETH",
+            D("1.2"),
+            "USDT",
+            D("3000.6"),
+            "USDT",
+            D("3.0006"),
+            None,
+            None,
+            "6601a3",
+        ),
+    ]
+    assert rejected(result) == [
+        (3, "skipped: order 'cancel' filled nothing", True),
+        (
+            5,
+            "Avg. Filled Price x Filled Amount does not match Filled Volume (200 vs 300): not a "
+            "trade row as read",
+            False,
+        ),
+        (6, "Tax '0.01' is not supported: the export does not say its currency", False),
+    ]
+
+
+def test_kucoin_fills_api_style_trade_history() -> None:
+    result = by_name("kucoin_fills")
+    assert (result.format, result.version, result.rows) == ("kucoin", "kucoin-fills", 4)
+    k = "kucoin"
+    assert rows(result) == [
+        # sell: 0.1025 x 36.4479 = 3.73590975 USDT received, fee in USDT
+        (
+            2,
+            "trade",
+            None,
+            k,
+            utc(2022, 4, 28, 12, 36),
+            "XTZ",
+            D("36.4479"),
+            "USDT",
+            D("3.73590975"),
+            "USDT",
+            D("0.00373590975"),
+            None,
+            None,
+            "1001",
+        ),
+        (
+            3,
+            "trade",
+            None,
+            k,
+            utc(2022, 4, 28, 15, 46, 7),
+            "USDT",
+            D("280.8559209946952"),
+            "XRP",
+            D("432.59183198"),
+            "USDT",
+            D("0.2808559209946952"),
+            None,
+            None,
+            "1002",
+        ),
+        # the fee in the base bought (feeCurrency KCS)
+        (
+            4,
+            "trade",
+            None,
+            k,
+            utc(2022, 4, 29, 10),
+            "BTC",
+            D("0.003"),
+            "KCS",
+            D("10"),
+            "KCS",
+            D("0.01"),
+            None,
+            None,
+            "1003",
+        ),
+    ]
+    assert rejected(result) == [(5, "side 'HOLD' is neither BUY nor SELL", False)]

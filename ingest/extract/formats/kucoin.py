@@ -3,6 +3,13 @@
 - kucoin-trades: Spot Orders_Filled Orders: UID, Account Type, Order ID, Symbol, Side, Order
   Type, Avg. Filled Price, Filled Amount, Filled Volume, Filled Volume (USDT), Filled
   Time(UTC+08:00), Fee, Maker/Taker, Fee Currency (Tax optional);
+- kucoin-orders-2024: Spot Orders_Filled Orders of 2024, one row per order: UID, Account Type,
+  Order ID, Order Time(UTC), Symbol, Side, Order Type, Order Price, Order Amount, Avg. Filled
+  Price, Filled Amount, Filled Volume, Filled Volume (USDT), Filled Time(UTC), Fee, Fee Currency,
+  Tax, Status (no Maker/Taker);
+- kucoin-fills: the API-style trade history, one row per fill (the fields of KuCoin's fills
+  API): tradeCreatedAt, symbol, side, price, size, funds, fee, feeCurrency (tradeId, orderId,
+  counterOrderId, liquidity, forceTaker, feeRate, stop, type, orderType, tradeType optional);
 - kucoin-deposits: Deposit_Withdrawal History_Deposit History: UID, Account Type,
   Time(UTC+08:00), Coin, Amount, Fee, Transfer Network, Status, Remarks (Hash, Deposit Address
   optional);
@@ -10,9 +17,17 @@
 - kucoin-earn: Earn Orders_Profit History: UID, Account Type, Order ID, Time(UTC+08:00), Staked
   Coin, Product Type, Product Name, Earnings Coin, Earnings Type, Remarks, Amount.
 
-The zone of the times is in the column name ("Time(UTC+08:00)", "Time(UTC)"); `tz` is used
-only when the name has none. Mapping: BUY = Filled Volume of the quote -> Filled Amount of the
-base (Symbol "BTC-USDT"), SELL the reverse, Fee in Fee Currency, Order ID the exchange id;
+Time zones: the zone of the times is in the column name ("Time(UTC+08:00)", "Time(UTC)"); `tz`
+is used only when the name has none; kucoin-fills tradeCreatedAt carries no zone (`tz`), date
+order year-month-day everywhere.
+
+Mapping: BUY = Filled Volume of the quote -> Filled Amount of the base (Symbol "BTC-USDT"), SELL
+the reverse, Fee in Fee Currency, Order ID the exchange id; Avg. Filled Price x Filled Amount
+must be Filled Volume (within 1%, the average is rounded), else the row is rejected. An order of
+kucoin-orders-2024 that filled nothing (Status cancelled) is skipped; one partly filled counts
+with what filled; a Tax other than 0 is rejected (the export does not say its currency).
+kucoin-fills: BUY = funds of the quote -> size of the base, SELL the reverse, fee in
+feeCurrency, price x size = funds checked; tradeId (else orderId) the exchange id;
 deposits and withdrawals with their Fee in Coin, Hash as tx_hash; a Status other than SUCCESS
 (processing, failed, canceled) is skipped; earn profits are income/staking in Earnings Coin.
 """
@@ -27,6 +42,7 @@ from ingest.extract.formats.base import (
     ParseContext,
     RowChecks,
     abs_amount,
+    check_total,
     constant,
     draft_table,
     parse_amount,
@@ -55,32 +71,90 @@ def _time(table: pa.Table, column: str, checks: RowChecks, ctx: ParseContext) ->
     return parse_timestamp(pc.binary_join_element_wise(values, offset, ""), column, checks, None)
 
 
-def trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
-    n = table.num_rows
-    checks = RowChecks(n)
-    ts = _time(table, "Filled Time", checks, ctx)
-    symbol = text(table, "Symbol")
+def _order_trades(
+    table: pa.Table, ctx: ParseContext, checks: RowChecks, ts: pa.Array, columns: dict[str, str]
+) -> pa.Table:
+    """Trade rows of a filled-orders or fills history; `columns` names its symbol, side, price,
+    base amount, quote amount, fee, fee currency and id columns."""
+    c = columns
+    symbol = text(table, c["symbol"])
     base, quote = split_pair(symbol)
     checks.reject(
         pc.and_(symbol.is_valid(), base.is_null()), "cannot split the symbol '{}'", symbol
     )
-    draft = trade_rows(
+    quiet = RowChecks(table.num_rows)  # trade_rows reports bad amounts; here only the product
+    price, base_amount, quote_amount = (
+        parse_amount(text(table, c[k]), c[k], quiet) for k in ("price", "base", "quote")
+    )
+    check_total(checks, (price, base_amount), quote_amount, (c["price"], c["base"], c["quote"]))
+    return trade_rows(
         NAME,
-        n,
+        table.num_rows,
         ctx,
         checks,
         ts,
-        text(table, "Side"),
+        text(table, c["side"]),
         base,
-        text(table, "Filled Amount"),
+        text(table, c["base"]),
         quote,
-        text(table, "Filled Volume"),
-        text(table, "Fee Currency"),
-        text(table, "Fee"),
-        ("Filled Amount", "Filled Volume", "Fee"),
-        external_id=text(table, "Order ID"),
+        text(table, c["quote"]),
+        text(table, c["fee_currency"]),
+        text(table, c["fee"]),
+        (c["base"], c["quote"], c["fee"]),
+        external_id=pc.coalesce(*(text(table, k) for k in c["id"].split("|"))),
     )
-    return draft, checks
+
+
+_FILLED_ORDERS = {
+    "symbol": "Symbol",
+    "side": "Side",
+    "price": "Avg. Filled Price",
+    "base": "Filled Amount",
+    "quote": "Filled Volume",
+    "fee": "Fee",
+    "fee_currency": "Fee Currency",
+    "id": "Order ID",
+}
+
+
+def trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
+    checks = RowChecks(table.num_rows)
+    ts = _time(table, "Filled Time", checks, ctx)
+    return _order_trades(table, ctx, checks, ts, _FILLED_ORDERS), checks
+
+
+def orders_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
+    checks = RowChecks(table.num_rows)
+    filled = parse_amount(text(table, "Filled Amount"), "Filled Amount", RowChecks(len(table)))
+    checks.skip(
+        pc.equal(filled, pa.scalar(0, filled.type)),
+        "order '{}' filled nothing",
+        text(table, "Status"),
+    )
+    tax = parse_amount(text(table, "Tax"), "Tax", checks)
+    checks.reject(
+        pc.not_equal(tax, pa.scalar(0, tax.type)),
+        "Tax '{}' is not supported: the export does not say its currency",
+        text(table, "Tax"),
+    )
+    ts = _time(table, "Filled Time", checks, ctx)
+    return _order_trades(table, ctx, checks, ts, _FILLED_ORDERS), checks
+
+
+def fills_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
+    checks = RowChecks(table.num_rows)
+    ts = parse_timestamp(text(table, "tradeCreatedAt"), "tradeCreatedAt", checks, ctx.tz)
+    columns = {
+        "symbol": "symbol",
+        "side": "side",
+        "price": "price",
+        "base": "size",
+        "quote": "funds",
+        "fee": "fee",
+        "fee_currency": "feeCurrency",
+        "id": "tradeId|orderId",
+    }
+    return _order_trades(table, ctx, checks, ts, columns), checks
 
 
 def _funding(table: pa.Table, ctx: ParseContext, incoming: bool) -> tuple[pa.Table, RowChecks]:
@@ -157,7 +231,11 @@ def earn_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowCheck
     return draft, checks
 
 
-_RENAME = {"Filled Time({utc})": "Filled Time", "Time({utc})": "Time"}
+_RENAME = {
+    "Filled Time({utc})": "Filled Time",
+    "Order Time({utc})": "Order Time",
+    "Time({utc})": "Time",
+}
 _FUNDING = (
     "UID",
     "Account Type",
@@ -193,6 +271,64 @@ VERSIONS = (
         rename=_RENAME,
         to_legs=trades_to_legs,
         description="Spot Orders_Filled Orders (the zone in the Filled Time column name)",
+    ),
+    FormatSpec(
+        name="kucoin-orders-2024",
+        source=NAME,
+        columns=(
+            "UID",
+            "Account Type",
+            "Order ID",
+            "Order Time({utc})",
+            "Symbol",
+            "Side",
+            "Order Type",
+            "Order Price",
+            "Order Amount",
+            "Avg. Filled Price",
+            "Filled Amount",
+            "Filled Volume",
+            "Filled Volume (USDT)",
+            "Filled Time({utc})",
+            "Fee",
+            "Fee Currency",
+            "Status",
+        ),
+        optional_columns=("Tax",),
+        rename=_RENAME,
+        to_legs=orders_to_legs,
+        description="Spot Orders_Filled Orders 2024 (one row per order, with Status; the zone "
+        "in the time column names, year-month-day)",
+    ),
+    FormatSpec(
+        name="kucoin-fills",
+        source=NAME,
+        columns=(
+            "tradeCreatedAt",
+            "symbol",
+            "side",
+            "price",
+            "size",
+            "funds",
+            "fee",
+            "feeCurrency",
+        ),
+        optional_columns=(
+            "tradeId",
+            "orderId",
+            "counterOrderId",
+            "liquidity",
+            "forceTaker",
+            "feeRate",
+            "stop",
+            "type",
+            "orderType",
+            "tradeType",
+            "createdAt",
+        ),
+        to_legs=fills_to_legs,
+        description="trade history in the fields of the fills API (tradeCreatedAt zone-less, "
+        "year-month-day)",
     ),
     FormatSpec(
         name="kucoin-deposits",
