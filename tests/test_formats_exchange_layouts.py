@@ -314,3 +314,133 @@ def test_kucoin_fills_api_style_trade_history() -> None:
         ),
     ]
     assert rejected(result) == [(5, "side 'HOLD' is neither BUY nor SELL", False)]
+
+
+def test_bybit_pre_uta_spot_trades_read_the_units_in_the_cells() -> None:
+    result = by_name("bybit_spot_trades_pre_uta")
+    assert (result.format, result.version, result.rows) == (
+        "bybit",
+        "bybit-spot-trades-pre-uta",
+        5,
+    )
+    b = "bybit"
+    assert rows(result) == [
+        # Sell 1121.34 NEIRO x 0.0889 = 99.687126 USDT, the fee in USDT (its cell says so);
+        # Timestamp (UTC), not the local time two hours later
+        (
+            2,
+            "trade",
+            None,
+            b,
+            utc(2024, 9, 27, 21, 52, 4),
+            "NEIRO",
+            D("1121.34"),
+            "USDT",
+            D("99.687126"),
+            "USDT",
+            D("0.199374252"),
+            None,
+            None,
+            "67006201",
+        ),
+        (
+            3,
+            "trade",
+            None,
+            b,
+            utc(2024, 9, 27, 21, 2, 35),
+            "USDT",
+            D("99.99951"),
+            "NEIRO",
+            D("1123.59"),
+            "NEIRO",
+            D("2.24718"),
+            None,
+            None,
+            "67006202",
+        ),
+        (
+            4,
+            "trade",
+            None,
+            b,
+            utc(2024, 10, 1, 8, 15),
+            "USDT",
+            D("100"),
+            "RENDER",
+            D("16.35"),
+            "RENDER",
+            D("0.01635"),
+            None,
+            None,
+            "67006203",
+        ),
+    ]
+    assert rejected(result) == [
+        (5, "the unit of '16.35 USDT' in column Filled Quantity is not the pair's", False),
+        (
+            6,
+            "Filled Price x Filled Quantity does not match Filled Value (99.99987 vs 120): not a "
+            "trade row as read",
+            False,
+        ),
+    ]
+
+
+def test_bybit_transaction_log_combines_the_two_rows_of_a_spot_fill() -> None:
+    result = by_name("bybit_transaction_log")  # after a 'UID: ...' preamble line
+    assert (result.format, result.version, result.rows) == ("bybit", "bybit-transaction-log", 9)
+    b = "bybit"
+    assert rows(result) == [
+        # BTC row: +0.00009, Change 0.000089775 = 0.00009 - 0.000000225 fee; EUR row: -4.839777
+        (
+            4,
+            "buy",
+            None,
+            b,
+            utc(2024, 6, 5, 8, 19, 22),
+            "EUR",
+            D("4.839777"),
+            "BTC",
+            D("0.00009"),
+            "BTC",
+            D("0.000000225"),
+            None,
+            None,
+            None,
+        ),
+        # the fee on the EUR received: 1.07573 - 1.073040675
+        (
+            6,
+            "sell",
+            None,
+            b,
+            utc(2024, 6, 5, 8, 21, 2),
+            "BTC",
+            D("0.00002"),
+            "EUR",
+            D("1.07573"),
+            "EUR",
+            D("0.002689325"),
+            None,
+            None,
+            None,
+        ),
+    ]
+    assert rejected(result) == [
+        (3, "skipped: move between the user's own Bybit accounts (no disposal)", True),
+        (
+            8,
+            "a derivatives trade of 'XAUTUSDT' (Quantity is not the Cash Flow) is not supported",
+            False,
+        ),
+        (9, "type 'SETTLEMENT' is not supported (spot trades and transfers only)", False),
+        # a fee of 0.00001 ETH that Change does not show: the row does not add up
+        (
+            10,
+            "Change is not Cash Flow + Funding + Fee Paid (0.01000000000000000000 vs "
+            "0.01000000000000000000 vs -0.00001000000000000000): not a spot fill as read",
+            False,
+        ),
+        (11, "incomplete trade: no received side among the rows of this transaction", False),
+    ]

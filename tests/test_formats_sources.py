@@ -74,7 +74,7 @@ def test_bybit_deposits_withdrawals() -> None:
     result = by_name("bybit_deposits")
     assert result.version == "bybit-deposits-withdrawals"
     b = "bybit"
-    assert rows(result) == [
+    assert rows(result)[:2] == [
         (
             2,
             "deposit",
@@ -101,6 +101,41 @@ def test_bybit_deposits_withdrawals() -> None:
             D("0.005"),
             None,
             None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        ),
+    ]
+    assert rows(result)[2:] == [
+        (
+            6,
+            "income",
+            "airdrop",
+            b,
+            utc(2024, 9, 8, 9),
+            None,
+            None,
+            "MNT",
+            D("25"),
+            None,
+            None,
+            None,
+            None,
+            None,
+        ),
+        # a card purchase: the fiat paid is not in the file, the coins are valued at market
+        (
+            7,
+            "buy",
+            "card",
+            b,
+            utc(2024, 9, 9, 9),
+            None,
+            None,
+            "USDT",
+            D("50"),
             None,
             None,
             None,

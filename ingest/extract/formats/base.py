@@ -734,23 +734,62 @@ def check_total(
     columns: tuple[str, str, str],
     tolerance: float = 0.01,
 ) -> None:
-    """Reject rows whose own arithmetic does not add up: price x quantity (the two `parts`) must be
-    the stated `total` within `tolerance` (relative; exchanges round the average price), or the
-    columns do not mean what the mapping reads them as. Null parts are not checked."""
+    """Reject rows whose own arithmetic does not add up: price x quantity (the two decimal
+    `parts`) must be the stated decimal `total` within `tolerance` (relative; exchanges round the
+    average price), or the columns do not mean what the mapping reads them as. Rows with a null
+    part are not checked."""
     a, b = (pc.cast(x, pa.float64()) for x in parts)
     t = pc.cast(total, pa.float64())
-    product = pc.multiply(a, b)
-    off = pc.greater(
-        pc.abs(pc.subtract(product, t)),
-        pc.add(pc.multiply(pc.abs(t), tolerance), 1e-12),
+    off = as_mask(
+        pc.greater(
+            pc.abs(pc.subtract(pc.multiply(a, b), t)),
+            pc.add(pc.multiply(pc.abs(t), tolerance), 1e-12),
+        )
     )
-    shown = pc.binary_join_element_wise(
-        pc.cast(pc.round(product, 12), pa.string()), pc.cast(t, pa.string()), " vs "
+    if not off.any():
+        return
+    flagged = pa.array(off)
+    shown = [  # exact decimal product for the few rejected rows (no float noise in the reason)
+        f"{(x * y).normalize():f} vs {z.normalize():f}"
+        for x, y, z in zip(
+            parts[0].filter(flagged).to_pylist(),
+            parts[1].filter(flagged).to_pylist(),
+            total.filter(flagged).to_pylist(),
+        )
+    ]
+    reason = (
+        f"{columns[0]} x {columns[1]} does not match {columns[2]} ({{}}): not a trade row as read"
     )
-    checks.reject(
-        off,
-        f"{columns[0]} x {columns[1]} does not match {columns[2]} ({{}}): not a trade row as read",
-        shown,
+    values = pc.replace_with_mask(pa.nulls(len(off), pa.string()), flagged, pa.array(shown))
+    checks.reject(off, reason, values)
+
+
+def leg_draft(
+    wallet: str,
+    ts: pa.Array,
+    sides: tuple[pa.Array, pa.Array],
+    moved: tuple[pa.Array, pa.Array],
+    fee: tuple[pa.Array, pa.Array, pa.Array],
+    external_id: pa.Array | None,
+    group: pa.Array,
+) -> pa.Table:
+    """One leg per row of a history that writes a trade as a row per asset (combined later by
+    `group`): `sides` (buy = the row's asset received, sell = sent), `moved` (asset, amount),
+    `fee` (charged mask, asset, amount)."""
+    (buy, sell), (asset, amount), (charged, fee_asset, fee_amount) = sides, moved, fee
+    n = len(ts)
+    return draft_table(
+        n,
+        timestamp=ts,
+        wallet=constant(n, wallet),
+        sent_asset=when(sell, asset),
+        sent_amount=when(sell, amount, amount.type),
+        received_asset=when(buy, asset),
+        received_amount=when(buy, amount, amount.type),
+        fee_asset=when(charged, fee_asset),
+        fee_amount=when(charged, fee_amount, fee_amount.type),
+        external_id=external_id,
+        group=group,
     )
 
 

@@ -54,6 +54,7 @@ from ingest.extract.formats.base import (
     add_amounts,
     constant,
     draft_table,
+    leg_draft,
     lookup,
     negative,
     parse_amount,
@@ -105,34 +106,6 @@ def _spot_sides(table: pa.Table, checks: RowChecks, side_column: str) -> tuple[p
     return pc.and_(spot, buy), pc.and_(spot, sell)
 
 
-def _leg_draft(
-    ctx: ParseContext,
-    ts: pa.Array,
-    sides: tuple[pa.Array, pa.Array],
-    moved: tuple[pa.Array, pa.Array],
-    fee: tuple[pa.Array, pa.Array, pa.Array],
-    external_id: pa.Array | None,
-    group: pa.Array,
-) -> pa.Table:
-    """One leg per row of a two-rows-per-trade history: `sides` (buy = the row's asset received,
-    sell = sent), `moved` (asset, amount), `fee` (charged mask, asset, amount)."""
-    (buy, sell), (asset, amount), (charged, fee_asset, fee_amount) = sides, moved, fee
-    n = len(ts)
-    return draft_table(
-        n,
-        timestamp=ts,
-        wallet=constant(n, ctx.wallet or NAME),
-        sent_asset=when(sell, asset),
-        sent_amount=when(sell, amount, amount.type),
-        received_asset=when(buy, asset),
-        received_amount=when(buy, amount, amount.type),
-        fee_asset=when(charged, fee_asset),
-        fee_amount=when(charged, fee_amount, fee_amount.type),
-        external_id=external_id,
-        group=group,
-    )
-
-
 def trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     n = table.num_rows
     checks = RowChecks(n)
@@ -142,8 +115,8 @@ def trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChe
     checks.reject(trade_id.is_null(), "missing id in column id")
     asset, amount, fee = _amounts(table, checks, "Unit")
     has_fee = pc.fill_null(positive(fee), False)
-    draft = _leg_draft(
-        ctx,
+    draft = leg_draft(
+        ctx.wallet or NAME,
         ts,
         (buy, sell),
         (asset, amount),
@@ -198,8 +171,8 @@ def trades_2025_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, R
             text(table, "Balance Change"), text(table, "Amount"), text(table, "Fee"), " vs "
         ),
     )
-    draft = _leg_draft(
-        ctx,
+    draft = leg_draft(
+        ctx.wallet or NAME,
         ts,
         (buy, sell),
         (asset, abs_amount(moved)),
@@ -323,8 +296,8 @@ def okex_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowCheck
     )
     charged = pc.fill_null(negative(fee), False)
     amount, fee = abs_amount(size), abs_amount(fee)
-    draft = _leg_draft(
-        ctx,
+    draft = leg_draft(
+        ctx.wallet or NAME,
         ts,
         (buy, sell),
         (asset, amount),
