@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal as D
 
+import pytest
+
 from tests.test_formats import rejected, rows
 from tests.test_formats_variants import by_name
 
@@ -444,3 +446,13 @@ def test_bybit_transaction_log_combines_the_two_rows_of_a_spot_fill() -> None:
         ),
         (11, "incomplete trade: no received side among the rows of this transaction", False),
     ]
+
+
+@pytest.mark.parametrize(
+    "name", ["okx_trades_2025", "okx_trades_2023", "okex_2020", "bybit_transaction_log"]
+)
+def test_rows_of_one_trade_in_different_chunks_still_combine(name: str) -> None:
+    """The rows of a fill meet in finalize whichever chunk they were read in."""
+    whole, split = by_name(name), by_name(name, chunk_bytes=64)
+    assert rows(split) == rows(whole)
+    assert rejected(split) == rejected(whole)
