@@ -9,6 +9,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from ingest.extract.parse import parse_bytes
 from tests.test_formats import rejected, rows
 from tests.test_formats_variants import by_name
 
@@ -456,3 +457,36 @@ def test_rows_of_one_trade_in_different_chunks_still_combine(name: str) -> None:
     whole, split = by_name(name), by_name(name, chunk_bytes=64)
     assert rows(split) == rows(whole)
     assert rejected(split) == rejected(whole)
+
+
+def test_okx_trades_maker_rebate_is_received_not_charged() -> None:
+    """A positive Fee is a rebate (OKX's sign convention): before, its absolute value was
+    charged as a fee, so the wallet lost what it had gained."""
+    data = (
+        b"id,Order id,Time,Trade Type,Instrument,Type,Amount,Unit,PL,Fee,Position Change,"
+        b"Position Balance,Balance Change,Balance,Unit\n"
+        b"6001,9101,2024-04-01 10:00:00,Spot,BTC-USDT,Buy,0.01,BTC,,0.000002,,,0.010002,"
+        b"0.010002,BTC\n"
+        b"6001,9101,2024-04-01 10:00:00,Spot,BTC-USDT,Sell,-600,USDT,,0,,,-600,0,USDT\n"
+    )
+    result = parse_bytes(data, user_id="user-1")
+    assert result.version == "okx-trades"
+    assert rows(result) == [
+        (
+            2,
+            "trade",
+            None,
+            "okx",
+            utc(2024, 4, 1, 10),
+            "USDT",
+            D("600"),
+            "BTC",
+            D("0.010002"),
+            None,
+            None,
+            None,
+            None,
+            "6001",
+        )
+    ]
+    assert rejected(result) == []

@@ -15,14 +15,16 @@ history. Versions:
 Mapping:
 - okx-trades: a spot trade is two rows sharing id, Type Buy (the asset received: Amount of Unit)
   and Type Sell (the asset sent); they are combined into one transaction (the rows may sit in
-  different chunks). Fee (written negative) is charged in the row's Unit.
+  different chunks). Fee is in the row's Unit: negative = charged, positive = a maker rebate,
+  added to the row's amount (was charged as a fee); Balance Change, where written, must be
+  +/- Amount + Fee.
 - okx-trades-2023/2025: each fill is two rows with ids of their own sharing Order id and Time,
   Action Buy (the asset received) and Action Sell (the asset sent); the rows of one order and
   second are combined into one transaction (fills of one order in one second are summed). Amount
   is in Balance Unit (Trading Unit is the pair's quote in the 2025 export, not the Amount's unit),
-  which must be an asset of Symbol. Fee is in Fee Unit: negative = charged, positive = a maker
-  rebate, added to the row's amount. The row's own arithmetic is checked: Balance Change = +/-
-  Amount + Fee (when Fee Unit is the Balance Unit), else the row is rejected.
+  which must be an asset of Symbol. Fee is in Fee Unit, signed as in okx-trades (a rebate in
+  another asset is rejected). The row's own arithmetic is checked: Balance Change = +/- Amount +
+  Fee (when Fee Unit is the Balance Unit), else the row is rejected.
 - every trading history: Trade Type Transfer is a move between the user's own OKX accounts:
   skipped; other trade types (futures, margin, swaps) are rejected as not supported.
 - funding by Type: Deposit -> deposit, Withdrawal -> withdrawal (Fee in Symbol), Staking Yield
@@ -106,6 +108,43 @@ def _spot_sides(table: pa.Table, checks: RowChecks, side_column: str) -> tuple[p
     return pc.and_(spot, buy), pc.and_(spot, sell)
 
 
+def _fill(
+    table: pa.Table,
+    checks: RowChecks,
+    sides: tuple[pa.Array, pa.Array],
+    asset: pa.Array,
+    amount: pa.Array,
+    fee_unit: pa.Array,
+) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """(what the row moved, fee charged mask, |Fee|) of a trading-history row. Fee is negative
+    when charged; a positive Fee is a maker rebate, added to what the row moves (received +
+    rebate, sent - rebate). The row's own arithmetic is checked where it states Balance Change:
+    Balance Change = +/- Amount + Fee (when the fee is in the row's asset)."""
+    buy, sell = sides
+    fee = pc.fill_null(parse_amount(text(table, "Fee"), "Fee", checks), ZERO)
+    charged = pc.fill_null(negative(fee), False)
+    rebate = pc.fill_null(positive(fee), False)
+    same_unit = pc.fill_null(pc.equal(fee_unit, asset), False)
+    checks.reject(
+        pc.and_(rebate, pc.invert(same_unit)),
+        "a fee rebate (positive Fee '{}') in another asset than the row's is not supported",
+        text(table, "Fee"),
+    )
+    signed = pc.if_else(sell, pc.negate(amount), amount)
+    moved = add_amounts(signed, pc.if_else(rebate, fee, ZERO))
+    checks.note(rebate, "maker rebate '{}' added to the amount", text(table, "Fee"))
+    change = parse_amount(text(table, "Balance Change"), "Balance Change", checks)
+    expected = add_amounts(signed, pc.if_else(same_unit, fee, ZERO))
+    checks.reject(
+        pc.and_(pc.and_(pc.or_(buy, sell), change.is_valid()), pc.not_equal(change, expected)),
+        "Balance Change does not equal Amount + Fee ({}): not a spot fill as read",
+        pc.binary_join_element_wise(
+            text(table, "Balance Change"), text(table, "Amount"), text(table, "Fee"), " vs "
+        ),
+    )
+    return abs_amount(moved), charged, abs_amount(fee)
+
+
 def trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     n = table.num_rows
     checks = RowChecks(n)
@@ -113,14 +152,14 @@ def trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChe
     buy, sell = _spot_sides(table, checks, "Type")
     trade_id = text(table, "id")
     checks.reject(trade_id.is_null(), "missing id in column id")
-    asset, amount, fee = _amounts(table, checks, "Unit")
-    has_fee = pc.fill_null(positive(fee), False)
+    asset, amount, _ = _amounts(table, checks, "Unit")
+    moved, charged, fee = _fill(table, checks, (buy, sell), asset, amount, asset)
     draft = leg_draft(
         ctx.wallet or NAME,
         ts,
         (buy, sell),
-        (asset, amount),
-        (has_fee, asset, fee),
+        (asset, moved),
+        (charged, asset, fee),
         trade_id,
         pc.binary_join_element_wise("okx", trade_id, "|"),
     )
@@ -146,37 +185,14 @@ def trades_2025_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, R
     )
     raw_fee_unit = text(table, "Fee Unit")
     fee_unit = parse_asset(raw_fee_unit, "Fee Unit", checks, NAME)
-    signed_fee = parse_amount(text(table, "Fee"), "Fee", checks)
-    fee = pc.fill_null(signed_fee, ZERO)
-    charged = pc.fill_null(negative(fee), False)
-    rebate = pc.fill_null(positive(fee), False)
-    same_unit = pc.fill_null(pc.equal(fee_unit, asset), False)
-    checks.reject(pc.and_(charged, fee_unit.is_null()), "missing fee asset in column Fee Unit")
-    checks.reject(
-        pc.and_(rebate, pc.invert(same_unit)),
-        "a fee rebate (positive Fee '{}') in another asset than the Balance Unit is not supported",
-        text(table, "Fee"),
-    )
-    # A maker rebate adds to what the row moves: received + rebate, sent - rebate.
-    signed = pc.if_else(sell, pc.negate(amount), amount)
-    moved = add_amounts(signed, pc.if_else(rebate, fee, ZERO))
-    checks.note(rebate, "maker rebate '{}' added to the amount", text(table, "Fee"))
-    # The row's own arithmetic: Balance Change = +/- Amount + Fee in the Balance Unit.
-    change = parse_amount(text(table, "Balance Change"), "Balance Change", checks)
-    expected = add_amounts(signed, pc.if_else(same_unit, fee, ZERO))
-    checks.reject(
-        pc.and_(pc.and_(spot, change.is_valid()), pc.not_equal(change, expected)),
-        "Balance Change does not equal Amount + Fee ({}): not a spot fill as read",
-        pc.binary_join_element_wise(
-            text(table, "Balance Change"), text(table, "Amount"), text(table, "Fee"), " vs "
-        ),
-    )
+    moved, charged, fee = _fill(table, checks, (buy, sell), asset, amount, fee_unit)
+    checks.reject(pc.and_(charged, raw_fee_unit.is_null()), "missing fee asset in column Fee Unit")
     draft = leg_draft(
         ctx.wallet or NAME,
         ts,
         (buy, sell),
-        (asset, abs_amount(moved)),
-        (charged, fee_unit, abs_amount(fee)),
+        (asset, moved),
+        (charged, fee_unit, fee),
         order_id,
         pc.binary_join_element_wise("okx", order_id, text(table, "Time"), "|"),
     )
