@@ -137,7 +137,11 @@ def orders_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChe
         "Tax '{}' is not supported: the export does not say its currency",
         text(table, "Tax"),
     )
-    ts = _time(table, "Filled Time", checks, ctx)
+    # an order that filled nothing may have no Filled Time: its Order Time stands in (skipped)
+    unfilled = pc.fill_null(pc.equal(filled, pa.scalar(0, filled.type)), False)
+    stand_in = pc.if_else(unfilled, text(table, "Order Time"), text(table, "Filled Time"))
+    i = table.column_names.index("Filled Time")
+    ts = _time(table.set_column(i, "Filled Time", stand_in), "Filled Time", checks, ctx)
     return _order_trades(table, ctx, checks, ts, _FILLED_ORDERS), checks
 
 
