@@ -490,3 +490,25 @@ def test_okx_trades_maker_rebate_is_received_not_charged() -> None:
         )
     ]
     assert rejected(result) == []
+
+
+def test_okx_time_is_local_to_the_zone_its_preamble_states() -> None:
+    """'Time Zone:UTC+8' on the line before the header: 07:00 on New Year's day is 23:00 UTC of
+    the year before (a tax year apart); `tz` does not apply to a file that states its zone."""
+    body = (
+        "id,Time,Type,Amount,Before Balance,After Balance,Symbol\n"
+        "401,2025-01-01 07:00:00,Deposit,1,0,1,ETH\n"
+    )
+    for preamble, tz, expected in (
+        ("UID:1,Account Type:Main,Time Zone:UTC+8\n", None, utc(2024, 12, 31, 23)),
+        (
+            "\ufeffUID:1,\ufeffAccount Type:Main,\ufeffTime Zone:UTC+8\n",
+            "Europe/Berlin",
+            utc(2024, 12, 31, 23),
+        ),
+        ("UID:1,Account Type:Main,Time Zone:UTC-3:30\n", None, utc(2025, 1, 1, 10, 30)),
+        ("", "Asia/Tokyo", utc(2024, 12, 31, 22)),  # no preamble: zone-less, `tz` applies
+    ):
+        result = parse_bytes((preamble + body).encode(), user_id="user-1", tz=tz)
+        assert result.version == "okx-funding-2025"
+        assert result.table.column("timestamp").to_pylist() == [expected], preamble

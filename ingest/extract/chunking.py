@@ -58,6 +58,7 @@ class FileLayout:
     encoding: str = UTF8  # of the stored file (see ingest.extract.encoding)
     delimiter: str = ","
     mapping: ColumnMapping | None = None  # the user's columns of a `mapped` file
+    preamble: str = ""  # the lines before the header (OKX states the Time Zone there)
 
     @property
     def spec(self) -> FormatSpec:
@@ -136,6 +137,7 @@ def sniff_layout(
                     encoding=encoding,
                     delimiter=delimiter,
                     mapping=mapping,
+                    preamble=text[:pos],
                 )
         pos, line_no = end + 1, line_no + 1
     reason = not_text_reason(head)  # judged only now: a NUL in some data row must not sink the file

@@ -364,7 +364,10 @@ def legs_of_rows(rows: ChunkRows, layout: FileLayout, ctx: ParseContext) -> Chun
         check_timezone(ctx.tz)
     spec = layout.spec
     table, raw, lines = rows.table, rows.raw, rows.lines
-    for name, value in spec.header_values(header_fields(layout.header, layout.delimiter)).items():
+    constants = spec.header_values(header_fields(layout.header, layout.delimiter))
+    if spec.preamble_values is not None:
+        constants |= spec.preamble_values(layout.preamble)
+    for name, value in constants.items():
         table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
     if spec.expand is not None and table.num_rows:
         table, index = spec.expand(table)

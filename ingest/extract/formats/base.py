@@ -175,6 +175,8 @@ class FormatSpec:
     # Rows one input row stands for (a Koinly export transfer is a withdrawal and a deposit):
     # table -> (expanded table, index of the input row of each output row).
     expand: Callable[[pa.Table], tuple[pa.Table, np.ndarray]] | None = None
+    # Constant columns read from the lines before the header (OKX: 'Time Zone:UTC+8').
+    preamble_values: Callable[[str], dict[str, str]] | None = None
 
     @property
     def source_name(self) -> str:

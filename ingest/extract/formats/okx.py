@@ -37,12 +37,15 @@ Mapping:
   row (the asset sent) of one time; rows of one time are combined (different pairs in one second
   cannot be paired and are rejected); other types are rejected.
 
-Time zones: okx-* Time carries no zone (OKX writes the exporting account's zone in the preamble
-line, 'Time Zone:UTC+8'; pass `tz`), date order year-month-day; okex-2020 time is zone-less or
+Time zones: okx-* Time carries no zone in its cells; OKX writes the zone the export was made in
+on the preamble line ('Time Zone:UTC+8'), which is then applied (and `tz` is not); a file without
+that line is zone-less (`tz`). Date order year-month-day; okex-2020 time is zone-less or
 ends in CST (China Standard Time, +08:00), year-month-day. The id is the exchange id.
 """
 
 from __future__ import annotations
+
+import re
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -72,6 +75,34 @@ from ingest.normalize.canonical import TxType
 
 NAME = "okx"
 INTERNAL = "move between the user's own OKX accounts (no disposal)"
+
+
+_PREAMBLE_ZONE = re.compile(
+    r"Time\s*Zone\s*:\s*(?:UTC|GMT)\s*(?:(?P<sign>[+-])(?P<hours>\d{1,2})(?::?(?P<minutes>\d{2}))?)?",
+    re.IGNORECASE,
+)
+
+
+def preamble_zone(preamble: str) -> dict[str, str]:
+    """{"preamble_offset": "+08:00"} of an export whose preamble says 'Time Zone:UTC+8' (the
+    zone the exporting account chose: its Time values are local to it); {} without one."""
+    m = _PREAMBLE_ZONE.search(preamble.replace("\ufeff", ""))
+    if m is None:
+        return {}
+    if m.group("sign") is None:
+        return {"preamble_offset": "+00:00"}
+    hours, minutes = int(m.group("hours")), int(m.group("minutes") or 0)
+    return {"preamble_offset": f"{m.group('sign')}{hours:02d}:{minutes:02d}"}
+
+
+def _time(table: pa.Table, checks: RowChecks, ctx: ParseContext) -> pa.Array:
+    """Time, in the zone the preamble states (then `tz` does not apply), else zone-less."""
+    values = text(table, "Time")
+    offset = text(table, "preamble_offset")
+    if offset.null_count == len(offset):
+        return parse_timestamp(values, "Time", checks, ctx.tz)
+    zoned = pc.binary_join_element_wise(values, offset, "")
+    return parse_timestamp(zoned, "Time", checks, None)
 
 
 def _amounts(
@@ -148,7 +179,7 @@ def _fill(
 def trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     n = table.num_rows
     checks = RowChecks(n)
-    ts = parse_timestamp(text(table, "Time"), "Time", checks, ctx.tz)
+    ts = _time(table, checks, ctx)
     buy, sell = _spot_sides(table, checks, "Type")
     trade_id = text(table, "id")
     checks.reject(trade_id.is_null(), "missing id in column id")
@@ -169,7 +200,7 @@ def trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChe
 def trades_2025_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     n = table.num_rows
     checks = RowChecks(n)
-    ts = parse_timestamp(text(table, "Time"), "Time", checks, ctx.tz)
+    ts = _time(table, checks, ctx)
     buy, sell = _spot_sides(table, checks, "Action")
     spot = pc.or_(buy, sell)
     order_id = text(table, "Order id")
@@ -229,7 +260,7 @@ def _balance_delta(table: pa.Table, checks: RowChecks) -> pa.Array:
 def funding_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     n = table.num_rows
     checks = RowChecks(n)
-    ts = parse_timestamp(text(table, "Time"), "Time", checks, ctx.tz)
+    ts = _time(table, checks, ctx)
     type_text = text(table, "Type")
     kind, label = lookup(type_text, KINDS, 2)
     checks.reject(
@@ -361,6 +392,7 @@ VERSIONS = (
         ),
         optional_columns=("PL", "Position Change", "Position Balance", "Balance Change", "Balance"),
         to_legs=trades_to_legs,
+        preamble_values=preamble_zone,
         description="trading history (two rows per spot trade)",
     ),
     FormatSpec(
@@ -368,6 +400,7 @@ VERSIONS = (
         source=NAME,
         columns=TRADES_2025,
         to_legs=trades_2025_to_legs,
+        preamble_values=preamble_zone,
         description="trading history 2024 and later (Symbol, Action, Balance Unit; two rows per "
         "fill; Time zone-less, year-month-day)",
     ),
@@ -376,6 +409,7 @@ VERSIONS = (
         source=NAME,
         columns=TRADES_2025 + ("Filled Price Unit", "Position Unit"),
         to_legs=trades_2025_to_legs,
+        preamble_values=preamble_zone,
         description="trading history 2023 (with Filled Price Unit, Position Unit; Time "
         "zone-less, year-month-day)",
     ),
@@ -393,6 +427,7 @@ VERSIONS = (
             "Symbol",
         ),
         to_legs=funding_to_legs,
+        preamble_values=preamble_zone,
         description="funding account history",
     ),
     FormatSpec(
@@ -400,6 +435,7 @@ VERSIONS = (
         source=NAME,
         columns=("id", "Time", "Type", "Amount", "Before Balance", "After Balance", "Symbol"),
         to_legs=funding_to_legs,
+        preamble_values=preamble_zone,
         description="funding account history 2025 (no Fee; Time zone-less, year-month-day)",
     ),
     FormatSpec(
