@@ -50,6 +50,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingest.normalize.canonical import ASSET_COLUMNS
 from ingest.tax.engine import WalkStart, WalkState, summarize
 from ingest.tax.methods import get_method
 from ingest.tax.methods.base import CarriedMatches
@@ -65,7 +66,6 @@ from ingest.tax.years import (
 CHECKPOINT_VERSION = 1
 NO_ASSET = ""  # the key of rows naming no asset (their findings belong to shard 0)
 PRICE_SETTLE_US = 3 * MICROS_PER_DAY  # valuation reads points up to 2 days around a row
-_ASSET_COLUMNS = ("sent_asset", "received_asset", "fee_asset")
 _INT64 = 1 << 63
 
 
@@ -182,12 +182,12 @@ def row_digests(tx: pa.Table, starts: Sequence[int], reach: int) -> dict[tuple[s
         (_id_hash(t) for t in tx.column("tx_id").to_pylist()), dtype=np.uint64, count=n
     )
     names = sorted(
-        {a for c in _ASSET_COLUMNS for a in pc.unique(tx.column(c)).to_pylist() if a is not None}
+        {a for c in ASSET_COLUMNS for a in pc.unique(tx.column(c)).to_pylist() if a is not None}
     )
     keys = [NO_ASSET, *names]
     value_set = pa.array(names, pa.string())
     codes = []
-    for name in _ASSET_COLUMNS:
+    for name in ASSET_COLUMNS:
         found = pc.index_in(tx.column(name), value_set=value_set)
         codes.append(pc.fill_null(found, -2).to_numpy(zero_copy_only=False).astype(np.int64) + 1)
     first, second, third = codes  # 0 = NO_ASSET, -1 = none
