@@ -73,3 +73,41 @@ def test_only_the_runner_marks_stages_done():
         if calls_to(p, "mark_stage_done") and p.name != "jobs.py"
     ]
     assert marking == ["ingest/pipeline/runner.py"]
+
+
+# Persisted state is plain versioned data, never a pickle (unpickling stored bytes runs code for
+# anyone who can write them, and breaks when a class moves). Ray's transport of task arguments
+# and results between processes is not persisted: packing.py pickles for it, nothing else does.
+PICKLE_MODULES = {"pickle", "_pickle", "cPickle", "cloudpickle", "dill", "shelve", "marshal"}
+PICKLE_CALLS = {"read_pickle", "to_pickle"}  # pandas and friends
+PICKLING_ALLOWED = {"ingest/pipeline/packing.py"}
+
+
+def pickle_uses(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or "", *(f"{node.module}.{a.name}" for a in node.names)]
+        elif isinstance(node, ast.Attribute) and node.attr in PICKLE_MODULES | PICKLE_CALLS:
+            names = [node.attr]
+        else:
+            continue
+        found += [
+            f"line {node.lineno}: {name}"
+            for name in names
+            if set(name.split(".")) & (PICKLE_MODULES | PICKLE_CALLS)
+        ]
+    return found
+
+
+def test_nothing_but_the_ray_transport_pickles():
+    offenders = {
+        relative: uses
+        for p in product_modules()
+        if (relative := str(p.relative_to(ROOT))) not in PICKLING_ALLOWED
+        and (uses := pickle_uses(p))
+    }
+    assert offenders == {}, "store plain versioned data (Arrow, JSON), never a pickle"
+    assert all(pickle_uses(ROOT / allowed) for allowed in PICKLING_ALLOWED)  # the rule is live

@@ -17,6 +17,7 @@ from ingest.extract import storage
 from ingest.load import jobs
 from ingest.load.cassandra import execute
 from ingest.load.transactions import count_transactions, user_months
+from ingest.normalize.canonical import SIDE_COLUMNS
 from ingest.pipeline.runner import submit_job
 from ingest.vocabulary import FINISHED
 
@@ -66,23 +67,13 @@ def view_count(session, user: str) -> int:
     return total
 
 
-SIDES = (
-    "sent_asset",
-    "sent_amount",
-    "received_asset",
-    "received_amount",
-    "fee_asset",
-    "fee_amount",
-)
-
-
 def stored_rows(session, user: str, table: str) -> list[dict]:
     """Every row of `user` in raw_transactions or transactions_view (tx_id and the amounts)."""
     rows: list[dict] = []
     for month in sorted(user_months(session, user)):
         rows += execute(
             session,
-            f"SELECT tx_id, {', '.join(SIDES)} FROM {table} WHERE user_id = ? AND month = ?",
+            f"SELECT tx_id, {', '.join(SIDE_COLUMNS)} FROM {table} WHERE user_id = ? AND month = ?",
             (user, month),
             fetch_size=5000,
         )

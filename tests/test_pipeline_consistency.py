@@ -205,11 +205,46 @@ def test_an_upload_of_recent_rows_resumes_from_checkpoints(ray_local, session, t
     assert {**user_state(session, user), "form8949": form8949_lines(session, user)} == incremental
 
 
+def lose_body(session, user: str, row: dict) -> None:
+    execute(
+        session,
+        "DELETE FROM tax_checkpoint_bodies WHERE user_id = ? AND asset = ? AND period_start = ?",
+        (user, row["asset"], row["period_start"]),
+    )
+
+
+def rewrite_first_part(session, user: str, row: dict, change) -> None:
+    """Part 0 of the body the index names, replaced by ``change(part)``."""
+    key = (user, row["asset"], row["period_start"])
+    [part] = execute(
+        session,
+        "SELECT written_us, body FROM tax_checkpoint_bodies WHERE user_id = ? AND asset = ? "
+        "AND period_start = ? AND part = 0 ALLOW FILTERING",
+        key,
+    )
+    execute(
+        session,
+        "INSERT INTO tax_checkpoint_bodies (user_id, asset, period_start, written_us, part, body) "
+        "VALUES (?, ?, ?, ?, 0, ?)",
+        (*key, part["written_us"], change(part["body"])),
+    )
+
+
+def older_format(session, user: str, row: dict) -> None:  # format 1: migration 009's pickles
+    rewrite_first_part(session, user, row, lambda b: b[:4] + (1).to_bytes(2, "little") + b[6:])
+
+
+def corrupted(session, user: str, row: dict) -> None:
+    rewrite_first_part(session, user, row, lambda b: b[:16] + bytes(48) + b[64:])
+
+
+@pytest.mark.parametrize("damage", [lose_body, older_format, corrupted])
 def test_unreadable_checkpoints_make_the_shards_compute_from_the_start(
-    ray_local, session, tmp_path
+    ray_local, session, tmp_path, damage
 ):
-    """The index points at bodies that are gone (a lost write, a class that moved): the job
-    still succeeds, its shards compute from their first rows, and the tables equal a recompute."""
+    """The index points at bodies that are gone (a lost write), of an older format (no
+    migration to this code's) or corrupted: the job still succeeds, its shards compute from
+    their first rows, and the tables equal a recompute."""
     early, late = split_by_date(generated(tmp_path, 1500, seed=43), "2024-10-01")
     user = f"ckpt-lost-{uuid.uuid4().hex[:8]}"
     assert wait(session, upload(session, user, early, fmt="koinly")).status == "succeeded"
@@ -220,11 +255,7 @@ def test_unreadable_checkpoints_make_the_shards_compute_from_the_start(
     )
     assert index
     for row in index:
-        execute(
-            session,
-            "DELETE FROM tax_checkpoint_parts WHERE user_id = ? AND asset = ? AND period_start = ?",
-            (user, row["asset"], row["period_start"]),
-        )
+        damage(session, user, row)
     second = wait(session, upload(session, user, late, fmt="koinly"))
     assert second.status == "succeeded"
     assert second.summary["tax"]["shards_resumed"] == 0

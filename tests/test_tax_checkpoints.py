@@ -17,18 +17,17 @@ import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from ingest.tax.checkpoint_codec import decode_checkpoint, encode_checkpoint
 from ingest.tax.checkpoints import (
     CheckpointMeta,
     ShardResume,
     fingerprint,
     needed_checkpoints,
-    pack_checkpoint,
     period_starts,
     prices_changed,
     reach_us,
     resume_point,
     row_digests,
-    unpack_checkpoint,
 )
 from ingest.tax.engine import compute
 from ingest.tax.records import TaxResult
@@ -76,7 +75,7 @@ def resume_of(results: list[ShardResult], shard, start: int) -> ShardResume:
         if (c.key in owned and c.start_us <= start) or (
             c.key in shard.context and c.start_us == start
         ):
-            chosen.setdefault(c.key, []).append(unpack_checkpoint(pack_checkpoint(c)))
+            chosen.setdefault(c.key, []).append(decode_checkpoint(encode_checkpoint(c)))
     return ShardResume(start, chosen)
 
 
@@ -286,3 +285,23 @@ def test_resuming_random_histories_equals_the_full_run(history):
                 merge_shards(results, method=method, pooling=pooling), got, start, tx
             )
         assert expected.balances == compute(tx, method=method, pooling=pooling).balances
+
+
+def test_each_method_states_its_reach():
+    """The reach of checkpoints (and of an upload's rewritten view rows) is the transfer window
+    plus the look-ahead the method declares: none for lot and average methods, the UK's 30-day
+    rule (in London days) for the UK."""
+    from ingest.tax.methods import METHODS
+    from ingest.tax.methods.uk import BED_AND_BREAKFAST_DAYS
+    from ingest.tax.years import MICROS_PER_DAY, MICROS_PER_HOUR
+
+    lookahead = {str(name): m.match_lookahead_days for name, m in METHODS.items()}
+    assert lookahead == {
+        "fifo": 0,
+        "lifo": 0,
+        "hifo": 0,
+        "acb": 0,
+        "uk": BED_AND_BREAKFAST_DAYS + 1,
+    }
+    for name, days in lookahead.items():
+        assert reach_us(name, 24.0) == 24 * MICROS_PER_HOUR + days * MICROS_PER_DAY

@@ -54,7 +54,13 @@ from ingest.extract.formats.base import (
     classify_sides,
 )
 from ingest.extract.formats.mapped import ColumnMapping
-from ingest.normalize.canonical import AMOUNT, CANONICAL_SCHEMA, TxType
+from ingest.normalize.canonical import (
+    AMOUNT,
+    CANONICAL_SCHEMA,
+    SIDE_COLUMNS,
+    STATED_COLUMNS,
+    TxType,
+)
 from ingest.normalize.identity import content_key, occurrence_index, tx_ids
 from ingest.tax.numbers import split, tax_context
 
@@ -334,22 +340,9 @@ def read_rows(
 
 
 # --- chunk -> legs -------------------------------------------------------------------------------
-CONTENT_COLUMNS = (
-    "timestamp",
-    "wallet",
-    "type",
-    "label",
-    "sent_asset",
-    "sent_amount",
-    "received_asset",
-    "received_amount",
-    "fee_asset",
-    "fee_amount",
-    "fiat_value",
-    "fiat_currency",
-    "tx_hash",
-    "description",
-)
+# What makes two rows the same row (their content key): what the row states but the exchange's
+# own id, in STATED_COLUMNS order (the order is part of every stored id).
+CONTENT_COLUMNS = tuple(c for c in STATED_COLUMNS if c != "external_id")
 
 
 def parse_chunk(data: bytes, layout: FileLayout, first_line: int, ctx: ParseContext) -> ChunkResult:
@@ -662,17 +655,7 @@ def _combine_mixed(key: str, legs: list[dict]) -> tuple[list[dict], str | None]:
             fees[leg["fee_asset"]] = fees.get(leg["fee_asset"], Decimal(0)) + leg["fee_amount"]
     first = legs[0]
     base = {c: first[c] for c in TX_COLUMNS if c not in ("partition_key", "line")}
-    base |= {
-        c: None
-        for c in (
-            "sent_asset",
-            "sent_amount",
-            "received_asset",
-            "received_amount",
-            "fee_asset",
-            "fee_amount",
-        )
-    }
+    base |= dict.fromkeys(SIDE_COLUMNS)
     parts: dict[str | None, list[dict]] = {}
     for leg in legs:
         if leg["sent_asset"] or leg["received_asset"]:

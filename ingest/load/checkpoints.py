@@ -1,5 +1,6 @@
-"""Tax checkpoints in Cassandra (migration 009): the index the stage plans with, and the bodies a
-shard resumes from. The checkpoint itself and its validity rules: ingest/tax/checkpoints.py."""
+"""Tax checkpoints in Cassandra (migrations 009 and 010): the index the stage plans with, and the
+bodies a shard resumes from. The checkpoint itself and its validity rules:
+ingest/tax/checkpoints.py; its body (plain versioned data): ingest/tax/checkpoint_codec.py."""
 
 from __future__ import annotations
 
@@ -9,13 +10,8 @@ from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent_with_args
 
 from ingest.load.cassandra import execute, execute_many, prepared, with_retry
-from ingest.tax.checkpoints import (
-    AssetCheckpoint,
-    CheckpointMeta,
-    Digest,
-    pack_checkpoint,
-    unpack_checkpoint,
-)
+from ingest.tax.checkpoint_codec import decode_checkpoint, encode_checkpoint
+from ingest.tax.checkpoints import AssetCheckpoint, CheckpointMeta, Digest
 from ingest.tax.years import datetime_from_micros, micros_from_datetime
 
 PART_BYTES = 2 * 1024 * 1024  # per row: far below the 16 MB mutation limit of a default node
@@ -26,11 +22,11 @@ SELECT_INDEX = (
     "written_us, parts FROM tax_checkpoints WHERE user_id = ?"
 )
 SELECT_BODY = (
-    "SELECT part, body FROM tax_checkpoint_parts WHERE user_id = ? AND asset = ? AND "
+    "SELECT part, body FROM tax_checkpoint_bodies WHERE user_id = ? AND asset = ? AND "
     "period_start = ? AND written_us = ?"
 )
 INSERT_PART = (
-    "INSERT INTO tax_checkpoint_parts (user_id, asset, period_start, written_us, part, body) "
+    "INSERT INTO tax_checkpoint_bodies (user_id, asset, period_start, written_us, part, body) "
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
 INSERT_INDEX = (
@@ -38,13 +34,14 @@ INSERT_INDEX = (
     "rows_before, rows_reach, hash_reach, written_us, parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 DELETE_OLDER_BODIES = (
-    "DELETE FROM tax_checkpoint_parts WHERE user_id = ? AND asset = ? AND period_start = ? "
+    "DELETE FROM tax_checkpoint_bodies WHERE user_id = ? AND asset = ? AND period_start = ? "
     "AND written_us < ?"
 )
 
 
 class UnreadableCheckpoint(Exception):
-    """A body that is missing or no longer unpacks: the shard computes from the start."""
+    """A body that is missing, of a format version this code has no migration from, or that
+    does not decode: the shard computes from the start."""
 
 
 def read_index(session: Session, user_id: str) -> dict[tuple[str, int], CheckpointMeta]:
@@ -83,8 +80,8 @@ def read_checkpoints(
         if [p for p, _ in parts] != list(range(meta.parts)) or not parts:
             raise UnreadableCheckpoint(f"checkpoint {meta.key}@{meta.start_us}: parts missing")
         try:
-            checkpoint = unpack_checkpoint(b"".join(body for _, body in parts))
-        except Exception as exc:  # pickle and zstd raise many kinds
+            checkpoint = decode_checkpoint(b"".join(body for _, body in parts))
+        except Exception as exc:  # whatever the bytes are, the shard recomputes
             raise UnreadableCheckpoint(f"checkpoint {meta.key}@{meta.start_us}: {exc!r}") from exc
         out.setdefault(meta.key, []).append(checkpoint)
     for found in out.values():
@@ -115,7 +112,7 @@ def write_checkpoints(
         else:
             is_usable = usable.get(checkpoint.start_us, False)
         start = datetime_from_micros(checkpoint.start_us)
-        body = pack_checkpoint(checkpoint)
+        body = encode_checkpoint(checkpoint)
         pieces = [body[i : i + PART_BYTES] for i in range(0, len(body), PART_BYTES)] or [b""]
         parts += [
             (user_id, checkpoint.key, start, written_us, number, piece)

@@ -27,6 +27,9 @@ from ingest.load.jobs import now
 from ingest.tax.records import Flag, TxMetrics
 from ingest.tax.years import datetime_from_micros, micros_from_datetime
 
+# Written as positional tuples (INSERT_VIEW; the tax stage builds them in this order), so this
+# list is the order of the tuples, not derived from the canonical columns (most of which it
+# repeats: tests/test_canonical_columns.py checks those are canonical or valued columns).
 VIEW_COLUMNS = (
     "user_id",
     "month",

@@ -86,7 +86,26 @@ CANONICAL_SCHEMA = pa.schema(
     ]
 )
 
+# The one list of canonical columns (the schema's order); the named subsets below derive from it.
 CANONICAL_COLUMNS = tuple(CANONICAL_SCHEMA.names)
+IDENTITY_COLUMNS = ("tx_id", "user_id")  # given by the pipeline (normalize.identity)
+SOURCE_COLUMNS = ("source", "source_file", "source_line")  # where the row came from
+# What a file's row states (a parse draft row), time first. parse hashes these, external_id
+# aside, in this order into the row's content key, from which its id derives: the order is part
+# of every stored id.
+STATED_COLUMNS = (
+    "timestamp",
+    "wallet",
+    *(
+        c
+        for c in CANONICAL_COLUMNS
+        if c not in (*IDENTITY_COLUMNS, *SOURCE_COLUMNS, "timestamp", "wallet")
+    ),
+)
+# A row's three sides, each an (asset, amount) pair: sent, received, fee.
+SIDE_COLUMNS = tuple(c for c in CANONICAL_COLUMNS if c.startswith(("sent_", "received_", "fee_")))
+ASSET_COLUMNS = SIDE_COLUMNS[0::2]
+AMOUNT_COLUMNS = SIDE_COLUMNS[1::2]
 
 
 def plain_decimal(value: Decimal) -> str:

@@ -86,11 +86,10 @@ from ingest.tax.shards import (
     shard_mask,
 )
 from ingest.tax.years import micros_from_datetime
-from ingest.vocabulary import JobKind, Method, Stage
+from ingest.vocabulary import JobKind, Stage
 
 log = logging.getLogger(__name__)
 
-UK_LOOKAHEAD = timedelta(days=30)
 MONTHS_PER_READ = 3  # a read task holds at most this many months of the history
 # View rows are bound and written this many at a time: the driver's bound statements and their
 # Python values (about 2 KB a row) then exist for one slice, not for the whole shard.
@@ -351,14 +350,12 @@ def rewrite_mask(valued: pa.Table, cutoffs: dict[str, datetime] | None) -> np.nd
 
 # --- the orchestrator ---------------------------------------------------------------------------
 def cutoffs_of(
-    ctx: JobContext, done: StageResults, fetched_windows: list
+    ctx: JobContext, done: StageResults, fetched_windows: list, options: TaxOptions
 ) -> dict[str, datetime] | None:
     """Per asset, the time from which view rows may have changed; None: all of them."""
     if ctx.job.kind != JobKind.UPLOAD:
         return None
-    lookback = timedelta(hours=ctx.settings.transfer_window_hours)
-    if ctx.user.method == Method.UK:
-        lookback += UK_LOOKAHEAD
+    lookback = timedelta(microseconds=options.reach_us)  # transfer window + method look-ahead
     cutoffs: dict[str, datetime] = {}
     ranges = done.ingest.asset_ranges if done.ingest else {}
     for asset, (lo, _hi) in ranges.items():
@@ -463,7 +460,7 @@ def plan_rewrite(
     options: TaxOptions,
 ) -> tuple[ShardPlan, list[Shard], Rewrite]:
     """Who owns which asset, which shards must recompute, and what they rewrite."""
-    cutoffs = cutoffs_of(ctx, done, report.fetched_windows)
+    cutoffs = cutoffs_of(ctx, done, report.fetched_windows, options)
     plan = plan_shards(history.stats, shard_count(executor, sum(history.stats.asset_rows.values())))
     dirty = dirty_shards(plan, cutoffs)
     known_years = tuple(

@@ -5,8 +5,8 @@ asset A at a *period start* S (the first instant of a tax year in the method's c
 everything the rest of A's computation needs from before S, so a recompute can read, value,
 reconcile and walk only A's rows from S on:
 
-- ``walk``: the engine's walk state at S, packed (pools and their lots, wallet ledgers, holdings,
-  negative-balance episodes, lots in flight, the lot counter: ``engine._AssetWalk.state``);
+- ``walk``: the engine's walk state at S (``engine.WalkState``: pools and their lots, wallet
+  ledgers, holdings, negative-balance episodes, lots in flight, the lot counter);
 - ``transfers``: A's transfer matches that cross S (withdrawn before S, deposited from S on),
   so the deposits resolve and reconciliation from S on skips the deposits already taken;
 - ``carried``: the UK 30-day matches of disposals before S into acquisition days from S on;
@@ -16,7 +16,8 @@ reconcile and walk only A's rows from S on:
 
 Valid when (``resume_point``):
 - same settings (``fingerprint``: method, pooling, currency, transfer window and fee share, and
-  CHECKPOINT_VERSION, raised whenever the engine's results or state change shape);
+  CHECKPOINT_VERSION, raised whenever the engine's results change; how the state is stored has
+  its own version, checkpoint_codec.FORMAT_VERSION);
 - same rows: the rows naming A before S + *reach* (the transfer window, plus the UK 30-day
   look-ahead) are the ones the checkpoint was made from (``Digest``: their count and the sum of
   their tx ids' hashes). The greedy transfer matching and the UK rules decide an event before S
@@ -34,11 +35,12 @@ A shard resumes at the latest period start at which every asset it owns has vali
 there and at every earlier period start (their years and findings), and the assets it only
 reconciles (shards.Shard.context) have a valid one there. An asset with no rows before S needs
 none: its state there is the empty one. Results equal a full run (tests/test_tax_checkpoints.py).
+
+Stored as plain versioned data, never pickled: ingest/tax/checkpoint_codec.py.
 """
 
 from __future__ import annotations
 
-import pickle
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +50,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.tax.engine import WalkStart, summarize
+from ingest.normalize.canonical import ASSET_COLUMNS
+from ingest.tax.engine import WalkStart, WalkState, summarize
 from ingest.tax.methods import get_method
 from ingest.tax.methods.base import CarriedMatches
 from ingest.tax.reconcile import TransferMatch
@@ -63,7 +66,6 @@ from ingest.tax.years import (
 CHECKPOINT_VERSION = 1
 NO_ASSET = ""  # the key of rows naming no asset (their findings belong to shard 0)
 PRICE_SETTLE_US = 3 * MICROS_PER_DAY  # valuation reads points up to 2 days around a row
-_ASSET_COLUMNS = ("sent_asset", "received_asset", "fee_asset")
 _INT64 = 1 << 63
 
 
@@ -81,7 +83,7 @@ class Digest:
 class AssetCheckpoint:
     key: str  # an asset, or NO_ASSET
     start_us: int
-    walk: bytes | None  # None: nothing was walked (NO_ASSET, or rows that made no event)
+    walk: WalkState | None  # None: nothing was walked (NO_ASSET, or rows that made no event)
     transfers: list[TransferMatch] = field(default_factory=list)
     carried: CarriedMatches = field(default_factory=dict)
     years: dict[str, YearSummary] = field(default_factory=dict)  # of the period ending here
@@ -180,12 +182,12 @@ def row_digests(tx: pa.Table, starts: Sequence[int], reach: int) -> dict[tuple[s
         (_id_hash(t) for t in tx.column("tx_id").to_pylist()), dtype=np.uint64, count=n
     )
     names = sorted(
-        {a for c in _ASSET_COLUMNS for a in pc.unique(tx.column(c)).to_pylist() if a is not None}
+        {a for c in ASSET_COLUMNS for a in pc.unique(tx.column(c)).to_pylist() if a is not None}
     )
     keys = [NO_ASSET, *names]
     value_set = pa.array(names, pa.string())
     codes = []
-    for name in _ASSET_COLUMNS:
+    for name in ASSET_COLUMNS:
         found = pc.index_in(tx.column(name), value_set=value_set)
         codes.append(pc.fill_null(found, -2).to_numpy(zero_copy_only=False).astype(np.int64) + 1)
     first, second, third = codes  # 0 = NO_ASSET, -1 = none
@@ -380,21 +382,3 @@ def make_checkpoints(
 
 def _within(time_us: int, low: int | None, high: int) -> bool:
     return (low is None or time_us >= low) and time_us < high
-
-
-# --- the stored body ---------------------------------------------------------------------------
-# Pickled: the walk state is the engine's own objects (pools of lots), and checkpoints are read
-# only from the project's own keyspace. A body that no longer unpickles (a class moved) is an
-# invalid checkpoint: the caller recomputes from the start. zstd after an 8-byte raw length.
-def pack_checkpoint(checkpoint: AssetCheckpoint) -> bytes:
-    raw = pickle.dumps(checkpoint, protocol=pickle.HIGHEST_PROTOCOL)
-    return len(raw).to_bytes(8, "little") + pa.Codec("zstd").compress(raw, asbytes=True)
-
-
-def unpack_checkpoint(body: bytes) -> AssetCheckpoint:
-    size = int.from_bytes(body[:8], "little")
-    raw = pa.Codec("zstd").decompress(body[8:], decompressed_size=size, asbytes=True)
-    checkpoint = pickle.loads(raw)
-    if not isinstance(checkpoint, AssetCheckpoint):
-        raise ValueError("not a tax checkpoint")
-    return checkpoint

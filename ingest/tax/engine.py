@@ -19,7 +19,6 @@ first took the balance below zero: per wallet in per-wallet pooling, for the who
 from __future__ import annotations
 
 import gc
-import pickle
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -40,7 +39,14 @@ from ingest.tax.events import (
     transfer_legs,
 )
 from ingest.tax.methods import get_method
-from ingest.tax.methods.base import CarriedMatches, CostBasisMethod, Lot, LotPool
+from ingest.tax.methods.base import (
+    CarriedMatches,
+    CostBasisMethod,
+    Lot,
+    LotPool,
+    PoolState,
+    copy_lot,
+)
 from ingest.tax.numbers import ZERO, split, tax_context
 from ingest.tax.reconcile import TransferMatch, reconcile
 from ingest.tax.records import (
@@ -133,13 +139,28 @@ def prepare(
     )
 
 
+@dataclass(slots=True)
+class WalkState:
+    """Everything the rest of an asset's walk depends on, as plain data (a snapshot: later
+    changes to the walk do not reach it). Lines, income and per-tx metrics are outputs, not
+    state. Stored in checkpoints by ingest/tax/checkpoint_codec.py."""
+
+    pools: dict[str, PoolState]  # pool key (a wallet, or ALL_WALLETS) -> pool
+    ledger: dict[str, Decimal]  # wallet -> quantity
+    holdings: Decimal
+    negative: list[str]  # pools below zero, sorted
+    in_flight: dict[str, list[Lot]]  # transfer id -> lots travelling
+    early_arrivals: dict[str, str]  # transfer id -> wallet (the deposit came first)
+    seq: int  # the next lot's acquisition number
+
+
 @dataclass(frozen=True, slots=True)
 class WalkStart:
-    """Where a resumed walk begins (ingest.tax.checkpoints): the packed walk state at a period
-    start and what UK matching carried into the period."""
+    """Where a resumed walk begins (ingest.tax.checkpoints): the walk state at a period start
+    and what UK matching carried into the period."""
 
     start_us: int
-    state: bytes
+    state: WalkState
     carried: CarriedMatches = field(default_factory=dict)
 
 
@@ -159,7 +180,7 @@ def compute_asset(
     ``start``: resume from a checkpoint; ``events`` are then the asset's events from its period
     start on, and the result holds what those events produce (lines, income, per-tx metrics,
     walk findings from then on; balances at the end). ``snapshot_at``: period starts at which
-    to pack the walk's state (``AssetResult.snapshots``; none before the asset's first event)."""
+    to take the walk's state (``AssetResult.snapshots``; none before the asset's first event)."""
     accounting = check_options(method, pooling)
     with tax_context(), gc_paused():
         ordered = sorted(events, key=_EVENT_ORDER)  # prepare's lists are sorted: linear
@@ -359,31 +380,30 @@ class _AssetWalk:
             pool = self.pools[key] = self.method.new_pool()
         return pool
 
-    def state(self) -> bytes:
-        """Everything the rest of the walk depends on, packed (a snapshot: later changes to
-        the pools do not reach it). Lines, income and per-tx metrics are outputs, not state."""
-        return pickle.dumps(
-            (
-                self.pools,
-                dict(self.ledger),
-                self.holdings,
-                sorted(self.negative),
-                self.in_flight,
-                self.early_arrivals,
-                self.seq,
-            ),
-            protocol=pickle.HIGHEST_PROTOCOL,
+    def state(self) -> WalkState:
+        return WalkState(
+            pools={key: pool.export() for key, pool in self.pools.items()},
+            ledger=dict(self.ledger),
+            holdings=self.holdings,
+            negative=sorted(self.negative),
+            in_flight={t: [copy_lot(lot) for lot in lots] for t, lots in self.in_flight.items()},
+            early_arrivals=dict(self.early_arrivals),
+            seq=self.seq,
         )
 
-    def restore(self, state: bytes) -> None:
-        pools, ledger, holdings, negative, in_flight, early, seq = pickle.loads(state)
-        self.pools = pools
-        self.ledger = defaultdict(lambda: ZERO, ledger)
-        self.holdings = holdings
-        self.negative = set(negative)
-        self.in_flight = in_flight
-        self.early_arrivals = early
-        self.seq = seq
+    def restore(self, state: WalkState) -> None:
+        """The pools are the method's own (new_pool), filled from ``state``, which stays as
+        it was (it may be restored again)."""
+        self.pools = {}
+        for key, pool_state in state.pools.items():
+            pool = self.pools[key] = self.method.new_pool()
+            pool.load(pool_state)
+        self.ledger = defaultdict(lambda: ZERO, state.ledger)
+        self.holdings = state.holdings
+        self.negative = set(state.negative)
+        self.in_flight = {t: [copy_lot(lot) for lot in lots] for t, lots in state.in_flight.items()}
+        self.early_arrivals = dict(state.early_arrivals)
+        self.seq = state.seq
 
     def run(self, start: WalkStart | None = None, snapshot_at: Sequence[int] = ()) -> AssetResult:
         starts = [t for t in snapshot_at if start is None or t > start.start_us]
@@ -392,7 +412,7 @@ class _AssetWalk:
         )
         into_pool = pre_match.into_pool if pre_match else {}
         matched = pre_match.disposals if pre_match else {}
-        snapshots: dict[int, bytes] = {}
+        snapshots: dict[int, WalkState] = {}
         # No snapshot before anything happened: the state there is the empty one.
         began = start is not None
         next_start = 0

@@ -28,6 +28,10 @@ Conventions (each is what the leading tools do; the tests pin them):
 - A value the tax needs but the row lacks (price_status != ok, no value) is used as 0 and the event
   is flagged ``missing_price`` (plus one finding per transaction): rows are never dropped.
 
+Each transaction type has one rule (``_RULES``: type -> function) that turns a row into events;
+what every type shares follows it (a crypto fee's own disposal, the findings, legs and phases:
+``_EventBuilder.row``).
+
 Events of one asset sort by (time, phase, tx_id, leg); phase 0 for a transaction that brings the
 asset in, 1 otherwise, so at equal timestamps inflows come before outflows.
 """
@@ -35,7 +39,8 @@ asset in, 1 otherwise, so at equal timestamps inflows come before outflows.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
 from operator import attrgetter
@@ -47,6 +52,7 @@ import pyarrow.compute as pc
 from ingest.normalize.canonical import (
     FIAT,
     INCOME_LABELS,
+    SIDE_COLUMNS,
     TX_TYPES,
     TxType,
     plain_decimal,
@@ -100,12 +106,7 @@ REQUIRED_COLUMNS = (
     "timestamp",
     "type",
     "label",
-    "sent_asset",
-    "sent_amount",
-    "received_asset",
-    "received_amount",
-    "fee_asset",
-    "fee_amount",
+    *SIDE_COLUMNS,
     "tx_hash",
     "value",
     "fee_value",
@@ -295,18 +296,38 @@ class _EventBuilder:
             f_amount,
             value,
         ) in enumerate(rows):
-            if f_amount is None and value is not None:  # the common rows, without a fee
+            # The common rows, a buy or a sell without a fee, skip the rules (what _exchange
+            # makes of them, at a fraction of the cost).
+            if f_amount is None and value is not None:
                 if tx_type == buy and s_amount is None and r_amount is not None:
                     per_asset[r_asset].append(
                         Event(
-                            r_asset, acquire, time_us, 0, tx_id, 0, wallet, r_amount, value, "buy"
+                            asset=r_asset,
+                            kind=acquire,
+                            time_us=time_us,
+                            phase=0,
+                            tx_id=tx_id,
+                            leg=0,
+                            wallet=wallet,
+                            quantity=r_amount,
+                            amount=value,
+                            purpose="buy",
                         )
                     )
                     continue
                 if tx_type == sell and r_amount is None and s_amount is not None:
                     per_asset[s_asset].append(
                         Event(
-                            s_asset, dispose, time_us, 1, tx_id, 0, wallet, s_amount, value, "sell"
+                            asset=s_asset,
+                            kind=dispose,
+                            time_us=time_us,
+                            phase=1,
+                            tx_id=tx_id,
+                            leg=0,
+                            wallet=wallet,
+                            quantity=s_amount,
+                            amount=value,
+                            purpose="sell",
                         )
                     )
                     continue
@@ -316,18 +337,12 @@ class _EventBuilder:
         return dict(per_asset), self.findings
 
     def row(self, i: int) -> None:
+        """Row ``i``'s events: its type's rule (_RULES), then what every type shares: a crypto
+        fee is a disposal of its own, the findings, the legs and phases."""
         cols = self.cols
-        tx_id, wallet, time_us = cols.tx_id[i], cols.wallet[i], cols.time_us[i]
         tx_type = cols.type[i]
-        s_asset, s_amount = cols.sent_asset[i], cols.sent_amount[i]
-        r_asset, r_amount = cols.received_asset[i], cols.received_amount[i]
         f_asset, f_amount = cols.fee_asset[i], cols.fee_amount[i]
-        value = cols.value[i]
-        # read_columns keeps an amount only where its asset is set (a side's amount: crypto with
-        # an amount > 0; the fee amount: a fee), so `sent`, `received` and `has_fee` imply the
-        # asset; the asserts below only tell the type checker so
-        sent, received = s_amount is not None, r_amount is not None
-        has_fee = f_amount is not None
+        # read_columns keeps the fee amount only where there is a fee, so it implies the asset
         crypto_fee = False
         fee_value: Decimal | None = ZERO
         if f_amount is not None:
@@ -337,287 +352,79 @@ class _EventBuilder:
             if fee_value is None and crypto_fee:
                 fee_value = self.implied_fee_value(i, f_asset, f_amount)
         # a fiat fee only matters as the cost of an exchange; a crypto fee is also a disposal
-        fee_missing = fee_value is None and (crypto_fee or (has_fee and tx_type in _EXCHANGES))
-        fee_cost = ZERO if fee_value is None else fee_value
-        inflows: list[Event] = []
-        outflows: list[Event] = []
-        missing_what: list[str] = []
-        unsupported: str | None = None
-
-        if tx_type in _EXCHANGES:
-            if received:
-                assert r_asset is not None and r_amount is not None
-                cost = None if value is None else value + (ZERO if sent else fee_cost)
-                flags = _MISSING if value is None or (fee_missing and not sent) else _EMPTY
-                inflows.append(
-                    Event(
-                        r_asset,
-                        _ACQUIRE,
-                        time_us,
-                        0,
-                        tx_id,
-                        0,
-                        wallet,
-                        r_amount,
-                        cost,
-                        "trade" if sent else "buy",
-                        flags=flags,
-                    )
-                )
-            if sent:
-                assert s_asset is not None and s_amount is not None
-                proceeds = None if value is None else value - fee_cost
-                purpose = "spend" if tx_type == _SPEND else "trade" if received else "sell"
-                flags = _MISSING if value is None or fee_missing else _EMPTY
-                outflows.append(
-                    Event(
-                        s_asset,
-                        _DISPOSE,
-                        time_us,
-                        1,
-                        tx_id,
-                        0,
-                        wallet,
-                        s_amount,
-                        proceeds,
-                        purpose,
-                        flags=flags,
-                        costs=ZERO if proceeds is None else fee_cost,
-                    )
-                )
-            if value is None and (sent or received):
-                missing_what.append("value")
-        elif tx_type == _INCOME:
-            if received:
-                assert r_asset is not None and r_amount is not None
-                label = (cols.label[i] or "").strip().lower()
-                inflows.append(
-                    Event(
-                        r_asset,
-                        _INCOME_KIND,
-                        time_us,
-                        0,
-                        tx_id,
-                        0,
-                        wallet,
-                        r_amount,
-                        value,
-                        "income",
-                        label=label if label in INCOME_LABELS else "income",
-                        flags=_MISSING if value is None else _EMPTY,
-                    )
-                )
-                if value is None:
-                    missing_what.append("value")
-            if sent and received:
-                assert s_amount is not None
-                unsupported = f"income row also sends {plain_decimal(s_amount)} {s_asset}: ignored"
-            elif sent:  # an income reversal (README): the units leave, the income is cancelled
-                assert s_asset is not None and s_amount is not None
-                label = (cols.label[i] or "").strip().lower()
-                outflows.append(
-                    Event(
-                        s_asset,
-                        _REMOVE,
-                        time_us,
-                        1,
-                        tx_id,
-                        0,
-                        wallet,
-                        s_amount,
-                        value,
-                        INCOME_REVERSAL,
-                        label=label if label in INCOME_LABELS else "income",
-                        flags=_MISSING if value is None else _EMPTY,
-                    )
-                )
-                if value is None:
-                    missing_what.append("value")
-        elif tx_type == _DEPOSIT:
-            if received:
-                assert r_asset is not None and r_amount is not None
-                match = self.by_deposit.get(tx_id)
-                if match is not None:
-                    inflows.append(
-                        Event(
-                            r_asset,
-                            _RECEIVE,
-                            time_us,
-                            0,
-                            tx_id,
-                            0,
-                            wallet,
-                            r_amount,
-                            None,
-                            "deposit",
-                            transfer_id=match.withdrawal_tx_id,
-                            counter_wallet=match.from_wallet,
-                            flags=_TRANSFER,
-                        )
-                    )
-                else:
-                    inflows.append(
-                        Event(
-                            r_asset,
-                            _ACQUIRE,
-                            time_us,
-                            0,
-                            tx_id,
-                            0,
-                            wallet,
-                            r_amount,
-                            None,
-                            "deposit",
-                            flags=_UNMATCHED_DEPOSIT,
-                        )
-                    )
-            if sent:
-                assert s_amount is not None
-                unsupported = f"deposit row also sends {plain_decimal(s_amount)} {s_asset}: ignored"
-        elif tx_type == _WITHDRAWAL:
-            if sent:
-                assert s_asset is not None and s_amount is not None
-                match = self.by_withdrawal.get(tx_id)
-                if match is not None:
-                    lost = match.fee_quantity
-                    if lost > 0:
-                        unit_price = self.unit_price(i, s_asset, s_amount)
-                        if unit_price is None:
-                            missing_what.append("transfer fee value")
-                        outflows.append(
-                            Event(
-                                s_asset,
-                                _DISPOSE,
-                                time_us,
-                                1,
-                                tx_id,
-                                0,
-                                wallet,
-                                lost,
-                                None
-                                if unit_price is None
-                                else (lost * unit_price).quantize(QUANTUM),
-                                "transfer_fee",
-                                flags=_TRANSFER_FEE_MISSING
-                                if unit_price is None
-                                else _TRANSFER_FEE,
-                            )
-                        )
-                    outflows.append(
-                        Event(
-                            s_asset,
-                            _SEND,
-                            time_us,
-                            1,
-                            tx_id,
-                            1,
-                            wallet,
-                            match.received_quantity,
-                            None,
-                            "withdrawal",
-                            transfer_id=tx_id,
-                            counter_wallet=match.to_wallet,
-                            flags=_TRANSFER,
-                        )
-                    )
-                else:
-                    outflows.append(
-                        Event(
-                            s_asset,
-                            _REMOVE,
-                            time_us,
-                            1,
-                            tx_id,
-                            0,
-                            wallet,
-                            s_amount,
-                            None,
-                            "withdrawal",
-                            flags=_UNMATCHED_WITHDRAWAL,
-                        )
-                    )
-            if received:
-                assert r_amount is not None
-                unsupported = (
-                    f"withdrawal row also receives {plain_decimal(r_amount)} {r_asset}: ignored"
-                )
-        elif tx_type == _FEE:
-            if sent:
-                assert s_asset is not None and s_amount is not None
-                outflows.append(
-                    Event(
-                        s_asset,
-                        _DISPOSE,
-                        time_us,
-                        1,
-                        tx_id,
-                        0,
-                        wallet,
-                        s_amount,
-                        value,
-                        "fee",
-                        flags=_MISSING if value is None else _EMPTY,
-                    )
-                )
-                if value is None:
-                    missing_what.append("value")
-            if received:
-                assert r_amount is not None
-                unsupported = f"fee row receives {plain_decimal(r_amount)} {r_asset}: ignored"
-        else:
-            unsupported = f"unknown transaction type {tx_type!r}: not processed"
-
+        fee_missing = fee_value is None and (
+            crypto_fee or (f_amount is not None and tx_type in _EXCHANGES)
+        )
+        row = _Row(
+            i=i,
+            tx_id=cols.tx_id[i],
+            wallet=cols.wallet[i],
+            time_us=cols.time_us[i],
+            tx_type=tx_type,
+            s_asset=cols.sent_asset[i],
+            s_amount=cols.sent_amount[i],
+            r_asset=cols.received_asset[i],
+            r_amount=cols.received_amount[i],
+            value=cols.value[i],
+            fee_cost=ZERO if fee_value is None else fee_value,
+            fee_missing=fee_missing,
+            sent=cols.sent_amount[i] is not None,
+            received=cols.received_amount[i] is not None,
+        )
+        _RULES.get(tx_type, _unknown_type)(self, row)
         if crypto_fee:
             assert f_asset is not None and f_amount is not None
-            outflows.append(
-                Event(
-                    f_asset,
-                    _DISPOSE,
-                    time_us,
-                    1,
-                    tx_id,
-                    0,
-                    wallet,
-                    f_amount,
-                    None if fee_missing else fee_value,
-                    "fee",
-                    flags=_MISSING if fee_missing else _EMPTY,
-                )
+            row.outflow(
+                f_asset,
+                _DISPOSE,
+                f_amount,
+                None if fee_missing else fee_value,
+                "fee",
+                flags=_MISSING if fee_missing else _EMPTY,
             )
         if fee_missing:
-            missing_what.append("fee value")
+            row.missing.append("fee value")
+        if row.unsupported is not None or row.missing:
+            self.report(row, f_asset)
+        self.place(row)
 
-        if unsupported is not None:
+    def report(self, row: _Row, f_asset: str | None) -> None:
+        moment = datetime_from_micros(row.time_us)
+        if row.unsupported is not None:
             self.findings.append(
                 Finding(
-                    Flag.UNSUPPORTED,
-                    s_asset or r_asset or f_asset,
-                    wallet,
-                    datetime_from_micros(time_us),
-                    tx_id,
-                    unsupported,
+                    kind=Flag.UNSUPPORTED,
+                    asset=row.s_asset or row.r_asset or f_asset,
+                    wallet=row.wallet,
+                    timestamp=moment,
+                    tx_id=row.tx_id,
+                    detail=row.unsupported,
                 )
             )
-        if missing_what:
-            status = cols.cell("price_status", i) or "unknown"
+        if row.missing:
+            status = self.cols.cell("price_status", row.i) or "unknown"
             self.findings.append(
                 Finding(
-                    Flag.MISSING_PRICE,
-                    (s_asset if sent else r_asset if received else f_asset),
-                    wallet,
-                    datetime_from_micros(time_us),
-                    tx_id,
-                    f"{tx_type}: no {' or '.join(dict.fromkeys(missing_what))} "
+                    kind=Flag.MISSING_PRICE,
+                    asset=row.s_asset if row.sent else row.r_asset if row.received else f_asset,
+                    wallet=row.wallet,
+                    timestamp=moment,
+                    tx_id=row.tx_id,
+                    detail=f"{row.tx_type}: no {' or '.join(dict.fromkeys(row.missing))} "
                     f"(price_status={status}): 0 used",
                 )
             )
-        inflow_assets = {event.asset for event in inflows}
+
+    def place(self, row: _Row) -> None:
+        """Legs numbered inflows first; an outflow of an asset the row also brings in takes the
+        inflows' phase."""
+        inflow_assets = {event.asset for event in row.inflows}
         leg = 0
-        for event in inflows:
+        for event in row.inflows:
             event.leg = leg
             leg += 1
             self.per_asset[event.asset].append(event)
-        for event in outflows:
+        for event in row.outflows:
             event.leg = leg
             leg += 1
             if event.asset in inflow_assets:
@@ -659,3 +466,262 @@ _TRANSFER_FEE = frozenset({Flag.TRANSFER_FEE})
 _TRANSFER_FEE_MISSING = frozenset({Flag.TRANSFER_FEE, Flag.MISSING_PRICE})
 _UNMATCHED_DEPOSIT = frozenset({Flag.UNMATCHED_DEPOSIT})
 _UNMATCHED_WITHDRAWAL = frozenset({Flag.UNMATCHED_WITHDRAWAL})
+
+
+@dataclass(slots=True)
+class _Row:
+    """One row as the rules read it, and what they make of it. read_columns keeps an amount
+    only where its asset is set (a side's amount: crypto with an amount > 0), so ``sent`` and
+    ``received`` imply the asset; the rules' asserts only tell the type checker so."""
+
+    i: int
+    tx_id: str
+    wallet: str
+    time_us: int
+    tx_type: str
+    s_asset: str | None
+    s_amount: Decimal | None
+    r_asset: str | None
+    r_amount: Decimal | None
+    value: Decimal | None
+    fee_cost: Decimal  # the fee's value as a cost of the row (0 when unknown)
+    fee_missing: bool  # the row needs the fee's value and has none
+    sent: bool  # a crypto side sent (s_amount is set)
+    received: bool  # a crypto side received (r_amount is set)
+    inflows: list[Event] = field(default_factory=list)
+    outflows: list[Event] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # values the tax needed and lacked
+    unsupported: str | None = None  # what of the row is ignored, and why
+
+    def inflow(
+        self,
+        asset: str,
+        kind: EventKind,
+        quantity: Decimal,
+        amount: Decimal | None,
+        purpose: str,
+        *,
+        flags: frozenset[str] = _EMPTY,
+        label: str | None = None,
+        transfer_id: str | None = None,
+        counter_wallet: str | None = None,
+    ) -> None:
+        self.inflows.append(
+            Event(
+                asset=asset,
+                kind=kind,
+                time_us=self.time_us,
+                phase=0,
+                tx_id=self.tx_id,
+                leg=0,  # numbered once the row's events are known (_EventBuilder.place)
+                wallet=self.wallet,
+                quantity=quantity,
+                amount=amount,
+                purpose=purpose,
+                label=label,
+                transfer_id=transfer_id,
+                counter_wallet=counter_wallet,
+                flags=flags,
+            )
+        )
+
+    def outflow(
+        self,
+        asset: str,
+        kind: EventKind,
+        quantity: Decimal,
+        amount: Decimal | None,
+        purpose: str,
+        *,
+        flags: frozenset[str] = _EMPTY,
+        label: str | None = None,
+        transfer_id: str | None = None,
+        counter_wallet: str | None = None,
+        costs: Decimal = ZERO,
+    ) -> None:
+        self.outflows.append(
+            Event(
+                asset=asset,
+                kind=kind,
+                time_us=self.time_us,
+                phase=1,  # 0 when the row also brings the asset in (_EventBuilder.place)
+                tx_id=self.tx_id,
+                leg=0,
+                wallet=self.wallet,
+                quantity=quantity,
+                amount=amount,
+                purpose=purpose,
+                label=label,
+                transfer_id=transfer_id,
+                counter_wallet=counter_wallet,
+                flags=flags,
+                costs=costs,
+            )
+        )
+
+
+# --- one rule per transaction type ---------------------------------------------------------------
+def _exchange(builder: _EventBuilder, row: _Row) -> None:
+    """buy, sell, trade, spend: the received side an acquisition, the sent side a disposal."""
+    value, fee_cost = row.value, row.fee_cost
+    if row.received:
+        assert row.r_asset is not None and row.r_amount is not None
+        row.inflow(
+            row.r_asset,
+            _ACQUIRE,
+            row.r_amount,
+            None if value is None else value + (ZERO if row.sent else fee_cost),
+            "trade" if row.sent else "buy",
+            flags=_MISSING if value is None or (row.fee_missing and not row.sent) else _EMPTY,
+        )
+    if row.sent:
+        assert row.s_asset is not None and row.s_amount is not None
+        proceeds = None if value is None else value - fee_cost
+        row.outflow(
+            row.s_asset,
+            _DISPOSE,
+            row.s_amount,
+            proceeds,
+            "spend" if row.tx_type == _SPEND else "trade" if row.received else "sell",
+            flags=_MISSING if value is None or row.fee_missing else _EMPTY,
+            costs=ZERO if proceeds is None else fee_cost,
+        )
+    if value is None and (row.sent or row.received):
+        row.missing.append("value")
+
+
+def _income(builder: _EventBuilder, row: _Row) -> None:
+    """Income at its value; an income row that only sends is an income reversal (a reward taken
+    back): its units leave with no disposal line and the engine records negative income."""
+    label = (builder.cols.label[row.i] or "").strip().lower()
+    label = label if label in INCOME_LABELS else "income"
+    flags = _MISSING if row.value is None else _EMPTY
+    if row.received:
+        assert row.r_asset is not None and row.r_amount is not None
+        row.inflow(
+            row.r_asset, _INCOME_KIND, row.r_amount, row.value, "income", label=label, flags=flags
+        )
+        if row.value is None:
+            row.missing.append("value")
+        if row.sent:
+            assert row.s_amount is not None
+            row.unsupported = (
+                f"income row also sends {plain_decimal(row.s_amount)} {row.s_asset}: ignored"
+            )
+    elif row.sent:
+        assert row.s_asset is not None and row.s_amount is not None
+        row.outflow(
+            row.s_asset, _REMOVE, row.s_amount, row.value, INCOME_REVERSAL, label=label, flags=flags
+        )
+        if row.value is None:
+            row.missing.append("value")
+
+
+def _deposit(builder: _EventBuilder, row: _Row) -> None:
+    """A matched deposit receives the travelling lots; an unmatched one is an acquisition at
+    unknown (zero) cost."""
+    if row.received:
+        assert row.r_asset is not None and row.r_amount is not None
+        match = builder.by_deposit.get(row.tx_id)
+        if match is not None:
+            row.inflow(
+                row.r_asset,
+                _RECEIVE,
+                row.r_amount,
+                None,
+                "deposit",
+                transfer_id=match.withdrawal_tx_id,
+                counter_wallet=match.from_wallet,
+                flags=_TRANSFER,
+            )
+        else:
+            row.inflow(
+                row.r_asset, _ACQUIRE, row.r_amount, None, "deposit", flags=_UNMATCHED_DEPOSIT
+            )
+    if row.sent:
+        assert row.s_amount is not None
+        row.unsupported = (
+            f"deposit row also sends {plain_decimal(row.s_amount)} {row.s_asset}: ignored"
+        )
+
+
+def _withdrawal(builder: _EventBuilder, row: _Row) -> None:
+    """A matched withdrawal sends its lots (what was lost on the way a transfer_fee disposal at
+    the row's unit price); an unmatched one leaves the books."""
+    if row.sent:
+        assert row.s_asset is not None and row.s_amount is not None
+        match = builder.by_withdrawal.get(row.tx_id)
+        if match is None:
+            row.outflow(
+                row.s_asset,
+                _REMOVE,
+                row.s_amount,
+                None,
+                "withdrawal",
+                flags=_UNMATCHED_WITHDRAWAL,
+            )
+        else:
+            lost = match.fee_quantity
+            if lost > 0:
+                unit_price = builder.unit_price(row.i, row.s_asset, row.s_amount)
+                if unit_price is None:
+                    row.missing.append("transfer fee value")
+                row.outflow(
+                    row.s_asset,
+                    _DISPOSE,
+                    lost,
+                    None if unit_price is None else (lost * unit_price).quantize(QUANTUM),
+                    "transfer_fee",
+                    flags=_TRANSFER_FEE_MISSING if unit_price is None else _TRANSFER_FEE,
+                )
+            row.outflow(
+                row.s_asset,
+                _SEND,
+                match.received_quantity,
+                None,
+                "withdrawal",
+                transfer_id=row.tx_id,
+                counter_wallet=match.to_wallet,
+                flags=_TRANSFER,
+            )
+    if row.received:
+        assert row.r_amount is not None
+        row.unsupported = (
+            f"withdrawal row also receives {plain_decimal(row.r_amount)} {row.r_asset}: ignored"
+        )
+
+
+def _fee(builder: _EventBuilder, row: _Row) -> None:
+    """A standalone fee: a disposal of the fee asset at the row's value."""
+    if row.sent:
+        assert row.s_asset is not None and row.s_amount is not None
+        row.outflow(
+            row.s_asset,
+            _DISPOSE,
+            row.s_amount,
+            row.value,
+            "fee",
+            flags=_MISSING if row.value is None else _EMPTY,
+        )
+        if row.value is None:
+            row.missing.append("value")
+    if row.received:
+        assert row.r_amount is not None
+        row.unsupported = f"fee row receives {plain_decimal(row.r_amount)} {row.r_asset}: ignored"
+
+
+def _unknown_type(builder: _EventBuilder, row: _Row) -> None:
+    row.unsupported = f"unknown transaction type {row.tx_type!r}: not processed"
+
+
+Rule = Callable[[_EventBuilder, _Row], None]
+_RULES: dict[str, Rule] = {
+    _BUY: _exchange,
+    _SELL: _exchange,
+    _TRADE: _exchange,
+    _SPEND: _exchange,
+    _INCOME: _income,
+    _DEPOSIT: _deposit,
+    _WITHDRAWAL: _withdrawal,
+    _FEE: _fee,
+}

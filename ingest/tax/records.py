@@ -6,6 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ingest.tax.engine import WalkState
 
 
 class Flag:
@@ -140,8 +144,8 @@ class AssetResult:
     findings: list[Finding]
     per_tx: dict[str, TxMetrics]
     years: dict[str, YearSummary] = field(default_factory=dict)  # this asset's tax years
-    # period start (us) -> the walk's state there, packed (ingest.tax.checkpoints)
-    snapshots: dict[int, bytes] = field(default_factory=dict)
+    # period start (us) -> the walk's state there (ingest.tax.checkpoints)
+    snapshots: dict[int, WalkState] = field(default_factory=dict)
     # period start -> UK 30-day matches of earlier disposals into later acquisition days
     carried_matches: dict[int, dict[int, tuple[Decimal, Decimal]]] = field(default_factory=dict)
 

@@ -53,7 +53,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.normalize.canonical import TxType
+from ingest.normalize.canonical import ASSET_COLUMNS, TxType
 from ingest.tax.checkpoints import (
     NO_ASSET,
     AssetCheckpoint,
@@ -76,7 +76,6 @@ from ingest.tax.events import Event, build_events, read_columns, transfer_legs
 from ingest.tax.reconcile import reconcile
 from ingest.tax.records import AssetResult, Finding, TaxResult, TxMetrics, YearSummary
 
-ASSET_COLUMNS = ("sent_asset", "received_asset", "fee_asset")
 _TRANSFER_TYPES = (TxType.DEPOSIT.value, TxType.WITHDRAWAL.value)
 
 

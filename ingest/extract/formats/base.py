@@ -30,7 +30,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingest.normalize.assets import SYMBOL_PATTERN, is_fiat, normalize_assets
-from ingest.normalize.canonical import AMOUNT, CANONICAL_SCHEMA, TIMESTAMP, TxType
+from ingest.normalize.canonical import (
+    AMOUNT,
+    CANONICAL_SCHEMA,
+    STATED_COLUMNS,
+    TIMESTAMP,
+    TxType,
+)
 
 
 class FormatError(ValueError):
@@ -54,23 +60,7 @@ class RejectedRow:
 
 
 # One draft row per input row; the caller adds partition_key, grouped, line and raw (LEGS_SCHEMA).
-DRAFT_CANONICAL = (
-    "timestamp",
-    "wallet",
-    "type",
-    "label",
-    "sent_asset",
-    "sent_amount",
-    "received_asset",
-    "received_amount",
-    "fee_asset",
-    "fee_amount",
-    "fiat_value",
-    "fiat_currency",
-    "tx_hash",
-    "external_id",
-    "description",
-)
+DRAFT_CANONICAL = STATED_COLUMNS
 # Types come from the canonical schema; every draft column may be null (`type` is decided later
 # from the sides of the group).
 DRAFT_SCHEMA = pa.schema(

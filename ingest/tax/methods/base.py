@@ -37,9 +37,31 @@ class Lot:
     origin_tx_id: str
 
 
+def copy_lot(lot: Lot) -> Lot:
+    return Lot(lot.quantity, lot.cost, lot.acquired_us, lot.basis_known, lot.seq, lot.origin_tx_id)
+
+
+@dataclass(slots=True)
+class PoolState:
+    """A pool as plain data (what a checkpoint stores): its totals and, for a heap pool, its
+    lots in heap order, each with the order key it entered with (HIFO's unit cost is taken when
+    the lot enters, and a partly taken lot keeps its place) and its insertion number. Which
+    pool, and how it orders lots added later, comes from the method on restore."""
+
+    kind: str  # HeapLotPool.KIND | AverageCostPool.KIND
+    quantity: Decimal
+    cost: Decimal
+    unknown_quantity: Decimal = ZERO  # average-cost pools only
+    lots: list[Lot] = field(default_factory=list)
+    order_keys: list[tuple] = field(default_factory=list)
+    added: list[int] = field(default_factory=list)
+    next_added: int = 0
+
+
 class LotPool(ABC):
     """The holdings of one asset in one pool (a wallet, or all wallets)."""
 
+    KIND: ClassVar[str]
     quantity: Decimal
     cost: Decimal
 
@@ -51,9 +73,23 @@ class LotPool(ABC):
         """Remove up to ``quantity``: the portions taken, in the method's order, and the
         shortfall (what the pool could not supply)."""
 
+    @abstractmethod
+    def export(self) -> PoolState:
+        """A snapshot: later changes to the pool do not reach it."""
+
+    @abstractmethod
+    def load(self, state: PoolState) -> None:
+        """Become the pool ``state`` describes (a fresh pool of the method's own kind)."""
+
+    def _check_kind(self, state: PoolState) -> None:
+        if state.kind != self.KIND:
+            raise ValueError(f"a {state.kind!r} pool cannot restore into a {self.KIND!r} pool")
+
 
 class HeapLotPool(LotPool):
     """Lots taken smallest ``order_key`` first; a partly taken lot keeps its place."""
+
+    KIND = "heap"
 
     def __init__(self, order_key: Callable[[Lot], tuple]) -> None:
         self._order_key = order_key
@@ -101,9 +137,37 @@ class HeapLotPool(LotPool):
     def lots(self) -> list[Lot]:
         return [lot for _, _, lot in sorted(self._heap, key=lambda entry: entry[:2])]
 
+    def export(self) -> PoolState:
+        heap = self._heap  # the heap's own array order: restored as is, it is the same heap
+        return PoolState(
+            kind=self.KIND,
+            quantity=self.quantity,
+            cost=self.cost,
+            lots=[copy_lot(lot) for _, _, lot in heap],
+            order_keys=[key for key, _, _ in heap],
+            added=[added for _, added, _ in heap],
+            next_added=self._added,
+        )
+
+    def load(self, state: PoolState) -> None:
+        self._check_kind(state)
+        if not len(state.lots) == len(state.order_keys) == len(state.added):
+            raise ValueError(
+                "a heap pool's lots, order keys and insertion numbers differ in length"
+            )
+        self._heap = [
+            (key, added, copy_lot(lot))
+            for key, added, lot in zip(state.order_keys, state.added, state.lots)
+        ]
+        self._added = state.next_added
+        self.quantity = state.quantity
+        self.cost = state.cost
+
 
 class AverageCostPool(LotPool):
     """One pool at average cost (Canada's ACB, the UK's Section 104 holding)."""
+
+    KIND = "average"
 
     def __init__(self) -> None:
         self.quantity = ZERO
@@ -126,6 +190,15 @@ class AverageCostPool(LotPool):
         self.cost -= part_cost
         self.unknown_quantity -= part_unknown
         return [Lot(available, part_cost, None, part_unknown == 0, 0, "")], quantity - available
+
+    def export(self) -> PoolState:
+        return PoolState(self.KIND, self.quantity, self.cost, self.unknown_quantity)
+
+    def load(self, state: PoolState) -> None:
+        self._check_kind(state)
+        self.quantity = state.quantity
+        self.cost = state.cost
+        self.unknown_quantity = state.unknown_quantity
 
 
 @dataclass(slots=True)
