@@ -20,7 +20,7 @@ import csv
 import io
 import os
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
 from typing import BinaryIO
@@ -362,6 +362,8 @@ def legs_of_rows(rows: ChunkRows, layout: FileLayout, ctx: ParseContext) -> Chun
     if ctx.tz:
         check_timezone(ctx.tz)
     spec = layout.spec
+    if spec.zoned and ctx.tz:  # `tz` is for zone-less timestamps only
+        ctx = replace(ctx, tz=None)
     table, raw, lines = rows.table, rows.raw, rows.lines
     for name, value in spec.header_values(header_fields(layout.header, layout.delimiter)).items():
         table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))

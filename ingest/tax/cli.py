@@ -73,7 +73,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="force the input format (default: detected from the header)",
     )
     parser.add_argument("--wallet", default=None, help="wallet name for files without one")
-    parser.add_argument("--tz", default=None, help="IANA zone of timestamps without a zone")
+    parser.add_argument(
+        "--tz",
+        default=None,
+        help="IANA zone of zone-less timestamps (columns UTC by name or documentation stay UTC)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

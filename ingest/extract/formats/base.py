@@ -150,6 +150,7 @@ def amount_with_unit(values: pa.Array) -> tuple[pa.Array, pa.Array]:
 
 
 ZERO = pa.scalar(0, AMOUNT)
+MONTH_FIRST, DAY_FIRST = "mdy", "dmy"  # orders of slashed dates (FormatSpec.date_order)
 SKIPPED_PREFIX = "skipped: "  # every deliberately skipped row's reason starts so, once
 
 
@@ -175,6 +176,16 @@ class FormatSpec:
     # Rows one input row stands for (a Koinly export transfer is a withdrawal and a deposit):
     # table -> (expanded table, index of the input row of each output row).
     expand: Callable[[pa.Table], tuple[pa.Table, np.ndarray]] | None = None
+    # Whether the timestamps carry their zone: True when UTC by the column's name ("UTC_Time",
+    # "Timestamp (UTC)") or the exchange's documentation (Kraken), or an offset in the values or
+    # the column name: a `tz` option is not applied. False: zone-less text, read in `tz` (UTC
+    # without one); a zone written in a value still wins. None = undeclared (every registered
+    # version declares it: tests/test_formats_zones.py); read as zone-less.
+    zoned: bool | None = None
+    # The order of slashed dates (M/D/YYYY vs D/M/YYYY) when a file does not tell (no day above
+    # 12 anywhere): the exchange's documented one, else "mdy", Excel's default (en-US) order for
+    # a file re-saved by Excel. None: slashed dates are not rewritten (a user's strptime format).
+    date_order: str | None = MONTH_FIRST
 
     @property
     def source_name(self) -> str:

@@ -487,6 +487,7 @@ VERSIONS = (
         columns=COLUMNS,
         optional_columns=OPTIONAL_COLUMNS,
         to_legs=to_legs,
+        zoned=True,
         description="transaction history / statement (User_ID, UTC_Time, ...)",
     ),
     FormatSpec(
@@ -496,6 +497,7 @@ VERSIONS = (
         optional_columns=OPTIONAL_COLUMNS,
         rename={"User ID": "User_ID", "Time": "UTC_Time"},
         to_legs=to_legs,
+        zoned=False,
         description="transaction history 2025 (User ID, Time, two-digit years)",
     ),
     FormatSpec(
@@ -503,6 +505,7 @@ VERSIONS = (
         source=NAME,
         columns=("Date(UTC)", "Pair", "Side", "Price", "Executed", "Amount", "Fee"),
         to_legs=spot_trades_to_legs,
+        zoned=True,
         description="spot trade history (units in the cells)",
     ),
     FormatSpec(
@@ -510,6 +513,7 @@ VERSIONS = (
         source=NAME,
         columns=("Date(UTC)", "Market", "Type", "Price", "Amount", "Total", "Fee", "Fee Coin"),
         to_legs=old_trades_to_legs,
+        zoned=True,
         description="trade history before 2021 (often ;-separated)",
     ),
     # Only the first six columns are required, so fill rows (six fields) are padded, not rejected.
@@ -526,6 +530,7 @@ VERSIONS = (
             "Status",
         ),
         to_legs=orders_to_legs,
+        zoned=True,
         description="order history with nested fill rows",
     ),
 )

@@ -151,6 +151,7 @@ VERSIONS = (
         source=NAME,
         columns=TRADE_COLUMNS + ("Order No.", "Timestamp (UTC)"),
         to_legs=trades_to_legs,
+        zoned=True,
         description="spot trade history, unified trading account (Timestamp (UTC))",
     ),
     FormatSpec(
@@ -159,6 +160,7 @@ VERSIONS = (
         columns=TRADE_COLUMNS + ("Time(UTC)",),
         rename={"Time(UTC)": "Timestamp (UTC)"},
         to_legs=trades_to_legs,
+        zoned=True,
         description="spot trade history before the unified account (Time(UTC))",
     ),
     FormatSpec(
@@ -166,6 +168,7 @@ VERSIONS = (
         source=NAME,
         columns=("Date & Time(UTC)", "Coin", "QTY", "Type", "Account Balance", "Description"),
         to_legs=funding_to_legs,
+        zoned=True,
         description="deposit and withdrawal history",
     ),
 )

@@ -282,6 +282,7 @@ def _version(
     *,
     rename: dict[str, str] | None = None,
     month_first: bool = False,
+    zoned: bool = True,
 ) -> FormatSpec:
     return FormatSpec(
         name=name,
@@ -291,6 +292,7 @@ def _version(
         rename=rename or {},
         optional_columns=("ID",) if "ID" not in columns else (),
         to_legs=partial(to_legs, month_first=month_first),
+        zoned=zoned,  # '2024-01-05 14:03:00 UTC'; 2017's US dates carry no zone
     )
 
 
@@ -358,5 +360,6 @@ VERSIONS = (
         "transaction history 2017-2019 (USD Subtotal, ..., dates MM/DD/YYYY)",
         rename={**_CCY_NAMES, "{ccy} Total (inclusive of fees)": TOTAL, "{ccy} Fees": FEES},
         month_first=True,
+        zoned=False,
     ),
 )

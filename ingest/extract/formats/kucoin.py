@@ -192,6 +192,7 @@ VERSIONS = (
         optional_columns=("Tax",),
         rename=_RENAME,
         to_legs=trades_to_legs,
+        zoned=True,
         description="Spot Orders_Filled Orders (the zone in the Filled Time column name)",
     ),
     FormatSpec(
@@ -201,6 +202,7 @@ VERSIONS = (
         optional_columns=("Hash", "Deposit Address"),
         rename=_RENAME,
         to_legs=deposits_to_legs,
+        zoned=True,
         description="Deposit_Withdrawal History_Deposit History",
     ),
     FormatSpec(
@@ -210,6 +212,7 @@ VERSIONS = (
         optional_columns=("Hash",),
         rename=_RENAME,
         to_legs=withdrawals_to_legs,
+        zoned=True,
         description="Deposit_Withdrawal History_Withdrawal Record",
     ),
     FormatSpec(
@@ -231,6 +234,7 @@ VERSIONS = (
         optional_columns=("Amount（USDT）", "Fee"),
         rename=_RENAME,
         to_legs=earn_to_legs,
+        zoned=True,
         description="Earn Orders_Profit History (staking and savings income)",
     ),
 )

@@ -173,6 +173,7 @@ VERSIONS = (
         ),
         optional_columns=("PL", "Position Change", "Position Balance", "Balance Change", "Balance"),
         to_legs=trades_to_legs,
+        zoned=False,
         description="trading history (two rows per spot trade)",
     ),
     FormatSpec(
@@ -189,6 +190,7 @@ VERSIONS = (
             "Symbol",
         ),
         to_legs=funding_to_legs,
+        zoned=False,
         description="funding account history",
     ),
 )
