@@ -113,6 +113,10 @@ class JobView(BaseModel):
     wallet: str | None
     tz: str | None
     stage_timings: dict[str, float]
+    notes: list[str] = Field(
+        default_factory=list,
+        description="How the file was read where it reads two ways (the order of slashed dates)",
+    )
     errors_url: str
 
 

@@ -206,6 +206,7 @@ def get_job(
         wallet=job.wallet,
         tz=job.tz,
         stage_timings=job.stage_timings,
+        notes=(job.summary.get("ingest") or {}).get("notes", []),
         errors_url=f"/v1/jobs/{job.job_id}/errors",
     )
 

@@ -677,7 +677,7 @@ def test_explicit_format_overrides_detection_and_wallet_parameter() -> None:
     assert set(result.table.column("wallet").to_pylist()) == {"my-binance"}
     koinly = parse("koinly", wallet="exchange")  # the Wallet column still wins where set
     assert koinly.table.column("wallet").to_pylist()[:2] == ["exchange", "Ledger"]
-    with pytest.raises(FormatError, match="no kraken header found"):
+    with pytest.raises(FormatError, match="no kraken header in the first"):
         parse("binance", fmt="kraken")
     with pytest.raises(FormatError, match="unknown format 'ftx'"):
         parse("binance", fmt="ftx")
@@ -708,11 +708,11 @@ def test_local_time_zone_option() -> None:
         (b"\xff\xfeD\x00a\x00", "unrecognized file"),  # UTF-16 is read, but no header
         (
             b"a,b,c\n1,2,3\n",
-            "Expected the header of one of these formats - koinly: Date,Sent Amount",
+            "unrecognized file: no known header in the first 2 lines; known headers: GET /v1/formats",
         ),
         (
             b"User_ID,UTC_Time,Account,Operation,Coin,Remark\n",
-            "looks like binance but lacks: Change",
+            "lacks Change of binance; known headers: GET /v1/formats",
         ),
     ],
 )

@@ -179,7 +179,7 @@ def test_unknown_header_is_415_before_any_job(serve_app, api_client_for, fresh_u
         415,
         "unrecognized_format",
     )
-    assert "coinbase-2023:" in err["message"] and "nearest known header" in err["message"]
+    assert "closest: line 1" in err["message"] and "GET /v1/formats" in err["message"]
     assert user_jobs_page(session, user, 10, None).rows == []
     assert stored_files(serve_app) == files_before
 

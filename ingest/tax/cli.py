@@ -157,6 +157,8 @@ def load_valued(
     tables = []
     for path in paths:
         parsed = parse_local_file(path, user_id=LOCAL_USER, fmt=fmt, wallet=wallet, tz=tz)
+        for note in parsed.notes:
+            print(f"ledgerflow tax: {path}: {note}", file=sys.stderr)
         rejected = [r for r in parsed.rejected if not getattr(r, "skipped", False)]
         for row in rejected[:SHOWN_ERRORS]:
             print(f"ledgerflow tax: {path}:{row.line}: rejected: {row.reason}", file=sys.stderr)

@@ -568,6 +568,59 @@ def parse_timestamp(
     return pc.if_else(pc.fill_null(zoned, False), explicit, local)
 
 
+# A slashed date as exchanges and Excel write it: M/D/YYYY or D/M/YY, maybe a time (seconds,
+# fractions, AM/PM optional) and a zone.
+SLASHED_DATE = (
+    r"^\s*(?P<a>\d{1,2})/(?P<b>\d{1,2})/(?P<year>\d{4}|\d{2})"
+    r"(?:[ T]+(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?P<frac>\.\d{1,9})?)?"
+    r"(?:\s*(?P<ampm>[AaPp][Mm]))?)?(?P<zone>\s*(?:Z|UTC|GMT|[+-]\d{2}:?\d{2}))?\s*$"
+)
+
+
+def slashed_dates_to_iso(values: pa.Array, order: str) -> pa.Array:
+    """ISO text of slashed dates ("mdy": '1/22/2023 4:32' -> '2023-01-22 04:32:00'; "dmy" reads
+    '22/1/2023'); two-digit years are 20YY, a 12-hour clock becomes 24-hour. Other text is
+    returned unchanged, and so is a value whose month would exceed 12 in `order` (the format's
+    parse then rejects it as written). One order per file: see chunking.date_order_of."""
+    parts = pc.extract_regex(values, SLASHED_DATE)
+    if parts.null_count == len(parts):
+        return values
+
+    def part(name: str) -> pa.Array:
+        return pc.struct_field(parts, name)
+
+    month, day = (part("a"), part("b")) if order == MONTH_FIRST else (part("b"), part("a"))
+    month_number = _int(month)
+    ok = pc.fill_null(
+        pc.and_(pc.greater_equal(month_number, 1), pc.less_equal(month_number, 12)), False
+    )
+    year = part("year")
+    year = pc.if_else(
+        pc.equal(pc.utf8_length(year), 2), pc.binary_join_element_wise("20", year, ""), year
+    )
+    hour = pc.fill_null(_int(part("hour")), 0)
+    ampm = pc.utf8_upper(part("ampm"))
+    hour = pc.if_else(
+        pc.equal(ampm, ""),
+        hour,
+        pc.add(pc.remainder(hour, 12), pc.if_else(pc.equal(ampm, "PM"), 12, 0)),
+    )
+
+    def two(digits: pa.Array) -> pa.Array:
+        return pc.utf8_lpad(pc.if_else(pc.equal(digits, ""), "0", digits), width=2, padding="0")
+
+    date = pc.binary_join_element_wise(year, two(month), two(day), "-")
+    clock = pc.binary_join_element_wise(
+        two(pc.cast(hour, pa.string())), two(part("minute")), two(part("second")), ":"
+    )
+    timed = pc.if_else(
+        pc.equal(part("hour"), ""), date, pc.binary_join_element_wise(date, clock, " ")
+    )  # a date alone stays a date (Gemini writes the time in a column of its own)
+    return pc.if_else(
+        ok, pc.binary_join_element_wise(timed, part("frac"), part("zone"), ""), values
+    )
+
+
 def timestamp_text(values: pa.Array, fmt: str) -> pa.Array:
     """ISO text ('2024-01-05 14:03:00') of timestamps written in the strptime format `fmt`
     ("%b %d, %Y, %I:%M %p", "%d/%m/%Y %H:%M"); null where a value does not fit it, or names a day

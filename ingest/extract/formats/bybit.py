@@ -3,6 +3,8 @@
 - bybit-spot-trades: Orders > Unified Trading Account > Spot Orders > Trade/Order History,
   Spot Pairs, Order Type, Direction, Filled Value, Filled Price, Filled Quantity, Fees,
   Transaction ID, Order No., Timestamp (UTC) (time written '14:35 2024-11-16' or ISO);
+- bybit-spot-trades-2024: the same after a 'UID: <uid>' line, with a leading Uid column and
+  Timestamp (UTC+0);
 - bybit-spot-trades-2022: the same without Order No., with Time(UTC);
 - bybit-deposits-withdrawals: Date & Time(UTC), Coin, QTY, Type, Account Balance, Description.
 
@@ -153,6 +155,17 @@ VERSIONS = (
         to_legs=trades_to_legs,
         zoned=True,
         description="spot trade history, unified trading account (Timestamp (UTC))",
+    ),
+    FormatSpec(
+        name="bybit-spot-trades-2024",
+        source=NAME,
+        columns=("Uid",) + TRADE_COLUMNS + ("Timestamp (UTC+0)",),
+        optional_columns=("Order No.",),
+        rename={"Timestamp (UTC+0)": "Timestamp (UTC)"},
+        to_legs=trades_to_legs,
+        zoned=True,
+        description="spot trade history, unified trading account, late 2024 (a 'UID:' line "
+        "above the header, Uid, Timestamp (UTC+0))",
     ),
     FormatSpec(
         name="bybit-spot-trades-2022",
