@@ -158,6 +158,8 @@ def list_formats(user_id: str = Depends(current_user)) -> FormatList:
                 description=f.description,
                 columns=list(f.columns),
                 optional_columns=list(f.optional_columns),
+                zoned=bool(f.zoned),
+                date_order=f.date_order,
             )
             for f in specs
         ]
