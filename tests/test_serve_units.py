@@ -357,3 +357,5 @@ def test_format_progress_and_result():
         "succeeded: 10 rows accepted, 2 rejected",
         "rejected rows: http://h:1/v1/jobs/x/errors",
     ]
+    noted = format_result({**job, "status": "succeeded", "notes": ["dates read day first"]}, "h")
+    assert noted.splitlines()[-1] == "note: dates read day first"

@@ -1,5 +1,6 @@
-"""File layout and byte-range planning: find the header (skipping any preamble), detect the
-format, and cut the data into ranges that end on row ends, so each range parses on its own.
+"""File layout and byte-range planning: find the header (skipping any preamble, unwrapping a
+header Excel saved as one quoted cell), detect the format, decide once per file the order of its
+slashed dates, and cut the data into ranges that end on row ends, so each range parses on its own.
 
 Row ends are newlines outside quotes: a newline is inside a quoted field when an odd number of
 quote characters precede it (RFC 4180: an escaped quote is doubled and keeps the parity). The
