@@ -50,6 +50,14 @@ def test_slashed_dates_become_iso_text_in_the_given_order() -> None:
     ]
 
 
+def test_gemini_date_and_time_in_one_cell() -> None:
+    values = pa.array(["8/8/08 06:27:56.140", "8/13/08 6:27"])
+    assert slashed_dates_to_iso(values, MONTH_FIRST).to_pylist() == [
+        "2008-08-08 06:27:56.140",
+        "2008-08-13 06:27:00",
+    ]
+
+
 def test_the_first_unambiguous_value_decides_the_order() -> None:
     assert date_order_evidence("a,04/06/2022,x\nb,15/06/2022,y") == (DAY_FIRST, "15/06/2022")
     assert date_order_evidence("1/22/2023 4:32,BTC") == (MONTH_FIRST, "1/22/2023")
