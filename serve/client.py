@@ -71,6 +71,7 @@ def format_result(job: dict[str, Any], api: str) -> str:
         lines.append(f"rejected rows: {api.rstrip('/')}{job['errors_url']}")
     if job.get("error"):
         lines.append(f"error: {job['error']}")
+    lines += [f"note: {note}" for note in job.get("notes") or ()]
     return "\n".join(lines)
 
 

@@ -67,6 +67,14 @@ class FormatVersion(BaseModel):
         "({ccy}: a currency code in the column name)"
     )
     optional_columns: list[str]
+    zoned: bool = Field(
+        description="The timestamps carry their zone (UTC by the column's name or the exchange's "
+        "documentation, or an offset): an upload's tz does not move them"
+    )
+    date_order: str | None = Field(
+        description="How slashed dates are read when the file does not tell (no day above 12): "
+        "mdy (month first) or dmy; null: not rewritten (a mapping's own timestamp format)"
+    )
 
 
 class FormatList(BaseModel):
@@ -113,6 +121,10 @@ class JobView(BaseModel):
     wallet: str | None
     tz: str | None
     stage_timings: dict[str, float]
+    notes: list[str] = Field(
+        default_factory=list,
+        description="How the file was read where it reads two ways (the order of slashed dates)",
+    )
     errors_url: str
 
 

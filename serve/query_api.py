@@ -158,6 +158,8 @@ def list_formats(user_id: str = Depends(current_user)) -> FormatList:
                 description=f.description,
                 columns=list(f.columns),
                 optional_columns=list(f.optional_columns),
+                zoned=bool(f.zoned),
+                date_order=f.date_order,
             )
             for f in specs
         ]
@@ -206,6 +208,7 @@ def get_job(
         wallet=job.wallet,
         tz=job.tz,
         stage_timings=job.stage_timings,
+        notes=(job.summary.get("ingest") or {}).get("notes", []),
         errors_url=f"/v1/jobs/{job.job_id}/errors",
     )
 

@@ -242,7 +242,8 @@ async def create_upload(
     tz: str | None = Query(
         None,
         max_length=64,
-        description="IANA time zone of timestamps without an offset (default UTC)",
+        description="IANA time zone of zone-less timestamps (default UTC); a column that is UTC by "
+        "its name or the exchange's documentation is never moved (GET /v1/formats: zoned)",
     ),
     name: str | None = Query(
         None,

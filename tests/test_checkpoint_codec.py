@@ -24,6 +24,7 @@ from ingest.tax.checkpoint_codec import (
 from ingest.tax.checkpoints import AssetCheckpoint
 from ingest.tax.engine import WalkState
 from ingest.tax.methods.base import Lot, PoolState
+from ingest.tax.reconcile import NearMiss
 from tests.fixtures.tax.builders import valued_table
 from tests.fixtures.tax.synthetic import synthetic_history
 from tests.test_tax_checkpoints import boundary_rows, full_run
@@ -89,6 +90,25 @@ def test_the_body_is_versioned_json_columns_with_exact_decimals():
     assert lots["order_key"] == [["-0.124999999999999998750", 1_700_000_000_000_000, 3]]
     assert document["walk"]["pools"]["kind"] == ["heap"]  # the class comes from the method
     assert document["walk"]["in_flight"] == ["w1", "w2"]
+    assert decode_checkpoint(body) == checkpoint
+
+
+def test_near_misses_crossing_the_start_round_trip():
+    checkpoint = sample()
+    checkpoint.near_misses = [
+        NearMiss(
+            "SOL",
+            "w",
+            "d",
+            1_735_686_000_000_000,
+            1_735_693_200_000_000,
+            Decimal("0.075"),
+            "near miss: the deposit ... (fee 7.5% > 5% limit)",
+            "near miss: the withdrawal ... (fee 7.5% > 5% limit)",
+        )
+    ]
+    body = encode_checkpoint(checkpoint)
+    assert payload(body)["near_misses"]["lost_share"] == ["0.075"]
     assert decode_checkpoint(body) == checkpoint
 
 

@@ -677,19 +677,24 @@ def test_explicit_format_overrides_detection_and_wallet_parameter() -> None:
     assert set(result.table.column("wallet").to_pylist()) == {"my-binance"}
     koinly = parse("koinly", wallet="exchange")  # the Wallet column still wins where set
     assert koinly.table.column("wallet").to_pylist()[:2] == ["exchange", "Ledger"]
-    with pytest.raises(FormatError, match="no kraken header found"):
+    with pytest.raises(FormatError, match="no kraken header in the first"):
         parse("binance", fmt="kraken")
     with pytest.raises(FormatError, match="unknown format 'ftx'"):
         parse("binance", fmt="ftx")
 
 
 def test_local_time_zone_option() -> None:
-    data = b"User_ID,UTC_Time,Account,Operation,Coin,Change,Remark\n1,2024-07-01 12:00:00,Spot,Deposit,BTC,1,\n"
+    # binance-2025's "Time" is zone-less (the zone picked when the statement was made)
+    data = b"User ID,Time,Account,Operation,Coin,Change,Remark\n1,24-07-01 12:00:00,Spot,Deposit,BTC,1,\n"
     assert parse_bytes(data, user_id="u").table.column("timestamp")[0].as_py() == utc(
         2024, 7, 1, 12
     )
     berlin = parse_bytes(data, user_id="u", tz="Europe/Berlin")  # CEST = UTC+2
     assert berlin.table.column("timestamp")[0].as_py() == utc(2024, 7, 1, 10)
+    # UTC_Time is UTC by its name: tz does not move it
+    utc_time = b"User_ID,UTC_Time,Account,Operation,Coin,Change,Remark\n1,2024-07-01 12:00:00,Spot,Deposit,BTC,1,\n"
+    in_berlin = parse_bytes(utc_time, user_id="u", tz="Europe/Berlin")
+    assert in_berlin.table.column("timestamp")[0].as_py() == utc(2024, 7, 1, 12)
     with pytest.raises(ValueError, match="unknown time zone"):
         parse_bytes(data, user_id="u", tz="Mars/Olympus")
 
@@ -703,11 +708,11 @@ def test_local_time_zone_option() -> None:
         (b"\xff\xfeD\x00a\x00", "unrecognized file"),  # UTF-16 is read, but no header
         (
             b"a,b,c\n1,2,3\n",
-            "Expected the header of one of these formats - koinly: Date,Sent Amount",
+            "unrecognized file: no known header in the first 2 lines; known headers: GET /v1/formats",
         ),
         (
             b"User_ID,UTC_Time,Account,Operation,Coin,Remark\n",
-            "looks like binance but lacks: Change",
+            "lacks Change of binance; known headers: GET /v1/formats",
         ),
     ],
 )

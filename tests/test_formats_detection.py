@@ -5,12 +5,20 @@ from __future__ import annotations
 import io
 from datetime import datetime, timezone
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 
 from ingest.extract.chunking import inspect_file, plan_chunks
 from ingest.extract.formats import FORMATS, SOURCES, detect_format, formats_named
-from ingest.extract.parse import FormatError, parse_bytes
+from ingest.extract.parse import FormatError, parse_bytes, parse_local_file
+
+FIXTURES = Path(__file__).parent / "fixtures" / "formats"
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
 
 BINANCE_ROWS = [
     "12345678,2024-01-05 14:03:00,Spot,Deposit,BTC,1,",
@@ -128,3 +136,87 @@ def test_timestamps_stay_utc() -> None:
     assert result.table.column("timestamp")[0].as_py() == datetime(
         2024, 1, 5, 14, 3, tzinfo=timezone.utc
     )
+
+
+def test_bybit_2024_spot_history_after_a_uid_line() -> None:
+    result = parse_local_file(FIXTURES / "bybit_spot_trades_2024.csv", user_id="u", chunk_bytes=1)
+    assert result.version == "bybit-spot-trades-2024" and not result.rejected
+    assert [
+        (r["source_line"], r["timestamp"], r["sent_asset"], r["sent_amount"])
+        + (r["received_asset"], r["received_amount"], r["fee_asset"], r["fee_amount"])
+        for r in result.table.to_pylist()
+    ] == [
+        # BUY 0.2 ETH at 3276: 655.2 USDT out, the fee in the ETH received
+        (3, utc(2024, 11, 18, 9, 12, 44), "USDT", D("655.2"), "ETH", D("0.2"), "ETH", D("0.0002")),
+        # SELL 0.1 ETH at 3391: 339.1 USDT in, the fee in the USDT received
+        (4, utc(2024, 11, 20, 17, 3, 5), "ETH", D("0.1"), "USDT", D("339.1"), "USDT", D("0.3391")),
+    ]
+
+
+@pytest.mark.parametrize("chunk_bytes", [None, 1])
+def test_binance_statement_excel_requoted_into_one_cell_per_line(chunk_bytes: int | None) -> None:
+    result = parse_local_file(
+        FIXTURES / "binance_requoted.csv", user_id="u", chunk_bytes=chunk_bytes
+    )
+    assert (result.version, result.rejected) == ("binance", [])
+    assert [
+        (r["source_line"], r["type"], r["sent_amount"], r["received_amount"], r["description"])
+        for r in result.table.to_pylist()
+    ] == [
+        (2, "deposit", None, D("0.05"), None),
+        (3, "withdrawal", D("0.01"), None, "to cold storage, ledger"),
+    ]
+
+
+def test_requoted_row_that_is_not_one_cell_is_read_as_it_is() -> None:
+    data = (
+        FIXTURES / "binance_requoted.csv"
+    ).read_bytes() + b"39271122,2022-03-03 09:30:00,Spot,Deposit,ETH,1,\r\n"
+    result = parse_bytes(data, user_id="u")
+    assert [r["source_line"] for r in result.table.to_pylist()] == [2, 3, 4] and not result.rejected
+
+
+UNKNOWN_LIMIT = 300  # characters: the message is one short line
+
+
+def unknown(data: bytes, fmt: str | None = None) -> str:
+    with pytest.raises(FormatError) as info:
+        parse_bytes(data, user_id="u", fmt=fmt)
+    message = str(info.value)
+    assert "\n" not in message and len(message) <= UNKNOWN_LIMIT, message
+    assert message.endswith("known headers: GET /v1/formats"), message
+    return message
+
+
+def test_unknown_header_message_is_one_short_line_naming_the_closest() -> None:
+    assert unknown(b"Date,Amount,Asset,Kind\n2024-01-01,1,BTC,buy\n") == (
+        'unrecognized file: no known header in the first 2 lines; closest: line 1 ("Date, '
+        'Amount, Asset, Kind") lacks Koinly Date, Currency of koinly-simple; known headers: '
+        "GET /v1/formats"
+    )
+    assert unknown(b"a,b,c\n1,2,3\n") == (
+        "unrecognized file: no known header in the first 2 lines; known headers: GET /v1/formats"
+    )
+    assert "lacks Change of binance;" in unknown(
+        b"User_ID,UTC_Time,Account,Operation,Coin,Remark\n"
+    )
+    assert unknown(b"txid,refid,time,type,asset,amount,fee\n", fmt="kraken") == (
+        'no kraken header in the first 1 line; closest: line 1 ("txid, refid, time, type, '
+        'asset, amount, fee") lacks subtype, aclass, balance of kraken; known headers: '
+        "GET /v1/formats"
+    )
+    assert unknown(BINANCE_HEADER.encode() + b"\n", fmt="kraken") == (
+        "no kraken header in the first 1 line; known headers: GET /v1/formats"
+    )
+
+
+def test_unknown_header_after_a_preamble_is_judged_on_the_line_that_resembles_one() -> None:
+    data = (
+        b"UID: 10293847,Exported 2024-11-21\n"
+        b"Uid,Spot Pairs,Order Type,Direction,Filled Value,Filled Price,Filled Quantity,Fees,"
+        b"Transaction ID,Order No.,Time (UTC+0)\n"
+        b"10293847,ETHUSDT,LIMIT,BUY,655.2,3276,0.2,0.0002,1,2,2024-11-18 09:12:44\n"
+    )
+    message = unknown(data)
+    assert 'closest: line 2 ("Uid, Spot Pairs, Order Type,' in message
+    assert "lacks Timestamp (UTC+0) of bybit-spot-trades-2024;" in message

@@ -886,7 +886,7 @@ def test_mapped_csv_needs_a_mapping_that_fits() -> None:
     with pytest.raises(FormatError, match="PUT /v1/formats/mapping"):
         by_name("mapped", fmt="mapped")
     other = ColumnMapping(timestamp="Date", received_amount="In", received_asset="In Coin")
-    with pytest.raises(FormatError, match="lacks: Date"):
+    with pytest.raises(FormatError, match="lacks Date of mapped"):
         by_name("mapped", fmt="mapped", mapping=other)
     # without fmt=mapped the file is not detected as anything
     with pytest.raises(FormatError, match="unrecognized file"):

@@ -152,3 +152,35 @@ def test_settings_change_recomputes_real_data_as_the_method_says(
     # Same disposals, other lots: proceeds and income stay, cost basis and gain move.
     assert {y: fifo[y]["proceeds"] for y in fifo} == {y: hifo[y]["proceeds"] for y in hifo}
     assert any(Decimal(fifo[y]["gain"]) != Decimal(hifo[y]["gain"]) for y in fifo)
+
+
+def test_a_job_says_how_it_read_ambiguous_dates_and_keeps_utc_columns_utc(
+    serve_app, session, fresh_user
+):
+    # Koinly's universal template after Excel: every day <= 12, so the order is Koinly's
+    # convention (month first), said on the job; Koinly dates are UTC, so tz moves nothing
+    token = create_token(session, fresh_user("dates"))
+    client = httpx.Client(
+        base_url=serve_app.base_url, timeout=30, headers={"Authorization": f"Bearer {token}"}
+    )
+    body = (
+        "Date,Sent Amount,Sent Currency,Received Amount,Received Currency,Fee Amount,"
+        "Fee Currency,Net Worth Amount,Net Worth Currency,Label,Description,TxHash\n"
+        "04/06/2022 11:03:00,1000,USD,0.025,BTC,,,1000,USD,,,\n"
+        "05/07/2022 9:15,400,USD,0.01,BTC,,,400,USD,,,\n"
+    )
+    resp = client.post(
+        "/v1/uploads",
+        params={"format": "koinly", "tz": "Europe/Berlin"},
+        content=body.encode(),
+        headers={"Content-Type": "text/csv"},
+    )
+    assert resp.status_code == 202, resp.text
+    job = wait_finished(client, resp.json()["job_id"])
+    assert (job["status"], job["accepted"], job["rejected"]) == ("succeeded", 2, 0)
+    assert job["notes"] == [
+        "slashed dates read month first (M/D/Y), the convention of koinly: no day above 12 in "
+        "the file tells the order; check a date you know"
+    ]
+    txs = client.get("/v1/transactions").json()["items"]
+    assert [t["timestamp"] for t in txs] == ["2022-05-07T09:15:00Z", "2022-04-06T11:03:00Z"]

@@ -143,8 +143,11 @@ def test_sink_answers_415_for_an_unknown_header_naming_formats_and_the_nearest()
     with pytest.raises(UploadRejected) as info:  # judged once 64 KiB arrived, not at the end
         sink.write(b"Date,Amount,Asset,Kind\n" + b"2024-01-01,1,BTC,buy\n" * (SNIFF_BYTES // 20))
     assert (info.value.status, info.value.code) == (415, "unrecognized_format")
-    assert "koinly:" in info.value.message and "kraken-trades:" in info.value.message
-    assert "The nearest known header is" in info.value.message
+    assert info.value.message.startswith("unrecognized file: no known header in the first ")
+    assert info.value.message.endswith(
+        'lines; closest: line 1 ("Date, Amount, Asset, Kind") lacks Koinly Date, Currency of '
+        "koinly-simple; known headers: GET /v1/formats"
+    )
     small = CsvSink(io.BytesIO(), max_bytes=1000, fmt="kraken")
     small.write(CSV)
     with pytest.raises(UploadRejected) as info:
@@ -354,3 +357,5 @@ def test_format_progress_and_result():
         "succeeded: 10 rows accepted, 2 rejected",
         "rejected rows: http://h:1/v1/jobs/x/errors",
     ]
+    noted = format_result({**job, "status": "succeeded", "notes": ["dates read day first"]}, "h")
+    assert noted.splitlines()[-1] == "note: dates read day first"

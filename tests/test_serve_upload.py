@@ -179,7 +179,7 @@ def test_unknown_header_is_415_before_any_job(serve_app, api_client_for, fresh_u
         415,
         "unrecognized_format",
     )
-    assert "coinbase-2023:" in err["message"] and "nearest known header" in err["message"]
+    assert "closest: line 1" in err["message"] and "GET /v1/formats" in err["message"]
     assert user_jobs_page(session, user, 10, None).rows == []
     assert stored_files(serve_app) == files_before
 
@@ -191,6 +191,9 @@ def test_formats_are_listed_with_their_headers(serve_app, api_client_for, fresh_
     assert items["coinbase-2020"]["source"] == "coinbase"
     assert "{ccy} Subtotal" in items["coinbase-2020"]["columns"]
     assert items["binance"]["optional_columns"] == ["Remark"]
+    assert items["bybit-spot-trades-2024"]["columns"][-1] == "Timestamp (UTC+0)"
+    assert (items["binance"]["zoned"], items["binance-2025"]["zoned"]) == (True, False)
+    assert items["gemini"]["date_order"] == "mdy"
     assert httpx.get(f"{serve_app.base_url}/v1/formats", timeout=30).status_code == 401
 
 

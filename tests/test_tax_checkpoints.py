@@ -305,3 +305,26 @@ def test_each_method_states_its_reach():
     }
     for name, days in lookahead.items():
         assert reach_us(name, 24.0) == 24 * MICROS_PER_HOUR + days * MICROS_PER_DAY
+
+
+def test_a_near_miss_over_a_year_end_is_named_alike_when_resumed():
+    # 4 SOL withdrawn before the year end, 3.7 deposited after it: 7.5 % lost, no transfer
+    tx = valued_table(
+        [
+            buy("2024-06-01", "SOL", 10, 1000, wallet="exchange"),
+            withdrawal("2024-12-31T23:00", "SOL", 4, wallet="exchange", value=400),
+            deposit("2025-01-01T01:00", "SOL", "3.7", wallet="ledger", value=370),
+            buy("2025-03-01", "SOL", 1, 100, wallet="exchange"),
+        ]
+    )
+    results, starts, plan = full_run(tx, "fifo", "per-wallet", shards=2)
+    expected = merge_shards(results, method="fifo", pooling="per-wallet")
+    assert [f.detail.split("; near miss: ")[1] for f in expected.findings] == [
+        "the deposit of 3.7 SOL into ledger at 2025-01-01 01:00 UTC (fee 7.5% > 5% limit)",
+        "the withdrawal of 4 SOL from exchange at 2024-12-31 23:00 UTC (fee 7.5% > 5% limit)",
+    ]
+    year_2025 = micros_from_datetime(datetime(2025, 1, 1, tzinfo=timezone.utc))
+    assert year_2025 in starts
+    resumed = resume_all(tx, results, plan, "fifo", "per-wallet", year_2025, starts)
+    got = merge_shards(resumed, method="fifo", pooling="per-wallet")
+    assert_resumed_equal(expected, got, year_2025, tx)

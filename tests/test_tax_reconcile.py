@@ -123,3 +123,48 @@ def test_transfer_at_the_same_instant_still_carries_its_lots():
     result = compute(table, method="fifo", pooling="per-wallet")
     assert [(b.wallet, b.quantity, b.cost_basis) for b in result.balances] == [("b", D(1), D(2000))]
     assert result.findings == []
+
+
+def test_a_near_miss_is_named_on_both_findings():
+    # 6.1 % lost: past the 5 % limit, so no transfer; both legs say what kept them apart
+    result = reconcile([out("w", 0, 1), into("d", 1, "0.939"), into("late", 30, "0.94")])
+    assert result.matches == []
+    assert [(f.kind, f.tx_id, f.detail) for f in result.findings] == [
+        (
+            Flag.UNMATCHED_WITHDRAWAL,
+            "w",
+            "withdrawal of 1 BTC matches no deposit: treated as a non-taxable transfer out of the "
+            "books; near miss: the deposit of 0.939 BTC into b at 1970-01-01 01:00 UTC "
+            "(fee 6.1% > 5% limit)",
+        ),
+        (
+            Flag.UNMATCHED_DEPOSIT,
+            "d",
+            "deposit of 0.939 BTC matches no withdrawal: acquired at zero (unknown) cost basis; "
+            "near miss: the withdrawal of 1 BTC from a at 1970-01-01 00:00 UTC "
+            "(fee 6.1% > 5% limit)",
+        ),
+        # outside the window: no near miss
+        (
+            Flag.UNMATCHED_DEPOSIT,
+            "late",
+            "deposit of 0.94 BTC matches no withdrawal: acquired at zero (unknown) cost basis",
+        ),
+    ]
+
+
+def test_near_misses_name_the_closest_leg_and_shown_share_exceeds_the_limit():
+    legs = [out("w", 0, 1), into("far", 2, "0.9"), into("near", 3, "0.9496")]
+    details = {f.tx_id: f.detail for f in reconcile(legs).findings}
+    assert details["w"].endswith(
+        "the deposit of 0.9496 BTC into b at 1970-01-01 03:00 UTC (fee 5.04% > 5% limit)"
+    )
+    assert details["far"].endswith("(fee 10.0% > 5% limit)")  # w is its only near miss
+    # a different hash, the same wallet or more than was sent is no near miss
+    for other in (
+        into("d", 1, "0.9", tx_hash="bb"),
+        into("d", 1, "0.9", wallet="a"),
+        into("d", 1, "1.2"),
+    ):
+        found = reconcile([out("w", 0, 1, tx_hash="aa"), other]).findings
+        assert not any("near miss" in f.detail for f in found)

@@ -1,5 +1,6 @@
-"""File layout and byte-range planning: find the header (skipping any preamble), detect the
-format, and cut the data into ranges that end on row ends, so each range parses on its own.
+"""File layout and byte-range planning: find the header (skipping any preamble, unwrapping a
+header Excel saved as one quoted cell), detect the format, decide once per file the order of its
+slashed dates, and cut the data into ranges that end on row ends, so each range parses on its own.
 
 Row ends are newlines outside quotes: a newline is inside a quoted field when an odd number of
 quote characters precede it (RFC 4180: an escaped quote is doubled and keeps the parity). The
@@ -11,23 +12,17 @@ next stray quote, it never crashes.
 
 from __future__ import annotations
 
+import codecs
 import csv
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import BinaryIO
 
 from ingest.extract.binary import not_text_reason
 from ingest.extract.encoding import UTF8, decode, detect_encoding, encoded_length
-from ingest.extract.formats import (
-    FORMATS,
-    closest_format,
-    detect_format,
-    expected_headers,
-    formats_named,
-    get_format,
-    nearest_format,
-)
-from ingest.extract.formats.base import FormatError, FormatSpec
+from ingest.extract.formats import closest_header, detect_format, formats_named, get_format
+from ingest.extract.formats.base import DAY_FIRST, MONTH_FIRST, FormatError, FormatSpec
 from ingest.extract.formats.mapped import NAME as MAPPED
 from ingest.extract.formats.mapped import ColumnMapping
 
@@ -59,6 +54,11 @@ class FileLayout:
     delimiter: str = ","
     mapping: ColumnMapping | None = None  # the user's columns of a `mapped` file
     preamble: str = ""  # the lines before the header (OKX states the Time Zone there)
+    # The order of the file's slashed dates (MONTH_FIRST "mdy" / DAY_FIRST "dmy"), decided once
+    # per file (date_order_of) and handed to every chunk; None when the file writes none.
+    date_order: str | None = None
+    date_order_shown_by: str | None = None  # the value that decided it; None: the convention
+    requoted: bool = False  # every line saved by Excel as one quoted cell (unwrap_requoted)
 
     @property
     def spec(self) -> FormatSpec:
@@ -68,6 +68,21 @@ class FileLayout:
     @property
     def spec_name(self) -> str:
         return self.version or self.format
+
+    @property
+    def notes(self) -> list[str]:
+        """How the file was read where it could be read two ways (shown on the job)."""
+        if self.date_order is None:
+            return []
+        first = "month first (M/D/Y)" if self.date_order == MONTH_FIRST else "day first (D/M/Y)"
+        if self.date_order_shown_by is not None:
+            return [
+                f"slashed dates read {first}, as '{self.date_order_shown_by}' in the file shows"
+            ]
+        return [
+            f"slashed dates read {first}, the convention of {self.spec_name}: no day above 12 "
+            "in the file tells the order; check a date you know"
+        ]
 
 
 @lru_cache(maxsize=64)
@@ -84,9 +99,58 @@ def header_fields(header: bytes, delimiter: str = ",") -> tuple[str, ...]:
 def inspect_file(
     f: BinaryIO, size: int, fmt: str | None = None, mapping: ColumnMapping | None = None
 ) -> FileLayout:
-    """Read the first HEAD_BYTES, skip preamble lines, detect (or check) the format."""
+    """Read the first HEAD_BYTES, skip preamble lines, detect (or check) the format; the order
+    of slashed dates the head leaves open is looked for in the rest of the file."""
     f.seek(0)
-    return sniff_layout(f.read(min(size, HEAD_BYTES)), size, fmt, mapping)
+    layout = sniff_layout(f.read(min(size, HEAD_BYTES)), size, fmt, mapping)
+    if layout.date_order is not None and layout.date_order_shown_by is None and size > HEAD_BYTES:
+        layout = date_order_of(f, layout)
+    return layout
+
+
+# Evidence of the order of slashed dates in raw text: a first number above 12 is a day (D/M), a
+# second one above 12 is a day too (M/D). Columns are not needed: a file's dates have one writer.
+_YEAR_END = r"/(?:\d{4}|\d{2})(?![\d/])"
+_SLASHED_TEXT = re.compile(r"(?<![\d/.])\d{1,2}/\d{1,2}" + _YEAR_END)
+_DAY, _MONTH = r"(?:1[3-9]|2\d|3[01])", r"(?:0?[1-9]|1[0-2])"
+_EVIDENCE = {
+    DAY_FIRST: re.compile(rf"(?<![\d/.]){_DAY}/{_MONTH}{_YEAR_END}"),
+    MONTH_FIRST: re.compile(rf"(?<![\d/.]){_MONTH}/{_DAY}{_YEAR_END}"),
+}
+
+
+def date_order_evidence(text: str) -> tuple[str, str] | None:
+    """(order, the value deciding it) of the first slashed date in `text` that only one order
+    reads ('22/1/2023': day first); None when every one reads both ways."""
+    found = [
+        (m.start(), order, m.group()) for order, rx in _EVIDENCE.items() if (m := rx.search(text))
+    ]
+    return (min(found)[1], min(found)[2]) if found else None
+
+
+def _head_date_order(spec: FormatSpec, data_text: str) -> tuple[str | None, str | None]:
+    """(order, deciding value) from the head's data rows; the convention when they do not tell."""
+    if spec.date_order is None or not _SLASHED_TEXT.search(data_text):
+        return None, None
+    found = date_order_evidence(data_text)
+    return found if found is not None else (spec.date_order, None)
+
+
+def date_order_of(f: BinaryIO, layout: FileLayout) -> FileLayout:
+    """The layout with the order of slashed dates the whole file shows (one streaming pass that
+    stops at the first deciding value); unchanged when none decides (the convention stays)."""
+    decoder = codecs.getincrementaldecoder(
+        layout.encoding if layout.encoding.startswith("utf-16") else "latin-1"
+    )(errors="replace")  # digits and '/' are single bytes in UTF-8 and Windows-1252
+    f.seek(layout.data_start)
+    tail = ""
+    while block := f.read(BLOCK_BYTES):
+        text = tail + decoder.decode(block)
+        found = date_order_evidence(text)
+        if found is not None:
+            return replace(layout, date_order=found[0], date_order_shown_by=found[1])
+        tail = text[-32:]  # a date cut by the block's end
+    return layout
 
 
 def sniff_layout(
@@ -111,7 +175,8 @@ def sniff_layout(
     whole = len(head) >= size
     encoding, bom = detect_encoding(head, whole)
     text = decode(head[bom:], encoding, final=whole)
-    pos, line_no, first_fields = 0, 1, None
+    pos, line_no = 0, 1
+    seen: list[tuple[int, tuple[str, ...]]] = []  # (line, fields) of lines that split: the message
     while pos < len(text):
         nl = text.find("\n", pos)
         if nl < 0 and not whole:
@@ -121,16 +186,22 @@ def sniff_layout(
         for delimiter in DELIMITERS:
             if delimiter not in line and delimiter != ",":
                 continue
-            fields = header_fields(line.encode("utf-8", errors="surrogatepass"), delimiter)
-            if first_fields is None and any(x.strip() for x in fields) and delimiter in line:
-                first_fields = fields
+            header = line
+            fields = header_fields(header.encode("utf-8", errors="surrogatepass"), delimiter)
+            requoted = _requoted(fields, delimiter)
+            if requoted is not None:  # Excel saved the header as one quoted cell
+                header = requoted
+                fields = header_fields(header.encode("utf-8", errors="surrogatepass"), delimiter)
+            if delimiter in header and len(seen) < MESSAGE_LINES:
+                seen.append((line_no, fields))
             spec = detect_format(fields, allowed)
             if spec is not None:
                 data_start = bom + encoded_length(text[: end + 1 if nl >= 0 else end], encoding)
+                date_order, shown_by = _head_date_order(spec, text[end + 1 :])
                 return FileLayout(
                     format=spec.source_name,
                     version=spec.name,
-                    header=line.encode("utf-8", errors="surrogatepass"),
+                    header=header.encode("utf-8", errors="surrogatepass"),
                     data_start=data_start,
                     first_data_line=line_no + 1,
                     size=size,
@@ -138,46 +209,68 @@ def sniff_layout(
                     delimiter=delimiter,
                     mapping=mapping,
                     preamble=text[:pos],
+                    date_order=date_order,
+                    date_order_shown_by=shown_by,
+                    requoted=requoted is not None,
                 )
         pos, line_no = end + 1, line_no + 1
     reason = not_text_reason(head)  # judged only now: a NUL in some data row must not sink the file
     if reason is not None:
         raise FormatError(reason)
-    raise FormatError(_no_header_message(fmt, allowed, first_fields or (), line_no))
+    raise FormatError(_no_header_message(fmt, allowed, seen, line_no - 1))
+
+
+MESSAGE_LINES = 20  # lines the unknown-header message compares with the known headers
+
+
+def _requoted(fields: tuple[str, ...], delimiter: str) -> str | None:
+    """The text of a line Excel saved as one quoted cell ("User_ID,UTC_Time,..."), else None."""
+    if fields and delimiter in fields[0] and not any(f.strip() for f in fields[1:]):
+        return fields[0]
+    return None
+
+
+def unwrap_requoted(data: bytes, delimiter: str) -> bytes:
+    """Rows saved as one quoted cell each (FileLayout.requoted) -> the rows themselves; line ends
+    are kept, so lines keep their numbers. A row that is not one quoted cell stays as it is."""
+    out = []
+    for line in data.decode("utf-8", errors="surrogateescape").splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        if body.startswith('"'):
+            try:
+                fields = tuple(next(csv.reader([body], delimiter=delimiter), []))
+            except csv.Error:
+                fields = ()
+            inner = _requoted(fields, delimiter)
+            body = inner if inner is not None else body
+        out.append(body + line[len(line.rstrip("\r\n")) :])
+    return "".join(out).encode("utf-8", errors="surrogateescape")
 
 
 def _no_header_message(
     fmt: str | None,
     allowed: tuple[FormatSpec, ...] | None,
-    first_fields: tuple[str, ...],
+    seen: list[tuple[int, tuple[str, ...]]],
     lines: int,
 ) -> str:
-    if fmt and allowed:
-        msg = (
-            f"no {fmt} header found in the first {lines} lines; expected the columns of "
-            f"{expected_headers(allowed)}"
-        )
-        close = closest_format(first_fields, allowed) if first_fields else None
-        if close and close[1]:
-            msg += f" (the first line lacks: {', '.join(close[1])})"
-        return msg
-    # Short facts first (a job's error keeps only its first 500 characters), headers last.
-    sources = sorted({spec.source_name for spec in FORMATS.values()})
-    msg = (
-        f"unrecognized file: no known header in the first {lines} lines. Known sources: "
-        f"{', '.join(sources)} (GET /v1/formats lists every header version)"
+    """One short line: what was seen, the closest known header, where every header is listed.
+    The closest is judged over the first lines, not only the first (a preamble comes first)."""
+    what = f"no {fmt} header" if fmt and allowed else "unrecognized file: no known header"
+    msg = f"{what} in the first {lines} line{'s' if lines != 1 else ''}"
+    close = closest_header(seen, allowed)
+    if close is None:
+        return f"{msg}; known headers: GET /v1/formats"
+    line_no, fields, spec, missing = close
+    shown = _shorten(", ".join(f.strip() for f in fields), 60)
+    lacks = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    return (
+        f'{msg}; closest: line {line_no} ("{shown}") lacks {lacks} of {spec.name}; '
+        "known headers: GET /v1/formats"
     )
-    close = closest_format(first_fields) if first_fields else None
-    if close:
-        msg += f". The first line looks like {close[0].name} but lacks: {', '.join(close[1])}"
-    elif first_fields:
-        near = nearest_format(first_fields)
-        msg += (
-            f". The nearest known header is {near.name} ({near.description or near.source_name}"
-            f"; the first line has {near.present(first_fields)} of its {len(near.columns)} "
-            "columns)"
-        )
-    return f"{msg}. Expected the header of one of these formats - {expected_headers()}"
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1].rstrip() + "\u2026"
 
 
 def plan_chunks(f: BinaryIO, layout: FileLayout, target_bytes: int) -> list[ByteRange]:

@@ -20,7 +20,7 @@ import csv
 import io
 import os
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
 from typing import BinaryIO
@@ -39,6 +39,7 @@ from ingest.extract.chunking import (
     plan_chunks,
     read_range,
     read_sample,
+    unwrap_requoted,
 )
 from ingest.extract.encoding import to_utf8
 from ingest.extract.formats import get_format
@@ -52,6 +53,7 @@ from ingest.extract.formats.base import (
     as_mask,
     check_timezone,
     classify_sides,
+    slashed_dates_to_iso,
 )
 from ingest.extract.formats.mapped import ColumnMapping
 from ingest.normalize.canonical import (
@@ -95,6 +97,7 @@ class ParseResult:
     format: str
     rows: int
     version: str = ""  # the header version read (see ingest.extract.formats)
+    notes: list[str] = field(default_factory=list)  # how it was read (FileLayout.notes)
 
     @property
     def errors(self) -> list[RejectedRow]:
@@ -335,6 +338,8 @@ def read_rows(
     """The rows of one chunk (fast path unless the chunk needs, or `exact` asks for, the exact one).
     The chunk is transcoded to UTF-8 first (see ingest.extract.encoding)."""
     data = to_utf8(data, layout.encoding)
+    if layout.requoted:
+        data = unwrap_requoted(data, layout.delimiter)
     rows = None if exact or b"\x00" in data else _read_fast(data, layout, first_line)
     return rows if rows is not None else _read_exact(data, layout, first_line)
 
@@ -356,12 +361,16 @@ def legs_of_rows(rows: ChunkRows, layout: FileLayout, ctx: ParseContext) -> Chun
     if ctx.tz:
         check_timezone(ctx.tz)
     spec = layout.spec
+    if spec.zoned and ctx.tz:  # `tz` is for zone-less timestamps only
+        ctx = replace(ctx, tz=None)
     table, raw, lines = rows.table, rows.raw, rows.lines
     constants = spec.header_values(header_fields(layout.header, layout.delimiter))
     if spec.preamble_values is not None:
         constants |= spec.preamble_values(layout.preamble)
     for name, value in constants.items():
         table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
+    if layout.date_order is not None:
+        table = iso_dates(table, layout.date_order)
     if spec.expand is not None and table.num_rows:
         table, index = spec.expand(table)
         raw, lines = raw.take(pa.array(index)), lines[index]
@@ -410,6 +419,17 @@ def legs_of_rows(rows: ChunkRows, layout: FileLayout, ctx: ParseContext) -> Chun
         schema=LEGS_SCHEMA,
     )
     return ChunkResult(legs=legs, rejected=sorted(rejected, key=lambda r: r.line), rows=rows.rows)
+
+
+def iso_dates(table: pa.Table, order: str) -> pa.Table:
+    """Slashed dates ('1/22/2023 4:32', Excel's or the exchange's) as ISO text in every column, in
+    the file's one order (FileLayout.date_order), before the format reads them."""
+    for i, name in enumerate(table.column_names):
+        values = table.column(i).combine_chunks()
+        rewritten = slashed_dates_to_iso(values, order)
+        if rewritten is not values:
+            table = table.set_column(i, name, rewritten)
+    return table
 
 
 def skip_same_asset(draft: pa.Table, checks: RowChecks) -> None:
@@ -842,4 +862,5 @@ def parse_stream(
         format=layout.format,
         rows=sum(c.rows for c in chunks),
         version=layout.spec_name,
+        notes=layout.notes,
     )

@@ -10,6 +10,7 @@ from decimal import Decimal
 from enum import Enum
 
 import pyarrow as pa
+import pycountry  # ISO 4217 as kept by Debian's iso-codes
 
 AMOUNT = pa.decimal128(38, 18)
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -33,31 +34,30 @@ INCOME_LABELS = frozenset(
     {"staking", "mining", "airdrop", "interest", "reward", "income", "lending"}
 )
 
-# Currencies treated as fiat: a side in one of these is money, not a crypto lot.
-FIAT = frozenset(
-    {
-        "USD",
-        "EUR",
-        "GBP",
-        "CAD",
-        "AUD",
-        "JPY",
-        "CHF",
-        "SEK",
-        "NOK",
-        "DKK",
-        "NZD",
-        "SGD",
-        "HKD",
-        "KRW",
-        "BRL",
-        "TRY",
-        "INR",
-        "ZAR",
-        "MXN",
-        "PLN",
-    }
+# Codes of ISO 4217's list that are no money a wallet holds: precious metals (a holding with
+# gains of its own, like a coin: Kraken and Bitpanda trade them), the IMF's SDR, bond-market and
+# accounting units, fund codes, and the testing and no-currency codes.
+NOT_MONEY = frozenset(
+    "XAU XAG XPT XPD XDR XSU XUA XAD XBA XBB XBC XBD XTS XXX "
+    "BOV CHE CHW CLF COU MXV USN UYI UYW".split()
 )
+# ISO codes that are also the ticker of a crypto asset listed at the supported exchanges, where no
+# supported exchange trades the currency: the crypto reading wins (MNT: Mantle, not the Mongolian
+# tugrik; ERN: Ethernity Chain, not the Eritrean nakfa). RON stays the Romanian leu: Binance
+# trades the leu as RON and lists the Ronin token as RONIN.
+CRYPTO_TICKERS = frozenset({"MNT", "ERN"})
+# Currencies withdrawn since crypto exchanges exist: no longer in ISO 4217's current list, still
+# in the exports of their years (the Croatian kuna until 2023, the Lithuanian litas until 2015...).
+WITHDRAWN_FIAT = frozenset(
+    "HRK LTL LVL EEK SKK CYP MTL VEF BYR MRO STD ZMK SLL CUC ZWL GHC".split()
+)
+
+
+# Currencies treated as fiat: a side in one of these is money, not a crypto lot. ISO 4217's current
+# list (pycountry), less what is no money or is read as a crypto ticker, plus withdrawn currencies.
+FIAT = (
+    frozenset(c.alpha_3 for c in pycountry.currencies) - NOT_MONEY - CRYPTO_TICKERS
+) | WITHDRAWN_FIAT
 
 CANONICAL_SCHEMA = pa.schema(
     [

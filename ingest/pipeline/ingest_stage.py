@@ -195,7 +195,7 @@ def run_ingest(ctx: JobContext, executor: Executor, done: StageResults) -> Stage
         user_id=job.user_id, source_file=job.file_name or "upload.csv", wallet=job.wallet, tz=job.tz
     )
     if not ranges:  # a header and nothing else: a valid, empty upload
-        return StageResults(ingest=IngestResult(format=layout.format))
+        return StageResults(ingest=IngestResult(format=layout.format, notes=layout.notes))
     n_parts = len(ranges)
     for stage in (Stage.PARSE, Stage.STORE):
         ctx.progress.reset(stage)
@@ -237,6 +237,7 @@ def run_ingest(ctx: JobContext, executor: Executor, done: StageResults) -> Stage
     parse_seconds = time.monotonic() - started
     part_stats: list[PartitionStats] = executor.get([stats for stats, _table in finalized])
     ingest = summarize(layout.format, parse_seconds, chunk_stats, part_stats)
+    ingest.notes = layout.notes
     with ThreadPoolExecutor(1, thread_name_prefix="prices") as prices:
         fetch = prices.submit(run_prices, ctx, ingest.price_days)
         executor.get(stores)

@@ -19,6 +19,8 @@ class IngestResult(BaseModel):
     # asset -> distinct days (epoch day numbers) with rows that need a fetched price
     price_days: dict[str, list[int]] = Field(default_factory=dict)
     parse_seconds: float = 0.0
+    # how the file was read where it reads two ways (FileLayout.notes: the order of its dates)
+    notes: list[str] = Field(default_factory=list)
 
 
 class TaxStageResult(BaseModel):

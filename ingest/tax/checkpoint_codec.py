@@ -11,7 +11,8 @@ columns (one list per field, one entry per row), so a reader in any language can
   its transfer), ``ledger`` (wallet, quantity), ``holdings``, ``negative``, ``early_arrivals``
   (transfer, wallet) and ``seq``. Which pool class holds the lots, and how it orders lots added
   later, comes from the method on restore (engine._AssetWalk.restore);
-- ``transfers`` (matches crossing the start), ``carried`` (UK 30-day matches: acquisition day,
+- ``transfers`` (matches crossing the start), ``near_misses`` (withdrawal/deposit pairs only the
+  fee limit keeps apart, crossing the start), ``carried`` (UK 30-day matches: acquisition day,
   quantity, cost), ``years`` (the period's totals per tax year) and ``findings``.
 
 Decimals are their exact strings (``str(Decimal)``: digits and exponent round-trip), times are
@@ -38,7 +39,7 @@ import pyarrow as pa
 from ingest.tax.checkpoints import AssetCheckpoint
 from ingest.tax.engine import WalkState
 from ingest.tax.methods.base import Lot, PoolState
-from ingest.tax.reconcile import TransferMatch
+from ingest.tax.reconcile import NearMiss, TransferMatch
 from ingest.tax.records import Finding, YearSummary
 from ingest.tax.years import datetime_from_micros, micros_from_datetime
 
@@ -136,6 +137,16 @@ TRANSFER: Spec = (
     ("sent_quantity", "dec"),
     ("received_quantity", "dec"),
     ("hash_matched", "bool"),
+)
+NEAR_MISS: Spec = (
+    ("asset", "str"),
+    ("withdrawal_tx_id", "str"),
+    ("deposit_tx_id", "str"),
+    ("withdrawn_us", "int"),
+    ("deposited_us", "int"),
+    ("lost_share", "dec"),
+    ("withdrawal_note", "str"),
+    ("deposit_note", "str"),
 )
 CARRIED: Spec = (("day", "int"), ("quantity", "dec"), ("cost", "dec"))
 YEAR: Spec = (
@@ -236,6 +247,7 @@ def _document(checkpoint: AssetCheckpoint) -> Document:
         "start_us": checkpoint.start_us,
         "walk": None if checkpoint.walk is None else _walk_document(checkpoint.walk),
         "transfers": _columns((_fields(m, TRANSFER) for m in checkpoint.transfers), TRANSFER),
+        "near_misses": _columns((_fields(n, NEAR_MISS) for n in checkpoint.near_misses), NEAR_MISS),
         "carried": _columns(
             (
                 {"day": day, "quantity": quantity, "cost": cost}
@@ -294,6 +306,7 @@ def _checkpoint(document: Document) -> AssetCheckpoint:
         start_us=_typed(document["start_us"], int),
         walk=None if walk is None else _walk(walk),
         transfers=[TransferMatch(**row) for row in _rows(document["transfers"], TRANSFER)],
+        near_misses=[NearMiss(**row) for row in _rows(document["near_misses"], NEAR_MISS)],
         carried={
             row["day"]: (row["quantity"], row["cost"])
             for row in _rows(document["carried"], CARRIED)

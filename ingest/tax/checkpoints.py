@@ -9,6 +9,7 @@ reconcile and walk only A's rows from S on:
   ledgers, holdings, negative-balance episodes, lots in flight, the lot counter);
 - ``transfers``: A's transfer matches that cross S (withdrawn before S, deposited from S on),
   so the deposits resolve and reconciliation from S on skips the deposits already taken;
+  ``near_misses``: A's near misses that cross S, so the deposits' findings name them;
 - ``carried``: the UK 30-day matches of disposals before S into acquisition days from S on;
 - ``years`` and ``findings``: A's tax-year totals and findings of the period that ends at S (the
   tax year before it; for A's first checkpoint, everything before), which the resumed run no
@@ -54,7 +55,7 @@ from ingest.normalize.canonical import ASSET_COLUMNS
 from ingest.tax.engine import WalkStart, WalkState, summarize
 from ingest.tax.methods import get_method
 from ingest.tax.methods.base import CarriedMatches
-from ingest.tax.reconcile import TransferMatch
+from ingest.tax.reconcile import NearMiss, TransferMatch
 from ingest.tax.records import AssetResult, Finding, YearSummary
 from ingest.tax.years import (
     MICROS_PER_DAY,
@@ -63,7 +64,7 @@ from ingest.tax.years import (
     micros_from_datetime,
 )
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: near misses (findings name them, checkpoints carry them)
 NO_ASSET = ""  # the key of rows naming no asset (their findings belong to shard 0)
 PRICE_SETTLE_US = 3 * MICROS_PER_DAY  # valuation reads points up to 2 days around a row
 _INT64 = 1 << 63
@@ -88,6 +89,7 @@ class AssetCheckpoint:
     carried: CarriedMatches = field(default_factory=dict)
     years: dict[str, YearSummary] = field(default_factory=dict)  # of the period ending here
     findings: list[Finding] = field(default_factory=list)  # of the period ending here
+    near_misses: list[NearMiss] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,13 +128,14 @@ class ShardResume:
     def walked(self) -> set[str]:
         return {k for k in self.checkpoints if self.walk_start(k) is not None}
 
+    def _at_starts(self, keys: Iterable[str]) -> list[AssetCheckpoint]:
+        return [c for key in sorted(set(keys)) if (c := self.at_start(key)) is not None]
+
     def transfers(self, keys: Iterable[str]) -> list[TransferMatch]:
-        out: list[TransferMatch] = []
-        for key in sorted(set(keys)):
-            checkpoint = self.at_start(key)
-            if checkpoint is not None:
-                out.extend(checkpoint.transfers)
-        return out
+        return [m for c in self._at_starts(keys) for m in c.transfers]
+
+    def near_misses(self, keys: Iterable[str]) -> list[NearMiss]:
+        return [n for c in self._at_starts(keys) for n in c.near_misses]
 
     def years(self, key: str) -> dict[str, YearSummary]:
         return {y: s for c in self.checkpoints.get(key, ()) for y, s in c.years.items()}
@@ -327,6 +330,7 @@ def make_checkpoints(
     findings: Sequence[Finding],
     holding_term: bool,
     resumed_at: int | None,
+    near_misses: Sequence[NearMiss] = (),
 ) -> list[AssetCheckpoint]:
     """The checkpoints at ``starts`` (all later than ``resumed_at``) of each key: a key gets one
     at S when it has rows before S (``has_rows_before``: the key's earliest row time, or a time
@@ -373,6 +377,11 @@ def make_checkpoints(
                         for f in by_key_findings.get(key, ())
                         if f.timestamp is not None
                         and _within(micros_from_datetime(f.timestamp), low, start)
+                    ],
+                    near_misses=[
+                        n
+                        for n in near_misses
+                        if n.asset == key and n.withdrawn_us < start <= n.deposited_us
                     ],
                 )
             )

@@ -73,7 +73,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="force the input format (default: detected from the header)",
     )
     parser.add_argument("--wallet", default=None, help="wallet name for files without one")
-    parser.add_argument("--tz", default=None, help="IANA zone of timestamps without a zone")
+    parser.add_argument(
+        "--tz",
+        default=None,
+        help="IANA zone of zone-less timestamps (columns UTC by name or documentation stay UTC)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -153,6 +157,8 @@ def load_valued(
     tables = []
     for path in paths:
         parsed = parse_local_file(path, user_id=LOCAL_USER, fmt=fmt, wallet=wallet, tz=tz)
+        for note in parsed.notes:
+            print(f"ledgerflow tax: {path}: {note}", file=sys.stderr)
         rejected = [r for r in parsed.rejected if not getattr(r, "skipped", False)]
         for row in rejected[:SHOWN_ERRORS]:
             print(f"ledgerflow tax: {path}:{row.line}: rejected: {row.reason}", file=sys.stderr)

@@ -14,13 +14,18 @@ Matching is greedy and deterministic: withdrawals in (time, tx_id) order each ta
 still-free deposit; a deposit with an equal hash beats any other, otherwise the earliest deposit
 (then smallest tx_id) wins. What is left is reported, never guessed: unmatched withdrawals and
 unmatched deposits become findings (the events stage decides what they mean for the books).
+An unmatched withdrawal and deposit that only the fee limit keeps apart are a near miss, named on
+both findings ("fee 6.1% > 5% limit"): each names its closest such leg (least lost, then
+earliest). Near misses that cross a period start are carried in the checkpoint there
+(``carried_near_misses``), so a resumed run words its findings like a full run.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ingest.normalize.canonical import plain_decimal
@@ -60,10 +65,25 @@ class TransferMatch:
         return self.sent_quantity - self.received_quantity
 
 
+@dataclass(slots=True, frozen=True)
+class NearMiss:
+    """An unmatched withdrawal and deposit that would be one transfer but for the fee limit."""
+
+    asset: str
+    withdrawal_tx_id: str
+    deposit_tx_id: str
+    withdrawn_us: int
+    deposited_us: int
+    lost_share: Decimal  # of the withdrawal: 1 - deposit / withdrawal
+    withdrawal_note: str  # the near miss as the withdrawal's finding names it
+    deposit_note: str  # ... and as the deposit's finding does
+
+
 @dataclass(slots=True)
 class ReconcileResult:
     matches: list[TransferMatch]
     findings: list[Finding]  # unmatched_withdrawal / unmatched_deposit, in time order
+    near_misses: list[NearMiss] = field(default_factory=list)  # every pair
 
 
 def normalize_hash(tx_hash: str | None) -> str | None:
@@ -81,11 +101,13 @@ def reconcile(
     window_hours: float = 24.0,
     max_fee_share: float = 0.05,
     taken_deposits: frozenset[str] = frozenset(),
+    carried_near_misses: Sequence[NearMiss] = (),
 ) -> ReconcileResult:
     """``taken_deposits``: deposits already matched by withdrawals that are not among ``legs``
     (a walk resumed at a period start: withdrawals before it took them); they are neither
     matched again nor reported unmatched. Since withdrawals are matched in time order, the
-    matches of the later withdrawals are then exactly those of a run over every leg."""
+    matches of the later withdrawals are then exactly those of a run over every leg.
+    ``carried_near_misses``: near misses of withdrawals that are not among ``legs`` (same resume)."""
     window_us = round(window_hours * MICROS_PER_HOUR)
     if taken_deposits:
         legs = [leg for leg in legs if leg.direction != DEPOSIT or leg.tx_id not in taken_deposits]
@@ -169,9 +191,28 @@ def reconcile(
             )
         )
 
+    unmatched_deposits = {
+        (asset, index) for asset, found in deposits_by_asset.items() for index in range(len(found))
+    } - taken
+    near_misses = [
+        _near_miss(withdrawal, deposits_by_asset[withdrawal.asset][index], keep_share)
+        for withdrawal in withdrawals
+        if withdrawal.tx_id not in matched_withdrawals
+        for index in _deposits_within(
+            deposit_times.get(withdrawal.asset, []), withdrawal.time_us, window_us
+        )
+        if (withdrawal.asset, index) in unmatched_deposits
+        and _near(withdrawal, deposits_by_asset[withdrawal.asset][index], keep_share)
+    ]
+    by_withdrawal = _closest(near_misses, "withdrawal_tx_id", "deposited_us", "deposit_tx_id")
+    by_deposit = _closest(
+        [*carried_near_misses, *near_misses], "deposit_tx_id", "withdrawn_us", "withdrawal_tx_id"
+    )
+
     findings: list[Finding] = []
     for withdrawal in withdrawals:
         if withdrawal.tx_id not in matched_withdrawals:
+            near = by_withdrawal.get(withdrawal.tx_id)
             findings.append(
                 Finding(
                     Flag.UNMATCHED_WITHDRAWAL,
@@ -180,12 +221,14 @@ def reconcile(
                     datetime_from_micros(withdrawal.time_us),
                     withdrawal.tx_id,
                     f"withdrawal of {plain_decimal(withdrawal.quantity)} {withdrawal.asset} matches "
-                    "no deposit: treated as a non-taxable transfer out of the books",
+                    "no deposit: treated as a non-taxable transfer out of the books"
+                    + (f"; near miss: {near.withdrawal_note}" if near else ""),
                 )
             )
     for asset, deposits in deposits_by_asset.items():
         for index, deposit in enumerate(deposits):
             if (asset, index) not in taken:
+                near = by_deposit.get(deposit.tx_id)
                 findings.append(
                     Finding(
                         Flag.UNMATCHED_DEPOSIT,
@@ -194,9 +237,63 @@ def reconcile(
                         datetime_from_micros(deposit.time_us),
                         deposit.tx_id,
                         f"deposit of {plain_decimal(deposit.quantity)} {asset} matches no withdrawal: "
-                        "acquired at zero (unknown) cost basis",
+                        "acquired at zero (unknown) cost basis"
+                        + (f"; near miss: {near.deposit_note}" if near else ""),
                     )
                 )
     findings.sort(key=lambda f: (f.timestamp, f.tx_id, f.kind))
     matches.sort(key=lambda m: (m.withdrawn_us, m.withdrawal_tx_id))
-    return ReconcileResult(matches=matches, findings=findings)
+    return ReconcileResult(matches=matches, findings=findings, near_misses=near_misses)
+
+
+def _deposits_within(times: list[int], start_us: int, window_us: int) -> range:
+    """Indices of the deposits (sorted by time) in [start, start + window]."""
+    return range(bisect_left(times, start_us), bisect_left(times, start_us + window_us + 1))
+
+
+def _near(withdrawal: TransferLeg, deposit: TransferLeg, keep_share: Decimal) -> bool:
+    """One transfer by every rule but the fee limit: the deposit lost more than it allows."""
+    w_hash, d_hash = normalize_hash(withdrawal.tx_hash), normalize_hash(deposit.tx_hash)
+    return (
+        deposit.wallet != withdrawal.wallet
+        and (w_hash is None or d_hash is None or w_hash == d_hash)
+        and 0 < deposit.quantity < withdrawal.quantity * keep_share
+    )
+
+
+def _near_miss(withdrawal: TransferLeg, deposit: TransferLeg, keep_share: Decimal) -> NearMiss:
+    lost = 1 - deposit.quantity / withdrawal.quantity
+    limit = (1 - keep_share) * 100
+    # one decimal, more when one would round down to the limit ("5.0% > 5%")
+    percent = next(
+        (f"{lost * 100:.{d}f}" for d in range(1, 6) if round(lost * 100, d) > limit),
+        plain_decimal(lost * 100),
+    )
+    fee = f"fee {percent}% > {plain_decimal(limit)}% limit"
+
+    def at(time_us: int) -> str:
+        return datetime_from_micros(time_us).strftime("%Y-%m-%d %H:%M UTC")
+
+    asset = withdrawal.asset
+    return NearMiss(
+        asset=asset,
+        withdrawal_tx_id=withdrawal.tx_id,
+        deposit_tx_id=deposit.tx_id,
+        withdrawn_us=withdrawal.time_us,
+        deposited_us=deposit.time_us,
+        lost_share=lost,
+        withdrawal_note=f"the deposit of {plain_decimal(deposit.quantity)} {asset} into "
+        f"{deposit.wallet} at {at(deposit.time_us)} ({fee})",
+        deposit_note=f"the withdrawal of {plain_decimal(withdrawal.quantity)} {asset} from "
+        f"{withdrawal.wallet} at {at(withdrawal.time_us)} ({fee})",
+    )
+
+
+def _closest(near_misses: Sequence[NearMiss], leg: str, then: str, tie: str) -> dict[str, NearMiss]:
+    """Per leg (a tx id attribute), its closest near miss: least lost, then `then`, then `tie`."""
+    out: dict[str, NearMiss] = {}
+    for near in sorted(
+        near_misses, key=lambda n: (n.lost_share, getattr(n, then), getattr(n, tie))
+    ):
+        out.setdefault(getattr(near, leg), near)
+    return out

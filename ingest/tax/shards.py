@@ -316,6 +316,7 @@ def compute_shard(
             window_hours=transfer_window_hours,
             max_fee_share=transfer_max_fee_share,
             taken_deposits=frozenset(m.deposit_tx_id for m in carried),
+            carried_near_misses=resume.near_misses(owned) if resume is not None else (),
         )
         matches = sorted(
             carried + recon.matches, key=attrgetter("withdrawn_us", "withdrawal_tx_id")
@@ -346,6 +347,7 @@ def compute_shard(
             findings=findings + [f for r in results for f in r.findings],
             holding_term=accounting.holding_term,
             resumed_at=resume.start_us if resume is not None else None,
+            near_misses=[n for n in recon.near_misses if n.asset in owned],
         )
         if resume is not None:  # what the periods before the resume point produced
             findings += resume.findings(sorted(keys))

@@ -78,23 +78,20 @@ def detect_format(
     return max(matching, key=lambda f: (f.present(header), len(f.columns)), default=None)
 
 
-def expected_headers(allowed: Sequence[FormatSpec] | None = None) -> str:
-    specs = FORMATS.values() if allowed is None else allowed
-    return "; ".join(f"{f.name}: {','.join(f.columns)}" for f in specs)
-
-
-def closest_format(
-    header: Sequence[str], allowed: Sequence[FormatSpec] | None = None
-) -> tuple[FormatSpec, list[str]] | None:
-    """The version the header resembles most (at least half its columns) and what it lacks."""
+def closest_header(
+    lines: Sequence[tuple[int, Sequence[str]]], allowed: Sequence[FormatSpec] | None = None
+) -> tuple[int, Sequence[str], FormatSpec, list[str]] | None:
+    """(line, its fields, version, the version's columns it lacks) of the (line, version) pair
+    sharing the largest part of the version's columns; None when no line shares a column."""
     specs = list(FORMATS.values() if allowed is None else allowed)
-    best = min(specs, key=lambda f: (len(f.missing(header)) / len(f.columns), -f.present(header)))
-    missing = best.missing(header)
-    return (best, missing) if len(missing) <= len(best.columns) // 2 else None
-
-
-def nearest_format(header: Sequence[str]) -> FormatSpec:
-    """The version sharing the most columns with the header (for error messages)."""
-    return max(
-        FORMATS.values(), key=lambda f: (f.present(header) / len(f.columns), f.present(header))
-    )
+    scored = [
+        (f.present(fields) / len(f.columns), f.present(fields), -i, j)
+        for i, (_, fields) in enumerate(lines)
+        for j, f in enumerate(specs)
+    ]
+    best = max(scored, default=None)
+    if best is None or best[1] == 0:
+        return None
+    line_no, fields = lines[-best[2]]
+    spec = specs[best[3]]
+    return line_no, fields, spec, spec.missing(fields)

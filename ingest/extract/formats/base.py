@@ -140,6 +140,7 @@ def amount_with_unit(values: pa.Array) -> tuple[pa.Array, pa.Array]:
 
 
 ZERO = pa.scalar(0, AMOUNT)
+MONTH_FIRST, DAY_FIRST = "mdy", "dmy"  # orders of slashed dates (FormatSpec.date_order)
 SKIPPED_PREFIX = "skipped: "  # every deliberately skipped row's reason starts so, once
 
 
@@ -167,6 +168,16 @@ class FormatSpec:
     expand: Callable[[pa.Table], tuple[pa.Table, np.ndarray]] | None = None
     # Constant columns read from the lines before the header (OKX: 'Time Zone:UTC+8').
     preamble_values: Callable[[str], dict[str, str]] | None = None
+    # Whether the timestamps carry their zone: True when UTC by the column's name ("UTC_Time",
+    # "Timestamp (UTC)") or the exchange's documentation (Kraken), or an offset in the values or
+    # the column name: a `tz` option is not applied. False: zone-less text, read in `tz` (UTC
+    # without one); a zone written in a value still wins. None = undeclared (every registered
+    # version declares it: tests/test_formats_zones.py); read as zone-less.
+    zoned: bool | None = None
+    # The order of slashed dates (M/D/YYYY vs D/M/YYYY) when a file does not tell (no day above
+    # 12 anywhere): the exchange's documented one, else "mdy", Excel's default (en-US) order for
+    # a file re-saved by Excel. None: slashed dates are not rewritten (a user's strptime format).
+    date_order: str | None = MONTH_FIRST
 
     @property
     def source_name(self) -> str:
@@ -547,6 +558,59 @@ def parse_timestamp(
         TIMESTAMP,
     )
     return pc.if_else(pc.fill_null(zoned, False), explicit, local)
+
+
+# A slashed date as exchanges and Excel write it: M/D/YYYY or D/M/YY, maybe a time (seconds,
+# fractions, AM/PM optional) and a zone.
+SLASHED_DATE = (
+    r"^\s*(?P<a>\d{1,2})/(?P<b>\d{1,2})/(?P<year>\d{4}|\d{2})"
+    r"(?:[ T]+(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?P<frac>\.\d{1,9})?)?"
+    r"(?:\s*(?P<ampm>[AaPp][Mm]))?)?(?P<zone>\s*(?:Z|UTC|GMT|[+-]\d{2}:?\d{2}))?\s*$"
+)
+
+
+def slashed_dates_to_iso(values: pa.Array, order: str) -> pa.Array:
+    """ISO text of slashed dates ("mdy": '1/22/2023 4:32' -> '2023-01-22 04:32:00'; "dmy" reads
+    '22/1/2023'); two-digit years are 20YY, a 12-hour clock becomes 24-hour. Other text is
+    returned unchanged, and so is a value whose month would exceed 12 in `order` (the format's
+    parse then rejects it as written). One order per file: see chunking.date_order_of."""
+    parts = pc.extract_regex(values, SLASHED_DATE)
+    if parts.null_count == len(parts):
+        return values
+
+    def part(name: str) -> pa.Array:
+        return pc.struct_field(parts, name)
+
+    month, day = (part("a"), part("b")) if order == MONTH_FIRST else (part("b"), part("a"))
+    month_number = _int(month)
+    ok = pc.fill_null(
+        pc.and_(pc.greater_equal(month_number, 1), pc.less_equal(month_number, 12)), False
+    )
+    year = part("year")
+    year = pc.if_else(
+        pc.equal(pc.utf8_length(year), 2), pc.binary_join_element_wise("20", year, ""), year
+    )
+    hour = pc.fill_null(_int(part("hour")), 0)
+    ampm = pc.utf8_upper(part("ampm"))
+    hour = pc.if_else(
+        pc.equal(ampm, ""),
+        hour,
+        pc.add(pc.remainder(hour, 12), pc.if_else(pc.equal(ampm, "PM"), 12, 0)),
+    )
+
+    def two(digits: pa.Array) -> pa.Array:
+        return pc.utf8_lpad(pc.if_else(pc.equal(digits, ""), "0", digits), width=2, padding="0")
+
+    date = pc.binary_join_element_wise(year, two(month), two(day), "-")
+    clock = pc.binary_join_element_wise(
+        two(pc.cast(hour, pa.string())), two(part("minute")), two(part("second")), ":"
+    )
+    timed = pc.if_else(
+        pc.equal(part("hour"), ""), date, pc.binary_join_element_wise(date, clock, " ")
+    )  # a date alone stays a date (Gemini writes the time in a column of its own)
+    return pc.if_else(
+        ok, pc.binary_join_element_wise(timed, part("frac"), part("zone"), ""), values
+    )
 
 
 def timestamp_text(values: pa.Array, fmt: str) -> pa.Array:

@@ -555,6 +555,7 @@ VERSIONS = (
         columns=COLUMNS,
         optional_columns=OPTIONAL_COLUMNS,
         to_legs=to_legs,
+        zoned=True,
         description="transaction history / statement (User_ID, UTC_Time, ...)",
     ),
     FormatSpec(
@@ -564,6 +565,7 @@ VERSIONS = (
         optional_columns=OPTIONAL_COLUMNS,
         rename={"User ID": "User_ID", "Time": "UTC_Time"},
         to_legs=to_legs,
+        zoned=False,
         description="transaction history 2025 (User ID, Time, two-digit years)",
     ),
     FormatSpec(
@@ -571,6 +573,7 @@ VERSIONS = (
         source=NAME,
         columns=("Date(UTC)", "Pair", "Side", "Price", "Executed", "Amount", "Fee"),
         to_legs=spot_trades_to_legs,
+        zoned=True,
         description="spot trade history (units in the cells)",
     ),
     FormatSpec(
@@ -578,6 +581,7 @@ VERSIONS = (
         source=NAME,
         columns=("Date(UTC)", "Market", "Type", "Price", "Amount", "Total", "Fee", "Fee Coin"),
         to_legs=old_trades_to_legs,
+        zoned=True,
         description="trade history before 2021 (often ;-separated)",
     ),
     # Only the first six columns are required, so fill rows (six fields) are padded, not rejected.
@@ -594,10 +598,12 @@ VERSIONS = (
             "Status",
         ),
         to_legs=orders_to_legs,
+        zoned=True,
         description="order history with nested fill rows",
     ),
     FormatSpec(
         name="binance-auto-invest",
+        zoned=False,
         source=NAME,
         columns=("Time", "Holding Coin", "Amount Per Period", "Units", "Trading Fee"),
         optional_columns=("Status",),

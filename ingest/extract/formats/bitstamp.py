@@ -157,6 +157,7 @@ VERSIONS = (
             "Order ID",
         ),
         to_legs=to_legs,
+        zoned=True,
         description="transactions export (RFC 4180, 2023 and later)",
     ),
     FormatSpec(
@@ -164,6 +165,7 @@ VERSIONS = (
         source=NAME,
         columns=("Type", "Datetime", "Account", "Amount", "Value", "Rate", "Fee", "Sub Type"),
         to_legs=old_to_legs,
+        zoned=True,
         description="transactions export before 2023 (units in the cells, 'Jan. 05, "
         "2024, 02:03 PM')",
     ),

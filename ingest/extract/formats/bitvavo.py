@@ -176,6 +176,7 @@ VERSIONS = (
         + _TAIL,
         optional_columns=("Address",),
         to_legs=to_legs,
+        zoned=False,
         description="transaction history, 2024 and later (Received / Paid Currency)",
     ),
     FormatSpec(
@@ -184,6 +185,7 @@ VERSIONS = (
         columns=_BASE + ("Price ({ccy})", "{ccy} received / paid") + _TAIL,
         optional_columns=("Address",),
         to_legs=to_legs,
+        zoned=False,
         rename={"Price ({ccy})": "Quote Price", "{ccy} received / paid": "Received / Paid Amount"},
         description="transaction history before 2024 (EUR received / paid)",
     ),

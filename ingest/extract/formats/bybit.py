@@ -3,6 +3,8 @@
 - bybit-spot-trades: Orders > Unified Trading Account > Spot Orders > Trade/Order History,
   Spot Pairs, Order Type, Direction, Filled Value, Filled Price, Filled Quantity, Fees,
   Transaction ID, Order No., Timestamp (UTC) (time written '14:35 2024-11-16' or ISO);
+- bybit-spot-trades-2024: the same after a 'UID: <uid>' line, with a leading Uid column and
+  Timestamp (UTC+0);
 - bybit-spot-trades-2022: the same without Order No., with Time(UTC);
 - bybit-spot-trades-pre-uta: Orders > Spot (Pre-UTA) > Order History: Filled Time (Local
   Time), Spot Pairs, Order Type, Direction, Filled Value, Filled Price, Filled Quantity, Fees,
@@ -328,7 +330,19 @@ VERSIONS = (
         source=NAME,
         columns=TRADE_COLUMNS + ("Order No.", "Timestamp (UTC)"),
         to_legs=trades_to_legs,
+        zoned=True,
         description="spot trade history, unified trading account (Timestamp (UTC))",
+    ),
+    FormatSpec(
+        name="bybit-spot-trades-2024",
+        source=NAME,
+        columns=("Uid",) + TRADE_COLUMNS + ("Timestamp (UTC+0)",),
+        optional_columns=("Order No.",),
+        rename={"Timestamp (UTC+0)": "Timestamp (UTC)"},
+        to_legs=trades_to_legs,
+        zoned=True,
+        description="spot trade history, unified trading account, late 2024 (a 'UID:' line "
+        "above the header, Uid, Timestamp (UTC+0))",
     ),
     FormatSpec(
         name="bybit-spot-trades-2022",
@@ -336,10 +350,12 @@ VERSIONS = (
         columns=TRADE_COLUMNS + ("Time(UTC)",),
         rename={"Time(UTC)": "Timestamp (UTC)"},
         to_legs=trades_to_legs,
+        zoned=True,
         description="spot trade history before the unified account (Time(UTC))",
     ),
     FormatSpec(
         name="bybit-spot-trades-pre-uta",
+        zoned=True,
         source=NAME,
         columns=("Filled Time (Local Time)",) + TRADE_COLUMNS + ("Order No.", "Timestamp (UTC)"),
         to_legs=pre_uta_trades_to_legs,
@@ -348,6 +364,7 @@ VERSIONS = (
     ),
     FormatSpec(
         name="bybit-transaction-log",
+        zoned=True,
         source=NAME,
         columns=(
             "Uid",
@@ -374,6 +391,7 @@ VERSIONS = (
         source=NAME,
         columns=("Date & Time(UTC)", "Coin", "QTY", "Type", "Account Balance", "Description"),
         to_legs=funding_to_legs,
+        zoned=True,
         description="deposit and withdrawal history",
     ),
 )

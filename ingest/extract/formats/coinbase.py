@@ -303,6 +303,7 @@ def _version(
     *,
     rename: dict[str, str] | None = None,
     month_first: bool = False,
+    zoned: bool = True,
 ) -> FormatSpec:
     return FormatSpec(
         name=name,
@@ -312,6 +313,7 @@ def _version(
         rename=rename or {},
         optional_columns=("ID",) if "ID" not in columns else (),
         to_legs=partial(to_legs, month_first=month_first),
+        zoned=zoned,  # '2024-01-05 14:03:00 UTC'; 2017's US dates carry no zone
     )
 
 
@@ -487,6 +489,7 @@ VERSIONS = (
         "transaction history 2017-2019 (USD Subtotal, ..., dates MM/DD/YYYY)",
         rename={**_CCY_NAMES, "{ccy} Total (inclusive of fees)": TOTAL, "{ccy} Fees": FEES},
         month_first=True,
+        zoned=False,
     ),
     _version(
         "coinbase-2019",
@@ -504,9 +507,11 @@ VERSIONS = (
             "{ccy} Amount Transacted (Inclusive of Coinbase Fees)": TOTAL,
         },
         month_first=True,
+        zoned=False,
     ),
     FormatSpec(
         name="coinbase-pro-fills",
+        zoned=True,
         source=NAME,
         columns=(
             "portfolio",
@@ -526,6 +531,7 @@ VERSIONS = (
     ),
     FormatSpec(
         name="coinbase-pro-account",
+        zoned=True,
         source=NAME,
         columns=(
             "portfolio",

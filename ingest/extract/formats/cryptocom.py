@@ -299,6 +299,7 @@ VERSIONS = (
         ),
         optional_columns=("Transaction Hash",),
         to_legs=to_legs,
+        zoned=True,
         description="Crypto.com App crypto wallet transactions",
     ),
 )

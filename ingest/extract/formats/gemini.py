@@ -160,6 +160,7 @@ VERSIONS = (
             "Withdrawal Tx Output",
         ),
         to_legs=to_legs,
+        zoned=True,
         description="transaction history (per asset: {asset} Amount {asset}, Fee ({asset}) "
         "{asset}, {asset} Balance {asset})",
     ),

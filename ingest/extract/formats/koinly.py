@@ -368,6 +368,7 @@ VERSIONS = (
         columns=COLUMNS,
         optional_columns=OPTIONAL_COLUMNS,
         to_legs=to_legs,
+        zoned=True,
         description="universal CSV (with Label, Net Worth, TxHash)",
     ),
     FormatSpec(
@@ -377,6 +378,7 @@ VERSIONS = (
         optional_columns=TEMPLATE_OPTIONAL,
         rename={"Tag": "Label"},
         to_legs=to_legs,
+        zoned=True,
         description="current universal template (Tag; Net Worth, TxHash optional)",
     ),
     FormatSpec(
@@ -385,6 +387,7 @@ VERSIONS = (
         columns=("Koinly Date", "Amount", "Currency"),
         optional_columns=("Label", "TxHash", "Description"),
         to_legs=_simple_to_legs,
+        zoned=True,
         description="simple template (signed Amount)",
     ),
     FormatSpec(
@@ -393,6 +396,7 @@ VERSIONS = (
         columns=("Koinly Date", "Pair", "Side", "Amount", "Total"),
         optional_columns=("Fee Amount", "Fee Currency", "Order ID", "Trade ID"),
         to_legs=_trades_to_legs,
+        zoned=True,
         description="trades template",
     ),
     FormatSpec(
@@ -400,6 +404,7 @@ VERSIONS = (
         source=NAME,
         columns=EXPORT_COLUMNS,
         to_legs=_export_to_legs,
+        zoned=True,  # "2024-05-01 09:00:00 UTC"
         expand=_export_expand,
         rename={
             "Net Value ({ccy})": "Net Value",

@@ -269,7 +269,7 @@ def trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChe
 
 
 VERSIONS = (
-    FormatSpec(name=NAME, columns=COLUMNS, to_legs=to_legs, description="ledgers.csv"),
+    FormatSpec(name=NAME, columns=COLUMNS, to_legs=to_legs, zoned=True, description="ledgers.csv"),
     FormatSpec(
         name="kraken-trades",
         source=NAME,
@@ -289,6 +289,7 @@ VERSIONS = (
         ),
         optional_columns=("ledgers",),
         to_legs=trades_to_legs,
+        zoned=True,
         description="trades.csv",
     ),
 )

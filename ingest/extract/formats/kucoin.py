@@ -274,10 +274,12 @@ VERSIONS = (
         optional_columns=("Tax",),
         rename=_RENAME,
         to_legs=trades_to_legs,
+        zoned=True,
         description="Spot Orders_Filled Orders (the zone in the Filled Time column name)",
     ),
     FormatSpec(
         name="kucoin-orders-2024",
+        zoned=True,
         source=NAME,
         columns=(
             "UID",
@@ -306,6 +308,7 @@ VERSIONS = (
     ),
     FormatSpec(
         name="kucoin-fills",
+        zoned=False,
         source=NAME,
         columns=(
             "tradeCreatedAt",
@@ -341,6 +344,7 @@ VERSIONS = (
         optional_columns=("Hash", "Deposit Address"),
         rename=_RENAME,
         to_legs=deposits_to_legs,
+        zoned=True,
         description="Deposit_Withdrawal History_Deposit History",
     ),
     FormatSpec(
@@ -350,6 +354,7 @@ VERSIONS = (
         optional_columns=("Hash",),
         rename=_RENAME,
         to_legs=withdrawals_to_legs,
+        zoned=True,
         description="Deposit_Withdrawal History_Withdrawal Record",
     ),
     FormatSpec(
@@ -371,6 +376,7 @@ VERSIONS = (
         optional_columns=("Amount（USDT）", "Fee"),
         rename=_RENAME,
         to_legs=earn_to_legs,
+        zoned=True,
         description="Earn Orders_Profit History (staking and savings income)",
     ),
 )

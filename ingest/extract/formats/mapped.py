@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 
 from ingest.extract.formats import koinly
 from ingest.extract.formats.base import (
+    MONTH_FIRST,
     FormatSpec,
     ParseContext,
     RowChecks,
@@ -161,5 +162,7 @@ def _spec(mapping: ColumnMapping) -> FormatSpec:
         optional_columns=optional,
         to_legs=to_legs,
         rename={v: UNIVERSAL[f] for f, v in cols.items()},
+        zoned=False,
+        date_order=None if mapping.timestamp_format else MONTH_FIRST,
         description="your CSV read through your column mapping (PUT /v1/formats/mapping)",
     )

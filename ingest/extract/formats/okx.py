@@ -393,10 +393,12 @@ VERSIONS = (
         optional_columns=("PL", "Position Change", "Position Balance", "Balance Change", "Balance"),
         to_legs=trades_to_legs,
         preamble_values=preamble_zone,
+        zoned=False,
         description="trading history (two rows per spot trade)",
     ),
     FormatSpec(
         name="okx-trades-2025",
+        zoned=False,
         source=NAME,
         columns=TRADES_2025,
         to_legs=trades_2025_to_legs,
@@ -406,6 +408,7 @@ VERSIONS = (
     ),
     FormatSpec(
         name="okx-trades-2023",
+        zoned=False,
         source=NAME,
         columns=TRADES_2025 + ("Filled Price Unit", "Position Unit"),
         to_legs=trades_2025_to_legs,
@@ -428,10 +431,12 @@ VERSIONS = (
         ),
         to_legs=funding_to_legs,
         preamble_values=preamble_zone,
+        zoned=False,
         description="funding account history",
     ),
     FormatSpec(
         name="okx-funding-2025",
+        zoned=False,
         source=NAME,
         columns=("id", "Time", "Type", "Amount", "Before Balance", "After Balance", "Symbol"),
         to_legs=funding_to_legs,
@@ -440,6 +445,7 @@ VERSIONS = (
     ),
     FormatSpec(
         name="okex-2020",
+        zoned=False,
         source=NAME,
         columns=("time", "type", "size", "balance", "fee", "currency"),
         to_legs=okex_to_legs,
