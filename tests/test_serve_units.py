@@ -310,8 +310,20 @@ def test_form8949_csv_from_table_rows_uses_the_report_lines():
     lines = list(csv.reader(io.StringIO("".join(form8949_csv([row, short, pooled_uk], "2024")))))
     assert lines == [
         FORM_8949_COLUMNS,
-        ["I", "0.25 BTC", "VARIOUS", "03/01/2024", "10000.01", "4000.00", "", "", "6000.00"],
-        ["II", "0.25 BTC", "01/05/2023", "02/01/2024", "10000.01", "4000.00", "", "", "6000.00"],
+        # The gain is derived from the rounded figures: 10000.01 - 4000.00 (6000.001 unrounded).
+        ["I", "C", "0.25 BTC", "VARIOUS", "03/01/2024", "10000.01", "4000.00", "", "", "6000.01"],
+        [
+            "II",
+            "F",
+            "0.25 BTC",
+            "01/05/2023",
+            "02/01/2024",
+            "10000.01",
+            "4000.00",
+            "",
+            "",
+            "6000.01",
+        ],
     ]
 
 
