@@ -150,6 +150,9 @@ SCHEDULE_D_LINE = {
 }
 
 
+NO_ADJUSTMENT = Decimal("0.00")
+
+
 def form8949_box(term: str, tax_year: str) -> str:
     """The box of a line ledgerflow computes from the user's own records: no 1099-B or 1099-DA
     reported it, so C (short) / F (long) before tax year 2025 and I / L from 2025 (the 2025
@@ -195,7 +198,7 @@ def form8949_lines(disposals: Iterable[DisposalLine]) -> list[Form8949Line]:
                 proceeds=proceeds,
                 cost_basis=cost,
                 code="",
-                adjustment=Decimal(0),
+                adjustment=NO_ADJUSTMENT,
                 gain=cents(proceeds - cost),
             )
         )
@@ -245,7 +248,7 @@ def box_totals(lines: Iterable[Form8949Line]) -> list[BoxTotals]:
     holds for the totals because it holds for every line."""
     sums: dict[tuple[str, str], list] = {}
     for line in lines:
-        entry = sums.setdefault((line.part, line.box), [0, Decimal(0), Decimal(0), Decimal(0)])
+        entry = sums.setdefault((line.part, line.box), [0, CENT * 0, CENT * 0, NO_ADJUSTMENT])
         entry[0] += 1
         entry[1] += line.proceeds
         entry[2] += line.cost_basis
@@ -372,7 +375,7 @@ def income_report_rows(items: Iterable[IncomeItem]) -> list[list[str]]:
             total[0] += count
             total[1] += printed
             total[2] += missing
-    for kind, (count, value, missing) in sorted(kinds.items(), key=lambda kv: kv[0] == ""):
+    for kind, (count, value, missing) in sorted(kinds.items(), key=lambda kv: (kv[0] == "", kv[0])):
         rows.append(["total", kind or "all", str(count), str(value), str(missing)])
     return rows
 
@@ -403,7 +406,7 @@ def sa108_rows(disposals: Iterable[DisposalLine], tax_year: str) -> list[list[st
         entry = per_disposal.setdefault((d.asset, d.date_sold), [Decimal(0), Decimal(0)])
         entry[0] += d.proceeds
         entry[1] += d.cost_basis
-    proceeds = costs = gains = losses = Decimal(0)
+    proceeds = costs = gains = losses = CENT * 0
     for p, c in per_disposal.values():
         printed_p, printed_c = cents(p), cents(c)
         proceeds += printed_p
