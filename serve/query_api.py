@@ -8,19 +8,16 @@ functions: FastAPI runs them in its thread pool, where the blocking Cassandra dr
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date, datetime, time, timedelta, timezone
 from typing import TypeVar
-from urllib.parse import urlencode
 
 from cassandra import InvalidRequest
 from cassandra.cluster import Session
 from cassandra.protocol import ProtocolException
 from fastapi import Body, Depends, FastAPI, Path, Query
-from fastapi.responses import StreamingResponse
 
 from ingest.extract.formats import FORMATS
 from ingest.extract.formats.mapped import NAME as MAPPED
@@ -41,20 +38,9 @@ from ingest.vocabulary import STAGES, JobKind, JobStatus, Method, Pooling
 from serve.auth import current_user
 from serve.deps import db, settings
 from serve.errors import ApiError, install_error_handlers
-from serve.form8949 import (
-    form8949_csv,
-    income_csv,
-    is_uk_year,
-    report_summary,
-    sa108_csv,
-    schedule_d_csv,
-    txf,
-    year_bounds,
-)
 from serve.models import (
     ERROR_RESPONSES,
     Balance,
-    BoxTotal,
     Choices,
     ErrorBody,
     Finding,
@@ -69,7 +55,6 @@ from serve.models import (
     JobView,
     Page,
     RejectedRow,
-    ReportSummary,
     SettingsUpdate,
     SettingsView,
     StageProgress,
@@ -84,9 +69,10 @@ from serve.page_tokens import (
 )
 from serve.pages import install_local_docs, install_web_app
 from serve.pipeline_link import hand_to_pipeline
+from serve.reports import checked_year
+from serve.reports_api import router as reports_router
 
 ResultT = TypeVar("ResultT")
-YEAR_RE = re.compile(r"^\d{4}(/\d{2})?$")
 MAX_LIMIT = 1000
 
 app = FastAPI(
@@ -342,14 +328,6 @@ def list_balances(
     )
 
 
-def checked_year(year: str) -> str:
-    if not YEAR_RE.match(year):
-        raise ApiError(
-            400, "bad_request", "year must look like 2024 (or 2024/25 for the UK method)"
-        )
-    return year
-
-
 @app.get(
     "/v1/gains",
     response_model=GainsPage,
@@ -383,165 +361,7 @@ def year_gains(
     )
 
 
-def download(body: Iterator[str] | str, file_name: str, media_type: str) -> StreamingResponse:
-    return StreamingResponse(
-        iter([body]) if isinstance(body, str) else body,
-        media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="{file_name}"'},
-    )
-
-
-def year_file(name: str, year: str, ext: str) -> str:
-    return f"{name}-{year.replace('/', '-')}.{ext}"
-
-
-CSV = "text/csv; charset=utf-8"
-ROUNDING = (
-    "Proceeds and cost basis are rounded to cents (half up) and the gain is derived from the "
-    "rounded figures, so (h) = (d) - (e) + (g) on every printed line; totals are sums of "
-    "printed lines."
-)
-REPORTS = {
-    "form8949": "/v1/reports/form8949.csv",
-    "schedule_d": "/v1/reports/schedule-d.csv",
-    "turbotax": "/v1/reports/turbotax.txf",
-    "income": "/v1/reports/income.csv",
-    "sa108": "/v1/reports/sa108.csv",
-}
-
-
-def disposals_of(user_id: str, year: str) -> Iterator[dict]:
-    return queries.iter_disposals(db(), user_id, checked_year(year))
-
-
-def csv_doc(description: str) -> dict:
-    return {200: {"content": {"text/csv": {}}, "description": description}}
-
-
-@app.get(
-    "/v1/reports/form8949.csv",
-    response_class=StreamingResponse,
-    summary="Form 8949 lines of a tax year as CSV",
-    responses=csv_doc(
-        "Part I (short term) then Part II (long term), each by date sold, with the box "
-        "checked (C/F before 2025, I/L from 2025: no 1099); lines of methods without a "
-        "holding period (uk, acb) are not 8949 lines. " + ROUNDING
-    ),
-)
-def form8949(
-    year: str = Query(description="Tax year, e.g. 2024"), user_id: str = Depends(current_user)
-) -> StreamingResponse:
-    rows = disposals_of(user_id, year)
-    return download(form8949_csv(rows, year), year_file("form8949", year, "csv"), CSV)
-
-
-@app.get(
-    "/v1/reports/schedule-d.csv",
-    response_class=StreamingResponse,
-    summary="Form 8949 totals per part and box, and the Schedule D lines they go to, as CSV",
-    responses=csv_doc(
-        "Rows (form, line, part, box, lines, proceeds, cost_basis, adjustment, "
-        "gain_or_loss): Form 8949 line 2 per part and box, then Schedule D line 3 "
-        "(box C or I) and 10 (box F or L); the sums of the printed 8949 lines."
-    ),
-)
-def schedule_d(
-    year: str = Query(description="Tax year, e.g. 2024"), user_id: str = Depends(current_user)
-) -> StreamingResponse:
-    rows = disposals_of(user_id, year)
-    return download(schedule_d_csv(rows, year), year_file("schedule-d", year, "csv"), CSV)
-
-
-@app.get(
-    "/v1/reports/turbotax.txf",
-    response_class=StreamingResponse,
-    summary="Form 8949 lines as a TXF v042 file (TurboTax import)",
-    responses={
-        200: {
-            "content": {"application/vnd.intu.txf": {}},
-            "description": "Record format 4 detail records, refnum 712 (short) / 714 "
-            "(long): Form 8949 with no 1099 (box C/F; I/L from 2025)",
-        }
-    },
-)
-def turbotax_txf(
-    year: str = Query(description="Tax year, e.g. 2024"), user_id: str = Depends(current_user)
-) -> StreamingResponse:
-    rows = disposals_of(user_id, year)
-    body = txf(rows, year, datetime.now(timezone.utc).date())
-    return download(body, year_file("turbotax", year, "txf"), "application/vnd.intu.txf")
-
-
-@app.get(
-    "/v1/reports/income.csv",
-    response_class=StreamingResponse,
-    summary="Income of a tax year by month and kind (staking, mining, ...) as CSV",
-    responses=csv_doc(
-        "Rows (month, kind, transactions, value, missing_value) by month then kind, then a "
-        "'total' row per kind and ('total', 'all'); values in cents, totals add the printed "
-        "cells; missing_value counts income without a price (valued 0)."
-    ),
-)
-def income_report(
-    year: str = Query(description="Tax year: 2024, or 2024/25 for the UK method"),
-    user_id: str = Depends(current_user),
-) -> StreamingResponse:
-    start, end = year_bounds(checked_year(year))
-    rows = queries.iter_income(db(), user_id, start, end)
-    return download(income_csv(rows, year), year_file("income", year, "csv"), CSV)
-
-
-@app.get(
-    "/v1/reports/sa108.csv",
-    response_class=StreamingResponse,
-    summary="UK SA108 cryptoassets summary of a UK tax year as CSV (boxes 13.1-13.5)",
-    responses=csv_doc(
-        "Rows (box, description, value): number of disposals, disposal proceeds, allowable "
-        "costs, gains in the year before losses, losses in the year; 13.2 - 13.3 = 13.4 - "
-        "13.5 as printed. Box numbers are named from 2024/25 (the cryptoassets section)."
-    ),
-)
-def sa108(
-    year: str = Query(description="UK tax year, e.g. 2024/25"),
-    user_id: str = Depends(current_user),
-) -> StreamingResponse:
-    if not is_uk_year(checked_year(year)):
-        raise ApiError(400, "bad_request", "SA108 is for a UK tax year, e.g. 2024/25")
-    rows = disposals_of(user_id, year)
-    return download(sa108_csv(rows, year), year_file("sa108", year, "csv"), CSV)
-
-
-@app.get(
-    "/v1/reports/summary",
-    response_model=ReportSummary,
-    summary="A tax year's report counts and Form 8949 totals, with the report downloads",
-)
-def reports_summary(
-    year: str = Query(description="Tax year: 2024, or 2024/25 for the UK method"),
-    user_id: str = Depends(current_user),
-) -> ReportSummary:
-    lines, zero_basis, totals = report_summary(disposals_of(user_id, year), year)
-    uk = is_uk_year(year)
-    names = ["income", "sa108"] if uk else ["form8949", "schedule_d", "turbotax", "income"]
-    return ReportSummary(
-        year=year,
-        disposal_lines=lines,
-        zero_cost_basis_lines=zero_basis,
-        form8949=[
-            BoxTotal(
-                part=t.part,
-                box=t.box,
-                schedule_d_line=t.schedule_d_line,
-                lines=t.lines,
-                proceeds=str(t.proceeds),
-                cost_basis=str(t.cost_basis),
-                adjustment=str(t.adjustment),
-                gain_or_loss=str(t.gain),
-            )
-            for t in totals
-        ],
-        downloads={name: f"{REPORTS[name]}?{urlencode({'year': year})}" for name in names},
-    )
+app.include_router(reports_router)
 
 
 @app.get(

@@ -19,13 +19,13 @@ from ingest.tax.report import FORM_8949_COLUMNS
 from serve.auth import TokenCache
 from serve.client import format_progress, format_result, human_count, progress_bar
 from serve.errors import ApiError
-from serve.form8949 import form8949_csv
 from serve.page_tokens import (
     decode_paging_state,
     decode_tx_cursor,
     encode_paging_state,
     encode_tx_cursor,
 )
+from serve.reports import form8949_csv
 from serve.upload_stream import (
     SNIFF_BYTES,
     CsvSink,

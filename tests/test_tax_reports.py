@@ -29,7 +29,7 @@ from ingest.tax.report import (
     schedule_d_rows,
     txf_text,
 )
-from serve.form8949 import csv_pieces
+from serve.reports import csv_pieces
 
 D = Decimal
 CENT = D("0.01")

@@ -1,12 +1,13 @@
-"""The tax-year reports the query API serves, from stored rows through the tax report's own
-builders (ingest.tax.report), so the API and the offline report print the same figures: Form 8949
-CSV, its Schedule D summary, TXF, SA108, income by kind and month, and the counts the gains
-screen shows."""
+"""The tax-year reports the query API serves (serve.reports_api), from stored rows through the
+tax report's own builders (ingest.tax.report), so the API and the offline report print the same
+figures: Form 8949 CSV, its Schedule D summary, TXF, SA108, income by kind and month, and the
+counts the gains screen shows."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import Any
@@ -32,9 +33,22 @@ from ingest.tax.years import (
     micros_from_datetime,
     uk_tax_year_start_us,
 )
+from serve.errors import ApiError
 
 PIECE_CHARS = 64 * 1024
 TXF_PROGRAM = "ledgerflow"
+
+
+YEAR_RE = re.compile(r"^\d{4}(/\d{2})?$")
+
+
+def checked_year(year: str) -> str:
+    """A tax year as the API takes it: 2024, or 2024/25 for the UK method; else a 400."""
+    if not YEAR_RE.match(year):
+        raise ApiError(
+            400, "bad_request", "year must look like 2024 (or 2024/25 for the UK method)"
+        )
+    return year
 
 
 def is_uk_year(year: str) -> bool:
