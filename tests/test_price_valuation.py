@@ -193,7 +193,12 @@ def test_a_stablecoin_side_values_a_trade_before_the_other_side():
             ]
         ),
     )
-    assert (sell_for_usdt["price_asset"], sell_for_usdt["value"]) == ("USDT", D("820.179"))
+    # The price stays the unit price of the side the row is about: BTC's, implied by the value.
+    assert (sell_for_usdt["value"], sell_for_usdt["price_asset"], sell_for_usdt["price"]) == (
+        D("820.179"),
+        "BTC",
+        D("82017.9"),
+    )
     assert (buy_with_usdc["price_asset"], buy_with_usdc["value"]) == ("usdc", D("3003"))
 
 
@@ -213,8 +218,8 @@ def test_an_unknown_token_sold_for_usdt_is_valued_from_the_usdt_side():
         price_table([("USDT", T - timedelta(minutes=5), "1.0002", "hour")]),
     )
     assert (row["price_asset"], row["price"], row["price_source"]) == (
-        "USDT",
-        D("1.0002"),
+        "NOPRICE",
+        D("0.0065693136"),
         "hour",
     )
     assert row["value"] == D("821.1642") and row["fee_value"] == D("0.060012")
@@ -234,7 +239,12 @@ def test_the_received_side_values_a_sale_whose_sent_side_has_no_price():
         ],
         HOURLY,
     )
-    assert (row["price_asset"], row["value"], row["price_status"]) == ("ETH", D("1500.25"), "ok")
+    assert (row["value"], row["price_asset"], row["price"]) == (
+        D("1500.25"),
+        "NOPRICE",
+        D("300.05"),
+    )
+    assert row["price_status"] == "ok"
 
 
 def test_the_sent_side_values_a_purchase_whose_received_side_has_no_price():
@@ -250,7 +260,8 @@ def test_the_sent_side_values_a_purchase_whose_received_side_has_no_price():
         ],
         HOURLY,
     )
-    assert (row["price_asset"], row["value"], row["price_source"]) == ("ETH", D("6001.0"), "hour")
+    assert (row["value"], row["price_asset"], row["price"]) == (D("6001.0"), "NEWTOKEN", D("6.001"))
+    assert row["price_source"] == "hour"
 
 
 def test_the_fiat_side_values_a_trade_before_any_price():
@@ -699,5 +710,6 @@ def test_a_token_the_simulator_does_not_list_sold_for_usdt_is_valued_from_the_us
         tx, load_prices(session, assets, lo, hi), unavailable_assets=report.unavailable_assets
     ).to_pylist()
     usdt = Decimal(repr(paths.price_at("USDT", row["timestamp"]))).quantize(Q)
-    assert (row["price_asset"], row["price"], row["price_status"]) == ("USDT", usdt, "ok")
     assert row["value"] == (usdt * 821).quantize(Q)
+    assert (row["price_asset"], row["price_source"], row["price_status"]) == ("FOO", "hour", "ok")
+    assert row["price"] == (row["value"] / 125000).quantize(Q)

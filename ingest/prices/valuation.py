@@ -109,47 +109,59 @@ def divide(value: pa.Array, amount: pa.Array) -> pa.Array:
 
 # --- which assets set each row's value ----------------------------------------------------------
 class ValueSides(NamedTuple):
-    """Per row, the crypto side whose price values it first and the other crypto side (null when
-    the row has one crypto side or none); a standalone fee's first side is its fee."""
+    """Per row: the crypto side whose price values it first, the other crypto side (null when
+    the row has one crypto side or none), and the side the row's type is about (sent for
+    disposals, received otherwise), whose unit price is the row's ``price``. A standalone fee's
+    first and type side is its fee."""
 
     asset: pa.Array
     amount: pa.Array
     other_asset: pa.Array
     other_amount: pa.Array
+    type_asset: pa.Array
+    type_amount: pa.Array
 
 
 def value_sides(tx: pa.Table) -> ValueSides:
     """The row's crypto sides in valuation order: stablecoin, then the type's side, then the
     other (see the module docstring)."""
+    n = tx.num_rows
     sent, received = _column(tx, "sent_asset"), _column(tx, "received_asset")
     sent_amount, received_amount = _column(tx, "sent_amount"), _column(tx, "received_amount")
     sent_crypto, received_crypto = _is_crypto(sent), _is_crypto(received)
+    fee_asset, fee_amount = _column(tx, "fee_asset"), _column(tx, "fee_amount")
+    # A standalone fee (no side at all) is valued by its fee.
+    fee_only = pc.and_(pc.and_(pc.is_null(sent), pc.is_null(received)), _is_crypto(fee_asset))
+
+    def side(take_sent: pa.Array, take_received: pa.Array) -> tuple[pa.Array, pa.Array]:
+        null_str, null_amount = pa.nulls(n, pa.string()), pa.nulls(n, AMOUNT)
+        asset = pc.if_else(take_sent, sent, pc.if_else(take_received, received, null_str))
+        amount = pc.if_else(
+            take_sent, sent_amount, pc.if_else(take_received, received_amount, null_amount)
+        )
+        return asset, amount
+
+    prefer_sent = _flag(pc.is_in(_column(tx, "type"), value_set=pa.array(SENT_VALUED_TYPES)))
     sent_stable = _flag(pc.is_in(_upper(sent), value_set=_STABLE))
     received_stable = _flag(pc.is_in(_upper(received), value_set=_STABLE))
-    prefer_sent = _flag(pc.is_in(_column(tx, "type"), value_set=pa.array(SENT_VALUED_TYPES)))
     # The sent side comes first when only it is a stablecoin, else by the type's preference.
     sent_first = pc.if_else(pc.xor(sent_stable, received_stable), sent_stable, prefer_sent)
     take_sent = pc.and_(sent_crypto, pc.or_(sent_first, pc.invert(received_crypto)))
     take_received = pc.and_(pc.invert(take_sent), received_crypto)
-    null_str, null_amount = pa.nulls(tx.num_rows, pa.string()), pa.nulls(tx.num_rows, AMOUNT)
-    asset = pc.if_else(take_sent, sent, pc.if_else(take_received, received, null_str))
-    amount = pc.if_else(
-        take_sent, sent_amount, pc.if_else(take_received, received_amount, null_amount)
+    asset, amount = side(take_sent, take_received)
+    other_asset, other_amount = side(
+        pc.and_(take_received, sent_crypto), pc.and_(take_sent, received_crypto)
     )
-    other_is_received = pc.and_(take_sent, received_crypto)
-    other_is_sent = pc.and_(take_received, sent_crypto)
-    other_asset = pc.if_else(other_is_received, received, pc.if_else(other_is_sent, sent, null_str))
-    other_amount = pc.if_else(
-        other_is_received,
-        received_amount,
-        pc.if_else(other_is_sent, sent_amount, null_amount),
+    type_sent = pc.and_(sent_crypto, pc.or_(prefer_sent, pc.invert(received_crypto)))
+    type_asset, type_amount = side(type_sent, pc.and_(pc.invert(type_sent), received_crypto))
+    return ValueSides(
+        pc.if_else(fee_only, fee_asset, asset),
+        pc.if_else(fee_only, fee_amount, amount),
+        other_asset,
+        other_amount,
+        pc.if_else(fee_only, fee_asset, type_asset),
+        pc.if_else(fee_only, fee_amount, type_amount),
     )
-    # A standalone fee (no side at all) is valued by its fee.
-    fee_asset = _column(tx, "fee_asset")
-    fee_only = pc.and_(pc.and_(pc.is_null(sent), pc.is_null(received)), _is_crypto(fee_asset))
-    asset = pc.if_else(fee_only, fee_asset, asset)
-    amount = pc.if_else(fee_only, _column(tx, "fee_amount"), amount)
-    return ValueSides(asset, amount, other_asset, other_amount)
 
 
 def _fiat_and_file(tx: pa.Table, currency: str) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
@@ -329,13 +341,15 @@ def value_transactions(
         PriceSource.FIAT.value,
         pc.if_else(has_file, PriceSource.FILE.value, pa.array(lookup_names, pa.string())),
     )
-    # Unit price of the value asset: looked up, or implied by the fiat/file value.
-    implied = divide(value, amount) if n else pa.nulls(0, AMOUNT)
-    price = pc.if_else(has_lookup, looked_up, implied)
-    price = pc.if_else(pc.or_(has_fiat, has_file), implied, price)
+    # The row's price is the unit price of its type's side: looked up when that side valued it,
+    # else implied by the value (a fiat side, the file, or the other side's price).
+    own_price = pc.and_(has_lookup, _flag(pc.equal(asset, sides.type_asset)))
+    own_price = pc.and_(own_price, pc.invert(pc.or_(has_fiat, has_file)))
+    implied = divide(value, sides.type_amount) if n else pa.nulls(0, AMOUNT)
+    price = pc.if_else(own_price, looked_up, implied)
     # A row of only the reporting currency (a USD deposit): its own unit price is 1.
-    own_currency = pc.and_(has_fiat, pc.is_null(asset))
-    price_asset = pc.if_else(own_currency, cur, asset)
+    own_currency = pc.and_(has_fiat, pc.is_null(sides.type_asset))
+    price_asset = pc.if_else(own_currency, cur, sides.type_asset)
     price = pc.if_else(own_currency, pa.scalar(1, AMOUNT), price)
     # Neither side priced: unavailable when either side's fetch was (a retry may price it).
     value_status = pc.if_else(
