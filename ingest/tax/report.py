@@ -460,10 +460,35 @@ def to_csv(rows: list[list[str]]) -> str:
     return buffer.getvalue()
 
 
+def year_reports(result: TaxResult, exported: date) -> dict[str, str]:
+    """The per-year files of the offline report: for each US tax year with Form 8949 lines
+    form8949-YYYY.csv, schedule-d-YYYY.csv and turbotax-YYYY.txf; for each UK tax year
+    sa108-YYYY-YY.csv. The same builders the API's /v1/reports use."""
+    by_year: dict[str, list[DisposalLine]] = defaultdict(list)
+    for d in result.disposals:
+        by_year[d.tax_year].append(d)
+    files: dict[str, str] = {}
+    for year, disposals in sorted(by_year.items()):
+        if "/" in year:
+            files[f"sa108-{year.replace('/', '-')}.csv"] = to_csv(sa108_rows(disposals, year))
+            continue
+        lines = form8949_lines(disposals)
+        if lines:
+            files[f"form8949-{year}.csv"] = to_csv(form8949_rows(lines))
+            files[f"schedule-d-{year}.csv"] = to_csv(schedule_d_rows(box_totals(lines)))
+            files[f"turbotax-{year}.txf"] = txf_text(lines, exported=exported, program="ledgerflow")
+    return files
+
+
 def write_report(
-    result: TaxResult, out_dir: Path | str, *, sources: Mapping[str, str] | None = None
+    result: TaxResult,
+    out_dir: Path | str,
+    *,
+    sources: Mapping[str, str] | None = None,
+    exported: date | None = None,
 ) -> list[Path]:
-    """Write disposals.csv, income.csv, balances.csv, issues.csv and summary.json into out_dir."""
+    """Write disposals.csv, income.csv, balances.csv, issues.csv, summary.json and the per-year
+    reports (``year_reports``; TXF dated ``exported``, default today) into out_dir."""
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     contents = {
@@ -472,10 +497,11 @@ def write_report(
         "balances.csv": to_csv(balance_rows(result.balances)),
         "issues.csv": to_csv(finding_rows(result.findings, sources)),
         "summary.json": summary_json(result),
+        **year_reports(result, exported or date.today()),
     }
     written = []
     for name, text in contents.items():
         path = folder / name
-        path.write_text(text, encoding="utf-8")
+        path.write_text(text, encoding="utf-8", newline="")
         written.append(path)
     return written
