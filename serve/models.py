@@ -192,6 +192,29 @@ class GainsPage(Page[GainsRow]):
     )
 
 
+class BoxTotal(BaseModel):
+    """Form 8949 line 2 of one part and box: the sums of its printed lines (cents)."""
+
+    part: str = Field(description="I (short term) or II (long term)")
+    box: str = Field(description="C/F before tax year 2025, I/L from 2025 (no 1099)")
+    schedule_d_line: str = Field(description="The Schedule D line the totals go to (3, 10)")
+    lines: int
+    proceeds: str
+    cost_basis: str
+    adjustment: str
+    gain_or_loss: str
+
+
+class ReportSummary(BaseModel):
+    year: str
+    disposal_lines: int = Field(description="The year's stored disposal lines (all terms)")
+    zero_cost_basis_lines: int = Field(
+        description="Of those, lines whose cost basis is zero (no known acquisition)"
+    )
+    form8949: list[BoxTotal] = Field(description="Per part and box; empty for UK years")
+    downloads: dict[str, str] = Field(description="Report name -> its URL for this year")
+
+
 class Finding(BaseModel):
     kind: str
     asset: str | None

@@ -8,7 +8,6 @@ functions: FastAPI runs them in its thread pool, where the blocking Cassandra dr
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
@@ -19,7 +18,6 @@ from cassandra import InvalidRequest
 from cassandra.cluster import Session
 from cassandra.protocol import ProtocolException
 from fastapi import Body, Depends, FastAPI, Path, Query
-from fastapi.responses import StreamingResponse
 
 from ingest.extract.formats import FORMATS
 from ingest.extract.formats.mapped import NAME as MAPPED
@@ -40,7 +38,6 @@ from ingest.vocabulary import STAGES, JobKind, JobStatus, Method, Pooling
 from serve.auth import current_user
 from serve.deps import db, settings
 from serve.errors import ApiError, install_error_handlers
-from serve.form8949 import form8949_csv
 from serve.models import (
     ERROR_RESPONSES,
     Balance,
@@ -72,9 +69,10 @@ from serve.page_tokens import (
 )
 from serve.pages import install_local_docs, install_web_app
 from serve.pipeline_link import hand_to_pipeline
+from serve.reports import checked_year
+from serve.reports_api import router as reports_router
 
 ResultT = TypeVar("ResultT")
-YEAR_RE = re.compile(r"^\d{4}(/\d{2})?$")
 MAX_LIMIT = 1000
 
 app = FastAPI(
@@ -333,14 +331,6 @@ def list_balances(
     )
 
 
-def checked_year(year: str) -> str:
-    if not YEAR_RE.match(year):
-        raise ApiError(
-            400, "bad_request", "year must look like 2024 (or 2024/25 for the UK method)"
-        )
-    return year
-
-
 @app.get(
     "/v1/gains",
     response_model=GainsPage,
@@ -374,30 +364,7 @@ def year_gains(
     )
 
 
-@app.get(
-    "/v1/reports/form8949.csv",
-    response_class=StreamingResponse,
-    summary="Form 8949 lines of a tax year as CSV",
-    responses={
-        200: {
-            "content": {"text/csv": {}},
-            "description": "CSV: Part I (short term) then Part II (long term), "
-            "each by date sold; lines of methods without a "
-            "holding period (uk, acb) are not 8949 lines",
-        }
-    },
-)
-def form8949(
-    year: str = Query(description="Tax year, e.g. 2024"), user_id: str = Depends(current_user)
-) -> StreamingResponse:
-    year = checked_year(year)
-    rows = queries.iter_disposals(db(), user_id, year)
-    file_name = f"form8949-{year.replace('/', '-')}.csv"
-    return StreamingResponse(
-        form8949_csv(rows, year),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{file_name}"'},
-    )
+app.include_router(reports_router)
 
 
 @app.get(

@@ -166,6 +166,149 @@ def test_value_asset_is_sent_for_disposals_and_received_otherwise():
     assert (buy_eur["price_asset"], buy_eur["value"]) == ("eth", D("3000.5"))
 
 
+def test_a_stablecoin_side_values_a_trade_before_the_other_side():
+    sell_for_usdt, buy_with_usdc = valued(
+        [
+            {
+                "type": "trade",
+                "sent_asset": "BTC",
+                "sent_amount": D("0.01"),
+                "received_asset": "USDT",
+                "received_amount": D("821"),
+            },
+            {
+                "type": "trade",
+                "sent_asset": "usdc",
+                "sent_amount": D("3000"),
+                "received_asset": "ETH",
+                "received_amount": D("1"),
+            },
+        ],
+        price_table(
+            [
+                ("BTC", T, "60000", "hour"),
+                ("ETH", T, "2950", "hour"),
+                ("USDT", T, "0.999", "hour"),
+                ("USDC", T, "1.001", "hour"),
+            ]
+        ),
+    )
+    # The price stays the unit price of the side the row is about: BTC's, implied by the value.
+    assert (sell_for_usdt["value"], sell_for_usdt["price_asset"], sell_for_usdt["price"]) == (
+        D("820.179"),
+        "BTC",
+        D("82017.9"),
+    )
+    assert (buy_with_usdc["price_asset"], buy_with_usdc["value"]) == ("usdc", D("3003"))
+
+
+def test_an_unknown_token_sold_for_usdt_is_valued_from_the_usdt_side():
+    (row,) = valued(
+        [
+            {
+                "type": "sell",
+                "sent_asset": "NOPRICE",
+                "sent_amount": D("125000"),
+                "received_asset": "USDT",
+                "received_amount": D("821"),
+                "fee_asset": "USDT",
+                "fee_amount": D("0.06"),
+            }
+        ],
+        price_table([("USDT", T - timedelta(minutes=5), "1.0002", "hour")]),
+    )
+    assert (row["price_asset"], row["price"], row["price_source"]) == (
+        "NOPRICE",
+        D("0.0065693136"),
+        "hour",
+    )
+    assert row["value"] == D("821.1642") and row["fee_value"] == D("0.060012")
+    assert row["price_status"] == "ok"
+
+
+def test_the_received_side_values_a_sale_whose_sent_side_has_no_price():
+    (row,) = valued(
+        [
+            {
+                "type": "trade",
+                "sent_asset": "NOPRICE",
+                "sent_amount": D("5"),
+                "received_asset": "ETH",
+                "received_amount": D("0.5"),
+            }
+        ],
+        HOURLY,
+    )
+    assert (row["value"], row["price_asset"], row["price"]) == (
+        D("1500.25"),
+        "NOPRICE",
+        D("300.05"),
+    )
+    assert row["price_status"] == "ok"
+
+
+def test_the_sent_side_values_a_purchase_whose_received_side_has_no_price():
+    (row,) = valued(
+        [
+            {
+                "type": "buy",
+                "sent_asset": "ETH",
+                "sent_amount": D("2"),
+                "received_asset": "NEWTOKEN",
+                "received_amount": D("1000"),
+            }
+        ],
+        HOURLY,
+    )
+    assert (row["value"], row["price_asset"], row["price"]) == (D("6001.0"), "NEWTOKEN", D("6.001"))
+    assert row["price_source"] == "hour"
+
+
+def test_the_fiat_side_values_a_trade_before_any_price():
+    (row,) = valued(
+        [
+            {
+                "type": "sell",
+                "sent_asset": "USDT",
+                "sent_amount": D("1000"),
+                "received_asset": "USD",
+                "received_amount": D("998.5"),
+            }
+        ],
+        price_table([("USDT", T, "1.01", "hour")]),
+    )
+    assert (row["value"], row["price_source"], row["price_asset"]) == (D("998.5"), "fiat", "USDT")
+
+
+def test_a_trade_neither_side_of_which_has_a_price_is_a_finding():
+    no_price, unavailable = valued(
+        [
+            {
+                "type": "trade",
+                "sent_asset": "NOPRICE",
+                "sent_amount": D("5"),
+                "received_asset": "OTHER",
+                "received_amount": D("7"),
+            },
+            {
+                "type": "trade",
+                "sent_asset": "NOPRICE",
+                "sent_amount": D("5"),
+                "received_asset": "DOWN",
+                "received_amount": D("7"),
+            },
+        ],
+        HOURLY,
+        unavailable_assets={"DOWN"},
+    )
+    assert (no_price["value"], no_price["price_source"], no_price["price_status"]) == (
+        None,
+        "none",
+        "no_price",
+    )
+    assert unavailable["value"] is None and unavailable["price_status"] == "unavailable"
+
+
 def test_nearest_hour_at_or_before_then_day_then_none():
     rows = [
         {"type": "income", "received_asset": a, "received_amount": D("2"), "timestamp": t}
@@ -324,9 +467,11 @@ def test_price_needs():
     )
     needs = price_needs(tx)
     assert needs.schema.field("ts").type == TIMESTAMP
-    assert sorted(needs.column("asset").to_pylist()) == ["ADA", "BNB", "BTC"]
+    # Both sides of the btc -> ETH trade: ETH values it when BTC has no price.
+    assert sorted(needs.column("asset").to_pylist()) == ["ADA", "BNB", "BTC", "ETH"]
     assets, start, end = needs_range(needs)
-    assert assets == ["ADA", "BNB", "BTC"] and start == T - timedelta(days=1) and end == T
+    assert assets == ["ADA", "BNB", "BTC", "ETH"]
+    assert start == T - timedelta(days=1) and end == T
 
 
 def test_600k_rows_are_valued_vectorized():
@@ -533,3 +678,38 @@ def test_no_price_markers_are_asked_again_after_the_recheck_age(
     assert pricesim.stats()["not_found"] == not_found + 1  # BOGUS asked again
     assert (again.windows_no_data, again.assets_unlisted) == (1, ["BOGUS"])
     assert fetch_prices(needs, settings=healthy, currency="USD").requests_sent == 0  # fresh again
+
+
+@pytest.mark.cassandra
+@pytest.mark.ray
+@pytest.mark.pricesim
+def test_a_token_the_simulator_does_not_list_sold_for_usdt_is_valued_from_the_usdt_side(
+    ray_local, cold_price_cache, settings, session, pricesim
+):
+    from ingest.prices.pool import fetch_prices
+
+    at = datetime(2023, 5, 10, 14, 20, tzinfo=timezone.utc)
+    tx = tx_table(
+        [
+            {
+                "type": "sell",
+                "sent_asset": "FOO",
+                "sent_amount": D("125000"),
+                "received_asset": "USDT",
+                "received_amount": D("821"),
+                "timestamp": at,
+            }
+        ]
+    )
+    needs = price_needs(tx)
+    assert sorted(needs.column("asset").to_pylist()) == ["FOO", "USDT"]
+    report = fetch_prices(needs, settings=sim_settings(settings, pricesim), currency="USD")
+    assert report.assets_unlisted == ["FOO"] and report.windows_unavailable == []
+    assets, lo, hi = needs_range(needs)
+    (row,) = value_transactions(
+        tx, load_prices(session, assets, lo, hi), unavailable_assets=report.unavailable_assets
+    ).to_pylist()
+    usdt = Decimal(repr(paths.price_at("USDT", row["timestamp"]))).quantize(Q)
+    assert row["value"] == (usdt * 821).quantize(Q)
+    assert (row["price_asset"], row["price_source"], row["price_status"]) == ("FOO", "hour", "ok")
+    assert row["price"] == (row["value"] / 125000).quantize(Q)

@@ -25,10 +25,24 @@ from ingest.load.views import (
     write_view_metrics,
 )
 from ingest.tax.records import TxMetrics
-from ingest.tax.report import FORM_8949_COLUMNS
+from ingest.tax.report import (
+    FORM_8949_COLUMNS,
+    INCOME_REPORT_COLUMNS,
+    SA108_COLUMNS,
+    SCHEDULE_D_COLUMNS,
+)
 from ingest.vocabulary import JobStatus
+from tests.test_tax_reports import parse_txf
 
 pytestmark = [pytest.mark.cassandra, pytest.mark.ray]
+REPORT_PATHS = (
+    "/v1/reports/form8949.csv",
+    "/v1/reports/schedule-d.csv",
+    "/v1/reports/turbotax.txf",
+    "/v1/reports/income.csv",
+    "/v1/reports/sa108.csv",
+    "/v1/reports/summary",
+)
 
 D = Decimal
 UTC = timezone.utc
@@ -475,10 +489,106 @@ def test_form8949_csv(alice):
     rows = list(csv.reader(io.StringIO(resp.text)))
     assert rows == [
         FORM_8949_COLUMNS,
-        ["I", "0.005 BTC", "VARIOUS", "01/20/2024", "200.00", "200.01", "", "", "-0.01"],
-        ["I", "0.5 ETH", "01/05/2024", "03/01/2024", "1700.00", "1150.05", "", "", "549.95"],
+        ["I", "C", "0.005 BTC", "VARIOUS", "01/20/2024", "200.00", "200.01", "", "", "-0.01"],
+        ["I", "C", "0.5 ETH", "01/05/2024", "03/01/2024", "1700.00", "1150.05", "", "", "549.95"],
     ]
     assert alice.get("/v1/reports/form8949.csv").status_code == 422
+
+
+def test_schedule_d_csv_totals_the_printed_form8949_lines(alice):
+    resp = alice.get("/v1/reports/schedule-d.csv", params={"year": "2024"})
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
+    assert 'filename="schedule-d-2024.csv"' in resp.headers["content-disposition"]
+    # Printed lines: 1700.00 - 1150.05 = 549.95 and 200.00 - 200.01 = -0.01.
+    totals = ["2", "1900.00", "1350.06", "0.00", "549.94"]
+    assert list(csv.reader(io.StringIO(resp.text))) == [
+        SCHEDULE_D_COLUMNS,
+        ["8949", "2", "I", "C", *totals],
+        ["Schedule D", "3", "I", "C", *totals],
+    ]
+
+
+def test_turbotax_txf_reads_back_by_the_v042_grammar(alice):
+    resp = alice.get("/v1/reports/turbotax.txf", params={"year": "2024"})
+    assert (
+        resp.status_code == 200
+        and 'filename="turbotax-2024.txf"' in resp.headers["content-disposition"]
+    )
+    header, sales = parse_txf(resp.text)
+    assert header["version"] == "042"
+    assert [
+        (s["refnum"], s["security"], s["acquired"], s["sold"], s["cost"], s["sales"]) for s in sales
+    ] == [
+        ("712", "0.005 BTC", "", "01/20/2024", "200.01", "200.00"),
+        ("712", "0.5 ETH", "01/05/2024", "03/01/2024", "1150.05", "1700.00"),
+    ]
+
+
+def test_income_csv_by_month_and_kind(alice):
+    resp = alice.get("/v1/reports/income.csv", params={"year": "2024"})
+    assert (
+        resp.status_code == 200
+        and 'filename="income-2024.csv"' in resp.headers["content-disposition"]
+    )
+    assert list(csv.reader(io.StringIO(resp.text))) == [
+        INCOME_REPORT_COLUMNS,
+        ["2024-03", "income", "1", "1000.00", "0"],
+        ["total", "income", "1", "1000.00", "0"],
+        ["total", "all", "1", "1000.00", "0"],
+    ]
+    empty = alice.get("/v1/reports/income.csv", params={"year": "2022"})
+    assert list(csv.reader(io.StringIO(empty.text))) == [INCOME_REPORT_COLUMNS]
+
+
+def test_sa108_csv_is_for_uk_years(alice):
+    assert alice.get("/v1/reports/sa108.csv", params={"year": "2024"}).status_code == 400
+    resp = alice.get("/v1/reports/sa108.csv", params={"year": "2024/25"})
+    assert (
+        resp.status_code == 200
+        and 'filename="sa108-2024-25.csv"' in resp.headers["content-disposition"]
+    )
+    rows = list(csv.reader(io.StringIO(resp.text)))
+    assert rows[0] == SA108_COLUMNS
+    assert [(box, value) for box, _, value in rows[1:]] == [
+        ("13.1", "0"),
+        ("13.2", "0.00"),
+        ("13.3", "0.00"),
+        ("13.4", "0.00"),
+        ("13.5", "0.00"),
+    ]
+
+
+def test_reports_summary_counts_lines_and_totals_boxes(alice):
+    summary = ok(alice.get("/v1/reports/summary", params={"year": "2024"}))
+    assert summary == {
+        "year": "2024",
+        "disposal_lines": 2,
+        "zero_cost_basis_lines": 0,
+        "form8949": [
+            {
+                "part": "I",
+                "box": "C",
+                "schedule_d_line": "3",
+                "lines": 2,
+                "proceeds": "1900.00",
+                "cost_basis": "1350.06",
+                "adjustment": "0.00",
+                "gain_or_loss": "549.94",
+            }
+        ],
+        "downloads": {
+            "form8949": "/v1/reports/form8949.csv?year=2024",
+            "schedule_d": "/v1/reports/schedule-d.csv?year=2024",
+            "turbotax": "/v1/reports/turbotax.txf?year=2024",
+            "income": "/v1/reports/income.csv?year=2024",
+        },
+    }
+
+
+def test_reports_need_a_token(world, serve_app):
+    for path in REPORT_PATHS:
+        resp = httpx.get(f"{serve_app.base_url}{path}", params={"year": "2024"}, timeout=30)
+        assert resp.status_code == 401, path
 
 
 def test_reconciliation(alice):

@@ -19,13 +19,13 @@ from ingest.tax.report import FORM_8949_COLUMNS
 from serve.auth import TokenCache
 from serve.client import format_progress, format_result, human_count, progress_bar
 from serve.errors import ApiError
-from serve.form8949 import form8949_csv
 from serve.page_tokens import (
     decode_paging_state,
     decode_tx_cursor,
     encode_paging_state,
     encode_tx_cursor,
 )
+from serve.reports import form8949_csv
 from serve.upload_stream import (
     SNIFF_BYTES,
     CsvSink,
@@ -313,8 +313,20 @@ def test_form8949_csv_from_table_rows_uses_the_report_lines():
     lines = list(csv.reader(io.StringIO("".join(form8949_csv([row, short, pooled_uk], "2024")))))
     assert lines == [
         FORM_8949_COLUMNS,
-        ["I", "0.25 BTC", "VARIOUS", "03/01/2024", "10000.01", "4000.00", "", "", "6000.00"],
-        ["II", "0.25 BTC", "01/05/2023", "02/01/2024", "10000.01", "4000.00", "", "", "6000.00"],
+        # The gain is derived from the rounded figures: 10000.01 - 4000.00 (6000.001 unrounded).
+        ["I", "C", "0.25 BTC", "VARIOUS", "03/01/2024", "10000.01", "4000.00", "", "", "6000.01"],
+        [
+            "II",
+            "F",
+            "0.25 BTC",
+            "01/05/2023",
+            "02/01/2024",
+            "10000.01",
+            "4000.00",
+            "",
+            "",
+            "6000.01",
+        ],
     ]
 
 

@@ -21,10 +21,28 @@ def check_koinly_report(out: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == [
         "balances.csv",
         "disposals.csv",
+        "form8949-2024.csv",
         "income.csv",
         "issues.csv",
+        "schedule-d-2024.csv",
         "summary.json",
+        "turbotax-2024.txf",
     ]
+    assert [
+        (f["part"], f["box"], f["proceeds"], f["cost_basis"], f["gain_or_loss"])
+        for f in read_csv(out / "form8949-2024.csv")
+    ] == [
+        ("II", "F", "30000.00", "5005.00", "24995.00"),
+        ("II", "F", "6000.00", "1001.00", "4999.00"),
+    ]
+    assert [
+        (s["form"], s["line"], s["box"], s["proceeds"], s["gain_or_loss"])
+        for s in read_csv(out / "schedule-d-2024.csv")
+    ] == [
+        ("8949", "2", "F", "36000.00", "29994.00"),
+        ("Schedule D", "10", "F", "36000.00", "29994.00"),
+    ]
+    assert (out / "turbotax-2024.txf").read_text().count("N714") == 2
     disposals = read_csv(out / "disposals.csv")
     assert [
         (
@@ -121,6 +139,9 @@ def test_cli_uk_defaults_to_universal_and_refuses_per_wallet(tmp_path, capsys):
     assert sorted(summary["years"]) == ["2023/24"]  # 6 Apr 2023 - 5 Apr 2024
     assert summary["pooling"] == "universal"
     assert summary["years"]["2023/24"]["short_term_gain"] is None
+    sa108 = read_csv(out / "sa108-2023-24.csv")
+    assert [r["description"] for r in sa108][0] == "Number of disposals"
+    assert not list(out.glob("form8949-*.csv"))  # no holding period: no 8949 lines
     assert (
         main(["tax", str(src), "--method", "uk", "--pooling", "per-wallet", "--out", str(out)]) == 2
     )

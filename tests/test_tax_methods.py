@@ -12,7 +12,13 @@ import pytest
 
 from ingest.tax.engine import compute, compute_asset, merge, prepare
 from ingest.tax.records import Flag, Rule, Term
-from ingest.tax.report import disposal_rows, form8949_rows, money, summary_dict
+from ingest.tax.report import (
+    disposal_rows,
+    form8949_lines,
+    form8949_rows,
+    money,
+    summary_dict,
+)
 from tests.fixtures.tax.builders import (
     buy,
     deposit,
@@ -476,9 +482,10 @@ def test_report_rows_round_money_half_up_only_on_output():
         "4995.00",
         "short",
     ]
-    form = form8949_rows(result.disposals)
-    assert form[1][:2] == ["I", "0.5 BTC"] and form[2][:4] == [
+    form = form8949_rows(form8949_lines(result.disposals))
+    assert form[1][:3] == ["I", "C", "0.5 BTC"] and form[2][:5] == [
         "II",
+        "F",
         "1 BTC",
         "01/10/2023",
         "03/01/2024",

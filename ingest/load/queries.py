@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from cassandra.cluster import Session
@@ -51,6 +51,11 @@ SELECT_FINDINGS_OF_KIND_FROM = _FINDING_CHUNKS + " AND kind = ? AND (asset, chun
 # Findings chunks per driver page while filling one API page.
 FINDING_CHUNKS_FETCH = 4
 SELECT_USER_JOBS = "SELECT job_id, status FROM jobs_by_user WHERE user_id = ?"
+SELECT_INCOME = (
+    "SELECT timestamp, type, label, value FROM transactions_view "
+    "WHERE user_id = ? AND month = ? AND timestamp >= ? AND timestamp < ?"
+)
+INCOME_FETCH = 5000
 
 TOTALS_ASSET = "*"  # yearly_summary's row holding a year's totals
 # Rows one transactions request reads at most when filters drop rows (bounds its latency); the
@@ -133,6 +138,19 @@ def iter_disposals(
     after page (`fetch_size` chunks each) and unpacked as they come."""
     for row in execute(session, SELECT_DISPOSALS, (user_id, year), fetch_size=fetch_size):
         yield from unpack_disposal_chunk(row)
+
+
+def iter_income(session: Session, user_id: str, start: datetime, end: datetime) -> Iterator[Row]:
+    """The user's income view rows from ``start`` (inclusive) to ``end`` (exclusive), oldest
+    first. The type is not a key column: every view row of the range's months is read (a year
+    of a 50k-row history: about 20k short rows)."""
+    first, last = month_key(start), month_key(end - timedelta(milliseconds=1))
+    for month in sorted(m for m in user_months(session, user_id) if first <= m <= last):
+        for row in execute(
+            session, SELECT_INCOME, (user_id, month, start, end), fetch_size=INCOME_FETCH
+        ):
+            if row["type"] == "income":
+                yield row
 
 
 class BadCursor(ValueError):

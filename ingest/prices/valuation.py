@@ -10,22 +10,26 @@ The lead composes the stage as:
 Rules per row (reporting currency `currency`):
   1. a side in the reporting currency gives the value (source fiat; price = value / crypto amount);
   2. else the file's fiat_value when its fiat_currency is the reporting one (source file);
-  3. else amount x the price of the row's value asset: the hourly point at or before the time,
-     at most HOUR_TOLERANCE older (source hour); else the daily point within DAY_TOLERANCE
-     (source day);
-  4. else no value (source none), price_status unavailable when the asset's fetch was unavailable
-     this job, otherwise no_price.
-The value asset is the sent one for disposals (sell, trade, withdrawal, spend, fee) and the received
-one otherwise (buy, deposit, income), falling back to the other crypto side; a row with neither side
-is valued by its fee (a standalone fee). Fees: 0 without a fee; the amount when in the reporting
-currency; amount x price when in crypto; null (status no_price) in another fiat (no FX rates here).
-A row whose value is known but whose fee price is missing gets that fee's status.
+  3. else amount x the price of a crypto side: the hourly point at or before the time, at most
+     HOUR_TOLERANCE older (source hour); else the daily point within DAY_TOLERANCE (source day);
+     the first side (below) that has such a point values the row;
+  4. else no value (source none), price_status unavailable when a side's fetch was unavailable
+     this job, otherwise no_price: only a row neither of whose sides has a price is a finding.
+Crypto sides in order: a stablecoin side first (its price is the best known, and it is what the
+exchange filled at); then the sent side for disposals (sell, trade, withdrawal, spend, fee) and
+the received side otherwise (buy, deposit, income); then the other side. Selling a token the price
+service does not know for 821 USDT is so valued at 821 USDT, not left without proceeds. A row
+with neither side is valued by its fee (a standalone fee). Fees: 0 without a fee; the amount when
+in the reporting currency; amount x price when in crypto; null (status no_price) in another fiat
+(no FX rates here). A row whose value is known but whose fee price is missing gets that fee's
+status.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -43,6 +47,11 @@ from ingest.normalize.canonical import (
 HOUR_TOLERANCE_US = 2 * 3600 * 1_000_000
 DAY_TOLERANCE_US = 86400 * 1_000_000
 SENT_VALUED_TYPES = ("sell", "trade", "withdrawal", "spend", "fee")
+# Tokens pegged to a fiat currency: a trade's side in one of these values the trade first.
+STABLECOINS = frozenset(
+    {"USDT", "USDC", "DAI", "BUSD", "TUSD", "USDP", "PYUSD", "FDUSD", "GUSD", "USDD", "EURC"}
+)
+_STABLE = pa.array(sorted(STABLECOINS))
 
 NEEDS_SCHEMA = pa.schema([pa.field("asset", pa.string()), pa.field("ts", TIMESTAMP)])
 _FIAT = pa.array(sorted(FIAT))
@@ -98,28 +107,61 @@ def divide(value: pa.Array, amount: pa.Array) -> pa.Array:
     return pc.if_else(usable, quotient, pa.nulls(len(value), AMOUNT))
 
 
-# --- which asset sets each row's value -----------------------------------------------------------
-def value_sides(tx: pa.Table) -> tuple[pa.Array, pa.Array]:
-    """(asset, amount) whose price sets each row's value (null when no crypto side or fee)."""
+# --- which assets set each row's value ----------------------------------------------------------
+class ValueSides(NamedTuple):
+    """Per row: the crypto side whose price values it first, the other crypto side (null when
+    the row has one crypto side or none), and the side the row's type is about (sent for
+    disposals, received otherwise), whose unit price is the row's ``price``. A standalone fee's
+    first and type side is its fee."""
+
+    asset: pa.Array
+    amount: pa.Array
+    other_asset: pa.Array
+    other_amount: pa.Array
+    type_asset: pa.Array
+    type_amount: pa.Array
+
+
+def value_sides(tx: pa.Table) -> ValueSides:
+    """The row's crypto sides in valuation order: stablecoin, then the type's side, then the
+    other (see the module docstring)."""
+    n = tx.num_rows
     sent, received = _column(tx, "sent_asset"), _column(tx, "received_asset")
     sent_amount, received_amount = _column(tx, "sent_amount"), _column(tx, "received_amount")
     sent_crypto, received_crypto = _is_crypto(sent), _is_crypto(received)
-    prefer_sent = _flag(pc.is_in(_column(tx, "type"), value_set=pa.array(SENT_VALUED_TYPES)))
-    take_sent = pc.or_(
-        pc.and_(prefer_sent, sent_crypto), pc.and_(pc.invert(received_crypto), sent_crypto)
-    )
-    take_received = pc.and_(pc.invert(take_sent), received_crypto)
-    null_str, null_amount = pa.nulls(tx.num_rows, pa.string()), pa.nulls(tx.num_rows, AMOUNT)
-    asset = pc.if_else(take_sent, sent, pc.if_else(take_received, received, null_str))
-    amount = pc.if_else(
-        take_sent, sent_amount, pc.if_else(take_received, received_amount, null_amount)
-    )
+    fee_asset, fee_amount = _column(tx, "fee_asset"), _column(tx, "fee_amount")
     # A standalone fee (no side at all) is valued by its fee.
-    fee_asset = _column(tx, "fee_asset")
     fee_only = pc.and_(pc.and_(pc.is_null(sent), pc.is_null(received)), _is_crypto(fee_asset))
-    asset = pc.if_else(fee_only, fee_asset, asset)
-    amount = pc.if_else(fee_only, _column(tx, "fee_amount"), amount)
-    return asset, amount
+
+    def side(take_sent: pa.Array, take_received: pa.Array) -> tuple[pa.Array, pa.Array]:
+        null_str, null_amount = pa.nulls(n, pa.string()), pa.nulls(n, AMOUNT)
+        asset = pc.if_else(take_sent, sent, pc.if_else(take_received, received, null_str))
+        amount = pc.if_else(
+            take_sent, sent_amount, pc.if_else(take_received, received_amount, null_amount)
+        )
+        return asset, amount
+
+    prefer_sent = _flag(pc.is_in(_column(tx, "type"), value_set=pa.array(SENT_VALUED_TYPES)))
+    sent_stable = _flag(pc.is_in(_upper(sent), value_set=_STABLE))
+    received_stable = _flag(pc.is_in(_upper(received), value_set=_STABLE))
+    # The sent side comes first when only it is a stablecoin, else by the type's preference.
+    sent_first = pc.if_else(pc.xor(sent_stable, received_stable), sent_stable, prefer_sent)
+    take_sent = pc.and_(sent_crypto, pc.or_(sent_first, pc.invert(received_crypto)))
+    take_received = pc.and_(pc.invert(take_sent), received_crypto)
+    asset, amount = side(take_sent, take_received)
+    other_asset, other_amount = side(
+        pc.and_(take_received, sent_crypto), pc.and_(take_sent, received_crypto)
+    )
+    type_sent = pc.and_(sent_crypto, pc.or_(prefer_sent, pc.invert(received_crypto)))
+    type_asset, type_amount = side(type_sent, pc.and_(pc.invert(type_sent), received_crypto))
+    return ValueSides(
+        pc.if_else(fee_only, fee_asset, asset),
+        pc.if_else(fee_only, fee_amount, amount),
+        other_asset,
+        other_amount,
+        pc.if_else(fee_only, fee_asset, type_asset),
+        pc.if_else(fee_only, fee_amount, type_amount),
+    )
 
 
 def _fiat_and_file(tx: pa.Table, currency: str) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
@@ -148,20 +190,29 @@ def _fee_needs_price(tx: pa.Table) -> pa.Array:
 
 
 def price_needs(tx: pa.Table, *, currency: str = "USD") -> pa.Table:
-    """(asset, ts) keys `tx` needs priced: each row's value asset when neither a side in the
-    reporting currency nor the file gives the value, plus crypto fee assets. Fiat is never priced.
-    Duplicates are kept (the planner deduplicates)."""
+    """(asset, ts) keys `tx` needs priced: each crypto side of a row when neither a side in the
+    reporting currency nor the file gives the value (both sides of a crypto-to-crypto trade: the
+    other side values it when the first has no price), plus crypto fee assets. Fiat is never
+    priced. Duplicates are kept (the planner deduplicates)."""
     if tx.num_rows == 0:
         return NEEDS_SCHEMA.empty_table()
-    asset, _ = value_sides(tx)
+    sides = value_sides(tx)
     _, has_fiat, _, has_file = _fiat_and_file(tx, currency)
-    needs_value = pc.and_(pc.is_valid(asset), pc.invert(pc.or_(has_fiat, has_file)))
+    priced = pc.invert(pc.or_(has_fiat, has_file))
+    needs_value = pc.and_(pc.is_valid(sides.asset), priced)
+    needs_other = pc.and_(pc.is_valid(sides.other_asset), priced)
     ts = pc.cast(_column(tx, "timestamp"), TIMESTAMP)
     fee_mask = _fee_needs_price(tx)
     assets = pa.concat_arrays(
-        [pc.filter(asset, needs_value), pc.filter(_column(tx, "fee_asset"), fee_mask)]
+        [
+            pc.filter(sides.asset, needs_value),
+            pc.filter(sides.other_asset, needs_other),
+            pc.filter(_column(tx, "fee_asset"), fee_mask),
+        ]
     )
-    stamps = pa.concat_arrays([pc.filter(ts, needs_value), pc.filter(ts, fee_mask)])
+    stamps = pa.concat_arrays(
+        [pc.filter(ts, needs_value), pc.filter(ts, needs_other), pc.filter(ts, fee_mask)]
+    )
     return pa.Table.from_arrays([pc.utf8_upper(assets), stamps], schema=NEEDS_SCHEMA)
 
 
@@ -259,10 +310,20 @@ def value_transactions(
     stamps = _micros(_column(base, "timestamp")) if n else np.zeros(0, np.int64)
     cur = currency.upper()
 
-    asset, amount = value_sides(base)
+    sides = value_sides(base)
     fiat_value, has_fiat, file_value, has_file = _fiat_and_file(base, currency)
-    looked_up, lookup_source = index.lookup(asset, stamps)
-    has_lookup = pc.and_(pc.is_valid(looked_up), pc.is_valid(amount))
+    first_price, first_source = index.lookup(sides.asset, stamps)
+    has_first = pc.and_(pc.is_valid(first_price), pc.is_valid(sides.amount))
+    other_price, other_source = index.lookup(sides.other_asset, stamps)
+    # The other side values the row only where the first side has no price.
+    use_other = pc.and_(
+        pc.invert(has_first), pc.and_(pc.is_valid(other_price), pc.is_valid(sides.other_amount))
+    )
+    asset = pc.if_else(use_other, sides.other_asset, sides.asset)
+    amount = pc.if_else(use_other, sides.other_amount, sides.amount)
+    looked_up = pc.if_else(use_other, other_price, first_price)
+    lookup_source = np.where(use_other.to_numpy(zero_copy_only=False), other_source, first_source)
+    has_lookup = pc.or_(has_first, use_other)
     priced_value = multiply(amount, looked_up) if n else pa.nulls(0, AMOUNT)
 
     value = pc.if_else(
@@ -280,15 +341,22 @@ def value_transactions(
         PriceSource.FIAT.value,
         pc.if_else(has_file, PriceSource.FILE.value, pa.array(lookup_names, pa.string())),
     )
-    # Unit price of the value asset: looked up, or implied by the fiat/file value.
-    implied = divide(value, amount) if n else pa.nulls(0, AMOUNT)
-    price = pc.if_else(has_lookup, looked_up, implied)
-    price = pc.if_else(pc.or_(has_fiat, has_file), implied, price)
+    # The row's price is the unit price of its type's side: looked up when that side valued it,
+    # else implied by the value (a fiat side, the file, or the other side's price).
+    own_price = pc.and_(has_lookup, _flag(pc.equal(asset, sides.type_asset)))
+    own_price = pc.and_(own_price, pc.invert(pc.or_(has_fiat, has_file)))
+    implied = divide(value, sides.type_amount) if n else pa.nulls(0, AMOUNT)
+    price = pc.if_else(own_price, looked_up, implied)
     # A row of only the reporting currency (a USD deposit): its own unit price is 1.
-    own_currency = pc.and_(has_fiat, pc.is_null(asset))
-    price_asset = pc.if_else(own_currency, cur, asset)
+    own_currency = pc.and_(has_fiat, pc.is_null(sides.type_asset))
+    price_asset = pc.if_else(own_currency, cur, sides.type_asset)
     price = pc.if_else(own_currency, pa.scalar(1, AMOUNT), price)
-    value_status = _status(has_value, asset, unavailable)
+    # Neither side priced: unavailable when either side's fetch was (a retry may price it).
+    value_status = pc.if_else(
+        _flag(pc.is_in(pc.utf8_upper(sides.other_asset), value_set=unavailable)),
+        _status(has_value, sides.other_asset, unavailable),
+        _status(has_value, sides.asset, unavailable),
+    )
 
     # Fees.
     fee_asset, fee_amount = _column(base, "fee_asset"), _column(base, "fee_amount")
