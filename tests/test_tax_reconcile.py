@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
+
+import pytest
 
 from ingest.tax.engine import compute, prepare
 from ingest.tax.reconcile import DEPOSIT, WITHDRAWAL, TransferLeg, reconcile
 from ingest.tax.records import Flag
 from ingest.tax.years import MICROS_PER_HOUR
-from tests.fixtures.tax.builders import buy, deposit, valued_table, withdrawal
+from tests.fixtures.tax.builders import buy, deposit, sell, valued_table, withdrawal
 
 D = Decimal
 H = MICROS_PER_HOUR
@@ -105,8 +108,9 @@ def test_prepare_reconciles_across_uploads_and_values_the_transfer_fee():
     )
     result = compute(table, method="fifo", pooling="per-wallet")
     lost = [(d.purpose, d.quantity, d.proceeds, d.cost_basis) for d in result.disposals]
-    # 0.01 lost on the way, at 2,500: a transfer fee disposal; the explicit 0.002 fee too
-    assert lost == [("transfer_fee", D("0.01"), D(25), D(20)), ("fee", D("0.002"), D(5), D(4))]
+    # 0.01 lost on the way, at 2,500: a transfer fee disposal; the explicit 0.002 fee too, and
+    # the fees' units leave first
+    assert lost == [("fee", D("0.002"), D(5), D(4)), ("transfer_fee", D("0.01"), D(25), D(20))]
     balances = {b.wallet: (b.quantity, b.cost_basis) for b in result.balances}
     assert balances == {"kraken": (D("0.998"), D(1996)), "metamask": (D("0.99"), D(1980))}
     assert result.findings == []
@@ -168,3 +172,49 @@ def test_near_misses_name_the_closest_leg_and_shown_share_exceeds_the_limit():
     ):
         found = reconcile([out("w", 0, 1, tx_hash="aa"), other]).findings
         assert not any("near miss" in f.detail for f in found)
+
+
+def fee_spelled(inside_sent: bool) -> list[dict]:
+    """One transfer of 0.99 BTC for a 0.01 BTC fee, the fee inside Sent (1.0 sent, 0.99
+    received: the units lost on the way) or in the fee column (0.99 sent plus a 0.01 fee), out
+    of a wallet holding two lots of different unit costs, and the received units sold later."""
+    fee = {} if inside_sent else {"fee_asset": "BTC", "fee_amount": "0.01", "fee_value": 3}
+    return [
+        buy("2024-01-01", "BTC", "0.5", 100, wallet="exchange"),
+        buy("2024-02-01", "BTC", "0.6", 180, wallet="exchange"),
+        withdrawal(
+            "2024-03-01T10:00",
+            "BTC",
+            "1.0" if inside_sent else "0.99",
+            wallet="exchange",
+            value=297,
+            price=300,
+            price_asset="BTC",
+            **fee,
+        ),
+        deposit("2024-03-01T11:00", "BTC", "0.99", wallet="ledger"),
+        sell("2024-04-01", "BTC", "0.99", 400, wallet="ledger"),
+    ]
+
+
+@pytest.mark.parametrize("method", ["fifo", "lifo", "hifo", "acb"])
+def test_a_transfer_fee_leaves_first_however_the_file_spells_it(method):
+    """The fee's units leave the sending wallet before the transferred units, whether the fee
+    is inside Sent (a transfer_fee) or in the fee column (a fee): equal gains, lots, balances."""
+    results = [
+        compute(valued_table(fee_spelled(inside_sent)), method=method, pooling="per-wallet")
+        for inside_sent in (True, False)
+    ]
+
+    def tax_of(result):
+        lines = [
+            (d.wallet, d.quantity, d.date_acquired, d.proceeds, d.cost_basis, d.gain)
+            for d in result.disposals
+        ]
+        return lines, result.years, result.balances
+
+    inside, in_column = (tax_of(r) for r in results)
+    assert inside == in_column
+    fee_line = inside[0][0]
+    if method == "fifo":  # the fee takes the oldest lot's units (unit cost 200)
+        assert fee_line == ("exchange", D("0.01"), date(2024, 1, 1), D(3), D(2), D(1))

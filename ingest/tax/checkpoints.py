@@ -64,7 +64,8 @@ from ingest.tax.years import (
     micros_from_datetime,
 )
 
-CHECKPOINT_VERSION = 2  # 2: near misses (findings name them, checkpoints carry them)
+CHECKPOINT_VERSION = 3  # 2: near misses (findings name them, checkpoints carry them); 3: a
+# per-wallet transfer's fee column leaves before the transferred units
 NO_ASSET = ""  # the key of rows naming no asset (their findings belong to shard 0)
 PRICE_SETTLE_US = 3 * MICROS_PER_DAY  # valuation reads points up to 2 days around a row
 _INT64 = 1 << 63

@@ -20,7 +20,8 @@ Conventions (each is what the leading tools do; the tests pin them):
 - deposit / withdrawal are transfer legs, reconciled first (ingest.tax.reconcile):
   a matched pair moves lots between the user's wallets (SEND at the withdrawal, RECEIVE at the
   deposit); the amount lost on the way is a ``transfer_fee`` disposal valued at the withdrawal's
-  unit price. An unmatched withdrawal leaves the books as a non-taxable transfer out (REMOVE,
+  unit price. A withdrawal's fee leaves the sending wallet before the transferred units, whether
+  the file counts it inside Sent (the units lost on the way) or in the fee column. An unmatched withdrawal leaves the books as a non-taxable transfer out (REMOVE,
   flagged ``unmatched_withdrawal``, as Koinly does); an unmatched deposit is an acquisition at zero
   cost basis flagged ``unmatched_deposit`` (the basis is unknown, not guessed: disposals of those
   units are then flagged ``missing_cost_basis``).
@@ -382,6 +383,10 @@ class _EventBuilder:
                 "fee",
                 flags=_MISSING if fee_missing else _EMPTY,
             )
+            if tx_type == _WITHDRAWAL:
+                # A transfer's fee leaves before the transferred units, as when the file counts
+                # it inside Sent (the rule's transfer_fee): one order for both spellings.
+                row.outflows.insert(0, row.outflows.pop())
         if fee_missing:
             row.missing.append("fee value")
         if row.unsupported is not None or row.missing:
