@@ -7,9 +7,9 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
 from dataclasses import dataclass
 from datetime import timezone
+from typing import Any
 
 from cassandra.cluster import Session
 
