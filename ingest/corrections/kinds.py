@@ -223,14 +223,19 @@ SIDES: dict[str, tuple[bool, bool]] = {
 }
 
 
-def _text(out: list[Problem], name: str, value: str | None, *, required: bool) -> None:
+def _text(
+    out: list[Problem], name: str, value: str | None, *, required: bool, existing: bool = False
+) -> None:
+    """`existing`: a name already in the data (a wallet to rename), taken as it is written."""
     if value is None or value == "":
         if required:
             out.append(Problem(name, "is required"))
     elif not isinstance(value, str):
         out.append(Problem(name, "must be text"))
-    elif len(value) > MAX_TEXT or value != value.strip():
-        out.append(Problem(name, f"must be at most {MAX_TEXT} characters, no outer blanks"))
+    elif len(value) > MAX_TEXT:
+        out.append(Problem(name, f"must be at most {MAX_TEXT} characters"))
+    elif value != value.strip() and not existing:
+        out.append(Problem(name, "must not begin or end with blanks"))
 
 
 def _amount(out: list[Problem], name: str, value: Decimal | None, *, positive: bool) -> None:
@@ -303,7 +308,7 @@ def problems(change: Change) -> list[Problem]:
         except (ValueError, TypeError, AttributeError):
             out.append(Problem("upload_id", "must be an upload's job id (a uuid)"))
     elif isinstance(change, RenameWallet):
-        _text(out, "old", change.old, required=True)
+        _text(out, "old", change.old, required=True, existing=True)
         _text(out, "new", change.new, required=True)
         if change.old == change.new:
             out.append(Problem("new", "must differ from old"))
