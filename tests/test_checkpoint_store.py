@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from ingest.load import checkpoints as store
 from ingest.load.cassandra import execute
+from ingest.pipeline.tax import checkpoint_store as store
 from ingest.tax.checkpoints import AssetCheckpoint, Digest
 from ingest.tax.records import Finding, YearSummary
 from ingest.tax.years import datetime_from_micros

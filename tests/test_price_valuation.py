@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pytest
 
 from devtools.pricesim import paths
-from ingest.load.price_cache import PRICES_SCHEMA, load_prices, read_coverage
+from ingest.prices.cache_store import PRICES_SCHEMA, load_prices, read_coverage
 from ingest.normalize.canonical import (
     AMOUNT,
     CANONICAL_SCHEMA,
@@ -494,7 +494,7 @@ def test_no_price_and_unavailable_are_told_apart_end_to_end(
 def test_no_price_markers_are_asked_again_after_the_recheck_age(
     ray_local, cold_price_cache, settings, session, pricesim, bogus_coin_id
 ):
-    from ingest.load.price_cache import write_coverage
+    from ingest.prices.cache_store import write_coverage
     from ingest.prices.pool import fetch_prices
 
     before_listing = datetime(2019, 3, 1, 12, tzinfo=timezone.utc)  # SOL listed 2020-04-11

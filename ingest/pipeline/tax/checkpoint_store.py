@@ -1,4 +1,5 @@
-"""Tax checkpoints in Cassandra (migration 009): the index the stage plans with, and the bodies a
+"""Tax checkpoints in Cassandra (migration 009; the tax stage's CheckpointStore adapter is
+cassandra.py): the index the stage plans with, and the bodies a
 shard resumes from. The checkpoint itself and its validity rules: ingest/tax/checkpoints.py."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent_with_args
 
 from ingest.load.cassandra import execute, execute_many, prepared, with_retry
+from ingest.pipeline.tax.ports import UnreadableCheckpoint
 from ingest.tax.checkpoints import (
     AssetCheckpoint,
     CheckpointMeta,
@@ -41,10 +43,6 @@ DELETE_OLDER_BODIES = (
     "DELETE FROM tax_checkpoint_parts WHERE user_id = ? AND asset = ? AND period_start = ? "
     "AND written_us < ?"
 )
-
-
-class UnreadableCheckpoint(Exception):
-    """A body that is missing or no longer unpacks: the shard computes from the start."""
 
 
 def read_index(session: Session, user_id: str) -> dict[tuple[str, int], CheckpointMeta]:
