@@ -5,7 +5,7 @@ the one-row-per-item layout it replaces.
     .venv/bin/python -m benchmarks.derived_rows --rows 50000
 
 The file is generated (devtools.generate, Koinly universal format) and valued offline from its
-own values (ingest.tax.cli.load_valued); the tax is the single-process engine (FIFO per wallet),
+own values (ingest.pipeline.tax.cli.load_valued); the tax is the single-process engine (FIFO per wallet),
 whose output the sharded core reproduces exactly. Price windows are the (asset, 88-day window)
 pairs the price stage would fetch; a window held ~2,112 hourly point rows before.
 """
@@ -30,9 +30,9 @@ def main() -> None:
 
     from devtools.generate import generate
     from ingest.load.views import disposal_chunk_rows, finding_chunk_rows
+    from ingest.pipeline.tax.cli import load_valued
     from ingest.prices.planner import distinct_windows
     from ingest.prices.valuation import price_needs
-    from ingest.tax.cli import load_valued
     from ingest.tax.engine import compute
 
     with tempfile.TemporaryDirectory() as folder:

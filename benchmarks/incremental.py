@@ -50,11 +50,12 @@ def run_upload(user: str, path: Path, env: dict[str, str], checkpoints: bool) ->
     from ingest.config import get_settings
     from ingest.load import jobs
     from ingest.load.cassandra import get_session
-    from ingest.pipeline.backfill import record_job
+    from ingest.pipeline.backfill import backfill_file
     from ingest.pipeline.runner import run_job
 
     session = get_session(get_settings())
-    job_id = record_job(session, get_settings().uploads_uri, user, path, fmt="koinly")
+    # recorded as every upload is, run here with this benchmark's environment
+    job_id, _ = backfill_file(session, get_settings(), user, path, fmt="koinly", hand_over=False)
     flag = {"LEDGERFLOW_TAX_CHECKPOINTS": "true" if checkpoints else "false"}
     started = time.perf_counter()
     status = ray.get(run_job.options(runtime_env={"env_vars": {**env, **flag}}).remote(job_id))

@@ -13,7 +13,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("ingest.load.cli_migrate", "apply schema migrations to the keyspace"),
     "pricesim": ("devtools.pricesim.cli", "run the price service simulator"),
     "generate": ("devtools.generate", "generate a realistic transaction export"),
-    "tax": ("ingest.tax.cli", "offline tax report from universal-format CSV files"),
+    "tax": ("ingest.pipeline.tax.cli", "offline tax report from universal-format CSV files"),
     "token": ("serve.cli_token", "create API tokens"),
     "upload": ("serve.client", "upload a file to the API and watch its job"),
     "backfill": (

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 
 from serve.deps import settings
@@ -19,26 +18,10 @@ log = logging.getLogger("ray.serve")  # lands in the replica's log file
 
 
 def hand_to_pipeline(job_id: uuid.UUID) -> bool:
-    """Give a recorded job to the job supervisor; True once it acknowledged. After the last failed
-    attempt the job stays recorded and active, for the periodic resume (False)."""
-    import ray
+    """Give a recorded job to the job supervisor (ingest/pipeline/record_upload.py hand_off)."""
+    from ingest.pipeline.record_upload import hand_off
 
-    from ingest.pipeline.runner import submit_job
-
-    cfg = settings()
-    for attempt in range(1, cfg.job_handoff_attempts + 1):
-        try:
-            ray.get(submit_job(job_id), timeout=cfg.job_handoff_timeout)
-            return True
-        except Exception:  # the actor died, is unreachable, or its Cassandra read failed
-            log.warning("job %s: hand-off attempt %d failed", job_id, attempt, exc_info=True)
-            time.sleep(min(0.5 * 2 ** (attempt - 1), 5.0))
-    log.error(
-        "job %s recorded but not acknowledged; the periodic resume (every %.0f s) starts it",
-        job_id,
-        cfg.job_resume_interval,
-    )
-    return False
+    return hand_off(job_id, settings(), log)
 
 
 def resume_unfinished_jobs() -> list[uuid.UUID]:

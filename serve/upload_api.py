@@ -19,16 +19,15 @@ from ingest.extract import storage
 from ingest.extract.formats import FORMATS, SOURCES
 from ingest.extract.formats.mapped import NAME as MAPPED
 from ingest.extract.formats.mapped import ColumnMapping
-from ingest.load import jobs
 from ingest.load.format_mappings import get_mapping
-from ingest.load.uploads import UploadOptions, claim
-from ingest.vocabulary import JobKind, JobStatus
+from ingest.load.uploads import UploadOptions
+from ingest.pipeline.record_upload import DuplicateUpload, StoredFile, record_upload
+from ingest.vocabulary import JobStatus
 from serve.auth import current_user
 from serve.deps import db, settings
 from serve.errors import ApiError, install_error_handlers
 from serve.models import ERROR_RESPONSES, ErrorBody, UploadAccepted
 from serve.pages import install_local_docs
-from serve.pipeline_link import hand_to_pipeline
 from serve.upload_stream import (
     CsvSink,
     MultipartFileReader,
@@ -276,33 +275,21 @@ async def create_upload(
     try:
         sink = await receive_file(request, upload, boundary, name)
         options = UploadOptions(fmt, wallet or None, zone)
-        earlier = await run_in_threadpool(claim, db(), user_id, sink.sha256, job_id, options)
-        if earlier is not None:
-            raise UploadRejected(
-                409,
-                "duplicate_file",
-                (
-                    f"this file (sha256 {sink.sha256[:12]}...) was uploaded before as job "
-                    f"{earlier.job_id} with {earlier.options.describe()}; uploading it again with "
-                    f"{options.describe()} would count its transactions twice. Upload it with the "
-                    "same options (adds nothing) or change the file"
-                ),
-            )
-        await run_in_threadpool(
-            jobs.create_job,
+        stored = StoredFile(upload.uri or "", upload.file_name, sink.sha256, sink.size)
+        await run_in_threadpool(  # claims the file, records the job, hands it over
+            record_upload,
             db(),
+            settings(),
             job_id=job_id,
             user_id=user_id,
-            kind=JobKind.UPLOAD,
-            file_uri=upload.uri,
-            file_name=upload.file_name,
-            file_sha256=sink.sha256,
-            size_bytes=sink.size,
-            format=fmt,
-            wallet=wallet or None,
-            tz=zone,
+            file=stored,
+            options=options,
             format_mapping=mapping.to_json() if mapping is not None else None,
+            logger=log,
         )
+    except DuplicateUpload as exc:
+        await upload.discard()
+        raise ApiError(409, "duplicate_file", str(exc)) from None
     except UploadRejected as exc:
         await upload.discard()
         raise rejected(exc) from None
@@ -314,7 +301,6 @@ async def create_upload(
     except BaseException:
         await upload.discard()
         raise
-    await run_in_threadpool(hand_to_pipeline, job_id)
     return UploadAccepted(
         job_id=job_id,
         status=JobStatus.QUEUED,

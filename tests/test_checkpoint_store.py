@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from ingest.load import checkpoints as store
 from ingest.load.cassandra import execute
+from ingest.pipeline.tax import checkpoint_store as store
 from ingest.tax.checkpoint_codec import encode_checkpoint
 from ingest.tax.checkpoints import AssetCheckpoint, Digest
 from ingest.tax.engine import WalkState

@@ -12,10 +12,12 @@ import ray
 from ingest.config import get_settings
 from ingest.load import jobs
 from ingest.load.cassandra import execute
-from ingest.pipeline import ingest_stage, prices_stage, tax_compute, tax_stage
+from ingest.pipeline import ingest_stage, prices_stage
 from ingest.pipeline.executors import RayExecutor
 from ingest.pipeline.job_errors import CATALOGUE, TRANSIENT_ERRORS, describe
 from ingest.pipeline.runner import submit_job
+from ingest.pipeline.tax import options as tax_options
+from ingest.pipeline.tax import stage as tax_stage
 from tests.test_job_handoff import EXPORT, wait_status
 
 pytestmark = [pytest.mark.cassandra, pytest.mark.ray]
@@ -81,7 +83,7 @@ def test_deterministic_errors_are_not_retried_transient_ones_are(ray_local):
     executor = RayExecutor(cpus=1)
     assert ray.get(executor.submit(double, 21, name="probe")) == 42
     assert executor._remote[double]._default_options["retry_exceptions"] == TRANSIENT_ERRORS
-    for module in (ingest_stage, prices_stage, tax_stage, tax_compute):
+    for module in (ingest_stage, prices_stage, tax_stage, tax_options):
         assert "ray.remote" not in inspect.getsource(module), module.__name__
 
 
@@ -144,7 +146,7 @@ def assigned_memory() -> float:
 
 
 def test_a_shard_task_asks_for_its_memory_capped_by_the_smallest_node(ray_local):
-    # Shard tasks say their peak (tax_compute.shard_memory), so Ray runs no more of them at once
+    # Shard tasks say their peak (ingest/pipeline/tax/options.py shard_memory), so Ray runs no more of them at once
     # than a node holds (the 3M-row benchmark had its shards killed by Ray's memory monitor).
     executor = RayExecutor(cpus=2)
     assert ray.get(executor.submit(assigned_memory, name="tax:job:0", memory=10**8)) == 10**8

@@ -1,5 +1,7 @@
 """The pipeline's tax stage (Ray tasks per asset, results written to Cassandra) produces the same
-numbers as the offline `ledgerflow tax` CLI for the same transactions."""
+numbers as the offline `ledgerflow tax` CLI for the same transactions, crypto fees included (a fee
+in an asset the row trades is valued at the row's own rate on both paths: ingest/prices/
+valuation.py)."""
 
 from __future__ import annotations
 
@@ -14,25 +16,10 @@ from devtools.generate import generate
 from ingest.cli import main as cli
 from ingest.load.cassandra import execute
 from ingest.load.queries import iter_disposals
-from ingest.normalize.canonical import FIAT
 from tests.test_pipeline import upload, wait
 
 pytestmark = [pytest.mark.cassandra, pytest.mark.ray]
 CENT = Decimal("0.01")
-
-
-def fiat_fees_only(path) -> None:
-    """Drop crypto fees: offline, a crypto fee has no price source but its row's own rate, while
-    the pipeline fetches the hour's price; with fiat fees both value every row from the file."""
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    header = rows[0]
-    amount, currency = header.index("Fee Amount"), header.index("Fee Currency")
-    for row in rows[1:]:
-        if row[currency] and row[currency].upper() not in FIAT:
-            row[amount] = row[currency] = ""
-    with open(path, "w", newline="") as f:
-        csv.writer(f).writerows(rows)
 
 
 def cents(value) -> Decimal | None:
@@ -43,7 +30,6 @@ def test_pipeline_numbers_equal_the_offline_cli(ray_local, session, tmp_path):
     user = f"same-{uuid.uuid4().hex[:8]}"
     path = tmp_path / "koinly.csv"
     generate(1500, "koinly", seed=8, out=path, years=2.0, user_values="all")
-    fiat_fees_only(path)
 
     job = wait(session, upload(session, user, path, fmt="koinly"))
     assert job.status == "succeeded", job.error

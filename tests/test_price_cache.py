@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from ingest.load.cassandra import execute
-from ingest.load.price_cache import PRICES_SCHEMA, load_prices, unpack_points, write_window
+from ingest.prices.cache_store import PRICES_SCHEMA, load_prices, unpack_points, write_window
 from ingest.prices.planner import WINDOW_SECONDS, window_of
 
 HOUR_MS = 3_600_000

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 import pyarrow as pa
 import pytest
 
-from ingest.load.price_cache import read_coverage
 from ingest.normalize.canonical import TIMESTAMP
+from ingest.prices.cache_store import read_coverage
 from ingest.prices.planner import distinct_windows
 from ingest.prices.pool import fetch_prices, get_pool
 

@@ -13,13 +13,13 @@ import pyarrow.compute as pc
 import pytest
 
 from devtools.pricesim import paths
-from ingest.load.price_cache import PRICES_SCHEMA, load_prices, read_coverage
 from ingest.normalize.canonical import (
     AMOUNT,
     CANONICAL_SCHEMA,
     TIMESTAMP,
     VALUED_SCHEMA,
 )
+from ingest.prices.cache_store import PRICES_SCHEMA, load_prices, read_coverage
 from ingest.prices.valuation import needs_range, price_needs, value_transactions
 
 Q = Decimal("1e-18")
@@ -427,6 +427,31 @@ def test_exact_decimal_arithmetic():
     )
 
 
+def test_a_crypto_fee_of_a_row_stating_its_value_is_valued_at_the_rows_own_rate():
+    # The file says the trade of 1 BTC for 20 ETH was worth 50,000 USD: its fee of 0.01 ETH is
+    # worth 0.01 x 50,000 / 20, whatever the hour's market price (3000.5), online and offline.
+    stated = {
+        "type": "trade",
+        "sent_asset": "BTC",
+        "sent_amount": D("1"),
+        "received_asset": "ETH",
+        "received_amount": D("20"),
+        "fiat_value": D("50000"),
+        "fiat_currency": "USD",
+    }
+    rows = [
+        {**stated, "fee_asset": "ETH", "fee_amount": D("0.01")},
+        {**stated, "fee_asset": "BTC", "fee_amount": D("0.001")},
+        {**stated, "fee_asset": "ADA", "fee_amount": D("2")},  # not traded: the market price
+    ]
+    for prices in (HOURLY, None):
+        out = valued(rows, prices)
+        assert [r["fee_value"] for r in out[:2]] == [D("25"), D("50")]
+    assert valued(rows, HOURLY)[2]["fee_value"] == D("1.5")
+    # ...so only the untraded fee asset needs a price
+    assert price_needs(tx_table(rows)).column("asset").to_pylist() == ["ADA"]
+
+
 def test_price_needs():
     tx = tx_table(
         [
@@ -639,7 +664,7 @@ def test_no_price_and_unavailable_are_told_apart_end_to_end(
 def test_no_price_markers_are_asked_again_after_the_recheck_age(
     ray_local, cold_price_cache, settings, session, pricesim, bogus_coin_id
 ):
-    from ingest.load.price_cache import write_coverage
+    from ingest.prices.cache_store import write_coverage
     from ingest.prices.pool import fetch_prices
 
     before_listing = datetime(2019, 3, 1, 12, tzinfo=timezone.utc)  # SOL listed 2020-04-11

@@ -19,7 +19,7 @@ from ingest.load.cassandra import execute
 from ingest.load.users import UserSettings, put_user_settings
 from ingest.vocabulary import Method, Pooling
 from tests.test_pipeline import upload, view_count, wait
-from tests.test_pipeline_vs_cli import cents, fiat_fees_only
+from tests.test_pipeline_vs_cli import cents
 
 pytestmark = [pytest.mark.cassandra, pytest.mark.ray, pytest.mark.pricesim]
 FIAT_COLUMNS = ("Sent Currency", "Received Currency", "Fee Currency", "Net Worth Currency")
@@ -59,7 +59,6 @@ def test_job_and_cli_agree_in_the_users_currency(ray_local, session, tmp_path, c
     put_user_settings(session, user, UserSettings(Method.FIFO, Pooling.PER_WALLET, currency))
     path = tmp_path / "koinly.csv"
     generate(1200, "koinly", seed=21, out=path, years=2.0, user_values="all")
-    fiat_fees_only(path)
     relabel_fiat(path, currency)
 
     job = wait(session, upload(session, user, path, fmt="koinly"))

@@ -15,7 +15,7 @@ import pytest
 from devtools.generate import generate
 from ingest.cli import main as cli
 from ingest.load.users import create_token
-from tests.test_pipeline_vs_cli import cents, fiat_fees_only
+from tests.test_pipeline_vs_cli import cents
 
 pytestmark = [pytest.mark.cassandra, pytest.mark.ray]
 
@@ -126,7 +126,6 @@ def test_settings_change_recomputes_real_data_as_the_method_says(
     client = api_client_for(fresh_user("recompute"))
     path = tmp_path / "koinly.csv"
     generate(1500, "koinly", seed=8, out=path, years=2.0, user_values="all")
-    fiat_fees_only(path)  # offline and online then value every row from the file alike
     resp = client.post(
         "/v1/uploads?format=koinly&name=koinly.csv",
         content=path.read_bytes(),

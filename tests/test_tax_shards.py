@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devtools.generate import generate
-from ingest.tax.cli import load_valued
+from ingest.pipeline.tax.cli import load_valued
 from ingest.tax.engine import compute
 from ingest.tax.records import TaxResult
 from ingest.tax.shards import (

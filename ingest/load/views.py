@@ -24,7 +24,7 @@ from cassandra.cluster import Session
 
 from ingest.load.cassandra import execute, execute_batches, execute_many
 from ingest.load.jobs import now
-from ingest.tax.records import Flag, TxMetrics
+from ingest.tax.records import BalanceRecord, DisposalLine, Finding, Flag, TxMetrics, YearSummary
 from ingest.tax.years import datetime_from_micros, micros_from_datetime
 
 # Written as positional tuples (INSERT_VIEW; the tax stage builds them in this order), so this
@@ -78,30 +78,34 @@ VIEW_BASE_COLUMNS = tuple(
 )
 
 
-def replace_balances(
-    session: Session, user_id: str, balances: Iterable[tuple[str, str, Decimal, Decimal | None]]
-) -> None:
-    """(wallet, asset, quantity, cost_basis) rows replace the user's balances."""
+def replace_balances(session: Session, user_id: str, balances: Iterable[BalanceRecord]) -> None:
+    """``balances`` replace the user's balances."""
     execute(session, "DELETE FROM balances WHERE user_id = ?", (user_id,))
     ts = now()
     execute_many(
         session,
         "INSERT INTO balances (user_id, wallet, asset, quantity, cost_basis, "
         "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-        [(user_id, w, a, q, c, ts) for w, a, q, c in balances],
+        [(user_id, b.wallet, b.asset, b.quantity, b.cost_basis, ts) for b in balances],
     )
 
 
-def replace_yearly_summary(session: Session, user_id: str, rows: Iterable[tuple]) -> None:
-    """(year, asset, proceeds, cost_basis, short_term_gain, long_term_gain, gain, income) rows;
-    asset '*' holds the year's totals."""
+SUMMARY_FIELDS = ("proceeds", "cost_basis", "short_term_gain", "long_term_gain", "gain", "income")
+
+
+def replace_yearly_summary(
+    session: Session, user_id: str, rows: Iterable[tuple[str, str, YearSummary]]
+) -> None:
+    """(year, asset, its YearSummary) rows; asset '*' holds the year's totals."""
     execute(session, "DELETE FROM yearly_summary WHERE user_id = ?", (user_id,))
     execute_many(
         session,
-        "INSERT INTO yearly_summary (user_id, year, asset, proceeds, cost_basis, "
-        "short_term_gain, long_term_gain, gain, income) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(user_id, *r) for r in rows],
+        f"INSERT INTO yearly_summary (user_id, year, asset, {', '.join(SUMMARY_FIELDS)}) "
+        f"VALUES (?, ?, ?, {', '.join('?' for _ in SUMMARY_FIELDS)})",
+        [
+            (user_id, year, asset, *(getattr(s, f) for f in SUMMARY_FIELDS))
+            for year, asset, s in rows
+        ],
     )
 
 
@@ -227,6 +231,32 @@ def delete_disposal_assets(
         "DELETE FROM disposal_chunks WHERE user_id = ? AND year = ? AND asset = ?",
         [(user_id, year, asset) for asset in sorted(set(assets))],
     )
+
+
+def disposal_line_row(line: DisposalLine) -> tuple:
+    """A Form 8949 line as write_disposals takes it."""
+    acquired = line.date_acquired
+    return (
+        line.tax_year,
+        line.sold_at,
+        line.line_id,
+        line.asset,
+        line.wallet,
+        line.quantity,
+        None
+        if acquired is None
+        else datetime(acquired.year, acquired.month, acquired.day, tzinfo=timezone.utc),
+        line.proceeds,
+        line.cost_basis,
+        line.gain,
+        line.term,
+        line.tx_id,
+    )
+
+
+def finding_row(finding: Finding) -> tuple[str, str | None, datetime | None, str | None, str]:
+    """A finding as replace_reconciliation and replace_findings_of_assets take it."""
+    return (finding.kind, finding.asset, finding.timestamp, finding.tx_id, finding.detail)
 
 
 def write_disposals(session: Session, user_id: str, lines: Iterable[tuple]) -> int:
@@ -361,20 +391,17 @@ UPDATE_VIEW_ROW = (
 
 
 def write_view_rows(
-    session: Session, rows: Iterable[tuple[Sequence[Any], Mapping[str, TxMetrics]]]
+    session: Session, rows: Iterable[tuple[Mapping[str, Any], Mapping[str, TxMetrics]]]
 ) -> int:
-    """(own, {asset: metrics}) per anchored row, `own` in VIEW_BASE_COLUMNS order: the row's
-    own columns and the shard's elements of its metrics. Returns rows written."""
-    key_at = [VIEW_BASE_COLUMNS.index(c) for c in _KEY_COLUMNS]
-    own_at = [VIEW_BASE_COLUMNS.index(c) for c in _OWN_COLUMNS]
+    """(own, {asset: metrics}) per anchored row, ``own`` a row's VIEW_BASE_COLUMNS by name: the
+    row's own columns and the shard's elements of its metrics. Returns rows written."""
     by_partition: dict[tuple[str, int], list[Sequence[Any]]] = defaultdict(list)
     for own, by_asset in rows:
-        key = [own[i] for i in key_at]
-        by_partition[(key[0], key[1])].append(
+        by_partition[(own["user_id"], own["month"])].append(
             (
-                *[own[i] for i in own_at],
+                *[own[c] for c in _OWN_COLUMNS],
                 {asset: metrics_element(asset, m) for asset, m in by_asset.items()},
-                *key,
+                *[own[c] for c in _KEY_COLUMNS],
             )
         )
     return execute_batches(session, UPDATE_VIEW_ROW, by_partition)

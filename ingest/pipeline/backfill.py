@@ -1,8 +1,8 @@
 """`ledgerflow backfill --user U FILE...`: the upload pipeline without HTTP, e.g. as a Ray job.
 
-Each file is copied to upload storage and recorded as a job exactly as POST /v1/uploads does
-(serve/upload_api.py), handed to the same job supervisor, and watched to its end, one file after
-another (each job's tax stage then sees the files before it). As a Ray job, so it shows on the
+Each file is copied to upload storage and recorded as an upload job the one way every upload
+is (record_upload.py: the duplicate-file claim, the job, the hand-off to the supervisor with
+retries), and watched to its end, one file after another (each job's tax stage then sees the files before it). As a Ray job, so it shows on the
 dashboard's Jobs page with its driver log:
 
     ray job submit --address http://127.0.0.1:8265 --working-dir . -- \\
@@ -21,11 +21,13 @@ import time
 import uuid
 from pathlib import Path
 
-from ingest.config import get_settings
+from ingest.config import Settings, get_settings
 from ingest.extract import storage
 from ingest.load import jobs
 from ingest.load.cassandra import close_all, get_session
-from ingest.vocabulary import FINISHED, STAGES, JobKind, JobStatus
+from ingest.load.uploads import UploadOptions
+from ingest.pipeline.record_upload import DuplicateUpload, StoredFile, record_upload
+from ingest.vocabulary import FINISHED, STAGES, JobStatus
 
 COPY_BYTES = 1024 * 1024
 POLL_S = 1.0
@@ -39,18 +41,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tz", help="IANA time zone of timestamps without an offset")
 
 
-def record_job(
-    session,
-    uploads_uri: str,
-    user_id: str,
-    path: Path,
-    *,
-    fmt: str | None = None,
-    wallet: str | None = None,
-    tz: str | None = None,
-) -> uuid.UUID:
-    """Store the file where uploads go and record its queued job, as the upload API does."""
-    job_id = uuid.uuid1()  # time-based, as create_job would choose: jobs_by_user sorts by it
+def store_file(uploads_uri: str, user_id: str, job_id: uuid.UUID, path: Path) -> StoredFile:
+    """Copy the file where uploads go, hashing and counting it."""
     uri = storage.upload_uri(uploads_uri, user_id, str(job_id), path.name)
     digest = hashlib.sha256()
     size = 0
@@ -59,20 +51,39 @@ def record_job(
             digest.update(block)
             size += len(block)
             dst.write(block)
-    jobs.create_job(
-        session,
-        job_id=job_id,
-        user_id=user_id,
-        kind=JobKind.UPLOAD,
-        file_uri=uri,
-        file_name=path.name,
-        file_sha256=digest.hexdigest(),
-        size_bytes=size,
-        format=fmt,
-        wallet=wallet,
-        tz=tz,
-    )
-    return job_id
+    return StoredFile(uri, path.name, digest.hexdigest(), size)
+
+
+def backfill_file(
+    session,
+    settings: Settings,
+    user_id: str,
+    path: Path,
+    *,
+    fmt: str | None = None,
+    wallet: str | None = None,
+    tz: str | None = None,
+    hand_over: bool = True,
+) -> tuple[uuid.UUID, bool]:
+    """Store the file and record its upload job (record_upload: DuplicateUpload when the same
+    file was uploaded with other options; its copy is then deleted). Returns the job id and
+    whether the supervisor acknowledged it."""
+    job_id = uuid.uuid1()  # time-based, as create_job would choose: jobs_by_user sorts by it
+    stored = store_file(settings.uploads_uri, user_id, job_id, path)
+    try:
+        acknowledged = record_upload(
+            session,
+            settings,
+            job_id=job_id,
+            user_id=user_id,
+            file=stored,
+            options=UploadOptions(fmt, wallet, tz),
+            hand_over=hand_over,
+        )
+    except DuplicateUpload:
+        storage.delete(stored.uri)
+        raise
+    return job_id, acknowledged
 
 
 def status_line(job: jobs.JobRecord) -> str:
@@ -106,30 +117,36 @@ def watch(session, job_id: uuid.UUID, out=sys.stdout) -> jobs.JobRecord:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ingest.pipeline.runner import submit_job
-
     missing = [str(p) for p in args.files if not p.is_file()]
     if missing:
         print(f"ledgerflow backfill: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
-    import ray
-
     settings = get_settings()  # the command's entry point
     session = get_session(settings)
     ok = True
     try:
         for path in args.files:
-            job_id = record_job(
-                session,
-                settings.uploads_uri,
-                args.user,
-                path,
-                fmt=args.format,
-                wallet=args.wallet,
-                tz=args.tz,
-            )
+            try:
+                job_id, acknowledged = backfill_file(
+                    session,
+                    settings,
+                    args.user,
+                    path,
+                    fmt=args.format,
+                    wallet=args.wallet,
+                    tz=args.tz,
+                )
+            except DuplicateUpload as exc:
+                print(f"ledgerflow backfill: {path}: {exc}", file=sys.stderr, flush=True)
+                ok = False
+                continue
             print(f"job {job_id} recorded for {path}", flush=True)
-            ray.get(submit_job(job_id))  # the supervisor acknowledged it
+            if not acknowledged:
+                print(
+                    f"job {job_id}: the job supervisor did not acknowledge it; an upload "
+                    "replica's periodic resume starts it",
+                    flush=True,
+                )
             job = watch(session, job_id)
             print(
                 f"job {job_id} {job.status}: {path.name} accepted {job.accepted} rejected "

@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from ingest.normalize.canonical import TIMESTAMP
 from ingest.pipeline.context import JobContext
+from ingest.pipeline.placement import stage_options
 from ingest.prices.pool import fetch_prices
 from ingest.prices.report import PriceFetchReport
 from ingest.vocabulary import Stage
@@ -30,7 +31,12 @@ def needs_from_days(price_days: dict[str, list[int]]) -> pa.Table:
 
 
 def run_prices(ctx: JobContext, days: dict[str, list[int]]) -> PriceFetchReport:
-    report = fetch_prices(needs_from_days(days), settings=ctx.settings, currency=ctx.currency)
+    report = fetch_prices(
+        needs_from_days(days),
+        settings=ctx.settings,
+        currency=ctx.currency,
+        placed=stage_options(ctx.settings, "prices"),
+    )
     total = report.windows_needed
     ctx.progress.report(Stage.PRICES, 0, total - len(report.windows_unavailable), total)
     return report.model_copy(update={"fetched_windows": []})

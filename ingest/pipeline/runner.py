@@ -34,7 +34,7 @@ from ingest.pipeline.outage import run_through_outages
 from ingest.pipeline.placement import stage_placement
 from ingest.pipeline.ray_runtime import NAMESPACE, cluster_cpus, ensure_ray
 from ingest.pipeline.results import StageResults
-from ingest.pipeline.tax_stage import run_tax
+from ingest.pipeline.tax.stage import run_tax
 from ingest.vocabulary import FINISHED, JobKind, JobStatus, Stage
 
 log = logging.getLogger(__name__)

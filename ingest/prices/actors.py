@@ -1,7 +1,7 @@
 """The two actors of the price fetch, thin shells around pure code: `RateLimiter` holds the
 pool-wide token bucket of one provider (ratelimit.ProviderGate); `PriceFetcher` sends one
 window's requests, following the retry state machine (retry.WindowRetry), and stores what it got
-through the price cache (load/price_cache.py).
+through the price cache (prices/cache_store.py).
 
 Shared rate limit: every request of every fetcher takes a token from its provider's one
 `RateLimiter` first. One bucket (rather than splitting the budget per actor) keeps the pool's
@@ -23,9 +23,9 @@ from typing import Any
 import aiohttp
 
 from ingest.config import Settings
-from ingest.load import price_cache
 from ingest.load.cassandra import get_session
 from ingest.observe import metrics
+from ingest.prices import cache_store
 from ingest.prices.planner import WindowRequest
 from ingest.prices.providers import provider_chain
 from ingest.prices.providers.base import Outcome, OutcomeKind, PriceProvider
@@ -179,7 +179,7 @@ class PriceFetcher:
             )
             if step.action == "done":
                 await asyncio.to_thread(
-                    price_cache.store_outcome,
+                    cache_store.store_outcome,
                     get_session(settings),
                     request.asset,
                     request.window.start,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,11 +22,10 @@ import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
 
 from ingest.config import Settings
-from ingest.load import price_cache
 from ingest.load.cassandra import get_session
 from ingest.normalize.assets import provider_ids
 from ingest.observe import metrics
-from ingest.pipeline.placement import stage_options
+from ingest.prices import cache_store
 from ingest.prices.actors import FetchJob, PriceFetcher, RateLimiter, gate_config
 from ingest.prices.planner import WindowRequest, plan_fetches
 from ingest.prices.providers import provider_chain, provider_names
@@ -110,11 +109,12 @@ def _recreate(actor_cls: Any, name: str, args: tuple, options: dict[str, Any]) -
             time.sleep(0.2)
 
 
-def get_pool(settings: Settings) -> PricePool:
+def get_pool(settings: Settings, placed: Mapping[str, Any] | None = None) -> PricePool:
     """Create or reuse the named actors `price-fetcher-0..N-1` and one
     `price-rate-limiter-<provider>` per configured provider, in the caller's Ray namespace. They
-    take no CPU (I/O only) and restart when killed."""
-    placed = stage_options(settings, "prices")  # LEDGERFLOW_STAGE_RESOURCES
+    take no CPU (I/O only) and restart when killed. ``placed``: the prices stage's Ray options
+    (ingest/pipeline/placement.py, LEDGERFLOW_STAGE_RESOURCES), given by the caller."""
+    placed = dict(placed or {})
     limiters = {
         name: _named_actor(
             LIMITER_NAME.format(name),
@@ -199,15 +199,21 @@ def dispatch(
     return results, resubmitted
 
 
-def fetch_prices(needs: pa.Table, *, settings: Settings, currency: str) -> PriceFetchReport:
+def fetch_prices(
+    needs: pa.Table,
+    *,
+    settings: Settings,
+    currency: str,
+    placed: Mapping[str, Any] | None = None,
+) -> PriceFetchReport:
     """Make sure every (asset, ts) of `needs` has its window in `currency` fetched (or cached)
     in the price cache. Unavailable windows are not recorded, so a later job retries them.
-    Ray must be initialized (the pool is made of actors)."""
+    Ray must be initialized (the pool is made of actors); ``placed``: see get_pool."""
     started = time.time()
     currency = currency.lower()
     session = get_session(settings)
     assets = pc.unique(needs.column("asset")).drop_null().to_pylist() if needs.num_rows else []
-    coverage = price_cache.read_coverage(session, assets, currency=currency)
+    coverage = cache_store.read_coverage(session, assets, currency=currency)
     plan = plan_fetches(
         needs,
         coverage,
@@ -219,7 +225,7 @@ def fetch_prices(needs: pa.Table, *, settings: Settings, currency: str) -> Price
     results: list[WindowResult] = []
     resubmitted = 0
     if plan.requests:
-        pool = get_pool(settings)
+        pool = get_pool(settings, placed)
         providers = provider_chain(settings, currency)
         job = FetchJob(
             settings,
@@ -229,13 +235,16 @@ def fetch_prices(needs: pa.Table, *, settings: Settings, currency: str) -> Price
             {p.name: gate_config(p, settings) for p in providers},
         )
         results, resubmitted = dispatch(
-            lambda: get_pool(settings), plan.requests, ray.put(job), settings.price_concurrency
+            lambda: get_pool(settings, placed),
+            plan.requests,
+            ray.put(job),
+            settings.price_concurrency,
         )
     unavailable = [
         UnavailableWindow(
             asset=r.asset,
-            start=price_cache.utc(r.window_start),
-            end=price_cache.utc(r.window_end),
+            start=cache_store.utc(r.window_start),
+            end=cache_store.utc(r.window_end),
             reason=r.detail,
         )
         for r in results
@@ -253,6 +262,6 @@ def fetch_prices(needs: pa.Table, *, settings: Settings, currency: str) -> Price
         elapsed_s=time.time() - started,
         windows_resubmitted=resubmitted,
         fetched_windows=sorted(
-            (r.asset, price_cache.utc(r.window_start)) for r in results if r.status != UNAVAILABLE
+            (r.asset, cache_store.utc(r.window_start)) for r in results if r.status != UNAVAILABLE
         ),
     )

@@ -20,9 +20,11 @@ exchange filled at); then the sent side for disposals (sell, trade, withdrawal, 
 the received side otherwise (buy, deposit, income); then the other side. Selling a token the price
 service does not know for 821 USDT is so valued at 821 USDT, not left without proceeds. A row
 with neither side is valued by its fee (a standalone fee). Fees: 0 without a fee; the amount when
-in the reporting currency; amount x price when in crypto; null (status no_price) in another fiat
-(no FX rates here). A row whose value is known but whose fee price is missing gets that fee's
-status.
+in the reporting currency; in crypto, amount x the row's own unit price of the fee asset when the
+row states its value (rules 1-2) and trades that asset (value / that side's amount: the rate the
+trade was made at, which is what the offline CLI has too), else amount x its price (rule 3); null
+(status no_price) in another fiat (no FX rates here). A row whose value is known but whose fee
+price is missing gets that fee's status.
 """
 
 from __future__ import annotations
@@ -183,10 +185,28 @@ def _fiat_and_file(tx: pa.Table, currency: str) -> tuple[pa.Array, pa.Array, pa.
     return fiat_value, has_fiat, file_value, has_file
 
 
-def _fee_needs_price(tx: pa.Table) -> pa.Array:
+def _own_fee_price(tx: pa.Table, currency: str) -> pa.Array:
+    """The row's own unit price of its fee asset: value / the amount of the side trading it, when
+    the row states its value (a reporting-currency side or the file); null otherwise."""
+    n = tx.num_rows
+    fiat_value, has_fiat, file_value, has_file = _fiat_and_file(tx, currency)
+    value = pc.if_else(has_fiat, fiat_value, pc.if_else(has_file, file_value, pa.nulls(n, AMOUNT)))
+    fee_asset = _upper(_column(tx, "fee_asset"))
+    on_sent = _flag(pc.equal(fee_asset, _upper(_column(tx, "sent_asset"))))
+    on_received = _flag(pc.equal(fee_asset, _upper(_column(tx, "received_asset"))))
+    amount = pc.if_else(
+        on_sent,
+        _column(tx, "sent_amount"),
+        pc.if_else(on_received, _column(tx, "received_amount"), pa.nulls(n, AMOUNT)),
+    )
+    return divide(value, amount) if n else pa.nulls(0, AMOUNT)
+
+
+def _fee_needs_price(tx: pa.Table, currency: str) -> pa.Array:
     fee_amount = _column(tx, "fee_amount")
     nonzero = _flag(pc.not_equal(fee_amount, pa.scalar(0, AMOUNT)))
-    return pc.and_(_is_crypto(_column(tx, "fee_asset")), nonzero)
+    unpriced = pc.is_null(_own_fee_price(tx, currency))
+    return pc.and_(pc.and_(_is_crypto(_column(tx, "fee_asset")), nonzero), unpriced)
 
 
 def price_needs(tx: pa.Table, *, currency: str = "USD") -> pa.Table:
@@ -202,7 +222,7 @@ def price_needs(tx: pa.Table, *, currency: str = "USD") -> pa.Table:
     needs_value = pc.and_(pc.is_valid(sides.asset), priced)
     needs_other = pc.and_(pc.is_valid(sides.other_asset), priced)
     ts = pc.cast(_column(tx, "timestamp"), TIMESTAMP)
-    fee_mask = _fee_needs_price(tx)
+    fee_mask = _fee_needs_price(tx, currency)
     assets = pa.concat_arrays(
         [
             pc.filter(sides.asset, needs_value),
@@ -366,6 +386,8 @@ def value_transactions(
     )
     fee_in_currency = _flag(pc.equal(_upper(fee_asset), cur))
     fee_price, _ = index.lookup(fee_asset, stamps)
+    own_fee_price = _own_fee_price(base, currency)
+    fee_price = pc.if_else(pc.is_valid(own_fee_price), own_fee_price, fee_price)
     fee_priced = multiply(fee_amount, fee_price) if n else pa.nulls(0, AMOUNT)
     fee_value = pc.if_else(
         no_fee,

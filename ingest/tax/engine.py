@@ -246,6 +246,8 @@ def _merge(
 def compute(
     tx: pa.Table, *, method: str, pooling: str, currency: str = "USD", **recon_options: float
 ) -> TaxResult:
+    """The whole history in one process: the oracle the tests compare the tax stage
+    (ingest/pipeline/tax/stage.py, sharded) against; the product never calls it."""
     check_options(method, pooling)
     with gc_paused():  # across the calls too: a collection between them rescans everything
         prepared = prepare(tx, pooling=pooling, **recon_options)

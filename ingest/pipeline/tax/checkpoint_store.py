@@ -1,6 +1,7 @@
-"""Tax checkpoints in Cassandra (migrations 009 and 010): the index the stage plans with, and the
-bodies a shard resumes from. The checkpoint itself and its validity rules:
-ingest/tax/checkpoints.py; its body (plain versioned data): ingest/tax/checkpoint_codec.py."""
+"""Tax checkpoints in Cassandra (migrations 009 and 010; the tax stage's CheckpointStore adapter
+is cassandra.py): the index the stage plans with, and the bodies a shard resumes from. The
+checkpoint itself and its validity rules: ingest/tax/checkpoints.py; its body (plain versioned
+data): ingest/tax/checkpoint_codec.py."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent_with_args
 
 from ingest.load.cassandra import execute, execute_many, prepared, with_retry
+from ingest.pipeline.tax.ports import UnreadableCheckpoint
 from ingest.tax.checkpoint_codec import decode_checkpoint, encode_checkpoint
 from ingest.tax.checkpoints import AssetCheckpoint, CheckpointMeta, Digest
 from ingest.tax.years import datetime_from_micros, micros_from_datetime
@@ -37,11 +39,6 @@ DELETE_OLDER_BODIES = (
     "DELETE FROM tax_checkpoint_bodies WHERE user_id = ? AND asset = ? AND period_start = ? "
     "AND written_us < ?"
 )
-
-
-class UnreadableCheckpoint(Exception):
-    """A body that is missing, of a format version this code has no migration from, or that
-    does not decode: the shard computes from the start."""
 
 
 def read_index(session: Session, user_id: str) -> dict[tuple[str, int], CheckpointMeta]:

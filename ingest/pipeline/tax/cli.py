@@ -1,8 +1,8 @@
 """`ledgerflow tax INPUT.csv [INPUT2.csv ...]`: an offline tax report, no services needed.
 
-Files are parsed (``ingest.extract.parse.parse_local_file``), valued from their own fiat sides and
-stated values only (``ingest.prices.valuation.value_transactions(tx, None)``), reconciled as one
-history and computed. A row whose value the tax needs but cannot be determined from the files is
+Files are parsed (``ingest.extract.parse.parse_local_file``) and run through the tax stage a job
+runs (stage.py ``compose_tax``), in process over in-memory ports (memory.py): no price service,
+so rows are valued from their own fiat sides and stated values only. A row whose value the tax needs but cannot be determined from the files is
 an error naming it (file:line): exit code 2 and nothing is written. Output in --out:
 disposals.csv, income.csv, balances.csv, issues.csv, summary.json.
 """
@@ -83,7 +83,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ingest.config import get_settings
     from ingest.pipeline.executors import InProcessExecutor
-    from ingest.pipeline.tax_compute import TaxOptions, compute_tax
+    from ingest.pipeline.tax.memory import MemoryViews, memory_ports
+    from ingest.pipeline.tax.options import TaxOptions
+    from ingest.pipeline.tax.stage import TaxRun, compose_tax
     from ingest.tax.report import write_report
 
     pooling = args.pooling or (
@@ -106,16 +108,19 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     try:
-        table = load_valued(
-            args.inputs, currency=args.currency, fmt=args.fmt, wallet=args.wallet, tz=args.tz
-        )
+        table = load_parsed(args.inputs, fmt=args.fmt, wallet=args.wallet, tz=args.tz)
     except ValueError as exc:  # the parser's FormatError is a ValueError
         print(f"ledgerflow tax: {exc}", file=sys.stderr)
         return 2
     sources = source_locations(table)
 
-    # The same shard computation a job runs on Ray (pipeline/tax_compute.py), here in process.
-    result = compute_tax(table, options, InProcessExecutor())
+    # The same stage a job runs on Ray, here in process over the files.
+    ports = memory_ports(table)
+    compose_tax(ports, InProcessExecutor(), TaxRun(options, label=LOCAL_USER))
+    assert isinstance(ports.views, MemoryViews)
+    result = ports.views.tax_result(
+        method=options.method, pooling=options.pooling, currency=options.currency
+    )
     unvalued = [f for f in result.findings if f.kind == Flag.MISSING_PRICE]
     if unvalued:
         print(
@@ -140,19 +145,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_valued(
+def load_parsed(
     paths: list[Path],
     *,
-    currency: str,
     fmt: str | None = None,
     wallet: str | None = None,
     tz: str | None = None,
 ) -> pa.Table:
-    """Parse every file and value the rows from the files alone. Rejected rows are reported on
-    stderr (they never reach the tax) and do not stop the report, unless a file has no row left
-    (ValueError: exit code 2)."""
+    """Parse every file. Rejected rows are reported on stderr (they never reach the tax) and do
+    not stop the report, unless a file has no row left (ValueError: exit code 2)."""
     from ingest.extract.parse import parse_local_file
-    from ingest.prices.valuation import value_transactions
 
     tables = []
     for path in paths:
@@ -173,7 +175,21 @@ def load_valued(
                 f"{path}: every row was rejected ({len(rejected)} rows); nothing to report"
             )
         tables.append(parsed.table)
-    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+
+def load_valued(
+    paths: list[Path],
+    *,
+    currency: str,
+    fmt: str | None = None,
+    wallet: str | None = None,
+    tz: str | None = None,
+) -> pa.Table:
+    """The files' rows valued from the files alone (for the single-process engine)."""
+    from ingest.prices.valuation import value_transactions
+
+    table = load_parsed(paths, fmt=fmt, wallet=wallet, tz=tz)
     return value_transactions(table, None, currency=currency)
 
 

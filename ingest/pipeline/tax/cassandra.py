@@ -1,0 +1,198 @@
+"""The tax stage's ports on Cassandra (a job): the user's raw_transactions, the shared price
+cache, tax_checkpoints, and the query API's view tables (ingest/load/views.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ingest.config import Settings
+from ingest.load import queries, views
+from ingest.load.transactions import month_keys, read_transactions, user_months
+from ingest.pipeline.context import JobContext, SessionFactory
+from ingest.pipeline.placement import stage_options
+from ingest.pipeline.tax import checkpoint_store
+from ingest.pipeline.tax.ports import (
+    CheckpointStore,
+    CheckpointWrite,
+    ShardCommit,
+    TaxPorts,
+)
+from ingest.prices import cache_store
+from ingest.prices.planner import CoverageRecord
+from ingest.prices.pool import fetch_prices
+from ingest.prices.report import PriceFetchReport
+from ingest.tax.checkpoints import AssetCheckpoint, CheckpointMeta
+from ingest.tax.records import BalanceRecord, TxMetrics, YearSummary
+from ingest.tax.shards import Shard, ShardSummary, UserTotals
+
+
+@dataclass(frozen=True)
+class CassandraHistory:
+    sessions: SessionFactory
+    user_id: str
+
+    def months(self) -> list[int]:
+        return sorted(user_months(self.sessions(), self.user_id))
+
+    def read(self, months: Sequence[int]) -> pa.Table:
+        return read_transactions(self.sessions(), self.user_id, months)
+
+
+@dataclass(frozen=True)
+class CassandraPrices:
+    settings: Settings
+    currency: str  # the job's reporting currency
+
+    def fetch(self, needs: pa.Table) -> PriceFetchReport:
+        return fetch_prices(
+            needs,
+            settings=self.settings,
+            currency=self.currency,
+            placed=stage_options(self.settings, "prices"),
+        )
+
+    def load(self, assets: Sequence[str], start: datetime, end: datetime) -> pa.Table | None:
+        return cache_store.load_prices(
+            SessionFactory(self.settings)(), assets, start, end, currency=self.currency.lower()
+        )
+
+    def coverage(self, assets: Iterable[str]) -> list[CoverageRecord]:
+        return cache_store.read_coverage(
+            SessionFactory(self.settings)(), assets, currency=self.currency.lower()
+        )
+
+
+@dataclass(frozen=True)
+class CassandraCheckpoints:
+    sessions: SessionFactory
+    user_id: str
+
+    def index(self) -> dict[tuple[str, int], CheckpointMeta]:
+        return checkpoint_store.read_index(self.sessions(), self.user_id)
+
+    def get(self, metas: Sequence[CheckpointMeta]) -> dict[str, list[AssetCheckpoint]]:
+        return checkpoint_store.read_checkpoints(self.sessions(), self.user_id, metas)
+
+    def put(self, write: CheckpointWrite) -> int:
+        return checkpoint_store.write_checkpoints(
+            self.sessions(),
+            self.user_id,
+            write.checkpoints,
+            digests=write.digests,
+            fingerprint=write.fingerprint,
+            usable=write.usable,
+            written_us=write.written_us,
+        )
+
+
+def view_base_rows(valued: pa.Table) -> list[dict[str, Any]]:
+    """transactions_view rows' own columns (views.VIEW_BASE_COLUMNS), by name."""
+    columns = {n: valued.column(n).to_pylist() for n in views.VIEW_BASE_COLUMNS if n != "month"}
+    columns["month"] = month_keys(valued.column("timestamp")).tolist()
+    names = list(columns)
+    return [dict(zip(names, values)) for values in zip(*columns.values())]
+
+
+@dataclass(frozen=True)
+class CassandraViews:
+    sessions: SessionFactory
+    user_id: str
+    checkpoints: CheckpointStore
+
+    def write(
+        self,
+        shard: Shard,
+        rows: pa.Table,
+        anchored: np.ndarray,
+        per_tx: Mapping[str, Mapping[str, TxMetrics]],
+    ) -> None:
+        session = self.sessions()
+        own_rows = view_base_rows(rows.filter(pa.array(anchored)))
+        views.write_view_rows(session, [(own, per_tx.get(own["tx_id"], {})) for own in own_rows])
+        others = rows.filter(pa.array(~anchored))  # rows another shard anchors: elements only
+        views.write_view_metrics(
+            session,
+            [
+                (self.user_id, month, ts, tx_id, per_tx[tx_id])
+                for month, ts, tx_id in zip(
+                    month_keys(others.column("timestamp")).tolist(),
+                    others.column("timestamp").to_pylist(),
+                    others.column("tx_id").to_pylist(),
+                )
+                if tx_id in per_tx
+            ],
+        )
+
+    def commit(self, commit: ShardCommit) -> int:
+        session, user_id, result = self.sessions(), self.user_id, commit.result
+        owned = sorted(r.asset for r in result.assets)
+        by_year: dict[str, list[tuple]] = {}
+        for r in result.assets:
+            for line in r.disposals:
+                by_year.setdefault(line.tax_year, []).append(views.disposal_line_row(line))
+        for year in sorted(set(commit.years) | set(by_year)):  # a year at a time
+            views.delete_disposal_assets(session, user_id, year, owned)
+            views.write_disposals(session, user_id, by_year.get(year, ()))
+        findings = result.findings + [f for r in result.assets for f in r.findings]
+        views.replace_findings_of_assets(
+            session,
+            user_id,
+            owned + ([""] if commit.shard.catch_all else []),
+            [views.finding_row(f) for f in findings],
+        )
+        if commit.checkpoints is None:
+            return 0
+        return self.checkpoints.put(commit.checkpoints)  # last
+
+    def stored_years(self) -> tuple[str, ...]:
+        return tuple(
+            sorted({r["year"] for r in queries.summary_rows(self.sessions(), self.user_id)})
+        )
+
+    def stored_totals(self, assets: set[str]) -> tuple[ShardSummary, list[BalanceRecord]]:
+        session = self.sessions()
+        years = {
+            (r["year"], r["asset"]): YearSummary(
+                r["proceeds"],
+                r["cost_basis"],
+                r["short_term_gain"],
+                r["long_term_gain"],
+                r["income"],
+                r["gain"],
+            )
+            for r in queries.summary_rows(session, self.user_id)
+            if r["asset"] in assets
+        }
+        balances = [
+            BalanceRecord(r["wallet"], r["asset"], r["quantity"], r["cost_basis"])
+            for r in queries.balance_rows(session, self.user_id)
+            if r["asset"] in assets
+        ]
+        return ShardSummary(-1, tuple(sorted(assets)), years, 0, 0, 0, 0), balances
+
+    def write_totals(
+        self, totals: UserTotals, balances: Sequence[BalanceRecord], dropped_years: set[str]
+    ) -> None:
+        session = self.sessions()
+        rows = [(year, queries.TOTALS_ASSET, s) for year, s in totals.years.items()]
+        rows += [(year, asset, s) for (year, asset), s in totals.years_by_asset.items()]
+        views.replace_yearly_summary(session, self.user_id, rows)
+        views.replace_balances(session, self.user_id, balances)
+        views.delete_disposal_years(session, self.user_id, dropped_years)
+
+
+def cassandra_ports(ctx: JobContext) -> TaxPorts:
+    """A job's tax ports."""
+    checkpoints = CassandraCheckpoints(ctx.sessions, ctx.job.user_id)
+    return TaxPorts(
+        history=CassandraHistory(ctx.sessions, ctx.job.user_id),
+        prices=CassandraPrices(ctx.settings, ctx.currency),
+        checkpoints=checkpoints,
+        views=CassandraViews(ctx.sessions, ctx.job.user_id, checkpoints),
+    )

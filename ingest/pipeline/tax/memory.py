@@ -1,0 +1,146 @@
+"""The tax stage's ports in memory: the offline `ledgerflow tax` (its files are the history, no
+price service: rows are valued from themselves) and tests. Used with the in-process executor
+only (their state lives in this process)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import pyarrow as pa
+
+from ingest.load.transactions import month_keys
+from ingest.pipeline.tax.ports import (
+    CheckpointWrite,
+    ShardCommit,
+    TaxPorts,
+    UnreadableCheckpoint,
+)
+from ingest.prices.planner import CoverageRecord
+from ingest.prices.report import PriceFetchReport
+from ingest.tax.checkpoints import AssetCheckpoint, CheckpointMeta, Digest
+from ingest.tax.records import BalanceRecord, TaxResult, TxMetrics
+from ingest.tax.shards import Shard, ShardResult, ShardSummary, UserTotals, merge_shards
+
+
+@dataclass
+class MemoryHistory:
+    rows: pa.Table
+
+    def months(self) -> list[int]:
+        return sorted(set(month_keys(self.rows.column("timestamp")).tolist()))
+
+    def read(self, months: Sequence[int]) -> pa.Table:
+        of_row = month_keys(self.rows.column("timestamp"))
+        return self.rows.filter(pa.array(np.isin(of_row, list(months))))
+
+
+@dataclass
+class NoPrices:
+    """No price service: every row is valued from its own fiat side or stated value."""
+
+    def fetch(self, needs: pa.Table) -> PriceFetchReport:
+        return PriceFetchReport()
+
+    def load(self, assets: Sequence[str], start: datetime, end: datetime) -> pa.Table | None:
+        return None
+
+    def coverage(self, assets: Iterable[str]) -> list[CoverageRecord]:
+        return []
+
+
+@dataclass
+class MemoryCheckpoints:
+    stored: dict[tuple[str, int], tuple[CheckpointMeta, AssetCheckpoint]] = field(
+        default_factory=dict
+    )
+
+    def index(self) -> dict[tuple[str, int], CheckpointMeta]:
+        return {key: meta for key, (meta, _) in self.stored.items()}
+
+    def get(self, metas: Sequence[CheckpointMeta]) -> dict[str, list[AssetCheckpoint]]:
+        out: dict[str, list[AssetCheckpoint]] = {}
+        for meta in metas:
+            found = self.stored.get((meta.key, meta.start_us))
+            if found is None or found[0] != meta:
+                raise UnreadableCheckpoint(f"checkpoint {meta.key}@{meta.start_us}: missing")
+            out.setdefault(meta.key, []).append(found[1])
+        for checkpoints in out.values():
+            checkpoints.sort(key=lambda c: c.start_us)
+        return out
+
+    def put(self, write: CheckpointWrite) -> int:
+        for checkpoint in write.checkpoints:
+            key = (checkpoint.key, checkpoint.start_us)
+            digest = write.digests.get(key)
+            meta = CheckpointMeta(
+                key=checkpoint.key,
+                start_us=checkpoint.start_us,
+                fingerprint=write.fingerprint,
+                usable=digest is not None and write.usable.get(checkpoint.start_us, False),
+                digest=digest if digest is not None else Digest(-1, -1, 0),
+                written_us=write.written_us,
+                parts=1,
+            )
+            self.stored[key] = (meta, checkpoint)
+        return len(write.checkpoints)
+
+
+@dataclass
+class MemoryViews:
+    """Keeps each shard's result (the offline report is made from them: ``tax_result``), the
+    view rows written and the user's totals."""
+
+    checkpoints: MemoryCheckpoints = field(default_factory=MemoryCheckpoints)
+    results: dict[int, ShardResult] = field(default_factory=dict)
+    view_rows: int = 0
+    totals: UserTotals | None = None
+    balances: list[BalanceRecord] = field(default_factory=list)
+
+    def write(
+        self,
+        shard: Shard,
+        rows: pa.Table,
+        anchored: np.ndarray,
+        per_tx: Mapping[str, Mapping[str, TxMetrics]],
+    ) -> None:
+        self.view_rows += int(anchored.sum())
+
+    def commit(self, commit: ShardCommit) -> int:
+        self.results[commit.shard.index] = commit.result
+        return 0 if commit.checkpoints is None else self.checkpoints.put(commit.checkpoints)
+
+    def stored_years(self) -> tuple[str, ...]:
+        return tuple(sorted(self.totals.years)) if self.totals is not None else ()
+
+    def stored_totals(self, assets: set[str]) -> tuple[ShardSummary, list[BalanceRecord]]:
+        years = {
+            key: s
+            for key, s in (self.totals.years_by_asset if self.totals else {}).items()
+            if key[1] in assets
+        }
+        kept = [b for b in self.balances if b.asset in assets]
+        return ShardSummary(-1, tuple(sorted(assets)), years, 0, 0, 0, 0), kept
+
+    def write_totals(
+        self, totals: UserTotals, balances: Sequence[BalanceRecord], dropped_years: set[str]
+    ) -> None:
+        self.totals, self.balances = totals, list(balances)
+
+    def tax_result(self, *, method: str, pooling: str, currency: str) -> TaxResult:
+        """The whole TaxResult of the shards committed (the engine's own merge)."""
+        results = [self.results[i] for i in sorted(self.results)]
+        return merge_shards(results, method=method, pooling=pooling, currency=currency)
+
+
+def memory_ports(rows: pa.Table) -> TaxPorts:
+    """Ports over ``rows`` (canonical, unvalued) with no price service."""
+    checkpoints = MemoryCheckpoints()
+    return TaxPorts(
+        history=MemoryHistory(rows),
+        prices=NoPrices(),
+        checkpoints=checkpoints,
+        views=MemoryViews(checkpoints),
+    )

@@ -1,0 +1,180 @@
+"""The tax stage's incremental planner (ingest/pipeline/tax/plan.py) on plain data: no Ray, no
+Cassandra."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pyarrow as pa
+
+from ingest.pipeline.tax.options import TaxOptions
+from ingest.pipeline.tax.plan import (
+    PlanInputs,
+    StoredState,
+    history_starts,
+    month_groups,
+    plan_tax,
+    rewrite_mask,
+)
+from ingest.prices.planner import CoverageRecord
+from ingest.tax.checkpoints import PRICE_SETTLE_US, CheckpointMeta, Digest
+from ingest.tax.methods import get_method
+from ingest.tax.shards import HistoryStats
+from ingest.tax.years import micros_from_datetime
+from ingest.vocabulary import Method, Pooling
+
+FIFO = TaxOptions(Method.FIFO, Pooling.PER_WALLET, "USD", transfer_window_hours=24)
+UK = TaxOptions(Method.UK, Pooling.UNIVERSAL, "GBP", transfer_window_hours=24)
+STATS = HistoryStats({"BTC": 100, "ETH": 60, "SOL": 40, "ADA": 10})
+Y2024 = micros_from_datetime(datetime(2024, 1, 1, tzinfo=timezone.utc))
+Y2025 = micros_from_datetime(datetime(2025, 1, 1, tzinfo=timezone.utc))
+LONG_AFTER = Y2025 + 400 * 86_400_000_000
+
+
+def seconds(day: datetime) -> float:
+    return day.timestamp()
+
+
+def owner_of(plan, asset: str) -> int:
+    return plan.shards.owner[asset]
+
+
+def test_a_recompute_rewrites_every_shard_and_all_rows():
+    plan = plan_tax(PlanInputs(STATS, shard_count=3, touched=None, known_years=("2023",)), FIFO)
+    assert plan.dirty == plan.shards.shards and len(plan.dirty) == 3
+    assert plan.rewrite.recompute and plan.rewrite.cutoffs is None
+    assert plan.rewrite.clean_assets == frozenset()
+    assert plan.rewrite.known_years == ("2023",)
+    assert plan.rewrite.checkpoints is None  # checkpoints off
+
+
+def test_an_upload_recomputes_only_the_shards_of_the_assets_it_touched():
+    day = datetime(2024, 6, 1, tzinfo=timezone.utc)
+    touched = {"SOL": (seconds(day), seconds(day) + 3600)}
+    plan = plan_tax(PlanInputs(STATS, shard_count=3, touched=touched), FIFO)
+    assert [s.index for s in plan.dirty] == [owner_of(plan, "SOL")]
+    # from the earliest new row, less the transfer window (a new deposit can re-classify an
+    # older withdrawal)
+    assert plan.rewrite.cutoffs == {"SOL": day - timedelta(hours=24)}
+    sol_shard = plan.shards.shards[owner_of(plan, "SOL")]
+    assert plan.rewrite.clean_assets == frozenset(STATS.asset_rows) - sol_shard.assets
+
+
+def test_the_uk_lookback_adds_the_methods_own_reach():
+    day = datetime(2024, 6, 1, tzinfo=timezone.utc)
+    plan = plan_tax(PlanInputs(STATS, 2, touched={"BTC": (seconds(day), seconds(day))}), UK)
+    assert plan.rewrite.cutoffs == {"BTC": day - timedelta(microseconds=UK.reach_us)}
+    assert UK.reach_us == (24 + 31 * 24) * 3_600_000_000  # bed and breakfast + a day of margin
+
+
+def test_a_price_window_fetched_now_rewrites_from_its_start():
+    day = datetime(2024, 6, 1, tzinfo=timezone.utc)
+    window = datetime(2024, 3, 1, tzinfo=timezone.utc)
+    inputs = PlanInputs(
+        STATS,
+        3,
+        touched={"SOL": (seconds(day), seconds(day))},
+        fetched_windows=[("SOL", window), ("ADA", window)],
+    )
+    plan = plan_tax(inputs, FIFO)
+    assert plan.rewrite.cutoffs == {"SOL": window, "ADA": window}
+    assert {s.index for s in plan.dirty} == {owner_of(plan, "SOL"), owner_of(plan, "ADA")}
+
+
+def test_an_asset_no_shard_owns_goes_to_shard_zero():
+    day = seconds(datetime(2024, 6, 1, tzinfo=timezone.utc))
+    plan = plan_tax(PlanInputs(STATS, 3, touched={"NEW": (day, day)}), FIFO)
+    assert [s.index for s in plan.dirty] == [0]
+
+
+def test_a_shard_reconciling_a_touched_asset_recomputes_too():
+    stats = HistoryStats({"BTC": 100, "ETH": 60}, withdrawal_fee_links={"ETH": frozenset({"BTC"})})
+    day = seconds(datetime(2024, 6, 1, tzinfo=timezone.utc))
+    plan = plan_tax(PlanInputs(stats, 2, touched={"BTC": (day, day)}), FIFO)
+    assert len(plan.dirty) == 2  # the ETH shard reconciles BTC's withdrawals
+
+
+def checkpoint_inputs(index, coverage=(), unavailable=frozenset(), now_us=LONG_AFTER):
+    digest = Digest(rows_before=5, rows_reach=6, hash_reach=42)
+    stats = HistoryStats({"BTC": 10}, digests={("BTC", Y2024): digest, ("BTC", Y2025): digest})
+    day = seconds(datetime(2025, 6, 1, tzinfo=timezone.utc))
+    return PlanInputs(
+        stats,
+        1,
+        touched={"BTC": (day, day)},
+        unavailable_assets=unavailable,
+        starts=(Y2024, Y2025),
+        checkpoints=True,
+        stored=StoredState(index, list(coverage)),
+        now_us=now_us,
+    )
+
+
+def meta(start: int, *, fingerprint: str = FIFO.fingerprint, written_us: int = Y2025 + 1):
+    return CheckpointMeta(
+        "BTC", start, fingerprint, True, Digest(5, 6, 42), written_us=written_us, parts=1
+    )
+
+
+def test_a_dirty_shard_resumes_at_its_latest_valid_checkpoint():
+    index = {("BTC", Y2024): meta(Y2024), ("BTC", Y2025): meta(Y2025)}
+    plan = plan_tax(checkpoint_inputs(index), FIFO)
+    assert plan.rewrite.checkpoints is not None
+    start, metas = plan.rewrite.checkpoints.resume[0]
+    assert start == Y2025 and metas == (index[("BTC", Y2024)], index[("BTC", Y2025)])
+    assert plan.rewrite.checkpoints.usable == {Y2024: True, Y2025: True}
+
+
+def test_checkpoints_of_other_settings_are_not_resumed():
+    index = {("BTC", s): meta(s, fingerprint="other") for s in (Y2024, Y2025)}
+    assert plan_tax(checkpoint_inputs(index), FIFO).rewrite.checkpoints.resume == {}
+
+
+def test_a_price_window_fetched_after_a_checkpoint_invalidates_it():
+    index = {("BTC", Y2024): meta(Y2024), ("BTC", Y2025): meta(Y2025)}
+    later_s = (Y2025 + 10) // 1_000_000 + 5  # fetched after the checkpoints were written
+    window = CoverageRecord(
+        "BTC", Y2025 // 1_000_000, Y2025 // 1_000_000 + 86_400, 0, "ok", later_s
+    )
+    plan = plan_tax(checkpoint_inputs(index, coverage=[window]), FIFO)
+    # the window starts after 2024's reach: the 2024 checkpoint still holds
+    assert plan.rewrite.checkpoints.resume[0][0] == Y2024
+
+
+def test_checkpoints_made_while_prices_are_missing_or_unsettled_are_not_usable():
+    index: dict = {}
+    missing = plan_tax(checkpoint_inputs(index, unavailable=frozenset({"BTC"})), FIFO)
+    assert set(missing.rewrite.checkpoints.usable.values()) == {False}
+    fresh = plan_tax(checkpoint_inputs(index, now_us=Y2025 + PRICE_SETTLE_US), FIFO)
+    assert fresh.rewrite.checkpoints.usable == {Y2024: True, Y2025: False}
+
+
+def test_a_recompute_with_checkpoints_on_makes_them_but_resumes_from_none():
+    inputs = checkpoint_inputs({("BTC", Y2025): meta(Y2025)})
+    plan = plan_tax(PlanInputs(**{**inputs.__dict__, "touched": None}), FIFO)
+    assert plan.rewrite.checkpoints.resume == {}
+    assert plan.rewrite.checkpoints.starts == (Y2024, Y2025)
+
+
+def test_rewrite_mask_takes_rows_of_a_touched_asset_from_its_cutoff():
+    ts = [datetime(2024, m, 1, tzinfo=timezone.utc) for m in (1, 3, 5)]
+    rows = pa.table(
+        {
+            "timestamp": pa.array(ts, pa.timestamp("us", tz="UTC")),
+            "sent_asset": ["BTC", "ETH", None],
+            "received_asset": [None, "BTC", "BTC"],
+            "fee_asset": [None, None, None],
+        }
+    )
+    cutoff = {"BTC": datetime(2024, 2, 1, tzinfo=timezone.utc)}
+    assert rewrite_mask(rows, cutoff).tolist() == [False, True, True]
+    assert rewrite_mask(rows, None).tolist() == [True, True, True]
+
+
+def test_read_groups_and_tax_year_starts():
+    months = [202311, 202312, 202401, 202402, 202403, 202404, 202405]
+    assert month_groups(months, cpus=2) == [months[:3], months[3:6], months[6:]]
+    assert month_groups(months[:2], cpus=4) == [[202311], [202312]]
+    assert history_starts(months, Method.FIFO) == [Y2024]
+    # the UK tax year begins on 6 April
+    assert history_starts(months, Method.UK) == [get_method(Method.UK).year_start_us(2024)]
