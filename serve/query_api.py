@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date, datetime, time, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TypeVar
 
 from cassandra import InvalidRequest
@@ -27,6 +28,7 @@ from ingest.extract.formats.mapped import ColumnMapping
 from ingest.load import jobs, queries
 from ingest.load.cassandra import execute
 from ingest.load.format_mappings import get_mapping, put_mapping
+from ingest.load.price_cache import latest_prices
 from ingest.load.users import (
     UserSettings,
     deployment_defaults,
@@ -35,6 +37,7 @@ from ingest.load.users import (
 )
 from ingest.normalize.assets import normalize_symbol
 from ingest.normalize.canonical import TX_TYPES
+from ingest.pipeline.results import IngestResult
 from ingest.tax.engine import check_options
 from ingest.vocabulary import STAGES, JobKind, JobStatus, Method, Pooling
 from serve.auth import current_user
@@ -53,6 +56,7 @@ from serve.models import (
     GainsPage,
     GainsRow,
     Health,
+    ImportSummary,
     JobAccepted,
     JobSummary,
     JobView,
@@ -207,6 +211,28 @@ def get_job(
         tz=job.tz,
         stage_timings=job.stage_timings,
         errors_url=f"/v1/jobs/{job.job_id}/errors",
+        import_summary=import_summary(job.summary),
+        history_transactions=(job.summary.get("tax") or {}).get("history_rows"),
+    )
+
+
+def import_summary(summary: dict) -> ImportSummary | None:
+    """The upload's counts from the results its ingest step recorded (none before it ends)."""
+    if not summary.get("ingest"):
+        return None
+    ingest = IngestResult.model_validate(summary["ingest"])
+    return ImportSummary(
+        rows_read=ingest.rows,
+        rows_used=max(0, ingest.rows - ingest.skipped - ingest.rejected),
+        transactions=ingest.accepted,
+        new_transactions=ingest.accepted - ingest.already_present,
+        already_present=ingest.already_present,
+        skipped=ingest.skipped,
+        rejected=ingest.rejected,
+        skipped_reasons=ingest.skipped_reasons,
+        rejected_reasons=ingest.rejected_reasons,
+        format=ingest.format,
+        wallets=ingest.wallets,
     )
 
 
@@ -324,10 +350,44 @@ def list_balances(
     page = paged(
         lambda: queries.balances_page(db(), user_id, limit, state, wallet or None), page_token
     )
+    currency = get_user_settings(db(), user_id, deployment_defaults(settings())).currency
     return Page[Balance](
-        items=[Balance(**r) for r in page.rows],
+        items=valued_balances(page.rows, latest_prices_of(page.rows, currency), currency),
         next_page_token=encode_paging_state(page.paging_state),
     )
+
+
+def latest_prices_of(rows: list[dict], currency: str) -> dict[str, tuple[datetime, Decimal]]:
+    assets = {r["asset"] for r in rows if r["asset"] != currency}
+    return latest_prices(db(), assets, currency=currency.lower()) if assets else {}
+
+
+CENT = Decimal("0.01")
+
+
+def valued_balances(
+    rows: list[dict], prices: dict[str, tuple[datetime, Decimal]], currency: str
+) -> list[Balance]:
+    """Each balance at its asset's latest cached price (the currency itself at 1), rounded to
+    the cent; no price: no market value, and no unrealized gain."""
+    out = []
+    for r in rows:
+        quote = (None, Decimal(1)) if r["asset"] == currency else prices.get(r["asset"])
+        value = gain = None
+        if quote is not None and r["quantity"] is not None:
+            value = (r["quantity"] * quote[1]).quantize(CENT, ROUND_HALF_UP)
+            if r["cost_basis"] is not None:
+                gain = value - r["cost_basis"].quantize(CENT, ROUND_HALF_UP)
+        out.append(
+            Balance(
+                **r,
+                price=quote[1] if quote else None,
+                price_at=quote[0] if quote else None,
+                market_value=value,
+                unrealized_gain=gain,
+            )
+        )
+    return out
 
 
 def checked_year(year: str) -> str:
@@ -487,7 +547,9 @@ def write_settings(
     session = db()
     current = get_user_settings(session, user_id, deployment_defaults(settings()))
     put_user_settings(
-        session, user_id, UserSettings(update.method, update.pooling, current.currency)
+        session,
+        user_id,
+        UserSettings(update.method, update.pooling, update.currency or current.currency),
     )
     job_id = jobs.create_job(session, user_id=user_id, kind=JobKind.RECOMPUTE)
     hand_to_pipeline(job_id)

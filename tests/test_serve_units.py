@@ -354,3 +354,32 @@ def test_format_progress_and_result():
         "succeeded: 10 rows accepted, 2 rejected",
         "rejected rows: http://h:1/v1/jobs/x/errors",
     ]
+
+
+def test_balances_are_valued_at_the_latest_price_to_the_cent():
+    from serve.query_api import valued_balances
+
+    at = datetime(2026, 1, 2)
+    rows = [
+        {
+            "wallet": "w",
+            "asset": a,
+            "quantity": Decimal(q),
+            "cost_basis": Decimal(c),
+            "updated_at": None,
+        }
+        for a, q, c in (
+            ("BTC", "0.123456789", "1000.004"),
+            ("USD", "12.5", "12.5"),
+            ("NOPRICE", "3", "9"),
+        )
+    ]
+    items = valued_balances(rows, {"BTC": (at, Decimal("40000.005"))}, "USD")
+    btc, usd, none = (i.model_dump(mode="json") for i in items)
+    assert (btc["market_value"], btc["unrealized_gain"], btc["price"]) == (
+        "4938.27",
+        "3938.27",
+        "40000.005",
+    )
+    assert (usd["market_value"], usd["unrealized_gain"], usd["price"]) == ("12.5", "0", "1")
+    assert (none["market_value"], none["unrealized_gain"], none["price"]) == (None, None, None)

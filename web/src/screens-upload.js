@@ -1,21 +1,20 @@
 // Upload: pick or drop files, options, the bytes going up, then the job's live stages.
 import { html } from "htm/preact";
 import { useRef, useState } from "preact/hooks";
-import { uploadFile } from "./api.js";
 import { JobProgress } from "./components.js";
 import { bytesText, percent } from "./format.js";
+import { startUploads, useUploads } from "./uploads.js";
 
 const ZONES = ["UTC", "Europe/London", "Europe/Berlin", "America/New_York", "America/Chicago",
   "America/Los_Angeles", "Asia/Tokyo", "Asia/Singapore", "Australia/Sydney"];
-let nextId = 1;
 
 function UploadItem({ item }) {
   const pct = percent(item.loaded, item.total);
   return html`
-    <li class="card upload-item" data-file=${item.file.name}>
-      <p class="job-head"><strong>${item.file.name}</strong>
-        <span class="muted"> · ${bytesText(item.file.size)}</span></p>
-      ${item.jobId ? html`<${JobProgress} jobId=${item.jobId} label=${item.file.name} />` : html`
+    <li class="card upload-item" data-file=${item.name}>
+      <p class="job-head"><strong>${item.name}</strong>
+        <span class="muted"> · ${bytesText(item.size)}</span></p>
+      ${item.jobId ? html`<${JobProgress} jobId=${item.jobId} label=${item.name} />` : html`
         <div class="stage">
           <label for=${`bytes-${item.id}`}>upload</label>
           <progress id=${`bytes-${item.id}`} max="100" value=${pct}>${pct}%</progress>
@@ -23,7 +22,7 @@ function UploadItem({ item }) {
           <span class="muted counts">${bytesText(item.loaded)} / ${bytesText(item.total)}</span>
         </div>`}
       ${item.error ? html`<p class="error upload-error" role="alert">
-        ${item.file.name}: ${item.error.message}</p>` : null}
+        ${item.name}: ${item.error.message}</p>` : null}
     </li>`;
 }
 
@@ -32,24 +31,14 @@ export function UploadScreen({ choices }) {
   const [format, setFormat] = useState("");
   const [wallet, setWallet] = useState("");
   const [tz, setTz] = useState("");
-  const [items, setItems] = useState([]);
+  const items = useUploads();
   const [dragging, setDragging] = useState(false);
   const picker = useRef(null);
-
-  const update = (id, patch) =>
-    setItems((all) => all.map((it) => (it.id === id ? { ...it, ...patch } : it)));
 
   const start = (e) => {
     e.preventDefault();
     if (!files.length) return;
-    const params = { format, wallet: wallet.trim(), tz: tz.trim() };
-    const started = files.map((file) => ({ id: nextId++, file, loaded: 0, total: file.size }));
-    setItems((all) => [...started, ...all]);
-    for (const item of started) {
-      uploadFile(item.file, params, (loaded, total) => update(item.id, { loaded, total }))
-        .then((accepted) => update(item.id, { jobId: accepted.job_id }),
-          (error) => update(item.id, { error }));
-    }
+    startUploads(files, { format, wallet: wallet.trim(), tz: tz.trim() });
     setFiles([]);
     if (picker.current) picker.current.value = "";
   };
@@ -107,7 +96,8 @@ export function UploadScreen({ choices }) {
         <button type="submit" class="primary" disabled=${!files.length}>
           Upload ${files.length > 1 ? `${files.length} files` : "file"}</button>
       </form>
-      <ul class="uploads" aria-label="Uploads">
+      ${items.length ? html`<h2 id="uploads-title">Uploads of this session</h2>` : null}
+      <ul class="uploads" aria-label="Uploads of this session">
         ${items.map((item) => html`<${UploadItem} key=${item.id} item=${item} />`)}
       </ul>
     </section>`;
