@@ -270,6 +270,61 @@ def test_a_file_with_every_row_rejected_shows_nothing_imported(
     expect(row.locator(".job-error")).to_contain_text("nothing imported")
 
 
+# A spreadsheet no format knows; every row has a fiat side, so valuing it needs no prices.
+SHEET = """\
+When;Kind;Out;Out Coin;In;In Coin;Fee;Fee Coin
+05/01/2024 14:03;buy;1000;USD;0.025;BTC;2.5;USD
+10/02/2024 12:00;sell;0.01;BTC;450;USD;;
+30/02/2024 09:00;;0.1;BTC;5;USD;;
+"""
+
+
+def test_a_csv_no_format_knows_is_mapped_on_the_page_and_uploaded(
+    serve_app, session, fresh_user, browser_page, shot, tmp_path
+):
+    page = browser_page
+    page.set_viewport_size(DESKTOP)
+    sign_in(page, serve_app.base_url, create_token(session, fresh_user("web-map")))
+    sheet = tmp_path / "my-sheet.csv"
+    sheet.write_text(SHEET, encoding="utf-8")
+    page.get_by_label("Format").select_option("mapped")
+    page.locator("#files").set_input_files(str(sheet))
+    card = page.locator(".mapping")
+    expect(card.locator(".preview-table thead th")).to_have_text(
+        ["When", "Kind", "Out", "Out Coin", "In", "In Coin", "Fee", "Fee Coin"]
+    )
+    expect(card.locator(".preview-table tbody tr")).to_have_count(3)
+    expect(page.get_by_role("button", name="Upload file")).to_be_disabled()
+    for label, column in (
+        ("Date and time (required)", "When"),
+        ("Type or label", "Kind"),
+        ("Sent amount", "Out"),
+        ("Sent asset", "Out Coin"),
+        ("Received amount", "In"),
+        ("Received asset", "In Coin"),
+        ("Fee amount", "Fee"),
+        ("Fee asset", "Fee Coin"),
+    ):
+        card.get_by_label(label, exact=False).select_option(column)
+    card.get_by_label("Date format").fill("%d/%m/%Y %H:%M")
+    card.get_by_role("button", name="Save mapping").click()
+    expect(card.locator(".saved")).to_contain_text("Saved")
+    look_at(page, shot, "10-mapping", card)
+    page.get_by_label("Wallet").fill("sheet")
+    page.get_by_role("button", name="Upload file").click()
+
+    # The progress is kept while the user looks at another screen.
+    page.get_by_role("link", name="Jobs").click()
+    expect(page.locator(".jobs-table tbody tr")).to_have_count(1)
+    page.get_by_role("link", name="Upload", exact=True).click()
+    job = page.locator(".upload-item .job")
+    expect(job).to_have_attribute("data-status", "succeeded", timeout=JOB_TIMEOUT_MS)
+    summary = job.locator(".import-summary")
+    expect(summary.locator(".rows-read")).to_contain_text("3 rows read as mapped, wallet sheet")
+    expect(summary.locator(".transactions")).to_have_text("2 transactions")
+    expect(summary.locator(".rejected .reasons")).to_contain_text("bad date '…' in column When")
+
+
 def test_wrong_token_shows_a_clear_screen(serve_app, browser_page, shot):
     page = browser_page
     page.goto(serve_app.base_url + "/")

@@ -3,6 +3,7 @@ import { html } from "htm/preact";
 import { useRef, useState } from "preact/hooks";
 import { JobProgress } from "./components.js";
 import { bytesText, percent } from "./format.js";
+import { MappingCard } from "./mapping.js";
 import { startUploads, useUploads } from "./uploads.js";
 
 const ZONES = ["UTC", "Europe/London", "Europe/Berlin", "America/New_York", "America/Chicago",
@@ -33,6 +34,8 @@ export function UploadScreen({ choices }) {
   const [tz, setTz] = useState("");
   const items = useUploads();
   const [dragging, setDragging] = useState(false);
+  const [mappingReady, setMappingReady] = useState(false);
+  const mapped = format === "mapped";
   const picker = useRef(null);
 
   const start = (e) => {
@@ -78,7 +81,8 @@ export function UploadScreen({ choices }) {
             <label for="format">Format</label>
             <select id="format" value=${format} onChange=${(e) => setFormat(e.target.value)}>
               <option value="">Detect from the header row</option>
-              ${(choices?.formats || []).map((f) => html`<option value=${f}>${f}</option>`)}
+              ${(choices?.formats || []).map((f) => html`<option value=${f}>${f === "mapped"
+                ? "mapped: any CSV, by your column mapping" : f}</option>`)}
             </select>
           </div>
           <div class="field">
@@ -93,7 +97,9 @@ export function UploadScreen({ choices }) {
             <datalist id="zones">${ZONES.map((z) => html`<option value=${z} />`)}</datalist>
           </div>
         </div>
-        <button type="submit" class="primary" disabled=${!files.length}>
+        ${mapped ? html`<${MappingCard} file=${files[0]} onReady=${setMappingReady} />` : null}
+        <button type="submit" class="primary" disabled=${!files.length
+          || (mapped && !mappingReady)}>
           Upload ${files.length > 1 ? `${files.length} files` : "file"}</button>
       </form>
       ${items.length ? html`<h2 id="uploads-title">Uploads of this session</h2>` : null}
