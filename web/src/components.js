@@ -165,8 +165,9 @@ export function ImportSummary({ job }) {
       data-present=${s.already_present}>
       <p class="headline">
         ${nothingNew
-          ? html`<strong class="nothing-new">Nothing new:</strong> all ${countText(s.transactions)}
-              transactions of this file were already stored (uploaded before); nothing was added.`
+          ? html`<strong class="nothing-new">Nothing new:</strong>${" "}all${" "}
+              ${countText(s.transactions)} transactions of this file were already stored (uploaded
+              before); nothing was added.`
           : s.transactions === 0
           ? html`<strong class="nothing-new">Nothing imported.</strong>`
           : html`<strong class="new">${countText(s.new_transactions)} new transactions</strong>

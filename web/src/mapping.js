@@ -99,7 +99,7 @@ export function MappingCard({ file, onReady }) {
     }
   };
   return html`
-    <div class="card mapping" aria-labelledby="mapping-title">
+    <section class="card mapping" aria-labelledby="mapping-title">
       <h2 id="mapping-title">Column mapping of ${file.name}</h2>
       <p class="hint">The first ${sample.length} rows of the file. Pick the column holding each
         field; a row with both sides is a trade, one with a type such as staking is income.</p>
@@ -131,5 +131,5 @@ export function MappingCard({ file, onReady }) {
       ${saved ? html` <span class="saved" role="status">Saved: uploads as "mapped" read it.</span>`
         : null}
       <${ErrorLine} error=${error} />
-    </div>`;
+    </section>`;
 }

@@ -135,8 +135,9 @@ export function SettingsScreen({ choices, onSaved }) {
           </select>
         </div>
         <p class="hint changes">${changes.length
-          ? html`Saving changes ${changes.map(([what, was, now], i) => html`${i ? "; " : ""}${what}
-              <strong>${was}</strong> → <strong>${now}</strong>`)}, and recomputes all your data.`
+          ? html`Saving changes ${changes.map(([what, was, now], i) =>
+              html`${i ? "; " : ""}${what} <strong>${was}</strong> → <strong>${now}</strong>`)},
+              and recomputes all your data.`
           : "Nothing changed."}</p>
         <button type="submit" class="primary" disabled=${busy || !changes.length}>
           ${busy ? "Saving…" : "Save and recompute"}</button>

@@ -56,8 +56,9 @@
     <div class="import-summary" data-new=${t.new_transactions}
       data-present=${t.already_present}>
       <p class="headline">
-        ${i?b`<strong class="nothing-new">Nothing new:</strong> all ${j(t.transactions)}
-              transactions of this file were already stored (uploaded before); nothing was added.`:t.transactions===0?b`<strong class="nothing-new">Nothing imported.</strong>`:b`<strong class="new">${j(t.new_transactions)} new transactions</strong>
+        ${i?b`<strong class="nothing-new">Nothing new:</strong>${" "}all${" "}
+              ${j(t.transactions)} transactions of this file were already stored (uploaded
+              before); nothing was added.`:t.transactions===0?b`<strong class="nothing-new">Nothing imported.</strong>`:b`<strong class="new">${j(t.new_transactions)} new transactions</strong>
               ${t.already_present?b`, ${j(t.already_present)} already stored`:null}`}
       </p>
       <ul class="counts-list">
@@ -272,8 +273,8 @@
             ${[...new Set([e.currency,...kh])].map(v=>b`<option value=${v}>${v}</option>`)}
           </select>
         </div>
-        <p class="hint changes">${$.length?b`Saving changes ${$.map(([v,S,T],O)=>b`${O?"; ":""}${v}
-              <strong>${S}</strong> → <strong>${T}</strong>`)}, and recomputes all your data.`:"Nothing changed."}</p>
+        <p class="hint changes">${$.length?b`Saving changes ${$.map(([v,S,T],O)=>b`${O?"; ":""}${v} <strong>${S}</strong> → <strong>${T}</strong>`)},
+              and recomputes all your data.`:"Nothing changed."}</p>
         <button type="submit" class="primary" disabled=${m||!$.length}>
           ${m?"Saving…":"Save and recompute"}</button>
         <${it} error=${g} />
@@ -343,7 +344,7 @@
 `&&l++,o.push(a),n.push(o),o=[],a=""):a+=c}return(a||o.length)&&n.length<t&&n.push([...o,a]),n.map((l,c)=>c===0?l.map(h=>h.replace(/^\uFEFF/,"").trim()):l)}function Ah(s){const t=(...e)=>s.find(i=>e.some(n=>i.toLowerCase().includes(n)));return{timestamp:t("date","time")||"",sent_amount:t("sent amount","sent qty")||"",sent_asset:t("sent currency","sent asset")||"",received_amount:t("received amount","received qty")||"",received_asset:t("received currency","received asset")||""}}function Lh({file:s,onReady:t}){const[e,i]=C(null),[n,o]=C({}),[a,r]=C(!1),[l,c]=C(null);if(G(()=>{if(!s)return;let g=!1;return r(!1),t(!1),(async()=>{const p=Dh(await s.slice(0,Th).text(),Ch+1),m=await U("/v1/formats/mapping").catch(()=>null);if(g)return;const _=p[0]||[],x=Object.fromEntries(Object.entries(m||{}).filter(([y,k])=>k&&(y==="timestamp_format"||_.includes(k))));i(p),o({...Ah(_),...x})})().catch(c),()=>{g=!0}},[s]),!s)return b`<div class="card mapping"><h2>Column mapping</h2>
       <p class="muted">Choose the file first: its first rows are shown here to pick the columns
         from.</p></div>`;if(!e)return b`<div class="card mapping"><${it} error=${l} /></div>`;const[h,...u]=e,d=(g,p)=>{r(!1),t(!1),o({...n,[g]:p})},f=async()=>{c(null);const g=Object.fromEntries(Object.entries(n).filter(([,p])=>p));try{await uo("/v1/formats/mapping",g),r(!0),t(!0)}catch(p){c(p)}};return b`
-    <div class="card mapping" aria-labelledby="mapping-title">
+    <section class="card mapping" aria-labelledby="mapping-title">
       <h2 id="mapping-title">Column mapping of ${s.name}</h2>
       <p class="hint">The first ${u.length} rows of the file. Pick the column holding each
         field; a row with both sides is a trade, one with a type such as staking is income.</p>
@@ -373,7 +374,7 @@
       <button type="button" onClick=${f}>Save mapping</button>
       ${a?b` <span class="saved" role="status">Saved: uploads as "mapped" read it.</span>`:null}
       <${it} error=${l} />
-    </div>`}const di="ledgerflow.uploads",Bs=new Set;let St=Eh(),Fh=St.reduce((s,t)=>Math.max(s,t.id),0)+1;function Eh(){try{return(JSON.parse(sessionStorage.getItem(di))||[]).map(s=>s.jobId||s.error?s:{...s,error:{message:"the page was reloaded before the file was sent"}})}catch{return[]}}function ui(s){St=s,sessionStorage.setItem(di,JSON.stringify(St.map(({id:t,name:e,size:i,loaded:n,total:o,jobId:a,error:r})=>({id:t,name:e,size:i,loaded:n,total:o,jobId:a,error:r&&{message:r.message}}))));for(const t of Bs)t(St)}const Ps=(s,t)=>ui(St.map(e=>e.id===s?{...e,...t}:e));function Ih(s,t){const e=s.map(i=>({id:Fh++,name:i.name,size:i.size,loaded:0,total:i.size}));ui([...e,...St]),e.forEach((i,n)=>{_a(s[n],t,(o,a)=>Ps(i.id,{loaded:o,total:a})).then(o=>Ps(i.id,{jobId:o.job_id}),o=>Ps(i.id,{error:o}))})}function Wn(){ui([]),sessionStorage.removeItem(di)}function Rh(){const[s,t]=C(St);return G(()=>(Bs.add(t),t(St),()=>Bs.delete(t)),[]),s}const zh=["UTC","Europe/London","Europe/Berlin","America/New_York","America/Chicago","America/Los_Angeles","Asia/Tokyo","Asia/Singapore","Australia/Sydney"];function Bh({item:s}){const t=Qo(s.loaded,s.total);return b`
+    </section>`}const di="ledgerflow.uploads",Bs=new Set;let St=Eh(),Fh=St.reduce((s,t)=>Math.max(s,t.id),0)+1;function Eh(){try{return(JSON.parse(sessionStorage.getItem(di))||[]).map(s=>s.jobId||s.error?s:{...s,error:{message:"the page was reloaded before the file was sent"}})}catch{return[]}}function ui(s){St=s,sessionStorage.setItem(di,JSON.stringify(St.map(({id:t,name:e,size:i,loaded:n,total:o,jobId:a,error:r})=>({id:t,name:e,size:i,loaded:n,total:o,jobId:a,error:r&&{message:r.message}}))));for(const t of Bs)t(St)}const Ps=(s,t)=>ui(St.map(e=>e.id===s?{...e,...t}:e));function Ih(s,t){const e=s.map(i=>({id:Fh++,name:i.name,size:i.size,loaded:0,total:i.size}));ui([...e,...St]),e.forEach((i,n)=>{_a(s[n],t,(o,a)=>Ps(i.id,{loaded:o,total:a})).then(o=>Ps(i.id,{jobId:o.job_id}),o=>Ps(i.id,{error:o}))})}function Wn(){ui([]),sessionStorage.removeItem(di)}function Rh(){const[s,t]=C(St);return G(()=>(Bs.add(t),t(St),()=>Bs.delete(t)),[]),s}const zh=["UTC","Europe/London","Europe/Berlin","America/New_York","America/Chicago","America/Los_Angeles","Asia/Tokyo","Asia/Singapore","Australia/Sydney"];function Bh({item:s}){const t=Qo(s.loaded,s.total);return b`
     <li class="card upload-item" data-file=${s.name}>
       <p class="job-head"><strong>${s.name}</strong>
         <span class="muted"> · ${Ut(s.size)}</span></p>
