@@ -117,7 +117,8 @@ def format_result(job: dict[str, Any], api: str) -> str:
     """What the job did, in the words of the web page's upload summary."""
     s = job.get("import_summary")
     if s:
-        wallets = f", wallet {', '.join(s['wallets'])}" if s["wallets"] else ""
+        label = "wallets" if len(s["wallets"]) > 1 else "wallet"
+        wallets = f", {label} {', '.join(s['wallets'])}" if s["wallets"] else ""
         combined = (
             " (an export lists one trade as two or more rows: they make one transaction)"
             if s["rows_used"] > s["transactions"]

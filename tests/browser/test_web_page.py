@@ -120,7 +120,17 @@ def test_upload_to_recompute_end_to_end(
     expect(summary.locator(".rows-read")).to_contain_text(
         f"{data_rows(export)} rows read as koinly"
     )
-    expect(summary.locator(".rows-read")).to_contain_text("web-wallet")
+    # the wallets the rows carry: Koinly's own Wallet column wins over the upload's wallet
+    api_job = httpx.get(
+        f"{base}/v1/jobs/{job.get_attribute('data-job-id')}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    ).json()
+    wallets = api_job["import_summary"]["wallets"]
+    assert wallets, api_job
+    expect(summary.locator(".rows-read")).to_contain_text(
+        f"{'wallets' if len(wallets) > 1 else 'wallet'} {', '.join(wallets)}"
+    )
     made = int(summary.locator(".transactions").inner_text().split()[0].replace(",", ""))
     expect(summary).to_have_attribute("data-new", str(made))
     expect(summary.locator(".headline")).to_have_text(f"{made:,} new transactions")

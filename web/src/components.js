@@ -176,7 +176,8 @@ export function ImportSummary({ job }) {
       <ul class="counts-list">
         <li class="rows-read"><span class="n">${countText(s.rows_read)}</span> rows read
           <span class="muted"> as <code>${s.format}</code>${s.wallets.length
-            ? html`, wallet ${s.wallets.join(", ")}` : null}</span></li>
+            ? html`, ${s.wallets.length > 1 ? "wallets" : "wallet"} ${s.wallets.join(", ")}`
+            : null}</span></li>
         <li class="rows-used"><span class="n">${countText(s.rows_used)}</span> rows used, making
           ${" "}<strong class="transactions">${countText(s.transactions)} transactions</strong>
           ${combined ? html`<span class="muted"> (the export lists one trade as two or more rows:

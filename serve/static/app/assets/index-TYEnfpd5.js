@@ -63,7 +63,7 @@
       </p>
       <ul class="counts-list">
         <li class="rows-read"><span class="n">${j(t.rows_read)}</span> rows read
-          <span class="muted"> as <code>${t.format}</code>${t.wallets.length?b`, wallet ${t.wallets.join(", ")}`:null}</span></li>
+          <span class="muted"> as <code>${t.format}</code>${t.wallets.length?b`, ${t.wallets.length>1?"wallets":"wallet"} ${t.wallets.join(", ")}`:null}</span></li>
         <li class="rows-used"><span class="n">${j(t.rows_used)}</span> rows used, making
           ${" "}<strong class="transactions">${j(t.transactions)} transactions</strong>
           ${e?b`<span class="muted"> (the export lists one trade as two or more rows:
