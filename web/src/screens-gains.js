@@ -13,7 +13,7 @@ const cents = (rows, key) => (rows.reduce((sum, r) => sum + Math.round(num(r[key
 function GainsTable({ rows, first, currency, caption }) {
   return html`
     <${ScrollBox} label=${caption}>
-    <table class="data gains-table">
+    <table class="data gains-table stack">
       <caption class="visually-hidden">${caption}</caption>
       <thead><tr><th scope="col">${first}</th><th scope="col" class="num">Proceeds</th>
         <th scope="col" class="num">Cost basis</th><th scope="col" class="num">Short term</th>
@@ -22,12 +22,12 @@ function GainsTable({ rows, first, currency, caption }) {
       <tbody>${rows.map((r) => html`
         <tr data-key=${first === "Year" ? r.year : r.asset}>
           <th scope="row">${first === "Year" ? r.year : r.asset}</th>
-          <td class="num"><${Money} value=${r.proceeds} currency=${currency} /></td>
-          <td class="num"><${Money} value=${r.cost_basis} currency=${currency} /></td>
-          <td class="num"><${Money} value=${r.short_term_gain} currency=${currency} /></td>
-          <td class="num"><${Money} value=${r.long_term_gain} currency=${currency} /></td>
-          <td class="num"><${Money} value=${r.gain} currency=${currency} /></td>
-          <td class="num"><${Money} value=${r.income} currency=${currency} /></td>
+          <td class="num" data-label="Proceeds"><${Money} value=${r.proceeds} currency=${currency} /></td>
+          <td class="num" data-label="Cost basis"><${Money} value=${r.cost_basis} currency=${currency} /></td>
+          <td class="num" data-label="Short term"><${Money} value=${r.short_term_gain} currency=${currency} /></td>
+          <td class="num" data-label="Long term"><${Money} value=${r.long_term_gain} currency=${currency} /></td>
+          <td class="num" data-label="Gain"><${Money} value=${r.gain} currency=${currency} /></td>
+          <td class="num" data-label="Income"><${Money} value=${r.income} currency=${currency} /></td>
         </tr>`)}</tbody>
     </table></${ScrollBox}>`;
 }
@@ -166,7 +166,7 @@ export function BalancesScreen({ currency }) {
             datasets=${wallets.map((w) => ({ label: w, data: assets.map((a) => basis(w, a)) }))} />
         </div>
         <${ScrollBox} label="Balances table">
-        <table class="data balances-table">
+        <table class="data balances-table stack">
           <caption class="visually-hidden">Balances per wallet and asset</caption>
           <thead><tr><th scope="col">Wallet</th><th scope="col">Asset</th>
             <th scope="col" class="num">Quantity</th><th scope="col" class="num">Cost basis</th>
@@ -174,24 +174,31 @@ export function BalancesScreen({ currency }) {
             <th scope="col" class="num">Unrealized gain</th>
           </tr></thead>
           <tbody>${held.map((r) => html`
-            <tr data-asset=${r.asset} data-wallet=${r.wallet}><td>${r.wallet}</td>
-              <td>${r.asset}</td>
-              <td class="num" title=${r.quantity}>${amountText(r.quantity)}</td>
-              <td class="num"><${Money} value=${r.cost_basis} currency=${currency} /></td>
-              <td class="num" title=${r.price_at ? `quoted ${timeText(r.price_at)}` : "no price cached"}>
+            <tr data-asset=${r.asset} data-wallet=${r.wallet}>
+              <td data-label="Wallet">${r.wallet}</td>
+              <td data-label="Asset">${r.asset}</td>
+              <td class="num" data-label="Quantity" title=${r.quantity}>${amountText(r.quantity)}</td>
+              <td class="num" data-label="Cost basis"><${Money} value=${r.cost_basis}
+                currency=${currency} /></td>
+              <td class="num" data-label="Price"
+                title=${r.price_at ? `quoted ${timeText(r.price_at)}` : "no price cached"}>
                 <${Money} value=${r.price} currency=${currency} /></td>
-              <td class="num"><${Money} value=${r.market_value} currency=${currency} /></td>
-              <td class="num"><${Money} value=${r.unrealized_gain} currency=${currency} /></td>
+              <td class="num" data-label="Market value"><${Money} value=${r.market_value}
+                currency=${currency} /></td>
+              <td class="num" data-label="Unrealized gain"><${Money} value=${r.unrealized_gain}
+                currency=${currency} /></td>
             </tr>`)}
           </tbody>
           <tfoot><tr class="totals"><th scope="row" colspan="3">Total${unpriced.length
             ? html` <span class="muted">(market value and gain: the ${priced.length} holdings with a
               price; ${unpriced.length} without)</span>` : null}</th>
-            <td class="num"><${Money} value=${cents(held, "cost_basis")} currency=${currency} /></td>
-            <td></td>
-            <td class="num"><${Money} value=${cents(priced, "market_value")} currency=${currency} /></td>
-            <td class="num"><${Money} value=${cents(priced, "unrealized_gain")}
-              currency=${currency} /></td></tr></tfoot>
+            <td class="num" data-label="Cost basis"><${Money} value=${cents(held, "cost_basis")}
+              currency=${currency} /></td>
+            <td class="empty"></td>
+            <td class="num" data-label="Market value"><${Money}
+              value=${cents(priced, "market_value")} currency=${currency} /></td>
+            <td class="num" data-label="Unrealized gain"><${Money}
+              value=${cents(priced, "unrealized_gain")} currency=${currency} /></td></tr></tfoot>
         </table></${ScrollBox}>`}
     </section>`;
 }

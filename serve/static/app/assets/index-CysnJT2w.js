@@ -88,7 +88,7 @@
       <div class="chart-box"><canvas ref=${o} role="img" aria-label=${e}></canvas></div>
     </figure>`}const dt=s=>s==null?0:Number(s),$s=(s,t)=>(s.reduce((e,i)=>e+Math.round(dt(i[t])*100),0)/100).toFixed(2);function Nn({rows:s,first:t,currency:e,caption:i}){return b`
     <${Z} label=${i}>
-    <table class="data gains-table">
+    <table class="data gains-table stack">
       <caption class="visually-hidden">${i}</caption>
       <thead><tr><th scope="col">${t}</th><th scope="col" class="num">Proceeds</th>
         <th scope="col" class="num">Cost basis</th><th scope="col" class="num">Short term</th>
@@ -97,12 +97,12 @@
       <tbody>${s.map(n=>b`
         <tr data-key=${t==="Year"?n.year:n.asset}>
           <th scope="row">${t==="Year"?n.year:n.asset}</th>
-          <td class="num"><${B} value=${n.proceeds} currency=${e} /></td>
-          <td class="num"><${B} value=${n.cost_basis} currency=${e} /></td>
-          <td class="num"><${B} value=${n.short_term_gain} currency=${e} /></td>
-          <td class="num"><${B} value=${n.long_term_gain} currency=${e} /></td>
-          <td class="num"><${B} value=${n.gain} currency=${e} /></td>
-          <td class="num"><${B} value=${n.income} currency=${e} /></td>
+          <td class="num" data-label="Proceeds"><${B} value=${n.proceeds} currency=${e} /></td>
+          <td class="num" data-label="Cost basis"><${B} value=${n.cost_basis} currency=${e} /></td>
+          <td class="num" data-label="Short term"><${B} value=${n.short_term_gain} currency=${e} /></td>
+          <td class="num" data-label="Long term"><${B} value=${n.long_term_gain} currency=${e} /></td>
+          <td class="num" data-label="Gain"><${B} value=${n.gain} currency=${e} /></td>
+          <td class="num" data-label="Income"><${B} value=${n.income} currency=${e} /></td>
         </tr>`)}</tbody>
     </table></${Z}>`}const dh=[{path:"form8949.csv",file:"form8949",ext:"csv",label:"Form 8949 CSV",primary:!0},{path:"schedule-d.csv",file:"schedule-d",ext:"csv",label:"Schedule D CSV"},{path:"turbotax.txf",file:"turbotax",ext:"txf",label:"TurboTax TXF"},{path:"income.csv",file:"income",ext:"csv",label:"Income CSV"},{path:"sa108.csv",file:"sa108",ext:"csv",label:"SA108 (UK) CSV",uk:!0}],uh=s=>dh.filter(t=>!t.uk||s==="uk");async function fh(s,t,e){const i=await pa(s,t),n=URL.createObjectURL(i),o=document.createElement("a");o.href=n,o.download=e,document.body.appendChild(o),o.click(),o.remove(),setTimeout(()=>URL.revokeObjectURL(n),1e4)}function gh({currency:s,method:t}){const[e,i]=C(null),[n,o]=C(""),[a,r]=C(null),[l,c]=C(null),[h,u]=C(null);if(G(()=>{U("/v1/gains").then(f=>{i(f.items),f.items.length&&o(f.items[f.items.length-1].year)},c)},[]),G(()=>{n&&(r(null),U("/v1/gains",{year:n,limit:1e3}).then(r,c))},[n]),l)return b`<section><h1>Gains</h1><${it} error=${l} /></section>`;if(!e)return b`<section><h1>Gains</h1><${Pt} what="Gains" /></section>`;if(!e.length)return b`<section><h1>Gains</h1>
       <p>No gains yet: they appear when an upload's tax stage has run.</p></section>`;const d=n.replace("/","-");return b`
@@ -147,7 +147,7 @@
             datasets=${r.map(u=>({label:u,data:a.map(d=>h(u,d))}))} />
         </div>
         <${Z} label="Balances table">
-        <table class="data balances-table">
+        <table class="data balances-table stack">
           <caption class="visually-hidden">Balances per wallet and asset</caption>
           <thead><tr><th scope="col">Wallet</th><th scope="col">Asset</th>
             <th scope="col" class="num">Quantity</th><th scope="col" class="num">Cost basis</th>
@@ -155,23 +155,30 @@
             <th scope="col" class="num">Unrealized gain</th>
           </tr></thead>
           <tbody>${o.map(u=>b`
-            <tr data-asset=${u.asset} data-wallet=${u.wallet}><td>${u.wallet}</td>
-              <td>${u.asset}</td>
-              <td class="num" title=${u.quantity}>${Zo(u.quantity)}</td>
-              <td class="num"><${B} value=${u.cost_basis} currency=${s} /></td>
-              <td class="num" title=${u.price_at?`quoted ${ea(u.price_at)}`:"no price cached"}>
+            <tr data-asset=${u.asset} data-wallet=${u.wallet}>
+              <td data-label="Wallet">${u.wallet}</td>
+              <td data-label="Asset">${u.asset}</td>
+              <td class="num" data-label="Quantity" title=${u.quantity}>${Zo(u.quantity)}</td>
+              <td class="num" data-label="Cost basis"><${B} value=${u.cost_basis}
+                currency=${s} /></td>
+              <td class="num" data-label="Price"
+                title=${u.price_at?`quoted ${ea(u.price_at)}`:"no price cached"}>
                 <${B} value=${u.price} currency=${s} /></td>
-              <td class="num"><${B} value=${u.market_value} currency=${s} /></td>
-              <td class="num"><${B} value=${u.unrealized_gain} currency=${s} /></td>
+              <td class="num" data-label="Market value"><${B} value=${u.market_value}
+                currency=${s} /></td>
+              <td class="num" data-label="Unrealized gain"><${B} value=${u.unrealized_gain}
+                currency=${s} /></td>
             </tr>`)}
           </tbody>
           <tfoot><tr class="totals"><th scope="row" colspan="3">Total${c.length?b` <span class="muted">(market value and gain: the ${l.length} holdings with a
               price; ${c.length} without)</span>`:null}</th>
-            <td class="num"><${B} value=${$s(o,"cost_basis")} currency=${s} /></td>
-            <td></td>
-            <td class="num"><${B} value=${$s(l,"market_value")} currency=${s} /></td>
-            <td class="num"><${B} value=${$s(l,"unrealized_gain")}
-              currency=${s} /></td></tr></tfoot>
+            <td class="num" data-label="Cost basis"><${B} value=${$s(o,"cost_basis")}
+              currency=${s} /></td>
+            <td class="empty"></td>
+            <td class="num" data-label="Market value"><${B}
+              value=${$s(l,"market_value")} currency=${s} /></td>
+            <td class="num" data-label="Unrealized gain"><${B}
+              value=${$s(l,"unrealized_gain")} currency=${s} /></td></tr></tfoot>
         </table></${Z}>`:b`<p>Nothing held.</p>`}
     </section>`}const _h=20,bh=50;async function xh(s){const t=await U("/v1/jobs",{limit:_h,page_token:s}),e=await Promise.all(t.items.map(i=>U(`/v1/jobs/${i.job_id}`).catch(()=>({...i,stages:{}}))));return{...t,items:e}}function yh(){const s=ci(xh,"jobs"),{page:t,error:e}=s;return b`
     <section aria-labelledby="jobs-title">
