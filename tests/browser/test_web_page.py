@@ -275,7 +275,7 @@ def test_a_file_with_every_row_rejected_shows_nothing_imported(
         f"nothing imported: of the file's {len(rows)} rows, {len(rows)} were rejected"
     )
     expect(job.locator(".import-summary .headline")).to_have_text("Nothing imported.")
-    expect(job.locator(".import-summary .rejected .n")).to_have_text(str(len(rows)))
+    expect(job.locator(".import-summary .rejected > .n")).to_have_text(str(len(rows)))
     look_at(page, shot, "9-nothing-imported", job)
     page.get_by_role("link", name="Jobs").click()
     row = page.locator(".jobs-table tbody tr").first

@@ -29,7 +29,10 @@ function BeforeAfter({ before, after, was, now }) {
     <${ScrollBox} label="Yearly totals before and after">
     <table class="data before-after">
       <caption>Yearly totals: before (${was.method} · ${was.pooling} · ${was.currency})
-        and after (${now.method} · ${now.pooling} · ${now.currency})</caption>
+        and after (${now.method} · ${now.pooling} · ${now.currency})${(was.method === "uk")
+          !== (now.method === "uk") ? html`<span class="hint"> · UK tax years run 6 April to 5
+          April (2023/24), the others are calendar years: their rows differ</span>` : null}
+      </caption>
       <thead><tr><th scope="col">Tax year</th>
         <th scope="col" class="num">Gain before</th><th scope="col" class="num">Gain after</th>
         <th scope="col" class="num">Income before</th>
