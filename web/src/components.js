@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, Tooltip }
   from "chart.js";
 import { getJson } from "./api.js";
-import { bytesText, countText, durationText, moneyText, percent, secondsBetween }
+import { bytesText, countText, durationText, moneyText, percent, priceText, secondsBetween }
   from "./format.js";
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Tooltip);
@@ -14,10 +14,10 @@ export const STAGES = ["parse", "store", "prices", "tax"];
 export const FINISHED = new Set(["succeeded", "failed"]);
 const POLL_MS = 1000;
 
-export function Money({ value, currency }) {
+export function Money({ value, currency, price = false }) {
   if (value === null || value === undefined) return html`<span class="muted">–</span>`;
   return html`<span class="money" title=${`${value} ${currency || ""}`.trim()}>${
-    moneyText(value, currency)}</span>`;
+    (price ? priceText : moneyText)(value, currency)}</span>`;
 }
 
 export function ErrorLine({ error }) {

@@ -14,6 +14,21 @@ export function moneyText(value, currency = "USD") {
   return moneyFormats.get(currency).format(cents === 0 ? 0 : cents); // no "-$0.00"
 }
 
+const priceFormats = new Map();
+
+/** A unit price: cents from 1 up, six significant digits below (a SHIB price is not $0.00). */
+export function priceText(value, currency = "USD") {
+  if (value === null || value === undefined || value === "") return "";
+  const n = Number(value);
+  if (Math.abs(n) >= 1) return moneyText(value, currency);
+  if (!priceFormats.has(currency)) {
+    priceFormats.set(currency, new Intl.NumberFormat("en-US", {
+      style: "currency", currency, maximumSignificantDigits: 6,
+    }));
+  }
+  return priceFormats.get(currency).format(n);
+}
+
 /** Quantities: rounded (half up, on the exact decimal string) to at most 8 decimals, trailing
  * zeros dropped; the exact value goes in a title. */
 export function amountText(value, places = 8) {

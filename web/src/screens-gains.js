@@ -182,7 +182,7 @@ export function BalancesScreen({ currency }) {
                 currency=${currency} /></td>
               <td class="num" data-label="Price"
                 title=${r.price_at ? `quoted ${timeText(r.price_at)}` : "no price cached"}>
-                <${Money} value=${r.price} currency=${currency} /></td>
+                <${Money} value=${r.price} currency=${currency} price=${true} /></td>
               <td class="num" data-label="Market value"><${Money} value=${r.market_value}
                 currency=${currency} /></td>
               <td class="num" data-label="Unrealized gain"><${Money} value=${r.unrealized_gain}

@@ -25,7 +25,7 @@ export function JobsScreen() {
       ${!page ? html`<${Loading} what="Jobs" />` : page.items.length === 0
         ? html`<p>No jobs yet: <a href="#/upload">upload a file</a>.</p>` : html`
         <${ScrollBox} label="Jobs table">
-        <table class="data jobs-table">
+        <table class="data jobs-table stack">
           <caption class="visually-hidden">Your jobs, newest first</caption>
           <thead><tr><th scope="col">Created</th><th scope="col">File</th>
             <th scope="col">Read as</th><th scope="col">Status</th>
@@ -37,18 +37,20 @@ export function JobsScreen() {
           <tbody>
             ${page.items.map((job) => {
               const s = job.import_summary;
-              const cell = (n) => html`<td class="num">${s ? countText(n) : "–"}</td>`;
+              const cell = (n, label) => html`<td class="num" data-label=${label}>${s
+                ? countText(n) : "–"}</td>`;
               return html`
               <tr data-job-id=${job.job_id} data-status=${job.status}>
-                <td class="nowrap">${shortTimeText(job.created_at)}</td>
-                <td>${job.kind === "upload" ? job.file_name : html`<em>${job.kind}</em>`}</td>
-                <td>${s ? html`<code>${s.format}</code>${s.wallets.length
+                <td class="nowrap" data-label="Created">${shortTimeText(job.created_at)}</td>
+                <td data-label="File">${job.kind === "upload" ? job.file_name : html`<em>${job.kind}</em>`}</td>
+                <td data-label="Read as">${s ? html`<code>${s.format}</code>${s.wallets.length
                   ? html` · ${s.wallets.join(", ")}` : null}` : job.wallet || "–"}</td>
-                <td><span class=${`status status-${job.status}`}>${job.status}</span>
+                <td data-label="Status"><span class=${`status status-${job.status}`}>${job.status}</span>
                   ${job.status === "failed" && job.error ? html`<div class="job-error">${
                     job.error.split(";")[0]}</div>` : null}</td>
-                ${cell(s?.rows_read)}${cell(s?.transactions)}${cell(s?.new_transactions)}
-                ${cell(s?.skipped)}${cell(s?.rejected)}
+                ${cell(s?.rows_read, "Rows read")}${cell(s?.transactions, "Transactions")}
+                ${cell(s?.new_transactions, "New")}${cell(s?.skipped, "Skipped")}
+                ${cell(s?.rejected, "Rejected")}
                 <td><a href=${`#/jobs/${job.job_id}`}>details<span class="visually-hidden">
                   of job ${job.job_id}</span></a></td>
               </tr>`;
