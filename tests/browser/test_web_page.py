@@ -323,7 +323,7 @@ def test_a_csv_no_format_knows_is_mapped_on_the_page_and_uploaded(
     card.get_by_role("button", name="Save mapping").click()
     expect(card.locator(".saved")).to_contain_text("Saved")
     look_at(page, shot, "10-mapping", card)
-    page.get_by_label("Wallet").fill("sheet")
+    page.get_by_label("Wallet", exact=True).fill("sheet")
     page.get_by_role("button", name="Upload file").click()
 
     # The progress is kept while the user looks at another screen.

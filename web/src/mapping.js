@@ -15,7 +15,7 @@ const FIELDS = [
   ["fee_amount", "Fee amount"], ["fee_asset", "Fee asset"],
   ["type", "Type or label (staking, reward... make income)"],
   ["value", "Fiat value"], ["value_currency", "Fiat value currency"],
-  ["wallet", "Wallet"], ["tx_hash", "Transaction hash"], ["description", "Description"],
+  ["wallet", "Wallet column"], ["tx_hash", "Transaction hash"], ["description", "Description"],
 ];
 
 /** Rows of CSV text (quotes, doubled quotes, the delimiter its header line uses most). */
