@@ -100,6 +100,18 @@ class GenerateStats:
     # minus fees of the parsed rows must add up to, per wallet and asset
     holdings: dict[str, dict[str, int]] = field(default_factory=dict)
 
+    def short(self) -> str:
+        """One line for a person: what was written, not every field."""
+        kinds = sum(self.by_type.values())
+        span = (
+            f", {self.first:%Y-%m-%d} to {self.last:%Y-%m-%d}" if self.first and self.last else ""
+        )
+        peer = f"; {self.peer_rows:,} rows in {Path(self.peer_out).name}" if self.peer_out else ""
+        return (
+            f"{self.rows:,} {self.format} rows making {kinds:,} transactions of "
+            f"{len(self.assets)} assets{span}{peer}"
+        )
+
     def net_units(self, wallets: tuple[str, ...] | None = None) -> dict[str, int]:
         """asset -> final holding over `wallets` (all wallets when None), zero sums dropped."""
         out: dict[str, int] = {}

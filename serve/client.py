@@ -1,8 +1,8 @@
 """`ledgerflow upload FILE [--format F] [--wallet W] [--tz Z] [--watch] [--api URL] [--token T]`
 
 Streams the file to POST /v1/uploads (never read whole into memory) and prints the job id; with
---watch, redraws a progress bar per stage until the job ends, then prints the counts and where
-the rejected rows are. The token comes from --token or LEDGERFLOW_API_TOKEN.
+--watch, follows the job to its end (rich's live bars on a terminal, one line per change
+otherwise), then prints what the file gave and where the rejected rows are. The token comes from --token or LEDGERFLOW_API_TOKEN.
 """
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn
 
 from ingest.vocabulary import FINISHED, STAGES, JobStatus
 
@@ -23,7 +26,6 @@ DEFAULT_API = "http://127.0.0.1:8000"
 TOKEN_ENV = "LEDGERFLOW_API_TOKEN"
 CHUNK_BYTES = 1024 * 1024
 POLL_SECONDS = 1.0
-BAR_WIDTH = 30
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -44,31 +46,103 @@ def human_count(n: int) -> str:
     return str(n)
 
 
-def progress_bar(done: int, total: int, width: int = BAR_WIDTH, complete: bool = False) -> str:
-    """`[#######-------]  47%`; a completed stage is full whatever its counts say."""
-    fraction = 1.0 if complete else (min(max(done / total, 0.0), 1.0) if total > 0 else 0.0)
-    filled = int(round(fraction * width))
-    return f"[{'#' * filled}{'-' * (width - filled)}] {int(fraction * 100):3d}%"
+def human_bytes(n: int) -> str:
+    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
 
 
-def format_progress(job: dict[str, Any], width: int = BAR_WIDTH) -> str:
-    """The job's status line and one bar per stage (parse counts bytes, the others rows)."""
+# What each stage counts (the web page says the same): parse the file's bytes, store the
+# transactions written, prices the price windows, tax the transaction rows it writes.
+STAGE_UNITS = {"parse": "bytes", "store": "rows", "prices": "price windows", "tax": "rows written"}
+
+
+def amount_text(stage: str, done: int, total: int) -> str:
+    if STAGE_UNITS.get(stage) == "bytes":
+        return f"{human_bytes(done)} / {human_bytes(total)}"
+    return f"{done:,} / {total:,} {STAGE_UNITS.get(stage, '')}".rstrip()
+
+
+@dataclass(frozen=True)
+class StageView:
+    stage: str
+    percent: int  # never lower than shown before; below 100 until the stage is done
+    text: str  # "1.2 MB / 3.4 MB", "2,000 / 5,000 rows"
+
+
+def stage_views(job: dict[str, Any], before: dict[str, int] | None = None) -> list[StageView]:
+    """Each stage's share and counts with units. A stage's total grows as its parts start (the
+    tax shards), so its share holds the highest seen (`before`) and stays below 100 until the
+    stage is done: a bar that never goes back."""
     completed = set(job.get("completed_stages") or ())
     finished_ok = job.get("status") == JobStatus.SUCCEEDED
-    lines = [f"job {job['job_id']}  {job['status']}"]
     stages = job.get("stages") or {}
+    out = []
     for stage in STAGES:
-        counts = stages.get(stage) or {"done": 0, "total": 0}
+        counts = stages.get(stage) or {}
         done, total = int(counts.get("done", 0)), int(counts.get("total", 0))
-        bar = progress_bar(done, total, width, complete=finished_ok or stage in completed)
-        lines.append(f"  {stage:<7}{bar}  {human_count(done)}/{human_count(total)}")
-    return "\n".join(lines)
+        if finished_ok or stage in completed:
+            percent = 100
+        else:
+            share = min(99, int(100 * min(max(done / total, 0.0), 1.0))) if total > 0 else 0
+            percent = max(share, (before or {}).get(stage, 0))
+        out.append(StageView(stage, percent, amount_text(stage, done, total)))
+    return out
+
+
+def change_lines(job: dict[str, Any], views: list[StageView], shown: dict[str, str]) -> list[str]:
+    """The lines to print on a plain output (not a terminal): one per stage or status that
+    changed since `shown` (updated in place)."""
+    lines = []
+    status = f"job {job['job_id']} {job['status']}"
+    if shown.get("status") != status:
+        shown["status"] = status
+        lines.append(status)
+    for v in views:
+        text = f"  {v.stage:<7}{v.percent:3d}%  {v.text}"
+        if shown.get(v.stage) != text:
+            shown[v.stage] = text
+            lines.append(text)
+    return lines
+
+
+def _reasons(reasons: dict[str, int], limit: int = 3) -> str:
+    top = sorted(reasons.items(), key=lambda kv: -kv[1])[:limit]
+    more = len(reasons) - len(top)
+    return "; ".join(f"{n:,} {r}" for r, n in top) + (f"; {more} more reasons" if more else "")
 
 
 def format_result(job: dict[str, Any], api: str) -> str:
-    lines = [f"{job['status']}: {job['accepted']} rows accepted, {job['rejected']} rejected"]
-    if job.get("rejected"):
-        lines.append(f"rejected rows: {api.rstrip('/')}{job['errors_url']}")
+    """What the job did, in the words of the web page's upload summary."""
+    s = job.get("import_summary")
+    if s:
+        label = "wallets" if len(s["wallets"]) > 1 else "wallet"
+        wallets = f", {label} {', '.join(s['wallets'])}" if s["wallets"] else ""
+        combined = (
+            " (an export lists one trade as two or more rows: they make one transaction)"
+            if s["rows_used"] > s["transactions"]
+            else ""
+        )
+        lines = [
+            f"{job['status']}: {s['new_transactions']:,} new transactions, "
+            f"{s['already_present']:,} already stored",
+            f"  {s['rows_read']:,} rows read as {s['format']}{wallets}",
+            f"  {s['rows_used']:,} rows used, making {s['transactions']:,} transactions{combined}",
+            f"  {s['skipped']:,} rows skipped (no tax effect)"
+            + (f": {_reasons(s['skipped_reasons'])}" if s["skipped"] else ""),
+            f"  {s['rejected']:,} rows rejected"
+            + (f": {_reasons(s['rejected_reasons'])}" if s["rejected"] else ""),
+        ]
+    elif job.get("kind") == "recompute":
+        lines = [
+            f"{job['status']}: recomputed from {job.get('history_transactions') or 0:,} "
+            "transactions"
+        ]
+    else:
+        lines = [f"{job['status']}"]
+    if job.get("rejected") or (s and s["skipped"]):
+        lines.append(f"rejected and skipped rows: {api.rstrip('/')}{job['errors_url']}")
     if job.get("error"):
         lines.append(f"error: {job['error']}")
     lines += [f"note: {note}" for note in job.get("notes") or ()]
@@ -106,20 +180,53 @@ def upload(client: httpx.Client, path: Path, params: dict[str, str]) -> str:
 
 
 def watch(client: httpx.Client, job_id: str, out: TextIO) -> dict[str, Any]:
-    """Redraw the bars until the job ends (in place on a terminal, on change otherwise)."""
-    shown, lines_shown = "", 0
+    """Follow the job to its end: a live display of one bar per stage on a terminal, one line
+    per change otherwise (a log, a pipe: no redrawn blocks)."""
+    if not out.isatty():
+        return poll(client, job_id, lambda job, views: _print_changes(job, views, out, {}))
+    console = Console(file=out)
+    with Progress(
+        TextColumn("{task.description:<7}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[text]}"),
+        TextColumn("{task.fields[status]}"),
+        console=console,
+        transient=False,
+    ) as bars:
+        tasks = {str(s): bars.add_task(s, total=100, text="", status="") for s in STAGES}
+
+        def show(job: dict[str, Any], views: list[StageView]) -> None:
+            for v in views:
+                status = job["status"] if v.stage == STAGES[0] else ""
+                bars.update(tasks[v.stage], completed=v.percent, text=v.text, status=status)
+
+        return poll(client, job_id, show)
+
+
+def _print_changes(
+    job: dict[str, Any], views: list[StageView], out: TextIO, shown: dict[str, str]
+) -> None:
+    for line in change_lines(job, views, shown):
+        out.write(line + "\n")
+    out.flush()
+
+
+def poll(
+    client: httpx.Client,
+    job_id: str,
+    show: Callable[[dict[str, Any], list[StageView]], None],
+) -> dict[str, Any]:
+    """GET the job every POLL_SECONDS until it ends, handing each state to `show`."""
+    before: dict[str, int] = {}
     while True:
         resp = client.get(f"/v1/jobs/{job_id}")
         if resp.status_code != 200:
             raise RuntimeError(f"job status: {error_text(resp)}")
         job = resp.json()
-        text = format_progress(job)
-        if text != shown:
-            if out.isatty() and lines_shown:
-                out.write(f"\x1b[{lines_shown}F\x1b[J")  # back to the block's first line, clear
-            out.write(text + "\n")
-            out.flush()
-            shown, lines_shown = text, text.count("\n") + 1
+        views = stage_views(job, before)
+        before = {v.stage: v.percent for v in views}
+        show(job, views)
         if job["status"] in FINISHED:
             return job
         time.sleep(POLL_SECONDS)

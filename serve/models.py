@@ -11,7 +11,7 @@ from typing import Annotated, Generic, TypeVar
 from pydantic import AfterValidator, BaseModel, Field, PlainSerializer
 
 from ingest.normalize.canonical import plain_decimal
-from ingest.vocabulary import Method, Pooling
+from ingest.vocabulary import Currency, Method, Pooling
 
 
 def as_utc(value: datetime) -> datetime:
@@ -126,6 +126,33 @@ class JobView(BaseModel):
         description="How the file was read where it reads two ways (the order of slashed dates)",
     )
     errors_url: str
+    history_transactions: int | None = Field(
+        None,
+        description="The transactions of your history the tax stage read (a recompute: all); "
+        "the tax stage's progress counts rows written, a trade of two assets once per asset",
+    )
+    import_summary: ImportSummary | None = Field(
+        None, description="What an upload's file gave, once its parse and store stages ended"
+    )
+
+
+class ImportSummary(BaseModel):
+    """rows_read = rows_used + skipped + rejected; the rows used made `transactions` (an
+    exchange statement lists one trade as two or more rows: they make one transaction), of which
+    `already_present` were stored before (the same rows uploaded again add nothing) and
+    `new_transactions` were not."""
+
+    rows_read: int = Field(description="Data rows in the file (the header not counted)")
+    rows_used: int = Field(description="Rows that went into transactions")
+    transactions: int = Field(description="Transactions made from the rows used")
+    new_transactions: int
+    already_present: int = Field(description="Transactions stored before by another upload")
+    skipped: int = Field(description="Rows deliberately left out (no tax effect), by reason")
+    rejected: int = Field(description="Rows refused, by reason (GET errors_url lists each line)")
+    skipped_reasons: dict[str, int]
+    rejected_reasons: dict[str, int]
+    format: str = Field(description="The format the file was read as")
+    wallets: list[str] = Field(description="The wallets the stored transactions carry")
 
 
 class JobSummary(BaseModel):
@@ -169,6 +196,12 @@ class Balance(BaseModel):
     quantity: Amount | None
     cost_basis: Amount | None
     updated_at: UtcTime | None
+    price: Amount | None = Field(
+        None, description="The asset's latest cached price in your currency (null: none cached)"
+    )
+    price_at: UtcTime | None = Field(None, description="When that price was quoted")
+    market_value: Amount | None = Field(None, description="quantity x price, to the cent")
+    unrealized_gain: Amount | None = Field(None, description="market_value - cost_basis")
 
 
 class GainsRow(BaseModel):
@@ -227,6 +260,9 @@ class Finding(BaseModel):
 class SettingsUpdate(BaseModel):
     method: Method = Field(description="Cost-basis method")
     pooling: Pooling = Field(description="Lots per wallet or one universal pool (uk: universal)")
+    currency: Currency | None = Field(
+        None, description="Reporting currency, ISO 4217 (EUR); omitted: unchanged"
+    )
 
 
 class SettingsView(BaseModel):

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date, datetime, time, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TypeVar
 
 from cassandra import InvalidRequest
@@ -33,6 +34,8 @@ from ingest.load.users import (
 )
 from ingest.normalize.assets import normalize_symbol
 from ingest.normalize.canonical import TX_TYPES
+from ingest.pipeline.results import IngestResult
+from ingest.prices.cache_store import latest_prices
 from ingest.tax.engine import check_options
 from ingest.vocabulary import STAGES, JobKind, JobStatus, Method, Pooling
 from serve.auth import current_user
@@ -50,6 +53,7 @@ from serve.models import (
     GainsPage,
     GainsRow,
     Health,
+    ImportSummary,
     JobAccepted,
     JobSummary,
     JobView,
@@ -208,6 +212,28 @@ def get_job(
         stage_timings=job.stage_timings,
         notes=(job.summary.get("ingest") or {}).get("notes", []),
         errors_url=f"/v1/jobs/{job.job_id}/errors",
+        import_summary=import_summary(job.summary),
+        history_transactions=(job.summary.get("tax") or {}).get("history_rows"),
+    )
+
+
+def import_summary(summary: dict) -> ImportSummary | None:
+    """The upload's counts from the results its ingest step recorded (none before it ends)."""
+    if not summary.get("ingest"):
+        return None
+    ingest = IngestResult.model_validate(summary["ingest"])
+    return ImportSummary(
+        rows_read=ingest.rows,
+        rows_used=max(0, ingest.rows - ingest.skipped - ingest.rejected),
+        transactions=ingest.accepted,
+        new_transactions=ingest.accepted - ingest.already_present,
+        already_present=ingest.already_present,
+        skipped=ingest.skipped,
+        rejected=ingest.rejected,
+        skipped_reasons=ingest.skipped_reasons,
+        rejected_reasons=ingest.rejected_reasons,
+        format=ingest.format,
+        wallets=ingest.wallets,
     )
 
 
@@ -325,10 +351,44 @@ def list_balances(
     page = paged(
         lambda: queries.balances_page(db(), user_id, limit, state, wallet or None), page_token
     )
+    currency = get_user_settings(db(), user_id, deployment_defaults(settings())).currency
     return Page[Balance](
-        items=[Balance(**r) for r in page.rows],
+        items=valued_balances(page.rows, latest_prices_of(page.rows, currency), currency),
         next_page_token=encode_paging_state(page.paging_state),
     )
+
+
+def latest_prices_of(rows: list[dict], currency: str) -> dict[str, tuple[datetime, Decimal]]:
+    assets = {r["asset"] for r in rows if r["asset"] != currency}
+    return latest_prices(db(), assets, currency=currency.lower()) if assets else {}
+
+
+CENT = Decimal("0.01")
+
+
+def valued_balances(
+    rows: list[dict], prices: dict[str, tuple[datetime, Decimal]], currency: str
+) -> list[Balance]:
+    """Each balance at its asset's latest cached price (the currency itself at 1), rounded to
+    the cent; no price: no market value, and no unrealized gain."""
+    out = []
+    for r in rows:
+        quote = (None, Decimal(1)) if r["asset"] == currency else prices.get(r["asset"])
+        value = gain = None
+        if quote is not None and r["quantity"] is not None:
+            value = (r["quantity"] * quote[1]).quantize(CENT, ROUND_HALF_UP)
+            if r["cost_basis"] is not None:
+                gain = value - r["cost_basis"].quantize(CENT, ROUND_HALF_UP)
+        out.append(
+            Balance(
+                **r,
+                price=quote[1] if quote else None,
+                price_at=quote[0] if quote else None,
+                market_value=value,
+                unrealized_gain=gain,
+            )
+        )
+    return out
 
 
 @app.get(
@@ -457,7 +517,9 @@ def write_settings(
     session = db()
     current = get_user_settings(session, user_id, deployment_defaults(settings()))
     put_user_settings(
-        session, user_id, UserSettings(update.method, update.pooling, current.currency)
+        session,
+        user_id,
+        UserSettings(update.method, update.pooling, update.currency or current.currency),
     )
     job_id = jobs.create_job(session, user_id=user_id, kind=JobKind.RECOMPUTE)
     hand_to_pipeline(job_id)

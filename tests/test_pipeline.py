@@ -146,8 +146,12 @@ def test_upload_lands_exactly_once_and_reupload_adds_nothing(ray_local, session,
     progress = jobs.progress(session, job.job_id)
     assert progress["store"] == {"done": job.accepted, "total": job.accepted}
 
+    assert job.summary["ingest"]["already_present"] == 0
+    assert job.summary["ingest"]["wallets"] == ["binance"]
+
     again = wait(session, upload(session, user, path))
     assert again.status == "succeeded"
+    assert again.summary["ingest"]["already_present"] == again.accepted == expected
     assert assert_landed_as_generated(session, user, stats, again, wallets=("binance",)) == ids
 
     # The peer file holds the other side of the transfers: once it is uploaded, every binance
@@ -202,6 +206,23 @@ def test_broken_rows_are_rejected_with_lines_and_the_rest_stored(ray_local, sess
     assert [r["line"] for r in rows] == sorted(broken)
     assert all(r["reason"] for r in rows)
     assert count_transactions(session, user) == 997
+    ingest = job.summary["ingest"]
+    assert sum(ingest["rejected_reasons"].values()) == 3
+    assert ingest["rows"] - ingest["rejected"] - ingest["skipped"] >= ingest["accepted"]
+
+
+def test_a_file_whose_every_row_is_rejected_fails_as_nothing_imported(ray_local, session, tmp_path):
+    path = tmp_path / "koinly.csv"
+    generate(40, "koinly", seed=5, out=path, years=1.0)
+    header, *rows = path.read_text().splitlines()
+    path.write_text("\n".join([header] + ["not-a-date" + r[r.index(",") :] for r in rows]) + "\n")
+    job = wait(session, upload(session, f"none-{uuid.uuid4().hex[:8]}", path))
+    assert job.status == "failed" and job.error_code == "invalid_input"
+    assert job.error.startswith(f"nothing imported: of the file's {len(rows)} rows, {len(rows)}")
+    assert (job.accepted, job.rejected) == (0, len(rows))
+    reasons = job.summary["ingest"]["rejected_reasons"]
+    assert sum(reasons.values()) == len(rows) and len(reasons) == 1, reasons
+    assert "'…'" in next(iter(reasons))
 
 
 def test_not_a_csv_fails_the_job_with_one_clear_message(ray_local, session, tmp_path):

@@ -6,7 +6,13 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from ingest.load.cassandra import execute
-from ingest.prices.cache_store import PRICES_SCHEMA, load_prices, unpack_points, write_window
+from ingest.prices.cache_store import (
+    PRICES_SCHEMA,
+    latest_prices,
+    load_prices,
+    unpack_points,
+    write_window,
+)
 from ingest.prices.planner import WINDOW_SECONDS, window_of
 
 HOUR_MS = 3_600_000
@@ -83,3 +89,20 @@ def test_load_prices_keeps_only_the_range_across_windows_and_assets(session):
         Decimal(v) for v in (8, 9, 100, 101, 102, 15, 16, 107, 108, 109)
     ]
     assert table.column("granularity").to_pylist()[:5] == ["hour", "hour", "day", "day", "day"]
+
+
+def test_latest_prices_are_the_last_point_of_each_assets_latest_window(session):
+    first = window_of(1_500_000_000)
+    later = first.start + 3 * WINDOW_SECONDS
+    for start, prices in ((first.start, (1, 2)), (later, (5, 6, 7))):
+        write_window(
+            session,
+            "LATESTA",
+            start,
+            [((start + h * 3600) * 1000, Decimal(p)) for h, p in enumerate(prices)],
+            granularity="hour",
+            provider="p",
+        )
+    found = latest_prices(session, ["LATESTA", "NOSUCHLATEST"])
+    assert found == {"LATESTA": (at((later + 2 * 3600) * 1000), Decimal(7))}
+    assert latest_prices(session, ["LATESTA"], currency="eur") == {}

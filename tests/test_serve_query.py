@@ -727,6 +727,25 @@ def test_settings_put_validates_and_starts_a_recompute(api_client_for, fresh_use
     assert job.user_id == user and job.kind == "recompute"
     assert ok(client.get("/v1/settings"))["method"] == "hifo"
     assert ok(client.get(f"/v1/jobs/{job_id}"))["kind"] == "recompute"
+    # the reporting currency: changed when given (ISO 4217, any case), kept when omitted
+    bad = client.put(
+        "/v1/settings", json={"method": "hifo", "pooling": "universal", "currency": "euro"}
+    )
+    assert bad.status_code == 422, bad.text
+    resp = client.put(
+        "/v1/settings", json={"method": "hifo", "pooling": "universal", "currency": "eur"}
+    )
+    assert resp.status_code == 202, resp.text
+    assert ok(client.get("/v1/settings"))["currency"] == "EUR"
+    assert (
+        client.put("/v1/settings", json={"method": "fifo", "pooling": "universal"}).status_code
+        == 202
+    )
+    assert ok(client.get("/v1/settings")) == {
+        "method": "fifo",
+        "pooling": "universal",
+        "currency": "EUR",
+    }
 
 
 def test_settings_the_engine_refuses_are_422_and_leave_the_stored_settings(

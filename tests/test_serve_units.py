@@ -17,7 +17,13 @@ from ingest.load.queries import TxCursor
 from ingest.normalize.canonical import plain_decimal
 from ingest.tax.report import FORM_8949_COLUMNS
 from serve.auth import TokenCache
-from serve.client import format_progress, format_result, human_count, progress_bar
+from serve.client import (
+    change_lines,
+    format_result,
+    human_bytes,
+    human_count,
+    stage_views,
+)
 from serve.errors import ApiError
 from serve.page_tokens import (
     decode_paging_state,
@@ -331,43 +337,105 @@ def test_form8949_csv_from_table_rows_uses_the_report_lines():
 
 
 # --- client progress ----------------------------------------------------------------------------
-def test_progress_bar():
-    assert progress_bar(0, 0, width=10) == "[----------]   0%"
-    assert progress_bar(5, 10, width=10) == "[#####-----]  50%"
-    assert progress_bar(12, 10, width=10) == "[##########] 100%"
-    assert progress_bar(0, 0, width=10, complete=True) == "[##########] 100%"
+def test_counts_read_as_people_write_them():
     assert human_count(999) == "999" and human_count(1500) == "1.5k"
     assert human_count(2_600_000) == "2.6M"
+    assert human_bytes(512) == "512 B" and human_bytes(3 << 20) == "3.0 MB"
 
 
-def test_format_progress_and_result():
-    job = {
+def running_job(**stages: tuple[int, int]) -> dict:
+    return {
         "job_id": str(uuid.UUID(int=1)),
+        "kind": "upload",
         "status": "running",
         "completed_stages": ["store"],
-        "stages": {
-            "parse": {"done": 50, "total": 100},
-            "store": {"done": 0, "total": 0},
-            "prices": {"done": 3, "total": 4},
-            "tax": {"done": 0, "total": 0},
-        },
+        "stages": {s: {"done": d, "total": t} for s, (d, t) in stages.items()},
         "accepted": 10,
         "rejected": 2,
         "errors_url": "/v1/jobs/x/errors",
         "error": None,
     }
-    lines = format_progress(job, width=4).splitlines()
-    assert lines == [
-        f"job {job['job_id']}  running",
-        "  parse  [##--]  50%  50/100",
-        "  store  [####] 100%  0/0",
-        "  prices [###-]  75%  3/4",
-        "  tax    [----]   0%  0/0",
+
+
+def test_stage_bars_carry_units_and_never_go_back():
+    job = running_job(parse=(1 << 20, 2 << 20), store=(0, 0), prices=(3, 4), tax=(10, 10))
+    views = stage_views(job)
+    assert [(v.stage, v.percent, v.text) for v in views] == [
+        ("parse", 50, "1.0 MB / 2.0 MB"),
+        ("store", 100, "0 / 0 rows"),  # done: full whatever its counts
+        ("prices", 75, "3 / 4 price windows"),
+        ("tax", 99, "10 / 10 rows written"),  # not done: below 100
     ]
-    result = format_result({**job, "status": "succeeded"}, "http://h:1/")
-    assert result.splitlines() == [
-        "succeeded: 10 rows accepted, 2 rejected",
-        "rejected rows: http://h:1/v1/jobs/x/errors",
+    # the tax total grows as shards start: the bar keeps the highest share shown
+    grown = stage_views(running_job(tax=(10, 40)), {v.stage: v.percent for v in views})
+    assert grown[3].percent == 99
+
+
+def test_plain_output_prints_one_line_per_change():
+    shown: dict[str, str] = {}
+    job = running_job(parse=(5, 10))
+    first = change_lines(job, stage_views(job), shown)
+    assert first[0] == f"job {job['job_id']} running" and len(first) == 5
+    assert change_lines(job, stage_views(job), shown) == []
+    job = running_job(parse=(10, 10))
+    assert change_lines(job, stage_views(job), shown) == ["  parse   99%  10 B / 10 B"]
+
+
+def test_result_reads_like_the_upload_summary():
+    job = {
+        **running_job(),
+        "status": "succeeded",
+        "import_summary": {
+            "rows_read": 100,
+            "rows_used": 90,
+            "transactions": 45,
+            "new_transactions": 40,
+            "already_present": 5,
+            "skipped": 6,
+            "rejected": 4,
+            "skipped_reasons": {"fiat deposit is not a crypto movement (no tax effect)": 6},
+            "rejected_reasons": {"bad date '…' in column Date": 3, "missing amount": 1},
+            "format": "binance",
+            "wallets": ["binance"],
+        },
+    }
+    assert format_result(job, "http://h:1/").splitlines() == [
+        "succeeded: 40 new transactions, 5 already stored",
+        "  100 rows read as binance, wallet binance",
+        "  90 rows used, making 45 transactions (an export lists one trade as two or more rows: "
+        "they make one transaction)",
+        "  6 rows skipped (no tax effect): 6 fiat deposit is not a crypto movement (no tax effect)",
+        "  4 rows rejected: 3 bad date '…' in column Date; 1 missing amount",
+        "rejected and skipped rows: http://h:1/v1/jobs/x/errors",
     ]
     noted = format_result({**job, "status": "succeeded", "notes": ["dates read day first"]}, "h")
     assert noted.splitlines()[-1] == "note: dates read day first"
+
+
+def test_balances_are_valued_at_the_latest_price_to_the_cent():
+    from serve.query_api import valued_balances
+
+    at = datetime(2026, 1, 2)
+    rows = [
+        {
+            "wallet": "w",
+            "asset": a,
+            "quantity": Decimal(q),
+            "cost_basis": Decimal(c),
+            "updated_at": None,
+        }
+        for a, q, c in (
+            ("BTC", "0.123456789", "1000.004"),
+            ("USD", "12.5", "12.5"),
+            ("NOPRICE", "3", "9"),
+        )
+    ]
+    items = valued_balances(rows, {"BTC": (at, Decimal("40000.005"))}, "USD")
+    btc, usd, none = (i.model_dump(mode="json") for i in items)
+    assert (btc["market_value"], btc["unrealized_gain"], btc["price"]) == (
+        "4938.27",
+        "3938.27",
+        "40000.005",
+    )
+    assert (usd["market_value"], usd["unrealized_gain"], usd["price"]) == ("12.5", "0", "1")
+    assert (none["market_value"], none["unrealized_gain"], none["price"]) == (None, None, None)

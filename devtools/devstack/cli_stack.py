@@ -144,7 +144,7 @@ def demo(rows: int, price_rate: float) -> int:
     peer = sample_dir / f"sample-{rows}-peer.csv"
     if not sample.exists():
         stats = generate(rows, "binance", seed=7, out=sample, peer_out=peer)
-        print(f"generated {sample} ({rows} rows; {stats})")
+        print(f"generated {sample}: {stats.short()}")
     token = create_token(get_session(settings), "demo")
     api = f"http://{settings.api_host}:{settings.api_port}"
     for path, fmt in ((sample, "binance"), (peer, "koinly")):

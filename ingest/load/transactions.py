@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
@@ -63,6 +63,37 @@ def store_transactions(
     written = execute_batches(session, INSERT_RAW, by_partition, max_rows=batch_rows)
     record_user_months(session, table, months)
     return written
+
+
+def count_present(session: Session, table: pa.Table, job_id: uuid.UUID) -> int:
+    """Rows of `table` already stored by another job (a file uploaded again adds nothing): the
+    stored ids of each (user, month) partition in the table's time range, read before the write.
+    Rows this job stored itself (a retried store task) count as new."""
+    if table.num_rows == 0:
+        return 0
+    months = month_keys(table.column("timestamp")).tolist()
+    users = table.column("user_id").to_pylist()
+    stamps = table.column("timestamp").to_pylist()
+    ids = table.column("tx_id").to_pylist()
+    wanted: dict[tuple[str, int], tuple[set[str], list[datetime]]] = {}
+    for user, month, ts, tx_id in zip(users, months, stamps, ids):
+        keys, times = wanted.setdefault((user, month), (set(), []))
+        keys.add(tx_id)
+        times.append(ts)
+    present = 0
+    for (user, month), (keys, times) in wanted.items():
+        # whole seconds around the range: the stored timestamps are milliseconds
+        lo = min(times).replace(microsecond=0)
+        hi = max(times).replace(microsecond=0) + timedelta(seconds=1)
+        for row in execute(
+            session,
+            "SELECT tx_id, job_id FROM raw_transactions WHERE user_id = ? "
+            "AND month = ? AND timestamp >= ? AND timestamp <= ?",
+            (user, month, lo, hi),
+            fetch_size=5000,
+        ):
+            present += row["job_id"] != job_id and row["tx_id"] in keys
+    return present
 
 
 def record_user_months(session: Session, table: pa.Table, months: list[int]) -> None:

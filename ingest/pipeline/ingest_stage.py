@@ -18,7 +18,9 @@ rewrites the same rows and asks the provider only for what it had not answered.
 
 from __future__ import annotations
 
+import re
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -34,7 +36,7 @@ from ingest.extract.chunking import (
     plan_chunks,
     read_range,
 )
-from ingest.extract.formats.base import check_timezone
+from ingest.extract.formats.base import SKIPPED_PREFIX, check_timezone
 from ingest.extract.formats.mapped import ColumnMapping
 from ingest.extract.parse import (
     ParseContext,
@@ -44,7 +46,7 @@ from ingest.extract.parse import (
     partition_legs,
 )
 from ingest.load import jobs
-from ingest.load.transactions import store_transactions
+from ingest.load.transactions import count_present, store_transactions
 from ingest.observe import metrics
 from ingest.pipeline.context import JobContext
 from ingest.pipeline.executors import Executor
@@ -57,30 +59,78 @@ STORE_SLICE_ROWS = 5000  # progress is reported after each slice
 
 
 @dataclass
+class RowCounts:
+    """Rows left out, by line (an expanded row reports once), and their reasons for the job's
+    summary (quoted values folded, so 'bad date '1'' and 'bad date '2'' count as one reason)."""
+
+    rejected: int = 0
+    skipped: int = 0
+    rejected_reasons: Counter[str] = field(default_factory=Counter)
+    skipped_reasons: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def of(cls, rows: list[RejectedRow]) -> RowCounts:
+        lines: dict[int, RejectedRow] = {}
+        for r in rows:
+            lines.setdefault(r.line, r)
+        out = cls()
+        for r in lines.values():
+            kind = reason_kind(r.reason)
+            if r.skipped:
+                out.skipped += 1
+                out.skipped_reasons[kind] += 1
+            else:
+                out.rejected += 1
+                out.rejected_reasons[kind] += 1
+        return out
+
+    def __add__(self, other: RowCounts) -> RowCounts:
+        return RowCounts(
+            self.rejected + other.rejected,
+            self.skipped + other.skipped,
+            self.rejected_reasons + other.rejected_reasons,
+            self.skipped_reasons + other.skipped_reasons,
+        )
+
+
+_QUOTED = re.compile(r"'[^']*'")
+REASON_KINDS = 12  # the most frequent reasons kept in a job's summary; the rest are "other"
+
+
+def reason_kind(reason: str) -> str:
+    """A reason without its row's values: "bad date '…' in column Date"."""
+    return _QUOTED.sub("'…'", reason.removeprefix(SKIPPED_PREFIX))
+
+
+def top_reasons(counts: Counter[str]) -> dict[str, int]:
+    top = dict(counts.most_common(REASON_KINDS))
+    rest = sum(counts.values()) - sum(top.values())
+    return top | ({"other reasons": rest} if rest else {})
+
+
+@dataclass
 class ChunkStats:
     rows: int
-    rejected: int
-    skipped: int
+    left_out: RowCounts
 
 
 @dataclass
 class PartitionStats:
     accepted: int
-    rejected: int
-    skipped: int
+    left_out: RowCounts
+    wallets: set[str]
     asset_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     price_days: dict[str, set[int]] = field(default_factory=dict)
 
 
-def store_rejected(ctx: JobContext, rejected: list[RejectedRow]) -> int:
+def store_rejected(ctx: JobContext, rejected: list[RejectedRow]) -> RowCounts:
     """Store rejected rows and deliberately skipped ones (fiat-only rows, internal transfers...:
-    their reason reads 'skipped: ...', so nothing leaves silently). Returns the count of real
-    errors."""
+    their reason reads 'skipped: ...', so nothing leaves silently). Returns their counts."""
     if rejected:
         jobs.write_rejected(
             ctx.session(), ctx.job.job_id, [(r.line, r.reason, r.raw) for r in rejected]
         )
-    return sum(1 for r in rejected if not r.skipped)
+    return RowCounts.of(rejected)
 
 
 def parse_chunk_task(
@@ -94,12 +144,12 @@ def parse_chunk_task(
     with storage.open_input(ctx.job.file_uri) as f:
         data = read_range(f, byte_range)
     result = parse_chunk(data, layout, byte_range.first_line, parse_ctx)
-    errors = store_rejected(ctx, result.rejected)
-    metrics.rows(parsed=result.rows, rejected=errors)
+    left_out = store_rejected(ctx, result.rejected)
+    metrics.rows(parsed=result.rows, rejected=left_out.rejected)
     size = byte_range.end - byte_range.start
     ctx.progress.report(Stage.PARSE, byte_range.index, size, size)
     parts = partition_legs(result.legs, n_parts)
-    return (ChunkStats(result.rows, errors, len(result.rejected) - errors), *parts)
+    return (ChunkStats(result.rows, left_out), *parts)
 
 
 def asset_ranges(table: pa.Table) -> dict[str, tuple[float, float]]:
@@ -142,13 +192,13 @@ def finalize_partition_task(
     """Legs of one partition -> canonical rows (kept in the object store for its store task)
     and their stats, price days included: what lets prices start before store ends."""
     table, rejected = finalize_partition(pa.concat_tables(legs), layout, parse_ctx)
-    errors = store_rejected(ctx, rejected)
-    metrics.rows(rejected=errors)
+    left_out = store_rejected(ctx, rejected)
+    metrics.rows(rejected=left_out.rejected)
     ctx.progress.report(Stage.STORE, part, 0, table.num_rows)
     stats = PartitionStats(
         accepted=table.num_rows,
-        rejected=errors,
-        skipped=len(rejected) - errors,
+        left_out=left_out,
+        wallets={w for w in pc.unique(table.column("wallet")).to_pylist() if w},
         asset_ranges=asset_ranges(table),
         price_days=price_days(table, ctx.currency),
     )
@@ -156,13 +206,17 @@ def finalize_partition_task(
 
 
 def store_partition_task(ctx: JobContext, part: int, table: pa.Table) -> int:
-    total = table.num_rows
+    """Store one partition's rows; returns how many of them were stored before (by another
+    job: the same file uploaded again), read just before each slice is written."""
+    total, present = table.num_rows, 0
     session = ctx.session()
     for start in range(0, total, STORE_SLICE_ROWS):
-        store_transactions(session, table.slice(start, STORE_SLICE_ROWS), ctx.job.job_id)
+        rows = table.slice(start, STORE_SLICE_ROWS)
+        present += count_present(session, rows, ctx.job.job_id)
+        store_transactions(session, rows, ctx.job.job_id)
         ctx.progress.report(Stage.STORE, part, min(total, start + STORE_SLICE_ROWS), total)
     metrics.rows(stored=total)
-    return total
+    return present
 
 
 def plan_file(ctx: JobContext, parallelism: int) -> tuple[FileLayout, list[ByteRange]]:
@@ -240,7 +294,7 @@ def run_ingest(ctx: JobContext, executor: Executor, done: StageResults) -> Stage
     ingest.notes = layout.notes
     with ThreadPoolExecutor(1, thread_name_prefix="prices") as prices:
         fetch = prices.submit(run_prices, ctx, ingest.price_days)
-        executor.get(stores)
+        ingest.already_present = sum(executor.get(stores))
         report = fetch.result()
     return StageResults(ingest=ingest, prices=report)
 
@@ -256,12 +310,18 @@ def summarize(
             ranges[a] = (min(lo, old[0]), max(hi, old[1])) if old else (lo, hi)
         for a, d in ps.price_days.items():
             days.setdefault(a, set()).update(d)
+    left_out = sum(
+        [c.left_out for c in chunk_stats] + [p.left_out for p in part_stats], RowCounts()
+    )
     return IngestResult(
         format=fmt,
         rows=sum(c.rows for c in chunk_stats),
         accepted=sum(p.accepted for p in part_stats),
-        rejected=sum(c.rejected for c in chunk_stats) + sum(p.rejected for p in part_stats),
-        skipped=sum(c.skipped for c in chunk_stats) + sum(p.skipped for p in part_stats),
+        rejected=left_out.rejected,
+        skipped=left_out.skipped,
+        wallets=sorted(set().union(*(p.wallets for p in part_stats))),
+        rejected_reasons=top_reasons(left_out.rejected_reasons),
+        skipped_reasons=top_reasons(left_out.skipped_reasons),
         asset_ranges=ranges,
         price_days={a: sorted(d) for a, d in days.items()},
         parse_seconds=round(parse_seconds, 3),

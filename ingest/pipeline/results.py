@@ -14,6 +14,11 @@ class IngestResult(BaseModel):
     accepted: int = 0  # canonical transactions stored
     rejected: int = 0  # rows refused, with line and reason
     skipped: int = 0  # rows deliberately not stored (fiat-only, internal moves)
+    already_present: int = 0  # of the accepted, stored before by another job (a re-upload)
+    wallets: list[str] = Field(default_factory=list)  # the wallets the stored rows carry
+    # reason (quoted values and numbers folded: reasons.reason_kind) -> rows, for the summary
+    rejected_reasons: dict[str, int] = Field(default_factory=dict)
+    skipped_reasons: dict[str, int] = Field(default_factory=dict)
     # asset -> (earliest, latest) timestamp (epoch seconds) among the stored rows
     asset_ranges: dict[str, tuple[float, float]] = Field(default_factory=dict)
     # asset -> distinct days (epoch day numbers) with rows that need a fetched price

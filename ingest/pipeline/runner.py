@@ -33,7 +33,7 @@ from ingest.pipeline.ingest_stage import run_ingest
 from ingest.pipeline.outage import run_through_outages
 from ingest.pipeline.placement import stage_placement
 from ingest.pipeline.ray_runtime import NAMESPACE, cluster_cpus, ensure_ray
-from ingest.pipeline.results import StageResults
+from ingest.pipeline.results import IngestResult, StageResults
 from ingest.pipeline.tax.stage import run_tax
 from ingest.vocabulary import FINISHED, JobKind, JobStatus, Stage
 
@@ -99,7 +99,23 @@ def run_steps(ctx: JobContext, executor: Executor) -> StageResults:
         for stage, stage_seconds in step.timings(produced, step.stages, seconds).items():
             jobs.mark_stage_done(session, job.job_id, stage, stage_seconds)
         job.completed_stages |= set(step.stages)
+        if produced.ingest is not None and nothing_imported(produced.ingest):
+            raise ValueError(nothing_imported_text(produced.ingest))
     return done
+
+
+def nothing_imported(ingest: IngestResult) -> bool:
+    """Every row of a non-empty file was refused: the job fails (the rows say why) rather
+    than succeed with nothing to show."""
+    return ingest.accepted == 0 and ingest.rejected > 0
+
+
+def nothing_imported_text(ingest: IngestResult) -> str:
+    skipped = f", {ingest.skipped:,} skipped" if ingest.skipped else ""
+    return (
+        f"nothing imported: of the file's {ingest.rows:,} rows, {ingest.rejected:,} were "
+        f"rejected{skipped} and none stored; the rejected rows list each line and its reason"
+    )
 
 
 @ray.remote(num_cpus=0, max_retries=3, retry_exceptions=False)

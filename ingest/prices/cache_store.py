@@ -215,6 +215,39 @@ def load_prices(
     return table.sort_by([("asset", "ascending"), ("ts", "ascending")])
 
 
+SELECT_LATEST_WINDOW = (
+    "SELECT body FROM price_window_points WHERE asset = ? AND currency = ? "
+    "ORDER BY window_start DESC LIMIT 1"
+)
+
+
+def latest_prices(
+    session: Session, assets: Iterable[str], *, currency: str = "usd", concurrency: int = 16
+) -> dict[str, tuple[datetime, Decimal]]:
+    """asset -> (time, price) of its latest cached point in `currency` (assets with none are
+    left out): the last point of its latest fetched window, one query per asset."""
+    stmt = prepared(session, SELECT_LATEST_WINDOW)
+    params = [(asset, currency) for asset in sorted(set(assets))]
+    out: dict[str, tuple[datetime, Decimal]] = {}
+
+    def run() -> None:
+        out.clear()
+        results = execute_concurrent_with_args(
+            session, stmt, params, concurrency=concurrency, results_generator=True
+        )
+        for (asset, _), (ok, result) in zip(params, results):
+            if not ok:
+                raise result
+            row = result.one()
+            points = unpack_points(row["body"]) if row is not None else None
+            if points is not None and points.num_rows:
+                last = points.slice(points.num_rows - 1).to_pylist()[0]
+                out[asset] = (utc(last["ms"] / 1000), last["price"])
+
+    with_retry(run)
+    return out
+
+
 def store_outcome(
     session: Session,
     asset: str,

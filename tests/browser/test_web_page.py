@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,7 @@ from playwright.sync_api import Page, expect
 
 from devtools.generate import generate
 from ingest.load.users import create_token
+from tests.browser.looks import DESKTOP, PHONE, assert_accessible, assert_fits_the_width
 
 pytestmark = [
     pytest.mark.slow,
@@ -53,37 +55,109 @@ def sign_in(page: Page, base_url: str, token: str) -> None:
     expect(page.get_by_role("navigation", name="Screens")).to_be_visible()
 
 
+def look_at(page: Page, shot, name: str, ready) -> None:
+    """The screen as a user sees it on a laptop (1366x768) and a phone (390x844): `ready` shown,
+    nothing wider than the window, no serious or critical axe-core violation; a screenshot of
+    each (`<name>-desktop`, `<name>-phone`). Ends at the desktop size."""
+    for label, size in (("phone", PHONE), ("desktop", DESKTOP)):
+        page.set_viewport_size(size)
+        expect(ready).to_be_visible()
+        assert_fits_the_width(page)
+        assert_accessible(page)
+        shot(page, f"{name}-{label}")
+
+
+def dollars(text: str) -> Decimal:
+    """A shown amount ("-$1,234.50", "–" for none) in dollars."""
+    text = text.strip()
+    return Decimal(0) if text == "–" else Decimal(text.replace("$", "").replace(",", ""))
+
+
+def balance_rows(page: Page):
+    return page.locator(".balances-table tbody tr").all()
+
+
+def data_rows(path: Path) -> int:
+    return len(path.read_text(encoding="utf-8").splitlines()) - 1
+
+
+def upload(page: Page, path: Path, *, fmt: str = "", wallet: str = "") -> None:
+    page.get_by_role("link", name="Upload", exact=True).click()
+    page.locator("#files").set_input_files(str(path))
+    page.get_by_label("Format").select_option(fmt)
+    page.get_by_label("Wallet").fill(wallet)
+    page.get_by_role("button", name="Upload file").click()
+
+
 def test_upload_to_recompute_end_to_end(
     serve_app, session, fresh_user, browser_page, shot, off_loopback, tmp_path
 ):
     page, base = browser_page, serve_app.base_url
+    page.set_viewport_size(DESKTOP)
     token = create_token(session, fresh_user("web"))
     export = export_with_broken_rows(tmp_path / "koinly-web.csv")
     sign_in(page, base, token)
     assert page.evaluate("sessionStorage.getItem('ledgerflow.token')") == token
 
-    # Upload: bytes, then each stage to 100% and the counts.
-    page.locator("#files").set_input_files(str(export))
-    page.get_by_label("Format").select_option("koinly")
-    page.get_by_label("Wallet").fill("web-wallet")
-    page.get_by_role("button", name="Upload file").click()
-    job = page.locator(".upload-item .job")
+    # Upload: bytes, then each stage to 100%, then what the file gave: every row read is used,
+    # skipped or rejected, and the rows used made the transactions, all new.
+    upload(page, export, fmt="koinly", wallet="web-wallet")
+    expect(page.locator(".upload-item .job")).to_have_count(1)
+    job = page.locator(
+        f'.job[data-job-id="{page.locator(".upload-item .job").get_attribute("data-job-id")}"]'
+    )
     expect(job).to_have_attribute("data-status", "succeeded", timeout=JOB_TIMEOUT_MS)
     for stage in ("parse", "store", "prices", "tax"):
         expect(job.locator(f'.stage[data-stage="{stage}"] .pct')).to_have_text("100%")
-    rejected = int(job.locator(".rejected").inner_text().split()[0].replace(",", ""))
-    assert rejected >= len(BROKEN_LINES)
-    expect(job.locator(".accepted")).to_contain_text("accepted")
+    summary = job.locator(".import-summary")
+    counts = {
+        what: int(summary.locator(f".{what} .n").first.inner_text().replace(",", ""))
+        for what in ("rows-read", "rows-used", "skipped", "rejected")
+    }
+    assert counts["rows-read"] == data_rows(export)
+    assert counts["rows-read"] == counts["rows-used"] + counts["skipped"] + counts["rejected"]
+    assert counts["rejected"] >= len(BROKEN_LINES)
+    expect(summary.locator(".rows-read")).to_contain_text(
+        f"{data_rows(export)} rows read as koinly"
+    )
+    # the wallets the rows carry: Koinly's own Wallet column wins over the upload's wallet
+    api_job = httpx.get(
+        f"{base}/v1/jobs/{job.get_attribute('data-job-id')}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    ).json()
+    wallets = api_job["import_summary"]["wallets"]
+    assert wallets, api_job
+    expect(summary.locator(".rows-read")).to_contain_text(
+        f"{'wallets' if len(wallets) > 1 else 'wallet'} {', '.join(wallets)}"
+    )
+    made = int(summary.locator(".transactions").inner_text().split()[0].replace(",", ""))
+    expect(summary).to_have_attribute("data-new", str(made))
+    expect(summary.locator(".headline")).to_have_text(f"{made:,} new transactions")
+    expect(summary.locator(".rejected .reasons")).to_contain_text("'…'")
     expect(job.locator(".took")).to_have_text(re.compile(r"\d"))
-    shot(page, "1-upload")
+    look_at(page, shot, "1-upload", summary)
+
+    # The same file again with the same options: accepted, and it says nothing was added.
+    upload(page, export, fmt="koinly", wallet="web-wallet")
+    expect(page.locator(".upload-item .job")).to_have_count(2)
+    again = page.locator(".upload-item .job").first
+    expect(again).to_have_attribute("data-status", "succeeded", timeout=JOB_TIMEOUT_MS)
+    expect(again.locator(".import-summary")).to_have_attribute("data-new", "0")
+    expect(again.locator(".import-summary .headline")).to_have_text(
+        f"Nothing new: all {made:,} transactions of this file were already stored (uploaded "
+        "before); nothing was added."
+    )
+    look_at(page, shot, "1b-upload-again", again.locator(".import-summary"))
 
     # Rejected rows with their line numbers and reasons.
-    job.get_by_role("link", name="see the rejected rows").click()
+    job.get_by_role("link", name="see the rejected and skipped rows").click()
     for line in BROKEN_LINES:
         row = page.locator(f'.rejected-table tr[data-line="{line}"]')
         expect(row).to_contain_text("not a date")
         assert not row.locator("td").nth(1).inner_text().startswith("skipped")
-    shot(page, "2-rejected-rows")
+    expect(page.locator(".import-summary .rows-read .n")).to_have_text(f"{data_rows(export)}")
+    look_at(page, shot, "2-rejected-rows", page.locator(".rejected-table"))
 
     # Transactions filtered by asset; money rounded to cents, exact value on hover.
     page.get_by_role("link", name="Transactions").click()
@@ -102,7 +176,7 @@ def test_upload_to_recompute_end_to_end(
     shown = money.inner_text()
     assert re.fullmatch(r"-?\$[\d,]+\.\d{2}", shown), shown
     assert abs(float(shown.replace("$", "").replace(",", "")) - float(exact)) <= 0.005
-    shot(page, "3-transactions-btc")
+    look_at(page, shot, "3-transactions-btc", rows.first)
 
     # Gains: the per-year and per-asset charts, then Form 8949 as the API serves it.
     page.get_by_role("link", name="Gains").click()
@@ -110,7 +184,11 @@ def test_upload_to_recompute_end_to_end(
     expect(page.get_by_role("img", name=re.compile("per asset"))).to_be_visible()
     expect(page.locator(".gains-table").first.locator("tbody tr").first).to_be_visible()
     year = page.get_by_label("Tax year", exact=True).input_value()
-    shot(page, "4-gains")
+    reports = page.get_by_role("group", name=f"Reports for {year}")
+    for report in ("form8949.csv", "schedule-d.csv", "turbotax.txf", "income.csv"):
+        expect(reports.locator(f'[data-report="{report}"]')).to_be_visible()
+    expect(reports.locator('[data-report="sa108.csv"]')).to_have_count(0)  # not a UK user
+    look_at(page, shot, "4-gains", page.locator(".gains-table").last)
     with page.expect_download() as info:
         page.get_by_role("button", name=re.compile("Download Form 8949")).click()
     download = info.value
@@ -127,25 +205,137 @@ def test_upload_to_recompute_end_to_end(
     page.get_by_role("link", name="Balances").click()
     expect(page.get_by_role("img", name=re.compile("Holdings"))).to_be_visible()
     expect(page.locator(".balances-table tbody tr").first).to_be_visible()
-    shot(page, "5-balances")
+    # Market value at the latest cached price, unrealized gain, and totals that add up as shown.
+    table_rows = [r.locator("td").all_inner_texts() for r in balance_rows(page)]
+    assert any(cells[5].startswith("$") for cells in table_rows), table_rows
+    totals = page.locator(".balances-table tfoot td").all_inner_texts()
+    for column, total in ((3, totals[0]), (5, totals[2]), (6, totals[3])):
+        assert dollars(total) == sum(dollars(c[column]) for c in table_rows), (column, total)
+    look_at(page, shot, "5-balances", page.locator(".balances-table"))
 
-    # Settings: uk offers only universal pooling; saving runs the recompute to its end.
+    # Settings: uk offers only universal pooling, and the page says pooling changes; saving
+    # runs the recompute to its end and shows the yearly totals before and after.
     page.get_by_role("link", name="Settings").click()
+    expect(page.get_by_label(re.compile("^Per wallet"))).to_be_checked()
     page.get_by_label(re.compile("^UK")).check()
     expect(page.get_by_label(re.compile("^Per wallet"))).to_have_count(0)
     expect(page.get_by_label(re.compile("^Universal"))).to_be_checked()
+    expect(page.locator(".pooling-note")).to_contain_text(
+        "pooling changes from per-wallet to universal"
+    )
+    expect(page.locator(".changes")).to_have_text(
+        "Saving changes method fifo → uk; pooling per-wallet → universal, and recomputes all "
+        "your data."
+    )
+    page.get_by_label("Reporting currency").select_option("USD")
+    look_at(page, shot, "6a-settings", page.locator(".pooling-note"))
     page.get_by_role("button", name="Save and recompute").click()
     recompute = page.locator(".recompute .job")
     expect(recompute).to_have_attribute("data-status", "succeeded", timeout=JOB_TIMEOUT_MS)
     expect(page.locator(".top .who")).to_have_text("uk · universal")
-    shot(page, "6-settings-recompute")
+    expect(recompute.locator(".history")).to_have_text(f"{made:,} transactions")
+    before_after = page.locator(".before-after")
+    expect(before_after.locator("tbody tr").first).to_be_visible()
+    for row in before_after.locator("tbody tr").all():
+        assert re.search(r"\$", row.inner_text()), row.inner_text()
+    look_at(page, shot, "6-settings-recompute", before_after)
     settings = httpx.get(f"{base}/v1/settings", headers={"Authorization": f"Bearer {token}"})
-    assert settings.json()["method"] == "uk" and settings.json()["pooling"] == "universal"
+    assert settings.json() == {"method": "uk", "pooling": "universal", "currency": "USD"}
 
+    # Jobs: both uploads with what they gave, and the recompute.
     page.get_by_role("link", name="Jobs").click()
-    expect(page.locator(".jobs-table tbody tr")).to_have_count(2)
-    shot(page, "7-jobs")
+    table = page.locator(".jobs-table")
+    expect(table.locator("tbody tr")).to_have_count(3)
+    uploads = table.locator("tbody tr", has_text="koinly-web.csv")
+    expect(uploads).to_have_count(2)
+    cells = [[c.strip() for c in r.locator("td").all_inner_texts()] for r in uploads.all()]
+    assert [c[6] for c in cells] == ["0", f"{made:,}"]  # New: the later upload added nothing
+    assert {c[5] for c in cells} == {f"{made:,}"}
+    look_at(page, shot, "7-jobs", table)
     assert off_loopback == []
+
+
+def test_a_file_with_every_row_rejected_shows_nothing_imported(
+    serve_app, session, fresh_user, browser_page, shot, tmp_path
+):
+    page = browser_page
+    page.set_viewport_size(DESKTOP)
+    sign_in(page, serve_app.base_url, create_token(session, fresh_user("web-none")))
+    path = tmp_path / "all-bad.csv"
+    generate(30, "koinly", seed=3, out=path, years=1.0)
+    header, *rows = path.read_text(encoding="utf-8").splitlines()
+    path.write_text(
+        "\n".join([header] + ["not a date" + r[r.index(",") :] for r in rows]) + "\n",
+        encoding="utf-8",
+    )
+    upload(page, path, fmt="koinly")
+    job = page.locator(".upload-item .job").first
+    expect(job).to_have_attribute("data-status", "failed", timeout=JOB_TIMEOUT_MS)
+    expect(job.locator(".error")).to_contain_text(
+        f"nothing imported: of the file's {len(rows)} rows, {len(rows)} were rejected"
+    )
+    expect(job.locator(".import-summary .headline")).to_have_text("Nothing imported.")
+    expect(job.locator(".import-summary .rejected > .n")).to_have_text(str(len(rows)))
+    look_at(page, shot, "9-nothing-imported", job)
+    page.get_by_role("link", name="Jobs").click()
+    row = page.locator(".jobs-table tbody tr").first
+    expect(row).to_have_attribute("data-status", "failed")
+    expect(row.locator(".job-error")).to_contain_text("nothing imported")
+
+
+# A spreadsheet no format knows; every row has a fiat side, so valuing it needs no prices.
+SHEET = """\
+When;Kind;Out;Out Coin;In;In Coin;Fee;Fee Coin
+05/01/2024 14:03;buy;1000;USD;0.025;BTC;2.5;USD
+10/02/2024 12:00;sell;0.01;BTC;450;USD;;
+30/02/2024 09:00;;0.1;BTC;5;USD;;
+"""
+
+
+def test_a_csv_no_format_knows_is_mapped_on_the_page_and_uploaded(
+    serve_app, session, fresh_user, browser_page, shot, tmp_path
+):
+    page = browser_page
+    page.set_viewport_size(DESKTOP)
+    sign_in(page, serve_app.base_url, create_token(session, fresh_user("web-map")))
+    sheet = tmp_path / "my-sheet.csv"
+    sheet.write_text(SHEET, encoding="utf-8")
+    page.get_by_label("Format").select_option("mapped")
+    page.locator("#files").set_input_files(str(sheet))
+    card = page.locator(".mapping")
+    expect(card.locator(".preview-table thead th")).to_have_text(
+        ["When", "Kind", "Out", "Out Coin", "In", "In Coin", "Fee", "Fee Coin"]
+    )
+    expect(card.locator(".preview-table tbody tr")).to_have_count(3)
+    expect(page.get_by_role("button", name="Upload file")).to_be_disabled()
+    for label, column in (
+        ("Date and time (required)", "When"),
+        ("Type or label", "Kind"),
+        ("Sent amount", "Out"),
+        ("Sent asset", "Out Coin"),
+        ("Received amount", "In"),
+        ("Received asset", "In Coin"),
+        ("Fee amount", "Fee"),
+        ("Fee asset", "Fee Coin"),
+    ):
+        card.get_by_label(label, exact=False).select_option(column)
+    card.get_by_label("Date format").fill("%d/%m/%Y %H:%M")
+    card.get_by_role("button", name="Save mapping").click()
+    expect(card.locator(".saved")).to_contain_text("Saved")
+    look_at(page, shot, "10-mapping", card)
+    page.get_by_label("Wallet", exact=True).fill("sheet")
+    page.get_by_role("button", name="Upload file").click()
+
+    # The progress is kept while the user looks at another screen.
+    page.get_by_role("link", name="Jobs").click()
+    expect(page.locator(".jobs-table tbody tr")).to_have_count(1)
+    page.get_by_role("link", name="Upload", exact=True).click()
+    job = page.locator(".upload-item .job")
+    expect(job).to_have_attribute("data-status", "succeeded", timeout=JOB_TIMEOUT_MS)
+    summary = job.locator(".import-summary")
+    expect(summary.locator(".rows-read")).to_contain_text("3 rows read as mapped, wallet sheet")
+    expect(summary.locator(".transactions")).to_have_text("2 transactions")
+    expect(summary.locator(".rejected .reasons")).to_contain_text("bad date '…' in column When")
 
 
 def test_wrong_token_shows_a_clear_screen(serve_app, browser_page, shot):
@@ -154,6 +344,8 @@ def test_wrong_token_shows_a_clear_screen(serve_app, browser_page, shot):
     page.get_by_label("API token").fill("lf_not-a-real-token")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Token not accepted")).to_be_visible()
+    assert_fits_the_width(page)
+    assert_accessible(page)
     expect(page.get_by_role("alert")).to_contain_text("invalid token")
     assert page.evaluate("sessionStorage.getItem('ledgerflow.token')") is None
     shot(page, "0-wrong-token")

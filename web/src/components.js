@@ -5,7 +5,8 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, Tooltip }
   from "chart.js";
 import { getJson } from "./api.js";
-import { countText, durationText, moneyText, percent, secondsBetween } from "./format.js";
+import { bytesText, countText, durationText, moneyText, percent, priceText, secondsBetween }
+  from "./format.js";
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Tooltip);
 
@@ -13,10 +14,10 @@ export const STAGES = ["parse", "store", "prices", "tax"];
 export const FINISHED = new Set(["succeeded", "failed"]);
 const POLL_MS = 1000;
 
-export function Money({ value, currency }) {
+export function Money({ value, currency, price = false }) {
   if (value === null || value === undefined) return html`<span class="muted">–</span>`;
   return html`<span class="money" title=${`${value} ${currency || ""}`.trim()}>${
-    moneyText(value, currency)}</span>`;
+    (price ? priceText : moneyText)(value, currency)}</span>`;
 }
 
 export function ErrorLine({ error }) {
@@ -28,10 +29,32 @@ export function Loading({ what = "Loading" }) {
   return html`<p class="muted" role="status">${what}…</p>`;
 }
 
+// What each stage counts: parse the file's bytes, store the transactions written, prices the
+// price windows (an asset's 88 days), tax the transaction rows it writes (a trade of two assets
+// once per asset).
+const STAGE_UNITS = {
+  parse: ({ done, total }) => `${bytesText(done)} / ${bytesText(total)}`,
+  store: ({ done, total }) => `${countText(done)} / ${countText(total)} rows`,
+  prices: ({ done, total }) => `${countText(done)} / ${countText(total)} price windows`,
+  tax: ({ done, total }) => `${countText(done)} / ${countText(total)} rows written`,
+};
+const QUEUE_PAGE = 100;
+
+/** Where a job stands among the user's unfinished jobs, oldest first: {place, size, ahead}. */
+async function queuePlace(jobId) {
+  const page = await getJson("/v1/jobs", { limit: QUEUE_PAGE }).catch(() => null);
+  if (!page) return null;
+  const open = page.items.filter((j) => !FINISHED.has(j.status)).reverse();
+  const index = open.findIndex((j) => j.job_id === jobId);
+  return index < 0 ? null : { place: index + 1, size: open.length, ahead: index };
+}
+
 /** One job's status and per-stage bars, polled from GET /v1/jobs/{id} until it ends. */
 export function JobProgress({ jobId, onFinished, label }) {
   const [job, setJob] = useState(null);
   const [error, setError] = useState(null);
+  const [queue, setQueue] = useState(null);
+  const shown = useRef({});
   const finishedRef = useRef(onFinished);
   finishedRef.current = onFinished;
 
@@ -45,9 +68,12 @@ export function JobProgress({ jobId, onFinished, label }) {
         setJob(next);
         setError(null);
         if (FINISHED.has(next.status)) {
+          setQueue(null);
           if (finishedRef.current) finishedRef.current(next);
           return;
         }
+        const place = await queuePlace(next.job_id);
+        if (!stopped) setQueue(place);
       } catch (exc) {
         if (stopped) return;
         setError(exc);
@@ -62,7 +88,7 @@ export function JobProgress({ jobId, onFinished, label }) {
   if (!job) return error ? html`<${ErrorLine} error=${error} />` : html`<${Loading} what="Job" />`;
   const completed = new Set(job.completed_stages || []);
   const succeeded = job.status === "succeeded";
-  const took = secondsBetween(job.started_at || job.created_at, job.finished_at);
+  const took = secondsBetween(job.started_at, job.finished_at);
   return html`
     <div class="job" data-job-id=${job.job_id} data-status=${job.status}>
       <p class="job-head">
@@ -75,32 +101,94 @@ export function JobProgress({ jobId, onFinished, label }) {
           || (job.stages?.[stage]?.total || 0) > 0)
           .map((stage) => {
           const counts = (job.stages || {})[stage] || { done: 0, total: 0 };
-          const pct = percent(counts.done, counts.total, succeeded || completed.has(stage));
+          const done = succeeded || completed.has(stage);
+          // A stage's total grows as its parts start (the tax shards): its bar holds the highest
+          // share seen and stays below 100% until the stage is done, so it never goes back.
+          const pct = done ? 100 : Math.max(shown.current[stage] || 0,
+            Math.min(99, percent(counts.done, counts.total)));
+          shown.current[stage] = pct;
           const id = `stage-${job.job_id}-${stage}`;
           return html`
             <div class="stage" data-stage=${stage}>
               <label for=${id}>${stage}</label>
               <progress id=${id} max="100" value=${pct}>${pct}%</progress>
               <span class="pct" data-pct=${pct}>${pct}%</span>
-              <span class="muted counts">${countText(counts.done)} / ${countText(counts.total)}</span>
+              <span class="muted counts">${STAGE_UNITS[stage](counts)}</span>
             </div>`;
         })}
       </div>
       <p class="job-result">
         ${FINISHED.has(job.status) && job.kind !== "upload"
-          ? html`${job.status === "succeeded" ? "recomputed" : "stopped"}${" "}
-              <strong>${countText(job.stages?.tax?.total)} transactions</strong>
-              ${" "}in <span class="took">${durationText(took)}</span>`
+          ? html`${job.status === "succeeded" ? "recomputed from" : "stopped, computing from"}
+              ${" "}<strong class="history">${countText(job.history_transactions)}
+              ${" "}transactions</strong>${" "}in <span class="took">${durationText(took)}</span>`
           : FINISHED.has(job.status)
-          ? html`<strong class="accepted">${countText(job.accepted)} accepted</strong>,${" "}
-              <strong class="rejected">${countText(job.rejected)} rejected</strong>
+          ? html`${job.status === "succeeded" ? "done" : "stopped"}
               ${" "}in <span class="took">${durationText(took)}</span>`
+          : job.status === "queued"
+          ? html`<span class="queued">queued${queue ? html`: ${queue.ahead
+              ? `${countText(queue.ahead)} of your earlier jobs first` : "starting"}` : null}
+              </span>`
           : html`running for ${durationText(took) || "0.0 s"}`}
-        ${job.rejected > 0 && job.kind === "upload"
-          ? html` · <a href=${`#/jobs/${job.job_id}`}>see the rejected rows</a>` : null}
+        ${queue && !FINISHED.has(job.status) ? html`${" "}<span class="queue-place muted"
+          >(${countText(queue.place)} of ${countText(queue.size)} in your queue; your jobs run
+          one at a time)</span>` : null}
+        ${(job.rejected > 0 || job.import_summary?.skipped > 0) && job.kind === "upload"
+          ? html` · <a href=${`#/jobs/${job.job_id}`}>see the rejected and skipped rows</a>`
+          : null}
       </p>
+      <${ImportSummary} job=${job} />
       ${job.error ? html`<p class="error" role="alert">${job.error}</p>` : null}
       <${ErrorLine} error=${error} />
+    </div>`;
+}
+
+/** A wide table in its own keyboard-focusable scroll region: on a narrow screen the table
+ * scrolls inside its card instead of widening the page. */
+export function ScrollBox({ label, children }) {
+  return html`<div class="scroll" tabindex="0" role="region" aria-label=${label}>${children}</div>`;
+}
+
+const reasonList = (reasons) => Object.entries(reasons || {})
+  .sort((a, b) => b[1] - a[1])
+  .map(([reason, n]) => html`<li><span class="n">${countText(n)}</span> ${reason}</li>`);
+
+/** What an upload's file gave, from the job's import_summary: every row of the file is read,
+ * used, skipped or rejected, and the rows used made the transactions (new or already there). */
+export function ImportSummary({ job }) {
+  const s = job.import_summary;
+  if (!s) return null;
+  const combined = s.rows_used > s.transactions;
+  const nothingNew = s.transactions > 0 && s.new_transactions === 0;
+  return html`
+    <div class="import-summary" data-new=${s.new_transactions}
+      data-present=${s.already_present}>
+      <p class="headline">
+        ${nothingNew
+          ? html`<strong class="nothing-new">Nothing new:</strong>${" "}all${" "}
+              ${countText(s.transactions)} transactions of this file were already stored (uploaded
+              before); nothing was added.`
+          : s.transactions === 0
+          ? html`<strong class="nothing-new">Nothing imported.</strong>`
+          : html`<strong class="new">${countText(s.new_transactions)} new transactions</strong>
+              ${s.already_present ? html`, ${countText(s.already_present)} already stored` : null}`}
+      </p>
+      <ul class="counts-list">
+        <li class="rows-read"><span class="n">${countText(s.rows_read)}</span> rows read
+          <span class="muted"> as <code>${s.format}</code>${s.wallets.length
+            ? html`, ${s.wallets.length > 1 ? "wallets" : "wallet"} ${s.wallets.join(", ")}`
+            : null}</span></li>
+        <li class="rows-used"><span class="n">${countText(s.rows_used)}</span> rows used, making
+          ${" "}<strong class="transactions">${countText(s.transactions)} transactions</strong>
+          ${combined ? html`<span class="muted"> (the export lists one trade as two or more rows:
+            buy, sell, fee; together they make one transaction)</span>` : null}</li>
+        <li class="skipped"><span class="n">${countText(s.skipped)}</span> rows skipped
+          ${s.skipped ? html`<span class="muted"> (no tax effect)</span>
+            <ul class="reasons">${reasonList(s.skipped_reasons)}</ul>` : null}</li>
+        <li class="rejected"><span class="n">${countText(s.rejected)}</span> rows rejected
+          ${s.rejected ? html`<ul class="reasons">${reasonList(s.rejected_reasons)}</ul>` : null}
+        </li>
+      </ul>
     </div>`;
 }
 
@@ -155,7 +243,11 @@ export function Pager({ pages, label }) {
     </nav>`;
 }
 
-const PALETTE = ["#1d4ed8", "#b45309", "#047857", "#7c3aed", "#be123c", "#0e7490"];
+// Twelve distinguishable colours (Tableau's 10 and two more); past them, hues spread evenly.
+const PALETTE = ["#1d4ed8", "#b45309", "#047857", "#7c3aed", "#be123c", "#0e7490",
+  "#4d7c0f", "#a21caf", "#c2410c", "#334155", "#0f766e", "#854d0e"];
+export const seriesColour = (i, n) => (n <= PALETTE.length ? PALETTE[i]
+  : `hsl(${Math.round((360 * i) / n)} 70% 38%)`);
 
 /** A bar chart: labels on x, one bar series per dataset {label, data}. */
 export function BarChart({ labels, datasets, title, currency = "USD", stacked = false }) {
@@ -166,7 +258,7 @@ export function BarChart({ labels, datasets, title, currency = "USD", stacked = 
       data: {
         labels,
         datasets: datasets.map((d, i) => ({
-          ...d, backgroundColor: PALETTE[i % PALETTE.length], borderWidth: 0,
+          ...d, backgroundColor: seriesColour(i, datasets.length), borderWidth: 0,
         })),
       },
       options: {

@@ -14,12 +14,36 @@ export function moneyText(value, currency = "USD") {
   return moneyFormats.get(currency).format(cents === 0 ? 0 : cents); // no "-$0.00"
 }
 
-/** Quantities: at most 8 decimals shown, trailing zeros dropped. */
-export function amountText(value) {
+const priceFormats = new Map();
+
+/** A unit price: cents from 1 up, six significant digits below (a SHIB price is not $0.00). */
+export function priceText(value, currency = "USD") {
   if (value === null || value === undefined || value === "") return "";
-  const [whole, frac = ""] = String(value).split(".");
-  const cut = frac.slice(0, 8).replace(/0+$/, "");
-  return cut ? `${whole}.${cut}` : whole;
+  const n = Number(value);
+  if (Math.abs(n) >= 1) return moneyText(value, currency);
+  if (!priceFormats.has(currency)) {
+    priceFormats.set(currency, new Intl.NumberFormat("en-US", {
+      style: "currency", currency, maximumSignificantDigits: 6,
+    }));
+  }
+  return priceFormats.get(currency).format(n);
+}
+
+/** Quantities: rounded (half up, on the exact decimal string) to at most 8 decimals, trailing
+ * zeros dropped; the exact value goes in a title. */
+export function amountText(value, places = 8) {
+  if (value === null || value === undefined || value === "") return "";
+  const text = String(value);
+  if (!/^[-+]?\d+(\.\d+)?$/.test(text)) return text; // the API's decimals are plain notation
+  const negative = text.startsWith("-");
+  const [whole, frac = ""] = text.replace(/^[-+]/, "").split(".");
+  let digits = BigInt(whole + frac.padEnd(places, "0").slice(0, places));
+  if (frac.length > places && frac[places] >= "5") digits += 1n;
+  const padded = digits.toString().padStart(places + 1, "0");
+  const int = padded.slice(0, padded.length - places);
+  const dec = padded.slice(padded.length - places).replace(/0+$/, "");
+  const out = dec ? `${int}.${dec}` : int;
+  return negative && /[1-9]/.test(out) ? `-${out}` : out;
 }
 
 export function countText(n) {

@@ -11,6 +11,7 @@ import { JobScreen, JobsScreen } from "./screens-jobs.js";
 import { SettingsScreen } from "./screens-settings.js";
 import { TransactionsScreen } from "./screens-transactions.js";
 import { UploadScreen } from "./screens-upload.js";
+import { forgetUploads } from "./uploads.js";
 
 const NAV = [["upload", "Upload"], ["jobs", "Jobs"], ["transactions", "Transactions"],
   ["gains", "Gains"], ["balances", "Balances"], ["settings", "Settings"]];
@@ -35,7 +36,7 @@ function App() {
   const route = useRoute();
 
   useEffect(() => {
-    const on = (e) => { clearToken(); setRefused(e.detail); setSignedIn(false); };
+    const on = (e) => { clearToken(); forgetUploads(); setRefused(e.detail); setSignedIn(false); };
     window.addEventListener(UNAUTHORIZED_EVENT, on);
     return () => window.removeEventListener(UNAUTHORIZED_EVENT, on);
   }, []);
@@ -61,8 +62,9 @@ function App() {
   else if (name === "jobs") screen = html`<${JobsScreen} />`;
   else if (name === "transactions") {
     screen = html`<${TransactionsScreen} choices=${choices} currency=${currency} />`;
-  } else if (name === "gains") screen = html`<${GainsScreen} currency=${currency} />`;
-  else if (name === "balances") screen = html`<${BalancesScreen} currency=${currency} />`;
+  } else if (name === "gains") {
+    screen = html`<${GainsScreen} currency=${currency} method=${settings?.method} />`;
+  } else if (name === "balances") screen = html`<${BalancesScreen} currency=${currency} />`;
   else if (name === "settings") {
     screen = html`<${SettingsScreen} choices=${choices} onSaved=${setSettings} />`;
   } else screen = html`<${UploadScreen} choices=${choices} />`;
@@ -77,7 +79,7 @@ function App() {
           <a href=${`#/${r}`} aria-current=${name === r ? "page" : undefined}>${label}</a>`)}
       </nav>
       <span class="who muted">${settings ? `${settings.method} · ${settings.pooling}` : ""}</span>
-      <button type="button" onClick=${() => { clearToken(); setRefused(null);
+      <button type="button" onClick=${() => { clearToken(); forgetUploads(); setRefused(null);
         setSignedIn(false); }}>Sign out</button>
     </header>
     <main id="main" tabindex="-1">${screen}</main>`;

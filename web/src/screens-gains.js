@@ -2,14 +2,18 @@
 import { html } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
 import { getBlob, getJson } from "./api.js";
-import { BarChart, ErrorLine, Loading, Money } from "./components.js";
-import { amountText } from "./format.js";
+import { BarChart, ErrorLine, Loading, Money, ScrollBox } from "./components.js";
+import { amountText, timeText } from "./format.js";
 
 const num = (v) => (v === null || v === undefined ? 0 : Number(v));
+/** The sum of a money field, in whole cents (exact for the rounded figures shown). */
+const cents = (rows, key) => (rows.reduce((sum, r) => sum + Math.round(num(r[key]) * 100), 0)
+  / 100).toFixed(2);
 
 function GainsTable({ rows, first, currency, caption }) {
   return html`
-    <table class="data gains-table">
+    <${ScrollBox} label=${caption}>
+    <table class="data gains-table stack">
       <caption class="visually-hidden">${caption}</caption>
       <thead><tr><th scope="col">${first}</th><th scope="col" class="num">Proceeds</th>
         <th scope="col" class="num">Cost basis</th><th scope="col" class="num">Short term</th>
@@ -18,15 +22,25 @@ function GainsTable({ rows, first, currency, caption }) {
       <tbody>${rows.map((r) => html`
         <tr data-key=${first === "Year" ? r.year : r.asset}>
           <th scope="row">${first === "Year" ? r.year : r.asset}</th>
-          <td class="num"><${Money} value=${r.proceeds} currency=${currency} /></td>
-          <td class="num"><${Money} value=${r.cost_basis} currency=${currency} /></td>
-          <td class="num"><${Money} value=${r.short_term_gain} currency=${currency} /></td>
-          <td class="num"><${Money} value=${r.long_term_gain} currency=${currency} /></td>
-          <td class="num"><${Money} value=${r.gain} currency=${currency} /></td>
-          <td class="num"><${Money} value=${r.income} currency=${currency} /></td>
+          <td class="num" data-label="Proceeds"><${Money} value=${r.proceeds} currency=${currency} /></td>
+          <td class="num" data-label="Cost basis"><${Money} value=${r.cost_basis} currency=${currency} /></td>
+          <td class="num" data-label="Short term"><${Money} value=${r.short_term_gain} currency=${currency} /></td>
+          <td class="num" data-label="Long term"><${Money} value=${r.long_term_gain} currency=${currency} /></td>
+          <td class="num" data-label="Gain"><${Money} value=${r.gain} currency=${currency} /></td>
+          <td class="num" data-label="Income"><${Money} value=${r.income} currency=${currency} /></td>
         </tr>`)}</tbody>
-    </table>`;
+    </table></${ScrollBox}>`;
 }
+
+// The report files of a tax year (GET /v1/reports/<path>?year=); SA108 is the UK return's.
+const REPORTS = [
+  { path: "form8949.csv", file: "form8949", ext: "csv", label: "Form 8949 CSV", primary: true },
+  { path: "schedule-d.csv", file: "schedule-d", ext: "csv", label: "Schedule D CSV" },
+  { path: "turbotax.txf", file: "turbotax", ext: "txf", label: "TurboTax TXF" },
+  { path: "income.csv", file: "income", ext: "csv", label: "Income CSV" },
+  { path: "sa108.csv", file: "sa108", ext: "csv", label: "SA108 (UK) CSV", uk: true },
+];
+const reportsFor = (method) => REPORTS.filter((r) => !r.uk || method === "uk");
 
 /** Fetch and save a CSV (the API needs the bearer header, so no plain link). */
 async function download(path, params, fileName) {
@@ -41,7 +55,7 @@ async function download(path, params, fileName) {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
-export function GainsScreen({ currency }) {
+export function GainsScreen({ currency, method }) {
   const [years, setYears] = useState(null);
   const [year, setYear] = useState("");
   const [detail, setDetail] = useState(null);
@@ -90,13 +104,15 @@ export function GainsScreen({ currency }) {
               ${years.map((y) => html`<option value=${y.year}>${y.year}</option>`)}
             </select>
           </div>
-          <div class="field buttons">
-            <button type="button" class="primary" onClick=${() => {
-              setDownloadError(null);
-              download("/v1/reports/form8949.csv", { year }, `form8949-${fileYear}.csv`)
-                .catch(setDownloadError);
-            }}>Download Form 8949 (${year}) CSV</button>
-          </div>
+        </div>
+        <div class="reports" role="group" aria-label=${`Reports for ${year}`}>
+          ${reportsFor(method).map((r) => html`
+            <button type="button" class=${r.primary ? "primary" : ""} data-report=${r.path}
+              onClick=${() => {
+                setDownloadError(null);
+                download(`/v1/reports/${r.path}`, { year }, `${r.file}-${fileYear}.${r.ext}`)
+                  .catch(setDownloadError);
+              }}>Download ${r.label} (${year})</button>`)}
         </div>
         <${ErrorLine} error=${downloadError} />
         ${!detail ? html`<${Loading} what="Year" />` : html`
@@ -136,6 +152,8 @@ export function BalancesScreen({ currency }) {
   const held = rows.filter((r) => num(r.quantity) !== 0);
   const assets = [...new Set(held.map((r) => r.asset))].sort();
   const wallets = [...new Set(held.map((r) => r.wallet))].sort();
+  const priced = held.filter((r) => r.market_value !== null && r.market_value !== undefined);
+  const unpriced = held.filter((r) => !priced.includes(r));
   const basis = (wallet, asset) => held.filter((r) => r.wallet === wallet && r.asset === asset)
     .reduce((sum, r) => sum + num(r.cost_basis), 0);
   return html`
@@ -147,16 +165,40 @@ export function BalancesScreen({ currency }) {
             currency=${currency} stacked=${true} labels=${assets}
             datasets=${wallets.map((w) => ({ label: w, data: assets.map((a) => basis(w, a)) }))} />
         </div>
-        <table class="data balances-table">
+        <${ScrollBox} label="Balances table">
+        <table class="data balances-table stack">
           <caption class="visually-hidden">Balances per wallet and asset</caption>
           <thead><tr><th scope="col">Wallet</th><th scope="col">Asset</th>
             <th scope="col" class="num">Quantity</th><th scope="col" class="num">Cost basis</th>
+            <th scope="col" class="num">Price</th><th scope="col" class="num">Market value</th>
+            <th scope="col" class="num">Unrealized gain</th>
           </tr></thead>
           <tbody>${held.map((r) => html`
-            <tr><td>${r.wallet}</td><td>${r.asset}</td>
-              <td class="num" title=${r.quantity}>${amountText(r.quantity)}</td>
-              <td class="num"><${Money} value=${r.cost_basis} currency=${currency} /></td></tr>`)}
+            <tr data-asset=${r.asset} data-wallet=${r.wallet}>
+              <td data-label="Wallet">${r.wallet}</td>
+              <td data-label="Asset">${r.asset}</td>
+              <td class="num" data-label="Quantity" title=${r.quantity}>${amountText(r.quantity)}</td>
+              <td class="num" data-label="Cost basis"><${Money} value=${r.cost_basis}
+                currency=${currency} /></td>
+              <td class="num" data-label="Price"
+                title=${r.price_at ? `quoted ${timeText(r.price_at)}` : "no price cached"}>
+                <${Money} value=${r.price} currency=${currency} price=${true} /></td>
+              <td class="num" data-label="Market value"><${Money} value=${r.market_value}
+                currency=${currency} /></td>
+              <td class="num" data-label="Unrealized gain"><${Money} value=${r.unrealized_gain}
+                currency=${currency} /></td>
+            </tr>`)}
           </tbody>
-        </table>`}
+          <tfoot><tr class="totals"><th scope="row" colspan="3">Total${unpriced.length
+            ? html` <span class="muted">(market value and gain: the ${priced.length} holdings with a
+              price; ${unpriced.length} without)</span>` : null}</th>
+            <td class="num" data-label="Cost basis"><${Money} value=${cents(held, "cost_basis")}
+              currency=${currency} /></td>
+            <td class="empty"></td>
+            <td class="num" data-label="Market value"><${Money}
+              value=${cents(priced, "market_value")} currency=${currency} /></td>
+            <td class="num" data-label="Unrealized gain"><${Money}
+              value=${cents(priced, "unrealized_gain")} currency=${currency} /></td></tr></tfoot>
+        </table></${ScrollBox}>`}
     </section>`;
 }

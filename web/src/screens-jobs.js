@@ -1,8 +1,8 @@
 // Jobs: the list with status, and one job with its rejected rows (paged).
 import { html } from "htm/preact";
 import { getJson } from "./api.js";
-import { ErrorLine, JobProgress, Loading, Pager, usePages } from "./components.js";
-import { countText, timeText } from "./format.js";
+import { ErrorLine, JobProgress, Loading, Pager, ScrollBox, usePages } from "./components.js";
+import { countText, shortTimeText } from "./format.js";
 
 const JOBS_PER_PAGE = 20;
 const ROWS_PER_PAGE = 50;
@@ -24,26 +24,39 @@ export function JobsScreen() {
       <${ErrorLine} error=${error} />
       ${!page ? html`<${Loading} what="Jobs" />` : page.items.length === 0
         ? html`<p>No jobs yet: <a href="#/upload">upload a file</a>.</p>` : html`
-        <table class="data jobs-table">
+        <${ScrollBox} label="Jobs table">
+        <table class="data jobs-table stack">
           <caption class="visually-hidden">Your jobs, newest first</caption>
-          <thead><tr><th scope="col">Created</th><th scope="col">Kind</th>
-            <th scope="col">File</th><th scope="col">Status</th>
-            <th scope="col" class="num">Accepted</th><th scope="col" class="num">Rejected</th>
+          <thead><tr><th scope="col">Created</th><th scope="col">File</th>
+            <th scope="col">Read as</th><th scope="col">Status</th>
+            <th scope="col" class="num">Rows read</th>
+            <th scope="col" class="num">Transactions</th>
+            <th scope="col" class="num">New</th>
+            <th scope="col" class="num">Skipped</th><th scope="col" class="num">Rejected</th>
             <th scope="col"><span class="visually-hidden">Details</span></th></tr></thead>
           <tbody>
-            ${page.items.map((job) => html`
-              <tr data-job-id=${job.job_id}>
-                <td>${timeText(job.created_at)}</td>
-                <td>${job.kind}</td>
-                <td>${job.file_name || "–"}</td>
-                <td><span class=${`status status-${job.status}`}>${job.status}</span></td>
-                <td class="num">${countText(job.accepted)}</td>
-                <td class="num">${countText(job.rejected)}</td>
+            ${page.items.map((job) => {
+              const s = job.import_summary;
+              const cell = (n, label) => html`<td class="num" data-label=${label}>${s
+                ? countText(n) : "–"}</td>`;
+              return html`
+              <tr data-job-id=${job.job_id} data-status=${job.status}>
+                <td class="nowrap" data-label="Created">${shortTimeText(job.created_at)}</td>
+                <td data-label="File">${job.kind === "upload" ? job.file_name : html`<em>${job.kind}</em>`}</td>
+                <td data-label="Read as">${s ? html`<code>${s.format}</code>${s.wallets.length
+                  ? html` · ${s.wallets.join(", ")}` : null}` : job.wallet || "–"}</td>
+                <td data-label="Status"><span class=${`status status-${job.status}`}>${job.status}</span>
+                  ${job.status === "failed" && job.error ? html`<div class="job-error">${
+                    job.error.split(";")[0]}</div>` : null}</td>
+                ${cell(s?.rows_read, "Rows read")}${cell(s?.transactions, "Transactions")}
+                ${cell(s?.new_transactions, "New")}${cell(s?.skipped, "Skipped")}
+                ${cell(s?.rejected, "Rejected")}
                 <td><a href=${`#/jobs/${job.job_id}`}>details<span class="visually-hidden">
                   of job ${job.job_id}</span></a></td>
-              </tr>`)}
+              </tr>`;
+            })}
           </tbody>
-        </table>`}
+        </table></${ScrollBox}>`}
       <${Pager} pages=${pages} label="Jobs" />
     </section>`;
 }
@@ -60,7 +73,8 @@ export function JobScreen({ jobId }) {
       <h2>Rejected and skipped rows</h2>
       <${ErrorLine} error=${error} />
       ${!page ? html`<${Loading} what="Rows" />` : page.items.length === 0 && pages.index === 0
-        ? html`<p class="muted">No rejected rows.</p>` : html`
+        ? html`<p class="muted">No rejected or skipped rows.</p>` : html`
+        <${ScrollBox} label="Rejected and skipped rows table">
         <table class="data rejected-table">
           <caption class="visually-hidden">Rows of the file that were not taken, by line</caption>
           <thead><tr><th scope="col" class="num">Line</th><th scope="col">Reason</th>
@@ -73,7 +87,7 @@ export function JobScreen({ jobId }) {
                 <td><code class="raw">${row.raw}</code></td>
               </tr>`)}
           </tbody>
-        </table>`}
+        </table></${ScrollBox}>`}
       <${Pager} pages=${pages} label="Rejected rows" />
     </section>`;
 }

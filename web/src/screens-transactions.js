@@ -2,7 +2,7 @@
 import { html } from "htm/preact";
 import { useState } from "preact/hooks";
 import { getJson } from "./api.js";
-import { ErrorLine, Loading, Money, Pager, usePages } from "./components.js";
+import { ErrorLine, Loading, Money, Pager, ScrollBox, usePages } from "./components.js";
 import { amountText, shortTimeText, timeText } from "./format.js";
 
 const PER_PAGE = 50;
@@ -54,7 +54,7 @@ export function TransactionsScreen({ choices, currency }) {
         <p class="muted">${page.next_page_token
           ? "No matching rows in this stretch; more may follow (Next)."
           : "No transactions match."}</p>` : html`
-        <div class="scroll">
+        <${ScrollBox} label="Transactions table">
         <table class="data tx-table">
           <caption class="visually-hidden">Transactions, newest first</caption>
           <thead><tr>
@@ -81,7 +81,7 @@ export function TransactionsScreen({ choices, currency }) {
                 <td>${(t.flags || []).join(", ")}</td>
               </tr>`)}
           </tbody>
-        </table></div>`}
+        </table></${ScrollBox}>`}
       <${Pager} pages=${pages} label="Transactions" />
     </section>`;
 }

@@ -1,21 +1,21 @@
 // Upload: pick or drop files, options, the bytes going up, then the job's live stages.
 import { html } from "htm/preact";
 import { useRef, useState } from "preact/hooks";
-import { uploadFile } from "./api.js";
 import { JobProgress } from "./components.js";
 import { bytesText, percent } from "./format.js";
+import { MappingCard } from "./mapping.js";
+import { startUploads, useUploads } from "./uploads.js";
 
 const ZONES = ["UTC", "Europe/London", "Europe/Berlin", "America/New_York", "America/Chicago",
   "America/Los_Angeles", "Asia/Tokyo", "Asia/Singapore", "Australia/Sydney"];
-let nextId = 1;
 
 function UploadItem({ item }) {
   const pct = percent(item.loaded, item.total);
   return html`
-    <li class="card upload-item" data-file=${item.file.name}>
-      <p class="job-head"><strong>${item.file.name}</strong>
-        <span class="muted"> · ${bytesText(item.file.size)}</span></p>
-      ${item.jobId ? html`<${JobProgress} jobId=${item.jobId} label=${item.file.name} />` : html`
+    <li class="card upload-item" data-file=${item.name}>
+      <p class="job-head"><strong>${item.name}</strong>
+        <span class="muted"> · ${bytesText(item.size)}</span></p>
+      ${item.jobId ? html`<${JobProgress} jobId=${item.jobId} label=${item.name} />` : html`
         <div class="stage">
           <label for=${`bytes-${item.id}`}>upload</label>
           <progress id=${`bytes-${item.id}`} max="100" value=${pct}>${pct}%</progress>
@@ -23,7 +23,7 @@ function UploadItem({ item }) {
           <span class="muted counts">${bytesText(item.loaded)} / ${bytesText(item.total)}</span>
         </div>`}
       ${item.error ? html`<p class="error upload-error" role="alert">
-        ${item.file.name}: ${item.error.message}</p>` : null}
+        ${item.name}: ${item.error.message}</p>` : null}
     </li>`;
 }
 
@@ -32,24 +32,16 @@ export function UploadScreen({ choices }) {
   const [format, setFormat] = useState("");
   const [wallet, setWallet] = useState("");
   const [tz, setTz] = useState("");
-  const [items, setItems] = useState([]);
+  const items = useUploads();
   const [dragging, setDragging] = useState(false);
+  const [mappingReady, setMappingReady] = useState(false);
+  const mapped = format === "mapped";
   const picker = useRef(null);
-
-  const update = (id, patch) =>
-    setItems((all) => all.map((it) => (it.id === id ? { ...it, ...patch } : it)));
 
   const start = (e) => {
     e.preventDefault();
     if (!files.length) return;
-    const params = { format, wallet: wallet.trim(), tz: tz.trim() };
-    const started = files.map((file) => ({ id: nextId++, file, loaded: 0, total: file.size }));
-    setItems((all) => [...started, ...all]);
-    for (const item of started) {
-      uploadFile(item.file, params, (loaded, total) => update(item.id, { loaded, total }))
-        .then((accepted) => update(item.id, { jobId: accepted.job_id }),
-          (error) => update(item.id, { error }));
-    }
+    startUploads(files, { format, wallet: wallet.trim(), tz: tz.trim() });
     setFiles([]);
     if (picker.current) picker.current.value = "";
   };
@@ -89,7 +81,8 @@ export function UploadScreen({ choices }) {
             <label for="format">Format</label>
             <select id="format" value=${format} onChange=${(e) => setFormat(e.target.value)}>
               <option value="">Detect from the header row</option>
-              ${(choices?.formats || []).map((f) => html`<option value=${f}>${f}</option>`)}
+              ${(choices?.formats || []).map((f) => html`<option value=${f}>${f === "mapped"
+                ? "mapped: any CSV, by your column mapping" : f}</option>`)}
             </select>
           </div>
           <div class="field">
@@ -104,10 +97,13 @@ export function UploadScreen({ choices }) {
             <datalist id="zones">${ZONES.map((z) => html`<option value=${z} />`)}</datalist>
           </div>
         </div>
-        <button type="submit" class="primary" disabled=${!files.length}>
+        ${mapped ? html`<${MappingCard} file=${files[0]} onReady=${setMappingReady} />` : null}
+        <button type="submit" class="primary" disabled=${!files.length
+          || (mapped && !mappingReady)}>
           Upload ${files.length > 1 ? `${files.length} files` : "file"}</button>
       </form>
-      <ul class="uploads" aria-label="Uploads">
+      ${items.length ? html`<h2 id="uploads-title">Uploads of this session</h2>` : null}
+      <ul class="uploads" aria-label="Uploads of this session">
         ${items.map((item) => html`<${UploadItem} key=${item.id} item=${item} />`)}
       </ul>
     </section>`;
