@@ -222,6 +222,14 @@ class Settings(BaseSettings):
     # --- serve ---------------------------------------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="Serve HTTP host.")
     api_port: int = Field(8000, description="Serve HTTP port.")
+    request_deadline: float = Field(
+        20.0,
+        gt=0,
+        le=50,
+        description="Seconds within which an API request's database calls (retries of a "
+        "Cassandra outage included) and an upload's hand-off to the job supervisor end; past it "
+        "the request answers 503 and its worker is free again.",
+    )
     page_token_key: str = Field(
         "",
         description="HMAC key signing page tokens (set it on any deployment others reach). "

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 
+from ingest.load.cassandra import time_left
 from serve.deps import settings
 
 log = logging.getLogger("ray.serve")  # lands in the replica's log file
@@ -27,12 +28,17 @@ def hand_to_pipeline(job_id: uuid.UUID) -> bool:
 
     cfg = settings()
     for attempt in range(1, cfg.job_handoff_attempts + 1):
+        left = time_left()  # an HTTP request's deadline: the periodic resume takes over then
+        if left is not None and left <= 0:
+            break
+        timeout = cfg.job_handoff_timeout if left is None else min(cfg.job_handoff_timeout, left)
         try:
-            ray.get(submit_job(job_id), timeout=cfg.job_handoff_timeout)
+            ray.get(submit_job(job_id), timeout=timeout)
             return True
         except Exception:  # the actor died, is unreachable, or its Cassandra read failed
             log.warning("job %s: hand-off attempt %d failed", job_id, attempt, exc_info=True)
-            time.sleep(min(0.5 * 2 ** (attempt - 1), 5.0))
+            pause = min(0.5 * 2 ** (attempt - 1), 5.0)
+            time.sleep(pause if left is None else max(0.0, min(pause, time_left() or 0.0)))
     log.error(
         "job %s recorded but not acknowledged; the periodic resume (every %.0f s) starts it",
         job_id,

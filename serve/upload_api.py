@@ -20,6 +20,7 @@ from ingest.extract.formats import FORMATS, SOURCES
 from ingest.extract.formats.mapped import NAME as MAPPED
 from ingest.extract.formats.mapped import ColumnMapping
 from ingest.load import jobs
+from ingest.load.cassandra import restart_deadline
 from ingest.load.format_mappings import get_mapping
 from ingest.load.uploads import UploadOptions, claim
 from ingest.vocabulary import JobKind, JobStatus
@@ -202,6 +203,7 @@ async def receive_file(
         await upload.add(pieces)
     if reader is not None:
         reader.finish()
+    restart_deadline(settings().request_deadline)  # recording and hand-off: from the last byte
     return await upload.complete()
 
 

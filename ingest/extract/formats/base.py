@@ -251,7 +251,7 @@ def _patterns(names: tuple[str, ...]) -> list[tuple[re.Pattern[str], str]]:
             else:
                 seen.add(part)
                 rx += f"(?P<{part}>{_PLACEHOLDERS[part]})"
-        out.append((re.compile(rx + "$"), n))
+        out.append((re.compile(rx + r"\Z"), n))
     return out
 
 
