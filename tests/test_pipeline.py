@@ -213,6 +213,29 @@ def test_broken_rows_are_rejected_with_lines_and_the_rest_stored(ray_local, sess
     assert count_transactions(session, user) == 997
 
 
+def test_a_line_over_16_mib_is_rejected_alone_with_its_head_and_length(
+    ray_local, session, tmp_path
+):
+    """Its raw text was stored whole: Cassandra refused the 20 MB write and the job failed
+    'internal' with 0 accepted."""
+    user = f"hugeline-{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "koinly.csv"
+    generate(200, "koinly", seed=7, out=path, years=1.0, user_values="all")
+    lines = path.read_text().splitlines()
+    cells = lines[99].split(",")
+    cells[-1] = "x" * (17 * 1024 * 1024)  # the description: 17 MiB
+    cells[0] = "not-a-date"
+    lines[99] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    job = wait(session, upload(session, user, path))
+    assert job.status == "succeeded", job.error
+    assert (job.accepted, job.rejected) == (198, 1)
+    (row,), _ = jobs.list_rejected(session, job.job_id, 10)
+    assert row["line"] == 100 and len(row["raw"]) < 5000
+    assert row["raw"].startswith("not-a-date,") and f"{len(lines[99]):,} characters" in row["raw"]
+    assert count_transactions(session, user) == 198
+
+
 def test_not_a_csv_fails_the_job_with_one_clear_message(ray_local, session, tmp_path):
     path = tmp_path / "photo.csv"
     path.write_bytes(b"this is not, a known\nexport at all\n")

@@ -423,3 +423,60 @@ def test_format_progress_and_result():
         "succeeded: 10 rows accepted, 2 rejected",
         "rejected rows: http://h:1/v1/jobs/x/errors",
     ]
+
+
+# --- zones: checked once, by the parser's own zone handling ---------------------------------------
+@pytest.mark.parametrize("zone", ["Factory", "right/UTC", "posixrules", "Nowhere/Else"])
+def test_a_zone_the_parser_cannot_use_is_400_at_upload(zone):
+    from serve.upload_api import checked_tz
+
+    with pytest.raises(ApiError) as info:
+        checked_tz(zone)
+    assert info.value.status == 400 and info.value.code == "unknown_tz"
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/New_York", "Etc/GMT+5"])
+def test_a_zone_accepted_at_upload_parses_timestamps(zone):
+    import pyarrow as pa
+
+    from ingest.extract.formats.base import RowChecks, parse_timestamp
+    from serve.upload_api import checked_tz
+
+    assert checked_tz(zone) == zone
+    checks = RowChecks(1)
+    parsed = parse_timestamp(pa.array(["2024-03-05 14:07:09"]), "Date", checks, zone)
+    assert parsed.null_count == 0
+
+
+# --- one file per upload ----------------------------------------------------------------------------
+def file_part(boundary: str, name: str, file_name: str, data: bytes) -> bytes:
+    return (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+        f'filename="{file_name}"\r\nContent-Type: text/csv\r\n\r\n'.encode()
+        + data
+        + b"\r\n"
+    )
+
+
+@pytest.mark.parametrize("second_field", ["file", "other"])
+def test_a_second_file_part_is_400_naming_the_rule(second_field):
+    boundary = "b0und"
+    body = (
+        file_part(boundary, "file", "a.csv", CSV)
+        + file_part(boundary, second_field, "b.csv", CSV)
+        + f"--{boundary}--\r\n".encode()
+    )
+    reader = MultipartFileReader(boundary.encode())
+    with pytest.raises(UploadRejected) as info:
+        for start in range(0, len(body), 7):  # streamed in small chunks
+            reader.feed(body[start : start + 7])
+        reader.finish()
+    assert info.value.status == 400 and info.value.code == "one_file_per_upload"
+    assert "one file per upload" in info.value.message
+
+
+def test_plain_fields_beside_the_file_are_still_skipped():
+    body = multipart_body("b0und", CSV, extra_fields={"note": "hello"})
+    reader = MultipartFileReader(b"b0und")
+    assert b"".join(reader.feed(body)) == CSV
+    reader.finish()
