@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 import uuid
@@ -83,7 +84,14 @@ def node_labels() -> dict[str, str]:
 NAMED_STAGES = {"job", "parse", "store", "read", "split", "tax"}
 
 
-def placements(job_id: uuid.UUID, timeout: float = 120.0) -> dict[str, list]:
+def state_api(args: dict[str, Any]) -> str:
+    """The state API of this scenario's cluster, by address: with none, ray.util.state joins the
+    latest Ray instance on the machine ("Found multiple active Ray instances ... Connecting to
+    latest cluster"), another test's or helper's, and never sees this job's tasks."""
+    return f"http://127.0.0.1:{args['dashboard_port']}"
+
+
+def placements(job_id: uuid.UUID, address: str, timeout: float = 120.0) -> dict[str, list]:
     """stage -> labels of the nodes its tasks (and the PriceFetcher actors) ran on, from the state
     API (task events reach it asynchronously: poll until every stage's tasks are listed, then
     once more after a few seconds)."""
@@ -95,7 +103,9 @@ def placements(job_id: uuid.UUID, timeout: float = 120.0) -> dict[str, list]:
     while True:
         tasks = [
             t
-            for t in list_tasks(limit=10_000, detail=True, raise_on_missing_output=False)
+            for t in list_tasks(
+                address=address, limit=10_000, detail=True, raise_on_missing_output=False
+            )
             if str(job_id) in (t.name or "")
         ]
         # Any attempt that reported its node counts (a lost FINISHED event leaves RUNNING's).
@@ -112,7 +122,10 @@ def placements(job_id: uuid.UUID, timeout: float = 120.0) -> dict[str, list]:
         stage = t.name.split(":")[0]
         out.setdefault(stage, set()).add(labels.get(t.node_id, t.node_id))
     fetchers = list_actors(
-        filters=[("class_name", "=", "PriceFetcher")], limit=100, raise_on_missing_output=False
+        address=address,
+        filters=[("class_name", "=", "PriceFetcher")],
+        limit=100,
+        raise_on_missing_output=False,
     )
     out["prices"] = {labels.get(a.node_id, a.node_id) for a in fetchers if a.node_id}
     return {k: sorted(v) for k, v in out.items()}
@@ -154,7 +167,7 @@ def scenario_spread(args: dict[str, Any]) -> dict[str, Any]:
         job = wait_job(session, job_id)
         facts = job_facts(job)
         facts["nodes"] = sorted(node_labels().values())
-        facts["placements"] = placements(job_id)
+        facts["placements"] = placements(job_id, state_api(args))
         return facts
     finally:
         ray.shutdown()
@@ -194,7 +207,10 @@ def scenario_remove_node(args: dict[str, Any]) -> dict[str, Any]:
             running = [
                 t
                 for t in list_tasks(
-                    filters=[("state", "=", "RUNNING")], limit=1000, raise_on_missing_output=False
+                    address=state_api(args),
+                    filters=[("state", "=", "RUNNING")],
+                    limit=1000,
+                    raise_on_missing_output=False,
                 )
                 if (t.name or "").startswith(
                     tuple(f"{kind}:{job_id}" for kind in ("store", "parse", "read", "split", "tax"))
@@ -476,6 +492,9 @@ SCENARIOS = {
 
 def main() -> None:
     name, args = sys.argv[1], json.loads(sys.argv[2])
+    # The test stops a scenario past its timeout with SIGTERM: unwind, so the `finally` clauses
+    # shut down the cluster this process started (SIGKILL would leave its raylets running).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     # Cluster() points /tmp/ray/ray_current_cluster (what a bare ray.init() joins) at itself;
     # put back what was there, so other Ray users on this machine are not redirected.
     address_file = Path("/tmp/ray/ray_current_cluster")

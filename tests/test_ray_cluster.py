@@ -31,19 +31,36 @@ STAGE_RESOURCES = {
 }
 
 
+def scenario_environment() -> dict[str, str]:
+    inherited = ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS", "LEDGERFLOW_RAY_ADDRESS")
+    return {k: v for k, v in os.environ.items() if k not in inherited}
+
+
 def run_scenario(
     name: str, timeout: float = 900.0, env: dict[str, str] | None = None, **args
 ) -> dict:
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "tests.ray_cluster_driver", name, json.dumps(args, default=str)],
         cwd=PROJECT_ROOT,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
+        # No RAY_ADDRESS/RAY_API_SERVER_ADDRESS of the session's Ray: the scenario joins its own
+        # cluster by address, and the state API reads that one's.
+        env={**scenario_environment(), **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
     )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()  # the driver shuts its cluster down on SIGTERM
+        try:
+            stdout, stderr = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+        raise AssertionError(f"scenario {name} timed out: {stderr[-4000:]}") from None
+    assert proc.returncode == 0, stderr[-4000:]
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def tx_ids(session, user: str) -> list:
