@@ -197,6 +197,25 @@ class Settings(BaseSettings):
         "upload replica has the supervisor start any active job "
         "it does not run (a job recorded is a job that runs).",
     )
+    job_stall_limit: float = Field(
+        1200.0,
+        ge=0,
+        description="A running job whose progress (a task's report, a stage done) has not moved "
+        "for this many seconds is noted on its record with the stage and tasks it waits for and "
+        "restarted from its last completed stage by the job supervisor; longer than any one task "
+        "runs without reporting. 0: no watchdog.",
+    )
+    job_stall_restarts: int = Field(
+        2,
+        ge=0,
+        description="Restarts of a stalled job; it stalls once more and it ends as failed with "
+        "the watchdog's message.",
+    )
+    test_hooks: bool = Field(
+        False,
+        description="Testing only: tasks consult the `ledgerflow-test-hooks` actor, which can "
+        "hold a stage's tasks of a user (tests freeze a job with it to prove the watchdog).",
+    )
 
     # --- tax -----------------------------------------------------------------------------------------
     default_method: Method = Field(Method.FIFO, description="fifo | lifo | hifo | acb | uk")

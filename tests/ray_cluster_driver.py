@@ -482,7 +482,48 @@ def scenario_autoscale(args: dict[str, Any]) -> dict[str, Any]:
         os.unlink(config_file.name)
 
 
+def scenario_stalled_job(args: dict[str, Any]) -> dict[str, Any]:
+    """One node; LEDGERFLOW_TEST_HOOKS and a short LEDGERFLOW_JOB_STALL_LIMIT (set by the test).
+    Job A's parse tasks are held until the watchdog noted the stall (then released: the restarted
+    job must finish); job B's are held for good (it must end failed with the watchdog's
+    message)."""
+    from ingest.pipeline.runner import submit_job
+    from ingest.pipeline.test_hooks import HOOKS_NAME, StageHolds
+
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 2, "object_store_memory": OBJECT_STORE},
+    )
+    try:
+        connect(cluster)
+        holds = StageHolds.options(name=HOOKS_NAME, namespace=NAMESPACE).remote()
+        session = get_session(get_settings())
+        facts: dict[str, Any] = {}
+        for key, user, release in (
+            ("released", args["user"] + "-a", True),
+            ("held", args["user"] + "-b", False),
+        ):
+            ray.get(holds.hold.remote(user, "parse"))
+            job_id = record(session, user, Path(args["file"]))
+            submit_job(job_id)
+            notes: list[str] = []
+
+            def watch(job: jobs.JobRecord, notes=notes, user=user, release=release) -> None:
+                if job.error and job.error not in notes:
+                    notes.append(job.error)
+                    if release:
+                        ray.get(holds.release.remote(user, "parse"))
+
+            job = wait_job(session, job_id, timeout=600, on_poll=watch)
+            facts[key] = {**job_facts(job), "notes": notes, "error_code": job.error_code}
+        return facts
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
 SCENARIOS = {
+    "stalled_job": scenario_stalled_job,
     "spread": scenario_spread,
     "remove_node": scenario_remove_node,
     "ray_job": scenario_ray_job,

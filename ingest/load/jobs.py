@@ -293,6 +293,36 @@ def progress(session: Session, job_id: uuid.UUID) -> dict[str, dict[str, int]]:
     return out
 
 
+@dataclass(frozen=True)
+class ProgressPart:
+    """One part (task) of a stage as last reported, and when (the cell's write time): the
+    heartbeat the job watchdog reads."""
+
+    stage: str
+    part: int
+    done: int
+    total: int
+    reported_at: datetime | None
+
+
+def progress_parts(session: Session, job_id: uuid.UUID) -> list[ProgressPart]:
+    rows = execute(
+        session,
+        "SELECT stage, part, done, total, writetime(done) AS at FROM job_progress WHERE job_id = ?",
+        (job_id,),
+    )
+    return [
+        ProgressPart(
+            r["stage"],
+            r["part"],
+            r["done"] or 0,
+            r["total"] or 0,
+            datetime.fromtimestamp(r["at"] / 1e6, timezone.utc) if r["at"] else None,
+        )
+        for r in rows
+    ]
+
+
 # --- rejected rows ---------------------------------------------------------------------------------
 # What of a rejected row is stored: its reason and raw text up to these many characters, then
 # their length. One CSV line over 16 MiB stored whole made Cassandra refuse the write (its
