@@ -1,0 +1,66 @@
+"""Schemathesis over both apps' OpenAPI schemas, against the real stack (Serve over HTTP, the
+Cassandra node, Ray): for generated requests of every operation, a bounded number each, no answer
+is a 5xx, and every answer matches the schema (status, content type, body). Signed in as a user of
+its own, so what it writes (settings, mappings, uploads) touches no other test's data."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.cassandra, pytest.mark.ray, pytest.mark.pricesim]
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+EXAMPLES = settings(
+    max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None
+)
+
+
+@pytest.fixture(scope="module")
+def query_api(serve_app):
+    return schemathesis.openapi.from_url(f"{serve_app.base_url}/openapi.json")
+
+
+@pytest.fixture(scope="module")
+def upload_api(serve_app):
+    return schemathesis.openapi.from_url(f"{serve_app.base_url}/v1/uploads/openapi.json")
+
+
+@pytest.fixture(scope="module")
+def signed_in(serve_app, session) -> dict[str, str]:
+    from ingest.load.users import create_token
+
+    token = create_token(session, f"fuzz-{uuid.uuid4().hex[:8]}")
+    return {"Authorization": f"Bearer {token}"}
+
+
+query_schema = schemathesis.pytest.from_fixture("query_api")
+upload_schema = schemathesis.pytest.from_fixture("upload_api")
+
+
+@query_schema.parametrize()
+@EXAMPLES
+def test_query_api_answers_no_5xx_and_as_its_schema_says(case, serve_app, signed_in):
+    case.call_and_validate(base_url=serve_app.base_url, headers=signed_in, checks=CHECKS)
+
+
+@upload_schema.parametrize()
+@EXAMPLES
+def test_upload_api_answers_no_5xx_and_as_its_schema_says(case, serve_app, signed_in):
+    case.call_and_validate(
+        base_url=f"{serve_app.base_url}/v1/uploads", headers=signed_in, checks=CHECKS
+    )
