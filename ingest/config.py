@@ -251,8 +251,8 @@ class Settings(BaseSettings):
     )
     page_token_key: str = Field(
         "",
-        description="HMAC key signing page tokens (set it on any deployment others reach). "
-        "Empty: derived from the keyspace and Cassandra hosts, the same on every replica.",
+        description="HMAC key signing page tokens. Empty: a random key made once per "
+        "deployment and kept in its keyspace (deployment_secrets), the same on every replica.",
     )
 
     @property

@@ -3,7 +3,8 @@ paging state (and, for transactions, the month partition and rows to skip), sign
 
 Only a token this API issued is accepted: a crafted one (a huge `skip` that would make the server
 read past the page cap, a paging state of another list) fails its signature and is a 400, like
-any garbage. The key is `LEDGERFLOW_PAGE_TOKEN_KEY`; see `page_token_key` for the local default.
+any garbage. The key is `LEDGERFLOW_PAGE_TOKEN_KEY`, else a random one the deployment keeps in its
+keyspace (`page_token_key`).
 A token names its list and its user (`list_scope`, signed with the payload): a /v1/jobs token on
 /v1/balances, another user's token or one of another job's rejected rows is a 400, never a
 page of another list. A token also only moves a cursor within the caller's own partitions: every
@@ -21,7 +22,8 @@ from functools import lru_cache
 from typing import Any
 
 from ingest.load.queries import TxCursor
-from serve.deps import settings
+from ingest.load.secrets import shared_secret
+from serve.deps import db, settings
 from serve.errors import ApiError
 
 MAC_BYTES = 16
@@ -35,18 +37,20 @@ def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+PAGE_TOKEN_SECRET = "page_token_key"
+
+
 @lru_cache(maxsize=4)
-def _key(configured: str, keyspace: str, hosts: str) -> bytes:
-    if configured:
-        return configured.encode()
-    # Local default: derived from what every replica of one deployment shares. Not a secret;
-    # a deployment reachable by others sets LEDGERFLOW_PAGE_TOKEN_KEY.
-    return hashlib.sha256(f"ledgerflow page tokens\0{keyspace}\0{hosts}".encode()).digest()
+def _stored_key(keyspace: str) -> bytes:
+    # Made at random once per deployment and kept in its keyspace (the same on every replica,
+    # known to no client). A key derived from public values let anyone forge tokens.
+    return shared_secret(db(), PAGE_TOKEN_SECRET)
 
 
 def page_token_key() -> bytes:
+    """LEDGERFLOW_PAGE_TOKEN_KEY, else the deployment's stored random key."""
     cfg = settings()
-    return _key(cfg.page_token_key, cfg.keyspace, cfg.cassandra_hosts)
+    return cfg.page_token_key.encode() if cfg.page_token_key else _stored_key(cfg.keyspace)
 
 
 def list_scope(name: str, user_id: str, *params: str | None) -> bytes:
