@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ingest.config import get_settings
 from ingest.load.cassandra import deadline_in, is_retryable
+from serve.deps import settings
 
 log = logging.getLogger("ray.serve")  # lands in the replica's log file
 
@@ -99,7 +99,7 @@ class UnexpectedErrorsAsJson:
             await send(message)
 
         try:
-            with deadline_in(get_settings().request_deadline):
+            with deadline_in(settings().request_deadline):
                 await self.app(scope, receive, tracking_send)
         except Exception as exc:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
