@@ -32,6 +32,11 @@ from ingest.pipeline.ray_runtime import NAMESPACE
 from ingest.vocabulary import FINISHED
 
 OBJECT_STORE = 120 * 1024 * 1024
+# The scenario cluster's own Ray temp dir (short: it holds Unix sockets). Ray's "latest cluster"
+# lookups inside the cluster (the Jobs API's driver address, a bare ray.init in a job) read
+# <temp dir>/ray_current_cluster: with the machine-wide /tmp/ray they joined whichever Ray
+# instance started last on this machine, another test's or helper's.
+TEMP_DIR = f"/tmp/lfr-{uuid.uuid4().hex[:8]}"
 
 
 def record(session, user: str, path: Path) -> uuid.UUID:
@@ -148,6 +153,7 @@ def scenario_spread(args: dict[str, Any]) -> dict[str, Any]:
     cluster = Cluster(
         initialize_head=True,
         head_node_args={
+            "temp_dir": TEMP_DIR,
             "num_cpus": 0,
             "resources": {"prices_node": 10},
             "object_store_memory": OBJECT_STORE,
@@ -182,6 +188,7 @@ def scenario_remove_node(args: dict[str, Any]) -> dict[str, Any]:
     cluster = Cluster(
         initialize_head=True,
         head_node_args={
+            "temp_dir": TEMP_DIR,
             "num_cpus": 0,
             "object_store_memory": OBJECT_STORE,
             "include_dashboard": True,
@@ -243,6 +250,7 @@ def scenario_ray_job(args: dict[str, Any]) -> dict[str, Any]:
     cluster = Cluster(
         initialize_head=True,
         head_node_args={
+            "temp_dir": TEMP_DIR,
             "num_cpus": 2,
             "object_store_memory": OBJECT_STORE,
             "include_dashboard": True,
@@ -407,6 +415,7 @@ def scenario_autoscale(args: dict[str, Any]) -> dict[str, Any]:
             "start",
             "--head",
             "--block",
+            f"--temp-dir={TEMP_DIR}",
             f"--port={port}",
             "--num-cpus=0",
             f"--autoscaling-config={config_file.name}",
@@ -492,7 +501,7 @@ def scenario_stalled_job(args: dict[str, Any]) -> dict[str, Any]:
 
     cluster = Cluster(
         initialize_head=True,
-        head_node_args={"num_cpus": 2, "object_store_memory": OBJECT_STORE},
+        head_node_args={"temp_dir": TEMP_DIR, "num_cpus": 2, "object_store_memory": OBJECT_STORE},
     )
     try:
         connect(cluster)
@@ -543,6 +552,7 @@ def main() -> None:
     try:
         facts = SCENARIOS[name](args)
     finally:
+        shutil.rmtree(TEMP_DIR, ignore_errors=True)
         if before is None:
             address_file.unlink(missing_ok=True)
         else:
