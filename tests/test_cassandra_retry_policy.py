@@ -30,6 +30,10 @@ def server_error() -> ServerError:
         NoHostAvailable("Unable to complete the operation against any hosts", {}),
         NoHostAvailable("...", {"127.0.0.1:9042": ConnectionShutdown("closed")}),
         NoHostAvailable("...", {"a": server_error(), "b": OperationTimedOut("slow")}),
+        NoHostAvailable(  # a node restarting
+            "...",
+            {"127.0.0.1:9042": OSError(None, "Tried connecting to [...]. Connection refused")},
+        ),
     ],
 )
 def test_unavailability_and_timeouts_are_retried(exc):

@@ -77,9 +77,9 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, NoHostAvailable):
         errors = [e for e in (exc.errors or {}).values() if isinstance(e, BaseException)]
         return not errors or any(is_retryable(e) for e in errors)
-    return isinstance(exc, (ConnectionError, TimeoutError)) or any(
-        k.__name__ in RETRYABLE for k in type(exc).__mro__
-    )
+    # OSError: the driver reports a refused connection as a plain one ("Tried connecting to
+    # [('127.0.0.1', 9042)]. Last error: Connection refused"), e.g. while a node restarts.
+    return isinstance(exc, OSError) or any(k.__name__ in RETRYABLE for k in type(exc).__mro__)
 
 
 def make_cluster(settings: Settings) -> Cluster:
