@@ -103,7 +103,9 @@ class JobView(BaseModel):
     finished_at: UtcTime | None
     error: str | None = Field(None, description="Why a failed job failed: a short message")
     error_code: str | None = Field(
-        None, description="Stable code of the failure: invalid_input, storage_unavailable, internal"
+        None,
+        description="Stable code of the failure: invalid_input, storage_unavailable, internal, "
+        "stalled (no progress; the job watchdog gave up)",
     )
     file_name: str | None
     size_bytes: int | None
