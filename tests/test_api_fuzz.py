@@ -41,9 +41,12 @@ def upload_api(serve_app):
 
 
 @pytest.fixture(scope="module")
-def signed_in(serve_app, session) -> dict[str, str]:
+def signed_in(serve_app, test_keyspace: str) -> dict[str, str]:
+    from ingest.config import get_settings
+    from ingest.load.cassandra import get_session
     from ingest.load.users import create_token
 
+    session = get_session(get_settings(), test_keyspace)
     token = create_token(session, f"fuzz-{uuid.uuid4().hex[:8]}")
     return {"Authorization": f"Bearer {token}"}
 
