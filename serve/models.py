@@ -44,6 +44,7 @@ ERROR_RESPONSES: dict[int | str, dict] = {
         (401, "Missing or invalid bearer token"),
         (404, "Not found"),
         (422, "Invalid parameters"),
+        (503, "The database did not answer within the request deadline; try again shortly"),
     )
 }
 
