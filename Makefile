@@ -3,16 +3,28 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# What is tested, pinned with hashes (pyproject.toml keeps the ranges, for embedders): the venv is
+# installed from it and reinstalled whenever it or pyproject.toml changes. `make lock` updates it.
+LOCK := requirements.lock
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
 
-.PHONY: venv test test-fast test-slow test-browser lint browser-deps web demo down bench bench-incremental stack-up clean
+.PHONY: venv lock test test-fast test-slow test-browser lint browser-deps web demo down bench bench-incremental stack-up clean
 
 venv: $(STAMP)
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/pip install -q --no-deps -e .
 	rm -f $(VENV)/.installed-*; touch $@
+
+# Re-pin after a dependency changed in pyproject.toml: versions already locked are kept (uv
+# prefers the output file's pins), new ones resolved; CPython 3.11+ on any platform. Then
+# `make venv` installs it. `make lock UPGRADE=--upgrade` moves every pin to the newest allowed.
+lock:
+	@test -x $(BIN)/uv || $(MAKE) venv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --universal \
+		--python-version 3.11 --custom-compile-command "make lock" $(UPGRADE) -q -o $(LOCK)
 
 # Tests start what they need themselves (throw-away keyspace, local Ray, price simulator
 # processes); the Cassandra node is started (or reused) first so its start-up is not a test's.

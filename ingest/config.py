@@ -197,6 +197,25 @@ class Settings(BaseSettings):
         "upload replica has the supervisor start any active job "
         "it does not run (a job recorded is a job that runs).",
     )
+    job_stall_limit: float = Field(
+        1200.0,
+        ge=0,
+        description="A running job whose progress (a task's report, a stage done) has not moved "
+        "for this many seconds is noted on its record with the stage and tasks it waits for and "
+        "restarted from its last completed stage by the job supervisor; longer than any one task "
+        "runs without reporting. 0: no watchdog.",
+    )
+    job_stall_restarts: int = Field(
+        2,
+        ge=0,
+        description="Restarts of a stalled job; it stalls once more and it ends as failed with "
+        "the watchdog's message.",
+    )
+    test_hooks: bool = Field(
+        False,
+        description="Testing only: tasks consult the `ledgerflow-test-hooks` actor, which can "
+        "hold a stage's tasks of a user (tests freeze a job with it to prove the watchdog).",
+    )
 
     # --- tax -----------------------------------------------------------------------------------------
     default_method: Method = Field(Method.FIFO, description="fifo | lifo | hifo | acb | uk")
@@ -222,10 +241,18 @@ class Settings(BaseSettings):
     # --- serve ---------------------------------------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="Serve HTTP host.")
     api_port: int = Field(8000, description="Serve HTTP port.")
+    request_deadline: float = Field(
+        20.0,
+        gt=0,
+        le=50,
+        description="Seconds within which an API request's database calls (retries of a "
+        "Cassandra outage included) and an upload's hand-off to the job supervisor end; past it "
+        "the request answers 503 and its worker is free again.",
+    )
     page_token_key: str = Field(
         "",
-        description="HMAC key signing page tokens (set it on any deployment others reach). "
-        "Empty: derived from the keyspace and Cassandra hosts, the same on every replica.",
+        description="HMAC key signing page tokens. Empty: a random key made once per "
+        "deployment and kept in its keyspace (deployment_secrets), the same on every replica.",
     )
 
     @property

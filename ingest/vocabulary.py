@@ -65,14 +65,14 @@ class Pooling(StrEnum):
     UNIVERSAL = "universal"  # one pool per asset across wallets
 
 
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_CURRENCY = re.compile(r"[A-Z]{3}")
 
 
 def currency_code(value: str) -> str:
     """An ISO 4217 code, upper case ('usd' -> 'USD'). Prices are cached and requested under its
     lower-case form (CoinGecko's vs_currency)."""
     code = value.strip().upper()
-    if not _CURRENCY.match(code):
+    if not _CURRENCY.fullmatch(code):
         raise ValueError(f"currency must be a three-letter ISO 4217 code, not {value!r}")
     return code
 

@@ -10,6 +10,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ingest.load.cassandra import deadline_in, is_retryable
+from serve.deps import settings
+
 log = logging.getLogger("ray.serve")  # lands in the replica's log file
 
 CODES_BY_STATUS: dict[int, str] = {
@@ -71,9 +74,15 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_middleware(UnexpectedErrorsAsJson)
 
 
+UNAVAILABLE = "the database did not answer in time; try again shortly"
+
+
 class UnexpectedErrorsAsJson:
-    """A bug or an outage answers 500 in the error shape (Starlette's last-resort handler answers
-    plain text). Pure ASGI, so request bodies still stream through untouched."""
+    """A bug answers 500 and an outage (Cassandra unreachable or timing out, past the request's
+    deadline) 503, in the error shape (Starlette's last-resort handler answers plain text). Every
+    request runs under LEDGERFLOW_REQUEST_DEADLINE: its Cassandra calls stop retrying then, so no
+    request holds a worker for the pipeline's retry budget. Pure ASGI, so request bodies still
+    stream through untouched."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -90,11 +99,14 @@ class UnexpectedErrorsAsJson:
             await send(message)
 
         try:
-            await self.app(scope, receive, tracking_send)
-        except Exception:
+            with deadline_in(settings().request_deadline):
+                await self.app(scope, receive, tracking_send)
+        except Exception as exc:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:  # too late for a clean answer: let the server abort the response
                 raise
-            await error_response(500, "internal", "internal error; see the server log")(
-                scope, receive, send
-            )
+            if is_retryable(exc):
+                answer = error_response(503, "unavailable", UNAVAILABLE, {"Retry-After": "5"})
+            else:
+                answer = error_response(500, "internal", "internal error; see the server log")
+            await answer(scope, receive, send)

@@ -44,6 +44,7 @@ ERROR_RESPONSES: dict[int | str, dict] = {
         (401, "Missing or invalid bearer token"),
         (404, "Not found"),
         (422, "Invalid parameters"),
+        (503, "The database did not answer within the request deadline; try again shortly"),
     )
 }
 
@@ -111,7 +112,9 @@ class JobView(BaseModel):
     finished_at: UtcTime | None
     error: str | None = Field(None, description="Why a failed job failed: a short message")
     error_code: str | None = Field(
-        None, description="Stable code of the failure: invalid_input, storage_unavailable, internal"
+        None,
+        description="Stable code of the failure: invalid_input, storage_unavailable, internal, "
+        "stalled (no progress; the job watchdog gave up)",
     )
     file_name: str | None
     size_bytes: int | None

@@ -3,9 +3,13 @@ paging state (and, for transactions, the month partition and rows to skip), sign
 
 Only a token this API issued is accepted: a crafted one (a huge `skip` that would make the server
 read past the page cap, a paging state of another list) fails its signature and is a 400, like
-any garbage. The key is `LEDGERFLOW_PAGE_TOKEN_KEY`; see `page_token_key` for the local default.
-A token also only moves a cursor within the caller's own partitions: every query binds the
-authenticated user's id."""
+any garbage. The key is `LEDGERFLOW_PAGE_TOKEN_KEY`, else a random one the deployment keeps in its
+keyspace (`page_token_key`).
+A token names its list and its user (`list_scope`, signed with the payload): a /v1/jobs token on
+/v1/balances, another user's token or one of another job's rejected rows is a 400, never a
+page of another list. A token also only moves a cursor within the caller's own partitions: every
+query binds the authenticated user's id. One forged with a known key (the local default) and
+refused by Cassandra is a 400 too (`paged` in query_api)."""
 
 from __future__ import annotations
 
@@ -18,12 +22,11 @@ from functools import lru_cache
 from typing import Any
 
 from ingest.load.queries import TxCursor
-from serve.deps import settings
+from ingest.load.secrets import shared_secret
+from serve.deps import db, settings
 from serve.errors import ApiError
 
 MAC_BYTES = 16
-# Which list a token belongs to is part of what is signed: a jobs token is no transactions token.
-PLAIN, TRANSACTIONS = b"paging-state", b"transactions"
 
 
 def _b64encode(data: bytes) -> str:
@@ -34,22 +37,31 @@ def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+PAGE_TOKEN_SECRET = "page_token_key"
+
+
 @lru_cache(maxsize=4)
-def _key(configured: str, keyspace: str, hosts: str) -> bytes:
-    if configured:
-        return configured.encode()
-    # Local default: derived from what every replica of one deployment shares. Not a secret;
-    # a deployment reachable by others sets LEDGERFLOW_PAGE_TOKEN_KEY.
-    return hashlib.sha256(f"ledgerflow page tokens\0{keyspace}\0{hosts}".encode()).digest()
+def _stored_key(keyspace: str) -> bytes:
+    # Made at random once per deployment and kept in its keyspace (the same on every replica,
+    # known to no client). A key derived from public values let anyone forge tokens.
+    return shared_secret(db(), PAGE_TOKEN_SECRET)
 
 
 def page_token_key() -> bytes:
+    """LEDGERFLOW_PAGE_TOKEN_KEY, else the deployment's stored random key."""
     cfg = settings()
-    return _key(cfg.page_token_key, cfg.keyspace, cfg.cassandra_hosts)
+    return cfg.page_token_key.encode() if cfg.page_token_key else _stored_key(cfg.keyspace)
 
 
-def _mac(kind: bytes, payload: bytes) -> bytes:
-    return hmac.new(page_token_key(), kind + b"\0" + payload, hashlib.sha256).digest()[:MAC_BYTES]
+def list_scope(name: str, user_id: str, *params: str | None) -> bytes:
+    """What a token is valid for, signed with it: the list (its path), the user, and the
+    parameters that select the list's partition (a job id, a year, a wallet filter)."""
+    fields = [name, user_id, *(p or "" for p in params)]
+    return json.dumps(fields, separators=(",", ":")).encode()
+
+
+def _mac(scope: bytes, payload: bytes) -> bytes:
+    return hmac.new(page_token_key(), scope + b"\0" + payload, hashlib.sha256).digest()[:MAC_BYTES]
 
 
 def invalid_token() -> ApiError:
@@ -60,16 +72,16 @@ def invalid_token() -> ApiError:
     )
 
 
-def _encode(kind: bytes, fields: dict[str, Any]) -> str:
+def _encode(scope: bytes, fields: dict[str, Any]) -> str:
     payload = json.dumps(fields, separators=(",", ":")).encode()
-    return f"{_b64encode(payload)}.{_b64encode(_mac(kind, payload))}"
+    return f"{_b64encode(payload)}.{_b64encode(_mac(scope, payload))}"
 
 
-def _decode(kind: bytes, token: str) -> dict[str, Any]:
+def _decode(scope: bytes, token: str) -> dict[str, Any]:
     body, _, mac = token.partition(".")
     try:
         payload, signature = _b64decode(body), _b64decode(mac)
-        if not hmac.compare_digest(signature, _mac(kind, payload)):
+        if not hmac.compare_digest(signature, _mac(scope, payload)):
             raise invalid_token()
         fields = json.loads(payload)
     except (ValueError, binascii.Error, UnicodeDecodeError):
@@ -91,32 +103,32 @@ def _state(fields: dict[str, Any]) -> bytes | None:
         raise invalid_token() from None
 
 
-def encode_paging_state(paging_state: bytes | None) -> str | None:
-    return None if paging_state is None else _encode(PLAIN, {"s": _b64encode(paging_state)})
+def encode_paging_state(paging_state: bytes | None, scope: bytes) -> str | None:
+    return None if paging_state is None else _encode(scope, {"s": _b64encode(paging_state)})
 
 
-def decode_paging_state(token: str | None) -> bytes | None:
+def decode_paging_state(token: str | None, scope: bytes) -> bytes | None:
     if not token:
         return None
-    state = _state(_decode(PLAIN, token))
+    state = _state(_decode(scope, token))
     if state is None:
         raise invalid_token()
     return state
 
 
-def encode_tx_cursor(cursor: TxCursor | None) -> str | None:
+def encode_tx_cursor(cursor: TxCursor | None, scope: bytes) -> str | None:
     if cursor is None:
         return None
     fields: dict[str, Any] = {"m": cursor.month, "k": cursor.skip}
     if cursor.paging_state is not None:
         fields["s"] = _b64encode(cursor.paging_state)
-    return _encode(TRANSACTIONS, fields)
+    return _encode(scope, fields)
 
 
-def decode_tx_cursor(token: str | None) -> TxCursor | None:
+def decode_tx_cursor(token: str | None, scope: bytes) -> TxCursor | None:
     if not token:
         return None
-    fields = _decode(TRANSACTIONS, token)
+    fields = _decode(scope, token)
     month, skip = fields.get("m"), fields.get("k", 0)
     if (
         not isinstance(month, int)

@@ -11,20 +11,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TypeVar
 
 from cassandra import InvalidRequest
-from cassandra.cluster import Session
-from cassandra.protocol import ProtocolException
+from cassandra.cluster import NoHostAvailable, Session
+from cassandra.protocol import ProtocolException, ServerError
 from fastapi import Body, Depends, FastAPI, Path, Query
 
 from ingest.extract.formats import FORMATS
 from ingest.extract.formats.mapped import NAME as MAPPED
 from ingest.extract.formats.mapped import ColumnMapping
 from ingest.load import jobs, queries
-from ingest.load.cassandra import execute
+from ingest.load.cassandra import execute, is_retryable
 from ingest.load.format_mappings import get_mapping, put_mapping
 from ingest.load.users import (
     UserSettings,
@@ -70,6 +70,7 @@ from serve.page_tokens import (
     encode_paging_state,
     encode_tx_cursor,
     invalid_token,
+    list_scope,
 )
 from serve.pages import install_local_docs, install_web_app
 from serve.pipeline_link import hand_to_pipeline
@@ -77,6 +78,7 @@ from serve.reports import checked_year
 from serve.reports_api import router as reports_router
 
 ResultT = TypeVar("ResultT")
+END_OF_DAY = time(23, 59, 59, 999000)  # the last millisecond (Cassandra timestamps)
 MAX_LIMIT = 1000
 
 app = FastAPI(
@@ -104,11 +106,18 @@ def not_found(what: str) -> ApiError:
 
 
 def paged(read: Callable[[], ResultT], token: str | None) -> ResultT:
-    """Run a read that resumes from a client's page token; a token Cassandra refuses is a 400."""
+    """Run a read that resumes from a client's page token; a token Cassandra refuses (an answer a
+    retry cannot change, possibly wrapped in NoHostAvailable) is a 400."""
     try:
         return read()
-    except (InvalidRequest, ProtocolException, queries.BadCursor):
-        if token:
+    except (
+        InvalidRequest,
+        ProtocolException,
+        ServerError,
+        NoHostAvailable,
+        queries.BadCursor,
+    ) as exc:
+        if token and not is_retryable(exc):
             raise invalid_token() from None
         raise
 
@@ -172,11 +181,12 @@ def list_formats(user_id: str = Depends(current_user)) -> FormatList:
 def list_jobs(
     user_id: str = Depends(current_user), limit: int = Limit, page_token: str | None = PageToken
 ) -> Page[JobSummary]:
-    state = decode_paging_state(page_token)
+    scope = list_scope("/v1/jobs", user_id)
+    state = decode_paging_state(page_token, scope)
     page = paged(lambda: queries.user_jobs_page(db(), user_id, limit, state), page_token)
     return Page[JobSummary](
         items=[JobSummary(**r) for r in page.rows],
-        next_page_token=encode_paging_state(page.paging_state),
+        next_page_token=encode_paging_state(page.paging_state, scope),
     )
 
 
@@ -250,37 +260,45 @@ def job_errors(
 ) -> Page[RejectedRow]:
     session = db()
     job = owned_job(session, user_id, job_id)
-    state = decode_paging_state(page_token)
+    scope = list_scope("/v1/jobs/errors", user_id, str(job.job_id))
+    state = decode_paging_state(page_token, scope)
     rows, next_state = paged(
         lambda: jobs.list_rejected(session, job.job_id, limit, state), page_token
     )
     return Page[RejectedRow](
-        items=[RejectedRow(**r) for r in rows], next_page_token=encode_paging_state(next_state)
+        items=[RejectedRow(**r) for r in rows],
+        next_page_token=encode_paging_state(next_state, scope),
     )
 
 
 # --- transactions ---------------------------------------------------------------------------------
 def time_bound(value: str | None, name: str, *, end: bool) -> datetime | None:
-    """ISO date or date-time; a date as `to` means through the end of that day; no offset: UTC."""
+    """ISO date or date-time; a date as `to` means through the end of that day; no offset: UTC.
+    Moments past the calendar's ends (9999-12-31 as `to`, offsets at year 1 or 9999) are the
+    ends of the searchable range."""
     if not value:
         return None
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
-            moment = datetime.combine(day + timedelta(days=1) if end else day, time(), timezone.utc)
-            return moment - timedelta(milliseconds=1) if end else moment
-        moment = datetime.fromisoformat(value)
+            moment = datetime.combine(day, END_OF_DAY if end else time(), timezone.utc)
+        else:
+            moment = datetime.fromisoformat(value)
     except ValueError:
         raise ApiError(
             400,
             "invalid_time",
             f"{name} must be an ISO 8601 date or date-time (2024-03-01, 2024-03-01T12:00:00Z)",
         ) from None
-    return (
-        moment.replace(tzinfo=timezone.utc)
-        if moment.tzinfo is None
-        else moment.astimezone(timezone.utc)
-    )
+    try:
+        moment = (
+            moment.replace(tzinfo=timezone.utc)
+            if moment.tzinfo is None
+            else moment.astimezone(timezone.utc)
+        )
+    except OverflowError:  # an offset past year 1 or 9999
+        return queries.EARLIEST if moment.year < 5000 else queries.LATEST
+    return min(max(moment, queries.EARLIEST), queries.LATEST)
 
 
 def transaction_item(row: dict) -> Transaction:
@@ -330,12 +348,14 @@ def list_transactions(
     )
     if flt.start > flt.end:
         raise ApiError(400, "bad_request", "from is after to")
-    cursor = decode_tx_cursor(page_token)
+    scope = list_scope("/v1/transactions", user_id)
+    cursor = decode_tx_cursor(page_token, scope)
     rows, following = paged(
         lambda: queries.transactions_page(db(), user_id, flt, limit, cursor), page_token
     )
     return Page[Transaction](
-        items=[transaction_item(r) for r in rows], next_page_token=encode_tx_cursor(following)
+        items=[transaction_item(r) for r in rows],
+        next_page_token=encode_tx_cursor(following, scope),
     )
 
 
@@ -347,14 +367,15 @@ def list_balances(
     limit: int = Limit,
     page_token: str | None = PageToken,
 ) -> Page[Balance]:
-    state = decode_paging_state(page_token)
+    scope = list_scope("/v1/balances", user_id, wallet)
+    state = decode_paging_state(page_token, scope)
     page = paged(
         lambda: queries.balances_page(db(), user_id, limit, state, wallet or None), page_token
     )
     currency = get_user_settings(db(), user_id, deployment_defaults(settings())).currency
     return Page[Balance](
         items=valued_balances(page.rows, latest_prices_of(page.rows, currency), currency),
-        next_page_token=encode_paging_state(page.paging_state),
+        next_page_token=encode_paging_state(page.paging_state, scope),
     )
 
 
@@ -413,14 +434,15 @@ def year_gains(
             items=[GainsRow(**r) for r in queries.totals_by_year(session, user_id)],
         )
     year = checked_year(year)
-    state = decode_paging_state(page_token)
+    scope = list_scope("/v1/gains", user_id, year)
+    state = decode_paging_state(page_token, scope)
     page = paged(lambda: queries.year_assets_page(session, user_id, year, limit, state), page_token)
     totals = queries.year_totals(session, user_id, year)
     return GainsPage(
         year=year,
         totals=GainsRow(**totals) if totals else None,
         items=[GainsRow(**r) for r in page.rows],
-        next_page_token=encode_paging_state(page.paging_state),
+        next_page_token=encode_paging_state(page.paging_state, scope),
     )
 
 
@@ -438,13 +460,14 @@ def list_findings(
     limit: int = Limit,
     page_token: str | None = PageToken,
 ) -> Page[Finding]:
-    state = decode_paging_state(page_token)
+    scope = list_scope("/v1/reconciliation", user_id, kind)
+    state = decode_paging_state(page_token, scope)
     page = paged(
         lambda: queries.findings_page(db(), user_id, limit, state, kind or None), page_token
     )
     return Page[Finding](
         items=[finding_item(r) for r in page.rows],
-        next_page_token=encode_paging_state(page.paging_state),
+        next_page_token=encode_paging_state(page.paging_state, scope),
     )
 
 

@@ -39,12 +39,12 @@ PIECE_CHARS = 64 * 1024
 TXF_PROGRAM = "ledgerflow"
 
 
-YEAR_RE = re.compile(r"^\d{4}(/\d{2})?$")
+YEAR_RE = re.compile(r"[0-9]{4}(/[0-9]{2})?")  # fullmatch ("$" matches before a final newline)
 
 
 def checked_year(year: str) -> str:
     """A tax year as the API takes it: 2024, or 2024/25 for the UK method; else a 400."""
-    if not YEAR_RE.match(year):
+    if not YEAR_RE.fullmatch(year):
         raise ApiError(
             400, "bad_request", "year must look like 2024 (or 2024/25 for the UK method)"
         )

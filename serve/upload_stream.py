@@ -156,7 +156,8 @@ class CsvSink:
 
 class MultipartFileReader:
     """The bytes of the form field `file` out of a streamed multipart/form-data body, chunk by
-    chunk (python-multipart's streaming parser; other fields are skipped)."""
+    chunk (python-multipart's streaming parser; other fields are skipped). A second file part
+    (another `file` field, or any part with a filename) is refused: one file per upload."""
 
     def __init__(self, boundary: bytes, field: str = FILE_FIELD) -> None:
         self.field = field
@@ -214,7 +215,15 @@ class MultipartFileReader:
     def _on_headers_finished(self) -> None:
         _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
         name = params.get(b"name", b"").decode("utf-8", "replace")
-        self._in_file = name == self.field and not self.found
+        is_file = name == self.field or b"filename" in params
+        if is_file and self.found:  # read only the first would drop the others unsaid
+            raise UploadRejected(
+                400,
+                "one_file_per_upload",
+                f"one file per upload: the body holds a second file part (field {name!r}); "
+                "upload each file with a request of its own",
+            )
+        self._in_file = name == self.field
         if self._in_file:
             self.found = True
             self.file_name = params.get(b"filename", b"").decode("utf-8", "replace") or None

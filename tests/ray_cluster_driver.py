@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 import uuid
@@ -31,6 +32,11 @@ from ingest.pipeline.ray_runtime import NAMESPACE
 from ingest.vocabulary import FINISHED
 
 OBJECT_STORE = 120 * 1024 * 1024
+# The scenario cluster's own Ray temp dir (short: it holds Unix sockets). Ray's "latest cluster"
+# lookups inside the cluster (the Jobs API's driver address, a bare ray.init in a job) read
+# <temp dir>/ray_current_cluster: with the machine-wide /tmp/ray they joined whichever Ray
+# instance started last on this machine, another test's or helper's.
+TEMP_DIR = f"/tmp/lfr-{uuid.uuid4().hex[:8]}"
 
 
 def record(session, user: str, path: Path) -> uuid.UUID:
@@ -83,7 +89,14 @@ def node_labels() -> dict[str, str]:
 NAMED_STAGES = {"job", "parse", "store", "read", "split", "tax"}
 
 
-def placements(job_id: uuid.UUID, timeout: float = 120.0) -> dict[str, list]:
+def state_api(args: dict[str, Any]) -> str:
+    """The state API of this scenario's cluster, by address: with none, ray.util.state joins the
+    latest Ray instance on the machine ("Found multiple active Ray instances ... Connecting to
+    latest cluster"), another test's or helper's, and never sees this job's tasks."""
+    return f"http://127.0.0.1:{args['dashboard_port']}"
+
+
+def placements(job_id: uuid.UUID, address: str, timeout: float = 120.0) -> dict[str, list]:
     """stage -> labels of the nodes its tasks (and the PriceFetcher actors) ran on, from the state
     API (task events reach it asynchronously: poll until every stage's tasks are listed, then
     once more after a few seconds)."""
@@ -95,7 +108,9 @@ def placements(job_id: uuid.UUID, timeout: float = 120.0) -> dict[str, list]:
     while True:
         tasks = [
             t
-            for t in list_tasks(limit=10_000, detail=True, raise_on_missing_output=False)
+            for t in list_tasks(
+                address=address, limit=10_000, detail=True, raise_on_missing_output=False
+            )
             if str(job_id) in (t.name or "")
         ]
         # Any attempt that reported its node counts (a lost FINISHED event leaves RUNNING's).
@@ -112,7 +127,10 @@ def placements(job_id: uuid.UUID, timeout: float = 120.0) -> dict[str, list]:
         stage = t.name.split(":")[0]
         out.setdefault(stage, set()).add(labels.get(t.node_id, t.node_id))
     fetchers = list_actors(
-        filters=[("class_name", "=", "PriceFetcher")], limit=100, raise_on_missing_output=False
+        address=address,
+        filters=[("class_name", "=", "PriceFetcher")],
+        limit=100,
+        raise_on_missing_output=False,
     )
     out["prices"] = {labels.get(a.node_id, a.node_id) for a in fetchers if a.node_id}
     return {k: sorted(v) for k, v in out.items()}
@@ -135,6 +153,7 @@ def scenario_spread(args: dict[str, Any]) -> dict[str, Any]:
     cluster = Cluster(
         initialize_head=True,
         head_node_args={
+            "temp_dir": TEMP_DIR,
             "num_cpus": 0,
             "resources": {"prices_node": 10},
             "object_store_memory": OBJECT_STORE,
@@ -154,7 +173,7 @@ def scenario_spread(args: dict[str, Any]) -> dict[str, Any]:
         job = wait_job(session, job_id)
         facts = job_facts(job)
         facts["nodes"] = sorted(node_labels().values())
-        facts["placements"] = placements(job_id)
+        facts["placements"] = placements(job_id, state_api(args))
         return facts
     finally:
         ray.shutdown()
@@ -169,6 +188,7 @@ def scenario_remove_node(args: dict[str, Any]) -> dict[str, Any]:
     cluster = Cluster(
         initialize_head=True,
         head_node_args={
+            "temp_dir": TEMP_DIR,
             "num_cpus": 0,
             "object_store_memory": OBJECT_STORE,
             "include_dashboard": True,
@@ -194,7 +214,10 @@ def scenario_remove_node(args: dict[str, Any]) -> dict[str, Any]:
             running = [
                 t
                 for t in list_tasks(
-                    filters=[("state", "=", "RUNNING")], limit=1000, raise_on_missing_output=False
+                    address=state_api(args),
+                    filters=[("state", "=", "RUNNING")],
+                    limit=1000,
+                    raise_on_missing_output=False,
                 )
                 if (t.name or "").startswith(
                     tuple(f"{kind}:{job_id}" for kind in ("store", "parse", "read", "split", "tax"))
@@ -227,6 +250,7 @@ def scenario_ray_job(args: dict[str, Any]) -> dict[str, Any]:
     cluster = Cluster(
         initialize_head=True,
         head_node_args={
+            "temp_dir": TEMP_DIR,
             "num_cpus": 2,
             "object_store_memory": OBJECT_STORE,
             "include_dashboard": True,
@@ -391,6 +415,7 @@ def scenario_autoscale(args: dict[str, Any]) -> dict[str, Any]:
             "start",
             "--head",
             "--block",
+            f"--temp-dir={TEMP_DIR}",
             f"--port={port}",
             "--num-cpus=0",
             f"--autoscaling-config={config_file.name}",
@@ -466,7 +491,48 @@ def scenario_autoscale(args: dict[str, Any]) -> dict[str, Any]:
         os.unlink(config_file.name)
 
 
+def scenario_stalled_job(args: dict[str, Any]) -> dict[str, Any]:
+    """One node; LEDGERFLOW_TEST_HOOKS and a short LEDGERFLOW_JOB_STALL_LIMIT (set by the test).
+    Job A's parse tasks are held until the watchdog noted the stall (then released: the restarted
+    job must finish); job B's are held for good (it must end failed with the watchdog's
+    message)."""
+    from ingest.pipeline.runner import submit_job
+    from ingest.pipeline.test_hooks import HOOKS_NAME, StageHolds
+
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"temp_dir": TEMP_DIR, "num_cpus": 2, "object_store_memory": OBJECT_STORE},
+    )
+    try:
+        connect(cluster)
+        holds = StageHolds.options(name=HOOKS_NAME, namespace=NAMESPACE).remote()
+        session = get_session(get_settings())
+        facts: dict[str, Any] = {}
+        for key, user, release in (
+            ("released", args["user"] + "-a", True),
+            ("held", args["user"] + "-b", False),
+        ):
+            ray.get(holds.hold.remote(user, "parse"))
+            job_id = record(session, user, Path(args["file"]))
+            submit_job(job_id)
+            notes: list[str] = []
+
+            def watch(job: jobs.JobRecord, notes=notes, user=user, release=release) -> None:
+                if job.error and job.error not in notes:
+                    notes.append(job.error)
+                    if release:
+                        ray.get(holds.release.remote(user, "parse"))
+
+            job = wait_job(session, job_id, timeout=600, on_poll=watch)
+            facts[key] = {**job_facts(job), "notes": notes, "error_code": job.error_code}
+        return facts
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
 SCENARIOS = {
+    "stalled_job": scenario_stalled_job,
     "spread": scenario_spread,
     "remove_node": scenario_remove_node,
     "ray_job": scenario_ray_job,
@@ -476,6 +542,9 @@ SCENARIOS = {
 
 def main() -> None:
     name, args = sys.argv[1], json.loads(sys.argv[2])
+    # The test stops a scenario past its timeout with SIGTERM: unwind, so the `finally` clauses
+    # shut down the cluster this process started (SIGKILL would leave its raylets running).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     # Cluster() points /tmp/ray/ray_current_cluster (what a bare ray.init() joins) at itself;
     # put back what was there, so other Ray users on this machine are not redirected.
     address_file = Path("/tmp/ray/ray_current_cluster")
@@ -483,6 +552,7 @@ def main() -> None:
     try:
         facts = SCENARIOS[name](args)
     finally:
+        shutil.rmtree(TEMP_DIR, ignore_errors=True)
         if before is None:
             address_file.unlink(missing_ok=True)
         else:

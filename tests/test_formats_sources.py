@@ -909,3 +909,21 @@ def test_mapping_validation_and_round_trip() -> None:
         timestamp="T", received_amount="A", received_asset="B", timestamp_format="dd/mm"
     )
     assert "has no strptime field" in no_fields.errors()[0]
+
+
+@pytest.mark.parametrize("fmt", ["%Q%Y", "%Y", "%H:%M", "%Y-%m-%d %H:%M:%S.%f"])
+def test_a_mapping_whose_timestamp_format_cannot_read_a_sample_is_invalid(fmt: str) -> None:
+    mapping = ColumnMapping(
+        timestamp="T", received_amount="A", received_asset="B", timestamp_format=fmt
+    )
+    assert any(fmt in error for error in mapping.errors()), mapping.errors()
+
+
+@pytest.mark.parametrize(
+    "fmt", ["%d/%m/%Y %H:%M", "%m/%d/%Y", "%b %d, %Y, %I:%M %p", "%d.%m.%Y %H:%M:%S", "%y-%m-%d"]
+)
+def test_a_mapping_whose_timestamp_format_reads_a_sample_back_is_valid(fmt: str) -> None:
+    mapping = ColumnMapping(
+        timestamp="T", received_amount="A", received_asset="B", timestamp_format=fmt
+    )
+    assert mapping.errors() == []

@@ -23,3 +23,13 @@ def test_job_lifecycle(session):
         and j.completed_stages == {"parse"}
         and jid not in jobs.active_job_ids(session)
     )
+
+
+def test_a_rejected_rows_text_is_kept_whole_up_to_a_bound_then_its_head_and_length():
+    from ingest.load.jobs import RAW_KEEP_CHARS, bounded_text
+
+    assert bounded_text("2024-01-01,abc", RAW_KEEP_CHARS) == "2024-01-01,abc"
+    huge = "a,b," + "x" * (17 * 1024 * 1024)
+    kept = bounded_text(huge, RAW_KEEP_CHARS)
+    assert kept.startswith(huge[:RAW_KEEP_CHARS]) and len(kept) < RAW_KEEP_CHARS + 100
+    assert f"{len(huge):,} characters in all" in kept

@@ -3,6 +3,7 @@ exact counts, idempotent re-upload, rejected rows with lines, transfers matched 
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 import uuid
@@ -223,6 +224,30 @@ def test_a_file_whose_every_row_is_rejected_fails_as_nothing_imported(ray_local,
     reasons = job.summary["ingest"]["rejected_reasons"]
     assert sum(reasons.values()) == len(rows) and len(reasons) == 1, reasons
     assert "'…'" in next(iter(reasons))
+
+
+def test_a_line_over_16_mib_is_rejected_alone_with_its_head_and_length(
+    ray_local, session, tmp_path
+):
+    """Its raw text was stored whole: Cassandra refused the 20 MB write and the job failed
+    'internal' with 0 accepted."""
+    user = f"hugeline-{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "koinly.csv"
+    generate(200, "koinly", seed=7, out=path, years=1.0, user_values="all")
+    lines = path.read_text().splitlines()
+    cells = lines[99].split(",")
+    cells[-1] = "x" * (17 * 1024 * 1024)  # the description: 17 MiB
+    cells[0] = "not-a-date"
+    lines[99] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    job = wait(session, upload(session, user, path))
+    assert job.status == "succeeded", job.error
+    assert (job.accepted, job.rejected) == (199, 1)
+    (row,), _ = jobs.list_rejected(session, job.job_id, 10)
+    assert row["line"] == 100 and len(row["raw"]) < 5000 and row["raw"].startswith("not-a-date,")
+    length = re.search(r"\[([\d,]+) characters in all", row["raw"])
+    assert length and int(length.group(1).replace(",", "")) >= 17 * 1024 * 1024, row["raw"][-200:]
+    assert count_transactions(session, user) == 199
 
 
 def test_not_a_csv_fails_the_job_with_one_clear_message(ray_local, session, tmp_path):

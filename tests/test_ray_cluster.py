@@ -31,19 +31,36 @@ STAGE_RESOURCES = {
 }
 
 
+def scenario_environment() -> dict[str, str]:
+    inherited = ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS", "LEDGERFLOW_RAY_ADDRESS")
+    return {k: v for k, v in os.environ.items() if k not in inherited}
+
+
 def run_scenario(
     name: str, timeout: float = 900.0, env: dict[str, str] | None = None, **args
 ) -> dict:
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "tests.ray_cluster_driver", name, json.dumps(args, default=str)],
         cwd=PROJECT_ROOT,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
+        # No RAY_ADDRESS/RAY_API_SERVER_ADDRESS of the session's Ray: the scenario joins its own
+        # cluster by address, and the state API reads that one's.
+        env={**scenario_environment(), **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
     )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()  # the driver shuts its cluster down on SIGTERM
+        try:
+            stdout, stderr = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+        raise AssertionError(f"scenario {name} timed out: {stderr[-4000:]}") from None
+    assert proc.returncode == 0, stderr[-4000:]
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def tx_ids(session, user: str) -> list:
@@ -174,3 +191,32 @@ def test_autoscaler_adds_workers_for_pending_work_and_removes_idle_ones(
     assert facts["peak_workers"] >= 1, facts  # the head has no CPUs: work needs workers
     assert_exact(session, user, export, facts)
     assert facts["workers_after_idle"] == 0, facts  # idle workers were removed
+
+
+def test_a_frozen_job_is_noted_restarted_and_then_failed(scenario, pipeline_pricesim, tmp_path):
+    """The watchdog on the real stack: a job whose parse tasks are held (a test hook actor, not a
+    patched Ray) is noted with its stage and tasks and restarted by the supervisor; released, it
+    finishes exactly; held for good, it ends failed with the watchdog's message."""
+    session, keyspace_env = scenario
+    path = tmp_path / "small.csv"
+    generate(300, "koinly", seed=43, out=path, years=1.0, user_values="all")
+    user = f"stall-{uuid.uuid4().hex[:8]}"
+    facts = run_scenario(
+        "stalled_job",
+        user=user,
+        file=path,
+        env={
+            **keyspace_env,
+            "LEDGERFLOW_TEST_HOOKS": "true",
+            "LEDGERFLOW_JOB_STALL_LIMIT": "20",
+            "LEDGERFLOW_JOB_STALL_RESTARTS": "1",
+        },
+    )
+    released, held = facts["released"], facts["held"]
+    job_a = released["job_id"]
+    assert released["notes"] and released["notes"][0].startswith("no progress for "), released
+    assert f"in stage parse, waiting for tasks parse:{job_a}:0" in released["notes"][0], released
+    assert "restarted from its last completed stage (1 of 1)" in released["notes"][0], released
+    assert released["status"] == "succeeded" and released["accepted"] == 300, released
+    assert held["status"] == "failed" and held["error_code"] == "stalled", held
+    assert "in stage parse" in held["error"] and "given up" in held["error"], held

@@ -39,6 +39,11 @@ def test_mapping_saved_per_user_and_used_by_an_upload(api_client_for, fresh_user
     assert resp.json()["error"]["code"] == "invalid_mapping"
     assert "sent_amount and sent_asset go together" in resp.json()["error"]["message"]
     assert client.put("/v1/formats/mapping", json={"sent_amount": "Out"}).status_code == 422
+    # refused: a timestamp format the parser cannot read a sample back with (was saved, 200)
+    resp = client.put("/v1/formats/mapping", json={**MAPPING, "timestamp_format": "%Q%Y"})
+    assert resp.status_code == 422, resp.text
+    assert "%Q%Y" in resp.json()["error"]["message"]
+    assert client.get("/v1/formats/mapping").status_code == 404
     # no mapping yet: an upload with format=mapped is refused before any byte is stored
     resp = client.post(
         "/v1/uploads",

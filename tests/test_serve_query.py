@@ -370,10 +370,11 @@ def test_bad_transaction_parameters(alice, params, status):
     assert resp.status_code == status and set(resp.json()["error"]) == {"code", "message"}
 
 
-def test_a_forged_paging_state_is_400_not_500(alice):
-    from serve.page_tokens import encode_tx_cursor
+def test_a_forged_paging_state_is_400_not_500(world, alice):
+    from serve.page_tokens import encode_tx_cursor, list_scope
 
-    forged = encode_tx_cursor(queries.TxCursor(202403, b"\x00\x01garbage-state", 0))
+    scope = list_scope("/v1/transactions", world.alice)
+    forged = encode_tx_cursor(queries.TxCursor(202403, b"\x00\x01garbage-state", 0), scope)
     resp = alice.get("/v1/transactions", params={"page_token": forged})
     assert resp.status_code == 400, resp.text
     assert resp.json()["error"]["code"] == "invalid_page_token"
@@ -795,3 +796,74 @@ def test_openapi_pages_use_local_swagger_assets(serve_app, docs):
     for name in ("swagger-ui-bundle.js", "swagger-ui.css"):
         resp = httpx.get(f"{serve_app.base_url}{prefix}/static/swagger/{name}", timeout=30)
         assert resp.status_code == 200 and len(resp.content) > 10_000
+
+
+# --- errors classified at the boundary (issue 25) -----------------------------------------------
+def test_a_page_token_of_one_list_is_400_on_any_other(world, alice, bob):
+    balances_token = ok(alice.get("/v1/balances", params={"limit": 1}))["next_page_token"]
+    errors_token = ok(alice.get(f"/v1/jobs/{world.alice_job}/errors", params={"limit": 1}))[
+        "next_page_token"
+    ]
+    assert balances_token and errors_token
+    for client, path, params, token in [
+        (alice, "/v1/jobs", {}, balances_token),  # was 200 with an empty page: "the list ended"
+        (alice, "/v1/gains", {"year": "2024"}, balances_token),
+        (alice, "/v1/transactions", {}, balances_token),
+        (alice, "/v1/reconciliation", {}, balances_token),
+        (alice, "/v1/balances", {"wallet": "kraken"}, balances_token),
+        (alice, "/v1/balances", {}, errors_token),
+        (bob, "/v1/balances", {}, balances_token),  # another user's
+    ]:
+        resp = client.get(path, params={**params, "page_token": token})
+        assert resp.status_code == 400, (path, resp.text)
+        assert resp.json()["error"]["code"] == "invalid_page_token"
+
+
+@pytest.mark.parametrize("state", [b"\x00\x01garbage-state", b"garbage-paging-state"])
+def test_a_page_token_signed_with_the_key_but_forged_is_400_at_once(world, alice, state):
+    """Whoever holds the key (this test reads the deployment's stored one) and forges a paging
+    state: Cassandra refuses it, no retry, a 400 (was: ~180 s of retries holding a query worker,
+    then 500, with the key anyone could derive)."""
+    from serve.page_tokens import encode_paging_state, encode_tx_cursor, list_scope
+
+    user = world.alice
+    for path, params, token in [
+        ("/v1/jobs", {}, encode_paging_state(state, list_scope("/v1/jobs", user))),
+        ("/v1/balances", {}, encode_paging_state(state, list_scope("/v1/balances", user))),
+        (
+            "/v1/gains",
+            {"year": "2024"},
+            encode_paging_state(state, list_scope("/v1/gains", user, "2024")),
+        ),
+        (
+            "/v1/transactions",
+            {},
+            encode_tx_cursor(
+                queries.TxCursor(202401, state, 0), list_scope("/v1/transactions", user)
+            ),
+        ),
+    ]:
+        resp = alice.get(path, params={**params, "page_token": token}, timeout=30)
+        assert resp.status_code == 400, (path, resp.text)
+        assert resp.json()["error"]["code"] == "invalid_page_token"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"to": "9999-12-31"},
+        {"from": "9999-12-31"},
+        {"from": "0001-01-01", "to": "0001-01-01"},
+        {"from": "0001-01-01T00:00:00+01:00"},
+        {"to": "9999-12-31T23:59:59-05:00"},
+        {"from": "0001-01-01T00:00:00-14:00", "to": "9999-12-31T23:59:59+14:00"},
+    ],
+)
+def test_dates_at_the_calendars_ends_answer_200(alice, params):
+    ok(alice.get("/v1/transactions", params=params))
+
+
+def test_a_year_with_a_trailing_newline_is_400(alice):
+    for path in ("/v1/gains", "/v1/reports/form8949.csv"):
+        resp = alice.get(path, params={"year": "2024\n"})
+        assert resp.status_code == 400, (path, resp.text)

@@ -6,13 +6,15 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ingest.load import queries
 from ingest.load.queries import TxCursor
 from ingest.normalize.canonical import plain_decimal
 from ingest.tax.report import FORM_8949_COLUMNS
@@ -30,8 +32,10 @@ from serve.page_tokens import (
     decode_tx_cursor,
     encode_paging_state,
     encode_tx_cursor,
+    list_scope,
 )
-from serve.reports import form8949_csv
+from serve.query_api import time_bound
+from serve.reports import checked_year, form8949_csv
 from serve.upload_stream import (
     SNIFF_BYTES,
     CsvSink,
@@ -212,27 +216,51 @@ def test_multipart_without_a_file_field_or_truncated_is_400():
 
 
 # --- page tokens --------------------------------------------------------------------------------
+@pytest.fixture(autouse=True, scope="module")
+def page_token_key_configured() -> Iterator[None]:
+    """A configured key: the deployment's stored one needs Cassandra (tests/test_serve_query)."""
+    import os
+
+    from ingest.config import get_settings
+
+    before = os.environ.get("LEDGERFLOW_PAGE_TOKEN_KEY")
+    os.environ["LEDGERFLOW_PAGE_TOKEN_KEY"] = "unit-test-key"
+    get_settings.cache_clear()
+    yield
+    if before is None:
+        del os.environ["LEDGERFLOW_PAGE_TOKEN_KEY"]
+    else:
+        os.environ["LEDGERFLOW_PAGE_TOKEN_KEY"] = before
+    get_settings.cache_clear()
+
+
+JOBS = list_scope("/v1/jobs", "alice")
+TXS = list_scope("/v1/transactions", "alice")
+
+
 def test_page_tokens_round_trip():
-    assert decode_paging_state(encode_paging_state(b"\x00\xffstate")) == b"\x00\xffstate"
-    assert encode_paging_state(None) is None and decode_paging_state(None) is None
+    assert (
+        decode_paging_state(encode_paging_state(b"\x00\xffstate", JOBS), JOBS) == b"\x00\xffstate"
+    )
+    assert encode_paging_state(None, JOBS) is None and decode_paging_state(None, JOBS) is None
     for cursor in (TxCursor(202403), TxCursor(202312, b"\x01\x02", 7)):
-        token = encode_tx_cursor(cursor)
+        token = encode_tx_cursor(cursor, TXS)
         assert token.replace("-", "").replace("_", "").replace(".", "").isalnum()  # url-safe
-        assert decode_tx_cursor(token) == cursor
+        assert decode_tx_cursor(token, TXS) == cursor
 
 
 @pytest.mark.parametrize(
-    "token",
+    "token_of",
     [
-        "???",
-        "bm90IGpzb24",
-        encode_paging_state(b"x")[:-3] + "!!",
-        encode_tx_cursor(TxCursor(202413)),
+        lambda: "???",
+        lambda: "bm90IGpzb24",
+        lambda: encode_paging_state(b"x", TXS)[:-3] + "!!",
+        lambda: encode_tx_cursor(TxCursor(202413), TXS),
     ],
 )
-def test_bad_page_tokens_are_400(token):
+def test_bad_page_tokens_are_400(token_of):
     with pytest.raises(ApiError) as info:
-        decode_tx_cursor(token)
+        decode_tx_cursor(token_of(), TXS)
     assert info.value.status == 400
 
 
@@ -243,7 +271,7 @@ def test_crafted_or_tampered_page_tokens_are_400():
     def unsigned(fields):  # what a client can forge: the cursor without this API's signature
         return base64.urlsafe_b64encode(json.dumps(fields).encode()).decode().rstrip("=")
 
-    issued = encode_tx_cursor(TxCursor(202403, b"\x01", 2))
+    issued = encode_tx_cursor(TxCursor(202403, b"\x01", 2), TXS)
     body, _, mac = issued.partition(".")
     tampered = unsigned({"m": 202403, "k": 10**30, "s": "AQ"}) + "." + mac
     for token in (
@@ -256,15 +284,75 @@ def test_crafted_or_tampered_page_tokens_are_400():
         issued + "x",
     ):
         with pytest.raises(ApiError) as info:
-            decode_tx_cursor(token)
+            decode_tx_cursor(token, TXS)
         assert info.value.status == 400 and info.value.code == "invalid_page_token"
     with pytest.raises(ApiError):
-        decode_paging_state(unsigned({"s": "AQ"}))
+        decode_paging_state(unsigned({"s": "AQ"}), JOBS)
 
 
 def test_a_plain_token_is_not_a_transactions_token():
     with pytest.raises(ApiError):
-        decode_tx_cursor(encode_paging_state(b"state"))
+        decode_tx_cursor(encode_paging_state(b"state", TXS), TXS)
+
+
+@pytest.mark.parametrize(
+    "issued_for,used_for",
+    [
+        (JOBS, list_scope("/v1/balances", "alice")),  # a jobs token on balances
+        (list_scope("/v1/balances", "alice"), JOBS),  # and back: not an empty jobs page
+        (JOBS, list_scope("/v1/gains", "alice", "2024")),
+        (list_scope("/v1/gains", "alice", "2023"), list_scope("/v1/gains", "alice", "2024")),
+        (JOBS, list_scope("/v1/jobs", "bob")),  # another user's
+        (
+            list_scope("/v1/jobs/errors", "alice", "job-1"),
+            list_scope("/v1/jobs/errors", "alice", "job-2"),
+        ),
+        (list_scope("/v1/balances", "alice", "kraken"), list_scope("/v1/balances", "alice")),
+    ],
+)
+def test_a_page_token_is_valid_only_for_its_list_and_user(issued_for, used_for):
+    token = encode_paging_state(b"\x00\x01state", issued_for)
+    assert decode_paging_state(token, issued_for) == b"\x00\x01state"
+    with pytest.raises(ApiError) as info:
+        decode_paging_state(token, used_for)
+    assert info.value.status == 400 and info.value.code == "invalid_page_token"
+
+
+def test_a_transactions_token_is_valid_only_for_its_user():
+    token = encode_tx_cursor(TxCursor(202403, b"\x01", 2), TXS)
+    with pytest.raises(ApiError):
+        decode_tx_cursor(token, list_scope("/v1/transactions", "bob"))
+
+
+# --- time bounds and years ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "value,end,expected",
+    [
+        ("9999-12-31", True, queries.LATEST),
+        ("9999-12-31", False, datetime(9999, 12, 31, tzinfo=timezone.utc)),
+        ("0001-01-01", False, queries.EARLIEST),
+        ("0001-01-01T00:00:00+01:00", False, queries.EARLIEST),
+        ("9999-12-31T23:59:59-05:00", True, queries.LATEST),
+        ("0001-01-01T00:00:00-05:00", True, queries.EARLIEST),
+        ("2024-03-01", True, datetime(2024, 3, 1, 23, 59, 59, 999000, tzinfo=timezone.utc)),
+        ("2024-03-01T12:00:00+01:00", False, datetime(2024, 3, 1, 11, tzinfo=timezone.utc)),
+    ],
+)
+def test_time_bounds_at_the_calendars_ends_are_the_searchable_ends(value, end, expected):
+    assert time_bound(value, "to", end=end) == expected
+
+
+@pytest.mark.parametrize(
+    "year", ["2024\n", "2024/25\n", "\u0662\u0660\u0662\u0664", "24", "2024/2025"]
+)
+def test_a_year_with_a_trailing_newline_or_other_digits_is_400(year):
+    with pytest.raises(ApiError) as info:
+        checked_year(year)
+    assert info.value.status == 400
+
+
+def test_years_of_both_shapes_are_accepted():
+    assert checked_year("2024") == "2024" and checked_year("2024/25") == "2024/25"
 
 
 # --- output formats -----------------------------------------------------------------------------
@@ -439,3 +527,60 @@ def test_balances_are_valued_at_the_latest_price_to_the_cent():
     )
     assert (usd["market_value"], usd["unrealized_gain"], usd["price"]) == ("12.5", "0", "1")
     assert (none["market_value"], none["unrealized_gain"], none["price"]) == (None, None, None)
+
+
+# --- zones: checked once, by the parser's own zone handling ---------------------------------------
+@pytest.mark.parametrize("zone", ["Factory", "right/UTC", "posixrules", "Nowhere/Else"])
+def test_a_zone_the_parser_cannot_use_is_400_at_upload(zone):
+    from serve.upload_api import checked_tz
+
+    with pytest.raises(ApiError) as info:
+        checked_tz(zone)
+    assert info.value.status == 400 and info.value.code == "unknown_tz"
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/New_York", "Etc/GMT+5"])
+def test_a_zone_accepted_at_upload_parses_timestamps(zone):
+    import pyarrow as pa
+
+    from ingest.extract.formats.base import RowChecks, parse_timestamp
+    from serve.upload_api import checked_tz
+
+    assert checked_tz(zone) == zone
+    checks = RowChecks(1)
+    parsed = parse_timestamp(pa.array(["2024-03-05 14:07:09"]), "Date", checks, zone)
+    assert parsed.null_count == 0
+
+
+# --- one file per upload ----------------------------------------------------------------------------
+def file_part(boundary: str, name: str, file_name: str, data: bytes) -> bytes:
+    return (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+        f'filename="{file_name}"\r\nContent-Type: text/csv\r\n\r\n'.encode()
+        + data
+        + b"\r\n"
+    )
+
+
+@pytest.mark.parametrize("second_field", ["file", "other"])
+def test_a_second_file_part_is_400_naming_the_rule(second_field):
+    boundary = "b0und"
+    body = (
+        file_part(boundary, "file", "a.csv", CSV)
+        + file_part(boundary, second_field, "b.csv", CSV)
+        + f"--{boundary}--\r\n".encode()
+    )
+    reader = MultipartFileReader(boundary.encode())
+    with pytest.raises(UploadRejected) as info:
+        for start in range(0, len(body), 7):  # streamed in small chunks
+            reader.feed(body[start : start + 7])
+        reader.finish()
+    assert info.value.status == 400 and info.value.code == "one_file_per_upload"
+    assert "one file per upload" in info.value.message
+
+
+def test_plain_fields_beside_the_file_are_still_skipped():
+    body = multipart_body("b0und", CSV, extra_fields={"note": "hello"})
+    reader = MultipartFileReader(b"b0und")
+    assert b"".join(reader.feed(body)) == CSV
+    reader.finish()

@@ -11,10 +11,12 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
-from cassandra import ConsistencyLevel
+from cassandra import ConsistencyLevel, OperationTimedOut
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import (
     EXEC_PROFILE_DEFAULT,
@@ -43,26 +45,41 @@ DEFAULT_WRITE_CONCURRENCY = 64
 # How long transient failures are retried when a session's settings do not say
 # (LEDGERFLOW_CASSANDRA_RETRY_BUDGET): long enough for a node restart (~30 s here).
 RETRY_BUDGET_S = 180.0
+# Per-attempt timeout of a request (the execution profile's).
+REQUEST_TIMEOUT_S = 30.0
+# When set (an HTTP request being answered): the monotonic time by which every Cassandra call of
+# this context must be done, retries included. Threads started with the context (FastAPI's
+# thread pool) see it too.
+_deadline: ContextVar[float | None] = ContextVar("ledgerflow_cassandra_deadline", default=None)
 
-# Errors worth retrying: the node restarting, timeouts, overload.
+# Errors worth retrying, by class name along the exception's MRO: the node restarting or
+# unreachable, timeouts, unavailability, overload. A server's answer that the request itself is
+# wrong (InvalidRequest, ServerError from a forged paging state, ProtocolException, a replica's
+# ReadFailure/WriteFailure) is the same on every try: it is raised at once.
 RETRYABLE = (
-    "NoHostAvailable",
     "OperationTimedOut",
-    "WriteTimeout",
-    "ReadTimeout",
+    "Timeout",  # WriteTimeout, ReadTimeout (and their *ErrorMessage forms)
+    "WriteTimeoutErrorMessage",
+    "ReadTimeoutErrorMessage",
     "Unavailable",
+    "UnavailableErrorMessage",
     "OverloadedErrorMessage",
-    "ConnectionShutdown",
-    "ConnectionException",
-    "WriteFailure",
-    "ReadFailure",
-    "CoordinationFailure",
-    "ServerError",
+    "IsBootstrappingErrorMessage",
+    "ConnectionException",  # ConnectionShutdown, a socket closed mid-request
+    "ConnectionBusy",
 )
 
 
 def is_retryable(exc: BaseException) -> bool:
-    return type(exc).__name__ in RETRYABLE or any(n in repr(exc) for n in RETRYABLE)
+    """Whether another try may succeed. NoHostAvailable wraps each tried host's error: it is
+    transient when no host could be tried (all down) or one of them failed transiently, not when
+    every host answered that the request is wrong."""
+    if isinstance(exc, NoHostAvailable):
+        errors = [e for e in (exc.errors or {}).values() if isinstance(e, BaseException)]
+        return not errors or any(is_retryable(e) for e in errors)
+    # OSError: the driver reports a refused connection as a plain one ("Tried connecting to
+    # [('127.0.0.1', 9042)]. Last error: Connection refused"), e.g. while a node restarts.
+    return isinstance(exc, OSError) or any(k.__name__ in RETRYABLE for k in type(exc).__mro__)
 
 
 def make_cluster(settings: Settings) -> Cluster:
@@ -112,13 +129,47 @@ def write_concurrency(session: Session) -> int:
     return settings.write_concurrency if settings else DEFAULT_WRITE_CONCURRENCY
 
 
+@contextmanager
+def deadline_in(seconds: float) -> Iterator[None]:
+    """Every Cassandra call made in this context ends within `seconds` from now, retries included
+    (a request handler's deadline: no request holds a worker for the whole retry budget)."""
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def restart_deadline(seconds: float) -> None:
+    """Inside `deadline_in`: the deadline is `seconds` from now (an upload's, once its last byte
+    arrived: the body's transfer time is the client's; the context manager restores the outer
+    value)."""
+    _deadline.set(time.monotonic() + seconds)
+
+
+def time_left() -> float | None:
+    """Seconds until the context's deadline (negative: passed), None when there is none."""
+    at = _deadline.get()
+    return None if at is None else at - time.monotonic()
+
+
+def _within_deadline(budget_s: float) -> float:
+    left = time_left()
+    if left is None:
+        return budget_s
+    if left <= 0:
+        raise OperationTimedOut("the request's deadline passed before the query was sent")
+    return min(budget_s, left)
+
+
 def retry_budget(session: Session, budget_s: float | None = None) -> float:
     """Seconds transient failures are retried: the call's own budget, else
-    LEDGERFLOW_CASSANDRA_RETRY_BUDGET of the session's settings."""
-    if budget_s is not None:
-        return budget_s
-    settings = _session_settings.get(id(session))
-    return settings.cassandra_retry_budget if settings else RETRY_BUDGET_S
+    LEDGERFLOW_CASSANDRA_RETRY_BUDGET of the session's settings; never past the context's
+    deadline."""
+    if budget_s is None:
+        settings = _session_settings.get(id(session))
+        budget_s = settings.cassandra_retry_budget if settings else RETRY_BUDGET_S
+    return _within_deadline(budget_s)
 
 
 def connect_with_retry(settings: Settings, attempts: int = 10) -> Session:
@@ -164,10 +215,14 @@ def execute(
         bound.fetch_size = fetch_size
     if consistency:
         bound.consistency_level = getattr(ConsistencyLevel, consistency)
-    return with_retry(
-        lambda: session.execute(bound, paging_state=paging_state),
-        budget_s=retry_budget(session, budget_s),
-    )
+    budget = retry_budget(session, budget_s)
+
+    def attempt() -> Any:
+        left = time_left()
+        timeout = REQUEST_TIMEOUT_S if left is None else max(0.1, min(REQUEST_TIMEOUT_S, left))
+        return session.execute(bound, paging_state=paging_state, timeout=timeout)
+
+    return with_retry(attempt, budget_s=budget)
 
 
 def backoff(attempt: int, base: float = 0.2, cap: float = 5.0) -> float:
@@ -175,8 +230,10 @@ def backoff(attempt: int, base: float = 0.2, cap: float = 5.0) -> float:
 
 
 def with_retry(fn, *, budget_s: float | None = None):
-    """Call fn until it succeeds, retrying retryable errors until `budget_s` has passed."""
-    deadline = time.monotonic() + (RETRY_BUDGET_S if budget_s is None else budget_s)
+    """Call fn until it succeeds, retrying retryable errors until `budget_s` has passed (never
+    past the context's deadline)."""
+    budget = _within_deadline(RETRY_BUDGET_S if budget_s is None else budget_s)
+    deadline = time.monotonic() + budget
     attempt = 0
     while True:
         try:
@@ -184,7 +241,7 @@ def with_retry(fn, *, budget_s: float | None = None):
         except Exception as exc:
             if not is_retryable(exc) or time.monotonic() > deadline:
                 raise
-            sleep = backoff(attempt)
+            sleep = min(backoff(attempt), max(0.0, deadline - time.monotonic()))
             log.warning("retryable Cassandra error %r; retry %d in %.1fs", exc, attempt + 1, sleep)
             time.sleep(sleep)
             attempt += 1

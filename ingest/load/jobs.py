@@ -293,15 +293,68 @@ def progress(session: Session, job_id: uuid.UUID) -> dict[str, dict[str, int]]:
     return out
 
 
+@dataclass(frozen=True)
+class ProgressPart:
+    """One part (task) of a stage as last reported, and when (the cell's write time): the
+    heartbeat the job watchdog reads."""
+
+    stage: str
+    part: int
+    done: int
+    total: int
+    reported_at: datetime | None
+
+
+def progress_parts(session: Session, job_id: uuid.UUID) -> list[ProgressPart]:
+    rows = execute(
+        session,
+        "SELECT stage, part, done, total, writetime(done) AS at FROM job_progress WHERE job_id = ?",
+        (job_id,),
+    )
+    return [
+        ProgressPart(
+            r["stage"],
+            r["part"],
+            r["done"] or 0,
+            r["total"] or 0,
+            datetime.fromtimestamp(r["at"] / 1e6, timezone.utc) if r["at"] else None,
+        )
+        for r in rows
+    ]
+
+
 # --- rejected rows ---------------------------------------------------------------------------------
+# What of a rejected row is stored: its reason and raw text up to these many characters, then
+# their length. One CSV line over 16 MiB stored whole made Cassandra refuse the write (its
+# native-transport frame limit) and failed the job with 0 accepted: a bad row costs only itself.
+RAW_KEEP_CHARS = 4096
+REASON_KEEP_CHARS = 1024
+
+
+def bounded_text(text: str, keep: int) -> str:
+    """`text`, or its first `keep` characters and how long it was in all."""
+    if len(text) <= keep:
+        return text
+    return f"{text[:keep]}... [{len(text):,} characters in all; the first {keep:,} kept]"
+
+
 def write_rejected(
     session: Session, job_id: uuid.UUID, rows: Iterable[tuple[int, str, str]]
 ) -> int:
-    """Store (line, reason, raw) rows; keyed by line, so a retry overwrites."""
+    """Store (line, reason, raw) rows, each text bounded; keyed by line, so a retry
+    overwrites."""
     return execute_many(
         session,
         "INSERT INTO rejected_rows (job_id, line, reason, raw) VALUES (?, ?, ?, ?)",
-        [(job_id, line, reason, raw) for line, reason, raw in rows],
+        [
+            (
+                job_id,
+                line,
+                bounded_text(reason, REASON_KEEP_CHARS),
+                bounded_text(raw, RAW_KEEP_CHARS),
+            )
+            for line, reason, raw in rows
+        ],
     )
 
 

@@ -15,14 +15,16 @@ from cassandra.cluster import Session
 from ingest.config import Settings
 from ingest.load.cassandra import connect_with_retry, prepared
 
-_KEYSPACE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
+_KEYSPACE_RE = re.compile(
+    r"[A-Za-z][A-Za-z0-9_]{0,47}"
+)  # fullmatch ("$" matches before a final newline)
 
 
 def migration_files() -> list[tuple[int, str, str]]:
     """(version, name, cql text) of every bundled migration, in version order."""
     found = []
     for entry in resources.files("ingest.load").joinpath("migrations").iterdir():
-        m = re.match(r"^(\d+)_(\w+)\.cql$", entry.name)
+        m = re.fullmatch(r"(\d+)_(\w+)\.cql", entry.name)
         if m:
             found.append((int(m.group(1)), m.group(2), entry.read_text()))
     return sorted(found)
@@ -36,7 +38,7 @@ def split_statements(cql: str) -> list[str]:
 
 def ensure_keyspace(session: Session, keyspace: str, replication: str) -> None:
     # DDL cannot take bind markers; the name is validated and the replication comes from config.
-    if not _KEYSPACE_RE.match(keyspace):
+    if not _KEYSPACE_RE.fullmatch(keyspace):
         raise ValueError(f"invalid keyspace name {keyspace!r}")
     session.execute(f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}")
 

@@ -104,7 +104,7 @@ ALIASES: dict[str, str] = {
 BINANCE_ALIASES: dict[str, str] = {"BCC": "BCH", "BCHABC": "BCH", "BCHSV": "BSV", "BETH": "ETH"}
 
 # A staked code may carry a two-digit lock period (DOT28.S, KSM07.S, FLOW14.S).
-KRAKEN_SUFFIX = re.compile(r"^(?P<base>[A-Z0-9]+?)(?P<lock>\d{2})?\.(?:S|M|F|B|P|HOLD)$")
+KRAKEN_SUFFIX = re.compile(r"(?P<base>[A-Z0-9]+?)(?P<lock>\d{2})?\.(?:S|M|F|B|P|HOLD)")
 
 # Symbols known well enough to undo a prefix like Binance's LD (LDBTC) without guessing.
 KNOWN_SYMBOLS = frozenset(PROVIDER_IDS) | FIAT | frozenset(ALIASES.values())
@@ -128,7 +128,7 @@ def normalize_symbol(symbol: str, source: str = "") -> str:
             s = s[2:]
         s = BINANCE_ALIASES.get(s, s)
     s = KRAKEN_LEGACY.get(s, s)
-    m = KRAKEN_SUFFIX.match(s)
+    m = KRAKEN_SUFFIX.fullmatch(s)
     if m:
         base, lock = m.group("base"), m.group("lock") or ""
         s = base if len(base) >= 3 else base + lock  # C98.S keeps its digits

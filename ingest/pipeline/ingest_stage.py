@@ -52,6 +52,7 @@ from ingest.pipeline.context import JobContext
 from ingest.pipeline.executors import Executor
 from ingest.pipeline.prices_stage import run_prices
 from ingest.pipeline.results import IngestResult, StageResults
+from ingest.pipeline.test_hooks import wait_while_held
 from ingest.prices.valuation import price_needs
 from ingest.vocabulary import Stage
 
@@ -141,6 +142,7 @@ def parse_chunk_task(
     n_parts: int,
 ) -> tuple:
     assert ctx.job.file_uri is not None
+    wait_while_held(ctx, Stage.PARSE)
     with storage.open_input(ctx.job.file_uri) as f:
         data = read_range(f, byte_range)
     result = parse_chunk(data, layout, byte_range.first_line, parse_ctx)

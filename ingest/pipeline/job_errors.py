@@ -18,6 +18,8 @@ from cassandra import OperationTimedOut, RequestExecutionException
 from cassandra.cluster import NoHostAvailable
 from cassandra.connection import ConnectionException
 
+from ingest.pipeline.watchdog import STALL_CODE
+
 log = logging.getLogger(__name__)
 
 # Worth a retry: the network, Cassandra timeouts/unavailability, storage. A ValueError (a bad file,
@@ -54,6 +56,7 @@ CATALOGUE: dict[str, str | None] = {
     "invalid_input": None,  # ValueError/FormatError: the file or its options (tz, settings)
     "storage_unavailable": STORAGE_UNAVAILABLE,
     "internal": INTERNAL,
+    STALL_CODE: None,  # no progress past the watchdog's limit, restarts exhausted (watchdog.py)
 }
 
 

@@ -20,6 +20,7 @@ from ingest.config import Settings
 from ingest.load import jobs
 from ingest.load.cassandra import get_session
 from ingest.pipeline.job_errors import user_text
+from ingest.pipeline.watchdog import OUTAGE_NOTE
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -68,7 +69,7 @@ def quorum_lost(exc: BaseException) -> str | None:
 def note(settings: Settings, job_id: uuid.UUID, reason: str) -> None:
     """Put the outage on the job record at consistency ONE (the live replica takes it): one
     short line naming the consistency failure (job_errors.user_text), the detail in the log."""
-    message = user_text(f"Cassandra consistency failure, waiting for replicas to return: {reason}")
+    message = user_text(f"{OUTAGE_NOTE}, waiting for replicas to return: {reason}")
     log.warning("job %s: %s", job_id, reason)
     try:
         jobs.set_error(get_session(settings), job_id, message, consistency="ONE", budget_s=10)

@@ -20,6 +20,7 @@ from cassandra.cluster import Session
 
 from ingest.config import Settings
 from ingest.load import jobs
+from ingest.load.cassandra import time_left
 from ingest.load.uploads import EarlierUpload, UploadOptions, claim
 from ingest.vocabulary import JobKind
 
@@ -93,12 +94,21 @@ def hand_off(job_id: uuid.UUID, settings: Settings, logger: logging.Logger = log
     from ingest.pipeline.runner import submit_job
 
     for attempt in range(1, settings.job_handoff_attempts + 1):
+        left = time_left()  # an HTTP request's deadline: the periodic resume takes over then
+        if left is not None and left <= 0:
+            break
+        timeout = (
+            settings.job_handoff_timeout
+            if left is None
+            else min(settings.job_handoff_timeout, left)
+        )
         try:
-            ray.get(submit_job(job_id), timeout=settings.job_handoff_timeout)
+            ray.get(submit_job(job_id), timeout=timeout)
             return True
         except Exception:  # the actor died, is unreachable, or its Cassandra read failed
             logger.warning("job %s: hand-off attempt %d failed", job_id, attempt, exc_info=True)
-            time.sleep(min(0.5 * 2 ** (attempt - 1), 5.0))
+            pause = min(0.5 * 2 ** (attempt - 1), 5.0)
+            time.sleep(pause if left is None else max(0.0, min(pause, time_left() or 0.0)))
     logger.error(
         "job %s recorded but not acknowledged; the periodic resume (every %.0f s) starts it",
         job_id,

@@ -20,10 +20,11 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import ray
 
-from ingest.config import get_settings
+from ingest.config import Settings, get_settings
 from ingest.load import jobs
 from ingest.load.cassandra import get_session
 from ingest.pipeline import job_errors
@@ -35,6 +36,7 @@ from ingest.pipeline.placement import stage_placement
 from ingest.pipeline.ray_runtime import NAMESPACE, cluster_cpus, ensure_ray
 from ingest.pipeline.results import IngestResult, StageResults
 from ingest.pipeline.tax.stage import run_tax
+from ingest.pipeline.watchdog import STALL_CODE, Stall, find_stall, stall_message
 from ingest.vocabulary import FINISHED, JobKind, JobStatus, Stage
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,23 @@ STEPS: tuple[Step, ...] = (
     Step((Stage.PARSE, Stage.STORE, Stage.PRICES), UPLOAD_ONLY, run_ingest, ingest_seconds),
     Step((Stage.TAX,), EVERY_JOB, run_tax),
 )
+
+
+def pending_stages(job: jobs.JobRecord) -> list[str]:
+    """The job's stages not done yet, in the order the steps run them."""
+    return [
+        stage
+        for step in STEPS
+        if job.kind in step.kinds
+        for stage in step.stages
+        if stage not in job.completed_stages
+    ]
+
+
+@dataclass(frozen=True)
+class StalledJob:
+    job: jobs.JobRecord
+    stall: Stall
 
 
 def run_steps(ctx: JobContext, executor: Executor) -> StageResults:
@@ -205,12 +224,72 @@ class JobSupervisor:
                 return
             turn = self._user_turns.setdefault(job.user_id, asyncio.Lock())
             async with turn:
-                await run_job.options(name=f"job:{job_id}").remote(job_id)
+                await self._run_watched(job_id)
         except Exception as exc:  # retries exhausted: the job fails with the reason
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, self._fail, job_id, exc)
         finally:
             self._running.pop(job_id, None)
+
+    async def _run_watched(self, job_id: uuid.UUID) -> None:
+        """Run the job's task graph; while it runs, check its heartbeat every few seconds. A
+        stalled graph is noted on the record, cancelled and started again (it resumes from its
+        last completed stage), at most job_stall_restarts times; then the job fails."""
+        settings = get_settings()
+        loop = asyncio.get_running_loop()
+        interval = min(30.0, max(0.5, settings.job_stall_limit / 4))
+        restarts = 0
+        while True:
+            ref = run_job.options(name=f"job:{job_id}").remote(job_id)
+            outcome = asyncio.wrap_future(ref.future())
+            stall = None
+            while stall is None:
+                done, _ = await asyncio.wait({outcome}, timeout=interval)
+                if done:
+                    outcome.result()  # its exception, if any, fails the job
+                    return
+                stall = await loop.run_in_executor(None, self._stalled, job_id, settings)
+            restarts += 1
+            ray.cancel(ref, force=True, recursive=True)
+            message = stall_message(stall.job, stall.stall, restarts, settings.job_stall_restarts)
+            log.warning("job %s: %s", job_id, message)
+            await loop.run_in_executor(
+                None, self._note_stall, job_id, message, restarts > settings.job_stall_restarts
+            )
+            if restarts > settings.job_stall_restarts:
+                return
+            try:  # the cancelled graph's end, before its successor starts
+                await asyncio.wait_for(outcome, timeout=60)
+            except Exception:  # cancelled (or failed on its own): expected
+                pass
+
+    @staticmethod
+    def _stalled(job_id: uuid.UUID, settings: Settings) -> StalledJob | None:
+        """The job's stall now, or None (progressing, finished, or its record unreadable, as in
+        an outage, which the job itself waits out)."""
+        try:
+            session = get_session(settings)
+            job = jobs.get_job(session, job_id, budget_s=0)
+            if job is None or job.status != JobStatus.RUNNING:
+                return None
+            parts = jobs.progress_parts(session, job_id)
+        except Exception:  # Cassandra not answering: no verdict
+            return None
+        stall = find_stall(
+            job, parts, pending_stages(job), datetime.now(timezone.utc), settings.job_stall_limit
+        )
+        return None if stall is None else StalledJob(job, stall)
+
+    @staticmethod
+    def _note_stall(job_id: uuid.UUID, message: str, give_up: bool) -> None:
+        session = get_session(get_settings())
+        job = jobs.get_job(session, job_id)
+        if job is None or job.status in FINISHED:
+            return
+        if give_up:
+            jobs.finish(session, job, JobStatus.FAILED, message, STALL_CODE)
+        else:
+            jobs.set_error(session, job_id, message)
 
     @staticmethod
     def _fail(job_id: uuid.UUID, exc: BaseException) -> None:

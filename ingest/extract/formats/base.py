@@ -23,7 +23,6 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pyarrow as pa
@@ -254,7 +253,7 @@ def _patterns(names: tuple[str, ...]) -> list[tuple[re.Pattern[str], str]]:
             else:
                 seen.add(part)
                 rx += f"(?P<{part}>{_PLACEHOLDERS[part]})"
-        out.append((re.compile(rx + "$"), n))
+        out.append((re.compile(rx + r"\Z"), n))
     return out
 
 
@@ -489,9 +488,12 @@ _TIMESTAMP = (
 
 @lru_cache(maxsize=32)
 def check_timezone(tz: str) -> str:
+    """`tz` if the parser can use it: checked with Arrow's zone database (what `parse_timestamp`
+    reads local times with), which lacks names Python's zoneinfo knows ('Factory', 'right/UTC',
+    'posixrules'). The upload checks zones with this too: one check, where the zone is used."""
     try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as e:
+        pc.assume_timezone(pa.array([0], pa.timestamp("us")), timezone=tz)
+    except (pa.ArrowInvalid, ValueError) as e:
         raise ValueError(
             f"unknown time zone {tz!r} (expected an IANA name like 'Europe/Berlin')"
         ) from e

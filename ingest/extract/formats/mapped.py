@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
+from datetime import datetime
 from functools import lru_cache
 
 import pyarrow as pa
@@ -58,6 +59,28 @@ PAIRS = (
     ("fee_amount", "fee_asset"),
     ("value", "value_currency"),
 )
+
+
+# A moment whose fields all differ (day > 12: a day/month swap shows) for checking a format.
+SAMPLE_MOMENT = datetime(2024, 3, 25, 14, 7, 9)
+
+
+def timestamp_format_errors(fmt: str) -> list[str]:
+    """Why the parser cannot read timestamps written in `fmt` (empty: it can): a sample moment is
+    written with the format and read back by the parser's own `timestamp_text`; it must come back
+    with its day (an unknown directive such as %Q, or a format without the date, does not)."""
+    try:
+        written = pc.strftime(pa.array([SAMPLE_MOMENT], pa.timestamp("s")), format=fmt)
+        read = timestamp_text(written, fmt)[0].as_py()
+    except (pa.ArrowException, ValueError) as e:
+        return [f"timestamp_format {fmt!r} is not usable: {e}"]
+    if read is None or read[:10] != SAMPLE_MOMENT.strftime("%Y-%m-%d"):
+        return [
+            f"timestamp_format {fmt!r} cannot be read back: {SAMPLE_MOMENT} written with it is "
+            f"{written[0].as_py()!r}, read as {read or 'no timestamp'} (name the year, month and "
+            "day, e.g. %d/%m/%Y %H:%M)"
+        ]
+    return []
 
 
 @dataclass(frozen=True)
@@ -105,10 +128,7 @@ class ColumnMapping:
                     "(e.g. %d/%m/%Y %H:%M)"
                 )
             else:
-                try:
-                    timestamp_text(pa.array(["x"]), self.timestamp_format)
-                except (pa.ArrowException, ValueError) as e:
-                    out.append(f"timestamp_format {self.timestamp_format!r} is not usable: {e}")
+                out += timestamp_format_errors(self.timestamp_format)
         return out
 
     def to_json(self) -> str:
