@@ -110,7 +110,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--quick",
         action="store_true",
-        help=f"smoke run: sizes {','.join(map(str, QUICK_SIZES))}, baseline {QUICK_BASELINE}",
+        help=f"smoke run: sizes {','.join(map(str, QUICK_SIZES))}, baseline {QUICK_BASELINE}, "
+        f"concurrent users' files of {QUICK_SIZES[-1]} rows",
     )
     return p.parse_args(argv)
 
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.quick:
         args.sizes, args.baseline_size = QUICK_SIZES, QUICK_BASELINE
+        args.concurrent_rows = QUICK_SIZES[-1]
     if args.huge:
         args.sizes = [*args.sizes, HUGE_SIZE]
     if args.baseline_size not in args.sizes:  # the ratio needs ledgerflow on the same size
