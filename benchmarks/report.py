@@ -13,6 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.facts import RARE_MIN_ROWS
+
 STAGE_ORDER = ("upload", "parse", "store", "prices", "tax")
 CHART_NAME = "stage_timings.png"
 
@@ -522,8 +524,16 @@ def latency_section(results: dict) -> list[str]:
         "",
         f"User {lat['user']} ({_f(lat.get('history_rows'), ',')} rows), pages of "
         f"{lat['page_rows']} rows, {lat['api']['concurrency']} concurrent clients, "
-        f"{lat['warmup_requests_each']} warm-up requests each first (not counted). Driver: "
-        f"{lat['driver_call']}.",
+        f"up to {lat['warmup_requests_each']} warm-up requests each first (not counted; at most "
+        f"as many as the timed ones). Driver: {lat['driver_call']}."
+        + (
+            f" Filtered page: {f['driver_call']}, the file's rarest asset of at least "
+            f"{RARE_MIN_ROWS} rows ({f['asset_rows_in_file']:,} rows) in the wallet holding most "
+            "of them; the API and the driver apply the filter while paging (a page reads at most "
+            "TX_SCAN_BUDGET rows)."
+            if (f := lat.get("filtered"))
+            else ""
+        ),
         "",
         table(
             ["path", "requests", "errors", "p50 ms", "p99 ms", "mean ms", "max ms", "req/s"], rows
