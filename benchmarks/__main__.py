@@ -10,7 +10,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from benchmarks.harness import BenchConfig, Harness
+from benchmarks.harness import OPTIONAL_STEPS, BenchConfig, Harness
 from benchmarks.stack import Knobs
 
 HERE = Path(__file__).resolve().parent
@@ -24,6 +24,16 @@ def sizes(text: str) -> list[int]:
     if not values or any(v <= 0 for v in values):
         raise argparse.ArgumentTypeError("sizes: comma-separated positive row counts")
     return values
+
+
+def steps(text: str) -> frozenset[str]:
+    names = frozenset(v.strip() for v in text.split(",") if v.strip())
+    unknown = names - set(OPTIONAL_STEPS)
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown steps {sorted(unknown)}; known: {', '.join(OPTIONAL_STEPS)}"
+        )
+    return names
 
 
 def python_as_typed() -> str:
@@ -59,6 +69,37 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--parse-parallelism", type=int, help="LEDGERFLOW_PARSE_PARALLELISM")
     p.add_argument("--price-pool-size", type=int, help="LEDGERFLOW_PRICE_POOL_SIZE")
     p.add_argument("--write-concurrency", type=int, help="LEDGERFLOW_WRITE_CONCURRENCY")
+    p.add_argument(
+        "--concurrent-users",
+        type=int,
+        default=8,
+        help="users uploading at the same moment in the many-users step (default 8)",
+    )
+    p.add_argument(
+        "--concurrent-rows",
+        type=int,
+        default=50000,
+        help="rows of each concurrent user's file; also run single-user (default 50000)",
+    )
+    p.add_argument(
+        "--read-requests",
+        type=int,
+        default=400,
+        help="timed requests of the unfiltered page, API and driver each (default 400)",
+    )
+    p.add_argument(
+        "--filtered-requests",
+        type=int,
+        default=100,
+        help="timed requests of the filtered page, API and driver each (default 100)",
+    )
+    p.add_argument(
+        "--skip",
+        type=steps,
+        default=frozenset(),
+        help=f"comma-separated steps to leave out (a small check of one instrument): "
+        f"{', '.join(OPTIONAL_STEPS)}",
+    )
     p.add_argument("--out", type=Path, default=HERE / "out", help="output folder")
     p.add_argument("--results-md", type=Path, default=HERE / "RESULTS.md")
     p.add_argument(
@@ -69,7 +110,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--quick",
         action="store_true",
-        help=f"smoke run: sizes {','.join(map(str, QUICK_SIZES))}, baseline {QUICK_BASELINE}",
+        help=f"smoke run: sizes {','.join(map(str, QUICK_SIZES))}, baseline {QUICK_BASELINE}, "
+        f"concurrent users' files of {QUICK_SIZES[-1]} rows",
     )
     return p.parse_args(argv)
 
@@ -79,10 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.quick:
         args.sizes, args.baseline_size = QUICK_SIZES, QUICK_BASELINE
+        args.concurrent_rows = QUICK_SIZES[-1]
     if args.huge:
         args.sizes = [*args.sizes, HUGE_SIZE]
     if args.baseline_size not in args.sizes:  # the ratio needs ledgerflow on the same size
         args.sizes = sorted([*args.sizes, args.baseline_size])
+    if "concurrent" not in args.skip and args.concurrent_rows not in args.sizes:
+        args.sizes = sorted([*args.sizes, args.concurrent_rows])  # the single-user job to compare
     config = BenchConfig(
         sizes=sorted(set(args.sizes)),
         baseline_size=args.baseline_size,
@@ -96,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         out_dir=args.out.resolve(),
         results_md=args.results_md.resolve(),
         quick=args.quick,
+        skip=args.skip,
+        concurrent_users=args.concurrent_users,
+        concurrent_rows=args.concurrent_rows,
+        read_requests=args.read_requests,
+        filtered_requests=args.filtered_requests,
         command=shlex.join([python_as_typed(), "-m", "benchmarks", *argv]),
     )
     return Harness(config).run()

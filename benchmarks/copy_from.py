@@ -3,8 +3,11 @@
 The Koinly file is exported (outside the timing) as a CSV of the canonical columns, matching
 `copy_transactions`: a plain table laid out like raw_transactions ((user_id, month) partitions);
 the only change to the data is that line breaks inside descriptions become spaces (see one_line).
-COPY runs with cqlsh's defaults; its rows/s comes from cqlsh's own "N rows imported ... in T
-seconds" line (process start-up excluded); the wall time of the cqlsh process is recorded too.
+COPY runs with cqlsh's defaults except ESCAPE = '"': the csv module writes a quote inside a field
+as a doubled quote, which cqlsh's default escape (a backslash) reads wrongly, storing those
+descriptions damaged while reporting every row imported (benchmarks/loaded_rows.py checks the
+table against the file after the load). Its rows/s comes from cqlsh's own "N rows imported ... in
+T seconds" line (process start-up excluded); the wall time of the cqlsh process is recorded too.
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ COLUMNS = (
     "source_file",
     "source_line",
 )
-CREATE_TABLE = """CREATE TABLE IF NOT EXISTS copy_transactions (
+COPY_TABLE = "copy_transactions"
+CREATE_TABLE = """CREATE TABLE IF NOT EXISTS {table} (
     user_id text, month int, timestamp timestamp, tx_id text, wallet text, type text, label text,
     sent_asset text, sent_amount decimal, received_asset text, received_amount decimal,
     fee_asset text, fee_amount decimal, fiat_value decimal, fiat_currency text, tx_hash text,
@@ -142,15 +146,20 @@ def cqlsh_binary() -> str:
     return found
 
 
+def empty_table(session, table: str) -> None:
+    """Create `table` (the canonical columns, raw_transactions' partitions) or empty it."""
+    session.execute(CREATE_TABLE.format(table=table), timeout=60)
+    session.execute(f"TRUNCATE {table}", timeout=120)
+
+
 def run_copy_from(
     session, keyspace: str, csv_path: Path, host: str, port: int, timeout_s: float = 3600
 ) -> CopyResult:
     """Recreate an empty copy_transactions and load `csv_path` into it with cqlsh COPY FROM."""
-    session.execute(CREATE_TABLE, timeout=60)
-    session.execute("TRUNCATE copy_transactions", timeout=120)
+    empty_table(session, COPY_TABLE)
     statement = (
-        f"COPY {keyspace}.copy_transactions ({', '.join(COLUMNS)}) FROM '{csv_path}' "
-        "WITH HEADER = TRUE"
+        f"COPY {keyspace}.{COPY_TABLE} ({', '.join(COLUMNS)}) FROM '{csv_path}' "
+        "WITH HEADER = TRUE AND ESCAPE = '\"'"
     )
     cmd = [cqlsh_binary(), host, str(port), "--request-timeout=60", "-e", statement]
     started = time.perf_counter()

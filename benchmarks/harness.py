@@ -9,18 +9,20 @@ import os
 import platform
 import statistics
 import subprocess
+import threading
 import time
 import traceback
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from benchmarks import copy_from, report, targets
+from benchmarks import copy_from, dsbulk, loaded_rows, report, targets, tombstones
 from benchmarks.baseline import PriceClient
 from benchmarks.facts import FileFacts, file_facts
 from benchmarks.http_client import (
@@ -40,6 +42,18 @@ SEED = 20240601
 WARMUP_ROWS = 200
 MAX_FAILED_POLLS = 30
 FAILED = object()  # what `Harness.step` returns for a step that failed
+# Steps `--skip` may leave out (each a measurement nothing else depends on).
+OPTIONAL_STEPS = (
+    "warm",
+    "tombstones",
+    "history-read",
+    "concurrent",
+    "copy-from",
+    "dsbulk",
+    "read-latency",
+    "naive",
+    "baseline",
+)
 
 
 @dataclass
@@ -51,10 +65,14 @@ class BenchConfig:
     results_md: Path
     command: str
     quick: bool = False
+    skip: frozenset[str] = frozenset()
+    concurrent_users: int = 8
+    concurrent_rows: int = 50000
     bare_repeats: int = 3
     read_requests: int = 400
     read_concurrency: int = 16
     read_warmup: int = 32
+    filtered_requests: int = 100  # a filtered page scans up to TX_SCAN_BUDGET rows: fewer
     naive_cap: int = 2000
     poll_interval_s: float = 0.2
     job_timeout_s: float = 4 * 3600
@@ -68,6 +86,7 @@ class Harness:
     sampler: Sampler = field(default_factory=Sampler)
     files: dict[int, Path] = field(default_factory=dict)
     facts: dict[int, FileFacts] = field(default_factory=dict)
+    exported: dict[int, int] = field(default_factory=dict)  # size -> canonical CSV rows
     stack: Stack | None = None
 
     @property
@@ -117,6 +136,10 @@ class Harness:
                     "bare_repeats": cfg.bare_repeats,
                     "read_requests": cfg.read_requests,
                     "read_concurrency": cfg.read_concurrency,
+                    "filtered_requests": cfg.filtered_requests,
+                    "concurrent_users": cfg.concurrent_users,
+                    "concurrent_rows": cfg.concurrent_rows,
+                    "skipped_steps": sorted(cfg.skip),
                     "naive_cap": cfg.naive_cap,
                     "poll_interval_s": cfg.poll_interval_s,
                     "seed": SEED,
@@ -149,7 +172,7 @@ class Harness:
             if self.step(name, fn) is FAILED:
                 return  # everything below needs these
             self.results["settings"] = effective_settings()
-        baseline_ok = (
+        baseline_ok = self.wanted("baseline") and (
             self.step("start the baseline server", stack.start_baseline_server) is not FAILED
         )
         serve_ok = (
@@ -170,7 +193,7 @@ class Harness:
             # The price cache is shared by every user and job, so a production upload usually
             # finds most windows cached: the baseline-sized file once more, warm, as a second
             # figure.
-            if cfg.baseline_size in runs_by_size:
+            if cfg.baseline_size in runs_by_size and self.wanted("warm"):
                 warm = self.step(
                     f"ledgerflow end to end, {cfg.baseline_size} rows, warm price cache",
                     self.run_ledgerflow,
@@ -180,25 +203,60 @@ class Harness:
                 if warm is not FAILED:
                     self.results["warm_runs"] = [warm]
         largest = max(cfg.sizes)
+        largest_run = runs_by_size.get(largest)
+        no_largest = f"no successful ledgerflow run of {largest} rows"
 
-        copy = self.step(f"cqlsh COPY FROM, {largest} rows", self.run_copy_from, largest)
-        if copy is not FAILED:
-            self.results["copy_from"] = copy
+        for key, name, measure in (
+            ("tombstones", "tombstones per live view row (traced read)", self.run_view_tombstones),
+            ("history-read", "raw history read (today's row read)", self.run_history_read),
+        ):
+            if not self.wanted(key):
+                continue
+            if largest_run is None:
+                self.skipped(name, no_largest)
+                continue
+            value = self.step(name, measure, largest_run)
+            if value is not FAILED:
+                self.results[key.replace("-", "_")] = value
 
-        if largest in runs_by_size:
-            latency = self.step("read API latency", self.run_read_latency, runs_by_size[largest])
+        if self.wanted("concurrent"):
+            n, rows = cfg.concurrent_users, cfg.concurrent_rows
+            name = f"{n} users at once, {rows} rows each"
+            if not serve_ok or rows not in runs_by_size:
+                self.skipped(name, f"no successful single-user ledgerflow run of {rows} rows")
+            else:
+                together = self.step(name, self.run_concurrent_users, runs_by_size[rows])
+                if together is not FAILED:
+                    self.results["concurrent_users"] = together
+
+        if self.wanted("copy-from"):
+            copy = self.step(f"cqlsh COPY FROM, {largest} rows", self.run_copy_from, largest)
+            if copy is not FAILED:
+                self.results["copy_from"] = copy
+        if self.wanted("dsbulk"):
+            loaded = self.step(f"DSBulk load, {largest} rows", self.run_dsbulk, largest)
+            if loaded is not FAILED:
+                self.results["dsbulk"] = loaded
+
+        if not self.wanted("read-latency"):
+            pass
+        elif largest_run is not None:
+            latency = self.step("read API latency", self.run_read_latency, largest_run)
             if latency is not FAILED:
                 self.results["read_latency"] = latency
         else:
-            self.skipped("read API latency", f"no successful ledgerflow run of {largest} rows")
+            self.skipped("read API latency", no_largest)
 
-        naive = self.step(
-            f"naive price fetcher, {largest}-row file", self.run_naive_fetcher, largest
-        )
-        if naive is not FAILED:
-            self.results["naive_fetcher"] = naive
+        if self.wanted("naive"):
+            naive = self.step(
+                f"naive price fetcher, {largest}-row file", self.run_naive_fetcher, largest
+            )
+            if naive is not FAILED:
+                self.results["naive_fetcher"] = naive
 
-        if baseline_ok:
+        if not self.wanted("baseline"):
+            pass
+        elif baseline_ok:
             base = self.step(
                 f"baseline, {cfg.baseline_size} rows", self.run_baseline, cfg.baseline_size
             )
@@ -206,6 +264,9 @@ class Harness:
                 self.results["baseline"] = base
         else:
             self.skipped("baseline", "the baseline server did not start")
+
+    def wanted(self, step: str) -> bool:
+        return step not in self.config.skip
 
     # --- steps -----------------------------------------------------------------------------------
     def generate_files(self) -> dict:
@@ -369,8 +430,15 @@ class Harness:
         }
 
     def wait_for_job(
-        self, job_id: str, auth: dict, size: int | str, transitions: list[tuple[float, str]]
+        self,
+        job_id: str,
+        auth: dict,
+        size: int | str,
+        transitions: list[tuple[float, str]],
+        tag: bool = True,
     ) -> dict:
+        """Poll the job until it ends; with `tag`, the sampler's tag follows its stage (one job
+        at a time: jobs polled together leave the tag alone)."""
         url = f"{self.live_stack.api_url}/v1/jobs/{job_id}"
         deadline = time.monotonic() + self.config.job_timeout_s
         stage = "upload"
@@ -395,18 +463,38 @@ class Harness:
             if now_stage != stage:
                 stage = now_stage
                 transitions.append((time.time(), stage))
-                self.sampler.set_tag(f"lf:{size}:{stage}")
+                if tag:
+                    self.sampler.set_tag(f"lf:{size}:{stage}")
             time.sleep(self.config.poll_interval_s)
         raise BenchError(f"job {job_id} not finished after {self.config.job_timeout_s:.0f}s")
 
-    def run_copy_from(self, size: int) -> dict:
-        from ingest.config import get_settings
-        from ingest.load.cassandra import get_session
-
+    def canonical_csv(self, size: int) -> tuple[Path, int]:
+        """The `size`-row file as canonical-column CSV (both load anchors load it), exported once
+        outside any timing; (path, rows)."""
         if size not in self.files:
             raise BenchError(f"no generated {size}-row file")
         csv_path = self.config.out_dir / "data" / f"copy-{size}.csv"
-        exported = copy_from.export_canonical_csv(self.files[size], csv_path, f"copy-{size}")
+        if size not in self.exported:
+            self.exported[size] = copy_from.export_canonical_csv(
+                self.files[size], csv_path, f"copy-{size}"
+            )
+        return csv_path, self.exported[size]
+
+    def check_load(self, table: str, csv_path: Path) -> dict:
+        """The loaded table against the file (count + sampled rows, quoted descriptions among
+        them); a mismatch fails the step loudly (a wrong load's rows/s is not an anchor)."""
+        from ingest.load.cassandra import get_session
+
+        try:
+            check = loaded_rows.check_loaded(get_session(get_settings()), table, csv_path)
+        except ValueError as exc:
+            raise BenchError(f"the load is wrong: {exc}") from exc
+        return asdict(check)
+
+    def run_copy_from(self, size: int) -> dict:
+        from ingest.load.cassandra import get_session
+
+        csv_path, exported = self.canonical_csv(size)
         self.sampler.set_tag(f"copy:{size}")
         result = copy_from.run_copy_from(
             get_session(get_settings()), KEYSPACE, csv_path, HOST, get_settings().cassandra_port
@@ -417,48 +505,243 @@ class Harness:
             "exported_rows": exported,
             **copy_from.as_dict(result),
             "cpu": self.sampler.cpu_over(f"copy:{size}"),
+            "check": self.check_load(copy_from.COPY_TABLE, csv_path),
         }
 
-    def run_read_latency(self, run: dict) -> dict:
+    def run_dsbulk(self, size: int) -> dict:
+        from ingest.load.cassandra import get_session
+
+        csv_path, exported = self.canonical_csv(size)
+        dsbulk.fetch_dsbulk()  # a first fetch is not timed
+        self.sampler.set_tag(f"dsbulk:{size}")
+        result = dsbulk.run_dsbulk(
+            get_session(get_settings()),
+            KEYSPACE,
+            csv_path,
+            HOST,
+            get_settings().cassandra_port,
+            self.config.out_dir / "dsbulk-logs",
+        )
+        self.sampler.set_tag("idle")
+        return {
+            "size": size,
+            "exported_rows": exported,
+            **dsbulk.as_dict(result),
+            "cpu": self.sampler.cpu_over(f"dsbulk:{size}"),
+            "check": self.check_load(dsbulk.TABLE, csv_path),
+        }
+
+    def run_view_tombstones(self, run: dict) -> dict:
+        """The node's own count of tombstone cells met while reading the whole view of a user
+        whose only upload was `run`'s (a first upload)."""
+        from ingest.load.cassandra import get_session
+        from ingest.load.transactions import user_months
+
+        session = get_session(get_settings())
+        months = user_months(session, run["user"])
+        self.sampler.set_tag("tombstones")
+        count = tombstones.traced_view_read(session, run["user"], months)
+        self.sampler.set_tag("idle")
+        if count.live_rows != run.get("accepted"):
+            raise BenchError(
+                f"the traced read of {run['user']}'s view met {count.live_rows:,} live rows, "
+                f"the job accepted {run.get('accepted')}"
+            )
+        return {
+            "user": run["user"],
+            "months": len(months),
+            "method": "query tracing: the node's 'Read N live rows and M tombstone cells' per "
+            f"page of SELECT * over every month partition, pages of {tombstones.PAGE_ROWS} rows",
+            **tombstones.as_dict(count),
+        }
+
+    def run_history_read(self, run: dict) -> dict:
+        """Seconds to read a user's whole raw_transactions history the way the tax stage's
+        read path does today (ingest.load.transactions.read_transactions, row by row): the
+        baseline the columnar history of issue 24 is measured against."""
+        from ingest.load.cassandra import get_session
+        from ingest.load.transactions import read_transactions, user_months
+
+        session = get_session(get_settings())
+        months = user_months(session, run["user"])
+        self.sampler.set_tag("history-read")
+        started = time.perf_counter()
+        table = read_transactions(session, run["user"], months)
+        seconds = time.perf_counter() - started
+        self.sampler.set_tag("idle")
+        if table.num_rows != run.get("accepted"):
+            raise BenchError(
+                f"read {table.num_rows:,} rows of {run['user']}'s history, the job accepted "
+                f"{run.get('accepted')}"
+            )
+        return {
+            "user": run["user"],
+            "rows": table.num_rows,
+            "months": len(months),
+            "seconds": seconds,
+            "rows_per_s": table.num_rows / seconds if seconds > 0 else None,
+            "read_path": "ingest.load.transactions.read_transactions(session, user, "
+            "user_months(...)) in the benchmark process, one partition query per month, "
+            "16 in flight",
+        }
+
+    def run_concurrent_users(self, single: dict) -> dict:
+        """`concurrent_users` users each upload the `single` run's file at the same moment
+        through the upload API (cold price cache, like the single-user run); each job timed
+        from its first byte to `succeeded`."""
         from ingest.load.cassandra import get_session
         from ingest.load.users import create_token
 
+        cfg, stack = self.config, self.live_stack
+        path = self.files[single["size"]]
+        session = get_session(get_settings())
+        users = [f"bench-together-{i}" for i in range(cfg.concurrent_users)]
+        auths = [{"Authorization": f"Bearer {create_token(session, u)}"} for u in users]
+        self.truncate_price_cache()
+        url = f"{stack.api_url}/v1/uploads?format=koinly&name={quote(path.name)}"
+        barrier = threading.Barrier(len(users))
+
+        def one_user(auth: dict) -> dict:
+            barrier.wait()
+            started = time.perf_counter()
+            upload = timed_upload(url, path, auth)
+            if upload.status != 202:
+                raise BenchError(f"POST /v1/uploads answered {upload.status}: {upload.body}")
+            job = self.wait_for_job(upload.body["job_id"], auth, "together", [], tag=False)
+            return {
+                "job_id": upload.body["job_id"],
+                "status": job.get("status"),
+                "error": job.get("error"),
+                "accepted": job.get("accepted"),
+                "started_s": started,
+                "ended_s": time.perf_counter(),
+                "answer_s": upload.answer_s,
+                "stage_timings_recorded": job.get("stage_timings"),
+            }
+
+        self.sampler.reset_memory_peak()
+        self.sampler.set_tag("together")
+        with ThreadPoolExecutor(len(users)) as pool:
+            jobs = list(pool.map(one_user, auths))
+        self.sampler.set_tag("idle")
+        failed = [j for j in jobs if j["status"] != "succeeded"]
+        if failed:
+            raise BenchError(
+                f"{len(failed)} of {len(jobs)} concurrent jobs did not succeed: "
+                + "; ".join(f"{j['job_id']} {j['status']}: {j['error']}" for j in failed[:3])
+            )
+        first, last = min(j["started_s"] for j in jobs), max(j["ended_s"] for j in jobs)
+        rows = sum(j["accepted"] or 0 for j in jobs)
+        for user, job in zip(users, jobs):
+            job["user"] = user
+            job["e2e_s"] = job["ended_s"] - job["started_s"]
+            job["vs_single"] = job["e2e_s"] / single["e2e_s"]
+        return {
+            "users": len(users),
+            "rows_each": single["size"],
+            "file": path.name,
+            "rows": rows,
+            "wall_s": last - first,
+            "rows_per_s": rows / (last - first),
+            "single_user_e2e_s": single["e2e_s"],
+            "slowest_e2e_s": max(j["e2e_s"] for j in jobs),
+            "slowest_vs_single": max(j["vs_single"] for j in jobs),
+            "jobs": [
+                {k: v for k, v in j.items() if k not in ("started_s", "ended_s")} for j in jobs
+            ],
+            "cpu": self.sampler.cpu_over("together"),
+            "memory": self.sampler.memory_peak(),
+            "price_cache": "cold (truncated before the uploads); every user uploads the same "
+            "file, so the jobs share its price windows",
+        }
+
+    def run_read_latency(self, run: dict) -> dict:
+        """p50/p99 of the first transactions page through the API and through the driver, for
+        the unfiltered page and for a filtered one (the file's rare asset, in the wallet holding
+        most of its rows)."""
         queries = require("ingest.load.queries", step="read API latency")
 
         cfg, user = self.config, run["user"]
-        session = get_session(get_settings())
-        token = create_token(session, user)
-        auth = {"Authorization": f"Bearer {token}"}
-        url = f"{self.live_stack.api_url}/v1/transactions?limit=100"
-
-        def full_page(status: int, body: Any) -> bool:
-            return status == 200 and isinstance(body, dict) and len(body.get("items", [])) > 0
-
-        def driver_page() -> None:
-            rows, _ = queries.transactions_page(session, user, queries.TxFilter(), 100)
-            if not rows:
-                raise RuntimeError("empty page")
-
-        status, first = get_json(url, auth)
-        if not full_page(status, first):
-            raise BenchError(f"GET /v1/transactions answered {status}: {str(first)[:300]}")
-        self.sampler.set_tag("read:warmup")
-        api_latency(url, auth, cfg.read_warmup, cfg.read_concurrency, full_page)
-        threaded_latency(driver_page, cfg.read_warmup, cfg.read_concurrency)
-        self.sampler.set_tag("read:api")
-        api = api_latency(url, auth, cfg.read_requests, cfg.read_concurrency, full_page)
-        self.sampler.set_tag("read:driver")
-        driver = threaded_latency(driver_page, cfg.read_requests, cfg.read_concurrency)
-        self.sampler.set_tag("idle")
-        return {
+        unfiltered = self.page_latency(
+            user, {}, queries.TxFilter(), cfg.read_requests, require_rows=True
+        )
+        out = {
             "user": user,
             "history_rows": run.get("accepted"),
-            "page_rows": len(first.get("items", [])),
-            "api": asdict(api),
-            "driver": asdict(driver),
+            "page_rows": unfiltered["page_rows"],
+            "api": unfiltered["api"],
+            "driver": unfiltered["driver"],
             "warmup_requests_each": cfg.read_warmup,
             "driver_call": "ingest.load.queries.transactions_page(session, user, TxFilter(), "
             "100) on one Session shared by the client threads",
+        }
+        pick = self.facts[run["size"]].rare_asset_wallet()
+        if pick is None:
+            raise BenchError(f"no crypto asset in the {run['size']}-row file to filter on")
+        asset, wallet = pick
+        flt = queries.TxFilter(asset=asset, wallet=wallet)
+        filtered = self.page_latency(
+            user, {"asset": asset, "wallet": wallet}, flt, cfg.filtered_requests
+        )
+        out["filtered"] = {
+            **filtered,
+            "asset": asset,
+            "wallet": wallet,
+            "asset_rows_in_file": sum(
+                n for (a, _), n in self.facts[run["size"]].asset_wallet_rows.items() if a == asset
+            ),
+            "driver_call": f"ingest.load.queries.transactions_page(session, user, "
+            f"TxFilter(asset={asset!r}, wallet={wallet!r}), 100)",
+        }
+        return out
+
+    def page_latency(
+        self, user: str, params: dict[str, str], flt: Any, requests: int, require_rows: bool = False
+    ) -> dict:
+        """The first page of `user`'s transactions (limit 100) under `flt`: `requests` times
+        through GET /v1/transactions with `params`, then as many driver calls, after warm-ups."""
+        from ingest.load.cassandra import get_session
+        from ingest.load.queries import transactions_page
+        from ingest.load.users import create_token
+
+        cfg = self.config
+        session = get_session(get_settings())
+        auth = {"Authorization": f"Bearer {create_token(session, user)}"}
+        query = "".join(f"&{k}={quote(v)}" for k, v in params.items())
+        url = f"{self.live_stack.api_url}/v1/transactions?limit=100{query}"
+
+        def good_page(status: int, body: Any) -> bool:
+            return (
+                status == 200
+                and isinstance(body, dict)
+                and isinstance(body.get("items"), list)
+                and (len(body["items"]) > 0 or not require_rows)
+            )
+
+        def driver_page() -> None:
+            rows, _ = transactions_page(session, user, flt, 100)
+            if require_rows and not rows:
+                raise RuntimeError("empty page")
+
+        status, first = get_json(url, auth, timeout=120)
+        if not good_page(status, first):
+            raise BenchError(f"GET {url} answered {status}: {str(first)[:300]}")
+        driver_rows, _ = transactions_page(session, user, flt, 100)
+        label = "filtered" if params else "unfiltered"
+        warmup = min(cfg.read_warmup, requests)
+        self.sampler.set_tag(f"read:{label}:warmup")
+        api_latency(url, auth, warmup, cfg.read_concurrency, good_page)
+        threaded_latency(driver_page, warmup, cfg.read_concurrency)
+        self.sampler.set_tag(f"read:{label}:api")
+        api = api_latency(url, auth, requests, cfg.read_concurrency, good_page)
+        self.sampler.set_tag(f"read:{label}:driver")
+        driver = threaded_latency(driver_page, requests, cfg.read_concurrency)
+        self.sampler.set_tag("idle")
+        return {
+            "page_rows": len(first["items"]),
+            "driver_page_rows": len(driver_rows),
+            "api": asdict(api),
+            "driver": asdict(driver),
         }
 
     def run_naive_fetcher(self, size: int) -> dict:

@@ -13,6 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.facts import RARE_MIN_ROWS
+
 STAGE_ORDER = ("upload", "parse", "store", "prices", "tax")
 CHART_NAME = "stage_timings.png"
 
@@ -194,6 +196,8 @@ def markdown(results: dict, json_path: Path, chart: Path | None, md_dir: Path) -
         *end_to_end_section(results),
         *price_section(results),
         *copy_section(results),
+        *together_section(results),
+        *storage_reads_section(results),
         *latency_section(results),
         *baseline_section(results),
     ]
@@ -384,18 +388,113 @@ def price_section(results: dict) -> list[str]:
     return out
 
 
-def copy_section(results: dict) -> list[str]:
-    c = results.get("copy_from")
+def _load_check(load: dict) -> str:
+    c = load.get("check")
     if not c:
+        return "The loaded table was not checked against the file."
+    return (
+        f"Checked against the file after the load: {c['loaded_rows']:,} rows in the table for "
+        f"{c['file_rows']:,} in the file, {c['sampled_rows']:,} sampled rows equal column by "
+        f"column ({c['sampled_quoted_descriptions']:,} of them descriptions with a quote)."
+    )
+
+
+def copy_section(results: dict) -> list[str]:
+    c, d = results.get("copy_from"), results.get("dsbulk")
+    out = []
+    if c:
+        out += [
+            "## Store stage vs cqlsh COPY FROM",
+            "",
+            f"`{c['command']}` on the {c['size']:,}-row file exported as canonical columns "
+            f"({c['exported_rows']:,} rows): {c['rows']:,} rows in {c['seconds']:.2f} s as cqlsh "
+            f"reports it = **{c['rows_per_s']:,.0f} rows/s** (whole cqlsh process "
+            f"{c['wall_seconds']:.2f} s; CPU {_pct(c.get('cpu'))}). {_load_check(c)}",
+            "",
+        ]
+    if d:
+        vs_copy = (
+            f" = {d['rows_per_s'] / c['rows_per_s']:.2f}x COPY FROM's"
+            if c and c.get("rows_per_s")
+            else ""
+        )
+        out += [
+            "## Second load anchor: DSBulk",
+            "",
+            f"`{d['command']}` on the same canonical CSV ({d['exported_rows']:,} rows): "
+            f"{d['rows']:,} rows ({d['failed']} failed) at **{d['rows_per_s']:,.0f} rows/s** as "
+            f"DSBulk reports it{vs_copy} ({d['seconds']:.2f} s at that rate; whole java process "
+            f"{d['wall_seconds']:.2f} s; CPU {_pct(d.get('cpu'))}). {_load_check(d)}",
+            "",
+        ]
+    return out
+
+
+def together_section(results: dict) -> list[str]:
+    t = results.get("concurrent_users")
+    if not t:
+        return []
+    rows = [
+        [
+            j["user"],
+            _f(j.get("accepted"), ","),
+            f"{j['answer_s'] * 1000:.0f} ms",
+            f"{j['e2e_s']:.2f} s",
+            f"{j['vs_single']:.2f}x",
+        ]
+        for j in t["jobs"]
+    ]
+    return [
+        "## Many users at once",
+        "",
+        f"{t['users']} users each upload `{t['file']}` ({t['rows_each']:,} rows) through "
+        f"POST /v1/uploads at the same moment ({t['price_cache']}): {t['rows']:,} rows in "
+        f"{t['wall_s']:.2f} s from the first byte sent to the last job's `succeeded` = "
+        f"**{t['rows_per_s']:,.0f} rows/s**; the single-user job of the same file took "
+        f"{t['single_user_e2e_s']:.2f} s. CPU {_pct(t.get('cpu'))}; largest worker "
+        f"{_mb((t.get('memory') or {}).get('ray_worker_largest_bytes'))}.",
+        "",
+        table(["user", "accepted", "202 after", "end to end", "vs single user"], rows),
+        "",
+    ]
+
+
+def storage_reads_section(results: dict) -> list[str]:
+    tomb, history = results.get("tombstones"), results.get("history_read")
+    out = []
+    if tomb:
+        per_row = tomb.get("per_live_row")
+        out += [
+            "## Tombstones read from the view (first upload)",
+            "",
+            f"User {tomb['user']}, every row of its transactions_view ({tomb['months']} months, "
+            f"{tomb['pages']} pages). Method: {tomb['method']}. The node counted "
+            f"**{tomb['tombstone_cells']:,} tombstone cells for {tomb['live_rows']:,} live rows"
+            f" = {_f(per_row, '.2f')} per live row** ({tomb['traced_reads']} traced reads).",
+            "",
+        ]
+    if history:
+        out += [
+            "## Reading a whole raw history (today's row read)",
+            "",
+            f"User {history['user']}: {history['rows']:,} rows of raw_transactions in "
+            f"{history['months']} month partitions read in **{history['seconds']:.2f} s** "
+            f"({_f(history.get('rows_per_s'), ',.0f')} rows/s) by {history['read_path']}. The "
+            "baseline of the columnar history's read (issue 24).",
+            "",
+        ]
+    return out
+
+
+def filtered_paths(f: dict | None) -> list[tuple[str, dict]]:
+    if not f:
         return []
     return [
-        "## Store stage vs cqlsh COPY FROM",
-        "",
-        f"`{c['command']}` on the {c['size']:,}-row file exported as canonical columns "
-        f"({c['exported_rows']:,} rows): {c['rows']:,} rows in {c['seconds']:.2f} s as cqlsh "
-        f"reports it = **{c['rows_per_s']:,.0f} rows/s** (whole cqlsh process "
-        f"{c['wall_seconds']:.2f} s; CPU {_pct(c.get('cpu'))}).",
-        "",
+        (
+            f"API ...&asset={f['asset']}&wallet={f['wallet']} ({f['page_rows']} rows on the page)",
+            f["api"],
+        ),
+        (f"driver (same filtered page, {f['driver_page_rows']} rows)", f["driver"]),
     ]
 
 
@@ -417,6 +516,7 @@ def latency_section(results: dict) -> list[str]:
         for name, v in (
             ("API GET /v1/transactions?limit=100", lat["api"]),
             ("driver (same page)", lat["driver"]),
+            *filtered_paths(lat.get("filtered")),
         )
     ]
     return [
@@ -424,8 +524,16 @@ def latency_section(results: dict) -> list[str]:
         "",
         f"User {lat['user']} ({_f(lat.get('history_rows'), ',')} rows), pages of "
         f"{lat['page_rows']} rows, {lat['api']['concurrency']} concurrent clients, "
-        f"{lat['warmup_requests_each']} warm-up requests each first (not counted). Driver: "
-        f"{lat['driver_call']}.",
+        f"up to {lat['warmup_requests_each']} warm-up requests each first (not counted; at most "
+        f"as many as the timed ones). Driver: {lat['driver_call']}."
+        + (
+            f" Filtered page: {f['driver_call']}, the file's rarest asset of at least "
+            f"{RARE_MIN_ROWS} rows ({f['asset_rows_in_file']:,} rows) in the wallet holding most "
+            "of them; the API and the driver apply the filter while paging (a page reads at most "
+            "TX_SCAN_BUDGET rows)."
+            if (f := lat.get("filtered"))
+            else ""
+        ),
         "",
         table(
             ["path", "requests", "errors", "p50 ms", "p99 ms", "mean ms", "max ms", "req/s"], rows

@@ -10,7 +10,7 @@ from typing import Any
 UPLOAD_MARGIN_S = 0.050
 STORE_VS_COPY = 1.5
 PARSE_VS_STORE = 10.0
-API_VS_DRIVER_P99 = 3.0
+API_VS_DRIVER_P99 = 2.0  # issue 24: the unfiltered and a filtered page (was 3x)
 BASELINE_SPEEDUP = 25.0  # cold price cache (the rate-limit floor is about 31x at 10k)
 WARM_BASELINE_SPEEDUP = 50.0  # warm price cache
 DERIVED_PER_INPUT = 1.5  # derived rows left per input row, largest file
@@ -22,7 +22,7 @@ class Target:
     name: str
     requirement: str
     achieved: str = ""
-    verdict: str = "NOT MEASURED"  # MET | MISSED | NOT MEASURED
+    verdict: str = "NOT MEASURED"  # MET | MISSED | NOT MEASURED | REPORTED (a figure, no bound)
     by_how_much: str = ""
     evaluated_on: str = ""
 
@@ -210,6 +210,7 @@ def evaluate(results: dict[str, Any]) -> list[dict]:
         )
     out.append(t)
     out.extend(_issue7_targets(results))
+    out.extend(issue24_targets(results))
     return [asdict(x) for x in out]
 
 
@@ -251,6 +252,125 @@ def _issue7_targets(results: dict[str, Any]) -> list[Target]:
         at_most(t, big_b / small_b, MEMORY_GROWTH)
         t.achieved = (
             f"{big_b / 2**20:,.0f} MiB vs {small_b / 2**20:,.0f} MiB = {big_b / small_b:.2f}x"
+        )
+    out.append(t)
+    return out
+
+
+TOGETHER_VS_COPY = 0.7  # many users at once: aggregate rows/s vs COPY FROM's
+TOGETHER_SLOWEST = 3.0  # no concurrent job slower than this x the single-user job
+CHUNK_READ_SPEEDUP = 5.0  # reading a history from chunks vs today's row read
+
+
+def _checked(load: dict) -> str:
+    check = load.get("check") or {}
+    return (
+        f"table checked against the file: {check.get('loaded_rows', 0):,} rows, "
+        f"{check.get('sampled_rows', 0):,} sampled rows equal "
+        f"({check.get('sampled_quoted_descriptions', 0):,} with quoted descriptions)"
+    )
+
+
+def issue24_targets(results: dict[str, Any]) -> list[Target]:
+    out: list[Target] = []
+    run, copy, ds = _largest_run(results), results.get("copy_from"), results.get("dsbulk")
+
+    t = Target("DSBulk vs cqlsh COPY FROM (second load anchor)", "reported: rows/s of each load")
+    if ds and copy and copy.get("rows_per_s"):
+        t.evaluated_on = f"{ds['size']} rows, canonical CSV"
+        ratio = ds["rows_per_s"] / copy["rows_per_s"]
+        t.achieved = (
+            f"DSBulk {ds['rows_per_s']:,.0f} vs COPY {copy['rows_per_s']:,.0f} rows/s = "
+            f"{ratio:.2f}x; each {_checked(ds)}"
+        )
+        t.verdict, t.by_how_much = "REPORTED", f"{ratio:.2f}x COPY FROM's rows/s"
+    out.append(t)
+
+    t = Target("largest file end to end vs DSBulk", "reported: the ratio to the second anchor")
+    if run and ds and ds.get("seconds"):
+        t.evaluated_on = f"{run['size']} rows (cold price cache)"
+        ratio = run["e2e_s"] / ds["seconds"]
+        t.achieved = f"{run['e2e_s']:.1f} s vs {ds['seconds']:.1f} s = {ratio:.2f}x"
+        t.verdict = "REPORTED"
+        t.by_how_much = f"{ratio / E2E_VS_COPY:.2f}x the {E2E_VS_COPY:g}x asked of COPY FROM"
+    out.append(t)
+
+    together = results.get("concurrent_users")
+    t = Target(
+        "many users at once: aggregate rows/s vs COPY FROM",
+        f"users uploading at the same moment: total rows / wall >= {TOGETHER_VS_COPY:g}x "
+        "COPY FROM's rows/s",
+    )
+    if together and copy and copy.get("rows_per_s"):
+        t.evaluated_on = f"{together['users']} users x {together['rows_each']:,} rows"
+        ratio = together["rows_per_s"] / copy["rows_per_s"]
+        at_least(t, ratio, TOGETHER_VS_COPY)
+        t.achieved = (
+            f"{together['rows_per_s']:,.0f} vs {copy['rows_per_s']:,.0f} rows/s = {ratio:.2f}x "
+            f"({together['rows']:,} rows in {together['wall_s']:.1f} s)"
+        )
+    out.append(t)
+
+    t = Target(
+        "many users at once: slowest job vs the single-user job",
+        f"no job slower than {TOGETHER_SLOWEST:g}x the single-user job of the same file",
+    )
+    if together:
+        t.evaluated_on = f"{together['users']} users x {together['rows_each']:,} rows"
+        at_most(t, together["slowest_vs_single"], TOGETHER_SLOWEST)
+        t.achieved = (
+            f"slowest {together['slowest_e2e_s']:.1f} s vs single {together['single_user_e2e_s']:.1f}"
+            f" s = {together['slowest_vs_single']:.2f}x"
+        )
+    out.append(t)
+
+    tomb = results.get("tombstones")
+    t = Target(
+        "tombstones per live view row read (first upload)",
+        "0 tombstone cells per live row reading a first upload's whole view (query tracing)",
+    )
+    if tomb and tomb.get("per_live_row") is not None:
+        t.evaluated_on = f"user {tomb['user']} ({tomb['live_rows']:,} rows, {tomb['pages']} pages)"
+        t.achieved = (
+            f"{tomb['tombstone_cells']:,} tombstone cells / {tomb['live_rows']:,} live rows = "
+            f"{tomb['per_live_row']:.2f}"
+        )
+        t.verdict = "MET" if tomb["tombstone_cells"] == 0 else "MISSED"
+        t.by_how_much = (
+            "none" if t.verdict == "MET" else f"{tomb['per_live_row']:.2f} per row over 0"
+        )
+    out.append(t)
+
+    history = results.get("history_read")
+    t = Target(
+        "reading a whole history: chunks vs rows",
+        f"the chunk read >= {CHUNK_READ_SPEEDUP:g}x faster than today's row read",
+    )
+    if history:
+        t.evaluated_on = f"user {history['user']} ({history['rows']:,} rows)"
+        t.achieved = (
+            f"row read {history['seconds']:.2f} s ({history['rows_per_s']:,.0f} rows/s); "
+            "chunk read not built yet"
+        )
+    out.append(t)
+
+    lat = results.get("read_latency") or {}
+    filtered = lat.get("filtered")
+    t = Target(
+        "read API p99 vs driver p99, filtered page",
+        f"GET /v1/transactions?limit=100&asset=..&wallet=.. p99 <= {API_VS_DRIVER_P99:g}x the "
+        "driver's p99 for the same page",
+    )
+    if filtered:
+        t.evaluated_on = (
+            f"user {lat['user']}: asset {filtered['asset']} ({filtered['asset_rows_in_file']:,} "
+            f"rows), wallet {filtered['wallet']}"
+        )
+        ratio = filtered["api"]["p99_ms"] / filtered["driver"]["p99_ms"]
+        at_most(t, ratio, API_VS_DRIVER_P99)
+        t.achieved = (
+            f"{filtered['api']['p99_ms']:.1f} ms vs {filtered['driver']['p99_ms']:.1f} ms = "
+            f"{ratio:.2f}x"
         )
     out.append(t)
     return out

@@ -153,24 +153,31 @@ def lib_dir(settings: Settings) -> Path:
 def fetch_server(settings: Settings) -> Path:
     """Download cassandra-all and its runtime dependencies once; return the lib folder."""
     lib = lib_dir(settings)
-    marker = lib / f"cassandra-all-{settings.cassandra_version}.jar"
-    if marker.exists():
+    if (lib / f"cassandra-all-{settings.cassandra_version}.jar").exists():
         return lib
+    return fetch_maven_jars(
+        POM.format(version=settings.cassandra_version),
+        lib,
+        f"Cassandra {settings.cassandra_version}",
+        "set LEDGERFLOW_CASSANDRA_HOSTS to use a cluster",
+    )
+
+
+def fetch_maven_jars(pom: str, lib: Path, what: str, otherwise: str) -> Path:
+    """`mvn dependency:copy-dependencies` of `pom`'s runtime dependencies into `lib` (its parent
+    holds the pom; the folder appears whole or not at all); return `lib`."""
     mvn = shutil.which("mvn")
     if not mvn:
         raise NodeError(
-            "step 'fetch server': Maven (mvn) is not on PATH. Install Maven "
-            "(apt-get install maven) or set LEDGERFLOW_CASSANDRA_HOSTS to use a cluster."
+            f"step 'fetch {what}': Maven (mvn) is not on PATH. Install Maven "
+            f"(apt-get install maven) or {otherwise}."
         )
     work = lib.parent
     work.mkdir(parents=True, exist_ok=True)
-    (work / "pom.xml").write_text(POM.format(version=settings.cassandra_version))
+    (work / "pom.xml").write_text(pom)
     tmp = work / "lib.partial"
     shutil.rmtree(tmp, ignore_errors=True)
-    print(
-        f"fetching Cassandra {settings.cassandra_version} from Maven Central into {lib} ...",
-        file=sys.stderr,
-    )
+    print(f"fetching {what} from Maven Central into {lib} ...", file=sys.stderr)
     proc = subprocess.run(
         [
             mvn,
@@ -187,7 +194,7 @@ def fetch_server(settings: Settings) -> Path:
     )
     if proc.returncode != 0:
         raise NodeError(
-            "step 'fetch server': mvn dependency:copy-dependencies failed:\n"
+            f"step 'fetch {what}': mvn dependency:copy-dependencies failed:\n"
             f"{proc.stdout[-3000:]}{proc.stderr[-3000:]}\n"
             "Check that Maven Central is reachable (mvn -v; ~/.m2/settings.xml)."
         )
