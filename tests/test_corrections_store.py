@@ -1,4 +1,4 @@
-"""Corrections in the real Cassandra node (migration 016): recorded in order with who and when,
+"""Corrections in the real Cassandra node (migration 012): recorded in order with who and when,
 read back exactly, undone by a recorded Undo, listed newest first for the audit; which uploads
 hold a row, as deleting an upload needs it."""
 

@@ -10,7 +10,7 @@ Built here:
   canonical table, forced and forbidden transfer pairs, stated cost bases, corrections that
   changed nothing); `touched_from(...)` -> earliest timestamp per asset a set of corrections
   changes. Pure: no Ray, no Cassandra.
-- `store`: the `corrections` table (migration 016): record, list in order, undo, audit listing;
+- `store`: the `corrections` table (migration 012): record, list in order, undo, audit listing;
   and which uploads hold each stored row (`upload_rows`), which deleting an upload needs.
 
 What the wiring step (on the ports of issue 20) must do:

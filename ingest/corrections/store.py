@@ -1,4 +1,4 @@
-"""A user's corrections in Cassandra (table `corrections`, migration 016): record, list in
+"""A user's corrections in Cassandra (table `corrections`, migration 012): record, list in
 recorded order, undo (itself a recorded correction), the audit list; and which uploads hold each
 stored row (`upload_rows`), which deleting an upload needs."""
 
