@@ -104,7 +104,9 @@ def test_job_and_cli_agree_in_the_users_currency(ray_local, session, tmp_path, c
 @pytest.mark.parametrize("currency", ["EUR", "GBP"])
 def test_fetched_prices_are_in_the_users_currency(ray_local, session, tmp_path, currency):
     """Binance crypto-for-crypto trades have no fiat side: their value comes from the price
-    service, asked, cached and read back in the user's currency."""
+    service, asked, cached and read back in the user's currency. A row's price is its asset's
+    fetched point, or, when the other side (a stablecoin first) valued the row, the unit price
+    that value implies (value / amount)."""
     user = f"fxp-{currency.lower()}-{uuid.uuid4().hex[:8]}"
     put_user_settings(session, user, UserSettings(Method.FIFO, Pooling.PER_WALLET, currency))
     path = tmp_path / "binance.csv"
@@ -122,12 +124,20 @@ def test_fetched_prices_are_in_the_users_currency(ray_local, session, tmp_path, 
             for a in (row["sent_asset"], row["received_asset"])
             if a
         }
+        amounts = {
+            row["sent_asset"]: row["sent_amount"],
+            row["received_asset"]: row["received_amount"],
+        }
+        implied = {
+            a: float(amounts[b]) * p_b / float(amounts[a])
+            for a in expected
+            for b, p_b in expected.items()
+            if b != a and p_b and amounts.get(a) and amounts.get(b)
+        }
         got = float(row["price"])
-        assert any(p and abs(got - p) <= 1e-9 * p + 1e-12 for p in expected.values()), (
-            row["tx_id"],
-            got,
-            expected,
-        )
+        assert any(p and abs(got - p) <= 1e-9 * p + 1e-12 for p in expected.values()) or any(
+            abs(got - p) <= 1e-6 * p for p in implied.values()
+        ), (row["tx_id"], got, expected, implied)
         usd = {a: paths.price_at(a, ts) for a in expected}
         assert not any(p and abs(got - p) <= 1e-9 * p for p in usd.values()), "priced in USD"
         assert Decimal(row["value"]) > 0

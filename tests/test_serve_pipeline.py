@@ -68,8 +68,9 @@ def test_upload_watch_until_succeeded_with_exact_counts(
     out = capsys.readouterr().out
     assert code == 0, out
     job_id = re.search(r"^job ([0-9a-f-]{36})$", out, re.M).group(1)
-    assert f"succeeded: {GOOD_ROWS} rows accepted, {len(BAD_LINES)} rejected" in out
-    assert f"rejected rows: {serve_app.base_url}/v1/jobs/{job_id}/errors" in out
+    assert f"succeeded: {GOOD_ROWS} new transactions, 0 already stored" in out
+    assert f"  {len(BAD_LINES)} rows rejected: " in out
+    assert f"rejected and skipped rows: {serve_app.base_url}/v1/jobs/{job_id}/errors" in out
 
     client = httpx.Client(
         base_url=serve_app.base_url, timeout=30, headers={"Authorization": f"Bearer {token}"}

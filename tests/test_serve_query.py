@@ -416,7 +416,9 @@ def test_users_see_only_their_own_data(world, alice, bob):
     assert ok(bob.get("/v1/gains", params={"year": "2024"}))["items"] == []
     assert ok(bob.get("/v1/gains", params={"year": "2024"}))["totals"]["proceeds"] == "650"
     bob_csv = bob.get("/v1/reports/form8949.csv", params={"year": "2024"}).text
-    assert [line.split(",")[1] for line in bob_csv.splitlines()[1:]] == ["0.01 BTC"]
+    header, *lines = bob_csv.splitlines()
+    at = header.split(",").index("description")
+    assert [line.split(",")[at] for line in lines] == ["0.01 BTC"]
     assert [f["tx_id"] for f in ok(bob.get("/v1/reconciliation"))["items"]] == ["b1"]
 
 
