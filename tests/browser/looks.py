@@ -9,14 +9,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
 AXE = Path(__file__).with_name("axe.min.js")
 SERIOUS = ("serious", "critical")
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 768}
 
 
+FITS = "document.documentElement.scrollWidth <= window.innerWidth"
+# A chart's canvas keeps its old width until its ResizeObserver fires after a window change:
+# the page gets this long to settle before its width is judged.
+SETTLE_MS = 5_000
+
+
 def assert_fits_the_width(page) -> None:
     """The page scrolls only up and down: wide tables scroll inside their own region."""
+    try:
+        page.wait_for_function(FITS, timeout=SETTLE_MS)
+    except PlaywrightTimeout:
+        pass  # judged (and explained) below
     scroll_width, inner_width = page.evaluate(
         "[document.documentElement.scrollWidth, window.innerWidth]"
     )

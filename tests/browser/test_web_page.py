@@ -29,6 +29,7 @@ pytestmark = [
 ]
 
 JOB_TIMEOUT_MS = 240_000
+FORMAT_FIXTURES = Path(__file__).parents[1] / "fixtures" / "formats"
 # 1-based file lines of the rows this test breaks (header is line 1).
 BROKEN_LINES = (4, 9)
 
@@ -200,6 +201,21 @@ def test_upload_to_recompute_end_to_end(
         timeout=30,
     )
     assert Path(download.path()).read_bytes() == api.content and api.content
+    # The lines resting on a zero cost basis are counted beside the downloads, as the API says.
+    summary = httpx.get(
+        f"{base}/v1/reports/summary",
+        params={"year": year},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    ).json()
+    note = page.locator(".basis-note")
+    if summary["zero_cost_basis_lines"]:
+        expect(note).to_contain_text(
+            f"{summary['zero_cost_basis_lines']:,} of {summary['disposal_lines']:,} disposal "
+            f"lines of {year} use a zero cost basis"
+        )
+    else:
+        expect(note).to_contain_text(f"All {summary['disposal_lines']:,} disposal lines")
 
     # Balances with the holdings chart.
     page.get_by_role("link", name="Balances").click()
@@ -281,6 +297,21 @@ def test_a_file_with_every_row_rejected_shows_nothing_imported(
     row = page.locator(".jobs-table tbody tr").first
     expect(row).to_have_attribute("data-status", "failed")
     expect(row.locator(".job-error")).to_contain_text("nothing imported")
+
+
+def test_a_job_says_how_its_slashed_dates_were_read(
+    serve_app, session, fresh_user, browser_page, shot
+):
+    """04/06/2022 reads two ways: the file's 15/06/2022 decides day first, and the job says so."""
+    page = browser_page
+    page.set_viewport_size(DESKTOP)
+    sign_in(page, serve_app.base_url, create_token(session, fresh_user("web-dates")))
+    upload(page, FORMAT_FIXTURES / "koinly_day_first.csv", fmt="koinly")
+    job = page.locator(".upload-item .job").first
+    expect(job).to_have_attribute("data-status", "succeeded", timeout=JOB_TIMEOUT_MS)
+    notes = job.locator(".job-notes")
+    expect(notes).to_contain_text("slashed dates read day first (D/M/Y), as '15/06/2022")
+    look_at(page, shot, "11-date-notes", notes)
 
 
 # A spreadsheet no format knows; every row has a fiat side, so valuing it needs no prices.

@@ -138,6 +138,10 @@ export function JobProgress({ jobId, onFinished, label }) {
           : null}
       </p>
       <${ImportSummary} job=${job} />
+      ${job.notes?.length
+        ? html`<ul class="job-notes" aria-label="How the file was read">
+            ${job.notes.map((note) => html`<li>${note}</li>`)}</ul>`
+        : null}
       ${job.error ? html`<p class="error" role="alert">${job.error}</p>` : null}
       <${ErrorLine} error=${error} />
     </div>`;

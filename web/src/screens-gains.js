@@ -3,7 +3,7 @@ import { html } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
 import { getBlob, getJson } from "./api.js";
 import { BarChart, ErrorLine, Loading, Money, ScrollBox } from "./components.js";
-import { amountText, timeText } from "./format.js";
+import { amountText, countText, timeText } from "./format.js";
 
 const num = (v) => (v === null || v === undefined ? 0 : Number(v));
 /** The sum of a money field, in whole cents (exact for the rounded figures shown). */
@@ -61,6 +61,7 @@ export function GainsScreen({ currency, method }) {
   const [detail, setDetail] = useState(null);
   const [error, setError] = useState(null);
   const [downloadError, setDownloadError] = useState(null);
+  const [lines, setLines] = useState(null); // the year's disposal lines and those at zero basis
 
   useEffect(() => {
     getJson("/v1/gains").then((page) => {
@@ -71,7 +72,9 @@ export function GainsScreen({ currency, method }) {
   useEffect(() => {
     if (!year) return;
     setDetail(null);
+    setLines(null);
     getJson("/v1/gains", { year, limit: 1000 }).then(setDetail, setError);
+    getJson("/v1/reports/summary", { year }).then(setLines, () => setLines(null));
   }, [year]);
 
   if (error) return html`<section><h1>Gains</h1><${ErrorLine} error=${error} /></section>`;
@@ -114,6 +117,16 @@ export function GainsScreen({ currency, method }) {
                   .catch(setDownloadError);
               }}>Download ${r.label} (${year})</button>`)}
         </div>
+        ${lines && lines.disposal_lines ? html`
+          <p class=${`basis-note${lines.zero_cost_basis_lines ? " warn" : ""}`}>
+            ${lines.zero_cost_basis_lines
+              ? html`<strong>${countText(lines.zero_cost_basis_lines)}</strong> of
+                  ${" "}${countText(lines.disposal_lines)} disposal lines of ${year} use a zero
+                  cost basis: no acquisition of those units is known, so their whole proceeds
+                  count as gain.`
+              : `All ${countText(lines.disposal_lines)} disposal lines of ${year} have a known
+                  cost basis.`}
+          </p>` : null}
         <${ErrorLine} error=${downloadError} />
         ${!detail ? html`<${Loading} what="Year" />` : html`
           <${BarChart} title=${`Gain and income per asset, ${year}`} currency=${currency}

@@ -70,7 +70,8 @@ export function UploadScreen({ choices }) {
           <p><strong>Drop CSV files here</strong> or press to choose</p>
           <p id="drop-hint" class="muted">${files.length
             ? files.map((f) => `${f.name} (${bytesText(f.size)})`).join(", ")
-            : "Koinly, Coinbase, Binance or Kraken exports; several at once are fine"}</p>
+            : "Exports of Koinly, Coinbase, Binance, Kraken, Bybit, OKX, KuCoin, Gemini, Bitstamp, "
+              + "Crypto.com or Bitvavo, or any CSV through a column mapping; several at once are fine"}</p>
         </div>
         <label for="files" class="visually-hidden">CSV files</label>
         <input id="files" ref=${picker} type="file" multiple tabindex="-1"
