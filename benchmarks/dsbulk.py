@@ -85,9 +85,10 @@ def fetch_dsbulk() -> Path:
 
 
 def parse_summary(output: str) -> tuple[int, int, float]:
-    """(total, failed, rows/s) from DSBulk's summary table
-    (` total | failed | rows/s | p50ms | ...` then a line of figures)."""
-    match = SUMMARY_RE.search(output.split("total | failed | rows/s", 1)[-1])
+    """(total, failed, rows/s) from DSBulk's final summary table
+    (` total | failed | rows/s | p50ms | ...` then a line of figures). Without a terminal DSBulk
+    also prints the table as it goes: the last one is the operation's."""
+    match = SUMMARY_RE.search(output.rsplit("total | failed | rows/s", 1)[-1])
     if "total | failed | rows/s" not in output or match is None:
         raise ValueError("no DSBulk summary ('total | failed | rows/s') in its output")
     total, failed, rate = (int(g.replace(",", "")) for g in match.groups())

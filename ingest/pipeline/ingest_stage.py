@@ -46,7 +46,7 @@ from ingest.extract.parse import (
     partition_legs,
 )
 from ingest.load import jobs
-from ingest.load.transactions import count_present, store_transactions
+from ingest.load.transactions import count_present, store_transactions, user_months
 from ingest.observe import metrics
 from ingest.pipeline.context import JobContext
 from ingest.pipeline.executors import Executor
@@ -207,14 +207,17 @@ def finalize_partition_task(
     return stats, table
 
 
-def store_partition_task(ctx: JobContext, part: int, table: pa.Table) -> int:
+def store_partition_task(
+    ctx: JobContext, part: int, table: pa.Table, stored_months: frozenset[int]
+) -> int:
     """Store one partition's rows; returns how many of them were stored before (by another
-    job: the same file uploaded again), read just before each slice is written."""
+    job: the same file uploaded again), read just before each slice is written, in the months
+    the user had when the store began (`stored_months`)."""
     total, present = table.num_rows, 0
     session = ctx.session()
     for start in range(0, total, STORE_SLICE_ROWS):
         rows = table.slice(start, STORE_SLICE_ROWS)
-        present += count_present(session, rows, ctx.job.job_id)
+        present += count_present(session, rows, ctx.job.job_id, stored_months)
         store_transactions(session, rows, ctx.job.job_id)
         ctx.progress.report(Stage.STORE, part, min(total, start + STORE_SLICE_ROWS), total)
     metrics.rows(stored=total)
@@ -285,8 +288,12 @@ def run_ingest(ctx: JobContext, executor: Executor, done: StageResults) -> Stage
         )
         for p in range(n_parts)
     ]
+    # Read once, before any store task writes: where another job's rows can already be.
+    stored_months = frozenset(user_months(ctx.session(), job.user_id))
     stores = [
-        executor.submit(store_partition_task, ctx, p, table, name=f"store:{job.job_id}:{p}")
+        executor.submit(
+            store_partition_task, ctx, p, table, stored_months, name=f"store:{job.job_id}:{p}"
+        )
         for p, (_stats, table) in enumerate(finalized)
     ]
     chunk_stats: list[ChunkStats] = executor.get([out[0] for out in chunk_outputs])
