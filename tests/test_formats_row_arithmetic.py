@@ -65,8 +65,26 @@ def test_bitvavo_amounts_include_the_fee_so_it_is_not_charged_twice() -> None:
         "EUR",
         D("10"),
     )
+    # a row whose Amount x Quote Price is the paid amount itself: its fee is on top, and said so
+    top = tx["t-top"]
+    assert sides(top) == ("buy", "EUR", D("30.00"), "ETH", D("0.01"), "EUR", D("0.075"))
+    assert top["sent_amount"] == D("0.01") * D("3000")
+    assert "fee '0.075' charged on top" in top["description"]
     assert rejected(result) == [
-        (8, "fee '0.06' in column Fee amount exceeds the amount it is included in", False)
+        (
+            8,
+            "fee '0.06' in column Fee amount exceeds the amount it is included in; Amount x Quote "
+            "Price does not match Received / Paid Amount (fee excluded) (0.03 vs 0.05): not a "
+            "trade row as read",
+            False,
+        ),
+        # 0.001 BTC at 50,000 is 50 EUR, not about 5: the columns do not mean what they say
+        (
+            10,
+            "Amount x Quote Price does not match Received / Paid Amount (fee excluded) (50 vs "
+            "5.01): not a trade row as read",
+            False,
+        ),
     ]
 
 
