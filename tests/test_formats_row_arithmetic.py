@@ -280,17 +280,53 @@ def test_binance_auto_invest_buys_units_with_the_amount_per_period_fee_on_top() 
     assert rejected(result) == [(4, "skipped: status 'Failed' is not a completed purchase", True)]
 
 
-def test_new_versions_are_registered_and_listed_in_the_readme() -> None:
+def test_binance_auto_invest_2022_layout_zone_in_the_date_column_name() -> None:
+    # Auto-Invest Date(UTC), Holding Coin, Amount per period, Trading Fee, Units, From, Status
+    result = by_name("binance_auto_invest_2022")
+    assert result.version == "binance-auto-invest-2022"
+    tx = by_line(result)
+    # 20 USDT bought 0.00066 BTC; the 0.005 USDT fee on top: the period debited 20.005 USDT
+    assert sides(tx[2]) == ("trade", "USDT", D("20"), "BTC", D("0.00066"), "USDT", D("0.005"))
+    assert tx[2]["sent_amount"] + tx[2]["fee_amount"] == D("20.005")
+    assert str(tx[2]["timestamp"]) == "2022-06-01 07:00:00+00:00"
+    assert sides(tx[3]) == ("trade", "BUSD", D("10"), "ETH", D("0.0055"), "BUSD", D("0.0025"))
+    assert rejected(result) == [(4, "skipped: status 'Failed' is not a completed purchase", True)]
+    # the zone is the column's: tz does not move it
+    moved = by_name("binance_auto_invest_2022", tz="Asia/Tokyo")
+    assert (
+        moved.table.column("timestamp").to_pylist() == result.table.column("timestamp").to_pylist()
+    )
+
+
+def test_binance_eth2_staking_history_is_one_holding_and_wbeth_is_not_guessed() -> None:
+    # Date(UTC), Coin, Token, Amount, Status: ETH staked for the BETH receipt, one for one
+    result = by_name("binance_eth2_staking")
+    assert result.version == "binance-eth2-staking"
+    assert result.table.num_rows == 0  # no disposal, no acquisition: the ETH stays held
+    same = "skipped: ETH on both sides: a rename or migration of one asset, no disposal"
+    assert rejected(result) == [
+        (2, same, True),
+        (3, same, True),
+        (4, "skipped: status 'Failed' is not a completed staking", True),
+        (
+            5,
+            "Token 'WBETH' is no 1:1 receipt of the Coin: the file does not state how much of it "
+            "was received",
+            False,
+        ),
+    ]
+
+
+def test_every_registered_version_is_listed_in_the_readme_table() -> None:
     from pathlib import Path
 
     from ingest.extract.formats import FORMATS
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    for name, source in (
-        ("coinbase-2019", "coinbase"),
-        ("coinbase-pro-fills", "coinbase"),
-        ("coinbase-pro-account", "coinbase"),
-        ("binance-auto-invest", "binance"),
-    ):
-        assert FORMATS[name].source_name == source  # GET /v1/formats lists FORMATS
-        assert f"| {source} | `{name}` |" in readme
+    # GET /v1/formats lists FORMATS; the README's Supported sources table must list the same
+    missing = [
+        name for name, spec in FORMATS.items() if f"| {spec.source_name} | `{name}` |" not in readme
+    ]
+    assert missing == []
+    assert FORMATS["binance-eth2-staking"].source_name == "binance"
+    assert FORMATS["binance-auto-invest-2022"].source_name == "binance"

@@ -562,6 +562,20 @@ def parse_timestamp(
     return pc.if_else(pc.fill_null(zoned, False), explicit, local)
 
 
+def time_in_header_zone(
+    table: pa.Table, column: str, checks: RowChecks, ctx: ParseContext
+) -> pa.Array:
+    """The time column, in the zone its name states (`{utc}`: "Filled Time(UTC+08:00)" reads
+    its values at +08:00, "Date(UTC)" at UTC); a name without a zone: `ctx.tz`."""
+    values = text(table, column)
+    zone = text(table, "header_utc")
+    if zone.null_count == len(zone) or len(zone) == 0:
+        return parse_timestamp(values, column, checks, ctx.tz)
+    offset = pc.replace_substring_regex(zone, r"^UTC", "")
+    offset = pc.if_else(pc.equal(offset, ""), "Z", offset)
+    return parse_timestamp(pc.binary_join_element_wise(values, offset, ""), column, checks, None)
+
+
 # A slashed date as exchanges and Excel write it: M/D/YYYY or D/M/YY, maybe a time (seconds,
 # fractions, AM/PM optional) and a zone.
 SLASHED_DATE = (
