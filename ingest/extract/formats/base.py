@@ -504,26 +504,13 @@ def check_timezone(tz: str) -> str:
 _PLAIN_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?: UTC|Z)?$"
 
 
-def parse_timestamp(
-    values: pa.Array, column: str, checks: RowChecks, tz: str | None, *, month_first: bool = False
-) -> pa.Array:
+def parse_timestamp(values: pa.Array, column: str, checks: RowChecks, tz: str | None) -> pa.Array:
     """UTC timestamps from text like '2024-01-05 14:03:00 UTC', '2024-01-05T14:03:00.123+02:00',
-    '24-01-05 14:03:00' (Binance's two-digit year) or a bare date; `month_first` also reads US
-    dates '1/5/2024 14:03' (Coinbase 2017). Text without a zone is local time in `tz` (None:
-    UTC). Validates the calendar: 2024-02-30 is rejected, not rolled over."""
+    '24-01-05 14:03:00' (Binance's two-digit year) or a bare date (slashed dates, '1/5/2024
+    14:03', are rewritten to this form per file before a format reads them: parse.iso_dates).
+    Text without a zone is local time in `tz` (None: UTC). Validates the calendar: 2024-02-30
+    is rejected, not rolled over."""
     checks.reject(values.is_null(), f"missing date in column {column}")
-    if month_first:
-        shown = values
-        values = pc.replace_substring_regex(values, r"^(\d)/", r"0\1/")
-        values = pc.replace_substring_regex(values, r"^(\d{2})/(\d)/", r"\1/0\2/")
-        values = pc.replace_substring_regex(values, r"^(\d{2})/(\d{2})/(\d{4})", r"\3-\1-\2")
-        values = pc.replace_substring_regex(values, r"^(\d{4}-\d{2}-\d{2}) (\d):", r"\1 0\2:")
-        inner = RowChecks(len(values))
-        out = parse_timestamp(values, column, inner, tz)
-        checks.reject(
-            pc.and_(shown.is_valid(), out.is_null()), f"bad date '{{}}' in column {column}", shown
-        )
-        return out
     if pc.all(pc.match_substring_regex(values, _PLAIN_TIMESTAMP)).as_py() is not False:
         iso = pc.binary_join_element_wise(
             pc.utf8_slice_codeunits(values, 0, 10), pc.utf8_slice_codeunits(values, 11, 19), "T"

@@ -17,7 +17,8 @@
   the tax result is the same as with the fee split out; no separate fee is shown.
 
 Timestamps of these versions are UTC (Coinbase documents its reports in UTC; the newer ones
-write the zone); dates are ISO, except the MM/DD/YYYY of coinbase-2017 and coinbase-2019.
+write the zone); dates are ISO, except the MM/DD/YYYY of coinbase-2017 and coinbase-2019 (read
+month first, the versions' date_order, unless a value in the file shows day first).
 
 Coinbase Pro (Exchange, 2018-2022) wrote two other reports, read by their own functions below:
 - coinbase-pro-fills: portfolio, trade id, product, side, created at, size, size unit, price,
@@ -62,7 +63,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import ROUND_HALF_EVEN, Decimal
-from functools import partial
 
 import numpy as np
 import pyarrow as pa
@@ -144,14 +144,10 @@ _CONVERTED = (
 )
 
 
-def to_legs(
-    table: pa.Table, ctx: ParseContext, *, month_first: bool = False
-) -> tuple[pa.Table, RowChecks]:
+def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     n = table.num_rows
     checks = RowChecks(n)
-    ts = parse_timestamp(
-        text(table, "Timestamp"), "Timestamp", checks, ctx.tz, month_first=month_first
-    )
+    ts = parse_timestamp(text(table, "Timestamp"), "Timestamp", checks, ctx.tz)
     tx_type = text(table, "Transaction Type")
     kind, income_label = lookup(tx_type, KINDS, 2)
     checks.reject(tx_type.is_null(), "missing transaction type in column Transaction Type")
@@ -302,7 +298,6 @@ def _version(
     description: str,
     *,
     rename: dict[str, str] | None = None,
-    month_first: bool = False,
     zoned: bool = True,
 ) -> FormatSpec:
     return FormatSpec(
@@ -312,7 +307,7 @@ def _version(
         description=description,
         rename=rename or {},
         optional_columns=("ID",) if "ID" not in columns else (),
-        to_legs=partial(to_legs, month_first=month_first),
+        to_legs=to_legs,
         zoned=zoned,  # '2024-01-05 14:03:00 UTC'; 2017's US dates carry no zone
     )
 
@@ -488,7 +483,6 @@ VERSIONS = (
         ),
         "transaction history 2017-2019 (USD Subtotal, ..., dates MM/DD/YYYY)",
         rename={**_CCY_NAMES, "{ccy} Total (inclusive of fees)": TOTAL, "{ccy} Fees": FEES},
-        month_first=True,
         zoned=False,
     ),
     _version(
@@ -506,7 +500,6 @@ VERSIONS = (
             "{ccy} Spot Price at Transaction": PRICE,
             "{ccy} Amount Transacted (Inclusive of Coinbase Fees)": TOTAL,
         },
-        month_first=True,
         zoned=False,
     ),
     FormatSpec(
