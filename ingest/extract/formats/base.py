@@ -706,6 +706,47 @@ def lookup(keys: pa.Array, table: dict[str, tuple[str | None, ...]], width: int)
     return [pa.array([table[n][i] for n in names], pa.string()).take(idx) for i in range(width)]
 
 
+def read_kind(
+    table: pa.Table,
+    column: str,
+    kinds: dict[str, tuple[str | None, ...]],
+    width: int,
+    checks: RowChecks,
+    noun: str = "type",
+) -> tuple[pa.Array, list[pa.Array]]:
+    """(the text of the column naming each row's kind, its `kinds` entry: one array per tuple
+    position, as `lookup`). A row without one, or with one no rule maps, is rejected naming
+    it ("unknown type 'x' in column Type"): never a guess."""
+    values = text(table, column)
+    found = lookup(values, kinds, width)
+    checks.reject(values.is_null(), f"missing {noun} in column {column}")
+    checks.reject(
+        pc.and_(values.is_valid(), found[0].is_null()),
+        f"unknown {noun} '{{}}' in column {column}",
+        values,
+    )
+    return values, found
+
+
+def read_asset_amount(
+    table: pa.Table,
+    columns: tuple[str, str],
+    checks: RowChecks,
+    source: str,
+    *,
+    money: bool = False,
+) -> tuple[pa.Array, pa.Array]:
+    """(normalized asset, signed exact amount) of a row's two required `columns` (asset,
+    amount); a missing or unreadable value is rejected naming its column."""
+    asset_column, amount_column = columns
+    raw_asset, raw_amount = text(table, asset_column), text(table, amount_column)
+    asset = parse_asset(raw_asset, asset_column, checks, source)
+    checks.reject(raw_asset.is_null(), f"missing asset in column {asset_column}")
+    amount = parse_amount(raw_amount, amount_column, checks, money=money)
+    checks.reject(raw_amount.is_null(), f"missing amount in column {amount_column}")
+    return asset, amount
+
+
 def classify_sides(sent_asset: pa.Array, received_asset: pa.Array) -> pa.Array:
     """Type from which sides a transaction has: fiat -> crypto = buy, crypto -> fiat = sell, any
     other exchange = trade, only received = deposit, only sent = withdrawal, none = null."""

@@ -57,12 +57,13 @@ from ingest.extract.formats.base import (
     amount_with_unit,
     constant,
     draft_table,
-    lookup,
     negative,
     parse_amount,
     parse_asset,
     parse_timestamp,
     positive,
+    read_asset_amount,
+    read_kind,
     require_pair,
     skip_fiat_only,
     split_pair,
@@ -214,12 +215,7 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     checks = RowChecks(n)
     ts = parse_timestamp(text(table, "UTC_Time"), "UTC_Time", checks, ctx.tz)
     account = text(table, "Account")
-    operation = text(table, "Operation")
-    kind, detail = lookup(operation, OPERATIONS, 2)
-    checks.reject(operation.is_null(), "missing operation in column Operation")
-    checks.reject(
-        pc.and_(operation.is_valid(), kind.is_null()), "unknown operation '{}'", operation
-    )
+    operation, (kind, detail) = read_kind(table, "Operation", OPERATIONS, 2, checks, "operation")
     is_skip = pc.fill_null(pc.equal(kind, "skip"), False)
     checks.reject(
         pc.equal(kind, "unsupported"), "futures/margin operation '{}' is not supported", operation
@@ -244,12 +240,8 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     kind = pc.if_else(savings, "side", kind)
     kind = pc.if_else(pc.is_in(kind, value_set=pa.array(["buy-leg", "sell-leg"])), "side", kind)
 
-    raw_coin = text(table, "Coin")
-    coin = parse_asset(raw_coin, "Coin", checks, NAME)
-    checks.reject(raw_coin.is_null(), "missing asset in column Coin")
+    coin, change = read_asset_amount(table, ("Coin", "Change"), checks, NAME)
     raw_change = text(table, "Change")
-    change = parse_amount(raw_change, "Change", checks)
-    checks.reject(raw_change.is_null(), "missing amount in column Change")
     checks.skip(is_skip, "{}", detail)
 
     is_side, is_fee = pc.equal(kind, "side"), pc.equal(kind, "fee")

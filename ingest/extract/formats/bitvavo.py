@@ -43,12 +43,13 @@ from ingest.extract.formats.base import (
     classify_sides,
     constant,
     draft_table,
-    lookup,
     negative,
     parse_amount,
     parse_asset,
     parse_timestamp,
     positive,
+    read_asset_amount,
+    read_kind,
     skip_fiat_only,
     text,
     when,
@@ -104,22 +105,15 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     n = table.num_rows
     checks = RowChecks(n)
     ts = _local_times(table, checks, ctx)
-    type_text = text(table, "Type")
-    kind, label = lookup(type_text, KINDS, 2)
-    checks.reject(
-        pc.and_(type_text.is_valid(), kind.is_null()), "unknown type '{}' in column Type", type_text
-    )
+    _, (kind, label) = read_kind(table, "Type", KINDS, 2, checks)
     status = text(table, "Status")
     checks.skip(
         pc.invert(pc.fill_null(pc.is_in(pc.utf8_lower(status), value_set=DONE), False)),
         "status '{}' is not a completed transaction",
         status,
     )
-    raw_currency, raw_amount = text(table, "Currency"), text(table, "Amount")
-    currency = parse_asset(raw_currency, "Currency", checks, NAME)
-    checks.reject(raw_currency.is_null(), "missing asset in column Currency")
-    amount = abs_amount(parse_amount(raw_amount, "Amount", checks))
-    checks.reject(raw_amount.is_null(), "missing amount in column Amount")
+    currency, signed = read_asset_amount(table, ("Currency", "Amount"), checks, NAME)
+    amount = abs_amount(signed)
     quote_text = pc.coalesce(text(table, "Received / Paid Currency"), text(table, "header_ccy"))
     quote = parse_asset(quote_text, "Received / Paid Currency", checks, NAME)
     paid = abs_amount(

@@ -46,9 +46,9 @@ from ingest.extract.formats.base import (
     constant,
     draft_table,
     parse_amount,
-    parse_asset,
     parse_timestamp,
     positive,
+    read_asset_amount,
     skip_fiat_only,
     split_pair,
     text,
@@ -163,11 +163,8 @@ def _funding(table: pa.Table, ctx: ParseContext, incoming: bool) -> tuple[pa.Tab
         "status '{}' is not a completed transfer",
         status,
     )
-    raw_coin, raw_amount = text(table, "Coin"), text(table, "Amount")
-    coin = parse_asset(raw_coin, "Coin", checks, NAME)
-    checks.reject(raw_coin.is_null(), "missing asset in column Coin")
-    amount = abs_amount(parse_amount(raw_amount, "Amount", checks))
-    checks.reject(raw_amount.is_null(), "missing amount in column Amount")
+    coin, signed = read_asset_amount(table, ("Coin", "Amount"), checks, NAME)
+    amount = abs_amount(signed)
     fee = abs_amount(parse_amount(text(table, "Fee"), "Fee", checks))
     has_fee = pc.fill_null(positive(fee), False)
     type_ = constant(n, (TxType.DEPOSIT if incoming else TxType.WITHDRAWAL).value)
@@ -203,11 +200,8 @@ def earn_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowCheck
     n = table.num_rows
     checks = RowChecks(n)
     ts = time_in_header_zone(table, "Time", checks, ctx)
-    raw_coin, raw_amount = text(table, "Earnings Coin"), text(table, "Amount")
-    coin = parse_asset(raw_coin, "Earnings Coin", checks, NAME)
-    checks.reject(raw_coin.is_null(), "missing asset in column Earnings Coin")
-    amount = parse_amount(raw_amount, "Amount", checks)
-    checks.reject(raw_amount.is_null(), "missing amount in column Amount")
+    coin, amount = read_asset_amount(table, ("Earnings Coin", "Amount"), checks, NAME)
+    raw_amount = text(table, "Amount")
     checks.reject(
         pc.invert(pc.fill_null(positive(amount), True)),
         "a positive Amount is expected for a profit, got '{}'",
