@@ -88,6 +88,17 @@ def test_bitvavo_amounts_include_the_fee_so_it_is_not_charged_twice() -> None:
     ]
 
 
+def test_bitvavo_row_without_a_type_is_rejected_as_missing() -> None:
+    data = (
+        b"Timezone,Date,Time,Type,Currency,Amount,Quote Currency,Quote Price,Received / Paid "
+        b"Currency,Received / Paid Amount,Fee currency,Fee amount,Status,Transaction ID\n"
+        b"UTC,2024-03-01,10:00:00,,BTC,0.0005,EUR,50000,EUR,-25.00,,,Completed,t-1\n"
+    )
+    result = parse_bytes(data, user_id="u", fmt="bitvavo")
+    assert result.table.num_rows == 0
+    assert rejected(result) == [(2, "missing type in column Type", False)]
+
+
 def test_cryptocom_conversions_between_assets_are_trades_and_same_asset_moves_skipped() -> None:
     result = by_name("cryptocom_conversions")
     tx = by_line(result)
@@ -296,6 +307,19 @@ def test_binance_auto_invest_2022_layout_zone_in_the_date_column_name() -> None:
     assert (
         moved.table.column("timestamp").to_pylist() == result.table.column("timestamp").to_pylist()
     )
+
+
+def test_binance_auto_invest_2022_saved_by_excel_reads_its_slashed_dates() -> None:
+    # Binance gives this history as .xlsx; Excel's CSV writes '6/13/2022 7:00' (month first)
+    data = (
+        b"Auto-Invest Date(UTC),Holding Coin,Amount per period,Trading Fee,Units,From,Status\n"
+        b"6/13/2022 7:00,BTC,20.00000000 USDT,0.00500000 USDT,0.00090000 BTC,Spot Wallet,Success\n"
+    )
+    result = parse_bytes(data, user_id="u")
+    assert result.version == "binance-auto-invest-2022"
+    (row,) = result.table.to_pylist()
+    assert str(row["timestamp"]) == "2022-06-13 07:00:00+00:00"
+    assert sides(row) == ("trade", "USDT", D("20"), "BTC", D("0.0009"), "USDT", D("0.005"))
 
 
 def test_binance_eth2_staking_history_is_one_holding_and_wbeth_is_not_guessed() -> None:
