@@ -93,7 +93,7 @@ class CorrectedHistory:
     def months(self) -> list[int]:
         months = set(self.inner.months())
         for counted in (active(self.corrections), self._before()):
-            months.update(_month(c.change.timestamp) for c in _added(counted))
+            months.update(_month(add.timestamp) for add in _added(counted))
         return sorted(months)
 
     def read(self, months: Sequence[int]) -> pa.Table:
@@ -264,10 +264,11 @@ def _named(change: Change) -> tuple[str, ...]:
     return ()
 
 
-def _added(counted: Iterable[Correction]) -> list[Correction]:
+def _added(counted: Sequence[Correction]) -> list[AddTransaction]:
+    """The rows added by hand and not deleted by hand."""
     deleted = {c.change.tx_id for c in counted if isinstance(c.change, DeleteAddedTransaction)}
     return [
-        c
+        c.change
         for c in counted
         if isinstance(c.change, AddTransaction)
         and manual_tx_id(c.user_id, c.correction_id) not in deleted

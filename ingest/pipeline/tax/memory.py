@@ -4,6 +4,7 @@ only (their state lives in this process)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,7 +12,9 @@ from datetime import datetime
 import numpy as np
 import pyarrow as pa
 
+from ingest.corrections.kinds import Correction
 from ingest.load.transactions import month_keys
+from ingest.pipeline.tax.corrected import CorrectedHistory
 from ingest.pipeline.tax.ports import (
     CheckpointWrite,
     ShardCommit,
@@ -135,12 +138,24 @@ class MemoryViews:
         return merge_shards(results, method=method, pooling=pooling, currency=currency)
 
 
-def memory_ports(rows: pa.Table) -> TaxPorts:
-    """Ports over ``rows`` (canonical, unvalued) with no price service."""
-    checkpoints = MemoryCheckpoints()
+def memory_ports(
+    rows: pa.Table,
+    corrections: Sequence[Correction] = (),
+    *,
+    new: frozenset[uuid.UUID] = frozenset(),
+    uploads_of: Mapping[str, frozenset[str]] | None = None,
+    checkpoints: MemoryCheckpoints | None = None,
+    views: MemoryViews | None = None,
+) -> TaxPorts:
+    """Ports over ``rows`` (canonical, unvalued, as uploaded) with the user's ``corrections``
+    applied and no price service. ``checkpoints``/``views``: a previous run's, to run again on
+    (an incremental run: ``new`` names its corrections)."""
+    checkpoints = checkpoints if checkpoints is not None else MemoryCheckpoints()
     return TaxPorts(
-        history=MemoryHistory(rows),
+        history=CorrectedHistory(
+            MemoryHistory(rows), tuple(corrections), new=new, uploads_of=uploads_of or {}
+        ),
         prices=NoPrices(),
         checkpoints=checkpoints,
-        views=MemoryViews(checkpoints),
+        views=views if views is not None else MemoryViews(checkpoints),
     )
