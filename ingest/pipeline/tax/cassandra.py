@@ -153,6 +153,23 @@ class CassandraViews:
             return 0
         return self.checkpoints.put(commit.checkpoints)  # last
 
+    def remove(self, rows: pa.Table) -> None:
+        views.delete_view_rows(
+            self.sessions(),
+            self.user_id,
+            zip(
+                month_keys(rows.column("timestamp")).tolist(),
+                rows.column("timestamp").to_pylist(),
+                rows.column("tx_id").to_pylist(),
+            ),
+        )
+
+    def drop_assets(self, assets: set[str], years: Sequence[str]) -> None:
+        session = self.sessions()
+        for year in years:
+            views.delete_disposal_assets(session, self.user_id, year, sorted(assets))
+        views.replace_findings_of_assets(session, self.user_id, sorted(assets), [])
+
     def stored_years(self) -> tuple[str, ...]:
         return tuple(
             sorted({r["year"] for r in queries.summary_rows(self.sessions(), self.user_id)})

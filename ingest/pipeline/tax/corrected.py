@@ -27,7 +27,7 @@ is valid again.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -75,6 +75,9 @@ class GroupChanges:
     changed: frozenset[str]  # tx_ids of changed rows that are transfer legs or have a basis
     seen: frozenset[str]  # tx_ids named by corrections present in the group (before removals)
     wallets: frozenset[str]  # renamed wallets (old names) with rows in the group
+    # (tx_id, timestamp) of the rows the new corrections take out of the history: their view
+    # rows are deleted
+    removed: pa.Table | None = None
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,12 @@ class CorrectedHistory:
                     legs[tx] = (tuple(a for a in assets if a is not None), at)
             if self.new:
                 changed = _changed_ids(before, after) & linked
+        removed = None
+        if self.new:
+            gone = pc.invert(pc.is_in(before.column("tx_id"), value_set=after.column("tx_id")))
+            removed = before.filter(gone).select(["tx_id", "timestamp"])
         return after, GroupChanges(
+            removed=removed,
             earliest=earliest,
             legs=legs,
             changed=frozenset(changed),
@@ -308,9 +316,10 @@ class CorrectionOutcome:
 
     touched: dict[str, datetime]
     unapplied: dict[uuid.UUID, str]
+    removed: pa.Table | None = None  # (tx_id, timestamp) of the rows they took out
 
 
-def merge_changes(history: CorrectedHistory, parts: Iterable[GroupChanges]) -> CorrectionOutcome:
+def merge_changes(history: CorrectedHistory, parts: Sequence[GroupChanges]) -> CorrectionOutcome:
     """The groups' reports, merged (module docstring): a changed transfer leg or basis, or one
     a new correction names, touches its asset from the earliest of it and of every leg linked
     to it through the marked pairs."""
@@ -348,7 +357,12 @@ def merge_changes(history: CorrectedHistory, parts: Iterable[GroupChanges]) -> C
             for asset in assets:
                 if asset not in earliest or at < earliest[asset]:
                     earliest[asset] = at
-    return CorrectionOutcome(earliest, _unapplied(history.corrections, seen, wallets))
+    gone = [p.removed for p in parts if p.removed is not None and p.removed.num_rows]
+    return CorrectionOutcome(
+        earliest,
+        _unapplied(history.corrections, seen, wallets),
+        pa.concat_tables(gone) if gone else None,
+    )
 
 
 def _base_change(cid: uuid.UUID, by_id: Mapping[uuid.UUID, Correction]) -> Change | None:

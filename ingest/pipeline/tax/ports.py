@@ -116,6 +116,16 @@ class ViewSink(Protocol):
         checkpoints written."""
         ...
 
+    def remove(self, rows: pa.Table) -> None:
+        """The view rows of ``rows`` (tx_id, timestamp): transactions a correction took out of
+        the history."""
+        ...
+
+    def drop_assets(self, assets: set[str], years: Sequence[str]) -> None:
+        """The Form 8949 lines (of ``years``) and findings of assets no longer in the history
+        (their last row ignored or deleted): no shard owns them any more."""
+        ...
+
     def stored_years(self) -> tuple[str, ...]:
         """The tax years with stored results (their Form 8949 lines are replaced)."""
         ...

@@ -177,8 +177,13 @@ def compose_tax(ports: TaxPorts, executor: Executor, run: TaxRun) -> TaxStageRes
         ),
         options,
     )
+    if history.corrections.removed is not None:  # rows the new corrections took out
+        ports.views.remove(history.corrections.removed)
     outcomes = run_shards(ports, executor, run, history, plan)
     timer.done("shards")
+    vanished = set(touched or ()) - assets  # their last row taken out: no shard owns them
+    if vanished:
+        ports.views.drop_assets(vanished, plan.rewrite.known_years)
     write_totals(ports, outcomes, assets, plan.rewrite)
     timer.done("totals")
     resumed = [o.resumed_at for o in outcomes]
