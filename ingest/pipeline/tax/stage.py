@@ -339,8 +339,10 @@ def read_task(
     return stats, needs, rows.num_rows, rows, changes
 
 
-def split_task(rows: pa.Table, plan: ShardPlan) -> tuple[pa.Table, ...]:
-    return tuple(rows.filter(pa.array(shard_mask(rows, shard))) for shard in plan.shards)
+def split_task(rows: pa.Table, plan: ShardPlan) -> tuple[pa.Table, ...] | pa.Table:
+    """One piece per shard; the piece itself when there is one shard (one return value)."""
+    pieces = tuple(rows.filter(pa.array(shard_mask(rows, shard))) for shard in plan.shards)
+    return pieces[0] if len(pieces) == 1 else pieces
 
 
 def shard_task(
