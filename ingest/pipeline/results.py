@@ -24,6 +24,9 @@ class IngestResult(BaseModel):
     # asset -> distinct days (epoch day numbers) with rows that need a fetched price
     price_days: dict[str, list[int]] = Field(default_factory=dict)
     parse_seconds: float = 0.0
+    # the user's months (yyyymm) when the store began: where view rows of an earlier job can be
+    # (None: not known, e.g. a summary written before this field; any month may hold some)
+    stored_months: list[int] | None = None
     # how the file was read where it reads two ways (FileLayout.notes: the order of its dates)
     notes: list[str] = Field(default_factory=list)
 

@@ -188,8 +188,11 @@ def run_tax(ctx: JobContext, executor: Executor, done: StageResults) -> StageRes
     # Bad settings fail here, once, not in every shard's task.
     options = TaxOptions.of(ctx.user.method, ctx.user.pooling, ctx.currency, ctx.settings)
     touched = None
+    prior_months = None  # a recompute rewrites rows of any month
     if ctx.job.kind == JobKind.UPLOAD:
         touched = done.ingest.asset_ranges if done.ingest else {}
+        if done.ingest and done.ingest.stored_months is not None:
+            prior_months = frozenset(done.ingest.stored_months)
     run = TaxRun(
         options,
         label=str(ctx.job.job_id),
@@ -197,7 +200,7 @@ def run_tax(ctx: JobContext, executor: Executor, done: StageResults) -> StageRes
         checkpoints=ctx.settings.tax_checkpoints,
         progress=ctx.progress,
     )
-    return StageResults(tax=compose_tax(cassandra_ports(ctx), executor, run))
+    return StageResults(tax=compose_tax(cassandra_ports(ctx, prior_months), executor, run))
 
 
 # --- the steps ------------------------------------------------------------------------------------
