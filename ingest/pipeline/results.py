@@ -50,3 +50,7 @@ class StageResults(BaseModel):
     ingest: IngestResult | None = None
     prices: PriceFetchReport | None = None
     tax: TaxStageResult | None = None
+    # Ray tasks the job submitted, by kind (parse, finalize, store, read, split, tax), over the
+    # steps run so far (a resumed job: the steps this run ran; a step run again after an outage
+    # counts again, a task Ray retries once)
+    tasks: dict[str, int] | None = None

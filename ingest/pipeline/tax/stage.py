@@ -92,6 +92,7 @@ class TaxRun:
     # what the upload touched: asset -> (earliest, latest) epoch seconds; None: recompute all
     touched: Mapping[str, tuple[float, float]] | None = None
     checkpoints: bool = False  # make (and, for an upload, resume from) checkpoints
+    rows_hint: int | None = None  # the history's rows when known (sizes the read fan-out)
     progress: ProgressReporter = field(default_factory=NoProgress)
 
 
@@ -189,16 +190,20 @@ def run_tax(ctx: JobContext, executor: Executor, done: StageResults) -> StageRes
     options = TaxOptions.of(ctx.user.method, ctx.user.pooling, ctx.currency, ctx.settings)
     touched = None
     prior_months = None  # a recompute rewrites rows of any month
+    rows_hint = None
     if ctx.job.kind == JobKind.UPLOAD:
         touched = done.ingest.asset_ranges if done.ingest else {}
         if done.ingest and done.ingest.stored_months is not None:
             prior_months = frozenset(done.ingest.stored_months)
+            if not prior_months:  # a first upload: the history is the file's rows
+                rows_hint = done.ingest.accepted
     run = TaxRun(
         options,
         label=str(ctx.job.job_id),
         touched=touched,
         checkpoints=ctx.settings.tax_checkpoints,
         progress=ctx.progress,
+        rows_hint=rows_hint,
     )
     return StageResults(tax=compose_tax(cassandra_ports(ctx, prior_months), executor, run))
 
@@ -220,7 +225,7 @@ def read_history(
             name=f"read:{run.label}:{i}",
             num_returns=4,
         )
-        for i, group in enumerate(month_groups(months, executor.cpus))
+        for i, group in enumerate(month_groups(months, executor.cpus, run.rows_hint))
     ]
     needs = [n for n in executor.get([r[1] for r in reads]) if n.num_rows]
     return History(
@@ -235,14 +240,15 @@ def run_shards(
     ports: TaxPorts, executor: Executor, run: TaxRun, history: History, plan: TaxPlan
 ) -> list[ShardOutcome]:
     count = len(plan.shards.shards)
-    splits = [
-        executor.submit(
-            split_task, rows, plan.shards, name=f"split:{run.label}:{i}", num_returns=count
-        )
-        for i, rows in enumerate(history.groups)
-    ]
-    if count == 1:
-        splits = [[pieces] for pieces in splits]
+    if count == 1:  # the one shard reads every row (shard_mask of a lone catch-all): no split
+        splits = [[rows] for rows in history.groups]
+    else:
+        splits = [
+            executor.submit(
+                split_task, rows, plan.shards, name=f"split:{run.label}:{i}", num_returns=count
+            )
+            for i, rows in enumerate(history.groups)
+        ]
     return executor.get(
         [
             executor.submit(
