@@ -20,7 +20,7 @@ from ingest.load.cassandra import execute, execute_many
 from ingest.load.views import backfill_view_assets, view_clears, write_view_rows
 from ingest.tax.records import TxMetrics
 
-pytestmark = pytest.mark.usefixtures("test_keyspace")
+pytestmark = [pytest.mark.cassandra, pytest.mark.usefixtures("test_keyspace")]
 
 
 def own_row(user: str, at: datetime, tx_id: str, **values: Any) -> dict[str, Any]:
