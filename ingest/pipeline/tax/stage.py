@@ -92,7 +92,8 @@ class TaxRun:
     # what the upload touched: asset -> (earliest, latest) epoch seconds; None: recompute all
     touched: Mapping[str, tuple[float, float]] | None = None
     checkpoints: bool = False  # make (and, for an upload, resume from) checkpoints
-    rows_hint: int | None = None  # the history's rows when known (sizes the read fan-out)
+    # the history's rows when known, a first upload's (sizes the read and shard fan-out)
+    rows_hint: int | None = None
     progress: ProgressReporter = field(default_factory=NoProgress)
 
 
@@ -152,7 +153,11 @@ def compose_tax(ports: TaxPorts, executor: Executor, run: TaxRun) -> TaxStageRes
     plan = plan_tax(
         PlanInputs(
             stats=history.stats,
-            shard_count=shard_count(executor, sum(history.stats.asset_rows.values())),
+            shard_count=shard_count(
+                executor,
+                sum(history.stats.asset_rows.values()),
+                first_upload=run.rows_hint is not None,
+            ),
             touched=run.touched,
             known_years=ports.views.stored_years(),
             fetched_windows=report.fetched_windows,
