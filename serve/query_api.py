@@ -291,11 +291,11 @@ def transaction_item(row: dict) -> Transaction:
     response_model=Page[Transaction],
     summary="Your priced transactions, newest first",
     description="`from`/`to` bound the time range (inclusive; a date as `to` includes that "
-    "day) and cost nothing extra. `asset` (sent, received or fee asset), `wallet` "
-    "and `type` are applied while paging: a selective filter reads the "
-    "non-matching rows too (an asset filter skips the months without it), at "
-    f"most {queries.TX_SCAN_BUDGET} rows per call, so a page may end early (even "
-    "empty) with a next_page_token.",
+    "day) and cost nothing extra. `asset` (sent, received or fee asset) and `wallet` "
+    "(case-insensitive) read only matching rows (the view's indexes): a page is full "
+    "unless it is the last. `type` is applied while paging: it reads the non-matching "
+    f"rows too, at most {queries.TX_SCAN_BUDGET} rows per call, so with it a page may "
+    "end early (even empty) with a next_page_token.",
 )
 def list_transactions(
     user_id: str = Depends(current_user),

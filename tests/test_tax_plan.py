@@ -175,6 +175,29 @@ def test_read_groups_and_tax_year_starts():
     months = [202311, 202312, 202401, 202402, 202403, 202404, 202405]
     assert month_groups(months, cpus=2) == [months[:3], months[3:6], months[6:]]
     assert month_groups(months[:2], cpus=4) == [[202311], [202312]]
+    # a history of known size: the read fan-out follows its rows, not its months
+    assert month_groups(months, cpus=2, rows_hint=10_000) == [months]
+    assert month_groups(months, cpus=2, rows_hint=30_000) == [months[:4], months[4:]]
+    year = [202401 + i for i in range(12)]
+    assert month_groups(year, cpus=2, rows_hint=300_000) == [
+        year[i : i + 2] for i in range(0, 12, 2)
+    ]
+    assert month_groups([], cpus=2, rows_hint=10) == []
     assert history_starts(months, Method.FIFO) == [Y2024]
     # the UK tax year begins on 6 April
     assert history_starts(months, Method.UK) == [get_method(Method.UK).year_start_us(2024)]
+
+
+def test_shard_count_follows_the_planned_rows():
+    from ingest.pipeline.executors import InProcessExecutor
+    from ingest.pipeline.tax.options import shard_count
+
+    two_cpus = InProcessExecutor()
+    two_cpus.cpus = 2
+    assert shard_count(two_cpus, 0, first_upload=True) == 1
+    assert shard_count(two_cpus, 13_000, first_upload=True) == 1  # a 10k-row file: one shard
+    assert shard_count(two_cpus, 60_000, first_upload=True) == 3
+    assert shard_count(two_cpus, 200_000, first_upload=True) == 4  # SHARDS_PER_CPU per CPU
+    assert shard_count(two_cpus, 1_000_000) == 5  # PLANNED_ROWS_PER_SHARD each
+    # a later job keeps shards fine enough to resume from checkpoints
+    assert shard_count(two_cpus, 13_000) == 4

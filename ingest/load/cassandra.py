@@ -31,7 +31,13 @@ from cassandra.policies import (
     ExponentialReconnectionPolicy,
     TokenAwarePolicy,
 )
-from cassandra.query import BatchStatement, BatchType, PreparedStatement, dict_factory
+from cassandra.query import (
+    UNSET_VALUE,
+    BatchStatement,
+    BatchType,
+    PreparedStatement,
+    dict_factory,
+)
 
 from ingest.config import Settings
 
@@ -332,7 +338,8 @@ def execute_batches(
         batch, size, count = BatchStatement(batch_type=BatchType.UNLOGGED), 0, 0
         for params in part_rows:
             bound = stmt.bind(params)
-            row_bytes = sum(len(v) for v in bound.values if v)
+            # UNSET_VALUE (a column left as it is) is no bytes
+            row_bytes = sum(len(v) for v in bound.values if v and v is not UNSET_VALUE)
             if count and (size + row_bytes > max_bytes or (max_rows and count >= max_rows)):
                 batches.append(batch)
                 batch, size, count = BatchStatement(batch_type=BatchType.UNLOGGED), 0, 0

@@ -1,12 +1,15 @@
 """Versioned CQL migrations, applied idempotently at start-up.
 
 Files `migrations/NNN_name.cql` run in order; `schema_migrations` records each version once it ran.
-Every statement is `IF NOT EXISTS`, so a migration interrupted half-way is safe to run again.
+Every statement is `IF NOT EXISTS`, so a migration interrupted half-way is safe to run again. A
+version whose new column must be filled for the rows already stored names an idempotent backfill
+in BACKFILLS, run after its statements and before the version is recorded.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timezone
 from importlib import resources
 
@@ -14,10 +17,15 @@ from cassandra.cluster import Session
 
 from ingest.config import Settings
 from ingest.load.cassandra import connect_with_retry, prepared
+from ingest.load.views import backfill_view_assets
 
 _KEYSPACE_RE = re.compile(
     r"[A-Za-z][A-Za-z0-9_]{0,47}"
 )  # fullmatch ("$" matches before a final newline)
+
+
+# version -> what fills the rows stored before it (idempotent: a re-run after a crash is safe)
+BACKFILLS: dict[int, Callable[[Session], object]] = {16: backfill_view_assets}
 
 
 def migration_files() -> list[tuple[int, str, str]]:
@@ -61,6 +69,8 @@ def apply_migrations(settings: Settings, keyspace: str | None = None) -> list[in
                 continue
             for statement in split_statements(cql):
                 session.execute(statement, timeout=60)
+            if version in BACKFILLS:
+                BACKFILLS[version](session)
             session.execute(
                 prepared(
                     session,

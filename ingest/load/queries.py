@@ -1,9 +1,10 @@
 """The read side: paged reads of the tables the pipeline precomputes.
 
 Every function reads one user's partition(s) by key, one page at a time, with the driver's paging
-state as the cursor; nothing here computes over raw transactions. Filters that are not part of a
-table's key (transactions: asset, wallet, type) are applied to the rows as they are paged, which
-costs reading the rows that do not match: see `transactions_page`.
+state as the cursor; nothing here computes over raw transactions. The transactions' asset and
+wallet filters are answered by the view's storage-attached indexes inside each month partition
+(migration 016: only matching rows are read); the type filter is applied to the rows as they are
+paged, which costs reading the rows that do not match: see `transactions_page`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ SELECT_VIEW = (
     f"SELECT {', '.join(VIEW_COLUMNS)}, metrics FROM transactions_view "
     "WHERE user_id = ? AND month = ? AND timestamp >= ? AND timestamp <= ?"
 )
+# the view's indexed filters (migration 016), appended to SELECT_VIEW
+VIEW_ASSET_FILTER = " AND assets CONTAINS ?"
+VIEW_WALLET_FILTER = " AND wallet = ?"  # the index compares case-insensitively
 SELECT_BALANCES = (
     "SELECT wallet, asset, quantity, cost_basis, updated_at FROM balances WHERE user_id = ?"
 )
@@ -291,16 +295,26 @@ class TxFilter:
     start: datetime = EARLIEST  # inclusive, UTC
     end: datetime = LATEST  # inclusive, UTC
     asset: str | None = None  # sent, received or fee asset
-    wallet: str | None = None
+    wallet: str | None = None  # compared case-insensitively
     type: str | None = None
 
     @property
     def drops_rows(self) -> bool:
-        """True when rows of the visited range may not match (filters outside the key)."""
-        return bool(self.asset or self.wallet or self.type)
+        """True when rows read may not match: the type filter, applied while paging (asset and
+        wallet are answered by the view's indexes)."""
+        return bool(self.type)
+
+    def view_query(self) -> tuple[str, tuple[Any, ...]]:
+        """SELECT_VIEW with the indexed filters, and their values after the partition's."""
+        cql, values = SELECT_VIEW, list[Any]()
+        if self.asset is not None:
+            cql, values = cql + VIEW_ASSET_FILTER, [*values, self.asset]
+        if self.wallet is not None:
+            cql, values = cql + VIEW_WALLET_FILTER, [*values, self.wallet]
+        return cql, tuple(values)
 
     def matches(self, row: Row) -> bool:
-        if self.wallet is not None and row["wallet"] != self.wallet:
+        if self.wallet is not None and (row["wallet"] or "").lower() != self.wallet.lower():
             return False
         if self.type is not None and row["type"] != self.type:
             return False
@@ -353,11 +367,14 @@ def transactions_page(
     (None: no more rows).
 
     Month partitions are walked newest first; `from`/`to` are clustering bounds (no wasted reads).
-    Asset/wallet/type filters are applied to the rows as they are read: a selective filter reads
-    every row of the range to find its matches, at most `scan_budget` rows per call, after which
-    the page ends early (possibly empty) with a cursor to continue from.
+    Asset and wallet filters are answered by the view's indexes in each partition (only matching
+    rows are read: months without a match cost one index lookup, never an empty page). The type
+    filter is applied to the rows as they are read: it reads every row of the range to find its
+    matches, at most `scan_budget` rows per call, after which the page ends early (possibly
+    empty) with a cursor to continue from.
     """
     months = months_to_visit(session, user_id, flt, cursor)
+    cql, filter_values = flt.view_query()
     items: list[Row] = []
     scanned = 0
     for index, month in enumerate(months):
@@ -370,8 +387,8 @@ def transactions_page(
             fetch = skip + (max(wanted, TX_FILTER_FETCH) if flt.drops_rows else wanted)
             result = execute(
                 session,
-                SELECT_VIEW,
-                (user_id, month, flt.start, flt.end),
+                cql,
+                (user_id, month, flt.start, flt.end, *filter_values),
                 paging_state=state,
                 fetch_size=fetch,
             )

@@ -17,19 +17,21 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
 from cassandra.cluster import Session
+from cassandra.query import UNSET_VALUE
 
 from ingest.load.cassandra import execute, execute_batches, execute_many
 from ingest.load.jobs import now
 from ingest.tax.records import BalanceRecord, DisposalLine, Finding, Flag, TxMetrics, YearSummary
 from ingest.tax.years import datetime_from_micros, micros_from_datetime
 
-# Written as positional tuples (INSERT_VIEW; the tax stage builds them in this order), so this
+# Read and written (write_transactions_view) as positional tuples in this order, so this
 # list is the order of the tuples, not derived from the canonical columns (most of which it
 # repeats: tests/test_canonical_columns.py checks those are canonical or valued columns).
 VIEW_COLUMNS = (
@@ -56,20 +58,25 @@ VIEW_COLUMNS = (
     "flags",
     "tx_hash",
 )
-INSERT_VIEW = (
-    f"INSERT INTO transactions_view ({', '.join(VIEW_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in VIEW_COLUMNS)})"
-)
 
 
 def write_transactions_view(
     session: Session, rows: Iterable[Sequence[Any]], *, batch_rows: int | None = None
 ) -> int:
-    """rows: tuples in VIEW_COLUMNS order; batched per (user_id, month) partition."""
+    """rows: tuples in VIEW_COLUMNS order (what a reader sees, the single-writer metric columns
+    included), written like a shard's rows (UPDATE_VIEW_ROW: missing values unset, the assets
+    cell appended); batched per (user_id, month) partition."""
     by_partition: dict[tuple[str, int], list[Sequence[Any]]] = defaultdict(list)
     for row in rows:
-        by_partition[(row[0], row[1])].append(row)
-    return execute_batches(session, INSERT_VIEW, by_partition, max_rows=batch_rows)
+        named = dict(zip(VIEW_COLUMNS, row))
+        by_partition[(row[0], row[1])].append(
+            (
+                *[_bound(named[c]) for c in _ALL_OWN_COLUMNS],
+                _bound(row_assets(named)),
+                *[named[c] for c in _KEY_COLUMNS],
+            )
+        )
+    return execute_batches(session, UPDATE_VIEW_COLUMNS, by_partition, max_rows=batch_rows)
 
 
 # A view row's own columns, without the single-writer metric columns: what the tax shard owning
@@ -448,33 +455,177 @@ def write_view_metrics(
     return execute_batches(session, UPDATE_VIEW_METRICS, by_partition)
 
 
-# A view row a shard anchors, in one statement: its own columns and the shard's metrics
-# elements (one write instead of an insert and an update).
+# A view row a shard anchors, in one statement: its own columns, the assets it names (the asset
+# filter's access path, migration 016) and the shard's metrics elements.
+#
+# Written once, with no tombstones: a column the row does not have is bound UNSET_VALUE (the
+# cell is left as it is), never null (a null is a tombstone cell: 3.25 per row on a first upload
+# before). It stays an UPDATE, not an INSERT: an INSERT of the non-frozen `metrics` or `assets`
+# would write a collection tombstone erasing the elements other shards append to the same row.
+# A value that a rewrite empties (a re-export dropping a label under the exchange's own id, an
+# edit) is cleared by `view_clears` instead: only where a stored cell holds a value the new row
+# lacks, so tombstones are written only for values that really go away.
 _KEY_COLUMNS = ("user_id", "month", "timestamp", "tx_id")
 _OWN_COLUMNS = tuple(c for c in VIEW_BASE_COLUMNS if c not in _KEY_COLUMNS)
+_KEY_WHERE = "WHERE user_id = ? AND month = ? AND timestamp = ? AND tx_id = ?"
+_ASSET_COLUMNS = ("sent_asset", "received_asset", "fee_asset")
 UPDATE_VIEW_ROW = (
     "UPDATE transactions_view SET "
     + ", ".join(f"{c} = ?" for c in _OWN_COLUMNS)
-    + ", metrics = metrics + ? WHERE user_id = ? AND month = ? AND timestamp = ? "
-    "AND tx_id = ?"
+    + f", assets = assets + ?, metrics = metrics + ? {_KEY_WHERE}"
 )
+_ALL_OWN_COLUMNS = tuple(c for c in VIEW_COLUMNS if c not in _KEY_COLUMNS)
+UPDATE_VIEW_COLUMNS = (
+    "UPDATE transactions_view SET "
+    + ", ".join(f"{c} = ?" for c in _ALL_OWN_COLUMNS)
+    + f", assets = assets + ? {_KEY_WHERE}"
+)
+SELECT_STORED_CELLS = (
+    f"SELECT timestamp, tx_id, {', '.join(_OWN_COLUMNS)}, assets FROM transactions_view "
+    "WHERE user_id = ? AND month = ? AND timestamp >= ? AND timestamp <= ?"
+)
+REMOVE_VIEW_ASSETS = f"UPDATE transactions_view SET assets = assets - ? {_KEY_WHERE}"
+
+
+def row_assets(own: Mapping[str, Any]) -> set[str]:
+    """The assets a view row names (sent, received, fee): its `assets` cell."""
+    return {own[c] for c in _ASSET_COLUMNS if own.get(c)}
+
+
+def _bound(value: Any) -> Any:
+    return UNSET_VALUE if value is None or value == {} or value == set() else value
+
+
+def view_row_values(own: Mapping[str, Any], by_asset: Mapping[str, TxMetrics]) -> tuple:
+    """UPDATE_VIEW_ROW's bound values: what the row has, UNSET_VALUE for what it lacks."""
+    return (
+        *[_bound(own[c]) for c in _OWN_COLUMNS],
+        _bound(row_assets(own)),
+        _bound({asset: metrics_element(asset, m) for asset, m in by_asset.items()}),
+        *[own[c] for c in _KEY_COLUMNS],
+    )
+
+
+def _stored_key(ts: datetime, tx_id: str) -> tuple[int, str]:
+    """A row's key as stored (Cassandra timestamps are milliseconds; the driver's are naive)."""
+    aware = ts if ts.tzinfo is not None else ts.replace(tzinfo=timezone.utc)
+    return micros_from_datetime(aware) // 1000, tx_id
+
+
+@dataclass(frozen=True)
+class ViewClear:
+    """What a rewrite of one view row removes: columns to delete, assets to take out."""
+
+    key: tuple[str, int, datetime, str]  # user_id, month, timestamp, tx_id
+    columns: tuple[str, ...]
+    assets: frozenset[str]
+
+
+def view_clears(
+    stored: Mapping[tuple[int, str], Mapping[str, Any]], rows: Iterable[Mapping[str, Any]]
+) -> list[ViewClear]:
+    """Pure: for each new row (own columns by name) whose stored version (``stored``, by
+    _stored_key) holds a value the new row lacks, that column (or asset) to clear."""
+    clears = []
+    for own in rows:
+        before = stored.get(_stored_key(own["timestamp"], own["tx_id"]))
+        if before is None:
+            continue
+        columns = tuple(c for c in _OWN_COLUMNS if own[c] is None and before.get(c) is not None)
+        gone = frozenset(before.get("assets") or ()) - row_assets(own)
+        if columns or gone:
+            clears.append(ViewClear(tuple(own[c] for c in _KEY_COLUMNS), columns, gone))
+    return clears
+
+
+def stored_cells(
+    session: Session, user_id: str, month: int, start: datetime, end: datetime
+) -> dict[tuple[int, str], dict[str, Any]]:
+    """The own cells and assets of the view rows stored in one month between start and end."""
+    return {
+        _stored_key(row["timestamp"], row["tx_id"]): row
+        for row in execute(
+            session, SELECT_STORED_CELLS, (user_id, month, start, end), fetch_size=5000
+        )
+    }
+
+
+def clear_view_cells(session: Session, clears: Sequence[ViewClear]) -> None:
+    """Delete the emptied cells (a DELETE per set of columns) and take out the gone assets."""
+    by_columns: dict[tuple[str, ...], list[tuple]] = defaultdict(list)
+    for clear in clears:
+        if clear.columns:
+            by_columns[clear.columns].append(clear.key)
+    for columns, keys in sorted(by_columns.items()):
+        execute_many(
+            session, f"DELETE {', '.join(columns)} FROM transactions_view {_KEY_WHERE}", keys
+        )
+    execute_many(
+        session,
+        REMOVE_VIEW_ASSETS,
+        [(set(clear.assets), *clear.key) for clear in clears if clear.assets],
+    )
 
 
 def write_view_rows(
-    session: Session, rows: Iterable[tuple[Mapping[str, Any], Mapping[str, TxMetrics]]]
+    session: Session,
+    rows: Iterable[tuple[Mapping[str, Any], Mapping[str, TxMetrics]]],
+    *,
+    prior_months: Collection[int] | None = None,
 ) -> int:
     """(own, {asset: metrics}) per anchored row, ``own`` a row's VIEW_BASE_COLUMNS by name: the
-    row's own columns and the shard's elements of its metrics. Returns rows written."""
-    by_partition: dict[tuple[str, int], list[Sequence[Any]]] = defaultdict(list)
+    row's own columns and the shard's elements of its metrics. ``prior_months``: the months where
+    an earlier job may have written view rows (None: any); the stored rows of the slice's range in
+    those months are read first, to clear what a rewrite empties (none on a first upload).
+    Returns rows written."""
+    by_partition: dict[tuple[str, int], list[tuple[Mapping[str, Any], tuple]]] = defaultdict(list)
     for own, by_asset in rows:
-        by_partition[(own["user_id"], own["month"])].append(
-            (
-                *[own[c] for c in _OWN_COLUMNS],
-                {asset: metrics_element(asset, m) for asset, m in by_asset.items()},
-                *[own[c] for c in _KEY_COLUMNS],
-            )
+        by_partition[(own["user_id"], own["month"])].append((own, view_row_values(own, by_asset)))
+    clears: list[ViewClear] = []
+    for (user_id, month), part in by_partition.items():
+        if prior_months is not None and month not in prior_months:
+            continue
+        stamps = [own["timestamp"] for own, _ in part]
+        stored = stored_cells(session, user_id, month, min(stamps), max(stamps))
+        clears += view_clears(stored, [own for own, _ in part])
+    written = execute_batches(
+        session,
+        UPDATE_VIEW_ROW,
+        {key: [values for _, values in part] for key, part in by_partition.items()},
+    )
+    clear_view_cells(session, clears)
+    return written
+
+
+def backfill_view_assets(session: Session) -> int:
+    """Migration 016: the `assets` cell of every view row stored before it (an append of the
+    row's own sent, received and fee assets: idempotent). Visits the (user, month) partitions
+    user_months lists. Returns rows updated."""
+    partitions = {
+        (row["user_id"], row["month"])
+        for row in execute(session, "SELECT user_id, month FROM user_months", fetch_size=5000)
+    }
+    updated = 0
+    for user_id, month in sorted(partitions):
+        rows = execute(
+            session,
+            "SELECT timestamp, tx_id, sent_asset, received_asset, fee_asset FROM transactions_view"
+            " WHERE user_id = ? AND month = ?",
+            (user_id, month),
+            fetch_size=5000,
         )
-    return execute_batches(session, UPDATE_VIEW_ROW, by_partition)
+        updated += execute_batches(  # one partition: unlogged batches (~3x single writes)
+            session,
+            f"UPDATE transactions_view SET assets = assets + ? {_KEY_WHERE}",
+            {
+                (user_id, month): [
+                    (row_assets(row), user_id, month, row["timestamp"], row["tx_id"])
+                    for row in rows
+                    if row_assets(row)
+                ]
+            },
+        )
+    return updated
 
 
 DELETE_VIEW_ROW = (

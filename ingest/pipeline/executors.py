@@ -9,6 +9,7 @@ from task to task without passing through the driver) and are resolved with `get
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -39,6 +40,7 @@ def stage_of(task_name: str) -> str:
 
 class Executor(Protocol):
     cpus: int
+    submitted: Counter[str]  # tasks submitted so far, by kind (parse, store, read, tax, ...)
 
     def submit(
         self,
@@ -57,9 +59,13 @@ class InProcessExecutor:
 
     cpus = 1
 
+    def __init__(self) -> None:
+        self.submitted: Counter[str] = Counter()
+
     def submit(
         self, fn: Callable[..., Any], *args: Any, name: str, num_returns: int = 1, memory: int = 0
     ) -> Any:
+        self.submitted[kind_of(name)] += 1
         result = fn(*args)
         return list(result) if num_returns > 1 else result
 
@@ -87,6 +93,7 @@ class RayExecutor:
         self.io_task_cpus = io_task_cpus
         self._remote: dict[Callable[..., Any], Any] = {}
         self._node_memory: int | None = None
+        self.submitted: Counter[str] = Counter()
 
     def submit(
         self, fn: Callable[..., Any], *args: Any, name: str, num_returns: int = 1, memory: int = 0
@@ -94,6 +101,7 @@ class RayExecutor:
         import ray
 
         stage = stage_of(name)
+        self.submitted[kind_of(name)] += 1
         remote = self._remote.get(fn)
         if remote is None:
             # retry_exceptions takes a list of types (Ray's stubs only say bool)

@@ -307,6 +307,7 @@ def run_ingest(ctx: JobContext, executor: Executor, done: StageResults) -> Stage
     part_stats: list[PartitionStats] = executor.get([stats for stats, _table in finalized])
     ingest = summarize(layout.format, parse_seconds, chunk_stats, part_stats)
     ingest.notes = layout.notes
+    ingest.stored_months = sorted(stored_months)
     with ThreadPoolExecutor(1, thread_name_prefix="prices") as prices:
         fetch = prices.submit(run_prices, ctx, ingest.price_days)
         ingest.already_present = sum(executor.get(stores))

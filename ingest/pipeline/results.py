@@ -27,6 +27,9 @@ class IngestResult(BaseModel):
     # asset -> distinct days (epoch day numbers) with rows that need a fetched price
     price_days: dict[str, list[int]] = Field(default_factory=dict)
     parse_seconds: float = 0.0
+    # the user's months (yyyymm) when the store began: where view rows of an earlier job can be
+    # (None: not known, e.g. a summary written before this field; any month may hold some)
+    stored_months: list[int] | None = None
     # how the file was read where it reads two ways (FileLayout.notes: the order of its dates)
     notes: list[str] = Field(default_factory=list)
 
@@ -61,3 +64,7 @@ class StageResults(BaseModel):
     ingest: IngestResult | None = None
     prices: PriceFetchReport | None = None
     tax: TaxStageResult | None = None
+    # Ray tasks the job submitted, by kind (parse, finalize, store, read, split, tax), over the
+    # steps run so far (a resumed job: the steps this run ran; a step run again after an outage
+    # counts again, a task Ray retries once)
+    tasks: dict[str, int] | None = None

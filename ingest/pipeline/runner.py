@@ -111,6 +111,7 @@ def run_steps(ctx: JobContext, executor: Executor) -> StageResults:
         started = time.monotonic()
         produced = step.run(ctx, executor, done)
         done = done.model_copy(update={k: v for k, v in produced if v is not None})
+        done.tasks = {**(done.tasks or {}), **executor.submitted}
         jobs.save_summary(session, job.job_id, done.model_dump(mode="json"))
         if produced.ingest is not None:
             jobs.set_counts(session, job.job_id, produced.ingest.accepted, produced.ingest.rejected)

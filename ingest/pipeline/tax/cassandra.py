@@ -107,6 +107,9 @@ class CassandraViews:
     sessions: SessionFactory
     user_id: str
     checkpoints: CheckpointStore
+    # months where an earlier job may have written view rows (None: any); only their stored
+    # rows are read before a rewrite, to clear what it empties (views.write_view_rows)
+    prior_months: frozenset[int] | None = None
 
     def write(
         self,
@@ -117,7 +120,11 @@ class CassandraViews:
     ) -> None:
         session = self.sessions()
         own_rows = view_base_rows(rows.filter(pa.array(anchored)))
-        views.write_view_rows(session, [(own, per_tx.get(own["tx_id"], {})) for own in own_rows])
+        views.write_view_rows(
+            session,
+            [(own, per_tx.get(own["tx_id"], {})) for own in own_rows],
+            prior_months=self.prior_months,
+        )
         others = rows.filter(pa.array(~anchored))  # rows another shard anchors: elements only
         views.write_view_metrics(
             session,
@@ -222,12 +229,17 @@ def corrected_history(
     )
 
 
-def cassandra_ports(ctx: JobContext, new: frozenset[uuid.UUID] = frozenset()) -> TaxPorts:
-    """A job's tax ports; ``new``: the corrections a correction job applies."""
+def cassandra_ports(
+    ctx: JobContext,
+    new: frozenset[uuid.UUID] = frozenset(),
+    prior_months: frozenset[int] | None = None,
+) -> TaxPorts:
+    """A job's tax ports; ``new``: the corrections a correction job applies; ``prior_months`` as
+    CassandraViews takes it."""
     checkpoints = CassandraCheckpoints(ctx.sessions, ctx.job.user_id)
     return TaxPorts(
         history=corrected_history(ctx.sessions, ctx.job.user_id, new),
         prices=CassandraPrices(ctx.settings, ctx.currency),
         checkpoints=checkpoints,
-        views=CassandraViews(ctx.sessions, ctx.job.user_id, checkpoints),
+        views=CassandraViews(ctx.sessions, ctx.job.user_id, checkpoints, prior_months),
     )

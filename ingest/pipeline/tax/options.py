@@ -12,7 +12,10 @@ from ingest.tax.engine import check_options
 from ingest.tax.shards import Shard
 from ingest.vocabulary import Method, Pooling
 
-SHARDS_PER_CPU = 2  # a few more shards than CPUs evens out assets of different sizes
+SHARDS_PER_CPU = 2  # a few more shards than CPUs evens out assets of different sizes ...
+# ... once each has enough rows to be worth a task: a small history is one shard (a 10k-row job
+# ran 4 shard tasks of a few thousand planned rows, each paying a task's and a worker's start-up).
+MIN_PLANNED_ROWS_PER_SHARD = 25_000
 # A big history gets more shards, so a shard of small assets stays small (one asset's rows are
 # never cut: its walk needs them all, so the largest asset bounds a shard from below).
 PLANNED_ROWS_PER_SHARD = 200_000
@@ -61,8 +64,16 @@ class TaxOptions:
         )
 
 
-def shard_count(executor: Executor, planned_rows: int = 0) -> int:
-    return max(1, executor.cpus * SHARDS_PER_CPU, -(-planned_rows // PLANNED_ROWS_PER_SHARD))
+def shard_count(executor: Executor, planned_rows: int = 0, *, first_upload: bool = False) -> int:
+    """Shards for ``planned_rows`` (asset, row) pairs: SHARDS_PER_CPU per CPU, more for a big
+    history (PLANNED_ROWS_PER_SHARD each). A first upload of a small history gets fewer
+    (MIN_PLANNED_ROWS_PER_SHARD each); a later job keeps the count, since a shard resumes from
+    checkpoints only as far back as its least resumable asset allows (fewer, larger shards
+    resumed less: tests/test_pipeline_consistency.py)."""
+    by_cpus = executor.cpus * SHARDS_PER_CPU
+    if first_upload:
+        by_cpus = min(by_cpus, -(-planned_rows // MIN_PLANNED_ROWS_PER_SHARD))
+    return max(1, by_cpus, -(-planned_rows // PLANNED_ROWS_PER_SHARD))
 
 
 def shard_memory(shard: Shard) -> int:

@@ -44,7 +44,14 @@ from ingest.tax.checkpoints import (
 from ingest.tax.shards import ASSET_COLUMNS, HistoryStats, Shard, ShardPlan, plan_shards
 from ingest.tax.years import micros_from_datetime
 
-MONTHS_PER_READ = 3  # a read task holds at most this many months of the history
+MONTHS_PER_READ = 3  # a read task holds at most this many months of the history ...
+# ... when its size is not known. Known (a first upload: the file's accepted rows), the read
+# tasks follow the rows: one for a small history (each task pays Ray's start-up and a worker's
+# session; a 10k-row job ran a dozen read and a dozen split tasks of a few hundred rows each), at
+# least one per CPU past SMALL_HISTORY_ROWS, about READ_ROWS_PER_TASK rows each (600k: 12 tasks,
+# as the month rule gave over 3 years).
+SMALL_HISTORY_ROWS = 20_000
+READ_ROWS_PER_TASK = 50_000
 
 
 @dataclass(frozen=True)
@@ -250,9 +257,17 @@ def history_starts(months: Sequence[int], method: str) -> list[int]:
     return period_starts(method, micros_from_datetime(first), micros_from_datetime(after) - 1)
 
 
-def month_groups(months: Sequence[int], cpus: int) -> list[list[int]]:
-    """Consecutive months for the read tasks: at least one group per CPU, at most
-    MONTHS_PER_READ months each."""
-    n = max(cpus, -(-len(months) // MONTHS_PER_READ))
+def month_groups(months: Sequence[int], cpus: int, rows_hint: int | None = None) -> list[list[int]]:
+    """Consecutive months for the read tasks. ``rows_hint`` (the history's rows, when known):
+    one group below SMALL_HISTORY_ROWS, else at least one per CPU and about READ_ROWS_PER_TASK
+    rows each; unknown: at least one group per CPU, at most MONTHS_PER_READ months each."""
+    if not months:
+        return []
+    if rows_hint is None:
+        n = max(cpus, -(-len(months) // MONTHS_PER_READ))
+    elif rows_hint < SMALL_HISTORY_ROWS:
+        n = 1
+    else:
+        n = max(cpus, -(-rows_hint // READ_ROWS_PER_TASK))
     size = -(-len(months) // n)
     return [list(months[i : i + size]) for i in range(0, len(months), size)]

@@ -103,6 +103,8 @@ class TaxRun:
     # A run whose history has new corrections (CorrectedHistory.new) adds what they change.
     touched: Mapping[str, tuple[float, float]] | None = None
     checkpoints: bool = False  # make (and, for an upload, resume from) checkpoints
+    # the history's rows when known, a first upload's (sizes the read and shard fan-out)
+    rows_hint: int | None = None
     progress: ProgressReporter = field(default_factory=NoProgress)
 
 
@@ -164,7 +166,11 @@ def compose_tax(ports: TaxPorts, executor: Executor, run: TaxRun) -> TaxStageRes
     plan = plan_tax(
         PlanInputs(
             stats=history.stats,
-            shard_count=shard_count(executor, sum(history.stats.asset_rows.values())),
+            shard_count=shard_count(
+                executor,
+                sum(history.stats.asset_rows.values()),
+                first_upload=run.rows_hint is not None,
+            ),
             touched=touched,
             known_years=ports.views.stored_years(),
             fetched_windows=report.fetched_windows,
@@ -235,8 +241,14 @@ def run_tax(ctx: JobContext, executor: Executor, done: StageResults) -> StageRes
     # Bad settings fail here, once, not in every shard's task.
     options = TaxOptions.of(ctx.user.method, ctx.user.pooling, ctx.currency, ctx.settings)
     touched: dict[str, tuple[float, float]] | None = None
+    prior_months = None  # a recompute or a correction job rewrites rows of any month
+    rows_hint = None
     if ctx.job.kind == JobKind.UPLOAD:
         touched = done.ingest.asset_ranges if done.ingest else {}
+        if done.ingest and done.ingest.stored_months is not None:
+            prior_months = frozenset(done.ingest.stored_months)
+            if not prior_months:  # a first upload: the history is the file's rows
+                rows_hint = done.ingest.accepted
     elif ctx.job.kind == JobKind.CORRECTION:
         touched = {}
     run = TaxRun(
@@ -245,8 +257,9 @@ def run_tax(ctx: JobContext, executor: Executor, done: StageResults) -> StageRes
         touched=touched,
         checkpoints=ctx.settings.tax_checkpoints,
         progress=ctx.progress,
+        rows_hint=rows_hint,
     )
-    ports = cassandra_ports(ctx, new=frozenset(done.corrections or ()))
+    ports = cassandra_ports(ctx, new=frozenset(done.corrections or ()), prior_months=prior_months)
     return StageResults(tax=compose_tax(ports, executor, run))
 
 
@@ -267,7 +280,7 @@ def read_history(
             name=f"read:{run.label}:{i}",
             num_returns=5,
         )
-        for i, group in enumerate(month_groups(months, executor.cpus))
+        for i, group in enumerate(month_groups(months, executor.cpus, run.rows_hint))
     ]
     needs = [n for n in executor.get([r[1] for r in reads]) if n.num_rows]
     return History(
@@ -283,14 +296,15 @@ def run_shards(
     ports: TaxPorts, executor: Executor, run: TaxRun, history: History, plan: TaxPlan
 ) -> list[ShardOutcome]:
     count = len(plan.shards.shards)
-    splits = [
-        executor.submit(
-            split_task, rows, plan.shards, name=f"split:{run.label}:{i}", num_returns=count
-        )
-        for i, rows in enumerate(history.groups)
-    ]
-    if count == 1:
-        splits = [[pieces] for pieces in splits]
+    if count == 1:  # the one shard reads every row (shard_mask of a lone catch-all): no split
+        splits = [[rows] for rows in history.groups]
+    else:
+        splits = [
+            executor.submit(
+                split_task, rows, plan.shards, name=f"split:{run.label}:{i}", num_returns=count
+            )
+            for i, rows in enumerate(history.groups)
+        ]
     return executor.get(
         [
             executor.submit(
