@@ -530,7 +530,7 @@ def latency_section(results: dict) -> list[str]:
             f" Filtered page: {f['driver_call']}, the file's rarest asset of at least "
             f"{RARE_MIN_ROWS} rows ({f['asset_rows_in_file']:,} rows) in the wallet holding most "
             "of them; the view's indexes answer both filters in each month partition (only "
-            "matching rows are read; migration 016)."
+            "matching rows are read; migration 014)."
             if (f := lat.get("filtered"))
             else ""
         ),

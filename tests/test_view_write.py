@@ -1,5 +1,5 @@
 """transactions_view written once with no tombstones, rewrites that clear what they empty, and
-the asset / wallet access paths (migration 016), on the real Cassandra node.
+the asset / wallet access paths (migration 014), on the real Cassandra node.
 
 Tombstones are counted by the node itself: query tracing of a paged read ("Read N live rows and
 M tombstone cells", benchmarks/tombstones.py, the instrument of `make bench`).
@@ -179,7 +179,7 @@ def test_a_wallet_filter_pages_its_matches_newest_first(session, sparse_user):
     assert [r["timestamp"] for r in seen] == sorted((r["timestamp"] for r in seen), reverse=True)
 
 
-def test_migration_016_backfills_the_assets_of_rows_stored_before_it(session):
+def test_migration_014_backfills_the_assets_of_rows_stored_before_it(session):
     user = f"legacy-{uuid.uuid4().hex[:8]}"
     at = datetime(2023, 7, 1, tzinfo=timezone.utc)
     execute(  # a row as written before version 16: no assets cell

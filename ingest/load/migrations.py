@@ -25,7 +25,7 @@ _KEYSPACE_RE = re.compile(
 
 
 # version -> what fills the rows stored before it (idempotent: a re-run after a crash is safe)
-BACKFILLS: dict[int, Callable[[Session], object]] = {16: backfill_view_assets}
+BACKFILLS: dict[int, Callable[[Session], object]] = {14: backfill_view_assets}
 
 
 def migration_files() -> list[tuple[int, str, str]]:

@@ -3,7 +3,7 @@
 Every function reads one user's partition(s) by key, one page at a time, with the driver's paging
 state as the cursor; nothing here computes over raw transactions. The transactions' asset and
 wallet filters are answered by the view's storage-attached indexes inside each month partition
-(migration 016: only matching rows are read); the type filter is applied to the rows as they are
+(migration 014: only matching rows are read); the type filter is applied to the rows as they are
 paged, which costs reading the rows that do not match: see `transactions_page`.
 """
 
@@ -33,7 +33,7 @@ SELECT_VIEW = (
     f"SELECT {', '.join(VIEW_COLUMNS)}, metrics FROM transactions_view "
     "WHERE user_id = ? AND month = ? AND timestamp >= ? AND timestamp <= ?"
 )
-# the view's indexed filters (migration 016), appended to SELECT_VIEW
+# the view's indexed filters (migration 014), appended to SELECT_VIEW
 VIEW_ASSET_FILTER = " AND assets CONTAINS ?"
 VIEW_WALLET_FILTER = " AND wallet = ?"  # the index compares case-insensitively
 SELECT_BALANCES = (

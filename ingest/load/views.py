@@ -456,7 +456,7 @@ def write_view_metrics(
 
 
 # A view row a shard anchors, in one statement: its own columns, the assets it names (the asset
-# filter's access path, migration 016) and the shard's metrics elements.
+# filter's access path, migration 014) and the shard's metrics elements.
 #
 # Written once, with no tombstones: a column the row does not have is bound UNSET_VALUE (the
 # cell is left as it is), never null (a null is a tombstone cell: 3.25 per row on a first upload
@@ -598,7 +598,7 @@ def write_view_rows(
 
 
 def backfill_view_assets(session: Session) -> int:
-    """Migration 016: the `assets` cell of every view row stored before it (an append of the
+    """Migration 014: the `assets` cell of every view row stored before it (an append of the
     row's own sent, received and fee assets: idempotent). Visits the (user, month) partitions
     user_months lists. Returns rows updated."""
     partitions = {
