@@ -80,8 +80,9 @@ class Settings(BaseSettings):
     # --- Ray -----------------------------------------------------------------------------------
     ray_address: str = Field(
         "",
-        description="Ray cluster address ('auto' joins a running cluster; "
-        "empty starts or joins a local one).",
+        description="Ray cluster address ('auto' joins a running cluster; empty: the one "
+        "RAY_ADDRESS names, as Ray sets it for a Ray job's driver, else a new local instance; "
+        "never whichever instance started last on the machine).",
     )
     parse_parallelism: int = Field(
         0, ge=0, description="Parse tasks in flight; 0 = the cluster's CPUs."

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -41,6 +42,9 @@ from ingest.vocabulary import FINISHED, JobKind, JobStatus, Stage
 
 log = logging.getLogger(__name__)
 SUPERVISOR_NAME = "ledgerflow-job-supervisor"
+# On the record of a running job the supervisor starts again (its earlier run was lost with a
+# supervisor or its end could not be recorded); the job's end replaces it.
+RESUMED_NOTE = "resumed by the job supervisor: its earlier run was lost"
 
 # A step returns the StageResults fields it produced (the others left None).
 StepFn = Callable[[JobContext, Executor, StageResults], StageResults]
@@ -140,8 +144,15 @@ def nothing_imported_text(ingest: IngestResult) -> str:
 @ray.remote(num_cpus=0, max_retries=3, retry_exceptions=False)
 def run_job(job_id: uuid.UUID) -> str:
     """Run (or resume) one job to its end; returns the final status. The job's entry point:
-    configuration is read here, once, and handed to the stages in the job context."""
+    configuration is read here, once, and handed to the stages in the job context. Every
+    Cassandra call of the job, its first ("running") and last writes included, waits out a lost
+    quorum (noted on the record): with only the steps covered, a quorum lost between the
+    record's two "running" writes failed the task, and the job sat in `running` unnoted."""
     settings = get_settings()
+    return run_through_outages(settings, job_id, lambda: _run_job_once(settings, job_id))
+
+
+def _run_job_once(settings: Settings, job_id: uuid.UUID) -> str:
     session = get_session(settings)
     job = jobs.get_job(session, job_id)
     if job is None:
@@ -153,10 +164,7 @@ def run_job(job_id: uuid.UUID) -> str:
         cluster_cpus(), placement=stage_placement(settings), io_task_cpus=settings.io_task_cpus
     )
     try:
-        # A lost Cassandra quorum is waited out (noted on the job), then the steps resume.
-        run_through_outages(
-            settings, job_id, lambda: run_steps(job_context(job, settings), executor)
-        )
+        run_steps(job_context(job, settings), executor)
     except (
         ValueError
     ) as exc:  # FormatError, a bad tz...: the file or its options are wrong, no retry helps
@@ -179,6 +187,16 @@ class JobSupervisor:
         # computes from the history as it is and replaces the user's tables, so two at once
         # could let the one that read the older history finish last.
         self._user_turns: dict[str, asyncio.Lock] = {}
+        # The supervisor resumes its active jobs by itself, every sweep_interval: a restarted
+        # supervisor (its node lost) or a job whose watch ended without recording an end (its
+        # failure could not be written) is otherwise started again only when a caller asks
+        # (the upload app's periodic resume; a backfill or a plain driver never does), and the
+        # job sits in `running` with nothing watching it.
+        interval = sweep_interval(get_settings())
+        me = ray.get_runtime_context().current_actor
+        threading.Thread(
+            target=_sweep_forever, args=(me, interval), name="job-sweep", daemon=True
+        ).start()
 
     async def submit(self, job_id: uuid.UUID) -> bool:
         """Idempotent: a job already running here is not started twice."""
@@ -215,8 +233,8 @@ class JobSupervisor:
         return True
 
     async def _watch(self, job_id: uuid.UUID) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            loop = asyncio.get_running_loop()
             job = await loop.run_in_executor(
                 None, lambda: jobs.get_job(get_session(get_settings()), job_id)
             )
@@ -224,10 +242,20 @@ class JobSupervisor:
                 return
             turn = self._user_turns.setdefault(job.user_id, asyncio.Lock())
             async with turn:
+                if job.status == JobStatus.RUNNING:  # its earlier run was lost: say so
+                    await loop.run_in_executor(None, self._note_resumed, job_id)
                 await self._run_watched(job_id)
         except Exception as exc:  # retries exhausted: the job fails with the reason
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, self._fail, job_id, exc)
+            try:
+                await loop.run_in_executor(None, self._fail, job_id, exc)
+            except Exception as unrecorded:  # Cassandra not answering: the next sweep retries
+                log.warning(
+                    "job %s ended with %r and its end could not be recorded (%r); it stays "
+                    "active and the next sweep starts it again",
+                    job_id,
+                    exc,
+                    unrecorded,
+                )
         finally:
             self._running.pop(job_id, None)
 
@@ -237,7 +265,7 @@ class JobSupervisor:
         last completed stage), at most job_stall_restarts times; then the job fails."""
         settings = get_settings()
         loop = asyncio.get_running_loop()
-        interval = min(30.0, max(0.5, settings.job_stall_limit / 4))
+        interval = sweep_interval(settings)
         restarts = 0
         while True:
             ref = run_job.options(name=f"job:{job_id}").remote(job_id)
@@ -292,12 +320,33 @@ class JobSupervisor:
             jobs.set_error(session, job_id, message)
 
     @staticmethod
+    def _note_resumed(job_id: uuid.UUID) -> None:
+        jobs.set_error(get_session(get_settings()), job_id, RESUMED_NOTE)
+
+    @staticmethod
     def _fail(job_id: uuid.UUID, exc: BaseException) -> None:
         session = get_session(get_settings())
         job = jobs.get_job(session, job_id)
         if job is not None and job.status not in FINISHED:
             failure = job_errors.record(job_id, exc)
             jobs.finish(session, job, JobStatus.FAILED, failure.message, failure.code)
+
+
+def sweep_interval(settings: Settings) -> float:
+    """Seconds between the supervisor's checks of a running job's heartbeat, and between its
+    sweeps of the active jobs."""
+    return min(30.0, max(0.5, settings.job_stall_limit / 4 if settings.job_stall_limit else 30.0))
+
+
+def _sweep_forever(me: ray.actor.ActorHandle, interval: float) -> None:
+    """The supervisor's own resume, every `interval` (a thread of the actor: the actor's event
+    loop is not running yet in __init__)."""
+    while True:
+        time.sleep(interval)
+        try:
+            ray.get(me.resume.remote(), timeout=max(60.0, interval))
+        except Exception as exc:  # Cassandra not answering: the next sweep tries again
+            log.warning("job sweep: %r", exc)
 
 
 def supervisor():
