@@ -18,7 +18,7 @@ from devtools.generate import generate
 from ingest.config import PROJECT_ROOT, get_settings
 from ingest.extract.parse import parse_local_file
 from ingest.load.cassandra import execute, get_session
-from ingest.pipeline.runner import RESUMED_NOTE
+from ingest.pipeline.watchdog import RESUMED_NOTE
 from tests.plugins.pricesim import free_port
 from tests.test_pipeline import view_count
 

@@ -28,23 +28,26 @@ import ray
 from ingest.config import Settings, get_settings
 from ingest.load import jobs
 from ingest.load.cassandra import get_session
-from ingest.pipeline import job_errors
+from ingest.pipeline import job_errors, outage
 from ingest.pipeline.context import JobContext, job_context
 from ingest.pipeline.executors import Executor, RayExecutor
 from ingest.pipeline.ingest_stage import run_ingest
-from ingest.pipeline.outage import run_through_outages
+from ingest.pipeline.outage import quorum_lost, run_through_outages
 from ingest.pipeline.placement import stage_placement
 from ingest.pipeline.ray_runtime import NAMESPACE, cluster_cpus, ensure_ray
 from ingest.pipeline.results import IngestResult, StageResults
 from ingest.pipeline.tax.stage import run_tax
-from ingest.pipeline.watchdog import STALL_CODE, Stall, find_stall, stall_message
+from ingest.pipeline.watchdog import (
+    STALL_CODE,
+    Stall,
+    find_stall,
+    stall_message,
+    start_note,
+)
 from ingest.vocabulary import FINISHED, JobKind, JobStatus, Stage
 
 log = logging.getLogger(__name__)
 SUPERVISOR_NAME = "ledgerflow-job-supervisor"
-# On the record of a running job the supervisor starts again (its earlier run was lost with a
-# supervisor or its end could not be recorded); the job's end replaces it.
-RESUMED_NOTE = "resumed by the job supervisor: its earlier run was lost"
 
 # A step returns the StageResults fields it produced (the others left None).
 StepFn = Callable[[JobContext, Executor, StageResults], StageResults]
@@ -200,7 +203,10 @@ class JobSupervisor:
 
     async def submit(self, job_id: uuid.UUID) -> bool:
         """Idempotent: a job already running here is not started twice."""
-        await self._resume_once()
+        try:
+            await self._resume_once()
+        except Exception as exc:  # Cassandra not answering: the job's own watch notes it
+            log.warning("resuming the active jobs failed (%r); the next sweep does", exc)
         return self._start(job_id)
 
     async def resume(self) -> list[uuid.UUID]:
@@ -235,15 +241,14 @@ class JobSupervisor:
     async def _watch(self, job_id: uuid.UUID) -> None:
         loop = asyncio.get_running_loop()
         try:
-            job = await loop.run_in_executor(
-                None, lambda: jobs.get_job(get_session(get_settings()), job_id)
-            )
+            job = await loop.run_in_executor(None, self._read_job, job_id)
             if job is None:
                 return
             turn = self._user_turns.setdefault(job.user_id, asyncio.Lock())
             async with turn:
-                if job.status == JobStatus.RUNNING:  # its earlier run was lost: say so
-                    await loop.run_in_executor(None, self._note_resumed, job_id)
+                note = start_note(job)
+                if note != job.error:
+                    await loop.run_in_executor(None, self._note, job_id, note)
                 await self._run_watched(job_id)
         except Exception as exc:  # retries exhausted: the job fails with the reason
             try:
@@ -256,6 +261,9 @@ class JobSupervisor:
                     exc,
                     unrecorded,
                 )
+                reason = quorum_lost(unrecorded)
+                if reason is not None:  # on its record (at ONE) while it waits for the sweep
+                    await loop.run_in_executor(None, outage.note, get_settings(), job_id, reason)
         finally:
             self._running.pop(job_id, None)
 
@@ -320,8 +328,17 @@ class JobSupervisor:
             jobs.set_error(session, job_id, message)
 
     @staticmethod
-    def _note_resumed(job_id: uuid.UUID) -> None:
-        jobs.set_error(get_session(get_settings()), job_id, RESUMED_NOTE)
+    def _read_job(job_id: uuid.UUID) -> jobs.JobRecord | None:
+        """The job's record; a lost quorum is waited out and noted on it, as the job does (the
+        job's first read, so a job handed over during an outage says so)."""
+        settings = get_settings()
+        return run_through_outages(
+            settings, job_id, lambda: jobs.get_job(get_session(settings), job_id)
+        )
+
+    @staticmethod
+    def _note(job_id: uuid.UUID, note: str | None) -> None:
+        jobs.set_error(get_session(get_settings()), job_id, note)
 
     @staticmethod
     def _fail(job_id: uuid.UUID, exc: BaseException) -> None:
