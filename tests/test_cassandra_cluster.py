@@ -137,6 +137,30 @@ def test_one_node_killed_mid_job_loses_nothing_and_rejoins(cluster3, pricesim_fa
     session.cluster.shutdown()
 
 
+def assert_outage_noted(session, job_id: uuid.UUID, proc, log: Path) -> None:
+    """The job's record names the coordinator's Unavailable at LOCAL_QUORUM (the first failures
+    may be timeouts, replicas not yet marked down: the note follows the reason), and the job
+    waits for the cluster rather than end."""
+
+    def note() -> str | None:
+        error = jobs.get_job(session, job_id, consistency="ONE", budget_s=0).error
+        return error if error and "Unavailable" in error else None
+
+    noted = wait_for(note, timeout=400, step=1.0)
+    assert noted, log.read_text()[-3000:]
+    assert "consistency" in noted.lower() and "LOCAL_QUORUM" in noted, noted
+    assert proc.poll() is None, "the job must wait for the cluster, not end"
+
+
+def assert_exact_after_outage(cluster3, session, job_id: uuid.UUID, user: str, expected: int):
+    """The job succeeded with no note left, exactly the file's rows; all nodes up again."""
+    job = jobs.get_job(session, job_id)
+    assert job.status == "succeeded" and job.error is None, job.error
+    assert job.accepted == expected
+    assert count_at(session, user, "LOCAL_QUORUM") == (expected, expected)
+    local_cluster.start(cluster3.settings, 3)
+
+
 def test_two_nodes_down_names_the_consistency_failure_and_resumes(
     cluster3, pricesim_factory, export
 ):
@@ -155,16 +179,7 @@ def test_two_nodes_down_names_the_consistency_failure_and_resumes(
         for index in (3, 2):
             os.kill(local_cluster.node_pid(settings, index), signal.SIGKILL)
 
-        # The first failures may be timeouts (replicas not yet marked down); the note follows
-        # the reason until it is the coordinator's Unavailable.
-        def note() -> str | None:
-            error = jobs.get_job(session, job_id, consistency="ONE", budget_s=0).error
-            return error if error and "Unavailable" in error else None
-
-        noted = wait_for(note, timeout=400, step=1.0)
-        assert noted, log.read_text()[-3000:]
-        assert "consistency" in noted.lower() and "LOCAL_QUORUM" in noted, noted
-        assert proc.poll() is None, "the job must wait for the cluster, not end"
+        assert_outage_noted(session, job_id, proc, log)
         # The backfill's output shows it too (it polls the record every second).
         assert wait_for(lambda: "Unavailable" in log.read_text(), timeout=60), log.read_text()
 
@@ -173,11 +188,7 @@ def test_two_nodes_down_names_the_consistency_failure_and_resumes(
     finally:
         if proc.poll() is None:
             proc.kill()
-    job = jobs.get_job(session, job_id)
-    assert job.status == "succeeded" and job.error is None, job.error
-    assert job.accepted == expected
-    assert count_at(session, user, "LOCAL_QUORUM") == (expected, expected)
-    local_cluster.start(settings, 3)
+    assert_exact_after_outage(cluster3, session, job_id, user, expected)
     assert wait_for(lambda: count_at(session, user, "ALL") == (expected, expected), timeout=180)
     session.cluster.shutdown()
 
@@ -242,23 +253,12 @@ def test_a_job_handed_over_while_quorum_is_lost_is_noted_and_runs_once_it_return
         proc.stdin.write("go\n")
         proc.stdin.flush()
 
-        def note() -> str | None:
-            error = jobs.get_job(session, job_id, consistency="ONE", budget_s=0).error
-            return error if error and "Unavailable" in error else None
-
-        noted = wait_for(note, timeout=400, step=1.0)
-        assert noted, log.read_text()[-3000:]
-        assert "consistency" in noted.lower() and "LOCAL_QUORUM" in noted, noted
-        assert proc.poll() is None, "the job must wait for the cluster, not end"
+        assert_outage_noted(session, job_id, proc, log)
 
         print(local_cluster.start_node(settings, 2, 3, timeout=240))
         assert proc.wait(timeout=600) == 0, log.read_text()[-3000:]
     finally:
         if proc.poll() is None:
             proc.kill()
-    job = jobs.get_job(session, job_id)
-    assert job.status == "succeeded" and job.error is None, job.error
-    assert job.accepted == expected
-    assert count_at(session, user, "LOCAL_QUORUM") == (expected, expected)
-    local_cluster.start(settings, 3)
+    assert_exact_after_outage(cluster3, session, job_id, user, expected)
     session.cluster.shutdown()
