@@ -194,9 +194,8 @@ class Settings(BaseSettings):
     job_resume_interval: float = Field(
         30.0,
         gt=0,
-        description="Every this many seconds each "
-        "upload replica has the supervisor start any active job "
-        "it does not run (a job recorded is a job that runs).",
+        description="Every this many seconds the job supervisor starts any active job it "
+        "does not run, and each upload replica asks it to (a job recorded is a job that runs).",
     )
     job_stall_limit: float = Field(
         1200.0,

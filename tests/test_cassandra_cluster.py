@@ -232,7 +232,6 @@ def test_a_job_handed_over_while_quorum_is_lost_is_noted_and_runs_once_it_return
         "LEDGERFLOW_RAY_ADDRESS": "local",
         "LEDGERFLOW_COINGECKO_URL": pricesim_factory().url,
         "LEDGERFLOW_CASSANDRA_RETRY_BUDGET": "5",
-        "LEDGERFLOW_JOB_STALL_LIMIT": "40",  # sweeps every 10 s
     }
     out = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
     log = Path(out.name)

@@ -190,12 +190,12 @@ class JobSupervisor:
         # computes from the history as it is and replaces the user's tables, so two at once
         # could let the one that read the older history finish last.
         self._user_turns: dict[str, asyncio.Lock] = {}
-        # The supervisor resumes its active jobs by itself, every sweep_interval: a restarted
+        # The supervisor resumes its active jobs by itself, every job_resume_interval: a restarted
         # supervisor (its node lost) or a job whose watch ended without recording an end (its
         # failure could not be written) is otherwise started again only when a caller asks
         # (the upload app's periodic resume; a backfill or a plain driver never does), and the
         # job sits in `running` with nothing watching it.
-        interval = sweep_interval(get_settings())
+        interval = get_settings().job_resume_interval
         me = ray.get_runtime_context().current_actor
         threading.Thread(
             target=_sweep_forever, args=(me, interval), name="job-sweep", daemon=True
@@ -273,7 +273,7 @@ class JobSupervisor:
         last completed stage), at most job_stall_restarts times; then the job fails."""
         settings = get_settings()
         loop = asyncio.get_running_loop()
-        interval = sweep_interval(settings)
+        interval = watch_interval(settings)
         restarts = 0
         while True:
             ref = run_job.options(name=f"job:{job_id}").remote(job_id)
@@ -349,9 +349,8 @@ class JobSupervisor:
             jobs.finish(session, job, JobStatus.FAILED, failure.message, failure.code)
 
 
-def sweep_interval(settings: Settings) -> float:
-    """Seconds between the supervisor's checks of a running job's heartbeat, and between its
-    sweeps of the active jobs."""
+def watch_interval(settings: Settings) -> float:
+    """Seconds between the supervisor's checks of a running job's heartbeat."""
     return min(30.0, max(0.5, settings.job_stall_limit / 4 if settings.job_stall_limit else 30.0))
 
 
