@@ -236,6 +236,25 @@ def scenario_remove_node(args: dict[str, Any]) -> dict[str, Any]:
         submit_job(job_id)
 
         notes: list[str] = []
+        lost_with_it: list[str] = []
+
+        def on_node(node_id: str, job_id: uuid.UUID) -> list[str]:
+            """The job supervisor and the job's orchestrator, if they run on that node."""
+            from ray.util.state import list_actors
+
+            actors = list_actors(
+                address=state_api(args),
+                filters=[("class_name", "=", "JobSupervisor"), ("state", "=", "ALIVE")],
+                raise_on_missing_output=False,
+            )
+            orchestrators = list_tasks(
+                address=state_api(args),
+                filters=[("name", "=", f"job:{job_id}"), ("state", "=", "RUNNING")],
+                raise_on_missing_output=False,
+            )
+            return [f"supervisor (pid {a.pid})" for a in actors if a.node_id == node_id] + [
+                t.name for t in orchestrators if t.node_id == node_id
+            ]
 
         def remove_a_busy_worker(job: jobs.JobRecord) -> None:
             if job.error and job.error not in notes:  # the watchdog's, if it had to step in
@@ -258,6 +277,7 @@ def scenario_remove_node(args: dict[str, Any]) -> dict[str, Any]:
             stores = [t for t in running if t.name.startswith("store:")]
             if stores or running:
                 victim = (stores or running)[0]
+                lost_with_it.extend(on_node(victim.node_id, job_id))
                 cluster.remove_node(workers.pop(victim.node_id), allow_graceful=False)
                 removed.append(victim.name)
                 cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE)
@@ -266,6 +286,7 @@ def scenario_remove_node(args: dict[str, Any]) -> dict[str, Any]:
         facts = job_facts(job)
         facts["removed_while_running"] = removed
         facts["notes"] = notes
+        facts["lost_with_the_node"] = lost_with_it
         facts["alive_nodes"] = sum(1 for n in ray.nodes() if n["Alive"])
         return facts
     finally:

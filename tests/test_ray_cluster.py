@@ -175,7 +175,11 @@ def test_worker_node_removed_mid_job_loses_and_doubles_nothing(scenario, pipelin
     assert facts["removed_while_running"], "no worker was removed while it ran a job task"
     assert_exact(session, user, export, facts)
     if facts["notes"]:
-        warnings.warn(f"the job needed its watchdog: {facts['notes']}", stacklevel=1)
+        warnings.warn(
+            f"the job needed its supervisor's recovery: {facts['notes']}; the removed node "
+            f"also ran: {facts['lost_with_the_node']}",
+            stacklevel=1,
+        )
 
 
 def test_autoscaler_adds_workers_for_pending_work_and_removes_idle_ones(
