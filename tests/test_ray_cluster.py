@@ -163,9 +163,11 @@ def test_worker_node_removed_mid_job_loses_and_doubles_nothing(scenario, pipelin
         user=user,
         file=export,
         dashboard_port=free_port(),
-        # The watchdog at a limit this test outlasts: a job the node loss left without progress
-        # (ci-run1 of 2026-12-07: `running`, no stage, no note, for the whole 600 s) is noted,
-        # restarted and finishes, and the notes say what it waited for.
+        # ci-run1 of 2026-12-07: the job stayed `running`, no stage, no note, for the whole 600 s.
+        # The removed worker can host the job supervisor (an actor without resources); the one
+        # Ray restarts knew of no job until a caller asked it to resume, and none here does. Its
+        # own sweep takes the job up now; the watchdog, at a limit this test outlasts, is the
+        # backstop for any other stall, and the notes say which recovery was needed.
         env={
             **keyspace_env,
             "LEDGERFLOW_CHUNK_BYTES": "32768",
