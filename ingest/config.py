@@ -80,8 +80,9 @@ class Settings(BaseSettings):
     # --- Ray -----------------------------------------------------------------------------------
     ray_address: str = Field(
         "",
-        description="Ray cluster address ('auto' joins a running cluster; "
-        "empty starts or joins a local one).",
+        description="Ray cluster address ('auto' joins a running cluster; empty: the one "
+        "RAY_ADDRESS names, as Ray sets it for a Ray job's driver, else a new local instance; "
+        "never whichever instance started last on the machine).",
     )
     parse_parallelism: int = Field(
         0, ge=0, description="Parse tasks in flight; 0 = the cluster's CPUs."
@@ -193,9 +194,8 @@ class Settings(BaseSettings):
     job_resume_interval: float = Field(
         30.0,
         gt=0,
-        description="Every this many seconds each "
-        "upload replica has the supervisor start any active job "
-        "it does not run (a job recorded is a job that runs).",
+        description="Every this many seconds the job supervisor starts any active job it "
+        "does not run, and each upload replica asks it to (a job recorded is a job that runs).",
     )
     job_stall_limit: float = Field(
         1200.0,

@@ -64,7 +64,34 @@ def wait_job(session, job_id: uuid.UUID, timeout: float = 600.0, on_poll=None) -
         if on_poll:
             on_poll(job)
         time.sleep(0.3)
-    raise TimeoutError(f"job {job_id} did not finish: {jobs.get_job(session, job_id)}")
+    raise TimeoutError(
+        f"job {job_id} did not finish: {jobs.get_job(session, job_id)}; "
+        f"its progress parts: {jobs.progress_parts(session, job_id)}; {where_things_run(job_id)}"
+    )
+
+
+def where_things_run(job_id: uuid.UUID) -> str:
+    """What a stuck scenario's cluster runs for the job: the supervisor actor and the job's tasks
+    with their states and nodes (for the failure message)."""
+    try:
+        from ray.util.state import list_actors, list_tasks
+
+        url = ray._private.worker.global_worker.node.address_info.get("webui_url") or ""
+        address = url if url.startswith("http") else f"http://{url}"
+        actors = [
+            (a.class_name, a.state, a.node_id, a.pid)
+            for a in list_actors(address=address, limit=1000, raise_on_missing_output=False)
+            if a.class_name == "JobSupervisor"
+        ]
+        tasks = [
+            (t.name, t.state, t.node_id, t.attempt_number)
+            for t in list_tasks(address=address, limit=10_000, raise_on_missing_output=False)
+            if str(job_id) in (t.name or "")
+        ]
+        alive = [(n["NodeID"], n["Alive"]) for n in ray.nodes()]
+        return f"supervisor {actors}; tasks {tasks}; nodes {alive}"
+    except Exception as exc:  # the message must not hide the timeout
+        return f"(state API: {exc!r})"
 
 
 def connect(cluster: Cluster) -> None:
@@ -208,7 +235,30 @@ def scenario_remove_node(args: dict[str, Any]) -> dict[str, Any]:
         job_id = record(session, args["user"], Path(args["file"]))
         submit_job(job_id)
 
+        notes: list[str] = []
+        lost_with_it: list[str] = []
+
+        def on_node(node_id: str, job_id: uuid.UUID) -> list[str]:
+            """The job supervisor and the job's orchestrator, if they run on that node."""
+            from ray.util.state import list_actors
+
+            actors = list_actors(
+                address=state_api(args),
+                filters=[("class_name", "=", "JobSupervisor"), ("state", "=", "ALIVE")],
+                raise_on_missing_output=False,
+            )
+            orchestrators = list_tasks(
+                address=state_api(args),
+                filters=[("name", "=", f"job:{job_id}"), ("state", "=", "RUNNING")],
+                raise_on_missing_output=False,
+            )
+            return [f"supervisor (pid {a.pid})" for a in actors if a.node_id == node_id] + [
+                t.name for t in orchestrators if t.node_id == node_id
+            ]
+
         def remove_a_busy_worker(job: jobs.JobRecord) -> None:
+            if job.error and job.error not in notes:  # the watchdog's, if it had to step in
+                notes.append(job.error)
             if removed:
                 return
             running = [
@@ -227,6 +277,7 @@ def scenario_remove_node(args: dict[str, Any]) -> dict[str, Any]:
             stores = [t for t in running if t.name.startswith("store:")]
             if stores or running:
                 victim = (stores or running)[0]
+                lost_with_it.extend(on_node(victim.node_id, job_id))
                 cluster.remove_node(workers.pop(victim.node_id), allow_graceful=False)
                 removed.append(victim.name)
                 cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE)
@@ -234,6 +285,8 @@ def scenario_remove_node(args: dict[str, Any]) -> dict[str, Any]:
         job = wait_job(session, job_id, on_poll=remove_a_busy_worker)
         facts = job_facts(job)
         facts["removed_while_running"] = removed
+        facts["notes"] = notes
+        facts["lost_with_the_node"] = lost_with_it
         facts["alive_nodes"] = sum(1 for n in ray.nodes() if n["Alive"])
         return facts
     finally:
@@ -525,10 +578,37 @@ def scenario_stalled_job(args: dict[str, Any]) -> dict[str, Any]:
 
             job = wait_job(session, job_id, timeout=600, on_poll=watch)
             facts[key] = {**job_facts(job), "notes": notes, "error_code": job.error_code}
+        facts["orphaned"] = orphaned_job(session, holds, args["user"] + "-c", Path(args["file"]))
         return facts
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+def orphaned_job(session, holds, user: str, path: Path) -> dict[str, Any]:
+    """Job C's parse tasks are held while it runs; its supervisor is killed (Ray restarts it, a
+    new actor that knows of no job) and the hold released once the job is noted again: the
+    restarted supervisor must find the job by itself (nothing here asks it to resume), note it
+    and run it to its end."""
+    from ingest.pipeline.runner import SUPERVISOR_NAME, submit_job
+
+    ray.get(holds.hold.remote(user, "parse"))
+    job_id = record(session, user, path)
+    ray.get(submit_job(job_id))
+    deadline = time.monotonic() + 120
+    while jobs.get_job(session, job_id).status != "running":
+        assert time.monotonic() < deadline, "job C never ran"
+        time.sleep(0.2)
+    ray.kill(ray.get_actor(SUPERVISOR_NAME, namespace=NAMESPACE), no_restart=False)
+    notes: list[str] = []
+
+    def watch(job: jobs.JobRecord) -> None:
+        if job.error and job.error not in notes:
+            notes.append(job.error)
+            ray.get(holds.release.remote(user, "parse"))
+
+    job = wait_job(session, job_id, timeout=600, on_poll=watch)
+    return {**job_facts(job), "notes": notes, "error_code": job.error_code}
 
 
 SCENARIOS = {
@@ -549,10 +629,16 @@ def main() -> None:
     # put back what was there, so other Ray users on this machine are not redirected.
     address_file = Path("/tmp/ray/ray_current_cluster")
     before = address_file.read_text() if address_file.exists() else None
+    kept = False
     try:
         facts = SCENARIOS[name](args)
+    except BaseException:
+        kept = True  # its Ray logs say what the cluster did
+        print(f"scenario {name} failed; its Ray logs are kept in {TEMP_DIR}", file=sys.stderr)
+        raise
     finally:
-        shutil.rmtree(TEMP_DIR, ignore_errors=True)
+        if not kept:
+            shutil.rmtree(TEMP_DIR, ignore_errors=True)
         if before is None:
             address_file.unlink(missing_ok=True)
         else:

@@ -137,6 +137,30 @@ def test_one_node_killed_mid_job_loses_nothing_and_rejoins(cluster3, pricesim_fa
     session.cluster.shutdown()
 
 
+def assert_outage_noted(session, job_id: uuid.UUID, proc, log: Path) -> None:
+    """The job's record names the coordinator's Unavailable at LOCAL_QUORUM (the first failures
+    may be timeouts, replicas not yet marked down: the note follows the reason), and the job
+    waits for the cluster rather than end."""
+
+    def note() -> str | None:
+        error = jobs.get_job(session, job_id, consistency="ONE", budget_s=0).error
+        return error if error and "Unavailable" in error else None
+
+    noted = wait_for(note, timeout=400, step=1.0)
+    assert noted, log.read_text()[-3000:]
+    assert "consistency" in noted.lower() and "LOCAL_QUORUM" in noted, noted
+    assert proc.poll() is None, "the job must wait for the cluster, not end"
+
+
+def assert_exact_after_outage(cluster3, session, job_id: uuid.UUID, user: str, expected: int):
+    """The job succeeded with no note left, exactly the file's rows; all nodes up again."""
+    job = jobs.get_job(session, job_id)
+    assert job.status == "succeeded" and job.error is None, job.error
+    assert job.accepted == expected
+    assert count_at(session, user, "LOCAL_QUORUM") == (expected, expected)
+    local_cluster.start(cluster3.settings, 3)
+
+
 def test_two_nodes_down_names_the_consistency_failure_and_resumes(
     cluster3, pricesim_factory, export
 ):
@@ -155,16 +179,7 @@ def test_two_nodes_down_names_the_consistency_failure_and_resumes(
         for index in (3, 2):
             os.kill(local_cluster.node_pid(settings, index), signal.SIGKILL)
 
-        # The first failures may be timeouts (replicas not yet marked down); the note follows
-        # the reason until it is the coordinator's Unavailable.
-        def note() -> str | None:
-            error = jobs.get_job(session, job_id, consistency="ONE", budget_s=0).error
-            return error if error and "Unavailable" in error else None
-
-        noted = wait_for(note, timeout=400, step=1.0)
-        assert noted, log.read_text()[-3000:]
-        assert "consistency" in noted.lower() and "LOCAL_QUORUM" in noted, noted
-        assert proc.poll() is None, "the job must wait for the cluster, not end"
+        assert_outage_noted(session, job_id, proc, log)
         # The backfill's output shows it too (it polls the record every second).
         assert wait_for(lambda: "Unavailable" in log.read_text(), timeout=60), log.read_text()
 
@@ -173,10 +188,76 @@ def test_two_nodes_down_names_the_consistency_failure_and_resumes(
     finally:
         if proc.poll() is None:
             proc.kill()
-    job = jobs.get_job(session, job_id)
-    assert job.status == "succeeded" and job.error is None, job.error
-    assert job.accepted == expected
-    assert count_at(session, user, "LOCAL_QUORUM") == (expected, expected)
-    local_cluster.start(settings, 3)
+    assert_exact_after_outage(cluster3, session, job_id, user, expected)
     assert wait_for(lambda: count_at(session, user, "ALL") == (expected, expected), timeout=180)
+    session.cluster.shutdown()
+
+
+# Records the job with every node up, waits for the test's "go" (two nodes killed meanwhile),
+# then hands it to the job supervisor of its own local Ray and watches it to its end.
+HAND_OVER_LATER = """
+import sys
+from pathlib import Path
+from ingest.config import get_settings
+from ingest.load.cassandra import get_session
+from ingest.pipeline.backfill import backfill_file, watch
+from ingest.pipeline.runner import submit_job
+import ray
+settings = get_settings()
+session = get_session(settings)
+job_id, _ = backfill_file(session, settings, sys.argv[1], Path(sys.argv[2]), hand_over=False)
+print(f"job {job_id} recorded for {sys.argv[2]}", flush=True)
+sys.stdin.readline()
+ray.get(submit_job(job_id), timeout=120)
+print("handed over", flush=True)
+sys.exit(0 if watch(session, job_id).status == "succeeded" else 1)
+"""
+
+
+def test_a_job_handed_over_while_quorum_is_lost_is_noted_and_runs_once_it_returns(
+    cluster3, pricesim_factory, export
+):
+    """The job supervisor meets the outage before the job's first write (ci-run1 of 2026-12-07:
+    a job whose first writes met a lost quorum sat in `running`, unnoted, nothing watching it):
+    the consistency failure is on the record while it lasts, and the supervisor's own sweep runs
+    the job once a node is back (nothing else asks it to)."""
+    settings = cluster3.settings
+    local_cluster.start(settings, 3)
+    session = cluster3.session()
+    user = f"c3-late-{uuid.uuid4().hex[:8]}"
+    expected = parse_local_file(export, user_id=user).table.num_rows
+    env = {
+        **os.environ,
+        **cluster3.env,
+        "LEDGERFLOW_RAY_ADDRESS": "local",
+        "LEDGERFLOW_COINGECKO_URL": pricesim_factory().url,
+        "LEDGERFLOW_CASSANDRA_RETRY_BUDGET": "5",
+    }
+    out = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
+    log = Path(out.name)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HAND_OVER_LATER, user, str(export)],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        job_id = job_id_of(log, proc)
+        for index in (3, 2):
+            os.kill(local_cluster.node_pid(settings, index), signal.SIGKILL)
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+
+        assert_outage_noted(session, job_id, proc, log)
+
+        print(local_cluster.start_node(settings, 2, 3, timeout=240))
+        assert proc.wait(timeout=600) == 0, log.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert_exact_after_outage(cluster3, session, job_id, user, expected)
     session.cluster.shutdown()

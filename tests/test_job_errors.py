@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 import ray
+from ray.exceptions import UnserializableException
 
 from ingest.config import get_settings
 from ingest.load import jobs
@@ -153,3 +154,16 @@ def test_a_shard_task_asks_for_its_memory_capped_by_the_smallest_node(ray_local)
     assert ray.get(executor.submit(assigned_memory, name="tax:job:1")) == 0.0
     huge = ray.get(executor.submit(assigned_memory, name="tax:job:2", memory=10**15))
     assert 0 < huge == executor.smallest_node_memory() < 10**15
+
+
+def test_a_cassandra_error_ray_could_not_unpickle_is_still_storage_unavailable():
+    """What the job supervisor got in the CI run of 2026-12-07 when a job's write met a lost
+    quorum: the driver's WriteTimeout as text inside Ray's UnserializableException."""
+    text = (
+        "ray.exceptions.RayTaskError: ray::job:101d62fc()\n"
+        '  File "ingest/load/jobs.py", line 170, in mark_running\n'
+        "cassandra.WriteTimeout: Error from server: code=1100 [Coordinator node timed out "
+        "waiting for replica nodes' responses] info={'consistency': 'LOCAL_QUORUM'}"
+    )
+    assert describe(UnserializableException(text)).code == "storage_unavailable"
+    assert describe(UnserializableException("ValueError: boom")).code == "internal"

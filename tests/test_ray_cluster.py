@@ -18,6 +18,7 @@ from devtools.generate import generate
 from ingest.config import PROJECT_ROOT, get_settings
 from ingest.extract.parse import parse_local_file
 from ingest.load.cassandra import execute, get_session
+from ingest.pipeline.watchdog import RESUMED_NOTE
 from tests.plugins.pricesim import free_port
 from tests.test_pipeline import view_count
 
@@ -162,10 +163,25 @@ def test_worker_node_removed_mid_job_loses_and_doubles_nothing(scenario, pipelin
         user=user,
         file=export,
         dashboard_port=free_port(),
-        env={**keyspace_env, "LEDGERFLOW_CHUNK_BYTES": "32768"},
+        # ci-run1 of 2026-12-07: the job stayed `running`, no stage, no note, for the whole 600 s.
+        # The removed worker can host the job supervisor (an actor without resources); the one
+        # Ray restarts knew of no job until a caller asked it to resume, and none here does. Its
+        # own sweep takes the job up now; the watchdog, at a limit this test outlasts, is the
+        # backstop for any other stall, and the notes say which recovery was needed.
+        env={
+            **keyspace_env,
+            "LEDGERFLOW_CHUNK_BYTES": "32768",
+            "LEDGERFLOW_JOB_STALL_LIMIT": "150",
+        },
     )
     assert facts["removed_while_running"], "no worker was removed while it ran a job task"
     assert_exact(session, user, export, facts)
+    if facts["notes"]:
+        warnings.warn(
+            f"the job needed its supervisor's recovery: {facts['notes']}; the removed node "
+            f"also ran: {facts['lost_with_the_node']}",
+            stacklevel=1,
+        )
 
 
 def test_autoscaler_adds_workers_for_pending_work_and_removes_idle_ones(
@@ -196,7 +212,8 @@ def test_autoscaler_adds_workers_for_pending_work_and_removes_idle_ones(
 def test_a_frozen_job_is_noted_restarted_and_then_failed(scenario, pipeline_pricesim, tmp_path):
     """The watchdog on the real stack: a job whose parse tasks are held (a test hook actor, not a
     patched Ray) is noted with its stage and tasks and restarted by the supervisor; released, it
-    finishes exactly; held for good, it ends failed with the watchdog's message."""
+    finishes exactly; held for good, it ends failed with the watchdog's message; a job whose
+    supervisor was killed under it is found, noted and finished by the restarted one."""
     session, keyspace_env = scenario
     path = tmp_path / "small.csv"
     generate(300, "koinly", seed=43, out=path, years=1.0, user_values="all")
@@ -220,3 +237,8 @@ def test_a_frozen_job_is_noted_restarted_and_then_failed(scenario, pipeline_pric
     assert released["status"] == "succeeded" and released["accepted"] == 300, released
     assert held["status"] == "failed" and held["error_code"] == "stalled", held
     assert "in stage parse" in held["error"] and "given up" in held["error"], held
+    # Its supervisor killed mid-job (Ray restarts the actor, which knows of no job): the job is
+    # found by the restarted supervisor's own sweep, noted, and finishes exactly.
+    orphaned = facts["orphaned"]
+    assert RESUMED_NOTE in orphaned["notes"], orphaned
+    assert orphaned["status"] == "succeeded" and orphaned["accepted"] == 300, orphaned

@@ -5,10 +5,17 @@ what its record then says. Pure; the supervisor acting on them is proven on a re
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from ingest.load.jobs import JobRecord, ProgressPart
-from ingest.pipeline.watchdog import find_stall, stall_message
+from ingest.pipeline.watchdog import (
+    OUTAGE_NOTE,
+    RESUMED_NOTE,
+    find_stall,
+    stall_message,
+    start_note,
+)
 from ingest.vocabulary import JobKind, JobStatus
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
@@ -70,3 +77,11 @@ def test_a_stall_with_no_task_reported_names_the_orchestrator():
     stall = find_stall(running_job(), [], ["tax"], now, limit_s=60)
     assert stall is not None and stall.waiting_for == ()
     assert f"orchestrator job:{JOB_ID}" in stall_message(running_job(), stall, 1, 2)
+
+
+def test_a_job_started_again_says_its_earlier_run_was_lost_and_an_outage_note_ends():
+    assert start_note(running_job()) == RESUMED_NOTE
+    queued = replace(running_job(), status=JobStatus.QUEUED)
+    noted = replace(queued, error=f"{OUTAGE_NOTE}, waiting for replicas to return: Unavailable")
+    assert start_note(noted) is None  # its record was just read at quorum: the outage is over
+    assert start_note(queued) is None

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from cassandra import OperationTimedOut, RequestExecutionException
 from cassandra.cluster import NoHostAvailable
 from cassandra.connection import ConnectionException
+from ray.exceptions import UnserializableException
 
 from ingest.pipeline.watchdog import STALL_CODE
 
@@ -81,9 +82,22 @@ def describe(exc: BaseException) -> JobFailure:
         return JobFailure(
             "invalid_input", user_text(str(cause)) or "the file or its options are invalid"
         )
-    if isinstance(cause, tuple(TRANSIENT_ERRORS)):
+    if isinstance(cause, tuple(TRANSIENT_ERRORS)) or _transient_in_text(cause):
         return JobFailure("storage_unavailable", STORAGE_UNAVAILABLE)
     return JobFailure("internal", INTERNAL)
+
+
+# The Cassandra driver's errors do not survive Ray's pickling: the job supervisor gets
+# ray.exceptions.UnserializableException, which keeps only the original's text (seen: a job's
+# WriteTimeout at LOCAL_QUORUM reached it so). The text names the driver's class.
+_TRANSIENT_NAMED = re.compile(
+    r"\bcassandra\.(?:\w+\.)*(?:Unavailable|ReadTimeout|WriteTimeout|ReadFailure|WriteFailure|"
+    r"OperationTimedOut|NoHostAvailable|ConnectionException)\b"
+)
+
+
+def _transient_in_text(cause: BaseException) -> bool:
+    return isinstance(cause, UnserializableException) and bool(_TRANSIENT_NAMED.search(str(cause)))
 
 
 def _looks_internal(text: str) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -27,16 +28,22 @@ import ray
 from ingest.config import Settings, get_settings
 from ingest.load import jobs
 from ingest.load.cassandra import get_session
-from ingest.pipeline import job_errors
+from ingest.pipeline import job_errors, outage
 from ingest.pipeline.context import JobContext, job_context
 from ingest.pipeline.executors import Executor, RayExecutor
 from ingest.pipeline.ingest_stage import run_ingest
-from ingest.pipeline.outage import run_through_outages
+from ingest.pipeline.outage import quorum_lost, run_through_outages
 from ingest.pipeline.placement import stage_placement
 from ingest.pipeline.ray_runtime import NAMESPACE, cluster_cpus, ensure_ray
 from ingest.pipeline.results import IngestResult, StageResults
 from ingest.pipeline.tax.stage import run_tax
-from ingest.pipeline.watchdog import STALL_CODE, Stall, find_stall, stall_message
+from ingest.pipeline.watchdog import (
+    STALL_CODE,
+    Stall,
+    find_stall,
+    stall_message,
+    start_note,
+)
 from ingest.vocabulary import FINISHED, JobKind, JobStatus, Stage
 
 log = logging.getLogger(__name__)
@@ -141,8 +148,15 @@ def nothing_imported_text(ingest: IngestResult) -> str:
 @ray.remote(num_cpus=0, max_retries=3, retry_exceptions=False)
 def run_job(job_id: uuid.UUID) -> str:
     """Run (or resume) one job to its end; returns the final status. The job's entry point:
-    configuration is read here, once, and handed to the stages in the job context."""
+    configuration is read here, once, and handed to the stages in the job context. Every
+    Cassandra call of the job, its first ("running") and last writes included, waits out a lost
+    quorum (noted on the record): with only the steps covered, a quorum lost between the
+    record's two "running" writes failed the task, and the job sat in `running` unnoted."""
     settings = get_settings()
+    return run_through_outages(settings, job_id, lambda: _run_job_once(settings, job_id))
+
+
+def _run_job_once(settings: Settings, job_id: uuid.UUID) -> str:
     session = get_session(settings)
     job = jobs.get_job(session, job_id)
     if job is None:
@@ -154,10 +168,7 @@ def run_job(job_id: uuid.UUID) -> str:
         cluster_cpus(), placement=stage_placement(settings), io_task_cpus=settings.io_task_cpus
     )
     try:
-        # A lost Cassandra quorum is waited out (noted on the job), then the steps resume.
-        run_through_outages(
-            settings, job_id, lambda: run_steps(job_context(job, settings), executor)
-        )
+        run_steps(job_context(job, settings), executor)
     except (
         ValueError
     ) as exc:  # FormatError, a bad tz...: the file or its options are wrong, no retry helps
@@ -180,10 +191,23 @@ class JobSupervisor:
         # computes from the history as it is and replaces the user's tables, so two at once
         # could let the one that read the older history finish last.
         self._user_turns: dict[str, asyncio.Lock] = {}
+        # The supervisor resumes its active jobs by itself, every job_resume_interval: a restarted
+        # supervisor (its node lost) or a job whose watch ended without recording an end (its
+        # failure could not be written) is otherwise started again only when a caller asks
+        # (the upload app's periodic resume; a backfill or a plain driver never does), and the
+        # job sits in `running` with nothing watching it.
+        interval = get_settings().job_resume_interval
+        me = ray.get_runtime_context().current_actor
+        threading.Thread(
+            target=_sweep_forever, args=(me, interval), name="job-sweep", daemon=True
+        ).start()
 
     async def submit(self, job_id: uuid.UUID) -> bool:
         """Idempotent: a job already running here is not started twice."""
-        await self._resume_once()
+        try:
+            await self._resume_once()
+        except Exception as exc:  # Cassandra not answering: the job's own watch notes it
+            log.warning("resuming the active jobs failed (%r); the next sweep does", exc)
         return self._start(job_id)
 
     async def resume(self) -> list[uuid.UUID]:
@@ -216,19 +240,31 @@ class JobSupervisor:
         return True
 
     async def _watch(self, job_id: uuid.UUID) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            loop = asyncio.get_running_loop()
-            job = await loop.run_in_executor(
-                None, lambda: jobs.get_job(get_session(get_settings()), job_id)
-            )
+            job = await loop.run_in_executor(None, self._read_job, job_id)
             if job is None:
                 return
             turn = self._user_turns.setdefault(job.user_id, asyncio.Lock())
             async with turn:
+                note = start_note(job)
+                if note != job.error:
+                    await loop.run_in_executor(None, self._note, job_id, note)
                 await self._run_watched(job_id)
         except Exception as exc:  # retries exhausted: the job fails with the reason
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, self._fail, job_id, exc)
+            try:
+                await loop.run_in_executor(None, self._fail, job_id, exc)
+            except Exception as unrecorded:  # Cassandra not answering: the next sweep retries
+                log.warning(
+                    "job %s ended with %r and its end could not be recorded (%r); it stays "
+                    "active and the next sweep starts it again",
+                    job_id,
+                    exc,
+                    unrecorded,
+                )
+                reason = quorum_lost(unrecorded)
+                if reason is not None:  # on its record (at ONE) while it waits for the sweep
+                    await loop.run_in_executor(None, outage.note, get_settings(), job_id, reason)
         finally:
             self._running.pop(job_id, None)
 
@@ -238,7 +274,7 @@ class JobSupervisor:
         last completed stage), at most job_stall_restarts times; then the job fails."""
         settings = get_settings()
         loop = asyncio.get_running_loop()
-        interval = min(30.0, max(0.5, settings.job_stall_limit / 4))
+        interval = watch_interval(settings)
         restarts = 0
         while True:
             ref = run_job.options(name=f"job:{job_id}").remote(job_id)
@@ -293,12 +329,41 @@ class JobSupervisor:
             jobs.set_error(session, job_id, message)
 
     @staticmethod
+    def _read_job(job_id: uuid.UUID) -> jobs.JobRecord | None:
+        """The job's record; a lost quorum is waited out and noted on it, as the job does (the
+        job's first read, so a job handed over during an outage says so)."""
+        settings = get_settings()
+        return run_through_outages(
+            settings, job_id, lambda: jobs.get_job(get_session(settings), job_id)
+        )
+
+    @staticmethod
+    def _note(job_id: uuid.UUID, note: str | None) -> None:
+        jobs.set_error(get_session(get_settings()), job_id, note)
+
+    @staticmethod
     def _fail(job_id: uuid.UUID, exc: BaseException) -> None:
         session = get_session(get_settings())
         job = jobs.get_job(session, job_id)
         if job is not None and job.status not in FINISHED:
             failure = job_errors.record(job_id, exc)
             jobs.finish(session, job, JobStatus.FAILED, failure.message, failure.code)
+
+
+def watch_interval(settings: Settings) -> float:
+    """Seconds between the supervisor's checks of a running job's heartbeat."""
+    return min(30.0, max(0.5, settings.job_stall_limit / 4 if settings.job_stall_limit else 30.0))
+
+
+def _sweep_forever(me: ray.actor.ActorHandle, interval: float) -> None:
+    """The supervisor's own resume, every `interval` (a thread of the actor: the actor's event
+    loop is not running yet in __init__)."""
+    while True:
+        time.sleep(interval)
+        try:
+            ray.get(me.resume.remote(), timeout=max(60.0, interval))
+        except Exception as exc:  # Cassandra not answering: the next sweep tries again
+            log.warning("job sweep: %r", exc)
 
 
 def supervisor():

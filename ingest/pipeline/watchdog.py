@@ -6,7 +6,8 @@ A job whose newest heartbeat is older than LEDGERFLOW_JOB_STALL_LIMIT has stalle
 supervisor (runner.JobSupervisor) notes on its record which stage and which tasks it waits for,
 cancels its task graph and starts it again from its last completed stage; after
 LEDGERFLOW_JOB_STALL_RESTARTS restarts it ends as failed with that message. A job waiting out a
-Cassandra outage (noted by outage.py) is waiting, not stalled.
+Cassandra outage (noted by outage.py) is waiting, not stalled. The supervisor also sweeps the
+active jobs and starts those it does not run; `start_note` is what such a job's record says.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ingest.load.jobs import JobRecord, ProgressPart
+from ingest.vocabulary import JobStatus
 
 # How outage.py's note begins: such a job waits for the cluster with the reason on its record.
 OUTAGE_NOTE = "Cassandra consistency failure"
+# On the record of a running job the supervisor starts again (its earlier run was lost with a
+# restarted supervisor, or its end could not be recorded); the job's end replaces it.
+RESUMED_NOTE = "resumed by the job supervisor: its earlier run was lost"
 STALL_CODE = "stalled"
 TASKS_NAMED = 5  # at most this many task names in a note (then "and N more")
 
@@ -76,3 +81,14 @@ def stall_message(job: JobRecord, stall: Stall, restarts: int, max_restarts: int
     if restarts > max_restarts:
         return f"{head}; stalled {restarts} times, given up"
     return f"{head}; restarted from its last completed stage ({restarts} of {max_restarts})"
+
+
+def start_note(job: JobRecord) -> str | None:
+    """What the record of a job the supervisor starts says: RESUMED_NOTE when it was running (its
+    earlier run was lost); no outage note, since its record was just read at quorum (the outage
+    noted while it waited is over); else what it says."""
+    if job.status == JobStatus.RUNNING:
+        return RESUMED_NOTE
+    if OUTAGE_NOTE in (job.error or ""):
+        return None
+    return job.error
