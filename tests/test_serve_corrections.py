@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -282,3 +283,86 @@ def test_uploads_are_listed_and_one_is_deleted_once(uploaded: Uploaded):
     assert items[uploaded.uploads["ledger"]] is False
     refusal(client.delete(f"/v1/uploads/{uuid.uuid4()}"), 404)
     assert wait_finished(client, deleted["job_id"])["status"] == "succeeded"
+
+
+# --- the figures: a correction's incremental job equals a full recompute ------------------------
+def figures(client: httpx.Client) -> dict:
+    """What the user sees, without the times a job stamps: every year's gains and each year's
+    per-asset lines, balances, transactions with their metrics, findings."""
+    years = client.get("/v1/gains").json()["items"]
+    per_year = {
+        y["year"]: client.get("/v1/gains", params={"year": y["year"], "limit": 1000}).json()
+        for y in years
+    }
+    balances = client.get("/v1/balances", params={"limit": 1000}).json()["items"]
+    txs = client.get("/v1/transactions", params={"limit": 1000}).json()["items"]
+    findings = client.get("/v1/reconciliation", params={"limit": 1000}).json()["items"]
+    return {
+        "years": years,
+        "per_year": per_year,
+        "balances": sorted(
+            ({k: v for k, v in b.items() if k not in ("updated_at", "price_at")} for b in balances),
+            key=lambda b: (b["wallet"], b["asset"]),
+        ),
+        "transactions": txs,
+        "findings": sorted(
+            findings, key=lambda f: (f["kind"], f["tx_id"] or "", f["detail"] or "")
+        ),
+    }
+
+
+def full_recompute(client: httpx.Client) -> None:
+    """A settings recompute with the same settings: the tax stage over the whole history."""
+    settings = client.get("/v1/settings").json()
+    resp = client.put("/v1/settings", json=settings)
+    assert resp.status_code == 202, resp.text
+    assert wait_finished(client, resp.json()["job_id"])["status"] == "succeeded"
+
+
+def fresh_uploads(serve_app, session, label: str) -> tuple[httpx.Client, dict[str, str], dict]:
+    user = f"{label}-{uuid.uuid4().hex[:8]}"
+    client = client_of(serve_app.base_url, user, session)
+    uploads = {w: upload(client, body, w) for w, body in (("kraken", KRAKEN), ("ledger", LEDGER))}
+    by_type = {t["type"]: t["tx_id"] for t in client.get("/v1/transactions").json()["items"]}
+    return client, uploads, by_type
+
+
+def test_ignoring_a_buy_changes_the_gains_as_a_full_recompute_does(serve_app, session):
+    client, _, tx = fresh_uploads(serve_app, session, "ignore-buy")
+    before = figures(client)
+    recorded = accepted(client.post("/v1/corrections", json={"kind": "ignore", "tx_id": tx["buy"]}))
+    job = wait_finished(client, recorded["job_id"])
+    assert job["status"] == "succeeded" and job["kind"] == "correction", job
+    assert job["corrections"] == [recorded["correction_id"]]
+    assert "BTC" in job["recomputed_assets"] and "ETH" not in job["recomputed_assets"]
+    assert job["corrections_touched"]["BTC"] == "2024-01-05T10:00:00Z"  # the buy's time
+    assert "ETH" not in job["corrections_touched"]
+    after = figures(client)
+    # the sell's units now come from nowhere: a zero basis, so a larger gain
+    assert Decimal(after["years"][0]["gain"]) > Decimal(before["years"][0]["gain"])
+    assert tx["buy"] not in {t["tx_id"] for t in after["transactions"]}
+
+    full_recompute(client)
+    assert figures(client) == after
+
+    undo = accepted(client.post(f"/v1/corrections/{recorded['correction_id']}/undo"))
+    assert wait_finished(client, undo["job_id"])["status"] == "succeeded"
+    assert figures(client) == before
+    client.close()
+
+
+def test_an_upload_deleted_and_uploaded_again_gives_the_same_tables(serve_app, session):
+    client, uploads, _ = fresh_uploads(serve_app, session, "delete-again")
+    before = figures(client)
+    deleted = accepted(client.delete(f"/v1/uploads/{uploads['ledger']}"))
+    assert wait_finished(client, deleted["job_id"])["status"] == "succeeded"
+    gone = figures(client)
+    assert {t["wallet"] for t in gone["transactions"]} == {"kraken"}
+    full_recompute(client)
+    assert figures(client) == gone
+
+    again = upload(client, LEDGER, "ledger")
+    assert figures(client) == before
+    items = {i["job_id"]: i["deleted"] for i in client.get("/v1/uploads").json()["items"]}
+    assert items == {uploads["ledger"]: True, uploads["kraken"]: False, again: False}
+    client.close()
