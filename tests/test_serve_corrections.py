@@ -353,6 +353,18 @@ def test_ignoring_a_buy_changes_the_gains_as_a_full_recompute_does(serve_app, se
 
 def test_an_upload_deleted_and_uploaded_again_gives_the_same_tables(serve_app, session):
     client, uploads, _ = fresh_uploads(serve_app, session, "delete-again")
+    eth = next(
+        t["tx_id"]
+        for t in client.get("/v1/transactions").json()["items"]
+        if t["received_asset"] == "ETH"
+    )
+    based = accepted(
+        client.post(
+            "/v1/corrections",
+            json={"kind": "cost_basis", "tx_id": eth, "cost_basis": "2500", "currency": "USD"},
+        )
+    )
+    assert wait_finished(client, based["job_id"])["status"] == "succeeded"
     before = figures(client)
     deleted = accepted(client.delete(f"/v1/uploads/{uploads['ledger']}"))
     assert wait_finished(client, deleted["job_id"])["status"] == "succeeded"
@@ -363,6 +375,8 @@ def test_an_upload_deleted_and_uploaded_again_gives_the_same_tables(serve_app, s
 
     again = upload(client, LEDGER, "ledger")
     assert figures(client) == before
+    audit = {i["correction_id"]: i for i in client.get("/v1/corrections").json()["items"]}
+    assert audit[based["correction_id"]]["unapplied"] is None  # the basis applies again
     items = {i["job_id"]: i["deleted"] for i in client.get("/v1/uploads").json()["items"]}
     assert items == {uploads["ledger"]: True, uploads["kraken"]: False, again: False}
     client.close()
