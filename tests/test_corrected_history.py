@@ -180,6 +180,16 @@ def test_a_stated_cost_basis_replaces_the_zero_basis_of_a_deposit_from_outside()
     assert "missing_cost_basis" not in {k for k, tx in finding_kinds(after) if tx == "s2"}
 
 
+def test_a_cost_basis_stated_in_another_currency_is_unused_and_said_so():
+    ports = memory_ports(HISTORY, recorded(SetCostBasis("d2", Decimal("1500"), "EUR")))
+    result = compose_tax(ports, ThreeCpus(), TaxRun(FIFO, label="t", checkpoints=True))
+    assert result.corrections_unapplied == {
+        str(uuid.UUID(int=1)): "cost basis stated in EUR; the reporting currency is USD: state "
+        "it in USD"
+    }
+    assert ("unmatched_deposit", "d2") in finding_kinds(ports.views)  # type: ignore[arg-type]
+
+
 def test_an_ignored_airdrop_leaves_the_balances_and_an_unignored_one_comes_back():
     assert ("binance", "SPAM") in balances(run(HISTORY))
     ignore = recorded(SetIgnored("spam"))

@@ -528,7 +528,7 @@ def test_binance_fixture_combines_trade_rows() -> None:
     ]
     assert rejected(result) == [
         (8, "skipped: move between the user's own Binance accounts (no disposal)", True),
-        (14, "unknown operation 'Foo'", False),
+        (14, "unknown operation 'Foo' in column Operation", False),
         (
             16,
             "incomplete trade: no sent and received sides among the rows of this transaction",

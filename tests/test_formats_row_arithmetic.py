@@ -65,9 +65,38 @@ def test_bitvavo_amounts_include_the_fee_so_it_is_not_charged_twice() -> None:
         "EUR",
         D("10"),
     )
+    # a row whose Amount x Quote Price is the paid amount itself: its fee is on top, and said so
+    top = tx["t-top"]
+    assert sides(top) == ("buy", "EUR", D("30.00"), "ETH", D("0.01"), "EUR", D("0.075"))
+    assert top["sent_amount"] == D("0.01") * D("3000")
+    assert "fee '0.075' charged on top" in top["description"]
     assert rejected(result) == [
-        (8, "fee '0.06' in column Fee amount exceeds the amount it is included in", False)
+        (
+            8,
+            "fee '0.06' in column Fee amount exceeds the amount it is included in; Amount x Quote "
+            "Price does not match Received / Paid Amount (fee excluded) (0.03 vs 0.05): not a "
+            "trade row as read",
+            False,
+        ),
+        # 0.001 BTC at 50,000 is 50 EUR, not about 5: the columns do not mean what they say
+        (
+            10,
+            "Amount x Quote Price does not match Received / Paid Amount (fee excluded) (50 vs "
+            "5.01): not a trade row as read",
+            False,
+        ),
     ]
+
+
+def test_bitvavo_row_without_a_type_is_rejected_as_missing() -> None:
+    data = (
+        b"Timezone,Date,Time,Type,Currency,Amount,Quote Currency,Quote Price,Received / Paid "
+        b"Currency,Received / Paid Amount,Fee currency,Fee amount,Status,Transaction ID\n"
+        b"UTC,2024-03-01,10:00:00,,BTC,0.0005,EUR,50000,EUR,-25.00,,,Completed,t-1\n"
+    )
+    result = parse_bytes(data, user_id="u", fmt="bitvavo")
+    assert result.table.num_rows == 0
+    assert rejected(result) == [(2, "missing type in column Type", False)]
 
 
 def test_cryptocom_conversions_between_assets_are_trades_and_same_asset_moves_skipped() -> None:
@@ -262,17 +291,66 @@ def test_binance_auto_invest_buys_units_with_the_amount_per_period_fee_on_top() 
     assert rejected(result) == [(4, "skipped: status 'Failed' is not a completed purchase", True)]
 
 
-def test_new_versions_are_registered_and_listed_in_the_readme() -> None:
+def test_binance_auto_invest_2022_layout_zone_in_the_date_column_name() -> None:
+    # Auto-Invest Date(UTC), Holding Coin, Amount per period, Trading Fee, Units, From, Status
+    result = by_name("binance_auto_invest_2022")
+    assert result.version == "binance-auto-invest-2022"
+    tx = by_line(result)
+    # 20 USDT bought 0.00066 BTC; the 0.005 USDT fee on top: the period debited 20.005 USDT
+    assert sides(tx[2]) == ("trade", "USDT", D("20"), "BTC", D("0.00066"), "USDT", D("0.005"))
+    assert tx[2]["sent_amount"] + tx[2]["fee_amount"] == D("20.005")
+    assert str(tx[2]["timestamp"]) == "2022-06-01 07:00:00+00:00"
+    assert sides(tx[3]) == ("trade", "BUSD", D("10"), "ETH", D("0.0055"), "BUSD", D("0.0025"))
+    assert rejected(result) == [(4, "skipped: status 'Failed' is not a completed purchase", True)]
+    # the zone is the column's: tz does not move it
+    moved = by_name("binance_auto_invest_2022", tz="Asia/Tokyo")
+    assert (
+        moved.table.column("timestamp").to_pylist() == result.table.column("timestamp").to_pylist()
+    )
+
+
+def test_binance_auto_invest_2022_saved_by_excel_reads_its_slashed_dates() -> None:
+    # Binance gives this history as .xlsx; Excel's CSV writes '6/13/2022 7:00' (month first)
+    data = (
+        b"Auto-Invest Date(UTC),Holding Coin,Amount per period,Trading Fee,Units,From,Status\n"
+        b"6/13/2022 7:00,BTC,20.00000000 USDT,0.00500000 USDT,0.00090000 BTC,Spot Wallet,Success\n"
+    )
+    result = parse_bytes(data, user_id="u")
+    assert result.version == "binance-auto-invest-2022"
+    (row,) = result.table.to_pylist()
+    assert str(row["timestamp"]) == "2022-06-13 07:00:00+00:00"
+    assert sides(row) == ("trade", "USDT", D("20"), "BTC", D("0.0009"), "USDT", D("0.005"))
+
+
+def test_binance_eth2_staking_history_is_one_holding_and_wbeth_is_not_guessed() -> None:
+    # Date(UTC), Coin, Token, Amount, Status: ETH staked for the BETH receipt, one for one
+    result = by_name("binance_eth2_staking")
+    assert result.version == "binance-eth2-staking"
+    assert result.table.num_rows == 0  # no disposal, no acquisition: the ETH stays held
+    same = "skipped: ETH on both sides: a rename or migration of one asset, no disposal"
+    assert rejected(result) == [
+        (2, same, True),
+        (3, same, True),
+        (4, "skipped: status 'Failed' is not a completed staking", True),
+        (
+            5,
+            "Token 'WBETH' is no 1:1 receipt of the Coin: the file does not state how much of it "
+            "was received",
+            False,
+        ),
+    ]
+
+
+def test_every_registered_version_is_listed_in_the_readme_table() -> None:
     from pathlib import Path
 
     from ingest.extract.formats import FORMATS
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    for name, source in (
-        ("coinbase-2019", "coinbase"),
-        ("coinbase-pro-fills", "coinbase"),
-        ("coinbase-pro-account", "coinbase"),
-        ("binance-auto-invest", "binance"),
-    ):
-        assert FORMATS[name].source_name == source  # GET /v1/formats lists FORMATS
-        assert f"| {source} | `{name}` |" in readme
+    # GET /v1/formats lists FORMATS; the README's Supported sources table must list the same
+    missing = [
+        name for name, spec in FORMATS.items() if f"| {spec.source_name} | `{name}` |" not in readme
+    ]
+    assert missing == []
+    assert FORMATS["binance-eth2-staking"].source_name == "binance"
+    assert FORMATS["binance-auto-invest-2022"].source_name == "binance"

@@ -39,6 +39,10 @@ def test_every_version_declares_whether_its_timestamps_have_a_zone() -> None:
     assert undeclared == []
 
 
+# Fixtures whose every row is skipped or rejected (nothing to shift): only the declaration counts.
+NOTHING_KEPT = {"binance_eth2_staking.csv"}  # ETH -> BETH is one holding: every row skipped
+
+
 def shift(fixture: str) -> set[timedelta]:
     """How far tz=Asia/Tokyo moves each parsed timestamp."""
     plain = parse_local_file(FIXTURES / fixture, user_id="u")
@@ -59,5 +63,6 @@ def shift(fixture: str) -> set[timedelta]:
 def test_tz_moves_zone_less_timestamps_only(fixture: str) -> None:
     version = parse_local_file(FIXTURES / fixture, user_id="u").version
     expected = ZONE_LESS.get(fixture, {timedelta(0)})
-    assert shift(fixture) == expected, version
+    if fixture not in NOTHING_KEPT:
+        assert shift(fixture) == expected, version
     assert FORMATS[version].zoned is (fixture not in ZONE_LESS), version

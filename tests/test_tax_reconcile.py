@@ -218,3 +218,40 @@ def test_a_transfer_fee_leaves_first_however_the_file_spells_it(method):
     fee_line = inside[0][0]
     if method == "fifo":  # the fee takes the oldest lot's units (unit cost 200)
         assert fee_line == ("exchange", D("0.01"), date(2024, 1, 1), D(3), D(2), D(1))
+
+
+# --- the user's corrections: forced and forbidden pairs, stated cost bases -------------------
+
+
+def test_a_forced_pair_matches_outside_the_window_fee_share_and_hash_tests():
+    far = [out("w", 0, 1, tx_hash="0xAA"), into("d", 24 * 40, "0.5", tx_hash="bb")]
+    assert pairs(far) == []
+    assert pairs(far, forced=frozenset({("w", "d")})) == [("w", "d")]
+
+
+def test_a_forced_pair_that_cannot_be_one_transfer_is_left_to_the_matching():
+    legs = [out("w", 10, 1), into("d", 11, 1), into("before", 5, 1)]
+    # a deposit before the withdrawal cannot be its transfer: the greedy matching decides
+    assert pairs(legs, forced=frozenset({("w", "before")})) == [("w", "d")]
+    assert pairs(legs, forced=frozenset({("w", "d2")})) == [("w", "d")]  # not among the legs
+
+
+def test_a_forced_pair_takes_its_deposit_from_the_greedy_matching():
+    legs = [out("w1", 0, 1), out("w2", 1, 1), into("d", 2, 1)]
+    assert pairs(legs) == [("w1", "d")]
+    result = reconcile(legs, forced=frozenset({("w2", "d")}))
+    assert [(m.withdrawal_tx_id, m.deposit_tx_id) for m in result.matches] == [("w2", "d")]
+    assert [(f.kind, f.tx_id) for f in result.findings] == [(Flag.UNMATCHED_WITHDRAWAL, "w1")]
+
+
+def test_a_forbidden_pair_is_never_matched_nor_named_a_near_miss():
+    legs = [out("w", 0, 1), into("d", 1, 1), into("later", 3, 1)]
+    assert pairs(legs, forbidden=frozenset({("w", "d")})) == [("w", "later")]
+    near = [out("w", 0, 1), into("d", 1, "0.9")]
+    assert reconcile(near).near_misses
+    assert not reconcile(near, forbidden=frozenset({("w", "d")})).near_misses
+
+
+def test_a_deposit_with_a_stated_basis_left_unmatched_is_no_finding():
+    result = reconcile([into("d", 0, 1)], stated_basis=frozenset({"d"}))
+    assert result.matches == [] and result.findings == []

@@ -436,8 +436,9 @@ def skip_same_asset(draft: pa.Table, checks: RowChecks) -> None:
     """A one-row exchange of an asset for itself (after normalization: ETH -> ETH2 Convert, a
     token migration) is a rename, never a disposal: skipped, with both sides in the reason."""
     sent, received = draft.column("sent_asset"), draft.column("received_asset")
-    same = pc.and_(pc.equal(sent, received), draft.column("group").is_null())
-    if not pc.any(same).as_py():
+    same = as_mask(pc.and_(pc.equal(sent, received), draft.column("group").is_null()))
+    same &= ~checks.dropped_mask()  # a row dropped for its own reason keeps that reason alone
+    if not same.any():
         return
     checks.skip(
         same,

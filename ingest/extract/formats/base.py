@@ -504,26 +504,13 @@ def check_timezone(tz: str) -> str:
 _PLAIN_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?: UTC|Z)?$"
 
 
-def parse_timestamp(
-    values: pa.Array, column: str, checks: RowChecks, tz: str | None, *, month_first: bool = False
-) -> pa.Array:
+def parse_timestamp(values: pa.Array, column: str, checks: RowChecks, tz: str | None) -> pa.Array:
     """UTC timestamps from text like '2024-01-05 14:03:00 UTC', '2024-01-05T14:03:00.123+02:00',
-    '24-01-05 14:03:00' (Binance's two-digit year) or a bare date; `month_first` also reads US
-    dates '1/5/2024 14:03' (Coinbase 2017). Text without a zone is local time in `tz` (None:
-    UTC). Validates the calendar: 2024-02-30 is rejected, not rolled over."""
+    '24-01-05 14:03:00' (Binance's two-digit year) or a bare date (slashed dates, '1/5/2024
+    14:03', are rewritten to this form per file before a format reads them: parse.iso_dates).
+    Text without a zone is local time in `tz` (None: UTC). Validates the calendar: 2024-02-30
+    is rejected, not rolled over."""
     checks.reject(values.is_null(), f"missing date in column {column}")
-    if month_first:
-        shown = values
-        values = pc.replace_substring_regex(values, r"^(\d)/", r"0\1/")
-        values = pc.replace_substring_regex(values, r"^(\d{2})/(\d)/", r"\1/0\2/")
-        values = pc.replace_substring_regex(values, r"^(\d{2})/(\d{2})/(\d{4})", r"\3-\1-\2")
-        values = pc.replace_substring_regex(values, r"^(\d{4}-\d{2}-\d{2}) (\d):", r"\1 0\2:")
-        inner = RowChecks(len(values))
-        out = parse_timestamp(values, column, inner, tz)
-        checks.reject(
-            pc.and_(shown.is_valid(), out.is_null()), f"bad date '{{}}' in column {column}", shown
-        )
-        return out
     if pc.all(pc.match_substring_regex(values, _PLAIN_TIMESTAMP)).as_py() is not False:
         iso = pc.binary_join_element_wise(
             pc.utf8_slice_codeunits(values, 0, 10), pc.utf8_slice_codeunits(values, 11, 19), "T"
@@ -560,6 +547,20 @@ def parse_timestamp(
         TIMESTAMP,
     )
     return pc.if_else(pc.fill_null(zoned, False), explicit, local)
+
+
+def time_in_header_zone(
+    table: pa.Table, column: str, checks: RowChecks, ctx: ParseContext
+) -> pa.Array:
+    """The time column, in the zone its name states (`{utc}`: "Filled Time(UTC+08:00)" reads
+    its values at +08:00, "Date(UTC)" at UTC); a name without a zone: `ctx.tz`."""
+    values = text(table, column)
+    zone = text(table, "header_utc")
+    if zone.null_count == len(zone) or len(zone) == 0:
+        return parse_timestamp(values, column, checks, ctx.tz)
+    offset = pc.replace_substring_regex(zone, r"^UTC", "")
+    offset = pc.if_else(pc.equal(offset, ""), "Z", offset)
+    return parse_timestamp(pc.binary_join_element_wise(values, offset, ""), column, checks, None)
 
 
 # A slashed date as exchanges and Excel write it: M/D/YYYY or D/M/YY, maybe a time (seconds,
@@ -703,6 +704,47 @@ def lookup(keys: pa.Array, table: dict[str, tuple[str | None, ...]], width: int)
     names = sorted(table)
     idx = pc.index_in(pc.utf8_lower(keys), value_set=pa.array(names, pa.string()))
     return [pa.array([table[n][i] for n in names], pa.string()).take(idx) for i in range(width)]
+
+
+def read_kind(
+    table: pa.Table,
+    column: str,
+    kinds: dict[str, tuple[str | None, ...]],
+    width: int,
+    checks: RowChecks,
+    noun: str = "type",
+) -> tuple[pa.Array, list[pa.Array]]:
+    """(the text of the column naming each row's kind, its `kinds` entry: one array per tuple
+    position, as `lookup`). A row without one, or with one no rule maps, is rejected naming
+    it ("unknown type 'x' in column Type"): never a guess."""
+    values = text(table, column)
+    found = lookup(values, kinds, width)
+    checks.reject(values.is_null(), f"missing {noun} in column {column}")
+    checks.reject(
+        pc.and_(values.is_valid(), found[0].is_null()),
+        f"unknown {noun} '{{}}' in column {column}",
+        values,
+    )
+    return values, found
+
+
+def read_asset_amount(
+    table: pa.Table,
+    columns: tuple[str, str],
+    checks: RowChecks,
+    source: str,
+    *,
+    money: bool = False,
+) -> tuple[pa.Array, pa.Array]:
+    """(normalized asset, signed exact amount) of a row's two required `columns` (asset,
+    amount); a missing or unreadable value is rejected naming its column."""
+    asset_column, amount_column = columns
+    raw_asset, raw_amount = text(table, asset_column), text(table, amount_column)
+    asset = parse_asset(raw_asset, asset_column, checks, source)
+    checks.reject(raw_asset.is_null(), f"missing asset in column {asset_column}")
+    amount = parse_amount(raw_amount, amount_column, checks, money=money)
+    checks.reject(raw_amount.is_null(), f"missing amount in column {amount_column}")
+    return asset, amount
 
 
 def classify_sides(sent_asset: pa.Array, received_asset: pa.Array) -> pa.Array:

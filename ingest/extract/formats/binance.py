@@ -57,15 +57,18 @@ from ingest.extract.formats.base import (
     amount_with_unit,
     constant,
     draft_table,
-    lookup,
     negative,
     parse_amount,
     parse_asset,
     parse_timestamp,
     positive,
+    read_asset_amount,
+    read_kind,
+    require_pair,
     skip_fiat_only,
     split_pair,
     text,
+    time_in_header_zone,
     trade_rows,
     when,
 )
@@ -212,12 +215,7 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     checks = RowChecks(n)
     ts = parse_timestamp(text(table, "UTC_Time"), "UTC_Time", checks, ctx.tz)
     account = text(table, "Account")
-    operation = text(table, "Operation")
-    kind, detail = lookup(operation, OPERATIONS, 2)
-    checks.reject(operation.is_null(), "missing operation in column Operation")
-    checks.reject(
-        pc.and_(operation.is_valid(), kind.is_null()), "unknown operation '{}'", operation
-    )
+    operation, (kind, detail) = read_kind(table, "Operation", OPERATIONS, 2, checks, "operation")
     is_skip = pc.fill_null(pc.equal(kind, "skip"), False)
     checks.reject(
         pc.equal(kind, "unsupported"), "futures/margin operation '{}' is not supported", operation
@@ -242,12 +240,8 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     kind = pc.if_else(savings, "side", kind)
     kind = pc.if_else(pc.is_in(kind, value_set=pa.array(["buy-leg", "sell-leg"])), "side", kind)
 
-    raw_coin = text(table, "Coin")
-    coin = parse_asset(raw_coin, "Coin", checks, NAME)
-    checks.reject(raw_coin.is_null(), "missing asset in column Coin")
+    coin, change = read_asset_amount(table, ("Coin", "Change"), checks, NAME)
     raw_change = text(table, "Change")
-    change = parse_amount(raw_change, "Change", checks)
-    checks.reject(raw_change.is_null(), "missing amount in column Change")
     checks.skip(is_skip, "{}", detail)
 
     is_side, is_fee = pc.equal(kind, "side"), pc.equal(kind, "fee")
@@ -343,34 +337,47 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
 def spot_trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     """Spot trade history: Date(UTC), Pair, Side, Price, Executed, Amount, Fee, the unit written
     after each number ("0.01BTC", "420.5USDT", "0.00001BNB")."""
-    n = table.num_rows
-    checks = RowChecks(n)
+    checks = RowChecks(table.num_rows)
     ts = parse_timestamp(text(table, "Date(UTC)"), "Date(UTC)", checks, ctx.tz)
+    side = text(table, "Side")
+    return _unit_cell_trades(table, ctx, checks, ts, side, ("Executed", "Amount", "Fee")), checks
+
+
+def _unit_cell_trades(
+    table: pa.Table,
+    ctx: ParseContext,
+    checks: RowChecks,
+    ts: pa.Array,
+    side: pa.Array,
+    columns: tuple[str, str, str],
+) -> pa.Table:
+    """One trade per row of a history that writes the unit after each number ("0.01BTC",
+    "50 USDT"): `columns` name the base, quote and fee cells; a base or quote cell whose amount
+    and unit cannot be read is rejected naming it."""
     (b_amount, base), (q_amount, quote), (f_amount, fee) = (
-        amount_with_unit(text(table, c)) for c in ("Executed", "Amount", "Fee")
+        amount_with_unit(text(table, c)) for c in columns
     )
-    for c, v in (("Executed", base), ("Amount", quote)):
+    for c, v in ((columns[0], base), (columns[1], quote)):
         checks.reject(
             pc.and_(text(table, c).is_valid(), v.is_null()),
             f"cannot read amount and asset from '{{}}' in column {c}",
             text(table, c),
         )
-    draft = trade_rows(
+    return trade_rows(
         NAME,
-        n,
+        table.num_rows,
         ctx,
         checks,
         ts,
-        text(table, "Side"),
+        side,
         base,
         b_amount,
         quote,
         q_amount,
         fee,
         f_amount,
-        ("Executed", "Amount", "Fee"),
+        columns,
     )
-    return draft, checks
 
 
 def old_trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
@@ -507,43 +514,63 @@ def orders_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChe
 
 
 def auto_invest_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
-    """Auto-Invest history: Time, Holding Coin, Amount Per Period, Units, Trading Fee, Status,
-    the unit written after each number ("50 USDT", "0.001BTC", "0.05USDT"). A Success row is a
-    buy of Units with Amount Per Period, the Trading Fee charged on top (the period debits
-    amount + fee, as rp2's Binance importer reads this export); other statuses (Failed,
-    Pending) are skipped (a file without Status lists completed purchases). Time is UTC (Binance's exports are), ISO dates."""
-    n = table.num_rows
-    checks = RowChecks(n)
-    ts = parse_timestamp(text(table, "Time"), "Time", checks, ctx.tz)
+    """Auto-Invest history: the date (Time, or Auto-Invest Date(UTC) of the 2022 layout, the zone
+    in its name), Holding Coin, Amount Per Period, Units, Trading Fee, Status (From, the wallets
+    that paid, is not read: one Binance wallet), the unit written after each number ("50 USDT",
+    "0.001BTC", "0.05USDT"). A Success row is a buy of Units with Amount Per Period, the Trading
+    Fee charged on top (the period debits amount + fee, as rp2's Binance importer reads this
+    export); other statuses (Failed, Pending) are skipped (a file without Status lists completed
+    purchases). Time carries no zone: `tz` applies."""
+    checks = RowChecks(table.num_rows)
+    ts = time_in_header_zone(table, "Time", checks, ctx)
     status = text(table, "Status")
     checks.skip(
         pc.and_(status.is_valid(), pc.not_equal(pc.utf8_lower(status), "success")),
         "status '{}' is not a completed purchase",
         status,
     )
-    (paid, paid_asset), (units, unit_asset), (fee, fee_asset) = (
-        amount_with_unit(text(table, c)) for c in ("Amount Per Period", "Units", "Trading Fee")
+    side = constant(table.num_rows, "BUY")
+    columns = ("Units", "Amount Per Period", "Trading Fee")
+    return _unit_cell_trades(table, ctx, checks, ts, side, columns), checks
+
+
+def eth2_staking_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
+    """ETH 2.0 staking history: Date(UTC), Coin, Token, Amount, Status ("2021-03-01 12:00:00,
+    ETH,BETH,0.1,Success": 0.1 ETH staked for 0.1 BETH). BETH is Binance's 1:1 receipt for the
+    ETH (ingest/tax/README.md "1:1 receipts"), read as ETH: a row moves one holding and is
+    skipped as such, explained on the row. A Token that is no 1:1 receipt of the Coin (WBETH
+    accrues value) is rejected: the file states only the Coin's amount, and the Token's is not
+    guessed. Other statuses than Success are skipped."""
+    n = table.num_rows
+    checks = RowChecks(n)
+    ts = parse_timestamp(text(table, "Date(UTC)"), "Date(UTC)", checks, ctx.tz)
+    status = text(table, "Status")
+    checks.skip(
+        pc.invert(pc.fill_null(pc.equal(pc.utf8_lower(status), "success"), False)),
+        "status '{}' is not a completed staking",
+        status,
     )
-    for c, v in (("Amount Per Period", paid_asset), ("Units", unit_asset)):
-        checks.reject(
-            pc.and_(text(table, c).is_valid(), v.is_null()),
-            f"cannot read amount and asset from '{{}}' in column {c}",
-            text(table, c),
-        )
-    draft = trade_rows(
-        NAME,
+    coin = parse_asset(text(table, "Coin"), "Coin", checks, NAME)
+    token = parse_asset(text(table, "Token"), "Token", checks, NAME)
+    require_pair(text(table, "Amount"), text(table, "Coin"), checks, "Amount", "Coin")
+    checks.reject(text(table, "Token").is_null(), "missing asset in column Token")
+    checks.reject(
+        pc.fill_null(pc.not_equal(coin, token), False),
+        "Token '{}' is no 1:1 receipt of the Coin: the file does not state how much of it was "
+        "received",
+        text(table, "Token"),
+    )
+    amount = abs_amount(parse_amount(text(table, "Amount"), "Amount", checks))
+    draft = draft_table(
         n,
-        ctx,
-        checks,
-        ts,
-        constant(n, "BUY"),
-        unit_asset,
-        units,
-        paid_asset,
-        paid,
-        fee_asset,
-        fee,
-        ("Units", "Amount Per Period", "Trading Fee"),
+        timestamp=ts,
+        wallet=constant(n, ctx.wallet or NAME),
+        type=constant(n, TxType.TRADE.value),
+        label=constant(n, "eth2-staking"),
+        sent_asset=coin,
+        sent_amount=amount,
+        received_asset=token,
+        received_amount=amount,
     )
     return draft, checks
 
@@ -609,5 +636,29 @@ VERSIONS = (
         optional_columns=("Status",),
         to_legs=auto_invest_to_legs,
         description="Auto-Invest history (recurring buys, units in the cells)",
+    ),
+    FormatSpec(
+        name="binance-auto-invest-2022",
+        zoned=True,
+        source=NAME,
+        columns=(
+            "Auto-Invest Date({utc})",
+            "Holding Coin",
+            "Amount Per Period",  # 'Amount per period' (names match whatever their case)
+            "Trading Fee",
+            "Units",
+        ),
+        optional_columns=("From", "Status"),
+        rename={"Auto-Invest Date({utc})": "Time"},
+        to_legs=auto_invest_to_legs,
+        description="Auto-Invest history 2022 (Auto-Invest Date(UTC), units in the cells)",
+    ),
+    FormatSpec(
+        name="binance-eth2-staking",
+        zoned=True,
+        source=NAME,
+        columns=("Date(UTC)", "Coin", "Token", "Amount", "Status"),
+        to_legs=eth2_staking_to_legs,
+        description="ETH 2.0 staking history (ETH staked for the BETH receipt, 1:1)",
     ),
 )

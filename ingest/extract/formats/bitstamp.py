@@ -27,11 +27,11 @@ from ingest.extract.formats.base import (
     classify_sides,
     constant,
     draft_table,
-    lookup,
     parse_amount,
     parse_asset,
     parse_timestamp,
     positive,
+    read_kind,
     skip_fiat_only,
     text,
     timestamp_text,
@@ -55,12 +55,7 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     n = table.num_rows
     checks = RowChecks(n)
     ts = parse_timestamp(text(table, "Datetime"), "Datetime", checks, ctx.tz)
-    type_text = text(table, "Type")
-    (kind,) = lookup(type_text, KINDS, 1)
-    checks.reject(
-        pc.and_(type_text.is_valid(), kind.is_null()), "unknown type '{}' in column Type", type_text
-    )
-    checks.reject(type_text.is_null(), "missing type in column Type")
+    type_text, (kind,) = read_kind(table, "Type", KINDS, 1, checks)
     checks.skip(pc.equal(kind, "skip"), "move between the user's own Bitstamp accounts")
     sides = {}
     for col in ("Amount", "Value", "Fee"):

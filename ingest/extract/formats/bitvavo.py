@@ -19,7 +19,11 @@ of 0.0005 BTC at 49,880 with a 0.06 EUR fee pays -25.00 EUR = 24.94 + 0.06; a se
 amount is amount x price less the fee; a withdrawal's Amount includes the network fee). The
 canonical amounts exclude the fee (see base), so the fee is taken out of the side in the fee's
 currency: sent = |amount| - fee, received = |amount| + fee; a fee in a third currency (none seen)
-is charged on top. A fee larger than the amount that includes it is rejected.
+is charged on top. A fee larger than the amount that includes it is rejected. Each trade's own
+arithmetic is checked: Amount x Quote Price is the fee-excluded quote amount (within 1 %, the
+price being rounded); a row where it is the stated Received / Paid Amount itself (none seen, but
+the row says so) has its fee charged on top, noted on the row; a row that fits neither is
+rejected with both figures.
 """
 
 from __future__ import annotations
@@ -35,15 +39,17 @@ from ingest.extract.formats.base import (
     abs_amount,
     add_amounts,
     check_timezone,
+    check_total,
     classify_sides,
     constant,
     draft_table,
-    lookup,
     negative,
     parse_amount,
     parse_asset,
     parse_timestamp,
     positive,
+    read_asset_amount,
+    read_kind,
     skip_fiat_only,
     text,
     when,
@@ -91,26 +97,23 @@ def _local_times(table: pa.Table, checks: RowChecks, ctx: ParseContext) -> pa.Ar
     return out
 
 
+def _distance(value: pa.Array, amount: pa.Array) -> pa.Array:
+    return pc.abs(pc.subtract(value, pc.cast(amount, pa.float64())))
+
+
 def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     n = table.num_rows
     checks = RowChecks(n)
     ts = _local_times(table, checks, ctx)
-    type_text = text(table, "Type")
-    kind, label = lookup(type_text, KINDS, 2)
-    checks.reject(
-        pc.and_(type_text.is_valid(), kind.is_null()), "unknown type '{}' in column Type", type_text
-    )
+    _, (kind, label) = read_kind(table, "Type", KINDS, 2, checks)
     status = text(table, "Status")
     checks.skip(
         pc.invert(pc.fill_null(pc.is_in(pc.utf8_lower(status), value_set=DONE), False)),
         "status '{}' is not a completed transaction",
         status,
     )
-    raw_currency, raw_amount = text(table, "Currency"), text(table, "Amount")
-    currency = parse_asset(raw_currency, "Currency", checks, NAME)
-    checks.reject(raw_currency.is_null(), "missing asset in column Currency")
-    amount = abs_amount(parse_amount(raw_amount, "Amount", checks))
-    checks.reject(raw_amount.is_null(), "missing amount in column Amount")
+    currency, signed = read_asset_amount(table, ("Currency", "Amount"), checks, NAME)
+    amount = abs_amount(signed)
     quote_text = pc.coalesce(text(table, "Received / Paid Currency"), text(table, "header_ccy"))
     quote = parse_asset(quote_text, "Received / Paid Currency", checks, NAME)
     paid = abs_amount(
@@ -142,9 +145,33 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
         "fee '{}' in column Fee amount exceeds the amount it is included in",
         text(table, "Fee amount"),
     )
+    net_received = add_amounts(received_amount, pc.coalesce(fee, ZERO))
+    # A trade's own arithmetic decides: Amount x Quote Price is the fee-excluded quote amount
+    # (module docstring); a row where it is the stated amount itself has its fee on top.
+    trade = pc.or_(buy, sell)
+    price = parse_amount(text(table, "Quote Price"), "Quote Price", checks)
+    value = pc.multiply(pc.cast(amount, pa.float64()), pc.cast(price, pa.float64()))
+    stated = pc.if_else(buy, sent_amount, received_amount)
+    excluded = pc.if_else(buy, net_sent, net_received)
+    fee_in_quote = pc.and_(trade, pc.fill_null(pc.equal(fee_asset, quote), False))
+    on_top = pc.and_(
+        pc.and_(has_fee, fee_in_quote),
+        pc.fill_null(pc.less(_distance(value, stated), _distance(value, excluded)), False),
+    )
+    checks.note(
+        on_top,
+        "fee '{}' charged on top: Amount x Quote Price is the Received / Paid Amount itself",
+        text(table, "Fee amount"),
+    )
+    fee_out = pc.and_(fee_out, pc.invert(on_top))
+    fee_in = pc.and_(fee_in, pc.invert(on_top))
     sent_amount = pc.if_else(fee_out, net_sent, sent_amount)
-    received_amount = pc.if_else(
-        fee_in, add_amounts(received_amount, pc.coalesce(fee, ZERO)), received_amount
+    received_amount = pc.if_else(fee_in, net_received, received_amount)
+    check_total(
+        checks,
+        (when(trade, amount, amount.type), price),
+        pc.if_else(buy, sent_amount, received_amount),
+        ("Amount", "Quote Price", "Received / Paid Amount (fee excluded)"),
     )
     income = pc.equal(kind, "income")
     type_ = pc.if_else(income, TxType.INCOME.value, classify_sides(sent_asset, received_asset))

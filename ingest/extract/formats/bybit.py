@@ -57,12 +57,13 @@ from ingest.extract.formats.base import (
     constant,
     draft_table,
     leg_draft,
-    lookup,
     negative,
     parse_amount,
     parse_asset,
     parse_timestamp,
     positive,
+    read_asset_amount,
+    read_kind,
     skip_fiat_only,
     split_pair,
     text,
@@ -200,20 +201,10 @@ def funding_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowCh
     n = table.num_rows
     checks = RowChecks(n)
     ts = parse_timestamp(text(table, "Date & Time(UTC)"), "Date & Time(UTC)", checks, ctx.tz)
-    description = text(table, "Description")
-    kind, label = lookup(description, KINDS, 2)
-    checks.reject(
-        pc.and_(description.is_valid(), kind.is_null()),
-        "unknown description '{}' in column Description",
-        description,
-    )
-    checks.reject(description.is_null(), "missing description in column Description")
+    _, (kind, label) = read_kind(table, "Description", KINDS, 2, checks, "description")
     checks.skip(pc.equal(kind, "skip"), INTERNAL)
-    raw_coin, raw_qty = text(table, "Coin"), text(table, "QTY")
-    coin = parse_asset(raw_coin, "Coin", checks, NAME)
-    checks.reject(raw_coin.is_null(), "missing asset in column Coin")
-    qty = abs_amount(parse_amount(raw_qty, "QTY", checks))
-    checks.reject(raw_qty.is_null(), "missing amount in column QTY")
+    coin, signed = read_asset_amount(table, ("Coin", "QTY"), checks, NAME)
+    qty = abs_amount(signed)
     withdrawal = pc.equal(kind, TxType.WITHDRAWAL.value)
     deposit = pc.is_in(
         kind,

@@ -17,7 +17,8 @@
   the tax result is the same as with the fee split out; no separate fee is shown.
 
 Timestamps of these versions are UTC (Coinbase documents its reports in UTC; the newer ones
-write the zone); dates are ISO, except the MM/DD/YYYY of coinbase-2017 and coinbase-2019.
+write the zone); dates are ISO, except the MM/DD/YYYY of coinbase-2017 and coinbase-2019 (read
+month first, the versions' date_order, unless a value in the file shows day first).
 
 Coinbase Pro (Exchange, 2018-2022) wrote two other reports, read by their own functions below:
 - coinbase-pro-fills: portfolio, trade id, product, side, created at, size, size unit, price,
@@ -62,7 +63,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import ROUND_HALF_EVEN, Decimal
-from functools import partial
 
 import numpy as np
 import pyarrow as pa
@@ -79,11 +79,12 @@ from ingest.extract.formats.base import (
     classify_sides,
     constant,
     draft_table,
-    lookup,
     parse_amount,
     parse_asset,
     parse_timestamp,
     positive,
+    read_asset_amount,
+    read_kind,
     skip_fiat_only,
     text,
     trade_rows,
@@ -144,28 +145,18 @@ _CONVERTED = (
 )
 
 
-def to_legs(
-    table: pa.Table, ctx: ParseContext, *, month_first: bool = False
-) -> tuple[pa.Table, RowChecks]:
+def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     n = table.num_rows
     checks = RowChecks(n)
-    ts = parse_timestamp(
-        text(table, "Timestamp"), "Timestamp", checks, ctx.tz, month_first=month_first
-    )
-    tx_type = text(table, "Transaction Type")
-    kind, income_label = lookup(tx_type, KINDS, 2)
-    checks.reject(tx_type.is_null(), "missing transaction type in column Transaction Type")
-    checks.reject(
-        pc.and_(tx_type.is_valid(), kind.is_null()),
-        "unknown transaction type '{}' in column Transaction Type",
-        tx_type,
+    ts = parse_timestamp(text(table, "Timestamp"), "Timestamp", checks, ctx.tz)
+    tx_type, (kind, income_label) = read_kind(
+        table, "Transaction Type", KINDS, 2, checks, "transaction type"
     )
     checks.skip(pc.equal(kind, "internal"), INTERNAL, tx_type)
-    raw_asset, raw_quantity = text(table, "Asset"), text(table, "Quantity Transacted")
-    asset = parse_asset(raw_asset, "Asset", checks, NAME)
-    checks.reject(raw_asset.is_null(), "missing asset in column Asset")
-    quantity = abs_amount(parse_amount(raw_quantity, "Quantity Transacted", checks, money=True))
-    checks.reject(raw_quantity.is_null(), "missing amount in column Quantity Transacted")
+    asset, signed = read_asset_amount(
+        table, ("Asset", "Quantity Transacted"), checks, NAME, money=True
+    )
+    quantity = abs_amount(signed)
     # The currency: its own column, or (2017/2020 headers) the one in the column names.
     raw_currency = pc.coalesce(text(table, PRICE_CCY), text(table, "header_ccy"))
     price_currency = parse_asset(raw_currency, PRICE_CCY, checks, NAME)
@@ -248,7 +239,7 @@ def to_legs(
     # The ETH2 deprecation: an ETH2 Send and an ETH Receive at one instant meet as one group
     # (a same-asset pair is skipped when groups are combined; a lone leg keeps its type).
     eth2_leg = pc.or_(
-        pc.and_(is_out, pc.equal(pc.utf8_upper(raw_asset), "ETH2")),
+        pc.and_(is_out, pc.equal(pc.utf8_upper(text(table, "Asset")), "ETH2")),
         pc.and_(is_in, pc.equal(asset, "ETH")),
     )
     group = when(
@@ -302,7 +293,6 @@ def _version(
     description: str,
     *,
     rename: dict[str, str] | None = None,
-    month_first: bool = False,
     zoned: bool = True,
 ) -> FormatSpec:
     return FormatSpec(
@@ -312,7 +302,7 @@ def _version(
         description=description,
         rename=rename or {},
         optional_columns=("ID",) if "ID" not in columns else (),
-        to_legs=partial(to_legs, month_first=month_first),
+        to_legs=to_legs,
         zoned=zoned,  # '2024-01-05 14:03:00 UTC'; 2017's US dates carry no zone
     )
 
@@ -366,17 +356,10 @@ def pro_account_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, R
     n = table.num_rows
     checks = RowChecks(n)
     ts = parse_timestamp(text(table, "time"), "time", checks, ctx.tz)
-    type_text = text(table, "type")
-    kind, family = lookup(type_text, PRO_ACCOUNT_KINDS, 2)
-    checks.reject(
-        pc.and_(type_text.is_valid(), kind.is_null()), "unknown type '{}' in column type", type_text
+    type_text, (kind, family) = read_kind(table, "type", PRO_ACCOUNT_KINDS, 2, checks)
+    unit, signed = read_asset_amount(
+        table, ("amount/balance unit", "amount"), checks, NAME, money=True
     )
-    checks.reject(type_text.is_null(), "missing type in column type")
-    raw_unit, raw_amount = text(table, "amount/balance unit"), text(table, "amount")
-    unit = parse_asset(raw_unit, "amount/balance unit", checks, NAME)
-    checks.reject(raw_unit.is_null(), "missing asset in column amount/balance unit")
-    signed = parse_amount(raw_amount, "amount", checks, money=True)
-    checks.reject(raw_amount.is_null(), "missing amount in column amount")
     amount = abs_amount(signed)
     out = pc.fill_null(pc.less(signed, ZERO), False)
     is_side = pc.fill_null(pc.equal(kind, "side"), False)
@@ -488,7 +471,6 @@ VERSIONS = (
         ),
         "transaction history 2017-2019 (USD Subtotal, ..., dates MM/DD/YYYY)",
         rename={**_CCY_NAMES, "{ccy} Total (inclusive of fees)": TOTAL, "{ccy} Fees": FEES},
-        month_first=True,
         zoned=False,
     ),
     _version(
@@ -506,7 +488,6 @@ VERSIONS = (
             "{ccy} Spot Price at Transaction": PRICE,
             "{ccy} Amount Transacted (Inclusive of Coinbase Fees)": TOTAL,
         },
-        month_first=True,
         zoned=False,
     ),
     FormatSpec(

@@ -56,12 +56,13 @@ from ingest.extract.formats.base import (
     classify_sides,
     constant,
     draft_table,
-    lookup,
     negative,
     parse_amount,
     parse_asset,
     parse_timestamp,
     positive,
+    read_asset_amount,
+    read_kind,
     skip_fiat_only,
     text,
     when,
@@ -176,14 +177,9 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     n = table.num_rows
     checks = RowChecks(n)
     ts = parse_timestamp(text(table, "Timestamp (UTC)"), "Timestamp (UTC)", checks, ctx.tz)
-    kind_text = text(table, "Transaction Kind")
-    kind, label = lookup(kind_text, KINDS, 2)
-    checks.reject(
-        pc.and_(kind_text.is_valid(), kind.is_null()),
-        "unknown transaction kind '{}' in column Transaction Kind",
-        kind_text,
+    kind_text, (kind, label) = read_kind(
+        table, "Transaction Kind", KINDS, 2, checks, "transaction kind"
     )
-    checks.reject(kind_text.is_null(), "missing transaction kind in column Transaction Kind")
     checks.skip(
         pc.and_(pc.equal(kind, "skip"), pc.not_equal(kind_text, "airdrop_locked")),
         "{} is a move within the user's own Crypto.com account (no disposal)",
@@ -194,11 +190,7 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
         "airdrop_locked: the airdrop cannot be claimed yet (not in the user's control: no "
         "holding, no income until it is)",
     )
-    raw_currency, raw_amount = text(table, "Currency"), text(table, "Amount")
-    currency = parse_asset(raw_currency, "Currency", checks, NAME)
-    checks.reject(raw_currency.is_null(), "missing asset in column Currency")
-    signed = parse_amount(raw_amount, "Amount", checks)
-    checks.reject(raw_amount.is_null(), "missing amount in column Amount")
+    currency, signed = read_asset_amount(table, ("Currency", "Amount"), checks, NAME)
     amount = abs_amount(signed)
     to_currency = parse_asset(text(table, "To Currency"), "To Currency", checks, NAME)
     to_amount = abs_amount(parse_amount(text(table, "To Amount"), "To Amount", checks))

@@ -43,6 +43,7 @@ from ingest.extract.formats.base import (
     parse_asset,
     parse_timestamp,
     positive,
+    read_asset_amount,
     skip_fiat_only,
     split_pair,
     text,
@@ -116,12 +117,8 @@ def to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     )
     refid = text(table, "refid")
     checks.reject(refid.is_null(), "missing refid in column refid")
-    raw_asset = text(table, "asset")
-    asset = parse_asset(raw_asset, "asset", checks, NAME)
-    checks.reject(raw_asset.is_null(), "missing asset in column asset")
+    asset, amount = read_asset_amount(table, ("asset", "amount"), checks, NAME)
     raw_amount, raw_fee = text(table, "amount"), text(table, "fee")
-    amount = parse_amount(raw_amount, "amount", checks)
-    checks.reject(raw_amount.is_null(), "missing amount in column amount")
     fee = parse_amount(raw_fee, "fee", checks)
     checks.reject(negative(fee), "negative fee '{}' in column fee", raw_fee)
     checks.skip(pc.equal(kind, "skip"), "{}", detail)

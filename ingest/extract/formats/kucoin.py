@@ -46,29 +46,19 @@ from ingest.extract.formats.base import (
     constant,
     draft_table,
     parse_amount,
-    parse_asset,
     parse_timestamp,
     positive,
+    read_asset_amount,
     skip_fiat_only,
     split_pair,
     text,
+    time_in_header_zone,
     trade_rows,
     when,
 )
 from ingest.normalize.canonical import TxType
 
 NAME = "kucoin"
-
-
-def _time(table: pa.Table, column: str, checks: RowChecks, ctx: ParseContext) -> pa.Array:
-    """The time column, in the zone its name states ("UTC+08:00" -> "+08:00")."""
-    values = text(table, column)
-    zone = text(table, "header_utc")
-    if zone.null_count == len(zone) or len(zone) == 0:
-        return parse_timestamp(values, column, checks, ctx.tz)
-    offset = pc.replace_substring_regex(zone, r"^UTC", "")
-    offset = pc.if_else(pc.equal(offset, ""), "Z", offset)
-    return parse_timestamp(pc.binary_join_element_wise(values, offset, ""), column, checks, None)
 
 
 def _order_trades(
@@ -119,7 +109,7 @@ _FILLED_ORDERS = {
 
 def trades_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     checks = RowChecks(table.num_rows)
-    ts = _time(table, "Filled Time", checks, ctx)
+    ts = time_in_header_zone(table, "Filled Time", checks, ctx)
     return _order_trades(table, ctx, checks, ts, _FILLED_ORDERS), checks
 
 
@@ -141,7 +131,9 @@ def orders_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChe
     unfilled = pc.fill_null(pc.equal(filled, pa.scalar(0, filled.type)), False)
     stand_in = pc.if_else(unfilled, text(table, "Order Time"), text(table, "Filled Time"))
     i = table.column_names.index("Filled Time")
-    ts = _time(table.set_column(i, "Filled Time", stand_in), "Filled Time", checks, ctx)
+    ts = time_in_header_zone(
+        table.set_column(i, "Filled Time", stand_in), "Filled Time", checks, ctx
+    )
     return _order_trades(table, ctx, checks, ts, _FILLED_ORDERS), checks
 
 
@@ -164,18 +156,15 @@ def fills_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChec
 def _funding(table: pa.Table, ctx: ParseContext, incoming: bool) -> tuple[pa.Table, RowChecks]:
     n = table.num_rows
     checks = RowChecks(n)
-    ts = _time(table, "Time", checks, ctx)
+    ts = time_in_header_zone(table, "Time", checks, ctx)
     status = text(table, "Status")
     checks.skip(
         pc.invert(pc.fill_null(pc.equal(pc.utf8_upper(status), "SUCCESS"), False)),
         "status '{}' is not a completed transfer",
         status,
     )
-    raw_coin, raw_amount = text(table, "Coin"), text(table, "Amount")
-    coin = parse_asset(raw_coin, "Coin", checks, NAME)
-    checks.reject(raw_coin.is_null(), "missing asset in column Coin")
-    amount = abs_amount(parse_amount(raw_amount, "Amount", checks))
-    checks.reject(raw_amount.is_null(), "missing amount in column Amount")
+    coin, signed = read_asset_amount(table, ("Coin", "Amount"), checks, NAME)
+    amount = abs_amount(signed)
     fee = abs_amount(parse_amount(text(table, "Fee"), "Fee", checks))
     has_fee = pc.fill_null(positive(fee), False)
     type_ = constant(n, (TxType.DEPOSIT if incoming else TxType.WITHDRAWAL).value)
@@ -210,12 +199,9 @@ def withdrawals_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, R
 def earn_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowChecks]:
     n = table.num_rows
     checks = RowChecks(n)
-    ts = _time(table, "Time", checks, ctx)
-    raw_coin, raw_amount = text(table, "Earnings Coin"), text(table, "Amount")
-    coin = parse_asset(raw_coin, "Earnings Coin", checks, NAME)
-    checks.reject(raw_coin.is_null(), "missing asset in column Earnings Coin")
-    amount = parse_amount(raw_amount, "Amount", checks)
-    checks.reject(raw_amount.is_null(), "missing amount in column Amount")
+    ts = time_in_header_zone(table, "Time", checks, ctx)
+    coin, amount = read_asset_amount(table, ("Earnings Coin", "Amount"), checks, NAME)
+    raw_amount = text(table, "Amount")
     checks.reject(
         pc.invert(pc.fill_null(positive(amount), True)),
         "a positive Amount is expected for a profit, got '{}'",

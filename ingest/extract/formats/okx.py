@@ -60,12 +60,13 @@ from ingest.extract.formats.base import (
     constant,
     draft_table,
     leg_draft,
-    lookup,
     negative,
     parse_amount,
     parse_asset,
     parse_timestamp,
     positive,
+    read_asset_amount,
+    read_kind,
     skip_fiat_only,
     split_pair,
     text,
@@ -109,11 +110,8 @@ def _amounts(
     table: pa.Table, checks: RowChecks, asset_column: str
 ) -> tuple[pa.Array, pa.Array, pa.Array]:
     """(asset, |Amount|, |Fee|) of each row."""
-    raw_asset, raw_amount = text(table, asset_column), text(table, "Amount")
-    asset = parse_asset(raw_asset, asset_column, checks, NAME)
-    checks.reject(raw_asset.is_null(), f"missing asset in column {asset_column}")
-    amount = abs_amount(parse_amount(raw_amount, "Amount", checks))
-    checks.reject(raw_amount.is_null(), "missing amount in column Amount")
+    asset, signed = read_asset_amount(table, (asset_column, "Amount"), checks, NAME)
+    amount = abs_amount(signed)
     fee = abs_amount(parse_amount(text(table, "Fee"), "Fee", checks))
     return asset, amount, fee
 
@@ -261,12 +259,7 @@ def funding_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowCh
     n = table.num_rows
     checks = RowChecks(n)
     ts = _time(table, checks, ctx)
-    type_text = text(table, "Type")
-    kind, label = lookup(type_text, KINDS, 2)
-    checks.reject(
-        pc.and_(type_text.is_valid(), kind.is_null()), "unknown type '{}' in column Type", type_text
-    )
-    checks.reject(type_text.is_null(), "missing type in column Type")
+    _, (kind, label) = read_kind(table, "Type", KINDS, 2, checks)
     checks.skip(pc.equal(kind, "skip"), INTERNAL)
     asset, amount, fee = _amounts(table, checks, "Symbol")
     out = pc.equal(kind, "withdrawal")
@@ -327,15 +320,11 @@ def okex_to_legs(table: pa.Table, ctx: ParseContext) -> tuple[pa.Table, RowCheck
         "type '{}' is not supported (buy and sell rows only)",
         text(table, "type"),
     )
-    raw_asset, raw_size = text(table, "currency"), text(table, "size")
-    asset = parse_asset(raw_asset, "currency", checks, NAME)
-    checks.reject(raw_asset.is_null(), "missing asset in column currency")
-    size = parse_amount(raw_size, "size", checks)
-    checks.reject(raw_size.is_null(), "missing amount in column size")
+    asset, size = read_asset_amount(table, ("currency", "size"), checks, NAME)
     checks.reject(
         pc.or_(pc.and_(buy, negative(size)), pc.and_(sell, positive(size))),
         "the sign of size '{}' contradicts the row's type",
-        raw_size,
+        text(table, "size"),
     )
     fee = pc.fill_null(parse_amount(text(table, "fee"), "fee", checks), ZERO)
     checks.reject(

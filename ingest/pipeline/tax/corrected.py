@@ -425,6 +425,17 @@ def _renamed_into(name: str, counted: Sequence[Correction]) -> bool:
     )
 
 
+def foreign_bases(corrections: Sequence[Correction], currency: str) -> dict[uuid.UUID, str]:
+    """Stated cost bases in another currency than the reporting one: not used (no FX rates
+    here), said so."""
+    return {
+        c.correction_id: f"cost basis stated in {c.change.currency}; the reporting currency is "
+        f"{currency}: state it in {currency}"
+        for c in active(corrections)
+        if isinstance(c.change, SetCostBasis) and c.change.currency.upper() != currency.upper()
+    }
+
+
 def touched_ranges(touched: Mapping[str, datetime]) -> dict[str, tuple[float, float]]:
     """The planner's form (asset -> (earliest, latest) epoch seconds), whole seconds rounded
     down so a cutoff is never after the row it comes from."""

@@ -41,6 +41,7 @@ from ingest.pipeline.tax.cassandra import cassandra_ports
 from ingest.pipeline.tax.corrected import (
     CorrectionOutcome,
     GroupChanges,
+    foreign_bases,
     merge_changes,
     touched_ranges,
 )
@@ -193,7 +194,13 @@ def compose_tax(ports: TaxPorts, executor: Executor, run: TaxRun) -> TaxStageRes
         recompute_from=None
         if not resumed or None in resumed
         else datetime_from_micros(min(r for r in resumed if r is not None)),
-        corrections_unapplied={str(k): v for k, v in history.corrections.unapplied.items()},
+        corrections_unapplied={
+            str(k): v
+            for k, v in (
+                history.corrections.unapplied
+                | foreign_bases(ports.history.corrections, options.currency)
+            ).items()
+        },
         assets=len(assets),
         history_rows=history.rows,
         view_rows_written=sum(o.view_rows for o in outcomes),
