@@ -12,7 +12,8 @@ import logging
 import threading
 import uuid
 
-from serve.deps import settings
+from ingest.corrections.kinds import Change, Correction, TxFacts
+from serve.deps import db, settings
 
 log = logging.getLogger("ray.serve")  # lands in the replica's log file
 
@@ -45,3 +46,24 @@ def keep_resuming(stop: threading.Event) -> None:
             )
         if stop.wait(interval):
             return
+
+
+def corrected_facts(user_id: str) -> dict[str, TxFacts]:
+    """What each transaction of the user's corrected history is (the whole history is read)."""
+    from ingest.pipeline.recompute import history_facts
+
+    return history_facts(settings(), user_id)
+
+
+def record_correction(user_id: str, change: Change) -> tuple[Correction, uuid.UUID]:
+    """Store a checked correction and start the job that recomputes what it changes."""
+    from ingest.pipeline.recompute import record_and_recompute
+
+    return record_and_recompute(db(), settings(), user_id, change, by=user_id)
+
+
+def record_undo(user_id: str, correction_id: uuid.UUID) -> tuple[Correction, uuid.UUID]:
+    """Store an undo of one of the user's corrections and start its job."""
+    from ingest.pipeline.recompute import undo_and_recompute
+
+    return undo_and_recompute(db(), settings(), user_id, correction_id, by=user_id)

@@ -12,7 +12,6 @@ import uuid
 from dataclasses import asdict
 from datetime import date, datetime, time, timezone
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TypeVar
 
 from cassandra.cluster import Session
 from fastapi import Body, Depends, FastAPI, Path, Query
@@ -36,6 +35,7 @@ from ingest.prices.cache_store import latest_prices
 from ingest.tax.engine import check_options
 from ingest.vocabulary import STAGES, JobKind, JobStatus, Method, Pooling
 from serve.auth import current_user
+from serve.corrections_api import router as corrections_router
 from serve.deps import db, settings
 from serve.errors import ApiError, install_error_handlers, not_found
 from serve.models import (
@@ -77,7 +77,6 @@ from serve.reports import checked_year
 from serve.reports_api import router as reports_router
 from serve.review_api import router as review_router
 
-ResultT = TypeVar("ResultT")
 END_OF_DAY = time(23, 59, 59, 999000)  # the last millisecond (Cassandra timestamps)
 
 app = FastAPI(
@@ -173,6 +172,7 @@ def get_job(
     session = db()
     job = owned_job(session, user_id, job_id)
     stages = {name: StageProgress(**p) for name, p in jobs.progress(session, job.job_id).items()}
+    tax = job.summary.get("tax") or {}
     return JobView(
         job_id=job.job_id,
         kind=job.kind,
@@ -198,7 +198,11 @@ def get_job(
         notes=(job.summary.get("ingest") or {}).get("notes", []),
         errors_url=f"/v1/jobs/{job.job_id}/errors",
         import_summary=import_summary(job.summary),
-        history_transactions=(job.summary.get("tax") or {}).get("history_rows"),
+        history_transactions=tax.get("history_rows"),
+        corrections=job.summary.get("corrections"),
+        recomputed_assets=tax.get("recomputed_assets") if tax else None,
+        recompute_from=tax.get("recompute_from"),
+        corrections_touched=tax.get("corrections_touched") or None,
     )
 
 
@@ -423,6 +427,7 @@ def year_gains(
 
 
 app.include_router(reports_router)
+app.include_router(corrections_router)
 app.include_router(review_router)
 
 
