@@ -9,9 +9,8 @@ import { ErrorLine, JobProgress } from "./components.js";
 import {
   ACTION_LABELS, changesNothing, correctionBody, dayShift, fieldErrors, movedOf,
 } from "./corrections.js";
-import { amountText, shortTimeText } from "./format.js";
+import { CURRENCIES, amountText, shortTimeText } from "./format.js";
 
-const CURRENCIES = ["USD", "EUR", "GBP", "CAD", "AUD", "CHF", "JPY"];
 const TRANSFER_DAYS = 14; // how far apart a transfer's two sides may be, for the candidates
 
 /** A labelled input or select whose refused value shows its message under it. */
@@ -233,4 +232,108 @@ export function ActionBar({ tx, actions, currency, choices, onDone, label }) {
           onDone=${onDone} onCancel=${() => setOpen(null)} />` : null}
       </div>
     </div>`;
+}
+
+const ADD_FIRST = {
+  wallet: "", day: "", clock: "", type: "buy", label: "", description: "", sent_amount: "",
+  sent_asset: "", received_amount: "", received_asset: "", fee_amount: "", fee_asset: "",
+  fiat_value: "", fiat_currency: "",
+};
+
+/** Add a transaction the exchange never exported (an `add` correction); its recompute job's
+ * progress and an Undo follow, as for any correction. */
+export function AddTransactionForm({ currency, choices, onDone, onCancel }) {
+  const [values, setValues] = useState({ ...ADD_FIRST, fiat_currency: currency || "USD" });
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const [recorded, setRecorded] = useState(null);
+  const errors = fieldErrors(error);
+  const b = (name) => bind(values, setValues, errors, `add-${name}`, name);
+  const text = (name, label, extra = {}) => html`
+    <${Field} id=${`add-${name}`} label=${label} error=${errors[name]}>
+      <input ...${b(name)} autocomplete="off" ...${extra} /></${Field}>`;
+
+  const submit = async (e) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      setRecorded(await postCorrection(correctionBody("add", {}, values)));
+    } catch (exc) {
+      setError(exc);
+    }
+    setBusy(false);
+  };
+  const undo = async () => {
+    setBusy(true);
+    try {
+      setRecorded({ ...(await undoCorrection(recorded.correction_id)), undone: true });
+    } catch (exc) {
+      setError(exc);
+    }
+    setBusy(false);
+  };
+  if (recorded) {
+    return html`<div class="correction-done card" data-kind="add"
+      data-correction-id=${recorded.correction_id}>
+      <p role="status"><strong>${recorded.undone ? "Undone" : "Added"}:</strong>
+        ${" "}${values.type} in ${values.wallet} on ${values.day}; recomputing what it touches.</p>
+      <${JobProgress} key=${recorded.job_id} jobId=${recorded.job_id}
+        label=${recorded.undone ? "undo" : "recompute"} onFinished=${onDone} />
+      <div class="buttons">
+        ${recorded.undone ? null : html`<button type="button" class="undo" onClick=${undo}
+          disabled=${busy}>Undo</button>`}
+        <button type="button" onClick=${onCancel}>Close</button>
+      </div>
+      <${ErrorLine} error=${error} />
+    </div>`;
+  }
+  // A date or time error is the API's `timestamp`; show it under the date.
+  const dayError = errors.timestamp;
+  return html`
+    <form class="card correction-form add-form" data-kind="add" onSubmit=${submit}
+      aria-labelledby="add-title">
+      <h2 id="add-title">Add a transaction by hand</h2>
+      <p class="hint">One the exchange never exported. Amounts are positive; a buy, sell or
+        trade has both sides, a deposit or income only what was received, a withdrawal or spend
+        only what was sent. Time is UTC.</p>
+      <div class="row">
+        ${text("wallet", "Wallet", { size: 14, required: true })}
+        <${Field} id="add-day" label="Date" error=${dayError}>
+          <input ...${b("day")} type="date" required=${true}
+            aria-invalid=${dayError ? "true" : undefined}
+            aria-describedby=${dayError ? "add-day-error" : undefined} /></${Field}>
+        ${text("clock", "Time (UTC)", { type: "time" })}
+        <${Field} id="add-type" label="Type" error=${errors.type}>
+          <select ...${b("type")} onChange=${(e) => setValues({ ...values, type: e.target.value })}>
+            ${(choices?.tx_types || ["buy", "sell", "trade", "deposit", "withdrawal", "income",
+              "spend", "fee"]).map((t) => html`<option value=${t}>${t}</option>`)}
+          </select></${Field}>
+      </div>
+      <div class="row">
+        ${text("sent_amount", "Sent amount", { inputmode: "decimal", size: 12 })}
+        ${text("sent_asset", "Sent asset", { size: 8, placeholder: "USD" })}
+        ${text("received_amount", "Received amount", { inputmode: "decimal", size: 12 })}
+        ${text("received_asset", "Received asset", { size: 8, placeholder: "BTC" })}
+      </div>
+      <div class="row">
+        ${text("fee_amount", "Fee amount", { inputmode: "decimal", size: 10 })}
+        ${text("fee_asset", "Fee asset", { size: 8 })}
+        ${text("fiat_value", "Value (optional)", { inputmode: "decimal", size: 12 })}
+        <${Field} id="add-fiat_currency" label="Value currency" error=${errors.fiat_currency}>
+          <${CurrencySelect} id="add-fiat_currency" value=${values.fiat_currency}
+            currency=${currency}
+            onChange=${(c) => setValues({ ...values, fiat_currency: c })} /></${Field}>
+      </div>
+      <div class="row">
+        ${text("label", "Label (optional)", { size: 14 })}
+        ${text("description", "Description (optional)", { size: 30 })}
+      </div>
+      <${ErrorLine} error=${error} />
+      <div class="buttons">
+        <button type="submit" class="primary" disabled=${busy}>${busy ? "Saving…"
+          : "Add transaction"}</button>
+        <button type="button" onClick=${onCancel}>Cancel</button>
+      </div>
+    </form>`;
 }

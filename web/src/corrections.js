@@ -9,7 +9,7 @@ export const ACTION_LABELS = {
   ignore: "Ignore",
   unignore: "Un-ignore",
   edit: "Edit",
-  delete_added: "Delete",
+  delete_added: "Delete (added by hand)",
 };
 
 /** The kinds of the audit list, as a person reads them. */
@@ -31,8 +31,29 @@ export function actionOf(action) {
 
 const has = (flags, ...names) => names.some((n) => (flags || []).includes(n));
 
+const decimalKey = (v) => (blank(v) ? "" : fromUnits(toUnits(v)));
+
+/** What a transaction is, apart from its id: wallet, moment, type and both sides. */
+const contentKey = (t) => [t.wallet, Date.parse(t.timestamp), t.type, t.sent_asset || "",
+  decimalKey(t.sent_amount), t.received_asset || "", decimalKey(t.received_amount)].join("|");
+
+/**
+ * The transactions added by hand, from the audit list's `add` corrections that are not undone:
+ * {ids, contents}. A transactions row carries no source, so an added one is known by the id its
+ * correction names (when the API gives it) or by its content (wallet, moment, type, sides).
+ */
+export function handAdded(corrections) {
+  const adds = (corrections || []).filter((c) => c.kind === "add" && !c.undone);
+  return {
+    ids: new Set(adds.map((c) => c.change?.tx_id).filter(Boolean)),
+    contents: new Set(adds.map((c) => contentKey(c.change || {}))),
+  };
+}
+
 /** A transaction added by hand (only those can be deleted; uploaded ones are ignored). */
-export const isAddedByHand = (tx) => tx.source === "manual" || has(tx.flags, "manual", "added");
+export const isAddedByHand = (tx, added = { ids: new Set(), contents: new Set() }) =>
+  tx.source === "manual" || has(tx.flags, "manual") || added.ids.has(tx.tx_id)
+  || added.contents.has(contentKey(tx));
 
 export const isIgnored = (tx) => tx.ignored === true || has(tx.flags, "ignored");
 
@@ -45,11 +66,11 @@ export function movedOf(tx) {
 }
 
 /** The actions a row of the transactions table offers, in the order shown. */
-export function transactionActions(tx) {
+export function transactionActions(tx, added) {
   const out = ["edit", isIgnored(tx) ? "unignore" : "ignore"];
   if (tx.type === "deposit") out.push("cost_basis");
   if (tx.type === "deposit" || tx.type === "withdrawal") out.push("mark_transfer");
-  if (isAddedByHand(tx)) out.push("delete_added");
+  if (isAddedByHand(tx, added)) out.push("delete_added");
   return out;
 }
 
@@ -103,13 +124,14 @@ export function correctionBody(kind, tx, values = {}) {
     case "add": {
       const body = { kind, wallet: trimmed(values.wallet) || null,
         timestamp: utcMoment(values.day, values.clock), type: values.type || null };
-      for (const key of ["label", "description", "sent_asset", "received_asset", "fee_asset",
-        "fiat_currency"]) {
+      for (const key of ["label", "description", "sent_asset", "received_asset", "fee_asset"]) {
         if (!blank(values[key])) body[key] = trimmed(values[key]);
       }
       for (const key of ["sent_amount", "received_amount", "fee_amount", "fiat_value"]) {
         if (!blank(values[key])) body[key] = decimalInput(values[key]);
       }
+      // the currency list always holds a choice: it counts only with a value
+      if (body.fiat_value !== undefined) body.fiat_currency = trimmed(values.fiat_currency) || null;
       for (const key of ["sent_asset", "received_asset", "fee_asset"]) {
         if (body[key]) body[key] = body[key].toUpperCase();
       }

@@ -25,6 +25,30 @@ export function useReview(refresh = 0) {
 /** "10,907 findings" in words a person reads. */
 export const findingsText = (n) => `${countText(n)} ${n === 1 ? "finding" : "findings"}`;
 
+/** The review's counts where figures are shown (the gains screen): each kind with its count,
+ * linking to its list on the Review screen. */
+export function ReviewCounts() {
+  const { review, error } = useReview();
+  if (error) {
+    return html`<p class="review-counts muted">The review counts could not be read:
+      ${" "}${error.message}</p>`;
+  }
+  if (!review) return null;
+  if (!review.total) {
+    return html`<p class="review-counts ok" data-total="0">Nothing to review: no figure rests
+      on a finding.</p>`;
+  }
+  const open = review.groups.filter((g) => g.count > 0);
+  return html`
+    <div class="card review-counts warn" data-total=${review.total}>
+      <p><strong>${findingsText(review.total)}</strong> behind these figures
+        ${" "}(<a href="#/review">review and fix them</a>):</p>
+      <ul class="review-count-list">${open.map((g) => html`
+        <li data-kind=${g.kind}><a href=${`#/review/${g.kind}`}><span class="n">${
+          countText(g.count)}</span> ${g.title}</a></li>`)}</ul>
+    </div>`;
+}
+
 function Finding({ item, currency, choices, onDone }) {
   const actions = (item.actions || []).map(actionOf).filter((a) => a.kind);
   const tx = { ...item, sent_asset: null, received_asset: null };
