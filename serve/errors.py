@@ -1,8 +1,11 @@
-"""One error shape for every failure: ``{"error": {"code": ..., "message": ...}}``."""
+"""One error shape for every failure: ``{"error": {"code": ..., "message": ...}}``; a request
+refused for what its fields hold (422 invalid_request, a correction 404 naming its transaction)
+also lists them: ``"fields": [{"field": ..., "message": ...}]`` beside ``error``."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,43 +31,80 @@ CODES_BY_STATUS: dict[int, str] = {
 }
 
 
+FieldProblem = dict[str, str]  # {"field": ..., "message": ...}
+
+
 class ApiError(Exception):
     def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        fields: list[FieldProblem] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers
+        self.fields = fields
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    fields: list[FieldProblem] | None = None,
 ) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
-    )
+    body: dict[str, Any] = {"error": {"code": code, "message": message}}
+    if fields is not None:
+        body["fields"] = fields
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
-def validation_message(exc: RequestValidationError) -> str:
-    parts = []
+def field_problems(exc: RequestValidationError) -> list[FieldProblem]:
+    """Each pydantic error as {field, message}: the field's path in the body (or the parameter's
+    name), without the tag a discriminated union adds (the body's own `kind`)."""
+    body = getattr(exc, "body", None)
+    tag = body.get("kind") if isinstance(body, dict) else None
+    out = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "request"
-        parts.append(f"{where}: {err.get('msg', 'invalid')}")
-    return "; ".join(parts) or "invalid request"
+        loc = [str(p) for p in err.get("loc", ())]
+        if loc[:1] == ["body"]:
+            loc = loc[1:]
+            if tag is not None and len(loc) > 1 and loc[0] == tag:
+                loc = loc[1:]
+        elif len(loc) > 1 and loc[0] in ("query", "path", "header"):
+            loc = loc[1:]
+        if str(err.get("type", "")).startswith("union_tag"):  # no or an unknown discriminator
+            loc = [str((err.get("ctx") or {}).get("discriminator", "kind")).strip("'")]
+        missing = err.get("type") == "missing" or (err.get("input", ...) is None and len(loc) == 1)
+        out.append(
+            {
+                "field": ".".join(loc) or "request",
+                "message": "is required" if missing else str(err.get("msg", "invalid")),
+            }
+        )
+    return out
+
+
+def validation_message(problems: list[FieldProblem]) -> str:
+    return "; ".join(f"{p['field']}: {p['message']}" for p in problems) or "invalid request"
 
 
 def install_error_handlers(app: FastAPI) -> None:
     async def on_api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, exc.headers)
+        return error_response(exc.status, exc.code, exc.message, exc.headers, exc.fields)
 
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = CODES_BY_STATUS.get(exc.status_code, f"http_{exc.status_code}")
         return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(422, "invalid_request", validation_message(exc))
+        problems = field_problems(exc)
+        return error_response(422, "invalid_request", validation_message(problems), fields=problems)
 
     # Starlette types the handler as taking any Exception, not the class it is registered for
     # (handler signature variance): each of these only ever gets its own class

@@ -4,12 +4,26 @@ timestamps are ISO 8601 UTC."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import MISSING
+from dataclasses import fields as dataclass_fields
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Annotated, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar, Union, get_type_hints
 
-from pydantic import AfterValidator, BaseModel, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, create_model
 
+from ingest.corrections.kinds import (
+    KINDS,
+    AddTransaction,
+    Change,
+    DeleteAddedTransaction,
+    EditTransaction,
+    MarkTransfer,
+    RenameWallet,
+    SetCostBasis,
+    SetIgnored,
+    UnmarkTransfer,
+)
 from ingest.normalize.canonical import plain_decimal
 from ingest.vocabulary import Currency, Method, Pooling
 
@@ -313,3 +327,103 @@ class FormatMapping(BaseModel):
     timestamp_format: str | None = Field(
         None, max_length=100, description="strptime format ('%d/%m/%Y %H:%M'); omitted: ISO 8601"
     )
+
+
+# --- corrections (issue 21) --------------------------------------------------------------------
+# One request model per kind a client posts, made from that kind's dataclass in
+# ingest/corrections/kinds.py (same fields, same defaults), so the two cannot drift apart.
+# delete_upload is DELETE /v1/uploads/{job_id}; undo is POST /v1/corrections/{id}/undo.
+POSTED_KINDS = (
+    EditTransaction,
+    SetCostBasis,
+    SetIgnored,
+    MarkTransfer,
+    UnmarkTransfer,
+    AddTransaction,
+    DeleteAddedTransaction,
+    RenameWallet,
+)
+FIELD_DOCS = {
+    "tx_id": "The transaction's id (tx_id of GET /v1/transactions)",
+    "withdrawal_tx_id": "The withdrawal's tx_id",
+    "deposit_tx_id": "The deposit's tx_id (the same asset, another wallet)",
+    "type": "A transaction type (GET /v1/choices: tx_types)",
+    "label": 'A label ("" clears it)',
+    "fiat_value": "The transaction's value in fiat_currency (exact decimal string)",
+    "fiat_currency": "ISO 4217 code of fiat_value",
+    "cost_basis": "What the deposited units cost (exact decimal string)",
+    "currency": "ISO 4217 code of cost_basis (your reporting currency to be used by the tax)",
+    "ignored": "true: leave it out of the history; false: take it back in",
+    "timestamp": "ISO 8601 date-time with its zone (2024-03-01T14:05:00Z)",
+    "wallet": "The wallet (account) it belongs to",
+    "old": "The wallet name as your transactions carry it",
+    "new": "The name they get (an existing name merges the two)",
+}
+
+
+def _request_model(cls: type) -> type[BaseModel]:
+    kind: str = getattr(cls, "kind")  # noqa: B009 (a ClassVar of each kind's dataclass)
+    hints = get_type_hints(cls)
+    columns: dict[str, Any] = {
+        "kind": (Literal[kind], Field(description=f"'{kind}'")),
+    }
+    for f in dataclass_fields(cls):
+        default = ... if f.default is MISSING else f.default
+        columns[f.name] = (hints[f.name], Field(default, description=FIELD_DOCS.get(f.name)))
+    name = "".join(part.title() for part in kind.split("_")) + "Correction"
+    return create_model(
+        name,
+        __config__=ConfigDict(extra="forbid"),
+        __doc__=cls.__doc__,
+        **columns,
+    )
+
+
+CORRECTION_MODELS: dict[str, type[BaseModel]] = {
+    cls.kind: _request_model(cls) for cls in POSTED_KINDS
+}
+if TYPE_CHECKING:  # the union is built from the models at run time
+    CorrectionRequest = BaseModel
+else:  # the body of POST /v1/corrections: one of the models, chosen by `kind`
+    CorrectionRequest = Annotated[
+        Union[tuple(CORRECTION_MODELS.values())],  # noqa: UP007 (a tuple of types)
+        Field(discriminator="kind"),
+    ]
+
+
+def change_of(body: BaseModel) -> Change:
+    """The kinds.py dataclass a request body stands for."""
+    fields = dict(body)
+    change: Change = KINDS[fields.pop("kind")](**fields)
+    return change
+
+
+class CorrectionAccepted(BaseModel):
+    correction_id: uuid.UUID = Field(description="The recorded correction (undo names it)")
+    job_id: uuid.UUID = Field(description="The recompute job it started (GET /v1/jobs/{id})")
+
+
+class CorrectionItem(BaseModel):
+    correction_id: uuid.UUID
+    kind: str = Field(description="edit, cost_basis, ..., delete_upload, undo")
+    change: dict[str, Any] = Field(description="The correction's fields as recorded")
+    summary: str = Field(description="The correction in one line")
+    recorded_by: str
+    recorded_at: UtcTime
+    undone: bool = Field(description="An undo in effect cancels it (for an undo: it was undone)")
+    unapplied: str | None = Field(
+        None,
+        description="Why a correction in effect changes nothing now (its transaction is not in "
+        "your history: e.g. its upload was deleted); null: it applies",
+    )
+
+
+class UploadItem(BaseModel):
+    job_id: uuid.UUID
+    filename: str | None
+    source_format: str | None = Field(description="The format the file was read as")
+    rows_accepted: int
+    rows_rejected: int
+    uploaded_at: UtcTime | None
+    status: str = Field(description="The upload job's status")
+    deleted: bool = Field(description="A delete_upload correction in effect removes its rows")

@@ -18,15 +18,29 @@ import binascii
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
+from cassandra import InvalidRequest
+from cassandra.cluster import NoHostAvailable
+from cassandra.protocol import ProtocolException, ServerError
+from fastapi import Query
+
+from ingest.load import queries
+from ingest.load.cassandra import is_retryable
 from ingest.load.queries import TxCursor
 from ingest.load.secrets import shared_secret
 from serve.deps import db, settings
 from serve.errors import ApiError
 
 MAC_BYTES = 16
+MAX_LIMIT = 1000
+ResultT = TypeVar("ResultT")
+
+# A list's query parameters
+Limit = Query(100, ge=1, le=MAX_LIMIT, description="Items per page")
+PageToken = Query(None, description="next_page_token of the previous page")
 
 
 def _b64encode(data: bytes) -> str:
@@ -138,3 +152,20 @@ def decode_tx_cursor(token: str | None, scope: bytes) -> TxCursor | None:
     ):
         raise invalid_token()
     return TxCursor(month, _state(fields), skip)
+
+
+def paged(read: Callable[[], ResultT], token: str | None) -> ResultT:
+    """Run a read that resumes from a client's page token; a token Cassandra refuses (an answer a
+    retry cannot change, possibly wrapped in NoHostAvailable) is a 400."""
+    try:
+        return read()
+    except (
+        InvalidRequest,
+        ProtocolException,
+        ServerError,
+        NoHostAvailable,
+        queries.BadCursor,
+    ) as exc:
+        if token and not is_retryable(exc):
+            raise invalid_token() from None
+        raise

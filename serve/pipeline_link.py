@@ -12,7 +12,7 @@ import logging
 import threading
 import uuid
 
-from serve.deps import settings
+from serve.deps import db, settings
 
 log = logging.getLogger("ray.serve")  # lands in the replica's log file
 
@@ -45,3 +45,15 @@ def keep_resuming(stop: threading.Event) -> None:
             )
         if stop.wait(interval):
             return
+
+
+def start_correction_job(user_id: str, correction_id: uuid.UUID) -> uuid.UUID:
+    """The job that recomputes what a recorded correction (an undo is one) changes, handed to
+    the job supervisor; visible in GET /v1/jobs like an upload's."""
+    from ingest.load import jobs
+    from ingest.vocabulary import JobKind
+
+    # Until the correction job (ingest/pipeline/recompute.py) lands: a full recompute.
+    job_id = jobs.create_job(db(), user_id=user_id, kind=JobKind.RECOMPUTE)
+    hand_to_pipeline(job_id)
+    return job_id

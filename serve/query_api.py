@@ -9,22 +9,18 @@ functions: FastAPI runs them in its thread pool, where the blocking Cassandra dr
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date, datetime, time, timezone
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TypeVar
 
-from cassandra import InvalidRequest
-from cassandra.cluster import NoHostAvailable, Session
-from cassandra.protocol import ProtocolException, ServerError
+from cassandra.cluster import Session
 from fastapi import Body, Depends, FastAPI, Path, Query
 
 from ingest.extract.formats import FORMATS
 from ingest.extract.formats.mapped import NAME as MAPPED
 from ingest.extract.formats.mapped import ColumnMapping
 from ingest.load import jobs, queries
-from ingest.load.cassandra import execute, is_retryable
+from ingest.load.cassandra import execute
 from ingest.load.format_mappings import get_mapping, put_mapping
 from ingest.load.users import (
     UserSettings,
@@ -39,6 +35,7 @@ from ingest.prices.cache_store import latest_prices
 from ingest.tax.engine import check_options
 from ingest.vocabulary import STAGES, JobKind, JobStatus, Method, Pooling
 from serve.auth import current_user
+from serve.corrections_api import router as corrections_router
 from serve.deps import db, settings
 from serve.errors import ApiError, install_error_handlers
 from serve.models import (
@@ -65,21 +62,21 @@ from serve.models import (
     Transaction,
 )
 from serve.page_tokens import (
+    Limit,
+    PageToken,
     decode_paging_state,
     decode_tx_cursor,
     encode_paging_state,
     encode_tx_cursor,
-    invalid_token,
     list_scope,
+    paged,
 )
 from serve.pages import install_local_docs, install_web_app
 from serve.pipeline_link import hand_to_pipeline
 from serve.reports import checked_year
 from serve.reports_api import router as reports_router
 
-ResultT = TypeVar("ResultT")
 END_OF_DAY = time(23, 59, 59, 999000)  # the last millisecond (Cassandra timestamps)
-MAX_LIMIT = 1000
 
 app = FastAPI(
     title="ledgerflow query API",
@@ -97,29 +94,9 @@ install_error_handlers(app)
 install_local_docs(app, "ledgerflow query API")
 install_web_app(app)
 
-Limit = Query(100, ge=1, le=MAX_LIMIT, description="Items per page")
-PageToken = Query(None, description="next_page_token of the previous page")
-
 
 def not_found(what: str) -> ApiError:
     return ApiError(404, "not_found", f"no such {what}")
-
-
-def paged(read: Callable[[], ResultT], token: str | None) -> ResultT:
-    """Run a read that resumes from a client's page token; a token Cassandra refuses (an answer a
-    retry cannot change, possibly wrapped in NoHostAvailable) is a 400."""
-    try:
-        return read()
-    except (
-        InvalidRequest,
-        ProtocolException,
-        ServerError,
-        NoHostAvailable,
-        queries.BadCursor,
-    ) as exc:
-        if token and not is_retryable(exc):
-            raise invalid_token() from None
-        raise
 
 
 def owned_job(session: Session, user_id: str, job_id: str) -> jobs.JobRecord:
@@ -447,6 +424,7 @@ def year_gains(
 
 
 app.include_router(reports_router)
+app.include_router(corrections_router)
 
 
 @app.get(

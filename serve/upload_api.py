@@ -10,24 +10,42 @@ from __future__ import annotations
 import logging
 import uuid
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from ingest.corrections import store
 from ingest.extract import storage
 from ingest.extract.formats import FORMATS, SOURCES
 from ingest.extract.formats.base import check_timezone
 from ingest.extract.formats.mapped import NAME as MAPPED
 from ingest.extract.formats.mapped import ColumnMapping
+from ingest.load import jobs, queries
 from ingest.load.cassandra import restart_deadline
 from ingest.load.format_mappings import get_mapping
 from ingest.load.uploads import UploadOptions
 from ingest.pipeline.record_upload import DuplicateUpload, StoredFile, record_upload
-from ingest.vocabulary import JobStatus
+from ingest.vocabulary import JobKind, JobStatus
 from serve.auth import current_user
+from serve.corrections_api import REFUSED, delete_upload_of, deleted_uploads, upload_item
 from serve.deps import db, settings
 from serve.errors import ApiError, install_error_handlers
-from serve.models import ERROR_RESPONSES, ErrorBody, UploadAccepted
+from serve.models import (
+    ERROR_RESPONSES,
+    CorrectionAccepted,
+    ErrorBody,
+    Page,
+    UploadAccepted,
+    UploadItem,
+)
+from serve.page_tokens import (
+    Limit,
+    PageToken,
+    decode_paging_state,
+    encode_paging_state,
+    list_scope,
+    paged,
+)
 from serve.pages import install_local_docs
 from serve.upload_stream import (
     CsvSink,
@@ -310,3 +328,49 @@ async def create_upload(
         size_bytes=sink.size,
         sha256=sink.sha256,
     )
+
+
+# --- the uploads list and deleting one (issue 21: a delete_upload correction) -------------------
+@app.get(
+    "",
+    response_model=Page[UploadItem],
+    responses=ERROR_RESPONSES,
+    summary="Your uploads, newest first, each with its counts and whether it is deleted",
+    description="Lists your upload jobs (a page may hold fewer items than the limit: other "
+    "jobs, recomputes and corrections, are read past).",
+)
+@app.get("/", response_model=Page[UploadItem], include_in_schema=False)
+def list_uploads(
+    user_id: str = Depends(current_user), limit: int = Limit, page_token: str | None = PageToken
+) -> Page[UploadItem]:
+    session = db()
+    scope = list_scope("/v1/uploads", user_id)
+    state = decode_paging_state(page_token, scope)
+    page = paged(lambda: queries.user_jobs_page(session, user_id, limit, state), page_token)
+    deleted = deleted_uploads(store.list_corrections(session, user_id))
+    found = (jobs.get_job(session, row["job_id"]) for row in page.rows)
+    return Page[UploadItem](
+        items=[
+            upload_item(job, deleted)
+            for job in found
+            if job is not None and job.kind == JobKind.UPLOAD
+        ],
+        next_page_token=encode_paging_state(page.paging_state, scope),
+    )
+
+
+@app.delete(
+    "/{job_id}",
+    status_code=202,
+    response_model=CorrectionAccepted,
+    responses={
+        **REFUSED,
+        409: {"model": ErrorBody, "description": "The upload is deleted already"},
+    },
+    summary="Delete an upload: its transactions leave your history, except those another "
+    "upload also holds (a delete_upload correction, undoable like any other)",
+)
+def delete_upload(
+    job_id: str = Path(description="The upload's job_id"), user_id: str = Depends(current_user)
+) -> CorrectionAccepted:
+    return delete_upload_of(db(), user_id, job_id)
