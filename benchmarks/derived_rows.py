@@ -29,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from devtools.generate import generate
-    from ingest.load.views import disposal_chunk_rows, finding_chunk_rows
+    from ingest.load.views import disposal_chunk_rows, disposal_line_row, finding_chunk_rows
     from ingest.pipeline.tax.cli import load_valued
     from ingest.prices.planner import distinct_windows
     from ingest.prices.valuation import price_needs
@@ -41,23 +41,7 @@ def main() -> None:
         valued = load_valued([path], currency="USD")
     started = time.perf_counter()
     result = compute(valued, method=args.method, pooling=args.pooling)
-    lines = [
-        (
-            d.tax_year,
-            d.sold_at,
-            d.line_id,
-            d.asset,
-            d.wallet,
-            d.quantity,
-            d.date_acquired,
-            d.proceeds,
-            d.cost_basis,
-            d.gain,
-            d.term,
-            d.tx_id,
-        )
-        for d in result.disposals
-    ]
+    lines = [disposal_line_row(d) for d in result.disposals]
     findings = [(f.kind, f.asset, f.timestamp, f.tx_id, f.detail) for f in result.findings]
     chunks = len(disposal_chunk_rows("u", lines))
     finding_chunks = len(finding_chunk_rows("u", findings))

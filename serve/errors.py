@@ -51,6 +51,10 @@ class ApiError(Exception):
         self.fields = fields
 
 
+def not_found(what: str) -> ApiError:
+    return ApiError(404, "not_found", f"no such {what}")
+
+
 def error_response(
     status: int,
     code: str,

@@ -219,6 +219,11 @@ class Balance(BaseModel):
     price_at: UtcTime | None = Field(None, description="When that price was quoted")
     market_value: Amount | None = Field(None, description="quantity x price, to the cent")
     unrealized_gain: Amount | None = Field(None, description="market_value - cost_basis")
+    negative: bool = Field(
+        False,
+        description="The quantity is below zero: the history is incomplete (GET /v1/review "
+        "lists the transaction that took it there, kind negative_balance)",
+    )
 
 
 class GainsRow(BaseModel):
@@ -271,6 +276,78 @@ class Finding(BaseModel):
     timestamp: UtcTime | None
     tx_id: str | None
     detail: str | None
+
+
+# --- review and explain (issue 21) ---------------------------------------------------------
+class ReviewAction(BaseModel):
+    kind: str = Field(description="The correction that fixes it (POST /v1/corrections kind)")
+    counterpart_tx_id: str | None = Field(
+        None,
+        description="mark_transfer: the other leg the reconciler saw as a near miss (only the "
+        "fee limit kept them apart); null when it saw none",
+    )
+
+
+class ReviewGroup(BaseModel):
+    kind: str = Field(description="Finding kind, e.g. unmatched_deposit")
+    title: str
+    count: int
+    actions: list[str] = Field(description="Correction kinds that fix a finding of this kind")
+
+
+class ReviewSummary(BaseModel):
+    groups: list[ReviewGroup] = Field(description="Kinds with findings, the costliest first")
+    total: int = Field(description="Findings of every kind: the sum of the groups' counts")
+
+
+class ReviewItem(BaseModel):
+    tx_id: str | None
+    timestamp: UtcTime | None
+    type: str | None = Field(description="The transaction's type (null: not in the view)")
+    wallet: str | None
+    asset: str | None
+    amount: Amount | None = Field(description="What the transaction moved of `asset`")
+    message: str
+    actions: list[ReviewAction]
+
+
+class ExplainedDisposal(BaseModel):
+    tx_id: str
+    timestamp: UtcTime
+    asset: str
+    wallet: str
+    quantity: Amount
+    proceeds: Amount
+    cost_basis: Amount = Field(description="The sum of the lots' costs")
+    gain: Amount = Field(description="proceeds - cost_basis")
+    term: str = Field(description="short | long | mixed | n/a")
+    method: Method
+
+
+class ConsumedLot(BaseModel):
+    acquired_at: UtcTime | None = Field(
+        description="null: a share of an average-cost pool, or units no acquisition supplied"
+    )
+    wallet: str = Field(description="The pool the lot was taken from: a wallet, or '*' (all)")
+    quantity: Amount
+    cost: Amount = Field(
+        description="Its cost basis in this disposal (with its share of "
+        "the selling fee where proceeds are gross, uk: selling_costs)"
+    )
+    selling_costs: Amount
+    currency: Currency
+    from_tx_id: str | None = Field(description="The transaction that acquired it")
+    rule: str = Field(
+        description="fifo | hifo | lifo | same_day | bed_and_breakfast (30-day) | pool "
+        "(Section 104) | acb | no_basis (zero cost basis: nothing to match)"
+    )
+
+
+class DisposalLots(BaseModel):
+    disposal: ExplainedDisposal
+    lots: list[ConsumedLot] = Field(
+        description="Their quantities and costs add up to the disposal's quantity and cost basis"
+    )
 
 
 # --- settings and health -------------------------------------------------------------------------

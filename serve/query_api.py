@@ -37,7 +37,7 @@ from ingest.vocabulary import STAGES, JobKind, JobStatus, Method, Pooling
 from serve.auth import current_user
 from serve.corrections_api import router as corrections_router
 from serve.deps import db, settings
-from serve.errors import ApiError, install_error_handlers
+from serve.errors import ApiError, install_error_handlers, not_found
 from serve.models import (
     ERROR_RESPONSES,
     Balance,
@@ -75,6 +75,7 @@ from serve.pages import install_local_docs, install_web_app
 from serve.pipeline_link import hand_to_pipeline
 from serve.reports import checked_year
 from serve.reports_api import router as reports_router
+from serve.review_api import router as review_router
 
 END_OF_DAY = time(23, 59, 59, 999000)  # the last millisecond (Cassandra timestamps)
 
@@ -93,10 +94,6 @@ app = FastAPI(
 install_error_handlers(app)
 install_local_docs(app, "ledgerflow query API")
 install_web_app(app)
-
-
-def not_found(what: str) -> ApiError:
-    return ApiError(404, "not_found", f"no such {what}")
 
 
 def owned_job(session: Session, user_id: str, job_id: str) -> jobs.JobRecord:
@@ -384,6 +381,7 @@ def valued_balances(
                 price_at=quote[0] if quote else None,
                 market_value=value,
                 unrealized_gain=gain,
+                negative=r["quantity"] is not None and r["quantity"] < 0,
             )
         )
     return out
@@ -425,6 +423,7 @@ def year_gains(
 
 app.include_router(reports_router)
 app.include_router(corrections_router)
+app.include_router(review_router)
 
 
 @app.get(

@@ -10,6 +10,7 @@ import io
 import re
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from ingest.load.queries import utc
@@ -81,9 +82,12 @@ def disposal_line(row: dict[str, Any], year: str) -> DisposalLine:
         cost_basis=row["cost_basis"],
         gain=row["gain"],
         term=row["term"] or "",
-        rule="",
+        rule=row.get("rule") or "",
         purpose="",
         tax_year=year,
+        disposal_costs=row.get("disposal_costs", Decimal(0)),
+        acquired_us=row.get("acquired_us"),
+        from_tx_id=row.get("from_tx_id") or "",
     )
 
 

@@ -527,6 +527,28 @@ def test_balances_are_valued_at_the_latest_price_to_the_cent():
     )
     assert (usd["market_value"], usd["unrealized_gain"], usd["price"]) == ("12.5", "0", "1")
     assert (none["market_value"], none["unrealized_gain"], none["price"]) == (None, None, None)
+    assert [i.negative for i in items] == [False, False, False]
+
+
+def test_a_balance_below_zero_is_marked_negative():
+    from serve.query_api import valued_balances
+
+    rows = [
+        {
+            "wallet": "w",
+            "asset": a,
+            "quantity": Decimal(q),
+            "cost_basis": Decimal(0),
+            "updated_at": None,
+        }
+        for a, q in (("BTC", "-0.5"), ("ETH", "0"), ("SOL", "2"))
+    ]
+    items = [i.model_dump(mode="json") for i in valued_balances(rows, {}, "USD")]
+    assert [(i["asset"], i["negative"]) for i in items] == [
+        ("BTC", True),
+        ("ETH", False),
+        ("SOL", False),
+    ]
 
 
 # --- zones: checked once, by the parser's own zone handling ---------------------------------------

@@ -51,6 +51,19 @@ SELECT_FINDINGS_OF_KIND_FROM = _FINDING_CHUNKS + " AND kind = ? AND (asset, chun
 # Findings chunks per driver page while filling one API page.
 FINDING_CHUNKS_FETCH = 4
 SELECT_USER_JOBS = "SELECT job_id, status FROM jobs_by_user WHERE user_id = ?"
+SELECT_FINDING_COUNTS = "SELECT kind, findings FROM finding_chunks WHERE user_id = ?"
+SELECT_TX_BRIEF = (
+    "SELECT timestamp, tx_id, wallet, type, sent_asset, sent_amount, received_asset, "
+    "received_amount, fee_asset, fee_amount FROM transactions_view "
+    "WHERE user_id = ? AND month = ? AND timestamp >= ? AND timestamp < ?"
+)
+SELECT_DISPOSAL_INDEX = (
+    "SELECT asset, year, chunk FROM disposal_index WHERE user_id = ? AND tx_id = ?"
+)
+SELECT_DISPOSAL_CHUNKS_FROM = (
+    "SELECT asset, chunk, body FROM disposal_chunks "
+    "WHERE user_id = ? AND year = ? AND asset = ? AND chunk >= ?"
+)
 SELECT_INCOME = (
     "SELECT timestamp, type, label, value FROM transactions_view "
     "WHERE user_id = ? AND month = ? AND timestamp >= ? AND timestamp < ?"
@@ -215,6 +228,61 @@ def findings_page(
                 }
             )
     return Page(rows, None)
+
+
+def finding_counts(session: Session, user_id: str) -> dict[str, int]:
+    """Findings per kind (the chunks' counts; their bodies are not read)."""
+    counts: dict[str, int] = {}
+    for row in execute(session, SELECT_FINDING_COUNTS, (user_id,), fetch_size=1000):
+        counts[row["kind"]] = counts.get(row["kind"], 0) + (row["findings"] or 0)
+    return counts
+
+
+def transactions_between(
+    session: Session, user_id: str, start: datetime, end: datetime
+) -> list[Row]:
+    """The user's view rows from ``start`` (inclusive) to ``end`` (exclusive), oldest first:
+    who, what and how much (no tax metrics). For short ranges (a moment, a minute)."""
+    rows: list[Row] = []
+    month = month_key(start)
+    while month <= month_key(end):
+        rows.extend(execute(session, SELECT_TX_BRIEF, (user_id, month, start, end)))
+        month = month + 1 if month % 100 < 12 else (month // 100 + 1) * 100 + 1
+    return rows
+
+
+def transaction_at(session: Session, user_id: str, at: datetime, tx_id: str) -> Row | None:
+    """One view row by its key (a finding's time and tx_id), or None."""
+    start = at.replace(microsecond=at.microsecond // 1000 * 1000)  # the table keeps ms
+    end = start + timedelta(milliseconds=1)
+    return next(
+        (r for r in transactions_between(session, user_id, start, end) if r["tx_id"] == tx_id), None
+    )
+
+
+def disposal_lines_of(
+    session: Session, user_id: str, tx_id: str
+) -> dict[str, tuple[str, list[Row]]]:
+    """A disposal's Form 8949 lines per asset it disposed of, with their tax year: asset ->
+    (year, lines in line order). Empty when ``tx_id`` disposed of nothing (or no longer does:
+    an index entry whose chunk holds none of its lines)."""
+    out: dict[str, tuple[str, list[Row]]] = {}
+    for entry in execute(session, SELECT_DISPOSAL_INDEX, (user_id, tx_id)):
+        lines: list[Row] = []
+        for chunk in execute(
+            session,
+            SELECT_DISPOSAL_CHUNKS_FROM,
+            (user_id, entry["year"], entry["asset"], entry["chunk"]),
+            fetch_size=2,
+        ):
+            unpacked = unpack_disposal_chunk(chunk)
+            lines.extend(line for line in unpacked if line["tx_id"] == tx_id)
+            # a disposal's lines are consecutive: they end in this chunk unless it ends with one
+            if not unpacked or unpacked[-1]["tx_id"] != tx_id:
+                break
+        if lines:
+            out[entry["asset"]] = (entry["year"], lines)
+    return out
 
 
 # --- transactions --------------------------------------------------------------------------------

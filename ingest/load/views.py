@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -124,6 +124,12 @@ DISPOSAL_FIELDS = (
     "gain",
     "term",
     "tx_id",
+    # the lot the line consumed (GET /v1/gains/{tx_id}/lots); bodies written before these
+    # fields were added end at tx_id, and unpack to None/''
+    "rule",
+    "acquired_us",
+    "from_tx_id",
+    "disposal_costs",
 )
 INSERT_DISPOSAL_CHUNK = (
     "INSERT INTO disposal_chunks (user_id, year, asset, chunk, lines, body) "
@@ -141,9 +147,9 @@ def _day(value: datetime | date | None) -> str | None:
     return (value.date() if isinstance(value, datetime) else value).isoformat()
 
 
-def disposal_chunk_rows(user_id: str, lines: Iterable[tuple]) -> list[tuple]:
-    """Rows of disposal_chunks for ``lines`` (write_disposals' tuples): per (year, asset) in
-    (date sold, line id) order, LINES_PER_CHUNK per row."""
+def _packed_disposals(lines: Iterable[tuple]) -> list[tuple[str, str, list[tuple]]]:
+    """write_disposals' tuples as packed lines (DISPOSAL_FIELDS order) per (year, asset), in
+    (date sold, line id) order."""
     grouped: dict[tuple[str, str], list[tuple]] = defaultdict(list)
     for (
         year,
@@ -158,6 +164,10 @@ def disposal_chunk_rows(user_id: str, lines: Iterable[tuple]) -> list[tuple]:
         gain,
         term,
         tx_id,
+        rule,
+        acquired_us,
+        from_tx_id,
+        disposal_costs,
     ) in lines:
         grouped[(year, asset)].append(
             (
@@ -171,25 +181,62 @@ def disposal_chunk_rows(user_id: str, lines: Iterable[tuple]) -> list[tuple]:
                 _text(gain),
                 term,
                 tx_id,
+                rule,
+                acquired_us,
+                from_tx_id,
+                _text(disposal_costs) if disposal_costs else None,
             )
         )
-    rows = []
+    out = []
     for (year, asset), packed in sorted(grouped.items()):
         packed.sort(key=lambda line: (line[0], line[1]))
-        for chunk, start in enumerate(range(0, len(packed), LINES_PER_CHUNK)):
-            part = packed[start : start + LINES_PER_CHUNK]
-            rows.append(
-                (user_id, year, asset, chunk, len(part), json.dumps(part, separators=(",", ":")))
-            )
-    return rows
+        out.append((year, asset, packed))
+    return out
+
+
+def _chunks(packed: list[tuple]) -> Iterator[tuple[int, list[tuple]]]:
+    for chunk, start in enumerate(range(0, len(packed), LINES_PER_CHUNK)):
+        yield chunk, packed[start : start + LINES_PER_CHUNK]
+
+
+def disposal_chunk_rows(user_id: str, lines: Iterable[tuple]) -> list[tuple]:
+    """Rows of disposal_chunks for ``lines`` (write_disposals' tuples): per (year, asset) in
+    (date sold, line id) order, LINES_PER_CHUNK per row."""
+    return _chunk_rows(user_id, _packed_disposals(lines))
+
+
+def disposal_index_rows(user_id: str, lines: Iterable[tuple]) -> list[tuple]:
+    """Rows of disposal_index for ``lines``: per (disposal tx_id, asset), the year and the
+    first chunk holding its lines (a disposal's lines are consecutive: its line ids share the
+    tx_id prefix and its sale time)."""
+    return _index_rows(user_id, _packed_disposals(lines))
+
+
+def _chunk_rows(user_id: str, packed: list[tuple[str, str, list[tuple]]]) -> list[tuple]:
+    return [
+        (user_id, year, asset, chunk, len(part), json.dumps(part, separators=(",", ":")))
+        for year, asset, lines in packed
+        for chunk, part in _chunks(lines)
+    ]
+
+
+def _index_rows(user_id: str, packed: list[tuple[str, str, list[tuple]]]) -> list[tuple]:
+    rows: dict[tuple[str, str], tuple] = {}
+    for year, asset, lines in packed:
+        for chunk, part in _chunks(lines):
+            for line in part:
+                tx_id = line[9]
+                if (tx_id, asset) not in rows:
+                    rows[(tx_id, asset)] = (user_id, tx_id, asset, year, chunk)
+    return list(rows.values())
 
 
 def unpack_disposal_chunk(row: Mapping[str, Any]) -> list[dict[str, Any]]:
     """A chunk's lines as dicts (DISPOSAL_FIELDS + asset), exact decimals, UTC datetimes."""
     out = []
-    for sold, line_id, wallet, quantity, acquired, proceeds, cost, gain, term, tx_id in json.loads(
-        row["body"]
-    ):
+    for packed in json.loads(row["body"]):
+        sold, line_id, wallet, quantity, acquired, proceeds, cost, gain, term, tx_id = packed[:10]
+        rule, acquired_us, from_tx_id, costs = (*packed[10:], None, None, "", None)[:4]
         out.append(
             {
                 "date_sold": datetime_from_micros(sold),
@@ -209,6 +256,10 @@ def unpack_disposal_chunk(row: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "gain": Decimal(gain),
                 "term": term,
                 "tx_id": tx_id,
+                "rule": rule,
+                "acquired_us": acquired_us,
+                "from_tx_id": from_tx_id,
+                "disposal_costs": Decimal(costs) if costs else Decimal(0),
             }
         )
     return out
@@ -251,6 +302,10 @@ def disposal_line_row(line: DisposalLine) -> tuple:
         line.gain,
         line.term,
         line.tx_id,
+        line.rule,
+        line.acquired_us,
+        line.from_tx_id,
+        line.disposal_costs,
     )
 
 
@@ -259,14 +314,27 @@ def finding_row(finding: Finding) -> tuple[str, str | None, datetime | None, str
     return (finding.kind, finding.asset, finding.timestamp, finding.tx_id, finding.detail)
 
 
+INSERT_DISPOSAL_INDEX = (
+    "INSERT INTO disposal_index (user_id, tx_id, asset, year, chunk) VALUES (?, ?, ?, ?, ?)"
+)
+
+
 def write_disposals(session: Session, user_id: str, lines: Iterable[tuple]) -> int:
     """lines: (year, date_sold, line_id, asset, wallet, quantity, date_acquired, proceeds,
-    cost_basis, gain, term, tx_id), packed into disposal_chunks rows. Returns lines written."""
-    rows = disposal_chunk_rows(user_id, lines)
+    cost_basis, gain, term, tx_id, rule, acquired_us, from_tx_id, disposal_costs), packed into disposal_chunks
+    rows, and each disposal's place in disposal_index. Returns lines written.
+
+    The index is not cleared with the chunks: an entry whose chunk no longer holds that
+    disposal (recomputed away) finds no line there, which reads as no such disposal."""
+    packed = _packed_disposals(lines)
+    rows = _chunk_rows(user_id, packed)
     by_partition: dict[tuple[str, str], list[Sequence[Any]]] = defaultdict(list)
     for row in rows:
         by_partition[(row[0], row[1])].append(row)
     execute_batches(session, INSERT_DISPOSAL_CHUNK, by_partition)
+    # after the chunks: an entry always points at a written chunk
+    index: list[Sequence[Any]] = list(_index_rows(user_id, packed))
+    execute_batches(session, INSERT_DISPOSAL_INDEX, {user_id: index})
     return sum(row[4] for row in rows)
 
 

@@ -592,6 +592,8 @@ class _AssetWalk:
                     tax_year,
                     flags,
                     costs,
+                    lot.acquired_us,
+                    lot.origin_tx_id,
                 )
             )
             term_seen = term if term_seen is None or term_seen == term else Term.MIXED

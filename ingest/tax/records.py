@@ -76,6 +76,11 @@ class DisposalLine:
     # Of cost_basis, the incidental costs of disposal (the selling fee), where the method states
     # gross proceeds (UK); the rest is the lots' cost.
     disposal_costs: Decimal = Decimal(0)
+    # The lot this line consumed (GET /v1/gains/{tx_id}/lots): when it was acquired (UTC us;
+    # None: a share of an average-cost pool or no acquisition) and the transaction that acquired
+    # it ('' for a pool's share or the unknown-basis shortfall).
+    acquired_us: int | None = None
+    from_tx_id: str = ""
 
 
 @dataclass(slots=True)
