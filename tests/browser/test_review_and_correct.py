@@ -18,7 +18,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from ingest.load.users import create_token
 from tests.browser.looks import DESKTOP, PHONE
-from tests.browser.test_web_page import JOB_TIMEOUT_MS, look_at, sign_in
+from tests.browser.test_web_page import JOB_TIMEOUT_MS, go, look_at, sign_in
 
 pytestmark = [
     pytest.mark.slow,
@@ -107,12 +107,6 @@ def two_wallets(serve_app, session, fresh_user, browser_page):
     sign_in(browser_page, serve_app.base_url, token)
     yield browser_page, api, uploads
     api.client.close()
-
-
-def go(page: Page, screen: str) -> None:
-    page.get_by_role("navigation", name="Screens").get_by_role(
-        "link", name=screen, exact=True
-    ).click()
 
 
 def finished_job(where: Locator) -> None:
