@@ -18,15 +18,13 @@ from playwright.sync_api import Locator, Page, expect
 
 from ingest.load.users import create_token
 from tests.browser.looks import DESKTOP, PHONE
-from tests.browser.test_web_page import JOB_TIMEOUT_MS, go, look_at, sign_in
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.browser,
-    pytest.mark.cassandra,
-    pytest.mark.ray,
-    pytest.mark.pricesim,
-]
+from tests.browser.test_web_page import (  # noqa: F401 (pytestmark: the same marks)
+    JOB_TIMEOUT_MS,
+    go,
+    look_at,
+    pytestmark,
+    sign_in,
+)
 
 JOB_TIMEOUT_S = JOB_TIMEOUT_MS / 1000
 HEADER = (
@@ -134,6 +132,20 @@ def show_recomputed(page: Page) -> None:
     expect(page.locator('section[aria-labelledby="tx-title"]')).to_have_attribute(
         "aria-busy", "false"
     )
+
+
+def correct(
+    page: Page, tx_id: str, action: str, fill: Callable[[Locator], None] | None = None
+) -> None:
+    """On a transactions row: open `action`, fill its form, submit it; its recompute job ends
+    and the table shows the recomputed rows."""
+    panel = open_actions(page, tx_id)
+    panel.get_by_role("button", name=re.compile(f"^{re.escape(action)}")).click()
+    if fill:
+        fill(panel)
+    panel.locator("form").get_by_role("button", name=action).click()
+    finished_job(panel)
+    show_recomputed(page)
 
 
 def test_transactions_gains_and_balances_show_the_problems_and_are_keyboard_reachable(
@@ -302,35 +314,27 @@ def test_transaction_actions_add_edit_ignore_transfer_and_delete_change_the_figu
 
     # Edit the BTC sell's label.
     sell = api.tx(lambda t: t["sent_asset"] == "BTC" and t["type"] in ("sell", "trade"))
-    panel = open_actions(page, sell["tx_id"])
-    panel.get_by_role("button", name="Edit").click()
-    panel.get_by_label("Label").fill("rebalance")
-    panel.locator("form").get_by_role("button", name="Edit").click()
-    finished_job(panel)
-    show_recomputed(page)
+    correct(page, sell["tx_id"], "Edit", lambda form: form.get_by_label("Label").fill("rebalance"))
     expect(tx_row(page, sell["tx_id"])).to_contain_text("(rebalance)")
 
     # Mark the coinbase withdrawal and the kraken deposit as one transfer, picking the
     # withdrawal from the candidates the form lists.
     deposit = api.tx(lambda t: t["wallet"] == "kraken" and t["received_asset"] == "BTC")
     withdrawal = api.tx(lambda t: t["wallet"] == "coinbase" and t["type"] == "withdrawal")
-    panel = open_actions(page, deposit["tx_id"])
-    panel.get_by_role("button", name=re.compile("^Mark as transfer")).click()
-    panel.locator(".candidates").get_by_role("button", name=re.compile("coinbase")).click()
-    expect(panel.get_by_label(re.compile("one transfer with"))).to_have_value(withdrawal["tx_id"])
-    look_at(page, shot, "review-9-mark-transfer", panel)
-    panel.locator("form").get_by_role("button", name="Mark as transfer").click()
-    finished_job(panel)
-    show_recomputed(page)
+
+    def pick_the_withdrawal(form: Locator) -> None:
+        form.locator(".candidates").get_by_role("button", name=re.compile("coinbase")).click()
+        expect(form.get_by_label(re.compile("one transfer with"))).to_have_value(
+            withdrawal["tx_id"]
+        )
+        look_at(page, shot, "review-9-mark-transfer", form)
+
+    correct(page, deposit["tx_id"], "Mark as transfer", pick_the_withdrawal)
     assert "transfer" in api.tx(lambda t: t["tx_id"] == deposit["tx_id"])["flags"]
 
     # Ignore the ETH sale: the kraken ETH balance is no longer below zero.
     eth_sale = api.tx(lambda t: t["sent_asset"] == "ETH")
-    panel = open_actions(page, eth_sale["tx_id"])
-    panel.get_by_role("button", name="Ignore").click()
-    panel.locator("form").get_by_role("button", name="Ignore").click()
-    finished_job(panel)
-    show_recomputed(page)
+    correct(page, eth_sale["tx_id"], "Ignore")
     expect(tx_row(page, eth_sale["tx_id"])).to_have_count(0)
     assert all(
         not b.get("negative") for b in api.get("/v1/balances")["items"] if b["asset"] == "ETH"
@@ -340,11 +344,7 @@ def test_transaction_actions_add_edit_ignore_transfer_and_delete_change_the_figu
     expect(
         open_actions(page, sell["tx_id"]).get_by_role("button", name=re.compile("^Delete"))
     ).to_have_count(0)
-    panel = open_actions(page, added["tx_id"])
-    panel.get_by_role("button", name="Delete (added by hand)").click()
-    panel.locator("form").get_by_role("button", name="Delete (added by hand)").click()
-    finished_job(panel)
-    show_recomputed(page)
+    correct(page, added["tx_id"], "Delete (added by hand)")
     expect(tx_row(page, added["tx_id"])).to_have_count(0)
     assert [c["kind"] for c in api.get("/v1/corrections")["items"]] == [
         "delete_added",

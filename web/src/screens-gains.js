@@ -182,7 +182,7 @@ export function GainsScreen({ currency, method }) {
         </div>
         <div class="reports" role="group" aria-label=${`Reports for ${year}`}>
           ${reportsFor(method).map((r) => html`
-            <div class="report" data-report=${r.path}>
+            <div class="report">
             <button type="button" class=${r.primary ? "primary" : ""} data-report=${r.path}
               aria-describedby=${r.lines && lines?.disposal_lines ? `note-${r.file}` : undefined}
               onClick=${() => {

@@ -500,7 +500,7 @@
         </div>
         <div class="reports" role="group" aria-label=${`Reports for ${i}`}>
           ${Oh(t).map(_=>g`
-            <div class="report" data-report=${_.path}>
+            <div class="report">
             <button type="button" class=${_.primary?"primary":""} data-report=${_.path}
               aria-describedby=${_.lines&&h?.disposal_lines?`note-${_.file}`:void 0}
               onClick=${()=>{u(null),Ah(`/v1/reports/${_.path}`,{year:i},`${_.file}-${b}.${_.ext}`).catch(u)}}>Download ${_.label} (${i})</button>
