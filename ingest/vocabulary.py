@@ -30,6 +30,7 @@ else:  # pragma: no cover - Python 3.10
 class JobKind(StrEnum):
     UPLOAD = "upload"  # a file: parse, store, prices, tax
     RECOMPUTE = "recompute"  # settings changed: tax only, over the whole history
+    CORRECTION = "correction"  # corrections recorded: tax only, from what they change
 
 
 class Stage(StrEnum):

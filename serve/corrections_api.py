@@ -23,7 +23,7 @@ from ingest.corrections import store
 from ingest.corrections.current import (
     CurrentHistory,
     conflicts,
-    current_history,
+    current_of,
     missing_targets,
     targets,
 )
@@ -37,7 +37,6 @@ from ingest.corrections.kinds import (
     change_to_json,
     problems,
     problems_in_history,
-    record,
 )
 from ingest.corrections.overlay import active, cancelled
 from ingest.load import jobs, queries
@@ -63,7 +62,7 @@ from serve.page_tokens import (
     invalid_token,
     list_scope,
 )
-from serve.pipeline_link import start_correction_job
+from serve.pipeline_link import corrected_facts, record_correction, record_undo
 
 router = APIRouter()  # the query application's; the upload routes are in upload_api.py
 
@@ -87,11 +86,9 @@ def refused(status: int, code: str, found: Sequence[Problem]) -> ApiError:
     )
 
 
-def accept(session: Session, user_id: str, change: Change) -> CorrectionAccepted:
+def accept(user_id: str, change: Change) -> CorrectionAccepted:
     """Record the (checked) change and start the job that recomputes what it changes."""
-    correction = record(user_id, change, by=user_id)
-    store.put(session, correction)
-    job_id = start_correction_job(user_id, correction.correction_id)
+    correction, job_id = record_correction(user_id, change)
     return CorrectionAccepted(correction_id=correction.correction_id, job_id=job_id)
 
 
@@ -138,8 +135,8 @@ def post_correction(
     if found:  # before reading the history
         raise refused(422, "invalid_request", found)
     recorded = store.list_corrections(session, user_id)
-    checked(change, current_history(session, user_id, recorded), recorded)
-    return accept(session, user_id, change)
+    checked(change, current_of(corrected_facts(user_id), recorded), recorded)
+    return accept(user_id, change)
 
 
 def parsed_id(value: str, what: str) -> uuid.UUID:
@@ -170,7 +167,8 @@ def undo_correction(
         raise ApiError(404, "not_found", f"no correction {correction_id}")
     if key in cancelled(recorded):
         raise ApiError(409, "already_undone", f"correction {correction_id} is undone already")
-    return accept(session, user_id, Undo(key))
+    undo, job_id = record_undo(user_id, key)
+    return CorrectionAccepted(correction_id=undo.correction_id, job_id=job_id)
 
 
 def unapplied_now(session: Session, user_id: str) -> dict[str, str]:
@@ -219,8 +217,7 @@ def list_corrections(
     page, last = corrections_page(entries, limit, after)
     recorded = {e.correction.correction_id: e.correction for e in entries}
     named = any(targets(e.correction.change) or isinstance(e.correction.change, Undo) for e in page)
-    in_order = list(reversed([e.correction for e in entries]))
-    facts = current_history(session, user_id, in_order).known if named else {}
+    facts = corrected_facts(user_id) if named else {}
     unapplied = unapplied_now(session, user_id)
     return Page[CorrectionItem](
         items=[
@@ -270,5 +267,5 @@ def delete_upload_of(session: Session, user_id: str, job_id: str) -> CorrectionA
     if str(key) in deleted_uploads(recorded):
         raise ApiError(409, "already_deleted", f"upload {job_id} is deleted already")
     change = DeleteUpload(str(key))
-    checked(change, CurrentHistory({}, frozenset(), {}), recorded, frozenset({str(key)}))
-    return accept(session, user_id, change)
+    checked(change, CurrentHistory({}, frozenset()), recorded, frozenset({str(key)}))
+    return accept(user_id, change)

@@ -151,6 +151,21 @@ class JobView(BaseModel):
     import_summary: ImportSummary | None = Field(
         None, description="What an upload's file gave, once its parse and store stages ended"
     )
+    corrections: list[uuid.UUID] | None = Field(
+        None, description="A correction job's corrections (an undo is one; GET /v1/corrections)"
+    )
+    recomputed_assets: list[str] | None = Field(
+        None,
+        description="Once its tax stage ended: the assets it recomputed (an upload's or a "
+        "correction's: those they touch; a settings change: all)",
+    )
+    recompute_from: UtcTime | None = Field(
+        None,
+        description="The tax-year start it recomputed those from (null: from the first row)",
+    )
+    corrections_touched: dict[str, UtcTime] | None = Field(
+        None, description="A correction job's: per asset, the earliest time its corrections change"
+    )
 
 
 class ImportSummary(BaseModel):

@@ -12,6 +12,7 @@ import logging
 import threading
 import uuid
 
+from ingest.corrections.kinds import Change, Correction, TxFacts
 from serve.deps import db, settings
 
 log = logging.getLogger("ray.serve")  # lands in the replica's log file
@@ -47,13 +48,22 @@ def keep_resuming(stop: threading.Event) -> None:
             return
 
 
-def start_correction_job(user_id: str, correction_id: uuid.UUID) -> uuid.UUID:
-    """The job that recomputes what a recorded correction (an undo is one) changes, handed to
-    the job supervisor; visible in GET /v1/jobs like an upload's."""
-    from ingest.load import jobs
-    from ingest.vocabulary import JobKind
+def corrected_facts(user_id: str) -> dict[str, TxFacts]:
+    """What each transaction of the user's corrected history is (the whole history is read)."""
+    from ingest.pipeline.recompute import history_facts
 
-    # Until the correction job (ingest/pipeline/recompute.py) lands: a full recompute.
-    job_id = jobs.create_job(db(), user_id=user_id, kind=JobKind.RECOMPUTE)
-    hand_to_pipeline(job_id)
-    return job_id
+    return history_facts(settings(), user_id)
+
+
+def record_correction(user_id: str, change: Change) -> tuple[Correction, uuid.UUID]:
+    """Store a checked correction and start the job that recomputes what it changes."""
+    from ingest.pipeline.recompute import record_and_recompute
+
+    return record_and_recompute(db(), settings(), user_id, change, by=user_id)
+
+
+def record_undo(user_id: str, correction_id: uuid.UUID) -> tuple[Correction, uuid.UUID]:
+    """Store an undo of one of the user's corrections and start its job."""
+    from ingest.pipeline.recompute import undo_and_recompute
+
+    return undo_and_recompute(db(), settings(), user_id, correction_id, by=user_id)

@@ -172,6 +172,7 @@ def get_job(
     session = db()
     job = owned_job(session, user_id, job_id)
     stages = {name: StageProgress(**p) for name, p in jobs.progress(session, job.job_id).items()}
+    tax = job.summary.get("tax") or {}
     return JobView(
         job_id=job.job_id,
         kind=job.kind,
@@ -197,7 +198,11 @@ def get_job(
         notes=(job.summary.get("ingest") or {}).get("notes", []),
         errors_url=f"/v1/jobs/{job.job_id}/errors",
         import_summary=import_summary(job.summary),
-        history_transactions=(job.summary.get("tax") or {}).get("history_rows"),
+        history_transactions=tax.get("history_rows"),
+        corrections=job.summary.get("corrections"),
+        recomputed_assets=tax.get("recomputed_assets") if tax else None,
+        recompute_from=tax.get("recompute_from"),
+        corrections_touched=tax.get("corrections_touched") or None,
     )
 
 

@@ -161,7 +161,7 @@ FACTS = {
     DEP: TxFacts("deposit", "ledger", None, None, "BTC", D("0.999"), "kraken"),
     BUY: TxFacts("buy", "kraken", "USD", D("100"), "BTC", D("0.002"), "kraken"),
 }
-NOW = CurrentHistory(FACTS, frozenset({"i" * 32}), FACTS)
+NOW = CurrentHistory(FACTS, frozenset({"i" * 32}))
 
 
 def refusal(change, now=NOW, recorded=(), uploads=frozenset()) -> tuple[int, list[dict]]:

@@ -1,7 +1,6 @@
-"""The history as a user sees it now (their stored rows with their corrections applied), in the
-form a new correction is checked against: which transactions exist (and what they are), which
-are ignored. Read in full from Cassandra (the months the user has), so a check costs one read of
-the user's history; the overlay itself is the pure `apply_corrections`.
+"""The history as a user sees it now, in the form a new correction is checked against: which
+transactions exist in the corrected history (and what they are: `facts`, read by the pipeline's
+`recompute.history_facts`), which are ignored. Pure.
 
 What a correction names that the history does not hold is told apart from what is wrong with it
 (`missing_targets`): the API answers the first 404 and the second 422.
@@ -9,19 +8,13 @@ What a correction names that the history does not hold is told apart from what i
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import pyarrow as pa
-from cassandra.cluster import Session
-
-from ingest.corrections import store
 from ingest.corrections.kinds import (
     Change,
     Correction,
     DeleteAddedTransaction,
-    DeleteUpload,
     EditTransaction,
     MarkTransfer,
     Problem,
@@ -29,48 +22,25 @@ from ingest.corrections.kinds import (
     SetIgnored,
     TxFacts,
     UnmarkTransfer,
-    facts_of,
 )
-from ingest.corrections.overlay import active, apply_corrections
-from ingest.load.transactions import read_transactions, user_months
+from ingest.corrections.overlay import active
 
 
 @dataclass(frozen=True)
 class CurrentHistory:
-    facts: dict[str, TxFacts]  # tx_id -> what it is, in the corrected history
+    facts: Mapping[str, TxFacts]  # tx_id -> what it is, in the corrected history
     ignored: frozenset[str]  # tx_ids an ignore in effect leaves out (they are not in `facts`)
-    known: dict[str, TxFacts]  # `facts` and, as uploaded, the stored rows it leaves out
 
 
-def corrected(
-    session: Session, user_id: str, raw: pa.Table, recorded: Sequence[Correction]
-) -> pa.Table:
-    """`raw` (the user's stored rows) with `recorded` (their corrections) applied; the upload
-    membership of rows is read only when an upload is deleted."""
-    deleted = [
-        uuid.UUID(c.change.upload_id)
-        for c in active(recorded)
-        if isinstance(c.change, DeleteUpload)
-    ]
-    holders = store.uploads_of(session, user_id, deleted) if deleted else None
-    return apply_corrections(raw, recorded, uploads_of=holders).history
-
-
-def current_history(
-    session: Session, user_id: str, recorded: Sequence[Correction]
-) -> CurrentHistory:
-    """The user's corrected history now (`recorded`: all their corrections, in order)."""
-    raw = read_transactions(session, user_id, user_months(session, user_id))
-    history = corrected(session, user_id, raw, recorded) if recorded else raw
-    facts = facts_of(history)
+def current_of(facts: Mapping[str, TxFacts], recorded: Sequence[Correction]) -> CurrentHistory:
+    """The corrected history's `facts` and what the user's corrections (`recorded`, all, in
+    order) ignore: per transaction, the last ignore or un-ignore in effect decides."""
     ignored: dict[str, bool] = {}
     for c in active(recorded):
         if isinstance(c.change, SetIgnored):
             ignored[c.change.tx_id] = c.change.ignored
     return CurrentHistory(
-        facts,
-        frozenset(tx for tx, yes in ignored.items() if yes and tx not in facts),
-        {**facts_of(raw), **facts} if recorded else facts,
+        facts, frozenset(tx for tx, yes in ignored.items() if yes and tx not in facts)
     )
 
 

@@ -400,6 +400,15 @@ def problems_in_history(
 
     if isinstance(change, EditTransaction):
         row = known("tx_id", change.tx_id)
+        if row is not None and change.fiat_value is not None:
+            if change.fiat_currency in (row.sends, row.receives):
+                out.append(
+                    Problem(
+                        "fiat_value",
+                        f"the row's {change.fiat_currency} side is its value: edit that amount "
+                        "instead (add the row corrected and ignore this one)",
+                    )
+                )
         if row is not None and change.type is not None:
             wanted = SIDES[change.type]
             has = (row.sends is not None, row.receives is not None)

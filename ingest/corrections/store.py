@@ -17,6 +17,7 @@ from ingest.corrections.kinds import (
     FORMAT_VERSION,
     Correction,
     CorrectionError,
+    DeleteUpload,
     Problem,
     Undo,
     change_from_json,
@@ -24,8 +25,10 @@ from ingest.corrections.kinds import (
     problems,
     record,
 )
-from ingest.corrections.overlay import cancelled
+from ingest.corrections.overlay import active, cancelled
+from ingest.load import jobs
 from ingest.load.cassandra import execute, execute_batches
+from ingest.vocabulary import JobKind
 
 INSERT = (
     "INSERT INTO corrections (user_id, correction_id, kind, version, body, recorded_by, "
@@ -37,6 +40,7 @@ SELECT = (
 )
 INSERT_UPLOAD_ROW = "INSERT INTO upload_rows (user_id, job_id, tx_id) VALUES (?, ?, ?)"
 SELECT_UPLOAD_ROWS = "SELECT tx_id FROM upload_rows WHERE user_id = ? AND job_id = ?"
+SELECT_USER_JOB_IDS = "SELECT job_id FROM jobs_by_user WHERE user_id = ?"
 
 
 def put(session: Session, correction: Correction) -> None:
@@ -123,3 +127,36 @@ def uploads_of(
         for row in execute(session, SELECT_UPLOAD_ROWS, (user_id, job_id), fetch_size=5000):
             holders[row["tx_id"]].add(str(job_id))
     return {tx: frozenset(jobs) for tx, jobs in holders.items()}
+
+
+def upload_ids(session: Session, user_id: str) -> list[uuid.UUID]:
+    """The user's upload jobs, newest first (any status: a failed upload's stored rows stay)."""
+    ids = [r["job_id"] for r in execute(session, SELECT_USER_JOB_IDS, (user_id,), fetch_size=1000)]
+    return [
+        job_id
+        for job_id in ids
+        if (job := jobs.get_job(session, job_id)) is not None and job.kind == JobKind.UPLOAD
+    ]
+
+
+def deleted_upload_holders(
+    session: Session, user_id: str, corrections: Sequence[Correction]
+) -> dict[str, frozenset[str]]:
+    """`apply_corrections`' uploads_of, for the rows of the uploads the corrections in effect
+    delete only (what it needs; {} when none is deleted): tx_id -> every upload of the user
+    holding it, so a row another upload also holds stays."""
+    deleted = {
+        uuid.UUID(c.change.upload_id)
+        for c in active(corrections)
+        if isinstance(c.change, DeleteUpload)
+    }
+    if not deleted:
+        return {}
+    holders = uploads_of(session, user_id, sorted(deleted))
+    others = [j for j in upload_ids(session, user_id) if j not in deleted]
+    for job_id in others:
+        for row in execute(session, SELECT_UPLOAD_ROWS, (user_id, job_id), fetch_size=5000):
+            found = holders.get(row["tx_id"])
+            if found is not None:
+                holders[row["tx_id"]] = found | {str(job_id)}
+    return holders

@@ -72,15 +72,18 @@ def create_job(
     tz: str | None = None,
     job_id: uuid.UUID | None = None,
     format_mapping: str | None = None,
+    summary: dict[str, Any] | None = None,
 ) -> uuid.UUID:
-    """Record a queued job and list it as active (so an app restart resumes it)."""
+    """Record a queued job and list it as active (so an app restart resumes it). ``summary``:
+    the job's input besides the file (a correction job's corrections), there before it runs."""
     job_id = job_id or uuid.uuid1()  # time-based: jobs_by_user clusters newest first
     ts = now()
     execute(
         session,
         "INSERT INTO jobs (job_id, user_id, kind, status, file_uri, file_name, "
         "file_sha256, size_bytes, format, format_mapping, wallet, tz, accepted, rejected, "
-        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)",
+        "summary, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?)",
         (
             job_id,
             user_id,
@@ -94,6 +97,7 @@ def create_job(
             format_mapping,
             wallet,
             tz,
+            json.dumps(summary) if summary else None,
             ts,
             ts,
         ),

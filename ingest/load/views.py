@@ -473,3 +473,19 @@ def write_view_rows(
             )
         )
     return execute_batches(session, UPDATE_VIEW_ROW, by_partition)
+
+
+DELETE_VIEW_ROW = (
+    "DELETE FROM transactions_view WHERE user_id = ? AND month = ? AND timestamp = ? AND tx_id = ?"
+)
+
+
+def delete_view_rows(
+    session: Session, user_id: str, keys: Iterable[tuple[int, datetime, str]]
+) -> int:
+    """(month, timestamp, tx_id) rows of transactions that left the history (a correction
+    ignored or deleted them). Returns rows deleted."""
+    by_partition: dict[tuple[str, int], list[Sequence[Any]]] = defaultdict(list)
+    for month, ts, tx_id in keys:
+        by_partition[(user_id, month)].append((user_id, month, ts, tx_id))
+    return execute_batches(session, DELETE_VIEW_ROW, by_partition) if by_partition else 0

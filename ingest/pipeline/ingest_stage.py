@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingest.corrections.store import record_upload_rows
 from ingest.extract import storage
 from ingest.extract.chunking import (
     ByteRange,
@@ -218,6 +219,11 @@ def store_partition_task(
     for start in range(0, total, STORE_SLICE_ROWS):
         rows = table.slice(start, STORE_SLICE_ROWS)
         present += count_present(session, rows, ctx.job.job_id, stored_months)
+        # which upload holds each row, the already-present ones too: deleting an upload
+        # (a correction) removes the rows no other upload holds
+        record_upload_rows(
+            session, ctx.job.user_id, ctx.job.job_id, rows.column("tx_id").to_pylist()
+        )
         store_transactions(session, rows, ctx.job.job_id)
         ctx.progress.report(Stage.STORE, part, min(total, start + STORE_SLICE_ROWS), total)
     metrics.rows(stored=total)

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 from ingest.prices.report import PriceFetchReport
@@ -41,9 +44,20 @@ class TaxStageResult(BaseModel):
     checkpoints_written: int = 0
     seconds: float = 0.0
     steps: dict[str, float] = Field(default_factory=dict)  # per-step timings of the stage
+    # what the job recomputed: the assets its upload or corrections touched (all: a settings
+    # recompute), per asset the earliest time the job's new corrections change, and the
+    # tax-year start it resumed from (None: from the first row)
+    recomputed_assets: list[str] = Field(default_factory=list)
+    corrections_touched: dict[str, datetime] = Field(default_factory=dict)
+    recompute_from: datetime | None = None
+    # corrections in effect that changed nothing (correction id -> why): shown, never dropped
+    corrections_unapplied: dict[str, str] = Field(default_factory=dict)
 
 
 class StageResults(BaseModel):
+    # a correction job's input, recorded with the job (ingest/pipeline/recompute.py): the
+    # corrections it applies (an undo is one); the stage recomputes what they change
+    corrections: list[uuid.UUID] | None = None
     ingest: IngestResult | None = None
     prices: PriceFetchReport | None = None
     tax: TaxStageResult | None = None

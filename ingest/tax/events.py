@@ -24,7 +24,8 @@ Conventions (each is what the leading tools do; the tests pin them):
   the file counts it inside Sent (the units lost on the way) or in the fee column. An unmatched withdrawal leaves the books as a non-taxable transfer out (REMOVE,
   flagged ``unmatched_withdrawal``, as Koinly does); an unmatched deposit is an acquisition at zero
   cost basis flagged ``unmatched_deposit`` (the basis is unknown, not guessed: disposals of those
-  units are then flagged ``missing_cost_basis``).
+  units are then flagged ``missing_cost_basis``), unless the user stated its cost basis (a
+  correction): then an acquisition at that basis.
 - Fiat sides are money, not lots: they produce no events (foreign-currency gains are out of scope).
 - A value the tax needs but the row lacks (price_status != ok, no value) is used as 0 and the event
   is flagged ``missing_price`` (plus one finding per transaction): rows are never dropped.
@@ -40,7 +41,7 @@ asset in, 1 otherwise, so at equal timestamps inflows come before outflows.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
@@ -252,17 +253,26 @@ def transfer_legs(cols: TxColumns) -> list[TransferLeg]:
 
 
 def build_events(
-    cols: TxColumns, matches: list[TransferMatch]
+    cols: TxColumns,
+    matches: list[TransferMatch],
+    cost_basis: Mapping[str, Decimal] | None = None,
 ) -> tuple[dict[str, list[Event]], list[Finding]]:
     """Per-asset event lists (each sorted by event_order) and the findings of this stage
-    (missing prices, unsupported rows)."""
+    (missing prices, unsupported rows). ``cost_basis``: deposit tx_id -> the basis the user
+    stated (in the reporting currency), used when the deposit is not a matched transfer."""
     with tax_context():
-        return _EventBuilder(cols, matches).build()
+        return _EventBuilder(cols, matches, cost_basis or {}).build()
 
 
 class _EventBuilder:
-    def __init__(self, cols: TxColumns, matches: list[TransferMatch]) -> None:
+    def __init__(
+        self,
+        cols: TxColumns,
+        matches: list[TransferMatch],
+        cost_basis: Mapping[str, Decimal],
+    ) -> None:
         self.cols = cols
+        self.cost_basis = cost_basis
         self.by_withdrawal = {m.withdrawal_tx_id: m for m in matches}
         self.by_deposit = {m.deposit_tx_id: m for m in matches}
         self.per_asset: dict[str, list[Event]] = defaultdict(list)
@@ -638,6 +648,10 @@ def _deposit(builder: _EventBuilder, row: _Row) -> None:
                 transfer_id=match.withdrawal_tx_id,
                 counter_wallet=match.from_wallet,
                 flags=_TRANSFER,
+            )
+        elif row.tx_id in builder.cost_basis:  # the user stated what these units cost
+            row.inflow(
+                row.r_asset, _ACQUIRE, row.r_amount, builder.cost_basis[row.tx_id], "deposit"
             )
         else:
             row.inflow(

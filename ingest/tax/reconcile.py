@@ -18,13 +18,19 @@ An unmatched withdrawal and deposit that only the fee limit keeps apart are a ne
 both findings ("fee 6.1% > 5% limit"): each names its closest such leg (least lost, then
 earliest). Near misses that cross a period start are carried in the checkpoint there
 (``carried_near_misses``), so a resumed run words its findings like a full run.
+
+The user's corrections (ingest/corrections) add two inputs: ``forced`` pairs, matched first and
+outside every test above but the sides (a withdrawal, then at or after it a deposit of the same
+asset in another wallet, receiving no more than was sent), and ``forbidden`` pairs, which the
+greedy matching never pairs (nor names as a near miss). ``stated_basis``: deposits with a cost
+basis the user stated; left unmatched they are acquisitions at that basis, not findings.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -79,6 +85,20 @@ class NearMiss:
     deposit_note: str  # ... and as the deposit's finding does
 
 
+@dataclass(frozen=True)
+class UserRules:
+    """What the user's corrections tell the engine besides the rows (ingest/corrections/overlay
+    Overlay): pairs to match, pairs never to match, deposits' stated cost basis (in the
+    reporting currency)."""
+
+    forced: frozenset[tuple[str, str]] = frozenset()
+    forbidden: frozenset[tuple[str, str]] = frozenset()
+    cost_basis: Mapping[str, Decimal] = field(default_factory=dict)
+
+
+NO_RULES = UserRules()
+
+
 @dataclass(slots=True)
 class ReconcileResult:
     matches: list[TransferMatch]
@@ -102,15 +122,22 @@ def reconcile(
     max_fee_share: float = 0.05,
     taken_deposits: frozenset[str] = frozenset(),
     carried_near_misses: Sequence[NearMiss] = (),
+    forced: frozenset[tuple[str, str]] = frozenset(),
+    forbidden: frozenset[tuple[str, str]] = frozenset(),
+    stated_basis: frozenset[str] = frozenset(),
 ) -> ReconcileResult:
     """``taken_deposits``: deposits already matched by withdrawals that are not among ``legs``
     (a walk resumed at a period start: withdrawals before it took them); they are neither
     matched again nor reported unmatched. Since withdrawals are matched in time order, the
     matches of the later withdrawals are then exactly those of a run over every leg.
-    ``carried_near_misses``: near misses of withdrawals that are not among ``legs`` (same resume)."""
+    ``carried_near_misses``: near misses of withdrawals that are not among ``legs`` (same resume).
+    ``forced`` / ``forbidden`` / ``stated_basis``: the user's corrections (module docstring)."""
     window_us = round(window_hours * MICROS_PER_HOUR)
     if taken_deposits:
         legs = [leg for leg in legs if leg.direction != DEPOSIT or leg.tx_id not in taken_deposits]
+    matches: list[TransferMatch] = []
+    if forced:
+        matches, legs = _forced_matches(legs, forced)
     keep_share = Decimal(1) - Decimal(str(max_fee_share))  # str(): the decimal the user wrote
 
     withdrawals = sorted(
@@ -133,12 +160,12 @@ def reconcile(
                 by_hash[(asset, hashed)].append(index)
 
     taken: set[tuple[str, int]] = set()
-    matches: list[TransferMatch] = []
     matched_withdrawals: set[str] = set()
 
     def fits(withdrawal: TransferLeg, deposit: TransferLeg) -> bool:
         return (
             deposit.wallet != withdrawal.wallet
+            and (not forbidden or (withdrawal.tx_id, deposit.tx_id) not in forbidden)
             and withdrawal.time_us <= deposit.time_us <= withdrawal.time_us + window_us
             and withdrawal.quantity * keep_share <= deposit.quantity <= withdrawal.quantity
         )
@@ -176,16 +203,9 @@ def reconcile(
         taken.add((withdrawal.asset, chosen))
         matched_withdrawals.add(withdrawal.tx_id)
         matches.append(
-            TransferMatch(
-                withdrawal_tx_id=withdrawal.tx_id,
-                deposit_tx_id=deposit.tx_id,
-                asset=withdrawal.asset,
-                from_wallet=withdrawal.wallet,
-                to_wallet=deposit.wallet,
-                withdrawn_us=withdrawal.time_us,
-                deposited_us=deposit.time_us,
-                sent_quantity=withdrawal.quantity,
-                received_quantity=deposit.quantity,
+            _match(
+                withdrawal,
+                deposit,
                 hash_matched=w_hash is not None
                 and w_hash == deposit_hashes[withdrawal.asset][chosen],
             )
@@ -203,6 +223,7 @@ def reconcile(
         )
         if (withdrawal.asset, index) in unmatched_deposits
         and _near(withdrawal, deposits_by_asset[withdrawal.asset][index], keep_share)
+        and (withdrawal.tx_id, deposits_by_asset[withdrawal.asset][index].tx_id) not in forbidden
     ]
     by_withdrawal = _closest(near_misses, "withdrawal_tx_id", "deposited_us", "deposit_tx_id")
     by_deposit = _closest(
@@ -227,7 +248,7 @@ def reconcile(
             )
     for asset, deposits in deposits_by_asset.items():
         for index, deposit in enumerate(deposits):
-            if (asset, index) not in taken:
+            if (asset, index) not in taken and deposit.tx_id not in stated_basis:
                 near = by_deposit.get(deposit.tx_id)
                 findings.append(
                     Finding(
@@ -244,6 +265,51 @@ def reconcile(
     findings.sort(key=lambda f: (f.timestamp, f.tx_id, f.kind))
     matches.sort(key=lambda m: (m.withdrawn_us, m.withdrawal_tx_id))
     return ReconcileResult(matches=matches, findings=findings, near_misses=near_misses)
+
+
+def _match(withdrawal: TransferLeg, deposit: TransferLeg, *, hash_matched: bool) -> TransferMatch:
+    return TransferMatch(
+        withdrawal_tx_id=withdrawal.tx_id,
+        deposit_tx_id=deposit.tx_id,
+        asset=withdrawal.asset,
+        from_wallet=withdrawal.wallet,
+        to_wallet=deposit.wallet,
+        withdrawn_us=withdrawal.time_us,
+        deposited_us=deposit.time_us,
+        sent_quantity=withdrawal.quantity,
+        received_quantity=deposit.quantity,
+        hash_matched=hash_matched,
+    )
+
+
+def _forced_matches(
+    legs: list[TransferLeg], forced: frozenset[tuple[str, str]]
+) -> tuple[list[TransferMatch], list[TransferLeg]]:
+    """The user's marked pairs whose legs are both here and can be one transfer (a withdrawal,
+    then a deposit of the same asset in another wallet receiving no more than was sent; a pair
+    that cannot is left to the greedy matching), and the legs left for it."""
+    by_id = {leg.tx_id: leg for leg in legs}
+    matches: list[TransferMatch] = []
+    used: set[str] = set()
+    for w_id, d_id in sorted(forced):
+        withdrawal, deposit = by_id.get(w_id), by_id.get(d_id)
+        if (
+            withdrawal is None
+            or deposit is None
+            or withdrawal.direction != WITHDRAWAL
+            or deposit.direction != DEPOSIT
+            or withdrawal.asset != deposit.asset
+            or withdrawal.wallet == deposit.wallet
+            or deposit.time_us < withdrawal.time_us
+            or deposit.quantity > withdrawal.quantity
+        ):
+            continue
+        w_hash, d_hash = normalize_hash(withdrawal.tx_hash), normalize_hash(deposit.tx_hash)
+        matches.append(
+            _match(withdrawal, deposit, hash_matched=w_hash is not None and w_hash == d_hash)
+        )
+        used.update((w_id, d_id))
+    return matches, [leg for leg in legs if leg.tx_id not in used] if used else legs
 
 
 def _deposits_within(times: list[int], start_us: int, window_us: int) -> range:

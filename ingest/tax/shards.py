@@ -73,7 +73,7 @@ from ingest.tax.engine import (
     sort_findings,
 )
 from ingest.tax.events import Event, build_events, read_columns, transfer_legs
-from ingest.tax.reconcile import reconcile
+from ingest.tax.reconcile import NO_RULES, UserRules, reconcile
 from ingest.tax.records import AssetResult, Finding, TaxResult, TxMetrics, YearSummary
 
 _TRANSFER_TYPES = (TxType.DEPOSIT.value, TxType.WITHDRAWAL.value)
@@ -287,6 +287,7 @@ def compute_shard(
     transfer_max_fee_share: float = 0.05,
     resume: ShardResume | None = None,
     period_starts: Sequence[int] = (),
+    rules: UserRules = NO_RULES,
 ) -> ShardResult:
     """Reconcile and compute the shard's assets from the rows it reads (``shard_mask``).
 
@@ -317,11 +318,14 @@ def compute_shard(
             max_fee_share=transfer_max_fee_share,
             taken_deposits=frozenset(m.deposit_tx_id for m in carried),
             carried_near_misses=resume.near_misses(owned) if resume is not None else (),
+            forced=rules.forced,
+            forbidden=rules.forbidden,
+            stated_basis=frozenset(rules.cost_basis),
         )
         matches = sorted(
             carried + recon.matches, key=attrgetter("withdrawn_us", "withdrawal_tx_id")
         )
-        events, row_findings = build_events(columns, matches)
+        events, row_findings = build_events(columns, matches, rules.cost_basis)
         findings = [f for f in recon.findings + row_findings if mine(f.asset)]
         kept: dict[str, list[Event]] = {a: e for a, e in events.items() if a in owned}
         walked = set(kept) | (resume.walked() & owned if resume is not None else set())

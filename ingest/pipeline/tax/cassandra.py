@@ -3,6 +3,7 @@ cache, tax_checkpoints, and the query API's view tables (ingest/load/views.py)."
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,11 +13,13 @@ import numpy as np
 import pyarrow as pa
 
 from ingest.config import Settings
+from ingest.corrections import store as corrections_store
 from ingest.load import queries, views
 from ingest.load.transactions import month_keys, read_transactions, user_months
 from ingest.pipeline.context import JobContext, SessionFactory
 from ingest.pipeline.placement import stage_options
 from ingest.pipeline.tax import checkpoint_store
+from ingest.pipeline.tax.corrected import CorrectedHistory
 from ingest.pipeline.tax.ports import (
     CheckpointStore,
     CheckpointWrite,
@@ -150,6 +153,23 @@ class CassandraViews:
             return 0
         return self.checkpoints.put(commit.checkpoints)  # last
 
+    def remove(self, rows: pa.Table) -> None:
+        views.delete_view_rows(
+            self.sessions(),
+            self.user_id,
+            zip(
+                month_keys(rows.column("timestamp")).tolist(),
+                rows.column("timestamp").to_pylist(),
+                rows.column("tx_id").to_pylist(),
+            ),
+        )
+
+    def drop_assets(self, assets: set[str], years: Sequence[str]) -> None:
+        session = self.sessions()
+        for year in years:
+            views.delete_disposal_assets(session, self.user_id, year, sorted(assets))
+        views.replace_findings_of_assets(session, self.user_id, sorted(assets), [])
+
     def stored_years(self) -> tuple[str, ...]:
         return tuple(
             sorted({r["year"] for r in queries.summary_rows(self.sessions(), self.user_id)})
@@ -187,11 +207,26 @@ class CassandraViews:
         views.delete_disposal_years(session, self.user_id, dropped_years)
 
 
-def cassandra_ports(ctx: JobContext) -> TaxPorts:
-    """A job's tax ports."""
+def corrected_history(
+    sessions: SessionFactory, user_id: str, new: frozenset[uuid.UUID] = frozenset()
+) -> CorrectedHistory:
+    """The user's stored rows with their corrections applied (read once, here: the tasks get
+    them as data). ``new``: the corrections the running job applies."""
+    session = sessions()
+    corrections = tuple(corrections_store.list_corrections(session, user_id))
+    return CorrectedHistory(
+        CassandraHistory(sessions, user_id),
+        corrections,
+        new=new,
+        uploads_of=corrections_store.deleted_upload_holders(session, user_id, corrections),
+    )
+
+
+def cassandra_ports(ctx: JobContext, new: frozenset[uuid.UUID] = frozenset()) -> TaxPorts:
+    """A job's tax ports; ``new``: the corrections a correction job applies."""
     checkpoints = CassandraCheckpoints(ctx.sessions, ctx.job.user_id)
     return TaxPorts(
-        history=CassandraHistory(ctx.sessions, ctx.job.user_id),
+        history=corrected_history(ctx.sessions, ctx.job.user_id, new),
         prices=CassandraPrices(ctx.settings, ctx.currency),
         checkpoints=checkpoints,
         views=CassandraViews(ctx.sessions, ctx.job.user_id, checkpoints),

@@ -4,14 +4,19 @@ only (their state lives in this process)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from ingest.corrections.kinds import Correction
 from ingest.load.transactions import month_keys
+from ingest.pipeline.tax.cassandra import view_base_rows
+from ingest.pipeline.tax.corrected import CorrectedHistory
 from ingest.pipeline.tax.ports import (
     CheckpointWrite,
     ShardCommit,
@@ -21,7 +26,13 @@ from ingest.pipeline.tax.ports import (
 from ingest.prices.planner import CoverageRecord
 from ingest.prices.report import PriceFetchReport
 from ingest.tax.checkpoints import AssetCheckpoint, CheckpointMeta, Digest
-from ingest.tax.records import BalanceRecord, TaxResult, TxMetrics
+from ingest.tax.records import (
+    BalanceRecord,
+    DisposalLine,
+    Finding,
+    TaxResult,
+    TxMetrics,
+)
 from ingest.tax.shards import Shard, ShardResult, ShardSummary, UserTotals, merge_shards
 
 
@@ -91,13 +102,19 @@ class MemoryCheckpoints:
 @dataclass
 class MemoryViews:
     """Keeps each shard's result (the offline report is made from them: ``tax_result``), the
-    view rows written and the user's totals."""
+    view rows written and the user's totals; and the tables as a job leaves them in Cassandra
+    (an incremental run is compared with a full one on them): Form 8949 lines per (year, asset),
+    findings per asset ('' none), transactions_view rows (own columns, per-asset metrics)."""
 
     checkpoints: MemoryCheckpoints = field(default_factory=MemoryCheckpoints)
     results: dict[int, ShardResult] = field(default_factory=dict)
     view_rows: int = 0
     totals: UserTotals | None = None
     balances: list[BalanceRecord] = field(default_factory=list)
+    lines: dict[tuple[str, str], list[DisposalLine]] = field(default_factory=dict)
+    findings: dict[str, list[Finding]] = field(default_factory=dict)
+    view: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metrics: dict[str, dict[str, TxMetrics]] = field(default_factory=dict)
 
     def write(
         self,
@@ -107,10 +124,41 @@ class MemoryViews:
         per_tx: Mapping[str, Mapping[str, TxMetrics]],
     ) -> None:
         self.view_rows += int(anchored.sum())
+        for own in view_base_rows(rows.filter(pa.array(anchored))):
+            self.view[own["tx_id"]] = own
+        for tx in rows.column("tx_id").to_pylist():
+            self.metrics.setdefault(tx, {}).update(per_tx.get(tx, {}))
 
     def commit(self, commit: ShardCommit) -> int:
-        self.results[commit.shard.index] = commit.result
+        result = commit.result
+        self.results[commit.shard.index] = result
+        owned = {r.asset for r in result.assets}
+        by_year: dict[str, list[DisposalLine]] = {}
+        for r in result.assets:
+            for line in r.disposals:
+                by_year.setdefault(line.tax_year, []).append(line)
+        for year in set(commit.years) | set(by_year):
+            for asset in owned:
+                self.lines.pop((year, asset), None)
+            for line in by_year.get(year, ()):
+                self.lines.setdefault((year, line.asset), []).append(line)
+        for key in owned | ({""} if commit.shard.catch_all else set()):
+            self.findings.pop(key, None)
+        for f in result.findings + [f for r in result.assets for f in r.findings]:
+            self.findings.setdefault(f.asset or "", []).append(f)
         return 0 if commit.checkpoints is None else self.checkpoints.put(commit.checkpoints)
+
+    def remove(self, rows: pa.Table) -> None:
+        for tx in rows.column("tx_id").to_pylist():
+            self.view.pop(tx, None)
+            self.metrics.pop(tx, None)
+
+    def drop_assets(self, assets: set[str], years: Sequence[str]) -> None:
+        for year in years:
+            for asset in assets:
+                self.lines.pop((year, asset), None)
+        for asset in assets:
+            self.findings.pop(asset, None)
 
     def stored_years(self) -> tuple[str, ...]:
         return tuple(sorted(self.totals.years)) if self.totals is not None else ()
@@ -135,12 +183,24 @@ class MemoryViews:
         return merge_shards(results, method=method, pooling=pooling, currency=currency)
 
 
-def memory_ports(rows: pa.Table) -> TaxPorts:
-    """Ports over ``rows`` (canonical, unvalued) with no price service."""
-    checkpoints = MemoryCheckpoints()
+def memory_ports(
+    rows: pa.Table,
+    corrections: Sequence[Correction] = (),
+    *,
+    new: frozenset[uuid.UUID] = frozenset(),
+    uploads_of: Mapping[str, frozenset[str]] | None = None,
+    checkpoints: MemoryCheckpoints | None = None,
+    views: MemoryViews | None = None,
+) -> TaxPorts:
+    """Ports over ``rows`` (canonical, unvalued, as uploaded) with the user's ``corrections``
+    applied and no price service. ``checkpoints``/``views``: a previous run's, to run again on
+    (an incremental run: ``new`` names its corrections)."""
+    checkpoints = checkpoints if checkpoints is not None else MemoryCheckpoints()
     return TaxPorts(
-        history=MemoryHistory(rows),
+        history=CorrectedHistory(
+            MemoryHistory(rows), tuple(corrections), new=new, uploads_of=uploads_of or {}
+        ),
         prices=NoPrices(),
         checkpoints=checkpoints,
-        views=MemoryViews(checkpoints),
+        views=views if views is not None else MemoryViews(checkpoints),
     )

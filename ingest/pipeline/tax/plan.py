@@ -123,6 +123,7 @@ def plan_tax(inputs: PlanInputs, options: TaxOptions) -> TaxPlan:
             unavailable=bool(inputs.unavailable_assets),
             stored=inputs.stored if cutoffs is not None else None,
             now_us=inputs.now_us,
+            touched=inputs.touched,
         )
     rewrite = Rewrite(
         cutoffs, inputs.known_years, inputs.unavailable_assets, clean_assets, checkpoints
@@ -186,9 +187,13 @@ def plan_checkpoints(
     unavailable: bool,
     stored: StoredState | None,
     now_us: int,
+    touched: Mapping[str, tuple[float, float]] | None = None,
 ) -> CheckpointPlan:
-    """Where each dirty shard resumes (an upload only, ``stored`` given: a recompute changed the
-    settings), and whether the checkpoints this run makes may be resumed from later."""
+    """Where each dirty shard resumes (an upload or a correction only, ``stored`` given: a
+    recompute changed the settings), and whether the checkpoints this run makes may be resumed
+    from later. A shard resumes at a start no later than the earliest ``touched`` time of its
+    assets: the digests tell a checkpoint still holds, but a row that comes back (an undone
+    ignore) before a valid checkpoint would otherwise not be written again."""
     digests = dict(stats.digests)
     usable = {s: not unavailable and settled(s, options.reach_us, now_us) for s in starts}
     resume: dict[int, tuple[int, tuple[CheckpointMeta, ...]]] = {}
@@ -206,19 +211,34 @@ def plan_checkpoints(
         )
         for shard in dirty:
             keys = set(shard.assets) | ({NO_ASSET} if shard.catch_all else set())
+            before = starts_before(starts, shard, touched)
             start = resume_point(
                 keys,
                 shard.context,
-                starts,
+                before,
                 digests,
                 stored.index,
                 options.fingerprint,
                 priced_since,
             )
             if start is not None:
-                wanted = needed_checkpoints(keys, shard.context, start, starts, digests)
+                wanted = needed_checkpoints(keys, shard.context, start, before, digests)
                 resume[shard.index] = (start, tuple(stored.index[w] for w in wanted))
     return CheckpointPlan(tuple(starts), digests, usable, resume, now_us)
+
+
+def starts_before(
+    starts: Sequence[int], shard: Shard, touched: Mapping[str, tuple[float, float]] | None
+) -> list[int]:
+    """The starts at or before the earliest touched time of the shard's assets (all: none
+    touched)."""
+    times = [lo for a, (lo, _hi) in (touched or {}).items() if a in shard.assets | shard.context]
+    if shard.catch_all:  # it also computes the touched assets nobody owns
+        times += [lo for _a, (lo, _hi) in (touched or {}).items()]
+    if not times:
+        return list(starts)
+    limit = round(min(times) * 1_000_000)
+    return [s for s in starts if s <= limit]
 
 
 def history_starts(months: Sequence[int], method: str) -> list[int]:

@@ -3,7 +3,8 @@ composition (stage.py) is written once against them; Cassandra adapters (cassand
 job, in-memory ones (memory.py) the offline `ledgerflow tax` and tests.
 
     HistorySource    the user's stored rows: the months holding rows, and the rows of some months
-                     (what one read task takes)
+                     (what one read task takes); the stage reads it through CorrectedHistory
+                     (corrected.py), which applies the user's corrections (issue 21)
     PriceSource      make sure the history's price windows are in the cache (the orchestrator,
                      once), the points for some assets over a time range (a shard valuing its
                      rows), and the cache's coverage (checkpoint validity)
@@ -22,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -32,6 +33,9 @@ from ingest.prices.report import PriceFetchReport
 from ingest.tax.checkpoints import AssetCheckpoint, CheckpointMeta, Digest
 from ingest.tax.records import BalanceRecord, TxMetrics
 from ingest.tax.shards import Shard, ShardResult, ShardSummary, UserTotals
+
+if TYPE_CHECKING:  # corrected.py wraps a HistorySource (defined here)
+    from ingest.pipeline.tax.corrected import CorrectedHistory
 
 
 class UnreadableCheckpoint(Exception):
@@ -112,6 +116,16 @@ class ViewSink(Protocol):
         checkpoints written."""
         ...
 
+    def remove(self, rows: pa.Table) -> None:
+        """The view rows of ``rows`` (tx_id, timestamp): transactions a correction took out of
+        the history."""
+        ...
+
+    def drop_assets(self, assets: set[str], years: Sequence[str]) -> None:
+        """The Form 8949 lines (of ``years``) and findings of assets no longer in the history
+        (their last row ignored or deleted): no shard owns them any more."""
+        ...
+
     def stored_years(self) -> tuple[str, ...]:
         """The tax years with stored results (their Form 8949 lines are replaced)."""
         ...
@@ -129,7 +143,7 @@ class ViewSink(Protocol):
 
 @dataclass(frozen=True)
 class TaxPorts:
-    history: HistorySource
+    history: CorrectedHistory  # the stored rows with the user's corrections applied
     prices: PriceSource
     checkpoints: CheckpointStore
     views: ViewSink

@@ -1,11 +1,14 @@
 """The tax stage, composed once over its ports (ports.py): a job runs it on Ray with Cassandra
 adapters (`run_tax`), `ledgerflow tax` in process with in-memory ones (cli.py), the same code.
 
-    read   read_task x month groups   rows of a few months -> small stats + checkpoint digests +
-                                      price needs; the rows stay in the object store
+    read   read_task x month groups   rows of a few months, corrected (corrected.py) -> small
+                                      stats + checkpoint digests + price needs + what the job's
+                                      corrections changed there; the rows stay in the object store
     prices (here)                     the missing price windows fetched once (PriceSource.fetch)
     plan   (here)                     plan.py, pure: shards by row counts, which recompute, what
-                                      they rewrite and keep, where each resumes from checkpoints
+                                      they rewrite and keep, where each resumes from checkpoints;
+                                      a correction counts as new rows of the assets it changes,
+                                      at the earliest time it changes them
     split  split_task x month groups  each group's rows -> one piece per shard
     shard  shard_task x dirty shards  from its resume point: value its rows, reconcile, cost
                                       basis per asset (ingest/tax/shards.py compute_shard); write
@@ -35,6 +38,12 @@ from ingest.pipeline.context import JobContext, NoProgress, ProgressReporter
 from ingest.pipeline.executors import Executor
 from ingest.pipeline.results import StageResults, TaxStageResult
 from ingest.pipeline.tax.cassandra import cassandra_ports
+from ingest.pipeline.tax.corrected import (
+    CorrectionOutcome,
+    GroupChanges,
+    merge_changes,
+    touched_ranges,
+)
 from ingest.pipeline.tax.options import TaxOptions, shard_count, shard_memory
 from ingest.pipeline.tax.plan import (
     CheckpointPlan,
@@ -72,7 +81,7 @@ from ingest.tax.shards import (
     rows_from,
     shard_mask,
 )
-from ingest.tax.years import micros_from_datetime
+from ingest.tax.years import datetime_from_micros, micros_from_datetime
 from ingest.vocabulary import JobKind, Stage
 
 log = logging.getLogger(__name__)
@@ -89,7 +98,8 @@ class TaxRun:
 
     options: TaxOptions
     label: str  # tasks are named read:<label>:<n>, split:..., tax:<label>:<shard>
-    # what the upload touched: asset -> (earliest, latest) epoch seconds; None: recompute all
+    # what the upload touched: asset -> (earliest, latest) epoch seconds; None: recompute all.
+    # A run whose history has new corrections (CorrectedHistory.new) adds what they change.
     touched: Mapping[str, tuple[float, float]] | None = None
     checkpoints: bool = False  # make (and, for an upload, resume from) checkpoints
     progress: ProgressReporter = field(default_factory=NoProgress)
@@ -130,6 +140,7 @@ class History:
     needs: pa.Table
     rows: int
     groups: list[Any]  # handles of each month group's rows
+    corrections: CorrectionOutcome  # what the run's new corrections change, merged
 
 
 # --- the composition ----------------------------------------------------------------------------
@@ -147,12 +158,13 @@ def compose_tax(ports: TaxPorts, executor: Executor, run: TaxRun) -> TaxStageRes
     report = ports.prices.fetch(history.needs)
     timer.done("prices")
     assets = set(history.stats.asset_rows)
-    incremental = run.checkpoints and run.touched is not None
+    touched = with_corrections(run.touched, history.corrections)
+    incremental = run.checkpoints and touched is not None
     plan = plan_tax(
         PlanInputs(
             stats=history.stats,
             shard_count=shard_count(executor, sum(history.stats.asset_rows.values())),
-            touched=run.touched,
+            touched=touched,
             known_years=ports.views.stored_years(),
             fetched_windows=report.fetched_windows,
             unavailable_assets=frozenset(report.unavailable_assets),
@@ -165,11 +177,23 @@ def compose_tax(ports: TaxPorts, executor: Executor, run: TaxRun) -> TaxStageRes
         ),
         options,
     )
+    if history.corrections.removed is not None:  # rows the new corrections took out
+        ports.views.remove(history.corrections.removed)
     outcomes = run_shards(ports, executor, run, history, plan)
     timer.done("shards")
+    vanished = set(touched or ()) - assets  # their last row taken out: no shard owns them
+    if vanished:
+        ports.views.drop_assets(vanished, plan.rewrite.known_years)
     write_totals(ports, outcomes, assets, plan.rewrite)
     timer.done("totals")
+    resumed = [o.resumed_at for o in outcomes]
     return TaxStageResult(
+        corrections_touched=dict(sorted(history.corrections.touched.items())),
+        recomputed_assets=sorted(touched) if touched is not None else sorted(assets),
+        recompute_from=None
+        if not resumed or None in resumed
+        else datetime_from_micros(min(r for r in resumed if r is not None)),
+        corrections_unapplied={str(k): v for k, v in history.corrections.unapplied.items()},
         assets=len(assets),
         history_rows=history.rows,
         view_rows_written=sum(o.view_rows for o in outcomes),
@@ -183,13 +207,31 @@ def compose_tax(ports: TaxPorts, executor: Executor, run: TaxRun) -> TaxStageRes
     )
 
 
+def with_corrections(
+    touched: Mapping[str, tuple[float, float]] | None, corrections: CorrectionOutcome
+) -> dict[str, tuple[float, float]] | None:
+    """What the run touched: the upload's rows and the new corrections' changes (a correction
+    is new rows of each asset it changes, at the earliest time it changes it); None: all."""
+    if touched is None:
+        return None
+    out = dict(touched)
+    for asset, (lo, hi) in touched_ranges(corrections.touched).items():
+        known = out.get(asset)
+        out[asset] = (lo, hi) if known is None else (min(lo, known[0]), max(hi, known[1]))
+    return out
+
+
 def run_tax(ctx: JobContext, executor: Executor, done: StageResults) -> StageResults:
-    """A job's tax stage: the composition over Cassandra."""
+    """A job's tax stage: the composition over Cassandra. An upload and a correction job are
+    incremental (what the upload stored, what the correction changed); a settings recompute is
+    not."""
     # Bad settings fail here, once, not in every shard's task.
     options = TaxOptions.of(ctx.user.method, ctx.user.pooling, ctx.currency, ctx.settings)
-    touched = None
+    touched: dict[str, tuple[float, float]] | None = None
     if ctx.job.kind == JobKind.UPLOAD:
         touched = done.ingest.asset_ranges if done.ingest else {}
+    elif ctx.job.kind == JobKind.CORRECTION:
+        touched = {}
     run = TaxRun(
         options,
         label=str(ctx.job.job_id),
@@ -197,7 +239,8 @@ def run_tax(ctx: JobContext, executor: Executor, done: StageResults) -> StageRes
         checkpoints=ctx.settings.tax_checkpoints,
         progress=ctx.progress,
     )
-    return StageResults(tax=compose_tax(cassandra_ports(ctx), executor, run))
+    ports = cassandra_ports(ctx, new=frozenset(done.corrections or ()))
+    return StageResults(tax=compose_tax(ports, executor, run))
 
 
 # --- the steps ------------------------------------------------------------------------------------
@@ -215,7 +258,7 @@ def read_history(
             reach,
             currency,
             name=f"read:{run.label}:{i}",
-            num_returns=4,
+            num_returns=5,
         )
         for i, group in enumerate(month_groups(months, executor.cpus))
     ]
@@ -225,6 +268,7 @@ def read_history(
         needs=pa.concat_tables(needs) if needs else EMPTY_NEEDS.empty_table(),
         rows=sum(executor.get([r[2] for r in reads])),
         groups=[r[3] for r in reads],
+        corrections=merge_changes(ports.history, executor.get([r[4] for r in reads])),
     )
 
 
@@ -278,17 +322,27 @@ def write_totals(
 # --- tasks ----------------------------------------------------------------------------------------
 def read_task(
     ports: TaxPorts, months: list[int], starts: list[int], reach: int, currency: str
-) -> tuple[HistoryStats, pa.Table, int, pa.Table]:
-    """A few months of the history: (stats with the rows' checkpoint digests, price needs, row
-    count, rows)."""
-    rows = ports.history.read(months)
+) -> tuple[HistoryStats, pa.Table, int, pa.Table, GroupChanges]:
+    """A few months of the corrected history: (stats with the rows' checkpoint digests, price
+    needs, row count, rows, what the run's new corrections changed in them). The digests count
+    the corrections in effect too (CorrectedHistory.digest_rows): a checkpoint made before a
+    correction that changes its period is not resumed after it."""
+    rows, changes = ports.history.read_with_changes(months)
     needs = price_needs(rows, currency=currency).select(["asset", "ts"])
-    stats = replace(history_stats(rows), digests=row_digests(rows, starts, reach))
-    return stats, needs, rows.num_rows, rows
+    digests = merge_digests(
+        [
+            row_digests(rows, starts, reach),
+            row_digests(ports.history.digest_rows(rows), starts, reach),
+        ]
+    )
+    stats = replace(history_stats(rows), digests=digests)
+    return stats, needs, rows.num_rows, rows, changes
 
 
-def split_task(rows: pa.Table, plan: ShardPlan) -> tuple[pa.Table, ...]:
-    return tuple(rows.filter(pa.array(shard_mask(rows, shard))) for shard in plan.shards)
+def split_task(rows: pa.Table, plan: ShardPlan) -> tuple[pa.Table, ...] | pa.Table:
+    """One piece per shard; the piece itself when there is one shard (one return value)."""
+    pieces = tuple(rows.filter(pa.array(shard_mask(rows, shard))) for shard in plan.shards)
+    return pieces[0] if len(pieces) == 1 else pieces
 
 
 def shard_task(
@@ -317,6 +371,9 @@ def compute_and_write_shard(
     ports: TaxPorts, run: TaxRun, shard: Shard, rewrite: Rewrite, rows: pa.Table
 ) -> ShardOutcome:
     options, plan = run.options, rewrite.checkpoints
+    # the user's transfer pairs and stated bases, over all the shard's rows (a pair's legs may
+    # lie on both sides of the resume point: the checkpoint carries the match)
+    rules = ports.history.rules_for(rows, options.currency)
     resume = load_resume(ports, shard, plan)
     if resume is not None:  # nothing before the start is read, valued or walked
         rows = rows_from(rows, resume.start_us)
@@ -331,6 +388,7 @@ def compute_and_write_shard(
         transfer_max_fee_share=options.transfer_max_fee_share,
         resume=resume,
         period_starts=plan.starts if plan else (),
+        rules=rules,
     )
     metrics.tax_asset_computed(len(result.assets))
 
