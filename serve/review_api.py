@@ -1,7 +1,7 @@
 """Review and explain (issue 21), a router of the query application:
 
 - GET /v1/review: the reconciliation findings grouped by kind, with counts, a title and the
-  corrections that fix one (ingest/tax/review.py);
+  corrections that fix one (ingest/corrections/review.py);
 - GET /v1/review/{kind}: that kind's findings, paged, each with its transaction (type, wallet,
   amount from transactions_view) and its actions; a mark_transfer action names the near-miss
   counterpart the reconciler saw;
@@ -15,13 +15,13 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Depends, Path, Query
 
+from ingest.corrections.review import group_findings, item_actions, moved_amount, near_leg
 from ingest.load import queries
 from ingest.load.users import deployment_defaults, get_user_settings
 from ingest.load.views import FINDING_KINDS
 from ingest.normalize.assets import normalize_symbol
 from ingest.tax.explain import explain_disposal
 from ingest.tax.records import Flag
-from ingest.tax.review import group_findings, item_actions, moved_amount, near_leg
 from serve.auth import current_user
 from serve.deps import db, settings
 from serve.errors import ApiError, not_found

@@ -179,6 +179,11 @@ def form8949_lines(session, user: str) -> list[tuple]:
             str(line["proceeds"]),
             str(line["cost_basis"]),
             line["term"],
+            # the lot each line consumed (GET /v1/gains/{tx_id}/lots): a resumed walk's lots
+            # come out of its checkpoint with the acquisition they were made by
+            line["rule"],
+            line["acquired_us"],
+            line["from_tx_id"],
         )
         for year in years
         for line in queries.iter_disposals(session, user, year)

@@ -222,6 +222,10 @@ def world(test_keyspace: str) -> World:
                 D("549.95"),
                 "short",
                 "a6",
+                "lot",
+                1704441600000000,
+                "a3",
+                D(0),
             ),
             (
                 "2024",
@@ -236,6 +240,10 @@ def world(test_keyspace: str) -> World:
                 D("-0.005"),
                 "short",
                 "a5",
+                "no_basis",
+                None,
+                "",
+                D(0),
             ),
         ],
     )
@@ -256,6 +264,10 @@ def world(test_keyspace: str) -> World:
                 D("150"),
                 "short",
                 "b2",
+                "lot",
+                1704880800000000,
+                "b1",
+                D(0),
             )
         ],
     )

@@ -6,6 +6,8 @@ replaces it in place; tax shards add their assets' ``metrics`` elements to the s
 replaced whole. Form 8949 lines and findings are stored packed, many per row
 (``disposal_chunks``: per (user, year, asset), ``finding_chunks``: per (user, kind, asset)), and
 replaced per year (or per year and asset for a shard), so no stale line survives a recompute.
+Each line records the lot it consumed (rule, acquisition, acquiring tx_id); ``disposal_index``
+finds a disposal's lines by its tx_id (GET /v1/gains/{tx_id}/lots).
 
 Packing: a chunk's ``body`` is compact JSON, one list per line/finding, decimals as their exact
 strings, times as integer unix microseconds, dates as ISO strings (null for none).

@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from ingest.tax.reconcile import DEPOSIT, WITHDRAWAL, TransferLeg, reconcile
-from ingest.tax.review import (
+from ingest.corrections.review import (
     REVIEW_KINDS,
     group_findings,
     item_actions,
     moved_amount,
     near_leg,
 )
+from ingest.tax.reconcile import DEPOSIT, WITHDRAWAL, TransferLeg, reconcile
 
 D = Decimal
 UTC = timezone.utc
