@@ -214,3 +214,47 @@ def test_balances_mark_the_negative_ones(alice):
     assert marked[("ledger", "ETH")] == ("-1", True)
     assert marked[("ledger", "BTC")] == ("0.3", False)
     assert marked[("kraken", "BTC")] == ("0.15", False)
+
+
+def test_a_disposal_whose_lines_fill_more_than_one_chunk_is_read_whole(session, fresh_user):
+    """Lines are packed LINES_PER_CHUNK to a row: a disposal of many lots spans chunks, and its
+    index entry names the first; lines of the disposals around it are not its own."""
+    from datetime import datetime, timezone
+
+    from ingest.load import queries
+    from ingest.load.views import LINES_PER_CHUNK, write_disposals
+
+    user = fresh_user("chunks")
+    sold = datetime(2024, 6, 1, tzinfo=timezone.utc)
+
+    def line(tx_id: str, n: int, at: datetime) -> tuple:
+        return (
+            "2024",
+            at,
+            f"{tx_id}:BTC:0:{n:04d}",
+            "BTC",
+            "w",
+            D(1),
+            None,
+            D(2),
+            D(1),
+            D(1),
+            "short",
+            tx_id,
+            "lot",
+            1_700_000_000_000_000 + n,
+            f"buy{n}",
+            D(0),
+        )
+
+    before = [line("early", n, sold.replace(day=1, hour=0)) for n in range(LINES_PER_CHUNK - 10)]
+    big = [line("big", n, sold.replace(hour=1)) for n in range(LINES_PER_CHUNK + 20)]
+    after = [line("late", n, sold.replace(hour=2)) for n in range(5)]
+    write_disposals(session, user, before + big + after)
+
+    found = queries.disposal_lines_of(session, user, "big")
+    year, lines = found["BTC"]
+    assert year == "2024" and len(lines) == len(big)
+    assert [r["from_tx_id"] for r in lines] == [f"buy{n}" for n in range(len(big))]
+    assert len(queries.disposal_lines_of(session, user, "late")["BTC"][1]) == 5
+    assert queries.disposal_lines_of(session, user, "nothing") == {}
