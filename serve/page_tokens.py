@@ -38,6 +38,7 @@ MAC_BYTES = 16
 MAX_LIMIT = 1000
 ResultT = TypeVar("ResultT")
 
+# A list's query parameters
 Limit = Query(100, ge=1, le=MAX_LIMIT, description="Items per page")
 PageToken = Query(None, description="next_page_token of the previous page")
 

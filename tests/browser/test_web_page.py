@@ -82,8 +82,15 @@ def data_rows(path: Path) -> int:
     return len(path.read_text(encoding="utf-8").splitlines()) - 1
 
 
+def go(page: Page, screen: str) -> None:
+    """Open a screen from the nav (other links may name a screen too: "Balances below zero")."""
+    page.get_by_role("navigation", name="Screens").get_by_role(
+        "link", name=screen, exact=True
+    ).click()
+
+
 def upload(page: Page, path: Path, *, fmt: str = "", wallet: str = "") -> None:
-    page.get_by_role("link", name="Upload", exact=True).click()
+    go(page, "Upload")
     page.locator("#files").set_input_files(str(path))
     page.get_by_label("Format").select_option(fmt)
     page.get_by_label("Wallet").fill(wallet)
@@ -161,7 +168,7 @@ def test_upload_to_recompute_end_to_end(
     look_at(page, shot, "2-rejected-rows", page.locator(".rejected-table"))
 
     # Transactions filtered by asset; money rounded to cents, exact value on hover.
-    page.get_by_role("link", name="Transactions").click()
+    go(page, "Transactions")
     expect(page.locator(".tx-table tbody tr").first).to_be_visible()
     page.get_by_label("Asset").fill("btc")
     page.get_by_role("button", name="Apply").click()
@@ -180,7 +187,7 @@ def test_upload_to_recompute_end_to_end(
     look_at(page, shot, "3-transactions-btc", rows.first)
 
     # Gains: the per-year and per-asset charts, then Form 8949 as the API serves it.
-    page.get_by_role("link", name="Gains").click()
+    go(page, "Gains")
     expect(page.get_by_role("img", name="Per tax year")).to_be_visible()
     expect(page.get_by_role("img", name=re.compile("per asset"))).to_be_visible()
     expect(page.locator(".gains-table").first.locator("tbody tr").first).to_be_visible()
@@ -218,7 +225,7 @@ def test_upload_to_recompute_end_to_end(
         expect(note).to_contain_text(f"All {summary['disposal_lines']:,} disposal lines")
 
     # Balances with the holdings chart.
-    page.get_by_role("link", name="Balances").click()
+    go(page, "Balances")
     expect(page.get_by_role("img", name=re.compile("Holdings"))).to_be_visible()
     expect(page.locator(".balances-table tbody tr").first).to_be_visible()
     # Market value at the latest cached price, unrealized gain, and totals that add up as shown.
@@ -231,7 +238,7 @@ def test_upload_to_recompute_end_to_end(
 
     # Settings: uk offers only universal pooling, and the page says pooling changes; saving
     # runs the recompute to its end and shows the yearly totals before and after.
-    page.get_by_role("link", name="Settings").click()
+    go(page, "Settings")
     expect(page.get_by_label(re.compile("^Per wallet"))).to_be_checked()
     page.get_by_label(re.compile("^UK")).check()
     expect(page.get_by_label(re.compile("^Per wallet"))).to_have_count(0)
@@ -259,7 +266,7 @@ def test_upload_to_recompute_end_to_end(
     assert settings.json() == {"method": "uk", "pooling": "universal", "currency": "USD"}
 
     # Jobs: both uploads with what they gave, and the recompute.
-    page.get_by_role("link", name="Jobs").click()
+    go(page, "Jobs")
     table = page.locator(".jobs-table")
     expect(table.locator("tbody tr")).to_have_count(3)
     uploads = table.locator("tbody tr", has_text="koinly-web.csv")
@@ -293,7 +300,7 @@ def test_a_file_with_every_row_rejected_shows_nothing_imported(
     expect(job.locator(".import-summary .headline")).to_have_text("Nothing imported.")
     expect(job.locator(".import-summary .rejected > .n")).to_have_text(str(len(rows)))
     look_at(page, shot, "9-nothing-imported", job)
-    page.get_by_role("link", name="Jobs").click()
+    go(page, "Jobs")
     row = page.locator(".jobs-table tbody tr").first
     expect(row).to_have_attribute("data-status", "failed")
     expect(row.locator(".job-error")).to_contain_text("nothing imported")
@@ -358,9 +365,9 @@ def test_a_csv_no_format_knows_is_mapped_on_the_page_and_uploaded(
     page.get_by_role("button", name="Upload file").click()
 
     # The progress is kept while the user looks at another screen.
-    page.get_by_role("link", name="Jobs").click()
+    go(page, "Jobs")
     expect(page.locator(".jobs-table tbody tr")).to_have_count(1)
-    page.get_by_role("link", name="Upload", exact=True).click()
+    go(page, "Upload")
     job = page.locator(".upload-item .job")
     expect(job).to_have_attribute("data-status", "succeeded", timeout=JOB_TIMEOUT_MS)
     summary = job.locator(".import-summary")

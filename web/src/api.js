@@ -7,10 +7,12 @@ export const setToken = (token) => sessionStorage.setItem(TOKEN_KEY, token);
 export const clearToken = () => sessionStorage.removeItem(TOKEN_KEY);
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  /** `fields`: a refused correction's [{field, message}], one per bad field (else []). */
+  constructor(status, code, message, fields = []) {
     super(message);
     this.status = status;
     this.code = code;
+    this.fields = fields;
   }
 }
 
@@ -29,8 +31,11 @@ export function query(params = {}) {
 /** The API's {"error": {code, message}} body as an ApiError (any other body: its status). */
 export function errorFrom(status, text) {
   try {
-    const { error } = JSON.parse(text);
-    if (error && error.message) return new ApiError(status, error.code, error.message);
+    const { error, fields } = JSON.parse(text);
+    if (error && error.message) {
+      return new ApiError(status, error.code, error.message,
+        Array.isArray(fields) ? fields : Array.isArray(error.fields) ? error.fields : []);
+    }
   } catch (_) {
     /* not JSON: fall through */
   }
@@ -60,6 +65,11 @@ export const getJson = async (path, params, options) =>
   (await request(path, { ...options, params })).json();
 
 export const putJson = async (path, body) => (await request(path, { method: "PUT", body })).json();
+
+export const postJson = async (path, body) =>
+  (await request(path, { method: "POST", body })).json();
+
+export const deleteJson = async (path) => (await request(path, { method: "DELETE" })).json();
 
 export const getBlob = async (path, params) => (await request(path, { params })).blob();
 
@@ -92,3 +102,34 @@ export function uploadFile(file, params, onBytes) {
     xhr.send(file);
   });
 }
+
+// --- Review and correct (issue 21): each answers what the API does, errors as ApiError ---------
+
+/** Record a correction ({kind, ...the fields of that kind}) -> {correction_id, job_id}. */
+export const postCorrection = (change) => postJson("/v1/corrections", change);
+
+/** Cancel a correction (an undo of an undo restores it) -> {correction_id, job_id}. */
+export const undoCorrection = (correctionId) =>
+  postJson(`/v1/corrections/${encodeURIComponent(correctionId)}/undo`, {});
+
+/** The audit list, newest first: a Page of corrections. */
+export const correctionsPage = (pageToken, limit = 50) =>
+  getJson("/v1/corrections", { limit, page_token: pageToken });
+
+/** The uploads, newest first: a Page of {job_id, filename, ..., deleted}. */
+export const uploadsPage = (pageToken, limit = 50) =>
+  getJson("/v1/uploads", { limit, page_token: pageToken });
+
+/** Delete an upload (a delete_upload correction) -> {correction_id, job_id}. */
+export const deleteUpload = (jobId) => deleteJson(`/v1/uploads/${encodeURIComponent(jobId)}`);
+
+/** The findings grouped by kind: {groups: [{kind, title, count, actions}], total}. */
+export const reviewGroups = () => getJson("/v1/review");
+
+/** One kind's findings: a Page of {tx_id, timestamp, type, wallet, asset, amount, message,
+ * actions}. */
+export const reviewItems = (kind, pageToken, limit = 50) =>
+  getJson(`/v1/review/${encodeURIComponent(kind)}`, { limit, page_token: pageToken });
+
+/** The lots a disposal consumed: {disposal: {...}, lots: [...]}. */
+export const disposalLots = (txId) => getJson(`/v1/gains/${encodeURIComponent(txId)}/lots`);

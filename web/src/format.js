@@ -1,6 +1,10 @@
 // Pure display helpers. Decimals arrive as exact strings; the page rounds money to cents and
 // keeps the exact string for the hover title.
 
+/** The reporting currencies offered first (the API takes any ISO 4217 fiat code). */
+export const CURRENCIES = ["USD", "EUR", "GBP", "CAD", "AUD", "CHF", "JPY", "SEK", "NOK", "DKK",
+  "NZD", "SGD"];
+
 const moneyFormats = new Map();
 
 export function moneyText(value, currency = "USD") {

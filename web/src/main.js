@@ -1,20 +1,25 @@
-// The page: sign-in, then hash routes (#/upload, #/jobs, #/jobs/<id>, #/transactions, #/gains,
-// #/balances, #/settings) over the same-origin API.
+// The page: sign-in, then hash routes (#/upload, #/jobs, #/jobs/<id>, #/review, #/review/<kind>,
+// #/transactions, #/gains, #/gains/<tx_id> (the lots of one disposal), #/balances, #/files,
+// #/corrections, #/settings) over the same-origin API.
 import { html } from "htm/preact";
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import "./style.css";
 import { UNAUTHORIZED_EVENT, clearToken, getJson, getToken } from "./api.js";
 import { SignIn } from "./screens-auth.js";
+import { CorrectionsScreen, UploadsScreen } from "./screens-corrections.js";
+import { ExplainScreen } from "./screens-explain.js";
 import { BalancesScreen, GainsScreen } from "./screens-gains.js";
 import { JobScreen, JobsScreen } from "./screens-jobs.js";
+import { ReviewScreen } from "./screens-review.js";
 import { SettingsScreen } from "./screens-settings.js";
 import { TransactionsScreen } from "./screens-transactions.js";
 import { UploadScreen } from "./screens-upload.js";
 import { forgetUploads } from "./uploads.js";
 
-const NAV = [["upload", "Upload"], ["jobs", "Jobs"], ["transactions", "Transactions"],
-  ["gains", "Gains"], ["balances", "Balances"], ["settings", "Settings"]];
+const NAV = [["upload", "Upload"], ["jobs", "Jobs"], ["files", "Files"], ["review", "Review"],
+  ["transactions", "Transactions"], ["gains", "Gains"], ["balances", "Balances"],
+  ["corrections", "Corrections"], ["settings", "Settings"]];
 
 const routeOf = () => (location.hash.replace(/^#\/?/, "") || "upload").split("/");
 
@@ -60,7 +65,14 @@ function App() {
   let screen;
   if (name === "jobs" && arg) screen = html`<${JobScreen} key=${arg} jobId=${arg} />`;
   else if (name === "jobs") screen = html`<${JobsScreen} />`;
-  else if (name === "transactions") {
+  else if (name === "review") {
+    screen = html`<${ReviewScreen} key=${arg || ""} kind=${arg} currency=${currency}
+      choices=${choices} />`;
+  } else if (name === "files") screen = html`<${UploadsScreen} />`;
+  else if (name === "corrections") screen = html`<${CorrectionsScreen} />`;
+  else if (name === "gains" && arg) {
+    screen = html`<${ExplainScreen} key=${arg} txId=${arg} currency=${currency} />`;
+  } else if (name === "transactions") {
     screen = html`<${TransactionsScreen} choices=${choices} currency=${currency} />`;
   } else if (name === "gains") {
     screen = html`<${GainsScreen} currency=${currency} method=${settings?.method} />`;

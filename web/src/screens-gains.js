@@ -2,15 +2,18 @@
 import { html } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
 import { getBlob, getJson } from "./api.js";
-import { BarChart, ErrorLine, Loading, Money, ScrollBox } from "./components.js";
-import { amountText, countText, timeText } from "./format.js";
+import { BarChart, ErrorLine, Loading, Money, Pager, ScrollBox, usePages } from "./components.js";
+import { taxYearDays } from "./corrections.js";
+import { amountText, countText, shortTimeText, timeText } from "./format.js";
+import { ReviewCounts } from "./screens-review.js";
 
 const num = (v) => (v === null || v === undefined ? 0 : Number(v));
 /** The sum of a money field, in whole cents (exact for the rounded figures shown). */
 const cents = (rows, key) => (rows.reduce((sum, r) => sum + Math.round(num(r[key]) * 100), 0)
   / 100).toFixed(2);
 
-function GainsTable({ rows, first, currency, caption }) {
+/** `onPick(asset)`: the per-asset table's rows offer their disposals (the explain path). */
+function GainsTable({ rows, first, currency, caption, onPick, picked }) {
   return html`
     <${ScrollBox} label=${caption}>
     <table class="data gains-table stack">
@@ -18,7 +21,9 @@ function GainsTable({ rows, first, currency, caption }) {
       <thead><tr><th scope="col">${first}</th><th scope="col" class="num">Proceeds</th>
         <th scope="col" class="num">Cost basis</th><th scope="col" class="num">Short term</th>
         <th scope="col" class="num">Long term</th><th scope="col" class="num">Gain</th>
-        <th scope="col" class="num">Income</th></tr></thead>
+        <th scope="col" class="num">Income</th>
+        ${onPick ? html`<th scope="col"><span class="visually-hidden">Disposals</span></th>`
+          : null}</tr></thead>
       <tbody>${rows.map((r) => html`
         <tr data-key=${first === "Year" ? r.year : r.asset}>
           <th scope="row">${first === "Year" ? r.year : r.asset}</th>
@@ -28,18 +33,82 @@ function GainsTable({ rows, first, currency, caption }) {
           <td class="num" data-label="Long term"><${Money} value=${r.long_term_gain} currency=${currency} /></td>
           <td class="num" data-label="Gain"><${Money} value=${r.gain} currency=${currency} /></td>
           <td class="num" data-label="Income"><${Money} value=${r.income} currency=${currency} /></td>
+          ${onPick ? html`<td class="row-actions"><button type="button" class="disposals-button"
+            aria-expanded=${picked === r.asset ? "true" : "false"}
+            onClick=${() => onPick(picked === r.asset ? null : r.asset)}>
+            ${picked === r.asset ? "Hide" : "Show"} ${r.asset} disposals</button></td>` : null}
         </tr>`)}</tbody>
     </table></${ScrollBox}>`;
 }
 
 // The report files of a tax year (GET /v1/reports/<path>?year=); SA108 is the UK return's.
+// `lines`: the report is made of the year's disposal lines (so their zero cost basis count
+// applies to it).
 const REPORTS = [
-  { path: "form8949.csv", file: "form8949", ext: "csv", label: "Form 8949 CSV", primary: true },
-  { path: "schedule-d.csv", file: "schedule-d", ext: "csv", label: "Schedule D CSV" },
-  { path: "turbotax.txf", file: "turbotax", ext: "txf", label: "TurboTax TXF" },
+  { path: "form8949.csv", file: "form8949", ext: "csv", label: "Form 8949 CSV", primary: true,
+    lines: true },
+  { path: "schedule-d.csv", file: "schedule-d", ext: "csv", label: "Schedule D CSV", lines: true },
+  { path: "turbotax.txf", file: "turbotax", ext: "txf", label: "TurboTax TXF", lines: true },
   { path: "income.csv", file: "income", ext: "csv", label: "Income CSV" },
-  { path: "sa108.csv", file: "sa108", ext: "csv", label: "SA108 (UK) CSV", uk: true },
+  { path: "sa108.csv", file: "sa108", ext: "csv", label: "SA108 (UK) CSV", uk: true, lines: true },
 ];
+
+/** Beside a download made of disposal lines: how many of them rest on a zero cost basis. */
+function LinesNote({ lines, id }) {
+  if (!lines || !lines.disposal_lines) return null;
+  const zero = lines.zero_cost_basis_lines;
+  return html`<span id=${id} class=${`lines-note${zero ? " warn" : ""}`}>${zero
+    ? html`<strong>${countText(zero)}</strong> ${zero === 1 ? "line uses" : "lines use"} zero
+        cost basis <a href="#/review/missing_cost_basis">review</a>`
+    : `all ${countText(lines.disposal_lines)} lines have a cost basis`}</span>`;
+}
+
+const PER_PAGE = 50;
+
+/** The disposals of `asset` in tax year `year` (transactions that sent it with a gain), each
+ * with its way down to the lots it consumed. */
+function Disposals({ asset, year, currency }) {
+  const days = taxYearDays(year);
+  const pages = usePages((token) => getJson("/v1/transactions",
+    { asset, from: days.from, to: days.to, limit: PER_PAGE, page_token: token }),
+  `${asset}:${year}`);
+  const { page, error } = pages;
+  const disposals = (page?.items || []).filter((t) => t.sent_asset === asset
+    && t.gain !== null && t.gain !== undefined);
+  return html`
+    <div class="disposals" data-asset=${asset}>
+      <h3 id="disposals-title">${asset} disposals, ${year}</h3>
+      <${ErrorLine} error=${error} />
+      ${!page ? html`<${Loading} what="Disposals" />` : !disposals.length ? html`
+        <p class="muted">${page.next_page_token ? "None in this stretch; more may follow (Next)."
+          : `No disposal of ${asset} in ${year}.`}</p>` : html`
+        <${ScrollBox} label=${`${asset} disposals`}>
+        <table class="data disposals-table stack" aria-labelledby="disposals-title">
+          <thead><tr><th scope="col">Time (UTC)</th><th scope="col">Type</th>
+            <th scope="col">Wallet</th><th scope="col" class="num">Quantity</th>
+            <th scope="col" class="num">Proceeds</th><th scope="col" class="num">Cost basis</th>
+            <th scope="col" class="num">Gain</th><th scope="col">Term</th>
+            <th scope="col"><span class="visually-hidden">Explain</span></th></tr></thead>
+          <tbody>${disposals.map((t) => html`
+            <tr data-tx=${t.tx_id}>
+              <td data-label="Time" title=${timeText(t.timestamp)}>${shortTimeText(t.timestamp)}</td>
+              <td data-label="Type">${t.type}</td>
+              <td data-label="Wallet">${t.wallet}</td>
+              <td class="num" data-label="Quantity" title=${t.sent_amount}>
+                ${amountText(t.sent_amount)}</td>
+              <td class="num" data-label="Proceeds"><${Money} value=${t.value}
+                currency=${currency} /></td>
+              <td class="num" data-label="Cost basis"><${Money} value=${t.cost_basis}
+                currency=${currency} /></td>
+              <td class="num" data-label="Gain"><${Money} value=${t.gain} currency=${currency} /></td>
+              <td data-label="Term">${t.term || ""}</td>
+              <td class="row-actions"><a href=${`#/gains/${t.tx_id}`}>Explain<span
+                class="visually-hidden"> the gain of ${shortTimeText(t.timestamp)}</span></a></td>
+            </tr>`)}</tbody>
+        </table></${ScrollBox}>`}
+      <${Pager} pages=${pages} label=${`${asset} disposals`} />
+    </div>`;
+}
 const reportsFor = (method) => REPORTS.filter((r) => !r.uk || method === "uk");
 
 /** Fetch and save a CSV (the API needs the bearer header, so no plain link). */
@@ -62,6 +131,7 @@ export function GainsScreen({ currency, method }) {
   const [error, setError] = useState(null);
   const [downloadError, setDownloadError] = useState(null);
   const [lines, setLines] = useState(null); // the year's disposal lines and those at zero basis
+  const [picked, setPicked] = useState(null); // the asset whose disposals are shown
 
   useEffect(() => {
     getJson("/v1/gains").then((page) => {
@@ -73,6 +143,7 @@ export function GainsScreen({ currency, method }) {
     if (!year) return;
     setDetail(null);
     setLines(null);
+    setPicked(null);
     getJson("/v1/gains", { year, limit: 1000 }).then(setDetail, setError);
     getJson("/v1/reports/summary", { year }).then(setLines, () => setLines(null));
   }, [year]);
@@ -87,6 +158,7 @@ export function GainsScreen({ currency, method }) {
   return html`
     <section aria-labelledby="gains-title">
       <h1 id="gains-title">Gains</h1>
+      <${ReviewCounts} />
       <div class="card">
         <${BarChart} title="Per tax year" currency=${currency}
           labels=${years.map((y) => y.year)}
@@ -110,12 +182,16 @@ export function GainsScreen({ currency, method }) {
         </div>
         <div class="reports" role="group" aria-label=${`Reports for ${year}`}>
           ${reportsFor(method).map((r) => html`
+            <div class="report">
             <button type="button" class=${r.primary ? "primary" : ""} data-report=${r.path}
+              aria-describedby=${r.lines && lines?.disposal_lines ? `note-${r.file}` : undefined}
               onClick=${() => {
                 setDownloadError(null);
                 download(`/v1/reports/${r.path}`, { year }, `${r.file}-${fileYear}.${r.ext}`)
                   .catch(setDownloadError);
-              }}>Download ${r.label} (${year})</button>`)}
+              }}>Download ${r.label} (${year})</button>
+            ${r.lines ? html`<${LinesNote} lines=${lines} id=${`note-${r.file}`} />` : null}
+            </div>`)}
         </div>
         ${lines && lines.disposal_lines ? html`
           <p class=${`basis-note${lines.zero_cost_basis_lines ? " warn" : ""}`}>
@@ -137,12 +213,17 @@ export function GainsScreen({ currency, method }) {
               { label: "Income", data: detail.items.map((r) => num(r.income)) },
             ]} stacked=${true} />
           <${GainsTable} rows=${detail.items} first="Asset" currency=${currency}
-            caption=${`Per asset, ${year}`} />`}
+            caption=${`Per asset, ${year}`} onPick=${setPicked} picked=${picked} />
+          ${picked ? html`<${Disposals} key=${`${picked}:${year}`} asset=${picked} year=${year}
+            currency=${currency} />` : null}`}
       </div>
     </section>`;
 }
 
 const MAX_BALANCE_PAGES = 10;
+
+/** A balance below zero: the API flags it (`negative`), and a negative quantity is one. */
+const isNegative = (r) => r.negative === true || num(r.quantity) < 0;
 
 export function BalancesScreen({ currency }) {
   const [rows, setRows] = useState(null);
@@ -169,9 +250,15 @@ export function BalancesScreen({ currency }) {
   const unpriced = held.filter((r) => !priced.includes(r));
   const basis = (wallet, asset) => held.filter((r) => r.wallet === wallet && r.asset === asset)
     .reduce((sum, r) => sum + num(r.cost_basis), 0);
+  const negative = held.filter(isNegative);
   return html`
     <section aria-labelledby="balances-title">
       <h1 id="balances-title">Balances</h1>
+      ${negative.length ? html`<p class="negative-note" role="note">
+        <strong>${countText(negative.length)}</strong> ${negative.length === 1
+          ? "balance is" : "balances are"} below zero (marked): more went out than the uploaded
+        history brought in, so an acquisition is missing. <a href="#/review/negative_balance">Review
+        them</a>.</p>` : null}
       ${!held.length ? html`<p>Nothing held.</p>` : html`
         <div class="card">
           <${BarChart} title="Holdings value at cost basis, per asset and wallet"
@@ -187,10 +274,14 @@ export function BalancesScreen({ currency }) {
             <th scope="col" class="num">Unrealized gain</th>
           </tr></thead>
           <tbody>${held.map((r) => html`
-            <tr data-asset=${r.asset} data-wallet=${r.wallet}>
+            <tr data-asset=${r.asset} data-wallet=${r.wallet}
+              data-negative=${isNegative(r) ? "true" : "false"}
+              class=${isNegative(r) ? "negative" : ""}>
               <td data-label="Wallet">${r.wallet}</td>
               <td data-label="Asset">${r.asset}</td>
-              <td class="num" data-label="Quantity" title=${r.quantity}>${amountText(r.quantity)}</td>
+              <td class="num" data-label="Quantity" title=${r.quantity}>${isNegative(r)
+                ? html`<span class="tag tag-bad">below zero</span> ` : null}${
+                amountText(r.quantity)}</td>
               <td class="num" data-label="Cost basis"><${Money} value=${r.cost_basis}
                 currency=${currency} /></td>
               <td class="num" data-label="Price"

@@ -4,6 +4,7 @@ import { html } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
 import { getJson, putJson } from "./api.js";
 import { ErrorLine, JobProgress, Loading, Money, ScrollBox } from "./components.js";
+import { CURRENCIES } from "./format.js";
 
 const METHOD_NAMES = {
   fifo: "FIFO: first in, first out", lifo: "LIFO: last in, first out",
@@ -14,9 +15,6 @@ const POOLING_NAMES = {
   "per-wallet": "Per wallet: each wallet keeps its own lots",
   universal: "Universal: one pool per asset across wallets",
 };
-
-const CURRENCIES = ["USD", "EUR", "GBP", "CAD", "AUD", "CHF", "JPY", "SEK", "NOK", "DKK", "NZD",
-  "SGD"];
 
 /** The yearly totals (GET /v1/gains without a year), or [] when there are none yet. */
 const yearTotals = () => getJson("/v1/gains", { limit: 100 }).then((p) => p.items, () => []);
