@@ -14,15 +14,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializ
 
 from ingest.corrections.kinds import (
     KINDS,
-    AddTransaction,
     Change,
-    DeleteAddedTransaction,
-    EditTransaction,
-    MarkTransfer,
-    RenameWallet,
-    SetCostBasis,
-    SetIgnored,
-    UnmarkTransfer,
+    DeleteUpload,
+    Undo,
 )
 from ingest.normalize.canonical import plain_decimal
 from ingest.vocabulary import Currency, Method, Pooling
@@ -425,16 +419,7 @@ class FormatMapping(BaseModel):
 # One request model per kind a client posts, made from that kind's dataclass in
 # ingest/corrections/kinds.py (same fields, same defaults), so the two cannot drift apart.
 # delete_upload is DELETE /v1/uploads/{job_id}; undo is POST /v1/corrections/{id}/undo.
-POSTED_KINDS = (
-    EditTransaction,
-    SetCostBasis,
-    SetIgnored,
-    MarkTransfer,
-    UnmarkTransfer,
-    AddTransaction,
-    DeleteAddedTransaction,
-    RenameWallet,
-)
+POSTED_KINDS = {kind: cls for kind, cls in KINDS.items() if cls not in (DeleteUpload, Undo)}
 FIELD_DOCS = {
     "tx_id": "The transaction's id (tx_id of GET /v1/transactions)",
     "withdrawal_tx_id": "The withdrawal's tx_id",
@@ -472,7 +457,7 @@ def _request_model(cls: type) -> type[BaseModel]:
 
 
 CORRECTION_MODELS: dict[str, type[BaseModel]] = {
-    cls.kind: _request_model(cls) for cls in POSTED_KINDS
+    kind: _request_model(cls) for kind, cls in POSTED_KINDS.items()
 }
 if TYPE_CHECKING:  # the union is built from the models at run time
     CorrectionRequest = BaseModel
