@@ -240,6 +240,19 @@ def test_a_deleted_upload_takes_out_only_the_rows_no_other_upload_holds():
     assert set(after.view) == {"b1"}
 
 
+def test_a_correction_on_a_row_of_a_deleted_upload_is_unapplied_and_says_why():
+    uploads_of = {tx: frozenset({UPLOAD_A}) for tx in HISTORY.column("tx_id").to_pylist()}
+    uploads_of["b1"] = frozenset({UPLOAD_A, UPLOAD_B})
+    corrections = recorded(
+        DeleteUpload(UPLOAD_A), SetCostBasis("d2", Decimal("1500"), "USD"), SetIgnored("b1")
+    )
+    ports = memory_ports(HISTORY, corrections, uploads_of=uploads_of)
+    result = compose_tax(ports, ThreeCpus(), TaxRun(FIFO, label="t", checkpoints=True))
+    assert result.corrections_unapplied == {
+        str(uuid.UUID(int=2)): "no transaction d2 in the history"
+    }
+
+
 def test_a_renamed_wallet_merges_with_the_wallet_of_the_new_name():
     after = run(HISTORY, recorded(RenameWallet("ledger", "kraken")))
     assert ("ledger", "BTC") not in balances(after)

@@ -606,3 +606,12 @@ def test_the_overlay_of_many_rows_edits_only_its_targets():
     overlay = apply_corrections(history, recorded(EditTransaction("r4000", label="gift")))
     labels = overlay.history.column("label").to_pylist()
     assert labels[4000] == "gift" and labels.count(None) == 4999
+
+
+def test_a_correction_on_a_row_of_a_deleted_upload_is_listed_as_unapplied():
+    uploads_of = {"buy1": {UPLOAD_A}, "sell1": {UPLOAD_A, UPLOAD_B}}
+    delete, edit, kept = recorded(
+        DeleteUpload(UPLOAD_A), EditTransaction("buy1", label="x"), SetIgnored("sell1")
+    )
+    overlay = apply_corrections(HISTORY, [delete, edit, kept], uploads_of=uploads_of)
+    assert [c for c, _why in overlay.unapplied] == [edit.correction_id]  # sell1 is in B too

@@ -116,7 +116,10 @@ def apply_corrections(
         return Overlay(history)
     unapplied: list[tuple[uuid.UUID, str]] = []
     table = _with_added(history, counted)
-    present = set(table.column("tx_id").to_pylist())
+    # a row whose every upload is deleted is not in the history: corrections naming it are
+    # unapplied (shown), not silently kept
+    of_deleted = rows_of_deleted_uploads(counted, uploads_of)
+    present = set(table.column("tx_id").to_pylist()) - of_deleted
 
     def missing(c: Correction, *tx_ids: str) -> bool:
         gone = [t for t in tx_ids if t not in present]
@@ -124,7 +127,6 @@ def apply_corrections(
             unapplied.append((c.correction_id, f"no transaction {', '.join(gone)} in the history"))
         return bool(gone)
 
-    deleted_uploads: set[str] = set()
     ignored: dict[str, bool] = {}
     edits: dict[str, dict[str, Any]] = {
         "type": {},
@@ -137,9 +139,7 @@ def apply_corrections(
     marks: dict[Pair, tuple[int, bool]] = {}  # pair -> (recorded position, forced)
     for position, c in enumerate(counted):
         change = c.change
-        if isinstance(change, DeleteUpload):
-            deleted_uploads.add(change.upload_id)
-        elif isinstance(change, SetIgnored):
+        if isinstance(change, SetIgnored):
             if not missing(c, change.tx_id):
                 ignored[change.tx_id] = change.ignored
         elif isinstance(change, EditTransaction):
@@ -164,13 +164,7 @@ def apply_corrections(
             if change.tx_id not in _added_ids(counted):
                 unapplied.append((c.correction_id, f"no hand-added transaction {change.tx_id}"))
 
-    removed = {tx for tx, is_ignored in ignored.items() if is_ignored}
-    if deleted_uploads and uploads_of:
-        removed.update(
-            tx
-            for tx, uploads in uploads_of.items()
-            if uploads and all(u in deleted_uploads for u in uploads)
-        )
+    removed = {tx for tx, is_ignored in ignored.items() if is_ignored} | of_deleted
     if removed:
         table = table.filter(
             pc.invert(
@@ -193,6 +187,17 @@ def apply_corrections(
         cost_basis={tx: basis for tx, basis in bases.items() if tx in left},
         unapplied=tuple(unapplied),
     )
+
+
+def rows_of_deleted_uploads(
+    counted: Iterable[Correction], uploads_of: Mapping[str, Collection[str]] | None
+) -> set[str]:
+    """tx_ids whose every upload a DeleteUpload in ``counted`` (corrections in effect) deletes;
+    a row ``uploads_of`` does not list belongs to no upload and stays."""
+    deleted = {c.change.upload_id for c in counted if isinstance(c.change, DeleteUpload)}
+    if not deleted or not uploads_of:
+        return set()
+    return {tx for tx, uploads in uploads_of.items() if uploads and set(uploads) <= deleted}
 
 
 def _added_ids(counted: Iterable[Correction]) -> set[str]:

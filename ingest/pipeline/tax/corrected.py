@@ -56,6 +56,7 @@ from ingest.corrections.overlay import (
     active,
     apply_corrections,
     earliest_changes,
+    rows_of_deleted_uploads,
 )
 from ingest.load.transactions import month_keys
 from ingest.normalize.canonical import ASSET_COLUMNS
@@ -241,9 +242,11 @@ class CorrectedHistory:
 
     def _seen(self, raw: pa.Table, months: Sequence[int]) -> frozenset[str]:
         """Of the tx_ids the corrections name, those in the group's rows (hand-added included,
-        before removals): whether a correction applies is judged over every group."""
+        ignored ones too, rows of deleted uploads not): whether a correction applies is judged
+        over every group."""
         named = {tx for c in self.corrections for tx in _named(c.change)}
         named |= {tx for c in self.corrections if (tx := _deleted_added(c.change))}
+        named -= rows_of_deleted_uploads(active(self.corrections), self.uploads_of)
         if not named:
             return frozenset()
         adds = [
