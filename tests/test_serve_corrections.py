@@ -370,6 +370,9 @@ def test_an_upload_deleted_and_uploaded_again_gives_the_same_tables(serve_app, s
     assert wait_finished(client, deleted["job_id"])["status"] == "succeeded"
     gone = figures(client)
     assert {t["wallet"] for t in gone["transactions"]} == {"kraken"}
+    # the basis names a row of the deleted upload: shown as not applied, with why
+    listed = {i["correction_id"]: i for i in client.get("/v1/corrections").json()["items"]}
+    assert listed[based["correction_id"]]["unapplied"] == f"no transaction {eth} in the history"
     full_recompute(client)
     assert figures(client) == gone
 
