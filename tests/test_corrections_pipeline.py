@@ -16,6 +16,7 @@ from ingest.config import get_settings
 from ingest.corrections import store
 from ingest.corrections.kinds import (
     AddTransaction,
+    DeleteAddedTransaction,
     DeleteUpload,
     EditTransaction,
     SetIgnored,
@@ -165,7 +166,7 @@ def test_undoing_a_deleted_upload_or_an_ignore_lists_the_same_rows_as_before(
     assert listed(session, user) == before
 
 
-def test_an_added_row_is_listed_with_its_fields_and_an_edit_changes_its_row(
+def test_an_added_row_is_listed_with_its_fields_an_edit_changes_its_row_and_deleting_it_unlists_it(
     ray_local, session, tmp_path
 ):
     user = f"corr-{uuid.uuid4().hex[:8]}"
@@ -202,3 +203,6 @@ def test_an_added_row_is_listed_with_its_fields_and_an_edit_changes_its_row(
                                          fiat_currency="USD"))  # fmt: skip
     edited = listed(session, user)[gift]
     assert (edited["label"], edited["value"]) == ("gift", Decimal("3100"))
+
+    apply(session, user, DeleteAddedTransaction(tx_id))
+    assert tx_id not in listed(session, user)
