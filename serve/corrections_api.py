@@ -12,7 +12,6 @@ hold, another user's included, is a 404 naming the field; what does not fit the 
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 
@@ -34,9 +33,9 @@ from ingest.corrections.kinds import (
     DeleteUpload,
     Problem,
     Undo,
-    change_to_json,
     problems,
     problems_in_history,
+    recorded_change,
 )
 from ingest.corrections.overlay import active, cancelled
 from ingest.load import jobs, queries
@@ -224,7 +223,7 @@ def list_corrections(
             CorrectionItem(
                 correction_id=e.correction.correction_id,
                 kind=e.correction.change.kind,
-                change=json.loads(change_to_json(e.correction.change)),
+                change=recorded_change(e.correction),
                 summary=summary(e.correction.change, facts, recorded),
                 recorded_by=e.correction.recorded_by,
                 recorded_at=e.correction.recorded_at,

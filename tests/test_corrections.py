@@ -4,6 +4,7 @@ corrections (undo gives back the history; kinds that commute give one overlay in
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -34,6 +35,8 @@ from ingest.corrections.kinds import (
     manual_tx_id,
     problems,
     problems_in_history,
+    record,
+    recorded_change,
     require_valid,
 )
 from ingest.corrections.overlay import (
@@ -259,6 +262,16 @@ EVERY_KIND: list[Change] = [
 @pytest.mark.parametrize("change", EVERY_KIND, ids=lambda c: c.kind)
 def test_every_kind_round_trips_through_its_json_body_exactly(change):
     assert change_from_json(change.kind, change_to_json(change)) == change
+
+
+def test_an_added_rows_recorded_change_names_the_tx_id_it_added_and_other_kinds_only_fields():
+    change = next(c for c in EVERY_KIND if isinstance(c, AddTransaction))
+    added = record("u1", change, by="t")
+    shown = recorded_change(added)
+    assert shown.pop("tx_id") == manual_tx_id("u1", added.correction_id)
+    assert shown == json.loads(change_to_json(added.change))
+    ignored = record("u1", SetIgnored("abc"), by="t")
+    assert recorded_change(ignored) == json.loads(change_to_json(ignored.change))
 
 
 def test_a_stored_body_that_does_not_decode_is_refused_naming_the_field():

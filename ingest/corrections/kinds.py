@@ -502,6 +502,16 @@ def change_to_json(change: Change) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 
+def recorded_change(correction: Correction) -> dict[str, Any]:
+    """What the audit list shows of a correction's change: its fields (change_to_json) and, for
+    an add, the tx_id of the row it added (not a field: derived from the correction), so the
+    page can offer to delete that row."""
+    body: dict[str, Any] = json.loads(change_to_json(correction.change))
+    if isinstance(correction.change, AddTransaction):
+        body["tx_id"] = manual_tx_id(correction.user_id, correction.correction_id)
+    return body
+
+
 _DECIMALS = {"fiat_value", "cost_basis", "sent_amount", "received_amount", "fee_amount"}
 
 

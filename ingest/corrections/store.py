@@ -25,7 +25,7 @@ from ingest.corrections.kinds import (
     problems,
     record,
 )
-from ingest.corrections.overlay import active, cancelled
+from ingest.corrections.overlay import cancelled
 from ingest.load import jobs
 from ingest.load.cassandra import execute, execute_batches
 from ingest.vocabulary import JobKind
@@ -142,13 +142,14 @@ def upload_ids(session: Session, user_id: str) -> list[uuid.UUID]:
 def deleted_upload_holders(
     session: Session, user_id: str, corrections: Sequence[Correction]
 ) -> dict[str, frozenset[str]]:
-    """`apply_corrections`' uploads_of, for the rows of the uploads the corrections in effect
-    delete only (what it needs; {} when none is deleted): tx_id -> every upload of the user
-    holding it, so a row another upload also holds stays."""
+    """`apply_corrections`' uploads_of, for the rows of the uploads any of the corrections
+    delete ({} when none does): tx_id -> every upload of the user holding it, so a row another
+    upload also holds stays. Undone deletes count too: a correction job also applies the
+    corrections in effect before it (CorrectedHistory: an undo's job compares the history with
+    the delete to the one without), and without its rows' holders the delete took nothing out
+    there, so the undo changed nothing and its rows' view rows were never written again."""
     deleted = {
-        uuid.UUID(c.change.upload_id)
-        for c in active(corrections)
-        if isinstance(c.change, DeleteUpload)
+        uuid.UUID(c.change.upload_id) for c in corrections if isinstance(c.change, DeleteUpload)
     }
     if not deleted:
         return {}

@@ -15,7 +15,12 @@ import pyarrow as pa
 from ingest.config import Settings
 from ingest.corrections import store as corrections_store
 from ingest.load import queries, views
-from ingest.load.transactions import month_keys, read_transactions, user_months
+from ingest.load.transactions import (
+    month_keys,
+    read_transactions,
+    record_user_months,
+    user_months,
+)
 from ingest.pipeline.context import JobContext, SessionFactory
 from ingest.pipeline.placement import stage_options
 from ingest.pipeline.tax import checkpoint_store
@@ -119,12 +124,16 @@ class CassandraViews:
         per_tx: Mapping[str, Mapping[str, TxMetrics]],
     ) -> None:
         session = self.sessions()
-        own_rows = view_base_rows(rows.filter(pa.array(anchored)))
+        own = rows.filter(pa.array(anchored))
+        own_rows = view_base_rows(own)
         views.write_view_rows(
             session,
-            [(own, per_tx.get(own["tx_id"], {})) for own in own_rows],
+            [(row, per_tx.get(row["tx_id"], {})) for row in own_rows],
             prior_months=self.prior_months,
         )
+        # the query API lists the view by the months (and their assets) user_months names: a row
+        # added by hand may be in a month, or of an asset there, no upload stored
+        record_user_months(session, own, [row["month"] for row in own_rows])
         others = rows.filter(pa.array(~anchored))  # rows another shard anchors: elements only
         views.write_view_metrics(
             session,
