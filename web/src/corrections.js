@@ -31,29 +31,17 @@ export function actionOf(action) {
 
 const has = (flags, ...names) => names.some((n) => (flags || []).includes(n));
 
-const decimalKey = (v) => (blank(v) ? "" : fromUnits(toUnits(v)));
-
-/** What a transaction is, apart from its id: wallet, moment, type and both sides. */
-const contentKey = (t) => [t.wallet, Date.parse(t.timestamp), t.type, t.sent_asset || "",
-  decimalKey(t.sent_amount), t.received_asset || "", decimalKey(t.received_amount)].join("|");
-
 /**
- * The transactions added by hand, from the audit list's `add` corrections that are not undone:
- * {ids, contents}. A transactions row carries no source, so an added one is known by the id its
- * correction names (when the API gives it) or by its content (wallet, moment, type, sides).
+ * The ids of the transactions added by hand: the audit list names each `add` correction's row
+ * (change.tx_id); undone ones are gone from the history.
  */
 export function handAdded(corrections) {
-  const adds = (corrections || []).filter((c) => c.kind === "add" && !c.undone);
-  return {
-    ids: new Set(adds.map((c) => c.change?.tx_id).filter(Boolean)),
-    contents: new Set(adds.map((c) => contentKey(c.change || {}))),
-  };
+  return new Set((corrections || []).filter((c) => c.kind === "add" && !c.undone)
+    .map((c) => c.change?.tx_id).filter(Boolean));
 }
 
 /** A transaction added by hand (only those can be deleted; uploaded ones are ignored). */
-export const isAddedByHand = (tx, added = { ids: new Set(), contents: new Set() }) =>
-  tx.source === "manual" || has(tx.flags, "manual") || added.ids.has(tx.tx_id)
-  || added.contents.has(contentKey(tx));
+export const isAddedByHand = (tx, added = new Set()) => added.has(tx.tx_id);
 
 export const isIgnored = (tx) => tx.ignored === true || has(tx.flags, "ignored");
 
