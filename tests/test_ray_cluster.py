@@ -97,7 +97,9 @@ def export(tmp_path):
     return path
 
 
-PLACED_STAGES = ("parse", "store", "read", "split", "tax", "prices")
+# A 3,000-row first upload is one tax shard, so it has no split task (shard_count in
+# ingest/pipeline/tax/options.py); a split task, when there is one, is checked like the others.
+PLACED_STAGES = ("parse", "store", "read", "tax", "prices")
 
 
 @pytest.fixture()
@@ -146,7 +148,7 @@ def test_stages_land_on_their_own_nodes_and_the_job_is_exact(scenario, pipeline_
     # Every stage the state API reported ran exactly where it must; the tax stage must be
     # (the price pool's actors and the other stages are checked when reported). (Seen on this loaded 2-core machine: after other test
     # files, the short parse and store tasks' events can all be lost, twice running.)
-    assert {"read", "split", "tax"} <= set(seen), placed
+    assert {"read", "tax"} <= set(seen), placed
     assert seen == {stage: expected[stage] for stage in seen}, placed
     missing = sorted(set(expected) - set(seen))
     if missing:

@@ -383,3 +383,73 @@ def test_an_upload_deleted_and_uploaded_again_gives_the_same_tables(serve_app, s
     items = {i["job_id"]: i["deleted"] for i in client.get("/v1/uploads").json()["items"]}
     assert items == {uploads["ledger"]: True, uploads["kraken"]: False, again: False}
     client.close()
+
+
+def test_each_kind_changes_the_figures_as_a_full_recompute_does(serve_app, session):
+    """Each kind in turn (the undo of an edit included), on top of the ones before it: the
+    correction job's incremental figures change, and equal a full recompute's."""
+    user = f"each-kind-{uuid.uuid4().hex[:8]}"
+    client = client_of(serve_app.base_url, user, session)
+    uploads = {w: upload(client, body, w) for w, body in (("kraken", KRAKEN), ("ledger", LEDGER))}
+    tx = {}
+    for t in client.get("/v1/transactions").json()["items"]:
+        asset = t["received_asset"] or t["sent_asset"]
+        tx[t["type"] if t["type"] != "deposit" else f"{asset.lower()}_deposit"] = t["tx_id"]
+    transfer = {"withdrawal_tx_id": tx["withdrawal"], "deposit_tx_id": tx["btc_deposit"]}
+    edit_id: list[str] = []
+    added_id: list[str] = []
+    steps = [
+        ("edit", lambda: {"kind": "edit", "tx_id": tx["eth_deposit"], "type": "income"}),
+        ("undo", lambda: None),
+        (
+            "cost_basis",
+            lambda: {
+                "kind": "cost_basis",
+                "tx_id": tx["eth_deposit"],
+                "cost_basis": "2500",
+                "currency": "USD",
+            },
+        ),  # fmt: skip
+        ("unmark_transfer", lambda: {"kind": "unmark_transfer", **transfer}),
+        ("mark_transfer", lambda: {"kind": "mark_transfer", **transfer}),
+        ("ignore", lambda: {"kind": "ignore", "tx_id": tx["sell"]}),
+        (
+            "add",
+            lambda: {
+                "kind": "add",
+                "wallet": "kraken",
+                "timestamp": "2024-05-01T10:00:00Z",
+                "type": "sell",
+                "sent_asset": "BTC",
+                "sent_amount": "0.004",
+                "received_asset": "USD",
+                "received_amount": "200",
+            },
+        ),  # fmt: skip
+        ("delete_added", lambda: {"kind": "delete_added", "tx_id": added_id[0]}),
+        ("rename_wallet", lambda: {"kind": "rename_wallet", "old": "ledger", "new": "cold"}),
+        ("delete_upload", lambda: None),
+    ]
+    before = figures(client)
+    for kind, body in steps:
+        if kind == "undo":
+            resp = client.post(f"/v1/corrections/{edit_id[0]}/undo")
+        elif kind == "delete_upload":
+            resp = client.delete(f"/v1/uploads/{uploads['ledger']}")
+        else:
+            resp = client.post("/v1/corrections", json=body())
+        recorded = accepted(resp)
+        if kind == "edit":
+            edit_id.append(recorded["correction_id"])
+        if kind == "add":
+            added_id.append(manual_tx_id(user, uuid.UUID(recorded["correction_id"])))
+        job = wait_finished(client, recorded["job_id"])
+        assert job["status"] == "succeeded" and job["kind"] == "correction", (kind, job)
+        after = figures(client)
+        assert after != before, f"{kind} changed nothing"
+        full_recompute(client)
+        assert figures(client) == after, (
+            f"{kind}: the incremental figures are not a full recompute's"
+        )
+        before = after
+    client.close()
