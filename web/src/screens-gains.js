@@ -276,7 +276,8 @@ export function BalancesScreen({ currency }) {
   const basis = (wallet, asset) => held.filter((r) => r.wallet === wallet && r.asset === asset)
     .reduce((sum, r) => sum + num(r.cost_basis), 0);
   const negative = held.filter(isNegative);
-  const allWallets = [...new Set(rows.map((r) => r.wallet).filter(Boolean))].sort();
+  const allWallets = [...new Set(rows.map((r) => r.wallet).filter(Boolean))]
+    .sort((a, b) => a.localeCompare(b));
   return html`
     <section aria-labelledby="balances-title">
       <h1 id="balances-title">Balances</h1>
