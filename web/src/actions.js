@@ -353,13 +353,16 @@ export function RenameWalletForm({ wallet, wallets, onDone, onCancel }) {
   // The API names `new` (empty, unchanged) or `old` (no such wallet): both are about this input.
   const error = [errors.new, errors.old].filter(Boolean).join("; ");
 
+  // What was sent, as it was then (the wallets are read again under the new name after).
+  const [sent, setSent] = useState(null);
   const submit = (e) => {
     e.preventDefault();
+    setSent(merges ? `merge wallet ${wallet} into ${wanted}` : `rename wallet ${wallet} to ${wanted}`);
     state.record(correctionBody("rename_wallet", { wallet }, values));
   };
   if (state.recorded) {
     return html`<${CorrectionDone} kind="rename_wallet" state=${state} onDone=${onDone}
-      what=${`${merges ? "merge" : "rename"} wallet ${wallet} into ${wanted}`}
+      what=${sent}
       onClose=${onCancel} />`;
   }
   return html`
