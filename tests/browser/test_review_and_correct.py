@@ -1,7 +1,8 @@
 """Review and correct (issue 21) in a real browser against the real stack: the Review screen's
 groups and counts and a fix made from it, the actions on the Transactions screen (add by hand,
-edit, ignore, mark as transfer, delete one added by hand), the Files screen's delete and undo,
-the audit list, a gain explained down to its lots, negative balances marked; every screen looked
+edit, ignore, mark as transfer, unmark a matched one, delete one added by hand), a wallet
+renamed from the Balances screen, the Files screen's delete and undo, the audit list, a gain
+explained down to its lots, negative balances marked; every screen looked
 at on a laptop and a phone (fits the width, axe-core finds nothing serious) and reachable by
 keyboard. Screenshots: tests/output/screenshots/review-*.png.
 """
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -46,6 +49,9 @@ KRAKEN = HEADER + (
     "2024-05-01 10:00:00 UTC,,,1,ETH,,,3000,USD,,gift,\n"
     "2024-06-01 10:00:00 UTC,1.5,ETH,4500,USD,,,4500,USD,,sell eth,\n"
 )
+# The same, but the BTC arrives six hours after it left coinbase: the engine matches the two as
+# one transfer between the user's own wallets.
+KRAKEN_SAME_DAY = KRAKEN.replace("2024-03-03 10:00:00 UTC", "2024-03-01 15:00:00 UTC")
 
 
 class Api:
@@ -92,19 +98,35 @@ class Api:
         return found[0]
 
 
-@pytest.fixture()
-def two_wallets(serve_app, session, fresh_user, browser_page):
-    """A signed-in page over a user with the COINBASE and KRAKEN uploads processed."""
+@contextmanager
+def signed_in_over(
+    serve_app, session, fresh_user, page: Page, kraken: str
+) -> Iterator[tuple[Page, Api, dict[str, str]]]:
+    """A signed-in page over a new user with COINBASE and `kraken` uploaded and processed."""
     token = create_token(session, fresh_user("web-review"))
     api = Api(serve_app.base_url, token)
     uploads = {
         "coinbase": api.upload(COINBASE, "coinbase.csv", "coinbase"),
-        "kraken": api.upload(KRAKEN, "kraken.csv", "kraken"),
+        "kraken": api.upload(kraken, "kraken.csv", "kraken"),
     }
-    browser_page.set_viewport_size(DESKTOP)
-    sign_in(browser_page, serve_app.base_url, token)
-    yield browser_page, api, uploads
+    page.set_viewport_size(DESKTOP)
+    sign_in(page, serve_app.base_url, token)
+    yield page, api, uploads
     api.client.close()
+
+
+@pytest.fixture()
+def two_wallets(serve_app, session, fresh_user, browser_page):
+    """The COINBASE and KRAKEN uploads: the BTC transfer between them unmatched."""
+    with signed_in_over(serve_app, session, fresh_user, browser_page, KRAKEN) as found:
+        yield found
+
+
+@pytest.fixture()
+def matched_transfer(serve_app, session, fresh_user, browser_page):
+    """The COINBASE and KRAKEN_SAME_DAY uploads: the engine matched the BTC transfer."""
+    with signed_in_over(serve_app, session, fresh_user, browser_page, KRAKEN_SAME_DAY) as found:
+        yield found
 
 
 def finished_job(where: Locator) -> None:
@@ -416,4 +438,148 @@ def test_a_gain_is_explained_down_to_the_lots_it_consumed(two_wallets, shot, off
     expect(explain.locator(".facts .gain")).to_have_text("$5,000.00")
     expect(explain.locator(".adds-up")).to_contain_text("The lots add up to the disposal")
     look_at(page, shot, "review-14-explain", explain.locator(".lots-table"))
+    assert off_loopback == []
+
+
+def review_counts(api: Api) -> dict[str, int]:
+    return {g["kind"]: g["count"] for g in api.get("/v1/review")["groups"]}
+
+
+def tab_to(page: Page, element_id: str, presses: int = 6) -> None:
+    """Tab from the focused element until `element_id` has the focus."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == element_id:
+            return
+    raise AssertionError(f"#{element_id} not reached in {presses} tabs")
+
+
+def test_a_wallet_renamed_from_the_balances_screen_shows_everywhere_and_undo_restores_it(
+    two_wallets, shot, off_loopback
+):
+    page, api, _ = two_wallets
+    before = sorted(
+        (b["wallet"], b["asset"], b["quantity"]) for b in api.get("/v1/balances")["items"]
+    )
+    go(page, "Balances")
+    wallets = page.locator(".wallet-list li")
+    expect(wallets).to_have_count(2)
+    expect(wallets).to_have_text([re.compile("^coinbase"), re.compile("^kraken")])
+    look_at(page, shot, "review-15-wallets", page.locator(".wallets-card"))
+
+    # By keyboard: Rename kraken opens its form, the new name is the next stop.
+    rename = page.get_by_role("button", name="Rename kraken")
+    rename.focus()
+    page.keyboard.press("Enter")
+    expect(rename).to_have_attribute("aria-expanded", "true")
+    tab_to(page, "rename-wallet-new")
+    form = page.get_by_role("form", name="Rename wallet kraken")
+
+    # A name in use says it merges before anything is sent.
+    page.keyboard.type("coinbase")
+    expect(form.get_by_role("button", name="Merge wallets")).to_be_visible()
+    expect(form.locator(".hint")).to_contain_text("coinbase already exists")
+
+    # Refused (the same name): the API's message for `new` shows under the input.
+    form.get_by_label("New name for kraken").fill("kraken")
+    form.get_by_role("button", name="Rename wallet").click()
+    expect(form.locator(".field-error")).to_contain_text("must differ")
+    expect(form.get_by_label("New name for kraken")).to_have_attribute("aria-invalid", "true")
+    look_at(page, shot, "review-16-rename-refused", form)
+
+    form.get_by_label("New name for kraken").fill("Kraken Pro")
+    form.get_by_role("button", name="Rename wallet").click()
+    done = page.locator('.correction-done[data-kind="rename_wallet"]')
+    finished_job(done)
+    # The figures carry the new name: the balances table (read again), the wallets, the API.
+    expect(page.locator('.balances-table tr[data-wallet="kraken"]')).to_have_count(0)
+    renamed = page.locator('.balances-table tr[data-wallet="Kraken Pro"]')
+    expect(renamed).to_have_count(
+        len([b for b in before if b[0] == "kraken" and Decimal(b[2] or 0) != 0])
+    )
+    # (listed as a person sorts them: case aside)
+    expect(wallets).to_have_text([re.compile("^coinbase"), re.compile("^Kraken Pro")])
+    assert {t["wallet"] for t in api.transactions()} == {"coinbase", "Kraken Pro"}
+    assert sorted(
+        (b["wallet"], b["asset"], b["quantity"]) for b in api.get("/v1/balances")["items"]
+    ) == sorted((("Kraken Pro" if w == "kraken" else w), a, q) for w, a, q in before)
+    look_at(page, shot, "review-17-renamed", done)
+
+    # Undo where it was made: kraken is back, with the same balances.
+    done.get_by_role("button", name="Undo").click()
+    expect(done).to_contain_text("Undone")
+    finished_job(done)
+    expect(page.locator('.balances-table tr[data-wallet="Kraken Pro"]')).to_have_count(0)
+    expect(wallets).to_have_text([re.compile("^coinbase"), re.compile("^kraken")])
+    assert (
+        sorted((b["wallet"], b["asset"], b["quantity"]) for b in api.get("/v1/balances")["items"])
+        == before
+    )
+
+    # The audit list names the rename, undone, under the undo.
+    go(page, "Corrections")
+    rows = page.locator(".corrections-table tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(1)).to_have_attribute("data-kind", "rename_wallet")
+    expect(rows.nth(1)).to_have_attribute("data-state", "undone")
+    expect(rows.nth(1)).to_contain_text("Kraken Pro")
+    expect(rows.first).to_contain_text("Kraken Pro")
+    look_at(page, shot, "review-18-rename-audit", rows.nth(1))
+    assert off_loopback == []
+
+
+def test_a_transfer_the_engine_matched_is_unmarked_from_its_row_and_undo_matches_it_again(
+    matched_transfer, shot, off_loopback
+):
+    page, api, _ = matched_transfer
+    deposit = api.tx(lambda t: t["wallet"] == "kraken" and t["received_asset"] == "BTC")
+    withdrawal = api.tx(lambda t: t["wallet"] == "coinbase" and t["type"] == "withdrawal")
+    assert "transfer" in deposit["flags"] and "transfer" in withdrawal["flags"]
+    counts = review_counts(api)
+    go(page, "Transactions")
+    panel = open_actions(page, deposit["tx_id"])
+    expect(panel.get_by_role("button")).to_have_text(
+        ["Edit", "Ignore", "Enter cost basis", "Unmark transfer"]
+    )
+
+    # The form finds the matched withdrawal (the only matched one in reach) and names it.
+    panel.get_by_role("button", name="Unmark transfer").click()
+    form = panel.locator("form.correction-form")
+    counterpart = form.get_by_label(re.compile("not one transfer with"))
+    expect(counterpart).to_have_value(withdrawal["tx_id"])
+    expect(form.locator(".candidates").get_by_role("button")).to_have_count(1)
+    look_at(page, shot, "review-19-unmark-transfer", form)
+    form.get_by_role("button", name="Unmark transfer").click()
+    finished_job(panel)
+    show_recomputed(page)
+
+    # Both legs are now findings of their own: on the rows, in the API, on the Review screen.
+    expect(
+        tx_row(page, deposit["tx_id"]).locator('[data-flag="unmatched_deposit"]')
+    ).to_be_visible()
+    expect(
+        tx_row(page, withdrawal["tx_id"]).locator('[data-flag="unmatched_withdrawal"]')
+    ).to_be_visible()
+    after = review_counts(api)
+    assert after.get("unmatched_deposit", 0) == counts.get("unmatched_deposit", 0) + 1
+    assert after.get("unmatched_withdrawal", 0) == counts.get("unmatched_withdrawal", 0) + 1
+    unmatched = api.get("/v1/review/unmatched_deposit", limit=200)["items"]
+    assert deposit["tx_id"] in [i["tx_id"] for i in unmatched]
+    go(page, "Review")
+    for kind in ("unmatched_deposit", "unmatched_withdrawal"):
+        expect(page.locator(f'.review-groups a[data-kind="{kind}"] .count')).to_have_text(
+            f"{after[kind]:,}"
+        )
+    look_at(page, shot, "review-20-unmarked-review", page.locator(".review-groups"))
+
+    # Undo from the audit list: the engine matches the pair again, the findings are as before.
+    go(page, "Corrections")
+    rows = page.locator(".corrections-table tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-kind", "unmark_transfer")
+    rows.first.get_by_role("button", name=re.compile("^Undo")).click()
+    finished_job(page.locator(".changes-card"))
+    assert "transfer" in api.tx(lambda t: t["tx_id"] == deposit["tx_id"])["flags"]
+    assert "transfer" in api.tx(lambda t: t["tx_id"] == withdrawal["tx_id"])["flags"]
+    assert review_counts(api) == counts
     assert off_loopback == []

@@ -1,13 +1,14 @@
-// The correction forms shared by the Review and Transactions screens: one form per action
-// (enter a cost basis, mark as transfer, ignore/un-ignore, edit, delete one added by hand, add
-// one by hand), each POSTing /v1/corrections; then the recompute job's progress (JobProgress)
-// with an Undo, and `onDone` when the job has ended so the screen refreshes its figures.
+// The correction forms shared by the Review, Transactions and Balances screens: one form per
+// action (enter a cost basis, mark or unmark as transfer, ignore/un-ignore, edit, delete one
+// added by hand, add one by hand, rename a wallet), each POSTing /v1/corrections; then the
+// recompute job's progress (JobProgress) with an Undo, and `onDone` when the job has ended so
+// the screen refreshes its figures.
 import { html } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
 import { getJson, postCorrection, undoCorrection } from "./api.js";
 import { ErrorLine, JobProgress } from "./components.js";
 import {
-  ACTION_LABELS, changesNothing, correctionBody, dayShift, fieldErrors, movedOf,
+  ACTION_LABELS, changesNothing, correctionBody, dayShift, fieldErrors, isMatchedTransfer, movedOf,
 } from "./corrections.js";
 import { CURRENCIES, amountText, shortTimeText } from "./format.js";
 
@@ -40,8 +41,9 @@ function CurrencySelect({ id, value, onChange, currency }) {
       html`<option value=${c}>${c}</option>`)}</select>`;
 }
 
-/** The other side of a transfer: same asset, the opposite direction, within TRANSFER_DAYS. */
-async function transferCandidates(tx) {
+/** The other side of a transfer: same asset, the opposite direction, within TRANSFER_DAYS.
+ * `matched`: only the legs of a matched transfer (the candidates to unmark). */
+async function transferCandidates(tx, matched = false) {
   const { asset } = movedOf(tx);
   if (!asset || !tx.timestamp) return [];
   const day = tx.timestamp.slice(0, 10);
@@ -49,7 +51,7 @@ async function transferCandidates(tx) {
     asset, type: tx.type === "deposit" ? "withdrawal" : "deposit", limit: 50,
     from: dayShift(day, -TRANSFER_DAYS), to: dayShift(day, TRANSFER_DAYS),
   });
-  return page.items.filter((t) => t.tx_id !== tx.tx_id);
+  return page.items.filter((t) => t.tx_id !== tx.tx_id && (!matched || isMatchedTransfer(t)));
 }
 
 const candidateText = (t) => {
@@ -62,9 +64,16 @@ function ActionFields({ kind, tx, idBase, values, setValues, errors, currency, c
   const b = (name) => bind(values, setValues, errors, `${idBase}-${name}`, name);
   const { asset, amount } = movedOf(tx);
   const [candidates, setCandidates] = useState(null);
+  const unmark = kind === "unmark_transfer";
   useEffect(() => {
-    if (kind !== "mark_transfer") return;
-    transferCandidates(tx).then(setCandidates, () => setCandidates([]));
+    if (kind !== "mark_transfer" && !unmark) return;
+    transferCandidates(tx, unmark).then((found) => {
+      setCandidates(found);
+      // The API does not name a leg's match; when one matched leg is in reach, it is that one.
+      if (unmark && found.length === 1) {
+        setValues((v) => (v.counterpart ? v : { ...v, counterpart: found[0].tx_id }));
+      }
+    }, () => setCandidates([]));
   }, [kind, tx.tx_id]);
 
   if (kind === "cost_basis") {
@@ -80,23 +89,28 @@ function ActionFields({ kind, tx, idBase, values, setValues, errors, currency, c
     <p class="hint">Bought elsewhere, outside your uploaded wallets: the engine uses this cost
       instead of zero when the deposit is not a transfer from one of your own wallets.</p>`;
   }
-  if (kind === "mark_transfer") {
+  if (kind === "mark_transfer" || unmark) {
     const other = tx.type === "deposit" ? "withdrawal" : "deposit";
     const suggested = values.suggested;
+    const which = unmark ? `matched ${other}` : other;
     return html`
+      ${unmark ? html`<p>This ${tx.type} and the ${other} the engine matched it with are not
+        one transfer between your wallets: each is then taken on its own (a deposit acquired, a
+        withdrawal gone), and both show in Review until fixed otherwise.</p>` : null}
       <${Field} id=${`${idBase}-counterpart`} error=${errors.withdrawal_tx_id
         || errors.deposit_tx_id || errors.counterpart}
-        label=${`The ${other} this ${tx.type || "transaction"} is one transfer with`}
+        label=${unmark ? `The ${other} this ${tx.type} is not one transfer with`
+          : `The ${other} this ${tx.type || "transaction"} is one transfer with`}
         hint=${candidates === null ? "Looking for candidates…" : candidates.length
-          ? `${candidates.length} ${other}s of ${asset} within ${TRANSFER_DAYS} days; or paste `
-            + "a transaction id" : `no ${other} of ${asset} within ${TRANSFER_DAYS} days: paste `
-            + "a transaction id"}>
+          ? `${candidates.length} ${which}${candidates.length === 1 ? "" : "s"} of ${asset} `
+            + `within ${TRANSFER_DAYS} days; or paste a transaction id`
+          : `no ${which} of ${asset} within ${TRANSFER_DAYS} days: paste a transaction id`}>
         <input ...${b("counterpart")} list=${`${idBase}-candidates`} autocomplete="off"
           size="40" placeholder="transaction id" /></${Field}>
       <datalist id=${`${idBase}-candidates`}>
         ${(candidates || []).map((t) => html`<option value=${t.tx_id}>${candidateText(t)}</option>`)}
       </datalist>
-      ${candidates?.length ? html`<ul class="candidates" aria-label=${`Candidate ${other}s`}>
+      ${candidates?.length ? html`<ul class="candidates" aria-label=${`Candidate ${which}s`}>
         ${candidates.slice(0, 6).map((t) => html`<li>
           <button type="button" class="link" aria-pressed=${values.counterpart === t.tx_id
             ? "true" : "false"} onClick=${() => setValues({ ...values, counterpart: t.tx_id })}>
@@ -142,67 +156,82 @@ const firstValues = (kind, tx, currency, suggested) => ({
   fiat_currency: currency || "USD",
 });
 
+/** A correction sent and its undo: `busy` while the API answers, `error` (a refusal names its
+ * fields), `recorded` ({correction_id, job_id, undone}) once the API took it. */
+function useCorrection() {
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const [recorded, setRecorded] = useState(null);
+  const call = async (send, undone) => {
+    setBusy(true);
+    setError(null);
+    try {
+      setRecorded({ ...(await send()), undone });
+    } catch (exc) {
+      setError(exc);
+    }
+    setBusy(false);
+  };
+  return {
+    error, setError, busy, recorded,
+    record: (body) => call(() => postCorrection(body), false),
+    undo: () => call(() => undoCorrection(recorded.correction_id), true),
+  };
+}
+
+/** A recorded correction (`state` from useCorrection): what it does, its recompute job's
+ * progress, an Undo until undone; `onDone(job)` when a job has ended. */
+function CorrectionDone({ kind, state, what, done = "Recorded", onDone, onClose, card = false }) {
+  const { recorded, busy, error, undo } = state;
+  return html`<div class=${`correction-done${card ? " card" : ""}`} data-kind=${kind}
+      data-correction-id=${recorded.correction_id}>
+      <p role="status"><strong>${recorded.undone ? "Undone" : done}:</strong>
+        ${" "}${what}; recomputing what it touches.</p>
+      <${JobProgress} key=${recorded.job_id} jobId=${recorded.job_id}
+        label=${recorded.undone ? "undo" : "recompute"} onFinished=${onDone} />
+      <div class="buttons">
+        ${recorded.undone ? null : html`<button type="button" class="undo" onClick=${undo}
+          disabled=${busy}>Undo</button>`}
+        ${onClose ? html`<button type="button" onClick=${onClose}>Close</button>` : null}
+      </div>
+      <${ErrorLine} error=${error} />
+    </div>`;
+}
+
 /**
  * One action's form for transaction `tx`; after the API took it, the recompute job's progress
  * and an Undo. `onDone(job)` when a job (the correction's or its undo's) has ended.
  */
 export function CorrectionForm({ kind, tx, currency, choices, suggested, onDone, onCancel }) {
   const [values, setValues] = useState(() => firstValues(kind, tx, currency, suggested));
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
-  const [recorded, setRecorded] = useState(null); // {correction_id, job_id, undone}
+  const state = useCorrection();
   const idBase = `fix-${kind}-${tx.tx_id.slice(0, 12)}`;
-  const errors = fieldErrors(error);
+  const errors = fieldErrors(state.error);
   const label = ACTION_LABELS[kind] || kind;
 
-  const submit = async (e) => {
+  const submit = (e) => {
     e.preventDefault();
     const body = correctionBody(kind, tx, values);
     if (changesNothing(body)) {
-      setError({ message: "Nothing changed: change the type, the label or the value first." });
+      state.setError({ message: "Nothing changed: change the type, the label or the value first." });
       return;
     }
-    setBusy(true);
-    setError(null);
-    try {
-      setRecorded(await postCorrection(body));
-    } catch (exc) {
-      setError(exc);
-    }
-    setBusy(false);
-  };
-  const undo = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      const accepted = await undoCorrection(recorded.correction_id);
-      setRecorded({ ...accepted, undone: true });
-    } catch (exc) {
-      setError(exc);
-    }
-    setBusy(false);
+    state.record(body);
   };
 
-  if (recorded) {
-    return html`<div class="correction-done" data-kind=${kind}
-      data-correction-id=${recorded.correction_id}>
-      <p role="status"><strong>${recorded.undone ? "Undone" : "Recorded"}:</strong>
-        ${" "}${label.toLowerCase()}; recomputing what it touches.</p>
-      <${JobProgress} key=${recorded.job_id} jobId=${recorded.job_id}
-        label=${recorded.undone ? "undo" : "recompute"} onFinished=${onDone} />
-      ${recorded.undone ? null : html`<button type="button" class="undo" onClick=${undo}
-        disabled=${busy}>Undo</button>`}
-      <${ErrorLine} error=${error} />
-    </div>`;
+  if (state.recorded) {
+    return html`<${CorrectionDone} kind=${kind} state=${state} onDone=${onDone}
+      what=${label.toLowerCase()} />`;
   }
   return html`
     <form class="correction-form" data-kind=${kind} onSubmit=${submit}
       aria-label=${`${label}: ${tx.type || ""} ${shortTimeText(tx.timestamp)}`}>
       <${ActionFields} kind=${kind} tx=${tx} idBase=${idBase} values=${values}
         setValues=${setValues} errors=${errors} currency=${currency} choices=${choices} />
-      <${ErrorLine} error=${error} />
+      <${ErrorLine} error=${state.error} />
       <div class="buttons">
-        <button type="submit" class="primary" disabled=${busy}>${busy ? "Saving…" : label}</button>
+        <button type="submit" class="primary" disabled=${state.busy}>${state.busy ? "Saving…"
+          : label}</button>
         ${onCancel ? html`<button type="button" onClick=${onCancel}>Cancel</button>` : null}
       </div>
     </form>`;
@@ -244,49 +273,21 @@ const ADD_FIRST = {
  * progress and an Undo follow, as for any correction. */
 export function AddTransactionForm({ currency, choices, onDone, onCancel }) {
   const [values, setValues] = useState({ ...ADD_FIRST, fiat_currency: currency || "USD" });
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
-  const [recorded, setRecorded] = useState(null);
-  const errors = fieldErrors(error);
+  const state = useCorrection();
+  const errors = fieldErrors(state.error);
   const b = (name) => bind(values, setValues, errors, `add-${name}`, name);
   const text = (name, label, extra = {}) => html`
     <${Field} id=${`add-${name}`} label=${label} error=${errors[name]}>
       <input ...${b(name)} autocomplete="off" ...${extra} /></${Field}>`;
 
-  const submit = async (e) => {
+  const submit = (e) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      setRecorded(await postCorrection(correctionBody("add", {}, values)));
-    } catch (exc) {
-      setError(exc);
-    }
-    setBusy(false);
+    state.record(correctionBody("add", {}, values));
   };
-  const undo = async () => {
-    setBusy(true);
-    try {
-      setRecorded({ ...(await undoCorrection(recorded.correction_id)), undone: true });
-    } catch (exc) {
-      setError(exc);
-    }
-    setBusy(false);
-  };
-  if (recorded) {
-    return html`<div class="correction-done card" data-kind="add"
-      data-correction-id=${recorded.correction_id}>
-      <p role="status"><strong>${recorded.undone ? "Undone" : "Added"}:</strong>
-        ${" "}${values.type} in ${values.wallet} on ${values.day}; recomputing what it touches.</p>
-      <${JobProgress} key=${recorded.job_id} jobId=${recorded.job_id}
-        label=${recorded.undone ? "undo" : "recompute"} onFinished=${onDone} />
-      <div class="buttons">
-        ${recorded.undone ? null : html`<button type="button" class="undo" onClick=${undo}
-          disabled=${busy}>Undo</button>`}
-        <button type="button" onClick=${onCancel}>Close</button>
-      </div>
-      <${ErrorLine} error=${error} />
-    </div>`;
+  if (state.recorded) {
+    return html`<${CorrectionDone} kind="add" state=${state} done="Added" card=${true}
+      what=${`${values.type} in ${values.wallet} on ${values.day}`} onDone=${onDone}
+      onClose=${onCancel} />`;
   }
   // A date or time error is the API's `timestamp`; show it under the date.
   const dayError = errors.timestamp;
@@ -329,10 +330,56 @@ export function AddTransactionForm({ currency, choices, onDone, onCancel }) {
         ${text("label", "Label (optional)", { size: 14 })}
         ${text("description", "Description (optional)", { size: 30 })}
       </div>
-      <${ErrorLine} error=${error} />
+      <${ErrorLine} error=${state.error} />
       <div class="buttons">
-        <button type="submit" class="primary" disabled=${busy}>${busy ? "Saving…"
+        <button type="submit" class="primary" disabled=${state.busy}>${state.busy ? "Saving…"
           : "Add transaction"}</button>
+        <button type="button" onClick=${onCancel}>Cancel</button>
+      </div>
+    </form>`;
+}
+
+/**
+ * Rename wallet `wallet` (a rename_wallet correction). A name already in `wallets` merges the
+ * two into one account (per-wallet pooling then pools their lots): the form says so first.
+ */
+export function RenameWalletForm({ wallet, wallets, onDone, onCancel }) {
+  const [values, setValues] = useState({ new: "" });
+  const state = useCorrection();
+  const errors = fieldErrors(state.error);
+  const id = "rename-wallet-new";
+  const wanted = values.new.trim();
+  const merges = wanted !== wallet && (wallets || []).includes(wanted);
+  // The API names `new` (empty, unchanged) or `old` (no such wallet): both are about this input.
+  const error = [errors.new, errors.old].filter(Boolean).join("; ");
+
+  // What was sent, as it was then (the wallets are read again under the new name after).
+  const [sent, setSent] = useState(null);
+  const submit = (e) => {
+    e.preventDefault();
+    setSent(merges ? `merge wallet ${wallet} into ${wanted}` : `rename wallet ${wallet} to ${wanted}`);
+    state.record(correctionBody("rename_wallet", { wallet }, values));
+  };
+  if (state.recorded) {
+    return html`<${CorrectionDone} kind="rename_wallet" state=${state} onDone=${onDone}
+      what=${sent}
+      onClose=${onCancel} />`;
+  }
+  return html`
+    <form class="correction-form rename-form" data-kind="rename_wallet" data-wallet=${wallet}
+      onSubmit=${submit} aria-label=${`Rename wallet ${wallet}`}>
+      <${Field} id=${id} label=${`New name for ${wallet}`} error=${error}
+        hint=${merges ? `${wanted} already exists: the two merge into one wallet, their lots
+          pooled together (undo splits them again).` : "Every transaction of this wallet, "
+          + "uploaded or added by hand, moves to the new name; a name in use merges the two."}>
+        <input id=${id} name="new" value=${values.new} autocomplete="off" size="24"
+          placeholder=${wallet} onInput=${(e) => setValues({ new: e.target.value })}
+          aria-invalid=${error ? "true" : undefined}
+          aria-describedby=${error ? `${id}-error` : `${id}-hint`} /></${Field}>
+      <${ErrorLine} error=${state.error} />
+      <div class="buttons">
+        <button type="submit" class="primary" disabled=${state.busy}>${state.busy ? "Saving…"
+          : merges ? "Merge wallets" : "Rename wallet"}</button>
         <button type="button" onClick=${onCancel}>Cancel</button>
       </div>
     </form>`;

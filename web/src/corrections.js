@@ -6,10 +6,12 @@
 export const ACTION_LABELS = {
   cost_basis: "Enter cost basis",
   mark_transfer: "Mark as transfer",
+  unmark_transfer: "Unmark transfer",
   ignore: "Ignore",
   unignore: "Un-ignore",
   edit: "Edit",
   delete_added: "Delete (added by hand)",
+  rename_wallet: "Rename wallet",
 };
 
 /** The kinds of the audit list, as a person reads them. */
@@ -45,6 +47,9 @@ export const isAddedByHand = (tx, added = new Set()) => added.has(tx.tx_id);
 
 export const isIgnored = (tx) => tx.ignored === true || has(tx.flags, "ignored");
 
+/** One leg of a transfer the engine matched (or one the user marked): flagged `transfer`. */
+export const isMatchedTransfer = (tx) => has(tx.flags, "transfer");
+
 /** The asset and amount a transfer moves: a withdrawal sends, a deposit receives. */
 export function movedOf(tx) {
   if (tx.type === "withdrawal") return { asset: tx.sent_asset, amount: tx.sent_amount };
@@ -57,7 +62,9 @@ export function movedOf(tx) {
 export function transactionActions(tx, added) {
   const out = ["edit", isIgnored(tx) ? "unignore" : "ignore"];
   if (tx.type === "deposit") out.push("cost_basis");
-  if (tx.type === "deposit" || tx.type === "withdrawal") out.push("mark_transfer");
+  if (tx.type === "deposit" || tx.type === "withdrawal") {
+    out.push(isMatchedTransfer(tx) ? "unmark_transfer" : "mark_transfer");
+  }
   if (isAddedByHand(tx, added)) out.push("delete_added");
   return out;
 }
@@ -77,8 +84,9 @@ export function utcMoment(day, clock) {
 
 /**
  * The POST /v1/corrections body of `kind` for transaction `tx` from a form's `values`.
- * edit sends only what changed (null keeps a field); mark_transfer puts the withdrawal and the
- * deposit in their places whichever of the two the form started from.
+ * edit sends only what changed (null keeps a field); mark_transfer and unmark_transfer put the
+ * withdrawal and the deposit in their places whichever of the two the form started from;
+ * rename_wallet renames `tx.wallet` (the wallet's form passes `{ wallet }`).
  */
 export function correctionBody(kind, tx, values = {}) {
   switch (kind) {
@@ -91,12 +99,15 @@ export function correctionBody(kind, tx, values = {}) {
       return { kind: "ignore", tx_id: tx.tx_id, ignored: false };
     case "delete_added":
       return { kind, tx_id: tx.tx_id };
-    case "mark_transfer": {
+    case "mark_transfer":
+    case "unmark_transfer": {
       const other = trimmed(values.counterpart) || null;
       return tx.type === "deposit"
         ? { kind, withdrawal_tx_id: other, deposit_tx_id: tx.tx_id }
         : { kind, withdrawal_tx_id: tx.tx_id, deposit_tx_id: other };
     }
+    case "rename_wallet":
+      return { kind, old: tx.wallet, new: trimmed(values.new) || null };
     case "edit": {
       const body = { kind, tx_id: tx.tx_id };
       if (!blank(values.type) && values.type !== tx.type) body.type = values.type;

@@ -1,6 +1,8 @@
-// Gains per tax year (chart per year and per asset, Form 8949 download) and balances.
+// Gains per tax year (chart per year and per asset, Form 8949 download) and balances, with the
+// wallets they are held in (each one renamed, or merged into another, from here).
 import { html } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
+import { RenameWalletForm } from "./actions.js";
 import { getBlob, getJson } from "./api.js";
 import { BarChart, ErrorLine, Loading, Money, Pager, ScrollBox, usePages } from "./components.js";
 import { taxYearDays } from "./corrections.js";
@@ -225,9 +227,32 @@ const MAX_BALANCE_PAGES = 10;
 /** A balance below zero: the API flags it (`negative`), and a negative quantity is one. */
 const isNegative = (r) => r.negative === true || num(r.quantity) < 0;
 
+/** The wallets of the balances, each with a Rename; the open form stays (with its job's progress
+ * and Undo) while the list is read again under the new name. */
+function WalletsCard({ wallets, onDone }) {
+  const [renaming, setRenaming] = useState(null); // {wallet, at}: the form open, one at a time
+  const panelId = "rename-wallet-panel";
+  return html`
+    <section class="card wallets-card" aria-labelledby="wallets-title">
+      <h2 id="wallets-title">Wallets</h2>
+      <ul class="wallet-list">${wallets.map((w) => html`
+        <li data-wallet=${w}><span class="wallet-name">${w}</span>
+          <button type="button" aria-controls=${panelId}
+            aria-expanded=${renaming?.wallet === w ? "true" : "false"}
+            onClick=${() => setRenaming(renaming?.wallet === w ? null
+              : { wallet: w, at: Date.now() })}>Rename<span class="visually-hidden">
+              ${" "}${w}</span></button></li>`)}
+      </ul>
+      <div id=${panelId} class="action-panel">${renaming ? html`<${RenameWalletForm}
+        key=${renaming.at} wallet=${renaming.wallet} wallets=${wallets} onDone=${onDone}
+        onCancel=${() => setRenaming(null)} />` : null}</div>
+    </section>`;
+}
+
 export function BalancesScreen({ currency }) {
   const [rows, setRows] = useState(null);
   const [error, setError] = useState(null);
+  const [reload, setReload] = useState(0); // read again when a rename's (or its undo's) job ends
   useEffect(() => {
     (async () => {
       const all = [];
@@ -240,7 +265,7 @@ export function BalancesScreen({ currency }) {
       }
       setRows(all);
     })().catch(setError);
-  }, []);
+  }, [reload]);
   if (error) return html`<section><h1>Balances</h1><${ErrorLine} error=${error} /></section>`;
   if (!rows) return html`<section><h1>Balances</h1><${Loading} what="Balances" /></section>`;
   const held = rows.filter((r) => num(r.quantity) !== 0);
@@ -251,6 +276,8 @@ export function BalancesScreen({ currency }) {
   const basis = (wallet, asset) => held.filter((r) => r.wallet === wallet && r.asset === asset)
     .reduce((sum, r) => sum + num(r.cost_basis), 0);
   const negative = held.filter(isNegative);
+  const allWallets = [...new Set(rows.map((r) => r.wallet).filter(Boolean))]
+    .sort((a, b) => a.localeCompare(b));
   return html`
     <section aria-labelledby="balances-title">
       <h1 id="balances-title">Balances</h1>
@@ -265,6 +292,7 @@ export function BalancesScreen({ currency }) {
             currency=${currency} stacked=${true} labels=${assets}
             datasets=${wallets.map((w) => ({ label: w, data: assets.map((a) => basis(w, a)) }))} />
         </div>
+        <${WalletsCard} wallets=${allWallets} onDone=${() => setReload((n) => n + 1)} />
         <${ScrollBox} label="Balances table">
         <table class="data balances-table stack">
           <caption class="visually-hidden">Balances per wallet and asset</caption>
