@@ -33,7 +33,14 @@ from ingest.tax.records import (
     TaxResult,
     TxMetrics,
 )
-from ingest.tax.shards import Shard, ShardResult, ShardSummary, UserTotals, merge_shards
+from ingest.tax.shards import (
+    Shard,
+    ShardResult,
+    ShardSummary,
+    UserTotals,
+    fold_metrics,
+    merge_shards,
+)
 
 
 @dataclass
@@ -180,7 +187,11 @@ class MemoryViews:
     def tax_result(self, *, method: str, pooling: str, currency: str) -> TaxResult:
         """The whole TaxResult of the shards committed (the engine's own merge)."""
         results = [self.results[i] for i in sorted(self.results)]
-        return merge_shards(results, method=method, pooling=pooling, currency=currency)
+        merged = merge_shards(results, method=method, pooling=pooling, currency=currency)
+        # a shard gives its per-tx metrics with each period's view cells, not in its result:
+        # folded from the cells written, as the query API reads them
+        merged.per_tx = {tx: fold_metrics(e) for tx, e in self.metrics.items() if e}
+        return merged
 
 
 def memory_ports(
