@@ -10,6 +10,10 @@ the rows that touch them, and the results equal ``engine.compute`` on the whole 
     plan = plan_shards(stats, shard_count=4)               # who owns which asset
     tables = split_history(valued, plan)                   # or: each shard reads its own rows
     results = [compute_shard(t, s, method=..., pooling=...) for t, s in zip(tables, plan.shards)]
+    # or, holding one period's rows at a time (what the tax stage's shard task runs):
+    stream = ShardStream(t, s, method=..., pooling=...)
+    for period in stream.periods(): ...                    # write period.rows' view cells
+    result = stream.result()                               # == compute_shard's (per_tx given per period)
     totals = combine_summaries([r.summary() for r in results])   # small: per (year, asset)
     full = merge_shards(results, method=..., pooling=..., currency=...)  # == engine.compute
 

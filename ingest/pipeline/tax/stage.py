@@ -10,10 +10,11 @@ adapters (`run_tax`), `ledgerflow tax` in process with in-memory ones (cli.py), 
                                       a correction counts as new rows of the assets it changes,
                                       at the earliest time it changes them
     split  split_task x month groups  each group's rows -> one piece per shard
-    shard  shard_task x dirty shards  from its resume point: value its rows, reconcile, cost
-                                      basis per asset (ingest/tax/shards.py compute_shard); write
-                                      its view rows in slices, then commit its Form 8949 lines,
-                                      findings and, last, its checkpoints (ViewSink)
+    shard  shard_task x dirty shards  from its resume point, a tax year at a time (ingest/tax/
+                                      shards.py ShardStream): value the period's rows, reconcile,
+                                      cost basis per asset from the state the last period left,
+                                      write the period's view rows in slices; then commit its Form
+                                      8949 lines, findings and, last, its checkpoints (ViewSink)
     totals (here)                     yearly summary and balances from the shards' summaries plus
                                       what the clean shards stored before
 
