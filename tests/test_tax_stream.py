@@ -253,3 +253,23 @@ def test_periods_closer_than_the_reach_are_joined():
     assert stream.ends == [first, later]
     assert [p.rows.num_rows for p in stream.periods()] == [1, 1, 1]
     assert np.all(np.diff(stream.ends) >= reach_us("fifo", 24))
+
+
+def test_years_of_amounts_with_every_decimal_sum_exactly():
+    """Tax-year totals of 18-decimal amounts need more digits than Python's default context:
+    the stream sums them as the engine does."""
+    big = "123456789012.123456789012345678"
+    tx = valued_table(
+        [
+            buy("2022-03-01", "BTC", 3, big, tx_id="b1"),
+            sell("2022-05-01", "BTC", 1, big, tx_id="s1"),
+            sell("2022-06-01", "BTC", 1, "987654321098.987654321098765432", tx_id="s2"),
+            sell("2023-06-01", "BTC", 1, big, tx_id="s3"),
+        ]
+    )
+    first, last = span(tx)
+    (shard,) = plan_shards(history_stats(tx), 1).shards
+    whole = compute_shard(tx, shard, method="fifo", pooling="universal")
+    _, got, elements, written = streamed(tx, shard, "fifo", "universal")
+    assert_stream_equals_whole(whole, got, elements, written, tx)
+    assert len(period_starts("fifo", first, last)) == 1

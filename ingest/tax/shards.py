@@ -83,6 +83,7 @@ from ingest.tax.engine import (
     summarize,
 )
 from ingest.tax.events import Event, build_events, read_columns, transfer_legs
+from ingest.tax.numbers import tax_context
 from ingest.tax.reconcile import NO_RULES, TransferMatch, UserRules, reconcile
 from ingest.tax.records import AssetResult, Finding, TaxResult, TxMetrics, YearSummary
 from ingest.tax.years import micros_from_datetime
@@ -589,10 +590,11 @@ class ShardStream:
         if not self._done:
             raise RuntimeError("ShardStream.result() before its periods were walked")
         holding_term = self.accounting.holding_term
-        for key, kept in self._assets.items():
-            years, _ = summarize(kept.disposals, kept.income, holding_term=holding_term)
-            stored = self.resume.years(key) if self.resume is not None else {}
-            kept.years = dict(sorted({**stored, **years}.items())) if stored else years
+        with tax_context():  # as compute_asset sums them: exact
+            for key, kept in self._assets.items():
+                years, _ = summarize(kept.disposals, kept.income, holding_term=holding_term)
+                stored = self.resume.years(key) if self.resume is not None else {}
+                kept.years = dict(sorted({**stored, **years}.items())) if stored else years
         return ShardResult(
             index=self.shard.index,
             method=self.method,
