@@ -153,10 +153,14 @@ def test_a_streamed_walk_equals_the_whole_walk_on_random_histories(
             )
             ends += [stamps[i % len(stamps)] + m * MINUTE_US for i, m in picks if stamps]
     plan = plan_shards(history_stats(tx), shard_count)
-    for piece, shard in zip(split_history(tx, plan), plan.shards):
-        whole = compute_shard(
+    pieces = split_history(tx, plan)
+    wholes = [
+        compute_shard(
             piece, shard, method=method, pooling=pooling, period_starts=starts, rules=rules
         )
+        for piece, shard in zip(pieces, plan.shards)
+    ]
+    for piece, shard, whole in zip(pieces, plan.shards, wholes):
         stream, got, elements, written = streamed(
             piece, shard, method, pooling, period_starts=starts, ends=ends, rules=rules
         )
@@ -164,6 +168,21 @@ def test_a_streamed_walk_equals_the_whole_walk_on_random_histories(
         reach = reach_us(method, 24)
         assert got.rows_held <= period_bound(piece, stream.ends, reach)
         assert got.summary().rows_held == got.rows_held
+        for start in starts:  # an upload's run: resumed from the whole walk's checkpoints
+            later = piece.filter(pc.greater_equal(pc.cast(piece["timestamp"], pa.int64()), start))
+            options = dict(period_starts=starts, rules=rules)
+            resumed = compute_shard(
+                piece,
+                shard,
+                method=method,
+                pooling=pooling,
+                resume=resume_of(wholes, shard, start),
+                **options,
+            )
+            _, got, elements, written = streamed(
+                piece, shard, method, pooling, resume=resume_of(wholes, shard, start), **options
+            )
+            assert_stream_equals_whole(resumed, got, elements, written, later)
 
 
 @pytest.mark.parametrize("method,pooling", [("fifo", "per-wallet"), ("uk", "universal")])
@@ -273,3 +292,32 @@ def test_years_of_amounts_with_every_decimal_sum_exactly():
     _, got, elements, written = streamed(tx, shard, "fifo", "universal")
     assert_stream_equals_whole(whole, got, elements, written, tx)
     assert len(period_starts("fifo", first, last)) == 1
+
+
+@pytest.mark.parametrize("method,pooling", ALL)
+def test_transfers_near_misses_and_30_day_matches_across_a_period_end(method, pooling):
+    """A transfer, a near miss (7.5 % lost) and a sale bought back 10 days later, each with a
+    period end between its two rows: the walk of the first period sees the second row in its
+    reach, the next resumes with what crosses the end."""
+    tx = valued_table(
+        [
+            buy("2022-03-01", "SOL", 10, 1000, wallet="exchange", tx_id="b1"),
+            withdrawal("2022-06-01T23:30", "SOL", 2, wallet="exchange", value=200, tx_id="w1"),
+            deposit("2022-06-02T00:30", "SOL", 2, wallet="ledger", value=200, tx_id="d1"),
+            withdrawal("2022-08-01T23:00", "SOL", 4, wallet="exchange", value=400, tx_id="w2"),
+            deposit("2022-08-02T01:00", "SOL", "3.7", wallet="ledger", value=370, tx_id="d2"),
+            sell("2022-10-10", "SOL", 1, 150, wallet="ledger", tx_id="s1"),
+            buy("2022-10-20", "SOL", 1, 90, wallet="ledger", tx_id="b2"),
+            sell("2023-02-01", "SOL", 2, 300, wallet="ledger", tx_id="s2"),
+        ]
+    )
+    ends = [
+        micros_from_datetime(datetime.fromisoformat(moment).replace(tzinfo=timezone.utc))
+        for moment in ("2022-06-02T00:00", "2022-08-02T00:00", "2022-10-15T00:00")
+    ]
+    (shard,) = plan_shards(history_stats(tx), 1).shards
+    whole = compute_shard(tx, shard, method=method, pooling=pooling)
+    stream, got, elements, written = streamed(tx, shard, method, pooling, ends=ends)
+    assert_stream_equals_whole(whole, got, elements, written, tx)
+    assert stream.ends == ends  # each more than the reach after the one before
+    assert got.rows_held < tx.num_rows
