@@ -9,6 +9,7 @@ instrument (``rows_held``: the most rows one period's walk held), never from a t
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -43,18 +44,35 @@ HOUR_US = 3_600_000_000
 
 
 def streamed(
-    tx: pa.Table, shard: Shard, method: str, pooling: str, **options
+    tx: pa.Table, shard: Shard, method: str, pooling: str, keep_lines: bool = False, **options
 ) -> tuple[ShardStream, ShardResult, dict[str, dict[str, TxMetrics]], list[str]]:
     """The stream run through: its result, the metrics elements its periods gave and the tx ids
-    of the rows they gave (each period's view rows)."""
-    stream = ShardStream(tx, shard, method=method, pooling=pooling, **options)
+    of the rows they gave (each period's view rows). Lines given per period (keep_lines False,
+    the stage's way) are put back into the result's assets, in the order given."""
+    stream = ShardStream(
+        tx, shard, method=method, pooling=pooling, keep_lines=keep_lines, **options
+    )
     elements: dict[str, dict[str, TxMetrics]] = {}
     written: list[str] = []
+    given: dict[str, list] = defaultdict(list)
     for period in stream.periods():
         assert not set(period.per_tx) & set(elements), "a transaction's cells written twice"
         elements.update(period.per_tx)
         written += period.rows.column("tx_id").to_pylist()
-    return stream, stream.result(), elements, written
+        for line in period.disposals:
+            given[line.asset].append(line)
+    result = stream.result()
+    assert result.lines_given == sum(len(lines) for lines in given.values())
+    assert result.summary().disposals == result.lines_given + sum(
+        len(r.disposals) for r in result.assets
+    )
+    if given:
+        assert not keep_lines
+        for asset_result in result.assets:
+            asset_result.disposals = given.pop(asset_result.asset, [])
+        assert not given
+        result.lines_given = 0
+    return stream, result, elements, written
 
 
 def assert_stream_equals_whole(
@@ -127,9 +145,10 @@ MINUTE_US = 60_000_000
     st.integers(min_value=1, max_value=3),
     st.one_of(st.none(), random_ends),
     choices,
+    st.booleans(),
 )
 def test_a_streamed_walk_equals_the_whole_walk_on_random_histories(
-    history, method_pooling, shard_count, end_hours, picks
+    history, method_pooling, shard_count, end_hours, picks, keep_lines
 ):
     """Random histories (transfers, fees, trades, income; gaps of up to 200 days), every method
     and pooling, transfers the user marked across any distance and stated bases; periods end at
@@ -162,7 +181,14 @@ def test_a_streamed_walk_equals_the_whole_walk_on_random_histories(
     ]
     for piece, shard, whole in zip(pieces, plan.shards, wholes):
         stream, got, elements, written = streamed(
-            piece, shard, method, pooling, period_starts=starts, ends=ends, rules=rules
+            piece,
+            shard,
+            method,
+            pooling,
+            keep_lines=keep_lines,
+            period_starts=starts,
+            ends=ends,
+            rules=rules,
         )
         assert_stream_equals_whole(whole, got, elements, written, piece)
         reach = reach_us(method, 24)

@@ -85,7 +85,15 @@ from ingest.tax.engine import (
 from ingest.tax.events import Event, build_events, read_columns, transfer_legs
 from ingest.tax.numbers import tax_context
 from ingest.tax.reconcile import NO_RULES, TransferMatch, UserRules, reconcile
-from ingest.tax.records import AssetResult, Finding, TaxResult, TxMetrics, YearSummary
+from ingest.tax.records import (
+    AssetResult,
+    DisposalLine,
+    Finding,
+    IncomeRecord,
+    TaxResult,
+    TxMetrics,
+    YearSummary,
+)
 from ingest.tax.years import micros_from_datetime
 
 _TRANSFER_TYPES = (TxType.DEPOSIT.value, TxType.WITHDRAWAL.value)
@@ -157,6 +165,7 @@ class ShardResult:
     rows_read: int = 0
     checkpoints: list[AssetCheckpoint] = field(default_factory=list)
     rows_held: int = 0  # ShardSummary.rows_held (0: not streamed, rows_read held at once)
+    lines_given: int = 0  # Form 8949 lines a streamed shard gave per period, not in ``assets``
 
     @property
     def per_tx(self) -> dict[str, dict[str, TxMetrics]]:
@@ -174,7 +183,7 @@ class ShardResult:
             assets=tuple(r.asset for r in self.assets),
             years_by_asset=dict(sorted(years.items())),
             rows_read=self.rows_read,
-            disposals=sum(len(r.disposals) for r in self.assets),
+            disposals=self.lines_given + sum(len(r.disposals) for r in self.assets),
             income=sum(len(r.income) for r in self.assets),
             findings=len(self.findings) + sum(len(r.findings) for r in self.assets),
             rows_held=self.rows_held or self.rows_read,
@@ -435,6 +444,8 @@ class ShardPeriod:
     end_us: int | None  # None: to its last
     rows: pa.Table
     per_tx: dict[str, dict[str, TxMetrics]]
+    # the period's Form 8949 lines (keep_lines=False: to write now, the result holds none)
+    disposals: list[DisposalLine] = field(default_factory=list)
 
 
 class ShardStream:
@@ -451,6 +462,8 @@ class ShardStream:
             ...
         result = stream.result()          # compute_shard's, but per_tx (given per period)
 
+    ``keep_lines``: False gives each period's Form 8949 lines with it (``ShardPeriod.disposals``)
+    instead of keeping them in the result (which then counts them, ``lines_given``).
     ``value``: values a period's rows (the shell's prices; None: they are valued). ``ends``:
     where periods may end (default: ``period_starts`` if any, else the method's tax-year
     starts); ``stream_ends`` keeps those a walk can resume at."""
@@ -470,6 +483,7 @@ class ShardStream:
         rules: UserRules = NO_RULES,
         ends: Sequence[int] | None = None,
         value: Callable[[pa.Table], pa.Table] | None = None,
+        keep_lines: bool = True,
     ) -> None:
         self.accounting = check_options(method, pooling)
         self.tx = tx if resume is None else rows_from(tx, resume.start_us)
@@ -488,11 +502,14 @@ class ShardStream:
             forced=rules.forced,
         )
         self.value = value
+        self.keep_lines = keep_lines
         self.rows_held = 0  # the most rows one period's walk held (its look-ahead included)
         self._assets: dict[str, AssetResult] = {}
         self._findings: list[Finding] = []
         self._checkpoints: list[AssetCheckpoint] = []
         self._rows = 0
+        self._lines_given = 0
+        self._years: dict[str, dict[str, YearSummary]] = defaultdict(dict)  # asset -> year ->
         self._done = False
 
     def _candidates(self, ends: Sequence[int] | None) -> list[int]:
@@ -532,7 +549,9 @@ class ShardStream:
             rows = (
                 window if end is None else window.filter(_between(window["timestamp"], None, end))
             )
-            yield ShardPeriod(low, end, rows, self._keep(result, rows, end))
+            lines: list[DisposalLine] = []
+            per_tx = self._keep(result, rows, end, lines)
+            yield ShardPeriod(low, end, rows, per_tx, [] if self.keep_lines else lines)
             self._rows += rows.num_rows
             if end is not None:
                 resume = self._carry(result, matches, end)
@@ -540,18 +559,25 @@ class ShardStream:
         self._done = True
 
     def _keep(
-        self, result: ShardResult, rows: pa.Table, end: int | None
+        self, result: ShardResult, rows: pa.Table, end: int | None, lines: list[DisposalLine]
     ) -> dict[str, dict[str, TxMetrics]]:
-        """The period's share of the walk's outputs (what falls before its end); returns its
-        per-tx metrics elements."""
+        """The period's share of the walk's outputs (what falls before its end; its lines into
+        ``lines``); returns its per-tx metrics elements."""
         ids = set(rows.column("tx_id").to_pylist())
         per_tx: dict[str, dict[str, TxMetrics]] = defaultdict(dict)
         for walked in result.assets:
             kept = self._assets.get(walked.asset)
             if kept is None:
                 kept = self._assets[walked.asset] = AssetResult(walked.asset, [], [], [], [], {})
-            kept.disposals += [d for d in walked.disposals if _before(d.sold_at, end)]
-            kept.income += [r for r in walked.income if _before(r.received_at, end)]
+            disposals = [d for d in walked.disposals if _before(d.sold_at, end)]
+            income = [r for r in walked.income if _before(r.received_at, end)]
+            self._add_years(walked.asset, disposals, income)
+            lines += disposals
+            if self.keep_lines:
+                kept.disposals += disposals
+            else:
+                self._lines_given += len(disposals)
+            kept.income += income
             kept.findings += [f for f in walked.findings if _before(f.timestamp, end)]
             kept.balances = walked.balances  # the last period's are the shard's
             for tx_id, metrics in walked.per_tx.items():
@@ -584,17 +610,25 @@ class ShardStream:
                 carried[asset] = [AssetCheckpoint(asset, end, None, crossing)]
         return ShardResume(end, carried)
 
+    def _add_years(
+        self, asset: str, disposals: list[DisposalLine], income: list[IncomeRecord]
+    ) -> None:
+        """The period's tax-year totals added to the asset's (exact: the engine's context)."""
+        with tax_context():
+            years, _ = summarize(disposals, income, holding_term=self.accounting.holding_term)
+            known = self._years[asset]
+            for year, summary in years.items():
+                known[year] = _sum_summaries(known.get(year), summary)
+
     def result(self) -> ShardResult:
         """The whole walk's result (after ``periods`` ran out), its per-tx metrics excepted:
         they were given with each period."""
         if not self._done:
             raise RuntimeError("ShardStream.result() before its periods were walked")
-        holding_term = self.accounting.holding_term
-        with tax_context():  # as compute_asset sums them: exact
-            for key, kept in self._assets.items():
-                years, _ = summarize(kept.disposals, kept.income, holding_term=holding_term)
-                stored = self.resume.years(key) if self.resume is not None else {}
-                kept.years = dict(sorted({**stored, **years}.items())) if stored else years
+        for key, kept in self._assets.items():
+            years = dict(sorted(self._years.get(key, {}).items()))
+            stored = self.resume.years(key) if self.resume is not None else {}
+            kept.years = dict(sorted({**stored, **years}.items())) if stored else years
         return ShardResult(
             index=self.shard.index,
             method=self.method,
@@ -605,6 +639,7 @@ class ShardStream:
             rows_read=self._rows,
             checkpoints=sorted(self._checkpoints, key=attrgetter("key", "start_us")),
             rows_held=self.rows_held,
+            lines_given=self._lines_given,
         )
 
 

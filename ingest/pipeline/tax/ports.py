@@ -31,7 +31,7 @@ import pyarrow as pa
 from ingest.prices.planner import CoverageRecord
 from ingest.prices.report import PriceFetchReport
 from ingest.tax.checkpoints import AssetCheckpoint, CheckpointMeta, Digest
-from ingest.tax.records import BalanceRecord, TxMetrics
+from ingest.tax.records import BalanceRecord, DisposalLine, TxMetrics
 from ingest.tax.shards import Shard, ShardResult, ShardSummary, UserTotals
 
 if TYPE_CHECKING:  # corrected.py wraps a HistorySource (defined here)
@@ -111,9 +111,16 @@ class ViewSink(Protocol):
         shard's metrics elements), the others' elements only (ingest/tax/shards.py)."""
         ...
 
+    def write_lines(
+        self, shard: Shard, assets: Sequence[str], year: str, lines: Sequence[DisposalLine]
+    ) -> None:
+        """One tax year's Form 8949 lines of ``assets`` (a shard's own), replacing those stored:
+        a streamed shard writes a year's as soon as its walk is past the year's end."""
+        ...
+
     def commit(self, commit: ShardCommit) -> int:
-        """The shard's Form 8949 lines and findings, then its checkpoints; returns the
-        checkpoints written."""
+        """The shard's Form 8949 lines (of ``commit.years`` and of its result) and findings,
+        then its checkpoints; returns the checkpoints written."""
         ...
 
     def remove(self, rows: pa.Table) -> None:

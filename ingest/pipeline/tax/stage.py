@@ -69,7 +69,7 @@ from ingest.prices.valuation import price_needs, value_transactions
 from ingest.tax.checkpoints import ShardResume, merge_digests, row_digests
 from ingest.tax.engine import gc_paused
 from ingest.tax.methods import get_method
-from ingest.tax.records import BalanceRecord
+from ingest.tax.records import BalanceRecord, DisposalLine
 from ingest.tax.shards import (
     HistoryStats,
     Shard,
@@ -417,7 +417,12 @@ def compute_and_write_shard(
         value=lambda period: value_rows(
             ports.prices, period, options.currency, rewrite.unavailable_assets
         ),
+        keep_lines=False,  # written by tax year as the walk passes its end
     )
+    method = get_method(options.method)
+    owned = sorted(stream.shard.assets)
+    open_years: dict[str, list[DisposalLine]] = {}  # their lines, until the walk is past them
+    written_years: set[str] = set()
     total = int(rewrite_mask(rows, rewrite.cutoffs).sum())
     run.progress.report(Stage.TAX, shard.index, 0, total)
     written = 0
@@ -431,12 +436,17 @@ def compute_and_write_shard(
             ports.views.write(shard, rows_slice, anchored, period.per_tx)
             written += rows_slice.num_rows
             run.progress.report(Stage.TAX, shard.index, written, total)
+        for line in period.disposals:
+            open_years.setdefault(line.tax_year, []).append(line)
+        for year in sorted(open_years):
+            if period.end_us is None or method.year_start_us(int(year[:4]) + 1) <= period.end_us:
+                ports.views.write_lines(shard, owned, year, open_years.pop(year))
+                written_years.add(year)
     result = stream.result()
     metrics.tax_asset_computed(len(result.assets))
 
-    years = set(rewrite.known_years)
+    years = set(rewrite.known_years) - written_years  # stored before, not produced now
     if resume is not None:  # the Form 8949 years before the start stay as they are
-        method = get_method(options.method)
         years = {y for y in years if method.year_start_us(int(y[:4])) >= resume.start_us}
     checkpoints = None
     if plan is not None:
