@@ -9,9 +9,10 @@ job, in-memory ones (memory.py) the offline `ledgerflow tax` and tests.
                      once), the points for some assets over a time range (a shard valuing its
                      rows), and the cache's coverage (checkpoint validity)
     CheckpointStore  the stored checkpoints' index, their bodies, and putting new ones
-    ViewSink         a shard writes its view rows in slices, then commits its derived rows (Form
-                     8949 years, findings) and, last, its checkpoints: a checkpoint never runs
-                     ahead of the rows derived from it. The orchestrator then writes the user's
+    ViewSink         a shard writes its view rows in slices and each tax year's Form 8949 lines
+                     as its walk passes the year, then commits what is left (the years it no
+                     longer produces, findings) and, last, its checkpoints: a checkpoint never
+                     runs ahead of the rows derived from it. The orchestrator then writes the user's
                      totals. It also answers what the stage keeps: the years and totals stored.
 
 Adapters travel to Ray tasks as task arguments: they hold how to reach the storage (a session

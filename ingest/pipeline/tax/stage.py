@@ -13,8 +13,9 @@ adapters (`run_tax`), `ledgerflow tax` in process with in-memory ones (cli.py), 
     shard  shard_task x dirty shards  from its resume point, a tax year at a time (ingest/tax/
                                       shards.py ShardStream): value the period's rows, reconcile,
                                       cost basis per asset from the state the last period left,
-                                      write the period's view rows in slices; then commit its Form
-                                      8949 lines, findings and, last, its checkpoints (ViewSink)
+                                      write the period's view rows in slices and the Form 8949
+                                      lines of the tax years it ends; then commit findings and,
+                                      last, its checkpoints (ViewSink)
     totals (here)                     yearly summary and balances from the shards' summaries plus
                                       what the clean shards stored before
 
