@@ -3,6 +3,9 @@ no Ray, no Cassandra. The same code a job runs on Ray over Cassandra."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -12,7 +15,7 @@ import pytest
 from devtools.generate import generate
 from ingest.pipeline.executors import InProcessExecutor
 from ingest.pipeline.tax.cli import load_parsed, load_valued
-from ingest.pipeline.tax.memory import MemoryViews, memory_ports
+from ingest.pipeline.tax.memory import MemoryViews, NoPrices, memory_ports
 from ingest.pipeline.tax.options import TaxOptions
 from ingest.pipeline.tax.ports import TaxPorts
 from ingest.pipeline.tax.stage import TaxRun, compose_tax
@@ -46,7 +49,9 @@ def test_the_stage_in_process_equals_the_single_process_engine(export, method, p
     assert staged.balances == oracle.balances
     assert staged.years == oracle.years
     assert staged.findings == oracle.findings
+    assert staged.per_tx == oracle.per_tx  # folded from the view cells the periods wrote
     assert result.shards_computed == result.shards
+    assert 0 < result.rows_held < result.history_rows  # a shard walked a period at a time
 
 
 def touched_ranges(rows: pa.Table) -> dict[str, tuple[float, float]]:
@@ -88,3 +93,56 @@ def test_an_upload_resumed_from_checkpoints_equals_a_recompute(export):
     compose_tax(full, InProcessExecutor(), TaxRun(options, label="full"))
     assert views.totals == views_of(full).totals
     assert views.balances == views_of(full).balances
+
+
+@dataclass
+class LoggedPrices(NoPrices):
+    """No prices, but every load a shard asks for is logged (a period's rows being valued)."""
+
+    log: list[tuple[str, datetime]] = field(default_factory=list)
+
+    def load(self, assets: Sequence[str], start: datetime, end: datetime) -> pa.Table | None:
+        self.log.append(("value", start + timedelta(days=2)))  # the period's first row
+        return None
+
+
+@dataclass
+class LoggedViews(MemoryViews):
+    log: list[tuple[str, datetime]] = field(default_factory=list)
+
+    def write(self, shard, rows, anchored, per_tx) -> None:  # type: ignore[no-untyped-def]
+        self.log.append(("write", pc.max(rows.column("timestamp")).as_py()))
+        super().write(shard, rows, anchored, per_tx)
+
+
+@pytest.fixture(scope="module")
+def unvalued_export(tmp_path_factory) -> Path:
+    """Transfers and fees without a value in the file: valued from prices (LoggedPrices)."""
+    path = tmp_path_factory.mktemp("stage") / "koinly-some.csv"
+    generate(1200, "koinly", seed=21, out=path, years=3.0, user_values="some")
+    return path
+
+
+def test_a_shard_writes_each_periods_cells_before_it_values_the_next(unvalued_export):
+    """Years of history: each shard's periods are valued and written in turn, every row of a
+    period written before the next period's rows are valued (the in-process executor runs the
+    shards one after another: a shard's first period starts earlier than its predecessor's
+    last)."""
+    rows = load_parsed([unvalued_export])
+    base = memory_ports(rows)
+    log: list[tuple[str, datetime]] = []
+    prices, views = LoggedPrices(log=log), LoggedViews(checkpoints=base.checkpoints, log=log)
+    ports = TaxPorts(history=base.history, prices=prices, checkpoints=base.checkpoints, views=views)
+    options = TaxOptions(Method.FIFO, Pooling.PER_WALLET, "USD")
+    result = compose_tax(ports, InProcessExecutor(), TaxRun(options, label="s"))
+    assert result.rows_held < result.history_rows
+    values = [i for i, (kind, _) in enumerate(log) if kind == "value"]
+    periods = 0
+    for here, after in zip(values, values[1:]):
+        if log[after][1] < log[here][1]:  # the next shard's first period
+            continue
+        periods += 1
+        written = [at for kind, at in log[here:after] if kind == "write"]
+        assert written, "a period valued but none of its cells written before the next"
+        assert max(written) < log[after][1]  # before the next period's first row
+    assert periods >= 2  # a period per tax year

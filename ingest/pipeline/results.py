@@ -45,6 +45,9 @@ class TaxStageResult(BaseModel):
     shards_resumed: int = 0
     rows_computed: int = 0
     checkpoints_written: int = 0
+    # the most rows one shard's walk held at once (a shard walks period by period: a tax year
+    # of its assets and the reach after it; ShardSummary.rows_held): its memory's instrument
+    rows_held: int = 0
     seconds: float = 0.0
     steps: dict[str, float] = Field(default_factory=dict)  # per-step timings of the stage
     # what the job recomputed: the assets its upload or corrections touched (all: a settings

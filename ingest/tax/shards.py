@@ -10,6 +10,10 @@ the rows that touch them, and the results equal ``engine.compute`` on the whole 
     plan = plan_shards(stats, shard_count=4)               # who owns which asset
     tables = split_history(valued, plan)                   # or: each shard reads its own rows
     results = [compute_shard(t, s, method=..., pooling=...) for t, s in zip(tables, plan.shards)]
+    # or, holding one period's rows at a time (what the tax stage's shard task runs):
+    stream = ShardStream(t, s, method=..., pooling=...)
+    for period in stream.periods(): ...                    # write period.rows' view cells
+    result = stream.result()                               # == compute_shard's (per_tx given per period)
     totals = combine_summaries([r.summary() for r in results])   # small: per (year, asset)
     full = merge_shards(results, method=..., pooling=..., currency=...)  # == engine.compute
 
@@ -44,8 +48,9 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal
 from operator import attrgetter
 
@@ -60,6 +65,10 @@ from ingest.tax.checkpoints import (
     Digest,
     ShardResume,
     make_checkpoints,
+    reach_us,
+)
+from ingest.tax.checkpoints import (
+    period_starts as tax_year_starts,
 )
 from ingest.tax.engine import (
     PreparedHistory,
@@ -71,10 +80,21 @@ from ingest.tax.engine import (
     gc_paused,
     merge,
     sort_findings,
+    summarize,
 )
 from ingest.tax.events import Event, build_events, read_columns, transfer_legs
-from ingest.tax.reconcile import NO_RULES, UserRules, reconcile
-from ingest.tax.records import AssetResult, Finding, TaxResult, TxMetrics, YearSummary
+from ingest.tax.numbers import tax_context
+from ingest.tax.reconcile import NO_RULES, TransferMatch, UserRules, reconcile
+from ingest.tax.records import (
+    AssetResult,
+    DisposalLine,
+    Finding,
+    IncomeRecord,
+    TaxResult,
+    TxMetrics,
+    YearSummary,
+)
+from ingest.tax.years import micros_from_datetime
 
 _TRANSFER_TYPES = (TxType.DEPOSIT.value, TxType.WITHDRAWAL.value)
 
@@ -125,6 +145,9 @@ class ShardSummary:
     disposals: int
     income: int
     findings: int
+    # the most rows the walk held at once (a streamed shard: one period's and its look-ahead;
+    # else every row it read): the instrument of its memory bound
+    rows_held: int = 0
 
 
 @dataclass(slots=True)
@@ -141,6 +164,8 @@ class ShardResult:
     findings: list[Finding]  # reconcile + row findings owned here, sorted
     rows_read: int = 0
     checkpoints: list[AssetCheckpoint] = field(default_factory=list)
+    rows_held: int = 0  # ShardSummary.rows_held (0: not streamed, rows_read held at once)
+    lines_given: int = 0  # Form 8949 lines a streamed shard gave per period, not in ``assets``
 
     @property
     def per_tx(self) -> dict[str, dict[str, TxMetrics]]:
@@ -158,9 +183,10 @@ class ShardResult:
             assets=tuple(r.asset for r in self.assets),
             years_by_asset=dict(sorted(years.items())),
             rows_read=self.rows_read,
-            disposals=sum(len(r.disposals) for r in self.assets),
+            disposals=self.lines_given + sum(len(r.disposals) for r in self.assets),
             income=sum(len(r.income) for r in self.assets),
             findings=len(self.findings) + sum(len(r.findings) for r in self.assets),
+            rows_held=self.rows_held or self.rows_read,
         )
 
 
@@ -295,6 +321,35 @@ def compute_shard(
     before it are ignored, and disposals, income and per-tx metrics are those from it on (years,
     findings and balances are whole). ``period_starts``: where to make checkpoints
     (``ShardResult.checkpoints``; only those after the resume point)."""
+    return _walk_shard(
+        tx,
+        shard,
+        method=method,
+        pooling=pooling,
+        currency=currency,
+        transfer_window_hours=transfer_window_hours,
+        transfer_max_fee_share=transfer_max_fee_share,
+        resume=resume,
+        period_starts=period_starts,
+        rules=rules,
+    )[0]
+
+
+def _walk_shard(
+    tx: pa.Table,
+    shard: Shard,
+    *,
+    method: str,
+    pooling: str,
+    currency: str,
+    transfer_window_hours: float,
+    transfer_max_fee_share: float,
+    resume: ShardResume | None,
+    period_starts: Sequence[int],
+    rules: UserRules,
+) -> tuple[ShardResult, list[TransferMatch]]:
+    """compute_shard, and every transfer match it used (carried ones included, context assets'
+    too): a streamed walk carries the context assets' matches that cross a period's end."""
     accounting = check_options(method, pooling)
     if resume is not None:
         tx = rows_from(tx, resume.start_us)
@@ -365,7 +420,7 @@ def compute_shard(
                     result = by_asset[key] = AssetResult(key, [], [], [], [], {})
                 result.years = dict(sorted({**years, **result.years}.items()))
             results = [by_asset[a] for a in sorted(by_asset)]
-    return ShardResult(
+    shard_result = ShardResult(
         index=shard.index,
         method=method,
         pooling=pooling,
@@ -375,6 +430,291 @@ def compute_shard(
         rows_read=len(columns),
         checkpoints=checkpoints,
     )
+    return shard_result, matches
+
+
+# --- (c') one shard, period by period -------------------------------------------------------
+@dataclass(slots=True)
+class ShardPeriod:
+    """One period of a streamed shard: its rows (valued) and, per transaction, the metrics
+    elements of the shard's assets (``ShardResult.per_tx``'s share of the period): the view
+    cells to write before the next period is read."""
+
+    start_us: int | None  # None: from the shard's first row
+    end_us: int | None  # None: to its last
+    rows: pa.Table
+    per_tx: dict[str, dict[str, TxMetrics]]
+    # the period's Form 8949 lines (keep_lines=False: to write now, the result holds none)
+    disposals: list[DisposalLine] = field(default_factory=list)
+
+
+class ShardStream:
+    """A shard walked period by period, with results equal to ``compute_shard`` on all its rows
+    (tests/test_tax_stream.py). What it holds between periods is the walk state, as a
+    checkpoint at the period's end (ingest.tax.checkpoints: lots, ledgers, transfers in flight
+    and crossing the end, near misses, UK matches carried), resumed at once; what it holds of
+    the rows is one period's and their look-ahead: the rows up to the *reach* after the end
+    decide what happens before it (a transfer's deposit, a UK 30-day acquisition), so each
+    period is walked with them and keeps only what falls before its end.
+
+        stream = ShardStream(rows, shard, method=..., pooling=..., value=...)
+        for period in stream.periods():   # write the period's view cells
+            ...
+        result = stream.result()          # compute_shard's, but per_tx (given per period)
+
+    ``keep_lines``: False gives each period's Form 8949 lines with it (``ShardPeriod.disposals``)
+    instead of keeping them in the result (which then counts them, ``lines_given``).
+    ``value``: values a period's rows (the shell's prices; None: they are valued). ``ends``:
+    where periods may end (default: ``period_starts`` if any, else the method's tax-year
+    starts); ``stream_ends`` keeps those a walk can resume at."""
+
+    def __init__(
+        self,
+        tx: pa.Table,
+        shard: Shard,
+        *,
+        method: str,
+        pooling: str,
+        currency: str = "USD",
+        transfer_window_hours: float = 24,
+        transfer_max_fee_share: float = 0.05,
+        resume: ShardResume | None = None,
+        period_starts: Sequence[int] = (),
+        rules: UserRules = NO_RULES,
+        ends: Sequence[int] | None = None,
+        value: Callable[[pa.Table], pa.Table] | None = None,
+        keep_lines: bool = True,
+    ) -> None:
+        self.accounting = check_options(method, pooling)
+        self.tx = tx if resume is None else rows_from(tx, resume.start_us)
+        self.shard = _with_adopted(self.tx, shard)
+        self.method, self.pooling, self.currency = method, pooling, currency
+        self.window_hours, self.max_fee_share = transfer_window_hours, transfer_max_fee_share
+        self.resume = resume
+        self.requested = sorted(set(period_starts))
+        self.rules = rules
+        self.reach = reach_us(method, transfer_window_hours)
+        self.ends = stream_ends(
+            self._candidates(ends),
+            self.tx,
+            reach=self.reach,
+            after=resume.start_us if resume is not None else None,
+            forced=rules.forced,
+        )
+        self.value = value
+        self.keep_lines = keep_lines
+        self.rows_held = 0  # the most rows one period's walk held (its look-ahead included)
+        self._assets: dict[str, AssetResult] = {}
+        self._findings: list[Finding] = []
+        self._checkpoints: list[AssetCheckpoint] = []
+        self._rows = 0
+        self._lines_given = 0
+        self._years: dict[str, dict[str, YearSummary]] = defaultdict(dict)  # asset -> year ->
+        self._done = False
+
+    def _candidates(self, ends: Sequence[int] | None) -> list[int]:
+        if self.requested:  # a period ends only where a checkpoint is made: each is exact
+            return [e for e in ends if e in set(self.requested)] if ends else self.requested
+        if ends is not None:
+            return sorted(ends)
+        if not self.tx.num_rows:
+            return []
+        stamps = pc.cast(self.tx.column("timestamp"), pa.int64())
+        return tax_year_starts(self.method, pc.min(stamps).as_py(), pc.max(stamps).as_py())
+
+    def periods(self) -> Iterator[ShardPeriod]:
+        stamps = pc.cast(self.tx.column("timestamp"), pa.int64())
+        resume = self.resume
+        low = resume.start_us if resume is not None else None
+        for end in [*self.ends, None]:
+            window = self.tx.filter(
+                _between(stamps, low, None if end is None else end + self.reach)
+            )
+            if self.value is not None:
+                window = self.value(window)
+            starts = [s for s in self.requested if (low is None or s > low) and _before_us(s, end)]
+            result, matches = _walk_shard(
+                window,
+                self.shard,
+                method=self.method,
+                pooling=self.pooling,
+                currency=self.currency,
+                transfer_window_hours=self.window_hours,
+                transfer_max_fee_share=self.max_fee_share,
+                resume=resume,
+                period_starts=starts + ([end] if end is not None else []),
+                rules=self.rules,
+            )
+            self.rows_held = max(self.rows_held, result.rows_read)
+            rows = (
+                window if end is None else window.filter(_between(window["timestamp"], None, end))
+            )
+            lines: list[DisposalLine] = []
+            per_tx = self._keep(result, rows, end, lines)
+            yield ShardPeriod(low, end, rows, per_tx, [] if self.keep_lines else lines)
+            self._rows += rows.num_rows
+            if end is not None:
+                resume = self._carry(result, matches, end)
+            low = end
+        self._done = True
+
+    def _keep(
+        self, result: ShardResult, rows: pa.Table, end: int | None, lines: list[DisposalLine]
+    ) -> dict[str, dict[str, TxMetrics]]:
+        """The period's share of the walk's outputs (what falls before its end; its lines into
+        ``lines``); returns its per-tx metrics elements."""
+        ids = set(rows.column("tx_id").to_pylist())
+        per_tx: dict[str, dict[str, TxMetrics]] = defaultdict(dict)
+        for walked in result.assets:
+            kept = self._assets.get(walked.asset)
+            if kept is None:
+                kept = self._assets[walked.asset] = AssetResult(walked.asset, [], [], [], [], {})
+            disposals = [d for d in walked.disposals if _before(d.sold_at, end)]
+            income = [r for r in walked.income if _before(r.received_at, end)]
+            self._add_years(walked.asset, disposals, income)
+            lines += disposals
+            if self.keep_lines:
+                kept.disposals += disposals
+            else:
+                self._lines_given += len(disposals)
+            kept.income += income
+            kept.findings += [f for f in walked.findings if _before(f.timestamp, end)]
+            kept.balances = walked.balances  # the last period's are the shard's
+            for tx_id, metrics in walked.per_tx.items():
+                if tx_id in ids:
+                    per_tx[tx_id][walked.asset] = metrics
+        self._findings += [f for f in result.findings if _before(f.timestamp, end)]
+        self._checkpoints += [c for c in result.checkpoints if c.start_us in self.requested]
+        return dict(per_tx)
+
+    def _carry(
+        self, result: ShardResult, matches: Sequence[TransferMatch], end: int
+    ) -> ShardResume:
+        """The walk state at ``end``, to resume the next period from: the owned keys'
+        checkpoints there (their years and findings are already kept) and the context assets'
+        transfers crossing it."""
+        carried = {
+            c.key: [
+                AssetCheckpoint(
+                    c.key, c.start_us, c.walk, c.transfers, c.carried, near_misses=c.near_misses
+                )
+            ]
+            for c in result.checkpoints
+            if c.start_us == end
+        }
+        for asset in sorted(self.shard.context - self.shard.assets):
+            crossing = [
+                m for m in matches if m.asset == asset and m.withdrawn_us < end <= m.deposited_us
+            ]
+            if crossing:
+                carried[asset] = [AssetCheckpoint(asset, end, None, crossing)]
+        return ShardResume(end, carried)
+
+    def _add_years(
+        self, asset: str, disposals: list[DisposalLine], income: list[IncomeRecord]
+    ) -> None:
+        """The period's tax-year totals added to the asset's (exact: the engine's context)."""
+        with tax_context():
+            years, _ = summarize(disposals, income, holding_term=self.accounting.holding_term)
+            known = self._years[asset]
+            for year, summary in years.items():
+                known[year] = _sum_summaries(known.get(year), summary)
+
+    def result(self) -> ShardResult:
+        """The whole walk's result (after ``periods`` ran out), its per-tx metrics excepted:
+        they were given with each period."""
+        if not self._done:
+            raise RuntimeError("ShardStream.result() before its periods were walked")
+        for key, kept in self._assets.items():
+            years = dict(sorted(self._years.get(key, {}).items()))
+            stored = self.resume.years(key) if self.resume is not None else {}
+            kept.years = dict(sorted({**stored, **years}.items())) if stored else years
+        return ShardResult(
+            index=self.shard.index,
+            method=self.method,
+            pooling=self.pooling,
+            currency=self.currency,
+            assets=[self._assets[a] for a in sorted(self._assets)],
+            findings=sort_findings(self._findings),
+            rows_read=self._rows,
+            checkpoints=sorted(self._checkpoints, key=attrgetter("key", "start_us")),
+            rows_held=self.rows_held,
+            lines_given=self._lines_given,
+        )
+
+
+def stream_ends(
+    candidates: Iterable[int],
+    tx: pa.Table,
+    *,
+    reach: int,
+    after: int | None = None,
+    forced: frozenset[tuple[str, str]] = frozenset(),
+) -> list[int]:
+    """Where a streamed shard's periods end: the candidates after its first row and after
+    ``after`` (where it resumed), each at least ``reach`` after the one before (a transfer, a
+    near miss or a UK match then crosses one end at most, and the checkpoint there carries
+    it), and none that a transfer the user marked (``forced``: matched whatever the time
+    between its legs) crosses by more than the reach (the walk of the withdrawal's period
+    would not see its deposit)."""
+    if not tx.num_rows:
+        return []
+    first = pc.min(pc.cast(tx.column("timestamp"), pa.int64())).as_py()
+    spans = _forced_spans(tx, forced)
+    out: list[int] = []
+    previous = after
+    for end in sorted(set(candidates)):
+        if end <= first or (previous is not None and end < previous + reach):
+            continue
+        if any(withdrawn < end and deposited >= end + reach for withdrawn, deposited in spans):
+            continue
+        out.append(end)
+        previous = end
+    return out
+
+
+def _forced_spans(tx: pa.Table, forced: frozenset[tuple[str, str]]) -> list[tuple[int, int]]:
+    """(withdrawal time, deposit time) of the marked pairs whose both rows are in ``tx``."""
+    if not forced:
+        return []
+    ids = pa.array(sorted({t for pair in forced for t in pair}), pa.string())
+    rows = tx.filter(pc.is_in(tx.column("tx_id"), value_set=ids))
+    times = dict(
+        zip(
+            rows.column("tx_id").to_pylist(),
+            pc.cast(rows.column("timestamp"), pa.int64()).to_pylist(),
+        )
+    )
+    return [(times[w], times[d]) for w, d in sorted(forced) if w in times and d in times]
+
+
+def _with_adopted(tx: pa.Table, shard: Shard) -> Shard:
+    """Shard 0 with the assets it adopts over all its rows (compute_shard adopts those of the
+    rows it walks: a period's would miss an asset of an earlier one)."""
+    if not shard.catch_all:
+        return shard
+    named = {a for name in ASSET_COLUMNS for a in pc.unique(tx.column(name)).to_pylist()}
+    named.discard(None)
+    return replace(shard, assets=shard.assets | (frozenset(named) - shard.others - shard.context))
+
+
+def _between(stamps: pa.ChunkedArray | pa.Array, low: int | None, high: int | None) -> pa.Array:
+    """low <= stamp < high (None: unbounded) of timestamps or their int64 microseconds."""
+    micros = pc.cast(stamps, pa.int64())
+    keep = pa.array(np.ones(len(micros), dtype=bool))
+    if low is not None:
+        keep = pc.and_(keep, pc.greater_equal(micros, low))
+    if high is not None:
+        keep = pc.and_(keep, pc.less(micros, high))
+    return keep
+
+
+def _before(moment: datetime | None, end: int | None) -> bool:
+    return end is None or (moment is not None and micros_from_datetime(moment) < end)
+
+
+def _before_us(time_us: int, end: int | None) -> bool:
+    return end is None or time_us < end
 
 
 def rows_from(tx: pa.Table, start_us: int) -> pa.Table:

@@ -36,7 +36,7 @@ from ingest.prices.planner import CoverageRecord
 from ingest.prices.pool import fetch_prices
 from ingest.prices.report import PriceFetchReport
 from ingest.tax.checkpoints import AssetCheckpoint, CheckpointMeta
-from ingest.tax.records import BalanceRecord, TxMetrics, YearSummary
+from ingest.tax.records import BalanceRecord, DisposalLine, TxMetrics, YearSummary
 from ingest.tax.shards import Shard, ShardSummary, UserTotals
 
 
@@ -148,16 +148,22 @@ class CassandraViews:
             ],
         )
 
+    def write_lines(
+        self, shard: Shard, assets: Sequence[str], year: str, lines: Sequence[DisposalLine]
+    ) -> None:
+        session = self.sessions()
+        views.delete_disposal_assets(session, self.user_id, year, sorted(assets))
+        views.write_disposals(session, self.user_id, [views.disposal_line_row(x) for x in lines])
+
     def commit(self, commit: ShardCommit) -> int:
         session, user_id, result = self.sessions(), self.user_id, commit.result
         owned = sorted(r.asset for r in result.assets)
-        by_year: dict[str, list[tuple]] = {}
+        by_year: dict[str, list[DisposalLine]] = {}
         for r in result.assets:
             for line in r.disposals:
-                by_year.setdefault(line.tax_year, []).append(views.disposal_line_row(line))
+                by_year.setdefault(line.tax_year, []).append(line)
         for year in sorted(set(commit.years) | set(by_year)):  # a year at a time
-            views.delete_disposal_assets(session, user_id, year, owned)
-            views.write_disposals(session, user_id, by_year.get(year, ()))
+            self.write_lines(commit.shard, owned, year, by_year.get(year, ()))
         findings = result.findings + [f for r in result.assets for f in r.findings]
         views.replace_findings_of_assets(
             session,

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,14 @@ from ingest.tax.records import (
     TaxResult,
     TxMetrics,
 )
-from ingest.tax.shards import Shard, ShardResult, ShardSummary, UserTotals, merge_shards
+from ingest.tax.shards import (
+    Shard,
+    ShardResult,
+    ShardSummary,
+    UserTotals,
+    fold_metrics,
+    merge_shards,
+)
 
 
 @dataclass
@@ -132,21 +140,26 @@ class MemoryViews:
     def commit(self, commit: ShardCommit) -> int:
         result = commit.result
         self.results[commit.shard.index] = result
-        owned = {r.asset for r in result.assets}
+        owned = sorted(r.asset for r in result.assets)
         by_year: dict[str, list[DisposalLine]] = {}
         for r in result.assets:
             for line in r.disposals:
                 by_year.setdefault(line.tax_year, []).append(line)
         for year in set(commit.years) | set(by_year):
-            for asset in owned:
-                self.lines.pop((year, asset), None)
-            for line in by_year.get(year, ()):
-                self.lines.setdefault((year, line.asset), []).append(line)
-        for key in owned | ({""} if commit.shard.catch_all else set()):
+            self.write_lines(commit.shard, owned, year, by_year.get(year, ()))
+        for key in set(owned) | ({""} if commit.shard.catch_all else set()):
             self.findings.pop(key, None)
         for f in result.findings + [f for r in result.assets for f in r.findings]:
             self.findings.setdefault(f.asset or "", []).append(f)
         return 0 if commit.checkpoints is None else self.checkpoints.put(commit.checkpoints)
+
+    def write_lines(
+        self, shard: Shard, assets: Sequence[str], year: str, lines: Sequence[DisposalLine]
+    ) -> None:
+        for asset in assets:
+            self.lines.pop((year, asset), None)
+        for line in lines:
+            self.lines.setdefault((year, line.asset), []).append(line)
 
     def remove(self, rows: pa.Table) -> None:
         for tx in rows.column("tx_id").to_pylist():
@@ -180,7 +193,15 @@ class MemoryViews:
     def tax_result(self, *, method: str, pooling: str, currency: str) -> TaxResult:
         """The whole TaxResult of the shards committed (the engine's own merge)."""
         results = [self.results[i] for i in sorted(self.results)]
-        return merge_shards(results, method=method, pooling=pooling, currency=currency)
+        merged = merge_shards(results, method=method, pooling=pooling, currency=currency)
+        # a shard gives its per-tx metrics and Form 8949 lines with each period, not in its
+        # result: read back from what was written, as the query API reads them
+        merged.per_tx = {tx: fold_metrics(e) for tx, e in self.metrics.items() if e}
+        merged.disposals = sorted(
+            (line for lines in self.lines.values() for line in lines),
+            key=attrgetter("sold_at", "tx_id", "asset", "line_id"),
+        )
+        return merged
 
 
 def memory_ports(

@@ -9,9 +9,10 @@ job, in-memory ones (memory.py) the offline `ledgerflow tax` and tests.
                      once), the points for some assets over a time range (a shard valuing its
                      rows), and the cache's coverage (checkpoint validity)
     CheckpointStore  the stored checkpoints' index, their bodies, and putting new ones
-    ViewSink         a shard writes its view rows in slices, then commits its derived rows (Form
-                     8949 years, findings) and, last, its checkpoints: a checkpoint never runs
-                     ahead of the rows derived from it. The orchestrator then writes the user's
+    ViewSink         a shard writes its view rows in slices and each tax year's Form 8949 lines
+                     as its walk passes the year, then commits what is left (the years it no
+                     longer produces, findings) and, last, its checkpoints: a checkpoint never
+                     runs ahead of the rows derived from it. The orchestrator then writes the user's
                      totals. It also answers what the stage keeps: the years and totals stored.
 
 Adapters travel to Ray tasks as task arguments: they hold how to reach the storage (a session
@@ -31,7 +32,7 @@ import pyarrow as pa
 from ingest.prices.planner import CoverageRecord
 from ingest.prices.report import PriceFetchReport
 from ingest.tax.checkpoints import AssetCheckpoint, CheckpointMeta, Digest
-from ingest.tax.records import BalanceRecord, TxMetrics
+from ingest.tax.records import BalanceRecord, DisposalLine, TxMetrics
 from ingest.tax.shards import Shard, ShardResult, ShardSummary, UserTotals
 
 if TYPE_CHECKING:  # corrected.py wraps a HistorySource (defined here)
@@ -111,9 +112,16 @@ class ViewSink(Protocol):
         shard's metrics elements), the others' elements only (ingest/tax/shards.py)."""
         ...
 
+    def write_lines(
+        self, shard: Shard, assets: Sequence[str], year: str, lines: Sequence[DisposalLine]
+    ) -> None:
+        """One tax year's Form 8949 lines of ``assets`` (a shard's own), replacing those stored:
+        a streamed shard writes a year's as soon as its walk is past the year's end."""
+        ...
+
     def commit(self, commit: ShardCommit) -> int:
-        """The shard's Form 8949 lines and findings, then its checkpoints; returns the
-        checkpoints written."""
+        """The shard's Form 8949 lines (of ``commit.years`` and of its result) and findings,
+        then its checkpoints; returns the checkpoints written."""
         ...
 
     def remove(self, rows: pa.Table) -> None:

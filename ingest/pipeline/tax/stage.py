@@ -10,10 +10,12 @@ adapters (`run_tax`), `ledgerflow tax` in process with in-memory ones (cli.py), 
                                       a correction counts as new rows of the assets it changes,
                                       at the earliest time it changes them
     split  split_task x month groups  each group's rows -> one piece per shard
-    shard  shard_task x dirty shards  from its resume point: value its rows, reconcile, cost
-                                      basis per asset (ingest/tax/shards.py compute_shard); write
-                                      its view rows in slices, then commit its Form 8949 lines,
-                                      findings and, last, its checkpoints (ViewSink)
+    shard  shard_task x dirty shards  from its resume point, a tax year at a time (ingest/tax/
+                                      shards.py ShardStream): value the period's rows, reconcile,
+                                      cost basis per asset from the state the last period left,
+                                      write the period's view rows in slices and the Form 8949
+                                      lines of the tax years it ends; then commit findings and,
+                                      last, its checkpoints (ViewSink)
     totals (here)                     yearly summary and balances from the shards' summaries plus
                                       what the clean shards stored before
 
@@ -68,16 +70,16 @@ from ingest.prices.valuation import price_needs, value_transactions
 from ingest.tax.checkpoints import ShardResume, merge_digests, row_digests
 from ingest.tax.engine import gc_paused
 from ingest.tax.methods import get_method
-from ingest.tax.records import BalanceRecord
+from ingest.tax.records import BalanceRecord, DisposalLine
 from ingest.tax.shards import (
     HistoryStats,
     Shard,
     ShardPlan,
+    ShardStream,
     ShardSummary,
     anchor_mask,
     anchored_in,
     combine_summaries,
-    compute_shard,
     history_stats,
     rows_from,
     shard_mask,
@@ -215,6 +217,7 @@ def compose_tax(ports: TaxPorts, executor: Executor, run: TaxRun) -> TaxStageRes
         shards_resumed=sum(o.resumed_at is not None for o in outcomes),
         rows_computed=sum(o.rows_computed for o in outcomes),
         checkpoints_written=sum(o.checkpoints for o in outcomes),
+        rows_held=max((o.summary.rows_held for o in outcomes), default=0),
         seconds=timer.total,
         steps=timer.steps,
     )
@@ -391,16 +394,18 @@ def load_resume(ports: TaxPorts, shard: Shard, plan: CheckpointPlan | None) -> S
 def compute_and_write_shard(
     ports: TaxPorts, run: TaxRun, shard: Shard, rewrite: Rewrite, rows: pa.Table
 ) -> ShardOutcome:
+    """The shard walked period by period (ingest/tax/shards.py ShardStream): each period's rows
+    are valued, walked from the state the last one left and their view cells written before
+    the next period is taken, so the task holds a period's Python rows, not its history's."""
     options, plan = run.options, rewrite.checkpoints
     # the user's transfer pairs and stated bases, over all the shard's rows (a pair's legs may
-    # lie on both sides of the resume point: the checkpoint carries the match)
+    # lie on both sides of the resume point or of a period's end: the checkpoint carries it)
     rules = ports.history.rules_for(rows, options.currency)
     resume = load_resume(ports, shard, plan)
     if resume is not None:  # nothing before the start is read, valued or walked
         rows = rows_from(rows, resume.start_us)
-    valued = value_rows(ports.prices, rows, options.currency, rewrite.unavailable_assets)
-    result = compute_shard(
-        valued,
+    stream = ShardStream(
+        rows,
         shard,
         method=options.method,
         pooling=options.pooling,
@@ -410,36 +415,53 @@ def compute_and_write_shard(
         resume=resume,
         period_starts=plan.starts if plan else (),
         rules=rules,
+        value=lambda period: value_rows(
+            ports.prices, period, options.currency, rewrite.unavailable_assets
+        ),
+        keep_lines=False,  # written by tax year as the walk passes its end
     )
+    method = get_method(options.method)
+    owned = sorted(stream.shard.assets)
+    open_years: dict[str, list[DisposalLine]] = {}  # their lines, until the walk is past them
+    written_years: set[str] = set()
+    total = int(rewrite_mask(rows, rewrite.cutoffs).sum())
+    run.progress.report(Stage.TAX, shard.index, 0, total)
+    written = 0
+    for period in stream.periods():
+        to_write = period.rows.filter(pa.array(rewrite_mask(period.rows, rewrite.cutoffs)))
+        for offset in range(0, to_write.num_rows, VIEW_WRITE_SLICE):
+            rows_slice = to_write.slice(offset, VIEW_WRITE_SLICE)
+            anchored = anchor_mask(rows_slice, shard) | anchored_in(
+                rows_slice, rewrite.clean_assets
+            )
+            ports.views.write(shard, rows_slice, anchored, period.per_tx)
+            written += rows_slice.num_rows
+            run.progress.report(Stage.TAX, shard.index, written, total)
+        for line in period.disposals:
+            open_years.setdefault(line.tax_year, []).append(line)
+        for year in sorted(open_years):
+            if period.end_us is None or method.year_start_us(int(year[:4]) + 1) <= period.end_us:
+                ports.views.write_lines(shard, owned, year, open_years.pop(year))
+                written_years.add(year)
+    result = stream.result()
     metrics.tax_asset_computed(len(result.assets))
 
-    to_write = valued.filter(pa.array(rewrite_mask(valued, rewrite.cutoffs)))
-    total = to_write.num_rows
-    run.progress.report(Stage.TAX, shard.index, 0, total)
-    per_tx = result.per_tx
-    for offset in range(0, total, VIEW_WRITE_SLICE):
-        rows_slice = to_write.slice(offset, VIEW_WRITE_SLICE)
-        anchored = anchor_mask(rows_slice, shard) | anchored_in(rows_slice, rewrite.clean_assets)
-        ports.views.write(shard, rows_slice, anchored, per_tx)
-        run.progress.report(Stage.TAX, shard.index, min(total, offset + VIEW_WRITE_SLICE), total)
-
-    years = set(rewrite.known_years)
+    years = set(rewrite.known_years) - written_years  # stored before, not produced now
     if resume is not None:  # the Form 8949 years before the start stay as they are
-        method = get_method(options.method)
         years = {y for y in years if method.year_start_us(int(y[:4])) >= resume.start_us}
     checkpoints = None
     if plan is not None:
         checkpoints = CheckpointWrite(
             result.checkpoints, plan.digests, options.fingerprint, plan.usable, plan.written_us
         )
-    written = ports.views.commit(ShardCommit(shard, result, sorted(years), checkpoints))
+    committed = ports.views.commit(ShardCommit(shard, result, sorted(years), checkpoints))
     return ShardOutcome(
         result.summary(),
         [b for r in result.assets for b in r.balances],
-        total,
+        written,
         resumed_at=resume.start_us if resume is not None else None,
-        rows_computed=valued.num_rows,
-        checkpoints=written,
+        rows_computed=rows.num_rows,
+        checkpoints=committed,
     )
 
 
