@@ -17,6 +17,7 @@ import pytest
 from devtools.generate import generate
 from ingest.config import Settings
 from ingest.extract.parse import parse_local_file
+from ingest.load import history_chunks
 from ingest.load.cassandra import execute, get_session
 from ingest.load.history_chunks import (
     history_months,
@@ -126,7 +127,9 @@ def test_migrating_an_old_keyspace_reads_the_same_history_from_chunks(
     assert by_id(read_history(session, user, months)) == by_id(row_read)
 
 
-def test_compacting_piled_up_chunks_keeps_rows_once_and_their_holders(session, tmp_path):
+def test_compacting_piled_up_chunks_keeps_rows_once_and_their_holders(
+    session, tmp_path, monkeypatch
+):
     user = f"piles-{uuid.uuid4().hex[:8]}"
     table = canonical_file(tmp_path, user)
     first, second = uuid.uuid1(), uuid.uuid1()
@@ -158,3 +161,12 @@ def test_compacting_piled_up_chunks_keeps_rows_once_and_their_holders(session, t
     with pytest.raises(LookupError):  # their bodies are gone
         read_chunks(session, user, retired[:1])
     assert compact_history(session, user, max_chunks=4).retired == 0
+
+    # a reader that listed the manifest before the swap and reads the bodies after the delete
+    listings = iter([before_keys])
+
+    def listed_before_the_swap(session, user_id, months=None):
+        return next(listings, None) or published(session, user_id, months)
+
+    monkeypatch.setattr(history_chunks, "published", listed_before_the_swap)
+    assert history_chunks.read_history(session, user, months).to_pylist() == before.to_pylist()

@@ -42,6 +42,8 @@ CHUNK_ROWS = 20_000
 # A chunk's `part`: the store partition's number times this, plus the chunk's piece of that
 # partition's month (pieces of CHUNK_ROWS rows).
 PIECES_PER_PART = 1_000
+# Manifest reads again when a listed chunk's body is gone (a compaction retired it meanwhile).
+RELISTS = 3
 CHUNKS_IN_FLIGHT = 8  # chunk bodies written or read at once per caller (each up to a few MB)
 
 INSERT_CHUNK = (
@@ -172,10 +174,28 @@ def read_chunks(session: Session, user_id: str, keys: Sequence[ChunkKey]) -> lis
     return [decode_chunk(body, fmt) for fmt, body in with_retry(run)]
 
 
+def read_published(
+    session: Session, user_id: str, months: Iterable[int] | None = None
+) -> list[tuple[ChunkKey, pa.Table]]:
+    """The user's published chunks (of `months`; None: all) and their rows, in `published`'s
+    order. A compaction (history_compaction) may retire a listed chunk and delete its body
+    between the manifest read and the body's: the manifest is then read again (it lists the
+    chunk that replaced it, swapped in by one batch), so each row is read once."""
+    wanted = None if months is None else list(months)
+    for _ in range(RELISTS):
+        keys = published(session, user_id, wanted)
+        try:
+            return list(zip(keys, read_chunks(session, user_id, keys)))
+        except LookupError:
+            continue
+    keys = published(session, user_id, wanted)  # still a body missing: no race, it raises
+    return list(zip(keys, read_chunks(session, user_id, keys)))
+
+
 def read_history(session: Session, user_id: str, months: Iterable[int]) -> pa.Table:
     """The user's canonical rows in `months` (CANONICAL_SCHEMA), from published chunks only,
     one row per tx_id, sorted by (timestamp, tx_id)."""
-    return merge_chunks(read_chunks(session, user_id, published(session, user_id, months)))
+    return merge_chunks([table for _key, table in read_published(session, user_id, months)])
 
 
 def upload_holders(
@@ -183,9 +203,8 @@ def upload_holders(
 ) -> dict[str, frozenset[str]]:
     """tx_id -> ids (text) of the uploads whose published chunks (of `months`; None: all) hold
     it."""
-    keys = published(session, user_id, months)
     holders: dict[str, set[str]] = defaultdict(set)
-    for key, table in zip(keys, read_chunks(session, user_id, keys)):
+    for key, table in read_published(session, user_id, months):
         upload = str(key.upload_id)
         for tx in table.column("tx_id").to_pylist():
             holders[tx].add(upload)

@@ -47,6 +47,7 @@ from ingest.extract.parse import (
     partition_legs,
 )
 from ingest.load import jobs
+from ingest.load.history_compaction import compact_history
 from ingest.load.transactions import count_present, store_transactions, user_months
 from ingest.observe import metrics
 from ingest.pipeline.context import JobContext
@@ -311,6 +312,9 @@ def run_ingest(ctx: JobContext, executor: Executor, done: StageResults) -> Stage
     with ThreadPoolExecutor(1, thread_name_prefix="prices") as prices:
         fetch = prices.submit(run_prices, ctx, ingest.price_days)
         ingest.already_present = sum(executor.get(stores))
+        # every store task has published: the months its partitions piled chunks into are
+        # compacted here, the one writer of this user's chunks (while prices still fetch)
+        compact_history(ctx.session(), job.user_id, ctx.settings.history_compact_chunks)
         report = fetch.result()
     return StageResults(ingest=ingest, prices=report)
 
