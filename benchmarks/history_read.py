@@ -4,8 +4,9 @@ The file's canonical rows (parsed in this process with the functions a job uses)
 under one fresh user both ways: as rows of raw_transactions (store_transactions, what the store
 stage did before migration 015) and as history chunks written the way the store stage writes
 them (one write per store partition, each partition published after its write, then the
-compaction the store stage's end runs). Then each history is read whole by its reader, in
-alternating rounds: `read_transactions` (one partition query per month, row by row through the
+compaction the store stage's end runs; here one partition after another in this process, so
+the write figures give a scale, not the store stage's time). Then each history is read whole by
+its reader, in alternating rounds: `read_transactions` (one partition query per month, row by row through the
 driver) and `read_history` (the published chunks, decoded and merged). Both reads must give the
 same rows (compared whole, sorted by tx_id, timestamps at the milliseconds Cassandra keeps).
 """

@@ -3,7 +3,8 @@ uploads in upload_rows, older rows with none) migrated by `apply_migrations` rea
 history from chunks as the row read did, each row held by the same uploads; the conversion
 resumes after a kill between writing and publishing a month and is a no-op run again; a month's
 piled-up chunks compacted read the same rows once with the same holders, the old bodies gone, and
-a reader that listed the old chunks before the swap still reads the history once."""
+a reader that listed the old chunks before the swap still reads the history once; the
+benchmark's history-read step loads a history both ways and reads the same rows back."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from benchmarks import history_read
 from devtools.generate import generate
 from ingest.config import Settings
 from ingest.extract.parse import parse_local_file
@@ -170,3 +172,13 @@ def test_compacting_piled_up_chunks_keeps_rows_once_and_their_holders(
 
     monkeypatch.setattr(history_chunks, "published", listed_before_the_swap)
     assert history_chunks.read_history(session, user, months).to_pylist() == before.to_pylist()
+
+
+def test_the_history_read_bench_loads_a_history_both_ways_and_reads_the_same_rows(
+    session, tmp_path
+):
+    table = canonical_file(tmp_path, "bench-history")
+    figures = history_read.measure(session, table, compact_chunks=2, partitions=4, rounds=1)
+    assert figures["rows"] == table.num_rows  # both reads gave them, equal (else BenchError)
+    assert figures["chunks_written"] > figures["chunks_read"] == figures["months"]
+    assert figures["speedup"] == figures["seconds"] / figures["chunk_seconds"]
