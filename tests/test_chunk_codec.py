@@ -230,3 +230,15 @@ def test_a_part_names_its_partition_and_piece_and_refuses_too_many_pieces() -> N
     assert chunk_part(0, 0) != chunk_part(0, 1) != chunk_part(1, 0)
     with pytest.raises(ValueError, match="at most"):
         chunk_part(0, PIECES_PER_PART)
+
+
+def test_month_pieces_keep_to_the_byte_budget_and_a_larger_row_goes_alone() -> None:
+    rows = pa.concat_tables(
+        [one_row(f"t{i}", minute=i, description="x" * (5000 if i == 3 else 100)) for i in range(8)]
+    )
+    pieces = month_pieces(rows, max_rows=100, max_bytes=2000)
+    assert sum(t.num_rows for _m, _p, t in pieces) == 8
+    assert [p for _m, p, _t in pieces] == list(range(len(pieces)))
+    alone = [t for _m, _p, t in pieces if "t3" in t.column("tx_id").to_pylist()]
+    assert alone[0].num_rows == 1
+    assert all(t.num_rows > 1 for _m, _p, t in pieces if "t3" not in t.column("tx_id").to_pylist())

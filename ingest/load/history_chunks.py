@@ -39,6 +39,9 @@ from ingest.load.transactions import month_keys
 # (half its commit log segment, 16 MB by default), and few enough rows that a month of a
 # 600k-row history is a handful of chunks.
 CHUNK_ROWS = 20_000
+# Arrow bytes per chunk at most (before compression): a row of long text (descriptions up to
+# several MB are accepted) must not make a body the node refuses.
+CHUNK_BYTES = 8 * 1024 * 1024
 # A chunk's `part`: the store partition's number times this, plus the chunk's piece of that
 # partition's month (pieces of CHUNK_ROWS rows).
 PIECES_PER_PART = 1_000
@@ -77,9 +80,25 @@ def chunk_part(partition: int, piece: int) -> int:
     return partition * PIECES_PER_PART + piece
 
 
-def month_pieces(rows: pa.Table, max_rows: int = CHUNK_ROWS) -> list[tuple[int, int, pa.Table]]:
-    """(month, piece, rows) of `rows` cut by month and then into pieces of at most `max_rows`,
-    each sorted by (timestamp, tx_id): the same rows always give the same pieces."""
+def row_bytes(rows: pa.Table) -> np.ndarray:
+    """Each row's bytes in Arrow, roughly: its text (the variable part) plus 8 per other
+    column."""
+    sizes = np.zeros(rows.num_rows, dtype=np.int64)
+    for field in rows.schema:
+        if pa.types.is_string(field.type):
+            lengths = pc.fill_null(pc.binary_length(rows.column(field.name)), 0)
+            sizes += lengths.to_numpy(zero_copy_only=False)
+        else:
+            sizes += 16 if pa.types.is_decimal(field.type) else 8
+    return sizes
+
+
+def month_pieces(
+    rows: pa.Table, max_rows: int = CHUNK_ROWS, max_bytes: int = CHUNK_BYTES
+) -> list[tuple[int, int, pa.Table]]:
+    """(month, piece, rows) of `rows` cut by month and then into pieces of at most `max_rows`
+    rows and `max_bytes` bytes (a larger row goes alone), each sorted by (timestamp, tx_id): the
+    same rows always give the same pieces."""
     if rows.num_rows == 0:
         return []
     months = month_keys(rows.column("timestamp"))
@@ -87,8 +106,14 @@ def month_pieces(rows: pa.Table, max_rows: int = CHUNK_ROWS) -> list[tuple[int, 
     for month in np.unique(months).tolist():
         of_month = rows.filter(pa.array(months == month))
         of_month = of_month.take(pc.sort_indices(of_month, sort_keys=ROW_ORDER))
-        for piece, start in enumerate(range(0, of_month.num_rows, max_rows)):
-            out.append((int(month), piece, of_month.slice(start, max_rows)))
+        ends = np.cumsum(row_bytes(of_month))  # bytes of rows [0, i]
+        start, piece = 0, 0
+        while start < of_month.num_rows:
+            before = ends[start - 1] if start else 0
+            fits = int(np.searchsorted(ends, before + max_bytes, side="right"))
+            stop = min(start + max_rows, max(fits, start + 1))
+            out.append((int(month), piece, of_month.slice(start, stop - start)))
+            start, piece = stop, piece + 1
     return out
 
 

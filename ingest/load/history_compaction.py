@@ -1,5 +1,5 @@
 """Compaction of a user's history chunks: a month whose published chunks pile up gets each
-upload's chunks of that month merged into as few as the row cap allows.
+upload's chunks of that month merged into as few as the row and byte caps allow.
 
 Why they pile up: every store task writes its own chunks per month (a first upload of P
 partitions leaves P chunks in every month it touches), and every later upload adds its own.
@@ -35,7 +35,6 @@ from cassandra.query import BatchStatement, BatchType
 from ingest.load.cassandra import execute_many, prepared, with_retry
 from ingest.load.chunk_codec import merge_chunks
 from ingest.load.history_chunks import (
-    CHUNK_ROWS,
     CHUNKS_IN_FLIGHT,
     INSERT_MANIFEST,
     PIECES_PER_PART,
@@ -94,8 +93,10 @@ def is_compacted(part: int) -> bool:
 
 def compaction_plan(keys: Iterable[ChunkKey], max_chunks: int) -> list[Compaction]:
     """Which chunks to merge: in each month holding more than `max_chunks` published chunks,
-    each upload whose chunks there are more than its rows need (CHUNK_ROWS a chunk). Pure; the
-    same manifest always gives the same plan (and the same new keys). `max_chunks` 0: none."""
+    each upload whose chunks there come from more than one write (store partitions, an earlier
+    compaction and later ones): one write's pieces are already as few as the row and byte caps
+    allow (history_chunks.month_pieces). Pure; the same manifest always gives the same plan
+    (and the same new keys). `max_chunks` 0: none."""
     if max_chunks <= 0:
         return []
     by_month: dict[int, dict[uuid.UUID, list[ChunkKey]]] = defaultdict(lambda: defaultdict(list))
@@ -106,8 +107,7 @@ def compaction_plan(keys: Iterable[ChunkKey], max_chunks: int) -> list[Compactio
         if sum(len(ks) for ks in uploads.values()) <= max_chunks:
             continue
         for upload_id, ks in sorted(uploads.items()):
-            needed = max(1, -(-sum(k.rows for k in ks) // CHUNK_ROWS))
-            if len(ks) <= needed:
+            if len({k.part // PIECES_PER_PART for k in ks}) == 1:
                 continue
             latest = max(generation(k.part) for k in ks)
             plan.append(
