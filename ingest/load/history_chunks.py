@@ -250,11 +250,12 @@ def count_present(
     if not months:
         return 0
     user_id = rows.column("user_id")[0].as_py()
-    own = str(upload_id)
-    held = {
-        tx for tx, uploads in upload_holders(session, user_id, months).items() if uploads - {own}
-    }
-    return sum(tx in held for tx in rows.column("tx_id").to_pylist())
+    others = [k for k in published(session, user_id, months) if k.upload_id != upload_id]
+    held = [c for t in read_chunks(session, user_id, others) for c in t.column("tx_id").chunks]
+    if not held:
+        return 0
+    found = pc.is_in(rows.column("tx_id"), value_set=pa.concat_arrays(held))
+    return int(pc.sum(found).as_py() or 0)
 
 
 def count_history(session: Session, user_id: str) -> int:
