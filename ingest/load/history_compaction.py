@@ -17,7 +17,9 @@ single-partition batch is applied whole and isolated: a reader of the manifest s
 chunks or the new one, never both or neither), then the old bodies are deleted. A reader that
 read the manifest before the swap and finds an old body gone reads the manifest again
 (history_chunks.read_history). Keys are deterministic (the next generation after the ones
-published), so a compaction killed before its swap is redone over the same keys.
+published), so a compaction killed before its swap is redone over the same keys; one killed
+after its swap and before the delete leaves the old bodies unlisted (bytes no reader asks for,
+not rows seen twice).
 """
 
 from __future__ import annotations
