@@ -208,7 +208,7 @@ class Harness:
 
         for key, name, measure in (
             ("tombstones", "tombstones per live view row (traced read)", self.run_view_tombstones),
-            ("history-read", "raw history read (today's row read)", self.run_history_read),
+            ("history-read", "whole history read: rows vs chunks", self.run_history_read),
         ):
             if not self.wanted(key):
                 continue
@@ -556,34 +556,29 @@ class Harness:
         }
 
     def run_history_read(self, run: dict) -> dict:
-        """Seconds to read a user's whole raw_transactions history the way the tax stage's
-        read path does today (ingest.load.transactions.read_transactions, row by row): the
-        baseline the columnar history of issue 24 is measured against."""
+        """The largest file's history loaded both ways (raw_transactions rows, published
+        chunks as the store stage writes and compacts them) and read whole by each reader in
+        the same run: today's row read (read_transactions) vs the chunk read (read_history);
+        benchmarks/history_read.py."""
+        from benchmarks import history_read
+        from ingest.extract.parse import parse_local_file
         from ingest.load.cassandra import get_session
-        from ingest.load.transactions import read_transactions, user_months
 
-        session = get_session(get_settings())
-        months = user_months(session, run["user"])
-        self.sampler.set_tag("history-read")
-        started = time.perf_counter()
-        table = read_transactions(session, run["user"], months)
-        seconds = time.perf_counter() - started
-        self.sampler.set_tag("idle")
-        if table.num_rows != run.get("accepted"):
+        settings = get_settings()
+        session = get_session(settings)
+        rows = parse_local_file(self.files[run["size"]], user_id="bench-history").table
+        if rows.num_rows != run.get("accepted"):
             raise BenchError(
-                f"read {table.num_rows:,} rows of {run['user']}'s history, the job accepted "
+                f"the file parsed here gave {rows.num_rows:,} rows, its job accepted "
                 f"{run.get('accepted')}"
             )
-        return {
-            "user": run["user"],
-            "rows": table.num_rows,
-            "months": len(months),
-            "seconds": seconds,
-            "rows_per_s": table.num_rows / seconds if seconds > 0 else None,
-            "read_path": "ingest.load.transactions.read_transactions(session, user, "
-            "user_months(...)) in the benchmark process, one partition query per month, "
-            "16 in flight",
-        }
+        self.sampler.set_tag("history-read")
+        try:
+            return history_read.measure(
+                session, rows, compact_chunks=settings.history_compact_chunks
+            )
+        finally:
+            self.sampler.set_tag("idle")
 
     def run_concurrent_users(self, single: dict) -> dict:
         """`concurrent_users` users each upload the `single` run's file at the same moment

@@ -38,6 +38,15 @@ class Settings(BaseSettings):
     )
     consistency: str = Field("LOCAL_QUORUM", description="Consistency level of reads and writes.")
     write_concurrency: int = Field(64, ge=1, description="In-flight write requests per process.")
+    history_compact_chunks: int = Field(
+        8,
+        ge=0,
+        description="A month of a user's raw history holding more published chunks than this is "
+        "compacted at the end of the store stage: each upload's chunks of the month merged into "
+        "one (or as few as its rows need), so a read visits fewer chunks; every row keeps the "
+        "uploads holding it. A first upload leaves one chunk per store partition in each month. "
+        "0: never compacted.",
+    )
     cassandra_retry_budget: float = Field(
         180.0,
         ge=0,

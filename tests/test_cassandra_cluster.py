@@ -21,7 +21,7 @@ from devtools.generate import generate
 from ingest.config import PROJECT_ROOT
 from ingest.extract.parse import parse_local_file
 from ingest.load import jobs
-from ingest.load.cassandra import execute
+from tests.test_pipeline import published_tx_ids
 
 pytestmark = [pytest.mark.slow, pytest.mark.cassandra, pytest.mark.ray, pytest.mark.pricesim]
 
@@ -74,27 +74,8 @@ def wait_for(predicate, timeout: float = 300.0, step: float = 0.5):
 
 
 def count_at(session, user: str, consistency: str) -> tuple[int, int]:
-    """(raw_transactions rows, distinct tx ids) of the user, read at `consistency`."""
-    months = {
-        r["month"]
-        for r in execute(
-            session,
-            "SELECT month FROM user_months WHERE user_id = ?",
-            (user,),
-            consistency=consistency,
-        )
-    }
-    ids: list = []
-    for m in months:
-        ids += [
-            r["tx_id"]
-            for r in execute(
-                session,
-                "SELECT tx_id FROM raw_transactions WHERE user_id = ? AND month = ?",
-                (user, m),
-                consistency=consistency,
-            )
-        ]
+    """(rows of the user's published history chunks, distinct tx ids), read at `consistency`."""
+    ids = published_tx_ids(session, user, consistency=consistency)
     return len(ids), len(set(ids))
 
 

@@ -1,6 +1,6 @@
 """Corrections in the real Cassandra node (migration 012): recorded in order with who and when,
 read back exactly, undone by a recorded Undo, listed newest first for the audit; which uploads
-hold a row, as deleting an upload needs it."""
+hold a row (their published history chunks), as deleting an upload needs it."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 
+import pyarrow as pa
 import pytest
 
 from ingest.corrections import store
@@ -22,7 +23,9 @@ from ingest.corrections.kinds import (
     record,
 )
 from ingest.corrections.overlay import active
+from ingest.load import history_chunks
 from ingest.load.cassandra import execute
+from ingest.normalize.canonical import CANONICAL_SCHEMA
 
 pytestmark = pytest.mark.cassandra
 AT = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)  # Cassandra keeps milliseconds
@@ -89,13 +92,53 @@ def test_a_stored_body_that_does_not_decode_is_reported_naming_the_correction(se
 
 
 def test_a_row_two_uploads_stored_lists_both(session):
+    """Which uploads hold a row comes from their published history chunks; a retried store
+    task (the same chunks again) changes nothing, and an unpublished chunk holds nothing."""
     user = f"corr-{uuid.uuid4().hex[:8]}"
-    first, second = uuid.uuid4(), uuid.uuid4()
-    assert store.record_upload_rows(session, user, first, ["t1", "t2"]) == 2
-    store.record_upload_rows(session, user, second, ["t2", "t3"])
-    store.record_upload_rows(session, user, second, ["t2"])  # a retried task: same rows
+    first, second, unpublished = uuid.uuid1(), uuid.uuid1(), uuid.uuid1()
+    store_upload(session, user, first, ["t1", "t2"])
+    store_upload(session, user, second, ["t2", "t3"])
+    store_upload(session, user, second, ["t2", "t3"])  # a retried task: the same chunks
+    history_chunks.write_chunks(session, user, unpublished, 0, history_of(user, ["t1", "t4"]))
     assert store.uploads_of(session, user, [first, second]) == {
         "t1": frozenset({str(first)}),
         "t2": frozenset({str(first), str(second)}),
         "t3": frozenset({str(second)}),
     }
+    assert store.uploads_of(session, user, [first]) == {
+        "t1": frozenset({str(first)}),
+        "t2": frozenset({str(first)}),
+    }
+    delete_first = record(user, DeleteUpload(str(first)), by="a")
+    assert store.deleted_upload_holders(session, user, [delete_first]) == {
+        "t1": frozenset({str(first)}),
+        "t2": frozenset({str(first), str(second)}),
+    }
+    assert store.deleted_upload_holders(session, user, []) == {}
+
+
+def history_of(user: str, tx_ids: list[str]) -> pa.Table:
+    return pa.Table.from_pylist(
+        [
+            {
+                "tx_id": tx,
+                "user_id": user,
+                "wallet": "w",
+                "timestamp": AT,
+                "type": "deposit",
+                "received_asset": "BTC",
+                "received_amount": Decimal("1"),
+                "source": "koinly",
+                "source_file": "a.csv",
+                "source_line": n + 2,
+            }
+            for n, tx in enumerate(tx_ids)
+        ],
+        schema=CANONICAL_SCHEMA,
+    )
+
+
+def store_upload(session, user: str, upload_id: uuid.UUID, tx_ids: list[str]) -> None:
+    """What the store stage does with an upload's rows: its chunks, written then published."""
+    keys = history_chunks.write_chunks(session, user, upload_id, 0, history_of(user, tx_ids))
+    history_chunks.publish(session, user, keys)

@@ -17,7 +17,9 @@ from ingest.config import get_settings
 from ingest.extract import storage
 from ingest.load import jobs
 from ingest.load.cassandra import execute
-from ingest.load.transactions import count_transactions, user_months
+from ingest.load.chunk_codec import decode_chunk
+from ingest.load.history_chunks import count_history, history_months, read_history
+from ingest.load.transactions import user_months
 from ingest.normalize.canonical import SIDE_COLUMNS
 from ingest.pipeline.runner import submit_job
 from ingest.vocabulary import FINISHED
@@ -68,8 +70,40 @@ def view_count(session, user: str) -> int:
     return total
 
 
+def history_rows(session, user: str) -> list[dict]:
+    """The user's history as the tax stage reads it (published chunks, each id once): tx_id and
+    the amounts."""
+    table = read_history(session, user, history_months(session, user))
+    return table.select(["tx_id", *SIDE_COLUMNS]).to_pylist()
+
+
+def published_tx_ids(
+    session, user: str, upload_id: uuid.UUID | None = None, consistency: str | None = None
+) -> list[str]:
+    """Every tx_id of every published chunk of `user` (of one upload when given), read at
+    `consistency`, not merged: a row stored twice (by one upload) is listed twice."""
+    ids: list[str] = []
+    for key in execute(
+        session,
+        "SELECT month, upload_id, part FROM history_manifest WHERE user_id = ?",
+        (user,),
+        consistency=consistency,
+    ):
+        if upload_id is not None and key["upload_id"] != upload_id:
+            continue
+        body = execute(
+            session,
+            "SELECT format, body FROM history_chunks "
+            "WHERE user_id = ? AND month = ? AND upload_id = ? AND part = ?",
+            (user, key["month"], key["upload_id"], key["part"]),
+            consistency=consistency,
+        ).one()
+        ids += decode_chunk(body["body"], body["format"]).column("tx_id").to_pylist()
+    return ids
+
+
 def stored_rows(session, user: str, table: str) -> list[dict]:
-    """Every row of `user` in raw_transactions or transactions_view (tx_id and the amounts)."""
+    """Every row of `user` in transactions_view (tx_id and the amounts)."""
     rows: list[dict] = []
     for month in sorted(user_months(session, user)):
         rows += execute(
@@ -101,19 +135,19 @@ def assert_landed_as_generated(
     transactions: int | None = None,
 ) -> set[str]:
     """The generator is the oracle: as many transactions as it made (`transactions` when the
-    user has more files than `stats` describes), each id once in raw_transactions and the same
-    ids in transactions_view, and per asset the quantities add up to the generator's final
+    user has more files than `stats` describes), each id once in the history (and once in the
+    job's own published chunks: each of its rows stored once) and the same ids in
+    transactions_view, and per asset the quantities add up to the generator's final
     holdings of `wallets` (all when None). Returns the ids."""
     expected = (
         sum(stats.by_type.values()) - stats.peer_rows if transactions is None else transactions
     )
     assert job.status == "succeeded", job.error
-    raw, view = (
-        stored_rows(session, user, "raw_transactions"),
-        stored_rows(session, user, "transactions_view"),
-    )
+    raw, view = history_rows(session, user), stored_rows(session, user, "transactions_view")
     raw_ids, view_ids = [r["tx_id"] for r in raw], [r["tx_id"] for r in view]
     assert len(raw_ids) == len(set(raw_ids)) == expected, (len(raw_ids), expected)
+    own = published_tx_ids(session, user, job.job_id)
+    assert len(own) == len(set(own)) == job.accepted, (len(own), job.accepted)
     assert len(view_ids) == len(set(view_ids)) and set(view_ids) == set(raw_ids)
     holdings = stats.net_units(wallets)
     assert net_units(raw, stats.assets) == holdings
@@ -206,7 +240,7 @@ def test_broken_rows_are_rejected_with_lines_and_the_rest_stored(ray_local, sess
     rows, _ = jobs.list_rejected(session, job.job_id, 100)
     assert [r["line"] for r in rows] == sorted(broken)
     assert all(r["reason"] for r in rows)
-    assert count_transactions(session, user) == 997
+    assert count_history(session, user) == 997
     ingest = job.summary["ingest"]
     assert sum(ingest["rejected_reasons"].values()) == 3
     assert ingest["rows"] - ingest["rejected"] - ingest["skipped"] >= ingest["accepted"]
@@ -247,7 +281,7 @@ def test_a_line_over_16_mib_is_rejected_alone_with_its_head_and_length(
     assert row["line"] == 100 and len(row["raw"]) < 5000 and row["raw"].startswith("not-a-date,")
     length = re.search(r"\[([\d,]+) characters in all", row["raw"])
     assert length and int(length.group(1).replace(",", "")) >= 17 * 1024 * 1024, row["raw"][-200:]
-    assert count_transactions(session, user) == 199
+    assert count_history(session, user) == 199
 
 
 def test_not_a_csv_fails_the_job_with_one_clear_message(ray_local, session, tmp_path):

@@ -193,21 +193,28 @@ START_RAY = """
 """
 
 
+def recorded_job(session, user: str, path: Path) -> uuid.UUID:
+    """An upload job recorded as the upload deployment records one (its file in storage), for
+    a driver's own Ray to run."""
+    import shutil
+
+    from ingest.extract import storage
+
+    job_id = uuid.uuid1()
+    uri = storage.upload_uri(get_settings().uploads_uri, user, str(job_id), path.name)
+    with open(path, "rb") as src, storage.open_output(uri) as dst:
+        shutil.copyfileobj(src, dst)
+    jobs.create_job(session, user_id=user, file_uri=uri, file_name=path.name, job_id=job_id)
+    return job_id
+
+
 def test_job_interrupted_by_stopping_ray_resumes_after_restart(
     unwatched_keyspace, big_file, ray_local
 ):
     session = get_session(get_settings(), unwatched_keyspace)
     user = f"resume-{uuid.uuid4().hex[:8]}"
     # The job is recorded as the upload deployment would, but run by separate Ray clusters.
-    import shutil
-
-    from ingest.extract import storage
-
-    job_id = uuid.uuid1()
-    uri = storage.upload_uri(get_settings().uploads_uri, user, str(job_id), big_file.name)
-    with open(big_file, "rb") as src, storage.open_output(uri) as dst:
-        shutil.copyfileobj(src, dst)
-    jobs.create_job(session, user_id=user, file_uri=uri, file_name=big_file.name, job_id=job_id)
+    job_id = recorded_job(session, user, big_file)
     os.environ["JOB_ID"] = str(job_id)
     try:
         first = run_driver(
@@ -255,3 +262,70 @@ def test_job_interrupted_by_stopping_ray_resumes_after_restart(
     # Resumed from the last completed stage: parse and store did not run again.
     assert second["timings"]["store"] == first["timings"]["store"]
     assert_exactly_landed(session, user, big_file, jobs.get_job(session, job_id))
+
+
+KILL_BEFORE_PUBLISH = """
+    import psutil, signal
+    from ingest.load.cassandra import execute
+    from ingest.load.history_chunks import history_months, published, read_history
+    from ingest.load.transactions import user_months
+    from ingest.pipeline.runner import submit_job
+    from ingest.pipeline.test_hooks import HOOKS_NAME, STORE_PUBLISH, StageHolds
+    user = os.environ["USER_ID"]
+    holds = StageHolds.options(name=HOOKS_NAME, namespace="ledgerflow").remote()
+    ray.get(holds.hold.remote(user, STORE_PUBLISH))
+    submit_job(job_id)
+    deadline = time.monotonic() + 240
+    while not ray.get(holds.arrivals.remote(user, STORE_PUBLISH)):
+        assert time.monotonic() < deadline, "no store task came to publishing its chunks"
+        time.sleep(0.1)
+    # A store task has written its chunks and waits to publish them.
+    written = sum(
+        r["rows"]
+        for month in user_months(session, user)
+        for r in execute(session, "SELECT rows FROM history_chunks WHERE user_id = ? AND month = ?",
+                         (user, month))
+    )
+    seen = {"chunks": len(published(session, user)),
+            "rows": read_history(session, user, history_months(session, user)).num_rows}
+    killed = None
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        if " ".join(proc.info["cmdline"] or []).startswith(f"ray::store:{job_id}"):
+            killed = proc.info["pid"]
+            os.kill(killed, signal.SIGKILL)
+            break
+    # Ray retries the killed task: it rewrites the same chunks and, released, publishes them.
+    ray.get(holds.release.remote(user, STORE_PUBLISH))
+    deadline = time.monotonic() + 300
+    while jobs.get_job(session, job_id).status not in ("succeeded", "failed"):
+        assert time.monotonic() < deadline, "the job did not finish"
+        time.sleep(0.3)
+    print(json.dumps({"written_rows": written, "visible": seen, "killed": killed,
+                      "status": jobs.get_job(session, job_id).status}))
+    ray.shutdown()
+"""
+
+
+def test_store_task_killed_between_writing_and_publishing_its_chunks_leaves_nothing_half_visible(
+    unwatched_keyspace, big_file, ray_local, monkeypatch
+):
+    """A store task is held after writing its chunks and before publishing them (the test hook
+    in the store stage); then its worker is SIGKILLed. While held, the written rows are in
+    history_chunks and nothing reads them (no published chunk, an empty history); Ray retries
+    the task, which rewrites the same chunks and publishes them; the job ends with exactly the
+    generator's rows, each stored once, none counted as already present. Its own Ray (in a
+    fresh process) runs with LEDGERFLOW_TEST_HOOKS on; the job is in a keyspace of its own."""
+    session = get_session(get_settings(), unwatched_keyspace)
+    user = f"publish-{uuid.uuid4().hex[:8]}"
+    job_id = recorded_job(session, user, big_file)
+    monkeypatch.setenv("JOB_ID", str(job_id))
+    monkeypatch.setenv("USER_ID", user)
+    monkeypatch.setenv("LEDGERFLOW_TEST_HOOKS", "1")
+    facts = run_driver(START_RAY + KILL_BEFORE_PUBLISH, timeout=600, keyspace=unwatched_keyspace)
+    assert facts["written_rows"] > 0, facts
+    assert facts["visible"] == {"chunks": 0, "rows": 0}, facts
+    assert facts["killed"], "no store task was seen running"
+    assert facts["status"] == "succeeded", facts
+    job = jobs.get_job(session, job_id)
+    assert job.summary["ingest"]["already_present"] == 0
+    assert_exactly_landed(session, user, big_file, job)

@@ -17,10 +17,10 @@ import pytest
 from devtools.generate import generate
 from ingest.config import PROJECT_ROOT, get_settings
 from ingest.extract.parse import parse_local_file
-from ingest.load.cassandra import execute, get_session
+from ingest.load.cassandra import get_session
 from ingest.pipeline.watchdog import RESUMED_NOTE
 from tests.plugins.pricesim import free_port
-from tests.test_pipeline import view_count
+from tests.test_pipeline import published_tx_ids, view_count
 
 pytestmark = [pytest.mark.slow, pytest.mark.cassandra, pytest.mark.ray, pytest.mark.pricesim]
 
@@ -64,28 +64,11 @@ def run_scenario(
     return json.loads(stdout.strip().splitlines()[-1])
 
 
-def tx_ids(session, user: str) -> list:
-    ids = []
-    for m in {
-        r["month"]
-        for r in execute(session, "SELECT month FROM user_months WHERE user_id = ?", (user,))
-    }:
-        ids += [
-            r["tx_id"]
-            for r in execute(
-                session,
-                "SELECT tx_id FROM raw_transactions WHERE user_id = ? AND month = ?",
-                (user, m),
-            )
-        ]
-    return ids
-
-
 def assert_exact(session, user, path, facts):
     expected = parse_local_file(path, user_id=user).table.num_rows
     assert facts["status"] == "succeeded", facts
     assert facts["accepted"] == expected
-    ids = tx_ids(session, user)
+    ids = published_tx_ids(session, user)
     assert len(ids) == len(set(ids)) == expected  # nothing lost, nothing doubled
     assert view_count(session, user) == expected
 

@@ -312,7 +312,7 @@ def test_token_cli_prints_a_working_token_last(serve_app, fresh_user):
 def test_the_same_file_with_other_options_is_409_naming_the_earlier_job(
     serve_app, api_client_for, fresh_user, session
 ):
-    from ingest.load.transactions import count_transactions
+    from ingest.load.history_chunks import count_history
     from tests.test_job_handoff import wait_status
 
     user = fresh_user("dup")
@@ -345,7 +345,7 @@ def test_the_same_file_with_other_options_is_409_naming_the_earlier_job(
     assert again.status_code == 202, again.text
     for job_id in (first_id, again.json()["job_id"]):
         assert wait_status(session, uuid.UUID(job_id)).status == "succeeded"
-    assert count_transactions(session, user) == 5
+    assert count_history(session, user) == 5
     assert len(user_jobs_page(session, user, 100, None).rows) == 2
     # Another user's identical file is their own upload.
     other_user = api_client_for(fresh_user("dup-other"))

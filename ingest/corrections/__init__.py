@@ -11,7 +11,8 @@ Built here:
   changed nothing); `touched_from(...)` -> earliest timestamp per asset a set of corrections
   changes. Pure: no Ray, no Cassandra.
 - `store`: the `corrections` table (migration 012): record, list in order, undo, audit listing;
-  and which uploads hold each stored row (`upload_rows`), which deleting an upload needs.
+  and which uploads hold each stored row (read from the history chunks, each of one upload),
+  which deleting an upload needs.
 
 What the wiring step (on the ports of issue 20) must do:
 - history source: read the user's corrections (`store.list_corrections`) and the upload
@@ -20,8 +21,8 @@ What the wiring step (on the ports of issue 20) must do:
   engine: reconcile matches the forced pairs first and outside its window/fee/hash tests, never
   matches a forbidden pair, and an unmatched deposit with a stated basis in the reporting
   currency is acquired at that basis (another currency: a finding, basis unknown);
-- store stage: call `store.record_upload_rows(session, user, job_id, tx_ids)` for every stored
-  chunk, so a row uploaded twice lists both uploads (raw_transactions.job_id keeps only one);
+- store stage: write each upload's rows as its own history chunks
+  (ingest/load/history_chunks.py), so a row uploaded twice is held by both uploads;
 - incremental planner: a correction job's cutoffs are `touched_from(history, corrections,
   new_ids)` (treated like new rows at those times), and the checkpoint digests must cover the
   corrected rows and the pairs/bases naming them, so a stale checkpoint is not reused;

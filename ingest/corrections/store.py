@@ -1,15 +1,14 @@
 """A user's corrections in Cassandra (table `corrections`, migration 012): record, list in
 recorded order, undo (itself a recorded correction), the audit list; and which uploads hold each
-stored row (`upload_rows`), which deleting an upload needs."""
+stored row (from the history chunks, ingest/load/history_chunks.py), which deleting an upload
+needs."""
 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timezone
-from typing import Any
 
 from cassandra.cluster import Session
 
@@ -26,9 +25,8 @@ from ingest.corrections.kinds import (
     record,
 )
 from ingest.corrections.overlay import cancelled
-from ingest.load import jobs
-from ingest.load.cassandra import execute, execute_batches
-from ingest.vocabulary import JobKind
+from ingest.load import history_chunks
+from ingest.load.cassandra import execute
 
 INSERT = (
     "INSERT INTO corrections (user_id, correction_id, kind, version, body, recorded_by, "
@@ -38,9 +36,6 @@ SELECT = (
     "SELECT correction_id, kind, version, body, recorded_by, recorded_at FROM corrections "
     "WHERE user_id = ?"
 )
-INSERT_UPLOAD_ROW = "INSERT INTO upload_rows (user_id, job_id, tx_id) VALUES (?, ?, ?)"
-SELECT_UPLOAD_ROWS = "SELECT tx_id FROM upload_rows WHERE user_id = ? AND job_id = ?"
-SELECT_USER_JOB_IDS = "SELECT job_id FROM jobs_by_user WHERE user_id = ?"
 
 
 def put(session: Session, correction: Correction) -> None:
@@ -110,33 +105,17 @@ def audit(session: Session, user_id: str) -> list[AuditEntry]:
     return [AuditEntry(c, c.correction_id not in gone) for c in reversed(recorded)]
 
 
-def record_upload_rows(
-    session: Session, user_id: str, job_id: uuid.UUID, tx_ids: Iterable[str]
-) -> int:
-    """Note that upload `job_id` holds these rows (idempotent: a retried task writes the same)."""
-    rows: list[Sequence[Any]] = [(user_id, job_id, tx) for tx in tx_ids]
-    return execute_batches(session, INSERT_UPLOAD_ROW, {job_id: rows}) if rows else 0
-
-
 def uploads_of(
     session: Session, user_id: str, job_ids: Iterable[uuid.UUID]
 ) -> dict[str, frozenset[str]]:
-    """tx_id -> ids (text) of the given uploads that hold it: `apply_corrections`' uploads_of."""
-    holders: dict[str, set[str]] = defaultdict(set)
-    for job_id in job_ids:
-        for row in execute(session, SELECT_UPLOAD_ROWS, (user_id, job_id), fetch_size=5000):
-            holders[row["tx_id"]].add(str(job_id))
-    return {tx: frozenset(jobs) for tx, jobs in holders.items()}
-
-
-def upload_ids(session: Session, user_id: str) -> list[uuid.UUID]:
-    """The user's upload jobs, newest first (any status: a failed upload's stored rows stay)."""
-    ids = [r["job_id"] for r in execute(session, SELECT_USER_JOB_IDS, (user_id,), fetch_size=1000)]
-    return [
-        job_id
-        for job_id in ids
-        if (job := jobs.get_job(session, job_id)) is not None and job.kind == JobKind.UPLOAD
-    ]
+    """tx_id -> ids (text) of the given uploads that hold it: `apply_corrections`' uploads_of.
+    From the published history chunks (a chunk holds one upload's rows)."""
+    wanted = {str(j) for j in job_ids}
+    return {
+        tx: held
+        for tx, uploads in history_chunks.upload_holders(session, user_id).items()
+        if (held := uploads & wanted)
+    }
 
 
 def deleted_upload_holders(
@@ -149,15 +128,14 @@ def deleted_upload_holders(
     the delete to the one without), and without its rows' holders the delete took nothing out
     there, so the undo changed nothing and its rows' view rows were never written again."""
     deleted = {
-        uuid.UUID(c.change.upload_id) for c in corrections if isinstance(c.change, DeleteUpload)
+        str(uuid.UUID(c.change.upload_id))
+        for c in corrections
+        if isinstance(c.change, DeleteUpload)
     }
     if not deleted:
         return {}
-    holders = uploads_of(session, user_id, sorted(deleted))
-    others = [j for j in upload_ids(session, user_id) if j not in deleted]
-    for job_id in others:
-        for row in execute(session, SELECT_UPLOAD_ROWS, (user_id, job_id), fetch_size=5000):
-            found = holders.get(row["tx_id"])
-            if found is not None:
-                holders[row["tx_id"]] = found | {str(job_id)}
-    return holders
+    return {
+        tx: uploads
+        for tx, uploads in history_chunks.upload_holders(session, user_id).items()
+        if uploads & deleted
+    }

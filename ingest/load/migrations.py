@@ -17,6 +17,7 @@ from cassandra.cluster import Session
 
 from ingest.config import Settings
 from ingest.load.cassandra import connect_with_retry, prepared
+from ingest.load.history_conversion import convert_raw_history
 from ingest.load.views import backfill_view_assets
 
 _KEYSPACE_RE = re.compile(
@@ -25,7 +26,10 @@ _KEYSPACE_RE = re.compile(
 
 
 # version -> what fills the rows stored before it (idempotent: a re-run after a crash is safe)
-BACKFILLS: dict[int, Callable[[Session], object]] = {14: backfill_view_assets}
+BACKFILLS: dict[int, Callable[[Session], object]] = {
+    14: backfill_view_assets,
+    15: convert_raw_history,  # raw_transactions + upload_rows -> published history chunks
+}
 
 
 def migration_files() -> list[tuple[int, str, str]]:

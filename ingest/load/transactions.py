@@ -1,15 +1,19 @@
-"""Canonical transactions in Cassandra: the store stage's writes and the tax stage's reads.
+"""Canonical transactions as rows in Cassandra (raw_transactions), the layout before schema
+version 15, and the months a user has (user_months).
 
-Rows go in as UNLOGGED batches that share one (user_id, month) partition; writes are upserts keyed
-by the stable tx_id, which is what makes re-uploads and retried tasks idempotent.
+Since version 15 the store stage writes history chunks (ingest/load/history_chunks.py) and the tax
+stage reads them; raw_transactions is read only to convert a keyspace stored before
+(`read_transactions`) and by the history-read benchmark as its baseline. `store_transactions`
+writes that layout, for seeding such a keyspace. Rows go in as UNLOGGED batches that share one
+(user_id, month) partition; writes are upserts keyed by the stable tx_id.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable, Sequence
+from datetime import timezone
 from typing import Any
 
 import numpy as np
@@ -51,7 +55,8 @@ def _columns_as_python(table: pa.Table, names: Iterable[str]) -> list[list[Any]]
 def store_transactions(
     session: Session, table: pa.Table, job_id: uuid.UUID, *, batch_rows: int | None = None
 ) -> int:
-    """Upsert canonical rows; also record (user, month, asset) in user_months. Returns rows."""
+    """Upsert canonical rows into raw_transactions (the layout before version 15: no stage
+    writes it since); also record (user, month, asset) in user_months. Returns rows."""
     if table.num_rows == 0:
         return 0
     months = month_keys(table.column("timestamp")).tolist()
@@ -63,44 +68,6 @@ def store_transactions(
     written = execute_batches(session, INSERT_RAW, by_partition, max_rows=batch_rows)
     record_user_months(session, table, months)
     return written
-
-
-def count_present(
-    session: Session, table: pa.Table, job_id: uuid.UUID, stored_months: Collection[int]
-) -> int:
-    """Rows of `table` already stored by another job (a file uploaded again adds nothing): the
-    stored ids of each (user, month) partition in the table's time range, read before the write.
-    Rows this job stored itself (a retried store task) count as new. Only months in
-    `stored_months` (the user's months when the store began) are read: no other job's rows can
-    be in the others, and reading them would read back this job's own writes (on a first upload
-    of 600k rows that doubled the store stage)."""
-    if table.num_rows == 0 or not stored_months:
-        return 0
-    months = month_keys(table.column("timestamp")).tolist()
-    users = table.column("user_id").to_pylist()
-    stamps = table.column("timestamp").to_pylist()
-    ids = table.column("tx_id").to_pylist()
-    wanted: dict[tuple[str, int], tuple[set[str], list[datetime]]] = {}
-    for user, month, ts, tx_id in zip(users, months, stamps, ids):
-        if month not in stored_months:
-            continue
-        keys, times = wanted.setdefault((user, month), (set(), []))
-        keys.add(tx_id)
-        times.append(ts)
-    present = 0
-    for (user, month), (keys, times) in wanted.items():
-        # whole seconds around the range: the stored timestamps are milliseconds
-        lo = min(times).replace(microsecond=0)
-        hi = max(times).replace(microsecond=0) + timedelta(seconds=1)
-        for row in execute(
-            session,
-            "SELECT tx_id, job_id FROM raw_transactions WHERE user_id = ? "
-            "AND month = ? AND timestamp >= ? AND timestamp <= ?",
-            (user, month, lo, hi),
-            fetch_size=5000,
-        ):
-            present += row["job_id"] != job_id and row["tx_id"] in keys
-    return present
 
 
 def record_user_months(session: Session, table: pa.Table, months: list[int]) -> None:
@@ -173,15 +140,3 @@ def read_transactions(
     ]
     arrays = [pa.array(col, type=field.type) for col, field in zip(columns, CANONICAL_SCHEMA)]
     return pa.Table.from_arrays(arrays, schema=CANONICAL_SCHEMA)
-
-
-def count_transactions(session: Session, user_id: str) -> int:
-    months = user_months(session, user_id)
-    total = 0
-    for m in months:
-        total += execute(
-            session,
-            "SELECT count(*) AS n FROM raw_transactions WHERE user_id = ? AND month = ?",
-            (user_id, m),
-        ).one()["n"]
-    return total

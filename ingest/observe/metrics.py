@@ -23,7 +23,7 @@ STAGE_SECONDS_BOUNDARIES = [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600]
 # name -> (kind, description, tag keys)
 DEFINITIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "ledgerflow_rows_parsed": ("counter", "CSV data rows read by parse tasks", ()),
-    "ledgerflow_rows_stored": ("counter", "Canonical transactions written to raw_transactions", ()),
+    "ledgerflow_rows_stored": ("counter", "Canonical transactions written to history chunks", ()),
     "ledgerflow_rows_rejected": ("counter", "Rows rejected with a reason (bad input)", ()),
     "ledgerflow_stage_seconds": ("histogram", "Wall seconds of a job stage", ("stage",)),
     "ledgerflow_jobs": ("counter", "Jobs ended, by outcome (succeeded, failed)", ("outcome",)),

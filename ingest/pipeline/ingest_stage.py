@@ -6,14 +6,16 @@ map      parse_chunk x chunks        bytes of one row-aligned range -> legs, spl
 reduce   finalize_partition x P      legs of one partition from every chunk -> canonical rows
                                      (trades combined, ids assigned) + the (asset, day) pairs
                                      they need priced
-         store_partition x P         canonical rows -> raw_transactions
+         store_partition x P         canonical rows -> history chunks (written, then
+                                     published), ingest/load/history_chunks.py
 overlap  prices (this process)       once every partition is finalized, the price windows are
                                      known: the pool fetches them while store writes
 Rows that must be combined (a Binance trade's rows, a Kraken refid) or compared for identity
 (identical rows) share a partition key, so they meet in one reduce task wherever they were parsed.
 Memory per task is bounded by the chunk size and P, not the file size. A crash anywhere re-runs
-the step: stored rows are upserts and fetched windows are in the price cache, so the re-run
-rewrites the same rows and asks the provider only for what it had not answered.
+the step: chunk keys are deterministic and only published chunks are read, and fetched windows
+are in the price cache, so the re-run rewrites the same chunks and asks the provider only for
+what it had not answered.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.corrections.store import record_upload_rows
 from ingest.extract import storage
 from ingest.extract.chunking import (
     ByteRange,
@@ -46,18 +47,17 @@ from ingest.extract.parse import (
     parse_chunk,
     partition_legs,
 )
-from ingest.load import jobs
-from ingest.load.transactions import count_present, store_transactions, user_months
+from ingest.load import history_chunks, jobs
+from ingest.load.history_compaction import compact_history
+from ingest.load.transactions import month_keys, record_user_months, user_months
 from ingest.observe import metrics
 from ingest.pipeline.context import JobContext
 from ingest.pipeline.executors import Executor
 from ingest.pipeline.prices_stage import run_prices
 from ingest.pipeline.results import IngestResult, StageResults
-from ingest.pipeline.test_hooks import wait_while_held
+from ingest.pipeline.test_hooks import STORE_PUBLISH, wait_while_held
 from ingest.prices.valuation import price_needs
 from ingest.vocabulary import Stage
-
-STORE_SLICE_ROWS = 5000  # progress is reported after each slice
 
 
 @dataclass
@@ -211,22 +211,20 @@ def finalize_partition_task(
 def store_partition_task(
     ctx: JobContext, part: int, table: pa.Table, stored_months: frozenset[int]
 ) -> int:
-    """Store one partition's rows; returns how many of them were stored before (by another
-    job: the same file uploaded again), read just before each slice is written, in the months
-    the user had when the store began (`stored_months`)."""
-    total, present = table.num_rows, 0
-    session = ctx.session()
-    for start in range(0, total, STORE_SLICE_ROWS):
-        rows = table.slice(start, STORE_SLICE_ROWS)
-        present += count_present(session, rows, ctx.job.job_id, stored_months)
-        # which upload holds each row, the already-present ones too: deleting an upload
-        # (a correction) removes the rows no other upload holds
-        record_upload_rows(
-            session, ctx.job.user_id, ctx.job.job_id, rows.column("tx_id").to_pylist()
-        )
-        store_transactions(session, rows, ctx.job.job_id)
-        ctx.progress.report(Stage.STORE, part, min(total, start + STORE_SLICE_ROWS), total)
-    metrics.rows(stored=total)
+    """Store one partition's rows as history chunks: write them, then publish them (readers see
+    none until then: a task killed in between leaves nothing visible, and its retry rewrites
+    the same chunks and publishes them). Returns how many of the rows another upload's
+    published chunks already held (the same file uploaded again), in the months the user had
+    when the store began (`stored_months`)."""
+    session, job = ctx.session(), ctx.job
+    present = history_chunks.count_present(session, table, job.job_id, stored_months)
+    # the months (and their assets) before the chunks: the query API lists the view by them
+    record_user_months(session, table, month_keys(table.column("timestamp")).tolist())
+    keys = history_chunks.write_chunks(session, job.user_id, job.job_id, part, table)
+    wait_while_held(ctx, STORE_PUBLISH)
+    history_chunks.publish(session, job.user_id, keys)
+    ctx.progress.report(Stage.STORE, part, table.num_rows, table.num_rows)
+    metrics.rows(stored=table.num_rows)
     return present
 
 
@@ -311,6 +309,9 @@ def run_ingest(ctx: JobContext, executor: Executor, done: StageResults) -> Stage
     with ThreadPoolExecutor(1, thread_name_prefix="prices") as prices:
         fetch = prices.submit(run_prices, ctx, ingest.price_days)
         ingest.already_present = sum(executor.get(stores))
+        # every store task has published: the months its partitions piled chunks into are
+        # compacted here, the one writer of this user's chunks (while prices still fetch)
+        compact_history(ctx.session(), job.user_id, ctx.settings.history_compact_chunks)
         report = fetch.result()
     return StageResults(ingest=ingest, prices=report)
 

@@ -1,4 +1,4 @@
-"""The tax stage's ports on Cassandra (a job): the user's raw_transactions, the shared price
+"""The tax stage's ports on Cassandra (a job): the user's history chunks, the shared price
 cache, tax_checkpoints, and the query API's view tables (ingest/load/views.py)."""
 
 from __future__ import annotations
@@ -14,13 +14,8 @@ import pyarrow as pa
 
 from ingest.config import Settings
 from ingest.corrections import store as corrections_store
-from ingest.load import queries, views
-from ingest.load.transactions import (
-    month_keys,
-    read_transactions,
-    record_user_months,
-    user_months,
-)
+from ingest.load import history_chunks, queries, views
+from ingest.load.transactions import month_keys, record_user_months
 from ingest.pipeline.context import JobContext, SessionFactory
 from ingest.pipeline.placement import stage_options
 from ingest.pipeline.tax import checkpoint_store
@@ -46,10 +41,10 @@ class CassandraHistory:
     user_id: str
 
     def months(self) -> list[int]:
-        return sorted(user_months(self.sessions(), self.user_id))
+        return history_chunks.history_months(self.sessions(), self.user_id)
 
     def read(self, months: Sequence[int]) -> pa.Table:
-        return read_transactions(self.sessions(), self.user_id, months)
+        return history_chunks.read_history(self.sessions(), self.user_id, months)
 
 
 @dataclass(frozen=True)
