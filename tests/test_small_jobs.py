@@ -4,6 +4,7 @@ job record (`summary.tasks`, what the job submitted to Ray), never from timings.
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -13,6 +14,7 @@ from devtools.generate import generate
 from ingest.config import get_settings
 from ingest.corrections.kinds import SetIgnored
 from ingest.load.transactions import user_months
+from ingest.pipeline.executors import RayExecutor
 from ingest.pipeline.recompute import record_and_recompute
 from tests.test_pipeline import stored_rows, upload, wait
 
@@ -64,6 +66,31 @@ def test_a_later_upload_and_a_correction_job_run_a_handful_of_tasks(ray_local, s
     assert correction.status == "succeeded", correction.error
     assert correction.summary["tasks"] == {"read": 1, "tax": 1}, correction.summary["tasks"]
     assert correction.summary["tax"]["history_rows"] == job.summary["tax"]["history_rows"] - 1
+
+
+def session_of_this_process() -> tuple[int, int, int]:
+    """(pid, the process's session, its prepared statement of one query), as object ids."""
+    from ingest.load.cassandra import get_session, prepared
+
+    session = get_session(get_settings())
+    statement = prepared(session, "SELECT status FROM jobs WHERE job_id = ?")
+    return os.getpid(), id(session), id(statement)
+
+
+def test_tasks_on_one_worker_process_share_its_session_and_prepared_statements(ray_local):
+    """Each task opens the session through get_session and prepares through prepared: a worker
+    process runs many tasks, and they find its one session and its statements (one connection
+    set-up and one PREPARE per process, not per task)."""
+    executor = RayExecutor(cpus=2)
+    seen = [
+        executor.get([executor.submit(session_of_this_process, name=f"read:probe:{i}")])[0]
+        for i in range(8)
+    ]
+    per_process: dict[int, set[tuple[int, int]]] = {}
+    for pid, session_id, statement_id in seen:
+        per_process.setdefault(pid, set()).add((session_id, statement_id))
+    assert all(len(ids) == 1 for ids in per_process.values()), per_process
+    assert len(per_process) < len(seen)  # tasks one after another reuse an idle worker
 
 
 def view_fees(session, user: str) -> dict[str, tuple]:
