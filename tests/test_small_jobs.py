@@ -4,13 +4,16 @@ job record (`summary.tasks`, what the job submitted to Ray), never from timings.
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
 
 from benchmarks.tombstones import traced_view_read
 from devtools.generate import generate
+from ingest.config import get_settings
 from ingest.load.transactions import user_months
+from ingest.pipeline.executors import RayExecutor
 from tests.test_pipeline import upload, wait
 
 pytestmark = [pytest.mark.cassandra, pytest.mark.ray, pytest.mark.pricesim]
@@ -35,6 +38,31 @@ def test_a_10k_row_first_upload_runs_a_handful_of_tasks_and_writes_no_tombstone(
     count = traced_view_read(session, user, months)
     assert count.live_rows == job.summary["tax"]["view_rows_written"] > 0
     assert count.tombstone_cells == 0
+
+
+def session_of_this_process() -> tuple[int, int, int]:
+    """(pid, the process's session, its prepared statement of one query), as object ids."""
+    from ingest.load.cassandra import get_session, prepared
+
+    session = get_session(get_settings())
+    statement = prepared(session, "SELECT status FROM jobs WHERE job_id = ?")
+    return os.getpid(), id(session), id(statement)
+
+
+def test_tasks_on_one_worker_process_share_its_session_and_prepared_statements(ray_local):
+    """Each task opens the session through get_session and prepares through prepared: a worker
+    process runs many tasks, and they find its one session and its statements (one connection
+    set-up and one PREPARE per process, not per task)."""
+    executor = RayExecutor(cpus=2)
+    seen = [
+        executor.get([executor.submit(session_of_this_process, name=f"read:probe:{i}")])[0]
+        for i in range(8)
+    ]
+    per_process: dict[int, set[tuple[int, int]]] = {}
+    for pid, session_id, statement_id in seen:
+        per_process.setdefault(pid, set()).add((session_id, statement_id))
+    assert all(len(ids) == 1 for ids in per_process.values()), per_process
+    assert len(per_process) < len(seen)  # tasks one after another reuse an idle worker
 
 
 def view_fees(session, user: str) -> dict[str, tuple]:

@@ -179,6 +179,40 @@ def test_a_wallet_filter_pages_its_matches_newest_first(session, sparse_user):
     assert [r["timestamp"] for r in seen] == sorted((r["timestamp"] for r in seen), reverse=True)
 
 
+@pytest.mark.parametrize("limit", [1, 2, 3, 5, 100])
+def test_sparse_matches_read_months_ahead_page_each_match_once_newest_first(session, limit):
+    """A wallet's rows in every fifth of 36 months, two or three a month: the walk asks for the
+    next months' index lookups together (queries.TX_MONTHS_AT_ONCE), yet every page is full but
+    the last (the first page holds the newest match), each match comes once, newest first, whatever page ends inside a month read ahead."""
+    user = f"ahead-{uuid.uuid4().hex[:8]}"
+    rows, expected = [], []
+    for m in range(36):
+        month_start = datetime(2022 + m // 12, m % 12 + 1, 1, tzinfo=timezone.utc)
+        rows += [own_row(user, month_start + timedelta(days=d), f"m{m}d{d}") for d in range(4)]
+        if m % 5 == 2:
+            cold = [f"c{m}d{d}" for d in range(2 + m % 2)]
+            rows += [
+                own_row(user, month_start + timedelta(days=10 + d), tx, wallet="Cold")
+                for d, tx in enumerate(cold)
+            ]
+            expected = list(reversed(cold)) + expected
+    write_view_rows(session, [(r, {}) for r in rows], prior_months=frozenset())
+    execute_many(
+        session,
+        "INSERT INTO user_months (user_id, month, asset) VALUES (?, ?, ?)",
+        {(r["user_id"], r["month"], "BTC") for r in rows},
+    )
+    flt = queries.TxFilter(wallet="cold")
+    seen, cursor = [], None
+    while True:
+        page, cursor = queries.transactions_page(session, user, flt, limit, cursor)
+        assert len(page) == limit or cursor is None, (len(page), cursor)  # full, or the last
+        seen += [r["tx_id"] for r in page]
+        if cursor is None:
+            break
+    assert seen == expected
+
+
 def test_migration_014_backfills_the_assets_of_rows_stored_before_it(session):
     user = f"legacy-{uuid.uuid4().hex[:8]}"
     at = datetime(2023, 7, 1, tzinfo=timezone.utc)

@@ -224,11 +224,44 @@ def execute(
     budget = retry_budget(session, budget_s)
 
     def attempt() -> Any:
-        left = time_left()
-        timeout = REQUEST_TIMEOUT_S if left is None else max(0.1, min(REQUEST_TIMEOUT_S, left))
-        return session.execute(bound, paging_state=paging_state, timeout=timeout)
+        return session.execute(bound, paging_state=paging_state, timeout=request_timeout())
 
     return with_retry(attempt, budget_s=budget)
+
+
+def request_timeout() -> float:
+    """One request's timeout: REQUEST_TIMEOUT_S, never past the context's deadline."""
+    left = time_left()
+    return REQUEST_TIMEOUT_S if left is None else max(0.1, min(REQUEST_TIMEOUT_S, left))
+
+
+def execute_each(
+    session: Session,
+    cql: str,
+    params: Sequence[Sequence[Any]],
+    *,
+    fetch_size: int | None = None,
+    budget_s: float | None = None,
+) -> list[Any]:
+    """The first page of one prepared statement per parameter row, all sent at once (a few
+    reads: the caller bounds them), results in order. A request that fails transiently is sent
+    again alone, as `execute` retries it."""
+    stmt = prepared(session, cql)
+    futures = []
+    for values in params:
+        bound = stmt.bind(values)
+        if fetch_size:
+            bound.fetch_size = fetch_size
+        futures.append(session.execute_async(bound, timeout=request_timeout()))
+    results = []
+    for values, future in zip(params, futures):
+        try:
+            results.append(future.result())
+        except Exception as exc:
+            if not is_retryable(exc):
+                raise
+            results.append(execute(session, cql, values, fetch_size=fetch_size, budget_s=budget_s))
+    return results
 
 
 def backoff(attempt: int, base: float = 0.2, cap: float = 5.0) -> float:
