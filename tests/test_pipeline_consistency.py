@@ -198,10 +198,13 @@ def test_an_upload_of_recent_rows_resumes_from_checkpoints(ray_local, session, t
     user = f"ckpt-{uuid.uuid4().hex[:8]}"
     first = wait(session, upload(session, user, early, fmt="koinly"))
     assert first.status == "succeeded" and first.summary["tax"]["checkpoints_written"] > 0
+    # checkpoints made while a price window was unavailable are never resumed from (by design):
+    # say so, if that is why a run does not resume (it failed now and then on a loaded machine)
+    unpriced = first.summary["prices"]["windows_unavailable"]
     second = wait(session, upload(session, user, late, fmt="koinly"))
     assert second.status == "succeeded"
     tax = second.summary["tax"]
-    assert tax["shards_resumed"] >= 1, tax
+    assert tax["shards_resumed"] >= 1, {"second job's tax": tax, "first job unpriced": unpriced}
     assert tax["rows_computed"] < tax["history_rows"] / 2, tax
     incremental = {**user_state(session, user), "form8949": form8949_lines(session, user)}
     assert incremental["form8949"] and incremental["findings"]
