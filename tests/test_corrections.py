@@ -628,3 +628,23 @@ def test_a_correction_on_a_row_of_a_deleted_upload_is_listed_as_unapplied():
     )
     overlay = apply_corrections(HISTORY, [delete, edit, kept], uploads_of=uploads_of)
     assert [c for c, _why in overlay.unapplied] == [edit.correction_id]  # sell1 is in B too
+
+
+@pytest.mark.parametrize(
+    ("amount", "refused"),
+    [
+        (Decimal("12345678901.5"), False),  # 11 integer digits and a fraction
+        (
+            Decimal("99999999999999999999.999999999999999999"),
+            False,
+        ),  # the largest decimal128(38,18)
+        (Decimal("12345678901.0000000000000000001"), True),  # a 19th decimal
+        (Decimal("1e20"), True),
+    ],
+)
+def test_an_amount_of_many_digits_is_checked_not_raised(amount, refused):
+    """The check quantizes in a context wide enough for 38 digits: in the default 28 it raised
+    InvalidOperation on 11+ integer digits, and POST /v1/corrections answered 500 (found by the
+    API fuzz test)."""
+    change = AddTransaction("w", T0, "deposit", received_asset="BTC", received_amount=amount)
+    assert ("received_amount" in {p.field for p in problems(change)}) is refused
