@@ -57,6 +57,9 @@ SELECT_CHUNK = (
     "SELECT format, body FROM history_chunks "
     "WHERE user_id = ? AND month = ? AND upload_id = ? AND part = ?"
 )
+DELETE_MANIFEST = (
+    "DELETE FROM history_manifest WHERE user_id = ? AND month = ? AND upload_id = ? AND part = ?"
+)
 INSERT_MANIFEST = (
     "INSERT INTO history_manifest (user_id, month, upload_id, part, rows) VALUES (?, ?, ?, ?, ?)"
 )
@@ -133,17 +136,25 @@ def write_chunks(
     return keys
 
 
-def publish(session: Session, user_id: str, keys: Sequence[ChunkKey]) -> None:
-    """Make written chunks visible, all at once: one batch of the user's manifest partition (a
-    single-partition batch is applied whole or not at all). Idempotent."""
-    if not keys:
+def publish(
+    session: Session,
+    user_id: str,
+    keys: Sequence[ChunkKey],
+    retire: Sequence[ChunkKey] = (),
+) -> None:
+    """Make written chunks visible, all at once, and take `retire` (chunks a compaction merged)
+    out of view in the same step: one batch of the user's manifest partition (a single-partition
+    batch is applied whole and isolated: no reader sees a row twice or not at all). Idempotent."""
+    if not keys and not retire:
         return
-    stmt = prepared(session, INSERT_MANIFEST)
+    insert, delete = prepared(session, INSERT_MANIFEST), prepared(session, DELETE_MANIFEST)
 
     def run() -> None:
         batch = BatchStatement(batch_type=BatchType.UNLOGGED)
         for k in keys:
-            batch.add(stmt, (user_id, k.month, k.upload_id, k.part, k.rows))
+            batch.add(insert, (user_id, k.month, k.upload_id, k.part, k.rows))
+        for k in retire:
+            batch.add(delete, (user_id, k.month, k.upload_id, k.part))
         session.execute(batch)
 
     with_retry(run)

@@ -32,15 +32,14 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 from cassandra.cluster import Session
-from cassandra.query import BatchStatement, BatchType
 
-from ingest.load.cassandra import execute_many, prepared, with_retry
+from ingest.load.cassandra import execute_many
 from ingest.load.chunk_codec import merge_chunks
 from ingest.load.history_chunks import (
     CHUNKS_IN_FLIGHT,
-    INSERT_MANIFEST,
     PIECES_PER_PART,
     ChunkKey,
+    publish,
     published,
     read_chunks,
     write_chunks,
@@ -52,9 +51,6 @@ from ingest.load.history_chunks import (
 # partition (one per parse chunk) and the conversion's (history_conversion).
 COMPACTED_PARTITION = 1_000_000
 STEPS_IN_FLIGHT = 4  # (month, upload) compactions run at once
-DELETE_MANIFEST = (
-    "DELETE FROM history_manifest WHERE user_id = ? AND month = ? AND upload_id = ? AND part = ?"
-)
 DELETE_CHUNK = (
     "DELETE FROM history_chunks WHERE user_id = ? AND month = ? AND upload_id = ? AND part = ?"
 )
@@ -133,7 +129,7 @@ def compact_history(session: Session, user_id: str, max_chunks: int) -> Compacti
     def run(step: Compaction) -> tuple[int, int]:
         merged = compacted_rows(read_chunks(session, user_id, step.retired))
         new_keys = write_chunks(session, user_id, step.upload_id, step.partition, merged)
-        swap_published(session, user_id, new_keys, step.retired)
+        publish(session, user_id, new_keys, retire=step.retired)
         delete_bodies(session, user_id, step.retired)
         return len(new_keys), merged.num_rows
 
@@ -147,24 +143,6 @@ def compact_history(session: Session, user_id: str, max_chunks: int) -> Compacti
         written=sum(n for n, _ in done),
         rows=sum(r for _, r in done),
     )
-
-
-def swap_published(
-    session: Session, user_id: str, new: Sequence[ChunkKey], old: Sequence[ChunkKey]
-) -> None:
-    """Publish `new` and retire `old` in one batch of the user's manifest partition: applied
-    whole and isolated, so no reader sees a row twice or not at all."""
-    insert, delete = prepared(session, INSERT_MANIFEST), prepared(session, DELETE_MANIFEST)
-
-    def run() -> None:
-        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-        for k in new:
-            batch.add(insert, (user_id, k.month, k.upload_id, k.part, k.rows))
-        for k in old:
-            batch.add(delete, (user_id, k.month, k.upload_id, k.part))
-        session.execute(batch)
-
-    with_retry(run)
 
 
 def delete_bodies(session: Session, user_id: str, keys: Sequence[ChunkKey]) -> None:
