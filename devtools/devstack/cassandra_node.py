@@ -79,6 +79,12 @@ JVM17_FLAGS = [
     "-Dio.netty.tryReflectionSetAccessible=true",
 ]
 
+# The memtable settings are Cassandra 5.0's own recommendation (its cassandra_latest.yaml):
+# trie memtables with their cells off the heap. With the defaults (skip-list, heap buffers) a
+# 600k-row job left 1.6 GB of the 2 GB heap live after a full GC: every request thread keeps the
+# last partition it updated (a thread-local updater), and a view partition is a month of a user's
+# rows, pinning the 1 MiB heap slabs its cells sit in; the node died of heap exhaustion under
+# `make bench`. With these two settings the same job left 0.5 GB (benchmarks/analysis.md).
 YAML = """cluster_name: {cluster_name}
 num_tokens: 16
 allocate_tokens_for_local_replication_factor: {rf}
@@ -114,6 +120,13 @@ write_request_timeout: 10000ms
 range_request_timeout: 20000ms
 request_timeout: 20000ms
 disk_access_mode: mmap_index_only
+memtable:
+  configurations:
+    trie:
+      class_name: TrieMemtable
+    default:
+      inherits: trie
+memtable_allocation_type: offheap_objects
 """
 
 
