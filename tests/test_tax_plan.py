@@ -194,10 +194,8 @@ def test_shard_count_follows_the_planned_rows():
 
     two_cpus = InProcessExecutor()
     two_cpus.cpus = 2
-    assert shard_count(two_cpus, 0, first_upload=True) == 1
-    assert shard_count(two_cpus, 13_000, first_upload=True) == 1  # a 10k-row file: one shard
-    assert shard_count(two_cpus, 60_000, first_upload=True) == 3
-    assert shard_count(two_cpus, 200_000, first_upload=True) == 4  # SHARDS_PER_CPU per CPU
+    assert shard_count(two_cpus, 0) == 1
+    assert shard_count(two_cpus, 13_000) == 1  # a 10k-row history: one shard, whatever the job
+    assert shard_count(two_cpus, 60_000) == 3
+    assert shard_count(two_cpus, 200_000) == 4  # SHARDS_PER_CPU per CPU
     assert shard_count(two_cpus, 1_000_000) == 5  # PLANNED_ROWS_PER_SHARD each
-    # a later job keeps shards fine enough to resume from checkpoints
-    assert shard_count(two_cpus, 13_000) == 4

@@ -45,8 +45,9 @@ from ingest.tax.shards import ASSET_COLUMNS, HistoryStats, Shard, ShardPlan, pla
 from ingest.tax.years import micros_from_datetime
 
 MONTHS_PER_READ = 3  # a read task holds at most this many months of the history ...
-# ... when its size is not known. Known (a first upload: the file's accepted rows), the read
-# tasks follow the rows: one for a small history (each task pays Ray's start-up and a worker's
+# ... when its size is not known. Known (a first upload: the file's accepted rows; a later job:
+# the rows its user's last tax run read, plus the upload's new ones), the read tasks follow the
+# rows: one for a small history (each task pays Ray's start-up and a worker's
 # session; a 10k-row job ran a dozen read and a dozen split tasks of a few hundred rows each), at
 # least one per CPU past SMALL_HISTORY_ROWS, about READ_ROWS_PER_TASK rows each (600k: 12 tasks,
 # as the month rule gave over 3 years).
