@@ -38,6 +38,7 @@ from ingest.corrections.kinds import (
 )
 from ingest.normalize.canonical import CANONICAL_SCHEMA
 from ingest.pipeline.executors import InProcessExecutor
+from ingest.pipeline.tax import options
 from ingest.pipeline.tax.memory import MemoryViews, memory_ports
 from ingest.pipeline.tax.options import TaxOptions
 from ingest.pipeline.tax.ports import TaxPorts
@@ -55,6 +56,15 @@ class ThreeCpus(InProcessExecutor):
     """In process, planned like three CPUs: six shards, so a correction leaves some clean."""
 
     cpus = 3
+
+
+@pytest.fixture(autouse=True, scope="module")
+def shards_for_a_few_rows():
+    """These histories are a few rows, which options.shard_count makes one shard: planned as if
+    each shard were worth a task, ThreeCpus gives six."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(options, "MIN_PLANNED_ROWS_PER_SHARD", 1)
+        yield
 
 
 def row(tx: str, wallet: str, hours: int, type_: str, **sides: Any) -> dict:

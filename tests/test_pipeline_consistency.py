@@ -199,7 +199,7 @@ def test_an_upload_of_recent_rows_resumes_from_checkpoints(ray_local, session, t
     first = wait(session, upload(session, user, early, fmt="koinly"))
     assert first.status == "succeeded" and first.summary["tax"]["checkpoints_written"] > 0
     # checkpoints made while a price window was unavailable are never resumed from (by design):
-    # say so, if that is why a run does not resume (it failed now and then on a loaded machine)
+    # say so, if that is why a run does not resume
     unpriced = first.summary["prices"]["windows_unavailable"]
     second = wait(session, upload(session, user, late, fmt="koinly"))
     assert second.status == "succeeded"

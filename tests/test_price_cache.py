@@ -10,10 +10,12 @@ from ingest.prices.cache_store import (
     PRICES_SCHEMA,
     latest_prices,
     load_prices,
+    read_coverage,
     unpack_points,
+    write_coverage,
     write_window,
 )
-from ingest.prices.planner import WINDOW_SECONDS, window_of
+from ingest.prices.planner import WINDOW_SECONDS, CoverageRecord, window_of
 
 HOUR_MS = 3_600_000
 
@@ -106,3 +108,15 @@ def test_latest_prices_are_the_last_point_of_each_assets_latest_window(session):
     found = latest_prices(session, ["LATESTA", "NOSUCHLATEST"])
     assert found == {"LATESTA": (at((later + 2 * 3600) * 1000), Decimal(7))}
     assert latest_prices(session, ["LATESTA"], currency="eur") == {}
+
+
+def test_a_windows_fetched_at_comes_back_to_the_millisecond(session):
+    """Checkpoints compare it with the microsecond they were made (ingest/pipeline/tax/plan.py
+    fetched_by_us): whole seconds made a job's own fetch look later than its checkpoints."""
+    window = window_of(1_600_000_000)
+    record = CoverageRecord("FETCHEDMS", window.start, window.end, window.end, "ok")
+    stored_at = datetime(2026, 12, 7, 17, 42, 26, 730_473, tzinfo=timezone.utc)
+    write_coverage(session, record, provider="p", points=0, fetched_at=stored_at)
+    [found] = read_coverage(session, ["FETCHEDMS"])
+    assert found.fetched_at == 1_796_665_346.730  # the column's milliseconds, truncated
+    assert found.window_start == window.start

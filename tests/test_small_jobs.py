@@ -12,9 +12,11 @@ import pytest
 from benchmarks.tombstones import traced_view_read
 from devtools.generate import generate
 from ingest.config import get_settings
+from ingest.corrections.kinds import SetIgnored
 from ingest.load.transactions import user_months
 from ingest.pipeline.executors import RayExecutor
-from tests.test_pipeline import upload, wait
+from ingest.pipeline.recompute import record_and_recompute
+from tests.test_pipeline import stored_rows, upload, wait
 
 pytestmark = [pytest.mark.cassandra, pytest.mark.ray, pytest.mark.pricesim]
 
@@ -63,6 +65,32 @@ def test_tasks_on_one_worker_process_share_its_session_and_prepared_statements(r
         per_process.setdefault(pid, set()).add((session_id, statement_id))
     assert all(len(ids) == 1 for ids in per_process.values()), per_process
     assert len(per_process) < len(seen)  # tasks one after another reuse an idle worker
+
+
+def test_a_later_upload_and_a_correction_job_run_a_handful_of_tasks(ray_local, session, tmp_path):
+    """The fan-out of a later job follows the history's rows too (the last tax run's plus the
+    upload's new ones), not its months: a three-year history of a few thousand rows gave 12
+    read tasks, 12 split tasks and up to 4 shard tasks to every later upload and correction."""
+    user = f"later-{uuid.uuid4().hex[:8]}"
+    first, later = tmp_path / "binance.csv", tmp_path / "koinly.csv"
+    generate(4_000, "binance", seed=31, out=first, years=3.0)
+    generate(40, "koinly", seed=32, out=later, start="2024-11-01", years=0.1)
+    history = wait(session, upload(session, user, first))
+    assert history.status == "succeeded", history.error
+    assert len(user_months(session, user)) > 30  # the month rule: 12 read tasks
+
+    job = wait(session, upload(session, user, later, fmt="koinly"))
+    assert job.status == "succeeded", job.error
+    tasks = job.summary["tasks"]
+    assert tasks["read"] == 1 and tasks["tax"] == 1 and "split" not in tasks, tasks
+    assert job.summary["tax"]["history_rows"] > history.summary["tax"]["history_rows"]
+
+    tx_id = stored_rows(session, user, "transactions_view")[0]["tx_id"]
+    _, job_id = record_and_recompute(session, get_settings(), user, SetIgnored(tx_id), by="t")
+    correction = wait(session, job_id)
+    assert correction.status == "succeeded", correction.error
+    assert correction.summary["tasks"] == {"read": 1, "tax": 1}, correction.summary["tasks"]
+    assert correction.summary["tax"]["history_rows"] == job.summary["tax"]["history_rows"] - 1
 
 
 def view_fees(session, user: str) -> dict[str, tuple]:

@@ -141,6 +141,30 @@ def test_a_price_window_fetched_after_a_checkpoint_invalidates_it():
     assert plan.rewrite.checkpoints.resume[0][0] == Y2024
 
 
+def test_a_runs_own_fetch_in_the_second_before_its_checkpoints_leaves_them_resumable():
+    """The first job fetched its last window at S.2 s and made its checkpoints at S.7 s (its
+    plan's clock): the next job resumes from them. fetched_at holds milliseconds (a Cassandra
+    timestamp); read as whole seconds plus one (S+1 > S.7) every checkpoint of the first job
+    looked older than its own prices, whatever the shard count: tests/test_pipeline_consistency
+    .py::test_an_upload_of_recent_rows_resumes_from_checkpoints failed whenever the first job's
+    plan ran within the second of its last fetch."""
+    second = LONG_AFTER // 1_000_000
+    made_at = second * 1_000_000 + 700_000
+    index = {("BTC", s): meta(s, written_us=made_at) for s in (Y2024, Y2025)}
+
+    def fetched(at: float) -> CoverageRecord:  # a window before 2024's reach
+        return CoverageRecord("BTC", Y2024 // 1_000_000, Y2024 // 1_000_000 + 86_400, 0, "ok", at)
+
+    def resume(at: float) -> dict:
+        inputs = checkpoint_inputs(index, coverage=[fetched(at)], now_us=made_at + 5_000_000)
+        return plan_tax(inputs, FIFO).rewrite.checkpoints.resume
+
+    assert resume(second + 0.2)[0][0] == Y2025  # fetched before the checkpoints: they hold
+    assert resume(second + 0.699)[0][0] == Y2025  # its millisecond ended by then
+    assert resume(second + 0.7) == {}  # the same millisecond: maybe after, never resumed
+    assert resume(second + 1.5) == {}  # fetched after them
+
+
 def test_checkpoints_made_while_prices_are_missing_or_unsettled_are_not_usable():
     index: dict = {}
     missing = plan_tax(checkpoint_inputs(index, unavailable=frozenset({"BTC"})), FIFO)
@@ -194,10 +218,8 @@ def test_shard_count_follows_the_planned_rows():
 
     two_cpus = InProcessExecutor()
     two_cpus.cpus = 2
-    assert shard_count(two_cpus, 0, first_upload=True) == 1
-    assert shard_count(two_cpus, 13_000, first_upload=True) == 1  # a 10k-row file: one shard
-    assert shard_count(two_cpus, 60_000, first_upload=True) == 3
-    assert shard_count(two_cpus, 200_000, first_upload=True) == 4  # SHARDS_PER_CPU per CPU
+    assert shard_count(two_cpus, 0) == 1
+    assert shard_count(two_cpus, 13_000) == 1  # a 10k-row history: one shard, whatever the job
+    assert shard_count(two_cpus, 60_000) == 3
+    assert shard_count(two_cpus, 200_000) == 4  # SHARDS_PER_CPU per CPU
     assert shard_count(two_cpus, 1_000_000) == 5  # PLANNED_ROWS_PER_SHARD each
-    # a later job keeps shards fine enough to resume from checkpoints
-    assert shard_count(two_cpus, 13_000) == 4

@@ -375,3 +375,26 @@ def list_rejected(
     )
     rows = list(result.current_rows)
     return rows, result.paging_state
+
+
+# Jobs looked at, newest first, for the user's last tax run (a few at most: a user's jobs run
+# one at a time, and every finished upload, correction and recompute runs the tax stage).
+LAST_TAX_RUN_LOOKBACK = 20
+
+
+def last_history_rows(session: Session, user_id: str, before: uuid.UUID) -> int | None:
+    """The history rows the user's latest succeeded tax run read (its job record's
+    `summary.tax.history_rows`), among the jobs created before ``before``; None: none found."""
+    rows = execute(
+        session,
+        "SELECT job_id, status FROM jobs_by_user WHERE user_id = ? AND job_id < ? LIMIT ?",
+        (user_id, before, LAST_TAX_RUN_LOOKBACK),
+    )
+    for row in rows:
+        if row["status"] != JobStatus.SUCCEEDED:
+            continue
+        job = get_job(session, row["job_id"])
+        tax = (job.summary if job else {}).get("tax")
+        if isinstance(tax, dict) and isinstance(tax.get("history_rows"), int):
+            return tax["history_rows"]
+    return None

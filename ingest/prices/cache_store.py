@@ -80,10 +80,15 @@ def utc(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, tz=timezone.utc)
 
 
-def unix_seconds(value: datetime) -> int:
+def unix_time(value: datetime) -> float:
+    """Unix seconds with the value's fraction (a Cassandra timestamp holds milliseconds)."""
     if value.tzinfo is None:  # the driver returns naive UTC
         value = value.replace(tzinfo=timezone.utc)
-    return int(value.timestamp())
+    return value.timestamp()
+
+
+def unix_seconds(value: datetime) -> int:
+    return int(unix_time(value))
 
 
 def read_coverage(
@@ -99,7 +104,7 @@ def read_coverage(
                     unix_seconds(row["window_end"]),
                     unix_seconds(row["covered_until"]),
                     row["status"],
-                    unix_seconds(row["fetched_at"]) if row["fetched_at"] is not None else None,
+                    unix_time(row["fetched_at"]) if row["fetched_at"] is not None else None,
                 )
             )
     return records

@@ -40,7 +40,8 @@ class CoverageRecord:
     window_end: int
     covered_until: int  # == window_end unless the window held "now" when it was fetched
     status: str  # ok | no_data | unlisted
-    fetched_at: int | None = None  # when the provider answered (None: unknown, never stale)
+    # when its answer was stored, to the millisecond (None: unknown, never stale)
+    fetched_at: float | None = None
 
 
 @dataclass(frozen=True)

@@ -64,15 +64,13 @@ class TaxOptions:
         )
 
 
-def shard_count(executor: Executor, planned_rows: int = 0, *, first_upload: bool = False) -> int:
-    """Shards for ``planned_rows`` (asset, row) pairs: SHARDS_PER_CPU per CPU, more for a big
-    history (PLANNED_ROWS_PER_SHARD each). A first upload of a small history gets fewer
-    (MIN_PLANNED_ROWS_PER_SHARD each); a later job keeps the count, since a shard resumes from
-    checkpoints only as far back as its least resumable asset allows (fewer, larger shards
-    resumed less: tests/test_pipeline_consistency.py)."""
-    by_cpus = executor.cpus * SHARDS_PER_CPU
-    if first_upload:
-        by_cpus = min(by_cpus, -(-planned_rows // MIN_PLANNED_ROWS_PER_SHARD))
+def shard_count(executor: Executor, planned_rows: int = 0) -> int:
+    """Shards for ``planned_rows`` (asset, row) pairs: SHARDS_PER_CPU per CPU once each has
+    MIN_PLANNED_ROWS_PER_SHARD, more for a big history (PLANNED_ROWS_PER_SHARD each). The same
+    rule for every job: a later upload or a correction on a small history is one shard too (it
+    resumes from checkpoints only as far back as its least resumable asset allows, but walking
+    a small history whole costs less than a task per shard and the split tasks feeding them)."""
+    by_cpus = min(executor.cpus * SHARDS_PER_CPU, -(-planned_rows // MIN_PLANNED_ROWS_PER_SHARD))
     return max(1, by_cpus, -(-planned_rows // PLANNED_ROWS_PER_SHARD))
 
 

@@ -45,8 +45,9 @@ from ingest.tax.shards import ASSET_COLUMNS, HistoryStats, Shard, ShardPlan, pla
 from ingest.tax.years import micros_from_datetime
 
 MONTHS_PER_READ = 3  # a read task holds at most this many months of the history ...
-# ... when its size is not known. Known (a first upload: the file's accepted rows), the read
-# tasks follow the rows: one for a small history (each task pays Ray's start-up and a worker's
+# ... when its size is not known. Known (a first upload: the file's accepted rows; a later job:
+# the rows its user's last tax run read, plus the upload's new ones), the read tasks follow the
+# rows: one for a small history (each task pays Ray's start-up and a worker's
 # session; a 10k-row job ran a dozen read and a dozen split tasks of a few hundred rows each), at
 # least one per CPU past SMALL_HISTORY_ROWS, about READ_ROWS_PER_TASK rows each (600k: 12 tasks,
 # as the month rule gave over 3 years).
@@ -206,13 +207,7 @@ def plan_checkpoints(
     resume: dict[int, tuple[int, tuple[CheckpointMeta, ...]]] = {}
     if stored is not None:
         priced_since = prices_changed(
-            (  # fetched_at has whole seconds: the second after, to be safe
-                (
-                    c.window_start * 1_000_000,
-                    None if c.fetched_at is None else (c.fetched_at + 1) * 1_000_000,
-                )
-                for c in stored.coverage
-            ),
+            ((c.window_start * 1_000_000, fetched_by_us(c.fetched_at)) for c in stored.coverage),
             starts,
             options.reach_us,
         )
@@ -232,6 +227,19 @@ def plan_checkpoints(
                 wanted = needed_checkpoints(keys, shard.context, start, before, digests)
                 resume[shard.index] = (start, tuple(stored.index[w] for w in wanted))
     return CheckpointPlan(tuple(starts), digests, usable, resume, now_us)
+
+
+FETCHED_AT_RESOLUTION_US = 1_000  # price_coverage.fetched_at: a Cassandra timestamp (ms)
+
+
+def fetched_by_us(fetched_at: float | None) -> int | None:
+    """By when a price window's points were surely stored, in us: the end of the millisecond its
+    ``fetched_at`` names (taken after the points were written; the column holds milliseconds,
+    truncated). Whole seconds plus one made a run whose plan followed its own last fetch within
+    the same second see its own fetches as later than its checkpoints: never resumed."""
+    if fetched_at is None:
+        return None
+    return round(fetched_at * 1_000) * 1_000 + FETCHED_AT_RESOLUTION_US
 
 
 def starts_before(

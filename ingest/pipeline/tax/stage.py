@@ -35,6 +35,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingest.load import jobs
 from ingest.observe import metrics
 from ingest.pipeline.context import JobContext, NoProgress, ProgressReporter
 from ingest.pipeline.executors import Executor
@@ -105,7 +106,7 @@ class TaxRun:
     # A run whose history has new corrections (CorrectedHistory.new) adds what they change.
     touched: Mapping[str, tuple[float, float]] | None = None
     checkpoints: bool = False  # make (and, for an upload, resume from) checkpoints
-    # the history's rows when known, a first upload's (sizes the read and shard fan-out)
+    # the history's rows when known before reading it (sizes the read fan-out)
     rows_hint: int | None = None
     progress: ProgressReporter = field(default_factory=NoProgress)
 
@@ -168,11 +169,7 @@ def compose_tax(ports: TaxPorts, executor: Executor, run: TaxRun) -> TaxStageRes
     plan = plan_tax(
         PlanInputs(
             stats=history.stats,
-            shard_count=shard_count(
-                executor,
-                sum(history.stats.asset_rows.values()),
-                first_upload=run.rows_hint is not None,
-            ),
+            shard_count=shard_count(executor, sum(history.stats.asset_rows.values())),
             touched=touched,
             known_years=ports.views.stored_years(),
             fetched_windows=report.fetched_windows,
@@ -245,13 +242,10 @@ def run_tax(ctx: JobContext, executor: Executor, done: StageResults) -> StageRes
     options = TaxOptions.of(ctx.user.method, ctx.user.pooling, ctx.currency, ctx.settings)
     touched: dict[str, tuple[float, float]] | None = None
     prior_months = None  # a recompute or a correction job rewrites rows of any month
-    rows_hint = None
     if ctx.job.kind == JobKind.UPLOAD:
         touched = done.ingest.asset_ranges if done.ingest else {}
         if done.ingest and done.ingest.stored_months is not None:
             prior_months = frozenset(done.ingest.stored_months)
-            if not prior_months:  # a first upload: the history is the file's rows
-                rows_hint = done.ingest.accepted
     elif ctx.job.kind == JobKind.CORRECTION:
         touched = {}
     run = TaxRun(
@@ -260,10 +254,23 @@ def run_tax(ctx: JobContext, executor: Executor, done: StageResults) -> StageRes
         touched=touched,
         checkpoints=ctx.settings.tax_checkpoints,
         progress=ctx.progress,
-        rows_hint=rows_hint,
+        rows_hint=history_rows_hint(ctx, done),
     )
     ports = cassandra_ports(ctx, new=frozenset(done.corrections or ()), prior_months=prior_months)
     return StageResults(tax=compose_tax(ports, executor, run))
+
+
+def history_rows_hint(ctx: JobContext, done: StageResults) -> int | None:
+    """The history's rows before it is read (they size the read fan-out): a first upload's are
+    its file's; a later job's, the rows the user's last tax run read plus those this upload
+    added (corrections change a few: a hint, not a count). None: not known."""
+    ingest = done.ingest if ctx.job.kind == JobKind.UPLOAD else None
+    if ingest is not None and ingest.stored_months == []:  # a first upload
+        return ingest.accepted
+    last = jobs.last_history_rows(ctx.session(), ctx.job.user_id, before=ctx.job.job_id)
+    if last is None:
+        return None
+    return last + (ingest.accepted - ingest.already_present if ingest is not None else 0)
 
 
 # --- the steps ------------------------------------------------------------------------------------
