@@ -110,6 +110,15 @@ class Settings(BaseSettings):
         "processes than cores, so one's serialization overlaps another's wait. Parse and "
         "finalize tasks (pure CPU) always ask for 1.",
     )
+    inline_job_bytes: int = Field(
+        2 * 1024**2,
+        ge=0,
+        description="An upload whose file is at most this many bytes (about 20k rows) runs its "
+        "parse and store tasks, and a first upload's tax tasks, in its job task's own process, one "
+        "after another: a small job then starts no worker processes (each one's start, imports and "
+        "Cassandra session cost more than its rows). 0, or LEDGERFLOW_STAGE_RESOURCES set: every "
+        "task on Ray.",
+    )
     stage_resources: str = Field(
         "",
         description="JSON {stage: {resource: amount}} that the tasks and actors of a stage "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import timezone
 from typing import Any
 
@@ -70,7 +70,14 @@ def store_transactions(
     return written
 
 
-def record_user_months(session: Session, table: pa.Table, months: list[int]) -> None:
+def record_user_months(
+    session: Session,
+    table: pa.Table,
+    months: list[int],
+    recorded: Collection[tuple[str, int, str]] = frozenset(),
+) -> None:
+    """The (user, month, asset) keys of `table`'s rows, but those known to be `recorded` already
+    (user_months rows are never deleted: an upload's tax stage finds its store's keys there)."""
     # the distinct (user, month, asset) keys found by Arrow: a 20k-row slice of view rows has
     # a few dozen, and the tax stage records them for every slice it writes
     keys: set[tuple[str, int, str]] = set()
@@ -95,7 +102,9 @@ def record_user_months(session: Session, table: pa.Table, months: list[int]) -> 
             if asset
         )
     execute_many(
-        session, "INSERT INTO user_months (user_id, month, asset) VALUES (?, ?, ?)", sorted(keys)
+        session,
+        "INSERT INTO user_months (user_id, month, asset) VALUES (?, ?, ?)",
+        sorted(keys.difference(recorded)),
     )
 
 

@@ -9,6 +9,7 @@ from task to task without passing through the driver) and are resolved with `get
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
@@ -28,6 +29,12 @@ STAGE_OF_TASK = {
 # Tasks that mostly wait on Cassandra (store writers, history reads, tax shards writing their own
 # rows): they ask for LEDGERFLOW_IO_TASK_CPUS each, so more of them run than there are cores.
 IO_TASKS = frozenset({"store", "read", "tax"})
+
+
+# Ray's own retry of a task whose worker died, and of a transient error inside it; an in-process
+# task's retries wait a little longer each time (Ray resubmits at once, but to another worker).
+TASK_RETRIES = 4
+RETRY_PAUSE_S = 0.5
 
 
 def kind_of(task_name: str) -> str:
@@ -55,26 +62,36 @@ class Executor(Protocol):
 
 
 class InProcessExecutor:
-    """Runs each task at once, in order. The CLI and the unit tests use it."""
+    """Runs each task at once, in order, in this process. The CLI and the unit tests use it, and
+    a small job's orchestrator (runner.py `executor_for`): there it is given the cluster's
+    `cpus` (so the job is planned, chunked and sharded exactly as on Ray) and `retries`, Ray's
+    retry of a task that failed transiently (a dead process is the job task's own retry)."""
 
     cpus = 1
 
-    def __init__(self) -> None:
+    def __init__(self, cpus: int | None = None, retries: int = 0) -> None:
+        if cpus is not None:
+            self.cpus = cpus
+        self.retries = retries
         self.submitted: Counter[str] = Counter()
 
     def submit(
         self, fn: Callable[..., Any], *args: Any, name: str, num_returns: int = 1, memory: int = 0
     ) -> Any:
         self.submitted[kind_of(name)] += 1
-        result = fn(*args)
+        run = metrics.in_flight(stage_of(name))(fn)
+        for attempt in range(self.retries + 1):
+            try:
+                result = run(*args)
+                break
+            except tuple(TRANSIENT_ERRORS):
+                if attempt == self.retries:
+                    raise
+                time.sleep(RETRY_PAUSE_S * (attempt + 1))
         return list(result) if num_returns > 1 else result
 
     def get(self, handles: Sequence[Any]) -> list[Any]:
         return list(handles)
-
-
-# Ray's own retry of a task whose worker died, and of a transient error inside it.
-TASK_RETRIES = 4
 
 
 class RayExecutor:

@@ -292,22 +292,24 @@ def run_ingest(ctx: JobContext, executor: Executor, done: StageResults) -> Stage
         )
         for p in range(n_parts)
     ]
-    # Read once, before any store task writes: where another job's rows can already be.
-    stored_months = frozenset(user_months(ctx.session(), job.user_id))
-    stores = [
-        executor.submit(
-            store_partition_task, ctx, p, table, stored_months, name=f"store:{job.job_id}:{p}"
-        )
-        for p, (_stats, table) in enumerate(finalized)
-    ]
     chunk_stats: list[ChunkStats] = executor.get([out[0] for out in chunk_outputs])
     parse_seconds = time.monotonic() - started
     part_stats: list[PartitionStats] = executor.get([stats for stats, _table in finalized])
     ingest = summarize(layout.format, parse_seconds, chunk_stats, part_stats)
     ingest.notes = layout.notes
-    ingest.stored_months = sorted(stored_months)
     with ThreadPoolExecutor(1, thread_name_prefix="prices") as prices:
+        # the price windows are known: fetched from here on, before the store tasks are
+        # submitted (an in-process executor runs them at submit: they then overlap the fetch)
         fetch = prices.submit(run_prices, ctx, ingest.price_days)
+        # Read once, before any store task writes: where another job's rows can already be.
+        stored_months = frozenset(user_months(ctx.session(), job.user_id))
+        ingest.stored_months = sorted(stored_months)
+        stores = [
+            executor.submit(
+                store_partition_task, ctx, p, table, stored_months, name=f"store:{job.job_id}:{p}"
+            )
+            for p, (_stats, table) in enumerate(finalized)
+        ]
         ingest.already_present = sum(executor.get(stores))
         # every store task has published: the months its partitions piled chunks into are
         # compacted here, the one writer of this user's chunks (while prices still fetch)

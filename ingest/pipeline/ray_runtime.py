@@ -42,3 +42,10 @@ def ensure_ray(address: str = "") -> None:
 
 def cluster_cpus() -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def this_node_cpus() -> float:
+    """CPUs the node running this process offers Ray (0 on a head kept free of work)."""
+    here = ray.get_runtime_context().get_node_id()
+    node = next((n for n in ray.nodes() if n.get("NodeID") == here), None)
+    return float((node or {}).get("Resources", {}).get("CPU", 0.0))

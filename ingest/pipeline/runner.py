@@ -30,11 +30,11 @@ from ingest.load import jobs
 from ingest.load.cassandra import get_session
 from ingest.pipeline import job_errors, outage
 from ingest.pipeline.context import JobContext, job_context
-from ingest.pipeline.executors import Executor, RayExecutor
+from ingest.pipeline.executors import TASK_RETRIES, Executor, InProcessExecutor, RayExecutor
 from ingest.pipeline.ingest_stage import run_ingest
 from ingest.pipeline.outage import quorum_lost, run_through_outages
 from ingest.pipeline.placement import stage_placement
-from ingest.pipeline.ray_runtime import NAMESPACE, cluster_cpus, ensure_ray
+from ingest.pipeline.ray_runtime import NAMESPACE, cluster_cpus, ensure_ray, this_node_cpus
 from ingest.pipeline.results import IngestResult, StageResults
 from ingest.pipeline.tax.stage import run_tax
 from ingest.pipeline.watchdog import (
@@ -108,13 +108,52 @@ class StalledJob:
     stall: Stall
 
 
-def run_steps(ctx: JobContext, executor: Executor) -> StageResults:
-    """Run the job's pending steps in order, recording each one's results as it ends."""
+def runs_inline(
+    job: jobs.JobRecord, step: Step, done: StageResults, settings: Settings, node_cpus: float
+) -> bool:
+    """Whether a step's tasks run in the job task's own process (settings.inline_job_bytes): an
+    upload of a small file, its parse and store; its tax stage only when its history is that
+    file's rows (the user had none before: a later upload's history may be any size). Never when
+    stages are placed on node types (LEDGERFLOW_STAGE_RESOURCES), nor on a node offering no CPUs
+    (`node_cpus`, the job task's node: a cluster's head kept free of work)."""
+    limit = settings.inline_job_bytes
+    if not limit or settings.stage_resources.strip() or job.kind != JobKind.UPLOAD:
+        return False
+    if node_cpus <= 0:
+        return False
+    if job.size_bytes is None or job.size_bytes > limit:
+        return False
+    if Stage.PARSE in step.stages:
+        return True
+    return done.ingest is not None and done.ingest.stored_months == []
+
+
+def executor_for(
+    job: jobs.JobRecord,
+    step: Step,
+    done: StageResults,
+    settings: Settings,
+    cpus: int,
+    node_cpus: float,
+) -> Executor:
+    """The step's executor: Ray tasks, or this process for a small job (runs_inline), planned for
+    the same `cpus` (the cluster's) either way and retrying transient failures as Ray does."""
+    if runs_inline(job, step, done, settings, node_cpus):
+        return InProcessExecutor(cpus, retries=TASK_RETRIES)
+    return RayExecutor(
+        cpus, placement=stage_placement(settings), io_task_cpus=settings.io_task_cpus
+    )
+
+
+def run_steps(ctx: JobContext, cpus: int, node_cpus: float) -> StageResults:
+    """Run the job's pending steps in order, recording each one's results as it ends. ``cpus``:
+    the cluster's; ``node_cpus``: those of the node running this job task (executor_for)."""
     session, job = ctx.session(), ctx.job
     done = StageResults.model_validate(job.summary)
     for step in STEPS:
         if job.kind not in step.kinds or set(step.stages) <= job.completed_stages:
             continue
+        executor = executor_for(job, step, done, ctx.settings, cpus, node_cpus)
         started = time.monotonic()
         produced = step.run(ctx, executor, done)
         done = done.model_copy(update={k: v for k, v in produced if v is not None})
@@ -164,11 +203,8 @@ def _run_job_once(settings: Settings, job_id: uuid.UUID) -> str:
     if job.status in FINISHED:
         return job.status
     jobs.mark_running(session, job)
-    executor = RayExecutor(
-        cluster_cpus(), placement=stage_placement(settings), io_task_cpus=settings.io_task_cpus
-    )
     try:
-        run_steps(job_context(job, settings), executor)
+        run_steps(job_context(job, settings), cluster_cpus(), this_node_cpus())
     except (
         ValueError
     ) as exc:  # FormatError, a bad tz...: the file or its options are wrong, no retry helps

@@ -15,7 +15,7 @@ import pyarrow as pa
 from ingest.config import Settings
 from ingest.corrections import store as corrections_store
 from ingest.load import history_chunks, queries, views
-from ingest.load.transactions import month_keys, record_user_months
+from ingest.load.transactions import month_keys, record_user_months, user_months
 from ingest.pipeline.context import JobContext, SessionFactory
 from ingest.pipeline.placement import stage_options
 from ingest.pipeline.tax import checkpoint_store
@@ -110,6 +110,9 @@ class CassandraViews:
     # months where an earlier job may have written view rows (None: any); only their stored
     # rows are read before a rewrite, to clear what it empties (views.write_view_rows)
     prior_months: frozenset[int] | None = None
+    # the user's (user, month, asset) keys in user_months when the stage began: the view writes
+    # record only the others (an upload's store recorded its rows' keys already)
+    recorded_months: frozenset[tuple[str, int, str]] = frozenset()
 
     def write(
         self,
@@ -128,7 +131,9 @@ class CassandraViews:
         )
         # the query API lists the view by the months (and their assets) user_months names: a row
         # added by hand may be in a month, or of an asset there, no upload stored
-        record_user_months(session, own, [row["month"] for row in own_rows])
+        record_user_months(
+            session, own, [row["month"] for row in own_rows], recorded=self.recorded_months
+        )
         others = rows.filter(pa.array(~anchored))  # rows another shard anchors: elements only
         views.write_view_metrics(
             session,
@@ -246,10 +251,16 @@ def cassandra_ports(
 ) -> TaxPorts:
     """A job's tax ports; ``new``: the corrections a correction job applies; ``prior_months`` as
     CassandraViews takes it."""
-    checkpoints = CassandraCheckpoints(ctx.sessions, ctx.job.user_id)
+    user_id = ctx.job.user_id
+    checkpoints = CassandraCheckpoints(ctx.sessions, user_id)
+    recorded = frozenset(
+        (user_id, month, asset)
+        for month, assets in user_months(ctx.session(), user_id).items()
+        for asset in assets
+    )
     return TaxPorts(
-        history=corrected_history(ctx.sessions, ctx.job.user_id, new),
+        history=corrected_history(ctx.sessions, user_id, new),
         prices=CassandraPrices(ctx.settings, ctx.currency),
         checkpoints=checkpoints,
-        views=CassandraViews(ctx.sessions, ctx.job.user_id, checkpoints, prior_months),
+        views=CassandraViews(ctx.sessions, user_id, checkpoints, prior_months, recorded),
     )
