@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from ingest.tax.checkpoint_codec import encode_checkpoint
 from ingest.tax.checkpoints import period_starts, reach_us
+from ingest.tax.methods import get_method
 from ingest.tax.reconcile import NO_RULES, UserRules
 from ingest.tax.records import TxMetrics
 from ingest.tax.shards import (
@@ -323,14 +324,15 @@ def test_years_of_amounts_with_every_decimal_sum_exactly():
 @pytest.mark.parametrize("method,pooling", ALL)
 def test_transfers_near_misses_and_30_day_matches_across_a_period_end(method, pooling):
     """A transfer, a near miss (7.5 % lost) and a sale bought back 10 days later, each with a
-    period end between its two rows: the walk of the first period sees the second row in its
-    reach, the next resumes with what crosses the end."""
+    period end between its two rows (at midnight UTC, or London's for the UK: 23:00 UTC in
+    summer): the walk of the first period sees the second row in its reach, the next resumes
+    with what crosses the end."""
     tx = valued_table(
         [
             buy("2022-03-01", "SOL", 10, 1000, wallet="exchange", tx_id="b1"),
-            withdrawal("2022-06-01T23:30", "SOL", 2, wallet="exchange", value=200, tx_id="w1"),
+            withdrawal("2022-06-01T22:30", "SOL", 2, wallet="exchange", value=200, tx_id="w1"),
             deposit("2022-06-02T00:30", "SOL", 2, wallet="ledger", value=200, tx_id="d1"),
-            withdrawal("2022-08-01T23:00", "SOL", 4, wallet="exchange", value=400, tx_id="w2"),
+            withdrawal("2022-08-01T22:30", "SOL", 4, wallet="exchange", value=400, tx_id="w2"),
             deposit("2022-08-02T01:00", "SOL", "3.7", wallet="ledger", value=370, tx_id="d2"),
             sell("2022-10-10", "SOL", 1, 150, wallet="ledger", tx_id="s1"),
             buy("2022-10-20", "SOL", 1, 90, wallet="ledger", tx_id="b2"),
@@ -345,5 +347,44 @@ def test_transfers_near_misses_and_30_day_matches_across_a_period_end(method, po
     whole = compute_shard(tx, shard, method=method, pooling=pooling)
     stream, got, elements, written = streamed(tx, shard, method, pooling, ends=ends)
     assert_stream_equals_whole(whole, got, elements, written, tx)
-    assert stream.ends == ends  # each more than the reach after the one before
+    # each more than the reach after the one before; the UK's at the start of its London day
+    assert stream.ends == [get_method(method).resumable_at(end) for end in ends]
     assert got.rows_held < tx.num_rows
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        # bought before the end, sold after it the same day: the sale takes that buy's cost
+        [
+            buy("2022-11-01T02:00", "BTC", 1, 100),
+            buy("2022-12-01T02:00", "BTC", 1, 300),
+            sell("2022-12-01T20:00", "BTC", "0.5", 90),
+        ],
+        # sold before the end, bought after it the same day: the sale takes the later buy's
+        [
+            buy("2022-11-01T02:00", "BTC", 1, 100),
+            sell("2022-12-01T02:00", "BTC", "0.5", 90),
+            buy("2022-12-01T20:00", "BTC", 1, 300),
+        ],
+    ],
+    ids=["acquired-then-disposed", "disposed-then-acquired"],
+)
+def test_a_uk_day_is_never_split_by_a_period_end(rows):
+    """The UK same-day rule takes a day's acquisitions as one and its disposals as one, so a
+    walk resumed mid-day would see part of the day only (hypothesis found it: a sale lined
+    'section_104' instead of 'same_day', the pool's cost off). A period ends at the start of
+    the London day its end falls in."""
+    tx = valued_table(rows)
+    (shard,) = plan_shards(history_stats(tx), 1).shards
+    noon = micros_from_datetime(datetime(2022, 12, 1, 12, tzinfo=timezone.utc))
+    whole = compute_shard(tx, shard, method="uk", pooling="universal")
+    stream, got, elements, written = streamed(tx, shard, "uk", "universal", ends=[noon])
+    assert_stream_equals_whole(whole, got, elements, written, tx)
+    day_start = micros_from_datetime(datetime(2022, 12, 1, tzinfo=timezone.utc))  # GMT: UTC
+    assert stream.ends == [day_start]
+    assert {line.rule for line in got.assets[0].disposals} == {"same_day"}
+    summer = datetime(2022, 6, 2, 0, 30, tzinfo=timezone.utc)  # 01:30 in London (BST)
+    london_midnight = datetime(2022, 6, 1, 23, tzinfo=timezone.utc)
+    uk = get_method("uk")
+    assert uk.resumable_at(micros_from_datetime(summer)) == micros_from_datetime(london_midnight)

@@ -500,6 +500,7 @@ class ShardStream:
             reach=self.reach,
             after=resume.start_us if resume is not None else None,
             forced=rules.forced,
+            resumable_at=self.accounting.resumable_at,
         )
         self.value = value
         self.keep_lines = keep_lines
@@ -650,20 +651,22 @@ def stream_ends(
     reach: int,
     after: int | None = None,
     forced: frozenset[tuple[str, str]] = frozenset(),
+    resumable_at: Callable[[int], int] = lambda time_us: time_us,
 ) -> list[int]:
-    """Where a streamed shard's periods end: the candidates after its first row and after
-    ``after`` (where it resumed), each at least ``reach`` after the one before (a transfer, a
-    near miss or a UK match then crosses one end at most, and the checkpoint there carries
-    it), and none that a transfer the user marked (``forced``: matched whatever the time
-    between its legs) crosses by more than the reach (the walk of the withdrawal's period
-    would not see its deposit)."""
+    """Where a streamed shard's periods end: the candidates, each moved back to where the
+    method can resume a walk (``resumable_at``: the UK's at the start of a London day, as its
+    same-day rule takes the whole day), after its first row and after ``after`` (where it
+    resumed), each at least ``reach`` after the one before (a transfer, a near miss or a UK
+    match then crosses one end at most, and the checkpoint there carries it), and none that a
+    transfer the user marked (``forced``: matched whatever the time between its legs) crosses
+    by more than the reach (the walk of the withdrawal's period would not see its deposit)."""
     if not tx.num_rows:
         return []
     first = pc.min(pc.cast(tx.column("timestamp"), pa.int64())).as_py()
     spans = _forced_spans(tx, forced)
     out: list[int] = []
     previous = after
-    for end in sorted(set(candidates)):
+    for end in sorted({resumable_at(candidate) for candidate in candidates}):
         if end <= first or (previous is not None and end < previous + reach):
             continue
         if any(withdrawn < end and deposited >= end + reach for withdrawn, deposited in spans):

@@ -9,7 +9,7 @@ day.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -48,6 +48,12 @@ def _london_date_of_hour(hour_index: int) -> date:
 
 def london_date(time_us: int) -> date:
     return _london_date_of_hour(time_us // MICROS_PER_HOUR)
+
+
+def london_day_start_us(time_us: int) -> int:
+    """00:00 London time of the London day holding ``time_us`` (the clocks change at 01:00 UTC,
+    never at midnight: it exists once)."""
+    return micros_from_datetime(datetime.combine(london_date(time_us), time(), tzinfo=LONDON))
 
 
 def calendar_year(day: date) -> str:

@@ -254,6 +254,11 @@ class CostBasisMethod(ABC):
     def tax_year(self, day: date) -> str:
         return calendar_year(day)
 
+    def resumable_at(self, time_us: int) -> int:
+        """The latest instant at or before ``time_us`` where a walk may stop and resume from its
+        state (a streamed period's end): any instant, unless matching takes a whole tax day."""
+        return time_us
+
     def year_start_us(self, year: int) -> int:
         """The first instant of the tax year that begins in calendar year ``year`` (UTC us)."""
         return calendar_year_start_us(year)

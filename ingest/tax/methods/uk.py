@@ -33,7 +33,12 @@ from ingest.tax.methods.base import (
 )
 from ingest.tax.numbers import ZERO, share, split
 from ingest.tax.records import Rule
-from ingest.tax.years import london_date, uk_tax_year, uk_tax_year_start_us
+from ingest.tax.years import (
+    london_date,
+    london_day_start_us,
+    uk_tax_year,
+    uk_tax_year_start_us,
+)
 
 if TYPE_CHECKING:
     from ingest.tax.events import Event
@@ -60,6 +65,11 @@ class UkPoolingMethod(CostBasisMethod):
 
     def year_start_us(self, year: int) -> int:
         return uk_tax_year_start_us(year)
+
+    def resumable_at(self, time_us: int) -> int:
+        # A day's acquisitions are one acquisition and its disposals one disposal (same-day
+        # rule): a walk resumed mid-day would match the part after the cut alone.
+        return london_day_start_us(time_us)
 
     def pre_match(
         self,
