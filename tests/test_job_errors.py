@@ -4,6 +4,7 @@ error code (ingest/pipeline/job_errors.py); deterministic errors are not retried
 from __future__ import annotations
 
 import inspect
+import os
 import uuid
 
 import pytest
@@ -83,7 +84,9 @@ def test_deterministic_errors_are_not_retried_transient_ones_are(ray_local):
     # stage modules declare no Ray tasks of their own).
     executor = RayExecutor(cpus=1)
     assert ray.get(executor.submit(double, 21, name="probe")) == 42
-    assert executor._remote[double]._default_options["retry_exceptions"] == TRANSIENT_ERRORS
+    assert (
+        executor._remote[(double, False)]._default_options["retry_exceptions"] == TRANSIENT_ERRORS
+    )
     for module in (ingest_stage, prices_stage, tax_stage, tax_options):
         assert "ray.remote" not in inspect.getsource(module), module.__name__
 
@@ -154,6 +157,25 @@ def test_a_shard_task_asks_for_its_memory_capped_by_the_smallest_node(ray_local)
     assert ray.get(executor.submit(assigned_memory, name="tax:job:1")) == 0.0
     huge = ray.get(executor.submit(assigned_memory, name="tax:job:2", memory=10**15))
     assert 0 < huge == executor.smallest_node_memory() < 10**15
+
+
+def worker_pid() -> int:
+    return os.getpid()
+
+
+def test_a_fresh_worker_task_runs_in_a_worker_of_its_own_that_exits_after_it(ray_local):
+    # A big shard task (options.py FRESH_WORKER_PLANNED_ROWS) must not inherit the object store
+    # pages a split task touched, nor leave its heap to the next task.
+    executor = RayExecutor(cpus=2)
+    pooled = set(
+        executor.get([executor.submit(worker_pid, name=f"split:job:{i}") for i in range(4)])
+    )
+    fresh = [
+        executor.get([executor.submit(worker_pid, name=f"tax:job:{i}", fresh_worker=True)])[0]
+        for i in range(2)
+    ]
+    assert fresh[0] != fresh[1] and not pooled & set(fresh)
+    assert executor.get([executor.submit(worker_pid, name="split:job:9")])[0] not in fresh
 
 
 def test_a_cassandra_error_ray_could_not_unpickle_is_still_storage_unavailable():

@@ -223,3 +223,30 @@ def test_shard_count_follows_the_planned_rows():
     assert shard_count(two_cpus, 60_000) == 3
     assert shard_count(two_cpus, 200_000) == 4  # SHARDS_PER_CPU per CPU
     assert shard_count(two_cpus, 1_000_000) == 5  # PLANNED_ROWS_PER_SHARD each
+
+
+def test_a_streamed_shard_asks_for_the_memory_of_its_largest_period():
+    """A shard task holds one tax year's rows (and the reach after it) at once: its memory is
+    sized by its largest period's (asset, row) pairs, counted from the read's digests."""
+    from ingest.pipeline.tax.options import largest_period_rows, shard_memory
+    from ingest.tax.shards import Shard
+
+    y2023, y2024 = micros_from_datetime(datetime(2023, 1, 1, tzinfo=timezone.utc)), Y2024
+    shard = Shard(1, frozenset({"BTC", "ETH"}), frozenset(), rows=1_000)
+    stats = HistoryStats(
+        {"BTC": 700, "ETH": 300, "SOL": 5_000},  # SOL: another shard's
+        digests={
+            ("BTC", y2023): Digest(rows_before=100, rows_reach=110, hash_reach=0),
+            # ETH: no digest at 2023 (no row of it before 2023 and its reach): none there
+            ("BTC", y2024): Digest(rows_before=500, rows_reach=505, hash_reach=0),
+            ("ETH", y2024): Digest(rows_before=100, rows_reach=100, hash_reach=0),
+            ("SOL", y2024): Digest(rows_before=4_000, rows_reach=4_000, hash_reach=0),
+        },
+    )
+    # periods: ..2023 (110 with the reach), 2023 (605 - 100), 2024.. (1000 - 600)
+    assert largest_period_rows(shard, stats, [y2023, y2024]) == 505
+    # no digests (checkpoints off) or no period starts: the whole shard
+    assert largest_period_rows(shard, HistoryStats(stats.asset_rows), [y2023]) == 1_000
+    assert largest_period_rows(shard, stats, []) == 1_000
+    # a streamed shard asks for its largest period, not for its history
+    assert shard_memory(shard, 500) < shard_memory(shard, 1_000)

@@ -56,6 +56,7 @@ class Executor(Protocol):
         name: str,
         num_returns: int = 1,
         memory: int = 0,  # bytes the task needs at its peak (0: not said)
+        fresh_worker: bool = False,  # in a worker of its own, which exits after it
     ) -> Any: ...
 
     def get(self, handles: Sequence[Any]) -> list[Any]: ...
@@ -76,7 +77,13 @@ class InProcessExecutor:
         self.submitted: Counter[str] = Counter()
 
     def submit(
-        self, fn: Callable[..., Any], *args: Any, name: str, num_returns: int = 1, memory: int = 0
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        name: str,
+        num_returns: int = 1,
+        memory: int = 0,
+        fresh_worker: bool = False,
     ) -> Any:
         self.submitted[kind_of(name)] += 1
         run = metrics.in_flight(stage_of(name))(fn)
@@ -94,6 +101,10 @@ class InProcessExecutor:
         return list(handles)
 
 
+# Set in the workers of fresh_worker tasks only (their own Ray worker pool).
+FRESH_WORKER_ENV = "LEDGERFLOW_FRESH_WORKER"
+
+
 class RayExecutor:
     """Runs each task as a Ray task named `name` (so a job is easy to follow in the dashboard):
     one CPU each (`io_task_cpus` for IO_TASKS), retried when its worker dies or on a transient
@@ -108,23 +119,33 @@ class RayExecutor:
         self.cpus = cpus
         self.placement = placement or {}  # stage -> Ray options (placement.py)
         self.io_task_cpus = io_task_cpus
-        self._remote: dict[Callable[..., Any], Any] = {}
+        self._remote: dict[tuple[Callable[..., Any], bool], Any] = {}
         self._node_memory: int | None = None
         self.submitted: Counter[str] = Counter()
 
     def submit(
-        self, fn: Callable[..., Any], *args: Any, name: str, num_returns: int = 1, memory: int = 0
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        name: str,
+        num_returns: int = 1,
+        memory: int = 0,
+        fresh_worker: bool = False,
     ) -> Any:
         import ray
 
         stage = stage_of(name)
         self.submitted[kind_of(name)] += 1
-        remote = self._remote.get(fn)
+        remote = self._remote.get((fn, fresh_worker))
         if remote is None:
-            # retry_exceptions takes a list of types (Ray's stubs only say bool)
+            # retry_exceptions takes a list of types (Ray's stubs only say bool); max_calls is
+            # a remote function's, not an .options() one: 1 ends a fresh worker after its task
             transient: Any = list(TRANSIENT_ERRORS)
-            remote = self._remote[fn] = ray.remote(
-                num_cpus=1, max_retries=TASK_RETRIES, retry_exceptions=transient
+            remote = self._remote[(fn, fresh_worker)] = ray.remote(
+                num_cpus=1,
+                max_retries=TASK_RETRIES,
+                retry_exceptions=transient,
+                max_calls=1 if fresh_worker else 0,
             )(metrics.in_flight(stage)(fn))
         cpus = self.io_task_cpus if kind_of(name) in IO_TASKS else 1
         options: dict[str, Any] = dict(self.placement.get(stage, {}))
@@ -133,6 +154,13 @@ class RayExecutor:
             # killed by the memory monitor; capped by the smallest node, so it is never
             # infeasible wherever the stage's placement sends it.
             options["memory"] = min(memory, self.smallest_node_memory())
+        if fresh_worker:
+            # Ray keeps a pool of workers per runtime environment: an env var of its own keeps
+            # the task out of the workers other tasks used (the object store pages they touched
+            # count in a worker's RSS for its life), max_calls ends the worker after it (its
+            # heap, fragmented by the task, is not carried into another). Env vars merge with
+            # the job's.
+            options["runtime_env"] = {"env_vars": {FRESH_WORKER_ENV: "1"}}
         return remote.options(name=name, num_cpus=cpus, num_returns=num_returns, **options).remote(
             *args
         )

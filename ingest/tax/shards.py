@@ -557,6 +557,9 @@ class ShardStream:
             if end is not None:
                 resume = self._carry(result, matches, end)
             low = end
+            # let the period go before the next is walked: held until rebound, its walk's
+            # results and rows (about as much as the next period's) would double the peak
+            del window, result, matches, rows, per_tx, lines
         self._done = True
 
     def _keep(

@@ -3,13 +3,14 @@ by) and how much work a shard is given."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ingest.config import Settings
 from ingest.pipeline.executors import Executor
 from ingest.tax.checkpoints import fingerprint, reach_us
 from ingest.tax.engine import check_options
-from ingest.tax.shards import Shard
+from ingest.tax.shards import HistoryStats, Shard
 from ingest.vocabulary import Method, Pooling
 
 SHARDS_PER_CPU = 2  # a few more shards than CPUs evens out assets of different sizes ...
@@ -19,12 +20,21 @@ MIN_PLANNED_ROWS_PER_SHARD = 25_000
 # A big history gets more shards, so a shard of small assets stays small (one asset's rows are
 # never cut: its walk needs them all, so the largest asset bounds a shard from below).
 PLANNED_ROWS_PER_SHARD = 200_000
-# Peak memory of a shard task per planned row (an (asset, row) pair: rows, valued table, engine
-# events, per-transaction metrics, write buffers), measured: 5.4-6.0 GB for ~1M planned rows at
-# 3M input rows, 1.7 GB for ~0.28M at 600k; plus the worker's own ~300 MB. Shard tasks ask Ray for
-# it, so no more of them run at once than the node's memory holds.
-SHARD_BYTES_PER_PLANNED_ROW = 6 * 1024
+# Peak memory of a streamed shard task (ShardStream walks a tax year at a time): per (asset, row)
+# pair of its largest period, the walk's Python rows, events, lines and metrics, the view writes'
+# buffers and the allocator's fragmentation over the periods; per pair of the whole shard, its
+# Arrow rows (object store pages) and the masks over them; plus the worker's own and a view write
+# slice. Measured on the 600k-row benchmark file, each shard in a fresh worker: shards of
+# 170-177k pairs, periods of 57-59k, peaked at 745-837 MiB RSS (before streaming was bounded,
+# shard tasks asked for 6 KiB per pair of the whole shard: 1.3 GB each there).
+SHARD_BYTES_PER_PERIOD_ROW = 8 * 1024
+SHARD_BYTES_PER_PLANNED_ROW = 512
 SHARD_BASE_BYTES = 300 * 1024**2
+# A shard of more planned rows runs in a worker of its own that exits after it (Executor.submit
+# fresh_worker): a pooled worker would carry into it the object store pages earlier tasks
+# touched (a split task's pieces, counted in the worker's RSS) and carry its fragmented heap into
+# the next task. Smaller shards keep the pooled workers (no start-up for a small job).
+FRESH_WORKER_PLANNED_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,34 @@ def shard_count(executor: Executor, planned_rows: int = 0) -> int:
     return max(1, by_cpus, -(-planned_rows // PLANNED_ROWS_PER_SHARD))
 
 
-def shard_memory(shard: Shard) -> int:
-    """Bytes a shard task asks for (Ray's `memory` resource)."""
-    return SHARD_BASE_BYTES + shard.rows * SHARD_BYTES_PER_PLANNED_ROW
+def largest_period_rows(shard: Shard, stats: HistoryStats, starts: Sequence[int]) -> int:
+    """(asset, row) pairs of the shard's largest period (between tax-year ``starts``, with the
+    reach after it that the walk looks ahead over), from the read's digests; the whole shard's
+    when there are none (checkpoints off)."""
+    if not starts or not stats.digests:
+        return shard.rows
+
+    def count(start: int | None, field: str) -> int:  # pairs before start (None: all)
+        return sum(
+            stats.asset_rows.get(a, 0)
+            if start is None
+            else getattr(stats.digests.get((a, start)), field, 0)
+            for a in shard.assets
+        )
+
+    bounds: list[int | None] = [None, *sorted(starts), None]
+    held = [
+        count(end, "rows_reach") - (0 if start is None else count(start, "rows_before"))
+        for start, end in zip(bounds, bounds[1:])
+    ]
+    return min(shard.rows, max(held))
+
+
+def shard_memory(shard: Shard, period_rows: int) -> int:
+    """Bytes a streamed shard task asks for (Ray's `memory` resource), its largest period
+    holding ``period_rows`` (asset, row) pairs."""
+    return (
+        SHARD_BASE_BYTES
+        + period_rows * SHARD_BYTES_PER_PERIOD_ROW
+        + shard.rows * SHARD_BYTES_PER_PLANNED_ROW
+    )

@@ -48,7 +48,13 @@ from ingest.pipeline.tax.corrected import (
     merge_changes,
     touched_ranges,
 )
-from ingest.pipeline.tax.options import TaxOptions, shard_count, shard_memory
+from ingest.pipeline.tax.options import (
+    FRESH_WORKER_PLANNED_ROWS,
+    TaxOptions,
+    largest_period_rows,
+    shard_count,
+    shard_memory,
+)
 from ingest.pipeline.tax.plan import (
     CheckpointPlan,
     PlanInputs,
@@ -306,6 +312,7 @@ def run_shards(
     ports: TaxPorts, executor: Executor, run: TaxRun, history: History, plan: TaxPlan
 ) -> list[ShardOutcome]:
     count = len(plan.shards.shards)
+    starts = plan.rewrite.checkpoints.starts if plan.rewrite.checkpoints is not None else ()
     if count == 1:  # the one shard reads every row (shard_mask of a lone catch-all): no split
         splits = [[rows] for rows in history.groups]
     else:
@@ -325,7 +332,8 @@ def run_shards(
                 plan.rewrite,
                 *[pieces[shard.index] for pieces in splits],
                 name=f"tax:{run.label}:{shard.index}",
-                memory=shard_memory(shard),
+                memory=shard_memory(shard, largest_period_rows(shard, history.stats, starts)),
+                fresh_worker=shard.rows > FRESH_WORKER_PLANNED_ROWS,
             )
             for shard in plan.dirty
         ]
@@ -450,6 +458,7 @@ def compute_and_write_shard(
             if period.end_us is None or method.year_start_us(int(year[:4]) + 1) <= period.end_us:
                 ports.views.write_lines(shard, owned, year, open_years.pop(year))
                 written_years.add(year)
+        del period, to_write  # not held while the stream walks the next period
     result = stream.result()
     metrics.tax_asset_computed(len(result.assets))
 
