@@ -208,8 +208,9 @@ def scenario_spread(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def scenario_remove_node(args: dict[str, Any]) -> dict[str, Any]:
-    """Head (no CPUs: only the supervisor and the job's orchestrator) + 2 workers; the worker
-    running a store task is removed without grace mid-job and a fresh one joins."""
+    """Head (no CPUs) + 2 workers; the worker running a store task (else another stage task, else
+    the job task when it runs the stages itself, runner.runs_inline) is removed without grace
+    mid-job and a fresh one joins."""
     from ray.util.state import list_tasks
 
     cluster = Cluster(
@@ -270,13 +271,19 @@ def scenario_remove_node(args: dict[str, Any]) -> dict[str, Any]:
                     raise_on_missing_output=False,
                 )
                 if (t.name or "").startswith(
-                    tuple(f"{kind}:{job_id}" for kind in ("store", "parse", "read", "split", "tax"))
+                    tuple(
+                        f"{kind}:{job_id}"
+                        for kind in ("store", "parse", "read", "split", "tax", "job")
+                    )
                 )
                 and t.node_id in workers
             ]
+            # A small file's parse, store and first tax stage run inside the job task itself
+            # (runner.runs_inline) when it landed on a worker: then that task is the busy one.
             stores = [t for t in running if t.name.startswith("store:")]
+            stages = [t for t in running if not t.name.startswith("job:")]
             if stores or running:
-                victim = (stores or running)[0]
+                victim = (stores or stages or running)[0]
                 lost_with_it.extend(on_node(victim.node_id, job_id))
                 cluster.remove_node(workers.pop(victim.node_id), allow_graceful=False)
                 removed.append(victim.name)
@@ -629,6 +636,8 @@ def main() -> None:
     # put back what was there, so other Ray users on this machine are not redirected.
     address_file = Path("/tmp/ray/ray_current_cluster")
     before = address_file.read_text() if address_file.exists() else None
+    # On a machine where Ray never ran, Cluster() would fail writing that file.
+    address_file.parent.mkdir(parents=True, exist_ok=True)
     kept = False
     try:
         facts = SCENARIOS[name](args)
