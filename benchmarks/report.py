@@ -111,6 +111,16 @@ def _pct(cpu: dict | None) -> str:
     )
 
 
+def largest_worker_titles(runs: list[dict]) -> str:
+    """' The largest worker at its peak ran ...' (its process title), for runs that recorded it."""
+    titles = [
+        f"{r['memory']['ray_worker_largest_title']} ({r['size']:,})"
+        for r in runs
+        if (r.get("memory") or {}).get("ray_worker_largest_title")
+    ]
+    return f" The largest worker at its peak was {', '.join(titles)}." if titles else ""
+
+
 def _mb(n: int | None) -> str:
     return "n/a" if not n else f"{n / 2**20:,.0f} MiB"
 
@@ -307,7 +317,8 @@ def end_to_end_section(results: dict) -> list[str]:
             f"{_mb(r['memory'].get('ray_workers_sum_before_upload_bytes'))} ({r['size']:,})"
             for r in runs
         )
-        + ".",
+        + "."
+        + largest_worker_titles(runs),
         "",
         table(
             [

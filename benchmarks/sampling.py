@@ -5,7 +5,8 @@
   stage the harness says is running.
 - Peak RSS of Ray worker processes: processes descended from this one (our Ray instance only, not a
   colleague's) whose command line contains `ray::` or `default_worker.py`; the peak of their sum and
-  of the largest single one, reset per measured run.
+  of the largest single one, reset per measured run, with that one's process title (Ray names a
+  worker `ray::<task or actor>` while it runs one, so the title says which task was largest).
 """
 
 from __future__ import annotations
@@ -33,13 +34,15 @@ def busy_share(before, after) -> float:
     return 0.0 if total <= 0 else max(0.0, min(1.0, 1.0 - idle / total))
 
 
-def ray_worker_rss() -> tuple[int, int]:
-    """(sum, largest) RSS in bytes of this process's descendant Ray worker processes."""
+def ray_worker_rss() -> tuple[int, int, str]:
+    """(sum, largest) RSS in bytes of this process's descendant Ray worker processes, and the
+    largest one's title (its command line's first word: `ray::<what it runs>`)."""
     total = largest = 0
+    title = ""
     try:
         children = psutil.Process(os.getpid()).children(recursive=True)
     except psutil.Error:
-        return 0, 0
+        return 0, 0, ""
     for proc in children:
         try:
             cmdline = " ".join(proc.cmdline())
@@ -49,8 +52,9 @@ def ray_worker_rss() -> tuple[int, int]:
         except psutil.Error:
             continue
         total += rss
-        largest = max(largest, rss)
-    return total, largest
+        if rss > largest:
+            largest, title = rss, cmdline.split(" ", 1)[0]
+    return total, largest, title
 
 
 class Sampler:
@@ -62,6 +66,7 @@ class Sampler:
         self.samples: list[CpuSample] = []
         self._peak_sum = 0
         self._peak_single = 0
+        self._peak_single_title = ""
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-sampler", daemon=True)
@@ -80,23 +85,26 @@ class Sampler:
     def reset_memory_peak(self) -> None:
         with self._lock:
             self._peak_sum = self._peak_single = 0
+            self._peak_single_title = ""
 
-    def memory_peak(self) -> dict[str, int]:
+    def memory_peak(self) -> dict[str, int | str]:
         with self._lock:
             return {
                 "ray_workers_sum_bytes": self._peak_sum,
                 "ray_worker_largest_bytes": self._peak_single,
+                "ray_worker_largest_title": self._peak_single_title,
             }
 
     def _run(self) -> None:
         before = psutil.cpu_times()
         while not self._stop.wait(self.interval):
             after = psutil.cpu_times()
-            total, largest = ray_worker_rss()
+            total, largest, title = ray_worker_rss()
             with self._lock:
                 self.samples.append(CpuSample(self.tag, busy_share(before, after)))
                 self._peak_sum = max(self._peak_sum, total)
-                self._peak_single = max(self._peak_single, largest)
+                if largest > self._peak_single:
+                    self._peak_single, self._peak_single_title = largest, title
             before = after
 
     def cpu_by_tag(self, prefix: str = "") -> dict[str, dict[str, float]]:

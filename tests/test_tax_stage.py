@@ -14,6 +14,7 @@ import pytest
 
 from devtools.generate import generate
 from ingest.pipeline.executors import InProcessExecutor
+from ingest.pipeline.tax import stage as tax_stage
 from ingest.pipeline.tax.cli import load_parsed, load_valued
 from ingest.pipeline.tax.memory import MemoryViews, NoPrices, memory_ports
 from ingest.pipeline.tax.options import TaxOptions
@@ -35,10 +36,20 @@ def views_of(ports: TaxPorts) -> MemoryViews:
     return ports.views
 
 
+@pytest.fixture(params=["default", 100], ids=["periods", "month-periods"])
+def period_rows(request, monkeypatch) -> None:
+    """The stage's periods as shipped (tax years: this history's shards are small), or ended at
+    month starts every 100 rows too (SHARD_PERIOD_ROWS), as a big shard's are."""
+    if request.param != "default":
+        monkeypatch.setattr(tax_stage, "SHARD_PERIOD_ROWS", request.param)
+
+
 @pytest.mark.parametrize(
     "method,pooling", [(Method.FIFO, Pooling.PER_WALLET), (Method.UK, Pooling.UNIVERSAL)]
 )
-def test_the_stage_in_process_equals_the_single_process_engine(export, method, pooling):
+def test_the_stage_in_process_equals_the_single_process_engine(
+    export, method, pooling, period_rows
+):
     options = TaxOptions(method, pooling, "USD")
     ports = memory_ports(load_parsed([export]))
     result = compose_tax(ports, InProcessExecutor(), TaxRun(options, label="t"))
@@ -65,7 +76,7 @@ def touched_ranges(rows: pa.Table) -> dict[str, tuple[float, float]]:
     return out
 
 
-def test_an_upload_resumed_from_checkpoints_equals_a_recompute(export):
+def test_an_upload_resumed_from_checkpoints_equals_a_recompute(export, period_rows):
     options = TaxOptions(Method.FIFO, Pooling.PER_WALLET, "USD")
     rows = load_parsed([export])
     ts = rows.column("timestamp")

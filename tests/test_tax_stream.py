@@ -31,6 +31,7 @@ from ingest.tax.shards import (
     ShardStream,
     compute_shard,
     history_stats,
+    month_ends,
     plan_shards,
     split_history,
 )
@@ -147,13 +148,16 @@ MINUTE_US = 60_000_000
     st.one_of(st.none(), random_ends),
     choices,
     st.booleans(),
+    st.booleans(),
 )
 def test_a_streamed_walk_equals_the_whole_walk_on_random_histories(
-    history, method_pooling, shard_count, end_hours, picks, keep_lines
+    history, method_pooling, shard_count, end_hours, picks, keep_lines, stored_years
 ):
     """Random histories (transfers, fees, trades, income; gaps of up to 200 days), every method
     and pooling, transfers the user marked across any distance and stated bases; periods end at
-    the tax-year starts (checkpoints made there, compared too) or at random instants."""
+    the tax-year starts (checkpoints made there, compared too), at random instants, or at both
+    (checkpoints only at the tax-year starts, each with the years and findings of the periods
+    since the last one)."""
     method, pooling = method_pooling
     rows, _, _ = history
     rows = [{**row, "timestamp": row["timestamp"] + TO_DECEMBER} for row in rows]
@@ -163,7 +167,7 @@ def test_a_streamed_walk_equals_the_whole_walk_on_random_histories(
     if end_hours is None:  # the product's periods: tax years, a checkpoint at each end
         starts, ends = period_starts(method, first, last), None
     else:
-        starts, ends = [], []
+        starts, ends = period_starts(method, first, last) if stored_years else [], []
         near_withdrawals, near_rows = end_hours
         for kinds, picks in (({"withdrawal"}, near_withdrawals), (None, near_rows)):
             stamps = sorted(
@@ -228,6 +232,65 @@ def test_a_dominant_asset_is_held_one_tax_year_at_a_time(method, pooling):
     bound = period_bound(tx, starts, reach_us(method, 24))
     assert got.rows_held <= bound < tx.num_rows
     assert whole.summary().rows_held == tx.num_rows  # the whole walk holds every row
+
+
+@pytest.mark.parametrize("method,pooling", [("fifo", "per-wallet"), ("uk", "universal")])
+def test_a_dominant_asset_is_held_a_few_months_at_a_time_with_period_rows(method, pooling):
+    """period_rows ends periods at month starts inside a tax year too: the walk holds about
+    that many rows (and the reach after them), the results equal the whole walk's, and the
+    checkpoints stored at the tax-year starts (the only ones stored) are the whole walk's, so
+    a later upload resumed from them equals a resumed whole walk."""
+    tx = synthetic_history(4000, assets=3, seed=7)
+    first, last = span(tx)
+    starts = period_starts(method, first, last)
+    (shard,) = plan_shards(history_stats(tx), 1).shards
+    whole = compute_shard(tx, shard, method=method, pooling=pooling, period_starts=starts)
+    stream, got, elements, written = streamed(
+        tx, shard, method, pooling, period_starts=starts, period_rows=400
+    )
+    assert_stream_equals_whole(whole, got, elements, written, tx)
+    assert set(starts) < set(stream.ends) and len(stream.ends) >= 3 * len(starts)
+    reach = reach_us(method, 24)
+    assert got.rows_held <= period_bound(tx, stream.ends, reach)
+    assert got.rows_held < period_bound(tx, starts, reach) / 2  # a few months, not a year
+    start = starts[-1]
+    resumed_whole = compute_shard(
+        tx,
+        shard,
+        method=method,
+        pooling=pooling,
+        resume=resume_of([whole], shard, start),
+        period_starts=starts,
+    )
+    _, resumed, elements, written = streamed(
+        tx,
+        shard,
+        method,
+        pooling,
+        resume=resume_of([got], shard, start),  # the stream's own stored checkpoints
+        period_starts=starts,
+        period_rows=400,
+    )
+    later = tx.filter(pc.greater_equal(pc.cast(tx["timestamp"], pa.int64()), start))
+    assert_stream_equals_whole(resumed_whole, resumed, elements, written, later)
+
+
+def test_month_ends_split_only_what_passes_the_rows():
+    """Month starts taken greedily between the fixed ends; a quiet stretch stays one period."""
+    day = 86_400_000_000
+    jan = micros_from_datetime(datetime(2023, 1, 1, tzinfo=timezone.utc))
+    stamps = [jan + d * day for d in range(0, 120)]  # Jan..Apr, one row a day
+    stamps += [jan + 200 * day + h * HOUR_US for h in range(5)]  # a few rows in July
+    tx = pa.table({"timestamp": pa.array(stamps, pa.timestamp("us", tz="UTC"))})
+    months = {
+        m: micros_from_datetime(datetime(2023, m, 1, tzinfo=timezone.utc)) for m in range(2, 8)
+    }
+    assert month_ends(tx, [], 1000) == []
+    # April's 30 rows and July's 5 stay one period of 35: May and June are empty
+    assert month_ends(tx, [], 40) == [months[2], months[3], months[4]]
+    assert month_ends(tx, [], 70) == [months[3]]  # Jan+Feb 59, Mar..Jul 66
+    # a fixed end restarts the count
+    assert month_ends(tx, [months[3]], 50) == [months[2], months[4]]
 
 
 @pytest.mark.parametrize("method,pooling", [("fifo", "per-wallet"), ("uk", "universal")])

@@ -52,7 +52,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingest.normalize.canonical import ASSET_COLUMNS
-from ingest.tax.engine import WalkStart, WalkState, summarize
+from ingest.tax.engine import WalkStart, WalkState, sort_findings, summarize
 from ingest.tax.methods import get_method
 from ingest.tax.methods.base import CarriedMatches
 from ingest.tax.reconcile import NearMiss, TransferMatch
@@ -373,12 +373,14 @@ def make_checkpoints(
                     ],
                     carried=result.carried_matches.get(start, {}) if result is not None else {},
                     years=years,
-                    findings=[
-                        f
-                        for f in by_key_findings.get(key, ())
-                        if f.timestamp is not None
-                        and _within(micros_from_datetime(f.timestamp), low, start)
-                    ],
+                    findings=sort_findings(
+                        [
+                            f
+                            for f in by_key_findings.get(key, ())
+                            if f.timestamp is not None
+                            and _within(micros_from_datetime(f.timestamp), low, start)
+                        ]
+                    ),
                     near_misses=[
                         n
                         for n in near_misses

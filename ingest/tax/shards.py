@@ -465,8 +465,13 @@ class ShardStream:
     ``keep_lines``: False gives each period's Form 8949 lines with it (``ShardPeriod.disposals``)
     instead of keeping them in the result (which then counts them, ``lines_given``).
     ``value``: values a period's rows (the shell's prices; None: they are valued). ``ends``:
-    where periods may end (default: ``period_starts`` if any, else the method's tax-year
-    starts); ``stream_ends`` keeps those a walk can resume at."""
+    where periods may end besides ``period_starts`` (default: ``period_starts`` if any, else
+    the method's tax-year starts); ``period_rows``: also end periods at month starts where a
+    period would otherwise hold more rows than that (a dominant asset's tax year);
+    ``stream_ends`` keeps those a walk can resume at. A checkpoint is stored only at
+    ``period_starts``: one made by a walk resumed at another end gets the years and findings
+    of the periods before it since the last stored one (``_pending``), so it equals the whole
+    walk's."""
 
     def __init__(
         self,
@@ -484,6 +489,7 @@ class ShardStream:
         ends: Sequence[int] | None = None,
         value: Callable[[pa.Table], pa.Table] | None = None,
         keep_lines: bool = True,
+        period_rows: int | None = None,
     ) -> None:
         self.accounting = check_options(method, pooling)
         self.tx = tx if resume is None else rows_from(tx, resume.start_us)
@@ -494,8 +500,11 @@ class ShardStream:
         self.requested = sorted(set(period_starts))
         self.rules = rules
         self.reach = reach_us(method, transfer_window_hours)
+        candidates = self._candidates(ends)
+        if period_rows:
+            candidates = sorted({*candidates, *month_ends(self.tx, candidates, period_rows)})
         self.ends = stream_ends(
-            self._candidates(ends),
+            candidates,
             self.tx,
             reach=self.reach,
             after=resume.start_us if resume is not None else None,
@@ -508,14 +517,17 @@ class ShardStream:
         self._assets: dict[str, AssetResult] = {}
         self._findings: list[Finding] = []
         self._checkpoints: list[AssetCheckpoint] = []
+        # per key, the years and findings of the periods since its last stored checkpoint that
+        # ended where none is stored (period_rows' or ``ends``' ends)
+        self._pending: dict[str, tuple[dict[str, YearSummary], list[Finding]]] = {}
         self._rows = 0
         self._lines_given = 0
         self._years: dict[str, dict[str, YearSummary]] = defaultdict(dict)  # asset -> year ->
         self._done = False
 
     def _candidates(self, ends: Sequence[int] | None) -> list[int]:
-        if self.requested:  # a period ends only where a checkpoint is made: each is exact
-            return [e for e in ends if e in set(self.requested)] if ends else self.requested
+        if self.requested:
+            return sorted({*self.requested, *(ends or ())})
         if ends is not None:
             return sorted(ends)
         if not self.tx.num_rows:
@@ -588,8 +600,20 @@ class ShardStream:
                 if tx_id in ids:
                     per_tx[tx_id][walked.asset] = metrics
         self._findings += [f for f in result.findings if _before(f.timestamp, end)]
-        self._checkpoints += [c for c in result.checkpoints if c.start_us in self.requested]
+        self._store(result.checkpoints)
         return dict(per_tx)
+
+    def _store(self, checkpoints: Sequence[AssetCheckpoint]) -> None:
+        """Keep a walk's checkpoints at the requested starts. Each holds the years and findings
+        of its walk since the walk's start; when that start was an end with no stored
+        checkpoint, those of the periods before it since the last stored one are added."""
+        for made in sorted(checkpoints, key=attrgetter("start_us")):
+            pending = self._pending.pop(made.key, None)
+            checkpoint = made if pending is None else _with_earlier(made, *pending)
+            if checkpoint.start_us in self.requested:
+                self._checkpoints.append(checkpoint)
+            else:
+                self._pending[made.key] = (checkpoint.years, checkpoint.findings)
 
     def _carry(
         self, result: ShardResult, matches: Sequence[TransferMatch], end: int
@@ -677,6 +701,49 @@ def stream_ends(
         out.append(end)
         previous = end
     return out
+
+
+def _with_earlier(
+    checkpoint: AssetCheckpoint, years: Mapping[str, YearSummary], findings: Sequence[Finding]
+) -> AssetCheckpoint:
+    """The checkpoint with the years and findings of the spans before its walk's start added
+    (tax years summed exactly: a year's totals are the sums of its parts')."""
+    with tax_context():
+        summed = dict(years)
+        for year, summary in checkpoint.years.items():
+            summed[year] = _sum_summaries(summed.get(year), summary)
+    return replace(
+        checkpoint,
+        years=dict(sorted(summed.items())),
+        findings=sort_findings([*findings, *checkpoint.findings]),
+    )
+
+
+def month_ends(tx: pa.Table, ends: Sequence[int], period_rows: int) -> list[int]:
+    """Month starts (UTC) at which to end periods too, so that a period between ``ends`` holds
+    at most ``period_rows`` rows where months allow: taken greedily, a month start when the
+    rows since the last end would pass ``period_rows`` by the next boundary (a month of more
+    rows stays one period)."""
+    if tx.num_rows <= period_rows:
+        return []
+    stamps = np.sort(pc.cast(tx.column("timestamp"), pa.int64()).to_numpy())
+    first = stamps[0].astype("datetime64[us]").astype("datetime64[M]")
+    last = stamps[-1].astype("datetime64[us]").astype("datetime64[M]")
+    months = np.arange(first + 1, last + 1).astype("datetime64[us]").astype(np.int64)
+    fixed = set(ends)
+    bounds = sorted(fixed | {int(m) for m in months})
+    taken: list[int] = []
+    since = 0  # index of the first row after the last end
+    for bound, following in zip(bounds, [*bounds[1:], None]):
+        at = int(np.searchsorted(stamps, bound, "left"))
+        if bound in fixed:
+            since = at
+            continue
+        upto = len(stamps) if following is None else int(np.searchsorted(stamps, following))
+        if at > since and upto - since > period_rows:
+            taken.append(bound)
+            since = at
+    return taken
 
 
 def _forced_spans(tx: pa.Table, forced: frozenset[tuple[str, str]]) -> list[tuple[int, int]]:

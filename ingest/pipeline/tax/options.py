@@ -28,6 +28,11 @@ PLANNED_ROWS_PER_SHARD = 200_000
 # 170-177k pairs, periods of 57-59k, peaked at 745-837 MiB RSS (before streaming was bounded,
 # shard tasks asked for 6 KiB per pair of the whole shard: 1.3 GB each there).
 SHARD_BYTES_PER_PERIOD_ROW = 8 * 1024
+# A shard's periods end at month starts inside a tax year too where a period would otherwise hold
+# more rows (ShardStream period_rows): the walk of a dominant asset's tax year is what bounds the
+# largest worker (one tax year of the 600k-row file's largest shard: 57-59k pairs, 745-837 MiB).
+# Checkpoints are still stored at tax-year starts only. A month of more rows stays one period.
+SHARD_PERIOD_ROWS = 20_000
 SHARD_BYTES_PER_PLANNED_ROW = 512
 SHARD_BASE_BYTES = 300 * 1024**2
 # A shard of more planned rows runs in a worker of its own that exits after it (Executor.submit

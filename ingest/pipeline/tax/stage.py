@@ -50,6 +50,7 @@ from ingest.pipeline.tax.corrected import (
 )
 from ingest.pipeline.tax.options import (
     FRESH_WORKER_PLANNED_ROWS,
+    SHARD_PERIOD_ROWS,
     TaxOptions,
     largest_period_rows,
     shard_count,
@@ -434,6 +435,7 @@ def compute_and_write_shard(
             ports.prices, period, options.currency, rewrite.unavailable_assets
         ),
         keep_lines=False,  # written by tax year as the walk passes its end
+        period_rows=SHARD_PERIOD_ROWS,
     )
     method = get_method(options.method)
     owned = sorted(stream.shard.assets)
