@@ -112,13 +112,13 @@ def _pct(cpu: dict | None) -> str:
 
 
 def largest_worker_titles(runs: list[dict]) -> str:
-    """' The largest worker at its peak ran ...' (its process title), for runs that recorded it."""
+    """' The largest worker ran ...' (its process titles, in order), for runs that recorded it."""
     titles = [
         f"{r['memory']['ray_worker_largest_title']} ({r['size']:,})"
         for r in runs
         if (r.get("memory") or {}).get("ray_worker_largest_title")
     ]
-    return f" The largest worker at its peak was {', '.join(titles)}." if titles else ""
+    return f" The largest worker ran (sampled titles): {'; '.join(titles)}." if titles else ""
 
 
 def _mb(n: int | None) -> str:

@@ -5,13 +5,14 @@
   stage the harness says is running.
 - Peak RSS of Ray worker processes: processes descended from this one (our Ray instance only, not a
   colleague's) whose command line contains `ray::` or `default_worker.py`; the peak of their sum and
-  of the largest single one, reset per measured run, with that one's process title (Ray names a
-  worker `ray::<task or actor>` while it runs one, so the title says which task was largest).
+  of the largest single one, reset per measured run, with the titles that one had (Ray names a
+  worker `ray::<task or actor>` while it runs one: they say which tasks it ran).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
@@ -34,15 +35,19 @@ def busy_share(before, after) -> float:
     return 0.0 if total <= 0 else max(0.0, min(1.0, 1.0 - idle / total))
 
 
-def ray_worker_rss() -> tuple[int, int, str]:
-    """(sum, largest) RSS in bytes of this process's descendant Ray worker processes, and the
-    largest one's title (its command line's first word: `ray::<what it runs>`)."""
-    total = largest = 0
-    title = ""
+JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def ray_worker_rss() -> tuple[int, int, int, dict[int, str]]:
+    """(sum, largest) RSS in bytes of this process's descendant Ray worker processes, the
+    largest one's pid, and every worker's title (its command line's first word,
+    `ray::<what it runs>`, job ids shortened to <job>)."""
+    total = largest = largest_pid = 0
+    titles: dict[int, str] = {}
     try:
         children = psutil.Process(os.getpid()).children(recursive=True)
     except psutil.Error:
-        return 0, 0, ""
+        return 0, 0, 0, {}
     for proc in children:
         try:
             cmdline = " ".join(proc.cmdline())
@@ -52,9 +57,10 @@ def ray_worker_rss() -> tuple[int, int, str]:
         except psutil.Error:
             continue
         total += rss
+        titles[proc.pid] = JOB_ID.sub("<job>", cmdline.split(" ", 1)[0])
         if rss > largest:
-            largest, title = rss, cmdline.split(" ", 1)[0]
-    return total, largest, title
+            largest, largest_pid = rss, proc.pid
+    return total, largest, largest_pid, titles
 
 
 class Sampler:
@@ -66,7 +72,8 @@ class Sampler:
         self.samples: list[CpuSample] = []
         self._peak_sum = 0
         self._peak_single = 0
-        self._peak_single_title = ""
+        self._peak_pid = 0
+        self._titles: dict[int, list[str]] = defaultdict(list)  # per worker pid, as they came
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-sampler", daemon=True)
@@ -84,27 +91,32 @@ class Sampler:
 
     def reset_memory_peak(self) -> None:
         with self._lock:
-            self._peak_sum = self._peak_single = 0
-            self._peak_single_title = ""
+            self._peak_sum = self._peak_single = self._peak_pid = 0
+            self._titles.clear()
 
     def memory_peak(self) -> dict[str, int | str]:
         with self._lock:
             return {
                 "ray_workers_sum_bytes": self._peak_sum,
                 "ray_worker_largest_bytes": self._peak_single,
-                "ray_worker_largest_title": self._peak_single_title,
+                # what the largest worker ran, in order, up to the run's end (sampled)
+                "ray_worker_largest_title": " > ".join(self._titles.get(self._peak_pid, [])),
             }
 
     def _run(self) -> None:
         before = psutil.cpu_times()
         while not self._stop.wait(self.interval):
             after = psutil.cpu_times()
-            total, largest, title = ray_worker_rss()
+            total, largest, pid, titles = ray_worker_rss()
             with self._lock:
                 self.samples.append(CpuSample(self.tag, busy_share(before, after)))
                 self._peak_sum = max(self._peak_sum, total)
                 if largest > self._peak_single:
-                    self._peak_single, self._peak_single_title = largest, title
+                    self._peak_single, self._peak_pid = largest, pid
+                for worker, title in titles.items():
+                    seen = self._titles[worker]
+                    if not seen or seen[-1] != title:
+                        seen.append(title)
             before = after
 
     def cpu_by_tag(self, prefix: str = "") -> dict[str, dict[str, float]]:
