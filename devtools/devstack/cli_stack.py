@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import urllib.request
+from decimal import Decimal
 from pathlib import Path
 
 from devtools.devstack import cassandra_node
@@ -161,6 +162,7 @@ def demo(rows: int, price_rate: float) -> int:
         gains = json.load(resp)
     print("\nGains summary (user 'demo', " + get_settings().fiat_currency + "):")
     print(gains_table(gains["items"]))
+    print("(each figure rounded to the cent on its own; exact decimals: GET /v1/gains)")
     print(
         f"\nLook at:\n  API docs       {api}/docs\n  Ray dashboard  http://127.0.0.1:{DASHBOARD_PORT}"
         f"  ({dashboard_login()};\n                 RAY_AUTH_MODE=disabled make demo turns it off "
@@ -175,13 +177,24 @@ def demo(rows: int, price_rate: float) -> int:
     return 0
 
 
+CENT = Decimal("0.01")
+
+
 def gains_table(items: list[dict]) -> str:
-    """GET /v1/gains items as an aligned text table, money in whole units."""
+    """GET /v1/gains items as an aligned text table, money in cents, each figure rounded on its
+    own from the API's exact decimals (so a row's columns can differ by a cent from their sum;
+    the table says so; in whole units they differed by one)."""
     cols = ("year", "proceeds", "cost_basis", "short_term_gain", "long_term_gain", "gain", "income")
 
     def cell(item: dict, col: str) -> str:
         value = item.get(col)
-        return "-" if value is None else value if col == "year" else f"{float(value):,.0f}"
+        return (
+            "-"
+            if value is None
+            else value
+            if col == "year"
+            else f"{Decimal(str(value)).quantize(CENT):,}"
+        )
 
     rows = [list(cols)] + [[cell(i, c) for c in cols] for i in items if i.get("asset") == "*"]
     widths = [max(len(r[k]) for r in rows) for k in range(len(cols))]
