@@ -188,13 +188,11 @@ def gains_table(items: list[dict]) -> str:
 
     def cell(item: dict, col: str) -> str:
         value = item.get(col)
-        return (
-            "-"
-            if value is None
-            else value
-            if col == "year"
-            else f"{Decimal(str(value)).quantize(CENT):,}"
-        )
+        if value is None:
+            return "-"
+        if col == "year":
+            return value
+        return f"{Decimal(str(value)).quantize(CENT):,}"
 
     rows = [list(cols)] + [[cell(i, c) for c in cols] for i in items if i.get("asset") == "*"]
     widths = [max(len(r[k]) for r in rows) for k in range(len(cols))]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import gc
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -303,6 +303,12 @@ def sort_findings(findings: list[Finding]) -> list[Finding]:
         )
 
     return sorted(findings, key=key)
+
+
+def add_years(into: dict[str, YearSummary], years: Mapping[str, YearSummary]) -> None:
+    """``years``' totals added to ``into``'s, year by year (call under tax_context: exact)."""
+    for year, summary in years.items():
+        into[year] = _sum_summaries(into.get(year), summary)
 
 
 def _sum_summaries(first: YearSummary | None, second: YearSummary) -> YearSummary:

@@ -74,6 +74,7 @@ from ingest.tax.engine import (
     PreparedHistory,
     _add,
     _sum_summaries,
+    add_years,
     check_options,
     combine_terms,
     compute_asset,
@@ -644,9 +645,7 @@ class ShardStream:
         """The period's tax-year totals added to the asset's (exact: the engine's context)."""
         with tax_context():
             years, _ = summarize(disposals, income, holding_term=self.accounting.holding_term)
-            known = self._years[asset]
-            for year, summary in years.items():
-                known[year] = _sum_summaries(known.get(year), summary)
+            add_years(self._years[asset], years)
 
     def result(self) -> ShardResult:
         """The whole walk's result (after ``periods`` ran out), its per-tx metrics excepted:
@@ -708,10 +707,9 @@ def _with_earlier(
 ) -> AssetCheckpoint:
     """The checkpoint with the years and findings of the spans before its walk's start added
     (tax years summed exactly: a year's totals are the sums of its parts')."""
+    summed = dict(years)
     with tax_context():
-        summed = dict(years)
-        for year, summary in checkpoint.years.items():
-            summed[year] = _sum_summaries(summed.get(year), summary)
+        add_years(summed, checkpoint.years)
     return replace(
         checkpoint,
         years=dict(sorted(summed.items())),

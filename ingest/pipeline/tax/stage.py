@@ -464,11 +464,10 @@ def compute_and_write_shard(
                 written_years.add(year)
         del period, to_write  # not held while the stream walks the next period
         # The collector is paused for the task (shard_task), and a period leaves reference
-        # cycles (most likely the driver's write futures; the pure walk leaves none): a
-        # period's cyclic garbage is collected here, or it piles up
-        # over the task (24-119k objects and 10-70 MB per period of the 600k-row file, so the
-        # worker grew with the history). Generations 0 and 1: what this period and the one
-        # before allocated, not the walk state kept from earlier periods.
+        # cycles (most likely the driver's write futures; the pure walk leaves none): collected
+        # here, or they pile up over the task (24-119k objects and 10-70 MB per period of the
+        # 600k-row file, so the worker grew with the history). Generations 0 and 1: what this
+        # period and the one before allocated, not the walk state kept from earlier periods.
         gc.collect(1)
     result = stream.result()
     metrics.tax_asset_computed(len(result.assets))
