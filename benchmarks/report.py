@@ -112,13 +112,21 @@ def _pct(cpu: dict | None) -> str:
 
 
 def largest_worker_titles(runs: list[dict]) -> str:
-    """' The largest worker ran ...' (its process titles, in order), for runs that recorded it."""
+    """' The largest worker ran ...' (its process titles, in order, and how much of its peak RSS
+    was shared pages: the object store's among them), for runs that recorded it."""
     titles = [
-        f"{r['memory']['ray_worker_largest_title']} ({r['size']:,})"
+        f"{r['memory']['ray_worker_largest_title']} ({r['size']:,}"
+        + _shared_part(r["memory"])
+        + ")"
         for r in runs
         if (r.get("memory") or {}).get("ray_worker_largest_title")
     ]
     return f" The largest worker ran (sampled titles): {'; '.join(titles)}." if titles else ""
+
+
+def _shared_part(memory: dict) -> str:
+    shared = memory.get("ray_worker_largest_shared_bytes")
+    return f"; {_mb(shared)} of its peak RSS shared pages" if shared else ""
 
 
 def _mb(n: int | None) -> str:

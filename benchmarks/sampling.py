@@ -38,29 +38,30 @@ def busy_share(before, after) -> float:
 JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def ray_worker_rss() -> tuple[int, int, int, dict[int, str]]:
+def ray_worker_rss() -> tuple[int, int, int, int, dict[int, str]]:
     """(sum, largest) RSS in bytes of this process's descendant Ray worker processes, the
-    largest one's pid, and every worker's title (its command line's first word,
+    largest one's pid and its shared pages (file and shared memory: the object store's pages it
+    touched count in its RSS), and every worker's title (its command line's first word,
     `ray::<what it runs>`, job ids shortened to <job>)."""
-    total = largest = largest_pid = 0
+    total = largest = largest_pid = largest_shared = 0
     titles: dict[int, str] = {}
     try:
         children = psutil.Process(os.getpid()).children(recursive=True)
     except psutil.Error:
-        return 0, 0, 0, {}
+        return 0, 0, 0, 0, {}
     for proc in children:
         try:
             cmdline = " ".join(proc.cmdline())
             if not any(m in cmdline for m in RAY_WORKER_MARKERS):
                 continue
-            rss = proc.memory_info().rss
+            info = proc.memory_info()
         except psutil.Error:
             continue
-        total += rss
+        total += info.rss
         titles[proc.pid] = JOB_ID.sub("<job>", cmdline.split(" ", 1)[0])
-        if rss > largest:
-            largest, largest_pid = rss, proc.pid
-    return total, largest, largest_pid, titles
+        if info.rss > largest:
+            largest, largest_pid, largest_shared = info.rss, proc.pid, info.shared
+    return total, largest, largest_pid, largest_shared, titles
 
 
 class Sampler:
@@ -73,6 +74,7 @@ class Sampler:
         self._peak_sum = 0
         self._peak_single = 0
         self._peak_pid = 0
+        self._peak_shared = 0  # the largest worker's shared pages at its peak
         self._titles: dict[int, list[str]] = defaultdict(list)  # per worker pid, as they came
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -91,7 +93,7 @@ class Sampler:
 
     def reset_memory_peak(self) -> None:
         with self._lock:
-            self._peak_sum = self._peak_single = self._peak_pid = 0
+            self._peak_sum = self._peak_single = self._peak_pid = self._peak_shared = 0
             self._titles.clear()
 
     def memory_peak(self) -> dict[str, int | str]:
@@ -99,6 +101,7 @@ class Sampler:
             return {
                 "ray_workers_sum_bytes": self._peak_sum,
                 "ray_worker_largest_bytes": self._peak_single,
+                "ray_worker_largest_shared_bytes": self._peak_shared,
                 # what the largest worker ran, in order, up to the run's end (sampled)
                 "ray_worker_largest_title": " > ".join(self._titles.get(self._peak_pid, [])),
             }
@@ -107,12 +110,12 @@ class Sampler:
         before = psutil.cpu_times()
         while not self._stop.wait(self.interval):
             after = psutil.cpu_times()
-            total, largest, pid, titles = ray_worker_rss()
+            total, largest, pid, shared, titles = ray_worker_rss()
             with self._lock:
                 self.samples.append(CpuSample(self.tag, busy_share(before, after)))
                 self._peak_sum = max(self._peak_sum, total)
                 if largest > self._peak_single:
-                    self._peak_single, self._peak_pid = largest, pid
+                    self._peak_single, self._peak_pid, self._peak_shared = largest, pid, shared
                 for worker, title in titles.items():
                     seen = self._titles[worker]
                     if not seen or seen[-1] != title:

@@ -101,6 +101,14 @@ class Settings(BaseSettings):
         ge=0,
         description="Target bytes per parse chunk; 0 = adaptive (from the file's row width).",
     )
+    ingest_tasks_per_worker: int = Field(
+        8,
+        ge=0,
+        description="Parse, finalize and store tasks a pooled Ray worker runs of each kind before "
+        "it exits (0: no limit). A file's chunks are about 75k rows each, so files up to 600k "
+        "rows never reach it; a bigger file's map/reduce is then spread over workers that each "
+        "hold a few chunks' object-store pages and heap, not the file's.",
+    )
     io_task_cpus: float = Field(
         0.5,
         gt=0,

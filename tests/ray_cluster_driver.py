@@ -123,12 +123,16 @@ def state_api(args: dict[str, Any]) -> str:
     return f"http://127.0.0.1:{args['dashboard_port']}"
 
 
-def placements(job_id: uuid.UUID, address: str, timeout: float = 120.0) -> dict[str, list]:
+def placements(job: jobs.JobRecord, address: str, timeout: float = 120.0) -> dict[str, list]:
     """stage -> labels of the nodes its tasks (and the PriceFetcher actors) ran on, from the state
-    API (task events reach it asynchronously: poll until every stage's tasks are listed, then
-    once more after a few seconds)."""
+    API (task events reach it asynchronously: poll until the tasks of every stage the job
+    submitted are listed, then once more after a few seconds)."""
     from ray.util.state import list_actors, list_tasks
 
+    job_id = job.job_id
+    # a small job has no split task (one shard): waiting for one would only wait out the timeout
+    submitted = {kind for kind, n in (job.summary.get("tasks") or {}).items() if n}
+    expected = {"job"} | (NAMED_STAGES & submitted)
     labels = node_labels()
     settled = False
     deadline = time.monotonic() + timeout
@@ -142,7 +146,7 @@ def placements(job_id: uuid.UUID, address: str, timeout: float = 120.0) -> dict[
         ]
         # Any attempt that reported its node counts (a lost FINISHED event leaves RUNNING's).
         done = [t for t in tasks if t.node_id]
-        if {t.name.split(":")[0] for t in done} >= NAMED_STAGES or time.monotonic() > deadline:
+        if {t.name.split(":")[0] for t in done} >= expected or time.monotonic() > deadline:
             if settled:
                 break
             settled = True
@@ -171,6 +175,7 @@ def job_facts(job: jobs.JobRecord) -> dict[str, Any]:
         "accepted": job.accepted,
         "rejected": job.rejected,
         "stages": sorted(job.completed_stages),
+        "tasks": job.summary.get("tasks") or {},  # Ray tasks submitted, by kind
     }
 
 
@@ -200,7 +205,7 @@ def scenario_spread(args: dict[str, Any]) -> dict[str, Any]:
         job = wait_job(session, job_id)
         facts = job_facts(job)
         facts["nodes"] = sorted(node_labels().values())
-        facts["placements"] = placements(job_id, state_api(args))
+        facts["placements"] = placements(job, state_api(args))
         return facts
     finally:
         ray.shutdown()

@@ -129,11 +129,14 @@ def test_stages_land_on_their_own_nodes_and_the_job_is_exact(scenario, pipeline_
     }
     seen = {stage: placed[stage] for stage in expected if placed.get(stage)}
     # Every stage the state API reported ran exactly where it must; the tax stage must be
-    # (the price pool's actors and the other stages are checked when reported). (Seen on this loaded 2-core machine: after other test
-    # files, the short parse and store tasks' events can all be lost, twice running.)
+    # reported (the price pool's actors and the other stages are checked when reported: on this
+    # loaded 2-core machine, after other test files, the short parse and store tasks' events
+    # were all lost, twice running).
     assert {"read", "tax"} <= set(seen), placed
     assert seen == {stage: expected[stage] for stage in seen}, placed
-    missing = sorted(set(expected) - set(seen))
+    # stages the job ran (a small job has no split task) whose tasks the state API did not list
+    ran = {kind for kind, n in facts["tasks"].items() if n} | {"prices"}
+    missing = sorted((set(expected) & ran) - set(seen))
     if missing:
         warnings.warn(
             f"state API reported no task of {missing}; their placement is unchecked", stacklevel=1

@@ -26,6 +26,9 @@ STAGE_OF_TASK = {
     "split": "tax",
     "tax": "tax",
 }
+# A big file's map/reduce tasks: a pooled worker runs a bounded number of each kind
+# (RayExecutor's tasks_per_worker), so it never holds the pages and heap of the whole file.
+INGEST_TASKS = frozenset({"parse", "finalize", "store"})
 # Tasks that mostly wait on Cassandra (store writers, history reads, tax shards writing their own
 # rows): they ask for LEDGERFLOW_IO_TASK_CPUS each, so more of them run than there are cores.
 IO_TASKS = frozenset({"store", "read", "tax"})
@@ -115,10 +118,12 @@ class RayExecutor:
         cpus: int,
         placement: Mapping[str, Mapping[str, Any]] | None = None,
         io_task_cpus: float = 1.0,
+        tasks_per_worker: int = 0,
     ) -> None:
         self.cpus = cpus
         self.placement = placement or {}  # stage -> Ray options (placement.py)
         self.io_task_cpus = io_task_cpus
+        self.tasks_per_worker = tasks_per_worker  # of each INGEST_TASKS kind; 0: no limit
         self._remote: dict[tuple[Callable[..., Any], bool], Any] = {}
         self._node_memory: int | None = None
         self.submitted: Counter[str] = Counter()
@@ -139,13 +144,16 @@ class RayExecutor:
         remote = self._remote.get((fn, fresh_worker))
         if remote is None:
             # retry_exceptions takes a list of types (Ray's stubs only say bool); max_calls is
-            # a remote function's, not an .options() one: 1 ends a fresh worker after its task
+            # a remote function's, not an .options() one: 1 ends a fresh worker after its task,
+            # and a pooled worker exits after tasks_per_worker calls of an ingest task (the 3M
+            # run's largest worker had run 20 parse tasks, then finalize and store: 2,067 MiB)
             transient: Any = list(TRANSIENT_ERRORS)
+            pooled_calls = self.tasks_per_worker if kind_of(name) in INGEST_TASKS else 0
             remote = self._remote[(fn, fresh_worker)] = ray.remote(
                 num_cpus=1,
                 max_retries=TASK_RETRIES,
                 retry_exceptions=transient,
-                max_calls=1 if fresh_worker else 0,
+                max_calls=1 if fresh_worker else pooled_calls,
             )(metrics.in_flight(stage)(fn))
         cpus = self.io_task_cpus if kind_of(name) in IO_TASKS else 1
         options: dict[str, Any] = dict(self.placement.get(stage, {}))

@@ -141,7 +141,10 @@ def executor_for(
     if runs_inline(job, step, done, settings, node_cpus):
         return InProcessExecutor(cpus, retries=TASK_RETRIES)
     return RayExecutor(
-        cpus, placement=stage_placement(settings), io_task_cpus=settings.io_task_cpus
+        cpus,
+        placement=stage_placement(settings),
+        io_task_cpus=settings.io_task_cpus,
+        tasks_per_worker=settings.ingest_tasks_per_worker,
     )
 
 
