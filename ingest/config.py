@@ -101,13 +101,15 @@ class Settings(BaseSettings):
         ge=0,
         description="Target bytes per parse chunk; 0 = adaptive (from the file's row width).",
     )
-    ingest_tasks_per_worker: int = Field(
+    map_tasks_per_worker: int = Field(
         8,
         ge=0,
-        description="Parse, finalize and store tasks a pooled Ray worker runs of each kind before "
-        "it exits (0: no limit). A file's chunks are about 75k rows each, so files up to 600k "
-        "rows never reach it; a bigger file's map/reduce is then spread over workers that each "
-        "hold a few chunks' object-store pages and heap, not the file's.",
+        description="Tasks a pooled Ray worker runs of each map/reduce kind before it exits (0: "
+        "no limit): parse, finalize, store, history read and split, whose pieces pass through "
+        "Ray's object store; the pages a worker touched there count in its memory for its life. "
+        "A file's chunks are about 75k rows each, so a 600k-row file never reaches it; a bigger "
+        "file's tasks are spread over workers that each hold a few pieces' pages, not the "
+        "file's.",
     )
     io_task_cpus: float = Field(
         0.5,

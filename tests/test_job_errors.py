@@ -179,9 +179,9 @@ def test_a_fresh_worker_task_runs_in_a_worker_of_its_own_that_exits_after_it(ray
     assert executor.get([executor.submit(worker_pid, name="split:job:9")])[0] not in fresh
 
 
-def test_a_pooled_worker_runs_at_most_tasks_per_worker_of_an_ingest_kind(ray_local):
+def test_a_pooled_worker_runs_at_most_tasks_per_worker_of_a_map_kind(ray_local):
     # A big file's parse tasks must not all pile their object store pages and heap into one
-    # worker (the 3M run's largest worker had run 20 of them): each worker exits after its limit.
+    # worker (a 3M run's largest worker had run 20 of them): each worker exits after its limit.
     executor = RayExecutor(cpus=2, tasks_per_worker=2)
     parse_pids = [
         executor.get([executor.submit(worker_pid, name=f"parse:job:{i}")])[0] for i in range(6)

@@ -26,9 +26,10 @@ STAGE_OF_TASK = {
     "split": "tax",
     "tax": "tax",
 }
-# A big file's map/reduce tasks: a pooled worker runs a bounded number of each kind
-# (RayExecutor's tasks_per_worker), so it never holds the pages and heap of the whole file.
-INGEST_TASKS = frozenset({"parse", "finalize", "store"})
+# Map/reduce tasks, whose pieces pass through the object store: a pooled worker runs a bounded
+# number of each kind (RayExecutor's tasks_per_worker), so it never holds the pages of a whole
+# big file or history.
+MAP_TASKS = frozenset({"parse", "finalize", "store", "read", "split"})
 # Tasks that mostly wait on Cassandra (store writers, history reads, tax shards writing their own
 # rows): they ask for LEDGERFLOW_IO_TASK_CPUS each, so more of them run than there are cores.
 IO_TASKS = frozenset({"store", "read", "tax"})
@@ -123,7 +124,7 @@ class RayExecutor:
         self.cpus = cpus
         self.placement = placement or {}  # stage -> Ray options (placement.py)
         self.io_task_cpus = io_task_cpus
-        self.tasks_per_worker = tasks_per_worker  # of each INGEST_TASKS kind; 0: no limit
+        self.tasks_per_worker = tasks_per_worker  # of each MAP_TASKS kind; 0: no limit
         self._remote: dict[tuple[Callable[..., Any], bool], Any] = {}
         self._node_memory: int | None = None
         self.submitted: Counter[str] = Counter()
@@ -145,10 +146,11 @@ class RayExecutor:
         if remote is None:
             # retry_exceptions takes a list of types (Ray's stubs only say bool); max_calls is
             # a remote function's, not an .options() one: 1 ends a fresh worker after its task,
-            # and a pooled worker exits after tasks_per_worker calls of an ingest task (the 3M
-            # run's largest worker had run 20 parse tasks, then finalize and store: 2,067 MiB)
+            # and a pooled worker exits after tasks_per_worker calls of a map task (3M runs'
+            # largest workers had run 20 parse tasks then finalize and store, 2,067 MiB, or
+            # 12 reads and 21 splits, 2,024 MiB, most of it object store pages)
             transient: Any = list(TRANSIENT_ERRORS)
-            pooled_calls = self.tasks_per_worker if kind_of(name) in INGEST_TASKS else 0
+            pooled_calls = self.tasks_per_worker if kind_of(name) in MAP_TASKS else 0
             remote = self._remote[(fn, fresh_worker)] = ray.remote(
                 num_cpus=1,
                 max_retries=TASK_RETRIES,

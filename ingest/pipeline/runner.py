@@ -144,7 +144,7 @@ def executor_for(
         cpus,
         placement=stage_placement(settings),
         io_task_cpus=settings.io_task_cpus,
-        tasks_per_worker=settings.ingest_tasks_per_worker,
+        tasks_per_worker=settings.map_tasks_per_worker,
     )
 
 
