@@ -419,7 +419,7 @@ class Harness:
             },
             "price_window_pairs_in_file": self.facts[size].window_pairs,
             "cpu_whole_run": self.sampler.cpu_over(f"lf:{size}:"),
-            "memory": {**memory, "ray_workers_sum_before_upload_bytes": idle_rss[0]},
+            "memory": {**memory, "ray_workers_sum_before_upload_bytes": idle_rss.rss_sum},
             "price_cache": (
                 "cold (price_window_points and price_coverage truncated before the upload)"
                 if cold

@@ -15,7 +15,7 @@ import os
 import re
 import threading
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psutil
 
@@ -38,17 +38,30 @@ def busy_share(before, after) -> float:
 JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def ray_worker_rss() -> tuple[int, int, int, int, dict[int, str]]:
-    """(sum, largest) RSS in bytes of this process's descendant Ray worker processes, the
-    largest one's pid and its shared pages (file and shared memory: the object store's pages it
-    touched count in its RSS), and every worker's title (its command line's first word,
-    `ray::<what it runs>`, job ids shortened to <job>)."""
-    total = largest = largest_pid = largest_shared = 0
-    titles: dict[int, str] = {}
+@dataclass
+class WorkerMemory:
+    """One look at this run's Ray worker processes (bytes)."""
+
+    rss_sum: int = 0
+    largest_rss: int = 0
+    largest_pid: int = 0
+    largest_shared: int = 0  # that worker's shared pages: libraries and object store pages
+    # the largest RSS minus shared pages of any worker: its own heap, as Ray's memory guide
+    # measures a worker (shared pages are the object store's, counted once per process in RSS)
+    largest_heap: int = 0
+    titles: dict[int, str] = field(default_factory=dict)
+
+
+def ray_worker_rss() -> WorkerMemory:
+    """RSS of this process's descendant Ray worker processes: their sum, the largest one (its
+    pid and its shared pages, file and shared memory: the object store pages it touched count
+    in its RSS), the largest heap (RSS minus shared pages) of any, and every worker's title
+    (its command line's first word, `ray::<what it runs>`, job ids shortened to <job>)."""
+    out = WorkerMemory()
     try:
         children = psutil.Process(os.getpid()).children(recursive=True)
     except psutil.Error:
-        return 0, 0, 0, 0, {}
+        return out
     for proc in children:
         try:
             cmdline = " ".join(proc.cmdline())
@@ -57,11 +70,12 @@ def ray_worker_rss() -> tuple[int, int, int, int, dict[int, str]]:
             info = proc.memory_info()
         except psutil.Error:
             continue
-        total += info.rss
-        titles[proc.pid] = JOB_ID.sub("<job>", cmdline.split(" ", 1)[0])
-        if info.rss > largest:
-            largest, largest_pid, largest_shared = info.rss, proc.pid, info.shared
-    return total, largest, largest_pid, largest_shared, titles
+        out.rss_sum += info.rss
+        out.titles[proc.pid] = JOB_ID.sub("<job>", cmdline.split(" ", 1)[0])
+        out.largest_heap = max(out.largest_heap, info.rss - info.shared)
+        if info.rss > out.largest_rss:
+            out.largest_rss, out.largest_pid, out.largest_shared = info.rss, proc.pid, info.shared
+    return out
 
 
 class Sampler:
@@ -75,6 +89,7 @@ class Sampler:
         self._peak_single = 0
         self._peak_pid = 0
         self._peak_shared = 0  # the largest worker's shared pages at its peak
+        self._peak_heap = 0  # the largest RSS minus shared pages of any worker
         self._titles: dict[int, list[str]] = defaultdict(list)  # per worker pid, as they came
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -93,7 +108,8 @@ class Sampler:
 
     def reset_memory_peak(self) -> None:
         with self._lock:
-            self._peak_sum = self._peak_single = self._peak_pid = self._peak_shared = 0
+            self._peak_sum = self._peak_single = self._peak_pid = 0
+            self._peak_shared = self._peak_heap = 0
             self._titles.clear()
 
     def memory_peak(self) -> dict[str, int | str]:
@@ -102,6 +118,7 @@ class Sampler:
                 "ray_workers_sum_bytes": self._peak_sum,
                 "ray_worker_largest_bytes": self._peak_single,
                 "ray_worker_largest_shared_bytes": self._peak_shared,
+                "ray_worker_largest_heap_bytes": self._peak_heap,
                 # what the largest worker ran, in order, up to the run's end (sampled)
                 "ray_worker_largest_title": " > ".join(self._titles.get(self._peak_pid, [])),
             }
@@ -110,13 +127,18 @@ class Sampler:
         before = psutil.cpu_times()
         while not self._stop.wait(self.interval):
             after = psutil.cpu_times()
-            total, largest, pid, shared, titles = ray_worker_rss()
+            seen_now = ray_worker_rss()
             with self._lock:
                 self.samples.append(CpuSample(self.tag, busy_share(before, after)))
-                self._peak_sum = max(self._peak_sum, total)
-                if largest > self._peak_single:
-                    self._peak_single, self._peak_pid, self._peak_shared = largest, pid, shared
-                for worker, title in titles.items():
+                self._peak_sum = max(self._peak_sum, seen_now.rss_sum)
+                self._peak_heap = max(self._peak_heap, seen_now.largest_heap)
+                if seen_now.largest_rss > self._peak_single:
+                    self._peak_single = seen_now.largest_rss
+                    self._peak_pid, self._peak_shared = (
+                        seen_now.largest_pid,
+                        seen_now.largest_shared,
+                    )
+                for worker, title in seen_now.titles.items():
                     seen = self._titles[worker]
                     if not seen or seen[-1] != title:
                         seen.append(title)

@@ -195,3 +195,24 @@ def test_issue_24_targets_are_evaluated_from_the_measured_figures():
         "row read 12.00 s / chunk read 2.00 s = 6.00x",
     )
     assert got["read API p99 vs driver p99, filtered page"]["verdict"] == "NOT MEASURED"
+
+
+def test_worker_memory_is_judged_on_rss_and_its_heap_only_reported():
+    def run(size: int, rss_mib: int, heap_mib: int) -> dict:
+        memory = {
+            "ray_worker_largest_bytes": rss_mib * 2**20,
+            "ray_worker_largest_heap_bytes": heap_mib * 2**20,
+        }
+        return {"size": size, "e2e_s": 1.0, "memory": memory, "stages": {}}
+
+    results = {"runs": [run(50000, 300, 200), run(600000, 600, 250)]}
+    got = {t.name: asdict(t) for t in targets._issue7_targets(results)}
+    rss = got["peak worker memory, largest file vs 50k"]
+    heap = got["peak worker heap, largest file vs 50k"]
+    assert (rss["verdict"], rss["achieved"]) == ("MISSED", "600 MiB vs 300 MiB = 2.00x")
+    assert (heap["verdict"], heap["achieved"]) == ("REPORTED", "250 MiB vs 200 MiB = 1.25x")
+    # a run from before the heap was sampled has no such figure
+    old = {"runs": [run(50000, 300, 0), run(600000, 600, 0)]}
+    assert {t.name: t.verdict for t in targets._issue7_targets(old)}[
+        "peak worker heap, largest file vs 50k"
+    ] == "NOT MEASURED"
