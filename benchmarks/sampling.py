@@ -49,6 +49,7 @@ class WorkerMemory:
     # the largest RSS minus shared pages of any worker: its own heap, as Ray's memory guide
     # measures a worker (shared pages are the object store's, counted once per process in RSS)
     largest_heap: int = 0
+    largest_heap_pid: int = 0
     titles: dict[int, str] = field(default_factory=dict)
 
 
@@ -72,7 +73,8 @@ def ray_worker_rss() -> WorkerMemory:
             continue
         out.rss_sum += info.rss
         out.titles[proc.pid] = JOB_ID.sub("<job>", cmdline.split(" ", 1)[0])
-        out.largest_heap = max(out.largest_heap, info.rss - info.shared)
+        if info.rss - info.shared > out.largest_heap:
+            out.largest_heap, out.largest_heap_pid = info.rss - info.shared, proc.pid
         if info.rss > out.largest_rss:
             out.largest_rss, out.largest_pid, out.largest_shared = info.rss, proc.pid, info.shared
     return out
@@ -90,6 +92,7 @@ class Sampler:
         self._peak_pid = 0
         self._peak_shared = 0  # the largest worker's shared pages at its peak
         self._peak_heap = 0  # the largest RSS minus shared pages of any worker
+        self._peak_heap_pid = 0
         self._titles: dict[int, list[str]] = defaultdict(list)  # per worker pid, as they came
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -109,7 +112,7 @@ class Sampler:
     def reset_memory_peak(self) -> None:
         with self._lock:
             self._peak_sum = self._peak_single = self._peak_pid = 0
-            self._peak_shared = self._peak_heap = 0
+            self._peak_shared = self._peak_heap = self._peak_heap_pid = 0
             self._titles.clear()
 
     def memory_peak(self) -> dict[str, int | str]:
@@ -119,6 +122,9 @@ class Sampler:
                 "ray_worker_largest_bytes": self._peak_single,
                 "ray_worker_largest_shared_bytes": self._peak_shared,
                 "ray_worker_largest_heap_bytes": self._peak_heap,
+                "ray_worker_largest_heap_title": " > ".join(
+                    self._titles.get(self._peak_heap_pid, [])
+                ),
                 # what the largest worker ran, in order, up to the run's end (sampled)
                 "ray_worker_largest_title": " > ".join(self._titles.get(self._peak_pid, [])),
             }
@@ -131,7 +137,9 @@ class Sampler:
             with self._lock:
                 self.samples.append(CpuSample(self.tag, busy_share(before, after)))
                 self._peak_sum = max(self._peak_sum, seen_now.rss_sum)
-                self._peak_heap = max(self._peak_heap, seen_now.largest_heap)
+                if seen_now.largest_heap > self._peak_heap:
+                    self._peak_heap = seen_now.largest_heap
+                    self._peak_heap_pid = seen_now.largest_heap_pid
                 if seen_now.largest_rss > self._peak_single:
                     self._peak_single = seen_now.largest_rss
                     self._peak_pid, self._peak_shared = (
