@@ -107,9 +107,9 @@ class Settings(BaseSettings):
         description="Tasks a pooled Ray worker runs of each map/reduce kind before it exits (0: "
         "no limit): parse, finalize, store, history read and split, whose pieces pass through "
         "Ray's object store; the pages a worker touched there count in its memory for its life. "
-        "A file's chunks are about 75k rows each, so a 600k-row file never reaches it; a bigger "
-        "file's tasks are spread over workers that each hold a few pieces' pages, not the "
-        "file's.",
+        "A file's chunks are about 75k rows each, so a 600k-row file's 8 parse tasks never reach "
+        "it; a bigger file's or history's tasks are spread over workers that each hold a few "
+        "pieces' pages, not the whole.",
     )
     io_task_cpus: float = Field(
         0.5,
