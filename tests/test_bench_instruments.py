@@ -202,6 +202,7 @@ def test_worker_memory_is_judged_on_rss_and_its_heap_only_reported():
         memory = {
             "ray_worker_largest_bytes": rss_mib * 2**20,
             "ray_worker_largest_heap_bytes": heap_mib * 2**20,
+            "ray_worker_largest_heap_title": "ray::IDLE > ray::tax:<job>:1",
         }
         return {"size": size, "e2e_s": 1.0, "memory": memory, "stages": {}}
 
@@ -211,6 +212,10 @@ def test_worker_memory_is_judged_on_rss_and_its_heap_only_reported():
     heap = got["peak worker heap, largest file vs 50k"]
     assert (rss["verdict"], rss["achieved"]) == ("MISSED", "600 MiB vs 300 MiB = 2.00x")
     assert (heap["verdict"], heap["achieved"]) == ("REPORTED", "250 MiB vs 200 MiB = 1.25x")
+    assert (
+        heap["evaluated_on"]
+        == "600000 vs 50000 rows (that worker ran ray::IDLE > ray::tax:<job>:1)"
+    )
     # a run from before the heap was sampled has no such figure
     old = {"runs": [run(50000, 300, 0), run(600000, 600, 0)]}
     assert {t.name: t.verdict for t in targets._issue7_targets(old)}[
