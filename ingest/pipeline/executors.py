@@ -125,7 +125,7 @@ class RayExecutor:
         self.placement = placement or {}  # stage -> Ray options (placement.py)
         self.io_task_cpus = io_task_cpus
         self.tasks_per_worker = tasks_per_worker  # of each MAP_TASKS kind; 0: no limit
-        self._remote: dict[tuple[Callable[..., Any], bool], Any] = {}
+        self._remote: dict[tuple[Callable[..., Any], int], Any] = {}  # by (fn, max_calls)
         self._node_memory: int | None = None
         self.submitted: Counter[str] = Counter()
 
@@ -142,20 +142,21 @@ class RayExecutor:
 
         stage = stage_of(name)
         self.submitted[kind_of(name)] += 1
-        remote = self._remote.get((fn, fresh_worker))
+        # max_calls is a remote function's, not an .options() one: 1 ends a fresh worker after
+        # its task, and a pooled worker exits after tasks_per_worker calls of a map task (3M
+        # runs' largest workers had run 20 parse tasks then finalize and store, 2,067 MiB, or 12
+        # reads and 21 splits, 2,024 MiB, most of it object store pages)
+        pooled_calls = self.tasks_per_worker if kind_of(name) in MAP_TASKS else 0
+        max_calls = 1 if fresh_worker else pooled_calls
+        remote = self._remote.get((fn, max_calls))
         if remote is None:
-            # retry_exceptions takes a list of types (Ray's stubs only say bool); max_calls is
-            # a remote function's, not an .options() one: 1 ends a fresh worker after its task,
-            # and a pooled worker exits after tasks_per_worker calls of a map task (3M runs'
-            # largest workers had run 20 parse tasks then finalize and store, 2,067 MiB, or
-            # 12 reads and 21 splits, 2,024 MiB, most of it object store pages)
+            # retry_exceptions takes a list of types (Ray's stubs only say bool)
             transient: Any = list(TRANSIENT_ERRORS)
-            pooled_calls = self.tasks_per_worker if kind_of(name) in MAP_TASKS else 0
-            remote = self._remote[(fn, fresh_worker)] = ray.remote(
+            remote = self._remote[(fn, max_calls)] = ray.remote(
                 num_cpus=1,
                 max_retries=TASK_RETRIES,
                 retry_exceptions=transient,
-                max_calls=1 if fresh_worker else pooled_calls,
+                max_calls=max_calls,
             )(metrics.in_flight(stage)(fn))
         cpus = self.io_task_cpus if kind_of(name) in IO_TASKS else 1
         options: dict[str, Any] = dict(self.placement.get(stage, {}))
